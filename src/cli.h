@@ -1,0 +1,25 @@
+/* cli.h — subcommands of the ptqbench binary. Each lives in its own
+ * src/cmd_*.c and is listed in main.c's command table. Return 0 on success,
+ * 1 on a runtime failure, 2 on a usage error (after printing `error: ...`). */
+#ifndef PTQ_CLI_H
+#define PTQ_CLI_H
+
+#include "common.h"
+
+typedef int (*ptq_cmd_fn)(int argc, char **argv);
+
+int cmd_info(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_ppl(int argc, char **argv);
+int cmd_datasets(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Print "error: <msg>" to stderr and return the exit code. */
+int ptq_cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Report an unknown option from getopt_long (optind/optopt) and return 2. */
+int ptq_cli_bad_option(const char *cmd, char **argv);
+/* Strict number parsing for flags: the whole string must be a number in range. */
+int ptq_parse_int(const char *flag, const char *s, long lo, long hi, int *out);
+int ptq_parse_double(const char *flag, const char *s, double lo, double hi, double *out);
+
+#endif

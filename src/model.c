@@ -1,0 +1,331 @@
+/* model.c — model allocation, cloning and the llama2.c checkpoint loader. */
+#include "model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *const ptq_linear_names[PTQ_LIN_COUNT] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                                     "gate_proj", "up_proj", "down_proj"};
+
+/* Limits that keep a corrupt header from asking for absurd allocations. */
+#define PTQ_MAX_DIM (1 << 16)
+#define PTQ_MAX_LAYERS 1024
+#define PTQ_MAX_VOCAB (1 << 20)
+#define PTQ_MAX_SEQ (1 << 20)
+
+int ptq_config_check(const ptq_config *c, const char *where, ptq_err *err) {
+    struct {
+        const char *name;
+        int v, max;
+    } f[] = {{"dim", c->dim, PTQ_MAX_DIM},           {"hidden_dim", c->hidden_dim, 4 * PTQ_MAX_DIM},
+             {"n_layers", c->n_layers, PTQ_MAX_LAYERS}, {"n_heads", c->n_heads, 4096},
+             {"n_kv_heads", c->n_kv_heads, 4096},     {"vocab_size", c->vocab_size, PTQ_MAX_VOCAB},
+             {"max_seq", c->max_seq, PTQ_MAX_SEQ},    {"head_dim", c->head_dim, PTQ_MAX_DIM}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].v <= 0 || f[i].v > f[i].max)
+            return ptq_fail(err, "%s: %s = %d, expected 1..%d", where, f[i].name, f[i].v, f[i].max);
+    if (c->n_heads % c->n_kv_heads != 0)
+        return ptq_fail(err, "%s: n_heads (%d) must be a multiple of n_kv_heads (%d)", where, c->n_heads,
+                        c->n_kv_heads);
+    if (c->head_dim % 2 != 0) return ptq_fail(err, "%s: head_dim (%d) must be even for RoPE", where, c->head_dim);
+    if (!(c->norm_eps > 0.f) || !(c->rope_theta > 0.f))
+        return ptq_fail(err, "%s: norm_eps and rope_theta must be positive", where);
+    return 0;
+}
+
+static int linear_alloc(ptq_linear *l, int out, int in, int bias, ptq_err *err) {
+    memset(l, 0, sizeof *l);
+    l->out = out;
+    l->in = in;
+    l->aq.bits = 16;
+    l->aq.clip = 1.f;
+    l->owns_w = 1;
+    if (!(l->w = ptq_calloc((size_t)out * in, sizeof(float), err))) return -1;
+    if (bias && !(l->bias = ptq_calloc(out, sizeof(float), err))) return -1;
+    return 0;
+}
+
+static void linear_free(ptq_linear *l) {
+    if (l->owns_w) free(l->w);
+    free(l->bias);
+    free(l->w_side);
+    ptq_online_op_clear(&l->in_op);
+    if (l->free_method_data) l->free_method_data(l->method_data);
+    memset(l, 0, sizeof *l);
+}
+
+void ptq_online_op_clear(ptq_online_op *op) {
+    if (op->free_ctx) op->free_ctx(op->ctx);
+    memset(op, 0, sizeof *op);
+}
+
+void ptq_model_init_rope(ptq_model *m) {
+    const ptq_config *c = &m->cfg;
+    int half = c->head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        /* fp32 like llama2.c's run.c so greedy samples match it bit for bit */
+        float ffreq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
+        if (c->rope_factor > 0.f) { /* LLaMA-3.1 frequency-dependent scaling */
+            double freq = ffreq;
+            double lo_wl = c->rope_orig_max_pos / c->rope_low_freq_factor;
+            double hi_wl = c->rope_orig_max_pos / c->rope_high_freq_factor;
+            double wl = 2.0 * M_PI / freq;
+            if (wl > lo_wl) freq /= c->rope_factor;
+            else if (wl >= hi_wl) {
+                double smooth = (c->rope_orig_max_pos / wl - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                freq = (1 - smooth) * freq / c->rope_factor + smooth * freq;
+            }
+            ffreq = (float)freq;
+        }
+        for (int p = 0; p < c->max_seq; p++) {
+            float val = (float)p * ffreq;
+            m->rope_cos[(size_t)p * half + i] = cosf(val);
+            m->rope_sin[(size_t)p * half + i] = sinf(val);
+        }
+    }
+}
+
+int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err) {
+    memset(m, 0, sizeof *m);
+    if (ptq_config_check(cfg, "model config", err)) return -1;
+    m->cfg = *cfg;
+    const ptq_config *c = &m->cfg;
+    int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    if (!(m->tok_emb = ptq_calloc((size_t)c->vocab_size * c->dim, sizeof(float), err))) goto fail;
+    if (!(m->rms_final = ptq_calloc(c->dim, sizeof(float), err))) goto fail;
+    if (!(m->layers = ptq_calloc(c->n_layers, sizeof(ptq_layer), err))) goto fail;
+    size_t half = (size_t)c->head_dim / 2;
+    if (!(m->rope_cos = ptq_calloc((size_t)c->max_seq * half, sizeof(float), err))) goto fail;
+    if (!(m->rope_sin = ptq_calloc((size_t)c->max_seq * half, sizeof(float), err))) goto fail;
+    for (int l = 0; l < c->n_layers; l++) {
+        ptq_layer *L = &m->layers[l];
+        if (!(L->rms_att = ptq_calloc(c->dim, sizeof(float), err))) goto fail;
+        if (!(L->rms_ffn = ptq_calloc(c->dim, sizeof(float), err))) goto fail;
+        int shapes[PTQ_LIN_COUNT][3] = {{qd, c->dim, c->attn_bias},       {kvd, c->dim, c->attn_bias},
+                                        {kvd, c->dim, c->attn_bias},      {c->dim, qd, 0},
+                                        {c->hidden_dim, c->dim, 0},       {c->hidden_dim, c->dim, 0},
+                                        {c->dim, c->hidden_dim, 0}};
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            if (linear_alloc(&L->lin[j], shapes[j][0], shapes[j][1], shapes[j][2], err)) goto fail;
+        L->kq = L->vq = (ptq_act_qspec){16, 0, 1.f, 0};
+    }
+    memset(&m->lm_head, 0, sizeof m->lm_head);
+    m->lm_head.out = c->vocab_size;
+    m->lm_head.in = c->dim;
+    m->lm_head.aq = (ptq_act_qspec){16, 0, 1.f, 0};
+    if (c->tied_embeddings) {
+        m->lm_head.w = m->tok_emb;
+        m->lm_head.owns_w = 0;
+    } else {
+        m->lm_head.owns_w = 1;
+        if (!(m->lm_head.w = ptq_calloc((size_t)c->vocab_size * c->dim, sizeof(float), err))) goto fail;
+    }
+    ptq_model_init_rope(m);
+    return 0;
+fail:
+    ptq_model_free(m);
+    return -1;
+}
+
+void ptq_model_free(ptq_model *m) {
+    if (m->layers) {
+        for (int l = 0; l < m->cfg.n_layers; l++) {
+            ptq_layer *L = &m->layers[l];
+            free(L->rms_att);
+            free(L->rms_ffn);
+            for (int j = 0; j < PTQ_LIN_COUNT; j++) linear_free(&L->lin[j]);
+            ptq_online_op_clear(&L->qk_op);
+            ptq_online_op_clear(&L->resid_op[0]);
+            ptq_online_op_clear(&L->resid_op[1]);
+        }
+    }
+    linear_free(&m->lm_head);
+    free(m->layers);
+    free(m->tok_emb);
+    free(m->rms_final);
+    free(m->rope_cos);
+    free(m->rope_sin);
+    memset(m, 0, sizeof *m);
+}
+
+ptq_linear *ptq_model_linear(ptq_model *m, int layer, int which) {
+    if (layer == m->cfg.n_layers) return &m->lm_head;
+    if (layer < 0 || layer > m->cfg.n_layers || which < 0 || which >= PTQ_LIN_COUNT) return NULL;
+    return &m->layers[layer].lin[which];
+}
+
+int ptq_model_untie(ptq_model *m, ptq_err *err) {
+    if (m->lm_head.owns_w) return 0;
+    size_t n = (size_t)m->cfg.vocab_size * m->cfg.dim;
+    float *w = ptq_calloc(n, sizeof(float), err);
+    if (!w) return -1;
+    memcpy(w, m->tok_emb, n * sizeof(float));
+    m->lm_head.w = w;
+    m->lm_head.owns_w = 1;
+    m->cfg.tied_embeddings = 0;
+    return 0;
+}
+
+static int copy_linear(ptq_linear *d, const ptq_linear *s, ptq_err *err) {
+    size_t n = (size_t)s->out * s->in;
+    if (d->owns_w) memcpy(d->w, s->w, n * sizeof(float));
+    if (s->bias && d->bias) memcpy(d->bias, s->bias, (size_t)s->out * sizeof(float));
+    if (s->w_side) {
+        if (!(d->w_side = ptq_calloc(n, sizeof(float), err))) return -1;
+        memcpy(d->w_side, s->w_side, n * sizeof(float));
+    }
+    d->aq = s->aq;
+    return 0;
+}
+
+int ptq_model_clone(ptq_model *d, const ptq_model *s, ptq_err *err) {
+    if (ptq_model_alloc(d, &s->cfg, err)) return -1;
+    const ptq_config *c = &s->cfg;
+    if (!s->lm_head.owns_w && d->lm_head.owns_w) { /* source untied earlier than cfg says */
+        free(d->lm_head.w);
+        d->lm_head.w = d->tok_emb;
+        d->lm_head.owns_w = 0;
+    }
+    if (s->lm_head.owns_w && !d->lm_head.owns_w) {
+        d->cfg.tied_embeddings = 1;
+        if (ptq_model_untie(d, err)) goto fail;
+    }
+    memcpy(d->tok_emb, s->tok_emb, (size_t)c->vocab_size * c->dim * sizeof(float));
+    memcpy(d->rms_final, s->rms_final, (size_t)c->dim * sizeof(float));
+    for (int l = 0; l < c->n_layers; l++) {
+        memcpy(d->layers[l].rms_att, s->layers[l].rms_att, (size_t)c->dim * sizeof(float));
+        memcpy(d->layers[l].rms_ffn, s->layers[l].rms_ffn, (size_t)c->dim * sizeof(float));
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            if (copy_linear(&d->layers[l].lin[j], &s->layers[l].lin[j], err)) goto fail;
+        d->layers[l].kq = s->layers[l].kq;
+        d->layers[l].vq = s->layers[l].vq;
+    }
+    if (copy_linear(&d->lm_head, &s->lm_head, err)) goto fail;
+    memcpy(d->rope_cos, s->rope_cos, (size_t)c->max_seq * (c->head_dim / 2) * sizeof(float));
+    memcpy(d->rope_sin, s->rope_sin, (size_t)c->max_seq * (c->head_dim / 2) * sizeof(float));
+    memcpy(d->path, s->path, sizeof d->path);
+    memcpy(d->sha256, s->sha256, sizeof d->sha256);
+    memcpy(d->name, s->name, sizeof d->name);
+    return 0;
+fail:
+    ptq_model_free(d);
+    return -1;
+}
+
+long ptq_model_param_count(const ptq_model *m) {
+    const ptq_config *c = &m->cfg;
+    long n = (long)c->vocab_size * c->dim + c->dim;
+    for (int l = 0; l < c->n_layers; l++) {
+        n += 2L * c->dim;
+        for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+            const ptq_linear *L = &m->layers[l].lin[j];
+            n += (long)L->out * L->in + (L->bias ? L->out : 0);
+        }
+    }
+    if (m->lm_head.owns_w) n += (long)c->vocab_size * c->dim;
+    return n;
+}
+
+/* ---- llama2.c checkpoint ------------------------------------------------
+ * Legacy (v0) format: 7 x int32 header {dim, hidden_dim, n_layers, n_heads,
+ * n_kv_heads, vocab_size, seq_len}; negative vocab_size means a separate
+ * classifier follows. Then fp32 tensors in this order: token_embedding,
+ * rms_att[L], wq[L], wk[L], wv[L], wo[L], rms_ffn[L], w1[L], w2[L], w3[L],
+ * rms_final, freq_cis_real, freq_cis_imag (seq_len x head_size/2 each),
+ * [wcls]. llama2.c's w1 = gate, w3 = up, w2 = down. */
+
+static int read_floats(FILE *f, float *dst, size_t n, const char *path, const char *what, ptq_err *err) {
+    if (fread(dst, sizeof(float), n, f) != n)
+        return ptq_fail(err, "%s: truncated while reading %s (%zu floats expected)", path, what, n);
+    return 0;
+}
+
+int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err) {
+    memset(m, 0, sizeof *m);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ptq_fail(err, "%s: cannot open model: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return ptq_fail(err, "%s: not a regular file", path);
+    }
+    int32_t h[7];
+    if (fread(h, sizeof(int32_t), 7, f) != 7) {
+        fclose(f);
+        return ptq_fail(err, "%s: file too short for the llama2.c header (28 bytes expected, got %lld)", path,
+                        (long long)st.st_size);
+    }
+    ptq_config c = {0};
+    c.dim = h[0];
+    c.hidden_dim = h[1];
+    c.n_layers = h[2];
+    c.n_heads = h[3];
+    c.n_kv_heads = h[4];
+    c.tied_embeddings = h[5] > 0;
+    c.vocab_size = h[5] > 0 ? h[5] : (h[5] == INT32_MIN ? 0 : -h[5]);
+    c.max_seq = h[6];
+    c.head_dim = c.n_heads > 0 ? c.dim / c.n_heads : 0;
+    c.rope_theta = 10000.f;
+    c.norm_eps = 1e-5f;
+    c.rope_style = PTQ_ROPE_INTERLEAVED;
+    c.bos_id = 1;
+    c.eos_id = 2;
+    char where[4200];
+    snprintf(where, sizeof where, "%s: llama2.c header", path);
+    if (ptq_config_check(&c, where, err)) {
+        fclose(f);
+        return -1;
+    }
+    if (c.dim % c.n_heads != 0) {
+        fclose(f);
+        return ptq_fail(err, "%s: dim (%d) is not a multiple of n_heads (%d)", where, c.dim, c.n_heads);
+    }
+    /* Expected size in floats, computed in 64 bits before any allocation. */
+    uint64_t D = c.dim, H = c.hidden_dim, L = c.n_layers, V = c.vocab_size, S = c.max_seq;
+    uint64_t kvd = (uint64_t)c.n_kv_heads * c.head_dim, hs = c.head_dim;
+    uint64_t nfl = V * D + L * (2 * D + D * D + 2 * D * kvd + D * D + 3 * D * H) + D + S * hs;
+    if (!c.tied_embeddings) nfl += V * D;
+    uint64_t want = 28 + 4 * nfl;
+    if ((uint64_t)st.st_size != want) {
+        fclose(f);
+        return ptq_fail(err,
+                        "%s: file is %lld bytes but the header (dim %d, hidden %d, layers %d, heads %d, kv_heads "
+                        "%d, vocab %d, seq %d) implies %llu bytes",
+                        path, (long long)st.st_size, c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
+                        c.vocab_size, c.max_seq, (unsigned long long)want);
+    }
+    if (ptq_model_alloc(m, &c, err)) {
+        fclose(f);
+        return ptq_wrap(err, "%s", path);
+    }
+    int rc = read_floats(f, m->tok_emb, V * D, path, "token_embedding", err);
+    for (int l = 0; !rc && l < c.n_layers; l++) rc = read_floats(f, m->layers[l].rms_att, D, path, "rms_att", err);
+    static const int order[] = {PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, PTQ_LIN_O};
+    for (int j = 0; !rc && j < 4; j++)
+        for (int l = 0; !rc && l < c.n_layers; l++) {
+            ptq_linear *lin = &m->layers[l].lin[order[j]];
+            rc = read_floats(f, lin->w, (size_t)lin->out * lin->in, path, ptq_linear_names[order[j]], err);
+        }
+    for (int l = 0; !rc && l < c.n_layers; l++) rc = read_floats(f, m->layers[l].rms_ffn, D, path, "rms_ffn", err);
+    static const int order2[] = {PTQ_LIN_GATE, PTQ_LIN_DOWN, PTQ_LIN_UP};
+    for (int j = 0; !rc && j < 3; j++)
+        for (int l = 0; !rc && l < c.n_layers; l++) {
+            ptq_linear *lin = &m->layers[l].lin[order2[j]];
+            rc = read_floats(f, lin->w, (size_t)lin->out * lin->in, path, ptq_linear_names[order2[j]], err);
+        }
+    if (!rc) rc = read_floats(f, m->rms_final, D, path, "rms_final", err);
+    if (!rc && fseek(f, (long)(S * hs * sizeof(float)), SEEK_CUR) != 0) /* skip freq_cis */
+        rc = ptq_fail(err, "%s: cannot skip freq_cis", path);
+    if (!rc && !c.tied_embeddings) rc = read_floats(f, m->lm_head.w, V * D, path, "wcls", err);
+    fclose(f);
+    if (rc) {
+        ptq_model_free(m);
+        return -1;
+    }
+    snprintf(m->path, sizeof m->path, "%s", path);
+    return 0;
+}

@@ -1,0 +1,26 @@
+/* model_open.h — open a model (and its tokenizer) by short name or path. */
+#ifndef PTQ_MODEL_OPEN_H
+#define PTQ_MODEL_OPEN_H
+
+#include "model.h"
+#include "tokenizer.h"
+
+/* A model format: how to recognise it and how to load weights + tokenizer. */
+typedef struct {
+    const char *kind; /* "llama2c", "hf" */
+    int (*detect)(const char *path);
+    /* tokenizer_path may be NULL (use the format's default location). */
+    int (*load)(const char *path, const char *tokenizer_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err);
+} ptq_model_format;
+
+/* Known short names (resolved under the data root and verified by sha256). */
+typedef struct {
+    const char *name, *weights_asset, *kind, *tokenizer_asset, *path; /* path relative to the data root */
+} ptq_named_model;
+extern const ptq_named_model ptq_named_models[];
+
+/* spec: a short name (stories260K, tinystories-656k) or a path to a
+ * llama2.c .bin or a Hugging Face model directory. Sets m->name, m->sha256. */
+int ptq_open_model(const char *spec, const char *tokenizer_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err);
+
+#endif
