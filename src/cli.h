@@ -13,6 +13,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_ppl(int argc, char **argv);
 int cmd_datasets(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* add new subcommands here and in main.c's table */
 
 /* Print "error: <msg>" to stderr and return the exit code. */
 int ptq_cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -21,5 +22,11 @@ int ptq_cli_bad_option(const char *cmd, char **argv);
 /* Strict number parsing for flags: the whole string must be a number in range. */
 int ptq_parse_int(const char *flag, const char *s, long lo, long hi, int *out);
 int ptq_parse_double(const char *flag, const char *s, double lo, double hi, double *out);
+
+/* Perplexity flags shared by ppl/run (long-option codes 1001..1004:
+ * --seqlen, --ppl-protocol, --ppl-denominator, --limit-windows).
+ * Returns 1 if handled, 0 if not a ppl flag, -1 on a bad value. */
+#include "perplexity.h"
+int ptq_ppl_parse_flag(int c, const char *arg, ptq_ppl_opts *o);
 
 #endif

@@ -3,6 +3,7 @@
  * threads, so the ratio is meaningful on a shared, noisy machine. */
 #include <cblas.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +72,7 @@ static int bench_shape(const char *label, int dim, int hidden, int layers, int h
     int *tok = malloc(sizeof(int) * T);
     for (int i = 0; i < T; i++) tok[i] = (i * 31) % m.cfg.vocab_size;
     ptq_forward(&m, &s, tok, T, 0, NULL, 0, &err); /* warm-up */
-    double tf[64];
+    double tf[64] = {0};
     for (int r = 0; r < reps; r++) {
         double t0 = ptq_now_sec();
         ptq_forward(&m, &s, tok, T, 0, NULL, 0, &err);

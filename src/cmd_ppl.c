@@ -7,9 +7,6 @@
 #include "model_open.h"
 #include "perplexity.h"
 
-int ptq_ppl_parse_flag(int c, const char *arg, ptq_ppl_opts *o);
-
-/* Flags shared with `run`: returns 1 if handled, 0 if not a ppl flag, -1 on a bad value. */
 int ptq_ppl_parse_flag(int c, const char *arg, ptq_ppl_opts *o) {
     switch (c) {
     case 1001:

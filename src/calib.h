@@ -1,0 +1,47 @@
+/* calib.h — calibration data and block-by-block (true-sequential) capture.
+ *
+ * Calibration windows are drawn from a named text dataset that is never the
+ * evaluation split (datasets.h ptq_calib_allowed), seeded. Methods walk the
+ * model one transformer block at a time: the inputs of block l are the
+ * outputs of the already-quantized blocks < l, so memory is one block's
+ * activations for all windows (nsamples x seqlen x dim floats). */
+#ifndef PTQ_CALIB_H
+#define PTQ_CALIB_H
+
+#include "datasets.h"
+#include "model.h"
+
+typedef struct {
+    char dataset[64]; /* e.g. "c4", "tinystories-calib" */
+    int nsamples;     /* windows (128 in GPTQ) */
+    int seqlen;       /* tokens per window (0 = model max_seq) */
+    uint64_t seed;
+} ptq_calib_spec;
+
+typedef struct {
+    ptq_calib_spec spec;
+    int nsamples, seqlen;
+    int *tokens;            /* nsamples x seqlen */
+    char dataset_sha256[65];
+} ptq_calib;
+
+/* Draw windows: random documents/offsets like GPTQ's get_c4 (documents longer
+ * than seqlen, random crop), or random offsets in one stream. Error when the
+ * dataset cannot supply nsamples windows of seqlen. */
+int ptq_calib_load(ptq_calib *c, const ptq_calib_spec *spec, const ptq_tokenizer *tok, int max_seq, ptq_err *err);
+void ptq_calib_free(ptq_calib *c);
+
+/* Block walker: embeds all windows, then for l = 0..n_layers-1 calls
+ * on_block(ctx, l, X) where X holds the inputs of block l for all windows
+ * (nsamples x seqlen x dim); the callback may capture per-linear inputs by
+ * running ptq_calib_block_forward with a capture function, change the
+ * block's weights, and then the walker advances X through the (possibly
+ * quantized) block. */
+typedef int (*ptq_block_fn)(void *ctx, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err);
+int ptq_calib_walk(ptq_model *m, const ptq_calib *c, ptq_block_fn on_block, void *ctx, ptq_err *err);
+/* Run block `layer` on X for all windows (out may equal NULL: X is not
+ * advanced, only the capture fires), with an optional capture hook. */
+int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float *out, const ptq_calib *c,
+                            ptq_capture_fn cap, void *cap_ctx, ptq_err *err);
+
+#endif

@@ -1,0 +1,39 @@
+/* gptq.h — the GPTQ column loop on one weight matrix (METHODS.md §4),
+ * reusable by SEPTQ (static FP mask) and SpecQuant (residual).
+ *
+ * H is the fp64 Hessian 2/N sum x x^T (cols x cols), accumulated from
+ * calibration inputs. Dead inputs (H_jj = 0) get H_jj = 1 and W[:, j] = 0;
+ * damp = percdamp * mean(diag H); Hinv = upper Cholesky factor of H^-1
+ * (LAPACKE dpotrf/dpotri/dpotrf); blocks of `blocksize` columns with the lazy
+ * trailing update done as one GEMM. */
+#ifndef PTQ_GPTQ_H
+#define PTQ_GPTQ_H
+
+#include "wquant.h"
+
+typedef struct {
+    ptq_wq_opts wq;    /* bits, sym, mse, group (grids from the running weights per group, like GPTQ static_groups=False) */
+    double percdamp;   /* 0.01 */
+    int blocksize;     /* 128 */
+    int act_order;     /* permute columns by descending diag(H) */
+    const unsigned char *keep_mask; /* rows x cols, 1 = keep full precision (SEPTQ); NULL = none */
+} ptq_gptq_opts;
+
+ptq_gptq_opts ptq_gptq_default(int bits);
+
+/* Hessian accumulator: H += 2/N-style running mean of x x^T over T rows. */
+typedef struct {
+    int n;
+    long nsamples;
+    double *H; /* n x n */
+} ptq_hessian;
+int ptq_hessian_init(ptq_hessian *h, int n, ptq_err *err);
+void ptq_hessian_add(ptq_hessian *h, const float *x, int T); /* x is T x n */
+void ptq_hessian_free(ptq_hessian *h);
+
+/* Quantize W (rows x cols, in place) with GPTQ given H (copied, not modified).
+ * Optionally returns the upper Cholesky factor of H^-1 diagonal in hinv_diag (cols). */
+int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const ptq_gptq_opts *o,
+                      double *hinv_diag, ptq_err *err);
+
+#endif
