@@ -63,9 +63,10 @@ int cmd_ppl(int argc, char **argv) {
     ptq_err err;
     if (ptq_open_model(model, tokp, &m, &tok, &err)) return ptq_cli_error(1, "%s", err.msg);
     if (po.seqlen > m.cfg.max_seq) {
+        int rc = ptq_cli_error(2, "--seqlen %d is above the model's max_seq %d", po.seqlen, m.cfg.max_seq);
         ptq_tokenizer_free(tok);
         ptq_model_free(&m);
-        return ptq_cli_error(2, "--seqlen %d is above the model's max_seq %d", po.seqlen, m.cfg.max_seq);
+        return rc;
     }
     po.bos_id = tok->add_bos ? tok->bos_id : -1;
     int rc = 0;

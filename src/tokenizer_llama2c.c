@@ -275,6 +275,7 @@ char *ptq_tokenizer_decode_all(const ptq_tokenizer *t, const int *ids, int n) {
     if (!s) return NULL;
     s[0] = 0;
     for (int i = 0; i < n; i++) {
+        if (ids[i] == t->bos_id || ids[i] == t->eos_id) continue; /* special tokens have no text */
         int k = t->decode(t, i > 0 ? ids[i - 1] : -1, ids[i], piece, sizeof piece);
         if (len + k + 1 > cap) {
             while (len + k + 1 > cap) cap *= 2;

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# quickstart.sh — set up, build, and run the main job.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+B=build/ptqbench
+echo "== stories260K greedy sample =="
+$B generate --model stories260K --temperature 0 --steps 256
+echo "== stories260K perplexity =="
+$B ppl --model stories260K --dataset wikitext2,ptb,tinystories

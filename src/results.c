@@ -1,0 +1,244 @@
+/* results.c — append-only JSONL store with a lock, torn-tail repair and a
+ * tolerant reader (see results.h for the guarantees). */
+#include "results.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void ptq_results_path(const char *dir, int shard, int nshards, char *out, size_t cap) {
+    if (nshards <= 1) snprintf(out, cap, "%s/results.jsonl", dir);
+    else snprintf(out, cap, "%s/results.shard-%d-of-%d.jsonl", dir, shard, nshards);
+}
+
+/* Cut anything after the last '\n': the remains of a write that never
+ * completed. Runs under the lock, so no writer is active. */
+static int cut_torn_tail(int fd, const char *path, ptq_err *err) {
+    struct stat st;
+    if (fstat(fd, &st)) return ptq_fail(err, "%s: stat failed: %s", path, strerror(errno));
+    off_t end = st.st_size, pos = end;
+    char buf[4096];
+    while (pos > 0) {
+        size_t chunk = pos > (off_t)sizeof buf ? sizeof buf : (size_t)pos;
+        if (pread(fd, buf, chunk, pos - (off_t)chunk) != (ssize_t)chunk)
+            return ptq_fail(err, "%s: read failed: %s", path, strerror(errno));
+        size_t i = chunk;
+        while (i > 0 && buf[i - 1] != '\n') i--;
+        if (i > 0) {
+            pos = pos - (off_t)chunk + (off_t)i;
+            break;
+        }
+        pos -= (off_t)chunk;
+    }
+    if (pos == end) return 0;
+    fprintf(stderr, "warning: %s: dropping a truncated last line (%lld bytes) left by an interrupted write\n", path,
+            (long long)(end - pos));
+    if (ftruncate(fd, pos) || fsync(fd)) return ptq_fail(err, "%s: truncate failed: %s", path, strerror(errno));
+    return 0;
+}
+
+int ptq_results_open(ptq_results_writer *w, const char *path, ptq_err *err) {
+    memset(w, 0, sizeof *w);
+    w->fd = w->lock_fd = -1;
+    snprintf(w->path, sizeof w->path, "%s", path);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        if (ptq_mkdir_p(dir, err)) return -1;
+    }
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    w->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (w->lock_fd < 0) return ptq_fail(err, "%s: cannot create lock file: %s", lock, strerror(errno));
+    if (flock(w->lock_fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        close(w->lock_fd);
+        w->lock_fd = -1;
+        if (e == EWOULDBLOCK)
+            return ptq_fail(err,
+                            "%s is locked by another running sweep (lock %s); wait for it to finish or write "
+                            "to another directory (--out) or shard (--shard I/N)",
+                            path, lock);
+        return ptq_fail(err, "%s: flock failed: %s", lock, strerror(e));
+    }
+    w->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        ptq_fail(err, "%s: cannot open for appending: %s", path, strerror(errno));
+        ptq_results_close(w);
+        return -1;
+    }
+    if (cut_torn_tail(w->fd, path, err)) {
+        ptq_results_close(w);
+        return -1;
+    }
+    return 0;
+}
+
+int ptq_results_append(ptq_results_writer *w, cJSON *const *rows, int n, ptq_err *err) {
+    size_t len = 0, cap = 0;
+    char *buf = NULL;
+    for (int i = 0; i < n; i++) {
+        char *s = cJSON_PrintUnformatted(rows[i]);
+        if (!s) {
+            free(buf);
+            return ptq_fail(err, "%s: cannot serialize row %d", w->path, i);
+        }
+        size_t sl = strlen(s);
+        if (len + sl + 2 > cap) {
+            cap = (len + sl + 2) * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(s);
+                free(buf);
+                return ptq_fail(err, "%s: out of memory serializing rows", w->path);
+            }
+            buf = nb;
+        }
+        memcpy(buf + len, s, sl);
+        len += sl;
+        buf[len++] = '\n';
+        free(s);
+    }
+    /* One write: with O_APPEND the lines land together or not at all. */
+    ssize_t wr = len ? write(w->fd, buf, len) : 0;
+    free(buf);
+    if (wr != (ssize_t)len) {
+        int e = errno;
+        if (wr > 0) cut_torn_tail(w->fd, w->path, NULL); /* short write (disk full): undo it */
+        return ptq_fail(err, "%s: append failed: %s", w->path, wr < 0 ? strerror(e) : "short write");
+    }
+    if (fsync(w->fd)) return ptq_fail(err, "%s: fsync failed: %s", w->path, strerror(errno));
+    return 0;
+}
+
+void ptq_results_close(ptq_results_writer *w) {
+    if (w->fd >= 0) close(w->fd);
+    if (w->lock_fd >= 0) close(w->lock_fd); /* releases the flock */
+    w->fd = w->lock_fd = -1;
+}
+
+static int rowset_push(ptq_rowset *rs, cJSON *row, ptq_err *err) {
+    if (rs->n == rs->cap) {
+        int nc = rs->cap ? rs->cap * 2 : 64;
+        cJSON **nr = realloc(rs->rows, (size_t)nc * sizeof *nr);
+        if (!nr) return ptq_fail(err, "out of memory reading results");
+        rs->rows = nr;
+        rs->cap = nc;
+    }
+    rs->rows[rs->n++] = row;
+    return 0;
+}
+
+int ptq_results_read_file(const char *path, ptq_rowset *rs, ptq_err *err) {
+    if (!ptq_file_exists(path)) return 0;
+    char *text;
+    size_t len;
+    if (ptq_read_file(path, &text, &len, err)) return -1;
+    int lineno = 0, rc = 0;
+    for (char *p = text; p < text + len && !rc;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        int last = !nl;
+        if (nl) *nl = 0;
+        lineno++;
+        char *q = p;
+        while (*q == ' ' || *q == '\t' || *q == '\r') q++;
+        if (*q) {
+            cJSON *row = cJSON_Parse(q);
+            if (row && cJSON_IsObject(row)) {
+                rc = rowset_push(rs, row, err);
+                if (rc) cJSON_Delete(row);
+            } else {
+                cJSON_Delete(row);
+                /* A torn last line is expected after a crash; anything else is corruption. */
+                int only_ws_after = 1;
+                for (char *r = nl ? nl + 1 : text + len; r < text + len; r++)
+                    if (*r != '\n' && *r != ' ' && *r != '\r' && *r != '\t') only_ws_after = 0;
+                if (last || only_ws_after) {
+                    fprintf(stderr, "warning: %s:%d: skipping a truncated/malformed last line\n", path, lineno);
+                    rs->truncated++;
+                } else {
+                    rc = ptq_fail(err, "%s:%d: malformed JSONL row (expected one JSON object per line)", path,
+                                  lineno);
+                }
+            }
+        }
+        if (last) break;
+        p = nl + 1;
+    }
+    free(text);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int has_key(const ptq_rowset *rs, int upto, const char *key) {
+    for (int i = 0; i < upto; i++) {
+        const char *k = ptq_row_str(rs->rows[i], "row_key");
+        if (k && !strcmp(k, key)) return 1;
+    }
+    return 0;
+}
+
+int ptq_results_read(const char *path, ptq_rowset *rs, ptq_err *err) {
+    struct stat st;
+    if (stat(path, &st)) return ptq_fail(err, "%s: no such results file or directory", path);
+    int start = rs->n;
+    if (!S_ISDIR(st.st_mode)) {
+        if (ptq_results_read_file(path, rs, err)) return -1;
+    } else {
+        DIR *d = opendir(path);
+        if (!d) return ptq_fail(err, "%s: cannot open directory: %s", path, strerror(errno));
+        char *names[1024];
+        int nn = 0;
+        for (struct dirent *e; (e = readdir(d)) && nn < 1024;) {
+            size_t l = strlen(e->d_name);
+            if (strncmp(e->d_name, "results", 7) == 0 && l > 6 && strcmp(e->d_name + l - 6, ".jsonl") == 0)
+                names[nn++] = strdup(e->d_name);
+        }
+        closedir(d);
+        qsort(names, (size_t)nn, sizeof *names, cmp_str);
+        int rc = 0;
+        for (int i = 0; i < nn; i++) {
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", path, names[i]);
+            if (!rc) rc = ptq_results_read_file(p, rs, err);
+            free(names[i]);
+        }
+        if (rc) return -1;
+    }
+    /* Merge: the same row may exist in two shard files after a re-shard. */
+    int w = start;
+    for (int i = start; i < rs->n; i++) {
+        const char *k = ptq_row_str(rs->rows[i], "row_key");
+        if (k && has_key(rs, w, k)) cJSON_Delete(rs->rows[i]);
+        else rs->rows[w++] = rs->rows[i];
+    }
+    rs->n = w;
+    return 0;
+}
+
+void ptq_rowset_free(ptq_rowset *rs) {
+    for (int i = 0; i < rs->n; i++) cJSON_Delete(rs->rows[i]);
+    free(rs->rows);
+    memset(rs, 0, sizeof *rs);
+}
+
+double ptq_row_metric(const cJSON *row, const char *name) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(row, "metrics");
+    const cJSON *v = m ? cJSON_GetObjectItemCaseSensitive(m, name) : NULL;
+    if (!v) v = cJSON_GetObjectItemCaseSensitive(row, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+const char *ptq_row_str(const cJSON *row, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}

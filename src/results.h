@@ -1,0 +1,54 @@
+/* results.h — the JSONL results store (DESIGN.md "results/<exp>/results.jsonl").
+ *
+ * One row per cell x task, one JSON object per line. Writers hold an
+ * exclusive flock on "<file>.lock" for the whole sweep (a second sweep on the
+ * same file gets a clear error) and append all rows of a cell with ONE
+ * write(2) on an O_APPEND descriptor followed by fsync, so a kill -9 leaves
+ * either the whole cell or nothing (a torn tail, if the disk fills, is cut
+ * off at the next open). Readers skip a truncated last line with a warning.
+ *
+ * Shards (--shard I/N, mpirun, Slurm arrays) write
+ * results.shard-I-of-N.jsonl next to results.jsonl; readers of a directory
+ * merge every results*.jsonl in it and drop duplicate rows (same row key). */
+#ifndef PTQ_RESULTS_H
+#define PTQ_RESULTS_H
+
+#include <cjson/cJSON.h>
+
+#include "common.h"
+
+/* Path of the results file in dir for shard i of n (n <= 1: results.jsonl). */
+void ptq_results_path(const char *dir, int shard, int nshards, char *out, size_t cap);
+
+typedef struct {
+    int fd;      /* results file, O_APPEND */
+    int lock_fd; /* "<path>.lock", flock(LOCK_EX) */
+    char path[4096];
+} ptq_results_writer;
+
+/* Create dir if needed, take the lock (error if another process holds it),
+ * cut a torn tail line (warning on stderr), open for appending. */
+int ptq_results_open(ptq_results_writer *w, const char *path, ptq_err *err);
+/* Append rows (each serialized on one line) with a single write + fsync. */
+int ptq_results_append(ptq_results_writer *w, cJSON *const *rows, int n, ptq_err *err);
+void ptq_results_close(ptq_results_writer *w);
+
+typedef struct {
+    cJSON **rows;
+    int n, cap;
+    int truncated; /* torn last lines skipped (with a warning) */
+} ptq_rowset;
+
+/* Read one JSONL file into rs (appending). A missing file is an empty set.
+ * A malformed line that is not the last one is an error naming file:line. */
+int ptq_results_read_file(const char *path, ptq_rowset *rs, ptq_err *err);
+/* path may be a .jsonl file or a directory (every results*.jsonl in it,
+ * sorted by name). Rows with an already-seen "row_key" are dropped. */
+int ptq_results_read(const char *path, ptq_rowset *rs, ptq_err *err);
+void ptq_rowset_free(ptq_rowset *rs);
+
+/* Metric lookup: row.metrics.<name>, else row.<name>. NaN when absent. */
+double ptq_row_metric(const cJSON *row, const char *name);
+const char *ptq_row_str(const cJSON *row, const char *name); /* top-level string or NULL */
+
+#endif

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# cli_foundation.sh — bad input on the foundation commands gets one clear
+# `error:` line naming the flag/file and a non-zero exit; good input works.
+set -u
+BIN="$1"
+fails=0
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+# expect CODE NEEDLE -- command...
+expect() {
+    local code="$1" needle="$2"
+    shift 2
+    local out rc
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ "$rc" != "$code" ] || ! grep -qF -- "$needle" <<<"$out"; then
+        echo "FAIL: '$*' -> exit $rc (want $code), output: $out" >&2
+        fails=$((fails + 1))
+    fi
+}
+
+expect 2 "unknown command 'frobnicate'" "$BIN" frobnicate
+expect 2 "usage:" "$BIN"
+expect 2 "unknown option" "$BIN" ppl --model stories260K --bogus-flag
+expect 2 "--seqlen" "$BIN" ppl --model stories260K --seqlen abc
+expect 2 "above the model's max_seq 512" "$BIN" ppl --model stories260K --seqlen 4096
+expect 2 "--ppl-protocol" "$BIN" ppl --model stories260K --ppl-protocol sliding
+expect 1 "unknown dataset 'nosuch'" "$BIN" ppl --model stories260K --dataset nosuch --limit-windows 1
+expect 1 "not a known model name" "$BIN" info /nonexistent/model.bin
+expect 2 "--steps" "$BIN" generate --model stories260K --steps 0
+expect 2 "datasets: unknown action" "$BIN" datasets frob
+
+# empty / truncated model file
+: >"$T/empty.bin"
+expect 1 "too short for the llama2.c header" "$BIN" info "$T/empty.bin"
+ROOT=$("$BIN" datasets list | sed -n 's/^data root: //p')
+head -c 1000 "$ROOT/models/stories260K/stories260K.bin" >"$T/trunc.bin"
+expect 1 "implies" "$BIN" info "$T/trunc.bin"
+# missing tokenizer beside a valid model
+cp "$ROOT/models/stories260K/stories260K.bin" "$T/m.bin"
+expect 1 "cannot open tokenizer" "$BIN" info "$T/m.bin"
+# corrupt tokenizer
+head -c 100 "$ROOT/models/stories260K/tok512.bin" >"$T/tok512.bin"
+expect 1 "truncated" "$BIN" info "$T/m.bin"
+
+# a data root whose wikitext file is corrupted: sha256 mismatch
+mkdir -p "$T/data"
+for d in models datasets; do cp -rs "$(cd "$ROOT" && pwd)/$d" "$T/data/"; done
+cp "$ROOT/SHA256SUMS" "$T/data/"
+rm "$T/data/datasets/ppl/wikitext2/wiki.test.gptq_join.txt"
+printf 'x%.0s' $(seq 1 1296370) >"$T/data/datasets/ppl/wikitext2/wiki.test.gptq_join.txt"
+expect 1 "does not match the registry" env PTQBENCH_DATA="$T/data" "$BIN" ppl --model stories260K --dataset wikitext2
+# wrong size (truncated dataset)
+rm "$T/data/datasets/ppl/ptb/ptb.test.gptq_join.txt"
+echo "short" >"$T/data/datasets/ppl/ptb/ptb.test.gptq_join.txt"
+expect 1 "wrong or truncated" env PTQBENCH_DATA="$T/data" "$BIN" ppl --model stories260K --dataset ptb
+# missing dataset file
+rm "$T/data/datasets/ppl/ptb/ptb.valid.gptq_join.txt"
+expect 1 "not found under the data root" env PTQBENCH_DATA="$T/data" "$BIN" ppl --model stories260K --dataset ptb-valid
+expect 1 "PTQBENCH_DATA=/nonexistent" env PTQBENCH_DATA=/nonexistent "$BIN" ppl --model stories260K
+# empty text: a registry pointing at an empty file
+: >"$T/data/empty.txt"
+python3 - "$T" <<'PY' 2>/dev/null || sed 's#"path": "datasets/ppl/wikitext2/wiki.test.gptq_join.txt"#"path": "empty.txt"#' datasets/registry.json >"$T/reg.json"
+import json, sys
+t = sys.argv[1]
+d = json.load(open("datasets/registry.json"))
+for a in d["assets"]:
+    if a["name"] == "wikitext2":
+        a["path"] = "empty.txt"; a["bytes"] = 0
+        a["sha256"] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+json.dump(d, open(t + "/reg.json", "w"))
+PY
+expect 1 "fewer than one window" env PTQBENCH_DATA="$T/data" PTQBENCH_REGISTRY="$T/reg.json" "$BIN" ppl --model stories260K --dataset wikitext2
+echo "{not json" >"$T/bad.json"
+expect 1 "assets" env PTQBENCH_REGISTRY="$T/bad.json" "$BIN" ppl --model stories260K
+
+# good paths
+out=$("$BIN" ppl --model stories260K --dataset tinystories --limit-windows 2 2>/dev/null)
+grep -q '"windows":2' <<<"$out" || { echo "FAIL: ppl good path: $out" >&2; fails=$((fails + 1)); }
+"$BIN" info stories260K | grep -q "parameters   " || { echo "FAIL: info" >&2; fails=$((fails + 1)); }
+
+if [ "$fails" -ne 0 ]; then echo "cli_foundation: $fails failure(s)"; exit 1; fi
+echo "cli_foundation: all checks passed"
