@@ -26,6 +26,13 @@ struct ptq_tokenizer {
 /* llama2.c tokenizer.bin: int32 max_token_length, then vocab_size x
  * {float score, int32 len, len bytes}. */
 int ptq_tokenizer_load_llama2c(ptq_tokenizer **out, const char *path, int vocab_size, ptq_err *err);
+/* Hugging Face tokenizer.json, model.type "BPE" (tokenizer_hf.c): byte-level
+ * (GPT-2 / LLaMA-3 / Qwen2, pre-tokenizer regex through PCRE2) or
+ * SentencePiece-style (▁ normalizer/Metaspace, byte fallback). BOS from the
+ * post_processor template; other model types fail with a clear error. */
+int ptq_tokenizer_load_hf(ptq_tokenizer **out, const char *path, ptq_err *err);
+/* SentencePiece .model through libsentencepiece (tokenizer_sp.cc). */
+int ptq_tokenizer_load_sp(ptq_tokenizer **out, const char *path, ptq_err *err);
 void ptq_tokenizer_free(ptq_tokenizer *t);
 /* Decode a whole id sequence to a malloc'd NUL-terminated string. */
 char *ptq_tokenizer_decode_all(const ptq_tokenizer *t, const int *ids, int n);

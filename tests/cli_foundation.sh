@@ -75,6 +75,25 @@ expect 1 "fewer than one window" env PTQBENCH_DATA="$T/data" PTQBENCH_REGISTRY="
 echo "{not json" >"$T/bad.json"
 expect 1 "assets" env PTQBENCH_REGISTRY="$T/bad.json" "$BIN" ppl --model stories260K
 
+# fetch: file:// URLs exercise download + verify + atomic rename without network
+python3 - "$T" "$(cd "$ROOT" && pwd)" <<'PY'
+import json, sys
+t, root = sys.argv[1], sys.argv[2]
+d = json.load(open("datasets/registry.json"))
+good = [a for a in d["assets"] if a["name"] == "stories260K.tok512"][0]
+good["url"] = "file://" + root + "/" + good["path"]
+bad = dict(good, name="bad-sha", path="models/bad/tok.bin", sha256="0" * 64)
+json.dump({"assets": [good, bad]}, open(t + "/fetch.json", "w"))
+PY
+out=$(PTQBENCH_REGISTRY="$T/fetch.json" "$BIN" datasets fetch --dest "$T/fetched" 2>&1)
+rc=$?
+if [ "$rc" != 1 ] || ! grep -q "ok   stories260K.tok512 (fetched)" <<<"$out" || ! grep -q "FAIL bad-sha" <<<"$out" \
+    || [ ! -f "$T/fetched/models/stories260K/tok512.bin" ] || [ -e "$T/fetched/models/bad/tok.bin" ] \
+    || ls "$T/fetched/models/bad/" | grep -q part; then
+    echo "FAIL: datasets fetch: rc=$rc $out" >&2
+    fails=$((fails + 1))
+fi
+
 # good paths
 out=$("$BIN" ppl --model stories260K --dataset tinystories --limit-windows 2 2>/dev/null)
 grep -q '"windows":2' <<<"$out" || { echo "FAIL: ppl good path: $out" >&2; fails=$((fails + 1)); }

@@ -1,0 +1,110 @@
+/* kernels.h — real low-bit inference kernels (packed integer weights).
+ *
+ * Packed weight format (ptq_kpacked). A weight is w = scale * (c - zero)
+ * with an integer code c and, per (row, group), a float scale and an integer
+ * zero point. Codes of b bits are stored as bit planes of 8, 4, 2 and 1 bits
+ * (8 = [8], 6 = 4+2, 4 = [4], 3 = 2+1, 2 = [2], ...), low bits first, so a
+ * b-bit weight costs exactly b/8 bytes. Every plane is laid out for the
+ * VNNI dot product: blocks of 16 rows x (32/p) columns, one 32-bit lane per
+ * row; lane bits [8j + p*s, 8j + p*s + p) hold column 4s + j of the block, so
+ * a shift and a mask turn 64 bytes into the int8 layout vpdpbusd consumes
+ * ([k/4][16 rows][4 bytes]). Rows pad to 16 and columns to 32 with code 0.
+ * 8-bit codes are stored minus 128 (signed bytes); zero is stored accordingly.
+ *
+ * Activations (ptq_kacts) are per-token uniform codes in 0..2^b-1 (unsigned,
+ * symmetric codes shifted by 2^(b-1)), x = scale * (a - zero), exactly the
+ * codes of quant.h's fake quantizer. The integer GEMM computes, per group,
+ * I = sum (c - zc)(a - za) = sum c a - za sum c - zc sum a + n zc za
+ * (int32 accumulation, int64 correction), and the epilogue
+ * y += scale_w * scale_a * I.
+ *
+ * Dispatch: AVX-512 VNNI, AVX-VNNI (256-bit) or portable scalar, chosen at
+ * run time with __builtin_cpu_supports; ptq_kern_force_isa() lowers it
+ * (tests compare every path). */
+#ifndef PTQ_KERNELS_H
+#define PTQ_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+typedef enum { PTQ_ISA_SCALAR = 0, PTQ_ISA_AVXVNNI = 1, PTQ_ISA_AVX512VNNI = 2 } ptq_isa;
+ptq_isa ptq_kern_isa(void);           /* the path in use */
+ptq_isa ptq_kern_isa_best(void);      /* the best this CPU supports */
+void ptq_kern_force_isa(ptq_isa isa); /* clamped to the best supported */
+const char *ptq_isa_name(ptq_isa isa);
+
+#define PTQ_KP_RB 16 /* rows per plane block */
+#define PTQ_KP_KA 32 /* column padding (covers the 1-bit plane block) */
+
+typedef struct {
+    int out, in, bits;
+    int group, ngroups; /* columns per scale group (group == kpad: per channel) */
+    int npad, kpad;
+    int nplanes, plane_bits[4];
+    size_t plane_off[4];
+    uint8_t *data; /* all planes */
+    size_t data_bytes;
+    float *scale;  /* ngroups x npad (group-major) */
+    int16_t *zero; /* ngroups x npad, in stored-code units */
+    int32_t *csum; /* ngroups x npad: sum of stored codes over the group (kernel cache) */
+} ptq_kpacked;
+
+/* Pack codes u (out x in, values 0..2^bits-1) with scale/zero (out x ngroups,
+ * row-major, zero in 0..2^bits-1). group 0 = per channel; else a multiple of 4. */
+int ptq_kpack(ptq_kpacked *p, const uint8_t *codes, const float *scale, const int *zero, int out, int in, int bits,
+              int group, ptq_err *err);
+void ptq_kpacked_free(ptq_kpacked *p);
+/* Codes back (out x in, 0..2^bits-1), and the dequantized matrix. */
+void ptq_kunpack_codes(const ptq_kpacked *p, uint8_t *codes);
+void ptq_kdequant(const ptq_kpacked *p, float *w);
+/* Bytes as stored for inference: planes + fp32 scales + int16 zeros + int32 code sums. */
+size_t ptq_kpacked_bytes(const ptq_kpacked *p);
+/* Rows [r0, r0+16) unpacked to the int8 VNNI layout [kpad/4][16][4] at dst (row block r0/16). */
+void ptq_kunpack_block(const ptq_kpacked *p, int rb, int8_t *dst);
+
+/* Per-token activation codes. */
+typedef struct {
+    int T, K, kpad, bits, group, ngroups;
+    uint8_t *codes; /* T x kpad (padding 0) */
+    float *scale;   /* T */
+    int32_t *zero;  /* T */
+    int32_t *gsum;  /* T x ngroups: sum of codes per weight group */
+    int cap_T, cap_kpad, cap_ng;
+} ptq_kacts;
+
+/* Quantize x (T x K) per token, bits 2..8, sym/asym, clip (quant.h rules),
+ * group sums for the weight's group size (0 = per channel). Reuses buffers. */
+int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym, float clip, int group,
+                   ptq_err *err);
+void ptq_kacts_free(ptq_kacts *a);
+
+/* y (T x out) = dequant(A) W^T + bias, integer GEMM with fused epilogue. */
+void ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y);
+/* The exact integer part: I (T x out x ngroups) = sum over each group of (c - zc)(a - za). */
+void ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I);
+/* Naive references (scalar, unpacked codes), for tests. */
+void ptq_kgemm_int_ref(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I);
+
+/* Weight-only GEMV: y (out) = x (in, fp32) W^T + bias, dequantizing on the fly. */
+void ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y);
+/* T rows of fp32 activations (weight-only prefill): one GEMV per row, or for
+ * T > 1 dequantize panels and use sgemm-free float dot products. */
+void ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y);
+
+/* ---- KV cache in int8 / int4 with per-head groups ------------------------ */
+typedef struct {
+    int bits, dim, group; /* group divides dim (head_dim or 128) */
+    int ngroups;
+    size_t row_bytes;     /* packed codes per row */
+} ptq_kvfmt;
+int ptq_kvfmt_init(ptq_kvfmt *f, int bits, int dim, int group, ptq_err *err);
+/* Quantize one row (asymmetric per group): codes + scale/zero per group. */
+void ptq_kv_quant_row(const ptq_kvfmt *f, const float *x, uint8_t *codes, float *scale, float *zero);
+void ptq_kv_dequant_row(const ptq_kvfmt *f, const uint8_t *codes, const float *scale, const float *zero, float *x);
+/* dot(q, dequant(k)) without materializing k, and acc += p * dequant(v). */
+float ptq_kv_dot(const ptq_kvfmt *f, const float *q, const uint8_t *codes, const float *scale, const float *zero);
+void ptq_kv_axpy(const ptq_kvfmt *f, float p, const uint8_t *codes, const float *scale, const float *zero, float *acc);
+
+#endif
