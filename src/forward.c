@@ -143,6 +143,7 @@ static void attention(const ptq_model *m, ptq_state *s, int layer, int T, int po
             float mx = row[0];
             for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
             float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
             for (int j = 0; j < n; j++) {
                 row[j] = expf(row[j] - mx);
                 sum += row[j];
@@ -199,7 +200,7 @@ void ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T,
     ptq_linear_forward(&L->lin[PTQ_LIN_GATE], s->xb, s->xq, s->hb, T, cap, cc, l, PTQ_LIN_GATE);
     ptq_linear_forward(&L->lin[PTQ_LIN_UP], s->xb, s->xq, s->hb2, T, cap, cc, l, PTQ_LIN_UP);
     size_t nh = (size_t)T * c->hidden_dim;
-#pragma omp parallel for schedule(static) if (nh > 65536)
+#pragma omp parallel for simd schedule(static) if (nh > 65536)
     for (size_t i = 0; i < nh; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
