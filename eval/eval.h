@@ -14,6 +14,7 @@ typedef struct {
     int limit;     /* 0 = all items */
     int add_bos;   /* --zeroshot-bos */
     int progress;
+    int no_share;  /* 1: one fresh forward per request (reference path, slower) */
 } ptq_zeroshot_opts;
 
 /* task: lm-eval name (piqa, arc_easy, ...). metrics: acc, acc_stderr,

@@ -14,6 +14,7 @@
 #include "model.h"
 #include "qspec.h"
 #include "tokenizer.h"
+#include "wquant.h"
 
 typedef enum { PTQ_OPT_INT, PTQ_OPT_FLOAT, PTQ_OPT_BOOL, PTQ_OPT_STRING } ptq_opt_type;
 
@@ -57,5 +58,30 @@ const char *ptq_opt_str(const ptq_method *m, const cJSON *opts, const char *key)
 
 /* Quantize, then run: open + apply in one call (CLI, runner, tests). */
 int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
+
+/* ---- helpers shared by the method files (added; backward compatible) ---- */
+
+const ptq_opt_def *ptq_method_opt(const ptq_method *m, const char *key); /* NULL if unknown */
+/* Parse "key=value" (CLI --opt) into obj using the option's declared type. */
+int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *err);
+/* A copy of opts with every option present (defaults filled), for results. */
+cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts);
+
+/* Options every quantizing method shares; append to a method's table. */
+#define PTQ_ACT_KV_OPTS                                                                                                {"a_sym", PTQ_OPT_BOOL, "true", 0, 0, "activations: per-token symmetric (false = asymmetric)"},                        {"kv_group", PTQ_OPT_INT, "128", 0, 65536, "KV cache: group size within a head (0 or >= head_dim: per head)"},         {"kv_sym", PTQ_OPT_BOOL, "false", 0, 0, "KV cache: symmetric (default asymmetric)"},                               {"kv_clip", PTQ_OPT_FLOAT, "1.0", 0.01, 1.0, "KV cache: clip ratio"},                                              {"quant_lm_head", PTQ_OPT_BOOL, "false", 0, 0, "also quantize lm_head weights and its input"}
+#define PTQ_CALIB_OPTS(ns, sl)                                                                                         {"nsamples", PTQ_OPT_INT, ns, 1, 100000, "calibration windows"},                                                       {"seqlen", PTQ_OPT_INT, sl, 2, 1 << 20, "calibration tokens per window (capped at the model's max_seq)"}
+
+/* Install per-token activation quantizers on every linear input (lm_head only
+ * with quant_lm_head) and KV quantizers, from ctx->q and the options above. */
+void ptq_install_act_kv(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx);
+/* Weight quantizer options from the bit-spec (-g, -sym/-asym, -mse) with the
+ * method's default symmetry. */
+ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym);
+/* RTN on every linear weight (lm_head only when quant_lm_head). */
+int ptq_rtn_all(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err);
+/* Load calibration windows per ctx->calib and the nsamples/seqlen options;
+ * records dataset, sha256, nsamples, seqlen and sampling in ctx->info. */
+int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c,
+                     ptq_err *err);
 
 #endif

@@ -23,6 +23,7 @@ typedef struct {
     int nsamples, seqlen;
     int *tokens;            /* nsamples x seqlen */
     char dataset_sha256[65];
+    char sampling[96];      /* how the windows were drawn (recorded in results) */
 } ptq_calib;
 
 /* Draw windows: random documents/offsets like GPTQ's get_c4 (documents longer

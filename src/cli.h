@@ -13,6 +13,14 @@ int cmd_generate(int argc, char **argv);
 int cmd_ppl(int argc, char **argv);
 int cmd_datasets(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_methods(int argc, char **argv);
+int cmd_make_random_checkpoint(int argc, char **argv);
+int cmd_zeroshot(int argc, char **argv);
+int cmd_kld(int argc, char **argv);
 /* add new subcommands here and in main.c's table */
 
 /* Print "error: <msg>" to stderr and return the exit code. */
@@ -28,5 +36,8 @@ int ptq_parse_double(const char *flag, const char *s, double lo, double hi, doub
  * Returns 1 if handled, 0 if not a ppl flag, -1 on a bad value. */
 #include "perplexity.h"
 int ptq_ppl_parse_flag(int c, const char *arg, ptq_ppl_opts *o);
+
+/* `ppl --stream` (cmd_hf.c): datasets is a comma list, modified in place. */
+int ptq_cmd_ppl_stream(const char *model, const char *tok_path, char *datasets, ptq_ppl_opts *po);
 
 #endif

@@ -35,29 +35,33 @@ int cmd_ppl(int argc, char **argv) {
                                          {"ppl-protocol", required_argument, 0, 1002},
                                          {"ppl-denominator", required_argument, 0, 1003},
                                          {"limit-windows", required_argument, 0, 1004},
+                                         {"stream", no_argument, 0, 1101},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model = NULL, *tokp = NULL;
     char datasets[1024] = "wikitext2";
     ptq_ppl_opts po = {0};
     po.progress = 1;
-    int c;
+    int c, stream = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:z:d:h", opts, NULL)) != -1) {
         int r = ptq_ppl_parse_flag(c, optarg, &po);
         if (r < 0) return 2;
         if (r > 0) continue;
-        if (c == 'm') model = optarg;
+        if (c == 1101) stream = 1; /* HF checkpoints, one block in RAM at a time (cmd_hf.c) */
+        else if (c == 'm') model = optarg;
         else if (c == 'z') tokp = optarg;
         else if (c == 'd') snprintf(datasets, sizeof datasets, "%s", optarg);
         else if (c == 'h') {
             printf("usage: ptqbench ppl --model M [--dataset wikitext2,ptb,tinystories] [--seqlen L]\n"
-                   "       [--ppl-protocol gptq|halfwindow] [--ppl-denominator tokens|hf] [--limit-windows N]\n");
+                   "       [--ppl-protocol gptq|halfwindow] [--ppl-denominator tokens|hf] [--limit-windows N]\n"
+                   "       [--stream]  (HF model: evaluate one transformer block at a time from the file)\n");
             return 0;
         } else return ptq_cli_bad_option("ppl", argv);
     }
     if (optind < argc) return ptq_cli_error(2, "ppl: unexpected argument '%s'", argv[optind]);
     if (!model) return ptq_cli_error(2, "ppl: --model is required");
+    if (stream) return ptq_cmd_ppl_stream(model, tokp, datasets, &po);
     ptq_model m;
     ptq_tokenizer *tok;
     ptq_err err;

@@ -66,16 +66,25 @@ static int hinv_factor(double *H, int n, double percdamp, ptq_err *err) {
     return 0;
 }
 
-static int cmp_desc(const void *a, const void *b, void *ctx) {
-    const double *d = ctx;
-    int i = *(const int *)a, j = *(const int *)b;
-    return d[i] < d[j] ? 1 : d[i] > d[j] ? -1 : (i > j) - (i < j);
+typedef struct {
+    double key;
+    int idx;
+} keyed;
+
+static int cmp_desc(const void *a, const void *b) {
+    const keyed *x = a, *y = b;
+    return x->key < y->key ? 1 : x->key > y->key ? -1 : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-/* Stable argsort by descending key (insertion into a merge sort would do; n is small enough for qsort_r). */
-static void argsort_desc(int *perm, const double *key, int n) {
-    for (int i = 0; i < n; i++) perm[i] = i;
-    qsort_r(perm, (size_t)n, sizeof(int), cmp_desc, (void *)key);
+/* Argsort by descending key, ties by index (deterministic). */
+static int argsort_desc(int *perm, const double *key, int n) {
+    keyed *k = malloc((size_t)n * sizeof(keyed));
+    if (!k) return -1;
+    for (int i = 0; i < n; i++) k[i].key = key[i], k[i].idx = i;
+    qsort(k, (size_t)n, sizeof(keyed), cmp_desc);
+    for (int i = 0; i < n; i++) perm[i] = k[i].idx;
+    free(k);
+    return 0;
 }
 
 int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const ptq_gptq_opts *o, double *hinv_diag,
@@ -87,9 +96,9 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
     int *perm = malloc((size_t)cols * sizeof(int));
     float *Wp = malloc((size_t)rows * cols * sizeof(float)), *Hf = malloc(nn * sizeof(float));
     int bs = o->blocksize > 0 ? o->blocksize : 128;
-    float *E = malloc((size_t)rows * bs * sizeof(float));
+    float *E = malloc((size_t)rows * bs * sizeof(float)), *rs = malloc((size_t)rows * 2 * sizeof(float));
     int rc = 0;
-    if (!H || !diag || !perm || !Wp || !Hf || !E) {
+    if (!H || !diag || !perm || !Wp || !Hf || !E || !rs) {
         rc = ptq_fail(err, "GPTQ: out of memory for a %dx%d layer", rows, cols);
         goto done;
     }
@@ -102,8 +111,12 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
             for (int r = 0; r < rows; r++) W[(size_t)r * cols + j] = 0.f;
         }
     }
-    if (o->act_order) argsort_desc(perm, diag, cols);
-    else
+    if (o->act_order) {
+        if (argsort_desc(perm, diag, cols)) {
+            rc = ptq_fail(err, "GPTQ: out of memory");
+            goto done;
+        }
+    } else
         for (int j = 0; j < cols; j++) perm[j] = j;
     /* Permuted copies: Wp[:, k] = W[:, perm[k]], H likewise on both sides. */
     for (int r = 0; r < rows; r++)
@@ -125,15 +138,20 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
         for (int k = 0; k < cols; k++) hinv_diag[perm[k]] = H[(size_t)k * cols + k];
 
     int g = o->wq.group > 0 && o->wq.group < cols ? o->wq.group : 0, maxq = ptq_wq_maxq(o->wq.bits);
+    if (!g) /* per-row grid from the whole (dead-column-zeroed) row, before any update */
+        for (int r = 0; r < rows; r++) ptq_wq_find_params(Wp + (size_t)r * cols, cols, &o->wq, &rs[2 * r], &rs[2 * r + 1]);
     for (int i1 = 0; i1 < cols; i1 += bs) {
         int i2 = PTQ_MIN(i1 + bs, cols), cnt = i2 - i1;
 #pragma omp parallel for schedule(dynamic, 8)
         for (int r = 0; r < rows; r++) {
             float *w = Wp + (size_t)r * cols, *e = E + (size_t)r * bs;
-            float s = 0.f, z = 0.f;
-            if (!g) ptq_wq_find_params(w, cols, &o->wq, &s, &z); /* row grid; fixed before any update when i1 == 0 */
+            float s = rs[2 * r], z = rs[2 * r + 1];
+            /* with groups, rs holds the grid of the group in progress (blocks may start mid-group) */
             for (int j = i1; j < i2; j++) {
-                if (g && j % g == 0) ptq_wq_find_params(w + j, PTQ_MIN(g, cols - j), &o->wq, &s, &z);
+                if (g && j % g == 0) {
+                    ptq_wq_find_params(w + j, PTQ_MIN(g, cols - j), &o->wq, &s, &z);
+                    rs[2 * r] = s, rs[2 * r + 1] = z;
+                }
                 float q = ptq_wq_apply(w[j], s, z, maxq, o->wq.sym);
                 if (o->keep_mask && o->keep_mask[(size_t)r * cols + perm[j]]) q = w[j];
                 float ej = (w[j] - q) / Hf[(size_t)j * cols + j];
@@ -150,6 +168,63 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < cols; k++) W[(size_t)r * cols + perm[k]] = Wp[(size_t)r * cols + k];
 done:
-    free(H), free(diag), free(perm), free(Wp), free(Hf), free(E);
+    free(H), free(diag), free(perm), free(Wp), free(Hf), free(E), free(rs);
     return rc;
+}
+
+/* ---- whole-model walker ---- */
+static const int g_slot[PTQ_LIN_COUNT] = {0, 0, 0, 1, 2, 2, 3}; /* linears sharing one input */
+
+typedef struct {
+    ptq_hessian h[4];
+    int active[4];
+    const ptq_gptq_opts *o;
+    int true_seq;
+} gwalk;
+
+static void gcap(void *ctx, int layer, int which, const float *x_pre, const float *x_q, int T, int n) {
+    (void)x_q;
+    (void)n;
+    gwalk *g = ctx;
+    if (layer < 0 || which < 0 || which >= PTQ_LIN_COUNT) return;
+    int s = g_slot[which];
+    /* q/k/v and gate/up see the same input: accumulate it once */
+    if (g->active[s] && (which == PTQ_LIN_Q || which == PTQ_LIN_O || which == PTQ_LIN_GATE || which == PTQ_LIN_DOWN))
+        ptq_hessian_add(&g->h[s], x_pre, T);
+}
+
+static int gblock(void *ctx, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
+    gwalk *g = ctx;
+    static const int seq[4][PTQ_LIN_COUNT + 1] = {{PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, -1},
+                                                  {PTQ_LIN_O, -1},
+                                                  {PTQ_LIN_GATE, PTQ_LIN_UP, -1},
+                                                  {PTQ_LIN_DOWN, -1}};
+    static const int all[PTQ_LIN_COUNT + 1] = {0, 1, 2, 3, 4, 5, 6, -1};
+    int ngroups = g->true_seq ? 4 : 1, rc = 0;
+    for (int gi = 0; gi < ngroups && !rc; gi++) {
+        const int *grp = g->true_seq ? seq[gi] : all;
+        for (int k = 0; grp[k] >= 0 && !rc; k++) {
+            int s = g_slot[grp[k]];
+            if (!g->active[s]) rc = ptq_hessian_init(&g->h[s], m->layers[layer].lin[grp[k]].in, err);
+            g->active[s] = 1;
+        }
+        if (!rc) rc = ptq_calib_block_forward(m, layer, X, NULL, c, gcap, g, err);
+        for (int k = 0; grp[k] >= 0 && !rc; k++) {
+            ptq_linear *L = &m->layers[layer].lin[grp[k]];
+            if (ptq_gptq_quantize(L->w, L->out, L->in, &g->h[g_slot[grp[k]]], g->o, NULL, err))
+                rc = ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[grp[k]]);
+        }
+        for (int s = 0; s < 4; s++)
+            if (g->active[s]) ptq_hessian_free(&g->h[s]), g->active[s] = 0;
+    }
+    return rc;
+}
+
+int ptq_gptq_model(ptq_model *m, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq, ptq_err *err) {
+    if (o->wq.bits >= 16) return 0;
+    gwalk g;
+    memset(&g, 0, sizeof g);
+    g.o = o;
+    g.true_seq = true_seq;
+    return ptq_calib_walk(m, c, gblock, &g, err);
 }

@@ -9,6 +9,7 @@
 #ifndef PTQ_GPTQ_H
 #define PTQ_GPTQ_H
 
+#include "calib.h"
 #include "wquant.h"
 
 typedef struct {
@@ -35,5 +36,13 @@ void ptq_hessian_free(ptq_hessian *h);
  * Optionally returns the upper Cholesky factor of H^-1 diagonal in hinv_diag (cols). */
 int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const ptq_gptq_opts *o,
                       double *hinv_diag, ptq_err *err);
+
+/* Whole-model GPTQ (added): walk the blocks true-sequentially on calibration
+ * windows (inputs of block l come from the already-quantized blocks < l),
+ * with sub-groups {q,k,v}, {o}, {gate,up}, {down} when true_seq (else all
+ * seven linears from one capture). Hessians come from each linear's input
+ * after its online op and before activation quantization. lm_head is not
+ * touched (GPTQ/QuaRot keep it at 16 bits). */
+int ptq_gptq_model(ptq_model *m, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq, ptq_err *err);
 
 #endif

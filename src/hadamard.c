@@ -7,7 +7,8 @@
  *   Paley II (q prime power, q = 1 mod 4): order 2(q + 1), from the symmetric
  *            conference matrix C: H = C (x) [[1,1],[1,-1]] + I (x) [[1,-1],[-1,-1]].
  * GF(p^e) for e <= 3 uses polynomials modulo a monic irreducible found by
- * search. This covers 12, 20, 28, 36, 40, 52, 60, 108, 140 (and many more);
+ * search. This covers 12, 20, 28, 36, 40, 52, 60, 108, 140 (and many more,
+ * e.g. 344 = 7^3 + 1, so LLaMA-7B's 11008 = 344 x 32);
  * 156 = 4*39 and 172 = 4*43 have no Paley construction (they need Williamson
  * matrices, which we do not search for), so ptq_hadamard_supported() says no
  * and callers use ptq_random_orthogonal() instead. Every built matrix is

@@ -13,7 +13,15 @@ static const struct {
     {"generate", cmd_generate, "generate text (greedy with --temperature 0)"},
     {"ppl", cmd_ppl, "perplexity of a model on text datasets"},
     {"datasets", cmd_datasets, "list | verify | fetch the registered assets"},
+    {"run", cmd_run, "quantize a model with a method at a bit-spec and evaluate it (one cell)"},
+    {"methods", cmd_methods, "list quantization methods, their summaries and options"},
+    {"zeroshot", cmd_zeroshot, "lm-eval-compatible zero-shot tasks (acc, acc_norm, stderr, averages)"},
+    {"kld", cmd_kld, "KL divergence, top-1 agreement and ppl ratio against the FP model (cached FP log-probs)"},
     {"bench", cmd_bench, "benchmarks (forward: FP32 forward vs OpenBLAS sgemm)"},
+    {"make-random-checkpoint", cmd_make_random_checkpoint, "write an HF checkpoint with random weights (e.g. LLaMA-2-7B shapes)"},
+    {"sweep", cmd_sweep, "run an experiment config (resumable, shardable) into results/<name>/"},
+    {"report", cmd_report, "tables (md/csv/tex) and gnuplot plots of an experiment's results"},
+    {"compare", cmd_compare, "regression gate: NEW vs BASELINE results with tolerances (exit 1 on regression)"},
 };
 
 static void usage(FILE *f) {

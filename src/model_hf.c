@@ -84,7 +84,7 @@ static int parse_config(const cJSON *j, ptq_config *c, const char *path, ptq_err
     if (!known)
         return ptq_fail(err, "%s: model_type '%s' is not supported (llama, mistral, qwen2)", path,
                         cJSON_IsString(mt) ? mt->valuestring : "(missing)");
-    int qwen = !strcmp(mt->valuestring, "qwen2"), mlp_bias, tied;
+    int qwen = !strcmp(mt->valuestring, "qwen2"), mlp_bias = 0, tied = 0;
     const cJSON *act = jget(j, "hidden_act");
     if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu")))
         return ptq_fail(err, "%s: hidden_act must be \"silu\"", path);
@@ -104,6 +104,9 @@ static int parse_config(const cJSON *j, ptq_config *c, const char *path, ptq_err
         jint(j, "eos_token_id", 2, 0, 1 << 20, &c->eos_id, path, err) ||
         rope_scaling(jget(j, "rope_scaling"), c, path, err))
         return -1;
+    if (!jget(j, "head_dim") && c->dim % c->n_heads)
+        return ptq_fail(err, "%s: hidden_size %d is not a multiple of num_attention_heads %d", path, c->dim,
+                        c->n_heads);
     if (mlp_bias) return ptq_fail(err, "%s: mlp_bias = true is not supported", path);
     if (qwen) c->attn_bias = 1;
     c->tied_embeddings = tied;
@@ -341,4 +344,132 @@ fail:
     ptq_tokenizer_free(*tok);
     *tok = NULL;
     return -1;
+}
+
+/* ---- writer ---- */
+typedef struct {
+    ptq_rng rng;
+    float scale, constant; /* scale 0: every value = constant */
+} gen_ctx;
+
+static void gen_fill(void *ctx, float *buf, long long i0, long long n) {
+    (void)i0;
+    gen_ctx *g = ctx;
+    for (long long i = 0; i < n; i++)
+        buf[i] = g->scale != 0.f ? g->scale * (float)(2.0 * ptq_rng_uniform(&g->rng) - 1.0) : g->constant;
+}
+
+static int write_config(const char *dir, const ptq_config *c, int dtype, ptq_err *err) {
+    cJSON *j = cJSON_CreateObject(), *arch = cJSON_CreateArray();
+    cJSON_AddItemToArray(arch, cJSON_CreateString("LlamaForCausalLM"));
+    cJSON_AddItemToObject(j, "architectures", arch);
+    cJSON_AddStringToObject(j, "model_type", "llama");
+    cJSON_AddStringToObject(j, "hidden_act", "silu");
+    cJSON_AddNumberToObject(j, "hidden_size", c->dim);
+    cJSON_AddNumberToObject(j, "intermediate_size", c->hidden_dim);
+    cJSON_AddNumberToObject(j, "num_hidden_layers", c->n_layers);
+    cJSON_AddNumberToObject(j, "num_attention_heads", c->n_heads);
+    cJSON_AddNumberToObject(j, "num_key_value_heads", c->n_kv_heads);
+    if (c->head_dim != c->dim / c->n_heads) cJSON_AddNumberToObject(j, "head_dim", c->head_dim);
+    cJSON_AddNumberToObject(j, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_seq);
+    cJSON_AddNumberToObject(j, "rope_theta", c->rope_theta);
+    cJSON_AddNumberToObject(j, "rms_norm_eps", c->norm_eps);
+    cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tied_embeddings);
+    cJSON_AddBoolToObject(j, "attention_bias", c->attn_bias);
+    cJSON_AddNumberToObject(j, "bos_token_id", c->bos_id);
+    cJSON_AddNumberToObject(j, "eos_token_id", c->eos_id);
+    cJSON_AddStringToObject(j, "torch_dtype",
+                            dtype == PTQ_ST_BF16 ? "bfloat16" : dtype == PTQ_ST_F16 ? "float16" : "float32");
+    char *txt = cJSON_Print(j), path[4200];
+    cJSON_Delete(j);
+    if (!txt) return ptq_fail(err, "out of memory");
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int rc = ptq_write_file_atomic(path, txt, strlen(txt), err);
+    free(txt);
+    return rc;
+}
+
+int ptq_hf_write(const char *dir, const ptq_config *c, const ptq_model *m, int dtype, int n_shards, uint64_t seed,
+                 ptq_err *err) {
+    if (n_shards < 1 || n_shards > c->n_layers + 1)
+        return ptq_fail(err, "n_shards %d out of range 1..%d", n_shards, c->n_layers + 1);
+    if (ptq_mkdir_p(dir, err) || write_config(dir, c, dtype, err)) return -1;
+    int cap = 3 + c->n_layers * N_LAYER_T, n = 0;
+    ptq_st_wtensor *t = ptq_calloc(cap, sizeof *t, err);
+    gen_ctx *g = ptq_calloc(cap, sizeof *g, err);
+    char(*names)[256] = ptq_calloc(cap, 256, err);
+    int *shard = ptq_calloc(cap, sizeof(int), err);
+    int rc = 0;
+    if (!t || !g || !names || !shard) {
+        rc = -1;
+        goto out;
+    }
+    /* the tensor list: embed, layers, norm, lm_head; layer l goes to shard l*S/(L+1) */
+    for (int l = -1; l <= c->n_layers; l++) {
+        int nt = l < 0 || l == c->n_layers ? (l < 0 ? 1 : 2) : N_LAYER_T;
+        for (int i = 0; i < nt; i++) {
+            long long sh[2];
+            int nd, is_norm = 0;
+            const float *data = NULL;
+            if (l < 0) {
+                snprintf(names[n], 256, "model.embed_tokens.weight");
+                sh[0] = c->vocab_size, sh[1] = c->dim, nd = 2;
+                data = m ? m->tok_emb : NULL;
+            } else if (l == c->n_layers) {
+                if (i == 1 && c->tied_embeddings) continue;
+                snprintf(names[n], 256, i == 0 ? "model.norm.weight" : "lm_head.weight");
+                sh[0] = i == 0 ? c->dim : c->vocab_size, sh[1] = c->dim, nd = i == 0 ? 1 : 2;
+                is_norm = i == 0;
+                data = m ? (i == 0 ? m->rms_final : m->lm_head.w) : NULL;
+            } else {
+                if (!layer_tensor(c, l, i, names[n], 256, sh, &nd)) continue;
+                is_norm = i >= PTQ_LIN_COUNT + 3;
+                if (m) {
+                    const ptq_layer *L = &m->layers[l];
+                    data = i < PTQ_LIN_COUNT       ? L->lin[i].w
+                           : i < PTQ_LIN_COUNT + 3 ? L->lin[i - PTQ_LIN_COUNT].bias
+                           : i == PTQ_LIN_COUNT + 3 ? L->rms_att
+                                                    : L->rms_ffn;
+                }
+            }
+            ptq_rng_seed(&g[n].rng, seed * 1000003ULL + (uint64_t)n);
+            g[n].scale = is_norm ? 0.f : 0.02f * 1.7320508f; /* uniform(-a, a) has std a/sqrt(3) */
+            g[n].constant = 1.f;
+            t[n] = (ptq_st_wtensor){names[n], dtype, nd, {sh[0], nd > 1 ? sh[1] : 0}, data, gen_fill, &g[n]};
+            shard[n] = l < 0 ? 0 : (int)((long)(l < c->n_layers ? l : c->n_layers) * n_shards / (c->n_layers + 1));
+            n++;
+        }
+    }
+    char path[4400];
+    if (n_shards == 1) {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        rc = ptq_st_write(path, t, n, NULL, err);
+        goto out;
+    }
+    cJSON *idx = cJSON_CreateObject(), *wm = cJSON_CreateObject();
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(idx, "metadata"), "total_size", cJSON_CreateNumber(0));
+    cJSON_AddItemToObject(idx, "weight_map", wm);
+    for (int s = 0; s < n_shards && !rc; s++) {
+        ptq_st_wtensor *sub = ptq_calloc(n, sizeof *sub, err);
+        int k = 0;
+        char fname[64];
+        snprintf(fname, sizeof fname, "model-%05d-of-%05d.safetensors", s + 1, n_shards);
+        for (int i = 0; sub && i < n; i++)
+            if (shard[i] == s) {
+                sub[k++] = t[i];
+                cJSON_AddStringToObject(wm, names[i], fname);
+            }
+        snprintf(path, sizeof path, "%s/%s", dir, fname);
+        rc = !sub || ptq_st_write(path, sub, k, NULL, err);
+        free(sub);
+    }
+    char *txt = rc ? NULL : cJSON_Print(idx);
+    cJSON_Delete(idx);
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    if (!rc) rc = !txt ? ptq_fail(err, "out of memory") : ptq_write_file_atomic(path, txt, strlen(txt), err);
+    free(txt);
+out:
+    free(t), free(g), free(names), free(shard);
+    return rc ? -1 : 0;
 }

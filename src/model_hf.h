@@ -31,6 +31,14 @@ int ptq_load_hf(ptq_model *m, const char *dir, ptq_err *err);
  * RoPE pairs. to_interleaved=1: HF -> interleaved; 0: back. */
 int ptq_qk_permute(float *w, int n_heads, int head_dim, int in, int to_interleaved, ptq_err *err);
 
+/* Write an HF checkpoint directory: config.json (model_type llama) and
+ * model.safetensors, or n_shards > 1 shard files + model.safetensors.index.json.
+ * Weights from m (HF layout as held in RAM) or, when m is NULL, random
+ * (seeded; linears uniform with std 0.02, norms 1), generated tensor by
+ * tensor so a 7B checkpoint never sits in memory. dtype: PTQ_ST_F32/F16/BF16. */
+int ptq_hf_write(const char *dir, const ptq_config *cfg, const ptq_model *m, int dtype, int n_shards, uint64_t seed,
+                 ptq_err *err);
+
 /* Tokenizer of an HF model directory: tok_path if given (.json, .model or a
  * llama2.c .bin by extension), else dir/tokenizer.json, else dir/tokenizer.model.
  * BOS policy from dir/tokenizer_config.json (add_bos_token) when present. */

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "datasets.h"
+#include "model_hf.h"
 
 static int detect_llama2c(const char *path) {
     struct stat st;
@@ -33,13 +34,33 @@ static int load_llama2c(const char *path, const char *tok_path, ptq_model *m, pt
     return 0;
 }
 
-/* Formats in the order they are tried. The HF loader adds its row here. */
+/* Hugging Face: a directory holding config.json (model_hf.c). */
+static int detect_hf(const char *path) {
+    struct stat st;
+    char buf[4200];
+    snprintf(buf, sizeof buf, "%s/config.json", path);
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && ptq_file_exists(buf);
+}
+
+static int load_hf(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
+    if (ptq_load_hf(m, path, err)) return -1;
+    if (ptq_hf_open_tokenizer(path, tok_path, m->cfg.vocab_size, tok, err)) {
+        ptq_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+/* Formats in the order they are tried. */
 static const ptq_model_format formats[] = {
     {"llama2c", detect_llama2c, load_llama2c},
+    {"hf", detect_hf, load_hf},
 };
 
 const ptq_named_model ptq_named_models[] = {
     {"stories260K", "stories260K.bin", "llama2c", "stories260K.tok512", "models/stories260K/stories260K.bin"},
+    {"tinystories-656k", "tinystories-656k.model.safetensors", "hf", "tinystories-656k.tokenizer.json",
+     "models/tinystories-656k"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -60,6 +81,10 @@ int ptq_open_model(const char *spec, const char *tokenizer_path, ptq_model *m, p
         if (strcmp(named->kind, "hf") == 0) { /* the HF loader takes the directory */
             char *slash = strrchr(path, '/');
             if (slash) *slash = 0;
+            char cname[160], cpath[4096]; /* config.json is verified like the weights */
+            snprintf(cname, sizeof cname, "%s.config.json", named->name);
+            if (ptq_registry_find(cname) && ptq_asset_open(cname, cpath, sizeof cpath, NULL, err))
+                return ptq_wrap(err, "model %s", spec);
         }
         for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
             if (strcmp(formats[i].kind, named->kind) == 0) fmt = &formats[i];

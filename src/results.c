@@ -1,5 +1,6 @@
 /* results.c — append-only JSONL store with a lock, torn-tail repair and a
  * tolerant reader (see results.h for the guarantees). */
+#define _GNU_SOURCE /* pread, flock */
 #include "results.h"
 
 #include <dirent.h>

@@ -80,31 +80,92 @@ int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym
                    ptq_err *err);
 void ptq_kacts_free(ptq_kacts *a);
 
-/* y (T x out) = dequant(A) W^T + bias, integer GEMM with fused epilogue. */
-void ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y);
+/* y (T x out) = dequant(A) W^T + bias, integer GEMM with fused epilogue.
+ * Error when the activations' K / groups do not match the weights. */
+int ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, ptq_err *err);
 /* The exact integer part: I (T x out x ngroups) = sum over each group of (c - zc)(a - za). */
-void ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I);
+int ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *Iout, ptq_err *err);
 /* Naive references (scalar, unpacked codes), for tests. */
-void ptq_kgemm_int_ref(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I);
+void ptq_kgemm_int_ref(const ptq_kacts *a, const ptq_kpacked *w, int64_t *Iout);
 
 /* Weight-only GEMV: y (out) = x (in, fp32) W^T + bias, dequantizing on the fly. */
-void ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y);
-/* T rows of fp32 activations (weight-only prefill): one GEMV per row, or for
- * T > 1 dequantize panels and use sgemm-free float dot products. */
-void ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y);
+int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err);
+/* T rows of fp32 activations (weight-only prefill): the GEMV for T = 1, else
+ * 128-row panels dequantized to fp32 and multiplied with cblas_sgemm. */
+int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err);
 
 /* ---- KV cache in int8 / int4 with per-head groups ------------------------ */
 typedef struct {
     int bits, dim, group; /* group divides dim (head_dim or 128) */
-    int ngroups;
-    size_t row_bytes;     /* packed codes per row */
+    int ngroups, sym;
+    float clip;
+    size_t row_bytes; /* packed codes per row (int4: two per byte) */
 } ptq_kvfmt;
-int ptq_kvfmt_init(ptq_kvfmt *f, int bits, int dim, int group, ptq_err *err);
-/* Quantize one row (asymmetric per group): codes + scale/zero per group. */
+int ptq_kvfmt_init(ptq_kvfmt *f, int bits, int dim, int group, int sym, float clip, ptq_err *err);
+/* Quantize one row per group with quant.h's rules (same codes as the fake
+ * quantizer): codes + scale/zero (float, integer valued) per group. */
 void ptq_kv_quant_row(const ptq_kvfmt *f, const float *x, uint8_t *codes, float *scale, float *zero);
 void ptq_kv_dequant_row(const ptq_kvfmt *f, const uint8_t *codes, const float *scale, const float *zero, float *x);
 /* dot(q, dequant(k)) without materializing k, and acc += p * dequant(v). */
 float ptq_kv_dot(const ptq_kvfmt *f, const float *q, const uint8_t *codes, const float *scale, const float *zero);
 void ptq_kv_axpy(const ptq_kvfmt *f, float p, const uint8_t *codes, const float *scale, const float *zero, float *acc);
+
+/* ---- Methods' online ops (fp32, applied to T rows) ------------------------ */
+
+/* SpecQuant low-frequency branch: y (T x out) += x W_low^T where every row of
+ * W_low holds only the k lowest rfft bins. Stored as k complex coefficients
+ * per row (pre-scaled by the Parseval weights); applied as an FFTW r2c of each
+ * x row and one (T x 2k)(2k x out) sgemm. */
+typedef struct {
+    int in, out, k;
+    float *coef;   /* out x 2k: [Re c_0..c_{k-1}, Im c_0..c_{k-1}] x weight */
+    void *plan;    /* fftwf_plan, r2c of length in */
+} ptq_klowfreq;
+/* k <= in/2 + 1; W_low (out x in) is read once (its bins >= k are dropped). */
+int ptq_klowfreq_init(ptq_klowfreq *lf, const float *W_low, int out, int in, int k, ptq_err *err);
+int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err);
+void ptq_klowfreq_free(ptq_klowfreq *lf);
+size_t ptq_klowfreq_bytes(const ptq_klowfreq *lf);
+
+/* SEPTQ sparse full-precision add: y (T x out) += x S^T with S in CSR. */
+typedef struct {
+    int out, in;
+    long nnz;
+    long *rowptr; /* out + 1 */
+    int *col;
+    float *val;
+} ptq_kcsr;
+/* From a dense matrix: keep entries where keep[i] != 0 (keep NULL: nonzeros). */
+int ptq_kcsr_from_dense(ptq_kcsr *s, const float *D, const unsigned char *keep, int out, int in, ptq_err *err);
+void ptq_kcsr_apply(const ptq_kcsr *s, const float *x, int T, float *y);
+void ptq_kcsr_free(ptq_kcsr *s);
+size_t ptq_kcsr_bytes(const ptq_kcsr *s);
+
+/* ReSpinQuant rank-r residual correction: x <- x + Q M Q^T x (Q d x r, M r x r). */
+typedef struct {
+    int d, r;
+    float *Q, *M; /* copies */
+    float *tmp;   /* scratch, grown on demand */
+    int tmp_rows;
+} ptq_klowrank;
+int ptq_klowrank_init(ptq_klowrank *lr, const float *Q, const float *M, int d, int r, ptq_err *err);
+int ptq_klowrank_apply(ptq_klowrank *lr, float *x, int T, ptq_err *err);
+void ptq_klowrank_free(ptq_klowrank *lr);
+
+/* RUQuant / DuQuant online op on each row x (length n = nb * B):
+ * x_blk <- x_blk R1^T per block, x <- x[perm], x_blk <- x_blk R2^T,
+ * x <- x - 2 (x . w) w with w = omega / |omega| (omega NULL: skipped). */
+typedef struct {
+    int n, B;
+    float *R1, *R2; /* B x B */
+    int *perm;      /* n: new position i takes old index perm[i] */
+    float *w;       /* n, unit */
+    float *tmp;
+    int tmp_rows;
+} ptq_kblockrot;
+int ptq_kblockrot_init(ptq_kblockrot *br, int n, int B, const float *R1, const int *perm, const float *R2,
+                       const float *omega, ptq_err *err);
+int ptq_kblockrot_apply(ptq_kblockrot *br, float *x, int T, ptq_err *err);
+void ptq_kblockrot_free(ptq_kblockrot *br);
 
 #endif

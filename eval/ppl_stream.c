@@ -1,0 +1,111 @@
+/* ppl_stream.c — see ppl_stream.h. */
+#include "ppl_stream.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model_hf.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static long rss_kb(void) {
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* NLL of one window's targets [first, T-1), fp64, per-thread partials. */
+static double window_nll(const float *logits, const int *win, int T, int first, int vocab) {
+    double part[64] = {0};
+    int nt = PTQ_MIN(ptq_num_threads(), 64);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = first; t < T - 1; t++) {
+        int id = 0;
+#ifdef _OPENMP
+        id = omp_get_thread_num();
+#endif
+        part[id] -= ptq_logprob(logits + (size_t)t * vocab, vocab, win[t + 1]);
+    }
+    double s = 0;
+    for (int i = 0; i < nt; i++) s += part[i];
+    return s;
+}
+
+int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r,
+                        ptq_stream_block *blocks, int verbose, ptq_err *err) {
+    memset(r, 0, sizeof *r);
+    ptq_config full, shell_cfg;
+    ptq_st st;
+    if (ptq_hf_read_config(dir, &full, err) || ptq_hf_open_weights(dir, &full, &st, err)) return -1;
+    int L = o->seqlen > 0 ? o->seqlen : full.max_seq, rc = -1;
+    long nwin = L >= 2 ? toks->n / L : 0;
+    if (L > full.max_seq || L < 2) {
+        ptq_st_close(&st);
+        return ptq_fail(err, "--seqlen %d: expected 2..%d (model max_seq)", L, full.max_seq);
+    }
+    if (o->limit_windows > 0 && o->limit_windows < nwin) nwin = o->limit_windows;
+    if (nwin < 1) {
+        ptq_st_close(&st);
+        return ptq_fail(err, "dataset %s has %ld tokens, fewer than one window of %d", toks->name, toks->n, L);
+    }
+    /* a one-block model whose block slot is refilled for every layer */
+    shell_cfg = full;
+    shell_cfg.n_layers = 1;
+    shell_cfg.max_seq = L;
+    ptq_model m;
+    ptq_state s;
+    memset(&s, 0, sizeof s);
+    float *X = NULL;
+    int *win = NULL;
+    double t0 = ptq_now_sec();
+    if (ptq_model_alloc(&m, &shell_cfg, err)) {
+        ptq_st_close(&st);
+        return -1;
+    }
+    size_t per = (size_t)L * full.dim;
+    if (ptq_hf_load_outer(&st, &m, 1, err) || ptq_state_init(&s, &m, L, err) ||
+        !(X = ptq_calloc((size_t)nwin * per, sizeof(float), err)) || !(win = ptq_calloc(L, sizeof(int), err)))
+        goto out;
+    int first = o->protocol == PTQ_PPL_HALFWINDOW ? L / 2 : 0;
+    for (long w = 0; w < nwin; w++) {
+        memcpy(win, toks->ids + w * L, (size_t)L * sizeof(int));
+        if (o->protocol == PTQ_PPL_HALFWINDOW && o->bos_id >= 0) win[0] = o->bos_id;
+        if (ptq_forward_embed(&m, win, L, X + w * per, err)) goto out;
+    }
+    for (int l = 0; l < full.n_layers; l++) {
+        double ta = ptq_now_sec();
+        if (ptq_hf_load_layer(&st, &full, l, &m.layers[0], 1, err)) goto out;
+        double tb = ptq_now_sec();
+        for (long w = 0; w < nwin; w++) ptq_forward_block(&m, &s, 0, X + w * per, L, 0);
+        ptq_stream_block b = {tb - ta, ptq_now_sec() - tb, rss_kb(), ptq_peak_rss_kb()};
+        if (blocks) blocks[l] = b;
+        if (verbose)
+            fprintf(stderr, "block %2d/%d: load %.2f s, compute %.2f s, RSS %.0f MiB, peak %.0f MiB\n", l + 1,
+                    full.n_layers, b.load_sec, b.compute_sec, b.rss_kb / 1024.0, b.peak_rss_kb / 1024.0);
+    }
+    for (long w = 0; w < nwin; w++) {
+        memcpy(win, toks->ids + w * L, (size_t)L * sizeof(int));
+        ptq_forward_head(&m, &s, X + w * per, L, s.logits);
+        r->nll_sum += window_nll(s.logits, win, L, first, full.vocab_size);
+        r->tokens_scored += L - 1 - first;
+    }
+    r->windows = (int)nwin;
+    r->seqlen = L;
+    r->seconds = ptq_now_sec() - t0;
+    r->ppl = exp(r->nll_sum / (o->denom_hf ? (double)nwin * L : (double)r->tokens_scored));
+    r->tokens_per_sec = r->seconds > 0 ? (double)nwin * L / r->seconds : 0;
+    rc = 0;
+out:
+    free(X);
+    free(win);
+    ptq_state_free(&s);
+    ptq_model_free(&m);
+    ptq_st_close(&st);
+    return rc ? ptq_wrap(err, "streamed perplexity of %s", dir) : 0;
+}

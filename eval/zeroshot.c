@@ -1,0 +1,374 @@
+/* zeroshot.c — lm-eval-harness 0.4 compatible zero-shot scoring (EVAL.md).
+ *
+ * Each item is a set of (context, continuation) requests (datasets/
+ * zeroshot_tasks.c builds them from the assets). A request is tokenized
+ * like lm-eval's _encode_pair, truncated from the left to max_seq + 1
+ * tokens, and the model sees (ctx + cont)[:-1]; the continuation tokens'
+ * log-probabilities are summed in fp64.
+ *
+ * Speed: the tokens shared by all requests of an item (the context of a
+ * multiple-choice item, the sentence start of a WinoGrande pair) run once;
+ * each continuation then runs from pos0 on that KV cache. Items are
+ * independent, so they are spread over OpenMP threads with one forward state
+ * each (BLAS is single-threaded inside the region); results do not depend
+ * on the thread count. A model with online ops installed (rotations etc.)
+ * is scored one item at a time, since those ops' contexts may hold scratch
+ * buffers that are not safe to share between threads. */
+#include "zeroshot.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "eval.h"
+#include "zeroshot_tasks.h"
+
+/* ---- tokenization (lm-eval _encode_pair) ---- */
+static int enc(const ptq_tokenizer *tok, const char *s, size_t len, int bos, int **ids, int *n, ptq_err *err) {
+    return tok->encode(tok, s, len, bos, 0, ids, n, err);
+}
+
+int ptq_zs_encode(const ptq_tokenizer *tok, const char *ctx, const char *cont, int add_bos, ptq_zs_req *r,
+                  ptq_err *err) {
+    memset(r, 0, sizeof *r);
+    size_t lc = strlen(ctx), lk = strlen(cont);
+    int *cids = NULL, *wids = NULL, nc = 0, nw = 0;
+    if (lc == 0) { /* lm-eval: the prefix token stands in for an empty context */
+        int pre = tok->bos_id >= 0 ? tok->bos_id : tok->eos_id;
+        if (pre < 0) return ptq_fail(err, "empty context and the tokenizer has no BOS/EOS token");
+        if (enc(tok, cont, lk, 0, &wids, &nw, err)) return -1;
+        r->ids = malloc(((size_t)nw + 1) * sizeof(int));
+        if (!r->ids) return free(wids), ptq_fail(err, "out of memory");
+        r->ids[0] = pre;
+        memcpy(r->ids + 1, wids, (size_t)nw * sizeof(int));
+        r->n = nw + 1;
+        r->ncont = nw;
+        free(wids);
+    } else {
+        size_t keep = lc; /* trailing whitespace of the context moves to the continuation */
+        while (keep > 0 && strchr(" \t\n\r\v\f", ctx[keep - 1])) keep--;
+        char *whole = malloc(lc + lk + 1);
+        if (!whole) return ptq_fail(err, "out of memory");
+        memcpy(whole, ctx, lc);
+        memcpy(whole + lc, cont, lk + 1);
+        int rc = enc(tok, ctx, keep, add_bos, &cids, &nc, err) || enc(tok, whole, lc + lk, add_bos, &wids, &nw, err);
+        free(whole);
+        free(cids);
+        if (rc) return free(wids), -1;
+        if (nc == 0) return free(wids), ptq_fail(err, "context \"%.40s\" encodes to no tokens", ctx);
+        r->ids = wids;
+        r->n = nw;
+        r->ncont = nw - nc;
+    }
+    if (r->ncont <= 0) {
+        free(r->ids);
+        r->ids = NULL;
+        return ptq_fail(err, "continuation \"%.40s\" encodes to no tokens after the context split", cont);
+    }
+    return 0;
+}
+
+/* ---- scoring ---- */
+static int argmax_row(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+/* Input of request r after left truncation: x = seq[0..len-1], scored rows from first. */
+typedef struct {
+    const int *x;
+    int len, first;
+} req_view;
+
+static void view(const ptq_model *m, const ptq_zs_req *r, req_view *v, ptq_zs_stats *st) {
+    int L = m->cfg.max_seq;
+    int S = r->n > L + 1 ? L + 1 : r->n;
+    st->truncated += r->n > L + 1;
+    v->x = r->ids + (r->n - S);
+    v->len = S - 1;
+    /* A continuation longer than the context window (lm-eval would fail):
+     * score its last max_seq tokens and count it. */
+    st->cont_truncated += r->ncont > L;
+    v->first = r->ncont > L ? 0 : S - 1 - r->ncont;
+}
+
+int ptq_zs_score(const ptq_model *m, ptq_state *s, const ptq_zs_req *r, int n, int share, double *ll, int *greedy,
+                 ptq_zs_stats *st, ptq_err *err) {
+    int V = m->cfg.vocab_size;
+    req_view v[64];
+    if (n < 1 || n > 64) return ptq_fail(err, "an item has %d requests (1..64 supported)", n);
+    for (int i = 0; i < n; i++) view(m, &r[i], &v[i], st);
+    /* P: shared prefix, at most up to each request's first scored row */
+    int P = 0;
+    if (share) {
+        P = v[0].first + 1;
+        for (int i = 1; i < n; i++) P = PTQ_MIN(P, v[i].first + 1);
+        for (int i = 1; i < n && P > 0; i++) {
+            int k = 0;
+            while (k < P && k < v[i].len && v[i].x[k] == v[0].x[k]) k++;
+            P = k;
+        }
+        P = PTQ_MIN(P, v[0].len);
+    }
+    float *prow = NULL;
+    if (P > 0) {
+        if (!(prow = malloc((size_t)V * sizeof(float)))) return ptq_fail(err, "out of memory");
+        if (ptq_forward(m, s, v[0].x, P, 0, prow, 1, err)) return free(prow), -1;
+        st->tokens_forwarded += P;
+    }
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        st->tokens_requests += v[i].len;
+        int T = v[i].len - P;
+        if (T > 0) {
+            if ((rc = ptq_forward(m, s, v[i].x + P, T, P, s->logits, 0, err))) break;
+            st->tokens_forwarded += T;
+        }
+        double sum = 0;
+        int ok = 1;
+        for (int p = v[i].first; p < v[i].len; p++) {
+            const float *row = p == P - 1 ? prow : s->logits + (size_t)(p - P) * V;
+            int target = v[i].x[p + 1]; /* the truncated sequence has len + 1 tokens */
+            sum += ptq_logprob(row, V, target);
+            ok &= argmax_row(row, V) == target;
+        }
+        ll[i] = sum;
+        if (greedy) greedy[i] = ok;
+    }
+    free(prow);
+    return rc;
+}
+
+int ptq_zs_argmax(const double *ll, const int *len, int n) {
+    int b = 0;
+    double best = len ? ll[0] / len[0] : ll[0];
+    for (int i = 1; i < n; i++) {
+        double x = len ? ll[i] / len[i] : ll[i];
+        if (x > best) best = x, b = i;
+    }
+    return b;
+}
+
+double ptq_zs_stderr(double p, int n) { return n > 1 ? sqrt(p * (1 - p) / (n - 1)) : NAN; }
+
+/* ---- one task ---- */
+const char *const ptq_zeroshot_tasks[] = {"piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande",
+                                          "boolq", "lambada_openai", "openbookqa", "copa", "siqa2", NULL};
+
+static int has_online_ops(const ptq_model *m) {
+    for (int l = 0; l <= m->cfg.n_layers; l++) {
+        if (l == m->cfg.n_layers) return m->lm_head.in_op.fn != NULL;
+        const ptq_layer *L = &m->layers[l];
+        if (L->qk_op.fn || L->resid_op[0].fn || L->resid_op[1].fn) return 1;
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            if (L->lin[j].in_op.fn) return 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const ptq_model *m;
+    const ptq_zs_data *d;
+    ptq_zs_req *req;   /* flattened requests */
+    int *off;          /* item i: requests off[i]..off[i+1]-1 */
+    double *ll;
+    int *greedy;
+    int nitems, share, failed;
+    long done;
+    ptq_zs_stats st;
+    ptq_err err;
+    ptq_progress *pb;
+} run_ctx;
+
+static void score_items(run_ctx *c, int nthr) {
+#pragma omp parallel num_threads(nthr) if (nthr > 1)
+    {
+        ptq_state s;
+        ptq_err e;
+        ptq_zs_stats st = {0, 0, 0, 0};
+        int ok = ptq_state_init(&s, c->m, c->m->cfg.max_seq, &e) == 0;
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        if (!ok) {
+#pragma omp critical(zs_err)
+            if (!c->failed) c->failed = 1, c->err = e;
+        }
+#pragma omp for schedule(dynamic, 8)
+        for (int i = 0; i < c->nitems; i++) {
+            if (!ok || c->failed) continue;
+            int o = c->off[i], n = c->off[i + 1] - o;
+            if (ptq_zs_score(c->m, &s, c->req + o, n, c->share, c->ll + o, c->greedy + o, &st, &e)) {
+                ptq_wrap(&e, "item %d", i);
+#pragma omp critical(zs_err)
+                if (!c->failed) c->failed = 1, c->err = e;
+            }
+#pragma omp atomic
+            c->done++;
+            if (tid == 0 && c->pb) ptq_progress_update(c->pb, c->done);
+        }
+#pragma omp critical(zs_err)
+        {
+            c->st.tokens_forwarded += st.tokens_forwarded;
+            c->st.tokens_requests += st.tokens_requests;
+            c->st.truncated += st.truncated;
+            c->st.cont_truncated += st.cont_truncated;
+        }
+        if (ok) ptq_state_free(&s);
+    }
+}
+
+static void put_num(cJSON *o, const char *k, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+static void task_metrics(const ptq_zs_task *t, const run_ctx *c, cJSON *out) {
+    int n = c->nitems;
+    double acc = 0, accn = 0, llsum = 0;
+    for (int i = 0; i < n; i++) {
+        const ptq_zs_item *it = &c->d->items[i];
+        int o = c->off[i], k = c->off[i + 1] - o;
+        if (t->kind == PTQ_ZS_GREEDY) {
+            acc += c->greedy[o];
+            llsum += c->ll[o];
+        } else {
+            acc += ptq_zs_argmax(c->ll + o, NULL, k) == it->gold;
+            accn += ptq_zs_argmax(c->ll + o, it->choice_len, k) == it->gold;
+        }
+    }
+    acc /= n;
+    accn /= n;
+    put_num(out, "acc", acc);
+    put_num(out, "acc_stderr", ptq_zs_stderr(acc, n));
+    if (t->has_acc_norm) {
+        put_num(out, "acc_norm", accn);
+        put_num(out, "acc_norm_stderr", ptq_zs_stderr(accn, n));
+    }
+    if (t->kind == PTQ_ZS_GREEDY) put_num(out, "ppl", exp(-llsum / n)); /* lm-eval: exp(-mean loglikelihood) */
+}
+
+int ptq_zeroshot_run(const ptq_model *m, const ptq_tokenizer *tok, const char *task, const ptq_zeroshot_opts *o,
+                     cJSON *metrics, ptq_err *err) {
+    const ptq_zs_task *t = ptq_zs_task_find(task);
+    if (!t) {
+        char list[512] = "";
+        for (int i = 0; ptq_zeroshot_tasks[i]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", ptq_zeroshot_tasks[i]);
+        return ptq_fail(err, "unknown zero-shot task '%s' (expected one of: %s)", task, list);
+    }
+    if (o->limit < 0) return ptq_fail(err, "limit %d: expected a positive number of items (0 = all)", o->limit);
+    if (tok->vocab_size > m->cfg.vocab_size)
+        return ptq_fail(err, "tokenizer vocabulary %d exceeds the model's %d", tok->vocab_size, m->cfg.vocab_size);
+    ptq_zs_data d;
+    if (ptq_zs_load(t, &d, err)) return -1;
+    run_ctx c = {.m = m, .d = &d, .share = !o->no_share};
+    c.nitems = o->limit > 0 && o->limit < d.n ? o->limit : d.n;
+    c.off = calloc((size_t)c.nitems + 1, sizeof(int));
+    int rc = c.off ? 0 : ptq_fail(err, "out of memory");
+    for (int i = 0; i < c.nitems && !rc; i++) c.off[i + 1] = c.off[i] + d.items[i].n;
+    int nreq = rc ? 0 : c.off[c.nitems];
+    c.req = rc ? NULL : calloc((size_t)nreq + 1, sizeof *c.req);
+    c.ll = rc ? NULL : calloc((size_t)nreq + 1, sizeof(double));
+    c.greedy = rc ? NULL : calloc((size_t)nreq + 1, sizeof(int));
+    if (!rc && (!c.req || !c.ll || !c.greedy)) rc = ptq_fail(err, "out of memory");
+    for (int i = 0; i < c.nitems && !rc; i++)
+        for (int j = 0; j < d.items[i].n && !rc; j++)
+            if (ptq_zs_encode(tok, d.items[i].ctx[j], d.items[i].cont[j], o->add_bos, &c.req[c.off[i] + j], err))
+                rc = ptq_wrap(err, "task %s item %d choice %d", task, i, j);
+    double t0 = ptq_now_sec();
+    if (!rc) {
+        ptq_progress pb;
+        if (o->progress) ptq_progress_start(&pb, task, c.nitems);
+        c.pb = o->progress ? &pb : NULL;
+        score_items(&c, has_online_ops(m) ? 1 : ptq_num_threads());
+        if (o->progress) ptq_progress_update(&pb, c.done), ptq_progress_end(&pb);
+        if (c.failed) rc = -1, *err = c.err, ptq_wrap(err, "task %s", task);
+    }
+    double secs = ptq_now_sec() - t0;
+    if (!rc) {
+        cJSON_AddStringToObject(metrics, "task", task);
+        task_metrics(t, &c, metrics);
+        cJSON_AddNumberToObject(metrics, "n", c.nitems);
+        cJSON_AddNumberToObject(metrics, "n_total", d.n);
+        cJSON_AddNumberToObject(metrics, "limit", o->limit);
+        cJSON_AddNumberToObject(metrics, "requests", nreq);
+        cJSON_AddNumberToObject(metrics, "truncated", c.st.truncated);
+        cJSON_AddNumberToObject(metrics, "cont_truncated", c.st.cont_truncated);
+        cJSON_AddBoolToObject(metrics, "bos", o->add_bos != 0);
+        cJSON_AddNumberToObject(metrics, "tokens_forwarded", (double)c.st.tokens_forwarded);
+        cJSON_AddNumberToObject(metrics, "tokens_requests", (double)c.st.tokens_requests);
+        cJSON_AddNumberToObject(metrics, "seconds", secs);
+        put_num(metrics, "tokens_per_sec", secs > 0 ? c.st.tokens_requests / secs : NAN);
+        cJSON_AddStringToObject(metrics, "dataset_sha256", d.sha256);
+        if (d.ctx_fixed) cJSON_AddNumberToObject(metrics, "ctx_b_capitalised", d.ctx_fixed);
+        cJSON_AddStringToObject(metrics, "note", t->note);
+    }
+    for (int i = 0; c.req && i < nreq; i++) free(c.req[i].ids);
+    free(c.req);
+    free(c.ll);
+    free(c.greedy);
+    free(c.off);
+    ptq_zs_data_free(&d);
+    return rc;
+}
+
+/* ---- named averages ---- */
+const ptq_zs_recipe ptq_zs_recipes[] = {
+    {"avg6_quarot",
+     {"piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande", "lambada_openai", NULL},
+     "QuaRot: mean of acc_norm where lm-eval has it, else acc, over 6 tasks"},
+    {"avg8_spinquant",
+     {"boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "openbookqa", NULL},
+     "SpinQuant's 8 tasks (acc_norm where present, else acc; metric unverified). Needs 3-choice siqa, which the "
+     "assets lack (siqa2 is not a substitute), so it is reported as not computable"},
+    {"avg8", {"piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande", "boolq", "lambada_openai", "openbookqa",
+              NULL},
+     "this harness's 8-task suite, acc_norm where present, else acc"},
+    {"avg_all", {NULL}, "every task in the run, acc_norm where present, else acc"},
+    {NULL, {NULL}, NULL},
+};
+
+static double headline(const cJSON *row) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, "acc_norm");
+    if (!cJSON_IsNumber(v)) v = cJSON_GetObjectItemCaseSensitive(row, "acc");
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const cJSON *find_row(const cJSON *rows, const char *task) {
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rows) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "task");
+        if (cJSON_IsString(t) && strcmp(t->valuestring, task) == 0) return r;
+    }
+    return NULL;
+}
+
+int ptq_zs_recipe_avg(const ptq_zs_recipe *r, const cJSON *rows, double *avg, ptq_err *err) {
+    double sum = 0;
+    int n = 0;
+    char missing[256] = "";
+    if (!r->tasks[0]) { /* avg_all */
+        const cJSON *row;
+        cJSON_ArrayForEach(row, rows) {
+            double h = headline(row);
+            if (isfinite(h)) sum += h, n++;
+        }
+    }
+    for (int i = 0; r->tasks[i]; i++) {
+        const cJSON *row = find_row(rows, r->tasks[i]);
+        double h = row ? headline(row) : NAN;
+        if (isfinite(h)) sum += h, n++;
+        else snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", r->tasks[i]);
+    }
+    if (missing[0]) return ptq_fail(err, "%s: missing tasks:%s", r->name, missing);
+    if (n == 0) return ptq_fail(err, "%s: no task results", r->name);
+    *avg = sum / n;
+    return 0;
+}

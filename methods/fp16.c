@@ -1,0 +1,21 @@
+/* fp16.c — the full-precision reference: no quantization at all.
+ * (The harness computes in fp32; "fp16" is the field's name for the
+ * unquantized baseline.) Only W16A16 (KV16) specs are accepted, so a typo in a
+ * sweep cannot silently produce a "quantized" row that is not. */
+#include "method.h"
+
+static int fp16_supports(const ptq_qspec *q, ptq_err *err) {
+    if (q->w_bits < 16 || q->a_bits < 16 || q->kv_bits < 16)
+        return ptq_fail(err, "method fp16 is the unquantized reference and cannot run %s (use W16A16)", q->text);
+    return 0;
+}
+
+static int fp16_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    (void)m, (void)ctx, (void)err;
+    return 0;
+}
+
+static const ptq_opt_def fp16_opts[] = {{NULL, 0, NULL, 0, 0, NULL}};
+
+const ptq_method ptq_method_fp16 = {"fp16", "full-precision reference (no quantization)", 0, fp16_opts,
+                                    fp16_supports, fp16_apply};

@@ -1,0 +1,197 @@
+/* method.c — registry lookup, option validation/getters and the helpers the
+ * method files share (activation/KV quantizer install, RTN, calibration). */
+#include "method.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const ptq_method *ptq_method_find(const char *name) {
+    for (int i = 0; ptq_methods[i]; i++)
+        if (strcmp(ptq_methods[i]->name, name) == 0) return ptq_methods[i];
+    return NULL;
+}
+
+const ptq_opt_def *ptq_method_opt(const ptq_method *m, const char *key) {
+    for (const ptq_opt_def *d = m->opts; d && d->name; d++)
+        if (strcmp(d->name, key) == 0) return d;
+    return NULL;
+}
+
+static const char *type_name(ptq_opt_type t) {
+    static const char *const n[] = {"an integer", "a number", "a boolean (true/false)", "a string"};
+    return n[t];
+}
+
+static int list_opts(const ptq_method *m, char *buf, size_t cap) {
+    buf[0] = 0;
+    for (const ptq_opt_def *d = m->opts; d && d->name; d++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", d == m->opts ? "" : ", ", d->name);
+    if (!buf[0]) snprintf(buf, cap, "none");
+    return 0;
+}
+
+int ptq_method_check_opts(const ptq_method *m, const cJSON *opts, ptq_err *err) {
+    if (!opts || cJSON_IsNull(opts)) return 0;
+    if (!cJSON_IsObject(opts)) return ptq_fail(err, "method %s: options must be a JSON object", m->name);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, opts) {
+        const ptq_opt_def *d = ptq_method_opt(m, it->string);
+        if (!d) {
+            char list[1024];
+            list_opts(m, list, sizeof list);
+            return ptq_fail(err, "method %s: unknown option '%s' (options: %s)", m->name, it->string, list);
+        }
+        int ok = 0;
+        switch (d->type) {
+        case PTQ_OPT_INT: ok = cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble); break;
+        case PTQ_OPT_FLOAT: ok = cJSON_IsNumber(it) && isfinite(it->valuedouble); break;
+        case PTQ_OPT_BOOL: ok = cJSON_IsBool(it); break;
+        case PTQ_OPT_STRING: ok = cJSON_IsString(it); break;
+        }
+        if (!ok) return ptq_fail(err, "method %s: option '%s' must be %s", m->name, d->name, type_name(d->type));
+        if ((d->type == PTQ_OPT_INT || d->type == PTQ_OPT_FLOAT) && d->lo < d->hi &&
+            (it->valuedouble < d->lo || it->valuedouble > d->hi))
+            return ptq_fail(err, "method %s: option '%s' = %g is out of range %g..%g", m->name, d->name,
+                            it->valuedouble, d->lo, d->hi);
+    }
+    return 0;
+}
+
+static const cJSON *get(const cJSON *opts, const char *key) {
+    return opts && cJSON_IsObject(opts) ? cJSON_GetObjectItemCaseSensitive(opts, key) : NULL;
+}
+
+double ptq_opt_num(const ptq_method *m, const cJSON *opts, const char *key) {
+    const cJSON *v = get(opts, key);
+    if (cJSON_IsNumber(v)) return v->valuedouble;
+    const ptq_opt_def *d = ptq_method_opt(m, key);
+    return d && d->def ? strtod(d->def, NULL) : 0.0;
+}
+
+int ptq_opt_bool(const ptq_method *m, const cJSON *opts, const char *key) {
+    const cJSON *v = get(opts, key);
+    if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
+    const ptq_opt_def *d = ptq_method_opt(m, key);
+    return d && d->def && strcmp(d->def, "true") == 0;
+}
+
+const char *ptq_opt_str(const ptq_method *m, const cJSON *opts, const char *key) {
+    const cJSON *v = get(opts, key);
+    if (cJSON_IsString(v)) return v->valuestring;
+    const ptq_opt_def *d = ptq_method_opt(m, key);
+    return d && d->def ? d->def : "";
+}
+
+int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *err) {
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) return ptq_fail(err, "--opt '%s': expected key=value", kv);
+    char key[64];
+    if ((size_t)(eq - kv) >= sizeof key) return ptq_fail(err, "--opt '%s': key too long", kv);
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = 0;
+    const char *val = eq + 1;
+    const ptq_opt_def *d = ptq_method_opt(m, key);
+    if (!d) {
+        char list[1024];
+        list_opts(m, list, sizeof list);
+        return ptq_fail(err, "method %s: unknown option '%s' (options: %s)", m->name, key, list);
+    }
+    cJSON *item = NULL;
+    char *end;
+    errno = 0;
+    if (d->type == PTQ_OPT_INT) {
+        long v = strtol(val, &end, 10);
+        if (!*val || *end || errno) return ptq_fail(err, "method %s: option '%s' must be an integer, got '%s'", m->name, key, val);
+        item = cJSON_CreateNumber((double)v);
+    } else if (d->type == PTQ_OPT_FLOAT) {
+        double v = strtod(val, &end);
+        if (!*val || *end || errno || !isfinite(v))
+            return ptq_fail(err, "method %s: option '%s' must be a number, got '%s'", m->name, key, val);
+        item = cJSON_CreateNumber(v);
+    } else if (d->type == PTQ_OPT_BOOL) {
+        int t = !strcasecmp(val, "true") || !strcmp(val, "1"), f = !strcasecmp(val, "false") || !strcmp(val, "0");
+        if (!t && !f) return ptq_fail(err, "method %s: option '%s' must be true or false, got '%s'", m->name, key, val);
+        item = cJSON_CreateBool(t);
+    } else item = cJSON_CreateString(val);
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+    cJSON_AddItemToObject(obj, key, item);
+    return 0;
+}
+
+cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts) {
+    cJSON *o = cJSON_CreateObject();
+    for (const ptq_opt_def *d = m->opts; d && d->name; d++) {
+        const cJSON *v = get(opts, d->name);
+        if (v) cJSON_AddItemToObject(o, d->name, cJSON_Duplicate(v, 1));
+        else if (d->type == PTQ_OPT_BOOL) cJSON_AddBoolToObject(o, d->name, ptq_opt_bool(m, NULL, d->name));
+        else if (d->type == PTQ_OPT_STRING) cJSON_AddStringToObject(o, d->name, d->def ? d->def : "");
+        else cJSON_AddNumberToObject(o, d->name, ptq_opt_num(m, NULL, d->name));
+    }
+    return o;
+}
+
+int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    if (ptq_method_check_opts(meth, ctx->opts, err)) return -1;
+    if (meth->supports && meth->supports(ctx->q, err)) return -1;
+    if (meth->needs_calibration && (!ctx->calib || !ctx->tok))
+        return ptq_fail(err, "method %s needs calibration data (a calibration spec and a tokenizer)", meth->name);
+    if (meth->apply(m, ctx, err)) return ptq_wrap(err, "method %s", meth->name);
+    return 0;
+}
+
+/* ---- shared helpers ---- */
+
+void ptq_install_act_kv(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx) {
+    const ptq_qspec *q = ctx->q;
+    ptq_act_qspec a = {q->a_bits, ptq_opt_bool(meth, ctx->opts, "a_sym"), q->a_clip > 0.f ? q->a_clip : 1.f, 0};
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int j = 0; j < PTQ_LIN_COUNT; j++) m->layers[l].lin[j].aq = a;
+    if (ptq_opt_bool(meth, ctx->opts, "quant_lm_head")) m->lm_head.aq = a;
+    int g = (int)ptq_opt_num(meth, ctx->opts, "kv_group");
+    ptq_act_qspec kv = {q->kv_bits, ptq_opt_bool(meth, ctx->opts, "kv_sym"),
+                        (float)ptq_opt_num(meth, ctx->opts, "kv_clip"), g >= m->cfg.head_dim ? 0 : g};
+    for (int l = 0; l < m->cfg.n_layers; l++) m->layers[l].kq = m->layers[l].vq = kv;
+}
+
+ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {
+    const ptq_qspec *q = ctx->q;
+    ptq_wq_opts o = ptq_wq_default(q->w_bits, q->w_sym >= 0 ? q->w_sym : default_sym);
+    o.group = q->w_group;
+    o.mse = q->w_mse;
+    return o;
+}
+
+int ptq_rtn_all(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err) {
+    if (wq->bits >= 16) return 0;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+            ptq_linear *L = &m->layers[l].lin[j];
+            ptq_wq_rtn(L->w, L->out, L->in, wq);
+        }
+    if (quant_lm_head) {
+        if (ptq_model_untie(m, err)) return -1;
+        ptq_wq_rtn(m->lm_head.w, m->lm_head.out, m->lm_head.in, wq);
+    }
+    return 0;
+}
+
+int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c,
+                     ptq_err *err) {
+    ptq_calib_spec s = *ctx->calib;
+    s.nsamples = (int)ptq_opt_num(meth, ctx->opts, "nsamples");
+    s.seqlen = PTQ_MIN((int)ptq_opt_num(meth, ctx->opts, "seqlen"), m->cfg.max_seq);
+    if (ptq_calib_load(c, &s, ctx->tok, m->cfg.max_seq, err)) return -1;
+    if (ctx->info) {
+        cJSON *o = cJSON_AddObjectToObject(ctx->info, "calib");
+        cJSON_AddStringToObject(o, "dataset", s.dataset);
+        cJSON_AddStringToObject(o, "sha256", c->dataset_sha256);
+        cJSON_AddNumberToObject(o, "nsamples", c->nsamples);
+        cJSON_AddNumberToObject(o, "seqlen", c->seqlen);
+        cJSON_AddNumberToObject(o, "seed", (double)s.seed);
+        cJSON_AddStringToObject(o, "sampling", c->sampling);
+    }
+    return 0;
+}

@@ -1,0 +1,97 @@
+/* smoothquant.c — SmoothQuant (Xiao et al., ICML 2023), METHODS.md §3.
+ *
+ * 1. Calibrate: per input channel a_j = max_t |X_tj| at the input of each
+ *    RMSNorm -> {linears} group (input_layernorm -> q,k,v;
+ *    post_attention_layernorm -> gate,up), on the full-precision model.
+ * 2. s_j = clamp(a_j^alpha / w_j^(1-alpha), 1e-5), w_j = max over the group's
+ *    linears of max_i |W_ij| (clamped to 1e-5 first, as smooth.py does).
+ * 3. Fold offline: gamma_j /= s_j, W[:, j] *= s_j. o_proj/down_proj untouched.
+ * 4. Quantize: RTN weights (per channel, symmetric by default), dynamic
+ *    per-token activations, KV per head.
+ * Resolved: the block walk advances through the smoothed but not yet
+ * quantized blocks (smoothing is exact), so the statistics are those of the
+ * FP model as in the original; weights are quantized after the walk.
+ * Defaults: alpha 0.5, 512 windows x 512 tokens (get_act_scales); the
+ * calibration text is the harness's (not the Pile). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "method.h"
+
+static const ptq_opt_def sq_opts[] = {
+    {"alpha", PTQ_OPT_FLOAT, "0.5", 0.0, 1.0, "migration strength (0.85 in the repo's LLaMA scripts)"},
+    PTQ_CALIB_OPTS("512", "512"),
+    PTQ_ACT_KV_OPTS,
+    {NULL, 0, NULL, 0, 0, NULL}};
+
+static int sq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
+
+const ptq_method ptq_method_smoothquant = {
+    "smoothquant", "per-channel smoothing folded into RMSNorm (alpha), then RTN weights + per-token activations", 1,
+    sq_opts, NULL, sq_apply};
+
+typedef struct {
+    float *amax[2]; /* [0] attention-norm group input, [1] FFN-norm group input (dim each) */
+    double alpha;
+} sq_ctx;
+
+static void sq_cap(void *ctx, int layer, int which, const float *x_pre, const float *x_q, int T, int n) {
+    (void)layer, (void)x_q;
+    sq_ctx *s = ctx;
+    float *a = which == PTQ_LIN_Q ? s->amax[0] : which == PTQ_LIN_GATE ? s->amax[1] : NULL;
+    if (!a) return;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < n; j++) a[j] = fmaxf(a[j], fabsf(x_pre[(size_t)t * n + j]));
+}
+
+/* Fold s into one norm -> {linears} group. */
+static void smooth_group(ptq_layer *L, float *gamma, const int *lins, int nl, const float *amax, int d, double alpha) {
+    for (int j = 0; j < d; j++) {
+        float w = 0.f;
+        for (int k = 0; k < nl; k++) {
+            const ptq_linear *lin = &L->lin[lins[k]];
+            for (int r = 0; r < lin->out; r++) w = fmaxf(w, fabsf(lin->w[(size_t)r * lin->in + j]));
+        }
+        double sj = pow(amax[j], alpha) / pow(fmax(w, 1e-5), 1.0 - alpha);
+        sj = fmax(sj, 1e-5);
+        gamma[j] = (float)(gamma[j] / sj);
+        for (int k = 0; k < nl; k++) {
+            ptq_linear *lin = &L->lin[lins[k]];
+            for (int r = 0; r < lin->out; r++) lin->w[(size_t)r * lin->in + j] *= (float)sj;
+        }
+    }
+}
+
+static int sq_block(void *ctx, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
+    sq_ctx *s = ctx;
+    int d = m->cfg.dim;
+    memset(s->amax[0], 0, (size_t)d * sizeof(float));
+    memset(s->amax[1], 0, (size_t)d * sizeof(float));
+    if (ptq_calib_block_forward(m, layer, X, NULL, c, sq_cap, s, err)) return -1;
+    ptq_layer *L = &m->layers[layer];
+    static const int att[] = {PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V}, ffn[] = {PTQ_LIN_GATE, PTQ_LIN_UP};
+    smooth_group(L, L->rms_att, att, 3, s->amax[0], d, s->alpha);
+    smooth_group(L, L->rms_ffn, ffn, 2, s->amax[1], d, s->alpha);
+    return 0;
+}
+
+static int sq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    const ptq_method *me = &ptq_method_smoothquant;
+    ptq_calib c;
+    if (ptq_method_calib(me, ctx, m, &c, err)) return -1;
+    sq_ctx s = {{NULL, NULL}, ptq_opt_num(me, ctx->opts, "alpha")};
+    int rc = -1;
+    if ((s.amax[0] = ptq_calloc((size_t)m->cfg.dim, sizeof(float), err)) &&
+        (s.amax[1] = ptq_calloc((size_t)m->cfg.dim, sizeof(float), err)))
+        rc = ptq_calib_walk(m, &c, sq_block, &s, err);
+    free(s.amax[0]);
+    free(s.amax[1]);
+    ptq_calib_free(&c);
+    if (rc) return -1;
+    ptq_wq_opts wq = ptq_method_wq(ctx, 1);
+    if (ptq_rtn_all(m, &wq, ptq_opt_bool(me, ctx->opts, "quant_lm_head"), err)) return -1;
+    ptq_install_act_kv(m, me, ctx);
+    if (ctx->info) cJSON_AddNumberToObject(ctx->info, "alpha", s.alpha);
+    return 0;
+}

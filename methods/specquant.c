@@ -1,0 +1,399 @@
+/* specquant.c — SpecQuant (arXiv 2511.11663, AAAI 2026), METHODS.md §7.
+ *
+ * 1. Smoothing X^ = X diag(l)^-1, W^ = W diag(l), l_j = a_j^alpha / w_j^(1-alpha)
+ *    (a_j = max|X_j| on calibration data, w_j = max over the group's weights
+ *    of |W_ij|, both clamped to 1e-5), alpha searched per smoothing group on
+ *    a grid to minimise the quantized group's output MSE on calibration rows.
+ * 2. Per output row, rfft (FFTW, batched, cached plans), keep the k lowest
+ *    bins: W_low (kept in 16 bits, k complex coefficients per row).
+ * 3. The residual R = W^ - W_low goes through GPTQ at the weight bits.
+ * 4. Forward: y = X^ W_low^T (full precision, lin->w_side, applied before the
+ *    activation quantizer) + Q(X^) Q(R)^T; activations per-token asymmetric.
+ * Resolved ambiguities (METHODS.md §7 lists them):
+ *   - alpha: grid alpha_lo..alpha_hi step alpha_step (0.05..0.95 by 0.05) per
+ *     smoothing group (qkv, o, gate/up, down of every layer); objective =
+ *     sum over the group's linears of ||X W^T - (Q(X^) RTN(R)^T + X^ W_low^T)||^2
+ *     on search_tokens strided calibration rows (RTN, not GPTQ, inside the
+ *     search to keep it cheap); alpha_search=false uses the fixed alpha.
+ *   - o_proj / down_proj: smoothed too (smooth_od), l folded into v_proj rows
+ *     (tied across the query heads sharing a KV head under GQA) and up_proj
+ *     rows; these partners are already quantized then, and row scaling is
+ *     exact on a per-row grid. smooth_od=false leaves them unsmoothed.
+ *   - Budget: fixed k bins per row (default 16; k counts complex bins, DC
+ *     included, n/2+1 = the whole spectrum); "energy": the fewest bins with
+ *     >= energy of the row's spectral energy; "softmax": rho =
+ *     softmax(temp * score / max score) over rows with score_o = |mean(X) . W_o|
+ *     (smoothing-invariant), k_o = floor(rho_o * k * rows) (total budget k per
+ *     row on average instead of the paper's C_in in total).
+ *   - The runtime "adaptive truncation module" is unspecified: not built.
+ *   - Blocks are processed true-sequentially ({q,k,v}, {o}, {gate,up},
+ *     {down}), activation/KV quantizers installed up front so later groups
+ *     calibrate on quantized inputs. KV: per-head asymmetric, no rotation.
+ *   - lm_head stays 16-bit. Calibration 128 windows by default (the paper
+ *     uses 256 WikiText-2 samples; nsamples is an option). */
+#include "specquant.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lincapture.h"
+#include "method.h"
+#include "quant.h"
+#include "sidebytes.h"
+
+static const ptq_opt_def sq_opts[] = {
+    {"k", PTQ_OPT_INT, "16", 0, 1 << 20, "low-frequency bins kept per row (fixed budget; average for softmax)"},
+    {"budget", PTQ_OPT_STRING, "fixed", 0, 0, "fixed | energy | softmax"},
+    {"energy", PTQ_OPT_FLOAT, "0.5", 0.0, 1.0, "energy fraction kept per row (budget=energy)"},
+    {"softmax_temp", PTQ_OPT_FLOAT, "1.0", 0.0, 1000.0, "softmax temperature over row scores (budget=softmax)"},
+    {"alpha_search", PTQ_OPT_BOOL, "true", 0, 0, "search alpha per smoothing group (else use alpha)"},
+    {"alpha", PTQ_OPT_FLOAT, "0.5", 0.0, 1.0, "fixed smoothing strength when alpha_search is false"},
+    {"alpha_lo", PTQ_OPT_FLOAT, "0.05", 0.0, 1.0, "alpha grid start"},
+    {"alpha_hi", PTQ_OPT_FLOAT, "0.95", 0.0, 1.0, "alpha grid end"},
+    {"alpha_step", PTQ_OPT_FLOAT, "0.05", 0.001, 1.0, "alpha grid step"},
+    {"search_tokens", PTQ_OPT_INT, "2048", 16, 1 << 24, "calibration rows used by the alpha search"},
+    {"smooth_od", PTQ_OPT_BOOL, "true", 0, 0, "also smooth o_proj (via v_proj rows) and down_proj (via up_proj rows)"},
+    {"branch_fp16", PTQ_OPT_BOOL, "true", 0, 0, "store the low-frequency coefficients in fp16"},
+    {"percdamp", PTQ_OPT_FLOAT, "0.01", 0.0, 10.0, "GPTQ Hessian damping"},
+    {"blocksize", PTQ_OPT_INT, "128", 1, 65536, "GPTQ columns per lazy-update block"},
+    {"act_order", PTQ_OPT_BOOL, "false", 0, 0, "GPTQ act-order"},
+    PTQ_CALIB_OPTS("128", "2048"),
+    {"a_sym", PTQ_OPT_BOOL, "false", 0, 0, "activations symmetric (SpecQuant: per-token asymmetric)"},
+    {"kv_group", PTQ_OPT_INT, "128", 0, 65536, "KV cache: group size within a head (0 or >= head_dim: per head)"},
+    {"kv_sym", PTQ_OPT_BOOL, "false", 0, 0, "KV cache: symmetric (default asymmetric)"},
+    {"kv_clip", PTQ_OPT_FLOAT, "1.0", 0.01, 1.0, "KV cache: clip ratio"},
+    {NULL, 0, NULL, 0, 0, NULL}};
+
+static int spec_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
+
+const ptq_method ptq_method_specquant = {"specquant",
+                                         "smoothing (searched alpha) + per-row low-frequency FFT branch in 16 bits "
+                                         "+ GPTQ on the residual; per-token asymmetric activations",
+                                         1, sq_opts, NULL, spec_apply};
+
+/* ---- one matrix -------------------------------------------------------- */
+
+static void choose_k(const double *spec, const double *score, int rows, int cols, const ptq_specquant_opts *o,
+                     int *k) {
+    int nb = ptq_spectral_nbins(cols);
+    if (o->budget == PTQ_SPEC_ENERGY) ptq_spectral_k_energy(spec, rows, cols, o->energy, k);
+    else if (o->budget == PTQ_SPEC_SOFTMAX && score)
+        ptq_spectral_k_softmax(score, rows, cols, o->softmax_temp, (long)o->k * rows, k);
+    else
+        for (int r = 0; r < rows; r++) k[r] = PTQ_MIN(o->k, nb);
+}
+
+int ptq_specquant_linear(float *W, int rows, int cols, const ptq_hessian *H, const double *score,
+                         const ptq_specquant_opts *o, float **w_side, ptq_spectral_branch *br_out, ptq_err *err) {
+    int nb = ptq_spectral_nbins(cols), any = 0, rc = -1;
+    size_t n = (size_t)rows * cols;
+    double *spec = malloc(sizeof(double) * 2 * nb * rows);
+    int *k = malloc(sizeof(int) * rows);
+    float *low = NULL;
+    ptq_spectral_branch br;
+    memset(&br, 0, sizeof br);
+    *w_side = NULL;
+    if (!spec || !k) {
+        ptq_fail(err, "specquant: out of memory for a %dx%d layer", rows, cols);
+        goto out;
+    }
+    if (ptq_rfft_rows(W, rows, cols, spec, err)) goto out;
+    choose_k(spec, score, rows, cols, o, k);
+    for (int r = 0; r < rows; r++) any |= k[r] > 0;
+    if (any) {
+        if (!(low = ptq_calloc(n, sizeof(float), err))) goto out;
+        if (ptq_spectral_branch_init(&br, spec, rows, cols, k, o->fp16, err)) goto out;
+        if (ptq_spectral_branch_dense(&br, low, err)) goto out; /* W_low exactly as stored */
+        for (size_t i = 0; i < n; i++) W[i] -= low[i];
+    } else if (ptq_spectral_branch_init(&br, spec, rows, cols, k, o->fp16, err))
+        goto out;
+    if (o->g.wq.bits < 16) {
+        if (H) {
+            if (ptq_gptq_quantize(W, rows, cols, H, &o->g, NULL, err)) goto out;
+        } else
+            ptq_wq_rtn(W, rows, cols, &o->g.wq);
+    }
+    *w_side = low;
+    low = NULL;
+    if (br_out) {
+        *br_out = br;
+        memset(&br, 0, sizeof br);
+    }
+    rc = 0;
+out:
+    free(spec);
+    free(k);
+    free(low);
+    ptq_spectral_branch_free(&br);
+    return rc;
+}
+
+/* ---- smoothing groups -------------------------------------------------- */
+
+typedef struct {
+    int which[3], nlin;
+    int kind; /* 0: fold into a norm, 1: fold into a partner's rows */
+    int partner;
+} group_def;
+
+static const group_def groups[4] = {{{PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V}, 3, 0, -1},
+                                    {{PTQ_LIN_O, -1, -1}, 1, 1, PTQ_LIN_V},
+                                    {{PTQ_LIN_GATE, PTQ_LIN_UP, -1}, 2, 0, -1},
+                                    {{PTQ_LIN_DOWN, -1, -1}, 1, 1, PTQ_LIN_UP}};
+
+typedef struct {
+    const ptq_method *me;
+    const ptq_apply_ctx *ctx;
+    ptq_specquant_opts o;
+    int search, smooth_od, search_tokens;
+    double alpha, alo, ahi, astep;
+    long side_bytes, bins;
+    cJSON *alphas;
+} spec_run;
+
+/* Input channel j of o_proj reads V channel chan(j) (GQA: heads share a KV head). */
+static int tie_chan(const ptq_config *c, int which, int j) {
+    if (which != PTQ_LIN_O) return j;
+    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
+    return (j / hd) / group * hd + j % hd;
+}
+
+/* l (n) for alpha; channels tied through a partner take the max over the tie. */
+static void smooth_factors(const ptq_model *m, int layer, const group_def *g, const float *amax, double alpha,
+                           int n, float *lam) {
+    const ptq_config *c = &m->cfg;
+    int nt = g->kind == 1 && g->which[0] == PTQ_LIN_O ? c->n_kv_heads * c->head_dim : n;
+    float *ta = calloc(nt, sizeof(float)), *tw = calloc(nt, sizeof(float));
+    for (int j = 0; j < n; j++) {
+        int t = tie_chan(c, g->which[0], j);
+        ta[t] = fmaxf(ta[t], amax[j]);
+        for (int i = 0; i < g->nlin; i++) {
+            const ptq_linear *L = &m->layers[layer].lin[g->which[i]];
+            for (int r = 0; r < L->out; r++) tw[t] = fmaxf(tw[t], fabsf(L->w[(size_t)r * n + j]));
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        int t = tie_chan(c, g->which[0], j);
+        double s = pow(fmax(ta[t], 1e-5), alpha) / pow(fmax(tw[t], 1e-5), 1 - alpha);
+        lam[j] = (float)fmax(s, 1e-5);
+    }
+    free(ta);
+    free(tw);
+}
+
+/* Output MSE of the group quantized with l (RTN residual) on the sample rows. */
+static double group_mse(const ptq_model *m, int layer, const group_def *g, const ptq_lincap *cap, const float *lam,
+                        const spec_run *r, ptq_err *err) {
+    int n = cap->n, S = cap->sample_rows;
+    const ptq_linear *L0 = &m->layers[layer].lin[g->which[0]];
+    float *xs = malloc(sizeof(float) * S * n), *xq = malloc(sizeof(float) * S * n);
+    double e = 0;
+    if (!xs || !xq) goto fail;
+    for (int t = 0; t < S; t++)
+        for (int j = 0; j < n; j++) xs[(size_t)t * n + j] = cap->sample[(size_t)t * n + j] / lam[j];
+    memcpy(xq, xs, sizeof(float) * S * n);
+    ptq_fq_rows(xq, S, n, &L0->aq);
+    for (int i = 0; i < g->nlin; i++) {
+        const ptq_linear *L = &m->layers[layer].lin[g->which[i]];
+        float *w = malloc(sizeof(float) * L->out * n), *y = malloc(sizeof(float) * S * L->out), *side = NULL;
+        if (!w || !y) {
+            free(w);
+            free(y);
+            goto fail;
+        }
+        for (int o = 0; o < L->out; o++)
+            for (int j = 0; j < n; j++) w[(size_t)o * n + j] = L->w[(size_t)o * n + j] * lam[j];
+        if (ptq_specquant_linear(w, L->out, n, NULL, NULL, &r->o, &side, NULL, err)) {
+            free(w);
+            free(y);
+            free(xs);
+            free(xq);
+            return -1;
+        }
+        /* y = X W^T - Q(X^) Q(R)^T - X^ W_low^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L->out, n, 1.f, cap->sample, n, L->w, n, 0.f, y,
+                    L->out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xq, n, w, n, 1.f, y, L->out);
+        if (side)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xs, n, side, n, 1.f, y, L->out);
+        for (size_t i2 = 0; i2 < (size_t)S * L->out; i2++) e += (double)y[i2] * y[i2];
+        free(w);
+        free(y);
+        free(side);
+    }
+    free(xs);
+    free(xq);
+    return e;
+fail:
+    free(xs);
+    free(xq);
+    return ptq_fail(err, "specquant: out of memory in the alpha search (%d rows x %d)", S, n);
+}
+
+typedef struct {
+    ptq_side_bytes hdr;
+    ptq_spectral_branch br;
+} spec_side;
+
+static void spec_side_free(void *p) {
+    spec_side *s = p;
+    if (!s) return;
+    ptq_spectral_branch_free(&s->br);
+    free(s);
+}
+
+/* Scale partner rows by 1/l (tied channels) and refresh its stored branch. */
+static int scale_partner(ptq_model *m, int layer, const group_def *g, const float *lam, int fp16, ptq_err *err) {
+    ptq_linear *P = &m->layers[layer].lin[g->partner];
+    const ptq_config *c = &m->cfg;
+    int n = m->layers[layer].lin[g->which[0]].in;
+    float *inv = ptq_calloc(P->out, sizeof(float), err);
+    if (!inv) return -1;
+    for (int j = 0; j < n; j++) inv[tie_chan(c, g->which[0], j)] = 1.f / lam[j];
+    for (int rr = 0; rr < P->out; rr++)
+        for (int j = 0; j < P->in; j++) {
+            P->w[(size_t)rr * P->in + j] *= inv[rr];
+            if (P->w_side) P->w_side[(size_t)rr * P->in + j] *= inv[rr];
+        }
+    spec_side *sd = P->method_data;
+    if (sd && sd->hdr.magic == PTQ_SIDE_MAGIC && sd->br.kmax > 0) {
+        for (int rr = 0; rr < P->out; rr++)
+            for (int j = 0; j < 2 * sd->br.kmax; j++) {
+                float *cf = &sd->br.coef[(size_t)rr * 2 * sd->br.kmax + j];
+                *cf = (*cf * inv[rr]);
+                if (fp16) *cf = ptq_round_fp16(*cf);
+            }
+        if (P->w_side && ptq_spectral_branch_dense(&sd->br, P->w_side, err)) {
+            free(inv);
+            return -1;
+        }
+    }
+    free(inv);
+    return 0;
+}
+
+static int do_group(spec_run *r, ptq_model *m, int layer, const group_def *g, float *X, const ptq_calib *c,
+                    ptq_err *err) {
+    ptq_layer *Ly = &m->layers[layer];
+    int n = Ly->lin[g->which[0]].in, smooth = g->kind == 0 || r->smooth_od, rc = -1;
+    ptq_lincap cap;
+    long total = (long)c->nsamples * c->seqlen;
+    if (ptq_lincap_init(&cap, g->which[0], n, r->o.g.wq.bits < 16, smooth && r->search ? r->search_tokens : 0,
+                        total, err))
+        return -1;
+    float *lam = malloc(sizeof(float) * n);
+    double *score = NULL;
+    if (!lam || ptq_lincap_block(m, layer, X, c, &cap, 1, err)) goto out;
+    double best = r->alpha;
+    if (smooth && r->search) {
+        double beste = INFINITY;
+        for (double a = r->alo; a <= r->ahi + 1e-9; a += r->astep) {
+            smooth_factors(m, layer, g, cap.absmax, a, n, lam);
+            double e = group_mse(m, layer, g, &cap, lam, r, err);
+            if (e < 0) goto out;
+            if (e < beste) beste = e, best = a;
+        }
+    }
+    if (smooth) smooth_factors(m, layer, g, cap.absmax, best, n, lam);
+    else
+        for (int j = 0; j < n; j++) lam[j] = 1.f;
+    if (r->alphas) cJSON_AddItemToArray(r->alphas, cJSON_CreateNumber(smooth ? best : -1));
+    /* fold l: the norm (or the partner's rows) divides, the group's columns multiply */
+    if (smooth && g->kind == 0) {
+        float *gam = g->which[0] == PTQ_LIN_Q ? Ly->rms_att : Ly->rms_ffn;
+        for (int j = 0; j < n; j++) gam[j] /= lam[j];
+    } else if (smooth && scale_partner(m, layer, g, lam, r->o.fp16, err))
+        goto out;
+    if (cap.want_hessian) /* H of the smoothed input: diag(1/l) H diag(1/l) */
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) cap.H.H[(size_t)i * n + j] /= (double)lam[i] * lam[j];
+    for (int i = 0; i < g->nlin; i++) {
+        ptq_linear *L = &Ly->lin[g->which[i]];
+        for (int o = 0; o < L->out; o++)
+            for (int j = 0; j < n; j++) L->w[(size_t)o * n + j] *= lam[j];
+        if (r->o.budget == PTQ_SPEC_SOFTMAX) { /* |mean(X) . W_o| (smoothing-invariant) */
+            free(score);
+            if (!(score = ptq_calloc(L->out, sizeof(double), err))) goto out;
+            for (int o = 0; o < L->out; o++) {
+                double s = 0;
+                for (int j = 0; j < n; j++) s += cap.mean[j] / lam[j] * L->w[(size_t)o * n + j];
+                score[o] = fabs(s);
+            }
+        }
+        spec_side *sd = ptq_calloc(1, sizeof *sd, err);
+        float *side = NULL;
+        if (!sd) goto out;
+        if (ptq_specquant_linear(L->w, L->out, n, cap.want_hessian ? &cap.H : NULL, score, &r->o, &side, &sd->br,
+                                 err)) {
+            spec_side_free(sd);
+            ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[g->which[i]]);
+            goto out;
+        }
+        free(L->w_side);
+        L->w_side = side;
+        sd->hdr = (ptq_side_bytes){PTQ_SIDE_MAGIC, side ? ptq_spectral_branch_bytes(&sd->br) : 0,
+                                   "specquant_lowfreq_fp16"};
+        if (L->free_method_data) L->free_method_data(L->method_data);
+        L->method_data = sd;
+        L->free_method_data = spec_side_free;
+        r->side_bytes += sd->hdr.bytes;
+        for (int o = 0; o < L->out; o++) r->bins += sd->br.k[o];
+    }
+    rc = 0;
+out:
+    free(lam);
+    free(score);
+    ptq_lincap_free(&cap);
+    return rc;
+}
+
+static int spec_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
+    for (int g = 0; g < 4; g++)
+        if (do_group(vctx, m, layer, &groups[g], X, c, err)) return -1;
+    return 0;
+}
+
+static int spec_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    const ptq_method *me = &ptq_method_specquant;
+    spec_run r;
+    memset(&r, 0, sizeof r);
+    r.me = me;
+    r.ctx = ctx;
+    r.o.g = ptq_gptq_default(ctx->q->w_bits);
+    r.o.g.wq = ptq_method_wq(ctx, 0);
+    r.o.g.percdamp = ptq_opt_num(me, ctx->opts, "percdamp");
+    r.o.g.blocksize = (int)ptq_opt_num(me, ctx->opts, "blocksize");
+    r.o.g.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
+    r.o.k = (int)ptq_opt_num(me, ctx->opts, "k");
+    r.o.energy = ptq_opt_num(me, ctx->opts, "energy");
+    r.o.softmax_temp = ptq_opt_num(me, ctx->opts, "softmax_temp");
+    r.o.fp16 = ptq_opt_bool(me, ctx->opts, "branch_fp16");
+    const char *b = ptq_opt_str(me, ctx->opts, "budget");
+    if (!strcmp(b, "fixed")) r.o.budget = PTQ_SPEC_FIXED;
+    else if (!strcmp(b, "energy")) r.o.budget = PTQ_SPEC_ENERGY;
+    else if (!strcmp(b, "softmax")) r.o.budget = PTQ_SPEC_SOFTMAX;
+    else return ptq_fail(err, "method specquant: option 'budget' must be fixed, energy or softmax, got \"%s\"", b);
+    r.search = ptq_opt_bool(me, ctx->opts, "alpha_search");
+    r.alpha = ptq_opt_num(me, ctx->opts, "alpha");
+    r.alo = ptq_opt_num(me, ctx->opts, "alpha_lo");
+    r.ahi = ptq_opt_num(me, ctx->opts, "alpha_hi");
+    r.astep = ptq_opt_num(me, ctx->opts, "alpha_step");
+    if (r.search && r.alo > r.ahi)
+        return ptq_fail(err, "method specquant: alpha_lo (%g) must not exceed alpha_hi (%g)", r.alo, r.ahi);
+    r.smooth_od = ptq_opt_bool(me, ctx->opts, "smooth_od");
+    r.search_tokens = (int)ptq_opt_num(me, ctx->opts, "search_tokens");
+    ptq_install_act_kv(m, me, ctx); /* later groups calibrate on quantized activations */
+    ptq_calib c;
+    if (ptq_method_calib(me, ctx, m, &c, err)) return -1;
+    if (ctx->info) r.alphas = cJSON_AddArrayToObject(ctx->info, "specquant_alpha");
+    int rc = ptq_calib_walk(m, &c, spec_block, &r, err);
+    ptq_calib_free(&c);
+    if (rc) return -1;
+    if (ctx->info) {
+        cJSON_AddNumberToObject(ctx->info, "side_bytes", (double)r.side_bytes);
+        cJSON_AddNumberToObject(ctx->info, "specquant_bins", (double)r.bins);
+    }
+    return 0;
+}

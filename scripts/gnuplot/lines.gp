@@ -1,0 +1,26 @@
+# lines.gp — one line per method over the bit-widths (categorical x axis),
+# written as PNG (pngcairo) and SVG. `ptqbench report --plots` writes the
+# data file and passes, with gnuplot -e:
+#   datafile  blocks "xpos value bits" separated by two blank lines, one per method
+#   outbase   output path without extension
+#   ylab, ttl axis label and title;  logy  1 = log-scale y
+#   nblocks   number of methods;  titles  their labels, space-separated;  nbits
+set title ttl
+set ylabel ylab
+set xlabel 'bit-width'
+set grid ytics mytics
+set key outside right top
+if (logy) { set logscale y }
+set xrange [-0.5:nbits-0.5]
+set autoscale yfix
+set offsets 0, 0, graph 0.08, graph 0.08
+do for [fmt in "png svg"] {
+    if (fmt eq "png") {
+        set terminal pngcairo size 960,540 noenhanced font ",11"
+    } else {
+        set terminal svg size 960,540 noenhanced font ",11"
+    }
+    set output outbase.'.'.fmt
+    plot for [i=0:nblocks-1] datafile index i using 1:2:xtic(3) with linespoints lw 2 pt 7 ps 1.2 title word(titles, i+1)
+    unset output
+}

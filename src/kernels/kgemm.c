@@ -1,0 +1,250 @@
+/* kgemm.c — run-time ISA dispatch, per-token activation quantization and the
+ * integer GEMM driver (prefill W4A4 / W6A6 / W3A3 ...): per 32-row panel,
+ * unpack the bit planes once to int8, run the micro kernel over all tokens
+ * group by group, and apply the zero-point correction + dequant epilogue. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinternal.h"
+
+static int g_isa = -1;
+
+ptq_isa ptq_kern_isa_best(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vnni"))
+        return PTQ_ISA_AVX512VNNI;
+    if (__builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2")) return PTQ_ISA_AVXVNNI;
+    return PTQ_ISA_SCALAR;
+}
+
+ptq_isa ptq_kern_isa(void) {
+    if (g_isa < 0) g_isa = (int)ptq_kern_isa_best();
+    return (ptq_isa)g_isa;
+}
+
+void ptq_kern_force_isa(ptq_isa isa) {
+    ptq_isa best = ptq_kern_isa_best();
+    g_isa = (int)(isa > best ? best : isa);
+}
+
+const char *ptq_isa_name(ptq_isa isa) {
+    static const char *const names[] = {"scalar", "avx-vnni", "avx512-vnni"};
+    return names[isa];
+}
+
+void *ptq_kalloc64(size_t bytes) {
+    size_t b = (bytes + 63) / 64 * 64;
+    if (!b) b = 64;
+    void *p = aligned_alloc(64, b);
+    if (p) memset(p, 0, b);
+    return p;
+}
+
+int ptq_kmicro_mr(ptq_isa isa) { return isa == PTQ_ISA_AVXVNNI ? 6 : PTQ_KG_MR; }
+
+void ptq_kmicro_scalar(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc) {
+    memset(acc, 0, sizeof(int32_t) * mr * PTQ_KG_NP);
+    for (int m = 0; m < mr; m++) {
+        const uint8_t *a = A + (size_t)m * lda;
+        int32_t *c = acc + m * PTQ_KG_NP;
+        for (int k4 = k4a; k4 < k4b; k4++) {
+            const int8_t *w = W + (size_t)k4 * PTQ_KG_NP * 4;
+            const uint8_t *ak = a + 4 * k4;
+            for (int n = 0; n < PTQ_KG_NP; n++)
+                c[n] += ak[0] * w[4 * n] + ak[1] * w[4 * n + 1] + ak[2] * w[4 * n + 2] + ak[3] * w[4 * n + 3];
+        }
+    }
+}
+
+/* ---- activations --------------------------------------------------------- */
+
+void ptq_kacts_free(ptq_kacts *a) {
+    free(a->codes);
+    free(a->scale);
+    free(a->zero);
+    free(a->gsum);
+    memset(a, 0, sizeof *a);
+}
+
+/* The codes of quant.h's ptq_fq_vec, bit for bit (same float ops). */
+void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale, int32_t *zero) {
+    float lo = 0.f, hi = 0.f;
+    for (int i = 0; i < K; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    lo *= clip;
+    hi *= clip;
+    if (sym) {
+        float amax = fmaxf(-lo, hi), maxq = (float)((1 << (bits - 1)) - 1);
+        if (amax == 0.f) {
+            memset(q, 0, K), *scale = 0.f, *zero = 0;
+            return;
+        }
+        float s = amax / maxq;
+        for (int i = 0; i < K; i++) {
+            float v = fminf(fmaxf(nearbyintf(x[i] / s), -maxq - 1.f), maxq);
+            q[i] = (uint8_t)(int)(v + maxq + 1.f);
+        }
+        *scale = s, *zero = (int32_t)maxq + 1;
+    } else {
+        float maxq = (float)((1 << bits) - 1);
+        if (hi == lo) {
+            memset(q, 0, K), *scale = 0.f, *zero = 0;
+            return;
+        }
+        float s = (hi - lo) / maxq, z = nearbyintf(-lo / s);
+        for (int i = 0; i < K; i++) q[i] = (uint8_t)(int)fminf(fmaxf(nearbyintf(x[i] / s) + z, 0.f), maxq);
+        *scale = s, *zero = (int32_t)z;
+    }
+}
+
+int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym, float clip, int group,
+                   ptq_err *err) {
+    if (T <= 0 || K <= 0 || bits < 2 || bits > 8)
+        return ptq_fail(err, "kact_quant: bad T=%d K=%d bits=%d (bits 2..8)", T, K, bits);
+    int kpad = (K + PTQ_KP_KA - 1) / PTQ_KP_KA * PTQ_KP_KA;
+    int G = group > 0 && group < K ? group : kpad, ng = (K + G - 1) / G;
+    if (T > a->cap_T || kpad > a->cap_kpad || ng > a->cap_ng) {
+        ptq_kacts_free(a);
+        a->codes = ptq_kalloc64((size_t)T * kpad);
+        a->scale = ptq_kalloc64(sizeof(float) * T);
+        a->zero = ptq_kalloc64(sizeof(int32_t) * T);
+        a->gsum = ptq_kalloc64(sizeof(int32_t) * (size_t)T * ng);
+        if (!a->codes || !a->scale || !a->zero || !a->gsum) {
+            ptq_kacts_free(a);
+            return ptq_fail(err, "kact_quant: out of memory for %dx%d", T, K);
+        }
+        a->cap_T = T, a->cap_kpad = kpad, a->cap_ng = ng;
+    }
+    a->T = T, a->K = K, a->kpad = kpad, a->bits = bits, a->group = G, a->ngroups = ng;
+    float c = clip > 0.f ? clip : 1.f;
+#pragma omp parallel for schedule(static) if (T > 16)
+    for (int t = 0; t < T; t++) {
+        uint8_t *q = a->codes + (size_t)t * kpad;
+        ptq_kquant_row(x + (size_t)t * K, K, bits, sym, c, q, &a->scale[t], &a->zero[t]);
+        memset(q + K, 0, kpad - K);
+        for (int g = 0; g < ng; g++) {
+            int32_t s = 0;
+            for (int k = g * G; k < PTQ_MIN(K, (g + 1) * G); k++) s += q[k];
+            a->gsum[(size_t)t * ng + g] = s;
+        }
+    }
+    return 0;
+}
+
+/* ---- GEMM driver --------------------------------------------------------- */
+
+static ptq_kmicro_fn pick_micro(ptq_isa isa) {
+    if (isa == PTQ_ISA_AVX512VNNI) return ptq_kmicro_avx512;
+    if (isa == PTQ_ISA_AVXVNNI) return ptq_kmicro_avxvnni;
+    return ptq_kmicro_scalar;
+}
+
+/* Exactly one of y / I is non-NULL. */
+static void gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, int64_t *I) {
+    ptq_isa isa = ptq_kern_isa();
+    ptq_kmicro_fn micro = pick_micro(isa);
+    int MR = ptq_kmicro_mr(isa), nrb = w->npad / PTQ_KP_RB, npan = (nrb + 1) / 2, T = a->T, G = w->group;
+#pragma omp parallel
+    {
+        int8_t *buf = ptq_kalloc64((size_t)w->kpad * PTQ_KG_NP);
+        int32_t acc[PTQ_KG_MR * PTQ_KG_NP];
+        float yt[PTQ_KG_MR * PTQ_KG_NP];
+#pragma omp for schedule(dynamic, 1)
+        for (int p = 0; p < npan; p++) {
+            if (!buf) continue;
+            uint32_t *b32 = (uint32_t *)(void *)buf;
+            ptq_kunpack_block_ld(w, 2 * p, b32, PTQ_KG_NP);
+            if (2 * p + 1 < nrb) ptq_kunpack_block_ld(w, 2 * p + 1, b32 + PTQ_KP_RB, PTQ_KG_NP);
+            else
+                for (int k4 = 0; k4 < w->kpad / 4; k4++) memset(b32 + k4 * PTQ_KG_NP + PTQ_KP_RB, 0, 64);
+            int n0 = p * PTQ_KG_NP, nn = PTQ_MIN(PTQ_KG_NP, w->out - n0);
+            for (int m0 = 0; m0 < T; m0 += MR) {
+                int mr = PTQ_MIN(MR, T - m0);
+                memset(yt, 0, sizeof yt);
+                for (int g = 0; g < w->ngroups; g++) {
+                    int k0 = g * G, k1 = PTQ_MIN(k0 + G, w->in), len = k1 - k0;
+                    micro(mr, a->codes + (size_t)m0 * a->kpad, a->kpad, buf, k0 / 4, (k1 + 3) / 4, acc);
+                    const float *sw = w->scale + (size_t)g * w->npad + n0;
+                    const int16_t *zw = w->zero + (size_t)g * w->npad + n0;
+                    const int32_t *cs = w->csum + (size_t)g * w->npad + n0;
+                    for (int m = 0; m < mr; m++) {
+                        int t = m0 + m;
+                        int64_t za = a->zero[t], as = a->gsum[(size_t)t * a->ngroups + g];
+                        float sa = a->scale[t];
+                        const int32_t *c = acc + m * PTQ_KG_NP;
+                        if (I) {
+                            for (int n = 0; n < nn; n++)
+                                I[((size_t)t * w->out + n0 + n) * w->ngroups + g] =
+                                    (int64_t)c[n] - za * cs[n] - (int64_t)zw[n] * as + (int64_t)len * zw[n] * za;
+                        } else {
+                            float *o = yt + m * PTQ_KG_NP;
+                            for (int n = 0; n < PTQ_KG_NP; n++) {
+                                int64_t v = (int64_t)c[n] - za * cs[n] - (int64_t)zw[n] * as +
+                                            (int64_t)len * zw[n] * za;
+                                o[n] += sw[n] * sa * (float)v;
+                            }
+                        }
+                    }
+                }
+                if (y)
+                    for (int m = 0; m < mr; m++) {
+                        float *dst = y + (size_t)(m0 + m) * w->out + n0;
+                        for (int n = 0; n < nn; n++) dst[n] = yt[m * PTQ_KG_NP + n] + (bias ? bias[n0 + n] : 0.f);
+                    }
+            }
+        }
+        free(buf);
+    }
+}
+
+/* Decode (few tokens): int4 weights read straight from the planes. */
+static void gemv_int4(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y) {
+    int nrb = w->npad / PTQ_KP_RB;
+#pragma omp parallel for schedule(static)
+    for (int rb = 0; rb < nrb; rb++) {
+        float y16[PTQ_KP_RB];
+        for (int t = 0; t < a->T; t++) {
+            ptq_kgemv_int_block_avx512_int4(w, rb, a, t, y16);
+            for (int l = 0; l < PTQ_KP_RB && rb * PTQ_KP_RB + l < w->out; l++)
+                y[(size_t)t * w->out + rb * PTQ_KP_RB + l] = y16[l] + (bias ? bias[rb * PTQ_KP_RB + l] : 0.f);
+        }
+    }
+}
+
+int ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, ptq_err *err) {
+    if (a->K != w->in || a->ngroups != w->ngroups || (w->ngroups > 1 && a->group != w->group))
+        return ptq_fail(err, "kgemm: activations (K=%d, %d groups) do not match weights (in=%d, %d groups)", a->K,
+                        a->ngroups, w->in, w->ngroups);
+    if (a->T <= 4 && w->bits == 4 && w->group % 8 == 0 && w->kpad <= 65536 && ptq_kern_isa() == PTQ_ISA_AVX512VNNI)
+        gemv_int4(a, w, bias, y);
+    else gemm_driver(a, w, bias, y, NULL);
+    return 0;
+}
+
+int ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I, ptq_err *err) {
+    if (a->K != w->in || a->ngroups != w->ngroups)
+        return ptq_fail(err, "kgemm_int: activations do not match weights");
+    gemm_driver(a, w, NULL, NULL, I);
+    return 0;
+}
+
+void ptq_kgemm_int_ref(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I) {
+    uint8_t *codes = malloc((size_t)w->out * w->in);
+    if (!codes) return;
+    ptq_kunpack_codes(w, codes);
+    int off8 = w->bits == 8 ? 128 : 0;
+    for (int t = 0; t < a->T; t++)
+        for (int n = 0; n < w->out; n++)
+            for (int g = 0; g < w->ngroups; g++) {
+                int64_t s = 0, zc = w->zero[(size_t)g * w->npad + n] + off8;
+                for (int k = g * w->group; k < PTQ_MIN(w->in, (g + 1) * w->group); k++)
+                    s += ((int64_t)codes[(size_t)n * w->in + k] - zc) *
+                         ((int64_t)a->codes[(size_t)t * a->kpad + k] - a->zero[t]);
+                I[((size_t)t * w->out + n) * w->ngroups + g] = s;
+            }
+    free(codes);
+}

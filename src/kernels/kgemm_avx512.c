@@ -1,0 +1,142 @@
+/* kgemm_avx512.c — AVX-512 VNNI kernels: the int8 GEMM micro tile
+ * (12 tokens x 32 rows, 24 zmm accumulators, vpdpbusd u8 x s8 -> int32) and
+ * the weight-only fp32 GEMV (int4 direct from the bit planes, other widths
+ * from the unpacked int8 block). Compiled with function-level target
+ * attributes so the library still runs on CPUs without them. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kinternal.h"
+
+#define TGT512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+static inline int32_t ld32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline __attribute__((always_inline)) TGT512 void micro(const int mr, const uint8_t *A, int lda,
+                                                               const int8_t *W, int k4a, int k4b, int32_t *acc) {
+    __m512i c0[PTQ_KG_MR], c1[PTQ_KG_MR];
+    for (int m = 0; m < mr; m++) c0[m] = c1[m] = _mm512_setzero_si512();
+    const int8_t *w = W + (size_t)k4a * 128;
+    for (int k4 = k4a; k4 < k4b; k4++, w += 128) {
+        __m512i w0 = _mm512_load_si512((const void *)w), w1 = _mm512_load_si512((const void *)(w + 64));
+        for (int m = 0; m < mr; m++) {
+            __m512i av = _mm512_set1_epi32(ld32(A + (size_t)m * lda + 4 * k4));
+            c0[m] = _mm512_dpbusd_epi32(c0[m], av, w0);
+            c1[m] = _mm512_dpbusd_epi32(c1[m], av, w1);
+        }
+    }
+    for (int m = 0; m < mr; m++) {
+        _mm512_storeu_si512((void *)(acc + m * 32), c0[m]);
+        _mm512_storeu_si512((void *)(acc + m * 32 + 16), c1[m]);
+    }
+}
+
+TGT512 void ptq_kmicro_avx512(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc) {
+    switch (mr) {
+#define C(n)                                      \
+    case n:                                       \
+        micro(n, A, lda, W, k4a, k4b, acc);       \
+        break;
+        C(1) C(2) C(3) C(4) C(5) C(6) C(7) C(8) C(9) C(10) C(11) C(12)
+#undef C
+    default: break;
+    }
+}
+
+/* int4 plane: lane nibble i (bits 4i..4i+3) is column 4*(i%2) + i/2 of the
+ * 8-column block. vpermps picks the code's float from a 0..15 table using
+ * only the low 4 index bits, so no mask is needed. */
+TGT512 void ptq_kgemv_block_avx512_int4(const ptq_kpacked *p, int rb, const float *x, const float *xs, float *y16) {
+    const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int nkb = p->kpad / 8, G = p->group;
+    const uint8_t *src = p->data + (size_t)rb * nkb * 64;
+    __m512 y = _mm512_setzero_ps();
+    for (int g = 0; g < p->ngroups; g++) {
+        int b0 = g * G / 8, b1 = PTQ_MIN((g + 1) * G, p->kpad) / 8;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int b = b0; b < b1; b++) {
+            __m512i v = _mm512_load_si512((const void *)(src + (size_t)b * 64));
+            const float *xb = x + 8 * b;
+            _mm_prefetch((const char *)(src + (size_t)b * 64 + 1024), _MM_HINT_T0);
+            a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(v, table), _mm512_set1_ps(xb[0]), a0);
+            a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table), _mm512_set1_ps(xb[4]), a1);
+            a2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 8), table), _mm512_set1_ps(xb[1]), a2);
+            a3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 12), table), _mm512_set1_ps(xb[5]), a3);
+            a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 16), table), _mm512_set1_ps(xb[2]), a0);
+            a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 20), table), _mm512_set1_ps(xb[6]), a1);
+            a2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 24), table), _mm512_set1_ps(xb[3]), a2);
+            a3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 28), table), _mm512_set1_ps(xb[7]), a3);
+        }
+        __m512 s = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        __m512 sc = _mm512_loadu_ps(p->scale + (size_t)g * p->npad + rb * 16);
+        __m512 zf = _mm512_cvtepi32_ps(
+            _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + (size_t)g * p->npad + rb * 16))));
+        s = _mm512_fnmadd_ps(zf, _mm512_set1_ps(xs[g]), s);
+        y = _mm512_fmadd_ps(sc, s, y);
+    }
+    _mm512_storeu_ps(y16, y);
+}
+
+/* Generic width: the block already unpacked to int8 [kpad/4][16][4]. */
+TGT512 void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x,
+                                      const float *xs, float *y16) {
+    int G = p->group;
+    __m512 y = _mm512_setzero_ps();
+    for (int g = 0; g < p->ngroups; g++) {
+        int q0 = g * G / 4, q1 = PTQ_MIN((g + 1) * G, p->kpad) / 4;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int q = q0; q < q1; q++) {
+            __m512i v = _mm512_load_si512((const void *)(blk + (size_t)q * 64));
+            const float *xq = x + 4 * q;
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24), 24)),
+                                 _mm512_set1_ps(xq[0]), a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 16), 24)),
+                                 _mm512_set1_ps(xq[1]), a1);
+            a2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 8), 24)),
+                                 _mm512_set1_ps(xq[2]), a2);
+            a3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(v, 24)), _mm512_set1_ps(xq[3]), a3);
+        }
+        __m512 s = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        __m512 sc = _mm512_loadu_ps(p->scale + (size_t)g * p->npad + rb * 16);
+        __m512 zf = _mm512_cvtepi32_ps(
+            _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + (size_t)g * p->npad + rb * 16))));
+        s = _mm512_fnmadd_ps(zf, _mm512_set1_ps(xs[g]), s);
+        y = _mm512_fmadd_ps(sc, s, y);
+    }
+    _mm512_storeu_ps(y16, y);
+}
+
+/* Integer decode GEMV, int4 weights straight from the plane (no unpack):
+ * per 8 columns one 64-byte load, two masks, two vpdpbusd. The zero-point
+ * correction fits int32 here (4-bit weights, K <= 65536). */
+TGT512 void ptq_kgemv_int_block_avx512_int4(const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *y16) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    int nkb = p->kpad / 8, G = p->group;
+    const uint8_t *src = p->data + (size_t)rb * nkb * 64, *ac = a->codes + (size_t)t * a->kpad;
+    __m512 y = _mm512_setzero_ps();
+    __m512i za = _mm512_set1_epi32(a->zero[t]);
+    for (int g = 0; g < p->ngroups; g++) {
+        int b0 = g * G / 8, b1 = PTQ_MIN((g + 1) * G, p->kpad) / 8, len = PTQ_MIN((g + 1) * G, p->in) - g * G;
+        __m512i c0 = _mm512_setzero_si512(), c1 = c0;
+        for (int b = b0; b < b1; b++) {
+            __m512i v = _mm512_load_si512((const void *)(src + (size_t)b * 64));
+            c0 = _mm512_dpbusd_epi32(c0, _mm512_set1_epi32(ld32(ac + 8 * b)), _mm512_and_si512(v, m4));
+            c1 = _mm512_dpbusd_epi32(c1, _mm512_set1_epi32(ld32(ac + 8 * b + 4)),
+                                     _mm512_and_si512(_mm512_srli_epi32(v, 4), m4));
+        }
+        size_t gi = (size_t)g * p->npad + rb * 16;
+        __m512i zc = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
+        __m512i cs = _mm512_loadu_si512((const void *)(p->csum + gi));
+        __m512i I = _mm512_add_epi32(c0, c1);
+        I = _mm512_sub_epi32(I, _mm512_mullo_epi32(za, cs));
+        I = _mm512_sub_epi32(I, _mm512_mullo_epi32(zc, _mm512_set1_epi32(a->gsum[(size_t)t * a->ngroups + g])));
+        I = _mm512_add_epi32(I, _mm512_mullo_epi32(_mm512_mullo_epi32(zc, za), _mm512_set1_epi32(len)));
+        __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(p->scale + gi), _mm512_set1_ps(a->scale[t]));
+        y = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(I), y);
+    }
+    _mm512_storeu_ps(y16, y);
+}

@@ -1,0 +1,185 @@
+/* kgemv.c — weight-only inference (W4A16 / W3A16 / W2A16 with fp32
+ * activations): decode GEMV dequantizing on the fly, prefill by
+ * dequantizing 128-row panels and calling sgemm; and the int8 / int4 KV
+ * cache with per-head groups. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinternal.h"
+
+void ptq_kgemv_block_scalar_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, const float *xs,
+                               float *y16) {
+    int G = p->group;
+    float y[PTQ_KP_RB] = {0};
+    for (int g = 0; g < p->ngroups; g++) {
+        int q0 = g * G / 4, q1 = PTQ_MIN((g + 1) * G, p->kpad) / 4;
+        float a[PTQ_KP_RB] = {0};
+        for (int q = q0; q < q1; q++) {
+            const int8_t *b = blk + (size_t)q * 64;
+            const float *xq = x + 4 * q;
+            for (int l = 0; l < PTQ_KP_RB; l++)
+                a[l] += b[4 * l] * xq[0] + b[4 * l + 1] * xq[1] + b[4 * l + 2] * xq[2] + b[4 * l + 3] * xq[3];
+        }
+        for (int l = 0; l < PTQ_KP_RB; l++) {
+            size_t gi = (size_t)g * p->npad + rb * PTQ_KP_RB + l;
+            y[l] += p->scale[gi] * (a[l] - (float)p->zero[gi] * xs[g]);
+        }
+    }
+    memcpy(y16, y, sizeof y);
+}
+
+/* x padded to kpad with zeros, and its sum per group. */
+static float *pad_x(const ptq_kpacked *w, const float *x, float **xs) {
+    float *xp = ptq_kalloc64(sizeof(float) * (w->kpad + w->ngroups));
+    if (!xp) return NULL;
+    memcpy(xp, x, sizeof(float) * w->in);
+    *xs = xp + w->kpad;
+    for (int g = 0; g < w->ngroups; g++) {
+        float s = 0.f;
+        for (int k = g * w->group; k < PTQ_MIN(w->in, (g + 1) * w->group); k++) s += x[k];
+        (*xs)[g] = s;
+    }
+    return xp;
+}
+
+int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err) {
+    float *xs, *xp = pad_x(w, x, &xs);
+    if (!xp) return ptq_fail(err, "kgemv: out of memory");
+    ptq_isa isa = ptq_kern_isa();
+    int nrb = w->npad / PTQ_KP_RB, direct4 = isa == PTQ_ISA_AVX512VNNI && w->bits == 4 && w->group % 8 == 0;
+    int fail = 0;
+#pragma omp parallel reduction(| : fail)
+    {
+        int8_t *blk = direct4 ? NULL : ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
+        if (!direct4 && !blk) fail = 1;
+        float y16[PTQ_KP_RB];
+#pragma omp for schedule(static)
+        for (int rb = 0; rb < nrb; rb++) {
+            if (fail) continue;
+            if (direct4) ptq_kgemv_block_avx512_int4(w, rb, xp, xs, y16);
+            else {
+                ptq_kunpack_block(w, rb, blk);
+                if (isa == PTQ_ISA_AVX512VNNI) ptq_kgemv_block_avx512_i8(w, rb, blk, xp, xs, y16);
+                else ptq_kgemv_block_scalar_i8(w, rb, blk, xp, xs, y16);
+            }
+            for (int l = 0; l < PTQ_KP_RB && rb * PTQ_KP_RB + l < w->out; l++)
+                y[rb * PTQ_KP_RB + l] = y16[l] + (bias ? bias[rb * PTQ_KP_RB + l] : 0.f);
+        }
+        free(blk);
+    }
+    free(xp);
+    return fail ? ptq_fail(err, "kgemv: out of memory") : 0;
+}
+
+/* Rows [rb*16, rb*16+16) dequantized to fp32 (16 x in, row stride in). */
+static void dequant_block(const ptq_kpacked *w, int rb, int8_t *blk, float *dst) {
+    ptq_kunpack_block(w, rb, blk);
+    for (int l = 0; l < PTQ_KP_RB; l++) {
+        int r = rb * PTQ_KP_RB + l;
+        float *d = dst + (size_t)l * w->in;
+        if (r >= w->out) {
+            memset(d, 0, sizeof(float) * w->in);
+            continue;
+        }
+        for (int k = 0; k < w->in; k++) {
+            size_t gi = (size_t)(k / w->group) * w->npad + r;
+            d[k] = w->scale[gi] * (float)(blk[((size_t)(k / 4) * PTQ_KP_RB + l) * 4 + k % 4] - w->zero[gi]);
+        }
+    }
+}
+
+int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err) {
+    if (T == 1) return ptq_kgemv_f32(w, x, bias, y, err);
+    enum { PANEL = 128 };
+    float *wf = ptq_kalloc64(sizeof(float) * PANEL * w->in);
+    if (!wf) return ptq_fail(err, "kgemm_f32: out of memory");
+    int fail = 0;
+    for (int r0 = 0; r0 < w->out; r0 += PANEL) {
+        int nr = PTQ_MIN(PANEL, w->out - r0);
+#pragma omp parallel reduction(| : fail)
+        {
+            int8_t *blk = ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
+            if (!blk) fail = 1;
+#pragma omp for schedule(static)
+            for (int b = 0; b < (nr + PTQ_KP_RB - 1) / PTQ_KP_RB; b++)
+                if (blk) dequant_block(w, r0 / PTQ_KP_RB + b, blk, wf + (size_t)b * PTQ_KP_RB * w->in);
+            free(blk);
+        }
+        if (fail) break;
+        float *tmp = y; /* y[:, r0:r0+nr] with row stride out */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, nr, w->in, 1.f, x, w->in, wf, w->in, 0.f, tmp + r0,
+                    w->out);
+    }
+    free(wf);
+    if (fail) return ptq_fail(err, "kgemm_f32: out of memory");
+    if (bias)
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < w->out; o++) y[(size_t)t * w->out + o] += bias[o];
+    return 0;
+}
+
+/* ---- KV cache ------------------------------------------------------------ */
+
+int ptq_kvfmt_init(ptq_kvfmt *f, int bits, int dim, int group, int sym, float clip, ptq_err *err) {
+    if (bits != 8 && bits != 4) return ptq_fail(err, "kv cache: bits %d (int8 or int4 only)", bits);
+    if (dim <= 0 || dim % 2) return ptq_fail(err, "kv cache: row length %d must be even and positive", dim);
+    int g = group > 0 && group < dim ? group : dim;
+    if (dim % g || g % 2) return ptq_fail(err, "kv cache: group %d must be even and divide %d", g, dim);
+    f->bits = bits, f->dim = dim, f->group = g, f->ngroups = dim / g, f->sym = sym;
+    f->clip = clip > 0.f ? clip : 1.f;
+    f->row_bytes = bits == 8 ? (size_t)dim : (size_t)dim / 2;
+    return 0;
+}
+
+static inline int kv_get(const ptq_kvfmt *f, const uint8_t *c, int k) {
+    return f->bits == 8 ? c[k] : (c[k / 2] >> (4 * (k & 1))) & 15;
+}
+
+void ptq_kv_quant_row(const ptq_kvfmt *f, const float *x, uint8_t *codes, float *scale, float *zero) {
+    uint8_t q[1024];
+    memset(codes, 0, f->row_bytes);
+    for (int g = 0; g < f->ngroups; g++) {
+        int32_t z;
+        const float *xg = x + (size_t)g * f->group;
+        uint8_t *qq = f->group <= 1024 ? q : malloc(f->group);
+        if (!qq) return;
+        ptq_kquant_row(xg, f->group, f->bits, f->sym, f->clip, qq, &scale[g], &z);
+        zero[g] = (float)z;
+        for (int k = 0; k < f->group; k++) {
+            int kk = g * f->group + k;
+            if (f->bits == 8) codes[kk] = qq[k];
+            else codes[kk / 2] |= (uint8_t)(qq[k] << (4 * (kk & 1)));
+        }
+        if (qq != q) free(qq);
+    }
+}
+
+void ptq_kv_dequant_row(const ptq_kvfmt *f, const uint8_t *codes, const float *scale, const float *zero, float *x) {
+    for (int k = 0; k < f->dim; k++) {
+        int g = k / f->group;
+        x[k] = scale[g] * ((float)kv_get(f, codes, k) - zero[g]);
+    }
+}
+
+float ptq_kv_dot(const ptq_kvfmt *f, const float *q, const uint8_t *codes, const float *scale, const float *zero) {
+    float s = 0.f;
+    for (int g = 0; g < f->ngroups; g++) {
+        float a = 0.f, qs = 0.f;
+        for (int k = g * f->group; k < (g + 1) * f->group; k++) {
+            a += q[k] * (float)kv_get(f, codes, k);
+            qs += q[k];
+        }
+        s += scale[g] * (a - zero[g] * qs);
+    }
+    return s;
+}
+
+void ptq_kv_axpy(const ptq_kvfmt *f, float p, const uint8_t *codes, const float *scale, const float *zero,
+                 float *acc) {
+    for (int k = 0; k < f->dim; k++) {
+        int g = k / f->group;
+        acc[k] += p * scale[g] * ((float)kv_get(f, codes, k) - zero[g]);
+    }
+}

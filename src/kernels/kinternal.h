@@ -1,0 +1,30 @@
+/* kinternal.h — pieces shared by the kernel files (not a public contract). */
+#ifndef PTQ_KINTERNAL_H
+#define PTQ_KINTERNAL_H
+
+#include "kernels.h"
+
+#define PTQ_KG_NP 32 /* rows per GEMM panel (two plane blocks) */
+#define PTQ_KG_MR 12 /* max tokens per micro tile */
+
+/* acc (mr x 32 int32) = sum over k4 in [k4a, k4b) of A rows (u8, stride lda)
+ * times the int8 panel W ([k4][32][4]). */
+typedef void (*ptq_kmicro_fn)(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc);
+void ptq_kmicro_scalar(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc);
+void ptq_kmicro_avx512(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc);
+void ptq_kmicro_avxvnni(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc);
+int ptq_kmicro_mr(ptq_isa isa);
+
+/* Float GEMV over one 16-row block: acc[16] per group range. */
+void ptq_kunpack_block_ld(const ptq_kpacked *p, int rb, uint32_t *dst32, int ld);
+void ptq_kgemv_block_avx512_int4(const ptq_kpacked *p, int rb, const float *x, const float *xs, float *y16);
+void ptq_kgemv_int_block_avx512_int4(const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *y16);
+void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, const float *xs, float *y16);
+void ptq_kgemv_block_scalar_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, const float *xs,
+                               float *y16);
+
+/* quant.h's per-vector quantizer as codes (0..2^b-1, sym shifted by 2^(b-1)). */
+void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale, int32_t *zero);
+void *ptq_kalloc64(size_t bytes); /* zeroed, 64-byte aligned; free() */
+
+#endif

@@ -1,0 +1,47 @@
+/* run_cell.h — one sweep cell: open a model, quantize it with a method at a
+ * bit-spec, run the evaluation tasks, and return one result row per task.
+ * `ptqbench run` is a thin CLI over this; the experiment runner calls it for
+ * every cell of a plan. */
+#ifndef PTQ_RUN_CELL_H
+#define PTQ_RUN_CELL_H
+
+#include <cjson/cJSON.h>
+
+#include "calib.h"
+#include "perplexity.h"
+
+typedef struct {
+    const char *model;     /* short name or path */
+    const char *tokenizer; /* NULL: the model's default */
+    const char *method;    /* registry name */
+    const char *qspec;     /* bit-spec string, e.g. "W4A4KV4" */
+    const cJSON *opts;     /* method options object (NULL = defaults); not modified */
+    /* calibration: dataset "" = default for the model (tinystories-calib for
+     * stories models, else c4); nsamples/seqlen > 0 override the method's
+     * nsamples/seqlen options when those are not given in opts. */
+    ptq_calib_spec calib;
+    uint64_t seed;          /* rotations, calibration sampling */
+    const char *const *tasks; /* "ppl:wikitext2", "ppl:ptb", "ppl:tinystories", "zeroshot:piqa", "kld:wikitext2" */
+    int ntasks;
+    ptq_ppl_opts ppl;       /* seqlen, protocol, denominator, limit_windows (also used by kld) */
+    int zs_limit, zs_bos;   /* zero-shot --limit and --zeroshot-bos */
+    int progress;           /* progress bars on stderr */
+} ptq_cell_spec;
+
+/* Validate everything that can be checked without loading the model:
+ * method, bit-spec and the method's support for it, options (unknown key,
+ * wrong type, range), task names and kinds, calibration dataset name and that
+ * it is not the evaluation text. */
+int ptq_cell_check(const ptq_cell_spec *cell, ptq_err *err);
+
+/* Run the cell; append one row (cJSON object) per task to rows_out (an array).
+ * Row: task, metrics{...}, method, qspec, options (resolved), method_info,
+ * model, model_sha256, dataset_sha256, calib{dataset,sha256,nsamples,seqlen,
+ * seed,sampling} or null, seed, quant_seconds, eval_seconds, peak_rss_kb,
+ * git_commit, threads, timestamp. */
+int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err);
+
+/* Default calibration dataset for a model spec (by name). */
+const char *ptq_default_calib(const char *model);
+
+#endif
