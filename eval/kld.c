@@ -10,6 +10,8 @@
  * top-K (default 64) log-probs + indices, the tail mass being 1 - sum(top-K).
  * Each record also keeps the target's log-prob and the FP argmax.
  *
+ * Both sides are rounded to fp32 log-probs before comparing, so a model
+ * against itself gives exactly 0.
  * KLD(P_fp || Q) per position: full mode sum_i p_i (log p_i - log q_i); top-K
  * mode the same over the K FP tokens plus one "tail" bucket
  * p_tail log(p_tail / q_tail) (a lower bound of the full KLD by the
@@ -215,6 +217,7 @@ static int q_window(void *vctx, int w, const int *win, const float *logits, int 
             for (int i = 1; i < V; i++)
                 if (lq[i] > lq[am]) am = i;
             q->top1[pos] = am == am_fp;
+            for (int i = 0; i < V; i++) lq[i] = (float)lq[i]; /* same fp32 rounding as the cached FP side */
             q->nll_q[pos] = -lq[win[t + 1]];
             q->kld[pos] = c->h.topk ? kld_topk(lq, r, c->h.topk) : kld_full(lq, (const float *)(const void *)(r + 8), V);
         }

@@ -19,8 +19,11 @@
  *     (tied across the query heads sharing a KV head under GQA) and up_proj
  *     rows; these partners are already quantized then, and row scaling is
  *     exact on a per-row grid. smooth_od=false leaves them unsmoothed.
- *   - Budget: fixed k bins per row (default 16; k counts complex bins, DC
- *     included, n/2+1 = the whole spectrum); "energy": the fewest bins with
+ *   - Budget: fixed k bins per row (k counts complex bins, DC included,
+ *     n/2+1 = the whole spectrum). The paper keeps 16-64 bins of LLaMA rows
+ *     of 4096; the default k = -1 keeps that fraction: max(1, round(16 C_in
+ *     / 4096)) bins, i.e. 1 bin (the DC term) on stories260K (C_in 64/172)
+ *     and 16 at C_in = 4096; "energy": the fewest bins with
  *     >= energy of the row's spectral energy; "softmax": rho =
  *     softmax(temp * score / max score) over rows with score_o = |mean(X) . W_o|
  *     (smoothing-invariant), k_o = floor(rho_o * k * rows) (total budget k per
@@ -44,7 +47,8 @@
 #include "sidebytes.h"
 
 static const ptq_opt_def sq_opts[] = {
-    {"k", PTQ_OPT_INT, "16", 0, 1 << 20, "low-frequency bins kept per row (fixed budget; average for softmax)"},
+    {"k", PTQ_OPT_INT, "-1", -1, 1 << 20,
+     "low-frequency bins kept per row (fixed budget; average for softmax); -1: max(1, round(16 * C_in / 4096))"},
     {"budget", PTQ_OPT_STRING, "fixed", 0, 0, "fixed | energy | softmax"},
     {"energy", PTQ_OPT_FLOAT, "0.5", 0.0, 1.0, "energy fraction kept per row (budget=energy)"},
     {"softmax_temp", PTQ_OPT_FLOAT, "1.0", 0.0, 1000.0, "softmax temperature over row scores (budget=softmax)"},
@@ -75,14 +79,20 @@ const ptq_method ptq_method_specquant = {"specquant",
 
 /* ---- one matrix -------------------------------------------------------- */
 
+/* k = -1 scales the paper's 16 bins at C_in = 4096 to this width. */
+static int fixed_k(int k, int cols) {
+    if (k >= 0) return k;
+    return PTQ_MAX(1, (int)lround(16.0 * cols / 4096.0));
+}
+
 static void choose_k(const double *spec, const double *score, int rows, int cols, const ptq_specquant_opts *o,
                      int *k) {
-    int nb = ptq_spectral_nbins(cols);
+    int nb = ptq_spectral_nbins(cols), kf = fixed_k(o->k, cols);
     if (o->budget == PTQ_SPEC_ENERGY) ptq_spectral_k_energy(spec, rows, cols, o->energy, k);
     else if (o->budget == PTQ_SPEC_SOFTMAX && score)
-        ptq_spectral_k_softmax(score, rows, cols, o->softmax_temp, (long)o->k * rows, k);
+        ptq_spectral_k_softmax(score, rows, cols, o->softmax_temp, (long)kf * rows, k);
     else
-        for (int r = 0; r < rows; r++) k[r] = PTQ_MIN(o->k, nb);
+        for (int r = 0; r < rows; r++) k[r] = PTQ_MIN(kf, nb);
 }
 
 int ptq_specquant_linear(float *W, int rows, int cols, const ptq_hessian *H, const double *score,

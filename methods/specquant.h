@@ -11,7 +11,7 @@ enum { PTQ_SPEC_FIXED = 0, PTQ_SPEC_ENERGY = 1, PTQ_SPEC_SOFTMAX = 2 };
 typedef struct {
     ptq_gptq_opts g;     /* residual quantizer */
     int budget;          /* PTQ_SPEC_* */
-    int k;               /* bins per row (fixed), or average bins per row (softmax) */
+    int k;               /* bins per row (fixed), or average bins per row (softmax); -1: 16 per 4096 inputs (min 1) */
     double energy;       /* energy fraction (energy budget) */
     double softmax_temp; /* softmax temperature (softmax budget) */
     int fp16;            /* store the low-frequency coefficients in fp16 */

@@ -337,8 +337,6 @@ static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char 
     snprintf(id, sizeof id, "%s|%s|%s|s%d", model, label, q.text, seed);
     for (int i = 0; i < e->ncells; i++)
         if (!strcmp(e->cells[i].id, id)) return 0; /* include of an existing cell */
-    if (v->m->supports && v->m->supports(&q, err))
-        return ptq_wrap(err, "%s: %s: cell %s (add an \"exclude\" entry to skip it)", pc->src, v->path, id);
     if (e->ncells == *cap) {
         *cap = *cap ? *cap * 2 : 32;
         e->cells = realloc(e->cells, (size_t)*cap * sizeof *e->cells);

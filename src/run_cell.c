@@ -43,6 +43,33 @@ static int task_ppl(const task_env *e, const char *arg, cJSON *metrics, char sha
     return 0;
 }
 
+/* sha256 the evaluator put in metrics (moved to the row). */
+static void take_sha(cJSON *metrics, char sha[65]) {
+    const cJSON *v = cJSON_GetObjectItem(metrics, "dataset_sha256");
+    if (cJSON_IsString(v)) snprintf(sha, 65, "%s", v->valuestring);
+}
+
+static int task_zeroshot(const task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err) {
+    ptq_zeroshot_opts o = {e->cell->zs_limit, e->cell->zs_bos, e->cell->progress, 0};
+    if (ptq_zeroshot_run(e->m, e->tok, arg, &o, metrics, err)) return -1;
+    take_sha(metrics, sha);
+    return 0;
+}
+
+static int task_kld(const task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err) {
+    ptq_kld_opts o;
+    memset(&o, 0, sizeof o);
+    o.ppl = e->cell->ppl;
+    o.ppl.progress = e->cell->progress;
+    if (ptq_kld_run(e->m, e->fp, e->tok, arg, &o, metrics, err)) return -1;
+    take_sha(metrics, sha);
+    if (!sha[0]) {
+        ptq_tokens t; /* the text's sha256 comes with its tokens */
+        if (ptq_text_tokens(arg, e->tok, &t, NULL) == 0) memcpy(sha, t.sha256, 65), ptq_tokens_free(&t);
+    }
+    return 0;
+}
+
 static const struct {
     const char *kind;
     task_fn fn;      /* NULL: evaluator not in this build */
@@ -50,8 +77,8 @@ static const struct {
     int needs_fp;     /* needs the full-precision model */
 } task_kinds[] = {
     {"ppl", task_ppl, 1, 0},
-    {"zeroshot", NULL, 0, 0},
-    {"kld", NULL, 1, 1},
+    {"zeroshot", task_zeroshot, 0, 0},
+    {"kld", task_kld, 1, 1},
 };
 #define NKINDS (int)(sizeof task_kinds / sizeof task_kinds[0])
 
@@ -75,6 +102,12 @@ static int task_lookup(const char *task, char *kind, size_t cap, const char **ar
 static int is_text_dataset(const char *name) {
     for (int i = 0; ptq_text_dataset_names[i]; i++)
         if (!strcmp(ptq_text_dataset_names[i], name)) return 1;
+    return 0;
+}
+
+static int is_zeroshot_task(const char *name) {
+    for (int i = 0; ptq_zeroshot_tasks[i]; i++)
+        if (!strcmp(ptq_zeroshot_tasks[i], name)) return 1;
     return 0;
 }
 
@@ -110,6 +143,8 @@ int ptq_cell_check(const ptq_cell_spec *cell, ptq_err *err) {
         if (task_lookup(cell->tasks[i], kind, sizeof kind, &arg, &k, err)) return -1;
         if (task_kinds[k].text_dataset && !is_text_dataset(arg))
             return ptq_fail(err, "task '%s': unknown dataset '%s'", cell->tasks[i], arg);
+        if (task_kinds[k].fn == task_zeroshot && !is_zeroshot_task(arg))
+            return ptq_fail(err, "task '%s': unknown zero-shot task '%s'", cell->tasks[i], arg);
         if (me->needs_calibration && task_kinds[k].text_dataset && !ptq_calib_allowed(cal, arg))
             return ptq_fail(err, "task '%s': calibration dataset '%s' is the evaluation text; calibrate on another "
                             "dataset (--calib, e.g. c4 or tinystories-calib)", cell->tasks[i], cal);

@@ -123,7 +123,7 @@ int main(void) {
         fprintf(stderr, "stories260K not available: %s\n", err.msg);
         return tu_done("test_gptq");
     }
-    ptq_calib_spec cs = {"tinystories-calib", 8, 128, 0};
+    ptq_calib_spec cs = {"tinystories-calib", 4, 128, 0};
     ptq_calib c;
     CHECK(ptq_calib_load(&c, &cs, tok, m.cfg.max_seq, &err) == 0);
     CHECK(ptq_calib_walk(&m, &c, on_block, NULL, &err) == 0);
