@@ -33,7 +33,8 @@ static double window_nll(const float *logits, const int *win, int T, int first, 
         part[id] -= ptq_logprob(logits + (size_t)t * vocab, vocab, win[t + 1]);
     }
     double s = 0;
-    for (int i = 0; i < nt; i++) s += part[i];
+    for (int i = 0; i < nt; i++)
+        s += part[i];
     return s;
 }
 
@@ -82,7 +83,8 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
         double ta = ptq_now_sec();
         if (ptq_hf_load_layer(&st, &full, l, &m.layers[0], 1, err)) goto out;
         double tb = ptq_now_sec();
-        for (long w = 0; w < nwin; w++) ptq_forward_block(&m, &s, 0, X + w * per, L, 0);
+        for (long w = 0; w < nwin; w++)
+            ptq_forward_block(&m, &s, 0, X + w * per, L, 0);
         ptq_stream_block b = {tb - ta, ptq_now_sec() - tb, rss_kb(), ptq_peak_rss_kb()};
         if (blocks) blocks[l] = b;
         if (verbose)

@@ -56,18 +56,23 @@ int ptq_zs_encode(const ptq_tokenizer *tok, const char *ctx, const char *cont, i
         memcpy(whole + lc, cont, lk + 1);
         int rc = enc(tok, ctx, keep, add_bos, &cids, &nc, err) || enc(tok, whole, lc + lk, add_bos, &wids, &nw, err);
         free(whole);
+        if (!rc && nc == 0) rc = ptq_fail(err, "context \"%.40s\" encodes to no tokens", ctx);
+        /* model input = encode(ctx) + whole[len(encode(ctx)):], as lm-eval */
+        int nk = nw > nc ? nw - nc : 0;
+        if (!rc && !(r->ids = malloc(((size_t)nc + nk) * sizeof(int)))) rc = ptq_fail(err, "out of memory");
+        if (!rc) {
+            memcpy(r->ids, cids, (size_t)nc * sizeof(int));
+            memcpy(r->ids + nc, wids + nc, (size_t)nk * sizeof(int));
+            r->n = nc + nk;
+            r->ncont = nk;
+        }
         free(cids);
-        if (rc) return free(wids), -1;
-        if (nc == 0) return free(wids), ptq_fail(err, "context \"%.40s\" encodes to no tokens", ctx);
-        r->ids = wids;
-        r->n = nw;
-        r->ncont = nw - nc;
+        free(wids);
+        if (rc) return -1;
     }
-    if (r->ncont <= 0) {
-        free(r->ids);
-        r->ids = NULL;
-        return ptq_fail(err, "continuation \"%.40s\" encodes to no tokens after the context split", cont);
-    }
+    /* An empty continuation (the whole string tokenizes no longer than the
+     * context, e.g. "the"+" ground" -> one token) scores ll = 0 in lm-eval;
+     * we do the same and count it (cont_empty) instead of dropping the item. */
     return 0;
 }
 
@@ -94,6 +99,7 @@ static void view(const ptq_model *m, const ptq_zs_req *r, req_view *v, ptq_zs_st
     /* A continuation longer than the context window (lm-eval would fail):
      * score its last max_seq tokens and count it. */
     st->cont_truncated += r->ncont > L;
+    st->cont_empty += r->ncont == 0;
     v->first = r->ncont > L ? 0 : S - 1 - r->ncont;
 }
 
@@ -190,7 +196,7 @@ static void score_items(run_ctx *c, int nthr) {
     {
         ptq_state s;
         ptq_err e;
-        ptq_zs_stats st = {0, 0, 0, 0};
+        ptq_zs_stats st = {0, 0, 0, 0, 0};
         int ok = ptq_state_init(&s, c->m, c->m->cfg.max_seq, &e) == 0;
         int tid = 0;
 #ifdef _OPENMP
@@ -209,9 +215,10 @@ static void score_items(run_ctx *c, int nthr) {
 #pragma omp critical(zs_err)
                 if (!c->failed) c->failed = 1, c->err = e;
             }
-#pragma omp atomic
-            c->done++;
-            if (tid == 0 && c->pb) ptq_progress_update(c->pb, c->done);
+            long done;
+#pragma omp atomic capture
+            done = ++c->done;
+            if (tid == 0 && c->pb) ptq_progress_update(c->pb, done);
         }
 #pragma omp critical(zs_err)
         {
@@ -219,6 +226,7 @@ static void score_items(run_ctx *c, int nthr) {
             c->st.tokens_requests += st.tokens_requests;
             c->st.truncated += st.truncated;
             c->st.cont_truncated += st.cont_truncated;
+            c->st.cont_empty += st.cont_empty;
         }
         if (ok) ptq_state_free(&s);
     }
@@ -301,6 +309,10 @@ int ptq_zeroshot_run(const ptq_model *m, const ptq_tokenizer *tok, const char *t
         cJSON_AddNumberToObject(metrics, "requests", nreq);
         cJSON_AddNumberToObject(metrics, "truncated", c.st.truncated);
         cJSON_AddNumberToObject(metrics, "cont_truncated", c.st.cont_truncated);
+        cJSON_AddNumberToObject(metrics, "cont_empty", c.st.cont_empty);
+        if (c.st.cont_empty)
+            fprintf(stderr, "warning: %s: %d continuation(s) tokenize to nothing after the context split; scored "
+                            "ll = 0 like lm-eval (cont_empty)\n", task, c.st.cont_empty);
         cJSON_AddBoolToObject(metrics, "bos", o->add_bos != 0);
         cJSON_AddNumberToObject(metrics, "tokens_forwarded", (double)c.st.tokens_forwarded);
         cJSON_AddNumberToObject(metrics, "tokens_requests", (double)c.st.tokens_requests);

@@ -11,7 +11,8 @@
 /* One loglikelihood request tokenized like lm-eval 0.4: trailing
  * whitespace of the context moves to the continuation, whole =
  * encode(ctx + cont), ctx = encode(ctx), continuation = whole[len(ctx):];
- * an empty context becomes [BOS (or EOS)]. ids = ctx tokens + continuation. */
+ * an empty context becomes [BOS (or EOS)]. ids = encode(ctx) + continuation
+ * (ncont may be 0 when the whole string tokenizes no longer than the context). */
 typedef struct {
     int *ids;
     int n, ncont;
@@ -26,6 +27,7 @@ typedef struct {
     long tokens_requests;  /* sum of the request inputs (what one forward per request would run) */
     int truncated;         /* requests cut from the left to max_seq (lm-eval does the same) */
     int cont_truncated;    /* of those, continuations longer than max_seq: only their last max_seq tokens scored */
+    int cont_empty;        /* continuations with no tokens after the split: ll = 0 like lm-eval */
 } ptq_zs_stats;
 
 /* Score the n requests of one item on state s (max_T = max_seq):

@@ -17,5 +17,5 @@ static int fp16_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
 
 static const ptq_opt_def fp16_opts[] = {{NULL, 0, NULL, 0, 0, NULL}};
 
-const ptq_method ptq_method_fp16 = {"fp16", "full-precision reference (no quantization)", 0, fp16_opts,
-                                    fp16_supports, fp16_apply};
+const ptq_method ptq_method_fp16 = {
+    "fp16", "full-precision reference (no quantization)", 0, fp16_opts, fp16_supports, fp16_apply};

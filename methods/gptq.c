@@ -28,8 +28,8 @@ static const ptq_opt_def gptq_opts[] = {
 
 static int gptq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
 
-const ptq_method ptq_method_gptq = {"gptq", "GPTQ weights (Hessian-based error feedback), per-token activations", 1,
-                                    gptq_opts, NULL, gptq_apply};
+const ptq_method ptq_method_gptq = {
+    "gptq", "GPTQ weights (Hessian-based error feedback), per-token activations", 1, gptq_opts, NULL, gptq_apply};
 
 static int gptq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
     const ptq_method *me = &ptq_method_gptq;

@@ -46,10 +46,18 @@ int ptq_method_check_opts(const ptq_method *m, const cJSON *opts, ptq_err *err) 
         }
         int ok = 0;
         switch (d->type) {
-        case PTQ_OPT_INT: ok = cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble); break;
-        case PTQ_OPT_FLOAT: ok = cJSON_IsNumber(it) && isfinite(it->valuedouble); break;
-        case PTQ_OPT_BOOL: ok = cJSON_IsBool(it); break;
-        case PTQ_OPT_STRING: ok = cJSON_IsString(it); break;
+        case PTQ_OPT_INT:
+            ok = cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble);
+            break;
+        case PTQ_OPT_FLOAT:
+            ok = cJSON_IsNumber(it) && isfinite(it->valuedouble);
+            break;
+        case PTQ_OPT_BOOL:
+            ok = cJSON_IsBool(it);
+            break;
+        case PTQ_OPT_STRING:
+            ok = cJSON_IsString(it);
+            break;
         }
         if (!ok) return ptq_fail(err, "method %s: option '%s' must be %s", m->name, d->name, type_name(d->type));
         if ((d->type == PTQ_OPT_INT || d->type == PTQ_OPT_FLOAT) && d->lo < d->hi &&
@@ -104,7 +112,8 @@ int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *er
     errno = 0;
     if (d->type == PTQ_OPT_INT) {
         long v = strtol(val, &end, 10);
-        if (!*val || *end || errno) return ptq_fail(err, "method %s: option '%s' must be an integer, got '%s'", m->name, key, val);
+        if (!*val || *end || errno)
+            return ptq_fail(err, "method %s: option '%s' must be an integer, got '%s'", m->name, key, val);
         item = cJSON_CreateNumber((double)v);
     } else if (d->type == PTQ_OPT_FLOAT) {
         double v = strtod(val, &end);
@@ -115,7 +124,8 @@ int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *er
         int t = !strcasecmp(val, "true") || !strcmp(val, "1"), f = !strcasecmp(val, "false") || !strcmp(val, "0");
         if (!t && !f) return ptq_fail(err, "method %s: option '%s' must be true or false, got '%s'", m->name, key, val);
         item = cJSON_CreateBool(t);
-    } else item = cJSON_CreateString(val);
+    } else
+        item = cJSON_CreateString(val);
     cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
     cJSON_AddItemToObject(obj, key, item);
     return 0;
@@ -125,10 +135,14 @@ cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts) {
     cJSON *o = cJSON_CreateObject();
     for (const ptq_opt_def *d = m->opts; d && d->name; d++) {
         const cJSON *v = get(opts, d->name);
-        if (v) cJSON_AddItemToObject(o, d->name, cJSON_Duplicate(v, 1));
-        else if (d->type == PTQ_OPT_BOOL) cJSON_AddBoolToObject(o, d->name, ptq_opt_bool(m, NULL, d->name));
-        else if (d->type == PTQ_OPT_STRING) cJSON_AddStringToObject(o, d->name, d->def ? d->def : "");
-        else cJSON_AddNumberToObject(o, d->name, ptq_opt_num(m, NULL, d->name));
+        if (v)
+            cJSON_AddItemToObject(o, d->name, cJSON_Duplicate(v, 1));
+        else if (d->type == PTQ_OPT_BOOL)
+            cJSON_AddBoolToObject(o, d->name, ptq_opt_bool(m, NULL, d->name));
+        else if (d->type == PTQ_OPT_STRING)
+            cJSON_AddStringToObject(o, d->name, d->def ? d->def : "");
+        else
+            cJSON_AddNumberToObject(o, d->name, ptq_opt_num(m, NULL, d->name));
     }
     return o;
 }
@@ -148,12 +162,14 @@ void ptq_install_act_kv(ptq_model *m, const ptq_method *meth, const ptq_apply_ct
     const ptq_qspec *q = ctx->q;
     ptq_act_qspec a = {q->a_bits, ptq_opt_bool(meth, ctx->opts, "a_sym"), q->a_clip > 0.f ? q->a_clip : 1.f, 0};
     for (int l = 0; l < m->cfg.n_layers; l++)
-        for (int j = 0; j < PTQ_LIN_COUNT; j++) m->layers[l].lin[j].aq = a;
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            m->layers[l].lin[j].aq = a;
     if (ptq_opt_bool(meth, ctx->opts, "quant_lm_head")) m->lm_head.aq = a;
     int g = (int)ptq_opt_num(meth, ctx->opts, "kv_group");
     ptq_act_qspec kv = {q->kv_bits, ptq_opt_bool(meth, ctx->opts, "kv_sym"),
                         (float)ptq_opt_num(meth, ctx->opts, "kv_clip"), g >= m->cfg.head_dim ? 0 : g};
-    for (int l = 0; l < m->cfg.n_layers; l++) m->layers[l].kq = m->layers[l].vq = kv;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        m->layers[l].kq = m->layers[l].vq = kv;
 }
 
 ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {
@@ -178,8 +194,7 @@ int ptq_rtn_all(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err 
     return 0;
 }
 
-int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c,
-                     ptq_err *err) {
+int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c, ptq_err *err) {
     ptq_calib_spec s = *ctx->calib;
     s.nsamples = (int)ptq_opt_num(meth, ctx->opts, "nsamples");
     s.seqlen = PTQ_MIN((int)ptq_opt_num(meth, ctx->opts, "seqlen"), m->cfg.max_seq);

@@ -42,8 +42,8 @@ static const ptq_opt_def qr_opts[] = {
 static int qr_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
 
 const ptq_method ptq_method_quarot = {
-    "quarot", "Hadamard rotations (fused + online) then GPTQ/RTN weights, per-token activations, KV", 1, qr_opts,
-    NULL, qr_apply};
+    "quarot", "Hadamard rotations (fused + online) then GPTQ/RTN weights, per-token activations, KV", 1, qr_opts, NULL,
+    qr_apply};
 
 /* ---- online ops: each maps a row x to x A with A orthogonal ---- */
 static void op_had(void *ctx, float *x, int rows, int n) {
@@ -83,10 +83,12 @@ static void op_heads(void *ctx, float *x, int rows, int n) {
     for (int r = 0; r < rows; r++) {
         float *v = x + (size_t)r * n;
         for (int a = 0; a < h->nh; a++)
-            for (int b = 0; b < h->hd; b++) t[(size_t)b * h->nh + a] = v[(size_t)a * h->hd + b];
+            for (int b = 0; b < h->hd; b++)
+                t[(size_t)b * h->nh + a] = v[(size_t)a * h->hd + b];
         ptq_hadamard_rows(t, h->hd, h->nh, NULL);
         for (int a = 0; a < h->nh; a++)
-            for (int b = 0; b < h->hd; b++) v[(size_t)a * h->hd + b] = t[(size_t)b * h->nh + a];
+            for (int b = 0; b < h->hd; b++)
+                v[(size_t)a * h->hd + b] = t[(size_t)b * h->nh + a];
     }
     free(t);
 }
@@ -125,14 +127,17 @@ static int transpose(float *W, int rows, int cols, ptq_err *err) {
     float *t = ptq_calloc((size_t)rows * cols, sizeof(float), err);
     if (!t) return -1;
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) t[(size_t)c * rows + r] = W[(size_t)r * cols + c];
+        for (int c = 0; c < cols; c++)
+            t[(size_t)c * rows + r] = W[(size_t)r * cols + c];
     memcpy(W, t, (size_t)rows * cols * sizeof(float));
     free(t);
     return 0;
 }
 
 /* W (rows x n) <- W A, where op(x) = x A. */
-static void fold_in(ptq_online_op *op, float *W, int rows, int n) { op->fn(op->ctx, W, rows, n); }
+static void fold_in(ptq_online_op *op, float *W, int rows, int n) {
+    op->fn(op->ctx, W, rows, n);
+}
 /* W (n x cols) <- A^T W, i.e. W^T <- W^T A. */
 static int fold_out(ptq_online_op *op, float *W, int n, int cols, ptq_err *err) {
     if (transpose(W, n, cols, err)) return -1;
@@ -142,8 +147,10 @@ static int fold_out(ptq_online_op *op, float *W, int n, int cols, ptq_err *err) 
 
 static void scale_cols(float *W, int rows, int cols, float *g) {
     for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++) W[(size_t)r * cols + j] *= g[j];
-    for (int j = 0; j < cols; j++) g[j] = 1.f;
+        for (int j = 0; j < cols; j++)
+            W[(size_t)r * cols + j] *= g[j];
+    for (int j = 0; j < cols; j++)
+        g[j] = 1.f;
 }
 
 static void fuse_norms(ptq_model *m) {
@@ -159,7 +166,8 @@ static void fuse_norms(ptq_model *m) {
             memcpy(tmp, g[j >= PTQ_LIN_GATE], sizeof tmp);
             scale_cols(L->lin[j].w, L->lin[j].out, d, tmp);
         }
-        for (int j = 0; j < d; j++) L->rms_att[j] = L->rms_ffn[j] = 1.f;
+        for (int j = 0; j < d; j++)
+            L->rms_att[j] = L->rms_ffn[j] = 1.f;
     }
     scale_cols(m->lm_head.w, m->lm_head.out, d, m->rms_final);
 }
@@ -181,7 +189,8 @@ static int residual_op(ptq_online_op *op, int d, uint64_t seed, const char **kin
         ptq_rng_seed(&r, seed);
         for (int i = 0; i < d; i++)
             if (ptq_rng_u64(&r) & 1)
-                for (int j = 0; j < d; j++) dc->A[(size_t)i * d + j] = -dc->A[(size_t)i * d + j];
+                for (int j = 0; j < d; j++)
+                    dc->A[(size_t)i * d + j] = -dc->A[(size_t)i * d + j];
         return 0;
     }
     *kind = "random_orthogonal";
@@ -204,8 +213,10 @@ static int rotate(ptq_model *m, const ptq_apply_ctx *ctx, int head_had, ptq_err 
         ptq_layer *L = &m->layers[l];
         for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++) {
             ptq_linear *W = &L->lin[j];
-            if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN) rc = fold_out(&R1, W->w, W->out, W->in, err);
-            else fold_in(&R1, W->w, W->out, W->in);
+            if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN)
+                rc = fold_out(&R1, W->w, W->out, W->in, err);
+            else
+                fold_in(&R1, W->w, W->out, W->in);
         }
     }
     ptq_online_op_clear(&R1);

@@ -9,8 +9,8 @@ static const ptq_opt_def rtn_opts[] = {PTQ_ACT_KV_OPTS, {NULL, 0, NULL, 0, 0, NU
 
 static int rtn_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
 
-const ptq_method ptq_method_rtn = {"rtn", "round-to-nearest weights, per-token activations, per-head KV", 0,
-                                   rtn_opts, NULL, rtn_apply};
+const ptq_method ptq_method_rtn = {
+    "rtn", "round-to-nearest weights, per-token activations, per-head KV", 0, rtn_opts, NULL, rtn_apply};
 
 static int rtn_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
     ptq_wq_opts wq = ptq_method_wq(ctx, 1);

@@ -167,7 +167,7 @@ static int septq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
     r.o.sparsity = ptq_opt_num(me, ctx->opts, "sparsity");
     const char *mv = ptq_opt_str(me, ctx->opts, "masked_value");
     if (strcmp(mv, "original") && strcmp(mv, "updated"))
-        return ptq_fail(err, "method septq: option 'masked_value' must be \"original\" or \"updated\", got \"%s\"", mv);
+        return ptq_fail(err, "option 'masked_value' must be \"original\" or \"updated\", got \"%s\"", mv);
     r.o.keep_original = !strcmp(mv, "original");
     ptq_calib c;
     if (ptq_method_calib(me, ctx, m, &c, err)) return -1;

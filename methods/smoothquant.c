@@ -29,8 +29,12 @@ static const ptq_opt_def sq_opts[] = {
 static int sq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
 
 const ptq_method ptq_method_smoothquant = {
-    "smoothquant", "per-channel smoothing folded into RMSNorm (alpha), then RTN weights + per-token activations", 1,
-    sq_opts, NULL, sq_apply};
+    "smoothquant",
+    "per-channel smoothing folded into RMSNorm (alpha), then RTN weights + per-token activations",
+    1,
+    sq_opts,
+    NULL,
+    sq_apply};
 
 typedef struct {
     float *amax[2]; /* [0] attention-norm group input, [1] FFN-norm group input (dim each) */
@@ -43,7 +47,8 @@ static void sq_cap(void *ctx, int layer, int which, const float *x_pre, const fl
     float *a = which == PTQ_LIN_Q ? s->amax[0] : which == PTQ_LIN_GATE ? s->amax[1] : NULL;
     if (!a) return;
     for (int t = 0; t < T; t++)
-        for (int j = 0; j < n; j++) a[j] = fmaxf(a[j], fabsf(x_pre[(size_t)t * n + j]));
+        for (int j = 0; j < n; j++)
+            a[j] = fmaxf(a[j], fabsf(x_pre[(size_t)t * n + j]));
 }
 
 /* Fold s into one norm -> {linears} group. */
@@ -52,14 +57,16 @@ static void smooth_group(ptq_layer *L, float *gamma, const int *lins, int nl, co
         float w = 0.f;
         for (int k = 0; k < nl; k++) {
             const ptq_linear *lin = &L->lin[lins[k]];
-            for (int r = 0; r < lin->out; r++) w = fmaxf(w, fabsf(lin->w[(size_t)r * lin->in + j]));
+            for (int r = 0; r < lin->out; r++)
+                w = fmaxf(w, fabsf(lin->w[(size_t)r * lin->in + j]));
         }
         double sj = pow(amax[j], alpha) / pow(fmax(w, 1e-5), 1.0 - alpha);
         sj = fmax(sj, 1e-5);
         gamma[j] = (float)(gamma[j] / sj);
         for (int k = 0; k < nl; k++) {
             ptq_linear *lin = &L->lin[lins[k]];
-            for (int r = 0; r < lin->out; r++) lin->w[(size_t)r * lin->in + j] *= (float)sj;
+            for (int r = 0; r < lin->out; r++)
+                lin->w[(size_t)r * lin->in + j] *= (float)sj;
         }
     }
 }

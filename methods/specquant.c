@@ -384,14 +384,14 @@ static int spec_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
     if (!strcmp(b, "fixed")) r.o.budget = PTQ_SPEC_FIXED;
     else if (!strcmp(b, "energy")) r.o.budget = PTQ_SPEC_ENERGY;
     else if (!strcmp(b, "softmax")) r.o.budget = PTQ_SPEC_SOFTMAX;
-    else return ptq_fail(err, "method specquant: option 'budget' must be fixed, energy or softmax, got \"%s\"", b);
+    else return ptq_fail(err, "option 'budget' must be fixed, energy or softmax, got \"%s\"", b);
     r.search = ptq_opt_bool(me, ctx->opts, "alpha_search");
     r.alpha = ptq_opt_num(me, ctx->opts, "alpha");
     r.alo = ptq_opt_num(me, ctx->opts, "alpha_lo");
     r.ahi = ptq_opt_num(me, ctx->opts, "alpha_hi");
     r.astep = ptq_opt_num(me, ctx->opts, "alpha_step");
     if (r.search && r.alo > r.ahi)
-        return ptq_fail(err, "method specquant: alpha_lo (%g) must not exceed alpha_hi (%g)", r.alo, r.ahi);
+        return ptq_fail(err, "alpha_lo (%g) must not exceed alpha_hi (%g)", r.alo, r.ahi);
     r.smooth_od = ptq_opt_bool(me, ctx->opts, "smooth_od");
     r.search_tokens = (int)ptq_opt_num(me, ctx->opts, "search_tokens");
     ptq_install_act_kv(m, me, ctx); /* later groups calibrate on quantized activations */

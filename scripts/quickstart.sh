@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# quickstart.sh — set up, build, and run the main job.
+# quickstart.sh — the README's main command: set up and build (scripts/setup.sh),
+# show the FP models working (greedy samples), then run
+# experiments/quickstart.json (stories260K x every method x W6A6/W4A4/W3A3 +
+# the FP reference row; < 10 min on 2 cores) and print the table and the plot
+# paths. Resumable: re-running skips the cells already in results/quickstart/.
+# env: SKIP_SETUP=1 (use an existing build/), OMP_NUM_THREADS (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+[ "${SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
 B=build/ptqbench
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 echo "== stories260K greedy sample =="
 $B generate --model stories260K --temperature 0 --steps 256
-echo "== stories260K perplexity =="
-$B ppl --model stories260K --dataset wikitext2,ptb,tinystories
 echo "== tinystories-656k (Hugging Face safetensors + tokenizer.json) greedy sample =="
 $B generate --model tinystories-656k --prompt "Once upon a time, " --temperature 0 --steps 256
-echo "== tinystories-656k perplexity =="
-$B ppl --model tinystories-656k --dataset tinystories,wikitext2
+echo "== quickstart sweep: every method x bit-width on stories260K =="
+start=$(date +%s)
+$B sweep experiments/quickstart.json --out results/quickstart --resume
+echo "sweep wall time: $(( $(date +%s) - start )) s"
+$B report results/quickstart --format md,csv,tex --plots

@@ -11,7 +11,8 @@
 
 /* Partial Fisher-Yates: first k entries of idx become a random k-subset. */
 static void pick(int *idx, int n, int k, ptq_rng *r) {
-    for (int i = 0; i < n; i++) idx[i] = i;
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
     for (int i = 0; i < k; i++) {
         int j = i + (int)(ptq_rng_uniform(r) * (n - i));
         int t = idx[i];
@@ -35,11 +36,13 @@ int ptq_calib_load(ptq_calib *c, const ptq_calib_spec *spec, const ptq_tokenizer
     if (ptq_text_tokens(spec->dataset, tok, &t, err)) return ptq_wrap(err, "calibration dataset");
     int rc = 0, *idx = NULL;
     long nlong = 0;
-    for (int d = 0; d < t.n_docs; d++) nlong += doc_len(&t, d) > L;
+    for (int d = 0; d < t.n_docs; d++)
+        nlong += doc_len(&t, d) > L;
     long slots = t.n / L;
     if ((long)N * L > t.n || (nlong < N && slots < N)) {
-        rc = ptq_fail(err, "calibration set too small: %s has %ld tokens (%ld windows of %d), the request needs %d x %d",
-                      spec->dataset, t.n, slots, L, N, L);
+        rc =
+            ptq_fail(err, "calibration set too small: %s has %ld tokens (%ld windows of %d), the request needs %d x %d",
+                     spec->dataset, t.n, slots, L, N, L);
         goto out;
     }
     c->tokens = ptq_calloc((size_t)N * L, sizeof(int), err);

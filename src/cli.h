@@ -19,9 +19,20 @@ int cmd_compare(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_methods(int argc, char **argv);
 int cmd_make_random_checkpoint(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_zeroshot(int argc, char **argv);
 int cmd_kld(int argc, char **argv);
 /* add new subcommands here and in main.c's table */
+
+/* --method/--bits of zeroshot/kld (cli_quant.c): check the pair (usage
+ * error 2 printed), then quantize a loaded model in place with the method's
+ * default options and the model's default calibration set. */
+#include <cjson/cJSON.h>
+#include "model.h"
+#include "tokenizer.h"
+int ptq_cli_quant_check(const char *method, const char *bits);
+int ptq_cli_quantize(ptq_model *m, const ptq_tokenizer *tok, const char *model_spec, const char *method,
+                     const char *bits, uint64_t seed, cJSON *info, ptq_err *err);
 
 /* Print "error: <msg>" to stderr and return the exit code. */
 int ptq_cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

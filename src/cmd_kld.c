@@ -1,8 +1,9 @@
 /* cmd_kld.c — `ptqbench kld`: KL divergence of a model to the FP model.
  *
- * The FP model is --model; the compared model is --qmodel (another model
- * file with the same vocabulary) or, without it, the FP model itself (a
- * sanity check: KLD 0, top-1 100%). The FP log-probs are cached on disk
+ * The FP model is --model; the compared model is its quantized clone
+ * (--method/--bits), or --qmodel (another model file with the same
+ * vocabulary), or else the FP model itself (a sanity check: KLD 0, top-1
+ * 100%). The FP log-probs are cached on disk
  * (eval/kld.c) so repeated comparisons run only the compared model. */
 #include <getopt.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@
 #include "model_open.h"
 
 static void usage(void) {
-    printf("usage: ptqbench kld --model FP [--qmodel PATH] [--dataset tinystories] [--seqlen L]\n"
+    printf("usage: ptqbench kld --model FP [--qmodel PATH | --method X --bits B [--seed S]]\n"
+           "       [--dataset tinystories] [--seqlen L]\n"
            "       [--ppl-protocol gptq|halfwindow] [--limit-windows N] [--topk K] [--cache-dir DIR]\n"
            "  --topk K      keep the FP top-K log-probs + tail mass (default: full distribution when the\n"
            "                vocabulary is <= 4096 and the cache fits 512 MiB, else top-64)\n"
@@ -30,9 +32,13 @@ int cmd_kld(int argc, char **argv) {
                                          {"limit-windows", required_argument, 0, 1004},
                                          {"topk", required_argument, 0, 1010},
                                          {"cache-dir", required_argument, 0, 1011},
+                                         {"method", required_argument, 0, 1012},
+                                         {"bits", required_argument, 0, 1013},
+                                         {"seed", required_argument, 0, 1014},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *model = NULL, *qmodel = NULL, *tokp = NULL, *dataset = "tinystories";
+    const char *model = NULL, *qmodel = NULL, *tokp = NULL, *dataset = "tinystories", *method = NULL, *bits = NULL;
+    int seed = 0;
     ptq_kld_opts ko = {0};
     ko.ppl.progress = 1;
     int c;
@@ -48,11 +54,18 @@ int cmd_kld(int argc, char **argv) {
         else if (c == 1010) {
             if (ptq_parse_int("--topk", optarg, 1, 1 << 20, &ko.topk)) return 2;
         } else if (c == 1011) ko.cache_dir = optarg;
+        else if (c == 1012) method = optarg;
+        else if (c == 1013) bits = optarg;
+        else if (c == 1014) {
+            if (ptq_parse_int("--seed", optarg, 0, 1 << 30, &seed)) return 2;
+        }
         else if (c == 'h') return usage(), 0;
         else return ptq_cli_bad_option("kld", argv);
     }
     if (optind < argc) return ptq_cli_error(2, "kld: unexpected argument '%s'", argv[optind]);
     if (!model) return ptq_cli_error(2, "kld: --model is required");
+    if (ptq_cli_quant_check(method, bits)) return 2;
+    if (method && qmodel) return ptq_cli_error(2, "kld: give either --qmodel or --method/--bits, not both");
     int known = 0;
     for (int i = 0; ptq_text_dataset_names[i]; i++) known |= !strcmp(dataset, ptq_text_dataset_names[i]);
     if (!known) return ptq_cli_error(2, "kld: unknown --dataset '%s' (see `ptqbench ppl --help`)", dataset);
@@ -69,13 +82,21 @@ int cmd_kld(int argc, char **argv) {
         if (ptq_open_model(qmodel, tokp, &qm, &qtok, &err)) rc = ptq_cli_error(1, "%s", err.msg);
         else have_q = 1;
     }
-    cJSON *row = cJSON_CreateObject();
+    cJSON *row = cJSON_CreateObject(), *info = cJSON_CreateObject();
+    if (!rc && method) { /* the compared model: a quantized clone of the FP model */
+        if (ptq_model_clone(&qm, &fp, &err)) rc = ptq_cli_error(1, "%s", err.msg);
+        else if (have_q = 1, ptq_cli_quantize(&qm, tok, model, method, bits, (uint64_t)seed, info, &err))
+            rc = ptq_cli_error(1, "%s", err.msg);
+    }
     if (!rc && ptq_kld_run(have_q ? &qm : &fp, &fp, tok, dataset, &ko, row, &err))
         rc = ptq_cli_error(1, "%s", err.msg);
     if (!rc) {
         cJSON_AddStringToObject(row, "task", "kld");
         cJSON_AddStringToObject(row, "model", have_q ? qm.name : fp.name);
         cJSON_AddStringToObject(row, "fp_model", fp.name);
+        cJSON_AddStringToObject(row, "method", method ? method : qmodel ? "other-model" : "fp");
+        cJSON_AddStringToObject(row, "qspec", bits ? bits : "W16A16");
+        if (method) cJSON_AddItemToObject(row, "method_info", cJSON_Duplicate(info, 1));
         printf("%-12s %10s %10s %9s %9s %9s %9s %8s\n", "dataset", "kld_mean", "kld_p99", "top1 %", "ppl_q",
                "ppl_fp", "ratio", "cache");
         printf("%-12s %10.6f %10.6f %9.3f %9.4f %9.4f %9.5f %8s\n", dataset,
@@ -88,8 +109,9 @@ int cmd_kld(int argc, char **argv) {
         free(s);
     }
     cJSON_Delete(row);
+    cJSON_Delete(info);
     if (have_q) {
-        ptq_tokenizer_free(qtok);
+        if (qtok) ptq_tokenizer_free(qtok);
         ptq_model_free(&qm);
     }
     ptq_tokenizer_free(tok);

@@ -31,9 +31,8 @@ static void print_table(const cJSON *rows) {
         if (cJSON_IsNumber(v)) snprintf(val, sizeof val, "%s=%.4f", name, v->valuedouble);
         printf("%-14s %-12s %-14s %-18s %12s %9.2f %9.2f %10.0f\n", cJSON_GetObjectItem(r, "model")->valuestring,
                cJSON_GetObjectItem(r, "method")->valuestring, cJSON_GetObjectItem(r, "qspec")->valuestring,
-               cJSON_GetObjectItem(r, "task")->valuestring, val,
-               cJSON_GetObjectItem(r, "quant_seconds")->valuedouble, cJSON_GetObjectItem(r, "eval_seconds")->valuedouble,
-               cJSON_GetObjectItem(r, "peak_rss_kb")->valuedouble);
+               cJSON_GetObjectItem(r, "task")->valuestring, val, cJSON_GetObjectItem(r, "quant_seconds")->valuedouble,
+               cJSON_GetObjectItem(r, "eval_seconds")->valuedouble, cJSON_GetObjectItem(r, "peak_rss_kb")->valuedouble);
     }
 }
 
@@ -70,24 +69,51 @@ int cmd_run(int argc, char **argv) {
         if (r < 0) return 2;
         if (r > 0) continue;
         switch (c) {
-        case 'm': cell.model = optarg; break;
-        case 'M': cell.method = optarg; break;
-        case 'b': cell.qspec = optarg; break;
-        case 'z': cell.tokenizer = optarg; break;
-        case 'e': snprintf(evals, sizeof evals, "%s", optarg); break;
-        case 'c': snprintf(cell.calib.dataset, sizeof cell.calib.dataset, "%s", optarg); break;
+        case 'm':
+            cell.model = optarg;
+            break;
+        case 'M':
+            cell.method = optarg;
+            break;
+        case 'b':
+            cell.qspec = optarg;
+            break;
+        case 'z':
+            cell.tokenizer = optarg;
+            break;
+        case 'e':
+            snprintf(evals, sizeof evals, "%s", optarg);
+            break;
+        case 'c':
+            snprintf(cell.calib.dataset, sizeof cell.calib.dataset, "%s", optarg);
+            break;
         case 'o':
             if (nkv == 64) return ptq_cli_error(2, "run: too many --opt flags (max 64)");
             kv[nkv++] = optarg;
             break;
-        case 'n': if (ptq_parse_int("--nsamples", optarg, 1, 100000, &cell.calib.nsamples)) return 2; break;
-        case 'L': if (ptq_parse_int("--calib-seqlen", optarg, 2, 1 << 20, &cell.calib.seqlen)) return 2; break;
-        case 's': if (ptq_parse_int("--seed", optarg, 0, 2147483647, &seed)) return 2; break;
-        case 'l': if (ptq_parse_int("--limit", optarg, 1, 1 << 30, &cell.zs_limit)) return 2; break;
-        case 'B': cell.zs_bos = 1; break;
-        case 'P': cell.progress = 0; break;
-        case 'h': run_usage(); return 0;
-        default: return ptq_cli_bad_option("run", argv);
+        case 'n':
+            if (ptq_parse_int("--nsamples", optarg, 1, 100000, &cell.calib.nsamples)) return 2;
+            break;
+        case 'L':
+            if (ptq_parse_int("--calib-seqlen", optarg, 2, 1 << 20, &cell.calib.seqlen)) return 2;
+            break;
+        case 's':
+            if (ptq_parse_int("--seed", optarg, 0, 2147483647, &seed)) return 2;
+            break;
+        case 'l':
+            if (ptq_parse_int("--limit", optarg, 1, 1 << 30, &cell.zs_limit)) return 2;
+            break;
+        case 'B':
+            cell.zs_bos = 1;
+            break;
+        case 'P':
+            cell.progress = 0;
+            break;
+        case 'h':
+            run_usage();
+            return 0;
+        default:
+            return ptq_cli_bad_option("run", argv);
         }
     }
     if (optind < argc) return ptq_cli_error(2, "run: unexpected argument '%s'", argv[optind]);

@@ -20,7 +20,7 @@
 #include "run_cell.h"
 
 typedef struct {
-    const char *config, *out;
+    const char *config, *out, *models;
     int resume, dry_run, shard, nshards, limit, limit_windows;
     char only[4096]; /* comma-separated key prefixes */
 } sweep_opts;
@@ -38,6 +38,7 @@ static void usage(FILE *f) {
             "  --shard I/N      run cells with index %% N == I into results.shard-I-of-N.jsonl; without it,\n"
             "                   mpirun (OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE) or a Slurm array\n"
             "                   (SLURM_ARRAY_TASK_ID/COUNT) sets the shard\n"
+            "  --models A,B     replace the config's models (paper tables on your own model paths)\n"
             "  --limit N, --limit-windows N  override the config's zero-shot items / ppl windows\n"
             "                   (they are part of the cell, so they change the keys)\n");
 }
@@ -74,15 +75,17 @@ static int parse_args(int argc, char **argv, sweep_opts *o) {
         {"resume", no_argument, 0, 'r'},         {"dry-run", no_argument, 0, 'n'},
         {"only", required_argument, 0, 'k'},     {"shard", required_argument, 0, 's'},
         {"out", required_argument, 0, 'o'},      {"limit", required_argument, 0, 'l'},
-        {"limit-windows", required_argument, 0, 'w'}, {"help", no_argument, 0, 'h'},
+        {"limit-windows", required_argument, 0, 'w'}, {"models", required_argument, 0, 'm'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->nshards = 1;
     o->limit = o->limit_windows = -1;
     int c, have_shard = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "rnk:s:o:l:w:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "rnk:s:o:l:w:m:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'm': o->models = optarg; break;
         case 'r': o->resume = 1; break;
         case 'n': o->dry_run = 1; break;
         case 'k':
@@ -121,11 +124,21 @@ static int parse_args(int argc, char **argv, sweep_opts *o) {
 static int load(const sweep_opts *o, ptq_experiment *e, char **cfg_text, ptq_err *err) {
     size_t len;
     if (ptq_read_file(o->config, cfg_text, &len, err)) return -1;
-    if (o->limit < 0 && o->limit_windows < 0) return ptq_experiment_parse(*cfg_text, o->config, e, err);
+    if (o->limit < 0 && o->limit_windows < 0 && !o->models)
+        return ptq_experiment_parse(*cfg_text, o->config, e, err);
     cJSON *j = cJSON_Parse(*cfg_text);
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return ptq_experiment_parse(*cfg_text, o->config, e, err); /* reports the syntax error */
+    }
+    if (o->models) {
+        cJSON *ms = cJSON_CreateArray();
+        char buf[4096];
+        snprintf(buf, sizeof buf, "%s", o->models);
+        for (char *sv = NULL, *m = strtok_r(buf, ",", &sv); m; m = strtok_r(NULL, ",", &sv))
+            cJSON_AddItemToArray(ms, cJSON_CreateString(m));
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "models");
+        cJSON_AddItemToObject(j, "models", ms);
     }
     cJSON *ov = cJSON_GetObjectItemCaseSensitive(j, "overrides");
     if (!ov) ov = cJSON_AddObjectToObject(j, "overrides");

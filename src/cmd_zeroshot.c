@@ -61,7 +61,8 @@ static int parse_tasks(char *arg, const char **list, int *n) {
 
 static void usage(void) {
     printf("usage: ptqbench zeroshot --model M [--tasks all|LIST|RECIPE] [--limit N] [--zeroshot-bos]\n"
-           "       [--no-share] [--tokenizer PATH]\n"
+           "       [--no-share] [--tokenizer PATH] [--method X --bits B [--seed S]]\n"
+           "  --method/--bits quantize the model first (method defaults, default calibration set)\n"
            "tasks:");
     for (int i = 0; ptq_zeroshot_tasks[i]; i++) printf(" %s", ptq_zeroshot_tasks[i]);
     printf("\nrecipes (averages of acc_norm where present, else acc):\n");
@@ -87,9 +88,13 @@ int cmd_zeroshot(int argc, char **argv) {
                                          {"limit", required_argument, 0, 'n'},
                                          {"zeroshot-bos", no_argument, 0, 1001},
                                          {"no-share", no_argument, 0, 1002},
+                                         {"method", required_argument, 0, 1003},
+                                         {"bits", required_argument, 0, 1004},
+                                         {"seed", required_argument, 0, 1005},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *model = NULL, *tokp = NULL;
+    const char *model = NULL, *tokp = NULL, *method = NULL, *bits = NULL;
+    int seed = 0;
     char tasks_arg[1024] = "all";
     ptq_zeroshot_opts zo = {0};
     zo.progress = 1;
@@ -103,6 +108,11 @@ int cmd_zeroshot(int argc, char **argv) {
             if (ptq_parse_int("--limit", optarg, 1, 1 << 30, &zo.limit)) return 2;
         } else if (c == 1001) zo.add_bos = 1;
         else if (c == 1002) zo.no_share = 1;
+        else if (c == 1003) method = optarg;
+        else if (c == 1004) bits = optarg;
+        else if (c == 1005) {
+            if (ptq_parse_int("--seed", optarg, 0, 1 << 30, &seed)) return 2;
+        }
         else if (c == 'h') return usage(), 0;
         else return ptq_cli_bad_option("zeroshot", argv);
     }
@@ -111,13 +121,16 @@ int cmd_zeroshot(int argc, char **argv) {
     const char *tasks[MAX_TASKS];
     int ntasks;
     if (parse_tasks(tasks_arg, tasks, &ntasks)) return 2;
+    if (ptq_cli_quant_check(method, bits)) return 2;
 
     ptq_model m;
     ptq_tokenizer *tok;
     ptq_err err;
     if (ptq_open_model(model, tokp, &m, &tok, &err)) return ptq_cli_error(1, "%s", err.msg);
-    cJSON *rows = cJSON_CreateArray();
+    cJSON *rows = cJSON_CreateArray(), *info = cJSON_CreateObject();
     int rc = 0;
+    if (method && ptq_cli_quantize(&m, tok, model, method, bits, (uint64_t)seed, info, &err))
+        rc = ptq_cli_error(1, "%s", err.msg);
     double t0 = ptq_now_sec();
     for (int i = 0; i < ntasks && !rc; i++) {
         cJSON *r = cJSON_CreateObject();
@@ -128,6 +141,9 @@ int cmd_zeroshot(int argc, char **argv) {
         }
         cJSON_AddStringToObject(r, "model", m.name);
         cJSON_AddStringToObject(r, "model_sha256", m.sha256);
+        cJSON_AddStringToObject(r, "method", method ? method : "fp");
+        cJSON_AddStringToObject(r, "qspec", bits ? bits : "W16A16");
+        if (method) cJSON_AddItemToObject(r, "method_info", cJSON_Duplicate(info, 1));
         cJSON_AddItemToArray(rows, r);
     }
     double wall = ptq_now_sec() - t0;
@@ -151,6 +167,7 @@ int cmd_zeroshot(int argc, char **argv) {
         }
     }
     cJSON_Delete(rows);
+    cJSON_Delete(info);
     ptq_tokenizer_free(tok);
     ptq_model_free(&m);
     return rc;

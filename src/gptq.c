@@ -43,7 +43,8 @@ void ptq_hessian_add(ptq_hessian *h, const float *x, int T) {
     if (!xd) return;
     long tot = h->nsamples + T;
     double sc = sqrt(2.0 / (double)tot);
-    for (size_t i = 0; i < (size_t)T * n; i++) xd[i] = sc * x[i];
+    for (size_t i = 0; i < (size_t)T * n; i++)
+        xd[i] = sc * x[i];
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, T, 1.0, xd, n, (double)h->nsamples / (double)tot, h->H, n);
     h->nsamples = tot;
     free(xd);
@@ -52,17 +53,22 @@ void ptq_hessian_add(ptq_hessian *h, const float *x, int T) {
 /* Hinv (n x n, row-major, upper) = upper Cholesky factor of (H + damp I)^-1. */
 static int hinv_factor(double *H, int n, double percdamp, ptq_err *err) {
     double mean = 0;
-    for (int j = 0; j < n; j++) mean += H[(size_t)j * n + j];
+    for (int j = 0; j < n; j++)
+        mean += H[(size_t)j * n + j];
     mean /= n;
-    for (int j = 0; j < n; j++) H[(size_t)j * n + j] += percdamp * mean;
+    for (int j = 0; j < n; j++)
+        H[(size_t)j * n + j] += percdamp * mean;
     int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n, H, n);
     if (!info) info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', n, H, n);
     if (!info) info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n, H, n);
     if (info)
-        return ptq_fail(err, "GPTQ: Hessian (%dx%d) is not positive definite after damping %g (LAPACK info %d); "
-                        "try a larger percdamp or more calibration data", n, n, percdamp, info);
+        return ptq_fail(err,
+                        "GPTQ: Hessian (%dx%d) is not positive definite after damping %g (LAPACK info %d); "
+                        "try a larger percdamp or more calibration data",
+                        n, n, percdamp, info);
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < i; j++) H[(size_t)i * n + j] = 0.0;
+        for (int j = 0; j < i; j++)
+            H[(size_t)i * n + j] = 0.0;
     return 0;
 }
 
@@ -80,9 +86,11 @@ static int cmp_desc(const void *a, const void *b) {
 static int argsort_desc(int *perm, const double *key, int n) {
     keyed *k = malloc((size_t)n * sizeof(keyed));
     if (!k) return -1;
-    for (int i = 0; i < n; i++) k[i].key = key[i], k[i].idx = i;
+    for (int i = 0; i < n; i++)
+        k[i].key = key[i], k[i].idx = i;
     qsort(k, (size_t)n, sizeof(keyed), cmp_desc);
-    for (int i = 0; i < n; i++) perm[i] = k[i].idx;
+    for (int i = 0; i < n; i++)
+        perm[i] = k[i].idx;
     free(k);
     return 0;
 }
@@ -103,12 +111,14 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
         goto done;
     }
     for (int i = 0; i < cols; i++) /* symmetric copy from the upper triangle */
-        for (int j = i; j < cols; j++) H[(size_t)i * cols + j] = H[(size_t)j * cols + i] = h->H[(size_t)i * cols + j];
+        for (int j = i; j < cols; j++)
+            H[(size_t)i * cols + j] = H[(size_t)j * cols + i] = h->H[(size_t)i * cols + j];
     for (int j = 0; j < cols; j++) {
         diag[j] = H[(size_t)j * cols + j];
         if (diag[j] == 0.0) { /* dead input: never seen non-zero */
             H[(size_t)j * cols + j] = 1.0;
-            for (int r = 0; r < rows; r++) W[(size_t)r * cols + j] = 0.f;
+            for (int r = 0; r < rows; r++)
+                W[(size_t)r * cols + j] = 0.f;
         }
     }
     if (o->act_order) {
@@ -117,10 +127,12 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
             goto done;
         }
     } else
-        for (int j = 0; j < cols; j++) perm[j] = j;
+        for (int j = 0; j < cols; j++)
+            perm[j] = j;
     /* Permuted copies: Wp[:, k] = W[:, perm[k]], H likewise on both sides. */
     for (int r = 0; r < rows; r++)
-        for (int k = 0; k < cols; k++) Wp[(size_t)r * cols + k] = W[(size_t)r * cols + perm[k]];
+        for (int k = 0; k < cols; k++)
+            Wp[(size_t)r * cols + k] = W[(size_t)r * cols + perm[k]];
     if (o->act_order) {
         double *Hp = malloc(nn * sizeof(double));
         if (!Hp) {
@@ -128,18 +140,22 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
             goto done;
         }
         for (int i = 0; i < cols; i++)
-            for (int j = 0; j < cols; j++) Hp[(size_t)i * cols + j] = H[(size_t)perm[i] * cols + perm[j]];
+            for (int j = 0; j < cols; j++)
+                Hp[(size_t)i * cols + j] = H[(size_t)perm[i] * cols + perm[j]];
         memcpy(H, Hp, nn * sizeof(double));
         free(Hp);
     }
     if ((rc = hinv_factor(H, cols, o->percdamp, err))) goto done;
-    for (size_t i = 0; i < nn; i++) Hf[i] = (float)H[i];
+    for (size_t i = 0; i < nn; i++)
+        Hf[i] = (float)H[i];
     if (hinv_diag)
-        for (int k = 0; k < cols; k++) hinv_diag[perm[k]] = H[(size_t)k * cols + k];
+        for (int k = 0; k < cols; k++)
+            hinv_diag[perm[k]] = H[(size_t)k * cols + k];
 
     int g = o->wq.group > 0 && o->wq.group < cols ? o->wq.group : 0, maxq = ptq_wq_maxq(o->wq.bits);
     if (!g) /* per-row grid from the whole (dead-column-zeroed) row, before any update */
-        for (int r = 0; r < rows; r++) ptq_wq_find_params(Wp + (size_t)r * cols, cols, &o->wq, &rs[2 * r], &rs[2 * r + 1]);
+        for (int r = 0; r < rows; r++)
+            ptq_wq_find_params(Wp + (size_t)r * cols, cols, &o->wq, &rs[2 * r], &rs[2 * r + 1]);
     for (int i1 = 0; i1 < cols; i1 += bs) {
         int i2 = PTQ_MIN(i1 + bs, cols), cnt = i2 - i1;
 #pragma omp parallel for schedule(dynamic, 8)
@@ -157,7 +173,8 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
                 float ej = (w[j] - q) / Hf[(size_t)j * cols + j];
                 w[j] = q;
                 const float *hr = Hf + (size_t)j * cols;
-                for (int k = j + 1; k < i2; k++) w[k] -= ej * hr[k];
+                for (int k = j + 1; k < i2; k++)
+                    w[k] -= ej * hr[k];
                 e[j - i1] = ej;
             }
         }
@@ -166,7 +183,8 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
                         Hf + (size_t)i1 * cols + i2, cols, 1.f, Wp + i2, cols);
     }
     for (int r = 0; r < rows; r++)
-        for (int k = 0; k < cols; k++) W[(size_t)r * cols + perm[k]] = Wp[(size_t)r * cols + k];
+        for (int k = 0; k < cols; k++)
+            W[(size_t)r * cols + perm[k]] = Wp[(size_t)r * cols + k];
 done:
     free(H), free(diag), free(perm), free(Wp), free(Hf), free(E), free(rs);
     return rc;
@@ -195,10 +213,8 @@ static void gcap(void *ctx, int layer, int which, const float *x_pre, const floa
 
 static int gblock(void *ctx, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
     gwalk *g = ctx;
-    static const int seq[4][PTQ_LIN_COUNT + 1] = {{PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, -1},
-                                                  {PTQ_LIN_O, -1},
-                                                  {PTQ_LIN_GATE, PTQ_LIN_UP, -1},
-                                                  {PTQ_LIN_DOWN, -1}};
+    static const int seq[4][PTQ_LIN_COUNT + 1] = {
+        {PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, -1}, {PTQ_LIN_O, -1}, {PTQ_LIN_GATE, PTQ_LIN_UP, -1}, {PTQ_LIN_DOWN, -1}};
     static const int all[PTQ_LIN_COUNT + 1] = {0, 1, 2, 3, 4, 5, 6, -1};
     int ngroups = g->true_seq ? 4 : 1, rc = 0;
     for (int gi = 0; gi < ngroups && !rc; gi++) {

@@ -33,7 +33,8 @@ static int prime_power(int q, int *p, int *e) {
     for (int d = 2; d <= q; d++)
         if (q % d == 0) {
             int x = q, k = 0;
-            while (x % d == 0) x /= d, k++;
+            while (x % d == 0)
+                x /= d, k++;
             if (x != 1) return 0;
             *p = d;
             *e = k;
@@ -44,16 +45,20 @@ static int prime_power(int q, int *p, int *e) {
 
 static int gf_mul(const gf *g, int a, int b) {
     int A[3] = {0}, B[3] = {0}, P[6] = {0};
-    for (int i = 0; i < g->e; i++) A[i] = a % g->p, a /= g->p, B[i] = b % g->p, b /= g->p;
     for (int i = 0; i < g->e; i++)
-        for (int j = 0; j < g->e; j++) P[i + j] = (P[i + j] + A[i] * B[j]) % g->p;
+        A[i] = a % g->p, a /= g->p, B[i] = b % g->p, b /= g->p;
+    for (int i = 0; i < g->e; i++)
+        for (int j = 0; j < g->e; j++)
+            P[i + j] = (P[i + j] + A[i] * B[j]) % g->p;
     for (int d = 2 * g->e - 2; d >= g->e; d--) { /* reduce x^d = -(f lower) x^(d-e) */
         int c = P[d];
         P[d] = 0;
-        for (int i = 0; i < g->e; i++) P[d - g->e + i] = ((P[d - g->e + i] - c * g->f[i]) % g->p + g->p) % g->p;
+        for (int i = 0; i < g->e; i++)
+            P[d - g->e + i] = ((P[d - g->e + i] - c * g->f[i]) % g->p + g->p) % g->p;
     }
     int r = 0;
-    for (int i = g->e - 1; i >= 0; i--) r = r * g->p + P[i];
+    for (int i = g->e - 1; i >= 0; i--)
+        r = r * g->p + P[i];
     return r;
 }
 
@@ -74,16 +79,20 @@ static int gf_init(gf *g, int q) {
     g->q = q;
     if (g->e == 1) return 0;
     int ncoef = 1;
-    for (int i = 0; i < g->e; i++) ncoef *= g->p;
+    for (int i = 0; i < g->e; i++)
+        ncoef *= g->p;
     for (int c = 0; c < ncoef; c++) {
         int x = c;
-        for (int i = 0; i < g->e; i++) g->f[i] = x % g->p, x /= g->p;
+        for (int i = 0; i < g->e; i++)
+            g->f[i] = x % g->p, x /= g->p;
         int root = 0;
         for (int t = 0; t < g->p && !root; t++) {
             long v = 1; /* evaluate t^e + sum f_i t^i mod p */
-            for (int i = 0; i < g->e; i++) v = v * t % g->p;
+            for (int i = 0; i < g->e; i++)
+                v = v * t % g->p;
             long pw = 1;
-            for (int i = 0; i < g->e; i++, pw = pw * t % g->p) v = (v + g->f[i] * pw) % g->p;
+            for (int i = 0; i < g->e; i++, pw = pw * t % g->p)
+                v = (v + g->f[i] * pw) % g->p;
             root = v == 0;
         }
         if (!root) return 0;
@@ -95,8 +104,10 @@ static int gf_init(gf *g, int q) {
 static int *quad_char(const gf *g) {
     int *chi = calloc((size_t)g->q, sizeof(int));
     if (!chi) return NULL;
-    for (int a = 1; a < g->q; a++) chi[a] = -1;
-    for (int a = 1; a < g->q; a++) chi[g->e == 1 ? (a * a) % g->q : gf_mul(g, a, a)] = 1;
+    for (int a = 1; a < g->q; a++)
+        chi[a] = -1;
+    for (int a = 1; a < g->q; a++)
+        chi[g->e == 1 ? (a * a) % g->q : gf_mul(g, a, a)] = 1;
     return chi;
 }
 
@@ -105,9 +116,12 @@ static int paley(int K, int *H) {
     gf g;
     int q, type;
     if (K % 4) return -1;
-    if (gf_init(&g, K - 1) == 0 && (K - 1) % 4 == 3) q = K - 1, type = 1;
-    else if (gf_init(&g, K / 2 - 1) == 0 && (K / 2 - 1) % 4 == 1) q = K / 2 - 1, type = 2;
-    else return -1;
+    if (gf_init(&g, K - 1) == 0 && (K - 1) % 4 == 3)
+        q = K - 1, type = 1;
+    else if (gf_init(&g, K / 2 - 1) == 0 && (K / 2 - 1) % 4 == 1)
+        q = K / 2 - 1, type = 2;
+    else
+        return -1;
     int *chi = quad_char(&g), m = q + 1;
     int *C = calloc((size_t)m * m, sizeof(int));
     if (!chi || !C) {
@@ -116,12 +130,15 @@ static int paley(int K, int *H) {
         return -1;
     }
     /* C = [[0, 1^T], [s, Q]] with s = -1 (Paley I, skew) or +1 (Paley II, symmetric) */
-    for (int j = 1; j < m; j++) C[j] = 1, C[j * m] = type == 1 ? -1 : 1;
+    for (int j = 1; j < m; j++)
+        C[j] = 1, C[j * m] = type == 1 ? -1 : 1;
     for (int i = 0; i < q; i++)
-        for (int j = 0; j < q; j++) C[(i + 1) * m + j + 1] = chi[gf_sub(&g, j, i)];
+        for (int j = 0; j < q; j++)
+            C[(i + 1) * m + j + 1] = chi[gf_sub(&g, j, i)];
     if (type == 1) {
         for (int i = 0; i < m; i++)
-            for (int j = 0; j < m; j++) H[i * K + j] = C[i * m + j] + (i == j);
+            for (int j = 0; j < m; j++)
+                H[i * K + j] = C[i * m + j] + (i == j);
     } else {
         static const int A[2][2] = {{1, 1}, {1, -1}}, B[2][2] = {{1, -1}, {-1, -1}};
         for (int i = 0; i < m; i++)
@@ -135,7 +152,8 @@ static int paley(int K, int *H) {
     for (int i = 0; i < K; i++) /* verify H H^T = K I */
         for (int j = 0; j < K; j++) {
             int s = 0;
-            for (int k = 0; k < K; k++) s += H[i * K + k] * H[j * K + k];
+            for (int k = 0; k < K; k++)
+                s += H[i * K + k] * H[j * K + k];
             if (s != (i == j ? K : 0)) return -1;
         }
     return 0;
@@ -155,11 +173,13 @@ static const float *had_k(int K) {
             int *H = calloc((size_t)K * K, sizeof(int));
             float *F = calloc((size_t)K * K, sizeof(float));
             if (H && F && (K == 1 ? (H[0] = 1, 0) : paley(K, H)) == 0) {
-                for (int i = 0; i < K * K; i++) F[i] = (float)H[i];
+                for (int i = 0; i < K * K; i++)
+                    F[i] = (float)H[i];
                 g_hk[K] = F;
                 g_state[K] = 1;
                 F = NULL;
-            } else g_state[K] = -1;
+            } else
+                g_state[K] = -1;
             free(H);
             free(F);
         }
@@ -199,7 +219,8 @@ static void fwht(float *x, int n) {
 
 int ptq_hadamard_rows(float *x, int rows, int n, ptq_err *err) {
     int K;
-    if (split(n, &K)) return ptq_fail(err, "no Hadamard matrix of size %d is known here (need K*2^k, K a Paley order)", n);
+    if (split(n, &K))
+        return ptq_fail(err, "no Hadamard matrix of size %d is known here (need K*2^k, K a Paley order)", n);
     int P = n / K;
     const float *HK = had_k(K);
     float norm = 1.0f / sqrtf((float)n);
@@ -211,12 +232,14 @@ int ptq_hadamard_rows(float *x, int rows, int n, ptq_err *err) {
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
             float *v = x + (size_t)r * n;
-            for (int a = 0; a < K; a++) fwht(v + (size_t)a * P, P);
+            for (int a = 0; a < K; a++)
+                fwht(v + (size_t)a * P, P);
             if (K > 1 && tmp) { /* (K x P) <- H_K (K x K) * (K x P) */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, P, K, norm, HK, K, v, P, 0.f, tmp, P);
                 memcpy(v, tmp, (size_t)n * sizeof(float));
             } else
-                for (int i = 0; i < n; i++) v[i] *= norm;
+                for (int i = 0; i < n; i++)
+                    v[i] *= norm;
         }
         free(tmp);
     }
@@ -228,13 +251,15 @@ int ptq_hadamard_matrix(float *H, int n, ptq_err *err) {
      * rows (gives H^T rows = columns of H), then transpose. */
     float *E = calloc((size_t)n * n, sizeof(float));
     if (!E) return ptq_fail(err, "out of memory building a %dx%d Hadamard matrix", n, n);
-    for (int i = 0; i < n; i++) E[(size_t)i * n + i] = 1.f;
+    for (int i = 0; i < n; i++)
+        E[(size_t)i * n + i] = 1.f;
     if (ptq_hadamard_rows(E, n, n, err)) {
         free(E);
         return -1;
     }
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) H[(size_t)i * n + j] = E[(size_t)j * n + i];
+        for (int j = 0; j < n; j++)
+            H[(size_t)i * n + j] = E[(size_t)j * n + i];
     free(E);
     return 0;
 }
@@ -248,13 +273,16 @@ int ptq_random_orthogonal(float *Q, int n, uint64_t seed, ptq_err *err) {
     }
     ptq_rng r;
     ptq_rng_seed(&r, seed);
-    for (size_t i = 0; i < (size_t)n * n; i++) A[i] = ptq_rng_normal(&r);
+    for (size_t i = 0; i < (size_t)n * n; i++)
+        A[i] = ptq_rng_normal(&r);
     int rc = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, n, A, n, tau);
-    for (int i = 0; i < n && !rc; i++) d[i] = A[(size_t)i * n + i] < 0 ? -1.0 : 1.0;
+    for (int i = 0; i < n && !rc; i++)
+        d[i] = A[(size_t)i * n + i] < 0 ? -1.0 : 1.0;
     if (!rc) rc = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, n, n, n, A, n, tau);
     if (!rc) /* sign-fix by diag(R) so the distribution is Haar */
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) Q[(size_t)i * n + j] = (float)(A[(size_t)i * n + j] * d[j]);
+            for (int j = 0; j < n; j++)
+                Q[(size_t)i * n + j] = (float)(A[(size_t)i * n + j] * d[j]);
     free(A), free(tau), free(d);
     return rc ? ptq_fail(err, "LAPACKE QR failed (info %d) building a random orthogonal matrix", rc) : 0;
 }

@@ -18,6 +18,7 @@ static const struct {
     {"zeroshot", cmd_zeroshot, "lm-eval-compatible zero-shot tasks (acc, acc_norm, stderr, averages)"},
     {"kld", cmd_kld, "KL divergence, top-1 agreement and ppl ratio against the FP model (cached FP log-probs)"},
     {"bench", cmd_bench, "benchmarks (forward: FP32 forward vs OpenBLAS sgemm)"},
+    {"export", cmd_export, "quantize a model and save it (ptqbench file) for eval/bench without re-quantizing"},
     {"make-random-checkpoint", cmd_make_random_checkpoint, "write an HF checkpoint with random weights (e.g. LLaMA-2-7B shapes)"},
     {"sweep", cmd_sweep, "run an experiment config (resumable, shardable) into results/<name>/"},
     {"report", cmd_report, "tables (md/csv/tex) and gnuplot plots of an experiment's results"},

@@ -15,11 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const cJSON *jget(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+static const cJSON *jget(const cJSON *o, const char *k) {
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
 
 /* Integer field: required unless def >= 0 is given for a missing key. */
-static int jint(const cJSON *o, const char *k, long def, long lo, long hi, int *out, const char *path,
-                ptq_err *err) {
+static int jint(const cJSON *o, const char *k, long def, long lo, long hi, int *out, const char *path, ptq_err *err) {
     const cJSON *v = jget(o, k);
     if (!v || cJSON_IsNull(v)) {
         if (def < 0) return ptq_fail(err, "%s: missing integer field '%s'", path, k);
@@ -50,9 +51,12 @@ static int jnum(const cJSON *o, const char *k, double def, double lo, double hi,
 
 static int jbool(const cJSON *o, const char *k, int def, int *out, const char *path, ptq_err *err) {
     const cJSON *v = jget(o, k);
-    if (!v || cJSON_IsNull(v)) *out = def;
-    else if (cJSON_IsBool(v)) *out = cJSON_IsTrue(v);
-    else return ptq_fail(err, "%s: field '%s' must be true or false", path, k);
+    if (!v || cJSON_IsNull(v))
+        *out = def;
+    else if (cJSON_IsBool(v))
+        *out = cJSON_IsTrue(v);
+    else
+        return ptq_fail(err, "%s: field '%s' must be true or false", path, k);
     return 0;
 }
 
@@ -80,7 +84,8 @@ static int parse_config(const cJSON *j, ptq_config *c, const char *path, ptq_err
     const cJSON *mt = jget(j, "model_type");
     static const char *const types[] = {"llama", "mistral", "qwen2"};
     int known = 0;
-    for (size_t i = 0; i < 3; i++) known |= cJSON_IsString(mt) && !strcmp(mt->valuestring, types[i]);
+    for (size_t i = 0; i < 3; i++)
+        known |= cJSON_IsString(mt) && !strcmp(mt->valuestring, types[i]);
     if (!known)
         return ptq_fail(err, "%s: model_type '%s' is not supported (llama, mistral, qwen2)", path,
                         cJSON_IsString(mt) ? mt->valuestring : "(missing)");
@@ -99,8 +104,8 @@ static int parse_config(const cJSON *j, ptq_config *c, const char *path, ptq_err
         jnum(j, "rope_theta", 10000.0, 1e-3, 1e12, &c->rope_theta, path, err) ||
         jnum(j, "rms_norm_eps", 1e-6, 1e-12, 1.0, &c->norm_eps, path, err) ||
         jbool(j, "tie_word_embeddings", 0, &tied, path, err) ||
-        jbool(j, "attention_bias", qwen, &c->attn_bias, path, err) ||
-        jbool(j, "mlp_bias", 0, &mlp_bias, path, err) || jint(j, "bos_token_id", 1, 0, 1 << 20, &c->bos_id, path, err) ||
+        jbool(j, "attention_bias", qwen, &c->attn_bias, path, err) || jbool(j, "mlp_bias", 0, &mlp_bias, path, err) ||
+        jint(j, "bos_token_id", 1, 0, 1 << 20, &c->bos_id, path, err) ||
         jint(j, "eos_token_id", 2, 0, 1 << 20, &c->eos_id, path, err) ||
         rope_scaling(jget(j, "rope_scaling"), c, path, err))
         return -1;
@@ -130,7 +135,7 @@ int ptq_hf_read_config(const char *dir, ptq_config *cfg, ptq_err *err) {
 /* ---- tensor names and shapes ---- */
 enum { N_LAYER_T = PTQ_LIN_COUNT + 3 + 2 };
 static const char *const lin_prefix[PTQ_LIN_COUNT] = {"self_attn", "self_attn", "self_attn", "self_attn",
-                                                       "mlp",       "mlp",       "mlp"};
+                                                      "mlp",       "mlp",       "mlp"};
 
 /* Name and shape of block tensor i of layer l; returns 0 if it does not exist
  * for this config (biases). */
@@ -165,7 +170,8 @@ static int check_tensor(const ptq_st *st, const char *name, const long long *sha
         return ptq_fail(err, "weights: tensor '%s' has dtype %s (expected F32, F16 or BF16)", name,
                         ptq_st_dtype_name(t->dtype));
     int ok = t->ndim == ndim;
-    for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == shape[d];
+    for (int d = 0; ok && d < ndim; d++)
+        ok = t->shape[d] == shape[d];
     if (!ok)
         return ptq_fail(err, "weights: tensor '%s' has shape [%lld%s%lld], config.json implies [%lld%s%lld]", name,
                         t->shape[0], t->ndim > 1 ? ", " : "", t->ndim > 1 ? t->shape[1] : 0LL, shape[0],
@@ -193,8 +199,7 @@ int ptq_hf_open_weights(const char *dir, const ptq_config *c, ptq_st *st, ptq_er
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
     if (!ptq_file_exists(path)) snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (!ptq_file_exists(path))
-        return ptq_fail(err, "%s: no model.safetensors or model.safetensors.index.json", dir);
+    if (!ptq_file_exists(path)) return ptq_fail(err, "%s: no model.safetensors or model.safetensors.index.json", dir);
     if (ptq_st_open(st, path, err)) return -1;
     for (int i = 0; i < st->n_tensors; i++)
         if (!expected_name(c, st->tensors[i].name)) {
@@ -237,8 +242,8 @@ int ptq_hf_load_layer(const ptq_st *st, const ptq_config *c, int l, ptq_layer *L
         long long sh[2];
         int nd;
         if (!layer_tensor(c, l, i, name, sizeof name, sh, &nd)) continue;
-        float *dst = i < PTQ_LIN_COUNT       ? L->lin[i].w
-                     : i < PTQ_LIN_COUNT + 3 ? L->lin[i - PTQ_LIN_COUNT].bias
+        float *dst = i < PTQ_LIN_COUNT        ? L->lin[i].w
+                     : i < PTQ_LIN_COUNT + 3  ? L->lin[i - PTQ_LIN_COUNT].bias
                      : i == PTQ_LIN_COUNT + 3 ? L->rms_att
                                               : L->rms_ffn;
         if (!dst) return ptq_fail(err, "layer %d: no buffer for '%s'", l, name);
@@ -249,7 +254,8 @@ int ptq_hf_load_layer(const ptq_st *st, const ptq_config *c, int l, ptq_layer *L
 
 int ptq_hf_load_outer(const ptq_st *st, ptq_model *m, int release, ptq_err *err) {
     const char *emb = ptq_st_find(st, "model.embed_tokens.weight") ? "model.embed_tokens.weight" : "lm_head.weight";
-    if (read_named(st, emb, m->tok_emb, release, err) || read_named(st, "model.norm.weight", m->rms_final, release, err))
+    if (read_named(st, emb, m->tok_emb, release, err) ||
+        read_named(st, "model.norm.weight", m->rms_final, release, err))
         return -1;
     if (!m->cfg.tied_embeddings && read_named(st, "lm_head.weight", m->lm_head.w, release, err)) return -1;
     return 0;
@@ -262,7 +268,8 @@ int ptq_load_hf(ptq_model *m, const char *dir, ptq_err *err) {
     if (ptq_hf_read_config(dir, &c, err) || ptq_hf_open_weights(dir, &c, &st, err)) return -1;
     int rc = ptq_model_alloc(m, &c, err);
     if (!rc) rc = ptq_hf_load_outer(&st, m, 0, err);
-    for (int l = 0; l < c.n_layers && !rc; l++) rc = ptq_hf_load_layer(&st, &c, l, &m->layers[l], 0, err);
+    for (int l = 0; l < c.n_layers && !rc; l++)
+        rc = ptq_hf_load_layer(&st, &c, l, &m->layers[l], 0, err);
     ptq_st_close(&st);
     if (rc) {
         ptq_model_free(m);
@@ -380,7 +387,9 @@ static int write_config(const char *dir, const ptq_config *c, int dtype, ptq_err
     cJSON_AddNumberToObject(j, "bos_token_id", c->bos_id);
     cJSON_AddNumberToObject(j, "eos_token_id", c->eos_id);
     cJSON_AddStringToObject(j, "torch_dtype",
-                            dtype == PTQ_ST_BF16 ? "bfloat16" : dtype == PTQ_ST_F16 ? "float16" : "float32");
+                            dtype == PTQ_ST_BF16  ? "bfloat16"
+                            : dtype == PTQ_ST_F16 ? "float16"
+                                                  : "float32");
     char *txt = cJSON_Print(j), path[4200];
     cJSON_Delete(j);
     if (!txt) return ptq_fail(err, "out of memory");
@@ -427,8 +436,8 @@ int ptq_hf_write(const char *dir, const ptq_config *c, const ptq_model *m, int d
                 is_norm = i >= PTQ_LIN_COUNT + 3;
                 if (m) {
                     const ptq_layer *L = &m->layers[l];
-                    data = i < PTQ_LIN_COUNT       ? L->lin[i].w
-                           : i < PTQ_LIN_COUNT + 3 ? L->lin[i - PTQ_LIN_COUNT].bias
+                    data = i < PTQ_LIN_COUNT        ? L->lin[i].w
+                           : i < PTQ_LIN_COUNT + 3  ? L->lin[i - PTQ_LIN_COUNT].bias
                            : i == PTQ_LIN_COUNT + 3 ? L->rms_att
                                                     : L->rms_ffn;
                 }

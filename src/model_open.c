@@ -7,6 +7,7 @@
 
 #include "datasets.h"
 #include "model_hf.h"
+#include "ptqfile.h"
 
 static int detect_llama2c(const char *path) {
     struct stat st;
@@ -51,10 +52,37 @@ static int load_hf(const char *path, const char *tok_path, ptq_model *m, ptq_tok
     return 0;
 }
 
+/* ptqbench export files (ptqfile.h): the tokenizer recorded at export time
+ * ({kind, path, add_bos} in meta.tokenizer) unless one is given. */
+static int load_ptqfile(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
+    cJSON *meta = NULL;
+    if (ptq_file_load(path, m, &meta, err)) return -1;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(t, "kind"), *tp = cJSON_GetObjectItemCaseSensitive(t, "path");
+    const char *k = tok_path ? NULL : cJSON_IsString(kind) ? kind->valuestring : "";
+    if (!tok_path) tok_path = cJSON_IsString(tp) ? tp->valuestring : NULL;
+    int rc = 0;
+    if (!tok_path) rc = ptq_fail(err, "%s: no tokenizer recorded in the file; give one with --tokenizer", path);
+    else {
+        size_t n = strlen(tok_path);
+        int json = k ? !strcmp(k, "hf-bpe") : n > 5 && !strcmp(tok_path + n - 5, ".json");
+        int spm = k ? !strcmp(k, "sentencepiece") : n > 6 && !strcmp(tok_path + n - 6, ".model");
+        rc = json  ? ptq_tokenizer_load_hf(tok, tok_path, err)
+             : spm ? ptq_tokenizer_load_sp(tok, tok_path, err)
+                   : ptq_tokenizer_load_llama2c(tok, tok_path, m->cfg.vocab_size, err);
+        const cJSON *ab = cJSON_GetObjectItemCaseSensitive(t, "add_bos");
+        if (!rc && k && cJSON_IsBool(ab)) (*tok)->add_bos = cJSON_IsTrue(ab) && (*tok)->bos_id >= 0;
+    }
+    cJSON_Delete(meta);
+    if (rc) ptq_model_free(m);
+    return rc;
+}
+
 /* Formats in the order they are tried. */
 static const ptq_model_format formats[] = {
     {"llama2c", detect_llama2c, load_llama2c},
     {"hf", detect_hf, load_hf},
+    {"ptqfile", ptq_file_detect, load_ptqfile},
 };
 
 const ptq_named_model ptq_named_models[] = {
@@ -101,7 +129,7 @@ int ptq_open_model(const char *spec, const char *tokenizer_path, ptq_model *m, p
         for (size_t i = 0; i < sizeof formats / sizeof formats[0] && !fmt; i++)
             if (formats[i].detect(path)) fmt = &formats[i];
     }
-    if (!fmt) return ptq_fail(err, "%s: unrecognised model format (expected a llama2.c .bin or an HF directory)", path);
+    if (!fmt) return ptq_fail(err, "%s: unrecognised model format (expected a llama2.c .bin, an HF directory or a ptqbench export file)", path);
     if (fmt->load(path, tokenizer_path, m, tok, err)) return -1;
     if (!sha[0]) {
         struct stat st;

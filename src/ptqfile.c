@@ -29,14 +29,14 @@ typedef struct {
 static int list_slots(const ptq_model *m, slot *s, int cap) {
     const ptq_config *c = &m->cfg;
     int n = 0;
-#define ADD(nm, kd, ptr, nd, d0, d1)                                                                                \
-    do {                                                                                                            \
-        if (n < cap) {                                                                                              \
-            snprintf(s[n].name, sizeof s[n].name, "%s", nm);                                                        \
-            s[n].kind = kd, s[n].data = ptr, s[n].ndim = nd, s[n].shape[0] = d0, s[n].shape[1] = d1;                \
-            s[n].n = (size_t)(d0) * (nd > 1 ? (size_t)(d1) : 1);                                                    \
-        }                                                                                                           \
-        n++;                                                                                                        \
+#define ADD(nm, kd, ptr, nd, d0, d1)                                                                                   \
+    do {                                                                                                               \
+        if (n < cap) {                                                                                                 \
+            snprintf(s[n].name, sizeof s[n].name, "%s", nm);                                                           \
+            s[n].kind = kd, s[n].data = ptr, s[n].ndim = nd, s[n].shape[0] = d0, s[n].shape[1] = d1;                   \
+            s[n].n = (size_t)(d0) * (nd > 1 ? (size_t)(d1) : 1);                                                       \
+        }                                                                                                              \
+        n++;                                                                                                           \
     } while (0)
     ADD("tok_emb", "embedding", m->tok_emb, 2, c->vocab_size, c->dim);
     ADD("rms_final", "norm", m->rms_final, 1, c->dim, 0);
@@ -105,14 +105,15 @@ static int put(FILE *f, const void *p, size_t n, EVP_MD_CTX *md) {
 int ptq_file_save(const char *path, const ptq_model *m, const cJSON *meta, ptq_err *err) {
     const char *op = online_op_name(m);
     if (op)
-        return ptq_fail(err, "%s: the model has an online transform ('%s') installed; format version %d stores "
-                        "weights and quantizer specs only, so it cannot be exported", path, op, PTQ_FILE_VERSION);
+        return ptq_fail(err,
+                        "%s: the model has an online transform ('%s') installed; format version %d stores "
+                        "weights and quantizer specs only, so it cannot be exported",
+                        path, op, PTQ_FILE_VERSION);
     int n = list_slots(m, NULL, 0);
     slot *s = ptq_calloc(n, sizeof *s, err);
     if (!s) return -1;
     list_slots(m, s, n);
-    cJSON *h = cJSON_CreateObject(), *ts = cJSON_CreateArray(), *hooks = cJSON_CreateArray(),
-          *kv = cJSON_CreateArray();
+    cJSON *h = cJSON_CreateObject(), *ts = cJSON_CreateArray(), *hooks = cJSON_CreateArray(), *kv = cJSON_CreateArray();
     cJSON_AddStringToObject(h, "format", "ptqbench");
     cJSON_AddNumberToObject(h, "version", PTQ_FILE_VERSION);
     cJSON_AddItemToObject(h, "config", config_json(&m->cfg));
@@ -158,8 +159,10 @@ int ptq_file_save(const char *path, const ptq_model *m, const cJSON *meta, ptq_e
     FILE *f = js ? fopen(tmp, "wb") : NULL;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     int rc = 0;
-    if (!js || !md) rc = ptq_fail(err, "out of memory");
-    else if (!f) rc = ptq_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
+    if (!js || !md)
+        rc = ptq_fail(err, "out of memory");
+    else if (!f)
+        rc = ptq_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
     else {
         unsigned char fixed[FIXED] = {0}, zeros[ALIGN] = {0}, dg[32];
         uint32_t ver = PTQ_FILE_VERSION;
@@ -178,12 +181,15 @@ int ptq_file_save(const char *path, const ptq_model *m, const cJSON *meta, ptq_e
         unsigned int dl = 0;
         EVP_DigestFinal_ex(md, dg, &dl);
         char hex[65];
-        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", dg[i]);
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", dg[i]);
         if (!rc) rc = fseek(f, 32, SEEK_SET) || put(f, hex, 64, NULL);
         if (!rc) rc = fflush(f) || fsync(fileno(f));
         if (fclose(f)) rc = -1;
-        if (rc) rc = ptq_fail(err, "%s: write failed: %s", tmp, strerror(errno));
-        else if (rename(tmp, path)) rc = ptq_fail(err, "%s: rename failed: %s", path, strerror(errno));
+        if (rc)
+            rc = ptq_fail(err, "%s: write failed: %s", tmp, strerror(errno));
+        else if (rename(tmp, path))
+            rc = ptq_fail(err, "%s: rename failed: %s", path, strerror(errno));
         if (rc) unlink(tmp);
     }
     EVP_MD_CTX_free(md);
@@ -212,15 +218,30 @@ static int jint(const cJSON *o, const char *k, double lo, double hi, double *out
 static int parse_config(const cJSON *j, ptq_config *c, const char *path, ptq_err *err) {
     memset(c, 0, sizeof *c);
     double v;
-#define F(f, lo, hi)                                                                                                \
-    do {                                                                                                            \
-        if (jint(j, #f, lo, hi, &v)) return ptq_fail(err, "%s: header config field '%s' missing or out of range", path, #f); \
-        c->f = (__typeof__(c->f))v;                                                                                 \
+#define F(f, lo, hi)                                                                                                   \
+    do {                                                                                                               \
+        if (jint(j, #f, lo, hi, &v))                                                                                   \
+            return ptq_fail(err, "%s: header config field '%s' missing or out of range", path, #f);                    \
+        c->f = (__typeof__(c->f))v;                                                                                    \
     } while (0)
-    F(dim, 1, 1 << 16); F(hidden_dim, 1, 1 << 18); F(n_layers, 1, 1024); F(n_heads, 1, 4096); F(n_kv_heads, 1, 4096);
-    F(vocab_size, 1, 1 << 20); F(max_seq, 1, 1 << 20); F(head_dim, 1, 1 << 16); F(rope_theta, 1e-6, 1e12);
-    F(norm_eps, 1e-12, 1); F(tied_embeddings, 0, 1); F(rope_style, 0, 1); F(attn_bias, 0, 1); F(bos_id, -1, 1 << 20);
-    F(eos_id, -1, 1 << 20); F(rope_factor, 0, 1e6); F(rope_low_freq_factor, 0, 1e6); F(rope_high_freq_factor, 0, 1e6);
+    F(dim, 1, 1 << 16);
+    F(hidden_dim, 1, 1 << 18);
+    F(n_layers, 1, 1024);
+    F(n_heads, 1, 4096);
+    F(n_kv_heads, 1, 4096);
+    F(vocab_size, 1, 1 << 20);
+    F(max_seq, 1, 1 << 20);
+    F(head_dim, 1, 1 << 16);
+    F(rope_theta, 1e-6, 1e12);
+    F(norm_eps, 1e-12, 1);
+    F(tied_embeddings, 0, 1);
+    F(rope_style, 0, 1);
+    F(attn_bias, 0, 1);
+    F(bos_id, -1, 1 << 20);
+    F(eos_id, -1, 1 << 20);
+    F(rope_factor, 0, 1e6);
+    F(rope_low_freq_factor, 0, 1e6);
+    F(rope_high_freq_factor, 0, 1e6);
     F(rope_orig_max_pos, 0, 1 << 24);
 #undef F
     return ptq_config_check(c, path, err);
@@ -259,7 +280,8 @@ static int load_body(const char *path, const unsigned char *map, size_t size, pt
     memcpy(want, map + 32, 64);
     want[64] = 0;
     ptq_sha256_buf(map + poff, (size_t)pl, got);
-    if (strcmp(want, got)) return ptq_fail(err, "%s: payload sha256 %s does not match the header's %.64s", path, got, want);
+    if (strcmp(want, got))
+        return ptq_fail(err, "%s: payload sha256 %s does not match the header's %.64s", path, got, want);
     cJSON *h = cJSON_ParseWithLength((const char *)map + FIXED, (size_t)jl);
     ptq_config c;
     int rc = -1;
@@ -270,6 +292,20 @@ static int load_body(const char *path, const unsigned char *map, size_t size, pt
     if (parse_config(cJSON_GetObjectItemCaseSensitive(h, "config"), &c, path, err) || ptq_model_alloc(m, &c, err))
         goto out;
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(h, "tensors"), *e;
+    cJSON_ArrayForEach(e, ts) { /* side branches exist only where the file has them */
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
+        char lin[32];
+        int l = -1, k = -1, end = 0;
+        if (!cJSON_IsString(nm)) continue;
+        if (!strcmp(nm->valuestring, "lm_head.side"))
+            l = c.n_layers, k = 0;
+        else if (sscanf(nm->valuestring, "layers.%d.%31[a-z_].side%n", &l, lin, &end) == 2 && end > 0 &&
+                 !nm->valuestring[end] && l >= 0 && l < c.n_layers)
+            for (int j = 0; j < PTQ_LIN_COUNT; j++)
+                if (!strcmp(lin, ptq_linear_names[j])) k = j;
+        ptq_linear *li = k >= 0 ? ptq_model_linear(m, l, k) : NULL;
+        if (li && !li->w_side && !(li->w_side = ptq_calloc((size_t)li->out * li->in, sizeof(float), err))) goto fail;
+    }
     int n = list_slots(m, NULL, 0);
     slot *s = ptq_calloc(n + 1, sizeof *s, err);
     char *seen = ptq_calloc(n + 1, 1, err);
@@ -280,7 +316,8 @@ static int load_body(const char *path, const unsigned char *map, size_t size, pt
     list_slots(m, s, n);
     rc = 0;
     cJSON_ArrayForEach(e, ts) {
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name"), *kd = cJSON_GetObjectItemCaseSensitive(e, "kind"),
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name"),
+                    *kd = cJSON_GetObjectItemCaseSensitive(e, "kind"),
                     *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
         double off, bytes;
         if (!cJSON_IsString(nm) || !cJSON_IsString(kd) || !cJSON_IsString(dt) || jint(e, "offset", 0, 1e18, &off) ||
@@ -294,7 +331,8 @@ static int load_body(const char *path, const unsigned char *map, size_t size, pt
             break;
         }
         int k = 0;
-        while (k < n && strcmp(s[k].name, nm->valuestring)) k++;
+        while (k < n && strcmp(s[k].name, nm->valuestring))
+            k++;
         if (k == n || strcmp(s[k].kind, kd->valuestring)) {
             rc = ptq_fail(err, "%s: tensor '%s' (kind %s) does not belong to this config", path, nm->valuestring,
                           kd->valuestring);

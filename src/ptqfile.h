@@ -42,7 +42,7 @@
 
 #include "model.h"
 
-#define PTQ_FILE_MAGIC "PTQBENCH"
+#define PTQ_FILE_MAGIC   "PTQBENCH"
 #define PTQ_FILE_VERSION 1
 
 /* meta: NULL or an object copied into the header. */

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int bits_ok(long b) { return (b >= 2 && b <= 8) || b == 16; }
+static int bits_ok(long b) {
+    return (b >= 2 && b <= 8) || b == 16;
+}
 
 /* Read a decimal bit-width at *p for field `what` ("W", "A", "KV"). */
 static int read_bits(const char *spec, const char **p, const char *what, int *out, ptq_err *err) {
@@ -55,8 +57,8 @@ static int parse_opt(const char *spec, const char *tok, size_t n, ptq_qspec *q, 
         *seen |= 8;
         q->a_clip = (float)c;
     } else {
-        return ptq_fail(err, "bit-spec '%s': unknown option '-%s' (expected -g<N>, -sym, -asym, -clip<r>, -mse)",
-                        spec, buf);
+        return ptq_fail(err, "bit-spec '%s': unknown option '-%s' (expected -g<N>, -sym, -asym, -clip<r>, -mse)", spec,
+                        buf);
     }
     return 0;
 }
@@ -80,7 +82,8 @@ int ptq_qspec_parse(const char *s, ptq_qspec *q, ptq_err *err) {
     char low[128];
     size_t len = strlen(s);
     if (len >= sizeof low) return ptq_fail(err, "bit-spec '%.40s...' is too long", s);
-    for (size_t i = 0; i <= len; i++) low[i] = (char)tolower((unsigned char)s[i]);
+    for (size_t i = 0; i <= len; i++)
+        low[i] = (char)tolower((unsigned char)s[i]);
     const char *p = low;
     if (*p != 'w') return ptq_fail(err, "bit-spec '%s': must start with 'W<bits>' (e.g. W4A4KV4)", s);
     p++;
@@ -108,4 +111,6 @@ int ptq_qspec_parse(const char *s, ptq_qspec *q, ptq_err *err) {
     return 0;
 }
 
-const char *ptq_qspec_str(const ptq_qspec *q) { return q->text; }
+const char *ptq_qspec_str(const ptq_qspec *q) {
+    return q->text;
+}

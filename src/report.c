@@ -22,6 +22,11 @@ static const char *const quarot6[] = {"piqa", "winogrande", "hellaswag", "arc_ea
                                       "lambada_openai", NULL};
 static const char *const spinquant8[] = {"boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc_easy",
                                          "arc_challenge", "openbookqa", NULL};
+static const char *const nine[] = {"boolq", "hellaswag", "lambada_openai", "openbookqa", "piqa", "siqa",
+                                   "winogrande", "arc_easy", "arc_challenge", NULL};
+static const char *const septq6[] = {"lambada_openai", "piqa", "arc_easy", "arc_challenge", "winogrande",
+                                     "openbookqa", NULL};
+static const char *const ruquant5[] = {"winogrande", "hellaswag", "piqa", "arc_easy", "arc_challenge", NULL};
 const ptq_avg_recipe ptq_avg_recipes[] = {
     {"avg_all_acc", "acc", NULL, "mean acc over every zero-shot task in the results"},
     {"avg_all_acc_norm", "acc_norm", NULL, "mean acc_norm (acc where undefined) over every zero-shot task"},
@@ -29,6 +34,12 @@ const ptq_avg_recipe ptq_avg_recipes[] = {
      "QuaRot: acc_norm (acc where undefined) over PIQA, WinoGrande, HellaSwag, ARC-e, ARC-c, LAMBADA"},
     {"avg8_spinquant", "acc_norm", spinquant8,
      "SpinQuant: acc_norm (acc where undefined) over BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC-e, ARC-c, OBQA"},
+    {"avg9_specquant", "acc_norm", nine,
+     "SpecQuant/ReSpinQuant: acc_norm (acc where undefined; the papers' choice is unverified) over BoolQ, "
+     "HellaSwag, LAMBADA, OBQA, PIQA, SIQA, WinoGrande, ARC-e, ARC-c"},
+    {"avg6_septq", "acc", septq6, "SEPTQ: acc over LAMBADA, PIQA, ARC-e, ARC-c, WinoGrande, OBQA"},
+    {"avg5_ruquant", "acc", ruquant5,
+     "RUQuant README tasks: acc (acc vs acc_norm unverified) over WinoGrande, HellaSwag, PIQA, ARC-e, ARC-c"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -54,6 +65,10 @@ typedef struct {
     const char *model;
     const char *labels[MAXL], *bits[MAXL], *zs[MAXL]; /* zs: zero-shot task names in the model's rows */
     int nlabels, nbits, nzs;
+    /* Reference rows (only W16A16 results, e.g. fp16): shown in every
+     * bit-width group like the papers' FP16 row, never bold. */
+    int is_ref[MAXL];
+    const char *ref_bits;
     colspec cols[64];
     int ncols;
     char avg_note[512];
@@ -100,7 +115,20 @@ static const char *short_ds(const char *ds) {
     return ds;
 }
 
+static double col_value_raw(const table *t, const colspec *c, const char *label, const char *bits);
+static int label_index(const table *t, const char *label) {
+    for (int i = 0; i < t->nlabels; i++)
+        if (!strcmp(t->labels[i], label)) return i;
+    return -1;
+}
+
 static double col_value(const table *t, const colspec *c, const char *label, const char *bits) {
+    int li = label_index(t, label);
+    if (t->ref_bits && li >= 0 && t->is_ref[li]) bits = t->ref_bits;
+    return col_value_raw(t, c, label, bits);
+}
+
+static double col_value_raw(const table *t, const colspec *c, const char *label, const char *bits) {
     if (c->kind == COL_PPL) return cell_metric(t, label, bits, c->task, "ppl");
     if (c->kind == COL_KLD) return cell_metric(t, label, bits, c->task, "kld_mean");
     double s = 0;
@@ -116,6 +144,41 @@ static double col_value(const table *t, const colspec *c, const char *label, con
 }
 
 static int lower_better(const colspec *c) { return c->kind != COL_AVG; }
+
+static int is_fp_bits(const char *b) { return !strcmp(b, "W16A16") || !strcmp(b, "W16A16KV16"); }
+
+/* With other bit-widths present, the W16A16 group is folded into the rows
+ * that have nothing else (the FP reference). */
+static void mark_reference(table *t, const ptq_rowset *rs, const char *model) {
+    int fp = -1;
+    for (int b = 0; b < t->nbits; b++)
+        if (is_fp_bits(t->bits[b])) fp = b;
+    if (fp < 0 || t->nbits < 2) return;
+    int nref = 0;
+    for (int l = 0; l < t->nlabels; l++) {
+        t->is_ref[l] = 1;
+        for (int i = 0; i < rs->n && t->is_ref[l]; i++) {
+            const cJSON *r = rs->rows[i];
+            const char *m = ptq_row_str(r, "model"), *b = ptq_row_str(r, "bits"), *lb = row_label(r);
+            if (m && lb && b && !strcmp(m, model) && !strcmp(lb, t->labels[l]) && !is_fp_bits(b)) t->is_ref[l] = 0;
+        }
+        nref += t->is_ref[l];
+    }
+    /* every W16A16 row must be a reference row, else keep the W16A16 group */
+    for (int i = 0; i < rs->n; i++) {
+        const cJSON *r = rs->rows[i];
+        const char *m = ptq_row_str(r, "model"), *b = ptq_row_str(r, "bits"), *lb = row_label(r);
+        int li = lb ? label_index(t, lb) : -1;
+        if (m && b && !strcmp(m, model) && is_fp_bits(b) && li >= 0 && !t->is_ref[li]) nref = 0;
+    }
+    if (!nref) {
+        memset(t->is_ref, 0, sizeof t->is_ref);
+        return;
+    }
+    t->ref_bits = t->bits[fp];
+    for (int b = fp; b + 1 < t->nbits; b++) t->bits[b] = t->bits[b + 1];
+    t->nbits--;
+}
 
 static int build_table(table *t, const ptq_rowset *rs, const char *model, const ptq_avg_recipe *rec) {
     memset(t, 0, sizeof *t);
@@ -143,6 +206,7 @@ static int build_table(table *t, const ptq_rowset *rs, const char *model, const 
         if (task && !strncmp(task, "zeroshot:", 9)) add_unique(t->zs, &t->nzs, task + 9);
     }
     free(order);
+    mark_reference(t, rs, model);
     for (int kind = COL_PPL; kind <= COL_KLD; kind++)
         for (int i = 0; i < ntasks && t->ncols < 63; i++) {
             const char *pre = kind == COL_PPL ? "ppl:" : "kld:";
@@ -178,7 +242,7 @@ static void fmt_val(const colspec *c, double v, char *out, size_t cap) {
     if (isnan(v)) snprintf(out, cap, "-");
     else if (isinf(v)) snprintf(out, cap, "inf");
     else if (c->kind == COL_PPL) snprintf(out, cap, v >= 1000 ? "%.3g" : "%.2f", v);
-    else if (c->kind == COL_KLD) snprintf(out, cap, "%.4f", v);
+    else if (c->kind == COL_KLD) snprintf(out, cap, "%.4f", fabs(v) < 5e-5 ? 0.0 : v); /* no "-0.0000" */
     else snprintf(out, cap, "%.1f", v);
 }
 
@@ -191,12 +255,14 @@ static double shown(const colspec *c, double v) {
 }
 
 static int is_best(const table *t, const colspec *c, const char *bits, const char *label) {
+    int li = label_index(t, label);
+    if (li >= 0 && t->is_ref[li]) return 0;
     double v = shown(c, col_value(t, c, label, bits));
     if (!isfinite(v)) return 0;
     int nfinite = 0, all_tie = 1;
     for (int i = 0; i < t->nlabels; i++) {
         double o = shown(c, col_value(t, c, t->labels[i], bits));
-        if (!isfinite(o)) continue;
+        if (!isfinite(o) || t->is_ref[i]) continue;
         nfinite++;
         all_tie &= o == v;
         if (lower_better(c) ? o < v : o > v) return 0;
@@ -206,7 +272,7 @@ static int is_best(const table *t, const colspec *c, const char *bits, const cha
 
 static int col_present(const table *t, const colspec *c, const char *bits) {
     for (int i = 0; i < t->nlabels; i++)
-        if (!isnan(col_value(t, c, t->labels[i], bits))) return 1;
+        if (!t->is_ref[i] && !isnan(col_value(t, c, t->labels[i], bits))) return 1;
     return 0;
 }
 
@@ -228,6 +294,12 @@ static void caption(const table *t, const char *title, char *out, size_t cap) {
             snprintf(out + strlen(out), cap - strlen(out), "%s %s", i ? "," : "", t->zs[i]);
         snprintf(out + strlen(out), cap - strlen(out), ".%s", t->avg_note);
     }
+    for (int i = 0; i < t->nlabels && t->ref_bits; i++)
+        if (t->is_ref[i]) {
+            snprintf(out + strlen(out), cap - strlen(out), " Row %s: the %s reference, repeated in every group.",
+                     t->labels[i], t->ref_bits);
+            break;
+        }
     snprintf(out + strlen(out), cap - strlen(out), " Best per column in bold.");
 }
 
@@ -417,7 +489,7 @@ static int plot_lines(const table *t, const colspec *c, const char *out_dir, con
     }
     fclose(f);
     if (!blocks) return 0;
-    char vars[8192], title[256];
+    char vars[20000], title[256];
     snprintf(title, sizeof title, "%s: %s", t->model, c->task);
     snprintf(vars, sizeof vars,
              "datafile='%s'; outbase='%s'; ylab='%s'; ttl='%s'; logy=%d; nblocks=%d; titles='%s'; nbits=%d", dat,
@@ -452,7 +524,7 @@ static int plot_hist(const table *t, const colspec *c, const char *out_dir, cons
         fprintf(f, "\n");
     }
     fclose(f);
-    char vars[8192], title[256];
+    char vars[20000], title[256];
     snprintf(title, sizeof title, "%s: zero-shot %s", t->model, t->rec->name);
     snprintf(vars, sizeof vars, "datafile='%s'; outbase='%s'; ylab='accuracy (%%)'; ttl='%s'; ncols=%d", dat, base,
              title, t->nlabels);

@@ -72,7 +72,7 @@ static int task_kld(const task_env *e, const char *arg, cJSON *metrics, char sha
 
 static const struct {
     const char *kind;
-    task_fn fn;      /* NULL: evaluator not in this build */
+    task_fn fn;       /* NULL: evaluator not in this build */
     int text_dataset; /* argument is a text dataset (calibration must differ) */
     int needs_fp;     /* needs the full-precision model */
 } task_kinds[] = {
@@ -146,8 +146,10 @@ int ptq_cell_check(const ptq_cell_spec *cell, ptq_err *err) {
         if (task_kinds[k].fn == task_zeroshot && !is_zeroshot_task(arg))
             return ptq_fail(err, "task '%s': unknown zero-shot task '%s'", cell->tasks[i], arg);
         if (me->needs_calibration && task_kinds[k].text_dataset && !ptq_calib_allowed(cal, arg))
-            return ptq_fail(err, "task '%s': calibration dataset '%s' is the evaluation text; calibrate on another "
-                            "dataset (--calib, e.g. c4 or tinystories-calib)", cell->tasks[i], cal);
+            return ptq_fail(err,
+                            "task '%s': calibration dataset '%s' is the evaluation text; calibrate on another "
+                            "dataset (--calib, e.g. c4 or tinystories-calib)",
+                            cell->tasks[i], cal);
     }
     return 0;
 }

@@ -20,12 +20,12 @@ typedef struct {
      * stories models, else c4); nsamples/seqlen > 0 override the method's
      * nsamples/seqlen options when those are not given in opts. */
     ptq_calib_spec calib;
-    uint64_t seed;          /* rotations, calibration sampling */
+    uint64_t seed;            /* rotations, calibration sampling */
     const char *const *tasks; /* "ppl:wikitext2", "ppl:ptb", "ppl:tinystories", "zeroshot:piqa", "kld:wikitext2" */
     int ntasks;
-    ptq_ppl_opts ppl;       /* seqlen, protocol, denominator, limit_windows (also used by kld) */
-    int zs_limit, zs_bos;   /* zero-shot --limit and --zeroshot-bos */
-    int progress;           /* progress bars on stderr */
+    ptq_ppl_opts ppl;     /* seqlen, protocol, denominator, limit_windows (also used by kld) */
+    int zs_limit, zs_bos; /* zero-shot --limit and --zeroshot-bos */
+    int progress;         /* progress bars on stderr */
 } ptq_cell_spec;
 
 /* Validate everything that can be checked without loading the model:

@@ -17,14 +17,17 @@
 static const struct {
     const char *name;
     int size;
-} dtypes[PTQ_ST_NDTYPES] = {{"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F64", 8}, {"I64", 8},     {"I32", 4},
-                            {"I16", 2}, {"I8", 1},   {"U8", 1},   {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+} dtypes[PTQ_ST_NDTYPES] = {{"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F64", 8},  {"I64", 8},     {"I32", 4},
+                            {"I16", 2}, {"I8", 1},  {"U8", 1},   {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
 
-const char *ptq_st_dtype_name(int d) { return d >= 0 && d < PTQ_ST_NDTYPES ? dtypes[d].name : "?"; }
+const char *ptq_st_dtype_name(int d) {
+    return d >= 0 && d < PTQ_ST_NDTYPES ? dtypes[d].name : "?";
+}
 
 long long ptq_st_numel(const ptq_st_tensor *t) {
     long long n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    for (int i = 0; i < t->ndim; i++)
+        n *= t->shape[i];
     return n;
 }
 
@@ -39,7 +42,9 @@ static uint32_t f32_bits(float f) {
     memcpy(&u, &f, 4);
     return u;
 }
-float ptq_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+float ptq_bf16_to_f32(uint16_t h) {
+    return bits_f32((uint32_t)h << 16);
+}
 uint16_t ptq_f32_to_bf16(float f) {
     uint32_t u = f32_bits(f);
     if (isnan(f)) return (uint16_t)((u >> 16) | 0x40);
@@ -130,8 +135,9 @@ static int parse_entry(ptq_st_tensor *t, const cJSON *e, const ptq_st_file *f, s
         return ptq_fail(err, "%s: tensor '%s': 'data_offsets' must be [begin, end] integers", p, nm);
     if (b > en) return ptq_fail(err, "%s: tensor '%s': data_offsets begin %lld > end %lld", p, nm, b, en);
     if ((size_t)en > data_size)
-        return ptq_fail(err, "%s: tensor '%s': data_offsets end %lld beyond the data block (%zu bytes; file truncated?)",
-                        p, nm, en, data_size);
+        return ptq_fail(err,
+                        "%s: tensor '%s': data_offsets end %lld beyond the data block (%zu bytes; file truncated?)", p,
+                        nm, en, data_size);
     if (en - b != numel * dtypes[t->dtype].size)
         return ptq_fail(err, "%s: tensor '%s': %lld bytes in data_offsets but shape x %s needs %lld", p, nm, en - b,
                         dtypes[t->dtype].name, numel * dtypes[t->dtype].size);
@@ -149,7 +155,8 @@ static int cmp_begin(const void *a, const void *b) {
 static int check_overlap(ptq_st_tensor *t, int n, const char *path, ptq_err *err) {
     ptq_st_tensor **v = ptq_calloc(n ? n : 1, sizeof *v, err);
     if (!v) return -1;
-    for (int i = 0; i < n; i++) v[i] = &t[i];
+    for (int i = 0; i < n; i++)
+        v[i] = &t[i];
     qsort(v, n, sizeof *v, cmp_begin);
     int rc = 0;
     for (int i = 1; i < n && !rc; i++)
@@ -176,9 +183,10 @@ static int parse_file(ptq_st *st, int fi, ptq_err *err) {
     uint64_t hlen;
     memcpy(&hlen, f->map, 8); /* little-endian hosts only (x86-64, aarch64) */
     if (hlen > f->size - 8)
-        return ptq_fail(err, "%s: header length %llu is beyond the file (%zu bytes)", f->path,
-                        (unsigned long long)hlen, f->size);
-    if (hlen > ST_MAX_HEADER) return ptq_fail(err, "%s: header length %llu too large", f->path, (unsigned long long)hlen);
+        return ptq_fail(err, "%s: header length %llu is beyond the file (%zu bytes)", f->path, (unsigned long long)hlen,
+                        f->size);
+    if (hlen > ST_MAX_HEADER)
+        return ptq_fail(err, "%s: header length %llu too large", f->path, (unsigned long long)hlen);
     f->data_off = 8 + (size_t)hlen;
     cJSON *root = cJSON_ParseWithLength((const char *)f->map + 8, (size_t)hlen);
     if (!cJSON_IsObject(root)) {
@@ -186,7 +194,8 @@ static int parse_file(ptq_st *st, int fi, ptq_err *err) {
         return ptq_fail(err, "%s: header is not a JSON object", f->path);
     }
     int n = 0, rc = 0;
-    for (cJSON *e = root->child; e; e = e->next) n++;
+    for (cJSON *e = root->child; e; e = e->next)
+        n++;
     ptq_st_tensor *nt = realloc(st->tensors, (size_t)(st->n_tensors + n + 1) * sizeof *nt);
     if (!nt) {
         cJSON_Delete(root);
@@ -237,7 +246,7 @@ static int open_index(ptq_st *st, const char *path, ptq_err *err) {
     const char *slash = strrchr(path, '/');
     int dirlen = slash ? (int)(slash - path) : 1;
     const char *dir = slash ? path : ".";
-    char (*shard)[256] = NULL;
+    char(*shard)[256] = NULL;
     int ns = 0;
     for (cJSON *e = wm->child; e && !rc; e = e->next) {
         if (!cJSON_IsString(e) || strchr(e->valuestring, '/') || strlen(e->valuestring) >= 256 ||
@@ -246,7 +255,8 @@ static int open_index(ptq_st *st, const char *path, ptq_err *err) {
             break;
         }
         int k = 0;
-        while (k < ns && strcmp(shard[k], e->valuestring)) k++;
+        while (k < ns && strcmp(shard[k], e->valuestring))
+            k++;
         if (k == ns) {
             void *n2 = realloc(shard, (size_t)(ns + 1) * sizeof *shard);
             if (!n2) {
@@ -257,8 +267,10 @@ static int open_index(ptq_st *st, const char *path, ptq_err *err) {
             snprintf(shard[ns++], 256, "%s", e->valuestring);
             char fp[4096 + 300];
             snprintf(fp, sizeof fp, "%.*s/%s", dirlen, dir, e->valuestring);
-            if (!ptq_file_exists(fp)) rc = ptq_fail(err, "%s: shard '%s' is missing (%s)", path, e->valuestring, fp);
-            else rc = add_file(st, fp, err);
+            if (!ptq_file_exists(fp))
+                rc = ptq_fail(err, "%s: shard '%s' is missing (%s)", path, e->valuestring, fp);
+            else
+                rc = add_file(st, fp, err);
         }
     }
     /* every mapped name must be in the shard the index names, once */
@@ -267,8 +279,10 @@ static int open_index(ptq_st *st, const char *path, ptq_err *err) {
         int count = 0;
         for (int i = 0; i < st->n_tensors; i++)
             if (!strcmp(st->tensors[i].name, e->string)) t = &st->tensors[i], count++;
-        if (!t) rc = ptq_fail(err, "%s: tensor '%s' is in weight_map but in no shard", path, e->string);
-        else if (count > 1) rc = ptq_fail(err, "%s: tensor '%s' appears in %d shards", path, e->string, count);
+        if (!t)
+            rc = ptq_fail(err, "%s: tensor '%s' is in weight_map but in no shard", path, e->string);
+        else if (count > 1)
+            rc = ptq_fail(err, "%s: tensor '%s' appears in %d shards", path, e->string, count);
         else if (strcmp(strrchr(st->files[t->file].path, '/') + 1, e->valuestring))
             rc = ptq_fail(err, "%s: tensor '%s' is mapped to %s but found in %s", path, e->string, e->valuestring,
                           st->files[t->file].path);
@@ -288,7 +302,8 @@ int ptq_st_open(ptq_st *st, const char *path, ptq_err *err) {
 }
 
 void ptq_st_close(ptq_st *st) {
-    for (int i = 0; i < st->n_files; i++) file_close(&st->files[i]);
+    for (int i = 0; i < st->n_files; i++)
+        file_close(&st->files[i]);
     free(st->files);
     free(st->tensors);
     free(st->alias);
@@ -313,7 +328,9 @@ int ptq_st_read_f32(const ptq_st *st, const ptq_st_tensor *t, float *out, ptq_er
     const unsigned char *p = f->map + f->data_off + t->begin;
     size_t n = (size_t)ptq_st_numel(t);
     switch (t->dtype) {
-    case PTQ_ST_F32: memcpy(out, p, n * 4); break;
+    case PTQ_ST_F32:
+        memcpy(out, p, n * 4);
+        break;
     case PTQ_ST_F16:
 #pragma omp parallel for schedule(static) if (n > 1 << 16)
         for (size_t i = 0; i < n; i++) {
@@ -348,7 +365,9 @@ void ptq_st_release(const ptq_st *st, const ptq_st_tensor *t) {
 }
 
 /* ---- writer ---- */
-static int write_all(FILE *fp, const void *p, size_t n) { return fwrite(p, 1, n, fp) == n ? 0 : -1; }
+static int write_all(FILE *fp, const void *p, size_t n) {
+    return fwrite(p, 1, n, fp) == n ? 0 : -1;
+}
 
 static int write_data(FILE *fp, const ptq_st_wtensor *t, long long numel) {
     enum { CH = 1 << 16 };
@@ -356,10 +375,13 @@ static int write_data(FILE *fp, const ptq_st_wtensor *t, long long numel) {
     static unsigned char out[CH * 4];
     for (long long i0 = 0; i0 < numel; i0 += CH) {
         long long k = PTQ_MIN((long long)CH, numel - i0);
-        if (t->data) memcpy(buf, t->data + i0, (size_t)k * 4);
-        else t->gen(t->gen_ctx, buf, i0, k);
+        if (t->data)
+            memcpy(buf, t->data + i0, (size_t)k * 4);
+        else
+            t->gen(t->gen_ctx, buf, i0, k);
         size_t bytes;
-        if (t->dtype == PTQ_ST_F32) memcpy(out, buf, (bytes = (size_t)k * 4));
+        if (t->dtype == PTQ_ST_F32)
+            memcpy(out, buf, (bytes = (size_t)k * 4));
         else {
             for (long long i = 0; i < k; i++) {
                 uint16_t h = t->dtype == PTQ_ST_BF16 ? ptq_f32_to_bf16(buf[i]) : ptq_f32_to_f16(buf[i]);
@@ -405,13 +427,15 @@ int ptq_st_write(const char *path, const ptq_st_wtensor *t, int n, const char *m
     size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8;
     FILE *fp = fopen(path, "wb");
     int rc = 0;
-    if (!fp) rc = ptq_fail(err, "%s: cannot create: %s", path, strerror(errno));
+    if (!fp)
+        rc = ptq_fail(err, "%s: cannot create: %s", path, strerror(errno));
     else {
         uint64_t L = padded;
         rc = write_all(fp, &L, 8) || write_all(fp, hdr, hl) || write_all(fp, "        ", padded - hl);
         for (int i = 0; i < n && !rc; i++) {
             long long numel = 1;
-            for (int d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
+            for (int d = 0; d < t[i].ndim; d++)
+                numel *= t[i].shape[d];
             rc = write_data(fp, &t[i], numel);
         }
         if (fclose(fp) || rc) rc = ptq_fail(err, "%s: write failed: %s", path, strerror(errno));

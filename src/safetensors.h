@@ -15,8 +15,21 @@
 
 #include "common.h"
 
-enum { PTQ_ST_F32, PTQ_ST_F16, PTQ_ST_BF16, PTQ_ST_F64, PTQ_ST_I64, PTQ_ST_I32, PTQ_ST_I16, PTQ_ST_I8, PTQ_ST_U8,
-       PTQ_ST_BOOL, PTQ_ST_F8_E4M3, PTQ_ST_F8_E5M2, PTQ_ST_NDTYPES };
+enum {
+    PTQ_ST_F32,
+    PTQ_ST_F16,
+    PTQ_ST_BF16,
+    PTQ_ST_F64,
+    PTQ_ST_I64,
+    PTQ_ST_I32,
+    PTQ_ST_I16,
+    PTQ_ST_I8,
+    PTQ_ST_U8,
+    PTQ_ST_BOOL,
+    PTQ_ST_F8_E4M3,
+    PTQ_ST_F8_E5M2,
+    PTQ_ST_NDTYPES
+};
 
 typedef struct {
     char name[256];

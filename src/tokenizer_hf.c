@@ -18,7 +18,9 @@
  * differs when a special token's text is inside the input). NFC is accepted
  * as identity: every text we evaluate is already NFC. Model types other than
  * BPE (WordPiece, Unigram, WordLevel) and unknown normalizers/pre-tokenizers
- * are refused with an error naming them. */
+ * are refused with an error naming them. A text that starts with the BOS
+ * token's own text ("<|start_story|>Once upon a time, ") gets no second BOS
+ * (HF would emit two). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <cjson/cJSON.h>
 #include <pcre2.h>
@@ -39,7 +41,8 @@ typedef struct {
 
 static uint64_t fnv(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
     return h;
 }
 static int map_get(const strmap *m, const char *s, size_t n) {
@@ -50,7 +53,8 @@ static int map_get(const strmap *m, const char *s, size_t n) {
 }
 static void map_put(strmap *m, const char *s, size_t n, int id) {
     size_t i = fnv(s, n) & (m->cap - 1);
-    while (m->a[i].s && !((size_t)m->a[i].len == n && !memcmp(m->a[i].s, s, n))) i = (i + 1) & (m->cap - 1);
+    while (m->a[i].s && !((size_t)m->a[i].len == n && !memcmp(m->a[i].s, s, n)))
+        i = (i + 1) & (m->cap - 1);
     m->a[i] = (hslot){s, (int)n, id};
 }
 
@@ -84,8 +88,7 @@ typedef struct {
     int b2u[256], u2b[512];
 } hf_impl;
 
-static const char *const GPT2_RE =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+static const char *const GPT2_RE = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 /* ---- words: a growable list of byte strings ---- */
 typedef struct {
@@ -111,7 +114,8 @@ static int wl_push(wlist *l, const char *s, size_t n) {
     return 0;
 }
 static void wl_free(wlist *l) {
-    for (int i = 0; i < l->n; i++) free(l->w[i].s);
+    for (int i = 0; i < l->n; i++)
+        free(l->w[i].s);
     free(l->w);
     memset(l, 0, sizeof *l);
 }
@@ -126,14 +130,17 @@ static char *replace_all(const char *s, size_t n, const char *from, const char *
     for (size_t i = 0; i < n;) {
         if (fl && i + fl <= n && !memcmp(s + i, from, fl)) {
             memcpy(p, to, tl), p += tl, i += fl;
-        } else *p++ = s[i++];
+        } else
+            *p++ = s[i++];
     }
     *p = 0;
     *outn = (size_t)(p - o);
     return o;
 }
 
-static int utf8_len(unsigned char c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
+static int utf8_len(unsigned char c) {
+    return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+}
 static int put_utf8(char *o, int cp) {
     if (cp < 0x80) return o[0] = (char)cp, 1;
     if (cp < 0x800) return o[0] = (char)(0xC0 | cp >> 6), o[1] = (char)(0x80 | (cp & 63)), 2;
@@ -166,7 +173,8 @@ static int apply_pre(const hf_impl *im, const op *o, wlist *in, int first_segmen
     int rc = 0;
     for (int i = 0; i < in->n && !rc; i++) {
         word w = in->w[i];
-        if (o->type == OP_SPLIT) rc = regex_split(o->re, &w, &out);
+        if (o->type == OP_SPLIT)
+            rc = regex_split(o->re, &w, &out);
         else if (o->type == OP_BYTELEVEL) {
             wlist parts = {0};
             char *tmp = NULL;
@@ -180,7 +188,8 @@ static int apply_pre(const hf_impl *im, const op *o, wlist *in, int first_segmen
             for (int k = 0; k < parts.n && !rc; k++) { /* bytes -> printable code points */
                 char *m = malloc(parts.w[k].n * 2 + 1), *p = m;
                 if (!m) rc = -1;
-                for (size_t j = 0; m && j < parts.w[k].n; j++) p += put_utf8(p, im->b2u[(unsigned char)parts.w[k].s[j]]);
+                for (size_t j = 0; m && j < parts.w[k].n; j++)
+                    p += put_utf8(p, im->b2u[(unsigned char)parts.w[k].s[j]]);
                 if (m) rc = wl_push(&out, m, (size_t)(p - m));
                 free(m);
             }
@@ -194,7 +203,8 @@ static int apply_pre(const hf_impl *im, const op *o, wlist *in, int first_segmen
             int pre = n && o->prefix_space && (!o->first_only || (first_segment && i == 0)) &&
                       !(n >= rl && !memcmp(r, o->a, rl));
             char *s = malloc(n + rl + 1);
-            if (!s) rc = -1;
+            if (!s)
+                rc = -1;
             else {
                 memcpy(s, o->a, pre ? rl : 0);
                 memcpy(s + (pre ? rl : 0), r, n + 1);
@@ -229,7 +239,9 @@ typedef struct {
     cand *a;
     int n, cap;
 } heap;
-static int before(const cand *x, const cand *y) { return x->rank < y->rank || (x->rank == y->rank && x->left < y->left); }
+static int before(const cand *x, const cand *y) {
+    return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
+}
 static int hpush(heap *h, cand c) {
     if (h->n == h->cap) {
         int nc = h->cap ? 2 * h->cap : 256;
@@ -291,7 +303,8 @@ static int bpe_word(const hf_impl *im, const word *w, ivec *out) {
     int id = im->ignore_merges ? map_get(&im->vocab, w->s, w->n) : -1;
     if (id >= 0) return iv_push(out, id);
     size_t n = w->n;
-    int *tok = malloc((n + 1) * sizeof(int)), *next = malloc((n + 1) * sizeof(int)), *prev = malloc((n + 1) * sizeof(int));
+    int *tok = malloc((n + 1) * sizeof(int)), *next = malloc((n + 1) * sizeof(int)),
+        *prev = malloc((n + 1) * sizeof(int));
     heap h = {0};
     int cnt = 0, rc = -1;
     if (!tok || !next || !prev) goto done;
@@ -299,13 +312,17 @@ static int bpe_word(const hf_impl *im, const word *w, ivec *out) {
         size_t cl = (size_t)utf8_len((unsigned char)w->s[i]);
         if (i + cl > n) cl = n - i;
         int t = map_get(&im->vocab, w->s + i, cl);
-        if (t >= 0) tok[cnt++] = t;
+        if (t >= 0)
+            tok[cnt++] = t;
         else if (im->byte_fallback && im->byte_id[(unsigned char)w->s[i]] >= 0)
-            for (size_t j = 0; j < cl; j++) tok[cnt++] = im->byte_id[(unsigned char)w->s[i + j]];
-        else if (im->unk_id >= 0 && !(im->fuse_unk && cnt > 0 && tok[cnt - 1] == im->unk_id)) tok[cnt++] = im->unk_id;
+            for (size_t j = 0; j < cl; j++)
+                tok[cnt++] = im->byte_id[(unsigned char)w->s[i + j]];
+        else if (im->unk_id >= 0 && !(im->fuse_unk && cnt > 0 && tok[cnt - 1] == im->unk_id))
+            tok[cnt++] = im->unk_id;
         i += cl;
     }
-    for (int i = 0; i < cnt; i++) next[i] = i + 1 < cnt ? i + 1 : -1, prev[i] = i - 1;
+    for (int i = 0; i < cnt; i++)
+        next[i] = i + 1 < cnt ? i + 1 : -1, prev[i] = i - 1;
     for (int i = 0; i + 1 < cnt; i++)
         if (try_pair(im, &h, tok, i, i + 1)) goto done;
     while (h.n > 0) {
@@ -320,7 +337,8 @@ static int bpe_word(const hf_impl *im, const word *w, ivec *out) {
         if (r2 >= 0 && try_pair(im, &h, tok, c.left, r2)) goto done;
     }
     rc = 0;
-    for (int i = cnt ? 0 : -1; i >= 0 && !rc; i = next[i]) rc = iv_push(out, tok[i]);
+    for (int i = cnt ? 0 : -1; i >= 0 && !rc; i = next[i])
+        rc = iv_push(out, tok[i]);
 done:
     free(tok), free(next), free(prev), free(h.a);
     return rc;
@@ -342,15 +360,18 @@ static int encode_segment(const hf_impl *im, const char *s, size_t n, int first,
             memcpy(nx, o->a, pl);
             memcpy(nx + pl, cur, n + 1);
             nn = n + pl;
-        } else if (!(nx = replace_all(cur, n, o->a, o->b, &nn))) break;
+        } else if (!(nx = replace_all(cur, n, o->a, o->b, &nn)))
+            break;
         free(cur);
         cur = nx, n = nn;
     }
     wlist wl = {0};
     int rc = wl_push(&wl, cur, n);
     free(cur);
-    for (int i = 0; i < im->n_pre && !rc; i++) rc = apply_pre(im, &im->pre[i], &wl, first);
-    for (int i = 0; i < wl.n && !rc; i++) rc = bpe_word(im, &wl.w[i], out);
+    for (int i = 0; i < im->n_pre && !rc; i++)
+        rc = apply_pre(im, &im->pre[i], &wl, first);
+    for (int i = 0; i < wl.n && !rc; i++)
+        rc = bpe_word(im, &wl.w[i], out);
     wl_free(&wl);
     return rc;
 }
@@ -361,7 +382,10 @@ static int hf_encode(const ptq_tokenizer *t, const char *text, size_t len, int b
     ivec out = {0};
     int rc = 0;
     *ids = NULL, *n = 0;
-    if (bos && t->bos_id >= 0) rc = iv_push(&out, t->bos_id);
+    /* a text that already starts with the BOS token's text gets no second BOS */
+    int lead_bos = t->bos_id >= 0 && im->plen[t->bos_id] > 0 && (size_t)im->plen[t->bos_id] <= len &&
+                   !memcmp(text, im->piece[t->bos_id], im->plen[t->bos_id]);
+    if (bos && t->bos_id >= 0 && !lead_bos) rc = iv_push(&out, t->bos_id);
     size_t start = 0, i = 0;
     int first = 1;
     while (i <= len && !rc) { /* split out added tokens (longest first) */
@@ -403,11 +427,13 @@ static int hf_decode(const ptq_tokenizer *t, int prev, int token, char *buf, int
         for (int i = 0; i < n && k < cap - 1;) { /* code points back to bytes */
             int cl = utf8_len((unsigned char)p[i]), cp = (unsigned char)p[i] & (0xFF >> (cl + 1));
             if (cl == 1) cp = (unsigned char)p[i];
-            for (int j = 1; j < cl && i + j < n; j++) cp = cp << 6 | (p[i + j] & 63);
+            for (int j = 1; j < cl && i + j < n; j++)
+                cp = cp << 6 | (p[i + j] & 63);
             buf[k++] = cp < 512 && im->u2b[cp] >= 0 ? (char)im->u2b[cp] : '?';
             i += cl;
         }
-    } else if (n == 6 && sscanf(p, "<0x%02X>", &byte) == 1) buf[k++] = (char)byte;
+    } else if (n == 6 && sscanf(p, "<0x%02X>", &byte) == 1)
+        buf[k++] = (char)byte;
     else {
         size_t rn;
         char *r = replace_all(p, n, "\xe2\x96\x81", " ", &rn);
@@ -425,16 +451,20 @@ static int hf_decode(const ptq_tokenizer *t, int prev, int token, char *buf, int
 static void hf_destroy(ptq_tokenizer *t) {
     hf_impl *im = t->impl;
     if (im) {
-        for (int i = 0; im->piece && i < t->vocab_size; i++) free(im->piece[i]);
+        for (int i = 0; im->piece && i < t->vocab_size; i++)
+            free(im->piece[i]);
         free(im->piece), free(im->plen), free(im->special), free(im->vocab.a), free(im->merges);
-        for (int i = 0; i < im->n_pre; i++) pcre2_code_free(im->pre[i].re);
+        for (int i = 0; i < im->n_pre; i++)
+            pcre2_code_free(im->pre[i].re);
         free(im);
     }
     free(t);
 }
 
 /* ---- loading ---- */
-static const cJSON *jget(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+static const cJSON *jget(const cJSON *o, const char *k) {
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
 static const char *jstr(const cJSON *o, const char *k) {
     const cJSON *v = jget(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -472,9 +502,12 @@ static int add_norm(hf_impl *im, const cJSON *n, const char *path, ptq_err *err)
     op *o = &im->norm[im->n_norm];
     memset(o, 0, sizeof *o);
     const char *s1 = NULL, *s2 = NULL;
-    if (!strcmp(ty, "Prepend")) o->type = OP_PREPEND, s1 = jstr(n, "prepend"), s2 = "";
-    else if (!strcmp(ty, "Replace")) o->type = OP_REPLACE, s1 = jstr(jget(n, "pattern"), "String"), s2 = jstr(n, "content");
-    else return ptq_fail(err, "%s: normalizer type '%s' is not supported", path, ty);
+    if (!strcmp(ty, "Prepend"))
+        o->type = OP_PREPEND, s1 = jstr(n, "prepend"), s2 = "";
+    else if (!strcmp(ty, "Replace"))
+        o->type = OP_REPLACE, s1 = jstr(jget(n, "pattern"), "String"), s2 = jstr(n, "content");
+    else
+        return ptq_fail(err, "%s: normalizer type '%s' is not supported", path, ty);
     if (!s1 || !s2 || strlen(s1) >= 64 || strlen(s2) >= 64 || (o->type == OP_REPLACE && !*s1))
         return ptq_fail(err, "%s: normalizer '%s' needs short string arguments (Replace: String pattern only)", path,
                         ty);
@@ -517,8 +550,10 @@ static int add_pre(hf_impl *im, const cJSON *p, const char *path, ptq_err *err) 
         o->split = jtrue(p, "split", 1);
     } else if (!strcmp(ty, "Digits") && !jtrue(p, "individual_digits", 0)) {
         return ptq_fail(err, "%s: Digits pre-tokenizer without individual_digits is not supported", path);
-    } else if (!strcmp(ty, "Digits")) o->type = OP_DIGITS;
-    else return ptq_fail(err, "%s: pre_tokenizer type '%s' is not supported", path, ty);
+    } else if (!strcmp(ty, "Digits"))
+        o->type = OP_DIGITS;
+    else
+        return ptq_fail(err, "%s: pre_tokenizer type '%s' is not supported", path, ty);
     im->n_pre++;
     return 0;
 }
@@ -529,11 +564,13 @@ static void scan_decoder(hf_impl *im, const cJSON *d) {
     if (!strcmp(ty, "Sequence")) {
         const cJSON *a;
         cJSON_ArrayForEach(a, jget(d, "decoders")) scan_decoder(im, a);
-    } else if (!strcmp(ty, "ByteLevel")) im->dec_bytelevel = 1;
+    } else if (!strcmp(ty, "ByteLevel"))
+        im->dec_bytelevel = 1;
     else if (!strcmp(ty, "Strip")) {
         const cJSON *st = jget(d, "start");
         im->dec_strip = cJSON_IsNumber(st) && st->valuedouble >= 1;
-    } else if (!strcmp(ty, "Metaspace")) im->dec_strip = 1;
+    } else if (!strcmp(ty, "Metaspace"))
+        im->dec_strip = 1;
 }
 
 /* The first SpecialToken of the single-sequence template, or -1. */
@@ -591,7 +628,8 @@ static int load_json(ptq_tokenizer *t, hf_impl *im, const cJSON *j, const char *
     if (maxid < 0) return ptq_fail(err, "%s: empty vocabulary", path);
     t->vocab_size = maxid + 1;
     size_t cap = 1;
-    while (cap < 2 * (size_t)t->vocab_size + 2) cap *= 2;
+    while (cap < 2 * (size_t)t->vocab_size + 2)
+        cap *= 2;
     if (!(im->piece = ptq_calloc(t->vocab_size, sizeof(char *), err)) ||
         !(im->plen = ptq_calloc(t->vocab_size, sizeof(int), err)) ||
         !(im->special = ptq_calloc(t->vocab_size, 1, err)) || !(im->vocab.a = ptq_calloc(cap, sizeof(hslot), err)))
@@ -620,7 +658,8 @@ static int load_json(ptq_tokenizer *t, hf_impl *im, const cJSON *j, const char *
     /* merges: "a b" strings or [a, b] pairs; rank = position */
     int nm = cJSON_GetArraySize(merges);
     im->mcap = 1;
-    while (im->mcap < 2 * (size_t)nm + 2) im->mcap *= 2;
+    while (im->mcap < 2 * (size_t)nm + 2)
+        im->mcap *= 2;
     if (!(im->merges = ptq_calloc(im->mcap, sizeof(mslot), err))) return -1;
     int rank = 0;
     cJSON_ArrayForEach(a, merges) {
@@ -635,7 +674,8 @@ static int load_json(ptq_tokenizer *t, hf_impl *im, const cJSON *j, const char *
                    strlen(cJSON_GetArrayItem(a, 1)->valuestring) < sizeof r) {
             snprintf(l, sizeof l, "%s", cJSON_GetArrayItem(a, 0)->valuestring);
             snprintf(r, sizeof r, "%s", cJSON_GetArrayItem(a, 1)->valuestring);
-        } else return ptq_fail(err, "%s: merges[%d] is not \"a b\" or [\"a\", \"b\"]", path, rank);
+        } else
+            return ptq_fail(err, "%s: merges[%d] is not \"a b\" or [\"a\", \"b\"]", path, rank);
         char lr[1024];
         snprintf(lr, sizeof lr, "%s%s", l, r);
         int li = map_get(&im->vocab, l, strlen(l)), ri = map_get(&im->vocab, r, strlen(r)),
@@ -644,7 +684,8 @@ static int load_json(ptq_tokenizer *t, hf_impl *im, const cJSON *j, const char *
             return ptq_fail(err, "%s: merges[%d] ('%s' + '%s') uses a piece missing from the vocab", path, rank, l, r);
         uint64_t key = ((uint64_t)(li + 1) << 32) | (uint64_t)(ri + 1);
         size_t i = (key * 0x9E3779B97F4A7C15ULL >> 20) & (im->mcap - 1);
-        while (im->merges[i].key && im->merges[i].key != key) i = (i + 1) & (im->mcap - 1);
+        while (im->merges[i].key && im->merges[i].key != key)
+            i = (i + 1) & (im->mcap - 1);
         if (!im->merges[i].key) im->merges[i] = (mslot){key, rank, mi}; /* first (lowest) rank wins */
         rank++;
     }
@@ -656,7 +697,8 @@ static int load_json(ptq_tokenizer *t, hf_impl *im, const cJSON *j, const char *
     if (add_norm(im, jget(j, "normalizer"), path, err) || add_pre(im, jget(j, "pre_tokenizer"), path, err)) return -1;
     scan_decoder(im, jget(j, "decoder"));
     /* GPT-2 byte <-> unicode map */
-    for (int i = 0; i < 512; i++) im->u2b[i] = -1;
+    for (int i = 0; i < 512; i++)
+        im->u2b[i] = -1;
     for (int b = 0, extra = 0; b < 256; b++) {
         int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
         im->b2u[b] = printable ? b : 256 + extra++;

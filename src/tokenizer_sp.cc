@@ -15,8 +15,7 @@ extern "C" {
 
 namespace {
 
-int sp_encode(const ptq_tokenizer *t, const char *text, size_t len, int bos, int eos, int **ids, int *n,
-              ptq_err *err) {
+int sp_encode(const ptq_tokenizer *t, const char *text, size_t len, int bos, int eos, int **ids, int *n, ptq_err *err) {
     *ids = nullptr;
     *n = 0;
     try {
@@ -28,7 +27,8 @@ int sp_encode(const ptq_tokenizer *t, const char *text, size_t len, int bos, int
         if (!out) return -1;
         int m = 0;
         if (bos && t->bos_id >= 0) out[m++] = t->bos_id;
-        for (int id : v) out[m++] = id;
+        for (int id : v)
+            out[m++] = id;
         if (eos && t->eos_id >= 0) out[m++] = t->eos_id;
         *ids = out;
         *n = m;
@@ -46,13 +46,15 @@ int sp_decode(const ptq_tokenizer *t, int prev, int token, char *buf, int cap) {
     try {
         std::string piece = sp->IdToPiece(token), out;
         unsigned int byte;
-        if (sp->IsByte(token) && std::sscanf(piece.c_str(), "<0x%02X>", &byte) == 1) out.push_back((char)byte);
+        if (sp->IsByte(token) && std::sscanf(piece.c_str(), "<0x%02X>", &byte) == 1)
+            out.push_back((char)byte);
         else
             for (size_t i = 0; i < piece.size(); i++) {
                 if (piece.compare(i, 3, "\xe2\x96\x81") == 0) { // U+2581 is the word-boundary space
                     out.push_back(' ');
                     i += 2;
-                } else out.push_back(piece[i]);
+                } else
+                    out.push_back(piece[i]);
             }
         if (prev == t->bos_id && !out.empty() && out[0] == ' ') out.erase(0, 1);
         int k = (int)out.size() < cap - 1 ? (int)out.size() : cap - 1;

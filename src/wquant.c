@@ -49,7 +49,8 @@ void ptq_wq_find_params(const float *x, int n, const ptq_wq_opts *o, float *scal
         float p = 1.f - (float)i / (float)o->grid, s, z;
         grid(p * lo, p * hi, o->bits, o->sym, &s, &z);
         double e = 0.0;
-        for (int j = 0; j < n; j++) e += pow(fabs((double)ptq_wq_apply(x[j], s, z, maxq, o->sym) - x[j]), o->norm);
+        for (int j = 0; j < n; j++)
+            e += pow(fabs((double)ptq_wq_apply(x[j], s, z, maxq, o->sym) - x[j]), o->norm);
         if (e < best) {
             best = e;
             *scale = s;
@@ -68,7 +69,8 @@ void ptq_wq_rtn(float *W, int rows, int cols, const ptq_wq_opts *o) {
             int n = cols - j < g ? cols - j : g;
             float s, z;
             ptq_wq_find_params(w + j, n, o, &s, &z);
-            for (int k = 0; k < n; k++) w[j + k] = ptq_wq_apply(w[j + k], s, z, maxq, o->sym);
+            for (int k = 0; k < n; k++)
+                w[j + k] = ptq_wq_apply(w[j + k], s, z, maxq, o->sym);
         }
     }
 }

@@ -33,6 +33,8 @@ grep -q "parameters   656000" <<<"$out" && grep -q "hf-half" <<<"$out" && grep -
 "$BIN" info "$TS" | grep -q "vocab_size   2048" || fail "info by directory"
 story=$("$BIN" generate --model tinystories-656k --prompt "Once upon a time, " --steps 40)
 grep -q "^Once upon a time, there was a little girl named Lily" <<<"$story" || fail "greedy story: $story"
+story2=$("$BIN" generate --model tinystories-656k --prompt "<|start_story|>Once upon a time, " --steps 40)
+[ "$story" = "$story2" ] || fail "literal <|start_story|> prompt: $story2"
 out=$("$BIN" ppl --model tinystories-656k --dataset tinystories --limit-windows 4 2>/dev/null)
 ppl=$(sed -n 's/.*"ppl":\([0-9.]*\).*/\1/p' <<<"$out")
 awk -v p="$ppl" 'BEGIN { exit !(p > 1 && p < 100) }' || fail "tinystories-656k ppl '$ppl' not far below 2048"
@@ -45,6 +47,16 @@ a=$("$BIN" ppl --model "$T/tiny" --tokenizer "$SPM" --dataset ptb --seqlen 64 --
 b=$("$BIN" ppl --model "$T/tiny" --tokenizer "$SPM" --dataset ptb --seqlen 64 --limit-windows 3 --stream 2>/dev/null |
     sed -n 's/.*"ppl":\([0-9.]*\).*/\1/p')
 [ -n "$a" ] && [ "$a" = "$b" ] || fail "in-RAM ppl '$a' != streamed ppl '$b'"
+
+# export: the saved model evaluates like the freshly quantized one
+expect 0 "exported" "$BIN" export --model tinystories-656k --method rtn --bits W4A8KV8 --out "$T/ts.ptq"
+a=$("$BIN" ppl --model "$T/ts.ptq" --dataset tinystories --limit-windows 3 2>/dev/null | sed -n 's/.*"ppl":\([0-9.]*\).*/\1/p')
+b=$("$BIN" run --model tinystories-656k --method rtn --bits W4A8KV8 --eval ppl:tinystories --limit-windows 3 \
+    --no-progress 2>/dev/null | sed -n 's/.*"ppl":\([0-9.]*\).*/\1/p')
+awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > 0 && (a - b) ^ 2 < 1e-8 * b * b) }' || fail "exported ppl '$a' != run ppl '$b'"
+head -c 30000 "$T/ts.ptq" >"$T/trunc.ptq"
+expect 1 "truncated" "$BIN" info "$T/trunc.ptq"
+expect 2 "unknown method" "$BIN" export --model tinystories-656k --method nosuch --bits W4 --out "$T/x.ptq"
 
 # bad input
 expect 2 "--shape: unknown shape" "$BIN" make-random-checkpoint --shape gpt5 --out "$T/x"

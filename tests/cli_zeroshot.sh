@@ -39,8 +39,14 @@ expect 2 "--topk" "$BIN" kld --model stories260K --topk 0
 expect 2 "unknown --dataset" "$BIN" kld --model stories260K --dataset nosuch
 expect 2 "max_seq" "$BIN" kld --model stories260K --seqlen 9999
 
+expect 2 "unknown method 'nosuch'" "$BIN" zeroshot --model stories260K --tasks copa --method nosuch --bits W4A16
+expect 2 "--method and --bits go together" "$BIN" zeroshot --model stories260K --tasks copa --bits W4A16
+expect 2 "--bits" "$BIN" kld --model stories260K --method rtn --bits W9Q
+expect 2 "not both" "$BIN" kld --model stories260K --method rtn --bits W4A16 --qmodel x.bin
+
 # a good tiny run prints one row per task and the JSON rows
 expect 0 '"task":"copa"' "$BIN" zeroshot --model stories260K --tasks copa,siqa2 --limit 3
+expect 0 '"qspec":"W4A16"' "$BIN" zeroshot --model stories260K --tasks copa --limit 3 --method rtn --bits W4A16
 expect 0 '"top1_agree":100' "$BIN" kld --model stories260K --seqlen 64 --limit-windows 2 --cache-dir "$T/cache"
 
 # temporary data root: the real tree through symlinks, one file replaced
@@ -96,7 +102,7 @@ expect 1 'copa.jsonl:6: missing or non-string field "query"' zs --tasks copa --l
 
 # modified file but registry unchanged: sha256 mismatch, not a number
 mkroot $COPA
-sed -i '7s/$/ /' "$T/root/$COPA"
+sed -i '7s/a/e/' "$T/root/$COPA"
 cp "$REG" "$T/registry.json"
 expect 1 "does not match the registry" zs --tasks copa --limit 1
 

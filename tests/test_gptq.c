@@ -15,10 +15,12 @@
 /* ||X (W - Wq)^T||^2 */
 static double objective(const float *X, int T, const float *W, const float *Wq, int rows, int cols) {
     float *D = malloc((size_t)rows * cols * sizeof(float)), *Y = malloc((size_t)T * rows * sizeof(float));
-    for (size_t i = 0; i < (size_t)rows * cols; i++) D[i] = W[i] - Wq[i];
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        D[i] = W[i] - Wq[i];
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, rows, cols, 1.f, X, cols, D, cols, 0.f, Y, rows);
     double s = 0;
-    for (size_t i = 0; i < (size_t)T * rows; i++) s += (double)Y[i] * Y[i];
+    for (size_t i = 0; i < (size_t)T * rows; i++)
+        s += (double)Y[i] * Y[i];
     free(D), free(Y);
     return s;
 }
@@ -71,7 +73,8 @@ static int on_block(void *ctx, ptq_model *m, int l, float *X, const ptq_calib *c
             snprintf(what, sizeof what, "layer %d %s W%d", l, ptq_linear_names[j], bits);
             compare(cp.X[j], cp.T[j], L->w, L->out, L->in, &o, what);
         }
-    for (int j = 0; j < PTQ_LIN_COUNT; j++) free(cp.X[j]);
+    for (int j = 0; j < PTQ_LIN_COUNT; j++)
+        free(cp.X[j]);
     return 0;
 }
 
@@ -84,9 +87,11 @@ int main(void) {
     ptq_rng_seed(&r, 1);
     for (int t = 0; t < T; t++) {
         double base = ptq_rng_normal(&r);
-        for (int j = 0; j < cols; j++) X[(size_t)t * cols + j] = (float)(base * (j % 5) + ptq_rng_normal(&r) * (1 + j % 3));
+        for (int j = 0; j < cols; j++)
+            X[(size_t)t * cols + j] = (float)(base * (j % 5) + ptq_rng_normal(&r) * (1 + j % 3));
     }
-    for (int i = 0; i < rows * cols; i++) W[i] = (float)ptq_rng_normal(&r);
+    for (int i = 0; i < rows * cols; i++)
+        W[i] = (float)ptq_rng_normal(&r);
     for (int bits = 2; bits <= 4; bits++) {
         ptq_gptq_opts o = ptq_gptq_default(bits);
         o.blocksize = 32; /* several blocks: exercises the lazy GEMM update */
@@ -101,16 +106,20 @@ int main(void) {
         compare(X, T, W, rows, cols, &o, "synthetic g16 mse");
     }
     /* dead column: input 5 always zero -> W[:, 5] = 0, no NaN */
-    for (int t = 0; t < T; t++) X[(size_t)t * cols + 5] = 0.f;
+    for (int t = 0; t < T; t++)
+        X[(size_t)t * cols + 5] = 0.f;
     ptq_hessian h;
     ptq_hessian_init(&h, cols, &err);
     ptq_hessian_add(&h, X, T);
     ptq_gptq_opts o = ptq_gptq_default(4);
     double hd[96];
     CHECK(ptq_gptq_quantize(W, rows, cols, &h, &o, hd, &err) == 0);
-    for (int i = 0; i < rows; i++) CHECK(W[(size_t)i * cols + 5] == 0.f);
-    for (int i = 0; i < rows * cols; i++) CHECK(isfinite(W[i]));
-    for (int j = 0; j < cols; j++) CHECK(hd[j] > 0);
+    for (int i = 0; i < rows; i++)
+        CHECK(W[(size_t)i * cols + 5] == 0.f);
+    for (int i = 0; i < rows * cols; i++)
+        CHECK(isfinite(W[i]));
+    for (int j = 0; j < cols; j++)
+        CHECK(hd[j] > 0);
     /* mismatched Hessian: clear error */
     CHECK(ptq_gptq_quantize(W, rows, cols - 1, &h, &o, NULL, &err) == -1 && strstr(err.msg, "columns"));
     ptq_hessian_free(&h);

@@ -20,7 +20,8 @@ static ptq_tokens g_toks;
 
 static double rel_diff(const float *a, const float *b, size_t n) {
     double d = 0, r = 0;
-    for (size_t i = 0; i < n; i++) d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), r += (double)b[i] * b[i];
+    for (size_t i = 0; i < n; i++)
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), r += (double)b[i] * b[i];
     return sqrt(d / r);
 }
 
@@ -69,7 +70,7 @@ static void check_fold(const char *method, const float *ref) {
 
 static double ppl_of(const ptq_model *m) {
     ptq_ppl_opts o = {0};
-    o.limit_windows = 2;
+    o.limit_windows = 1;
     ptq_ppl_result r;
     ptq_err err;
     CHECK(ptq_eval_ppl(m, &g_toks, &o, &r, &err) == 0);

@@ -25,7 +25,8 @@ static void bad(const char *s, const char *needle) {
     ptq_err err = {{0}};
     CHECK(ptq_qspec_parse(s, &q, &err) == -1);
     CHECK(strstr(err.msg, needle) != NULL);
-    if (!strstr(err.msg, needle)) fprintf(stderr, "  '%s': message '%s' lacks '%s'\n", s ? s : "(null)", err.msg, needle);
+    if (!strstr(err.msg, needle))
+        fprintf(stderr, "  '%s': message '%s' lacks '%s'\n", s ? s : "(null)", err.msg, needle);
 }
 
 int main(void) {

@@ -22,7 +22,8 @@ static ptq_config tiny_cfg(void) {
 }
 
 static void fill(float *x, size_t n, ptq_rng *r, float scale, float base) {
-    for (size_t i = 0; i < n; i++) x[i] = base + scale * (float)(2 * ptq_rng_uniform(r) - 1);
+    for (size_t i = 0; i < n; i++)
+        x[i] = base + scale * (float)(2 * ptq_rng_uniform(r) - 1);
 }
 
 static void random_model(ptq_model *m, const ptq_config *c) {
@@ -57,11 +58,14 @@ static int logits_of(const ptq_model *m, float *out) {
 
 static double max_diff(const float *a, const float *b, size_t n) {
     double d = 0;
-    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    for (size_t i = 0; i < n; i++)
+        d = fmax(d, fabs((double)a[i] - b[i]));
     return d;
 }
 
-static void sub(char *out, const char *name) { snprintf(out, 512, "%s/%s", tmpdir, name); }
+static void sub(char *out, const char *name) {
+    snprintf(out, 512, "%s/%s", tmpdir, name);
+}
 
 /* llama2.c legacy .bin of m (interleaved q/k rows expected by the caller). */
 static void write_llama2c(const char *path, const ptq_model *m) {
@@ -70,11 +74,13 @@ static void write_llama2c(const char *path, const ptq_model *m) {
     int32_t h[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, -c->vocab_size, c->max_seq};
     fwrite(h, 4, 7, f);
     fwrite(m->tok_emb, 4, (size_t)c->vocab_size * c->dim, f);
-    for (int l = 0; l < c->n_layers; l++) fwrite(m->layers[l].rms_att, 4, c->dim, f);
+    for (int l = 0; l < c->n_layers; l++)
+        fwrite(m->layers[l].rms_att, 4, c->dim, f);
     int order[] = {PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, PTQ_LIN_O, -1, PTQ_LIN_GATE, PTQ_LIN_DOWN, PTQ_LIN_UP};
     for (int j = 0; j < 8; j++) {
         if (order[j] < 0) {
-            for (int l = 0; l < c->n_layers; l++) fwrite(m->layers[l].rms_ffn, 4, c->dim, f);
+            for (int l = 0; l < c->n_layers; l++)
+                fwrite(m->layers[l].rms_ffn, 4, c->dim, f);
             continue;
         }
         for (int l = 0; l < c->n_layers; l++) {
@@ -114,7 +120,9 @@ static void test_roundtrip(void) {
         const float *w = a.layers[1].lin[PTQ_LIN_DOWN].w, *w2 = b.layers[1].lin[PTQ_LIN_DOWN].w;
         int exact = 1;
         for (int i = 0; i < c.dim * c.hidden_dim; i++) {
-            float want = k == 0 ? w[i] : k == 1 ? ptq_f16_to_f32(ptq_f32_to_f16(w[i])) : ptq_bf16_to_f32(ptq_f32_to_bf16(w[i]));
+            float want = k == 0   ? w[i]
+                         : k == 1 ? ptq_f16_to_f32(ptq_f32_to_f16(w[i]))
+                                  : ptq_bf16_to_f32(ptq_f32_to_bf16(w[i]));
             exact &= want == w2[i];
         }
         CHECK(exact);
@@ -179,7 +187,8 @@ static void test_layouts(void) {
     CHECK(max_diff(la, lb, nl) > 1e-3);
     /* permute there and back is the identity */
     float w[4 * 8 * 3], w0[4 * 8 * 3];
-    for (int i = 0; i < 96; i++) w[i] = w0[i] = (float)i;
+    for (int i = 0; i < 96; i++)
+        w[i] = w0[i] = (float)i;
     CHECK(ptq_qk_permute(w, 4, 8, 3, 1, &err) == 0);
     CHECK(w[0] == w0[0] && w[1 * 3] == w0[4 * 3]); /* interleaved row 1 = HF row half */
     CHECK(ptq_qk_permute(w, 4, 8, 3, 0, &err) == 0);
@@ -210,7 +219,8 @@ static void expect_st_fail(const char *path, const char *needle) {
     ptq_err err = {""};
     int rc = ptq_st_open(&st, path, &err);
     CHECK(rc == -1);
-    if (rc == 0) ptq_st_close(&st);
+    if (rc == 0)
+        ptq_st_close(&st);
     else if (!strstr(err.msg, needle)) {
         fprintf(stderr, "expected '%s' in: %s\n", needle, err.msg);
         CHECK(0);
@@ -222,11 +232,13 @@ static void expect_load_fail(const char *dir, const char *needle) {
     ptq_err err = {""};
     int rc = ptq_load_hf(&m, dir, &err);
     CHECK(rc == -1);
-    if (rc == 0) ptq_model_free(&m);
+    if (rc == 0)
+        ptq_model_free(&m);
     else if (!strstr(err.msg, needle)) {
         fprintf(stderr, "expected '%s' in: %s\n", needle, err.msg);
         CHECK(0);
-    } else printf("  ok: %s\n", err.msg);
+    } else
+        printf("  ok: %s\n", err.msg);
 }
 
 static void copy_file(const char *from, const char *to, long cut) {
@@ -250,8 +262,9 @@ static void test_bad(void) {
     fwrite(&big, 8, 1, f);
     fclose(f);
     expect_st_fail(p, "beyond the file");
-    raw_st(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-              "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
+    raw_st(p,
+           "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+           "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
            24);
     expect_st_fail(p, "overlap");
     raw_st(p, "{\"a\":{\"dtype\":\"F17\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16);
@@ -356,10 +369,56 @@ static void test_fuzz(void) {
                 if (ptq_st_numel(&st.tensors[i]) <= 4096) ptq_st_read_f32(&st, &st.tensors[i], buf, &err);
             free(buf);
             ptq_st_close(&st);
-        } else failures++;
+        } else
+            failures++;
     }
     printf("  fuzz: %d of 300 mutated files rejected, none crashed\n", failures);
     free(d);
+}
+
+/* Qwen2 (q/k/v bias implied by model_type) and LLaMA-3.1 rope scaling configs. */
+static void test_variants(void) {
+    ptq_config c = tiny_cfg();
+    c.attn_bias = 1;
+    ptq_model a, b;
+    ptq_err err;
+    random_model(&a, &c);
+    char dir[512], cp[600];
+    sub(dir, "qwen2");
+    CHECK(ptq_hf_write(dir, &c, &a, PTQ_ST_F32, 1, 0, &err) == 0);
+    snprintf(cp, sizeof cp, "%s/config.json", dir);
+    const char *qwen = "{\"model_type\":\"qwen2\",\"hidden_size\":32,\"intermediate_size\":48,"
+                       "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+                       "\"vocab_size\":50,\"max_position_embeddings\":16,\"rms_norm_eps\":1e-5,"
+                       "\"rope_theta\":1000000.0,\"tie_word_embeddings\":true}";
+    FILE *f = fopen(cp, "wb");
+    fputs(qwen, f);
+    fclose(f);
+    if (ptq_load_hf(&b, dir, &err) == 0) {
+        CHECK(b.cfg.attn_bias == 1 && b.cfg.rope_theta == 1e6f && b.layers[1].lin[PTQ_LIN_K].bias);
+        CHECK(b.layers[1].lin[PTQ_LIN_K].bias[3] == a.layers[1].lin[PTQ_LIN_K].bias[3]);
+        ptq_model_free(&b);
+    } else {
+        fprintf(stderr, "qwen2: %s\n", err.msg);
+        CHECK(0);
+    }
+    const char *l31 = "{\"model_type\":\"llama\",\"hidden_size\":32,\"intermediate_size\":48,"
+                      "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+                      "\"vocab_size\":50,\"max_position_embeddings\":16,\"attention_bias\":true,"
+                      "\"tie_word_embeddings\":true,\"eos_token_id\":[2,7],\"rope_scaling\":{\"rope_type\":\"llama3\","
+                      "\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+                      "\"original_max_position_embeddings\":8}}";
+    f = fopen(cp, "wb");
+    fputs(l31, f);
+    fclose(f);
+    if (ptq_load_hf(&b, dir, &err) == 0) {
+        CHECK(b.cfg.rope_factor == 8.f && b.cfg.rope_orig_max_pos == 8 && b.cfg.eos_id == 2);
+        ptq_model_free(&b);
+    } else {
+        fprintf(stderr, "llama3.1: %s\n", err.msg);
+        CHECK(0);
+    }
+    ptq_model_free(&a);
 }
 
 int main(void) {
@@ -367,11 +426,13 @@ int main(void) {
     ptq_err err;
     CHECK(ptq_mkdir_p(tmpdir, &err) == 0);
     /* fp16/bf16 conversions on exact cases */
-    CHECK(ptq_f16_to_f32(0x3c00) == 1.f && ptq_f16_to_f32(0xc000) == -2.f && ptq_f16_to_f32(0x0001) == 5.9604644775390625e-8f);
+    CHECK(ptq_f16_to_f32(0x3c00) == 1.f && ptq_f16_to_f32(0xc000) == -2.f &&
+          ptq_f16_to_f32(0x0001) == 5.9604644775390625e-8f);
     CHECK(ptq_f32_to_f16(65504.f) == 0x7bff && ptq_f32_to_f16(1.f) == 0x3c00 && ptq_f32_to_f16(1e-8f) == 0);
     CHECK(ptq_bf16_to_f32(0x3f80) == 1.f && ptq_f32_to_bf16(1.00390625f) == 0x3f80); /* tie to even */
     test_roundtrip();
     test_layouts();
+    test_variants();
     test_bad();
     test_fuzz();
     char cmd[600];

@@ -28,12 +28,14 @@ static int check_ids(const ptq_tokenizer *t, const char *text, int bos, const in
     ok = n == nwant && (n == 0 || !memcmp(ids, want, sizeof(int) * n));
     if (!ok) {
         fprintf(stderr, "encode '%s': got", text);
-        for (int i = 0; i < n; i++) fprintf(stderr, " %d", ids[i]);
+        for (int i = 0; i < n; i++)
+            fprintf(stderr, " %d", ids[i]);
         fprintf(stderr, "\n");
     }
     char *back = ptq_tokenizer_decode_all(t, ids, n);
     const char *cmp = text[0] == ' ' && t->bos_id >= 0 && bos ? text + 1 : text; /* leading space is stripped */
-    if (back && strcmp(back, cmp) && !strstr(text, "<|") && !strstr(text, "\xe2\x82\xac") && !strstr(text, "\xc3\xbc")) {
+    if (back && strcmp(back, cmp) && !strstr(text, "<|") && !strstr(text, "\xe2\x82\xac") &&
+        !strstr(text, "\xc3\xbc")) {
         fprintf(stderr, "decode: '%s' != '%s'\n", back, cmp);
         ok = 0;
     }
@@ -62,6 +64,8 @@ static void test_tinystories(void) {
     CHECK(!strcmp(t->kind, "hf-bpe"));
     static const int e1[] = {1, 80, 147, 201, 282, 215, 286, 598, 629, 10};
     CHECK(check_ids(t, "Once upon a time, there was a little girl named Lily.", 1, e1, 10));
+    /* the BOS text at the start of a prompt is the BOS itself, not a second one */
+    CHECK(check_ids(t, "<|start_story|>Once upon a time, there was a little girl named Lily.", 1, e1, 10));
     static const int e2[] = {80, 1288, 139, 410, 555};
     CHECK(check_ids(t, "Hello world", 0, e2, 5));
     static const int e3[] = {80, 247, 411, 107, 72, 462, 50, 233, 300, 242, 174, 10};
@@ -69,7 +73,10 @@ static void test_tinystories(void) {
     static const int e4[] = {80, 80, 656, 56, 149, 415, 53, 682};
     CHECK(check_ids(t, " leading space", 0, e4, 8));
     static const int e5[] = {80, 0, 1824, 15, 13, 0}; /* unknown code points -> one <unk> each (fused) */
-    CHECK(check_ids(t, "\xc3\xbc" "ber 42\xe2\x82\xac", 0, e5, 6));
+    CHECK(check_ids(t,
+                    "\xc3\xbc"
+                    "ber 42\xe2\x82\xac",
+                    0, e5, 6));
     CHECK(check_ids(t, "", 0, NULL, 0));
     /* decoding: the ▁ of the first piece after BOS is stripped */
     int ids[3] = {1, 80, 147};
@@ -82,7 +89,8 @@ static void test_tinystories(void) {
         printf("  tinystories stories 1-500: %ld tokens (BOS per story) in %.2f s\n", tk.n, ptq_now_sec() - t0);
         CHECK(tk.n == 97847);
         ptq_tokens_free(&tk);
-    } else printf("  skip tinystories count: %s\n", err.msg);
+    } else
+        printf("  skip tinystories count: %s\n", err.msg);
     ptq_tokenizer_free(t);
 }
 
@@ -101,20 +109,24 @@ static void write_text(const char *name, const char *text) {
 static char *bytelevel_json(const char *pre, const char *post) {
     size_t cap = 1 << 16;
     char *j = malloc(cap);
-    int n = snprintf(j, cap, "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":300,\"content\":\"<|begin_of_text|>\","
-                             "\"special\":true}],\"normalizer\":null,\"pre_tokenizer\":%s,\"post_processor\":%s,"
-                             "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{",
+    int n = snprintf(j, cap,
+                     "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":300,\"content\":\"<|begin_of_text|>\","
+                     "\"special\":true}],\"normalizer\":null,\"pre_tokenizer\":%s,\"post_processor\":%s,"
+                     "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{",
                      pre, post);
     for (int b = 0, extra = 0; b < 256; b++) {
         int pr = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
         int cp = pr ? b : 256 + extra++;
         char u[8];
-        if (cp < 0x80) snprintf(u, sizeof u, "%s%c", cp == '"' || cp == '\\' ? "\\" : "", cp);
-        else snprintf(u, sizeof u, "%c%c", 0xC0 | cp >> 6, 0x80 | (cp & 63));
+        if (cp < 0x80)
+            snprintf(u, sizeof u, "%s%c", cp == '"' || cp == '\\' ? "\\" : "", cp);
+        else
+            snprintf(u, sizeof u, "%c%c", 0xC0 | cp >> 6, 0x80 | (cp & 63));
         n += snprintf(j + n, cap - n, "\"%s\":%d,", u, b);
     }
-    n += snprintf(j + n, cap - n, "\"\xc4\xa0t\":256,\"he\":257,\"\xc4\xa0the\":258,\"is\":259,\"34\":260},"
-                                  "\"merges\":[\"\xc4\xa0 t\",\"h e\",[\"\xc4\xa0t\",\"he\"],\"i s\",\"3 4\"]}}");
+    n += snprintf(j + n, cap - n,
+                  "\"\xc4\xa0t\":256,\"he\":257,\"\xc4\xa0the\":258,\"is\":259,\"34\":260},"
+                  "\"merges\":[\"\xc4\xa0 t\",\"h e\",[\"\xc4\xa0t\",\"he\"],\"i s\",\"3 4\"]}}");
     return j;
 }
 
@@ -149,7 +161,8 @@ static void test_bytelevel(void) {
     /* LLaMA-3 style: Split regex (digits in runs of 3) + ByteLevel without regex, BOS template */
     j = bytelevel_json(
         "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
-        "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+"
+        "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| "
+        "?[^\\\\s\\\\p{L}\\\\p{N}]+"
         "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\",\"invert\":false},"
         "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]}",
         "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<|begin_of_text|>\",\"type_id\":0}},"
@@ -175,7 +188,8 @@ static void expect_fail(const char *name, const char *text, const char *needle) 
     ptq_err err = {""};
     int rc = ptq_tokenizer_load_hf(&t, p, &err);
     CHECK(rc == -1);
-    if (rc == 0) ptq_tokenizer_free(t);
+    if (rc == 0)
+        ptq_tokenizer_free(t);
     else if (!strstr(err.msg, needle)) {
         fprintf(stderr, "expected '%s' in: %s\n", needle, err.msg);
         CHECK(0);

@@ -70,7 +70,8 @@ int main(void) {
         int ok = n == cases[i].n && !memcmp(ids, cases[i].ids, sizeof(int) * n);
         if (!ok) {
             fprintf(stderr, "'%s':", cases[i].text);
-            for (int k = 0; k < n; k++) fprintf(stderr, " %d", ids[k]);
+            for (int k = 0; k < n; k++)
+                fprintf(stderr, " %d", ids[k]);
             fprintf(stderr, "\n");
         }
         CHECK(ok);

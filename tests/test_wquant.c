@@ -9,7 +9,8 @@
 #include "wquant.h"
 
 static void check_vec(const float *got, const float *want, int n, double tol) {
-    for (int i = 0; i < n; i++) CHECK_NEAR(got[i], want[i], tol);
+    for (int i = 0; i < n; i++)
+        CHECK_NEAR(got[i], want[i], tol);
 }
 
 int main(void) {
@@ -57,7 +58,8 @@ int main(void) {
     float zr[8] = {0};
     ptq_wq_rtn(zr, 2, 4, &o);
     ptq_wq_rtn(zr, 2, 4, &a);
-    for (int i = 0; i < 8; i++) CHECK(zr[i] == 0.f);
+    for (int i = 0; i < 8; i++)
+        CHECK(zr[i] == 0.f);
     ptq_wq_find_params(zr, 4, &o, &s, &z);
     CHECK(s == 0.f);
 
@@ -80,7 +82,8 @@ int main(void) {
     /* MSE search: never worse than the plain grid under the 2.4-norm, and
      * shrinks the range when one outlier dominates */
     float x[64], q1[64], q2[64];
-    for (int i = 0; i < 64; i++) x[i] = sinf(0.37f * i) * 0.1f;
+    for (int i = 0; i < 64; i++)
+        x[i] = sinf(0.37f * i) * 0.1f;
     x[7] = 3.f;
     memcpy(q1, x, sizeof x);
     memcpy(q2, x, sizeof x);
@@ -89,7 +92,8 @@ int main(void) {
     ptq_wq_rtn(q1, 1, 64, &p);
     ptq_wq_rtn(q2, 1, 64, &m);
     double e_plain = 0, e_mse = 0;
-    for (int i = 0; i < 64; i++) e_plain += pow(fabs(q1[i] - x[i]), 2.4), e_mse += pow(fabs(q2[i] - x[i]), 2.4);
+    for (int i = 0; i < 64; i++)
+        e_plain += pow(fabs(q1[i] - x[i]), 2.4), e_mse += pow(fabs(q2[i] - x[i]), 2.4);
     CHECK(e_mse <= e_plain);
     float sp, sm, zz;
     ptq_wq_find_params(x, 64, &p, &sp, &zz);
@@ -102,7 +106,8 @@ int main(void) {
     ptq_act_qspec aq = {4, 1, 1.f, 0};
     ptq_fq_rows(act, 2, 4, &aq);
     check_vec(act, e1, 4, 1e-6);
-    for (int i = 4; i < 8; i++) CHECK(act[i] == 0.f);
+    for (int i = 4; i < 8; i++)
+        CHECK(act[i] == 0.f);
     /* asymmetric per-token groups of 2 */
     float act2[4] = {0.f, 3.f, -1.f, 2.f};
     ptq_act_qspec aq2 = {2, 0, 1.f, 2};

@@ -26,8 +26,10 @@ static void check_split(const ptq_tokenizer *t, const char *ctx, const char *con
     snprintf(whole, sizeof whole, "%s%s", ctx, cont);
     int nw, nc;
     int *w = enc(t, whole, &nw), *c = enc(t, moved_ctx, &nc);
+    /* model input = encode(ctx) + whole[len(encode(ctx)):] */
     CHECK(r.n == nw && r.ncont == nw - nc);
-    CHECK(r.n == nw && !memcmp(r.ids, w, (size_t)nw * sizeof(int)));
+    CHECK(r.n == nw && !memcmp(r.ids, c, (size_t)nc * sizeof(int)));
+    CHECK(r.n == nw && !memcmp(r.ids + nc, w + nc, (size_t)(nw - nc) * sizeof(int)));
     free(w);
     free(c);
     free(r.ids);
@@ -109,7 +111,7 @@ int main(void) {
         CHECK(ptq_zs_encode(tok, "Lily saw a dog.", " It ran", 0, &r[1], &e) == 0);
         double zl[2];
         int g[2];
-        ptq_zs_stats st = {0, 0, 0, 0};
+        ptq_zs_stats st = {0, 0, 0, 0, 0};
         CHECK(ptq_zs_score(&z, &s, r, 2, 1, zl, g, &st, &e) == 0);
         CHECK_NEAR(zl[0], -r[0].ncont * log(512.0), 1e-6);
         CHECK_NEAR(zl[1], -r[1].ncont * log(512.0), 1e-6);
@@ -135,7 +137,7 @@ int main(void) {
         CHECK(ptq_state_init(&s, &m, m.cfg.max_seq, &e) == 0);
         double lb[5], lu[5];
         int gb[5], gu[5];
-        ptq_zs_stats sb = {0, 0, 0, 0}, su = {0, 0, 0, 0};
+        ptq_zs_stats sb = {0, 0, 0, 0, 0}, su = {0, 0, 0, 0, 0};
         CHECK(ptq_zs_score(&m, &s, r, 4, 1, lb, gb, &sb, &e) == 0);
         CHECK(ptq_zs_score(&m, &s, r, 4, 0, lu, gu, &su, &e) == 0);
         CHECK(ptq_zs_score(&m, &s, r + 4, 1, 1, lb + 4, gb + 4, &sb, &e) == 0);

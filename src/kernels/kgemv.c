@@ -166,12 +166,10 @@ void ptq_kv_dequant_row(const ptq_kvfmt *f, const uint8_t *codes, const float *s
 float ptq_kv_dot(const ptq_kvfmt *f, const float *q, const uint8_t *codes, const float *scale, const float *zero) {
     float s = 0.f;
     for (int g = 0; g < f->ngroups; g++) {
-        float a = 0.f, qs = 0.f;
-        for (int k = g * f->group; k < (g + 1) * f->group; k++) {
-            a += q[k] * (float)kv_get(f, codes, k);
-            qs += q[k];
-        }
-        s += scale[g] * (a - zero[g] * qs);
+        float a = 0.f;
+        /* (u - z) is exact in float; subtracting z * sum(q) afterwards would cancel badly */
+        for (int k = g * f->group; k < (g + 1) * f->group; k++) a += q[k] * ((float)kv_get(f, codes, k) - zero[g]);
+        s += scale[g] * a;
     }
     return s;
 }

@@ -1,0 +1,24 @@
+#!/bin/bash
+# nightly.sh — the regression gate: run experiments/nightly.json into a fresh
+# directory and compare it with the committed baseline
+# results/baselines/nightly.jsonl. Exit 0 = no regression, 1 = regression
+# (or a failed/missing cell), 2 = usage/config error.
+#   scripts/nightly.sh                 # gate
+#   scripts/nightly.sh --update        # re-run and overwrite the baseline (review the diff!)
+# env: BUILD (default build), TOL (compare --tol, default: ptqbench defaults), OMP_NUM_THREADS (default 2;
+#      the baseline was produced with 2 threads: other counts can change the last bits)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+BIN="$BUILD/ptqbench"
+[ -x "$BIN" ] || { echo "error: $BIN not built (cmake --build $BUILD)" >&2; exit 2; }
+OUT=results/nightly-$(date -u +%Y%m%dT%H%M%S)
+"$BIN" sweep experiments/nightly.json --out "$OUT" || { echo "nightly: the sweep failed" >&2; exit 1; }
+if [ "${1:-}" = "--update" ]; then
+    cp "$OUT/results.jsonl" results/baselines/nightly.jsonl
+    echo "baseline updated from $OUT"
+    exit 0
+fi
+"$BIN" report "$OUT" --format md >/dev/null || true
+"$BIN" compare "$OUT" results/baselines/nightly.jsonl ${TOL:+--tol "$TOL"}
