@@ -18,6 +18,13 @@
 #include <omp.h>
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__FAST_MATH__)
+/* glibc announces its vector expf (libmvec, < 4 ulp) only under -ffast-math;
+ * declaring it here lets the `omp simd` softmax/SiLU loops use it without
+ * fast-math's reassociation anywhere else. */
+float expf(float) __attribute__((__simd__("notinbranch")));
+#endif
+
 static int max_in(const ptq_config *c) {
     int n = PTQ_MAX(c->dim, c->hidden_dim);
     return PTQ_MAX(n, c->n_heads * c->head_dim);

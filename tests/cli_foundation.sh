@@ -3,22 +3,10 @@
 # `error:` line naming the flag/file and a non-zero exit; good input works.
 set -u
 BIN="$1"
-fails=0
+source "$(dirname "$0")/testlib.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-# expect CODE NEEDLE -- command...
-expect() {
-    local code="$1" needle="$2"
-    shift 2
-    local out rc
-    out=$("$@" 2>&1)
-    rc=$?
-    if [ "$rc" != "$code" ] || ! grep -qF -- "$needle" <<<"$out"; then
-        echo "FAIL: '$*' -> exit $rc (want $code), output: $out" >&2
-        fails=$((fails + 1))
-    fi
-}
 
 expect 2 "unknown command 'frobnicate'" "$BIN" frobnicate
 expect 2 "usage:" "$BIN"

@@ -4,19 +4,8 @@
 # and a JSON row with metrics, quant time and peak RSS.
 set -u
 BIN="$1"
-fails=0
+source "$(dirname "$0")/testlib.sh"
 
-expect() { # expect CODE NEEDLE -- command...
-    local code="$1" needle="$2"
-    shift 2
-    local out rc
-    out=$("$@" 2>&1)
-    rc=$?
-    if [ "$rc" != "$code" ] || ! grep -qF -- "$needle" <<<"$out"; then
-        echo "FAIL: '$*' -> exit $rc (want $code), output: $out" >&2
-        fails=$((fails + 1))
-    fi
-}
 
 R=("$BIN" run --model stories260K --no-progress --limit-windows 1)
 expect 0 "smoothquant" "$BIN" methods

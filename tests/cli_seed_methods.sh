@@ -4,20 +4,8 @@
 # right exit code; a tiny good run of each prints a perplexity.
 set -u
 BIN="$1"
-fails=0
+source "$(dirname "$0")/testlib.sh"
 
-# expect CODE NEEDLE -- command...
-expect() {
-    local code="$1" needle="$2"
-    shift 2
-    local out rc
-    out=$("$@" 2>&1)
-    rc=$?
-    if [ "$rc" != "$code" ] || ! grep -qF -- "$needle" <<<"$out"; then
-        echo "FAIL: '$*' -> exit $rc (want $code), output: $out" >&2
-        fails=$((fails + 1))
-    fi
-}
 
 R=("$BIN" run --model stories260K --eval ppl:tinystories --limit-windows 1 --no-progress --nsamples 2 --calib-seqlen 32)
 expect 2 "septq is weight-only" "${R[@]}" --method septq --bits W4A4

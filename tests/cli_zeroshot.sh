@@ -6,21 +6,10 @@
 # whose size/sha256 entry is updated for that copy.
 set -u
 BIN="$1"
-fails=0
+source "$(dirname "$0")/testlib.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-expect() { # expect CODE NEEDLE -- command...
-    local code="$1" needle="$2"
-    shift 2
-    local out rc
-    out=$("$@" 2>&1)
-    rc=$?
-    if [ "$rc" != "$code" ] || ! grep -qF -- "$needle" <<<"$out"; then
-        echo "FAIL: '$*' -> exit $rc (want $code), output: $out" >&2
-        fails=$((fails + 1))
-    fi
-}
 
 ROOT=$(cd "$("$BIN" datasets list | sed -n 's/^data root: //p')" && pwd)
 REG=datasets/registry.json

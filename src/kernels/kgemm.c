@@ -182,7 +182,9 @@ static void gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *b
                                     (int64_t)c[n] - za * cs[n] - (int64_t)zw[n] * as + (int64_t)len * zw[n] * za;
                         } else {
                             float *o = yt + m * PTQ_KG_NP;
-                            for (int n = 0; n < PTQ_KG_NP; n++) {
+                            /* only the nn columns that exist: the last panel
+                             * may hold one row block, and scale/zero/csum end at npad */
+                            for (int n = 0; n < nn; n++) {
                                 int64_t v = (int64_t)c[n] - za * cs[n] - (int64_t)zw[n] * as +
                                             (int64_t)len * zw[n] * za;
                                 o[n] += sw[n] * sa * (float)v;
