@@ -58,11 +58,9 @@ typedef struct {
     long n;
 } ppl_acc;
 
-static int ppl_window(void *ctx, int w, const int *win, const float *logits, int T, int first, int vocab) {
-    (void)w;
-    ppl_acc *a = ctx;
+double ptq_window_nll(const float *logits, const int *win, int T, int first, int vocab) {
     double part[64] = {0}; /* per-thread partial sums keep the result deterministic per thread count */
-    int nt = ptq_num_threads() < 64 ? ptq_num_threads() : 64;
+    int nt = PTQ_MIN(ptq_num_threads(), 64);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int t = first; t < T - 1; t++) {
         int id = 0;
@@ -71,7 +69,15 @@ static int ppl_window(void *ctx, int w, const int *win, const float *logits, int
 #endif
         part[id] -= ptq_logprob(logits + (size_t)t * vocab, vocab, win[t + 1]);
     }
-    for (int i = 0; i < nt; i++) a->nll += part[i];
+    double s = 0;
+    for (int i = 0; i < nt; i++) s += part[i];
+    return s;
+}
+
+static int ppl_window(void *ctx, int w, const int *win, const float *logits, int T, int first, int vocab) {
+    (void)w;
+    ppl_acc *a = ctx;
+    a->nll += ptq_window_nll(logits, win, T, first, vocab);
     a->n += T - 1 - first;
     return 0;
 }

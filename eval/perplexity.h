@@ -41,6 +41,9 @@ int ptq_eval_windows(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_o
 
 int ptq_eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r, ptq_err *err);
 
+/* NLL of one window's targets t in [first, T-1) (predicting win[t+1]), fp64,
+ * summed in per-thread partials (deterministic for a given thread count). */
+double ptq_window_nll(const float *logits, const int *win, int T, int first, int vocab);
 /* log p(target | logits row) computed stably in fp64. */
 double ptq_logprob(const float *logits, int vocab, int target);
 

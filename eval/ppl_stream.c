@@ -20,24 +20,6 @@ static long rss_kb(void) {
     return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-/* NLL of one window's targets [first, T-1), fp64, per-thread partials. */
-static double window_nll(const float *logits, const int *win, int T, int first, int vocab) {
-    double part[64] = {0};
-    int nt = PTQ_MIN(ptq_num_threads(), 64);
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int t = first; t < T - 1; t++) {
-        int id = 0;
-#ifdef _OPENMP
-        id = omp_get_thread_num();
-#endif
-        part[id] -= ptq_logprob(logits + (size_t)t * vocab, vocab, win[t + 1]);
-    }
-    double s = 0;
-    for (int i = 0; i < nt; i++)
-        s += part[i];
-    return s;
-}
-
 int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r,
                         ptq_stream_block *blocks, int verbose, ptq_err *err) {
     memset(r, 0, sizeof *r);
@@ -94,7 +76,7 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
     for (long w = 0; w < nwin; w++) {
         memcpy(win, toks->ids + w * L, (size_t)L * sizeof(int));
         ptq_forward_head(&m, &s, X + w * per, L, s.logits);
-        r->nll_sum += window_nll(s.logits, win, L, first, full.vocab_size);
+        r->nll_sum += ptq_window_nll(s.logits, win, L, first, full.vocab_size);
         r->tokens_scored += L - 1 - first;
     }
     r->windows = (int)nwin;
