@@ -113,8 +113,12 @@ static int check_gemv(int T, int out, int in, int bits, int group, int wadv) {
     ptq_kdequant(&w, wd);
     int fails = 0;
     ptq_err err;
-    for (int isa = ptq_kern_isa_best(); isa >= 0; isa--) {
+    /* each ISA; on AVX-512 also every int4 row-block count per pass (1..4) */
+    for (int run = 4 * ptq_kern_isa_best() + 3; run >= 0; run--) {
+        int isa = run / 4, nb = 4 - run % 4;
+        if (isa != PTQ_ISA_AVX512VNNI && nb != 4) continue;
         ptq_kern_force_isa((ptq_isa)isa);
+        ptq_kern_gemv_int4_blocks(nb);
         CHECK(ptq_kgemm_f32(&w, x, T, bias, y, &err) == 0);
         double worst = 0;
         for (int t = 0; t < T; t++)
@@ -129,12 +133,13 @@ static int check_gemv(int T, int out, int in, int bits, int group, int wadv) {
             }
         CHECK(worst <= 1e-5);
         if (worst > 1e-5) {
-            fprintf(stderr, "  gemv T=%d %dx%d W%d g=%d isa=%s rel %.3g\n", T, out, in, bits, group,
-                    ptq_isa_name((ptq_isa)isa), worst);
+            fprintf(stderr, "  gemv T=%d %dx%d W%d g=%d isa=%s nb=%d rel %.3g\n", T, out, in, bits, group,
+                    ptq_isa_name((ptq_isa)isa), nb, worst);
             fails++;
         }
     }
     ptq_kern_force_isa(ptq_kern_isa_best());
+    ptq_kern_gemv_int4_blocks(4);
     free(x), free(wd), free(y), free(bias);
     ptq_kpacked_free(&w);
     return fails;
@@ -198,6 +203,7 @@ int main(void) {
         fails += check_gemv(1, 64, 256, bits, 32, 0);
         fails += check_gemv(1, 33, 260, bits, 12, 1);
         fails += check_gemv(3, 33, 100, bits, 0, 1);
+        fails += check_gemv(1, 80, 520, bits, 64, 1); /* 5 row blocks: 4 + 1 per pass */
     }
     check_kv();
     /* bad inputs are rejected */

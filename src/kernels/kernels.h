@@ -90,6 +90,9 @@ void ptq_kgemm_int_ref(const ptq_kacts *a, const ptq_kpacked *w, int64_t *Iout);
 
 /* Weight-only GEMV: y (out) = x (in, fp32) W^T + bias, dequantizing on the fly. */
 int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err);
+/* AVX-512 int4 GEMV: row blocks of 16 per pass, 1..4 (default 4; more blocks
+ * share the x broadcasts and loop overhead). For benchmarks and tests. */
+void ptq_kern_gemv_int4_blocks(int nb);
 /* T rows of fp32 activations (weight-only prefill): the GEMV for T = 1, else
  * 128-row panels dequantized to fp32 and multiplied with cblas_sgemm. */
 int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err);

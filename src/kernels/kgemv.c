@@ -44,28 +44,37 @@ static float *pad_x(const ptq_kpacked *w, const float *x, float **xs) {
     return xp;
 }
 
+static int g_int4_nb = 4;
+void ptq_kern_gemv_int4_blocks(int nb) { g_int4_nb = nb < 1 ? 1 : nb > 4 ? 4 : nb; }
+
+static void put_rows(const ptq_kpacked *w, int rb, int nb, const float *yb, const float *bias, float *y) {
+    for (int l = 0; l < nb * PTQ_KP_RB && rb * PTQ_KP_RB + l < w->out; l++)
+        y[rb * PTQ_KP_RB + l] = yb[l] + (bias ? bias[rb * PTQ_KP_RB + l] : 0.f);
+}
+
 int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err) {
     float *xs, *xp = pad_x(w, x, &xs);
     if (!xp) return ptq_fail(err, "kgemv: out of memory");
     ptq_isa isa = ptq_kern_isa();
     int nrb = w->npad / PTQ_KP_RB, direct4 = isa == PTQ_ISA_AVX512VNNI && w->bits == 4 && w->group % 8 == 0;
+    int NB = direct4 ? g_int4_nb : 1, nunit = (nrb + NB - 1) / NB;
     int fail = 0;
 #pragma omp parallel reduction(| : fail)
     {
         int8_t *blk = direct4 ? NULL : ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
         if (!direct4 && !blk) fail = 1;
-        float y16[PTQ_KP_RB];
+        float yb[4 * PTQ_KP_RB];
 #pragma omp for schedule(static)
-        for (int rb = 0; rb < nrb; rb++) {
+        for (int u = 0; u < nunit; u++) {
             if (fail) continue;
-            if (direct4) ptq_kgemv_block_avx512_int4(w, rb, xp, xs, y16);
+            int rb = u * NB, nb = PTQ_MIN(NB, nrb - rb);
+            if (direct4) ptq_kgemv_blocks_avx512_int4(nb, w, rb, xp, xs, yb);
             else {
                 ptq_kunpack_block(w, rb, blk);
-                if (isa == PTQ_ISA_AVX512VNNI) ptq_kgemv_block_avx512_i8(w, rb, blk, xp, xs, y16);
-                else ptq_kgemv_block_scalar_i8(w, rb, blk, xp, xs, y16);
+                if (isa == PTQ_ISA_AVX512VNNI) ptq_kgemv_block_avx512_i8(w, rb, blk, xp, xs, yb);
+                else ptq_kgemv_block_scalar_i8(w, rb, blk, xp, xs, yb);
             }
-            for (int l = 0; l < PTQ_KP_RB && rb * PTQ_KP_RB + l < w->out; l++)
-                y[rb * PTQ_KP_RB + l] = y16[l] + (bias ? bias[rb * PTQ_KP_RB + l] : 0.f);
+            put_rows(w, rb, nb, yb, bias, y);
         }
         free(blk);
     }

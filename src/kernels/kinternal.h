@@ -18,6 +18,8 @@ int ptq_kmicro_mr(ptq_isa isa);
 /* Float GEMV over one 16-row block: acc[16] per group range. */
 void ptq_kunpack_block_ld(const ptq_kpacked *p, int rb, uint32_t *dst32, int ld);
 void ptq_kgemv_block_avx512_int4(const ptq_kpacked *p, int rb, const float *x, const float *xs, float *y16);
+/* nb (1..4) row blocks from rb per pass, sharing the x broadcasts (ynb: nb*16). */
+void ptq_kgemv_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, const float *x, const float *xs, float *ynb);
 void ptq_kgemv_int_block_avx512_int4(const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *y16);
 void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, const float *xs, float *y16);
 void ptq_kgemv_block_scalar_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, const float *xs,
