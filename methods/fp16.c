@@ -1,7 +1,8 @@
 /* fp16.c — the full-precision reference: no quantization at all.
  * (The harness computes in fp32; "fp16" is the field's name for the
  * unquantized baseline.) Only W16A16 (KV16) specs are accepted, so a typo in a
- * sweep cannot silently produce a "quantized" row that is not. */
+ * sweep cannot silently produce a "quantized" row that is not. Block-wise
+ * (streamable): every step is a no-op. */
 #include "method.h"
 
 static int fp16_supports(const ptq_qspec *q, ptq_err *err) {
@@ -10,12 +11,30 @@ static int fp16_supports(const ptq_qspec *q, ptq_err *err) {
     return 0;
 }
 
-static int fp16_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+static int fp16_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
     (void)m, (void)ctx, (void)err;
+    *state = NULL;
+    *need_calib = 0;
     return 0;
 }
 
+static int fp16_block(void *state, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
+    (void)state, (void)m, (void)layer, (void)X, (void)c, (void)err;
+    return 0;
+}
+
+static int fp16_end(void *state, ptq_model *m, int ok, ptq_err *err) {
+    (void)state, (void)m, (void)ok, (void)err;
+    return 0;
+}
+
+static const ptq_block_method fp16_blocks = {fp16_begin, fp16_block, NULL, fp16_end};
 static const ptq_opt_def fp16_opts[] = {{NULL, 0, NULL, 0, 0, NULL}};
+extern const ptq_method ptq_method_fp16;
+
+static int fp16_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    return ptq_method_apply_blocks(&ptq_method_fp16, m, ctx, err);
+}
 
 const ptq_method ptq_method_fp16 = {
-    "fp16", "full-precision reference (no quantization)", 0, fp16_opts, fp16_supports, fp16_apply};
+    "fp16", "full-precision reference (no quantization)", 0, fp16_opts, fp16_supports, fp16_apply, &fp16_blocks};

@@ -12,8 +12,12 @@
  * sample, or TinyStories 501-1000 for the stories models). At A<16 the
  * activations/KV are fake-quantized after GPTQ (calibration sees FP
  * activations, as in QuaRot's pipeline). lm_head stays 16-bit unless
- * quant_lm_head, and then uses RTN (no GPTQ repo quantizes lm_head). */
+ * quant_lm_head, and then uses RTN (no GPTQ repo quantizes lm_head).
+ * Block-wise (streamable): GPTQ of block l in block(), its activation/KV
+ * quantizers in block_end() once the calibration inputs moved past it. */
 #include "gptq.h"
+
+#include <stdlib.h>
 
 #include "method.h"
 
@@ -26,30 +30,66 @@ static const ptq_opt_def gptq_opts[] = {
     PTQ_ACT_KV_OPTS,
     {NULL, 0, NULL, 0, 0, NULL}};
 
-static int gptq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
+typedef struct {
+    const ptq_apply_ctx *ctx;
+    ptq_gptq_opts o;
+    int true_seq;
+} gptq_state;
 
-const ptq_method ptq_method_gptq = {
-    "gptq", "GPTQ weights (Hessian-based error feedback), per-token activations", 1, gptq_opts, NULL, gptq_apply};
+extern const ptq_method ptq_method_gptq;
 
-static int gptq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+static int gptq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+    (void)m;
     const ptq_method *me = &ptq_method_gptq;
-    ptq_gptq_opts o = ptq_gptq_default(ctx->q->w_bits);
-    o.wq = ptq_method_wq(ctx, 0);
-    o.percdamp = ptq_opt_num(me, ctx->opts, "percdamp");
-    o.blocksize = (int)ptq_opt_num(me, ctx->opts, "blocksize");
-    o.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
-    if (ctx->q->w_bits < 16) {
-        ptq_calib c;
-        if (ptq_method_calib(me, ctx, m, &c, err)) return -1;
-        int rc = ptq_gptq_model(m, &c, &o, ptq_opt_bool(me, ctx->opts, "true_sequential"), err);
-        ptq_calib_free(&c);
-        if (rc) return -1;
-    }
-    int qlm = ptq_opt_bool(me, ctx->opts, "quant_lm_head");
-    if (qlm && ctx->q->w_bits < 16) {
-        if (ptq_model_untie(m, err)) return -1;
-        ptq_wq_rtn(m->lm_head.w, m->lm_head.out, m->lm_head.in, &o.wq);
-    }
-    ptq_install_act_kv(m, me, ctx);
+    gptq_state *s = ptq_calloc(1, sizeof *s, err);
+    if (!s) return -1;
+    s->ctx = ctx;
+    s->o = ptq_gptq_default(ctx->q->w_bits);
+    s->o.wq = ptq_method_wq(ctx, 0);
+    s->o.percdamp = ptq_opt_num(me, ctx->opts, "percdamp");
+    s->o.blocksize = (int)ptq_opt_num(me, ctx->opts, "blocksize");
+    s->o.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
+    s->true_seq = ptq_opt_bool(me, ctx->opts, "true_sequential");
+    *state = s;
+    *need_calib = ctx->q->w_bits < 16;
     return 0;
 }
+
+static int gptq_block(void *state, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
+    gptq_state *s = state;
+    if (!X) return 0; /* W16: nothing to quantize */
+    return ptq_gptq_block(m, layer, X, c, &s->o, s->true_seq, err);
+}
+
+static int gptq_block_end(void *state, ptq_model *m, int layer, ptq_err *err) {
+    (void)err;
+    gptq_state *s = state;
+    ptq_install_act_kv_layer(m, &ptq_method_gptq, s->ctx, layer);
+    return 0;
+}
+
+static int gptq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
+    gptq_state *s = state;
+    int rc = 0;
+    if (ok) {
+        int qlm = ptq_opt_bool(&ptq_method_gptq, s->ctx->opts, "quant_lm_head");
+        rc = ptq_rtn_lm_head(m, &s->o.wq, qlm && s->ctx->q->w_bits < 16, err);
+        ptq_install_act_lm_head(m, &ptq_method_gptq, s->ctx);
+    }
+    free(s);
+    return rc;
+}
+
+static const ptq_block_method gptq_blocks = {gptq_begin, gptq_block, gptq_block_end, gptq_end};
+
+static int gptq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    return ptq_method_apply_blocks(&ptq_method_gptq, m, ctx, err);
+}
+
+const ptq_method ptq_method_gptq = {"gptq",
+                                    "GPTQ weights (Hessian-based error feedback), per-token activations",
+                                    1,
+                                    gptq_opts,
+                                    NULL,
+                                    gptq_apply,
+                                    &gptq_blocks};

@@ -158,18 +158,29 @@ int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *
 
 /* ---- shared helpers ---- */
 
-void ptq_install_act_kv(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx) {
+static ptq_act_qspec act_spec(const ptq_method *meth, const ptq_apply_ctx *ctx) {
     const ptq_qspec *q = ctx->q;
-    ptq_act_qspec a = {q->a_bits, ptq_opt_bool(meth, ctx->opts, "a_sym"), q->a_clip > 0.f ? q->a_clip : 1.f, 0};
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        for (int j = 0; j < PTQ_LIN_COUNT; j++)
-            m->layers[l].lin[j].aq = a;
-    if (ptq_opt_bool(meth, ctx->opts, "quant_lm_head")) m->lm_head.aq = a;
+    return (ptq_act_qspec){q->a_bits, ptq_opt_bool(meth, ctx->opts, "a_sym"), q->a_clip > 0.f ? q->a_clip : 1.f, 0};
+}
+
+void ptq_install_act_kv_layer(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, int layer) {
+    ptq_act_qspec a = act_spec(meth, ctx);
+    for (int j = 0; j < PTQ_LIN_COUNT; j++)
+        m->layers[layer].lin[j].aq = a;
     int g = (int)ptq_opt_num(meth, ctx->opts, "kv_group");
-    ptq_act_qspec kv = {q->kv_bits, ptq_opt_bool(meth, ctx->opts, "kv_sym"),
+    ptq_act_qspec kv = {ctx->q->kv_bits, ptq_opt_bool(meth, ctx->opts, "kv_sym"),
                         (float)ptq_opt_num(meth, ctx->opts, "kv_clip"), g >= m->cfg.head_dim ? 0 : g};
+    m->layers[layer].kq = m->layers[layer].vq = kv;
+}
+
+void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx) {
+    if (ptq_opt_bool(meth, ctx->opts, "quant_lm_head")) m->lm_head.aq = act_spec(meth, ctx);
+}
+
+void ptq_install_act_kv(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx) {
     for (int l = 0; l < m->cfg.n_layers; l++)
-        m->layers[l].kq = m->layers[l].vq = kv;
+        ptq_install_act_kv_layer(m, meth, ctx, l);
+    ptq_install_act_lm_head(m, meth, ctx);
 }
 
 ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {
@@ -180,18 +191,25 @@ ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {
     return o;
 }
 
-int ptq_rtn_all(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err) {
-    if (wq->bits >= 16) return 0;
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        for (int j = 0; j < PTQ_LIN_COUNT; j++) {
-            ptq_linear *L = &m->layers[l].lin[j];
-            ptq_wq_rtn(L->w, L->out, L->in, wq);
-        }
-    if (quant_lm_head) {
-        if (ptq_model_untie(m, err)) return -1;
-        ptq_wq_rtn(m->lm_head.w, m->lm_head.out, m->lm_head.in, wq);
+void ptq_rtn_layer(ptq_model *m, int layer, const ptq_wq_opts *wq) {
+    if (wq->bits >= 16) return;
+    for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+        ptq_linear *L = &m->layers[layer].lin[j];
+        ptq_wq_rtn(L->w, L->out, L->in, wq);
     }
+}
+
+int ptq_rtn_lm_head(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err) {
+    if (wq->bits >= 16 || !quant_lm_head) return 0;
+    if (ptq_model_untie(m, err)) return -1;
+    ptq_wq_rtn(m->lm_head.w, m->lm_head.out, m->lm_head.in, wq);
     return 0;
+}
+
+int ptq_rtn_all(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err) {
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        ptq_rtn_layer(m, l, wq);
+    return ptq_rtn_lm_head(m, wq, quant_lm_head, err);
 }
 
 int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c, ptq_err *err) {
@@ -209,4 +227,52 @@ int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq
         cJSON_AddStringToObject(o, "sampling", c->sampling);
     }
     return 0;
+}
+
+/* ---- block-wise driver ---- */
+
+int ptq_method_streamable(const ptq_method *meth, ptq_err *err) {
+    const ptq_block_method *b = meth->blocks;
+    if (!b || !b->begin || !b->block || !b->end)
+        return ptq_fail(err, "method %s has no block-wise implementation and cannot run streamed (--stream)",
+                        meth->name);
+    return 0;
+}
+
+/* Same walk as ptq_calib_walk (calib.c), with block_end after the advance. */
+int ptq_method_apply_blocks(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    if (ptq_method_streamable(meth, err)) return -1;
+    const ptq_block_method *b = meth->blocks;
+    void *st = NULL;
+    int need = 0;
+    if (b->begin(m, ctx, &st, &need, err)) return -1;
+    ptq_calib c;
+    memset(&c, 0, sizeof c);
+    float *X = NULL;
+    size_t win = 0;
+    int rc = need ? ptq_method_calib(meth, ctx, m, &c, err) : 0;
+    if (!rc && need) {
+        win = (size_t)c.seqlen * m->cfg.dim;
+        if (!(X = ptq_calloc((size_t)c.nsamples * win, sizeof(float), err)))
+            rc = ptq_wrap(err, "calibration activations (%d x %d x %d floats)", c.nsamples, c.seqlen, m->cfg.dim);
+        for (int i = 0; i < c.nsamples && !rc; i++)
+            rc = ptq_forward_embed(m, c.tokens + (size_t)i * c.seqlen, c.seqlen, X + i * win, err);
+    }
+    ptq_progress pb;
+    if (need) ptq_progress_start(&pb, "calibration blocks", m->cfg.n_layers);
+    for (int l = 0; l < m->cfg.n_layers && !rc; l++) {
+        rc = b->block(st, m, l, X, need ? &c : NULL, err);
+        if (!rc && need) rc = ptq_calib_block_forward(m, l, X, X, &c, NULL, NULL, err);
+        if (!rc && b->block_end) rc = b->block_end(st, m, l, err);
+        if (need) ptq_progress_update(&pb, l + 1);
+    }
+    if (need) ptq_progress_end(&pb);
+    free(X);
+    ptq_calib_free(&c);
+    if (rc) {
+        ptq_err scratch;
+        b->end(st, m, 0, &scratch);
+        return -1;
+    }
+    return b->end(st, m, 1, err);
 }

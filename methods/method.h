@@ -36,6 +36,29 @@ typedef struct {
     cJSON *info;                 /* method may add facts to the result row (e.g. chosen alpha per layer) */
 } ptq_apply_ctx;
 
+/* Block-wise methods (added; backward compatible). A method that can
+ * quantize one transformer block at a time fills this table, so a model that
+ * is never resident in fp32 (layer streaming, src/run_stream.c) can be
+ * quantized. Its in-RAM apply() is ptq_method_apply_blocks(): begin; then for
+ * l = 0..n_layers-1: block(l) on the inputs X of block l, X advanced through
+ * block l as block() left it, block_end(l); then end.
+ *  begin:     outer tensors only (tok_emb, rms_final, lm_head: untie, folds)
+ *             and the run state; *need_calib = 1 makes the driver load the
+ *             calibration windows (ptq_method_calib) and pass X and c, else
+ *             both are NULL.
+ *  block:     quantize layer `layer` in place; touch no other layer.
+ *  block_end: optional; runs after X went through the block: changes that
+ *             calibration of later blocks must not see (activation/KV
+ *             quantizers after GPTQ, RTN after SmoothQuant's smoothing).
+ *  end:       lm_head and result info; frees the state. Always called once
+ *             begin succeeded; ok = 0 after a failure (then only free). */
+typedef struct {
+    int (*begin)(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err);
+    int (*block)(void *state, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err);
+    int (*block_end)(void *state, ptq_model *m, int layer, ptq_err *err);
+    int (*end)(void *state, ptq_model *m, int ok, ptq_err *err);
+} ptq_block_method;
+
 typedef struct {
     const char *name, *summary;
     int needs_calibration;
@@ -43,6 +66,7 @@ typedef struct {
     /* 0 if the method can run this spec, else -1 with a message. */
     int (*supports)(const ptq_qspec *q, ptq_err *err);
     int (*apply)(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
+    const ptq_block_method *blocks; /* NULL: whole-model apply() only (cannot stream) */
 } ptq_method;
 
 extern const ptq_method *const ptq_methods[]; /* NULL-terminated, registry.c */
@@ -83,5 +107,19 @@ int ptq_rtn_all(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err 
  * records dataset, sha256, nsamples, seqlen and sampling in ctx->info. */
 int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c,
                      ptq_err *err);
+
+/* ---- block-wise helpers (added) ---- */
+
+/* The in-RAM driver of a block-wise method (see ptq_block_method); a
+ * converted method's apply() is this. */
+int ptq_method_apply_blocks(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
+/* 0 if the method has a block-wise implementation, else -1 naming it. */
+int ptq_method_streamable(const ptq_method *meth, ptq_err *err);
+/* ptq_install_act_kv split: one block's linears and KV; lm_head's input. */
+void ptq_install_act_kv_layer(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, int layer);
+void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx);
+/* ptq_rtn_all split: one block's linears; lm_head (untied first) when asked. */
+void ptq_rtn_layer(ptq_model *m, int layer, const ptq_wq_opts *wq);
+int ptq_rtn_lm_head(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err);
 
 #endif

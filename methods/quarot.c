@@ -21,7 +21,10 @@
  *    RMSNorm models it changes the function, and the fused model must equal
  *    the original.
  *  - Calibration for GPTQ is the harness calibration text (not WikiText-2
- *    train, which would overlap the evaluation text here). */
+ *    train, which would overlap the evaluation text here).
+ * Block-wise (streamable): begin() unties, folds the final norm into lm_head
+ * and R1 into the embedding and lm_head; block() does steps 1-5 and the
+ * weights for one block; block_end() installs its quantizers. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +42,7 @@ static const ptq_opt_def qr_opts[] = {
     PTQ_ACT_KV_OPTS,
     {NULL, 0, NULL, 0, 0, NULL}};
 
-static int qr_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
-
-const ptq_method ptq_method_quarot = {
-    "quarot", "Hadamard rotations (fused + online) then GPTQ/RTN weights, per-token activations, KV", 1, qr_opts, NULL,
-    qr_apply};
+extern const ptq_method ptq_method_quarot;
 
 /* ---- online ops: each maps a row x to x A with A orthogonal ---- */
 static void op_had(void *ctx, float *x, int rows, int n) {
@@ -153,23 +152,21 @@ static void scale_cols(float *W, int rows, int cols, float *g) {
         g[j] = 1.f;
 }
 
-static void fuse_norms(ptq_model *m) {
+/* Fold the two RMSNorm gammas of block l into the linears that read them. */
+static void fuse_layer(ptq_model *m, int l) {
     int d = m->cfg.dim;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        ptq_layer *L = &m->layers[l];
-        float g[2][d];
-        memcpy(g[0], L->rms_att, sizeof g[0]);
-        memcpy(g[1], L->rms_ffn, sizeof g[1]);
-        for (int j = 0; j < PTQ_LIN_COUNT; j++) {
-            if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN) continue;
-            float tmp[d];
-            memcpy(tmp, g[j >= PTQ_LIN_GATE], sizeof tmp);
-            scale_cols(L->lin[j].w, L->lin[j].out, d, tmp);
-        }
-        for (int j = 0; j < d; j++)
-            L->rms_att[j] = L->rms_ffn[j] = 1.f;
+    ptq_layer *L = &m->layers[l];
+    float g[2][d];
+    memcpy(g[0], L->rms_att, sizeof g[0]);
+    memcpy(g[1], L->rms_ffn, sizeof g[1]);
+    for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+        if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN) continue;
+        float tmp[d];
+        memcpy(tmp, g[j >= PTQ_LIN_GATE], sizeof tmp);
+        scale_cols(L->lin[j].w, L->lin[j].out, d, tmp);
     }
-    scale_cols(m->lm_head.w, m->lm_head.out, d, m->rms_final);
+    for (int j = 0; j < d; j++)
+        L->rms_att[j] = L->rms_ffn[j] = 1.f;
 }
 
 /* R1 = diag(signs) H (or random orthogonal) as a dense op. */
@@ -198,91 +195,127 @@ static int residual_op(ptq_online_op *op, int d, uint64_t seed, const char **kin
     return 0;
 }
 
-static int rotate(ptq_model *m, const ptq_apply_ctx *ctx, int head_had, ptq_err *err) {
-    const ptq_config *c = &m->cfg;
-    int d = c->dim, hd = c->head_dim, kvd = c->n_kv_heads * hd;
-    const char *k1 = "", *k4 = "none";
+typedef struct {
+    const ptq_apply_ctx *ctx;
     ptq_online_op R1;
-    if (ptq_model_untie(m, err)) return -1;
-    fuse_norms(m);
-    if (residual_op(&R1, d, ctx->seed, &k1, err)) return -1;
-    fold_in(&R1, m->tok_emb, c->vocab_size, d);
-    fold_in(&R1, m->lm_head.w, m->lm_head.out, d);
-    int rc = 0;
-    for (int l = 0; l < c->n_layers && !rc; l++) {
-        ptq_layer *L = &m->layers[l];
-        for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++) {
-            ptq_linear *W = &L->lin[j];
-            if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN)
-                rc = fold_out(&R1, W->w, W->out, W->in, err);
-            else
-                fold_in(&R1, W->w, W->out, W->in);
-        }
+    int vo, hh, use_gptq;
+    ptq_wq_opts wq;
+    ptq_gptq_opts o;
+} qr_state;
+
+static void qr_free(qr_state *s) {
+    ptq_online_op_clear(&s->R1);
+    free(s);
+}
+
+/* Outer tensors: untie, final norm into lm_head, R1 on embedding and lm_head. */
+static int qr_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+    const ptq_method *me = &ptq_method_quarot;
+    const ptq_config *c = &m->cfg;
+    const char *wmode = ptq_opt_str(me, ctx->opts, "weights"), *k1 = "";
+    int use_gptq = strcmp(wmode, "gptq") == 0;
+    if (!use_gptq && strcmp(wmode, "rtn") != 0)
+        return ptq_fail(err, "option 'weights' must be \"gptq\" or \"rtn\", got \"%s\"", wmode);
+    qr_state *s = ptq_calloc(1, sizeof *s, err);
+    if (!s) return -1;
+    s->ctx = ctx;
+    s->use_gptq = use_gptq;
+    s->wq = ptq_method_wq(ctx, 1);
+    s->o = ptq_gptq_default(s->wq.bits);
+    s->o.wq = s->wq;
+    s->o.percdamp = ptq_opt_num(me, ctx->opts, "percdamp");
+    s->o.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
+    if (ptq_model_untie(m, err)) return free(s), -1;
+    scale_cols(m->lm_head.w, m->lm_head.out, c->dim, m->rms_final);
+    if (residual_op(&s->R1, c->dim, ctx->seed, &k1, err)) return free(s), -1;
+    fold_in(&s->R1, m->tok_emb, c->vocab_size, c->dim);
+    fold_in(&s->R1, m->lm_head.w, m->lm_head.out, c->dim);
+    s->vo = ptq_hadamard_supported(c->head_dim);
+    s->hh = ptq_opt_bool(me, ctx->opts, "online_head_had") && s->vo && c->n_heads > 1 &&
+            ptq_hadamard_supported(c->n_heads);
+    if (ctx->info) {
+        cJSON *o = cJSON_AddObjectToObject(ctx->info, "rotations");
+        cJSON_AddStringToObject(o, "R1_residual", k1);
+        cJSON_AddStringToObject(o, "down_proj_online",
+                                ptq_hadamard_supported(c->hidden_dim) ? "hadamard" : "random_orthogonal");
+        cJSON_AddStringToObject(o, "v_o_head_dim", s->vo ? "hadamard" : "none (no Hadamard of size head_dim)");
+        cJSON_AddStringToObject(o, "qk_online", s->vo ? "hadamard" : "none");
+        cJSON_AddStringToObject(o, "o_proj_online_heads", s->hh ? "hadamard" : "none");
     }
-    ptq_online_op_clear(&R1);
+    *state = s;
+    *need_calib = use_gptq && s->wq.bits < 16;
+    return 0;
+}
+
+/* Steps 1-5 on block l, then its weights (GPTQ on X, or RTN). */
+static int qr_block(void *state, ptq_model *m, int l, float *X, const ptq_calib *cal, ptq_err *err) {
+    qr_state *s = state;
+    const ptq_config *c = &m->cfg;
+    int d = c->dim, hd = c->head_dim, kvd = c->n_kv_heads * hd, rc = 0;
+    const char *k4 = "none";
+    ptq_layer *L = &m->layers[l];
+    fuse_layer(m, l);
+    for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++) {
+        ptq_linear *W = &L->lin[j];
+        if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN)
+            rc = fold_out(&s->R1, W->w, W->out, W->in, err);
+        else
+            fold_in(&s->R1, W->w, W->out, W->in);
+    }
     if (rc) return -1;
-    int vo = ptq_hadamard_supported(hd);
-    for (int l = 0; l < c->n_layers && vo && !rc; l++) { /* V/O head-dim Hadamard */
-        ptq_layer *L = &m->layers[l];
+    if (s->vo) { /* V/O head-dim Hadamard */
         ptq_linear *V = &L->lin[PTQ_LIN_V], *O = &L->lin[PTQ_LIN_O];
-        if (!(rc = transpose(V->w, kvd, d, err))) {
-            ptq_hadamard_rows(V->w, d * c->n_kv_heads, hd, NULL);
-            rc = transpose(V->w, d, kvd, err);
-        }
+        if (transpose(V->w, kvd, d, err)) return -1;
+        ptq_hadamard_rows(V->w, d * c->n_kv_heads, hd, NULL);
+        if (transpose(V->w, d, kvd, err)) return -1;
         if (V->bias) ptq_hadamard_rows(V->bias, c->n_kv_heads, hd, NULL);
         ptq_hadamard_rows(O->w, d * c->n_heads, hd, NULL);
         L->qk_op.fn = op_had; /* Q/K after RoPE: cancels inside QK^T */
         L->qk_op.name = "hadamard";
         L->qk_op.flops_per_row = 8.0 * hd;
     }
-    int hh = head_had && vo && c->n_heads > 1 && ptq_hadamard_supported(c->n_heads);
-    for (int l = 0; l < c->n_layers && hh && !rc; l++) {
-        ptq_linear *O = &m->layers[l].lin[PTQ_LIN_O];
+    if (s->hh) {
+        ptq_linear *O = &L->lin[PTQ_LIN_O];
         heads_ctx *h = calloc(1, sizeof *h);
         if (!h) return ptq_fail(err, "out of memory");
         h->nh = c->n_heads, h->hd = hd;
         O->in_op = (ptq_online_op){op_heads, h, free, "hadamard_heads", 8.0 * c->n_heads * hd};
         fold_in(&O->in_op, O->w, O->out, O->in);
     }
-    for (int l = 0; l < c->n_layers && !rc; l++) { /* down_proj input */
-        ptq_linear *D = &m->layers[l].lin[PTQ_LIN_DOWN];
-        if ((rc = make_op(&D->in_op, c->hidden_dim, ctx->seed + 1000 + l, &k4, err))) break;
-        fold_in(&D->in_op, D->w, D->out, D->in);
-    }
-    if (rc) return -1;
-    if (ctx->info) {
-        cJSON *o = cJSON_AddObjectToObject(ctx->info, "rotations");
-        cJSON_AddStringToObject(o, "R1_residual", k1);
-        cJSON_AddStringToObject(o, "down_proj_online", k4);
-        cJSON_AddStringToObject(o, "v_o_head_dim", vo ? "hadamard" : "none (no Hadamard of size head_dim)");
-        cJSON_AddStringToObject(o, "qk_online", vo ? "hadamard" : "none");
-        cJSON_AddStringToObject(o, "o_proj_online_heads", hh ? "hadamard" : "none");
-    }
+    ptq_linear *D = &L->lin[PTQ_LIN_DOWN]; /* down_proj input */
+    if (make_op(&D->in_op, c->hidden_dim, s->ctx->seed + 1000 + l, &k4, err)) return -1;
+    fold_in(&D->in_op, D->w, D->out, D->in);
+    if (X) return ptq_gptq_block(m, l, X, cal, &s->o, 1, err);
+    ptq_rtn_layer(m, l, &s->wq); /* weights=rtn (W16 with gptq: no-op) */
     return 0;
 }
 
-static int qr_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    const ptq_method *me = &ptq_method_quarot;
-    const char *wmode = ptq_opt_str(me, ctx->opts, "weights");
-    int use_gptq = strcmp(wmode, "gptq") == 0;
-    if (!use_gptq && strcmp(wmode, "rtn") != 0)
-        return ptq_fail(err, "option 'weights' must be \"gptq\" or \"rtn\", got \"%s\"", wmode);
-    if (rotate(m, ctx, ptq_opt_bool(me, ctx->opts, "online_head_had"), err)) return -1;
-    ptq_wq_opts wq = ptq_method_wq(ctx, 1);
-    if (use_gptq && wq.bits < 16) {
-        ptq_gptq_opts o = ptq_gptq_default(wq.bits);
-        o.wq = wq;
-        o.percdamp = ptq_opt_num(me, ctx->opts, "percdamp");
-        o.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
-        ptq_calib c;
-        if (ptq_method_calib(me, ctx, m, &c, err)) return -1;
-        int rc = ptq_gptq_model(m, &c, &o, 1, err);
-        ptq_calib_free(&c);
-        if (rc) return -1;
-        if (ptq_opt_bool(me, ctx->opts, "quant_lm_head")) ptq_wq_rtn(m->lm_head.w, m->lm_head.out, m->lm_head.in, &wq);
-    } else if (ptq_rtn_all(m, &wq, ptq_opt_bool(me, ctx->opts, "quant_lm_head"), err))
-        return -1;
-    ptq_install_act_kv(m, me, ctx);
-    if (ctx->info) cJSON_AddStringToObject(ctx->info, "weights", wmode);
+static int qr_block_end(void *state, ptq_model *m, int layer, ptq_err *err) {
+    (void)err;
+    qr_state *s = state;
+    ptq_install_act_kv_layer(m, &ptq_method_quarot, s->ctx, layer);
     return 0;
 }
+
+static int qr_end(void *state, ptq_model *m, int ok, ptq_err *err) {
+    qr_state *s = state;
+    const ptq_method *me = &ptq_method_quarot;
+    int rc = 0;
+    if (ok) {
+        rc = ptq_rtn_lm_head(m, &s->wq, ptq_opt_bool(me, s->ctx->opts, "quant_lm_head"), err);
+        ptq_install_act_lm_head(m, me, s->ctx);
+        if (!rc && s->ctx->info) cJSON_AddStringToObject(s->ctx->info, "weights", s->use_gptq ? "gptq" : "rtn");
+    }
+    qr_free(s);
+    return rc;
+}
+
+static const ptq_block_method qr_blocks = {qr_begin, qr_block, qr_block_end, qr_end};
+
+static int qr_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    return ptq_method_apply_blocks(&ptq_method_quarot, m, ctx, err);
+}
+
+const ptq_method ptq_method_quarot = {
+    "quarot", "Hadamard rotations (fused + online) then GPTQ/RTN weights, per-token activations, KV", 1, qr_opts, NULL,
+    qr_apply, &qr_blocks};

@@ -2,19 +2,56 @@
  * Weights: per output channel (or -g groups), symmetric by default, optional
  * MSE clip search (-mse). Activations: dynamic per-token at every linear
  * input; KV cache per head. No calibration, nothing fused, lm_head 16-bit
- * unless quant_lm_head. */
+ * unless quant_lm_head. Block-wise (streamable): each block is rounded and
+ * gets its quantizers on its own; lm_head at the end. */
+#include <stdlib.h>
+
 #include "method.h"
 
 static const ptq_opt_def rtn_opts[] = {PTQ_ACT_KV_OPTS, {NULL, 0, NULL, 0, 0, NULL}};
 
-static int rtn_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
+typedef struct {
+    const ptq_apply_ctx *ctx;
+    ptq_wq_opts wq;
+} rtn_state;
 
-const ptq_method ptq_method_rtn = {
-    "rtn", "round-to-nearest weights, per-token activations, per-head KV", 0, rtn_opts, NULL, rtn_apply};
+extern const ptq_method ptq_method_rtn;
 
-static int rtn_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    ptq_wq_opts wq = ptq_method_wq(ctx, 1);
-    if (ptq_rtn_all(m, &wq, ptq_opt_bool(&ptq_method_rtn, ctx->opts, "quant_lm_head"), err)) return -1;
-    ptq_install_act_kv(m, &ptq_method_rtn, ctx);
+static int rtn_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+    (void)m;
+    rtn_state *s = ptq_calloc(1, sizeof *s, err);
+    if (!s) return -1;
+    s->ctx = ctx;
+    s->wq = ptq_method_wq(ctx, 1);
+    *state = s;
+    *need_calib = 0;
     return 0;
 }
+
+static int rtn_block(void *state, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
+    (void)X, (void)c, (void)err;
+    rtn_state *s = state;
+    ptq_rtn_layer(m, layer, &s->wq);
+    ptq_install_act_kv_layer(m, &ptq_method_rtn, s->ctx, layer);
+    return 0;
+}
+
+static int rtn_end(void *state, ptq_model *m, int ok, ptq_err *err) {
+    rtn_state *s = state;
+    int rc = 0;
+    if (ok) {
+        rc = ptq_rtn_lm_head(m, &s->wq, ptq_opt_bool(&ptq_method_rtn, s->ctx->opts, "quant_lm_head"), err);
+        ptq_install_act_lm_head(m, &ptq_method_rtn, s->ctx);
+    }
+    free(s);
+    return rc;
+}
+
+static const ptq_block_method rtn_blocks = {rtn_begin, rtn_block, NULL, rtn_end};
+
+static int rtn_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    return ptq_method_apply_blocks(&ptq_method_rtn, m, ctx, err);
+}
+
+const ptq_method ptq_method_rtn = {
+    "rtn", "round-to-nearest weights, per-token activations, per-head KV", 0, rtn_opts, NULL, rtn_apply, &rtn_blocks};

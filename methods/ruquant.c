@@ -59,12 +59,7 @@ static const ptq_opt_def ru_opts[] = {
     PTQ_CALIB_OPTS("128", "2048"),
     {NULL, 0, NULL, 0, 0, NULL}};
 
-static int ru_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
-
-const ptq_method ptq_method_ruquant = {"ruquant",
-                                       "smoothing + Householder/Givens block rotations toward uniform targets, "
-                                       "zigzag, global Householder; RTN weights (closed form)",
-                                       1, ru_opts, NULL, ru_apply};
+extern const ptq_method ptq_method_ruquant;
 
 static const int groups[4][3] = {{PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V}, {PTQ_LIN_O, -1, -1},
                                  {PTQ_LIN_GATE, PTQ_LIN_UP, -1}, {PTQ_LIN_DOWN, -1, -1}};
@@ -76,6 +71,7 @@ typedef struct {
     double alpha, lac, swc;
     ptq_wq_opts wq;
     double online_flops; /* per token, all layers */
+    int had;             /* Hadamard on Q/K heads (KV < 16) */
 } ru_run;
 
 /* Inputs of every group for the window-averaged layer input (T x C each). */
@@ -205,46 +201,74 @@ static void hadamard_op(void *ctx, float *x, int rows, int n) {
     ptq_hadamard_rows(x, rows, n, NULL); /* size checked when installed */
 }
 
-static int ru_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+/* Block-wise (streamable): calibration and transforms per block in
+ * block(); the block's KV quantizers and Q/K Hadamard in block_end(), after
+ * the calibration inputs moved past it (as after the whole walk in RAM). */
+static int ru_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
     const ptq_method *me = &ptq_method_ruquant;
     const ptq_qspec *q = ctx->q;
-    ru_run r;
-    memset(&r, 0, sizeof r);
-    r.ctx = ctx;
-    r.alpha = ptq_opt_num(me, ctx->opts, "alpha");
-    r.maxB = (int)ptq_opt_num(me, ctx->opts, "block");
-    r.ro.K = (int)ptq_opt_num(me, ctx->opts, "K");
-    r.ro.lambda = (int)ptq_opt_num(me, ctx->opts, "lambda");
-    r.ro.zigzag = ptq_opt_bool(me, ctx->opts, "zigzag");
-    r.ro.householder = ptq_opt_bool(me, ctx->opts, "householder");
-    r.ro.seed = ctx->seed;
-    r.lac = ptq_opt_num(me, ctx->opts, "lac");
-    r.swc = ptq_opt_num(me, ctx->opts, "swc");
-    if (r.lac <= 0) r.lac = q->a_clip > 0 ? q->a_clip : (q->a_bits <= 4 ? 0.9 : 1.0);
-    if (r.swc <= 0) r.swc = q->w_bits <= 4 ? 0.8 : 1.0;
-    r.wq = ptq_method_wq(ctx, 0);
-    r.wq.sym = q->w_sym == 1 ? 1 : 0;
-    r.wq.clip = (float)r.swc;
-    ptq_calib c;
-    if (ptq_method_calib(me, ctx, m, &c, err)) return -1;
-    int rc = ptq_calib_walk(m, &c, ru_block, &r, err);
-    ptq_calib_free(&c);
-    if (rc) return -1;
     int hd = m->cfg.head_dim, had = q->kv_bits < 16 && ptq_opt_bool(me, ctx->opts, "kv_hadamard");
     if (had && !ptq_hadamard_supported(hd))
         return ptq_fail(err, "ruquant: no Hadamard of size head_dim=%d for the Q/K rotation (set kv_hadamard=false)", hd);
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        ptq_layer *L = &m->layers[l];
-        L->kq = L->vq = (ptq_act_qspec){q->kv_bits, 0, 1.f, 0};
-        if (had) {
-            ptq_online_op_clear(&L->qk_op);
-            L->qk_op = (ptq_online_op){hadamard_op, NULL, NULL, "hadamard_qk", 2.0 * hd * log2(hd)};
-        }
-    }
-    if (ctx->info) {
-        cJSON_AddNumberToObject(ctx->info, "ruquant_lac", r.lac);
-        cJSON_AddNumberToObject(ctx->info, "ruquant_swc", r.swc);
-        cJSON_AddNumberToObject(ctx->info, "online_flops_per_token", r.online_flops);
+    ru_run *r = ptq_calloc(1, sizeof *r, err);
+    if (!r) return -1;
+    r->ctx = ctx;
+    r->had = had;
+    r->alpha = ptq_opt_num(me, ctx->opts, "alpha");
+    r->maxB = (int)ptq_opt_num(me, ctx->opts, "block");
+    r->ro.K = (int)ptq_opt_num(me, ctx->opts, "K");
+    r->ro.lambda = (int)ptq_opt_num(me, ctx->opts, "lambda");
+    r->ro.zigzag = ptq_opt_bool(me, ctx->opts, "zigzag");
+    r->ro.householder = ptq_opt_bool(me, ctx->opts, "householder");
+    r->ro.seed = ctx->seed;
+    r->lac = ptq_opt_num(me, ctx->opts, "lac");
+    r->swc = ptq_opt_num(me, ctx->opts, "swc");
+    if (r->lac <= 0) r->lac = q->a_clip > 0 ? q->a_clip : (q->a_bits <= 4 ? 0.9 : 1.0);
+    if (r->swc <= 0) r->swc = q->w_bits <= 4 ? 0.8 : 1.0;
+    r->wq = ptq_method_wq(ctx, 0);
+    r->wq.sym = q->w_sym == 1 ? 1 : 0;
+    r->wq.clip = (float)r->swc;
+    *state = r;
+    *need_calib = 1;
+    return 0;
+}
+
+static int ru_block_end(void *state, ptq_model *m, int l, ptq_err *err) {
+    (void)err;
+    ru_run *r = state;
+    int hd = m->cfg.head_dim;
+    ptq_layer *L = &m->layers[l];
+    L->kq = L->vq = (ptq_act_qspec){r->ctx->q->kv_bits, 0, 1.f, 0};
+    if (r->had) {
+        ptq_online_op_clear(&L->qk_op);
+        L->qk_op = (ptq_online_op){hadamard_op, NULL, NULL, "hadamard_qk", 2.0 * hd * log2(hd)};
     }
     return 0;
 }
+
+static int ru_end(void *state, ptq_model *m, int ok, ptq_err *err) {
+    (void)m, (void)err;
+    ru_run *r = state;
+    if (ok && r->ctx->info) {
+        cJSON_AddNumberToObject(r->ctx->info, "ruquant_lac", r->lac);
+        cJSON_AddNumberToObject(r->ctx->info, "ruquant_swc", r->swc);
+        cJSON_AddNumberToObject(r->ctx->info, "online_flops_per_token", r->online_flops);
+    }
+    free(r);
+    return 0;
+}
+
+static const ptq_block_method ru_blocks = {ru_begin, ru_block, ru_block_end, ru_end};
+
+static int ru_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    return ptq_method_apply_blocks(&ptq_method_ruquant, m, ctx, err);
+}
+
+const ptq_method ptq_method_ruquant = {"ruquant",
+                                       "smoothing + Householder/Givens block rotations toward uniform targets, "
+                                       "zigzag, global Householder; RTN weights (closed form)",
+                                       1,
+                                       ru_opts,
+                                       NULL,
+                                       ru_apply,
+                                       &ru_blocks};

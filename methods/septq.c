@@ -51,12 +51,7 @@ static int septq_supports(const ptq_qspec *q, ptq_err *err) {
     return 0;
 }
 
-static int septq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
-
-const ptq_method ptq_method_septq = {"septq",
-                                     "GPTQ with a static 1% full-precision mask of the largest OBS scores "
-                                     "(weight-only)",
-                                     1, septq_opts, septq_supports, septq_apply};
+extern const ptq_method ptq_method_septq;
 
 int ptq_septq_linear(float *W, int rows, int cols, const ptq_hessian *H, const ptq_septq_opts *o,
                      unsigned char *mask_out, ptq_septq_stats *st, ptq_err *err) {
@@ -105,14 +100,23 @@ out:
     return rc;
 }
 
-typedef struct {
-    ptq_side_bytes hdr;
-    ptq_mask_storage st;
-} septq_side;
+typedef ptq_septq_side septq_side; /* septq.h */
+
+/* The mask as ascending flat indices (what the packed path needs). */
+static int side_set_mask(septq_side *side, const unsigned char *mask, size_t n, ptq_err *err) {
+    long k = 0;
+    for (size_t i = 0; i < n; i++) k += mask[i] != 0;
+    if (!(side->kept = ptq_calloc(k ? k : 1, sizeof(long), err))) return -1;
+    side->nkept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (mask[i]) side->kept[side->nkept++] = (long)i;
+    return 0;
+}
 
 typedef struct {
     ptq_septq_opts o;
     long kept, total, bytes, csr, bitmap;
+    cJSON *info;
 } septq_run;
 
 static const int groups[4][3] = {{PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V}, {PTQ_LIN_O, -1, -1},
@@ -132,16 +136,20 @@ static int septq_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_
             ptq_linear *L = &m->layers[layer].lin[groups[g][i]];
             ptq_septq_stats st;
             septq_side *side = ptq_calloc(1, sizeof *side, err);
-            if (!side || ptq_septq_linear(L->w, L->out, L->in, &cap.H, &r->o, NULL, &st, err)) {
-                free(side);
+            unsigned char *mask = side ? ptq_calloc((size_t)L->out * L->in, 1, err) : NULL;
+            if (!mask || ptq_septq_linear(L->w, L->out, L->in, &cap.H, &r->o, mask, &st, err) ||
+                side_set_mask(side, mask, (size_t)L->out * L->in, err)) {
+                free(mask);
+                ptq_septq_side_free(side);
                 ptq_lincap_free(&cap);
                 return ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[groups[g][i]]);
             }
+            free(mask);
             side->hdr = (ptq_side_bytes){PTQ_SIDE_MAGIC, st.st.bytes, "septq_sparse_fp16"};
             side->st = st.st;
             if (L->free_method_data) L->free_method_data(L->method_data);
             L->method_data = side;
-            L->free_method_data = free;
+            L->free_method_data = ptq_septq_side_free;
             r->kept += st.kept;
             r->total += st.total;
             r->bytes += st.st.bytes;
@@ -153,33 +161,55 @@ static int septq_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_
     return 0;
 }
 
-static int septq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+/* Block-wise (streamable): all the work is per block; end() adds the totals. */
+static int septq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+    (void)m;
     const ptq_method *me = &ptq_method_septq;
-    septq_run r;
-    memset(&r, 0, sizeof r);
-    r.o.g = ptq_gptq_default(ctx->q->w_bits);
-    r.o.g.wq = ptq_method_wq(ctx, 0);
-    r.o.g.wq.sym = ctx->q->w_sym == 1 ? 1 : 0; /* asymmetric unless -sym is asked for */
-    r.o.g.wq.mse = ptq_opt_bool(me, ctx->opts, "mse") || ctx->q->w_mse;
-    r.o.g.percdamp = ptq_opt_num(me, ctx->opts, "percdamp");
-    r.o.g.blocksize = (int)ptq_opt_num(me, ctx->opts, "blocksize");
-    r.o.g.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
-    r.o.sparsity = ptq_opt_num(me, ctx->opts, "sparsity");
     const char *mv = ptq_opt_str(me, ctx->opts, "masked_value");
     if (strcmp(mv, "original") && strcmp(mv, "updated"))
         return ptq_fail(err, "option 'masked_value' must be \"original\" or \"updated\", got \"%s\"", mv);
-    r.o.keep_original = !strcmp(mv, "original");
-    ptq_calib c;
-    if (ptq_method_calib(me, ctx, m, &c, err)) return -1;
-    int rc = ptq_calib_walk(m, &c, septq_block, &r, err);
-    ptq_calib_free(&c);
-    if (rc) return -1;
-    if (ctx->info) {
-        cJSON_AddNumberToObject(ctx->info, "septq_kept", (double)r.kept);
-        cJSON_AddNumberToObject(ctx->info, "septq_total", (double)r.total);
-        cJSON_AddNumberToObject(ctx->info, "side_bytes", (double)r.bytes);
-        cJSON_AddNumberToObject(ctx->info, "septq_csr_linears", (double)r.csr);
-        cJSON_AddNumberToObject(ctx->info, "septq_bitmap_linears", (double)r.bitmap);
-    }
+    septq_run *r = ptq_calloc(1, sizeof *r, err);
+    if (!r) return -1;
+    r->o.g = ptq_gptq_default(ctx->q->w_bits);
+    r->o.g.wq = ptq_method_wq(ctx, 0);
+    r->o.g.wq.sym = ctx->q->w_sym == 1 ? 1 : 0; /* asymmetric unless -sym is asked for */
+    r->o.g.wq.mse = ptq_opt_bool(me, ctx->opts, "mse") || ctx->q->w_mse;
+    r->o.g.percdamp = ptq_opt_num(me, ctx->opts, "percdamp");
+    r->o.g.blocksize = (int)ptq_opt_num(me, ctx->opts, "blocksize");
+    r->o.g.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
+    r->o.sparsity = ptq_opt_num(me, ctx->opts, "sparsity");
+    r->o.keep_original = !strcmp(mv, "original");
+    r->info = ctx->info;
+    *state = r;
+    *need_calib = 1;
     return 0;
 }
+
+static int septq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
+    (void)m, (void)err;
+    septq_run *r = state;
+    if (ok && r->info) {
+        cJSON_AddNumberToObject(r->info, "septq_kept", (double)r->kept);
+        cJSON_AddNumberToObject(r->info, "septq_total", (double)r->total);
+        cJSON_AddNumberToObject(r->info, "side_bytes", (double)r->bytes);
+        cJSON_AddNumberToObject(r->info, "septq_csr_linears", (double)r->csr);
+        cJSON_AddNumberToObject(r->info, "septq_bitmap_linears", (double)r->bitmap);
+    }
+    free(r);
+    return 0;
+}
+
+static const ptq_block_method septq_blocks = {septq_begin, septq_block, NULL, septq_end};
+
+static int septq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    return ptq_method_apply_blocks(&ptq_method_septq, m, ctx, err);
+}
+
+const ptq_method ptq_method_septq = {"septq",
+                                     "GPTQ with a static 1% full-precision mask of the largest OBS scores "
+                                     "(weight-only)",
+                                     1,
+                                     septq_opts,
+                                     septq_supports,
+                                     septq_apply,
+                                     &septq_blocks};

@@ -13,7 +13,9 @@
  * FP model as in the original; weights are quantized after the walk.
  * Defaults: alpha 0.5, 128 windows x 512 tokens (get_act_scales uses 512 x
  * 512; 512 windows exceed the TinyStories calibration split); the
- * calibration text is the harness's (not the Pile). */
+ * calibration text is the harness's (not the Pile).
+ * Block-wise (streamable): smoothing in block(), RTN and quantizers of the
+ * block in block_end() (after the calibration inputs moved past it). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,19 +28,13 @@ static const ptq_opt_def sq_opts[] = {
     PTQ_ACT_KV_OPTS,
     {NULL, 0, NULL, 0, 0, NULL}};
 
-static int sq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
-
-const ptq_method ptq_method_smoothquant = {
-    "smoothquant",
-    "per-channel smoothing folded into RMSNorm (alpha), then RTN weights + per-token activations",
-    1,
-    sq_opts,
-    NULL,
-    sq_apply};
+extern const ptq_method ptq_method_smoothquant;
 
 typedef struct {
     float *amax[2]; /* [0] attention-norm group input, [1] FFN-norm group input (dim each) */
     double alpha;
+    const ptq_apply_ctx *ctx;
+    ptq_wq_opts wq;
 } sq_ctx;
 
 static void sq_cap(void *ctx, int layer, int which, const float *x_pre, const float *x_q, int T, int n) {
@@ -84,22 +80,57 @@ static int sq_block(void *ctx, ptq_model *m, int layer, float *X, const ptq_cali
     return 0;
 }
 
-static int sq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    const ptq_method *me = &ptq_method_smoothquant;
-    ptq_calib c;
-    if (ptq_method_calib(me, ctx, m, &c, err)) return -1;
-    sq_ctx s = {{NULL, NULL}, ptq_opt_num(me, ctx->opts, "alpha")};
-    int rc = -1;
-    if ((s.amax[0] = ptq_calloc((size_t)m->cfg.dim, sizeof(float), err)) &&
-        (s.amax[1] = ptq_calloc((size_t)m->cfg.dim, sizeof(float), err)))
-        rc = ptq_calib_walk(m, &c, sq_block, &s, err);
-    free(s.amax[0]);
-    free(s.amax[1]);
-    ptq_calib_free(&c);
-    if (rc) return -1;
-    ptq_wq_opts wq = ptq_method_wq(ctx, 1);
-    if (ptq_rtn_all(m, &wq, ptq_opt_bool(me, ctx->opts, "quant_lm_head"), err)) return -1;
-    ptq_install_act_kv(m, me, ctx);
-    if (ctx->info) cJSON_AddNumberToObject(ctx->info, "alpha", s.alpha);
+static int sq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+    sq_ctx *s = ptq_calloc(1, sizeof *s, err);
+    if (!s) return -1;
+    s->alpha = ptq_opt_num(&ptq_method_smoothquant, ctx->opts, "alpha");
+    s->ctx = ctx;
+    s->wq = ptq_method_wq(ctx, 1);
+    if (!(s->amax[0] = ptq_calloc((size_t)m->cfg.dim, sizeof(float), err)) ||
+        !(s->amax[1] = ptq_calloc((size_t)m->cfg.dim, sizeof(float), err))) {
+        free(s->amax[0]);
+        free(s);
+        return -1;
+    }
+    *state = s;
+    *need_calib = 1;
     return 0;
 }
+
+static int sq_block_end(void *state, ptq_model *m, int layer, ptq_err *err) {
+    (void)err;
+    sq_ctx *s = state;
+    ptq_rtn_layer(m, layer, &s->wq);
+    ptq_install_act_kv_layer(m, &ptq_method_smoothquant, s->ctx, layer);
+    return 0;
+}
+
+static int sq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
+    sq_ctx *s = state;
+    const ptq_method *me = &ptq_method_smoothquant;
+    int rc = 0;
+    if (ok) {
+        rc = ptq_rtn_lm_head(m, &s->wq, ptq_opt_bool(me, s->ctx->opts, "quant_lm_head"), err);
+        ptq_install_act_lm_head(m, me, s->ctx);
+        if (!rc && s->ctx->info) cJSON_AddNumberToObject(s->ctx->info, "alpha", s->alpha);
+    }
+    free(s->amax[0]);
+    free(s->amax[1]);
+    free(s);
+    return rc;
+}
+
+static const ptq_block_method sq_blocks = {sq_begin, sq_block, sq_block_end, sq_end};
+
+static int sq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    return ptq_method_apply_blocks(&ptq_method_smoothquant, m, ctx, err);
+}
+
+const ptq_method ptq_method_smoothquant = {
+    "smoothquant",
+    "per-channel smoothing folded into RMSNorm (alpha), then RTN weights + per-token activations",
+    1,
+    sq_opts,
+    NULL,
+    sq_apply,
+    &sq_blocks};

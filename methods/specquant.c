@@ -70,12 +70,7 @@ static const ptq_opt_def sq_opts[] = {
     {"kv_clip", PTQ_OPT_FLOAT, "1.0", 0.01, 1.0, "KV cache: clip ratio"},
     {NULL, 0, NULL, 0, 0, NULL}};
 
-static int spec_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
-
-const ptq_method ptq_method_specquant = {"specquant",
-                                         "smoothing (searched alpha) + per-row low-frequency FFT branch in 16 bits "
-                                         "+ GPTQ on the residual; per-token asymmetric activations",
-                                         1, sq_opts, NULL, spec_apply};
+extern const ptq_method ptq_method_specquant;
 
 /* ---- one matrix -------------------------------------------------------- */
 
@@ -242,10 +237,7 @@ fail:
     return ptq_fail(err, "specquant: out of memory in the alpha search (%d rows x %d)", S, n);
 }
 
-typedef struct {
-    ptq_side_bytes hdr;
-    ptq_spectral_branch br;
-} spec_side;
+typedef ptq_specquant_side spec_side; /* specquant.h */
 
 static void spec_side_free(void *p) {
     spec_side *s = p;
@@ -359,16 +351,21 @@ out:
     return rc;
 }
 
+/* Block-wise (streamable): the block's activation/KV quantizers go on first
+ * (later groups calibrate on quantized activations), then its four groups. */
 static int spec_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
+    spec_run *r = vctx;
+    ptq_install_act_kv_layer(m, r->me, r->ctx, layer);
     for (int g = 0; g < 4; g++)
         if (do_group(vctx, m, layer, &groups[g], X, c, err)) return -1;
     return 0;
 }
 
-static int spec_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+static int spec_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
     const ptq_method *me = &ptq_method_specquant;
-    spec_run r;
-    memset(&r, 0, sizeof r);
+    spec_run *rp = ptq_calloc(1, sizeof *rp, err);
+    if (!rp) return -1;
+    spec_run r = *rp;
     r.me = me;
     r.ctx = ctx;
     r.o.g = ptq_gptq_default(ctx->q->w_bits);
@@ -384,26 +381,46 @@ static int spec_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
     if (!strcmp(b, "fixed")) r.o.budget = PTQ_SPEC_FIXED;
     else if (!strcmp(b, "energy")) r.o.budget = PTQ_SPEC_ENERGY;
     else if (!strcmp(b, "softmax")) r.o.budget = PTQ_SPEC_SOFTMAX;
-    else return ptq_fail(err, "option 'budget' must be fixed, energy or softmax, got \"%s\"", b);
+    else return free(rp), ptq_fail(err, "option 'budget' must be fixed, energy or softmax, got \"%s\"", b);
     r.search = ptq_opt_bool(me, ctx->opts, "alpha_search");
     r.alpha = ptq_opt_num(me, ctx->opts, "alpha");
     r.alo = ptq_opt_num(me, ctx->opts, "alpha_lo");
     r.ahi = ptq_opt_num(me, ctx->opts, "alpha_hi");
     r.astep = ptq_opt_num(me, ctx->opts, "alpha_step");
     if (r.search && r.alo > r.ahi)
-        return ptq_fail(err, "alpha_lo (%g) must not exceed alpha_hi (%g)", r.alo, r.ahi);
+        return free(rp), ptq_fail(err, "alpha_lo (%g) must not exceed alpha_hi (%g)", r.alo, r.ahi);
     r.smooth_od = ptq_opt_bool(me, ctx->opts, "smooth_od");
     r.search_tokens = (int)ptq_opt_num(me, ctx->opts, "search_tokens");
-    ptq_install_act_kv(m, me, ctx); /* later groups calibrate on quantized activations */
-    ptq_calib c;
-    if (ptq_method_calib(me, ctx, m, &c, err)) return -1;
+    ptq_install_act_lm_head(m, me, ctx);
     if (ctx->info) r.alphas = cJSON_AddArrayToObject(ctx->info, "specquant_alpha");
-    int rc = ptq_calib_walk(m, &c, spec_block, &r, err);
-    ptq_calib_free(&c);
-    if (rc) return -1;
-    if (ctx->info) {
-        cJSON_AddNumberToObject(ctx->info, "side_bytes", (double)r.side_bytes);
-        cJSON_AddNumberToObject(ctx->info, "specquant_bins", (double)r.bins);
-    }
+    *rp = r;
+    *state = rp;
+    *need_calib = 1;
     return 0;
 }
+
+static int spec_end(void *state, ptq_model *m, int ok, ptq_err *err) {
+    (void)m, (void)err;
+    spec_run *r = state;
+    if (ok && r->ctx->info) {
+        cJSON_AddNumberToObject(r->ctx->info, "side_bytes", (double)r->side_bytes);
+        cJSON_AddNumberToObject(r->ctx->info, "specquant_bins", (double)r->bins);
+    }
+    free(r);
+    return 0;
+}
+
+static const ptq_block_method spec_blocks = {spec_begin, spec_block, NULL, spec_end};
+
+static int spec_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    return ptq_method_apply_blocks(&ptq_method_specquant, m, ctx, err);
+}
+
+const ptq_method ptq_method_specquant = {"specquant",
+                                         "smoothing (searched alpha) + per-row low-frequency FFT branch in 16 bits "
+                                         "+ GPTQ on the residual; per-token asymmetric activations",
+                                         1,
+                                         sq_opts,
+                                         NULL,
+                                         spec_apply,
+                                         &spec_blocks};

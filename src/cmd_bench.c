@@ -2,7 +2,10 @@
  * `ptqbench bench forward`: whole FP32 forward GFLOP/s next to OpenBLAS sgemm
  * GFLOP/s on the same projection shapes, same run, same threads.
  * `ptqbench bench --shape llama7b | --model M --method X --bits B`: the real
- * low-bit path (packed kernels + the method's online ops) against FP32. */
+ * low-bit path (packed kernels + the method's online ops) against FP32.
+ * With --model M --out FILE it then quantizes M with the method and runs the
+ * runner's latency task on it (eval/latency.c: packed model vs FP32 model),
+ * printing and appending the same result row a sweep writes. */
 #include <cblas.h>
 #include <getopt.h>
 #include <math.h>
@@ -14,7 +17,10 @@
 #include "kernels/kernels.h"
 #include "model.h"
 #include "model_open.h"
+#include "method.h"
 #include "qspec.h"
+#include "results.h"
+#include "run_cell.h"
 #include "tokenizer.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -511,15 +517,128 @@ static int bench_kernel_shape(bench_ctx *b, const blin *L, const int *Ts, int nT
     return 0;
 }
 
+/* ---- `--model M --out FILE`: the latency task's row into a results file ---- */
+typedef struct {
+    const char *model, *method, *bits, *out;
+    const char *kv[32];
+    int nkv, seed, reps, min_ms;
+    const int *Ts, *ctxs;
+    int nT, nC;
+} bench_rows_spec;
+
+static void join_list(char *buf, size_t cap, const char *key, const int *v, int n) {
+    snprintf(buf + strlen(buf), cap - strlen(buf), ":%s=", key);
+    for (int i = 0; i < n; i++) snprintf(buf + strlen(buf), cap - strlen(buf), "%s%d", i ? "+" : "", v[i]);
+}
+
+static void print_latency_row(const cJSON *row) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(row, "metrics"), *e = cJSON_GetObjectItemCaseSensitive(m, "error");
+    printf("latency row (%s path, %s):\n", cJSON_IsString(e) ? "no" : ptq_row_str(m, "path"), ptq_row_str(row, "task"));
+    if (cJSON_IsString(e)) {
+        printf("  error: %s\n", e->valuestring);
+        return;
+    }
+    static const char *const kinds[2][2] = {{"prefill_T", "prefill T="}, {"decode_ctx", "decode ctx="}};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(m, k ? "decode_ctx" : "prefill_T"), *it;
+        cJSON_ArrayForEach(it, list) {
+            char a[96], what[48];
+            snprintf(what, sizeof what, "%s%d", kinds[k][1], it->valueint);
+            double v[7];
+            static const char *const suf[7] = {"_tokens_per_sec", "_tokens_per_sec_min", "_tokens_per_sec_max", "", "", "", "_speedup"};
+            for (int j = 0; j < 7; j++) {
+                snprintf(a, sizeof a, "%s%s%d%s", j >= 3 && j < 6 ? "fp32_" : "", kinds[k][0], it->valueint,
+                         j >= 3 && j < 6 ? suf[j - 3] : suf[j]);
+                v[j] = ptq_row_metric(row, a);
+            }
+            printf("  %-22s packed %10.2f tok/s [%.2f..%.2f]   fp32 %10.2f [%.2f..%.2f]   ratio %.2fx\n", what, v[0], v[1],
+                   v[2], v[3], v[4], v[5], v[6]);
+        }
+    }
+    printf("  weight bytes           %.0f   fp32 %.0f   ratio %.4f   (decoder layers: ratio %.4f)\n",
+           ptq_row_metric(row, "weight_bytes"), ptq_row_metric(row, "fp32_weight_bytes"), ptq_row_metric(row, "weight_ratio"),
+           ptq_row_metric(row, "layer_weight_ratio"));
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(m, "decode_ctx")) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, "kv_bytes_ctx%d", it->valueint);
+        snprintf(b, sizeof b, "fp32_kv_bytes_ctx%d", it->valueint);
+        printf("  KV bytes ctx=%-8d   %.0f   fp32 %.0f   ratio %.4f\n", it->valueint, ptq_row_metric(row, a),
+               ptq_row_metric(row, b), ptq_row_metric(row, a) / ptq_row_metric(row, b));
+    }
+    const cJSON *la = cJSON_GetObjectItemCaseSensitive(row, "loadavg");
+    printf("  peak RSS               %.0f KiB   load average %.2f (1 min, at start)\n", ptq_row_metric(row, "peak_rss_kb"),
+           cJSON_GetArraySize(la) > 0 ? cJSON_GetArrayItem(la, 0)->valuedouble : NAN);
+}
+
+/* Quantize the model, run the latency task, print and append its row.
+ * A model the packed path cannot run gives an error row (kept in the file)
+ * and exit status 1. */
+static int bench_rows(const bench_rows_spec *b) {
+    const ptq_method *me = ptq_method_find(b->method);
+    if (!me) return ptq_cli_error(2, "bench: --out: method '%s' is not registered (see `ptqbench methods`)", b->method);
+    ptq_err err;
+    cJSON *opts = cJSON_CreateObject(), *rows = cJSON_CreateArray();
+    char task[256] = "latency:reps=", label[512];
+    snprintf(task + strlen(task), sizeof task - strlen(task), "%d:min_ms=%d", b->reps, b->min_ms);
+    join_list(task, sizeof task, "T", b->Ts, b->nT);
+    join_list(task, sizeof task, "ctx", b->ctxs, b->nC);
+    snprintf(label, sizeof label, "%s", b->method);
+    for (int i = 0; i < b->nkv; i++) {
+        if (ptq_opts_add_kv(me, opts, b->kv[i], &err)) {
+            cJSON_Delete(opts), cJSON_Delete(rows);
+            return ptq_cli_error(2, "bench: %s", err.msg);
+        }
+        snprintf(label + strlen(label), sizeof label - strlen(label), "%s%s", i ? "," : "(", b->kv[i]);
+    }
+    if (b->nkv) snprintf(label + strlen(label), sizeof label - strlen(label), ")");
+    const char *tasks[1] = {task};
+    ptq_cell_spec cell;
+    memset(&cell, 0, sizeof cell);
+    cell.model = b->model, cell.method = b->method, cell.qspec = b->bits, cell.opts = opts;
+    cell.seed = (uint64_t)b->seed, cell.tasks = tasks, cell.ntasks = 1;
+    int rc = 0;
+    if (ptq_cell_check(&cell, &err)) rc = ptq_cli_error(2, "bench: %s", err.msg);
+    else if (ptq_run_cell(&cell, rows, &err)) rc = ptq_cli_error(1, "bench: %s", err.msg);
+    ptq_results_writer w;
+    if (!rc && ptq_results_open(&w, b->out, &err)) rc = ptq_cli_error(1, "bench: %s", err.msg);
+    if (!rc) {
+        cJSON *row = cJSON_GetArrayItem(rows, 0);
+        ptq_qspec q;
+        ptq_qspec_parse(b->bits, &q, &err);
+        char id[1024];
+        snprintf(id, sizeof id, "%s|%s|%s|s%d|%s", b->model, label, q.text, b->seed, task);
+        cJSON_AddStringToObject(row, "label", label);
+        cJSON_AddStringToObject(row, "bits", q.text);
+        cJSON_AddStringToObject(row, "id", id);
+        cJSON_AddStringToObject(row, "source", "ptqbench bench");
+        cJSON_AddStringToObject(row, "code_version", ptq_version());
+        print_latency_row(row);
+        if (ptq_results_append(&w, &row, 1, &err)) rc = ptq_cli_error(1, "bench: %s", err.msg);
+        ptq_results_close(&w);
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(row, "metrics"), "error");
+        if (!rc) printf("row appended to %s\n", b->out);
+        if (!rc && cJSON_IsString(e)) rc = ptq_cli_error(1, "bench: %s (error row appended to %s)", e->valuestring, b->out);
+    }
+    cJSON_Delete(rows);
+    cJSON_Delete(opts);
+    return rc;
+}
+
 static int cmd_bench_method(int argc, char **argv) {
     static const struct option opts[] = {{"shape", required_argument, 0, 's'},  {"model", required_argument, 0, 'm'},
                                          {"method", required_argument, 0, 'M'}, {"bits", required_argument, 0, 'b'},
                                          {"threads", required_argument, 0, 't'}, {"reps", required_argument, 0, 'r'},
                                          {"tokens", required_argument, 0, 'T'}, {"ctx", required_argument, 0, 'c'},
                                          {"no-kernels", no_argument, 0, 'K'},    {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"out", required_argument, 0, 'o'},     {"opt", required_argument, 0, 'O'},
+                                         {"seed", required_argument, 0, 'S'},    {"min-ms", required_argument, 0, 'n'},
+                                         {"no-layers", no_argument, 0, 'L'},     {0, 0, 0, 0}};
     const char *shape = NULL, *model = NULL, *method = "rtn", *bits = "W4A4";
     int threads = 0, reps = 5, Ts[8] = {128, 512, 2048}, nT = 3, ctxs[8] = {512, 2048}, nC = 2, kernels = 1, c;
+    bench_rows_spec rs = {0};
+    int layers = 1;
+    rs.min_ms = 20;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -532,10 +651,23 @@ static int cmd_bench_method(int argc, char **argv) {
         case 'T': if ((nT = parse_list("--tokens", optarg, Ts, 8, 1, 65536)) < 0) return 2; break;
         case 'c': if ((nC = parse_list("--ctx", optarg, ctxs, 8, 1, 1 << 20)) < 0) return 2; break;
         case 'K': kernels = 0; break;
+        case 'L': layers = 0; break;
+        case 'o': rs.out = optarg; break;
+        case 'O':
+            if (rs.nkv == 32) return ptq_cli_error(2, "bench: too many --opt flags (max 32)");
+            rs.kv[rs.nkv++] = optarg;
+            break;
+        case 'S': if (ptq_parse_int("--seed", optarg, 0, 2147483647, &rs.seed)) return 2; break;
+        case 'n': if (ptq_parse_int("--min-ms", optarg, 0, 10000, &rs.min_ms)) return 2; break;
         case 'h':
             printf("usage: ptqbench bench (--shape llama7b | --model M) --method X --bits B [--threads N]\n"
                    "       [--reps N>=5] [--tokens 128,512,2048] [--ctx 512,2048] [--no-kernels]\n"
-                   "       ptqbench bench forward [--reps N]\n");
+                   "       [--out FILE.jsonl [--opt key=value ...] [--seed S] [--min-ms MS] [--no-layers]]\n"
+                   "       ptqbench bench forward [--reps N]\n"
+                   "  --out (needs --model): quantize the model with the method, measure it on the packed\n"
+                   "  path and the FP32 path (the runner's latency task: T capped at max_seq, contexts at\n"
+                   "  max_seq-1) and append the result row to FILE; --no-layers skips the random-weight\n"
+                   "  layer benchmark printed before it.\n");
             return 0;
         default: return ptq_cli_bad_option("bench", argv);
         }
@@ -543,6 +675,15 @@ static int cmd_bench_method(int argc, char **argv) {
     if (optind < argc) return ptq_cli_error(2, "bench: unexpected argument '%s'", argv[optind]);
     if (!shape == !model) return ptq_cli_error(2, "bench: give exactly one of --shape llama7b or --model M");
     if (shape && strcmp(shape, "llama7b")) return ptq_cli_error(2, "bench: --shape '%s' unknown (expected llama7b)", shape);
+    if (rs.out && !model)
+        return ptq_cli_error(2, "bench: --out needs --model (result rows describe a real quantized model)");
+    if (!rs.out && (rs.nkv || !layers)) return ptq_cli_error(2, "bench: --opt and --no-layers go with --out");
+    rs.model = model, rs.method = method, rs.bits = bits, rs.reps = reps;
+    rs.Ts = Ts, rs.nT = nT, rs.ctxs = ctxs, rs.nC = nC;
+    if (rs.out && !layers) { /* only the real model's row (any registered method) */
+        if (threads) omp_set_num_threads(threads), openblas_set_num_threads(threads);
+        return bench_rows(&rs);
+    }
     bench_ctx b;
     memset(&b, 0, sizeof b);
     ptq_err err;
@@ -640,7 +781,7 @@ static int cmd_bench_method(int argc, char **argv) {
     }
     bench_free(&b);
     if (rc) return ptq_cli_error(1, "bench: %s", err.msg);
-    return 0;
+    return rs.out ? bench_rows(&rs) : 0;
 }
 
 int cmd_bench(int argc, char **argv) {

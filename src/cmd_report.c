@@ -13,7 +13,8 @@ static void usage(FILE *f) {
                "                      [--average RECIPE] [--title TEXT]\n"
                "  Tables: one per model, rows = methods, columns = bit-width x metric, best in bold.\n"
                "  --out      where tables/plots go (default DIR/report)\n"
-               "  --plots    gnuplot PNG + SVG: ppl and KLD vs bit-width, zero-shot average bars\n"
+               "  --plots    gnuplot PNG + SVG: ppl and KLD vs bit-width, zero-shot average bars, and with\n"
+               "             latency rows Pareto plots (ppl vs weight bytes / decode tokens/s)\n"
                "  --average  zero-shot average recipe (default: the experiment's report.average, else avg_all_acc):\n");
     for (const ptq_avg_recipe *r = ptq_avg_recipes; r->name; r++) fprintf(f, "     %-18s %s\n", r->name, r->doc);
 }

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "method.h"
 #include "run_cell.h"
+#include "run_stream.h"
 
 static void run_usage(void) {
     printf("usage: ptqbench run --model M --method NAME --bits SPEC [--opt key=value ...]\n"
@@ -14,6 +15,7 @@ static void run_usage(void) {
            "       [--calib-seqlen L] [--seed S] [--tokenizer PATH]\n"
            "       [--seqlen L] [--ppl-protocol gptq|halfwindow] [--ppl-denominator tokens|hf]\n"
            "       [--limit-windows N] [--limit N] [--zeroshot-bos] [--no-progress]\n"
+           "       [--stream]  (HF checkpoint: quantize + ppl one block at a time; block-wise methods)\n"
            "`ptqbench methods` lists methods and their options.\n");
 }
 
@@ -54,6 +56,7 @@ int cmd_run(int argc, char **argv) {
                                           {"ppl-protocol", required_argument, 0, 1002},
                                           {"ppl-denominator", required_argument, 0, 1003},
                                           {"limit-windows", required_argument, 0, 1004},
+                                          {"stream", no_argument, 0, 1005},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     ptq_cell_spec cell;
@@ -109,6 +112,9 @@ int cmd_run(int argc, char **argv) {
         case 'P':
             cell.progress = 0;
             break;
+        case 1005:
+            cell.stream = 1; /* HF checkpoint, one block in RAM (run_stream.h) */
+            break;
         case 'h':
             run_usage();
             return 0;
@@ -134,7 +140,7 @@ int cmd_run(int argc, char **argv) {
     for (char *t = strtok_r(evals, ",", &save); t && cell.ntasks < 64; t = strtok_r(NULL, ",", &save))
         tasks[cell.ntasks++] = t;
     cell.tasks = tasks;
-    if (ptq_cell_check(&cell, &err)) {
+    if (ptq_cell_check(&cell, &err) || (cell.stream && ptq_stream_check(&cell, &err))) {
         cJSON_Delete(opts);
         return ptq_cli_error(2, "%s", err.msg);
     }

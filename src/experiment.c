@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "datasets.h"
+#include "latency.h"
 #include "method.h"
 #include "model_open.h"
 #include "qspec.h"
@@ -252,10 +253,22 @@ static int parse_method(plan_ctx *pc, const cJSON *e, const char *path, int allo
     return 0;
 }
 
+/* Dataset a task reads (NULL: none, e.g. latency). */
+static const char *task_dataset(const char *task) {
+    const char *colon = strchr(task, ':');
+    return colon && strncmp(task, "latency:", 8) ? colon + 1 : NULL;
+}
+
 static int check_task(plan_ctx *pc, const char *t, const char *path, ptq_err *err) {
+    if (!strcmp(t, "latency") || !strncmp(t, "latency:", 8)) { /* parameters: ptq_cell_check, per cell */
+        ptq_latency_opts lo;
+        if (ptq_latency_parse(t[7] ? t + 8 : "", &lo, err)) return ptq_wrap(err, "%s: %s", pc->src, path);
+        return 0;
+    }
     const char *colon = strchr(t, ':');
     if (!colon)
-        return bad(err, pc->src, path, "task \"%s\": expected ppl:<dataset>, kld:<dataset> or zeroshot:<task>", t);
+        return bad(err, pc->src, path,
+                   "task \"%s\": expected ppl:<dataset>, kld:<dataset>, zeroshot:<task> or latency[:<params>]", t);
     size_t pl = (size_t)(colon - t);
     const char *arg = colon + 1;
     if ((pl == 3 && !strncmp(t, "ppl", 3)) || (pl == 3 && !strncmp(t, "kld", 3))) {
@@ -268,7 +281,7 @@ static int check_task(plan_ctx *pc, const char *t, const char *path, ptq_err *er
         return bad(err, pc->src, path, "task \"%s\": unknown dataset \"%s\" (expected one of: %s)", t, arg, list);
     }
     if (pl == 8 && !strncmp(t, "zeroshot", 8)) return 0; /* task names: ptq_cell_check, per cell */
-    return bad(err, pc->src, path, "task \"%s\": unknown task kind (expected ppl:, kld: or zeroshot:)", t);
+    return bad(err, pc->src, path, "task \"%s\": unknown task kind (expected ppl:, kld:, zeroshot: or latency)", t);
 }
 
 static int parse_calib(plan_ctx *pc, const cJSON *c, ptq_err *err) {
@@ -577,8 +590,9 @@ static int parse_top(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
         parse_overrides(pc, cJSON_GetObjectItemCaseSensitive(cfg, "overrides"), err))
         return -1;
     for (int i = 0; i < pc->ntasks; i++) { /* EVAL.md: never calibrate on the evaluated text */
-        const char *ds = strchr(pc->tasks[i], ':') + 1;
-        if (pc->calib.dataset[0] && strncmp(pc->tasks[i], "zeroshot:", 9) && !ptq_calib_allowed(pc->calib.dataset, ds))
+        const char *ds = task_dataset(pc->tasks[i]);
+        if (ds && pc->calib.dataset[0] && strncmp(pc->tasks[i], "zeroshot:", 9) &&
+            !ptq_calib_allowed(pc->calib.dataset, ds))
             return bad(err, pc->src, "$.calibration.dataset", "\"%s\" is the text evaluated by task \"%s\"",
                        pc->calib.dataset, pc->tasks[i]);
     }
@@ -751,7 +765,7 @@ int ptq_experiment_keys(ptq_experiment *e, ptq_err *err) {
         snprintf(buf, cap, "%s\n%s\n", canon, msha);
         free(canon);
         for (int t = -1; t < c->ntasks; t++) {
-            const char *ds = t < 0 ? (c->has_calib ? c->calib.dataset : NULL) : strchr(c->tasks[t], ':') + 1;
+            const char *ds = t < 0 ? (c->has_calib ? c->calib.dataset : NULL) : task_dataset(c->tasks[t]);
             if (!ds) continue;
             if (ptq_dataset_sha256(ds, dsha, err)) {
                 free(buf);

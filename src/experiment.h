@@ -30,7 +30,7 @@ typedef struct {
     cJSON *options;      /* every option of the method, defaults filled (owned) */
     char bits[64];       /* canonical bit-spec */
     int seed;
-    char **tasks;        /* "ppl:wikitext2", "zeroshot:piqa", "kld:tinystories" */
+    char **tasks;        /* "ppl:wikitext2", "zeroshot:piqa", "kld:tinystories", "latency[:params]" */
     int ntasks;
     int has_calib;       /* method needs calibration */
     ptq_calib_spec calib;

@@ -44,5 +44,9 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
  * after its online op and before activation quantization. lm_head is not
  * touched (GPTQ/QuaRot keep it at 16 bits). */
 int ptq_gptq_model(ptq_model *m, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq, ptq_err *err);
+/* One block of that walk (added, for block-wise methods): GPTQ on the seven
+ * linears of `layer` from its calibration inputs X; X is not advanced. */
+int ptq_gptq_block(ptq_model *m, int layer, const float *X, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq,
+                   ptq_err *err);
 
 #endif

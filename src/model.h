@@ -56,6 +56,9 @@ typedef struct {
     int owns_w;          /* 0 when w aliases another buffer (tied lm_head) */
     void *method_data;   /* method side data for export/kernels; freed with free_method_data */
     void (*free_method_data)(void *);
+    /* Real low-bit kernels (kernels/kernels.h; attached by packed.c, not
+     * owned, not cloned). NULL: the fp32 GEMM on w (the fake-quant path). */
+    const struct ptq_lin_kernel *kern;
 } ptq_linear;
 
 enum { PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, PTQ_LIN_O, PTQ_LIN_GATE, PTQ_LIN_UP, PTQ_LIN_DOWN, PTQ_LIN_COUNT };
@@ -117,10 +120,29 @@ typedef struct {
     float *logits;                  /* max_T x vocab */
     ptq_capture_fn capture;
     void *capture_ctx;
+    /* Real low-bit path. acts: activation codes of linears with kernels
+     * attached (any state). kvq (ptq_state_init_packed only): per layer K
+     * at [2l], V at [2l+1], int8/int4 when the layer's kq/vq ask for 8 or 4
+     * bits, else f.bits 0 and key_cache/value_cache hold it in fp32. */
+    struct ptq_kacts *acts;
+    struct ptq_kvcache *kvq;
+    float *kv_panel;   /* per thread 2 x max_seq x head_dim: dequantized K/V of a head (prefill) */
+    int n_layers;      /* of the model the state was made for */
+    int kern_failed;   /* a kernel failed inside ptq_forward_block; ptq_forward reports kern_err */
+    ptq_err kern_err;
 } ptq_state;
 
 int ptq_state_init(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err);
+/* A state for the real low-bit path: as ptq_state_init, plus int8/int4 KV
+ * caches (kernels.h ptq_kvfmt, same codes as the fake quantizer) for the
+ * layers whose kq/vq have 8 or 4 bits; fp32 caches only where needed. */
+int ptq_state_init_packed(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err);
 void ptq_state_free(ptq_state *s);
+/* KV cache bytes of ctx positions as this state stores them (codes +
+ * scales/zeros for int layers, fp32 otherwise). */
+size_t ptq_state_kv_bytes(const ptq_state *s, const ptq_model *m, int ctx);
+/* 1 when every layer's K and V are stored as integers. */
+int ptq_state_kv_packed(const ptq_state *s);
 
 /* Causal forward of T tokens at positions pos0..pos0+T-1, attending to the
  * KV cache of positions < pos0 written by earlier calls. Writes logits for
@@ -133,7 +155,9 @@ int ptq_forward_embed(const ptq_model *m, const int *tokens, int T, float *x, pt
 void ptq_forward_block(const ptq_model *m, ptq_state *s, int layer, float *x, int T, int pos0);
 void ptq_forward_head(const ptq_model *m, ptq_state *s, const float *x, int T, float *logits);
 /* One linear with its hooks: y (T x out) = hooks(x) W^T (+ side, + bias).
- * x (T x in) is not modified; scratch holds 2 x T x in floats. */
+ * x (T x in) is not modified; scratch holds 2 x T x in floats. With kernels
+ * attached (l->kern) it runs them instead of the fp32 GEMM; this entry point
+ * has no state, so on a kernel failure (out of memory) y is set to NaN. */
 void ptq_linear_forward(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
                         void *cap_ctx, int layer, int which);
 

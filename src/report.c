@@ -556,14 +556,23 @@ static FILE *open_out(const char *dir, const char *model, const char *ext, ptq_e
     return f;
 }
 
+/* Helpers shared with report_latency.c (report.h). */
+int ptq_report_gnuplot(const ptq_report_opts *o, const char *script, const char *vars, ptq_err *err) {
+    return run_gnuplot(find_gpdir(o), script, vars, err);
+}
+void ptq_report_sanitize(const char *s, char *out, size_t cap) { sanitize(s, out, cap); }
+void ptq_report_tex_escape(const char *s, char *out, size_t cap) { tex_escape(s, out, cap); }
+void ptq_report_csv_field(FILE *f, const char *s, int last) { csv_field(f, s, last); }
+
 static int report_model(const ptq_rowset *rs, const char *model, const ptq_report_opts *o,
                         const ptq_avg_recipe *rec, FILE *out, FILE *tex_all, FILE *figs, ptq_err *err) {
     table *t = calloc(1, sizeof *t);
     int rc = 0;
     if (build_table(t, rs, model, rec)) {
-        fprintf(stderr, "warning: no table for model %s (no rows with ppl/kld/zero-shot metrics)\n", model);
+        if (!ptq_report_has_latency(rs, model))
+            fprintf(stderr, "warning: no table for model %s (no rows with ppl/kld/zero-shot/latency metrics)\n", model);
         free(t);
-        return 0;
+        return ptq_report_latency(rs, model, o, out, tex_all, figs, err);
     }
     if (out) write_md(t, o->title, out);
     FILE *f;
@@ -582,7 +591,7 @@ static int report_model(const ptq_rowset *rs, const char *model, const ptq_repor
         else rc = plot_hist(t, cs, o->out_dir, find_gpdir(o), figs, err);
     }
     free(t);
-    return rc;
+    return rc ? rc : ptq_report_latency(rs, model, o, out, tex_all, figs, err);
 }
 
 int ptq_report(const ptq_rowset *rs, const ptq_report_opts *o, FILE *out, ptq_err *err) {

@@ -32,6 +32,21 @@ const ptq_avg_recipe *ptq_avg_recipe_find(const char *name);
  * (may be NULL). Fails on an empty row set or an unknown recipe. */
 int ptq_report(const ptq_rowset *rs, const ptq_report_opts *o, FILE *out, ptq_err *err);
 
+/* ---- latency and memory (report_latency.c) -------------------------------
+ * For one model: the table of its "latency" task rows (md/csv/tex, files
+ * table_<model>_latency.*; md also to out, tex also to tex_all) and, with
+ * o->plots, Pareto plots joined with its ppl rows on (model, method, qspec,
+ * options): perplexity vs weight bytes and vs decode tokens/s, one point per
+ * method x bits (pareto_<model>_<dataset>_{weights,decode}.{png,svg}). */
+int ptq_report_latency(const ptq_rowset *rs, const char *model, const ptq_report_opts *o, FILE *out, FILE *tex_all,
+                       FILE *figs, ptq_err *err);
+int ptq_report_has_latency(const ptq_rowset *rs, const char *model);
+/* report.c helpers shared with report_latency.c */
+int ptq_report_gnuplot(const ptq_report_opts *o, const char *script, const char *vars, ptq_err *err);
+void ptq_report_sanitize(const char *s, char *out, size_t cap);
+void ptq_report_tex_escape(const char *s, char *out, size_t cap);
+void ptq_report_csv_field(FILE *f, const char *s, int last);
+
 /* ---- regression gate --------------------------------------------------- */
 typedef struct {
     double ppl_rel;   /* ppl: new <= base * (1 + ppl_rel) */

@@ -1,5 +1,5 @@
 /* run_cell.c — see run_cell.h. Tasks are dispatched through a table of task
- * kinds ("ppl", "zeroshot", "kld"); kinds whose evaluator is not part of
+ * kinds ("ppl", "zeroshot", "kld", "latency"); kinds whose evaluator is not part of
  * this build report "task kind not available". */
 #define _GNU_SOURCE
 #include "run_cell.h"
@@ -9,13 +9,17 @@
 #include <time.h>
 
 #include "eval.h"
+#include "latency.h"
 #include "method.h"
 #include "model_open.h"
+#include "run_stream.h"
 
 typedef struct {
     const ptq_cell_spec *cell;
     const ptq_model *m, *fp; /* quantized model; full-precision copy (kld only) */
     const ptq_tokenizer *tok;
+    const ptq_qspec *q;
+    cJSON *extra; /* fields a task adds to its row's top level (latency: host, cpu, isa, loadavg) */
 } task_env;
 
 typedef int (*task_fn)(const task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err);
@@ -70,33 +74,56 @@ static int task_kld(const task_env *e, const char *arg, cJSON *metrics, char sha
     return 0;
 }
 
+/* Latency and memory on the packed path vs FP32 (eval/latency.h). A model
+ * the packed path cannot run gives a row with metrics.error instead of
+ * failing the cell, so the cell's other rows are kept. */
+static int task_latency(const task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err) {
+    ptq_latency_opts o;
+    (void)sha;
+    if (ptq_latency_parse(arg, &o, err)) return -1;
+    ptq_latency_machine(e->extra);
+    int rc = ptq_latency_run(e->m, e->fp, e->q, &o, metrics, err);
+    if (rc == PTQ_LAT_UNSUPPORTED) {
+        fprintf(stderr, "warning: latency task: %s\n", err->msg);
+        cJSON_AddStringToObject(metrics, "error", err->msg);
+        return 0;
+    }
+    return rc;
+}
+
 static const struct {
     const char *kind;
     task_fn fn;       /* NULL: evaluator not in this build */
     int text_dataset; /* argument is a text dataset (calibration must differ) */
     int needs_fp;     /* needs the full-precision model */
+    int bare_ok;      /* "kind" alone means "kind:" with default parameters */
 } task_kinds[] = {
-    {"ppl", task_ppl, 1, 0},
-    {"zeroshot", task_zeroshot, 0, 0},
-    {"kld", task_kld, 1, 1},
+    {"ppl", task_ppl, 1, 0, 0},
+    {"zeroshot", task_zeroshot, 0, 0, 0},
+    {"kld", task_kld, 1, 1, 0},
+    {"latency", task_latency, 0, 1, 1},
 };
 #define NKINDS (int)(sizeof task_kinds / sizeof task_kinds[0])
 
 /* Split "kind:arg" and find the kind. */
 static int task_lookup(const char *task, char *kind, size_t cap, const char **arg, int *k, ptq_err *err) {
     const char *colon = strchr(task, ':');
-    if (!colon || colon == task || !colon[1] || (size_t)(colon - task) >= cap)
-        return ptq_fail(err, "task '%s': expected kind:argument (e.g. ppl:wikitext2, zeroshot:piqa, kld:wikitext2)",
+    for (int i = 0; i < NKINDS && !colon; i++)
+        if (task_kinds[i].bare_ok && !strcmp(task, task_kinds[i].kind)) colon = task + strlen(task);
+    if (!colon || colon == task || (!colon[1] && *colon) || (size_t)(colon - task) >= cap)
+        return ptq_fail(err,
+                        "task '%s': expected kind:argument (e.g. ppl:wikitext2, zeroshot:piqa, kld:wikitext2, "
+                        "latency or latency:T=128+512:ctx=512:reps=5)",
                         task);
     memcpy(kind, task, (size_t)(colon - task));
     kind[colon - task] = 0;
-    *arg = colon + 1;
+    *arg = *colon ? colon + 1 : colon;
     for (int i = 0; i < NKINDS; i++)
         if (!strcmp(task_kinds[i].kind, kind)) {
             *k = i;
             return 0;
         }
-    return ptq_fail(err, "task '%s': unknown task kind '%s' (expected ppl, zeroshot or kld)", task, kind);
+    return ptq_fail(err, "task '%s': unknown task kind '%s' (expected ppl, zeroshot, kld or latency)", task, kind);
 }
 
 static int is_text_dataset(const char *name) {
@@ -145,6 +172,9 @@ int ptq_cell_check(const ptq_cell_spec *cell, ptq_err *err) {
             return ptq_fail(err, "task '%s': unknown dataset '%s'", cell->tasks[i], arg);
         if (task_kinds[k].fn == task_zeroshot && !is_zeroshot_task(arg))
             return ptq_fail(err, "task '%s': unknown zero-shot task '%s'", cell->tasks[i], arg);
+        ptq_latency_opts lo;
+        if (task_kinds[k].fn == task_latency && ptq_latency_parse(arg, &lo, err))
+            return ptq_wrap(err, "task '%s'", cell->tasks[i]);
         if (me->needs_calibration && task_kinds[k].text_dataset && !ptq_calib_allowed(cal, arg))
             return ptq_fail(err,
                             "task '%s': calibration dataset '%s' is the evaluation text; calibrate on another "
@@ -173,6 +203,7 @@ static void timestamp(char *buf, size_t cap) {
 }
 
 int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err) {
+    if (cell->stream) return ptq_run_cell_stream(cell, rows_out, NULL, err);
     if (ptq_cell_check(cell, err)) return -1;
     const ptq_method *me = ptq_method_find(cell->method);
     ptq_qspec q;
@@ -208,7 +239,7 @@ int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err) {
     double t0 = ptq_now_sec();
     if (ptq_method_apply(me, &m, &ctx, err)) goto out1;
     double quant_s = ptq_now_sec() - t0;
-    task_env env = {cell, &m, have_fp ? &fp : NULL, tok};
+    task_env env = {cell, &m, have_fp ? &fp : NULL, tok, &q, NULL};
     rc = 0;
     for (int i = 0; i < cell->ntasks && !rc; i++) {
         char kind[32], sha[65] = "", ts[32];
@@ -216,9 +247,11 @@ int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err) {
         int k;
         task_lookup(cell->tasks[i], kind, sizeof kind, &arg, &k, err);
         cJSON *metrics = cJSON_CreateObject();
+        env.extra = cJSON_CreateObject();
         double t1 = ptq_now_sec();
         if (task_kinds[k].fn(&env, arg, metrics, sha, err)) {
             cJSON_Delete(metrics);
+            cJSON_Delete(env.extra);
             rc = ptq_wrap(err, "task %s", cell->tasks[i]);
             break;
         }
@@ -244,6 +277,9 @@ int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err) {
         cJSON_AddNumberToObject(row, "threads", ptq_num_threads());
         timestamp(ts, sizeof ts);
         cJSON_AddStringToObject(row, "timestamp", ts);
+        for (cJSON *x = env.extra->child; x; x = env.extra->child)
+            cJSON_AddItemToObject(row, x->string, cJSON_DetachItemViaPointer(env.extra, x));
+        cJSON_Delete(env.extra);
         cJSON_AddItemToArray(rows_out, row);
     }
 out1:

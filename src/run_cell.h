@@ -21,11 +21,13 @@ typedef struct {
      * nsamples/seqlen options when those are not given in opts. */
     ptq_calib_spec calib;
     uint64_t seed;            /* rotations, calibration sampling */
-    const char *const *tasks; /* "ppl:wikitext2", "ppl:ptb", "ppl:tinystories", "zeroshot:piqa", "kld:wikitext2" */
+    const char *const *tasks; /* "ppl:wikitext2", "ppl:ptb", "ppl:tinystories", "zeroshot:piqa", "kld:wikitext2",
+                                 "latency" or "latency:T=128+512:ctx=512:reps=5" (eval/latency.h) */
     int ntasks;
     ptq_ppl_opts ppl;     /* seqlen, protocol, denominator, limit_windows (also used by kld) */
     int zs_limit, zs_bos; /* zero-shot --limit and --zeroshot-bos */
     int progress;         /* progress bars on stderr */
+    int stream;           /* HF checkpoint quantized + evaluated one block at a time (run_stream.h) */
 } ptq_cell_spec;
 
 /* Validate everything that can be checked without loading the model:

@@ -1,9 +1,22 @@
 /* test_packed_e2e.c — end to end on stories260K: for each method x bit-spec
- * it supports, pack the fake-quantized model into integer codes and run the
- * packed forward (integer GEMM / weight-only dequant GEMM / int8-int4 KV);
- * its logits must equal the fake-quant forward's (max abs diff < 1e-3).
- * Also: packing a matrix that is not on a grid fails with a clear message,
- * and the forced scalar kernels give the same logits. */
+ * it supports, pack the fake-quantized model into integer codes + the
+ * method's side kernels (packed.c), attach them, and run forward.c's
+ * ptq_forward on the real kernels (integer GEMM / weight-only dequant GEMM /
+ * int8-int4 KV / SpecQuant's FFT branch / SEPTQ's sparse add): prefill half
+ * the tokens, decode the rest one by one. Checks:
+ *   - every packed linear equals its fake-quant linear on identical inputs
+ *     (max |dy| <= 1e-5 max |y|), for every case;
+ *   - logits: max |packed - fake| < 1e-3 (STRICT cases), or, for the pairs
+ *     known to be tie-sensitive (TIE), at most TIE_FACTOR x the logit change
+ *     the fake-quant model itself shows when its embeddings move by 1e-7
+ *     relative (see the note at the case table);
+ *   - packing a matrix that is not on a grid fails with a clear message; the
+ *     sparse packing reproduces an off-grid matrix; the forced scalar
+ *     kernels give the same logits.
+ * The pairs whose calibration is slow run in test_packed_e2e_slow.c, which
+ * includes this file with PTQ_E2E_SLOW defined (the fast label also runs
+ * under ASan; the unit checks and the rtn/quarot-KV4/specquant pairs here
+ * cover every kernel). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +25,18 @@
 #include "model_open.h"
 #include "packed.h"
 #include "perplexity.h"
+#include "spectral.h"
 #include "testutil.h"
 
+#ifndef PTQ_E2E_SLOW
+#define PTQ_E2E_SLOW 0
+#define TEST_NAME "test_packed_e2e"
+#else
+#define TEST_NAME "test_packed_e2e_slow"
+#endif
 #define T 64
+#define TIE_FACTOR 4.0
+enum { STRICT, TIE };
 static ptq_model g_ref;
 static ptq_tokenizer *g_tok;
 static ptq_tokens g_toks;
@@ -41,13 +63,78 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
     return d;
 }
 
-static void run_case(const char *method, const char *bits) {
+static int fake_logits(const ptq_model *m, float *out, ptq_err *err) {
+    ptq_state s;
+    if (ptq_state_init(&s, m, T, err)) return -1;
+    int rc = ptq_forward(m, &s, g_toks.ids, T, 0, out, 0, err);
+    ptq_state_free(&s);
+    return rc;
+}
+
+/* Largest logit change of the fake-quant model under 1e-7 relative noise on
+ * the embeddings (two noise patterns): how far a near-tie flip moves it. */
+static double perturbed_diff(ptq_model *m, const float *fake, ptq_err *err) {
+    size_t ne = (size_t)m->cfg.vocab_size * m->cfg.dim, nl = (size_t)T * m->cfg.vocab_size;
+    float *save = malloc(sizeof(float) * ne), *pert = malloc(sizeof(float) * nl);
+    double worst = 0;
+    memcpy(save, m->tok_emb, sizeof(float) * ne);
+    for (unsigned seed = 1; seed <= 2; seed++) {
+        for (size_t i = 0; i < ne; i++)
+            m->tok_emb[i] = save[i] * (1.f + 1e-7f * (float)((double)(((i * 2654435761u * seed) >> 7) % 3) - 1.0));
+        if (fake_logits(m, pert, err) == 0) worst = fmax(worst, max_abs_diff(pert, fake, nl));
+    }
+    memcpy(m->tok_emb, save, sizeof(float) * ne);
+    free(save), free(pert);
+    return worst;
+}
+
+/* Every packed linear against its fake-quant linear on the same random rows
+ * (outliers in a few channels, like real activations). */
+static double per_linear_diff(const ptq_model *m, const ptq_packed_model *pm) {
+    enum { R = 8 };
+    double worst = 0;
+    ptq_rng rng;
+    ptq_rng_seed(&rng, 7);
+    for (int i = 0; i < pm->n; i++) {
+        const ptq_linear *lf = ptq_model_linear((ptq_model *)m, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
+        const ptq_linear *lk = ptq_model_linear((ptq_model *)&pm->view, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
+        if (!lk->kern) continue;
+        float *x = malloc(sizeof(float) * R * lf->in), *sc = malloc(sizeof(float) * 2 * R * lf->in);
+        float *yf = malloc(sizeof(float) * R * lf->out), *yk = malloc(sizeof(float) * R * lf->out);
+        for (int j = 0; j < R * lf->in; j++)
+            x[j] = (float)(ptq_rng_uniform(&rng) - 0.5) * (j % lf->in % 17 == 3 ? 20.f : 1.f);
+        ptq_linear_forward(lf, x, sc, yf, R, NULL, NULL, 0, 0);
+        ptq_linear_forward(lk, x, sc, yk, R, NULL, NULL, 0, 0);
+        double ymax = 0;
+        for (int j = 0; j < R * lf->out; j++) ymax = fmax(ymax, fabs(yf[j]));
+        double d = max_abs_diff(yf, yk, (size_t)R * lf->out) / fmax(ymax, 1e-30);
+        if (!(d <= 1e-5)) printf("  linear %d: max|dy| / max|y| = %.3g\n", i, d);
+        worst = fmax(worst, isnan(d) ? INFINITY : d);
+        free(x), free(sc), free(yf), free(yk);
+    }
+    return worst;
+}
+
+static int packed_logits(const ptq_packed_model *pm, float *out, int *kv_int, ptq_err *err) {
+    ptq_state s;
+    if (ptq_state_init_packed(&s, &pm->view, T, err)) return -1;
+    *kv_int = ptq_state_kv_packed(&s);
+    size_t V = pm->view.cfg.vocab_size;
+    int rc = ptq_forward(&pm->view, &s, g_toks.ids, T / 2, 0, out, 0, err); /* prefill half */
+    for (int t = T / 2; t < T && !rc; t++) /* decode the rest one token at a time */
+        rc = ptq_forward(&pm->view, &s, g_toks.ids + t, 1, t, out + (size_t)t * V, 0, err);
+    ptq_state_free(&s);
+    return rc;
+}
+
+static void run_case(const char *method, const char *bits, int mode) {
     ptq_model m;
     ptq_qspec q;
     ptq_err err = {{0}};
+    double t0 = ptq_now_sec();
     int rc = apply(method, bits, &m, &q, &err);
     if (rc == 1) {
-        printf("%-12s %-10s skipped (%s)\n", method, bits, err.msg);
+        printf("%-10s %-9s skipped (%s)\n", method, bits, err.msg);
         return;
     }
     CHECK(rc == 0);
@@ -57,65 +144,108 @@ static void run_case(const char *method, const char *bits) {
     }
     size_t nl = (size_t)T * m.cfg.vocab_size;
     float *fake = malloc(sizeof(float) * nl), *real = malloc(sizeof(float) * nl);
-    ptq_state s;
-    CHECK(ptq_state_init(&s, &m, T, &err) == 0);
-    CHECK(ptq_forward(&m, &s, g_toks.ids, T, 0, fake, 0, &err) == 0);
-    if (getenv("PTQ_E2E_PERTURB")) { /* fake vs fake with the embeddings moved by 1e-7 relative (evidence) */
-        float *pert = malloc(sizeof(float) * nl);
-        size_t ne = (size_t)m.cfg.vocab_size * m.cfg.dim;
-        float *save = malloc(sizeof(float) * ne);
-        memcpy(save, m.tok_emb, sizeof(float) * ne);
-        for (size_t i = 0; i < ne; i++) m.tok_emb[i] *= 1.f + 1e-7f * (float)((i * 2654435761u >> 7) % 3 - 1.0);
-        CHECK(ptq_forward(&m, &s, g_toks.ids, T, 0, pert, 0, &err) == 0);
-        memcpy(m.tok_emb, save, sizeof(float) * ne);
-        printf("%-12s %-10s fake vs fake(emb x (1 +- 1e-7)) max|logit diff| %.3g\n", method, bits,
-               max_abs_diff(pert, fake, nl));
-        free(pert), free(save);
-    }
-    ptq_state_free(&s);
+    CHECK(fake_logits(&m, fake, &err) == 0);
     ptq_packed_model pm;
     rc = ptq_packed_model_build(&pm, &m, q.w_bits, q.w_group, &err);
     CHECK(rc == 0);
     if (rc) fprintf(stderr, "%s %s: pack: %s\n", method, bits, err.msg);
     else {
-        ptq_packed_state ps;
-        CHECK(ptq_packed_state_init(&ps, &m, T, &err) == 0);
-        /* prefill half, then decode the rest one token at a time */
-        int ok = ptq_packed_forward(&m, &pm, &ps, g_toks.ids, T / 2, 0, real, &err) == 0;
-        for (int t = T / 2; t < T && ok; t++)
-            ok = ptq_packed_forward(&m, &pm, &ps, g_toks.ids + t, 1, t, real + (size_t)t * m.cfg.vocab_size, &err) == 0;
+        int kv_int = 0, ok = packed_logits(&pm, real, &kv_int, &err) == 0;
         CHECK(ok);
         if (!ok) fprintf(stderr, "%s %s: packed forward: %s\n", method, bits, err.msg);
-        double d = max_abs_diff(real, fake, nl);
-        if (getenv("PTQ_E2E_ONLY"))
-            for (int t = 0; t < T; t++) {
-                double dt = max_abs_diff(real + (size_t)t * m.cfg.vocab_size, fake + (size_t)t * m.cfg.vocab_size, m.cfg.vocab_size);
-                if (dt > 1e-4) printf("  token %d: max|logit diff| %.3g\n", t, dt);
-            }
+        double d = max_abs_diff(real, fake, nl), dl = per_linear_diff(&m, &pm);
         size_t fp = 0;
+        int side = 0;
         for (int i = 0; i < pm.n; i++) {
             const ptq_linear *l = ptq_model_linear(&m, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
             fp += sizeof(float) * (size_t)l->out * l->in;
+            side |= (pm.kern[i].lf.coef ? 1 : 0) | (pm.kern[i].sp.rowptr ? 2 : 0) | (pm.kern[i].side_dense ? 4 : 0);
         }
-        printf("%-12s %-10s max|logit diff| %.3g  grid err %.2g  weight bytes %zu (fp32 %zu, %.3f)  KV %s/%s  lm_head %s\n",
-               method, q.text, d, pm.max_rel_err, pm.weight_bytes, fp, (double)pm.weight_bytes / fp,
-               ps.k_packed ? "int" : "fp32", ps.v_packed ? "int" : "fp32", pm.packed[pm.n - 1] ? "packed" : "fp32");
-        CHECK(d < 1e-3);
+        printf("%-10s %-9s max|logit diff| %-9.3g per-linear %-8.2g grid err %.2g  bytes %.3f of fp32  KV %s  "
+               "lm_head %s  side%s%s%s%s",
+               method, q.text, d, dl, pm.max_rel_err, (double)pm.weight_bytes / fp, kv_int ? "int" : "fp32",
+               pm.packed[pm.n - 1] ? "packed" : "fp32", side & 1 ? " lowfreq" : "", side & 2 ? " sparse" : "",
+               side & 4 ? " dense" : "", side ? "" : " none");
+        CHECK(dl <= 1e-5);
+        if (mode == STRICT) {
+            printf("  (%.1f s)\n", ptq_now_sec() - t0);
+            CHECK(d < 1e-3);
+        } else {
+            double dp = perturbed_diff(&m, fake, &err);
+            printf("  fake vs perturbed fake %.3g -> bound %.3g  (%.1f s)\n", dp, fmax(1e-3, TIE_FACTOR * dp),
+                   ptq_now_sec() - t0);
+            CHECK(d <= fmax(1e-3, TIE_FACTOR * dp));
+        }
         if (!strcmp(method, "rtn") && !strcmp(bits, "W4A4")) { /* the scalar fallback gives the same logits */
             ptq_kern_force_isa(PTQ_ISA_SCALAR);
-            float *sc = malloc(sizeof(float) * nl);
-            CHECK(ptq_packed_forward(&m, &pm, &ps, g_toks.ids, T, 0, sc, &err) == 0);
-            double ds = max_abs_diff(sc, fake, nl);
-            printf("%-12s %-10s scalar fallback max|logit diff| %.3g\n", method, bits, ds);
+            CHECK(packed_logits(&pm, real, &kv_int, &err) == 0);
+            double ds = max_abs_diff(real, fake, nl);
+            printf("%-10s %-9s scalar fallback max|logit diff| %.3g\n", method, bits, ds);
             CHECK(ds < 1e-3);
-            free(sc);
             ptq_kern_force_isa(ptq_kern_isa_best());
         }
-        ptq_packed_state_free(&ps);
         ptq_packed_model_free(&pm);
     }
     free(fake), free(real);
     ptq_model_free(&m);
+}
+
+/* Off-grid entries at known positions: dequant + sparse correction = W. */
+static void check_sparse_pack(void) {
+    enum { O = 5, I = 72 };
+    float W[O * I], y[3 * O], x[3 * I], yr[3 * O];
+    long kept[] = {3, 70, 71, 2 * I + 5, 4 * I + 71};
+    for (int i = 0; i < O * I; i++) W[i] = 0.05f * (float)((i * 7) % 15 - 7); /* 4-bit grid, step 0.05 */
+    for (size_t k = 0; k < sizeof kept / sizeof kept[0]; k++) W[kept[k]] = 0.1234567f * (float)(k + 1);
+    ptq_kpacked pk;
+    ptq_kcsr sp;
+    ptq_err err = {{0}};
+    CHECK(ptq_pack_weights(W, O, I, 4, 0, &pk, NULL, "offgrid", &err) == -1);
+    CHECK(ptq_pack_weights_sparse(W, O, I, 4, 0, kept, 5, &pk, &sp, NULL, "offgrid", &err) == 0);
+    CHECK(sp.nnz == 5);
+    for (int i = 0; i < 3 * I; i++) x[i] = sinf((float)i);
+    for (int t = 0; t < 3; t++)
+        for (int o = 0; o < O; o++) {
+            double s = 0;
+            for (int i = 0; i < I; i++) s += (double)x[t * I + i] * W[o * I + i];
+            yr[t * O + o] = (float)s;
+        }
+    CHECK(ptq_kgemm_f32(&pk, x, 3, NULL, y, &err) == 0);
+    ptq_kcsr_apply(&sp, x, 3, y);
+    CHECK(max_abs_diff(y, yr, 3 * O) < 1e-5);
+    long bad[] = {7, 3};
+    ptq_kpacked pk2;
+    ptq_kcsr sp2;
+    CHECK(ptq_pack_weights_sparse(W, O, I, 4, 0, bad, 2, &pk2, &sp2, NULL, "offgrid", &err) == -1 &&
+          strstr(err.msg, "ascending"));
+    ptq_kpacked_free(&pk);
+    ptq_kcsr_free(&sp);
+}
+
+/* The FFT branch from stored coefficients equals the dense W_low. */
+static void check_lowfreq_coef(void) {
+    enum { O = 6, N = 40, K = 5 };
+    float W[O * N], Wl[O * N], x[2 * N], y[2 * O] = {0}, yr[2 * O];
+    double spec[O * (N / 2 + 1) * 2];
+    int k[O] = {K, 1, 3, 0, K, 2};
+    for (int i = 0; i < O * N; i++) W[i] = cosf(0.37f * (float)i);
+    for (int i = 0; i < 2 * N; i++) x[i] = sinf(0.11f * (float)i * (float)i);
+    ptq_err err = {{0}};
+    ptq_spectral_branch br;
+    CHECK(ptq_rfft_rows(W, O, N, spec, &err) == 0 && ptq_spectral_branch_init(&br, spec, O, N, k, 0, &err) == 0 &&
+          ptq_spectral_branch_dense(&br, Wl, &err) == 0);
+    for (int t = 0; t < 2; t++)
+        for (int o = 0; o < O; o++) {
+            double s = 0;
+            for (int i = 0; i < N; i++) s += (double)x[t * N + i] * Wl[o * N + i];
+            yr[t * O + o] = (float)s;
+        }
+    ptq_klowfreq lf;
+    CHECK(ptq_klowfreq_init_coef(&lf, br.coef, O, N, br.kmax, &err) == 0);
+    CHECK(ptq_klowfreq_apply(&lf, x, 2, y, &err) == 0);
+    CHECK(max_abs_diff(y, yr, 2 * O) < 1e-5);
+    ptq_klowfreq_free(&lf);
+    ptq_spectral_branch_free(&br);
 }
 
 int main(void) {
@@ -125,41 +255,56 @@ int main(void) {
     for (int i = 0; i < 160; i++) W[i] = sinf((float)i * 1.7f) * 0.3f;
     ptq_kpacked pk;
     CHECK(ptq_pack_weights(W, 4, 40, 4, 0, &pk, NULL, "test", &err) == -1 && strstr(err.msg, "not on a 4-bit"));
+    if (!PTQ_E2E_SLOW) {
+        check_sparse_pack();
+        check_lowfreq_coef();
+    }
     if (!tu_asset("models/stories260K/stories260K.bin") || ptq_open_model("stories260K", NULL, &g_ref, &g_tok, &err) ||
         ptq_text_tokens("tinystories", g_tok, &g_toks, &err)) {
         fprintf(stderr, "stories260K not available: %s\n", err.msg);
-        return tu_done("test_packed_e2e");
+        return tu_done(TEST_NAME);
     }
-    /* method x bit-spec pairs checked (others: see the kernels report; with
-     * 8-bit activations or int4 KV after online rotations a ~1e-6 difference
-     * in a GEMM sum can flip one rounding of a later quantizer, which moves
-     * the logits by more than 1e-3 although every packed linear matches its
-     * fake-quant linear to ~1e-5 on the same input. PTQ_E2E_PERTURB=1 shows
-     * it: scaling the embeddings by 1 +- 1e-7 moves the fake-quant logits of
-     * rtn W6A6 by 1.32, rtn W4A8KV8 by 0.283 and specquant W6A6 by 0.19, the
-     * same amounts as packed vs fake; in the ASan build rtn W6A6 agrees to 1e-5) */
-    static const char *cases[][2] = {{"rtn", "W4A4"},       {"rtn", "W3A3"},     {"rtn", "W4A4-g32"},
-                                     {"rtn", "W8A8"},       {"rtn", "W4A16"},    {"rtn", "W2A16"},
-                                     {"rtn", "W4A16-g32"},  {"rtn", "W4A4KV4"},  {"quarot", "W4A4"},
-                                     {"quarot", "W6A6"},    {"quarot", "W3A3"},  {"quarot", "W4A16"},
-                                     {"quarot", "W4A4KV4"}, {"gptq", "W4A16"},   {"gptq", "W4A4"},
-                                     {"ruquant", "W4A4"},   {"specquant", "W4A4"}};
+    /* STRICT: max |logit diff| < 1e-3. TIE: pairs where a ~1e-7 relative
+     * difference in one GEMM sum (summation order: integer GEMM vs sgemm,
+     * FFT vs dense branch) flips a near-tie rounding of a later activation /
+     * KV quantizer, which changes that quantized value by a whole step and
+     * the logits by up to ~1 on this tiny model, although every packed
+     * linear matches its fake-quant linear to ~1e-6 on identical inputs (the
+     * per-linear check above, applied to TIE cases too). The fake-quant model
+     * itself moves by the same amount when its embeddings move by 1e-7
+     * (perturbed_diff); the bound is TIE_FACTOR times that, so a real bug
+     * (a wrong code, scale or side branch: per-linear diff >> 1e-5, or
+     * logit diff far above the model's own tie sensitivity) still fails. */
+    static const struct {
+        const char *method, *bits;
+        int mode, slow;
+    } cases[] = {
+        {"rtn", "W4A4", STRICT, 0},       {"rtn", "W3A3", STRICT, 0},       {"rtn", "W4A4-g32", STRICT, 0},
+        {"rtn", "W8A8", STRICT, 0},       {"rtn", "W4A16", STRICT, 0},      {"rtn", "W2A16", STRICT, 0},
+        {"rtn", "W4A16-g32", STRICT, 0},  {"rtn", "W4A4KV4", STRICT, 0},    {"rtn", "W6A6", TIE, 0},
+        {"rtn", "W4A8KV8", TIE, 0},       {"quarot", "W4A4KV4", STRICT, 0}, {"specquant", "W4A4", STRICT, 0},
+        {"quarot", "W4A4", STRICT, 1},    {"quarot", "W6A6", STRICT, 1},    {"quarot", "W3A3", STRICT, 1},
+        {"quarot", "W4A16", STRICT, 1},   {"gptq", "W4A16", STRICT, 1},     {"gptq", "W4A4", STRICT, 1},
+        {"ruquant", "W4A4", STRICT, 1},   {"specquant", "W6A6", TIE, 1},    {"septq", "W4A16", STRICT, 1},
+        {"septq", "W3A16", STRICT, 1},
+    };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].slow != PTQ_E2E_SLOW) continue;
         char key[64];
-        snprintf(key, sizeof key, "%s:%s", cases[i][0], cases[i][1]);
+        snprintf(key, sizeof key, "%s:%s", cases[i].method, cases[i].bits);
         const char *only = getenv("PTQ_E2E_ONLY"); /* e.g. "rtn:W8A8" while debugging */
-        if (only && !strstr(only, key)) continue;
-        if (!ptq_method_find(cases[i][0])) printf("%-12s not in the registry\n", cases[i][0]);
-        else run_case(cases[i][0], cases[i][1]);
+        if (only && strcmp(only, key)) continue;
+        if (!ptq_method_find(cases[i].method)) printf("%-10s not in the registry\n", cases[i].method);
+        else run_case(cases[i].method, cases[i].bits, cases[i].mode);
     }
-    const char *extra = getenv("PTQ_E2E_EXTRA"); /* "method:bits", any pair (debugging) */
+    const char *extra = PTQ_E2E_SLOW ? NULL : getenv("PTQ_E2E_EXTRA"); /* "method:bits", any pair, TIE mode (debugging) */
     if (extra && strchr(extra, ':')) {
         char mth[32];
         snprintf(mth, sizeof mth, "%.*s", (int)(strchr(extra, ':') - extra), extra);
-        run_case(mth, strchr(extra, ':') + 1);
+        run_case(mth, strchr(extra, ':') + 1, TIE);
     }
     ptq_tokens_free(&g_toks);
     ptq_tokenizer_free(g_tok);
     ptq_model_free(&g_ref);
-    return tu_done("test_packed_e2e");
+    return tu_done(TEST_NAME);
 }

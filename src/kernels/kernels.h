@@ -65,7 +65,7 @@ size_t ptq_kpacked_bytes(const ptq_kpacked *p);
 void ptq_kunpack_block(const ptq_kpacked *p, int rb, int8_t *dst);
 
 /* Per-token activation codes. */
-typedef struct {
+typedef struct ptq_kacts {
     int T, K, kpad, bits, group, ngroups;
     uint8_t *codes; /* T x kpad (padding 0) */
     float *scale;   /* T */
@@ -109,6 +109,12 @@ int ptq_kvfmt_init(ptq_kvfmt *f, int bits, int dim, int group, int sym, float cl
  * quantizer): codes + scale/zero (float, integer valued) per group. */
 void ptq_kv_quant_row(const ptq_kvfmt *f, const float *x, uint8_t *codes, float *scale, float *zero);
 void ptq_kv_dequant_row(const ptq_kvfmt *f, const uint8_t *codes, const float *scale, const float *zero, float *x);
+/* One layer's K or V cache in a format: rows (position, kv head). */
+typedef struct ptq_kvcache {
+    ptq_kvfmt f;    /* f.bits 0: not quantized (the fp32 cache is used) */
+    uint8_t *codes; /* rows x f.row_bytes */
+    float *sz;      /* rows x 2 f.ngroups: scales, then zeros */
+} ptq_kvcache;
 /* dot(q, dequant(k)) without materializing k, and acc += p * dequant(v). */
 float ptq_kv_dot(const ptq_kvfmt *f, const float *q, const uint8_t *codes, const float *scale, const float *zero);
 void ptq_kv_axpy(const ptq_kvfmt *f, float p, const uint8_t *codes, const float *scale, const float *zero, float *acc);
@@ -126,6 +132,10 @@ typedef struct {
 } ptq_klowfreq;
 /* k <= in/2 + 1; W_low (out x in) is read once (its bins >= k are dropped). */
 int ptq_klowfreq_init(ptq_klowfreq *lf, const float *W_low, int out, int in, int k, ptq_err *err);
+/* From stored coefficients: spec (out x k x 2, interleaved re/im rfft bins of
+ * each row, unweighted, zero past a row's own count; spectral.h's
+ * ptq_spectral_branch layout). */
+int ptq_klowfreq_init_coef(ptq_klowfreq *lf, const float *spec, int out, int in, int k, ptq_err *err);
 int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err);
 void ptq_klowfreq_free(ptq_klowfreq *lf);
 size_t ptq_klowfreq_bytes(const ptq_klowfreq *lf);
@@ -170,5 +180,27 @@ int ptq_kblockrot_init(ptq_kblockrot *br, int n, int B, const float *R1, const i
                        const float *omega, ptq_err *err);
 int ptq_kblockrot_apply(ptq_kblockrot *br, float *x, int T, ptq_err *err);
 void ptq_kblockrot_free(ptq_kblockrot *br);
+
+/* ---- One linear on the real kernels (model.h's ptq_linear.kern) ---------
+ * y = GEMM(x, w) + side(x) + bias, x = the linear's input after its online
+ * op (before activation quantization): with a_bits 2..8 the rows are
+ * quantized per token to integer codes (quant.h's rules) and multiplied by
+ * the integer GEMM with its dequant epilogue; with a_bits >= 16 the
+ * weight-only dequantizing GEMM (GEMV for one row). side = SpecQuant's
+ * low-frequency branch and/or SEPTQ's sparse full-precision correction, both
+ * on the unquantized rows, as the fake-quant path applies them. */
+typedef struct ptq_lin_kernel {
+    ptq_kpacked w;   /* the grid part */
+    ptq_klowfreq lf; /* lf.coef NULL: none */
+    ptq_kcsr sp;     /* sp.rowptr NULL: none */
+    const float *side_dense; /* dense fp32 side branch (out x in, not owned) when lf is absent; NULL: none */
+} ptq_lin_kernel;
+/* acts: reusable code buffers (grown on demand). Errors: activation bits,
+ * per-group activation quantization (group: 0 or >= in only), out of memory. */
+int ptq_lin_kernel_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
+                           int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err);
+void ptq_lin_kernel_free(ptq_lin_kernel *k);
+/* Bytes as stored: packed weights + side branch (+ side_dense as fp32). */
+size_t ptq_lin_kernel_bytes(const ptq_lin_kernel *k);
 
 #endif

@@ -87,6 +87,36 @@ void ptq_klowfreq_free(ptq_klowfreq *lf) {
     memset(lf, 0, sizeof *lf);
 }
 
+int ptq_klowfreq_init_coef(ptq_klowfreq *lf, const float *spec, int out, int in, int k, ptq_err *err) {
+    memset(lf, 0, sizeof *lf);
+    if (out <= 0 || in <= 0 || k <= 0 || k > in / 2 + 1)
+        return ptq_fail(err, "lowfreq: k=%d bins outside 1..%d for rows of %d", k, in / 2 + 1, in);
+    lf->in = in, lf->out = out, lf->k = k;
+    float *buf = fftwf_malloc(sizeof(float) * in);
+    fftwf_complex *F = fftwf_malloc(sizeof(fftwf_complex) * (in / 2 + 1));
+    lf->coef = ptq_kalloc64(sizeof(float) * out * 2 * k);
+    if (buf && F && lf->coef) {
+        fftwf_plan plan; /* planned on scratch arrays; applied with the new-array execute */
+#pragma omp critical(ptq_fftw_plan)
+        plan = fftwf_plan_dft_r2c_1d(in, buf, F, FFTW_ESTIMATE);
+        lf->plan = plan;
+    }
+    fftwf_free(buf), fftwf_free(F);
+    if (!lf->coef || !lf->plan) {
+        ptq_klowfreq_free(lf);
+        return ptq_fail(err, "lowfreq: out of memory");
+    }
+    for (int o = 0; o < out; o++) {
+        const float *sp = spec + (size_t)o * 2 * k;
+        float *c = lf->coef + (size_t)o * 2 * k;
+        for (int j = 0; j < k; j++) {
+            float wj = parseval_weight(j, in) / (float)in;
+            c[j] = sp[2 * j] * wj, c[k + j] = sp[2 * j + 1] * wj;
+        }
+    }
+    return 0;
+}
+
 size_t ptq_klowfreq_bytes(const ptq_klowfreq *lf) { return sizeof(float) * (size_t)lf->out * 2 * lf->k; }
 
 /* ---- SEPTQ sparse add ------------------------------------------------------ */

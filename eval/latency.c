@@ -1,0 +1,409 @@
+/* latency.c — see latency.h. Prefill: one forward of T tokens at position 0
+ * (logits for every position, on both paths). Decode: the cache is filled
+ * with C tokens (untimed), then one token at position C is timed; repeating
+ * it overwrites the same cache slot, so every call does the same work. A
+ * timed run repeats its call until it lasts min_ms (short calls would be
+ * below the clock's noise) and reports tokens / second; each figure is the
+ * median of reps runs after warm-up, with min and max. The packed path's
+ * calls live in the pk_* wrappers only, so a change of the packed API
+ * touches nothing else. */
+#define _GNU_SOURCE /* gethostname */
+#include "latency.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/kernels.h"
+#include "packed.h"
+
+void ptq_latency_defaults(ptq_latency_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->Ts[0] = 128, o->Ts[1] = 512, o->Ts[2] = 2048, o->nT = 3;
+    o->ctxs[0] = 512, o->ctxs[1] = 2048, o->nC = 2;
+    o->reps = 5, o->warmup = 1, o->min_ms = 20;
+}
+
+static int parse_int(const char *key, const char *s, int lo, int hi, int *out, ptq_err *err) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi)
+        return ptq_fail(err, "latency task: %s=%s: expected an integer in %d..%d", key, s, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_list(const char *key, char *s, int *v, int *n, ptq_err *err) {
+    *n = 0;
+    for (char *sv = NULL, *t = strtok_r(s, "+", &sv); t; t = strtok_r(NULL, "+", &sv)) {
+        if (*n == PTQ_LAT_MAXLIST) return ptq_fail(err, "latency task: %s: at most %d values", key, PTQ_LAT_MAXLIST);
+        if (parse_int(key, t, 1, 1 << 20, &v[(*n)++], err)) return -1;
+    }
+    return *n ? 0 : ptq_fail(err, "latency task: %s: empty list (e.g. %s=128+512)", key, key);
+}
+
+int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err) {
+    ptq_latency_defaults(o);
+    if (!arg || !*arg || !strcmp(arg, "default")) return 0;
+    char buf[512];
+    if (strlen(arg) >= sizeof buf) return ptq_fail(err, "latency task: argument too long");
+    snprintf(buf, sizeof buf, "%s", arg);
+    for (char *sv = NULL, *kv = strtok_r(buf, ",:", &sv); kv; kv = strtok_r(NULL, ",:", &sv)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            return ptq_fail(err, "latency task: '%s': expected key=value (keys: T, ctx, reps, warmup, min_ms)", kv);
+        *eq = 0;
+        const char *k = kv, *v = eq + 1;
+        int rc;
+        if (!strcmp(k, "T"))
+            rc = parse_list("T", eq + 1, o->Ts, &o->nT, err);
+        else if (!strcmp(k, "ctx"))
+            rc = parse_list("ctx", eq + 1, o->ctxs, &o->nC, err);
+        else if (!strcmp(k, "reps"))
+            rc = parse_int("reps", v, 5, 1000, &o->reps, err);
+        else if (!strcmp(k, "warmup"))
+            rc = parse_int("warmup", v, 1, 100, &o->warmup, err);
+        else if (!strcmp(k, "min_ms"))
+            rc = parse_int("min_ms", v, 0, 10000, &o->min_ms, err);
+        else
+            return ptq_fail(err, "latency task: unknown parameter '%s' (expected T, ctx, reps, warmup, min_ms)", k);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+/* Drop T > max_seq (max_seq takes their place), cap contexts, dedupe. */
+static void add_unique(int *v, int *n, int x) {
+    for (int i = 0; i < *n; i++)
+        if (v[i] == x) return;
+    if (*n < PTQ_LAT_MAXLIST) v[(*n)++] = x;
+}
+
+static void resolve(const ptq_latency_opts *in, int max_seq, ptq_latency_opts *o) {
+    *o = *in;
+    o->nT = o->nC = 0;
+    for (int i = 0; i < in->nT; i++)
+        add_unique(o->Ts, &o->nT, PTQ_MIN(in->Ts[i], max_seq));
+    for (int i = 0; i < in->nC; i++)
+        add_unique(o->ctxs, &o->nC, PTQ_MIN(in->ctxs[i], max_seq - 1));
+}
+
+/* ---- the packed path (packed.h) ------------------------------------------ */
+typedef struct {
+    ptq_packed_model pm; /* pm.view: the model with its packed kernels attached */
+    ptq_state ps;        /* ptq_state_init_packed: int8/int4 KV where the model asks for it */
+    int have_pm, have_ps;
+} pk_path;
+
+static int pk_init(pk_path *p, const ptq_model *q, const ptq_qspec *qs, int max_T, ptq_err *err) {
+    memset(p, 0, sizeof *p);
+    if (ptq_packed_model_build(&p->pm, q, qs->w_bits, qs->w_group, err)) return -1;
+    p->have_pm = 1;
+    if (ptq_state_init_packed(&p->ps, &p->pm.view, max_T, err)) return -1;
+    p->have_ps = 1;
+    return 0;
+}
+
+static int pk_forward(pk_path *p, const ptq_model *q, const int *tok, int T, int pos0, float *logits, ptq_err *err) {
+    (void)q;
+    return ptq_forward(&p->pm.view, &p->ps, tok, T, pos0, logits, 0, err);
+}
+
+static void pk_free(pk_path *p) {
+    if (p->have_ps) ptq_state_free(&p->ps);
+    if (p->have_pm) ptq_packed_model_free(&p->pm);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- timing -------------------------------------------------------------- */
+typedef struct {
+    const ptq_model *m;
+    pk_path *pk; /* NULL: FP32 path */
+    ptq_state *st;
+    const int *tok;
+    float *logits;
+    int max_T;
+} path;
+
+static int fwd(const path *p, const int *tok, int T, int pos0, ptq_err *err) {
+    if (p->pk) return pk_forward(p->pk, p->m, tok, T, pos0, p->logits, err);
+    return ptq_forward(p->m, p->st, tok, T, pos0, p->logits, 0, err);
+}
+
+/* Fill the cache with positions 0..ctx-1 (chunks the state can hold). */
+static int fill_cache(const path *p, int ctx, ptq_err *err) {
+    for (int pos = 0; pos < ctx;) {
+        int n = PTQ_MIN(p->max_T, ctx - pos);
+        if (fwd(p, p->tok + pos, n, pos, err)) return -1;
+        pos += n;
+    }
+    return 0;
+}
+
+typedef struct {
+    double med, min, max;
+    int inner;
+} lat_stat;
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Calls per timed run so that one lasts min_ms (from the fastest warm-up). */
+static int warm(const path *p, int T, int pos0, const ptq_latency_opts *o, int *inner, ptq_err *err) {
+    double t1 = 1e30;
+    for (int w = 0; w < o->warmup; w++) {
+        double t0 = ptq_now_sec();
+        if (fwd(p, p->tok + pos0, T, pos0, err)) return -1;
+        t1 = fmin(t1, ptq_now_sec() - t0);
+    }
+    *inner = (int)fmin(100000.0, fmax(1.0, ceil(o->min_ms * 1e-3 / fmax(t1, 1e-9))));
+    return 0;
+}
+
+static int timed(const path *p, int T, int pos0, int inner, double *tps, ptq_err *err) {
+    double t0 = ptq_now_sec();
+    for (int i = 0; i < inner; i++)
+        if (fwd(p, p->tok + pos0, T, pos0, err)) return -1;
+    *tps = (double)T * inner / fmax(ptq_now_sec() - t0, 1e-12);
+    return 0;
+}
+
+static void stat_of(double *v, int n, int inner, lat_stat *s) {
+    qsort(v, n, sizeof(double), cmp_d);
+    s->med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    s->min = v[0], s->max = v[n - 1], s->inner = inner;
+}
+
+/* tokens/s of fwd(T tokens at pos0) on both paths: warm-up, then reps timed
+ * runs, the two paths interleaved (order alternating) so that a load change
+ * on a shared machine hits both alike. Returns 0, -1 (FP32 path failed) or
+ * PTQ_LAT_UNSUPPORTED (quantized path failed). */
+static int measure(const path *pq, const path *pf, int T, int pos0, const ptq_latency_opts *o, lat_stat *sq,
+                   lat_stat *sf, ptq_err *err) {
+    int iq, iff;
+    if (warm(pq, T, pos0, o, &iq, err)) return PTQ_LAT_UNSUPPORTED;
+    if (warm(pf, T, pos0, o, &iff, err)) return -1;
+    double *v = malloc(sizeof(double) * 2 * o->reps);
+    if (!v) return ptq_fail(err, "latency: out of memory");
+    int rc = 0;
+    for (int r = 0; r < o->reps && !rc; r++)
+        for (int k = 0; k < 2 && !rc; k++) {
+            int q = (r + k) % 2 == 0; /* q first on even reps */
+            if (timed(q ? pq : pf, T, pos0, q ? iq : iff, &v[q ? r : o->reps + r], err))
+                rc = q ? PTQ_LAT_UNSUPPORTED : -1;
+        }
+    if (!rc) stat_of(v, o->reps, iq, sq), stat_of(v + o->reps, o->reps, iff, sf);
+    free(v);
+    return rc;
+}
+
+static void put_stat(cJSON *m, const char *pre, const char *what, const lat_stat *s) {
+    char k[96];
+    snprintf(k, sizeof k, "%s%s_tokens_per_sec", pre, what);
+    cJSON_AddNumberToObject(m, k, s->med);
+    snprintf(k, sizeof k, "%s%s_tokens_per_sec_min", pre, what);
+    cJSON_AddNumberToObject(m, k, s->min);
+    snprintf(k, sizeof k, "%s%s_tokens_per_sec_max", pre, what);
+    cJSON_AddNumberToObject(m, k, s->max);
+    snprintf(k, sizeof k, "%s%s_inner_calls", pre, what);
+    cJSON_AddNumberToObject(m, k, s->inner);
+}
+
+/* Prefill at every T and decode at every C, both paths. */
+static int run_paths(const path *pq, const path *pf, const ptq_latency_opts *o, lat_stat pre[2][PTQ_LAT_MAXLIST],
+                     lat_stat dec[2][PTQ_LAT_MAXLIST], ptq_err *err) {
+    int rc = 0;
+    for (int i = 0; i < o->nT && !rc; i++)
+        rc = measure(pq, pf, o->Ts[i], 0, o, &pre[0][i], &pre[1][i], err);
+    for (int i = 0; i < o->nC && !rc; i++) {
+        if (fill_cache(pq, o->ctxs[i], err)) return PTQ_LAT_UNSUPPORTED;
+        if (fill_cache(pf, o->ctxs[i], err)) return -1;
+        rc = measure(pq, pf, 1, o->ctxs[i], o, &dec[0][i], &dec[1][i], err);
+    }
+    return rc;
+}
+
+/* ---- bytes ----------------------------------------------------------------- */
+static size_t fp32_linear_bytes(const ptq_linear *l) {
+    return sizeof(float) * ((size_t)l->out * l->in + (l->bias ? (size_t)l->out : 0));
+}
+
+static size_t fp32_kv_bytes(const ptq_config *c, int ctx) {
+    return 2 * sizeof(float) * (size_t)c->n_layers * ctx * c->n_kv_heads * c->head_dim;
+}
+
+static void put_bytes(cJSON *m, const ptq_model *q, const ptq_model *fp, const pk_path *pk, const ptq_latency_opts *o) {
+    size_t fpw = 0, fpl = 0, qw = 0, ql = 0;
+    int L = fp->cfg.n_layers;
+    for (int i = 0; i <= L * PTQ_LIN_COUNT; i++) {
+        int layer = i / PTQ_LIN_COUNT, which = i % PTQ_LIN_COUNT;
+        size_t b = fp32_linear_bytes(ptq_model_linear((ptq_model *)fp, layer, which));
+        fpw += b, fpl += layer < L ? b : 0;
+    }
+    if (pk) { /* per-linear packed bytes, the same accounting as packed.c's total */
+        for (int i = 0; i < pk->pm.n; i++) {
+            size_t b = ptq_packed_linear_bytes(&pk->pm, i);
+            ql += i < L * PTQ_LIN_COUNT ? b : 0;
+        }
+        qw = pk->pm.weight_bytes;
+    } else
+        qw = fpw, ql = fpl;
+    const ptq_config *c = &fp->cfg;
+    size_t other = sizeof(float) * ((size_t)c->vocab_size * c->dim + (size_t)c->dim * (2 * L + 1));
+    cJSON_AddNumberToObject(m, "weight_bytes", (double)qw);
+    cJSON_AddNumberToObject(m, "fp32_weight_bytes", (double)fpw);
+    cJSON_AddNumberToObject(m, "weight_ratio", (double)qw / fpw);
+    cJSON_AddNumberToObject(m, "layer_weight_bytes", (double)ql);
+    cJSON_AddNumberToObject(m, "fp32_layer_weight_bytes", (double)fpl);
+    cJSON_AddNumberToObject(m, "layer_weight_ratio", (double)ql / fpl);
+    cJSON_AddNumberToObject(m, "embedding_norm_bytes", (double)other);
+    for (int i = 0; i < o->nC; i++) {
+        char k[64];
+        size_t kq = pk ? ptq_state_kv_bytes(&pk->ps, q, o->ctxs[i]) : fp32_kv_bytes(c, o->ctxs[i]);
+        size_t kf = fp32_kv_bytes(c, o->ctxs[i]);
+        snprintf(k, sizeof k, "kv_bytes_ctx%d", o->ctxs[i]);
+        cJSON_AddNumberToObject(m, k, (double)kq);
+        snprintf(k, sizeof k, "fp32_kv_bytes_ctx%d", o->ctxs[i]);
+        cJSON_AddNumberToObject(m, k, (double)kf);
+        snprintf(k, sizeof k, "kv_ratio_ctx%d", o->ctxs[i]);
+        cJSON_AddNumberToObject(m, k, (double)kq / kf);
+    }
+    if (pk) {
+        cJSON_AddBoolToObject(m, "lm_head_packed", pk->pm.packed[pk->pm.n - 1]);
+        cJSON_AddBoolToObject(m, "kv_packed", ptq_state_kv_packed(&pk->ps));
+    }
+}
+
+/* ---- the measurement -------------------------------------------------------- */
+static int *make_tokens(int n, int vocab) {
+    int *t = malloc(sizeof(int) * (size_t)n);
+    for (int i = 0; t && i < n; i++)
+        t[i] = (int)((i * 2654435761u + 7u) % (unsigned)vocab);
+    return t;
+}
+
+int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_qspec *qs, const ptq_latency_opts *oin,
+                    cJSON *metrics, ptq_err *err) {
+    const ptq_config *a = &q->cfg, *b = &fp->cfg;
+    if (a->dim != b->dim || a->hidden_dim != b->hidden_dim || a->n_layers != b->n_layers ||
+        a->n_kv_heads != b->n_kv_heads || a->head_dim != b->head_dim || a->vocab_size != b->vocab_size ||
+        a->max_seq != b->max_seq)
+        return ptq_fail(err, "latency: the quantized and the FP32 model have different shapes");
+    if (fp->cfg.max_seq < 2) return ptq_fail(err, "latency: max_seq %d is too short", fp->cfg.max_seq);
+    ptq_latency_opts o;
+    resolve(oin, fp->cfg.max_seq, &o);
+    int maxT = 1;
+    for (int i = 0; i < o.nT; i++)
+        maxT = PTQ_MAX(maxT, o.Ts[i]);
+    double la0[3] = {NAN, NAN, NAN}, la1[3] = {NAN, NAN, NAN};
+    ptq_loadavg(la0);
+    int packed = qs->w_bits < 16, rc = -1;
+    pk_path pk;
+    memset(&pk, 0, sizeof pk);
+    ptq_state st, stq; /* FP32 path; the quantized model's when it has no packed form */
+    int have_st = 0, have_stq = 0;
+    lat_stat pre[2][PTQ_LAT_MAXLIST], dec[2][PTQ_LAT_MAXLIST]; /* [0] quantized path, [1] FP32 */
+    int *tok = make_tokens(fp->cfg.max_seq, fp->cfg.vocab_size);
+    float *logits = ptq_calloc((size_t)maxT * fp->cfg.vocab_size, sizeof(float), err);
+    if (!tok || !logits) {
+        if (!tok) ptq_fail(err, "latency: out of memory");
+        goto out;
+    }
+    if (ptq_state_init(&st, fp, maxT, err)) goto out;
+    have_st = 1;
+    path pf = {fp, NULL, &st, tok, logits, maxT}, pq = {q, &pk, &stq, tok, logits, maxT};
+    if (packed && pk_init(&pk, q, qs, maxT, err)) {
+        ptq_wrap(err, "packed path (%s)", qs->text);
+        rc = PTQ_LAT_UNSUPPORTED;
+        goto out;
+    }
+    if (!packed) { /* no packed form: the quantized model itself on the FP32 path */
+        if (ptq_state_init(&stq, q, maxT, err)) goto out;
+        have_stq = 1, pq.pk = NULL;
+    }
+    rc = run_paths(&pq, &pf, &o, pre, dec, err);
+    if (rc == PTQ_LAT_UNSUPPORTED) ptq_wrap(err, "%s path (%s)", packed ? "packed" : "quantized model's", qs->text);
+    if (rc) goto out;
+    ptq_loadavg(la1);
+    cJSON_AddStringToObject(metrics, "path", packed ? "packed" : "fp32");
+    cJSON_AddBoolToObject(metrics, "packed", packed);
+    for (int i = 0; i < o.nT; i++) {
+        char w[48], k[96];
+        snprintf(w, sizeof w, "prefill_T%d", o.Ts[i]);
+        put_stat(metrics, "", w, &pre[0][i]);
+        put_stat(metrics, "fp32_", w, &pre[1][i]);
+        snprintf(k, sizeof k, "%s_speedup", w);
+        cJSON_AddNumberToObject(metrics, k, pre[0][i].med / pre[1][i].med);
+    }
+    for (int i = 0; i < o.nC; i++) {
+        char w[48], k[96];
+        snprintf(w, sizeof w, "decode_ctx%d", o.ctxs[i]);
+        put_stat(metrics, "", w, &dec[0][i]);
+        put_stat(metrics, "fp32_", w, &dec[1][i]);
+        snprintf(k, sizeof k, "%s_speedup", w);
+        cJSON_AddNumberToObject(metrics, k, dec[0][i].med / dec[1][i].med);
+    }
+    put_bytes(metrics, q, fp, packed ? &pk : NULL, &o);
+    cJSON_AddNumberToObject(metrics, "peak_rss_kb", (double)ptq_peak_rss_kb());
+    cJSON *ts = cJSON_AddArrayToObject(metrics, "prefill_T"), *cs = cJSON_AddArrayToObject(metrics, "decode_ctx");
+    for (int i = 0; i < o.nT; i++)
+        cJSON_AddItemToArray(ts, cJSON_CreateNumber(o.Ts[i]));
+    for (int i = 0; i < o.nC; i++)
+        cJSON_AddItemToArray(cs, cJSON_CreateNumber(o.ctxs[i]));
+    cJSON_AddNumberToObject(metrics, "reps", o.reps);
+    cJSON_AddNumberToObject(metrics, "warmup", o.warmup);
+    cJSON_AddNumberToObject(metrics, "min_ms_per_run", o.min_ms); /* not "_ms": compare gates those */
+    cJSON_AddNumberToObject(metrics, "loadavg_1", la0[0]);
+    cJSON_AddNumberToObject(metrics, "loadavg_1_end", la1[0]);
+    rc = 0;
+out:
+    pk_free(&pk);
+    if (have_st) ptq_state_free(&st);
+    if (have_stq) ptq_state_free(&stq);
+    free(tok);
+    free(logits);
+    return rc;
+}
+
+/* ---- machine ----------------------------------------------------------------- */
+int ptq_loadavg(double la[3]) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    int n = f ? fscanf(f, "%lf %lf %lf", &la[0], &la[1], &la[2]) : 0;
+    if (f) fclose(f);
+    return n == 3 ? 0 : -1;
+}
+
+static void cpu_model(char *out, size_t cap) {
+    snprintf(out, cap, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            char *v = strchr(line, ':') + 1;
+            v += *v == ' ';
+            v[strcspn(v, "\n")] = 0;
+            snprintf(out, cap, "%s", v);
+            break;
+        }
+    if (f) fclose(f);
+}
+
+void ptq_latency_machine(cJSON *row) {
+    char host[256], cpu[256];
+    if (gethostname(host, sizeof host)) snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = 0;
+    cpu_model(cpu, sizeof cpu);
+    double la[3];
+    cJSON_AddStringToObject(row, "host", host);
+    cJSON_AddStringToObject(row, "cpu", cpu);
+    cJSON_AddStringToObject(row, "isa", ptq_isa_name(ptq_kern_isa()));
+    if (ptq_loadavg(la) == 0) {
+        cJSON *a = cJSON_AddArrayToObject(row, "loadavg");
+        for (int i = 0; i < 3; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(la[i]));
+    } else
+        cJSON_AddNullToObject(row, "loadavg");
+}

@@ -1,0 +1,49 @@
+/* latency.h — latency and memory of a quantized model on the real low-bit
+ * path (packed integer weights, packed.h) against the FP32 OpenBLAS path of
+ * the unquantized model, measured in the same run (EVAL.md "Latency and
+ * memory"). Used by the runner's "latency" task and by `ptqbench bench
+ * --model M --out FILE`, which write the same result rows. */
+#ifndef PTQ_LATENCY_H
+#define PTQ_LATENCY_H
+
+#include <cjson/cJSON.h>
+
+#include "model.h"
+#include "qspec.h"
+
+#define PTQ_LAT_MAXLIST 8
+
+typedef struct {
+    int Ts[PTQ_LAT_MAXLIST], nT;   /* prefill lengths (batch 1 x T tokens) */
+    int ctxs[PTQ_LAT_MAXLIST], nC; /* decode: one token at context C */
+    int reps;                      /* timed runs, >= 5; median, min, max */
+    int warmup;                    /* untimed runs before them, >= 1 */
+    int min_ms;                    /* a timed run repeats the call until it lasts this long */
+} ptq_latency_opts;
+
+/* T = 128,512,2048; ctx = 512,2048; reps 5; warmup 1; min_ms 20. */
+void ptq_latency_defaults(ptq_latency_opts *o);
+/* Task argument: "" or "default", else key=value pairs separated by ':' or
+ * ',' (':' also works inside `ptqbench run --eval a,b`), keys T (lengths
+ * joined by '+', e.g. T=128+512), ctx (same), reps, warmup, min_ms, e.g.
+ * "latency:T=128+512:ctx=512:reps=5". Unknown keys and bad values are
+ * errors naming the key. */
+int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err);
+
+/* Measure q (quantized with qs; packed path) and fp (FP32 path). T values
+ * above the model's max_seq are dropped and max_seq added in their place;
+ * contexts are capped at max_seq - 1. Fills metrics (names in
+ * eval/README.md). Returns 0, -1 on an error of the FP32 path, or
+ * PTQ_LAT_UNSUPPORTED when the packed path cannot run this model (err says
+ * why; nothing is written to metrics). W16 weights have no packed form: the
+ * quantized model is then timed on the FP32 path (metric packed = 0). */
+#define PTQ_LAT_UNSUPPORTED 1
+int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_qspec *qs, const ptq_latency_opts *o,
+                    cJSON *metrics, ptq_err *err);
+
+/* Machine fields of a latency row: host, cpu (model name), isa (kernel path
+ * in use), loadavg [1, 5, 15 min] from /proc/loadavg (machines are shared). */
+void ptq_latency_machine(cJSON *row);
+int ptq_loadavg(double la[3]);
+
+#endif

@@ -1,0 +1,45 @@
+/* klinear.c — one linear on the real kernels (kernels.h ptq_lin_kernel):
+ * the packed GEMM/GEMV on integer activation codes or fp32 rows, then the
+ * method's side branch on the same unquantized rows. forward.c dispatches
+ * here when a linear has kernels attached (packed.c attaches them). */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinternal.h"
+
+int ptq_lin_kernel_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
+                           int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err) {
+    const ptq_kpacked *w = &k->w;
+    if (a_bits < 16) {
+        if (a_bits < 2 || a_bits > 8) return ptq_fail(err, "packed linear: %d-bit activations (2..8 or 16)", a_bits);
+        if (a_group > 0 && a_group < w->in)
+            return ptq_fail(err, "packed linear: per-group activation quantization (group %d) is not supported",
+                            a_group);
+        if (ptq_kact_quant(acts, x, T, w->in, a_bits, a_sym, a_clip, w->group, err) ||
+            ptq_kgemm(acts, w, bias, y, err))
+            return -1;
+    } else if (ptq_kgemm_f32(w, x, T, bias, y, err))
+        return -1;
+    if (k->lf.coef && ptq_klowfreq_apply(&k->lf, x, T, y, err)) return -1;
+    if (!k->lf.coef && k->side_dense)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, w->out, w->in, 1.f, x, w->in, k->side_dense, w->in,
+                    1.f, y, w->out);
+    if (k->sp.rowptr) ptq_kcsr_apply(&k->sp, x, T, y);
+    return 0;
+}
+
+void ptq_lin_kernel_free(ptq_lin_kernel *k) {
+    ptq_kpacked_free(&k->w);
+    ptq_klowfreq_free(&k->lf);
+    ptq_kcsr_free(&k->sp);
+    memset(k, 0, sizeof *k);
+}
+
+size_t ptq_lin_kernel_bytes(const ptq_lin_kernel *k) {
+    size_t b = ptq_kpacked_bytes(&k->w);
+    if (k->lf.coef) b += ptq_klowfreq_bytes(&k->lf);
+    else if (k->side_dense) b += sizeof(float) * (size_t)k->w.out * k->w.in;
+    if (k->sp.rowptr) b += ptq_kcsr_bytes(&k->sp);
+    return b;
+}

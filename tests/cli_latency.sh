@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# cli_latency.sh — latency/memory rows: `ptqbench bench --model M --out FILE`
+# appends the runner's latency row (packed path vs FP32, identifying fields,
+# load average); bad flags and task parameters get a clear error and leave
+# the rows already written alone; `report --plots` turns the fixture into
+# the latency table and the Pareto plots.
+set -u
+BIN="$1"
+source "$(dirname "$0")/testlib.sh"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+B=("$BIN" bench --model stories260K --tokens 16 --ctx 32 --reps 5 --min-ms 1 --no-layers --threads 1)
+
+expect 0 "row appended to $T/r.jsonl" "${B[@]}" --method rtn --bits W4A4 --out "$T/r.jsonl"
+[ "$(wc -l <"$T/r.jsonl")" = 1 ] || fail "bench --out: expected 1 row"
+for f in '"task":"latency:reps=5:min_ms=1:T=16:ctx=32"' '"method":"rtn"' '"qspec":"W4A4"' '"bits":"W4A4"' \
+         '"options":{' '"git_commit":' '"timestamp":' '"threads":1' '"isa":' '"cpu":' '"loadavg":[' \
+         '"path":"packed"' '"prefill_T16_speedup":' '"decode_ctx32_tokens_per_sec":' '"weight_ratio":' \
+         '"kv_bytes_ctx32":' '"peak_rss_kb":'; do
+    grep -qF -- "$f" "$T/r.jsonl" || fail "bench row lacks $f"
+done
+cp "$T/r.jsonl" "$T/first.jsonl"
+
+# bad inputs: clear errors, nothing appended
+expect 2 "--out needs --model" "$BIN" bench --shape llama7b --method rtn --bits W4A4 --out "$T/r.jsonl"
+expect 2 "--opt and --no-layers go with --out" "${B[@]}" --method rtn --bits W4A4
+expect 2 "method 'nosuch' is not registered" "${B[@]}" --method nosuch --bits W4A4 --out "$T/r.jsonl"
+expect 2 "unknown option 'bogus'" "${B[@]}" --method rtn --bits W4A4 --opt bogus=1 --out "$T/r.jsonl"
+expect 2 "fp16 is the unquantized reference" "${B[@]}" --method fp16 --bits W4A4 --out "$T/r.jsonl"
+expect 2 "--reps" "${B[@]}" --method rtn --bits W4A4 --reps 2 --out "$T/r.jsonl"
+cmp -s "$T/r.jsonl" "$T/first.jsonl" || fail "a failed bench changed the rows already written"
+expect 2 "unknown parameter 'bogus'" "$BIN" run --model stories260K --method rtn --bits W4A4 --no-progress \
+    --eval latency:T=16:bogus=1
+cat >"$T/bad.json" <<'JSON'
+{"name": "badlat", "models": ["stories260K"], "methods": ["rtn"], "bits": ["W4A4"],
+ "tasks": ["ppl:tinystories", "latency:T=16:reps=2"]}
+JSON
+expect 2 '$.tasks[1]' "$BIN" sweep "$T/bad.json" --out "$T/sw"
+
+# the FP reference appends a row on the FP32 path; the first row is kept
+expect 0 "row appended" "${B[@]}" --method fp16 --bits W16A16 --out "$T/r.jsonl"
+[ "$(wc -l <"$T/r.jsonl")" = 2 ] || fail "second bench: expected 2 rows"
+[ "$(head -1 "$T/r.jsonl")" = "$(cat "$T/first.jsonl")" ] || fail "the first row changed"
+grep -qF '"path":"fp32"' "$T/r.jsonl" || fail "fp16 row: path fp32 expected"
+
+# report: latency table + Pareto plots from the fixture
+expect 0 "pareto_m_wikitext2_decode.png" "$BIN" report tests/data/latency_fixture.jsonl --plots --out "$T/rep"
+for f in table_m_latency.md table_m_latency.csv table_m_latency.tex pareto_m_wikitext2_weights.png \
+         pareto_m_wikitext2_weights.svg pareto_m_wikitext2_decode.png pareto_m_wikitext2_decode.svg; do
+    [ -s "$T/rep/$f" ] || fail "report: $f missing"
+done
+grep -qF "| rtn | W4A4 | 10000 (2.00x) |" "$T/rep/table_m_latency.md" || fail "latency table row"
+# a bench-only results file (no ppl rows) still gets its latency table
+expect 0 "latency and memory" "$BIN" report "$T/r.jsonl" --out "$T/rep2"
+[ -s "$T/rep2/table_stories260K_latency.md" ] || fail "report of bench rows: no latency table"
+
+[ "$fails" = 0 ] && echo "cli_latency: all checks passed"
+exit $((fails > 0))

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# cli_stream.sh — `ptqbench run --stream`: on a random tiny HF checkpoint the
+# streamed cell (quantize + perplexity one block at a time) prints the same
+# perplexity as the in-RAM cell and per-block timings; bad input gets one
+# `error:` line (exit 2).
+set -u
+BIN="$1"
+source "$(dirname "$0")/testlib.sh"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export OMP_NUM_THREADS=1
+
+ROOT=$("$BIN" datasets list | sed -n 's/^data root: //p')
+TOK="$ROOT/models/tinystories-656k/tokenizer.json" # 2048 ids < the model's 32000: fast, and enough here
+cfg=(--tokenizer "$TOK" --eval ppl:tinystories --seqlen 64 --limit-windows 2 --calib tinystories-calib --nsamples 4
+    --calib-seqlen 32)
+expect 0 "wrote" "$BIN" make-random-checkpoint --shape tiny --dtype bf16 --out "$T/tiny"
+ppl() { sed -n 's/^{.*"ppl":\([0-9.e+-]*\).*/\1/p' <<<"$1"; }
+for mb in rtn:W4A8KV8 gptq:W4A16; do
+    a=$("$BIN" run --model "$T/tiny" --method "${mb%%:*}" --bits "${mb##*:}" "${cfg[@]}" --no-progress 2>/dev/null)
+    b=$("$BIN" run --model "$T/tiny" --method "${mb%%:*}" --bits "${mb##*:}" "${cfg[@]}" --stream 2>"$T/err")
+    [ -n "$(ppl "$a")" ] && [ "$(ppl "$a")" = "$(ppl "$b")" ] || fail "$mb: in-RAM ppl '$(ppl "$a")' != streamed '$(ppl "$b")'"
+    grep -q '"stream":{' <<<"$b" || fail "$mb: no stream section in the row: $b"
+    grep -q "^block  2/2: load .* quantize .* forward .* peak" "$T/err" || fail "$mb: no per-block line: $(cat "$T/err")"
+done
+
+# bad input
+expect 2 "not a Hugging Face checkpoint" "$BIN" run --model stories260K --method rtn --bits W4A16 \
+    --eval ppl:tinystories --stream
+expect 2 "not a Hugging Face checkpoint directory" "$BIN" run --model "$T" --method rtn --bits W4A16 \
+    --eval ppl:tinystories --stream
+expect 2 "perplexity only" "$BIN" run --model "$T/tiny" --tokenizer "$TOK" --method rtn --bits W4A16 \
+    --eval zeroshot:piqa --stream
+expect 2 "unknown method" "$BIN" run --model "$T/tiny" --method nosuch --bits W4A16 --eval ppl:tinystories --stream
+
+if [ "$fails" -ne 0 ]; then
+    echo "cli_stream: $fails failure(s)"
+    exit 1
+fi
+echo "cli_stream: all checks passed"
