@@ -16,9 +16,7 @@
 #include <omp.h>
 #endif
 
-#ifndef PTQ_GIT_COMMIT
-#define PTQ_GIT_COMMIT "unknown"
-#endif
+#include "ptq_git_commit.h" /* generated at build time (scripts/gitcommit.cmake) */
 
 int ptq_fail(ptq_err *err, const char *fmt, ...) {
     if (err) {
