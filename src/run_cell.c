@@ -184,8 +184,7 @@ int ptq_cell_check(const ptq_cell_spec *cell, ptq_err *err) {
     return 0;
 }
 
-/* Options with the cell's calibration sizes injected where not given. */
-static cJSON *cell_opts(const ptq_method *me, const ptq_cell_spec *cell) {
+cJSON *ptq_cell_opts(const ptq_method *me, const ptq_cell_spec *cell) {
     cJSON *o = cell->opts ? cJSON_Duplicate(cell->opts, 1) : cJSON_CreateObject();
     if (!o) return NULL;
     if (cell->calib.nsamples > 0 && ptq_method_opt(me, "nsamples") && !cJSON_GetObjectItem(o, "nsamples"))
@@ -221,7 +220,7 @@ int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err) {
     ptq_model m, fp;
     ptq_tokenizer *tok = NULL;
     int have_fp = 0, rc = -1;
-    cJSON *opts = cell_opts(me, cell), *info = cJSON_CreateObject();
+    cJSON *opts = ptq_cell_opts(me, cell), *info = cJSON_CreateObject();
     if (!opts || !info) {
         cJSON_Delete(opts), cJSON_Delete(info);
         return ptq_fail(err, "out of memory");

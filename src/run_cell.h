@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "calib.h"
+#include "method.h"
 #include "perplexity.h"
 
 typedef struct {
@@ -42,6 +43,11 @@ int ptq_cell_check(const ptq_cell_spec *cell, ptq_err *err);
  * seed,sampling} or null, seed, quant_seconds, eval_seconds, peak_rss_kb,
  * git_commit, threads, timestamp. */
 int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err);
+
+/* A copy of the cell's method options with the cell's calibration sizes
+ * (calib.nsamples/seqlen) added where the method has them and opts do not
+ * set them; NULL when out of memory. Caller frees. */
+cJSON *ptq_cell_opts(const ptq_method *me, const ptq_cell_spec *cell);
 
 /* Default calibration dataset for a model spec (by name). */
 const char *ptq_default_calib(const char *model);

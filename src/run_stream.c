@@ -168,17 +168,6 @@ static int open_eval(stream_run *r, eval_set *e, const char *task, ptq_err *err)
     return rc;
 }
 
-/* As run_cell.c: the cell's calibration sizes where opts do not set them. */
-static cJSON *cell_opts(const ptq_method *me, const ptq_cell_spec *cell) {
-    cJSON *o = cell->opts ? cJSON_Duplicate(cell->opts, 1) : cJSON_CreateObject();
-    if (!o) return NULL;
-    if (cell->calib.nsamples > 0 && ptq_method_opt(me, "nsamples") && !cJSON_GetObjectItem(o, "nsamples"))
-        cJSON_AddNumberToObject(o, "nsamples", cell->calib.nsamples);
-    if (cell->calib.seqlen > 0 && ptq_method_opt(me, "seqlen") && !cJSON_GetObjectItem(o, "seqlen"))
-        cJSON_AddNumberToObject(o, "seqlen", cell->calib.seqlen);
-    return o;
-}
-
 int ptq_stream_check(const ptq_cell_spec *cell, ptq_err *err) {
     if (ptq_cell_check(cell, err) || ptq_method_streamable(ptq_method_find(cell->method), err)) return -1;
     for (int i = 0; i < cell->ntasks; i++)
@@ -205,7 +194,7 @@ static int check_cell(stream_run *r, ptq_err *err) {
     if (ptq_stream_check(cell, err)) return -1;
     r->me = ptq_method_find(cell->method);
     if (ptq_qspec_parse(cell->qspec, &r->q, err)) return -1;
-    if (!(r->opts = cell_opts(r->me, cell)) || !(r->info = cJSON_CreateObject()))
+    if (!(r->opts = ptq_cell_opts(r->me, cell)) || !(r->info = cJSON_CreateObject()))
         return ptq_fail(err, "out of memory");
     if (ptq_method_check_opts(r->me, r->opts, err)) return -1;
     return 0;

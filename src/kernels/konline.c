@@ -19,7 +19,9 @@
 
 static float parseval_weight(int j, int N) { return (j == 0 || (N % 2 == 0 && j == N / 2)) ? 1.f : 2.f; }
 
-int ptq_klowfreq_init(ptq_klowfreq *lf, const float *W_low, int out, int in, int k, ptq_err *err) {
+/* Sizes, coefficient storage and the r2c plan (planned on scratch arrays,
+ * applied with the new-array execute). */
+static int lowfreq_setup(ptq_klowfreq *lf, int out, int in, int k, ptq_err *err) {
     memset(lf, 0, sizeof *lf);
     if (out <= 0 || in <= 0 || k <= 0 || k > in / 2 + 1)
         return ptq_fail(err, "lowfreq: k=%d bins outside 1..%d for rows of %d", k, in / 2 + 1, in);
@@ -27,24 +29,44 @@ int ptq_klowfreq_init(ptq_klowfreq *lf, const float *W_low, int out, int in, int
     float *buf = fftwf_malloc(sizeof(float) * in);
     fftwf_complex *F = fftwf_malloc(sizeof(fftwf_complex) * (in / 2 + 1));
     lf->coef = ptq_kalloc64(sizeof(float) * out * 2 * k);
-    if (!buf || !F || !lf->coef) {
+    if (buf && F && lf->coef) {
+        fftwf_plan plan;
+#pragma omp critical(ptq_fftw_plan)
+        plan = fftwf_plan_dft_r2c_1d(in, buf, F, FFTW_ESTIMATE);
+        lf->plan = plan;
+    }
+    fftwf_free(buf), fftwf_free(F);
+    if (!lf->coef || !lf->plan) {
+        ptq_klowfreq_free(lf);
+        return ptq_fail(err, "lowfreq: out of memory");
+    }
+    return 0;
+}
+
+/* Row o's coefficients from its first k bins (re, im interleaved), with the
+ * Parseval weights folded in. */
+static void lowfreq_set_row(ptq_klowfreq *lf, int o, const float *bins) {
+    int k = lf->k;
+    float *c = lf->coef + (size_t)o * 2 * k;
+    for (int j = 0; j < k; j++) {
+        float wj = parseval_weight(j, lf->in) / (float)lf->in;
+        c[j] = bins[2 * j] * wj, c[k + j] = bins[2 * j + 1] * wj;
+    }
+}
+
+int ptq_klowfreq_init(ptq_klowfreq *lf, const float *W_low, int out, int in, int k, ptq_err *err) {
+    if (lowfreq_setup(lf, out, in, k, err)) return -1;
+    float *buf = fftwf_malloc(sizeof(float) * in);
+    fftwf_complex *F = fftwf_malloc(sizeof(fftwf_complex) * (in / 2 + 1));
+    if (!buf || !F) {
         fftwf_free(buf), fftwf_free(F);
         ptq_klowfreq_free(lf);
         return ptq_fail(err, "lowfreq: out of memory");
     }
-    fftwf_plan plan;
-#pragma omp critical(ptq_fftw_plan)
-    plan = fftwf_plan_dft_r2c_1d(in, buf, F, FFTW_ESTIMATE);
-    lf->plan = plan;
     for (int o = 0; o < out; o++) {
         memcpy(buf, W_low + (size_t)o * in, sizeof(float) * in);
-        fftwf_execute_dft_r2c(plan, buf, F);
-        float *c = lf->coef + (size_t)o * 2 * k;
-        for (int j = 0; j < k; j++) {
-            float wj = parseval_weight(j, in) / (float)in;
-            c[j] = ((const float *)F)[2 * j] * wj; /* fftwf_complex may be a C99 complex */
-            c[k + j] = ((const float *)F)[2 * j + 1] * wj;
-        }
+        fftwf_execute_dft_r2c((fftwf_plan)lf->plan, buf, F);
+        lowfreq_set_row(lf, o, (const float *)F); /* fftwf_complex may be a C99 complex */
     }
     fftwf_free(buf), fftwf_free(F);
     return 0;
@@ -88,32 +110,8 @@ void ptq_klowfreq_free(ptq_klowfreq *lf) {
 }
 
 int ptq_klowfreq_init_coef(ptq_klowfreq *lf, const float *spec, int out, int in, int k, ptq_err *err) {
-    memset(lf, 0, sizeof *lf);
-    if (out <= 0 || in <= 0 || k <= 0 || k > in / 2 + 1)
-        return ptq_fail(err, "lowfreq: k=%d bins outside 1..%d for rows of %d", k, in / 2 + 1, in);
-    lf->in = in, lf->out = out, lf->k = k;
-    float *buf = fftwf_malloc(sizeof(float) * in);
-    fftwf_complex *F = fftwf_malloc(sizeof(fftwf_complex) * (in / 2 + 1));
-    lf->coef = ptq_kalloc64(sizeof(float) * out * 2 * k);
-    if (buf && F && lf->coef) {
-        fftwf_plan plan; /* planned on scratch arrays; applied with the new-array execute */
-#pragma omp critical(ptq_fftw_plan)
-        plan = fftwf_plan_dft_r2c_1d(in, buf, F, FFTW_ESTIMATE);
-        lf->plan = plan;
-    }
-    fftwf_free(buf), fftwf_free(F);
-    if (!lf->coef || !lf->plan) {
-        ptq_klowfreq_free(lf);
-        return ptq_fail(err, "lowfreq: out of memory");
-    }
-    for (int o = 0; o < out; o++) {
-        const float *sp = spec + (size_t)o * 2 * k;
-        float *c = lf->coef + (size_t)o * 2 * k;
-        for (int j = 0; j < k; j++) {
-            float wj = parseval_weight(j, in) / (float)in;
-            c[j] = sp[2 * j] * wj, c[k + j] = sp[2 * j + 1] * wj;
-        }
-    }
+    if (lowfreq_setup(lf, out, in, k, err)) return -1;
+    for (int o = 0; o < out; o++) lowfreq_set_row(lf, o, spec + (size_t)o * 2 * k);
     return 0;
 }
 
