@@ -11,12 +11,15 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "hadamard.h"
 #include "kernels/kernels.h"
+#include "latency.h"
 #include "model.h"
 #include "model_open.h"
+#include "ptqfile.h"
 #include "method.h"
 #include "qspec.h"
 #include "results.h"
@@ -571,6 +574,84 @@ static void print_latency_row(const cJSON *row) {
            cJSON_GetArraySize(la) > 0 ? cJSON_GetArrayItem(la, 0)->valuedouble : NAN);
 }
 
+/* The FP32 reference of an exported model: same shapes and weights, every
+ * quantizer and side branch off (FP32 speed does not depend on the values). */
+static int fp32_twin(ptq_model *fp, const ptq_model *q, ptq_err *err) {
+    if (ptq_model_clone(fp, q, err)) return -1;
+    for (int l = 0; l <= fp->cfg.n_layers; l++)
+        for (int j = 0; j < (l < fp->cfg.n_layers ? PTQ_LIN_COUNT : 1); j++) {
+            ptq_linear *L = ptq_model_linear(fp, l, j);
+            L->aq.bits = 16;
+            free(L->w_side);
+            L->w_side = NULL;
+        }
+    for (int l = 0; l < fp->cfg.n_layers; l++) fp->layers[l].kq.bits = fp->layers[l].vq.bits = 16;
+    return 0;
+}
+
+/* `bench --model FILE.ptq --out R`: the latency row of an exported model as
+ * stored (no re-quantization); method and bit-spec come from its header. */
+static int bench_file_row(const bench_rows_spec *b, const char *task) {
+    ptq_err err = {{0}};
+    ptq_model q, fp;
+    cJSON *meta = NULL, *row = cJSON_CreateObject(), *metrics = cJSON_CreateObject();
+    ptq_latency_opts lo;
+    ptq_qspec qs;
+    int rc = 1, loaded = 0, twin = 0;
+    memset(&fp, 0, sizeof fp);
+    if (ptq_file_load(b->model, &q, &meta, &err)) goto out;
+    loaded = 1;
+    const char *bits = ptq_row_str(meta, "qspec"), *method = ptq_row_str(meta, "method");
+    const char *src = ptq_row_str(meta, "source_model");
+    if (!method) method = "unknown";
+    if (!src) src = b->model;
+    if (!bits || ptq_qspec_parse(bits, &qs, &err)) {
+        ptq_fail(&err, "%s: header meta.qspec '%s' is not a bit-spec", b->model, bits ? bits : "(missing)");
+        goto out;
+    }
+    if (ptq_latency_parse(task + strlen("latency:"), &lo, &err) || fp32_twin(&fp, &q, &err)) goto out;
+    twin = 1;
+    int lr = ptq_latency_run(&q, &fp, &qs, &lo, metrics, &err);
+    if (lr < 0) goto out;
+    if (lr == PTQ_LAT_UNSUPPORTED) cJSON_AddStringToObject(metrics, "error", err.msg);
+    char id[1024], ts[32];
+    time_t now = time(NULL);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    snprintf(id, sizeof id, "%s|%s|%s|file|%s", b->model, method, qs.text, task);
+    cJSON_AddStringToObject(row, "task", "latency");
+    cJSON_AddItemToObject(row, "metrics", metrics), metrics = NULL;
+    cJSON_AddStringToObject(row, "method", method);
+    cJSON_AddStringToObject(row, "qspec", qs.text);
+    cJSON_AddStringToObject(row, "bits", qs.text);
+    cJSON_AddStringToObject(row, "label", method);
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(meta, "options");
+    cJSON_AddItemToObject(row, "options", o ? cJSON_Duplicate(o, 1) : cJSON_CreateObject());
+    cJSON_AddStringToObject(row, "model", src);
+    cJSON_AddStringToObject(row, "model_file", b->model);
+    cJSON_AddStringToObject(row, "git_commit", ptq_git_commit());
+    cJSON_AddNumberToObject(row, "threads", ptq_num_threads());
+    cJSON_AddStringToObject(row, "timestamp", ts);
+    cJSON_AddStringToObject(row, "id", id);
+    cJSON_AddStringToObject(row, "source", "ptqbench bench (exported file)");
+    cJSON_AddStringToObject(row, "code_version", ptq_version());
+    ptq_latency_machine(row);
+    print_latency_row(row);
+    ptq_results_writer w;
+    if (ptq_results_open(&w, b->out, &err)) goto out;
+    cJSON *one = row;
+    int ar = ptq_results_append(&w, &one, 1, &err);
+    ptq_results_close(&w);
+    if (ar) goto out;
+    printf("row appended to %s\n", b->out);
+    rc = lr == PTQ_LAT_UNSUPPORTED ? ptq_cli_error(1, "bench: %s (error row appended to %s)", err.msg, b->out) : 0;
+out:
+    if (rc == 1 && err.msg[0]) ptq_cli_error(1, "bench: %s", err.msg);
+    if (twin) ptq_model_free(&fp);
+    if (loaded) ptq_model_free(&q);
+    cJSON_Delete(meta), cJSON_Delete(row), cJSON_Delete(metrics);
+    return rc;
+}
+
 /* Quantize the model, run the latency task, print and append its row.
  * A model the packed path cannot run gives an error row (kept in the file)
  * and exit status 1. */
@@ -592,6 +673,10 @@ static int bench_rows(const bench_rows_spec *b) {
         snprintf(label + strlen(label), sizeof label - strlen(label), "%s%s", i ? "," : "(", b->kv[i]);
     }
     if (b->nkv) snprintf(label + strlen(label), sizeof label - strlen(label), ")");
+    if (ptq_file_detect(b->model)) {
+        cJSON_Delete(opts), cJSON_Delete(rows);
+        return bench_file_row(b, task);
+    }
     const char *tasks[1] = {task};
     ptq_cell_spec cell;
     memset(&cell, 0, sizeof cell);
@@ -667,7 +752,8 @@ static int cmd_bench_method(int argc, char **argv) {
                    "  --out (needs --model): quantize the model with the method, measure it on the packed\n"
                    "  path and the FP32 path (the runner's latency task: T capped at max_seq, contexts at\n"
                    "  max_seq-1) and append the result row to FILE; --no-layers skips the random-weight\n"
-                   "  layer benchmark printed before it.\n");
+                   "  layer benchmark printed before it. With --model FILE.ptq (ptqbench export) the file is\n"
+                   "  measured as stored: method and bits come from its header, --method/--bits are ignored.\n");
             return 0;
         default: return ptq_cli_bad_option("bench", argv);
         }
@@ -680,7 +766,7 @@ static int cmd_bench_method(int argc, char **argv) {
     if (!rs.out && (rs.nkv || !layers)) return ptq_cli_error(2, "bench: --opt and --no-layers go with --out");
     rs.model = model, rs.method = method, rs.bits = bits, rs.reps = reps;
     rs.Ts = Ts, rs.nT = nT, rs.ctxs = ctxs, rs.nC = nC;
-    if (rs.out && !layers) { /* only the real model's row (any registered method) */
+    if (rs.out && (!layers || ptq_file_detect(model))) { /* only the real model's row (any registered method) */
         if (threads) omp_set_num_threads(threads), openblas_set_num_threads(threads);
         return bench_rows(&rs);
     }

@@ -43,6 +43,15 @@ expect 0 "row appended" "${B[@]}" --method fp16 --bits W16A16 --out "$T/r.jsonl"
 [ "$(head -1 "$T/r.jsonl")" = "$(cat "$T/first.jsonl")" ] || fail "the first row changed"
 grep -qF '"path":"fp32"' "$T/r.jsonl" || fail "fp16 row: path fp32 expected"
 
+# an exported file is measured as stored (method and bits from its header)
+expect 0 "exported" "$BIN" export --model stories260K --method rtn --bits W4A4KV4 --out "$T/q.ptq"
+expect 0 "row appended" "$BIN" bench --model "$T/q.ptq" --out "$T/f.jsonl" --tokens 16 --ctx 32 --reps 5 --min-ms 0 --threads 1
+grep -qF '"qspec":"W4A4KV4"' "$T/f.jsonl" || fail "exported-file row: qspec from the header expected"
+grep -qF '"kv_ratio_ctx32":0.375' "$T/f.jsonl" || fail "exported-file row: int4 KV expected"
+head -c 50 "$T/q.ptq" >"$T/trunc.ptq"
+expect 1 "trunc.ptq" "$BIN" bench --model "$T/trunc.ptq" --out "$T/f.jsonl"
+[ "$(wc -l <"$T/f.jsonl")" = 1 ] || fail "a failed bench must not touch the results file"
+
 # report: latency table + Pareto plots from the fixture
 expect 0 "pareto_m_wikitext2_decode.png" "$BIN" report tests/data/latency_fixture.jsonl --plots --out "$T/rep"
 for f in table_m_latency.md table_m_latency.csv table_m_latency.tex pareto_m_wikitext2_weights.png \
