@@ -101,7 +101,9 @@ static void dequant_block(const ptq_kpacked *w, int rb, int8_t *blk, float *dst)
 
 int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err) {
     if (T == 1) return ptq_kgemv_f32(w, x, bias, y, err);
-    enum { PANEL = 128 };
+    /* rows dequantized per sgemm: 512 beat 128 (0.49-0.65x -> 0.55-0.82x of
+     * FP32 on 7B shapes) and 1024 (cache misses at in = 11008) */
+    enum { PANEL = 512 };
     float *wf = ptq_kalloc64(sizeof(float) * PANEL * w->in);
     if (!wf) return ptq_fail(err, "kgemm_f32: out of memory");
     int fail = 0;
