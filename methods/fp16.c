@@ -30,11 +30,6 @@ static int fp16_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 
 static const ptq_block_method fp16_blocks = {fp16_begin, fp16_block, NULL, fp16_end};
 static const ptq_opt_def fp16_opts[] = {{NULL, 0, NULL, 0, 0, NULL}};
-extern const ptq_method ptq_method_fp16;
-
-static int fp16_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    return ptq_method_apply_blocks(&ptq_method_fp16, m, ctx, err);
-}
 
 const ptq_method ptq_method_fp16 = {
-    "fp16", "full-precision reference (no quantization)", 0, fp16_opts, fp16_supports, fp16_apply, &fp16_blocks};
+    "fp16", "full-precision reference (no quantization)", 0, fp16_opts, fp16_supports, NULL, &fp16_blocks};

@@ -82,14 +82,11 @@ static int gptq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 
 static const ptq_block_method gptq_blocks = {gptq_begin, gptq_block, gptq_block_end, gptq_end};
 
-static int gptq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    return ptq_method_apply_blocks(&ptq_method_gptq, m, ctx, err);
-}
 
 const ptq_method ptq_method_gptq = {"gptq",
                                     "GPTQ weights (Hessian-based error feedback), per-token activations",
                                     1,
                                     gptq_opts,
                                     NULL,
-                                    gptq_apply,
+                                    NULL,
                                     &gptq_blocks};

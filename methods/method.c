@@ -152,7 +152,8 @@ int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *
     if (meth->supports && meth->supports(ctx->q, err)) return -1;
     if (meth->needs_calibration && (!ctx->calib || !ctx->tok))
         return ptq_fail(err, "method %s needs calibration data (a calibration spec and a tokenizer)", meth->name);
-    if (meth->apply(m, ctx, err)) return ptq_wrap(err, "method %s", meth->name);
+    int rc = meth->blocks ? ptq_method_apply_blocks(meth, m, ctx, err) : meth->apply(m, ctx, err);
+    if (rc) return ptq_wrap(err, "method %s", meth->name);
     return 0;
 }
 

@@ -39,7 +39,8 @@ typedef struct {
 /* Block-wise methods (added; backward compatible). A method that can
  * quantize one transformer block at a time fills this table, so a model that
  * is never resident in fp32 (layer streaming, src/run_stream.c) can be
- * quantized. Its in-RAM apply() is ptq_method_apply_blocks(): begin; then for
+ * quantized. In RAM, ptq_method_apply runs it through
+ * ptq_method_apply_blocks(): begin; then for
  * l = 0..n_layers-1: block(l) on the inputs X of block l, X advanced through
  * block l as block() left it, block_end(l); then end.
  *  begin:     outer tensors only (tok_emb, rms_final, lm_head: untie, folds)
@@ -65,8 +66,10 @@ typedef struct {
     const ptq_opt_def *opts; /* terminated by {NULL} */
     /* 0 if the method can run this spec, else -1 with a message. */
     int (*supports)(const ptq_qspec *q, ptq_err *err);
+    /* Whole-model form, for a method without a block-wise table (cannot
+     * stream); NULL when blocks is set. */
     int (*apply)(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
-    const ptq_block_method *blocks; /* NULL: whole-model apply() only (cannot stream) */
+    const ptq_block_method *blocks; /* NULL: apply() only */
 } ptq_method;
 
 extern const ptq_method *const ptq_methods[]; /* NULL-terminated, registry.c */
@@ -110,8 +113,8 @@ int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq
 
 /* ---- block-wise helpers (added) ---- */
 
-/* The in-RAM driver of a block-wise method (see ptq_block_method); a
- * converted method's apply() is this. */
+/* The in-RAM driver of a block-wise method (see ptq_block_method);
+ * ptq_method_apply calls it for every method with a blocks table. */
 int ptq_method_apply_blocks(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
 /* 0 if the method has a block-wise implementation, else -1 naming it. */
 int ptq_method_streamable(const ptq_method *meth, ptq_err *err);

@@ -312,10 +312,7 @@ static int qr_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 
 static const ptq_block_method qr_blocks = {qr_begin, qr_block, qr_block_end, qr_end};
 
-static int qr_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    return ptq_method_apply_blocks(&ptq_method_quarot, m, ctx, err);
-}
 
 const ptq_method ptq_method_quarot = {
     "quarot", "Hadamard rotations (fused + online) then GPTQ/RTN weights, per-token activations, KV", 1, qr_opts, NULL,
-    qr_apply, &qr_blocks};
+    NULL, &qr_blocks};

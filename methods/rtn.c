@@ -49,9 +49,6 @@ static int rtn_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 
 static const ptq_block_method rtn_blocks = {rtn_begin, rtn_block, NULL, rtn_end};
 
-static int rtn_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    return ptq_method_apply_blocks(&ptq_method_rtn, m, ctx, err);
-}
 
 const ptq_method ptq_method_rtn = {
-    "rtn", "round-to-nearest weights, per-token activations, per-head KV", 0, rtn_opts, NULL, rtn_apply, &rtn_blocks};
+    "rtn", "round-to-nearest weights, per-token activations, per-head KV", 0, rtn_opts, NULL, NULL, &rtn_blocks};

@@ -260,9 +260,6 @@ static int ru_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 
 static const ptq_block_method ru_blocks = {ru_begin, ru_block, ru_block_end, ru_end};
 
-static int ru_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    return ptq_method_apply_blocks(&ptq_method_ruquant, m, ctx, err);
-}
 
 const ptq_method ptq_method_ruquant = {"ruquant",
                                        "smoothing + Householder/Givens block rotations toward uniform targets, "
@@ -270,5 +267,5 @@ const ptq_method ptq_method_ruquant = {"ruquant",
                                        1,
                                        ru_opts,
                                        NULL,
-                                       ru_apply,
+                                       NULL,
                                        &ru_blocks};

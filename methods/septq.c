@@ -201,9 +201,6 @@ static int septq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 
 static const ptq_block_method septq_blocks = {septq_begin, septq_block, NULL, septq_end};
 
-static int septq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    return ptq_method_apply_blocks(&ptq_method_septq, m, ctx, err);
-}
 
 const ptq_method ptq_method_septq = {"septq",
                                      "GPTQ with a static 1% full-precision mask of the largest OBS scores "
@@ -211,5 +208,5 @@ const ptq_method ptq_method_septq = {"septq",
                                      1,
                                      septq_opts,
                                      septq_supports,
-                                     septq_apply,
+                                     NULL,
                                      &septq_blocks};

@@ -122,9 +122,6 @@ static int sq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 
 static const ptq_block_method sq_blocks = {sq_begin, sq_block, sq_block_end, sq_end};
 
-static int sq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    return ptq_method_apply_blocks(&ptq_method_smoothquant, m, ctx, err);
-}
 
 const ptq_method ptq_method_smoothquant = {
     "smoothquant",
@@ -132,5 +129,5 @@ const ptq_method ptq_method_smoothquant = {
     1,
     sq_opts,
     NULL,
-    sq_apply,
+    NULL,
     &sq_blocks};

@@ -412,9 +412,6 @@ static int spec_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 
 static const ptq_block_method spec_blocks = {spec_begin, spec_block, NULL, spec_end};
 
-static int spec_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    return ptq_method_apply_blocks(&ptq_method_specquant, m, ctx, err);
-}
 
 const ptq_method ptq_method_specquant = {"specquant",
                                          "smoothing (searched alpha) + per-row low-frequency FFT branch in 16 bits "
@@ -422,5 +419,5 @@ const ptq_method ptq_method_specquant = {"specquant",
                                          1,
                                          sq_opts,
                                          NULL,
-                                         spec_apply,
+                                         NULL,
                                          &spec_blocks};
