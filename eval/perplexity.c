@@ -4,9 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 double ptq_logprob(const float *logits, int vocab, int target) {
     float mx = logits[0];
@@ -63,10 +60,7 @@ double ptq_window_nll(const float *logits, const int *win, int T, int first, int
     int nt = PTQ_MIN(ptq_num_threads(), 64);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int t = first; t < T - 1; t++) {
-        int id = 0;
-#ifdef _OPENMP
-        id = omp_get_thread_num();
-#endif
+        int id = ptq_thread_id();
         part[id] -= ptq_logprob(logits + (size_t)t * vocab, vocab, win[t + 1]);
     }
     double s = 0;

@@ -19,9 +19,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "eval.h"
 #include "zeroshot_tasks.h"
@@ -198,10 +195,7 @@ static void score_items(run_ctx *c, int nthr) {
         ptq_err e;
         ptq_zs_stats st = {0, 0, 0, 0, 0};
         int ok = ptq_state_init(&s, c->m, c->m->cfg.max_seq, &e) == 0;
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        int tid = ptq_thread_id();
         if (!ok) {
 #pragma omp critical(zs_err)
             if (!c->failed) c->failed = 1, c->err = e;

@@ -190,6 +190,14 @@ int ptq_num_threads(void) {
 #endif
 }
 
+int ptq_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 static void fmt_eta(double s, char *buf, size_t n) {
     if (!isfinite(s) || s < 0) {
         snprintf(buf, n, "--:--");

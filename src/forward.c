@@ -18,9 +18,6 @@
 #include "kernels/kernels.h"
 #include "model.h"
 #include "quant.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__FAST_MATH__)
 /* glibc announces its vector expf (libmvec, < 4 ulp) only under -ffast-math;
@@ -294,10 +291,7 @@ static void attention_decode_int(const ptq_model *m, ptq_state *s, int layer, in
     float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int h = 0; h < c->n_heads; h++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        int tid = ptq_thread_id();
         float *S = s->att + (size_t)tid * s->max_T * c->max_seq, *o = s->xb2 + (size_t)h * hd;
         const float *q = s->q + (size_t)h * hd;
         int kvh = h / group;
@@ -326,10 +320,7 @@ static void attention(const ptq_model *m, ptq_state *s, int layer, int T, int po
     float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int h = 0; h < c->n_heads; h++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        int tid = ptq_thread_id();
         float *S = s->att + (size_t)tid * s->max_T * c->max_seq;
         float *panel = s->kv_panel ? s->kv_panel + (size_t)tid * 2 * c->max_seq * hd : NULL;
         int kvh = h / group, ldk, ldv;
