@@ -547,10 +547,10 @@ static const char *find_gpdir(const ptq_report_opts *o) {
 #endif
 }
 
-static FILE *open_out(const char *dir, const char *model, const char *ext, ptq_err *err) {
+FILE *ptq_report_open_table(const char *dir, const char *model, const char *suffix, ptq_err *err) {
     char ms[128], p[4300];
     sanitize(model, ms, sizeof ms);
-    snprintf(p, sizeof p, "%s/table_%s.%s", dir, ms, ext);
+    snprintf(p, sizeof p, "%s/table_%s%s", dir, ms, suffix);
     FILE *f = fopen(p, "w");
     if (!f) ptq_fail(err, "%s: cannot create", p);
     return f;
@@ -576,9 +576,9 @@ static int report_model(const ptq_rowset *rs, const char *model, const ptq_repor
     }
     if (out) write_md(t, o->title, out);
     FILE *f;
-    if ((o->formats & PTQ_FMT_MD) && (f = open_out(o->out_dir, model, "md", err))) write_md(t, o->title, f), fclose(f);
-    if ((o->formats & PTQ_FMT_CSV) && (f = open_out(o->out_dir, model, "csv", err))) write_csv(t, f), fclose(f);
-    if ((o->formats & PTQ_FMT_TEX) && (f = open_out(o->out_dir, model, "tex", err))) {
+    if ((o->formats & PTQ_FMT_MD) && (f = ptq_report_open_table(o->out_dir, model, ".md", err))) write_md(t, o->title, f), fclose(f);
+    if ((o->formats & PTQ_FMT_CSV) && (f = ptq_report_open_table(o->out_dir, model, ".csv", err))) write_csv(t, f), fclose(f);
+    if ((o->formats & PTQ_FMT_TEX) && (f = ptq_report_open_table(o->out_dir, model, ".tex", err))) {
         write_tex(t, o->title, f);
         fclose(f);
         write_tex(t, o->title, tex_all);

@@ -44,6 +44,9 @@ int ptq_report_has_latency(const ptq_rowset *rs, const char *model);
 /* report.c helpers shared with report_latency.c */
 int ptq_report_gnuplot(const ptq_report_opts *o, const char *script, const char *vars, ptq_err *err);
 void ptq_report_sanitize(const char *s, char *out, size_t cap);
+/* Create <dir>/table_<model sanitized><suffix> (suffix e.g. ".md",
+ * "_latency.csv"); NULL with err naming the path when it cannot. */
+FILE *ptq_report_open_table(const char *dir, const char *model, const char *suffix, ptq_err *err);
 void ptq_report_tex_escape(const char *s, char *out, size_t cap);
 void ptq_report_csv_field(FILE *f, const char *s, int last);
 

@@ -367,15 +367,6 @@ static void write_tex(const ltable *t, const char *title, FILE *f) {
     fprintf(f, "\\bottomrule\n\\end{tabular}}\n\\end{table}\n");
 }
 
-static FILE *open_file(const char *dir, const char *model, const char *suffix, ptq_err *err) {
-    char ms[128], p[4300];
-    ptq_report_sanitize(model, ms, sizeof ms);
-    snprintf(p, sizeof p, "%s/table_%s%s", dir, ms, suffix);
-    FILE *f = fopen(p, "w");
-    if (!f) ptq_fail(err, "%s: cannot create", p);
-    return f;
-}
-
 /* ---- Pareto plots -------------------------------------------------------------- */
 typedef struct {
     double x, y;
@@ -536,11 +527,11 @@ int ptq_report_latency(const ptq_rowset *rs, const char *model, const ptq_report
     if (out) write_md(t, o->title, out);
     FILE *f;
     int rc = 0;
-    if ((o->formats & PTQ_FMT_MD) && (f = open_file(o->out_dir, model, "_latency.md", err)))
+    if ((o->formats & PTQ_FMT_MD) && (f = ptq_report_open_table(o->out_dir, model, "_latency.md", err)))
         write_md(t, o->title, f), fclose(f);
-    if ((o->formats & PTQ_FMT_CSV) && (f = open_file(o->out_dir, model, "_latency.csv", err)))
+    if ((o->formats & PTQ_FMT_CSV) && (f = ptq_report_open_table(o->out_dir, model, "_latency.csv", err)))
         write_csv(t, f), fclose(f);
-    if ((o->formats & PTQ_FMT_TEX) && (f = open_file(o->out_dir, model, "_latency.tex", err))) {
+    if ((o->formats & PTQ_FMT_TEX) && (f = ptq_report_open_table(o->out_dir, model, "_latency.tex", err))) {
         write_tex(t, o->title, f);
         fclose(f);
         if (tex_all) write_tex(t, o->title, tex_all);
