@@ -213,6 +213,19 @@ static void put_stat(cJSON *m, const char *pre, const char *what, const lat_stat
 }
 
 /* Prefill at every T and decode at every C, both paths. */
+/* <kind><n>_tokens_per_sec (quantized path), fp32_<kind><n>_... and
+ * <kind><n>_speedup for each n of a prefill-length or context list. */
+static void put_series(cJSON *m, const char *kind, const int *ns, int count, lat_stat st[2][PTQ_LAT_MAXLIST]) {
+    for (int i = 0; i < count; i++) {
+        char w[48], k[96];
+        snprintf(w, sizeof w, "%s%d", kind, ns[i]);
+        put_stat(m, "", w, &st[0][i]);
+        put_stat(m, "fp32_", w, &st[1][i]);
+        snprintf(k, sizeof k, "%s_speedup", w);
+        cJSON_AddNumberToObject(m, k, st[0][i].med / st[1][i].med);
+    }
+}
+
 static int run_paths(const path *pq, const path *pf, const ptq_latency_opts *o, lat_stat pre[2][PTQ_LAT_MAXLIST],
                      lat_stat dec[2][PTQ_LAT_MAXLIST], ptq_err *err) {
     int rc = 0;
@@ -330,22 +343,8 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_qspec *qs
     ptq_loadavg(la1);
     cJSON_AddStringToObject(metrics, "path", packed ? "packed" : "fp32");
     cJSON_AddBoolToObject(metrics, "packed", packed);
-    for (int i = 0; i < o.nT; i++) {
-        char w[48], k[96];
-        snprintf(w, sizeof w, "prefill_T%d", o.Ts[i]);
-        put_stat(metrics, "", w, &pre[0][i]);
-        put_stat(metrics, "fp32_", w, &pre[1][i]);
-        snprintf(k, sizeof k, "%s_speedup", w);
-        cJSON_AddNumberToObject(metrics, k, pre[0][i].med / pre[1][i].med);
-    }
-    for (int i = 0; i < o.nC; i++) {
-        char w[48], k[96];
-        snprintf(w, sizeof w, "decode_ctx%d", o.ctxs[i]);
-        put_stat(metrics, "", w, &dec[0][i]);
-        put_stat(metrics, "fp32_", w, &dec[1][i]);
-        snprintf(k, sizeof k, "%s_speedup", w);
-        cJSON_AddNumberToObject(metrics, k, dec[0][i].med / dec[1][i].med);
-    }
+    put_series(metrics, "prefill_T", o.Ts, o.nT, pre);
+    put_series(metrics, "decode_ctx", o.ctxs, o.nC, dec);
     put_bytes(metrics, q, fp, packed ? &pk : NULL, &o);
     cJSON_AddNumberToObject(metrics, "peak_rss_kb", (double)ptq_peak_rss_kb());
     cJSON *ts = cJSON_AddArrayToObject(metrics, "prefill_T"), *cs = cJSON_AddArrayToObject(metrics, "decode_ctx");
