@@ -11,7 +11,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "hadamard.h"
@@ -615,8 +614,7 @@ static int bench_file_row(const bench_rows_spec *b, const char *task) {
     if (lr < 0) goto out;
     if (lr == PTQ_LAT_UNSUPPORTED) cJSON_AddStringToObject(metrics, "error", err.msg);
     char id[1024], ts[32];
-    time_t now = time(NULL);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    ptq_utc_now(ts, sizeof ts);
     snprintf(id, sizeof id, "%s|%s|%s|file|%s", b->model, method, qs.text, task);
     cJSON_AddStringToObject(row, "task", "latency");
     cJSON_AddItemToObject(row, "metrics", metrics), metrics = NULL;

@@ -11,7 +11,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -195,13 +194,6 @@ static void cpu_model(char *out, size_t cap) {
     if (f) fclose(f);
 }
 
-static void utc_now(char *buf, size_t cap) {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static void set_str(cJSON *row, const char *k, const char *v) {
     cJSON_DeleteItemFromObjectCaseSensitive(row, k);
     cJSON_AddStringToObject(row, k, v);
@@ -222,7 +214,7 @@ static void annotate(cJSON *row, const ptq_experiment *e, const ptq_exp_cell *c,
     char rk[65], id[700], fin[32];
     ptq_row_key(c->key, task ? task : "", rk);
     snprintf(id, sizeof id, "%s|%s", c->id, task ? task : "");
-    utc_now(fin, sizeof fin);
+    ptq_utc_now(fin, sizeof fin);
     set_str(row, "experiment", e->name);
     set_str(row, "id", id);
     set_str(row, "key", c->key);
@@ -261,7 +253,7 @@ static int run_one(const ptq_experiment *e, const ptq_exp_cell *c, const sweep_o
     ptq_exp_cell_spec(c, &spec, tasks, 64);
     spec.progress = isatty(2);
     char started[32];
-    utc_now(started, sizeof started);
+    ptq_utc_now(started, sizeof started);
     double t0 = ptq_now_sec();
     cJSON *rows = cJSON_CreateArray();
     int rc = ptq_run_cell(&spec, rows, err);

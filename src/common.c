@@ -190,6 +190,13 @@ int ptq_num_threads(void) {
 #endif
 }
 
+void ptq_utc_now(char *buf, size_t cap) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 int ptq_thread_id(void) {
 #ifdef _OPENMP
     return omp_get_thread_num();

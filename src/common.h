@@ -41,6 +41,7 @@ void ptq_sha256_buf(const void *data, size_t len, char hex[65]);
 double ptq_now_sec(void);       /* monotonic wall clock */
 long ptq_peak_rss_kb(void);     /* VmHWM of this process, KiB */
 int ptq_num_threads(void);      /* OpenMP max threads */
+void ptq_utc_now(char *buf, size_t cap); /* "2026-11-23T13:45:00Z" (ISO 8601, UTC; 21 bytes) */
 int ptq_thread_id(void);        /* this thread's number in the current parallel region (0 outside) */
 
 /* Progress: a bar with rate and ETA on a TTY, one plain line per ~10% step

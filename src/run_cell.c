@@ -6,7 +6,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "eval.h"
 #include "latency.h"
@@ -24,6 +23,18 @@ typedef struct {
 
 typedef int (*task_fn)(const task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err);
 
+void ptq_cell_ppl_metrics(cJSON *metrics, const ptq_ppl_result *r, const ptq_ppl_opts *o) {
+    cJSON_AddNumberToObject(metrics, "ppl", r->ppl);
+    cJSON_AddNumberToObject(metrics, "nll_sum", r->nll_sum);
+    cJSON_AddNumberToObject(metrics, "tokens_scored", (double)r->tokens_scored);
+    cJSON_AddNumberToObject(metrics, "windows", r->windows);
+    cJSON_AddNumberToObject(metrics, "seqlen", r->seqlen);
+    cJSON_AddStringToObject(metrics, "protocol", o->protocol == PTQ_PPL_HALFWINDOW ? "halfwindow" : "gptq");
+    cJSON_AddStringToObject(metrics, "denominator", o->denom_hf ? "hf" : "tokens");
+    cJSON_AddNumberToObject(metrics, "limit_windows", o->limit_windows);
+    cJSON_AddNumberToObject(metrics, "tokens_per_sec", r->tokens_per_sec);
+}
+
 static int task_ppl(const task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err) {
     ptq_tokens toks;
     ptq_ppl_result r;
@@ -35,15 +46,7 @@ static int task_ppl(const task_env *e, const char *arg, cJSON *metrics, char sha
     memcpy(sha, toks.sha256, 65);
     ptq_tokens_free(&toks);
     if (rc) return -1;
-    cJSON_AddNumberToObject(metrics, "ppl", r.ppl);
-    cJSON_AddNumberToObject(metrics, "nll_sum", r.nll_sum);
-    cJSON_AddNumberToObject(metrics, "tokens_scored", (double)r.tokens_scored);
-    cJSON_AddNumberToObject(metrics, "windows", r.windows);
-    cJSON_AddNumberToObject(metrics, "seqlen", r.seqlen);
-    cJSON_AddStringToObject(metrics, "protocol", o.protocol == PTQ_PPL_HALFWINDOW ? "halfwindow" : "gptq");
-    cJSON_AddStringToObject(metrics, "denominator", o.denom_hf ? "hf" : "tokens");
-    cJSON_AddNumberToObject(metrics, "limit_windows", o.limit_windows);
-    cJSON_AddNumberToObject(metrics, "tokens_per_sec", r.tokens_per_sec);
+    ptq_cell_ppl_metrics(metrics, &r, &o);
     return 0;
 }
 
@@ -194,11 +197,31 @@ cJSON *ptq_cell_opts(const ptq_method *me, const ptq_cell_spec *cell) {
     return o;
 }
 
-static void timestamp(char *buf, size_t cap) {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+cJSON *ptq_cell_row(const ptq_cell_row_src *src, const char *task, cJSON *metrics, const char *dataset_sha256,
+                    double eval_seconds) {
+    char ts[32];
+    cJSON *row = cJSON_CreateObject();
+    cJSON_AddStringToObject(row, "task", task);
+    cJSON_AddItemToObject(row, "metrics", metrics);
+    cJSON_AddStringToObject(row, "method", src->me->name);
+    cJSON_AddStringToObject(row, "qspec", src->q->text);
+    cJSON_AddItemToObject(row, "options", ptq_opts_resolved(src->me, src->opts));
+    cJSON *mi = cJSON_Duplicate(src->info, 1);
+    cJSON *calib = cJSON_DetachItemFromObject(mi, "calib");
+    cJSON_AddItemToObject(row, "method_info", mi);
+    cJSON_AddStringToObject(row, "model", src->m->name);
+    cJSON_AddStringToObject(row, "model_sha256", src->m->sha256);
+    cJSON_AddStringToObject(row, "dataset_sha256", dataset_sha256);
+    cJSON_AddItemToObject(row, "calib", calib ? calib : cJSON_CreateNull());
+    cJSON_AddNumberToObject(row, "seed", (double)src->cell->seed);
+    cJSON_AddNumberToObject(row, "quant_seconds", src->quant_seconds);
+    cJSON_AddNumberToObject(row, "eval_seconds", eval_seconds);
+    cJSON_AddNumberToObject(row, "peak_rss_kb", (double)ptq_peak_rss_kb());
+    cJSON_AddStringToObject(row, "git_commit", ptq_git_commit());
+    cJSON_AddNumberToObject(row, "threads", ptq_num_threads());
+    ptq_utc_now(ts, sizeof ts);
+    cJSON_AddStringToObject(row, "timestamp", ts);
+    return row;
 }
 
 int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err) {
@@ -241,7 +264,7 @@ int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err) {
     task_env env = {cell, &m, have_fp ? &fp : NULL, tok, &q, NULL};
     rc = 0;
     for (int i = 0; i < cell->ntasks && !rc; i++) {
-        char kind[32], sha[65] = "", ts[32];
+        char kind[32], sha[65] = "";
         const char *arg;
         int k;
         task_lookup(cell->tasks[i], kind, sizeof kind, &arg, &k, err);
@@ -255,27 +278,8 @@ int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err) {
             break;
         }
         double eval_s = ptq_now_sec() - t1;
-        cJSON *row = cJSON_CreateObject();
-        cJSON_AddStringToObject(row, "task", cell->tasks[i]);
-        cJSON_AddItemToObject(row, "metrics", metrics);
-        cJSON_AddStringToObject(row, "method", me->name);
-        cJSON_AddStringToObject(row, "qspec", q.text);
-        cJSON_AddItemToObject(row, "options", ptq_opts_resolved(me, opts));
-        cJSON *mi = cJSON_Duplicate(info, 1);
-        cJSON *calib = cJSON_DetachItemFromObject(mi, "calib");
-        cJSON_AddItemToObject(row, "method_info", mi);
-        cJSON_AddStringToObject(row, "model", m.name);
-        cJSON_AddStringToObject(row, "model_sha256", m.sha256);
-        cJSON_AddStringToObject(row, "dataset_sha256", sha);
-        cJSON_AddItemToObject(row, "calib", calib ? calib : cJSON_CreateNull());
-        cJSON_AddNumberToObject(row, "seed", (double)cell->seed);
-        cJSON_AddNumberToObject(row, "quant_seconds", quant_s);
-        cJSON_AddNumberToObject(row, "eval_seconds", eval_s);
-        cJSON_AddNumberToObject(row, "peak_rss_kb", (double)ptq_peak_rss_kb());
-        cJSON_AddStringToObject(row, "git_commit", ptq_git_commit());
-        cJSON_AddNumberToObject(row, "threads", ptq_num_threads());
-        timestamp(ts, sizeof ts);
-        cJSON_AddStringToObject(row, "timestamp", ts);
+        ptq_cell_row_src src = {cell, me, &q, opts, info, &m, quant_s};
+        cJSON *row = ptq_cell_row(&src, cell->tasks[i], metrics, sha, eval_s);
         for (cJSON *x = env.extra->child; x; x = env.extra->child)
             cJSON_AddItemToObject(row, x->string, cJSON_DetachItemViaPointer(env.extra, x));
         cJSON_Delete(env.extra);

@@ -49,6 +49,25 @@ int ptq_run_cell(const ptq_cell_spec *cell, cJSON *rows_out, ptq_err *err);
  * set them; NULL when out of memory. Caller frees. */
 cJSON *ptq_cell_opts(const ptq_method *me, const ptq_cell_spec *cell);
 
+/* What every result row of a cell says about how it was produced. */
+typedef struct {
+    const ptq_cell_spec *cell;
+    const ptq_method *me;
+    const ptq_qspec *q;
+    const cJSON *opts, *info; /* options as given to apply; method info (its "calib" goes to the row) */
+    const ptq_model *m;
+    double quant_seconds;
+} ptq_cell_row_src;
+/* One result row: task, metrics (taken over), method, qspec, options
+ * (resolved), method_info, model, model_sha256, dataset_sha256, calib,
+ * seed, quant/eval seconds, peak RSS, git commit, threads, timestamp. Shared
+ * by the in-RAM and the streamed cell. */
+cJSON *ptq_cell_row(const ptq_cell_row_src *src, const char *task, cJSON *metrics, const char *dataset_sha256,
+                    double eval_seconds);
+/* The metrics of a perplexity result (ppl, nll_sum, tokens, windows,
+ * protocol, denominator, ...). */
+void ptq_cell_ppl_metrics(cJSON *metrics, const ptq_ppl_result *r, const ptq_ppl_opts *o);
+
 /* Default calibration dataset for a model spec (by name). */
 const char *ptq_default_calib(const char *model);
 

@@ -9,7 +9,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "method.h"
@@ -332,39 +331,10 @@ static cJSON *stream_json(const stream_run *r, const ptq_stream_block_stat *b) {
 
 static void add_row(stream_run *r, eval_set *e, const ptq_ppl_result *res, const ptq_stream_block_stat *b,
                     cJSON *rows) {
-    char ts[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    cJSON *met = cJSON_CreateObject(), *row = cJSON_CreateObject();
-    cJSON_AddNumberToObject(met, "ppl", res->ppl);
-    cJSON_AddNumberToObject(met, "nll_sum", res->nll_sum);
-    cJSON_AddNumberToObject(met, "tokens_scored", (double)res->tokens_scored);
-    cJSON_AddNumberToObject(met, "windows", res->windows);
-    cJSON_AddNumberToObject(met, "seqlen", res->seqlen);
-    cJSON_AddStringToObject(met, "protocol", e->o.protocol == PTQ_PPL_HALFWINDOW ? "halfwindow" : "gptq");
-    cJSON_AddStringToObject(met, "denominator", e->o.denom_hf ? "hf" : "tokens");
-    cJSON_AddNumberToObject(met, "limit_windows", e->o.limit_windows);
-    cJSON_AddNumberToObject(met, "tokens_per_sec", res->tokens_per_sec);
-    cJSON_AddStringToObject(row, "task", e->task);
-    cJSON_AddItemToObject(row, "metrics", met);
-    cJSON_AddStringToObject(row, "method", r->me->name);
-    cJSON_AddStringToObject(row, "qspec", r->q.text);
-    cJSON_AddItemToObject(row, "options", ptq_opts_resolved(r->me, r->opts));
-    cJSON *mi = cJSON_Duplicate(r->info, 1), *calib = cJSON_DetachItemFromObject(mi, "calib");
-    cJSON_AddItemToObject(row, "method_info", mi);
-    cJSON_AddStringToObject(row, "model", r->m.name);
-    cJSON_AddStringToObject(row, "model_sha256", r->m.sha256);
-    cJSON_AddStringToObject(row, "dataset_sha256", e->toks.sha256);
-    cJSON_AddItemToObject(row, "calib", calib ? calib : cJSON_CreateNull());
-    cJSON_AddNumberToObject(row, "seed", (double)r->cell->seed);
-    cJSON_AddNumberToObject(row, "quant_seconds", r->quant_sec);
-    cJSON_AddNumberToObject(row, "eval_seconds", e->fwd_sec);
-    cJSON_AddNumberToObject(row, "peak_rss_kb", (double)ptq_peak_rss_kb());
-    cJSON_AddStringToObject(row, "git_commit", ptq_git_commit());
-    cJSON_AddNumberToObject(row, "threads", ptq_num_threads());
-    cJSON_AddStringToObject(row, "timestamp", ts);
+    cJSON *met = cJSON_CreateObject();
+    ptq_cell_ppl_metrics(met, res, &e->o);
+    ptq_cell_row_src src = {r->cell, r->me, &r->q, r->opts, r->info, &r->m, r->quant_sec};
+    cJSON *row = ptq_cell_row(&src, e->task, met, e->toks.sha256, e->fwd_sec);
     cJSON_AddItemToObject(row, "stream", stream_json(r, b));
     cJSON_AddItemToArray(rows, row);
 }
