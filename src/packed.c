@@ -263,16 +263,3 @@ int ptq_packed_model_build(ptq_packed_model *pm, const ptq_model *m, int w_bits,
     }
     return 0;
 }
-
-int ptq_packed_state_init(ptq_packed_state *s, const ptq_model *m, int max_T, ptq_err *err) {
-    return ptq_state_init_packed(s, m, max_T, err);
-}
-
-void ptq_packed_state_free(ptq_packed_state *s) { ptq_state_free(s); }
-
-int ptq_packed_forward(const ptq_model *m, const ptq_packed_model *pm, ptq_packed_state *s, const int *tokens, int T,
-                       int pos0, float *logits, ptq_err *err) {
-    if (m->cfg.n_layers != pm->view.cfg.n_layers || m->cfg.dim != pm->view.cfg.dim)
-        return ptq_fail(err, "packed forward: the model is not the one the packed model was built from");
-    return ptq_forward(&pm->view, s, tokens, T, pos0, logits, 0, err);
-}

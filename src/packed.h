@@ -60,13 +60,7 @@ int ptq_packed_model_view(ptq_packed_model *pm, const ptq_model *m, ptq_err *err
 /* Bytes of linear i (index as in pm->kern) as the packed path stores it. */
 size_t ptq_packed_linear_bytes(const ptq_packed_model *pm, int i);
 
-/* Shorthands: a packed-path state is a ptq_state from ptq_state_init_packed,
- * and the packed forward is ptq_forward on pm->view (m: the model pm was
- * built from; only its shape is checked). */
-typedef ptq_state ptq_packed_state;
-int ptq_packed_state_init(ptq_packed_state *s, const ptq_model *m, int max_T, ptq_err *err);
-void ptq_packed_state_free(ptq_packed_state *s);
-int ptq_packed_forward(const ptq_model *m, const ptq_packed_model *pm, ptq_packed_state *s, const int *tokens, int T,
-                       int pos0, float *logits, ptq_err *err);
+/* The packed forward is ptq_forward on pm->view with a state from
+ * ptq_state_init_packed (int8/int4 KV where the layer asks for it). */
 
 #endif
