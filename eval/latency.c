@@ -105,11 +105,6 @@ static int pk_init(pk_path *p, const ptq_model *q, const ptq_qspec *qs, int max_
     return 0;
 }
 
-static int pk_forward(pk_path *p, const ptq_model *q, const int *tok, int T, int pos0, float *logits, ptq_err *err) {
-    (void)q;
-    return ptq_forward(&p->pm.view, &p->ps, tok, T, pos0, logits, 0, err);
-}
-
 static void pk_free(pk_path *p) {
     if (p->have_ps) ptq_state_free(&p->ps);
     if (p->have_pm) ptq_packed_model_free(&p->pm);
@@ -117,9 +112,10 @@ static void pk_free(pk_path *p) {
 }
 
 /* ---- timing -------------------------------------------------------------- */
+/* One path = a model and its state: the FP32 model, or the packed view
+ * (kernels attached) with its packed state; both run through ptq_forward. */
 typedef struct {
     const ptq_model *m;
-    pk_path *pk; /* NULL: FP32 path */
     ptq_state *st;
     const int *tok;
     float *logits;
@@ -127,7 +123,6 @@ typedef struct {
 } path;
 
 static int fwd(const path *p, const int *tok, int T, int pos0, ptq_err *err) {
-    if (p->pk) return pk_forward(p->pk, p->m, tok, T, pos0, p->logits, err);
     return ptq_forward(p->m, p->st, tok, T, pos0, p->logits, 0, err);
 }
 
@@ -327,7 +322,7 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_qspec *qs
     }
     if (ptq_state_init(&st, fp, maxT, err)) goto out;
     have_st = 1;
-    path pf = {fp, NULL, &st, tok, logits, maxT}, pq = {q, &pk, &stq, tok, logits, maxT};
+    path pf = {fp, &st, tok, logits, maxT}, pq = {&pk.pm.view, &pk.ps, tok, logits, maxT};
     if (packed && pk_init(&pk, q, qs, maxT, err)) {
         ptq_wrap(err, "packed path (%s)", qs->text);
         rc = PTQ_LAT_UNSUPPORTED;
@@ -335,7 +330,7 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_qspec *qs
     }
     if (!packed) { /* no packed form: the quantized model itself on the FP32 path */
         if (ptq_state_init(&stq, q, maxT, err)) goto out;
-        have_stq = 1, pq.pk = NULL;
+        have_stq = 1, pq.m = q, pq.st = &stq;
     }
     rc = run_paths(&pq, &pf, &o, pre, dec, err);
     if (rc == PTQ_LAT_UNSUPPORTED) ptq_wrap(err, "%s path (%s)", packed ? "packed" : "quantized model's", qs->text);
