@@ -302,7 +302,8 @@ int main(void) {
      * per-linear check above, applied to TIE cases too). The fake-quant model
      * itself moves by the same amount when its embeddings move by 1e-7
      * (perturbed_diff, printed as evidence). Which ties flip depends on the
-     * build (ASan vs Release) and CPU, so the TIE cases assert what a flip
+     * build (ASan vs Release), CPU and BLAS kernel (rtn W8A8 flips on an
+     * Intel host whose OpenBLAS runs its generic Prescott kernels), so the TIE cases assert what a flip
      * cannot change: per-linear agreement (a wrong code, scale or side
      * branch fails it), sequence NLL within 1% and top-1 agreement >= 90%
      * (a wrong KV store, online op or wiring fails those). */
@@ -311,7 +312,7 @@ int main(void) {
         int mode, slow;
     } cases[] = {
         {"rtn", "W4A4", STRICT, 0},       {"rtn", "W3A3", STRICT, 0},       {"rtn", "W4A4-g32", STRICT, 0},
-        {"rtn", "W8A8", STRICT, 0},       {"rtn", "W4A16", STRICT, 0},      {"rtn", "W2A16", STRICT, 0},
+        {"rtn", "W8A8", TIE, 0},         {"rtn", "W4A16", STRICT, 0},      {"rtn", "W2A16", STRICT, 0},
         {"rtn", "W4A16-g32", STRICT, 0},  {"rtn", "W4A4KV4", STRICT, 0},    {"rtn", "W6A6", TIE, 0},
         {"rtn", "W4A8KV8", TIE, 0},       {"quarot", "W4A4KV4", STRICT, 0}, {"specquant", "W4A4", STRICT, 0},
         {"quarot", "W4A4", STRICT, 1},    {"quarot", "W6A6", STRICT, 1},    {"quarot", "W3A3", STRICT, 1},
