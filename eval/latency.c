@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernels/kernels.h"
+#include "kernels.h"
 #include "packed.h"
 
 void ptq_latency_defaults(ptq_latency_opts *o) {

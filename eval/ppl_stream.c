@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model_hf.h"
+#include "hf_checkpoint.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif

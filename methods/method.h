@@ -38,7 +38,7 @@ typedef struct {
 
 /* Block-wise methods (added; backward compatible). A method that can
  * quantize one transformer block at a time fills this table, so a model that
- * is never resident in fp32 (layer streaming, src/run_stream.c) can be
+ * is never resident in fp32 (layer streaming, src/runner/cell_stream.c) can be
  * quantized. In RAM, ptq_method_apply runs it through
  * ptq_method_apply_blocks(): begin; then for
  * l = 0..n_layers-1: block(l) on the inputs X of block l, X advanced through

@@ -31,7 +31,7 @@
 
 #include "lincapture.h"
 #include "method.h"
-#include "sidebytes.h"
+#include "sidedata.h"
 
 static const ptq_opt_def septq_opts[] = {
     {"sparsity", PTQ_OPT_FLOAT, "0.01", 0.0, 0.5, "fraction of weights kept in full precision (top OBS scores)"},

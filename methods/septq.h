@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "gptq.h"
-#include "sidebytes.h"
+#include "sidedata.h"
 #include "sparsemask.h"
 
 typedef struct {
@@ -19,21 +19,6 @@ typedef struct {
     ptq_mask_storage st;
 } ptq_septq_stats;
 
-/* lin->method_data of a SEPTQ linear: side bytes, storage, and where the
- * full-precision weights are (packed.c packs the rest on the grid and adds
- * these as a sparse correction). */
-typedef struct {
-    ptq_side_bytes hdr;
-    ptq_mask_storage st;
-    long nkept;
-    long *kept; /* ascending flat indices (row * cols + col) */
-} ptq_septq_side;
-
-static inline void ptq_septq_side_free(void *p) {
-    ptq_septq_side *s = p;
-    if (s) free(s->kept);
-    free(s);
-}
 
 /* Q0 = RTN-asym (MSE clip) at the target bits; score (w - q0)^2 / Hinv_jj^2;
  * mask = top round(sparsity * rows * cols) scores; GPTQ with the masked

@@ -43,8 +43,8 @@
 
 #include "lincapture.h"
 #include "method.h"
-#include "quant.h"
-#include "sidebytes.h"
+#include "fakequant.h"
+#include "sidedata.h"
 
 static const ptq_opt_def sq_opts[] = {
     {"k", PTQ_OPT_INT, "-1", -1, 1 << 20,

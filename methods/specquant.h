@@ -4,7 +4,7 @@
 #define PTQ_SPECQUANT_H
 
 #include "gptq.h"
-#include "sidebytes.h"
+#include "sidedata.h"
 #include "spectral.h"
 
 enum { PTQ_SPEC_FIXED = 0, PTQ_SPEC_ENERGY = 1, PTQ_SPEC_SOFTMAX = 2 };
@@ -18,13 +18,6 @@ typedef struct {
     int fp16;            /* store the low-frequency coefficients in fp16 */
 } ptq_specquant_opts;
 
-/* lin->method_data of a SpecQuant linear: side bytes and the low-frequency
- * branch as stored (lin->w_side is its dense form; packed.c runs the branch
- * from these coefficients). */
-typedef struct {
-    ptq_side_bytes hdr;
-    ptq_spectral_branch br;
-} ptq_specquant_side;
 
 /* W (rows x cols, already smoothed) becomes the quantized residual
  * Q(W - W_low): GPTQ with H, or RTN when H is NULL (alpha search). *w_side

@@ -1,0 +1,49 @@
+/* compare.c — `ptqbench compare NEW BASELINE`: the regression gate
+ * (report/compare.h); exit 1 on any regression or missing row. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "compare.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ptqbench compare NEW BASELINE [--tol ppl=R,kld=R,kld_abs=A,acc=A,k=K,agree=A,latency=X]\n"
+               "  NEW, BASELINE: a results .jsonl file or an experiment directory (all shards merged).\n"
+               "  Defaults: ppl=0.01 (relative), kld=0.05 (relative) + kld_abs=1e-4, acc=0.01 (absolute,\n"
+               "  or k=1 x combined stderr if larger), agree=1 (points of top-1 agreement), latency=1.5 (ratio).\n"
+               "  Exit status: 0 no regression, 1 regression or missing rows, 2 usage error.\n");
+}
+
+int cmd_compare(int argc, char **argv) {
+    static const struct option opts[] = {{"tol", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'}, {0}};
+    ptq_compare_tol tol;
+    ptq_compare_tol_default(&tol);
+    ptq_err err;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+        if (c == 'h') return usage(stdout), 0;
+        if (c != 't') return ptq_cli_bad_option("compare", argv);
+        if (ptq_compare_tol_parse(optarg, &tol, &err)) return ptq_cli_error(2, "%s", err.msg);
+    }
+    if (argc - optind != 2) {
+        usage(stderr);
+        return ptq_cli_error(2, "compare: expected NEW and BASELINE (got %d arguments)", argc - optind);
+    }
+    ptq_rowset cur = {0}, base = {0};
+    ptq_compare_summary s;
+    int rc = 1;
+    if (ptq_results_read(argv[optind], &cur, &err) || ptq_results_read(argv[optind + 1], &base, &err) ||
+        ptq_compare(&cur, &base, &tol, stdout, &s, &err)) {
+        ptq_cli_error(1, "%s", err.msg);
+    } else {
+        printf("\n%d metrics checked: %d regressions, %d missing rows, %d improved, %d new rows\n", s.checked,
+               s.regressions, s.missing, s.improved, s.added);
+        rc = s.regressions || s.missing ? 1 : 0;
+        printf("%s\n", rc ? "FAIL: regression against the baseline" : "PASS");
+    }
+    ptq_rowset_free(&cur);
+    ptq_rowset_free(&base);
+    return rc;
+}

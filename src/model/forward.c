@@ -1,0 +1,428 @@
+/* forward.c — the fp32 LLaMA forward pass, batched over T tokens.
+ *
+ * Read top to bottom like llama2.c's run.c: embed -> for each layer
+ * (RMSNorm, q/k/v, RoPE, KV cache, attention, o, residual, RMSNorm,
+ * SwiGLU FFN, residual) -> final RMSNorm -> lm_head. Every projection is one
+ * cblas_sgemm over all T rows; attention is two sgemm calls per head
+ * (QK^T and PV), heads in parallel with OpenMP. Quantization hooks (online
+ * ops, activation and KV fake quantizers) sit exactly where the methods'
+ * papers put them and are identity by default.
+ * The same loop is the real low-bit path: a linear with kernels attached
+ * (packed.c) runs them instead of the fp32 GEMM, and a state made with
+ * ptq_state_init_packed stores 8/4-bit K/V as integer codes. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "model.h"
+#include "fakequant.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__FAST_MATH__)
+/* glibc announces its vector expf (libmvec, < 4 ulp) only under -ffast-math;
+ * declaring it here lets the `omp simd` softmax/SiLU loops use it without
+ * fast-math's reassociation anywhere else. */
+float expf(float) __attribute__((__simd__("notinbranch")));
+#endif
+
+static int max_in(const ptq_config *c) {
+    int n = PTQ_MAX(c->dim, c->hidden_dim);
+    return PTQ_MAX(n, c->n_heads * c->head_dim);
+}
+
+/* The layer's K (v = 0) or V cache as integers when its quantizer asks for 8 or 4 bits. */
+static int kv_int_fmt(const ptq_model *m, int l, int v, ptq_kvfmt *f) {
+    const ptq_act_qspec *q = v ? &m->layers[l].vq : &m->layers[l].kq;
+    ptq_err e;
+    memset(f, 0, sizeof *f);
+    if ((q->bits == 8 || q->bits == 4) && !ptq_kvfmt_init(f, q->bits, m->cfg.head_dim, q->group, q->sym, q->clip, &e))
+        return 1;
+    memset(f, 0, sizeof *f);
+    return 0;
+}
+
+static int state_init(ptq_state *s, const ptq_model *m, int max_T, int packed, ptq_err *err) {
+    memset(s, 0, sizeof *s);
+    const ptq_config *c = &m->cfg;
+    if (max_T <= 0 || max_T > c->max_seq)
+        return ptq_fail(err, "sequence length %d out of range 1..%d (model max_seq)", max_T, c->max_seq);
+    s->max_T = max_T;
+    s->n_layers = c->n_layers;
+    size_t T = max_T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    size_t wide = PTQ_MAX((size_t)c->hidden_dim, PTQ_MAX(qd, (size_t)c->dim));
+    size_t rows = (size_t)c->max_seq * c->n_kv_heads; /* cache rows per layer */
+    int nthr = ptq_num_threads(), fp_k = !packed, fp_v = !packed;
+    if (packed) {
+        if (!(s->kvq = ptq_calloc(2 * (size_t)c->n_layers, sizeof(ptq_kvcache), err))) goto fail;
+        for (int i = 0; i < 2 * c->n_layers; i++) {
+            ptq_kvcache *kc = &s->kvq[i];
+            if (!kv_int_fmt(m, i / 2, i % 2, &kc->f)) {
+                *(i % 2 ? &fp_v : &fp_k) = 1;
+                continue;
+            }
+            if (!(kc->codes = ptq_calloc(rows, kc->f.row_bytes, err)) ||
+                !(kc->sz = ptq_calloc(rows * 2 * kc->f.ngroups, sizeof(float), err)))
+                goto fail;
+        }
+        if (!(s->kv_panel = ptq_calloc((size_t)nthr * 2 * c->max_seq * c->head_dim, sizeof(float), err))) goto fail;
+    }
+    if (!(s->acts = ptq_calloc(1, sizeof(ptq_kacts), err)) || !(s->x = ptq_calloc(T * c->dim, sizeof(float), err)) ||
+        !(s->xb = ptq_calloc(T * wide, sizeof(float), err)) ||
+        !(s->xb2 = ptq_calloc(T * wide, sizeof(float), err)) ||
+        !(s->xq = ptq_calloc(2 * T * max_in(c), sizeof(float), err)) ||
+        !(s->q = ptq_calloc(T * qd, sizeof(float), err)) || !(s->k = ptq_calloc(T * kvd, sizeof(float), err)) ||
+        !(s->v = ptq_calloc(T * kvd, sizeof(float), err)) ||
+        !(s->att = ptq_calloc((size_t)nthr * T * c->max_seq, sizeof(float), err)) ||
+        !(s->hb = ptq_calloc(T * c->hidden_dim, sizeof(float), err)) ||
+        !(s->hb2 = ptq_calloc(T * c->hidden_dim, sizeof(float), err)) ||
+        (fp_k && !(s->key_cache = ptq_calloc((size_t)c->n_layers * c->max_seq * kvd, sizeof(float), err))) ||
+        (fp_v && !(s->value_cache = ptq_calloc((size_t)c->n_layers * c->max_seq * kvd, sizeof(float), err))) ||
+        !(s->logits = ptq_calloc(T * c->vocab_size, sizeof(float), err)))
+        goto fail;
+    return 0;
+fail:
+    ptq_state_free(s);
+    return -1;
+}
+
+int ptq_state_init(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err) {
+    return state_init(s, m, max_T, 0, err);
+}
+
+int ptq_state_init_packed(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err) {
+    return state_init(s, m, max_T, 1, err);
+}
+
+void ptq_state_free(ptq_state *s) {
+    float *bufs[] = {s->x,   s->xb, s->xb2, s->xq,        s->q,           s->k,      s->v,
+                     s->att, s->hb, s->hb2, s->key_cache, s->value_cache, s->logits, s->kv_panel};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    if (s->acts) ptq_kacts_free(s->acts);
+    free(s->acts);
+    if (s->kvq)
+        for (int i = 0; i < 2 * s->n_layers; i++) free(s->kvq[i].codes), free(s->kvq[i].sz);
+    free(s->kvq);
+    memset(s, 0, sizeof *s);
+}
+
+size_t ptq_state_kv_bytes(const ptq_state *s, const ptq_model *m, int ctx) {
+    size_t rows = (size_t)ctx * m->cfg.n_kv_heads, b = 0;
+    for (int i = 0; i < 2 * m->cfg.n_layers; i++) {
+        const ptq_kvfmt *f = s->kvq ? &s->kvq[i].f : NULL;
+        b += f && f->bits ? rows * (f->row_bytes + 2 * sizeof(float) * f->ngroups)
+                          : rows * m->cfg.head_dim * sizeof(float);
+    }
+    return b;
+}
+
+int ptq_state_kv_packed(const ptq_state *s) {
+    if (!s->kvq) return 0;
+    for (int i = 0; i < 2 * s->n_layers; i++)
+        if (!s->kvq[i].f.bits) return 0;
+    return 1;
+}
+
+static void rmsnorm_rows(float *out, const float *x, const float *w, int T, int n, float eps) {
+#pragma omp parallel for schedule(static) if (T > 4)
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * n;
+        float *o = out + (size_t)t * n;
+        float ss = 0.f;
+        for (int j = 0; j < n; j++) ss += xr[j] * xr[j];
+        ss = 1.0f / sqrtf(ss / n + eps);
+        for (int j = 0; j < n; j++) o[j] = w[j] * (ss * xr[j]);
+    }
+}
+
+static void apply_op(const ptq_online_op *op, float *x, int rows, int n) {
+    if (op->fn) op->fn(op->ctx, x, rows, n);
+}
+
+/* The fake-quant path: fp32 GEMM on the (fake-)quantized rows. */
+static void linear_fp32(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
+                        void *cap_ctx, int layer, int which) {
+    size_t n = (size_t)T * l->in;
+    const float *pre = x, *xq = x;
+    if (l->in_op.fn || l->aq.bits < 16 || l->w_side) {
+        memcpy(scratch, x, n * sizeof(float));
+        apply_op(&l->in_op, scratch, T, l->in);
+        pre = xq = scratch;
+    }
+    if (l->aq.bits < 16) {
+        float *q = scratch + n;
+        memcpy(q, pre, n * sizeof(float));
+        ptq_fq_rows(q, T, l->in, &l->aq);
+        xq = q;
+    }
+    if (cap) cap(cap_ctx, layer, which, pre, xq, T, l->in);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, xq, l->in, l->w, l->in, 0.f, y,
+                l->out);
+    if (l->w_side)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, pre, l->in, l->w_side, l->in,
+                    1.f, y, l->out);
+    if (l->bias)
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < l->out; o++) y[(size_t)t * l->out + o] += l->bias[o];
+}
+
+/* The real low-bit path: online op, then the attached kernels quantize the
+ * rows to integer codes themselves (capture still sees the fake-quant rows). */
+static int linear_kern(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_kacts *acts,
+                       ptq_capture_fn cap, void *cap_ctx, int layer, int which, ptq_err *err) {
+    size_t n = (size_t)T * l->in;
+    const float *pre = x;
+    if (l->in_op.fn) {
+        memcpy(scratch, x, n * sizeof(float));
+        apply_op(&l->in_op, scratch, T, l->in);
+        pre = scratch;
+    }
+    if (cap) {
+        float *q = scratch + n;
+        memcpy(q, pre, n * sizeof(float));
+        ptq_fq_rows(q, T, l->in, &l->aq);
+        cap(cap_ctx, layer, which, pre, q, T, l->in);
+    }
+    return ptq_lin_kernel_forward(l->kern, pre, T, l->aq.bits, l->aq.sym, l->aq.clip, l->aq.group, l->bias, acts, y,
+                                  err);
+}
+
+static void fill_nan(float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = NAN;
+}
+
+/* In a forward pass: a kernel failure is kept in the state for ptq_forward. */
+static void linear_in_state(ptq_state *s, const ptq_linear *l, const float *x, float *y, int T, int layer,
+                            int which) {
+    if (!l->kern) {
+        linear_fp32(l, x, s->xq, y, T, s->capture, s->capture_ctx, layer, which);
+        return;
+    }
+    ptq_err e;
+    if (linear_kern(l, x, s->xq, y, T, s->acts, s->capture, s->capture_ctx, layer, which, &e)) {
+        fill_nan(y, (size_t)T * l->out);
+        if (!s->kern_failed) s->kern_err = e;
+        s->kern_failed = 1;
+    }
+}
+
+void ptq_linear_forward(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
+                        void *cap_ctx, int layer, int which) {
+    if (!l->kern) {
+        linear_fp32(l, x, scratch, y, T, cap, cap_ctx, layer, which);
+        return;
+    }
+    ptq_kacts acts;
+    ptq_err e;
+    memset(&acts, 0, sizeof acts);
+    if (linear_kern(l, x, scratch, y, T, &acts, cap, cap_ctx, layer, which, &e)) fill_nan(y, (size_t)T * l->out);
+    ptq_kacts_free(&acts);
+}
+
+/* Rotate every head vector of `x` (T rows of nheads*hd) at positions pos0+t. */
+static void rope(const ptq_model *m, float *x, int T, int nheads, int pos0) {
+    int hd = m->cfg.head_dim, half = hd / 2;
+    for (int t = 0; t < T; t++) {
+        const float *cs = m->rope_cos + (size_t)(pos0 + t) * half, *sn = m->rope_sin + (size_t)(pos0 + t) * half;
+        for (int h = 0; h < nheads; h++) {
+            float *v = x + ((size_t)t * nheads + h) * hd;
+            for (int i = 0; i < half; i++) {
+                /* interleaved pairs (2i, 2i+1) or HF halves (i, i+half) */
+                int a = m->cfg.rope_style == PTQ_ROPE_HALF ? i : 2 * i;
+                int b = m->cfg.rope_style == PTQ_ROPE_HALF ? i + half : 2 * i + 1;
+                float v0 = v[a], v1 = v[b];
+                v[a] = v0 * cs[i] - v1 * sn[i];
+                v[b] = v0 * sn[i] + v1 * cs[i];
+            }
+        }
+    }
+}
+
+/* This layer's K (v = 0) or V cache if it is stored as integers, else NULL. */
+static const ptq_kvcache *int_cache(const ptq_state *s, int layer, int v) {
+    const ptq_kvcache *kc = s->kvq ? &s->kvq[2 * layer + v] : NULL;
+    return kc && kc->f.bits ? kc : NULL;
+}
+
+static const uint8_t *kv_codes(const ptq_kvcache *kc, size_t r) { return kc->codes + r * kc->f.row_bytes; }
+static const float *kv_scale(const ptq_kvcache *kc, size_t r) { return kc->sz + r * 2 * kc->f.ngroups; }
+static const float *kv_zero(const ptq_kvcache *kc, size_t r) { return kv_scale(kc, r) + kc->f.ngroups; }
+
+/* K or V rows of kv head kvh at positions [0, L) as fp32 (leading dimension
+ * *ld): the fp32 cache in place, or an int cache dequantized into panel. */
+static const float *kv_rows(const ptq_model *m, const ptq_state *s, int layer, int v, int kvh, int L, float *panel,
+                            int *ld) {
+    const ptq_config *c = &m->cfg;
+    int hd = c->head_dim, kvd = c->n_kv_heads * hd;
+    const ptq_kvcache *kc = int_cache(s, layer, v);
+    if (!kc) {
+        *ld = kvd;
+        return (v ? s->value_cache : s->key_cache) + (size_t)layer * c->max_seq * kvd + (size_t)kvh * hd;
+    }
+    for (int p = 0; p < L; p++) {
+        size_t r = (size_t)p * c->n_kv_heads + kvh;
+        ptq_kv_dequant_row(&kc->f, kv_codes(kc, r), kv_scale(kc, r), kv_zero(kc, r), panel + (size_t)p * hd);
+    }
+    *ld = hd;
+    return panel;
+}
+
+/* In place: row[0..n) <- softmax, row[n..L) <- 0. */
+static void softmax_causal(float *row, int n, int L) {
+    float mx = row[0];
+    for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+        row[j] = expf(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = 1.f / sum;
+    for (int j = 0; j < n; j++) row[j] *= inv;
+    for (int j = n; j < L; j++) row[j] = 0.f;
+}
+
+/* One decode token over int8/int4 K and V: scores and the weighted sum read
+ * the codes directly (the memory-bound case the int cache is for). */
+static void attention_decode_int(const ptq_model *m, ptq_state *s, int layer, int pos0) {
+    const ptq_config *c = &m->cfg;
+    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, L = pos0 + 1;
+    const ptq_kvcache *kc = int_cache(s, layer, 0), *vc = int_cache(s, layer, 1);
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int h = 0; h < c->n_heads; h++) {
+        int tid = ptq_thread_id();
+        float *S = s->att + (size_t)tid * s->max_T * c->max_seq, *o = s->xb2 + (size_t)h * hd;
+        const float *q = s->q + (size_t)h * hd;
+        int kvh = h / group;
+        for (int p = 0; p < L; p++) {
+            size_t r = (size_t)p * c->n_kv_heads + kvh;
+            S[p] = ptq_kv_dot(&kc->f, q, kv_codes(kc, r), kv_scale(kc, r), kv_zero(kc, r)) * scale;
+        }
+        softmax_causal(S, L, L);
+        memset(o, 0, sizeof(float) * hd);
+        for (int p = 0; p < L; p++) {
+            size_t r = (size_t)p * c->n_kv_heads + kvh;
+            ptq_kv_axpy(&vc->f, S[p], kv_codes(vc, r), kv_scale(vc, r), kv_zero(vc, r), o);
+        }
+    }
+}
+
+/* Causal attention of T queries at pos0.. over cache positions [0, pos0+T). */
+static void attention(const ptq_model *m, ptq_state *s, int layer, int T, int pos0) {
+    const ptq_config *c = &m->cfg;
+    int hd = c->head_dim, qd = c->n_heads * hd, group = c->n_heads / c->n_kv_heads;
+    int L = pos0 + T;
+    if (T == 1 && int_cache(s, layer, 0) && int_cache(s, layer, 1)) {
+        attention_decode_int(m, s, layer, pos0);
+        return;
+    }
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int h = 0; h < c->n_heads; h++) {
+        int tid = ptq_thread_id();
+        float *S = s->att + (size_t)tid * s->max_T * c->max_seq;
+        float *panel = s->kv_panel ? s->kv_panel + (size_t)tid * 2 * c->max_seq * hd : NULL;
+        int kvh = h / group, ldk, ldv;
+        const float *kc = kv_rows(m, s, layer, 0, kvh, L, panel, &ldk);
+        /* S (T x L) = Q_h K_h^T * scale */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, L, hd, scale, s->q + (size_t)h * hd, qd, kc, ldk, 0.f,
+                    S, L);
+        for (int t = 0; t < T; t++) softmax_causal(S + (size_t)t * L, pos0 + t + 1, L); /* causal: keys 0..pos0+t */
+        const float *vc = kv_rows(m, s, layer, 1, kvh, L, panel ? panel + (size_t)c->max_seq * hd : NULL, &ldv);
+        /* out_h (T x hd) = P V_h */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, L, 1.f, S, L, vc, ldv, 0.f,
+                    s->xb2 + (size_t)h * hd, qd);
+    }
+}
+
+/* The new K/V rows go to the cache quantized: integer codes on the packed
+ * path, else fake-quantized fp32 (identity at 16 bits). */
+static void kv_store(const ptq_model *m, ptq_state *s, int l, int T, int pos0) {
+    const ptq_config *c = &m->cfg;
+    const ptq_layer *L = &m->layers[l];
+    int hd = c->head_dim, nkv = c->n_kv_heads, kvd = nkv * hd;
+    for (int v = 0; v < 2; v++) {
+        float *src = v ? s->v : s->k;
+        const ptq_kvcache *kc = int_cache(s, l, v);
+        if (!kc) {
+            ptq_fq_rows(src, T * nkv, hd, v ? &L->vq : &L->kq);
+            memcpy((v ? s->value_cache : s->key_cache) + ((size_t)l * c->max_seq + pos0) * kvd, src,
+                   (size_t)T * kvd * sizeof(float));
+            continue;
+        }
+#pragma omp parallel for schedule(static) if (T * nkv > 256)
+        for (int i = 0; i < T * nkv; i++) { /* row i = (token i / nkv, head i % nkv) */
+            size_t r = (size_t)pos0 * nkv + i;
+            ptq_kv_quant_row(&kc->f, src + (size_t)i * hd, kc->codes + r * kc->f.row_bytes,
+                             kc->sz + r * 2 * kc->f.ngroups, kc->sz + r * 2 * kc->f.ngroups + kc->f.ngroups);
+        }
+    }
+}
+
+int ptq_forward_embed(const ptq_model *m, const int *tokens, int T, float *x, ptq_err *err) {
+    int d = m->cfg.dim;
+    for (int t = 0; t < T; t++) {
+        if (tokens[t] < 0 || tokens[t] >= m->cfg.vocab_size)
+            return ptq_fail(err, "token id %d at position %d is outside the vocabulary (0..%d)", tokens[t], t,
+                            m->cfg.vocab_size - 1);
+        memcpy(x + (size_t)t * d, m->tok_emb + (size_t)tokens[t] * d, d * sizeof(float));
+    }
+    return 0;
+}
+
+void ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0) {
+    const ptq_config *c = &m->cfg;
+    const ptq_layer *L = &m->layers[l];
+    int d = c->dim, hd = c->head_dim;
+
+    /* attention */
+    rmsnorm_rows(s->xb, x, L->rms_att, T, d, c->norm_eps);
+    linear_in_state(s, &L->lin[PTQ_LIN_Q], s->xb, s->q, T, l, PTQ_LIN_Q);
+    linear_in_state(s, &L->lin[PTQ_LIN_K], s->xb, s->k, T, l, PTQ_LIN_K);
+    linear_in_state(s, &L->lin[PTQ_LIN_V], s->xb, s->v, T, l, PTQ_LIN_V);
+    rope(m, s->q, T, c->n_heads, pos0);
+    rope(m, s->k, T, c->n_kv_heads, pos0);
+    apply_op(&L->qk_op, s->q, T * c->n_heads, hd);
+    apply_op(&L->qk_op, s->k, T * c->n_kv_heads, hd);
+    kv_store(m, s, l, T, pos0);
+    attention(m, s, l, T, pos0);
+    linear_in_state(s, &L->lin[PTQ_LIN_O], s->xb2, s->xb, T, l, PTQ_LIN_O);
+    apply_op(&L->resid_op[0], x, T, d);
+    for (size_t i = 0; i < (size_t)T * d; i++) x[i] += s->xb[i];
+
+    /* SwiGLU feed-forward */
+    rmsnorm_rows(s->xb, x, L->rms_ffn, T, d, c->norm_eps);
+    linear_in_state(s, &L->lin[PTQ_LIN_GATE], s->xb, s->hb, T, l, PTQ_LIN_GATE);
+    linear_in_state(s, &L->lin[PTQ_LIN_UP], s->xb, s->hb2, T, l, PTQ_LIN_UP);
+    size_t nh = (size_t)T * c->hidden_dim;
+#pragma omp parallel for simd schedule(static) if (nh > 65536)
+    for (size_t i = 0; i < nh; i++) {
+        float g = s->hb[i];
+        s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
+    }
+    linear_in_state(s, &L->lin[PTQ_LIN_DOWN], s->hb, s->xb, T, l, PTQ_LIN_DOWN);
+    apply_op(&L->resid_op[1], x, T, d);
+    for (size_t i = 0; i < (size_t)T * d; i++) x[i] += s->xb[i];
+}
+
+void ptq_forward_head(const ptq_model *m, ptq_state *s, const float *x, int T, float *logits) {
+    rmsnorm_rows(s->xb, x, m->rms_final, T, m->cfg.dim, m->cfg.norm_eps);
+    linear_in_state(s, &m->lm_head, s->xb, logits, T, m->cfg.n_layers, 0);
+}
+
+int ptq_forward(const ptq_model *m, ptq_state *s, const int *tokens, int T, int pos0, float *logits, int last_only,
+                ptq_err *err) {
+    if (T <= 0 || T > s->max_T)
+        return ptq_fail(err, "forward: %d tokens, state holds 1..%d", T, s->max_T);
+    if (pos0 < 0 || pos0 + T > m->cfg.max_seq)
+        return ptq_fail(err, "forward: positions %d..%d exceed max_seq %d", pos0, pos0 + T - 1, m->cfg.max_seq);
+    if (ptq_forward_embed(m, tokens, T, s->x, err)) return -1;
+    s->kern_failed = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) ptq_forward_block(m, s, l, s->x, T, pos0);
+    if (!logits) logits = s->logits;
+    if (last_only) ptq_forward_head(m, s, s->x + (size_t)(T - 1) * m->cfg.dim, 1, logits);
+    else ptq_forward_head(m, s, s->x, T, logits);
+    if (s->kern_failed) return ptq_fail(err, "forward: %s", s->kern_err.msg);
+    return 0;
+}

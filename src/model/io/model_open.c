@@ -1,0 +1,146 @@
+/* model_open.c — the model format table and short-name registry. */
+#include "model_open.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "datasets.h"
+#include "hf_checkpoint.h"
+#include "ptqfile.h"
+
+static int detect_llama2c(const char *path) {
+    struct stat st;
+    size_t n = strlen(path);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && n > 4 && strcmp(path + n - 4, ".bin") == 0;
+}
+
+/* llama2.c: the tokenizer is tokenizer.bin or tok<vocab>.bin beside the model
+ * unless given explicitly. */
+static int load_llama2c(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
+    if (ptq_load_llama2c(m, path, err)) return -1;
+    char buf[4096];
+    if (!tok_path) {
+        const char *slash = strrchr(path, '/');
+        int dirlen = slash ? (int)(slash - path) : 1;
+        const char *dir = slash ? path : ".";
+        snprintf(buf, sizeof buf, "%.*s/tok%d.bin", dirlen, dir, m->cfg.vocab_size);
+        if (!ptq_file_exists(buf)) snprintf(buf, sizeof buf, "%.*s/tokenizer.bin", dirlen, dir);
+        tok_path = buf;
+    }
+    if (ptq_tokenizer_load_llama2c(tok, tok_path, m->cfg.vocab_size, err)) {
+        ptq_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+/* Hugging Face: a directory holding config.json (hf_checkpoint.c). */
+static int detect_hf(const char *path) {
+    struct stat st;
+    char buf[4200];
+    snprintf(buf, sizeof buf, "%s/config.json", path);
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && ptq_file_exists(buf);
+}
+
+static int load_hf(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
+    if (ptq_load_hf(m, path, err)) return -1;
+    if (ptq_hf_open_tokenizer(path, tok_path, m->cfg.vocab_size, tok, err)) {
+        ptq_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+/* ptqbench export files (ptqfile.h): the tokenizer recorded at export time
+ * ({kind, path, add_bos} in meta.tokenizer) unless one is given. */
+static int load_ptqfile(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
+    cJSON *meta = NULL;
+    if (ptq_file_load(path, m, &meta, err)) return -1;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(t, "kind"), *tp = cJSON_GetObjectItemCaseSensitive(t, "path");
+    const char *k = tok_path ? NULL : cJSON_IsString(kind) ? kind->valuestring : "";
+    if (!tok_path) tok_path = cJSON_IsString(tp) ? tp->valuestring : NULL;
+    int rc = 0;
+    if (!tok_path) rc = ptq_fail(err, "%s: no tokenizer recorded in the file; give one with --tokenizer", path);
+    else {
+        size_t n = strlen(tok_path);
+        int json = k ? !strcmp(k, "hf-bpe") : n > 5 && !strcmp(tok_path + n - 5, ".json");
+        int spm = k ? !strcmp(k, "sentencepiece") : n > 6 && !strcmp(tok_path + n - 6, ".model");
+        rc = json  ? ptq_tokenizer_load_hf(tok, tok_path, err)
+             : spm ? ptq_tokenizer_load_sp(tok, tok_path, err)
+                   : ptq_tokenizer_load_llama2c(tok, tok_path, m->cfg.vocab_size, err);
+        const cJSON *ab = cJSON_GetObjectItemCaseSensitive(t, "add_bos");
+        if (!rc && k && cJSON_IsBool(ab)) (*tok)->add_bos = cJSON_IsTrue(ab) && (*tok)->bos_id >= 0;
+    }
+    cJSON_Delete(meta);
+    if (rc) ptq_model_free(m);
+    return rc;
+}
+
+/* Formats in the order they are tried. */
+static const ptq_model_format formats[] = {
+    {"llama2c", detect_llama2c, load_llama2c},
+    {"hf", detect_hf, load_hf},
+    {"ptqfile", ptq_file_detect, load_ptqfile},
+};
+
+const ptq_named_model ptq_named_models[] = {
+    {"stories260K", "stories260K.bin", "llama2c", "stories260K.tok512", "models/stories260K/stories260K.bin"},
+    {"tinystories-656k", "tinystories-656k.model.safetensors", "hf", "tinystories-656k.tokenizer.json",
+     "models/tinystories-656k"},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+int ptq_open_model(const char *spec, const char *tokenizer_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
+    *tok = NULL;
+    char path[4096], tpath[4096], sha[65] = "";
+    const ptq_named_model *named = NULL;
+    for (int i = 0; ptq_named_models[i].name; i++)
+        if (strcmp(ptq_named_models[i].name, spec) == 0) named = &ptq_named_models[i];
+    const ptq_model_format *fmt = NULL;
+    if (named) {
+        if (ptq_asset_open(named->weights_asset, path, sizeof path, sha, err)) return ptq_wrap(err, "model %s", spec);
+        if (named->tokenizer_asset && !tokenizer_path) {
+            if (ptq_asset_open(named->tokenizer_asset, tpath, sizeof tpath, NULL, err))
+                return ptq_wrap(err, "model %s", spec);
+            tokenizer_path = tpath;
+        }
+        if (strcmp(named->kind, "hf") == 0) { /* the HF loader takes the directory */
+            char *slash = strrchr(path, '/');
+            if (slash) *slash = 0;
+            char cname[160], cpath[4096]; /* config.json is verified like the weights */
+            snprintf(cname, sizeof cname, "%s.config.json", named->name);
+            if (ptq_registry_find(cname) && ptq_asset_open(cname, cpath, sizeof cpath, NULL, err))
+                return ptq_wrap(err, "model %s", spec);
+        }
+        for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+            if (strcmp(formats[i].kind, named->kind) == 0) fmt = &formats[i];
+    } else {
+        snprintf(path, sizeof path, "%s", spec);
+        if (!ptq_file_exists(path)) {
+            char names[512] = "";
+            for (int i = 0; ptq_named_models[i].name; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                         ptq_named_models[i].name);
+            return ptq_fail(err, "model '%s': no such file or directory, and not a known model name (%s)", spec,
+                            names);
+        }
+        for (size_t i = 0; i < sizeof formats / sizeof formats[0] && !fmt; i++)
+            if (formats[i].detect(path)) fmt = &formats[i];
+    }
+    if (!fmt) return ptq_fail(err, "%s: unrecognised model format (expected a llama2.c .bin, an HF directory or a ptqbench export file)", path);
+    if (fmt->load(path, tokenizer_path, m, tok, err)) return -1;
+    if (!sha[0]) {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && ptq_sha256_file(path, sha, err)) {
+            ptq_tokenizer_free(*tok);
+            *tok = NULL;
+            ptq_model_free(m);
+            return -1;
+        }
+    }
+    memcpy(m->sha256, sha, 65);
+    snprintf(m->name, sizeof m->name, "%s", named ? named->name : spec);
+    return 0;
+}

@@ -1,0 +1,1322 @@
+/* ptqfile.c — see ptqfile.h for the format. Saving streams the header and
+ * the tensors through OpenSSL's EVP SHA-256 (no payload copy in memory);
+ * loading maps the file read-only, checks every length and the checksum
+ * before parsing the JSON, then resolves each tensor the config asks for. */
+#include "ptqfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "online_ops.h"
+#include "sidedata.h"
+#include "sparsemask.h"
+
+#define FIXED 96
+#define ALIGN 64
+#define MAX_SPARSE_FRAC 0.05 /* a linear with more off-grid entries stays f32 */
+
+/* ---- fp16 (only values already representable in fp16 are stored so) ---- */
+static uint16_t f2h(float f) {
+    uint16_t s = signbit(f) ? 0x8000 : 0;
+    float a = fabsf(f);
+    if (a == 0.f) return s;
+    if (isinf(a)) return s | 0x7c00;
+    if (isnan(a)) return 0x7e00;
+    if (a < 0x1p-14f) return s | (uint16_t)lrintf(a * 0x1p24f);
+    int e;
+    float fr = frexpf(a, &e); /* a = fr 2^e, fr in [0.5, 1) */
+    return s | (uint16_t)((e + 14) << 10) | (uint16_t)lrintf((fr * 2.f - 1.f) * 1024.f);
+}
+
+static float h2f(uint16_t h) {
+    int e = (h >> 10) & 31, m = h & 1023;
+    float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(1024 + m), e - 25);
+    return h & 0x8000 ? -v : v;
+}
+
+/* ---- grid fitting: w = s (c - z) except a few sparse entries ------------ */
+
+static int cmp_f(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+static int cmp_l(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    float *sorted, *gaps, *wc;
+    long *ks;
+    uint8_t *cc;
+    unsigned char *sc;
+} fit_tmp;
+
+/* Round to nearest (inlined; ties do not matter: on-grid ratios are integers). */
+static inline long rnd(double x) { return (long)floor(x + 0.5); }
+
+/* Among steps within a few ulps of s, the one for which s * k rounds to
+ * exactly w on the most entries (the loader computes s * (c - z) in float,
+ * like the fake quantizer), so reloaded weights are bit-identical. */
+static float exact_step(const float *w, int n, float s, long lo, long hi) {
+    float best = s, c = s;
+    int bc = -1;
+    for (int i = 0; i < 3; i++) c = nextafterf(c, 0.f);
+    for (int u = 0; u < 7; u++, c = nextafterf(c, 2.f * s)) {
+        int cnt = 0;
+        for (int i = 0; i < n; i++) {
+            long k = rnd(w[i] / (double)c);
+            cnt += k >= lo && k <= hi && c * (float)k == w[i];
+        }
+        if (cnt > bc) bc = cnt, best = c;
+    }
+    return best;
+}
+
+/* Entries of w reproduced by step s (window of maxq+1 levels with the most
+ * on-grid entries); fills codes/sp/z when out != 0. */
+static int grid_count(const float *w, int n, int maxq, float s0, fit_tmp *t, uint8_t *codes, unsigned char *sp,
+                      float *s_out, int *z_out) {
+    int nk = 0;
+    long kmin = LONG_MAX, kmax = LONG_MIN;
+    for (int i = 0; i < n; i++) {
+        double r = w[i] / (double)s0;
+        long k = rnd(r);
+        if (fabs(r - (double)k) <= 1e-3) t->ks[nk++] = k, kmin = PTQ_MIN(kmin, k), kmax = PTQ_MAX(kmax, k);
+    }
+    if (!nk) return 0;
+    long lo = kmin;
+    if (kmax - kmin > maxq) { /* the window [lo, lo + maxq] holding the most on-grid entries */
+        qsort(t->ks, nk, sizeof(long), cmp_l);
+        int best = 0;
+        for (int i = 0, j = 0; i < nk; i++) {
+            while (j < nk && t->ks[j] - t->ks[i] <= maxq) j++;
+            if (j - i > best) best = j - i, lo = t->ks[i];
+        }
+    }
+    long hi = lo + maxq;
+    /* refine the step on the largest on-grid level (exact there) */
+    float s = s0;
+    long kb = 0;
+    for (int i = 0; i < n; i++) {
+        long k = rnd(w[i] / (double)s0);
+        if (k >= lo && k <= hi && fabs(w[i] / (double)s0 - k) <= 1e-3 && labs(k) > labs(kb)) kb = k, s = w[i] / (float)k;
+    }
+    if (codes) s = exact_step(w, n, s, lo, hi); /* the method's own step when one reproduces the values */
+    int z = (int)PTQ_MAX(0, PTQ_MIN(maxq, -lo)), good = 0;
+    for (int i = 0; i < n; i++) {
+        long k = rnd(w[i] / (double)s), c = k + z;
+        int ok = c >= 0 && c <= maxq && fabsf(s * (float)(c - z) - w[i]) <= 1e-5f * fabsf(s) * fmaxf(1.f, (float)labs(k));
+        good += ok;
+        if (codes) codes[i] = (uint8_t)(ok ? c : z), sp[i] = !ok;
+    }
+    if (s_out) *s_out = s, *z_out = z;
+    return good;
+}
+
+/* Fit one row group. Returns the number of sparse entries, -1 when more than
+ * max_sparse would be needed. */
+static int fit_free_group(const float *w, int n, int bits, int max_sparse, fit_tmp *t, uint8_t *codes,
+                          unsigned char *sp, float *s, int *z) {
+    int maxq = (1 << bits) - 1;
+    float amax = 0.f;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(w[i]));
+    if (amax == 0.f || !isfinite(amax)) {
+        if (amax != 0.f) return -1;
+        memset(codes, 0, n), memset(sp, 0, n), *s = 0.f, *z = 0;
+        return 0;
+    }
+    /* fast paths for an exact grid: its step is the smallest nonzero |w|
+     * when a level +-1 is used (no sort), else (a divisor of) the smallest gap */
+    float cand0 = amax;
+    for (int i = 0; i < n; i++)
+        if (w[i] != 0.f) cand0 = fminf(cand0, fabsf(w[i]));
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) {
+            memcpy(t->sorted, w, sizeof(float) * n);
+            qsort(t->sorted, n, sizeof(float), cmp_f);
+            cand0 = amax;
+            for (int i = 0; i + 1 < n; i++)
+                if (t->sorted[i + 1] > t->sorted[i]) cand0 = fminf(cand0, t->sorted[i + 1] - t->sorted[i]);
+        }
+        if (grid_count(w, n, maxq, cand0, t, NULL, NULL, NULL, NULL) == n) {
+            grid_count(w, n, maxq, cand0, t, codes, sp, s, z);
+            int nsp = 0;
+            for (int i = 0; i < n; i++) nsp += sp[i];
+            if (!nsp) return 0;
+        }
+    }
+    int ng = 0;
+    for (int i = 0; i + 1 < n; i++)
+        if (t->sorted[i + 1] > t->sorted[i]) t->gaps[ng++] = t->sorted[i + 1] - t->sorted[i];
+    if (!ng) t->gaps[ng++] = amax;
+    qsort(t->gaps, ng, sizeof(float), cmp_f);
+    /* candidates: the smallest gap (a multiple of the step on an exact grid)
+     * and the most frequent gaps (robust to off-grid entries) */
+    float cand[4] = {t->gaps[0], 0, 0, 0};
+    int cnt[3] = {0, 0, 0}, nc = 1;
+    for (int i = 0; i < ng;) {
+        int j = i;
+        while (j < ng && t->gaps[j] <= t->gaps[i] * (1 + 1e-4f)) j++;
+        for (int q = 0; q < 3; q++)
+            if (j - i > cnt[q]) {
+                memmove(&cnt[q + 1], &cnt[q], sizeof(int) * (2 - q));
+                memmove(&cand[q + 2], &cand[q + 1], sizeof(float) * (2 - q));
+                cnt[q] = j - i, cand[q + 1] = t->gaps[i];
+                break;
+            }
+        i = j;
+    }
+    for (int q = 0; q < 3; q++) nc += cnt[q] > 0;
+    int best = -1;
+    float bs = 0;
+    for (int c = 0; c < nc && best < n; c++)
+        for (int m = 1; m <= maxq && best < n; m++) {
+            int g = grid_count(w, n, maxq, cand[c] / m, t, NULL, NULL, NULL, NULL);
+            if (g > best) best = g, bs = cand[c] / m;
+        }
+    if (n - best > max_sparse) return -1;
+    grid_count(w, n, maxq, bs, t, codes, sp, s, z);
+    int nsp = 0;
+    for (int i = 0; i < n; i++) nsp += sp[i];
+    return nsp;
+}
+
+/* The same where force[i] marks entries known to be off the grid (SEPTQ's
+ * kept weights): the grid is fitted on the others only. */
+static int fit_group(const float *w, int n, int bits, int max_sparse, const unsigned char *force, fit_tmp *t,
+                     uint8_t *codes, unsigned char *sp, float *s, int *z) {
+    int nf = 0;
+    for (int i = 0; force && i < n; i++) nf += force[i];
+    if (!nf) return fit_free_group(w, n, bits, max_sparse, t, codes, sp, s, z);
+    if (nf == n) {
+        memset(codes, 0, n), memset(sp, 1, n), *s = 0.f, *z = 0;
+        return n;
+    }
+    float *wc = t->wc;
+    uint8_t *cc = t->cc;
+    unsigned char *sc = t->sc;
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!force[i]) wc[m++] = w[i];
+    int r = fit_free_group(wc, m, bits, max_sparse, t, cc, sc, s, z);
+    if (r < 0) return r;
+    for (int i = 0, j = 0; i < n; i++) {
+        if (force[i]) codes[i] = (uint8_t)*z, sp[i] = 1;
+        else codes[i] = cc[j], sp[i] = sc[j], j++;
+    }
+    return r + nf;
+}
+
+/* A linear on its grid: codes (out x in), scale/zero (out x ngroups), sparse mask. */
+typedef struct {
+    int bits, group, ngroups;
+    uint8_t *codes, *zero, *packed;
+    float *scale;
+    unsigned char *sp;
+    long nnz;
+    int32_t *rowptr, *col;
+    float *val;
+    size_t packed_bytes;
+} fit_lin;
+
+static void fit_free(fit_lin *f) {
+    free(f->codes), free(f->zero), free(f->packed), free(f->scale), free(f->sp), free(f->rowptr), free(f->col),
+        free(f->val);
+    memset(f, 0, sizeof *f);
+}
+
+static size_t code_bytes(size_t n, int bits) { return (n * (size_t)bits + 7) / 8; }
+
+/* LSB-first bit stream: code i occupies bits [i*b, i*b + b). */
+static void pack_codes(const uint8_t *c, size_t n, int bits, uint8_t *out) {
+    memset(out, 0, code_bytes(n, bits));
+    if (8 % bits == 0) { /* 1, 2, 4, 8 bits: a code never straddles a byte */
+        for (size_t i = 0; i < n; i++) out[i * bits >> 3] |= (uint8_t)(c[i] << (i * bits & 7));
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int b = 0; b < bits; b++)
+            if (c[i] >> b & 1) out[(i * bits + b) >> 3] |= (uint8_t)(1u << ((i * bits + b) & 7));
+}
+
+static void unpack_codes(const uint8_t *in, size_t n, int bits, uint8_t *c) {
+    if (8 % bits == 0) {
+        for (size_t i = 0; i < n; i++) c[i] = (uint8_t)(in[i * bits >> 3] >> (i * bits & 7) & ((1u << bits) - 1));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        for (int b = 0; b < bits; b++) v |= (unsigned)(in[(i * bits + b) >> 3] >> ((i * bits + b) & 7) & 1) << b;
+        c[i] = (uint8_t)v;
+    }
+}
+
+/* 0 and f filled when W fits the grid with few sparse entries (force: NULL
+ * or entries known to be off the grid); -1 otherwise. */
+static int fit_linear(const float *W, int out, int in, int bits, int group, const unsigned char *force, fit_lin *f) {
+    memset(f, 0, sizeof *f);
+    int G = group > 0 && group < in ? group : in, ng = (in + G - 1) / G;
+    size_t n = (size_t)out * in;
+    long budget = (long)(MAX_SPARSE_FRAC * (double)n);
+    f->bits = bits, f->group = G == in ? 0 : G, f->ngroups = ng;
+    f->codes = malloc(n), f->sp = malloc(n), f->scale = malloc(sizeof(float) * out * ng), f->zero = malloc(out * ng);
+    int fail = !f->codes || !f->sp || !f->scale || !f->zero, rc = 0;
+    long nnz = 0;
+#pragma omp parallel reduction(+ : nnz) /* rows are independent; the first misfit stops every thread */
+    {
+        fit_tmp t = {malloc(sizeof(float) * G), malloc(sizeof(float) * G), malloc(sizeof(float) * G),
+                     malloc(sizeof(long) * G), malloc(G), malloc(G)};
+        if (!t.sorted || !t.gaps || !t.wc || !t.ks || !t.cc || !t.sc) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(dynamic, 16)
+        for (int r = 0; r < out; r++) {
+            int bad;
+#pragma omp atomic read
+            bad = fail;
+            for (int g = 0; g < ng && !bad; g++) {
+                int k0 = g * G, len = PTQ_MIN(G, in - k0), z = 0;
+                size_t o = (size_t)r * in + k0;
+                int nsp = fit_group(W + o, len, bits, len / 4, force ? force + o : NULL, &t, f->codes + o, f->sp + o,
+                                    &f->scale[r * ng + g], &z);
+                f->zero[r * ng + g] = (uint8_t)z;
+                if (nsp < 0) {
+                    bad = 1;
+#pragma omp atomic write
+                    fail = 1;
+                } else nnz += nsp;
+            }
+        }
+        free(t.sorted), free(t.gaps), free(t.wc), free(t.ks), free(t.cc), free(t.sc);
+    }
+    f->nnz = nnz;
+    if (fail || nnz > budget) rc = -1;
+    if (!rc && f->nnz) {
+        f->rowptr = malloc(sizeof(int32_t) * (out + 1)), f->col = malloc(sizeof(int32_t) * f->nnz);
+        f->val = malloc(sizeof(float) * f->nnz);
+        if (!f->rowptr || !f->col || !f->val) rc = -1;
+        long k = 0;
+        for (int r = 0; r < out && !rc; r++) {
+            f->rowptr[r] = (int32_t)k;
+            for (int j = 0; j < in; j++)
+                if (f->sp[(size_t)r * in + j]) f->col[k] = j, f->val[k++] = W[(size_t)r * in + j];
+        }
+        if (!rc) f->rowptr[out] = (int32_t)k;
+    }
+    f->packed_bytes = code_bytes(n, bits);
+    if (!rc && !(f->packed = malloc(f->packed_bytes))) rc = -1;
+    if (!rc) pack_codes(f->codes, n, bits, f->packed);
+    if (rc) fit_free(f);
+    return rc;
+}
+
+/* ---- the tensor list written to the file -------------------------------- */
+
+typedef struct {
+    char name[112];
+    const char *kind, *dtype;
+    const void *data;
+    size_t bytes;
+    int ndim;
+    long long shape[3];
+    int bits, group, n; /* packed: bits/group; side_spectral: row length n */
+    void *owned;        /* freed after writing */
+} otensor;
+
+typedef struct {
+    otensor *t;
+    int n, cap;
+    fit_lin *fits;
+    int nfits;
+} olist;
+
+static otensor *add(olist *L, const char *name, const char *kind, const char *dtype, const void *data, size_t bytes,
+                    int ndim, long long d0, long long d1, long long d2) {
+    if (L->n == L->cap) {
+        int cap = L->cap ? 2 * L->cap : 64;
+        otensor *t = realloc(L->t, sizeof *t * cap);
+        if (!t) return NULL;
+        L->t = t, L->cap = cap;
+    }
+    otensor *o = &L->t[L->n++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->name, sizeof o->name, "%s", name);
+    o->kind = kind, o->dtype = dtype, o->data = data, o->bytes = bytes, o->ndim = ndim;
+    o->shape[0] = d0, o->shape[1] = d1, o->shape[2] = d2;
+    return o;
+}
+
+static void olist_free(olist *L) {
+    for (int i = 0; i < L->n; i++) free(L->t[i].owned);
+    for (int i = 0; i < L->nfits; i++) fit_free(&L->fits[i]);
+    free(L->t), free(L->fits);
+    memset(L, 0, sizeof *L);
+}
+
+#define F32(p, nm, kd, ptr, d0, d1, nd)                                                                                \
+    add(p, nm, kd, "f32", ptr, sizeof(float) * (size_t)(d0) * ((nd) > 1 ? (size_t)(d1) : 1), nd, d0, d1, 0)
+
+/* SpecQuant coefficients of li, when its method data holds a branch that
+ * reproduces li->w_side. */
+static const ptq_spectral_branch *spectral_of(const ptq_linear *li) {
+    const ptq_specquant_side *sv = li->method_data;
+    if (!sv || !li->w_side || sv->hdr.magic != PTQ_SIDE_MAGIC || !sv->hdr.what ||
+        strcmp(sv->hdr.what, "specquant_lowfreq_fp16"))
+        return NULL;
+    const ptq_spectral_branch *b = &sv->br;
+    if (b->out != li->out || b->n != li->in || b->kmax < 1 || !b->k || !b->coef) return NULL;
+    size_t n = (size_t)li->out * li->in;
+    float *w = malloc(sizeof(float) * n);
+    ptq_err e;
+    int ok = w && ptq_spectral_branch_dense(b, w, &e) == 0;
+    for (size_t i = 0; ok && i < n; i++) ok = w[i] == li->w_side[i];
+    free(w);
+    return ok ? b : NULL;
+}
+
+static int add_side(olist *L, const char *base, const ptq_linear *li) {
+    char nm[112];
+    const ptq_spectral_branch *b = spectral_of(li);
+    if (!b) {
+        snprintf(nm, sizeof nm, "%s.side", base);
+        return F32(L, nm, "side", li->w_side, li->out, li->in, 2) ? 0 : -1;
+    }
+    size_t nc = (size_t)b->out * b->kmax * 2;
+    int half = 1;
+    for (size_t i = 0; i < nc && half; i++) half = ptq_round_fp16(b->coef[i]) == b->coef[i];
+    int32_t *k = malloc(sizeof(int32_t) * b->out);
+    void *c = malloc(nc * (half ? 2 : 4));
+    otensor *tk = NULL, *tc = NULL;
+    if (k && c) {
+        for (int o = 0; o < b->out; o++) k[o] = b->k[o];
+        if (half)
+            for (size_t i = 0; i < nc; i++) ((uint16_t *)c)[i] = f2h(b->coef[i]);
+        else memcpy(c, b->coef, nc * 4);
+        snprintf(nm, sizeof nm, "%s.side_k", base);
+        if ((tk = add(L, nm, "side_spectral", "i32", k, sizeof(int32_t) * b->out, 1, b->out, 0, 0))) tk->owned = k;
+        snprintf(nm, sizeof nm, "%s.side_coef", base);
+        if (tk && (tc = add(L, nm, "side_spectral", half ? "f16" : "f32", c, nc * (half ? 2 : 4), 3, b->out, b->kmax, 2)))
+            tc->owned = c, tc->n = b->n;
+    }
+    if (!tk) free(k);
+    if (!tc) free(c);
+    return tk && tc ? 0 : -1;
+}
+
+/* SEPTQ's kept (off-grid) entries as a mask, NULL when li has none. */
+static unsigned char *septq_mask(const ptq_linear *li) {
+    const ptq_septq_side *sd = li->method_data;
+    if (!sd || sd->hdr.magic != PTQ_SIDE_MAGIC || !sd->hdr.what || strcmp(sd->hdr.what, "septq_sparse_fp16") ||
+        !sd->kept)
+        return NULL;
+    size_t n = (size_t)li->out * li->in;
+    unsigned char *m = calloc(n, 1);
+    for (long i = 0; m && i < sd->nkept; i++)
+        if (sd->kept[i] >= 0 && (size_t)sd->kept[i] < n) m[sd->kept[i]] = 1;
+    return m;
+}
+
+/* A linear's weight: packed on the bits/group grid when it fits, else f32. */
+static int add_linear(olist *L, const char *base, const ptq_linear *li, int w_bits, int w_group, int *npacked) {
+    char nm[112];
+    fit_lin f;
+    snprintf(nm, sizeof nm, "%s.weight", base);
+    unsigned char *force = septq_mask(li);
+    int fit = li->owns_w && w_bits >= 1 && w_bits <= 8 && fit_linear(li->w, li->out, li->in, w_bits, w_group, force, &f) == 0;
+    free(force);
+    if (fit) {
+        fit_lin *fs = realloc(L->fits, sizeof *fs * (L->nfits + 1));
+        if (!fs) return fit_free(&f), -1;
+        L->fits = fs;
+        fit_lin *p = &L->fits[L->nfits++];
+        *p = f;
+        char dt[8];
+        static const char *const qd[9] = {"", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"};
+        snprintf(dt, sizeof dt, "q%d", w_bits);
+        otensor *t = add(L, nm, "packed", qd[w_bits], p->packed, p->packed_bytes, 2, li->out, li->in, 0);
+        if (!t) return -1;
+        t->bits = w_bits, t->group = p->group;
+        snprintf(nm, sizeof nm, "%s.scale", base);
+        if (!F32(L, nm, "packed_scale", p->scale, li->out, p->ngroups, 2)) return -1;
+        snprintf(nm, sizeof nm, "%s.zero", base);
+        if (!add(L, nm, "packed_zero", "u8", p->zero, (size_t)li->out * p->ngroups, 2, li->out, p->ngroups, 0)) return -1;
+        if (p->nnz) {
+            snprintf(nm, sizeof nm, "%s.sparse_rowptr", base);
+            if (!add(L, nm, "sparse", "i32", p->rowptr, sizeof(int32_t) * (li->out + 1), 1, li->out + 1, 0, 0)) return -1;
+            snprintf(nm, sizeof nm, "%s.sparse_col", base);
+            if (!add(L, nm, "sparse", "i32", p->col, sizeof(int32_t) * p->nnz, 1, p->nnz, 0, 0)) return -1;
+            snprintf(nm, sizeof nm, "%s.sparse_val", base);
+            if (!F32(L, nm, "sparse", p->val, p->nnz, 0, 1)) return -1;
+        }
+        (*npacked)++;
+    } else if (li->owns_w && !F32(L, nm, "weight", li->w, li->out, li->in, 2))
+        return -1;
+    if (li->bias) {
+        snprintf(nm, sizeof nm, "%s.bias", base);
+        if (!F32(L, nm, "bias", li->bias, li->out, 0, 1)) return -1;
+    }
+    return li->w_side ? add_side(L, base, li) : 0;
+}
+
+/* ---- online ops ---------------------------------------------------------- */
+
+typedef struct {
+    const ptq_online_op *op;
+    char site[64];
+    int n;
+} opsite;
+
+static int list_ops(const ptq_model *m, opsite *s, int cap) {
+    const ptq_config *c = &m->cfg;
+    int n = 0;
+#define SITE(o, nn, ...)                                                                                               \
+    do {                                                                                                               \
+        if ((o)->fn) {                                                                                                 \
+            if (n < cap) s[n].op = (o), s[n].n = (nn), snprintf(s[n].site, sizeof s[n].site, __VA_ARGS__);             \
+            n++;                                                                                                       \
+        }                                                                                                              \
+    } while (0)
+    for (int l = 0; l < c->n_layers; l++) {
+        const ptq_layer *L = &m->layers[l];
+        for (int j = 0; j < PTQ_LIN_COUNT; j++) SITE(&L->lin[j].in_op, L->lin[j].in, "layers.%d.%s.in", l, ptq_linear_names[j]);
+        SITE(&L->qk_op, c->head_dim, "layers.%d.qk", l);
+        SITE(&L->resid_op[0], c->dim, "layers.%d.resid0", l);
+        SITE(&L->resid_op[1], c->dim, "layers.%d.resid1", l);
+    }
+    SITE(&m->lm_head.in_op, m->lm_head.in, "lm_head.in");
+#undef SITE
+    return n;
+}
+
+/* Describe every op into JSON + tensors; ops sharing a context share data. */
+static int add_ops(olist *L, const ptq_model *m, cJSON *arr, ptq_err *err) {
+    int n = list_ops(m, NULL, 0);
+    opsite *s = n ? ptq_calloc(n, sizeof *s, err) : NULL;
+    if (n && !s) return -1;
+    list_ops(m, s, n);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        int same = -1;
+        for (int j = 0; j < i && same < 0; j++)
+            if (s[j].op->fn == s[i].op->fn && s[j].op->ctx && s[j].op->ctx == s[i].op->ctx && s[j].n == s[i].n) same = j;
+        ptq_opdesc d;
+        if (ptq_online_op_describe(s[i].op, s[i].n, &m->cfg, &d, err)) {
+            rc = ptq_wrap(err, "online op at %s", s[i].site);
+            break;
+        }
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "site", s[i].site);
+        cJSON_AddStringToObject(e, "kind", d.kind);
+        cJSON_AddStringToObject(e, "name", s[i].op->name ? s[i].op->name : "");
+        cJSON_AddNumberToObject(e, "n", d.n);
+        cJSON_AddItemToObject(e, "p", cJSON_CreateIntArray(d.p, 2));
+        cJSON_AddNumberToObject(e, "flops_per_row", s[i].op->flops_per_row);
+        if (d.nblob) {
+            char pre[32], nm[112];
+            snprintf(pre, sizeof pre, "ops.%d", same >= 0 ? same : i);
+            cJSON_AddStringToObject(e, "data", pre);
+            for (int b = 0; b < d.nblob && same < 0 && !rc; b++) {
+                ptq_opblob *ob = &d.blob[b];
+                snprintf(nm, sizeof nm, "%s.%s", pre, ob->name);
+                size_t cnt = (size_t)ob->shape[0] * (ob->ndim > 1 ? ob->shape[1] : 1);
+                otensor *t = add(L, nm, "method", ob->is_i32 ? "i32" : "f32", ob->data, cnt * 4, ob->ndim, ob->shape[0],
+                                 ob->shape[1], 0);
+                if (!t) rc = ptq_fail(err, "out of memory");
+                else if (ob->owned) t->owned = ob->data, ob->owned = 0;
+                if (!ob->is_i32 && sizeof(int) != 4) rc = ptq_fail(err, "int is not 32-bit");
+            }
+        }
+        cJSON_AddItemToArray(arr, e);
+        ptq_opdesc_free(&d);
+    }
+    free(s);
+    return rc;
+}
+
+/* ---- save ------------------------------------------------------------------ */
+
+static cJSON *qspec_json(const ptq_act_qspec *q) {
+    double v[4] = {q->bits, q->sym, q->clip, q->group};
+    return cJSON_CreateDoubleArray(v, 4);
+}
+
+static cJSON *config_json(const ptq_config *c) {
+    cJSON *j = cJSON_CreateObject();
+#define I(f) cJSON_AddNumberToObject(j, #f, c->f)
+    I(dim), I(hidden_dim), I(n_layers), I(n_heads), I(n_kv_heads), I(vocab_size), I(max_seq), I(head_dim);
+    I(rope_theta), I(norm_eps), I(tied_embeddings), I(rope_style), I(attn_bias), I(bos_id), I(eos_id);
+    I(rope_factor), I(rope_low_freq_factor), I(rope_high_freq_factor), I(rope_orig_max_pos);
+#undef I
+    return j;
+}
+
+static int list_tensors(olist *L, const ptq_model *m, int w_bits, int w_group, int *npacked) {
+    const ptq_config *c = &m->cfg;
+    char nm[112];
+    int rc = !F32(L, "tok_emb", "embedding", m->tok_emb, c->vocab_size, c->dim, 2) ||
+             !F32(L, "rms_final", "norm", m->rms_final, c->dim, 0, 1);
+    for (int l = 0; l < c->n_layers && !rc; l++) {
+        const ptq_layer *Ly = &m->layers[l];
+        snprintf(nm, sizeof nm, "layers.%d.rms_att", l);
+        rc |= !F32(L, nm, "norm", Ly->rms_att, c->dim, 0, 1);
+        snprintf(nm, sizeof nm, "layers.%d.rms_ffn", l);
+        rc |= !F32(L, nm, "norm", Ly->rms_ffn, c->dim, 0, 1);
+        for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++) {
+            snprintf(nm, sizeof nm, "layers.%d.%s", l, ptq_linear_names[j]);
+            rc = add_linear(L, nm, &Ly->lin[j], w_bits, w_group, npacked);
+        }
+    }
+    return rc || add_linear(L, "lm_head", &m->lm_head, w_bits, w_group, npacked) ? -1 : 0;
+}
+
+static cJSON *header_json(const ptq_model *m, const cJSON *meta, olist *L, int version, size_t *payload) {
+    cJSON *h = cJSON_CreateObject(), *ts = cJSON_CreateArray(), *hooks = cJSON_CreateArray(), *kv = cJSON_CreateArray();
+    cJSON_AddStringToObject(h, "format", "ptqbench");
+    cJSON_AddNumberToObject(h, "version", version);
+    cJSON_AddItemToObject(h, "config", config_json(&m->cfg));
+    cJSON_AddItemToObject(h, "meta", meta ? cJSON_Duplicate(meta, 1) : cJSON_CreateObject());
+    size_t off = 0;
+    for (int i = 0; i < L->n; i++) {
+        const otensor *t = &L->t[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", t->name);
+        cJSON_AddStringToObject(e, "kind", t->kind);
+        cJSON_AddStringToObject(e, "dtype", t->dtype);
+        double sh[3] = {(double)t->shape[0], (double)t->shape[1], (double)t->shape[2]};
+        cJSON_AddItemToObject(e, "shape", cJSON_CreateDoubleArray(sh, t->ndim));
+        if (!strcmp(t->kind, "packed")) {
+            cJSON_AddNumberToObject(e, "bits", t->bits);
+            cJSON_AddNumberToObject(e, "group", t->group);
+        }
+        if (t->n) cJSON_AddNumberToObject(e, "n", t->n);
+        cJSON_AddNumberToObject(e, "offset", (double)off);
+        cJSON_AddNumberToObject(e, "bytes", (double)t->bytes);
+        cJSON_AddItemToArray(ts, e);
+        off += (t->bytes + ALIGN - 1) / ALIGN * ALIGN;
+    }
+    *payload = off;
+    for (int l = 0; l <= m->cfg.n_layers; l++)
+        for (int j = 0; j < (l < m->cfg.n_layers ? PTQ_LIN_COUNT : 1); j++) {
+            const ptq_linear *li = l < m->cfg.n_layers ? &m->layers[l].lin[j] : &m->lm_head;
+            if (li->aq.bits >= 16) continue;
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "layer", l);
+            cJSON_AddStringToObject(e, "linear", l < m->cfg.n_layers ? ptq_linear_names[j] : "lm_head");
+            cJSON_AddItemToObject(e, "aq", qspec_json(&li->aq));
+            cJSON_AddItemToArray(hooks, e);
+        }
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "layer", l);
+        cJSON_AddItemToObject(e, "kq", qspec_json(&m->layers[l].kq));
+        cJSON_AddItemToObject(e, "vq", qspec_json(&m->layers[l].vq));
+        cJSON_AddItemToArray(kv, e);
+    }
+    cJSON_AddItemToObject(h, "tensors", ts);
+    cJSON_AddItemToObject(h, "hooks", hooks);
+    cJSON_AddItemToObject(h, "kv", kv);
+    return h;
+}
+
+static int put(FILE *f, const void *p, size_t n, EVP_MD_CTX *md) {
+    if (md) EVP_DigestUpdate(md, p, n);
+    return fwrite(p, 1, n, f) == n ? 0 : -1;
+}
+
+static int write_file(const char *path, const char *js, const olist *L, size_t payload, int version, ptq_err *err) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int rc = 0;
+    if (!md) rc = ptq_fail(err, "out of memory");
+    else if (!f) rc = ptq_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
+    else {
+        unsigned char fixed[FIXED] = {0}, zeros[ALIGN] = {0}, dg[32];
+        uint32_t ver = (uint32_t)version;
+        uint64_t jl = strlen(js), pl = payload;
+        memcpy(fixed, PTQ_FILE_MAGIC, 8);
+        memcpy(fixed + 8, &ver, 4);
+        memcpy(fixed + 16, &jl, 8);
+        memcpy(fixed + 24, &pl, 8);
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        if (version >= 2) EVP_DigestUpdate(md, fixed, 32), EVP_DigestUpdate(md, js, jl); /* v2: header covered */
+        size_t jpad = (FIXED + jl + ALIGN - 1) / ALIGN * ALIGN - FIXED - jl;
+        rc = put(f, fixed, FIXED, NULL) || put(f, js, jl, NULL) || put(f, zeros, jpad, NULL);
+        for (int i = 0; i < L->n && !rc; i++) {
+            size_t b = L->t[i].bytes, pad = (b + ALIGN - 1) / ALIGN * ALIGN - b;
+            rc = put(f, L->t[i].data, b, md) || put(f, zeros, pad, md);
+        }
+        unsigned int dl = 0;
+        EVP_DigestFinal_ex(md, dg, &dl);
+        char hex[65];
+        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", dg[i]);
+        if (!rc) rc = fseek(f, 32, SEEK_SET) || put(f, hex, 64, NULL);
+        if (!rc) rc = fflush(f) || fsync(fileno(f));
+        if (fclose(f)) rc = -1;
+        if (rc) rc = ptq_fail(err, "%s: write failed: %s", tmp, strerror(errno));
+        else if (rename(tmp, path)) rc = ptq_fail(err, "%s: rename failed: %s", path, strerror(errno));
+        if (rc) unlink(tmp);
+    }
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, const ptq_file_opts *o,
+                     ptq_file_stats *st, ptq_err *err) {
+    ptq_file_opts def = {0, 0, PTQ_FILE_VERSION};
+    if (!o) o = &def;
+    if (o->version != 1 && o->version != 2) return ptq_fail(err, "%s: cannot write format version %d (1 or 2)", path, o->version);
+    int wb = o->version >= 2 ? o->w_bits : 0, npacked = 0;
+    if (wb && (wb < 1 || wb > 8)) wb = 0; /* not a packable width: f32 */
+    olist L = {0};
+    cJSON *ops = cJSON_CreateArray();
+    int rc = list_tensors(&L, m, wb, o->w_group, &npacked) ? ptq_fail(err, "%s: out of memory listing tensors", path) : 0;
+    if (!rc && o->version >= 2) rc = add_ops(&L, m, ops, err);
+    else if (!rc && list_ops(m, NULL, 0)) {
+        opsite s;
+        list_ops(m, &s, 1);
+        rc = ptq_fail(err, "%s: the model has an online transform ('%s' at %s); format version 1 cannot store it", path,
+                      s.op->name ? s.op->name : "?", s.site);
+    }
+    char *js = NULL;
+    size_t payload = 0;
+    if (!rc) {
+        cJSON *h = header_json(m, meta, &L, o->version, &payload);
+        if (o->version >= 2) cJSON_AddItemToObject(h, "ops", ops), ops = NULL;
+        js = cJSON_PrintUnformatted(h);
+        cJSON_Delete(h);
+        if (!js) rc = ptq_fail(err, "out of memory");
+    }
+    if (!rc) rc = write_file(path, js, &L, payload, o->version, err);
+    if (!rc && st) {
+        struct stat sb;
+        memset(st, 0, sizeof *st);
+        st->file_bytes = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+        st->packed_linears = npacked;
+        st->linears = m->cfg.n_layers * PTQ_LIN_COUNT + 1;
+        for (int i = 0; i < L.nfits; i++) st->sparse_entries += L.fits[i].nnz;
+        st->online_ops = list_ops(m, NULL, 0);
+    }
+    cJSON_Delete(ops);
+    free(js);
+    olist_free(&L);
+    return rc;
+}
+
+int ptq_file_detect(const char *path) {
+    char b[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int ok = fread(b, 1, 8, f) == 8 && !memcmp(b, PTQ_FILE_MAGIC, 8);
+    fclose(f);
+    return ok;
+}
+
+/* ---- load -------------------------------------------------------------------- */
+
+static int jnum(const cJSON *o, const char *k, double lo, double hi, double *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) return -1;
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int parse_config(const cJSON *j, ptq_config *c, const char *path, ptq_err *err) {
+    memset(c, 0, sizeof *c);
+    double v;
+#define F(f, lo, hi)                                                                                                   \
+    do {                                                                                                               \
+        if (jnum(j, #f, lo, hi, &v))                                                                                   \
+            return ptq_fail(err, "%s: header config field '%s' missing or out of range", path, #f);                    \
+        c->f = (__typeof__(c->f))v;                                                                                    \
+    } while (0)
+    F(dim, 1, 1 << 16);
+    F(hidden_dim, 1, 1 << 18);
+    F(n_layers, 1, 1024);
+    F(n_heads, 1, 4096);
+    F(n_kv_heads, 1, 4096);
+    F(vocab_size, 1, 1 << 20);
+    F(max_seq, 1, 1 << 20);
+    F(head_dim, 1, 1 << 16);
+    F(rope_theta, 1e-6, 1e12);
+    F(norm_eps, 1e-12, 1);
+    F(tied_embeddings, 0, 1);
+    F(rope_style, 0, 1);
+    F(attn_bias, 0, 1);
+    F(bos_id, -1, 1 << 20);
+    F(eos_id, -1, 1 << 20);
+    F(rope_factor, 0, 1e6);
+    F(rope_low_freq_factor, 0, 1e6);
+    F(rope_high_freq_factor, 0, 1e6);
+    F(rope_orig_max_pos, 0, 1 << 24);
+#undef F
+    return ptq_config_check(c, path, err);
+}
+
+static int parse_aq(const cJSON *a, ptq_act_qspec *q) {
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 4) return -1;
+    double v[4];
+    for (int i = 0; i < 4; i++) {
+        const cJSON *x = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsNumber(x)) return -1;
+        v[i] = x->valuedouble;
+    }
+    if (v[0] < 1 || v[0] > 16 || (v[1] != 0 && v[1] != 1) || !(v[2] > 0 && v[2] <= 1) || v[3] < 0 || v[3] > 1 << 20)
+        return -1;
+    *q = (ptq_act_qspec){(int)v[0], (int)v[1], (float)v[2], (int)v[3]};
+    return 0;
+}
+
+/* A validated tensor entry of the file. */
+typedef struct {
+    const char *name, *kind, *dtype;
+    long long shape[3];
+    int ndim, bits, group, n, used;
+    const unsigned char *data;
+    size_t bytes;
+} itensor;
+
+typedef struct {
+    const char *path;
+    itensor *t;
+    int n;
+    ptq_err *err;
+} ireader;
+
+static const char *const known_kinds[] = {"embedding", "norm",          "weight", "bias",   "side",
+                                          "packed",    "packed_scale",  "packed_zero", "sparse", "side_spectral",
+                                          "method",    NULL};
+
+/* Bytes a dtype needs for count elements; 0 for an unknown dtype. */
+static size_t dtype_bytes(const char *dt, size_t count, int *bits) {
+    *bits = 0;
+    if (!strcmp(dt, "f32") || !strcmp(dt, "i32")) return count * 4;
+    if (!strcmp(dt, "f16")) return count * 2;
+    if (!strcmp(dt, "u8")) return count;
+    if (dt[0] == 'q' && dt[1] >= '1' && dt[1] <= '8' && !dt[2]) return *bits = dt[1] - '0', code_bytes(count, *bits);
+    return 0;
+}
+
+static int parse_tensor(ireader *R, const cJSON *e, const unsigned char *payload, size_t pl, itensor *t) {
+    const char *p = R->path;
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name"), *kd = cJSON_GetObjectItemCaseSensitive(e, "kind"),
+                *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    double off, bytes, v;
+    memset(t, 0, sizeof *t);
+    if (!cJSON_IsString(nm) || !cJSON_IsString(kd) || !cJSON_IsString(dt) || !cJSON_IsArray(sh) ||
+        jnum(e, "offset", 0, 1e18, &off) || jnum(e, "bytes", 0, 1e18, &bytes))
+        return ptq_fail(R->err, "%s: tensor entry needs name, kind, dtype, shape, offset, bytes", p);
+    t->name = nm->valuestring, t->kind = kd->valuestring, t->dtype = dt->valuestring;
+    int k = 0;
+    while (known_kinds[k] && strcmp(known_kinds[k], t->kind)) k++;
+    if (!known_kinds[k]) return ptq_fail(R->err, "%s: tensor '%s' has unknown kind '%s'", p, t->name, t->kind);
+    t->ndim = cJSON_GetArraySize(sh);
+    if (t->ndim < 1 || t->ndim > 3) return ptq_fail(R->err, "%s: tensor '%s': shape must have 1..3 dims", p, t->name);
+    size_t count = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        const cJSON *x = cJSON_GetArrayItem(sh, i);
+        if (!cJSON_IsNumber(x) || !(x->valuedouble >= 1 && x->valuedouble <= 2147483647.0) ||
+            x->valuedouble != floor(x->valuedouble))
+            return ptq_fail(R->err, "%s: tensor '%s': shape entries must be integers in 1..2^31-1", p, t->name);
+        t->shape[i] = (long long)x->valuedouble;
+        if (count > ((size_t)1 << 40) / (size_t)t->shape[i])
+            return ptq_fail(R->err, "%s: tensor '%s': shape too large", p, t->name);
+        count *= (size_t)t->shape[i];
+    }
+    int bits;
+    size_t want = dtype_bytes(t->dtype, count, &bits);
+    if (!want) return ptq_fail(R->err, "%s: tensor '%s' has unknown dtype '%s' (f32 f16 i32 u8 q1..q8)", p, t->name, t->dtype);
+    if (!strcmp(t->kind, "packed")) {
+        if (!bits) return ptq_fail(R->err, "%s: packed tensor '%s' needs a q<bits> dtype, got '%s'", p, t->name, t->dtype);
+        if (jnum(e, "bits", -1e9, 1e9, &v) || v != bits)
+            return ptq_fail(R->err, "%s: packed tensor '%s': bits must be 1..8 and match dtype %s", p, t->name, t->dtype);
+        t->bits = bits;
+        if (t->ndim != 2 || jnum(e, "group", 0, (double)t->shape[1], &v) || v != floor(v))
+            return ptq_fail(R->err, "%s: packed tensor '%s': needs a 2-d shape and group in 0..in", p, t->name);
+        t->group = (int)v;
+    } else if (bits)
+        return ptq_fail(R->err, "%s: tensor '%s' of kind %s cannot have dtype %s", p, t->name, t->kind, t->dtype);
+    if (!jnum(e, "n", 1, 1 << 24, &v)) t->n = (int)v;
+    if ((size_t)bytes != want || (size_t)off > pl || (size_t)bytes > pl - (size_t)off)
+        return ptq_fail(R->err, "%s: tensor '%s': %.0f bytes at offset %.0f, expected %zu bytes (%s) inside the %zu-byte payload",
+                        p, t->name, bytes, off, want, t->dtype, pl);
+    t->data = payload + (size_t)off, t->bytes = want;
+    return 0;
+}
+
+static itensor *find_t(ireader *R, const char *name) {
+    for (int i = 0; i < R->n; i++)
+        if (!strcmp(R->t[i].name, name)) return &R->t[i];
+    return NULL;
+}
+
+/* Tensor `name` with the given kind/dtype and shape (d1/d2 0 = absent). */
+static itensor *need(ireader *R, const char *name, const char *kind, const char *dtype, long long d0, long long d1,
+                     long long d2, int required) {
+    itensor *t = find_t(R, name);
+    if (!t) {
+        if (required) ptq_fail(R->err, "%s: tensor '%s' is missing", R->path, name);
+        return NULL;
+    }
+    int nd = d2 ? 3 : d1 ? 2 : 1;
+    if (strcmp(t->kind, kind) || (dtype && strcmp(t->dtype, dtype)) || t->ndim != nd || t->shape[0] != d0 ||
+        (nd > 1 && t->shape[1] != d1) || (nd > 2 && t->shape[2] != d2)) {
+        ptq_fail(R->err, "%s: tensor '%s' must be kind %s dtype %s shape [%lld%s%.0lld%s%.0lld], got kind %s dtype %s",
+                 R->path, name, kind, dtype ? dtype : "?", d0, nd > 1 ? ", " : "", d1, nd > 2 ? ", " : "", d2, t->kind,
+                 t->dtype);
+        return NULL;
+    }
+    t->used = 1;
+    return t;
+}
+
+static int copy_f32(ireader *R, const char *name, const char *kind, float *dst, long long d0, long long d1) {
+    itensor *t = need(R, name, kind, "f32", d0, d1, 0, 1);
+    if (!t) return -1;
+    memcpy(dst, t->data, t->bytes);
+    return 0;
+}
+
+/* Packed weight -> li->w (dequantized codes + sparse entries). k (may be
+ * NULL) receives the kernel straight from the stored tensors: codes/scales/
+ * zeros packed for the kernels, the sparse entries as the CSR correction
+ * (the code there is the zero point, so dequant + sparse = w exactly).
+ * Sparse entries are also attached as SEPTQ's method data (septq.h) for the
+ * memory metric and a later re-export. *packed_ok: the kernels took it. */
+static int load_packed(ireader *R, const char *base, itensor *t, ptq_linear *li, ptq_lin_kernel *k, int *packed_ok) {
+    char nm[112];
+    int out = li->out, in = li->in, G = t->group > 0 && t->group < in ? t->group : in, ng = (in + G - 1) / G;
+    int maxq = (1 << t->bits) - 1, rc = -1;
+    snprintf(nm, sizeof nm, "%s.scale", base);
+    itensor *ts = need(R, nm, "packed_scale", "f32", out, ng, 0, 1);
+    snprintf(nm, sizeof nm, "%s.zero", base);
+    itensor *tz = ts ? need(R, nm, "packed_zero", "u8", out, ng, 0, 1) : NULL;
+    if (!tz) return -1;
+    size_t n = (size_t)out * in;
+    uint8_t *codes = malloc(n);
+    float *scale = malloc(sizeof(float) * out * ng);
+    int *zero = malloc(sizeof(int) * out * ng);
+    if (!codes || !scale || !zero) {
+        ptq_fail(R->err, "%s: out of memory", R->path);
+        goto out;
+    }
+    memcpy(scale, ts->data, ts->bytes);
+    for (int i = 0; i < out * ng; i++)
+        if ((zero[i] = tz->data[i]) > maxq) {
+            ptq_fail(R->err, "%s: tensor '%s': zero point %d outside 0..%d", R->path, nm, zero[i], maxq);
+            goto out;
+        }
+    unpack_codes(t->data, n, t->bits, codes);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < out; r++)
+        for (int g = 0; g < ng; g++) {
+            float sc = scale[r * ng + g];
+            int zp = zero[r * ng + g];
+            size_t o = (size_t)r * in;
+            for (int j = g * G; j < PTQ_MIN(in, (g + 1) * G); j++) li->w[o + j] = sc * (float)(codes[o + j] - zp);
+        }
+    snprintf(nm, sizeof nm, "%s.sparse_rowptr", base);
+    itensor *trp = need(R, nm, "sparse", "i32", out + 1, 0, 0, 0);
+    if (!trp && find_t(R, nm)) goto out;
+    if (trp) { /* w = grid + sparse: the grid code there is the zero point */
+        const int32_t *rp = (const int32_t *)trp->data;
+        long nnz = rp[out];
+        int ok = rp[0] == 0 && nnz > 0 && nnz <= (long)n;
+        for (int r = 0; r < out && ok; r++) ok = rp[r + 1] >= rp[r];
+        if (!ok) {
+            ptq_fail(R->err, "%s: tensor '%s' is not a CSR row pointer for %d rows (0 .. nnz, non-decreasing)", R->path, nm, out);
+            goto out;
+        }
+        snprintf(nm, sizeof nm, "%s.sparse_col", base);
+        itensor *tc = need(R, nm, "sparse", "i32", nnz, 0, 0, 1);
+        snprintf(nm, sizeof nm, "%s.sparse_val", base);
+        itensor *tv = tc ? need(R, nm, "sparse", "f32", nnz, 0, 0, 1) : NULL;
+        if (!tv) goto out;
+        const int32_t *col = (const int32_t *)tc->data;
+        const float *val = (const float *)tv->data;
+        for (int r = 0; r < out; r++)
+            for (long k = rp[r]; k < rp[r + 1]; k++) {
+                if (col[k] < 0 || col[k] >= in) {
+                    ptq_fail(R->err, "%s: tensor '%s.sparse_col': column %d outside 0..%d", R->path, base, col[k], in - 1);
+                    goto out;
+                }
+                li->w[(size_t)r * in + col[k]] += val[k];
+            }
+        ptq_septq_side *sd = ptq_calloc(1, sizeof *sd, R->err);
+        unsigned char *mask = ptq_calloc(n, 1, R->err);
+        if (!sd || !mask || !(sd->kept = ptq_calloc(nnz, sizeof(long), R->err))) {
+            ptq_septq_side_free(sd), free(mask);
+            goto out;
+        }
+        for (int r = 0; r < out; r++)
+            for (long j = rp[r]; j < rp[r + 1]; j++) mask[(size_t)r * in + col[j]] = 1;
+        for (size_t i = 0; i < n; i++)
+            if (mask[i]) sd->kept[sd->nkept++] = (long)i;
+        sd->st = ptq_mask_storage_bytes(mask, out, in, 2);
+        sd->hdr = (ptq_side_bytes){PTQ_SIDE_MAGIC, sd->st.bytes, "septq_sparse_fp16"};
+        free(mask);
+        if (li->free_method_data) li->free_method_data(li->method_data);
+        li->method_data = sd, li->free_method_data = ptq_septq_side_free;
+        if (k) {
+            k->sp.rowptr = ptq_calloc(out + 1, sizeof(long), R->err);
+            k->sp.col = ptq_calloc(nnz, sizeof(int), R->err);
+            k->sp.val = ptq_calloc(nnz, sizeof(float), R->err);
+            if (!k->sp.rowptr || !k->sp.col || !k->sp.val) {
+                ptq_kcsr_free(&k->sp);
+                goto out;
+            }
+            k->sp.out = out, k->sp.in = in, k->sp.nnz = nnz;
+            for (int r = 0; r <= out; r++) k->sp.rowptr[r] = rp[r];
+            for (long j = 0; j < nnz; j++) k->sp.col[j] = col[j], k->sp.val[j] = val[j];
+        }
+    }
+    if (k) {
+        ptq_err e2;
+        int kg = G == in ? 0 : G;
+        *packed_ok = (kg == 0 || kg % 4 == 0) && ptq_kpack(&k->w, codes, scale, zero, out, in, t->bits, kg, &e2) == 0;
+        if (!*packed_ok) ptq_kcsr_free(&k->sp);
+    }
+    rc = 0;
+out:
+    free(codes), free(scale), free(zero);
+    return rc;
+}
+
+static void spec_free(void *p) {
+    ptq_specquant_side *s = p;
+    if (s) ptq_spectral_branch_free(&s->br);
+    free(s);
+}
+
+/* Side branch -> li->w_side (+ SpecQuant's method data); k (may be NULL)
+ * gets the low-frequency kernel from the stored coefficients, or the dense
+ * branch. */
+static int load_side(ireader *R, const char *base, ptq_linear *li, ptq_lin_kernel *k) {
+    char nm[112];
+    snprintf(nm, sizeof nm, "%s.side", base);
+    itensor *t = find_t(R, nm);
+    snprintf(nm, sizeof nm, "%s.side_k", base);
+    itensor *tk = find_t(R, nm);
+    if (!t && !tk) return 0;
+    if (!(li->w_side = ptq_calloc((size_t)li->out * li->in, sizeof(float), R->err))) return -1;
+    if (t) {
+        snprintf(nm, sizeof nm, "%s.side", base);
+        if (k) k->side_dense = li->w_side;
+        return copy_f32(R, nm, "side", li->w_side, li->out, li->in);
+    }
+    if (!need(R, nm, "side_spectral", "i32", li->out, 0, 0, 1)) return -1;
+    snprintf(nm, sizeof nm, "%s.side_coef", base);
+    itensor *tc = find_t(R, nm);
+    int nb = ptq_spectral_nbins(li->in);
+    if (!tc || tc->ndim != 3 || tc->shape[1] > nb || tc->n != li->in ||
+        !need(R, nm, "side_spectral", NULL, li->out, tc->shape[1], 2, 1) ||
+        (strcmp(tc->dtype, "f16") && strcmp(tc->dtype, "f32")))
+        return ptq_fail(R->err, "%s: tensor '%s' must be side_spectral f16/f32 [%d, kmax <= %d, 2] with n = %d", R->path,
+                        nm, li->out, nb, li->in);
+    ptq_specquant_side *sv = ptq_calloc(1, sizeof *sv, R->err);
+    if (!sv) return -1;
+    ptq_spectral_branch *b = &sv->br;
+    b->out = li->out, b->n = li->in, b->kmax = (int)tc->shape[1];
+    b->k = ptq_calloc(li->out, sizeof(int), R->err);
+    b->coef = ptq_calloc((size_t)li->out * b->kmax * 2, sizeof(float), R->err);
+    if (!b->k || !b->coef) return spec_free(sv), -1;
+    const int32_t *kk = (const int32_t *)tk->data;
+    size_t nc = (size_t)li->out * b->kmax * 2;
+    for (int o = 0; o < li->out; o++)
+        if ((b->k[o] = kk[o]) < 0 || kk[o] > b->kmax) {
+            int km = b->kmax;
+            spec_free(sv);
+            return ptq_fail(R->err, "%s: tensor '%s.side_k': row %d keeps %d bins, outside 0..%d", R->path, base, o, kk[o],
+                            km);
+        }
+    for (size_t i = 0; i < nc; i++)
+        b->coef[i] = tc->dtype[1] == '1' ? h2f(((const uint16_t *)tc->data)[i]) : ((const float *)tc->data)[i];
+    if (ptq_spectral_branch_dense(b, li->w_side, R->err)) return spec_free(sv), -1;
+    sv->hdr = (ptq_side_bytes){PTQ_SIDE_MAGIC, ptq_spectral_branch_bytes(b), "specquant_lowfreq_fp16"};
+    if (li->free_method_data) li->free_method_data(li->method_data);
+    li->method_data = sv, li->free_method_data = spec_free;
+    return k ? ptq_klowfreq_init_coef(&k->lf, b->coef, b->out, b->n, b->kmax, R->err) : 0;
+}
+
+static int load_linear(ireader *R, const char *base, ptq_linear *li, ptq_packed_model *pm, int idx) {
+    char nm[112];
+    snprintf(nm, sizeof nm, "%s.weight", base);
+    itensor *t = find_t(R, nm);
+    if (li->owns_w) {
+        if (t && !strcmp(t->kind, "packed")) {
+            if (!need(R, nm, "packed", NULL, li->out, li->in, 0, 1)) return -1;
+            int ok = 1;
+            if (load_packed(R, base, t, li, pm ? &pm->kern[idx] : NULL, &ok)) return -1;
+            if (pm) {
+                pm->packed[idx] = ok;
+                pm->w_bits = ok && !pm->w_bits ? t->bits : pm->w_bits;
+                pm->w_group = ok ? t->group : pm->w_group;
+            }
+        } else if (copy_f32(R, nm, "weight", li->w, li->out, li->in))
+            return -1;
+    }
+    if (li->bias) {
+        snprintf(nm, sizeof nm, "%s.bias", base);
+        if (copy_f32(R, nm, "bias", li->bias, li->out, 0)) return -1;
+    }
+    return load_side(R, base, li, pm && pm->packed[idx] ? &pm->kern[idx] : NULL); /* weight_bytes: view */
+}
+
+/* Parse "layers.<l>.<lin>.in", "lm_head.in", "layers.<l>.qk", "layers.<l>.resid<k>". */
+static ptq_online_op *site_op(ptq_model *m, const char *s, int *n) {
+    int l, end = 0, k;
+    char lin[32];
+    const ptq_config *c = &m->cfg;
+    if (!strcmp(s, "lm_head.in")) return *n = m->lm_head.in, &m->lm_head.in_op;
+    if (sscanf(s, "layers.%d.%31[a-z_].in%n", &l, lin, &end) == 2 && end && !s[end] && l >= 0 && l < c->n_layers)
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            if (!strcmp(lin, ptq_linear_names[j])) return *n = m->layers[l].lin[j].in, &m->layers[l].lin[j].in_op;
+    end = 0;
+    if (sscanf(s, "layers.%d.qk%n", &l, &end) == 1 && end && !s[end] && l >= 0 && l < c->n_layers)
+        return *n = c->head_dim, &m->layers[l].qk_op;
+    end = 0;
+    if (sscanf(s, "layers.%d.resid%d%n", &l, &k, &end) == 2 && end && !s[end] && l >= 0 && l < c->n_layers && k >= 0 &&
+        k < 2)
+        return *n = c->dim, &m->layers[l].resid_op[k];
+    return NULL;
+}
+
+static const char *const op_names[] = {"hadamard", "hadamard_qk", "hadamard_heads", "ruquant_rotation",
+                                       "random_orthogonal", NULL};
+
+static int load_ops(ireader *R, ptq_model *m, const cJSON *ops) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ops) {
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "site"), *kd = cJSON_GetObjectItemCaseSensitive(e, "kind"),
+                    *nm = cJSON_GetObjectItemCaseSensitive(e, "name"), *dt = cJSON_GetObjectItemCaseSensitive(e, "data"),
+                    *p = cJSON_GetObjectItemCaseSensitive(e, "p");
+        double n, fl;
+        int want = 0;
+        ptq_online_op *op = cJSON_IsString(st) ? site_op(m, st->valuestring, &want) : NULL;
+        if (!op || !cJSON_IsString(kd) || jnum(e, "n", 1, 1 << 20, &n) || jnum(e, "flops_per_row", 0, 1e30, &fl))
+            return ptq_fail(R->err, "%s: malformed ops entry (site, kind, n, flops_per_row)", R->path);
+        if ((int)n != want)
+            return ptq_fail(R->err, "%s: op at %s acts on rows of %.0f, the site has %d", R->path, st->valuestring, n, want);
+        if (op->fn) return ptq_fail(R->err, "%s: two ops at %s", R->path, st->valuestring);
+        ptq_opdesc d;
+        memset(&d, 0, sizeof d);
+        d.kind = ptq_online_kind(kd->valuestring);
+        if (!d.kind)
+            return ptq_fail(R->err, "%s: op at %s has unknown kind '%s' (known: hadamard, hadamard_heads, "
+                                    "ruquant_rotation, dense)", R->path, st->valuestring, kd->valuestring);
+        d.n = (int)n;
+        for (int i = 0; i < 2 && cJSON_IsArray(p); i++) {
+            const cJSON *x = cJSON_GetArrayItem(p, i);
+            d.p[i] = cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble <= 1 << 20 ? (int)x->valuedouble : -1;
+        }
+        if (cJSON_IsString(dt)) { /* tensors "<data>.<blob>" of kind method */
+            size_t pl = strlen(dt->valuestring);
+            for (int i = 0; i < R->n; i++) {
+                itensor *t = &R->t[i];
+                if (strncmp(t->name, dt->valuestring, pl) || t->name[pl] != '.' || strcmp(t->kind, "method")) continue;
+                if (d.nblob == PTQ_OP_MAXBLOB || strlen(t->name + pl + 1) >= sizeof d.blob[0].name || t->ndim > 2 ||
+                    (strcmp(t->dtype, "f32") && strcmp(t->dtype, "i32")))
+                    return ptq_fail(R->err, "%s: op data '%s': too many tensors or bad tensor '%s'", R->path,
+                                    dt->valuestring, t->name);
+                ptq_opblob *b = &d.blob[d.nblob++];
+                snprintf(b->name, sizeof b->name, "%s", t->name + pl + 1);
+                b->is_i32 = t->dtype[0] == 'i', b->data = (void *)t->data, b->ndim = t->ndim;
+                b->shape[0] = t->shape[0], b->shape[1] = t->ndim > 1 ? t->shape[1] : 1;
+                t->used = 1;
+            }
+        }
+        if (ptq_online_op_from_desc(&d, op, R->err)) return ptq_wrap(R->err, "%s: op at %s", R->path, st->valuestring);
+        op->flops_per_row = fl;
+        for (int i = 0; cJSON_IsString(nm) && op_names[i]; i++) /* a dense op never reports a Hadamard name */
+            if (!strcmp(op_names[i], nm->valuestring) && (strcmp(d.kind, "dense") || strncmp(op_names[i], "hadamard", 8)))
+                op->name = op_names[i];
+    }
+    return 0;
+}
+
+static int load_hooks(ireader *R, ptq_model *m, const cJSON *h) {
+    const cJSON *e;
+    int L = m->cfg.n_layers;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(h, "hooks")) {
+        double l;
+        const cJSON *ln = cJSON_GetObjectItemCaseSensitive(e, "linear");
+        int j = -1;
+        for (int k = 0; cJSON_IsString(ln) && k < PTQ_LIN_COUNT; k++)
+            if (!strcmp(ln->valuestring, ptq_linear_names[k])) j = k;
+        if (cJSON_IsString(ln) && !strcmp(ln->valuestring, "lm_head")) j = 0;
+        ptq_linear *li = jnum(e, "layer", 0, L, &l) || j < 0 ? NULL : ptq_model_linear(m, (int)l, j);
+        if (!li || parse_aq(cJSON_GetObjectItemCaseSensitive(e, "aq"), &li->aq))
+            return ptq_fail(R->err, "%s: malformed hooks entry", R->path);
+    }
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(h, "kv")) {
+        double l;
+        if (jnum(e, "layer", 0, L - 1, &l) || parse_aq(cJSON_GetObjectItemCaseSensitive(e, "kq"), &m->layers[(int)l].kq) ||
+            parse_aq(cJSON_GetObjectItemCaseSensitive(e, "vq"), &m->layers[(int)l].vq))
+            return ptq_fail(R->err, "%s: malformed kv entry", R->path);
+    }
+    return 0;
+}
+
+static int load_tensors(ireader *R, ptq_model *m, ptq_packed_model *pm) {
+    const ptq_config *c = &m->cfg;
+    char nm[112];
+    if (find_t(R, "lm_head.weight") && !m->lm_head.owns_w && ptq_model_untie(m, R->err)) return -1;
+    if (copy_f32(R, "tok_emb", "embedding", m->tok_emb, c->vocab_size, c->dim) ||
+        copy_f32(R, "rms_final", "norm", m->rms_final, c->dim, 0))
+        return -1;
+    for (int l = 0; l < c->n_layers; l++) {
+        ptq_layer *L = &m->layers[l];
+        snprintf(nm, sizeof nm, "layers.%d.rms_att", l);
+        if (copy_f32(R, nm, "norm", L->rms_att, c->dim, 0)) return -1;
+        snprintf(nm, sizeof nm, "layers.%d.rms_ffn", l);
+        if (copy_f32(R, nm, "norm", L->rms_ffn, c->dim, 0)) return -1;
+        for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+            snprintf(nm, sizeof nm, "layers.%d.%s", l, ptq_linear_names[j]);
+            if (load_linear(R, nm, &L->lin[j], pm, l * PTQ_LIN_COUNT + j)) return -1;
+        }
+    }
+    return load_linear(R, "lm_head", &m->lm_head, pm, c->n_layers * PTQ_LIN_COUNT);
+}
+
+static int check_fixed(const char *path, const unsigned char *map, size_t size, uint32_t *ver, uint64_t *jl,
+                       size_t *poff, ptq_err *err) {
+    uint32_t flags;
+    uint64_t pl;
+    if (size < FIXED || memcmp(map, PTQ_FILE_MAGIC, 8))
+        return ptq_fail(err, "%s: not a ptqbench file (bad magic or shorter than %d bytes)", path, FIXED);
+    memcpy(ver, map + 8, 4), memcpy(&flags, map + 12, 4), memcpy(jl, map + 16, 8), memcpy(&pl, map + 24, 8);
+    if (*ver < 1 || *ver > PTQ_FILE_VERSION || flags)
+        return ptq_fail(err, "%s: format version %u flags %u, this build reads versions 1..%d with flags 0", path, *ver,
+                        flags, PTQ_FILE_VERSION);
+    if (*jl > size - FIXED) return ptq_fail(err, "%s: header length %llu beyond the file (truncated?)", path, (unsigned long long)*jl);
+    *poff = (FIXED + (size_t)*jl + ALIGN - 1) / ALIGN * ALIGN;
+    if (*poff > size || pl != size - *poff)
+        return ptq_fail(err, "%s: payload length %llu does not match the file size %zu (truncated?)", path,
+                        (unsigned long long)pl, size);
+    for (size_t i = FIXED + (size_t)*jl; i < *poff; i++)
+        if (map[i]) return ptq_fail(err, "%s: non-zero padding after the JSON header", path);
+    char want[65], got[65];
+    memcpy(want, map + 32, 64);
+    want[64] = 0;
+    if (*ver >= 2) { /* sha256 of fixed[0..32) + JSON + payload */
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        unsigned char dg[32];
+        unsigned int dl = 0;
+        if (!md) return ptq_fail(err, "out of memory");
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        EVP_DigestUpdate(md, map, 32);
+        EVP_DigestUpdate(md, map + FIXED, (size_t)*jl);
+        EVP_DigestUpdate(md, map + *poff, size - *poff);
+        EVP_DigestFinal_ex(md, dg, &dl);
+        EVP_MD_CTX_free(md);
+        for (int i = 0; i < 32; i++) snprintf(got + 2 * i, 3, "%02x", dg[i]);
+    } else
+        ptq_sha256_buf(map + *poff, size - *poff, got);
+    if (strcmp(want, got))
+        return ptq_fail(err, "%s: sha256 %s does not match the header's %.64s (%s corrupted)", path, got, want,
+                        *ver >= 2 ? "header or payload" : "payload");
+    return 0;
+}
+
+static int load_body(const char *path, const unsigned char *map, size_t size, ptq_model *m, ptq_packed_model *pm,
+                     cJSON **meta, ptq_err *err) {
+    uint32_t ver = 0;
+    uint64_t jl = 0;
+    size_t poff = 0;
+    if (check_fixed(path, map, size, &ver, &jl, &poff, err)) return -1;
+    cJSON *h = cJSON_ParseWithLength((const char *)map + FIXED, (size_t)jl);
+    ireader R = {path, NULL, 0, err};
+    ptq_config c;
+    int rc = -1;
+    if (!cJSON_IsObject(h)) {
+        ptq_fail(err, "%s: malformed JSON header", path);
+        goto out;
+    }
+    double hv;
+    if (jnum(h, "version", ver, ver, &hv)) {
+        ptq_fail(err, "%s: header JSON version does not match the file version %u", path, ver);
+        goto out;
+    }
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(h, "tensors");
+    if (!cJSON_IsArray(ts)) {
+        ptq_fail(err, "%s: header has no tensors array", path);
+        goto out;
+    }
+    int nt = cJSON_GetArraySize(ts), k = 0;
+    if (!(R.t = ptq_calloc(nt + 1, sizeof *R.t, err))) goto out;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ts) {
+        if (parse_tensor(&R, e, map + poff, size - poff, &R.t[k])) goto out;
+        for (int i = 0; i < k; i++)
+            if (!strcmp(R.t[i].name, R.t[k].name)) {
+                ptq_fail(err, "%s: tensor '%s' appears twice", path, R.t[k].name);
+                goto out;
+            }
+        R.n = ++k;
+    }
+    if (parse_config(cJSON_GetObjectItemCaseSensitive(h, "config"), &c, path, err) || ptq_model_alloc(m, &c, err)) goto out;
+    if (pm) {
+        memset(pm, 0, sizeof *pm);
+        pm->n = c.n_layers * PTQ_LIN_COUNT + 1;
+        if (!(pm->kern = ptq_calloc(pm->n, sizeof(ptq_lin_kernel), err)) || !(pm->packed = ptq_calloc(pm->n, sizeof(int), err)))
+            goto fail;
+    }
+    if (load_tensors(&R, m, pm) || load_ops(&R, m, cJSON_GetObjectItemCaseSensitive(h, "ops")) || load_hooks(&R, m, h))
+        goto fail;
+    for (int i = 0; i < R.n; i++)
+        if (!R.t[i].used) {
+            ptq_fail(err, "%s: tensor '%s' (kind %s) does not belong to this config", path, R.t[i].name, R.t[i].kind);
+            goto fail;
+        }
+    if (pm && ptq_packed_model_view(pm, m, err)) goto fail; /* pm->view: m with the kernels attached */
+    if (meta) *meta = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(h, "meta"), 1);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    memcpy(m->sha256, map + 32, 64);
+    m->sha256[64] = 0;
+    rc = 0;
+    goto out;
+fail:
+    ptq_model_free(m);
+    if (pm) ptq_packed_model_free(pm);
+out:
+    free(R.t);
+    cJSON_Delete(h);
+    return rc;
+}
+
+int ptq_file_load_packed(const char *path, ptq_model *m, ptq_packed_model *pm, cJSON **meta, ptq_err *err) {
+    memset(m, 0, sizeof *m);
+    if (pm) memset(pm, 0, sizeof *pm);
+    if (meta) *meta = NULL;
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) {
+        if (fd >= 0) close(fd);
+        return ptq_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    }
+    if (st.st_size < FIXED) {
+        close(fd);
+        return ptq_fail(err, "%s: not a ptqbench file (shorter than %d bytes)", path, FIXED);
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return ptq_fail(err, "%s: mmap failed: %s", path, strerror(errno));
+    int rc = load_body(path, map, (size_t)st.st_size, m, pm, meta, err);
+    munmap(map, (size_t)st.st_size);
+    return rc;
+}
+
+int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err) {
+    return ptq_file_load_packed(path, m, NULL, meta, err);
+}

@@ -1,0 +1,120 @@
+/* ptqfile.h — the ptqbench quantized-model file (`ptqbench export`), loaded
+ * back by every command that takes --model (eval/bench without
+ * re-quantizing).
+ *
+ * Layout, little-endian:
+ *   offset 0   8 bytes  magic "PTQBENCH"
+ *          8   u32      format version (this build writes 2, reads 1 and 2)
+ *         12   u32      flags (0; readers refuse unknown bits)
+ *         16   u64      J = length of the JSON header
+ *         24   u64      P = length of the payload
+ *         32   64 bytes sha256, lowercase hex. Version 2: of bytes 0..31
+ *                       (magic, version, flags, J, P) + the J JSON bytes +
+ *                       the payload, so a changed header fails the check too.
+ *                       Version 1: of the payload only.
+ *         96   J bytes  JSON header (UTF-8), then zero padding to a multiple of 64
+ *   payload    P bytes  tensor data; every tensor starts 64-byte aligned
+ *
+ * JSON header:
+ *   "version": the format version again (must equal the fixed field)
+ *   "config":  the ptq_config fields by name (dim, hidden_dim, n_layers, ...)
+ *   "meta":    free object from the exporter (source model, its sha256,
+ *              method, qspec, resolved options, tokenizer {kind, path, add_bos})
+ *   "tensors": [{"name", "kind", "dtype", "shape": [..], "offset", "bytes"}],
+ *              offset relative to the payload, bytes exactly what dtype x
+ *              shape needs. dtypes: f32, f16 (IEEE half), i32, u8, and q1..q8
+ *              (packed codes, below). Kinds:
+ *     "embedding", "norm", "weight", "bias": f32 model tensors (tok_emb,
+ *              rms_final, layers.<l>.{rms_att, rms_ffn},
+ *              <lin>.{weight, bias} with <lin> = layers.<l>.<q_proj..down_proj>
+ *              or lm_head; lm_head.weight only when untied).
+ *     "packed": <lin>.weight as integer codes, dtype q<b>, shape [out, in],
+ *              extra fields "bits" (1..8, = b) and "group" (columns per scale
+ *              group; 0 = one group per row). Codes are plain b-bit fields,
+ *              row-major, packed LSB-first into one bit stream (code i
+ *              occupies bits i*b .. i*b+b-1), ceil(out*in*b/8) bytes. This is
+ *              independent of the kernels' plane layout (kernels.h), which is
+ *              rebuilt with ptq_kpack on load. Companions:
+ *       "packed_scale" <lin>.scale f32 [out, ngroups] and
+ *       "packed_zero"  <lin>.zero u8 [out, ngroups] (0..2^b-1):
+ *              w = scale * (code - zero).
+ *       "sparse" (optional, off-grid entries such as SEPTQ's full-precision
+ *              1%): <lin>.sparse_rowptr i32 [out+1], .sparse_col i32 [nnz],
+ *              .sparse_val f32 [nnz], CSR. w = grid + sparse; the code at a
+ *              sparse position is the zero point, so w there is exactly the
+ *              stored value (kept in f32 for exactness; the memory metric
+ *              counts them as fp16 like the method does).
+ *     "side":  <lin>.side f32 [out, in], a full-precision branch applied
+ *              before activation quantization (lin->w_side).
+ *     "side_spectral": SpecQuant's low-frequency branch as coefficients:
+ *              <lin>.side_k i32 [out] (bins kept per row) and <lin>.side_coef
+ *              f16 (f32 when not fp16-exact) [out, kmax, 2] (re, im of bins
+ *              0..kmax-1, zero past k) with field "n" = in; w_side is rebuilt
+ *              with ptq_spectral_branch_dense (spectral.h).
+ *     "method": data of an online op, named "<data>.<blob>" (see "ops").
+ *   "ops":     [{"site", "kind", "name", "n", "p": [p0, p1], "flops_per_row",
+ *              "data"?}] one per installed online op; site is
+ *              layers.<l>.<linear>.in, lm_head.in, layers.<l>.qk or
+ *              layers.<l>.resid0/resid1; kind one of online_ops.h's known
+ *              kinds (hadamard, hadamard_heads, ruquant_rotation, dense), n
+ *              the row length; ops sharing a context share one "data".
+ *   "hooks":   [{"layer", "linear", "aq": [bits, sym, clip, group]}] for
+ *              every linear whose activation quantizer is set ("linear" is
+ *              the HF name; layer == n_layers means lm_head), and
+ *              [{"layer", "kq": [...], "vq": [...]}] under "kv".
+ * Every tensor in the file must be consumed by the config: unknown kinds,
+ * dtypes, op kinds, shapes or stray tensors are errors naming the tensor.
+ *
+ * Weights: a linear whose values lie on a uniform grid of `bits` levels per
+ * (row, group) (bits/group from meta.qspec) is stored packed; the codes,
+ * scales and zeros are recovered from the fake-quantized values (smallest /
+ * most frequent gaps, step refined on the largest level, then the float step
+ * within a few ulps for which step * k reproduces the values bit for bit).
+ * SEPTQ's kept weights (its method data, septq.h) and any entry the grid does
+ * not reproduce to 1e-5 of a step become sparse (at most 1/4 of a group, 5%
+ * of a linear), else the linear stays f32 (lm_head kept full precision).
+ * Loaded weights are the dequantized codes: bit-identical to the method's
+ * values for RTN/GPTQ grids; within 1e-5 of a step where a method rescaled
+ * quantized rows afterwards (SpecQuant's smoothing partners). */
+#ifndef PTQ_PTQFILE_H
+#define PTQ_PTQFILE_H
+
+#include <cjson/cJSON.h>
+
+#include "model.h"
+#include "packed.h"
+
+#define PTQ_FILE_MAGIC   "PTQBENCH"
+#define PTQ_FILE_VERSION 2
+
+typedef struct {
+    int w_bits, w_group; /* grid to pack linears on (w_bits 1..8, else all f32) */
+    int version;         /* 2 (default); 1 = the old f32-only format (no online ops) */
+} ptq_file_opts;
+
+typedef struct {
+    size_t file_bytes;
+    int linears, packed_linears, online_ops;
+    long sparse_entries;
+} ptq_file_stats;
+
+/* o NULL: version 2, everything f32; st (may be NULL) receives what was written. */
+int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, const ptq_file_opts *o,
+                     ptq_file_stats *st, ptq_err *err);
+/* Load a file written by ptq_file_save; meta (may be NULL) receives a copy
+ * of the header's "meta" object (caller frees). Verifies magic, version,
+ * lengths, sha256, every tensor's name/kind/dtype/shape/range. */
+int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err);
+/* Same, and pm (may be NULL) receives the packed model built from the stored
+ * tensors (no re-quantization, no grid recovery): per linear stored packed
+ * whose group the kernels take (0 or a multiple of 4) a kernel with the
+ * codes/scales/zeros, the sparse entries as its CSR correction and the
+ * SpecQuant branch from its coefficients (else the dense side branch);
+ * pm->packed[i] = 0 for the others (fp32). pm->view is m with the kernels
+ * attached: run it with ptq_state_init_packed + ptq_forward. Keep m alive
+ * while pm is used; free pm with ptq_packed_model_free before m. */
+int ptq_file_load_packed(const char *path, ptq_model *m, ptq_packed_model *pm, cJSON **meta, ptq_err *err);
+/* 1 if the file starts with the magic. */
+int ptq_file_detect(const char *path);
+
+#endif

@@ -1,0 +1,158 @@
+/* model.h — LLaMA-family model in fp32 with per-linear and per-layer hook
+ * slots where quantization methods plug in.
+ *
+ * Weights are row-major `out x in` like Hugging Face. A method folds offline
+ * transforms into the weights, replaces them by their fake-quantized values,
+ * and installs online ops and activation/KV quantizers on the hooks below.
+ * With every hook at its default (identity, 16 bits) the forward pass is the
+ * plain full-precision model. */
+#ifndef PTQ_MODEL_H
+#define PTQ_MODEL_H
+
+#include "common.h"
+#include "fakequant.h"
+
+enum { PTQ_ROPE_INTERLEAVED = 0, /* llama2.c / Meta: rotate pairs (2i, 2i+1) */
+       PTQ_ROPE_HALF = 1 /* HF rotate_half: pairs (i, i + head_dim/2) */ };
+
+typedef struct {
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, max_seq;
+    int head_dim; /* dim / n_heads unless the checkpoint says otherwise */
+    float rope_theta, norm_eps;
+    int tied_embeddings;
+    int rope_style;
+    int attn_bias; /* q/k/v projections carry a bias (Qwen2) */
+    int bos_id, eos_id;
+    /* LLaMA-3.1 "llama3" rope scaling; factor 0 = none */
+    float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_orig_max_pos;
+} ptq_config;
+
+
+/* An online op transforms `rows` vectors of length n in place. */
+typedef void (*ptq_rowfn)(void *ctx, float *x, int rows, int n);
+typedef struct {
+    ptq_rowfn fn; /* NULL = identity */
+    void *ctx;
+    void (*free_ctx)(void *ctx);
+    const char *name;    /* e.g. "hadamard", "ruquant_block" (for reports) */
+    double flops_per_row; /* cost accounting for latency/memory reports */
+} ptq_online_op;
+
+typedef struct {
+    int out, in;
+    float *w;      /* out x in, fp32 (fake-quantized values after a method) */
+    float *bias;   /* NULL or [out] */
+    float *w_side; /* NULL or out x in: full-precision branch applied to the
+                      input *before* activation quantization (SpecQuant) */
+    ptq_online_op in_op; /* applied to the input rows before quantization */
+    ptq_act_qspec aq;    /* input (activation) fake quantizer */
+    int owns_w;          /* 0 when w aliases another buffer (tied lm_head) */
+    void *method_data;   /* method side data for export/kernels; freed with free_method_data */
+    void (*free_method_data)(void *);
+    /* Real low-bit kernels (kernels/kernels.h; attached by packed.c, not
+     * owned, not cloned). NULL: the fp32 GEMM on w (the fake-quant path). */
+    const struct ptq_lin_kernel *kern;
+} ptq_linear;
+
+enum { PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, PTQ_LIN_O, PTQ_LIN_GATE, PTQ_LIN_UP, PTQ_LIN_DOWN, PTQ_LIN_COUNT };
+extern const char *const ptq_linear_names[PTQ_LIN_COUNT]; /* "q_proj", ... HF names */
+
+typedef struct {
+    float *rms_att, *rms_ffn; /* [dim] */
+    ptq_linear lin[PTQ_LIN_COUNT];
+    ptq_act_qspec kq, vq; /* fake quantizers on cached K (post-RoPE) and V, per head */
+    ptq_online_op qk_op;  /* on every Q and K head vector after RoPE (n = head_dim) */
+    /* On the residual stream right before the block output is added:
+     * [0] attention add, [1] FFN add (ReSpinQuant basis change). */
+    ptq_online_op resid_op[2];
+} ptq_layer;
+
+typedef struct {
+    ptq_config cfg;
+    float *tok_emb;   /* vocab x dim */
+    float *rms_final; /* [dim] */
+    ptq_linear lm_head;
+    ptq_layer *layers;
+    float *rope_cos, *rope_sin; /* max_seq x head_dim/2 */
+    char path[4096];  /* file or directory it was loaded from */
+    char sha256[65];  /* of the weights file ("" if not computed) */
+    char name[128];   /* short name, e.g. "stories260K" */
+} ptq_model;
+
+/* Allocate a model with the given config, all weights zero, hooks identity. */
+int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err);
+void ptq_model_free(ptq_model *m);
+/* Deep copy (weights and hook specs; online ops are NOT copied: dst gets identity). */
+int ptq_model_clone(ptq_model *dst, const ptq_model *src, ptq_err *err);
+/* Give lm_head its own copy of the embedding matrix (before changing either). */
+int ptq_model_untie(ptq_model *m, ptq_err *err);
+/* Validate a config: positive dims, divisibility, sane limits. */
+int ptq_config_check(const ptq_config *c, const char *where, ptq_err *err);
+/* Recompute the RoPE tables from cfg (after cfg changes). */
+void ptq_model_init_rope(ptq_model *m);
+long ptq_model_param_count(const ptq_model *m);
+/* Linear by index: layer in [0, n_layers) with which in PTQ_LIN_*, or
+ * layer == n_layers for lm_head (which ignored). */
+ptq_linear *ptq_model_linear(ptq_model *m, int layer, int which);
+void ptq_online_op_clear(ptq_online_op *op); /* frees ctx, resets to identity */
+
+/* Loaders. */
+int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err);
+
+/* ---- Forward pass ------------------------------------------------------ */
+
+/* Called with the input of every linear: x_pre after the online op and
+ * before activation quantization, x_q exactly what multiplies W. */
+typedef void (*ptq_capture_fn)(void *ctx, int layer, int which, const float *x_pre, const float *x_q, int T,
+                               int n);
+
+typedef struct {
+    int max_T; /* rows the scratch buffers hold */
+    float *x, *xb, *xb2, *xq, *q, *k, *v, *att, *hb, *hb2;
+    float *key_cache, *value_cache; /* n_layers x max_seq x kv_dim */
+    float *logits;                  /* max_T x vocab */
+    ptq_capture_fn capture;
+    void *capture_ctx;
+    /* Real low-bit path. acts: activation codes of linears with kernels
+     * attached (any state). kvq (ptq_state_init_packed only): per layer K
+     * at [2l], V at [2l+1], int8/int4 when the layer's kq/vq ask for 8 or 4
+     * bits, else f.bits 0 and key_cache/value_cache hold it in fp32. */
+    struct ptq_kacts *acts;
+    struct ptq_kvcache *kvq;
+    float *kv_panel;   /* per thread 2 x max_seq x head_dim: dequantized K/V of a head (prefill) */
+    int n_layers;      /* of the model the state was made for */
+    int kern_failed;   /* a kernel failed inside ptq_forward_block; ptq_forward reports kern_err */
+    ptq_err kern_err;
+} ptq_state;
+
+int ptq_state_init(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err);
+/* A state for the real low-bit path: as ptq_state_init, plus int8/int4 KV
+ * caches (kernels.h ptq_kvfmt, same codes as the fake quantizer) for the
+ * layers whose kq/vq have 8 or 4 bits; fp32 caches only where needed. */
+int ptq_state_init_packed(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err);
+void ptq_state_free(ptq_state *s);
+/* KV cache bytes of ctx positions as this state stores them (codes +
+ * scales/zeros for int layers, fp32 otherwise). */
+size_t ptq_state_kv_bytes(const ptq_state *s, const ptq_model *m, int ctx);
+/* 1 when every layer's K and V are stored as integers. */
+int ptq_state_kv_packed(const ptq_state *s);
+
+/* Causal forward of T tokens at positions pos0..pos0+T-1, attending to the
+ * KV cache of positions < pos0 written by earlier calls. Writes logits for
+ * all T positions (T x vocab) into `logits` (or s->logits when NULL); when
+ * last_only, only the last position's logits are computed (into row 0). */
+int ptq_forward(const ptq_model *m, ptq_state *s, const int *tokens, int T, int pos0, float *logits,
+                int last_only, ptq_err *err);
+/* The pieces, for calibration (block-by-block) and streaming. */
+int ptq_forward_embed(const ptq_model *m, const int *tokens, int T, float *x, ptq_err *err);
+void ptq_forward_block(const ptq_model *m, ptq_state *s, int layer, float *x, int T, int pos0);
+void ptq_forward_head(const ptq_model *m, ptq_state *s, const float *x, int T, float *logits);
+/* One linear with its hooks: y (T x out) = hooks(x) W^T (+ side, + bias).
+ * x (T x in) is not modified; scratch holds 2 x T x in floats. With kernels
+ * attached (l->kern) it runs them instead of the fp32 GEMM; this entry point
+ * has no state, so on a kernel failure (out of memory) y is set to NaN. */
+void ptq_linear_forward(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
+                        void *cap_ctx, int layer, int which);
+
+#endif

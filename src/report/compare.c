@@ -1,0 +1,185 @@
+/* compare.c — the regression gate (compare.h).
+ *
+ * Rows are matched by their "id" (model|method|bits|seed|task), so a new
+ * code version (different cell keys) compares against an old baseline.
+ * Each gated metric has a rule: relative for perplexity and KLD, absolute
+ * and stderr-aware for accuracies, a ratio for latency. Exit 1 on any
+ * regression or missing row, 0 otherwise. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+
+enum { R_PPL, R_KLD, R_ACC, R_AGREE, R_LAT_HI, R_LAT_LO };
+
+static const struct {
+    const char *metric, *stderr_metric;
+    int rule;
+} gated[] = {
+    {"ppl", NULL, R_PPL},           {"kld_mean", NULL, R_KLD}, {"kld_p99", NULL, R_KLD},
+    {"top1_agree", NULL, R_AGREE},  {"acc", "acc_stderr", R_ACC}, {"acc_norm", "acc_norm_stderr", R_ACC},
+};
+
+void ptq_compare_tol_default(ptq_compare_tol *t) {
+    t->ppl_rel = 0.01;
+    t->kld_rel = 0.05;
+    t->kld_abs = 1e-4;
+    t->acc_abs = 0.01;
+    t->stderr_k = 1.0;
+    t->agree_abs = 1.0;
+    t->lat_ratio = 1.5;
+}
+
+int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
+    static const struct {
+        const char *name;
+        size_t off;
+    } keys[] = {
+        {"ppl", offsetof(ptq_compare_tol, ppl_rel)},     {"kld", offsetof(ptq_compare_tol, kld_rel)},
+        {"kld_abs", offsetof(ptq_compare_tol, kld_abs)}, {"acc", offsetof(ptq_compare_tol, acc_abs)},
+        {"k", offsetof(ptq_compare_tol, stderr_k)},      {"agree", offsetof(ptq_compare_tol, agree_abs)},
+        {"latency", offsetof(ptq_compare_tol, lat_ratio)},
+    };
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *sv = NULL, *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) return ptq_fail(err, "--tol: expected NAME=VALUE, got '%s'", tok);
+        *eq = 0;
+        char *end;
+        double v = strtod(eq + 1, &end);
+        if (end == eq + 1 || *end || !isfinite(v) || v < 0)
+            return ptq_fail(err, "--tol %s: expected a non-negative number, got '%s'", tok, eq + 1);
+        size_t k = 0, nk = sizeof keys / sizeof keys[0];
+        while (k < nk && strcmp(keys[k].name, tok)) k++;
+        if (k == nk)
+            return ptq_fail(err, "--tol: unknown tolerance '%s' (expected ppl, kld, kld_abs, acc, k, agree, latency)",
+                            tok);
+        if (!strcmp(tok, "latency") && v < 1) return ptq_fail(err, "--tol latency: a ratio >= 1 is expected");
+        *(double *)((char *)t + keys[k].off) = v;
+    }
+    return 0;
+}
+
+static const char *row_id(const cJSON *r) {
+    const char *id = ptq_row_str(r, "id");
+    return id ? id : ptq_row_str(r, "row_key");
+}
+
+static const cJSON *find_row(const ptq_rowset *rs, const char *id) {
+    for (int i = 0; i < rs->n; i++) {
+        const char *k = row_id(rs->rows[i]);
+        if (k && !strcmp(k, id)) return rs->rows[i];
+    }
+    return NULL;
+}
+
+/* Allowed worsening and the signed worsening of new vs base for one rule. */
+static void judge(int rule, double b, double n, double se_b, double se_n, const ptq_compare_tol *t,
+                  double *worse, double *allowed) {
+    switch (rule) {
+    case R_PPL:
+        *worse = n - b, *allowed = fabs(b) * t->ppl_rel;
+        break;
+    case R_KLD:
+        *worse = n - b, *allowed = fabs(b) * t->kld_rel + t->kld_abs;
+        break;
+    case R_ACC: {
+        double se = sqrt((isfinite(se_b) ? se_b * se_b : 0) + (isfinite(se_n) ? se_n * se_n : 0));
+        *worse = b - n, *allowed = PTQ_MAX(t->acc_abs, t->stderr_k * se);
+        break;
+    }
+    case R_AGREE:
+        *worse = b - n, *allowed = t->agree_abs;
+        break;
+    case R_LAT_HI: /* throughput: base/new is the slowdown */
+        *worse = b / n, *allowed = t->lat_ratio;
+        break;
+    default: /* time: new/base is the slowdown */
+        *worse = n / b, *allowed = t->lat_ratio;
+        break;
+    }
+}
+
+static int is_ratio(int rule) { return rule == R_LAT_HI || rule == R_LAT_LO; }
+
+static void check_metric(const char *id, const char *metric, int rule, const char *se_name, const cJSON *nr,
+                         const cJSON *br, const ptq_compare_tol *t, FILE *out, ptq_compare_summary *s) {
+    double b = ptq_row_metric(br, metric), n = ptq_row_metric(nr, metric);
+    if (!isfinite(b) && !isfinite(n)) return; /* not gated here (or diverged in both) */
+    s->checked++;
+    const char *status;
+    double worse = NAN, allowed = NAN;
+    if (!isfinite(n)) {
+        status = "REGRESSION (missing/non-finite)";
+        s->regressions++;
+    } else if (!isfinite(b)) {
+        status = "fixed (baseline non-finite)";
+        s->improved++;
+    } else {
+        double se_b = se_name ? ptq_row_metric(br, se_name) : NAN, se_n = se_name ? ptq_row_metric(nr, se_name) : NAN;
+        judge(rule, b, n, se_b, se_n, t, &worse, &allowed);
+        if (worse > allowed) {
+            status = "REGRESSION";
+            s->regressions++;
+        } else if (is_ratio(rule) ? worse < 1.0 / allowed : -worse > allowed) {
+            status = "better";
+            s->improved++;
+        } else status = "ok";
+    }
+    if (out)
+        fprintf(out, "| %s | %s | %.6g | %.6g | %s%.4g | %s%.4g | %s |\n", id, metric, b, n,
+                is_ratio(rule) ? "x" : "", worse, is_ratio(rule) ? "x" : "", allowed, status);
+}
+
+static int latency_rule(const char *name) {
+    size_t l = strlen(name);
+    if ((l > 14 && !strcmp(name + l - 14, "tokens_per_sec")) || (l > 4 && !strcmp(name + l - 4, "_tps")))
+        return R_LAT_HI;
+    if ((l > 3 && !strcmp(name + l - 3, "_ms")) || (l > 2 && !strcmp(name + l - 2, "_s"))) return R_LAT_LO;
+    return -1;
+}
+
+static void check_row(const char *id, const cJSON *nr, const cJSON *br, const ptq_compare_tol *t, FILE *out,
+                      ptq_compare_summary *s) {
+    const char *task = ptq_row_str(br, "task");
+    if (task && !strncmp(task, "latency", 7)) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(br, "metrics");
+        for (const cJSON *it = m ? m->child : NULL; it; it = it->next) {
+            int rule = latency_rule(it->string);
+            if (rule >= 0) check_metric(id, it->string, rule, NULL, nr, br, t, out, s);
+        }
+        return;
+    }
+    for (size_t g = 0; g < sizeof gated / sizeof gated[0]; g++)
+        check_metric(id, gated[g].metric, gated[g].rule, gated[g].stderr_metric, nr, br, t, out, s);
+}
+
+int ptq_compare(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare_tol *t, FILE *out,
+                ptq_compare_summary *s, ptq_err *err) {
+    memset(s, 0, sizeof *s);
+    if (base->n == 0) return ptq_fail(err, "the baseline has no rows");
+    if (out)
+        fprintf(out, "| id | metric | baseline | new | worse by | allowed | status |\n"
+                     "|---|---|---:|---:|---:|---:|---|\n");
+    for (int i = 0; i < base->n; i++) {
+        const char *id = row_id(base->rows[i]);
+        if (!id) return ptq_fail(err, "baseline row %d has no \"id\" or \"row_key\"", i + 1);
+        const cJSON *nr = find_row(cur, id);
+        if (!nr) {
+            s->missing++;
+            if (out) fprintf(out, "| %s | - | | | | | MISSING in new results |\n", id);
+            continue;
+        }
+        check_row(id, nr, base->rows[i], t, out, s);
+    }
+    for (int i = 0; i < cur->n; i++) {
+        const char *id = row_id(cur->rows[i]);
+        if (id && !find_row(base, id)) {
+            s->added++;
+            if (out) fprintf(out, "| %s | - | | | | | new (not in baseline) |\n", id);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,565 @@
+/* report.c — tables (Markdown, CSV via libcsv, LaTeX booktabs) and gnuplot
+ * figures from result rows.
+ *
+ * Layout like the papers' main tables: one table per model, rows = methods
+ * (method + its user-given options), columns = bit-width x metric (perplexity
+ * per dataset, KLD per dataset, zero-shot average under a named recipe).
+ * Seeds are averaged. Best value per column in bold (lowest ppl/KLD, highest
+ * accuracy). Plots: scripts/gnuplot/lines.gp and histogram.gp fed with .dat
+ * files written here, each to PNG (pngcairo) and SVG. */
+#include "report.h"
+
+#include "latency_table.h"
+
+#include <csv.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- average recipes (EVAL.md: a named recipe, never a hidden choice) ---- */
+static const char *const quarot6[] = {"piqa", "winogrande", "hellaswag", "arc_easy", "arc_challenge",
+                                      "lambada_openai", NULL};
+static const char *const spinquant8[] = {"boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc_easy",
+                                         "arc_challenge", "openbookqa", NULL};
+static const char *const nine[] = {"boolq", "hellaswag", "lambada_openai", "openbookqa", "piqa", "siqa",
+                                   "winogrande", "arc_easy", "arc_challenge", NULL};
+static const char *const septq6[] = {"lambada_openai", "piqa", "arc_easy", "arc_challenge", "winogrande",
+                                     "openbookqa", NULL};
+static const char *const ruquant5[] = {"winogrande", "hellaswag", "piqa", "arc_easy", "arc_challenge", NULL};
+const ptq_avg_recipe ptq_avg_recipes[] = {
+    {"avg_all_acc", "acc", NULL, "mean acc over every zero-shot task in the results"},
+    {"avg_all_acc_norm", "acc_norm", NULL, "mean acc_norm (acc where undefined) over every zero-shot task"},
+    {"avg6_quarot", "acc_norm", quarot6,
+     "QuaRot: acc_norm (acc where undefined) over PIQA, WinoGrande, HellaSwag, ARC-e, ARC-c, LAMBADA"},
+    {"avg8_spinquant", "acc_norm", spinquant8,
+     "SpinQuant: acc_norm (acc where undefined) over BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC-e, ARC-c, OBQA"},
+    {"avg9_specquant", "acc_norm", nine,
+     "SpecQuant/ReSpinQuant: acc_norm (acc where undefined; the papers' choice is unverified) over BoolQ, "
+     "HellaSwag, LAMBADA, OBQA, PIQA, SIQA, WinoGrande, ARC-e, ARC-c"},
+    {"avg6_septq", "acc", septq6, "SEPTQ: acc over LAMBADA, PIQA, ARC-e, ARC-c, WinoGrande, OBQA"},
+    {"avg5_ruquant", "acc", ruquant5,
+     "RUQuant README tasks: acc (acc vs acc_norm unverified) over WinoGrande, HellaSwag, PIQA, ARC-e, ARC-c"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const ptq_avg_recipe *ptq_avg_recipe_find(const char *name) {
+    for (const ptq_avg_recipe *r = ptq_avg_recipes; r->name; r++)
+        if (!strcmp(r->name, name)) return r;
+    return NULL;
+}
+
+/* ---- the table model ---------------------------------------------------- */
+enum { COL_PPL, COL_KLD, COL_AVG };
+#define MAXL 256
+
+typedef struct {
+    int kind;
+    char task[96]; /* ppl:X / kld:X (unused for AVG) */
+    char head[64];
+} colspec;
+
+typedef struct {
+    const ptq_rowset *rs;
+    const ptq_avg_recipe *rec;
+    const char *model;
+    const char *labels[MAXL], *bits[MAXL], *zs[MAXL]; /* zs: zero-shot task names in the model's rows */
+    int nlabels, nbits, nzs;
+    /* Reference rows (only W16A16 results, e.g. fp16): shown in every
+     * bit-width group like the papers' FP16 row, never bold. */
+    int is_ref[MAXL];
+    const char *ref_bits;
+    colspec cols[64];
+    int ncols;
+    char avg_note[512];
+} table;
+
+static const char *row_label(const cJSON *r) {
+    const char *l = ptq_row_str(r, "label");
+    return l ? l : ptq_row_str(r, "method");
+}
+
+static int add_unique(const char **list, int *n, const char *s) {
+    if (!s) return -1;
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(list[i], s)) return i;
+    if (*n >= MAXL) return -1;
+    list[(*n)++] = s;
+    return *n - 1;
+}
+
+/* Mean over seeds of a metric for (model, label, bits, task). */
+static double cell_metric(const table *t, const char *label, const char *bits, const char *task, const char *metric) {
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < t->rs->n; i++) {
+        const cJSON *r = t->rs->rows[i];
+        const char *m = ptq_row_str(r, "model"), *b = ptq_row_str(r, "bits"), *k = ptq_row_str(r, "task");
+        const char *l = row_label(r);
+        if (!m || !b || !k || !l || strcmp(m, t->model) || strcmp(l, label) || strcmp(b, bits) || strcmp(k, task))
+            continue;
+        double v = ptq_row_metric(r, metric);
+        if (!strcmp(metric, "acc_norm") && isnan(v)) v = ptq_row_metric(r, "acc");
+        if (isnan(v)) continue;
+        sum += v; /* inf (diverged) propagates */
+        n++;
+    }
+    return n ? sum / n : NAN;
+}
+
+static const char *short_ds(const char *ds) {
+    static const char *const m[][2] = {{"wikitext2", "Wiki2"}, {"ptb", "PTB"},        {"ptb-valid", "PTB-val"},
+                                       {"tinystories", "TinySt"}, {"c4", "C4"}, {"tinyshakespeare", "Shakesp"}};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        if (!strcmp(m[i][0], ds)) return m[i][1];
+    return ds;
+}
+
+static double col_value_raw(const table *t, const colspec *c, const char *label, const char *bits);
+static int label_index(const table *t, const char *label) {
+    for (int i = 0; i < t->nlabels; i++)
+        if (!strcmp(t->labels[i], label)) return i;
+    return -1;
+}
+
+static double col_value(const table *t, const colspec *c, const char *label, const char *bits) {
+    int li = label_index(t, label);
+    if (t->ref_bits && li >= 0 && t->is_ref[li]) bits = t->ref_bits;
+    return col_value_raw(t, c, label, bits);
+}
+
+static double col_value_raw(const table *t, const colspec *c, const char *label, const char *bits) {
+    if (c->kind == COL_PPL) return cell_metric(t, label, bits, c->task, "ppl");
+    if (c->kind == COL_KLD) return cell_metric(t, label, bits, c->task, "kld_mean");
+    double s = 0;
+    int n = 0;
+    for (int i = 0; i < t->nzs; i++) {
+        char task[128];
+        snprintf(task, sizeof task, "zeroshot:%s", t->zs[i]);
+        double v = cell_metric(t, label, bits, task, t->rec->metric);
+        if (isnan(v)) return NAN; /* never average over a different task set */
+        s += v, n++;
+    }
+    return n ? 100.0 * s / n : NAN;
+}
+
+static int lower_better(const colspec *c) { return c->kind != COL_AVG; }
+
+static int is_fp_bits(const char *b) { return !strcmp(b, "W16A16") || !strcmp(b, "W16A16KV16"); }
+
+/* With other bit-widths present, the W16A16 group is folded into the rows
+ * that have nothing else (the FP reference). */
+static void mark_reference(table *t, const ptq_rowset *rs, const char *model) {
+    int fp = -1;
+    for (int b = 0; b < t->nbits; b++)
+        if (is_fp_bits(t->bits[b])) fp = b;
+    if (fp < 0 || t->nbits < 2) return;
+    int nref = 0;
+    for (int l = 0; l < t->nlabels; l++) {
+        t->is_ref[l] = 1;
+        for (int i = 0; i < rs->n && t->is_ref[l]; i++) {
+            const cJSON *r = rs->rows[i];
+            const char *m = ptq_row_str(r, "model"), *b = ptq_row_str(r, "bits"), *lb = row_label(r);
+            if (m && lb && b && !strcmp(m, model) && !strcmp(lb, t->labels[l]) && !is_fp_bits(b)) t->is_ref[l] = 0;
+        }
+        nref += t->is_ref[l];
+    }
+    /* every W16A16 row must be a reference row, else keep the W16A16 group */
+    for (int i = 0; i < rs->n; i++) {
+        const cJSON *r = rs->rows[i];
+        const char *m = ptq_row_str(r, "model"), *b = ptq_row_str(r, "bits"), *lb = row_label(r);
+        int li = lb ? label_index(t, lb) : -1;
+        if (m && b && !strcmp(m, model) && is_fp_bits(b) && li >= 0 && !t->is_ref[li]) nref = 0;
+    }
+    if (!nref) {
+        memset(t->is_ref, 0, sizeof t->is_ref);
+        return;
+    }
+    t->ref_bits = t->bits[fp];
+    for (int b = fp; b + 1 < t->nbits; b++) t->bits[b] = t->bits[b + 1];
+    t->nbits--;
+}
+
+static int build_table(table *t, const ptq_rowset *rs, const char *model, const ptq_avg_recipe *rec) {
+    memset(t, 0, sizeof *t);
+    t->rs = rs, t->model = model, t->rec = rec;
+    const char *tasks[MAXL];
+    int ntasks = 0;
+    /* rows in plan order (the "index" field), whatever the shard order */
+    int *order = malloc(sizeof(int) * (size_t)(rs->n ? rs->n : 1));
+    for (int i = 0; i < rs->n; i++) order[i] = i;
+    for (int i = 1; i < rs->n; i++)
+        for (int j = i; j > 0; j--) {
+            double a = ptq_row_metric(rs->rows[order[j - 1]], "index"), b = ptq_row_metric(rs->rows[order[j]], "index");
+            if (!(a > b)) break;
+            int tmp = order[j];
+            order[j] = order[j - 1], order[j - 1] = tmp;
+        }
+    for (int k = 0; k < rs->n; k++) {
+        const cJSON *r = rs->rows[order[k]];
+        const char *m = ptq_row_str(r, "model");
+        if (!m || strcmp(m, model)) continue;
+        add_unique(t->labels, &t->nlabels, row_label(r));
+        add_unique(t->bits, &t->nbits, ptq_row_str(r, "bits"));
+        const char *task = ptq_row_str(r, "task");
+        add_unique(tasks, &ntasks, task);
+        if (task && !strncmp(task, "zeroshot:", 9)) add_unique(t->zs, &t->nzs, task + 9);
+    }
+    free(order);
+    mark_reference(t, rs, model);
+    for (int kind = COL_PPL; kind <= COL_KLD; kind++)
+        for (int i = 0; i < ntasks && t->ncols < 63; i++) {
+            const char *pre = kind == COL_PPL ? "ppl:" : "kld:";
+            if (strncmp(tasks[i], pre, 4)) continue;
+            colspec *c = &t->cols[t->ncols++];
+            c->kind = kind;
+            snprintf(c->task, sizeof c->task, "%s", tasks[i]);
+            snprintf(c->head, sizeof c->head, "%s%s", kind == COL_KLD ? "KLD " : "", short_ds(tasks[i] + 4));
+        }
+    if (t->nzs && rec->tasks) { /* keep only the recipe's tasks, note the missing ones */
+        const char *keep[MAXL];
+        int nk = 0;
+        char missing[256] = "";
+        for (int i = 0; rec->tasks[i]; i++) {
+            int found = 0;
+            for (int j = 0; j < t->nzs; j++) found |= !strcmp(t->zs[j], rec->tasks[i]);
+            if (found) keep[nk++] = rec->tasks[i];
+            else snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", rec->tasks[i]);
+        }
+        memcpy(t->zs, keep, sizeof(char *) * (size_t)nk);
+        t->nzs = nk;
+        if (missing[0]) snprintf(t->avg_note, sizeof t->avg_note, " Not in these results:%s.", missing);
+    }
+    if (t->nzs) {
+        colspec *c = &t->cols[t->ncols++];
+        c->kind = COL_AVG;
+        snprintf(c->head, sizeof c->head, "0-shot avg");
+    }
+    return t->nlabels && t->ncols ? 0 : -1;
+}
+
+static void fmt_val(const colspec *c, double v, char *out, size_t cap) {
+    if (isnan(v)) snprintf(out, cap, "-");
+    else if (isinf(v)) snprintf(out, cap, "inf");
+    else if (c->kind == COL_PPL) snprintf(out, cap, v >= 1000 ? "%.3g" : "%.2f", v);
+    else if (c->kind == COL_KLD) snprintf(out, cap, "%.4f", fabs(v) < 5e-5 ? 0.0 : v); /* no "-0.0000" */
+    else snprintf(out, cap, "%.1f", v);
+}
+
+/* Is row `label` the best of column (bits, c)? Compared at the printed
+ * precision, so ties are all bold; a column where all tie has no bold. */
+static double shown(const colspec *c, double v) {
+    char s[32];
+    fmt_val(c, v, s, sizeof s);
+    return isfinite(v) ? strtod(s, NULL) : v;
+}
+
+static int is_best(const table *t, const colspec *c, const char *bits, const char *label) {
+    int li = label_index(t, label);
+    if (li >= 0 && t->is_ref[li]) return 0;
+    double v = shown(c, col_value(t, c, label, bits));
+    if (!isfinite(v)) return 0;
+    int nfinite = 0, all_tie = 1;
+    for (int i = 0; i < t->nlabels; i++) {
+        double o = shown(c, col_value(t, c, t->labels[i], bits));
+        if (!isfinite(o) || t->is_ref[i]) continue;
+        nfinite++;
+        all_tie &= o == v;
+        if (lower_better(c) ? o < v : o > v) return 0;
+    }
+    return nfinite > 1 && !all_tie;
+}
+
+static int col_present(const table *t, const colspec *c, const char *bits) {
+    for (int i = 0; i < t->nlabels; i++)
+        if (!t->is_ref[i] && !isnan(col_value(t, c, t->labels[i], bits))) return 1;
+    return 0;
+}
+
+static void caption(const table *t, const char *title, char *out, size_t cap) {
+    snprintf(out, cap, "%s: %s.", title ? title : "results", t->model);
+    for (int i = 0; i < t->ncols; i++)
+        if (t->cols[i].kind == COL_PPL) {
+            snprintf(out + strlen(out), cap - strlen(out), " Perplexity (lower is better).");
+            break;
+        }
+    for (int i = 0; i < t->ncols; i++)
+        if (t->cols[i].kind == COL_KLD) {
+            snprintf(out + strlen(out), cap - strlen(out), " KLD: mean KL divergence to the FP model (lower is better).");
+            break;
+        }
+    if (t->nzs) {
+        snprintf(out + strlen(out), cap - strlen(out), " 0-shot avg = %s: %s, in %%, over", t->rec->name, t->rec->doc);
+        for (int i = 0; i < t->nzs; i++)
+            snprintf(out + strlen(out), cap - strlen(out), "%s %s", i ? "," : "", t->zs[i]);
+        snprintf(out + strlen(out), cap - strlen(out), ".%s", t->avg_note);
+    }
+    for (int i = 0; i < t->nlabels && t->ref_bits; i++)
+        if (t->is_ref[i]) {
+            snprintf(out + strlen(out), cap - strlen(out), " Row %s: the %s reference, repeated in every group.",
+                     t->labels[i], t->ref_bits);
+            break;
+        }
+    snprintf(out + strlen(out), cap - strlen(out), " Best per column in bold.");
+}
+
+static void write_md(const table *t, const char *title, FILE *f) {
+    char cap[2048];
+    caption(t, title, cap, sizeof cap);
+    fprintf(f, "**%s**\n\n| Method |", cap);
+    for (int b = 0; b < t->nbits; b++)
+        for (int c = 0; c < t->ncols; c++)
+            if (col_present(t, &t->cols[c], t->bits[b])) fprintf(f, " %s %s |", t->bits[b], t->cols[c].head);
+    fprintf(f, "\n|---|");
+    for (int b = 0; b < t->nbits; b++)
+        for (int c = 0; c < t->ncols; c++)
+            if (col_present(t, &t->cols[c], t->bits[b])) fprintf(f, "---:|");
+    fprintf(f, "\n");
+    for (int l = 0; l < t->nlabels; l++) {
+        fprintf(f, "| %s |", t->labels[l]);
+        for (int b = 0; b < t->nbits; b++)
+            for (int c = 0; c < t->ncols; c++) {
+                if (!col_present(t, &t->cols[c], t->bits[b])) continue;
+                char v[32];
+                fmt_val(&t->cols[c], col_value(t, &t->cols[c], t->labels[l], t->bits[b]), v, sizeof v);
+                int best = is_best(t, &t->cols[c], t->bits[b], t->labels[l]);
+                fprintf(f, " %s%s%s |", best ? "**" : "", v, best ? "**" : "");
+            }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "\n");
+}
+
+static void write_csv(const table *t, FILE *f) {
+    ptq_report_csv_field(f, "method", 0);
+    int ncol = 0;
+    for (int b = 0; b < t->nbits; b++)
+        for (int c = 0; c < t->ncols; c++) ncol += col_present(t, &t->cols[c], t->bits[b]);
+    int k = 0;
+    for (int b = 0; b < t->nbits; b++)
+        for (int c = 0; c < t->ncols; c++) {
+            if (!col_present(t, &t->cols[c], t->bits[b])) continue;
+            char h[128];
+            snprintf(h, sizeof h, "%s %s", t->bits[b], t->cols[c].head);
+            ptq_report_csv_field(f, h, ++k == ncol);
+        }
+    for (int l = 0; l < t->nlabels; l++) {
+        ptq_report_csv_field(f, t->labels[l], ncol == 0);
+        k = 0;
+        for (int b = 0; b < t->nbits; b++)
+            for (int c = 0; c < t->ncols; c++) {
+                if (!col_present(t, &t->cols[c], t->bits[b])) continue;
+                double v = col_value(t, &t->cols[c], t->labels[l], t->bits[b]);
+                char s[64];
+                if (isnan(v)) s[0] = 0;
+                else snprintf(s, sizeof s, "%.6g", v);
+                ptq_report_csv_field(f, s, ++k == ncol);
+            }
+    }
+}
+
+static void write_tex(const table *t, const char *title, FILE *f) {
+    char cap[2048], esc[4096];
+    caption(t, title, cap, sizeof cap);
+    ptq_report_tex_escape(cap, esc, sizeof esc);
+    int per[MAXL], total = 0;
+    for (int b = 0; b < t->nbits; b++) {
+        per[b] = 0;
+        for (int c = 0; c < t->ncols; c++) per[b] += col_present(t, &t->cols[c], t->bits[b]);
+        total += per[b];
+    }
+    fprintf(f, "\\begin{table}[t]\n\\centering\n\\small\n\\caption{%s}\n\\begin{tabular}{l", esc);
+    for (int i = 0; i < total; i++) fprintf(f, "r");
+    fprintf(f, "}\n\\toprule\n");
+    int col = 2;
+    for (int b = 0; b < t->nbits; b++)
+        if (per[b]) fprintf(f, " & \\multicolumn{%d}{c}{%s}", per[b], t->bits[b]);
+    fprintf(f, " \\\\\n");
+    for (int b = 0; b < t->nbits; b++)
+        if (per[b]) {
+            fprintf(f, "\\cmidrule(lr){%d-%d}", col, col + per[b] - 1);
+            col += per[b];
+        }
+    fprintf(f, "\nMethod");
+    for (int b = 0; b < t->nbits; b++)
+        for (int c = 0; c < t->ncols; c++)
+            if (col_present(t, &t->cols[c], t->bits[b])) fprintf(f, " & %s", t->cols[c].head);
+    fprintf(f, " \\\\\n\\midrule\n");
+    for (int l = 0; l < t->nlabels; l++) {
+        ptq_report_tex_escape(t->labels[l], esc, sizeof esc);
+        fprintf(f, "%s", esc);
+        for (int b = 0; b < t->nbits; b++)
+            for (int c = 0; c < t->ncols; c++) {
+                if (!col_present(t, &t->cols[c], t->bits[b])) continue;
+                char v[32];
+                fmt_val(&t->cols[c], col_value(t, &t->cols[c], t->labels[l], t->bits[b]), v, sizeof v);
+                if (!strcmp(v, "inf")) snprintf(v, sizeof v, "$\\infty$");
+                fprintf(f, is_best(t, &t->cols[c], t->bits[b], t->labels[l]) ? " & \\textbf{%s}" : " & %s", v);
+            }
+        fprintf(f, " \\\\\n");
+    }
+    fprintf(f, "\\bottomrule\n\\end{tabular}\n\\end{table}\n");
+}
+
+/* Every metric of every row, long format (one value per line). */
+static int write_long_csv(const ptq_rowset *rs, const char *path, ptq_err *err) {
+    FILE *f = fopen(path, "w");
+    if (!f) return ptq_fail(err, "%s: cannot create", path);
+    static const char *const head[] = {"model", "method", "bits", "seed", "task", "metric", "value"};
+    for (int i = 0; i < 7; i++) ptq_report_csv_field(f, head[i], i == 6);
+    for (int i = 0; i < rs->n; i++) {
+        const cJSON *r = rs->rows[i], *m = cJSON_GetObjectItemCaseSensitive(r, "metrics");
+        char seed[32];
+        snprintf(seed, sizeof seed, "%g", ptq_row_metric(r, "seed"));
+        for (const cJSON *it = m ? m->child : NULL; it; it = it->next) {
+            if (!cJSON_IsNumber(it)) continue;
+            char v[64];
+            snprintf(v, sizeof v, "%.9g", it->valuedouble);
+            const char *f6[] = {ptq_row_str(r, "model"), row_label(r), ptq_row_str(r, "bits"), seed,
+                                ptq_row_str(r, "task"), it->string, v};
+            for (int k = 0; k < 7; k++) ptq_report_csv_field(f, f6[k] ? f6[k] : "", k == 6);
+        }
+    }
+    return fclose(f) ? ptq_fail(err, "%s: write failed", path) : 0;
+}
+
+/* One line per method over the bit-widths (categorical x). */
+static int plot_lines(const table *t, const colspec *c, const char *out_dir, const char *gpdir, const char *ylab,
+                      int logy, FILE *figs, ptq_err *err) {
+    char ms[128], base[4200], dat[4300], titles[4096] = "";
+    ptq_report_sanitize(t->model, ms, sizeof ms);
+    char ts[128];
+    ptq_report_sanitize(c->task, ts, sizeof ts);
+    snprintf(base, sizeof base, "%s/%s_%s", out_dir, ms, ts);
+    snprintf(dat, sizeof dat, "%s.dat", base);
+    FILE *f = fopen(dat, "w");
+    if (!f) return ptq_fail(err, "%s: cannot create", dat);
+    int blocks = 0;
+    for (int l = 0; l < t->nlabels; l++) {
+        int any = 0;
+        for (int b = 0; b < t->nbits; b++) {
+            double v = col_value(t, c, t->labels[l], t->bits[b]);
+            if (!isfinite(v) || (logy && v <= 0)) continue;
+            fprintf(f, "%d %.9g %s\n", b, v, t->bits[b]);
+            any = 1;
+        }
+        if (any) {
+            fprintf(f, "\n\n");
+            snprintf(titles + strlen(titles), sizeof titles - strlen(titles), "%s ", t->labels[l]);
+            blocks++;
+        }
+    }
+    fclose(f);
+    if (!blocks) return 0;
+    char vars[20000], title[256];
+    snprintf(title, sizeof title, "%s: %s", t->model, c->task);
+    snprintf(vars, sizeof vars,
+             "datafile='%s'; outbase='%s'; ylab='%s'; ttl='%s'; logy=%d; nblocks=%d; titles='%s'; nbits=%d", dat,
+             base, ylab, title, logy, blocks, titles, t->nbits);
+    if (ptq_report_run_gnuplot(gpdir, "lines.gp", vars, err)) return -1;
+    fprintf(figs, "\\begin{figure}[t]\\centering\\includegraphics[width=0.8\\linewidth]{%s.png}\\caption{", base);
+    char esc[512];
+    ptq_report_tex_escape(title, esc, sizeof esc);
+    fprintf(figs, "%s (%s).}\\end{figure}\n", esc, ylab);
+    printf("plot: %s.png %s.svg\n", base, base);
+    return 0;
+}
+
+/* Zero-shot average: clustered bars, one cluster per bit-width. */
+static int plot_hist(const table *t, const colspec *c, const char *out_dir, const char *gpdir, FILE *figs,
+                     ptq_err *err) {
+    char ms[128], base[4200], dat[4300];
+    ptq_report_sanitize(t->model, ms, sizeof ms);
+    snprintf(base, sizeof base, "%s/%s_zeroshot_avg", out_dir, ms);
+    snprintf(dat, sizeof dat, "%s.dat", base);
+    FILE *f = fopen(dat, "w");
+    if (!f) return ptq_fail(err, "%s: cannot create", dat);
+    fprintf(f, "bits");
+    for (int l = 0; l < t->nlabels; l++) fprintf(f, " \"%s\"", t->labels[l]);
+    fprintf(f, "\n");
+    for (int b = 0; b < t->nbits; b++) {
+        fprintf(f, "%s", t->bits[b]);
+        for (int l = 0; l < t->nlabels; l++) {
+            double v = col_value(t, c, t->labels[l], t->bits[b]);
+            fprintf(f, isfinite(v) ? " %.4f" : " NaN", v);
+        }
+        fprintf(f, "\n");
+    }
+    fclose(f);
+    char vars[20000], title[256];
+    snprintf(title, sizeof title, "%s: zero-shot %s", t->model, t->rec->name);
+    snprintf(vars, sizeof vars, "datafile='%s'; outbase='%s'; ylab='accuracy (%%)'; ttl='%s'; ncols=%d", dat, base,
+             title, t->nlabels);
+    if (ptq_report_run_gnuplot(gpdir, "histogram.gp", vars, err)) return -1;
+    char esc[512];
+    ptq_report_tex_escape(title, esc, sizeof esc);
+    fprintf(figs, "\\begin{figure}[t]\\centering\\includegraphics[width=0.8\\linewidth]{%s.png}\\caption{%s.}"
+                  "\\end{figure}\n", base, esc);
+    printf("plot: %s.png %s.svg\n", base, base);
+    return 0;
+}
+
+static int report_model(const ptq_rowset *rs, const char *model, const ptq_report_opts *o,
+                        const ptq_avg_recipe *rec, FILE *out, FILE *tex_all, FILE *figs, ptq_err *err) {
+    table *t = calloc(1, sizeof *t);
+    int rc = 0;
+    if (build_table(t, rs, model, rec)) {
+        if (!ptq_report_has_latency(rs, model))
+            fprintf(stderr, "warning: no table for model %s (no rows with ppl/kld/zero-shot/latency metrics)\n", model);
+        free(t);
+        return ptq_report_latency(rs, model, o, out, tex_all, figs, err);
+    }
+    if (out) write_md(t, o->title, out);
+    FILE *f;
+    if ((o->formats & PTQ_FMT_MD) && (f = ptq_report_open_table(o->out_dir, model, ".md", err))) write_md(t, o->title, f), fclose(f);
+    if ((o->formats & PTQ_FMT_CSV) && (f = ptq_report_open_table(o->out_dir, model, ".csv", err))) write_csv(t, f), fclose(f);
+    if ((o->formats & PTQ_FMT_TEX) && (f = ptq_report_open_table(o->out_dir, model, ".tex", err))) {
+        write_tex(t, o->title, f);
+        fclose(f);
+        write_tex(t, o->title, tex_all);
+    }
+    if (err->msg[0]) rc = -1;
+    for (int c = 0; c < t->ncols && o->plots && !rc; c++) {
+        const colspec *cs = &t->cols[c];
+        if (cs->kind == COL_PPL) rc = plot_lines(t, cs, o->out_dir, ptq_report_gnuplot_dir(o), "perplexity (log)", 1, figs, err);
+        else if (cs->kind == COL_KLD) rc = plot_lines(t, cs, o->out_dir, ptq_report_gnuplot_dir(o), "mean KLD to FP (log)", 1, figs, err);
+        else rc = plot_hist(t, cs, o->out_dir, ptq_report_gnuplot_dir(o), figs, err);
+    }
+    free(t);
+    return rc ? rc : ptq_report_latency(rs, model, o, out, tex_all, figs, err);
+}
+
+int ptq_report(const ptq_rowset *rs, const ptq_report_opts *o, FILE *out, ptq_err *err) {
+    if (rs->n == 0) return ptq_fail(err, "no result rows to report");
+    const ptq_avg_recipe *rec = ptq_avg_recipe_find(o->average ? o->average : "avg_all_acc");
+    if (!rec) {
+        char list[256] = "";
+        for (const ptq_avg_recipe *r = ptq_avg_recipes; r->name; r++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", r == ptq_avg_recipes ? "" : ", ", r->name);
+        return ptq_fail(err, "unknown average recipe '%s' (expected one of: %s)", o->average, list);
+    }
+    if (ptq_mkdir_p(o->out_dir, err)) return -1;
+    char p[4300];
+    snprintf(p, sizeof p, "%s/tables.tex", o->out_dir);
+    FILE *tex_all = fopen(p, "w");
+    snprintf(p, sizeof p, "%s/figures.tex", o->out_dir);
+    FILE *figs = fopen(p, "w");
+    if (!tex_all || !figs) {
+        if (tex_all) fclose(tex_all);
+        if (figs) fclose(figs);
+        return ptq_fail(err, "%s: cannot create report files", o->out_dir);
+    }
+    err->msg[0] = 0;
+    const char *models[MAXL];
+    int nm = 0, rc = 0;
+    for (int i = 0; i < rs->n; i++) add_unique(models, &nm, ptq_row_str(rs->rows[i], "model"));
+    for (int i = 0; i < nm && !rc; i++) rc = report_model(rs, models[i], o, rec, out, tex_all, figs, err);
+    fclose(tex_all);
+    fclose(figs);
+    if (!rc && (o->formats & PTQ_FMT_CSV)) {
+        snprintf(p, sizeof p, "%s/metrics_long.csv", o->out_dir);
+        rc = write_long_csv(rs, p, err);
+    }
+    return rc;
+}

@@ -1,0 +1,388 @@
+/* cell_stream.c — see cell_stream.h. The model is a shell: the full config,
+ * embedding, final norm and lm_head in RAM, and an array of n_layers block
+ * slots of which only the one being processed holds weights, so the method
+ * code addresses m->layers[l] exactly as in RAM. The evaluation forward runs
+ * on a one-block view of that slot (KV cache of one block). */
+#define _GNU_SOURCE
+#include "cell_stream.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "method.h"
+#include "hf_checkpoint.h"
+#include "model_open.h"
+
+typedef struct { /* one ppl task: its windows and their hidden states */
+    const char *task, *dataset;
+    ptq_tokens toks;
+    ptq_ppl_opts o;
+    int L, first;
+    long nwin;
+    float *X; /* nwin x L x dim */
+    double fwd_sec;
+} eval_set;
+
+typedef struct {
+    const ptq_cell_spec *cell;
+    const ptq_method *me;
+    ptq_qspec q;
+    cJSON *opts, *info;
+    char dir[4096], sha[65], name[128];
+    ptq_config cfg;
+    ptq_st st;
+    int st_open;
+    ptq_tokenizer *tok;
+    ptq_model m;
+    eval_set *ev;
+    int nev;
+    ptq_calib cal;
+    float *Xc;
+    double quant_sec, load_sec;
+} stream_run;
+
+static long rss_kb(void) {
+    long pages = 0, rss = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* ---- one block slot: allocate for cfg, free with everything hooked on it ---- */
+
+static int lin_alloc(ptq_linear *l, int out, int in, int bias, ptq_err *err) {
+    memset(l, 0, sizeof *l);
+    l->out = out, l->in = in, l->owns_w = 1;
+    l->aq = (ptq_act_qspec){16, 0, 1.f, 0};
+    if (!(l->w = ptq_calloc((size_t)out * in, sizeof(float), err))) return -1;
+    if (bias && !(l->bias = ptq_calloc(out, sizeof(float), err))) return -1;
+    return 0;
+}
+
+static void layer_free(ptq_layer *L) {
+    free(L->rms_att);
+    free(L->rms_ffn);
+    for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+        ptq_linear *l = &L->lin[j];
+        if (l->owns_w) free(l->w);
+        free(l->bias);
+        free(l->w_side);
+        ptq_online_op_clear(&l->in_op);
+        if (l->free_method_data) l->free_method_data(l->method_data);
+    }
+    ptq_online_op_clear(&L->qk_op);
+    ptq_online_op_clear(&L->resid_op[0]);
+    ptq_online_op_clear(&L->resid_op[1]);
+    memset(L, 0, sizeof *L);
+}
+
+static int layer_alloc(ptq_layer *L, const ptq_config *c, ptq_err *err) {
+    int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    const int shapes[PTQ_LIN_COUNT][3] = {{qd, c->dim, c->attn_bias}, {kvd, c->dim, c->attn_bias},
+                                          {kvd, c->dim, c->attn_bias}, {c->dim, qd, 0},
+                                          {c->hidden_dim, c->dim, 0}, {c->hidden_dim, c->dim, 0},
+                                          {c->dim, c->hidden_dim, 0}};
+    memset(L, 0, sizeof *L);
+    L->kq = L->vq = (ptq_act_qspec){16, 0, 1.f, 0};
+    int rc = !(L->rms_att = ptq_calloc(c->dim, sizeof(float), err)) ||
+             !(L->rms_ffn = ptq_calloc(c->dim, sizeof(float), err));
+    for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++)
+        rc = lin_alloc(&L->lin[j], shapes[j][0], shapes[j][1], shapes[j][2], err);
+    if (rc) layer_free(L);
+    return rc ? -1 : 0;
+}
+
+/* ---- setup ---- */
+
+/* The HF directory of cell->model (a directory or the short name of an HF
+ * asset), its weights' sha256 when known, and the tokenizer path to use. */
+static int resolve_model(stream_run *r, const char **tok_path, char *tbuf, size_t tcap, ptq_err *err) {
+    const char *spec = r->cell->model;
+    const ptq_named_model *named = NULL;
+    for (int i = 0; ptq_named_models[i].name; i++)
+        if (!strcmp(ptq_named_models[i].name, spec)) named = &ptq_named_models[i];
+    snprintf(r->name, sizeof r->name, "%s", spec);
+    snprintf(r->dir, sizeof r->dir, "%s", spec);
+    *tok_path = r->cell->tokenizer;
+    if (!named) return 0; /* a directory with config.json (ptq_stream_check) */
+    if (ptq_asset_open(named->weights_asset, r->dir, sizeof r->dir, r->sha, err))
+        return ptq_wrap(err, "model %s", spec);
+    char *slash = strrchr(r->dir, '/');
+    if (slash) *slash = 0;
+    if (!*tok_path && named->tokenizer_asset) {
+        if (ptq_asset_open(named->tokenizer_asset, tbuf, tcap, NULL, err)) return ptq_wrap(err, "model %s", spec);
+        *tok_path = tbuf;
+    }
+    return 0;
+}
+
+/* Shell model: outer tensors loaded, n_layers empty block slots. */
+static int open_shell(stream_run *r, ptq_err *err) {
+    ptq_config one = r->cfg;
+    one.n_layers = 1;
+    if (ptq_model_alloc(&r->m, &one, err)) return -1;
+    layer_free(&r->m.layers[0]);
+    free(r->m.layers);
+    r->m.cfg.n_layers = r->cfg.n_layers; /* from here ptq_model_free frees every slot */
+    if (!(r->m.layers = ptq_calloc(r->cfg.n_layers, sizeof(ptq_layer), err))) {
+        r->m.cfg.n_layers = 0;
+        return -1;
+    }
+    snprintf(r->m.path, sizeof r->m.path, "%s", r->dir);
+    snprintf(r->m.name, sizeof r->m.name, "%s", r->name);
+    memcpy(r->m.sha256, r->sha, 65);
+    return ptq_hf_load_outer(&r->st, &r->m, 1, err);
+}
+
+/* Tokens and embedded windows of one ppl task (as task_ppl / ptq_eval_windows). */
+static int open_eval(stream_run *r, eval_set *e, const char *task, ptq_err *err) {
+    e->task = task;
+    e->dataset = task + 4;
+    e->o = r->cell->ppl;
+    if (e->o.bos_id == 0 && e->o.protocol == PTQ_PPL_HALFWINDOW) e->o.bos_id = r->tok->add_bos ? r->tok->bos_id : -1;
+    if (ptq_text_tokens(e->dataset, r->tok, &e->toks, err)) return -1;
+    int L = e->o.seqlen > 0 ? e->o.seqlen : r->cfg.max_seq;
+    if (L > r->cfg.max_seq) return ptq_fail(err, "--seqlen %d is above the model's max_seq %d", L, r->cfg.max_seq);
+    if (L < 2) return ptq_fail(err, "--seqlen %d: need at least 2 tokens per window", L);
+    e->nwin = e->toks.n / L;
+    if (e->nwin < 1)
+        return ptq_fail(err, "dataset %s has %ld tokens, fewer than one window of %d", e->toks.name, e->toks.n, L);
+    if (e->o.limit_windows > 0 && e->o.limit_windows < e->nwin) e->nwin = e->o.limit_windows;
+    e->L = L;
+    e->first = e->o.protocol == PTQ_PPL_HALFWINDOW ? L / 2 : 0;
+    size_t per = (size_t)L * r->cfg.dim;
+    int *win = ptq_calloc(L, sizeof(int), err);
+    if (!win || !(e->X = ptq_calloc((size_t)e->nwin * per, sizeof(float), err))) return free(win), -1;
+    int rc = 0;
+    for (long w = 0; w < e->nwin && !rc; w++) {
+        memcpy(win, e->toks.ids + w * L, (size_t)L * sizeof(int));
+        if (e->o.protocol == PTQ_PPL_HALFWINDOW && e->o.bos_id >= 0) win[0] = e->o.bos_id;
+        rc = ptq_forward_embed(&r->m, win, L, e->X + w * per, err);
+    }
+    free(win);
+    return rc;
+}
+
+int ptq_stream_check(const ptq_cell_spec *cell, ptq_err *err) {
+    if (ptq_cell_check(cell, err) || ptq_method_streamable(ptq_method_find(cell->method), err)) return -1;
+    for (int i = 0; i < cell->ntasks; i++)
+        if (strncmp(cell->tasks[i], "ppl:", 4))
+            return ptq_fail(err, "--stream evaluates perplexity only: task '%s' is not ppl:DATASET", cell->tasks[i]);
+    for (int i = 0; ptq_named_models[i].name; i++)
+        if (!strcmp(ptq_named_models[i].name, cell->model))
+            return strcmp(ptq_named_models[i].kind, "hf")
+                       ? ptq_fail(err, "--stream: model %s is a %s model, not a Hugging Face checkpoint directory",
+                                  cell->model, ptq_named_models[i].kind)
+                       : 0;
+    char cfgp[4200];
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", cell->model);
+    if (!ptq_file_exists(cfgp))
+        return ptq_fail(err,
+                        "--stream: model '%s' is not a Hugging Face checkpoint directory (no %s); streaming reads "
+                        "config.json + safetensors one block at a time",
+                        cell->model, cfgp);
+    return 0;
+}
+
+static int check_cell(stream_run *r, ptq_err *err) {
+    const ptq_cell_spec *cell = r->cell;
+    if (ptq_stream_check(cell, err)) return -1;
+    r->me = ptq_method_find(cell->method);
+    if (ptq_qspec_parse(cell->qspec, &r->q, err)) return -1;
+    if (!(r->opts = ptq_cell_opts(r->me, cell)) || !(r->info = cJSON_CreateObject()))
+        return ptq_fail(err, "out of memory");
+    if (ptq_method_check_opts(r->me, r->opts, err)) return -1;
+    return 0;
+}
+
+/* ---- the pass ---- */
+
+static int embed_calib(stream_run *r, const ptq_apply_ctx *ctx, ptq_err *err) {
+    if (ptq_method_calib(r->me, ctx, &r->m, &r->cal, err)) return -1;
+    size_t win = (size_t)r->cal.seqlen * r->cfg.dim;
+    if (!(r->Xc = ptq_calloc((size_t)r->cal.nsamples * win, sizeof(float), err)))
+        return ptq_wrap(err, "calibration activations (%d x %d x %d floats)", r->cal.nsamples, r->cal.seqlen,
+                        r->cfg.dim);
+    for (int i = 0; i < r->cal.nsamples; i++)
+        if (ptq_forward_embed(&r->m, r->cal.tokens + (size_t)i * r->cal.seqlen, r->cal.seqlen, r->Xc + i * win, err))
+            return -1;
+    return 0;
+}
+
+/* Advance every evaluation window through block l (one-block view). */
+static void eval_block(stream_run *r, int l, ptq_state *s) {
+    ptq_model view = r->m;
+    view.cfg.n_layers = 1;
+    view.layers = &r->m.layers[l];
+    for (int i = 0; i < r->nev; i++) {
+        eval_set *e = &r->ev[i];
+        double t = ptq_now_sec();
+        for (long w = 0; w < e->nwin; w++)
+            ptq_forward_block(&view, s, 0, e->X + (size_t)w * e->L * r->cfg.dim, e->L, 0);
+        e->fwd_sec += ptq_now_sec() - t;
+    }
+}
+
+static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq_stream_block_stat *b,
+                    ptq_err *err) {
+    const ptq_block_method *bm = r->me->blocks;
+    ptq_layer *L = &r->m.layers[l];
+    double t0 = ptq_now_sec();
+    if (layer_alloc(L, &r->cfg, err) || ptq_hf_load_layer(&r->st, &r->cfg, l, L, 1, err))
+        return ptq_wrap(err, "block %d", l);
+    double t1 = ptq_now_sec();
+    int rc = bm->block(mst, &r->m, l, r->Xc, need ? &r->cal : NULL, err);
+    if (!rc && need) rc = ptq_calib_block_forward(&r->m, l, r->Xc, r->Xc, &r->cal, NULL, NULL, err);
+    if (!rc && bm->block_end) rc = bm->block_end(mst, &r->m, l, err);
+    double t2 = ptq_now_sec();
+    if (!rc) eval_block(r, l, s);
+    layer_free(L);
+    b->load_sec = t1 - t0, b->quant_sec = t2 - t1, b->fwd_sec = ptq_now_sec() - t2;
+    b->rss_kb = rss_kb(), b->peak_rss_kb = ptq_peak_rss_kb();
+    r->load_sec += b->load_sec, r->quant_sec += b->quant_sec;
+    if (r->cell->progress)
+        fprintf(stderr, "block %2d/%d: load %.2f s, quantize %.2f s, forward %.2f s, RSS %.0f MiB, peak %.0f MiB\n",
+                l + 1, r->cfg.n_layers, b->load_sec, b->quant_sec, b->fwd_sec, b->rss_kb / 1024.0,
+                b->peak_rss_kb / 1024.0);
+    return rc;
+}
+
+/* The whole pass: begin, embed, blocks, end. */
+static int run_pass(stream_run *r, ptq_stream_block_stat *blocks, ptq_state *s, ptq_err *err) {
+    const ptq_block_method *bm = r->me->blocks;
+    ptq_calib_spec cs = r->cell->calib;
+    if (!cs.dataset[0]) snprintf(cs.dataset, sizeof cs.dataset, "%s", ptq_default_calib(r->cell->model));
+    cs.seed = r->cell->seed;
+    ptq_apply_ctx ctx = {&r->q, r->opts, r->tok, &cs, r->cell->seed, r->info};
+    if (r->me->supports && r->me->supports(&r->q, err)) return -1;
+    void *mst = NULL;
+    int need = 0;
+    double t0 = ptq_now_sec();
+    if (bm->begin(&r->m, &ctx, &mst, &need, err)) return ptq_wrap(err, "method %s", r->me->name);
+    int rc = need ? embed_calib(r, &ctx, err) : 0;
+    r->quant_sec += ptq_now_sec() - t0;
+    for (int i = 0; i < r->nev && !rc; i++)
+        rc = open_eval(r, &r->ev[i], r->cell->tasks[i], err);
+    int maxL = 0;
+    for (int i = 0; i < r->nev && !rc; i++)
+        maxL = PTQ_MAX(maxL, r->ev[i].L);
+    ptq_model view = r->m;
+    view.cfg.n_layers = 1;
+    if (!rc) rc = ptq_state_init(s, &view, maxL, err);
+    for (int l = 0; l < r->cfg.n_layers && !rc; l++)
+        rc = do_block(r, mst, need, l, s, &blocks[l], err);
+    t0 = ptq_now_sec();
+    if (rc) {
+        ptq_err scratch;
+        bm->end(mst, &r->m, 0, &scratch);
+        return ptq_wrap(err, "method %s", r->me->name);
+    }
+    rc = bm->end(mst, &r->m, 1, err);
+    r->quant_sec += ptq_now_sec() - t0;
+    return rc ? ptq_wrap(err, "method %s", r->me->name) : 0;
+}
+
+/* ---- scoring and rows ---- */
+
+static void score(stream_run *r, eval_set *e, ptq_state *s, ptq_ppl_result *res) {
+    memset(res, 0, sizeof *res);
+    double t = ptq_now_sec();
+    int *win = malloc((size_t)e->L * sizeof(int));
+    for (long w = 0; w < e->nwin && win; w++) {
+        memcpy(win, e->toks.ids + w * e->L, (size_t)e->L * sizeof(int));
+        if (e->o.protocol == PTQ_PPL_HALFWINDOW && e->o.bos_id >= 0) win[0] = e->o.bos_id;
+        ptq_forward_head(&r->m, s, e->X + (size_t)w * e->L * r->cfg.dim, e->L, s->logits);
+        res->nll_sum += ptq_window_nll(s->logits, win, e->L, e->first, r->cfg.vocab_size);
+        res->tokens_scored += e->L - 1 - e->first;
+    }
+    free(win);
+    e->fwd_sec += ptq_now_sec() - t;
+    res->windows = (int)e->nwin;
+    res->seqlen = e->L;
+    res->seconds = e->fwd_sec;
+    double denom = e->o.denom_hf ? (double)e->nwin * e->L : (double)res->tokens_scored;
+    res->ppl = exp(res->nll_sum / denom);
+    res->tokens_per_sec = e->fwd_sec > 0 ? (double)e->nwin * e->L / e->fwd_sec : 0;
+}
+
+static cJSON *stream_json(const stream_run *r, const ptq_stream_block_stat *b) {
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    double fwd = 0;
+    for (int l = 0; l < r->cfg.n_layers; l++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "load_sec", b[l].load_sec);
+        cJSON_AddNumberToObject(x, "quant_sec", b[l].quant_sec);
+        cJSON_AddNumberToObject(x, "fwd_sec", b[l].fwd_sec);
+        cJSON_AddNumberToObject(x, "rss_kb", (double)b[l].rss_kb);
+        cJSON_AddNumberToObject(x, "peak_rss_kb", (double)b[l].peak_rss_kb);
+        cJSON_AddItemToArray(arr, x);
+        fwd += b[l].fwd_sec;
+    }
+    cJSON_AddNumberToObject(o, "load_seconds", r->load_sec);
+    cJSON_AddNumberToObject(o, "quantize_seconds", r->quant_sec);
+    cJSON_AddNumberToObject(o, "block_forward_seconds", fwd);
+    cJSON_AddItemToObject(o, "blocks", arr);
+    return o;
+}
+
+static void add_row(stream_run *r, eval_set *e, const ptq_ppl_result *res, const ptq_stream_block_stat *b,
+                    cJSON *rows) {
+    cJSON *met = cJSON_CreateObject();
+    ptq_cell_ppl_metrics(met, res, &e->o);
+    ptq_cell_row_src src = {r->cell, r->me, &r->q, r->opts, r->info, &r->m, r->quant_sec};
+    cJSON *row = ptq_cell_row(&src, e->task, met, e->toks.sha256, e->fwd_sec);
+    cJSON_AddItemToObject(row, "stream", stream_json(r, b));
+    cJSON_AddItemToArray(rows, row);
+}
+
+static void run_free(stream_run *r) {
+    for (int i = 0; i < r->nev; i++) {
+        if (r->ev[i].toks.ids) ptq_tokens_free(&r->ev[i].toks);
+        free(r->ev[i].X);
+    }
+    free(r->ev);
+    free(r->Xc);
+    ptq_calib_free(&r->cal);
+    if (r->m.layers || r->m.tok_emb) ptq_model_free(&r->m);
+    ptq_tokenizer_free(r->tok);
+    if (r->st_open) ptq_st_close(&r->st);
+    cJSON_Delete(r->opts);
+    cJSON_Delete(r->info);
+}
+
+int ptq_run_cell_stream(const ptq_cell_spec *cell, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err) {
+    stream_run r;
+    memset(&r, 0, sizeof r);
+    r.cell = cell;
+    char tbuf[4096];
+    const char *tok_path = NULL;
+    ptq_state s;
+    memset(&s, 0, sizeof s);
+    ptq_stream_block_stat *b = blocks;
+    int rc = -1;
+    if (check_cell(&r, err) || resolve_model(&r, &tok_path, tbuf, sizeof tbuf, err)) goto out;
+    if (ptq_hf_read_config(r.dir, &r.cfg, err) || ptq_hf_open_weights(r.dir, &r.cfg, &r.st, err)) goto out;
+    r.st_open = 1;
+    if (ptq_hf_open_tokenizer(r.dir, tok_path, r.cfg.vocab_size, &r.tok, err)) goto out;
+    if (!b && !(b = ptq_calloc(r.cfg.n_layers, sizeof *b, err))) goto out;
+    if (!(r.ev = ptq_calloc(cell->ntasks, sizeof *r.ev, err))) goto out;
+    r.nev = cell->ntasks;
+    if (open_shell(&r, err) || run_pass(&r, b, &s, err)) goto out;
+    for (int i = 0; i < r.nev; i++) {
+        ptq_ppl_result res;
+        score(&r, &r.ev[i], &s, &res);
+        add_row(&r, &r.ev[i], &res, b, rows_out);
+    }
+    rc = 0;
+out:
+    ptq_state_free(&s);
+    if (b != blocks) free(b);
+    run_free(&r);
+    return rc ? ptq_wrap(err, "streamed cell %s %s %s", cell->model, cell->method ? cell->method : "",
+                         cell->qspec ? cell->qspec : "")
+              : 0;
+}

@@ -1,0 +1,36 @@
+/* cell_stream.h — a streamed sweep cell (`ptqbench run --stream`): quantize a
+ * Hugging Face checkpoint with a block-wise method (methods/method.h
+ * ptq_block_method) and score its perplexity in ONE pass over the blocks,
+ * holding one block's fp32 weights at a time, so a 7B-class model (27 GB in
+ * fp32, 13.5 GB in bf16) is quantized and evaluated in a few GiB.
+ *
+ * Pass: embed the calibration windows (X_cal) and every evaluation window
+ * (X_eval); for each block l: load it from the memory-mapped safetensors,
+ * method block(l) on X_cal, advance X_cal through it, block_end(l), advance
+ * X_eval through the quantized block, free its fp32 weights and hooks and
+ * drop its file pages. Then method end() (lm_head) and the head scores the
+ * windows. Same windows, targets and NLL code (ptq_window_nll) as the in-RAM
+ * cell, and the same calibration walk as ptq_method_apply_blocks, so the
+ * result equals `ptqbench run` without --stream.
+ *
+ * Tasks: ppl:DATASET only. Rows: as ptq_run_cell, plus "stream": {load,
+ * quantize and forward seconds in total and per block, RSS per block}. */
+#ifndef PTQ_RUN_STREAM_H
+#define PTQ_RUN_STREAM_H
+
+#include "cell.h"
+
+typedef struct {
+    double load_sec, quant_sec, fwd_sec; /* this block: read+convert, method, eval forward */
+    long rss_kb, peak_rss_kb;            /* after the block was released */
+} ptq_stream_block_stat;
+
+/* Validates like ptq_cell_check, then refuses (error naming it) a method
+ * without a block-wise implementation, a model that is not an HF checkpoint
+ * directory, and any task other than ppl:DATASET. blocks: NULL or n_layers
+ * entries. */
+int ptq_run_cell_stream(const ptq_cell_spec *cell, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err);
+/* The checks above that need no file (exit 2 material for the CLI). */
+int ptq_stream_check(const ptq_cell_spec *cell, ptq_err *err);
+
+#endif

@@ -1,0 +1,91 @@
+/* test_compare.c — the regression gate on synthetic rows: identical results
+ * pass, a perturbed ppl/KLD/accuracy fails, stderr widens the accuracy
+ * tolerance, a missing row fails, tolerances parse strictly. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+#include "testutil.h"
+
+static cJSON *row(const char *id, const char *task, const char *k1, double v1, const char *k2, double v2) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "id", id);
+    cJSON_AddStringToObject(r, "task", task);
+    cJSON *m = cJSON_AddObjectToObject(r, "metrics");
+    cJSON_AddNumberToObject(m, k1, v1);
+    if (k2) cJSON_AddNumberToObject(m, k2, v2);
+    return r;
+}
+
+static void set(ptq_rowset *rs, double ppl, double kld, double acc, double acc_se, double tps) {
+    ptq_rowset_free(rs);
+    static cJSON *rows[4];
+    rows[0] = row("m|rtn|W4A4|s0|ppl:wikitext2", "ppl:wikitext2", "ppl", ppl, NULL, 0);
+    rows[1] = row("m|rtn|W4A4|s0|kld:tinystories", "kld:tinystories", "kld_mean", kld, NULL, 0);
+    rows[2] = row("m|rtn|W4A4|s0|zeroshot:piqa", "zeroshot:piqa", "acc", acc, "acc_stderr", acc_se);
+    rows[3] = row("m|rtn|W4A4|s0|latency", "latency", "decode_tokens_per_sec", tps, "prefill_ms", 100);
+    rs->rows = malloc(sizeof rows);
+    memcpy(rs->rows, rows, sizeof rows);
+    rs->n = rs->cap = 4;
+}
+
+static int gate(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare_tol *t, ptq_compare_summary *s) {
+    ptq_err err;
+    CHECK(ptq_compare(cur, base, t, NULL, s, &err) == 0);
+    return s->regressions + s->missing;
+}
+
+int main(void) {
+    ptq_rowset base = {0}, cur = {0};
+    ptq_compare_tol t;
+    ptq_compare_tol_default(&t);
+    ptq_compare_summary s;
+    set(&base, 20.0, 0.10, 0.60, 0.01, 100);
+
+    set(&cur, 20.0, 0.10, 0.60, 0.01, 100);
+    CHECK(gate(&cur, &base, &t, &s) == 0);
+    CHECK(s.checked == 5); /* ppl, kld_mean, acc, two latency metrics */
+
+    set(&cur, 20.1, 0.10, 0.60, 0.01, 100); /* +0.5% ppl: inside 1% */
+    CHECK(gate(&cur, &base, &t, &s) == 0);
+    set(&cur, 20.5, 0.10, 0.60, 0.01, 100); /* +2.5% ppl */
+    CHECK(gate(&cur, &base, &t, &s) == 1);
+    set(&cur, 19.0, 0.10, 0.60, 0.01, 100); /* better is never a failure */
+    CHECK(gate(&cur, &base, &t, &s) == 0 && s.improved == 1);
+
+    set(&cur, 20.0, 0.11, 0.60, 0.01, 100); /* +10% KLD */
+    CHECK(gate(&cur, &base, &t, &s) == 1);
+
+    set(&cur, 20.0, 0.10, 0.585, 0.01, 100); /* -1.5 points, stderr 0.01 each: allowed 1.41 points */
+    CHECK(gate(&cur, &base, &t, &s) == 1);
+    t.stderr_k = 2; /* 2 x combined stderr = 2.8 points */
+    CHECK(gate(&cur, &base, &t, &s) == 0);
+    ptq_compare_tol_default(&t);
+
+    set(&cur, 20.0, 0.10, 0.60, 0.01, 50); /* 2x slower decode */
+    CHECK(gate(&cur, &base, &t, &s) == 1);
+
+    set(&cur, INFINITY, 0.10, 0.60, 0.01, 100); /* diverged (cJSON would store null) */
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cur.rows[0], "metrics"), "ppl");
+    CHECK(gate(&cur, &base, &t, &s) == 1);
+
+    set(&cur, 20.0, 0.10, 0.60, 0.01, 100);
+    cJSON_Delete(cur.rows[3]);
+    cur.n = 3; /* a row vanished */
+    CHECK(gate(&cur, &base, &t, &s) == 1 && s.missing == 1);
+
+    ptq_err err;
+    CHECK(ptq_compare_tol_parse("ppl=0.05,acc=0.02,k=2,latency=2", &t, &err) == 0);
+    CHECK_NEAR(t.ppl_rel, 0.05, 0);
+    CHECK_NEAR(t.lat_ratio, 2, 0);
+    CHECK(ptq_compare_tol_parse("pppl=1", &t, &err) == -1 && strstr(err.msg, "pppl"));
+    CHECK(ptq_compare_tol_parse("ppl=-1", &t, &err) == -1);
+    CHECK(ptq_compare_tol_parse("ppl", &t, &err) == -1);
+    CHECK(ptq_compare_tol_parse("latency=0.5", &t, &err) == -1);
+    ptq_rowset empty = {0};
+    CHECK(ptq_compare(&cur, &empty, &t, NULL, &s, &err) == -1);
+    ptq_rowset_free(&cur);
+    ptq_rowset_free(&base);
+    return tu_done("test_compare");
+}
