@@ -66,7 +66,7 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
         if (ptq_hf_load_layer(&st, &full, l, &m.layers[0], 1, err)) goto out;
         double tb = ptq_now_sec();
         for (long w = 0; w < nwin; w++)
-            ptq_forward_block(&m, &s, 0, X + w * per, L, 0);
+            if (ptq_forward_block(&m, &s, 0, X + w * per, L, 0, err)) goto out;
         ptq_stream_block b = {tb - ta, ptq_now_sec() - tb, rss_kb(), ptq_peak_rss_kb()};
         if (blocks) blocks[l] = b;
         if (verbose)
@@ -75,7 +75,7 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
     }
     for (long w = 0; w < nwin; w++) {
         memcpy(win, toks->ids + w * L, (size_t)L * sizeof(int));
-        ptq_forward_head(&m, &s, X + w * per, L, s.logits);
+        if (ptq_forward_head(&m, &s, X + w * per, L, s.logits, err)) goto out;
         r->nll_sum += ptq_window_nll(s.logits, win, L, first, full.vocab_size);
         r->tokens_scored += L - 1 - first;
     }

@@ -165,11 +165,11 @@ const char *const ptq_zeroshot_tasks[] = {"piqa", "arc_easy", "arc_challenge", "
 
 static int has_online_ops(const ptq_model *m) {
     for (int l = 0; l <= m->cfg.n_layers; l++) {
-        if (l == m->cfg.n_layers) return m->lm_head.in_op.fn != NULL;
+        if (l == m->cfg.n_layers) return m->lm_head.in_op.kind != PTQ_OP_IDENTITY;
         const ptq_layer *L = &m->layers[l];
-        if (L->qk_op.fn || L->resid_op[0].fn || L->resid_op[1].fn) return 1;
+        if (L->qk_op.kind || L->resid_op[0].kind || L->resid_op[1].kind) return 1;
         for (int j = 0; j < PTQ_LIN_COUNT; j++)
-            if (L->lin[j].in_op.fn) return 1;
+            if (L->lin[j].in_op.kind) return 1;
     }
     return 0;
 }

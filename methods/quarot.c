@@ -25,7 +25,6 @@
  * Block-wise (streamable): begin() unties, folds the final norm into lm_head
  * and R1 into the embedding and lm_head; block() does steps 1-5 and the
  * weights for one block; block_end() installs its quantizers. */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,82 +43,12 @@ static const ptq_opt_def qr_opts[] = {
 
 extern const ptq_method ptq_method_quarot;
 
-/* ---- online ops: each maps a row x to x A with A orthogonal ---- */
-static void op_had(void *ctx, float *x, int rows, int n) {
-    (void)ctx;
-    ptq_hadamard_rows(x, rows, n, NULL);
-}
-
-typedef struct {
-    int n;
-    float *A; /* n x n */
-} dense_ctx;
-
-static void op_dense(void *ctx, float *x, int rows, int n) {
-    dense_ctx *d = ctx;
-    float *t = malloc((size_t)rows * n * sizeof(float));
-    if (!t) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, n, 1.f, x, n, d->A, n, 0.f, t, n);
-    memcpy(x, t, (size_t)rows * n * sizeof(float));
-    free(t);
-}
-
-static void free_dense(void *ctx) {
-    dense_ctx *d = ctx;
-    if (d) free(d->A);
-    free(d);
-}
-
-typedef struct {
-    int nh, hd;
-} heads_ctx;
-
-/* Hadamard across heads: x viewed as nh x hd, transform each column. */
-static void op_heads(void *ctx, float *x, int rows, int n) {
-    heads_ctx *h = ctx;
-    float *t = malloc((size_t)n * sizeof(float));
-    if (!t) return;
-    for (int r = 0; r < rows; r++) {
-        float *v = x + (size_t)r * n;
-        for (int a = 0; a < h->nh; a++)
-            for (int b = 0; b < h->hd; b++)
-                t[(size_t)b * h->nh + a] = v[(size_t)a * h->hd + b];
-        ptq_hadamard_rows(t, h->hd, h->nh, NULL);
-        for (int a = 0; a < h->nh; a++)
-            for (int b = 0; b < h->hd; b++)
-                v[(size_t)a * h->hd + b] = t[(size_t)b * h->nh + a];
-    }
-    free(t);
-}
-
 /* Orthogonal transform of size n: Hadamard when one is known, else a seeded
  * random orthogonal matrix. Fills op; *kind names the choice. */
 static int make_op(ptq_online_op *op, int n, uint64_t seed, const char **kind, ptq_err *err) {
-    memset(op, 0, sizeof *op);
-    if (ptq_hadamard_supported(n)) {
-        op->fn = op_had;
-        op->name = "hadamard";
-        op->flops_per_row = (double)n * 8;
-        *kind = "hadamard";
-        return 0;
-    }
-    dense_ctx *d = calloc(1, sizeof *d);
-    if (!d || !(d->A = ptq_calloc((size_t)n * n, sizeof(float), err))) {
-        free(d);
-        return ptq_fail(err, "out of memory for a %dx%d rotation", n, n);
-    }
-    d->n = n;
-    if (ptq_random_orthogonal(d->A, n, seed, err)) {
-        free_dense(d);
-        return -1;
-    }
-    op->fn = op_dense;
-    op->ctx = d;
-    op->free_ctx = free_dense;
-    op->name = "random_orthogonal";
-    op->flops_per_row = 2.0 * n * n;
-    *kind = "random_orthogonal";
-    return 0;
+    ptq_online_op_clear(op);
+    *kind = ptq_hadamard_supported(n) ? "hadamard" : "random_orthogonal";
+    return ptq_hadamard_supported(n) ? ptq_op_hadamard(op, n, err) : ptq_op_random_orthogonal(op, n, seed, err);
 }
 
 static int transpose(float *W, int rows, int cols, ptq_err *err) {
@@ -134,13 +63,12 @@ static int transpose(float *W, int rows, int cols, ptq_err *err) {
 }
 
 /* W (rows x n) <- W A, where op(x) = x A. */
-static void fold_in(ptq_online_op *op, float *W, int rows, int n) {
-    op->fn(op->ctx, W, rows, n);
+static int fold_in(const ptq_online_op *op, float *W, int rows, int n, ptq_err *err) {
+    return ptq_online_op_apply(op, W, rows, n, err);
 }
 /* W (n x cols) <- A^T W, i.e. W^T <- W^T A. */
-static int fold_out(ptq_online_op *op, float *W, int n, int cols, ptq_err *err) {
-    if (transpose(W, n, cols, err)) return -1;
-    op->fn(op->ctx, W, cols, n);
+static int fold_out(const ptq_online_op *op, float *W, int n, int cols, ptq_err *err) {
+    if (transpose(W, n, cols, err) || ptq_online_op_apply(op, W, cols, n, err)) return -1;
     return transpose(W, cols, n, err);
 }
 
@@ -171,28 +99,24 @@ static void fuse_layer(ptq_model *m, int l) {
 
 /* R1 = diag(signs) H (or random orthogonal) as a dense op. */
 static int residual_op(ptq_online_op *op, int d, uint64_t seed, const char **kind, ptq_err *err) {
-    dense_ctx *dc = calloc(1, sizeof *dc);
-    if (!dc || !(dc->A = ptq_calloc((size_t)d * d, sizeof(float), err))) {
-        free(dc);
-        return ptq_fail(err, "out of memory for R1 (%dx%d)", d, d);
+    if (!ptq_hadamard_supported(d)) {
+        *kind = "random_orthogonal";
+        return ptq_op_random_orthogonal(op, d, seed, err);
     }
-    dc->n = d;
-    memset(op, 0, sizeof *op);
-    op->fn = op_dense, op->ctx = dc, op->free_ctx = free_dense;
-    if (ptq_hadamard_supported(d)) {
-        *kind = "random_sign_hadamard";
-        if (ptq_hadamard_matrix(dc->A, d, err)) return free_dense(dc), -1;
+    *kind = "random_sign_hadamard";
+    float *A = ptq_calloc((size_t)d * d, sizeof(float), err);
+    if (!A) return ptq_wrap(err, "R1 (%dx%d)", d, d);
+    int rc = ptq_hadamard_matrix(A, d, err);
+    if (!rc) {
         ptq_rng r;
         ptq_rng_seed(&r, seed);
         for (int i = 0; i < d; i++)
             if (ptq_rng_u64(&r) & 1)
-                for (int j = 0; j < d; j++)
-                    dc->A[(size_t)i * d + j] = -dc->A[(size_t)i * d + j];
-        return 0;
+                for (int j = 0; j < d; j++) A[(size_t)i * d + j] = -A[(size_t)i * d + j];
+        rc = ptq_op_dense(op, A, d, err);
     }
-    *kind = "random_orthogonal";
-    if (ptq_random_orthogonal(dc->A, d, seed, err)) return free_dense(dc), -1;
-    return 0;
+    free(A);
+    return rc;
 }
 
 typedef struct {
@@ -228,8 +152,9 @@ static int qr_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *n
     if (ptq_model_untie(m, err)) return free(s), -1;
     scale_cols(m->lm_head.w, m->lm_head.out, c->dim, m->rms_final);
     if (residual_op(&s->R1, c->dim, ctx->seed, &k1, err)) return free(s), -1;
-    fold_in(&s->R1, m->tok_emb, c->vocab_size, c->dim);
-    fold_in(&s->R1, m->lm_head.w, m->lm_head.out, c->dim);
+    if (fold_in(&s->R1, m->tok_emb, c->vocab_size, c->dim, err) ||
+        fold_in(&s->R1, m->lm_head.w, m->lm_head.out, c->dim, err))
+        return qr_free(s), ptq_wrap(err, "quarot: R1 on the embedding and lm_head");
     s->vo = ptq_hadamard_supported(c->head_dim);
     s->hh = ptq_opt_bool(me, ctx->opts, "online_head_had") && s->vo && c->n_heads > 1 &&
             ptq_hadamard_supported(c->n_heads);
@@ -260,31 +185,27 @@ static int qr_block(void *state, ptq_model *m, int l, float *X, const ptq_calib 
         if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN)
             rc = fold_out(&s->R1, W->w, W->out, W->in, err);
         else
-            fold_in(&s->R1, W->w, W->out, W->in);
+            rc = fold_in(&s->R1, W->w, W->out, W->in, err);
     }
-    if (rc) return -1;
+    if (rc) return ptq_wrap(err, "quarot: R1 on layer %d", l);
     if (s->vo) { /* V/O head-dim Hadamard */
         ptq_linear *V = &L->lin[PTQ_LIN_V], *O = &L->lin[PTQ_LIN_O];
-        if (transpose(V->w, kvd, d, err)) return -1;
-        ptq_hadamard_rows(V->w, d * c->n_kv_heads, hd, NULL);
-        if (transpose(V->w, d, kvd, err)) return -1;
-        if (V->bias) ptq_hadamard_rows(V->bias, c->n_kv_heads, hd, NULL);
-        ptq_hadamard_rows(O->w, d * c->n_heads, hd, NULL);
-        L->qk_op.fn = op_had; /* Q/K after RoPE: cancels inside QK^T */
-        L->qk_op.name = "hadamard";
-        L->qk_op.flops_per_row = 8.0 * hd;
+        ptq_online_op_clear(&L->qk_op); /* Q/K after RoPE: cancels inside QK^T */
+        if (transpose(V->w, kvd, d, err) || ptq_hadamard_rows(V->w, d * c->n_kv_heads, hd, err) ||
+            transpose(V->w, d, kvd, err) || (V->bias && ptq_hadamard_rows(V->bias, c->n_kv_heads, hd, err)) ||
+            ptq_hadamard_rows(O->w, d * c->n_heads, hd, err) || ptq_op_hadamard(&L->qk_op, hd, err))
+            return ptq_wrap(err, "quarot: V/O head-dim Hadamard, layer %d", l);
     }
     if (s->hh) {
         ptq_linear *O = &L->lin[PTQ_LIN_O];
-        heads_ctx *h = calloc(1, sizeof *h);
-        if (!h) return ptq_fail(err, "out of memory");
-        h->nh = c->n_heads, h->hd = hd;
-        O->in_op = (ptq_online_op){op_heads, h, free, "hadamard_heads", 8.0 * c->n_heads * hd};
-        fold_in(&O->in_op, O->w, O->out, O->in);
+        ptq_online_op_clear(&O->in_op);
+        if (ptq_op_hadamard_heads(&O->in_op, c->n_heads, hd, err) || fold_in(&O->in_op, O->w, O->out, O->in, err))
+            return ptq_wrap(err, "quarot: o_proj online Hadamard, layer %d", l);
     }
     ptq_linear *D = &L->lin[PTQ_LIN_DOWN]; /* down_proj input */
-    if (make_op(&D->in_op, c->hidden_dim, s->ctx->seed + 1000 + l, &k4, err)) return -1;
-    fold_in(&D->in_op, D->w, D->out, D->in);
+    if (make_op(&D->in_op, c->hidden_dim, s->ctx->seed + 1000 + l, &k4, err) ||
+        fold_in(&D->in_op, D->w, D->out, D->in, err))
+        return ptq_wrap(err, "quarot: down_proj online %s, layer %d", k4, l);
     if (X) return ptq_gptq_block(m, l, X, cal, &s->o, 1, err);
     ptq_rtn_layer(m, l, &s->wq); /* weights=rtn (W16 with gptq: no-op) */
     return 0;

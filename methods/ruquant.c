@@ -107,9 +107,8 @@ static int capture_mean(ptq_model *m, int layer, const float *X, const ptq_calib
     if (ptq_state_init(&s, m, T, err)) goto out;
     s.capture = on_mean;
     s.capture_ctx = mc;
-    ptq_forward_block(m, &s, layer, xm, T, 0);
+    rc = ptq_forward_block(m, &s, layer, xm, T, 0, err);
     ptq_state_free(&s);
-    rc = 0;
 out:
     free(xm);
     return rc;
@@ -123,6 +122,7 @@ static int do_group(ru_run *r, ptq_model *m, int layer, int g, const ptq_lincap 
     int C = cap->n, rc = -1;
     float *s = malloc(sizeof(float) * C);
     ptq_ru_transform *tr = NULL;
+    ptq_online_op op = {0};
     if (!s) return ptq_fail(err, "ruquant: out of memory");
     /* s_j = a_j^alpha / max_i |W_ij|^(1-alpha) over the group's weights */
     for (int j = 0; j < C; j++) {
@@ -151,21 +151,22 @@ static int do_group(ru_run *r, ptq_model *m, int layer, int g, const ptq_lincap 
         }
         for (int j = 0; j < C; j++) tr->s_inv[j] = 1.f / s[j];
     }
+    if (ptq_op_ruquant(&op, tr, err)) goto out; /* one op, shared by the group's linears */
     for (int i = 0; i < 3 && groups[g][i] >= 0; i++) {
         ptq_linear *L = &Ly->lin[groups[g][i]];
         for (int oo = 0; oo < L->out; oo++)
             for (int j = 0; j < C; j++) L->w[(size_t)oo * C + j] *= s[j];
-        ptq_ru_rotate_rows(tr, L->w, L->out);
+        if (ptq_ru_rotate_rows(tr, L->w, L->out, err)) goto out;
         if (r->wq.bits < 16) ptq_wq_rtn(L->w, L->out, L->in, &r->wq);
         ptq_online_op_clear(&L->in_op);
-        tr->refs++;
-        L->in_op = (ptq_online_op){ptq_ru_online, tr, ptq_ru_release, "ruquant_rotation", ptq_ru_flops_per_row(tr)};
+        ptq_online_op_share(&L->in_op, &op);
         L->aq = (ptq_act_qspec){r->ctx->q->a_bits, 0, (float)r->lac, 0};
-        if (i == 0) r->online_flops += ptq_ru_flops_per_row(tr); /* one op per group input (shared) */
     }
+    r->online_flops += ptq_ru_flops_per_row(tr); /* one op per group input (shared) */
     rc = 0;
 out:
-    if (tr) ptq_ru_release(tr); /* the linears hold their own references */
+    ptq_online_op_clear(&op); /* the linears hold their own references */
+    ptq_ru_free(tr);
     free(s);
     return rc;
 }
@@ -193,12 +194,6 @@ out:
         free(mc.x[g]);
     }
     return rc;
-}
-
-/* Orthonormal Hadamard on each head vector of Q and K (cancels in QK^T). */
-static void hadamard_op(void *ctx, float *x, int rows, int n) {
-    (void)ctx;
-    ptq_hadamard_rows(x, rows, n, NULL); /* size checked when installed */
 }
 
 /* Block-wise (streamable): calibration and transforms per block in
@@ -234,14 +229,12 @@ static int ru_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *n
 }
 
 static int ru_block_end(void *state, ptq_model *m, int l, ptq_err *err) {
-    (void)err;
     ru_run *r = state;
-    int hd = m->cfg.head_dim;
     ptq_layer *L = &m->layers[l];
     L->kq = L->vq = (ptq_act_qspec){r->ctx->q->kv_bits, 0, 1.f, 0};
-    if (r->had) {
+    if (r->had) { /* orthonormal Hadamard on each head vector of Q and K (cancels in QK^T) */
         ptq_online_op_clear(&L->qk_op);
-        L->qk_op = (ptq_online_op){hadamard_op, NULL, NULL, "hadamard_qk", 2.0 * hd * log2(hd)};
+        return ptq_op_hadamard(&L->qk_op, m->cfg.head_dim, err);
     }
     return 0;
 }

@@ -150,7 +150,7 @@ typedef struct {
 /* Linears grouped by shared input: {q,k,v}, {o}, {gate,up}, {down}. */
 typedef struct {
     int n, lin[3];
-    ptq_kblockrot br;
+    ptq_online_op br; /* RUQuant block rotation */
 } bgroup;
 
 typedef struct {
@@ -160,7 +160,7 @@ typedef struct {
     int layers;
     blin *lin;     /* layers x 7 */
     bgroup *grp;   /* layers x 4 */
-    ptq_klowrank *lr; /* layers x 2 */
+    ptq_online_op *lr; /* layers x 2: low-rank residual corrections */
     ptq_kvfmt kvf;
     int kv_packed;
     ptq_kacts acts;
@@ -224,7 +224,7 @@ static int setup_lin(bench_ctx *b, blin *L, int out, int in, ptq_err *err) {
     return 0;
 }
 
-static int setup_blockrot(ptq_kblockrot *br, int n, ptq_err *err) {
+static int setup_blockrot(ptq_online_op *br, int n, ptq_err *err) {
     int B = n % 128 == 0 ? 128 : n % 64 == 0 ? 64 : n % 16 == 0 ? 16 : n;
     float *R = malloc(sizeof(float) * B * B), *om = malloc(sizeof(float) * n);
     int *perm = malloc(sizeof(int) * n), rc = -1;
@@ -234,7 +234,8 @@ static int setup_blockrot(ptq_kblockrot *br, int n, ptq_err *err) {
         /* 7919 is prime: i*7919 mod n is a permutation when gcd(7919, n) = 1 */
         if (n % 7919 == 0)
             for (int i = 0; i < n; i++) perm[i] = n - 1 - i;
-        rc = ptq_kblockrot_init(br, n, B, R, perm, R, om, err);
+        ptq_ru_transform tr = {.C = n, .B = B, .R1t = R, .R2t = R, .perm = perm, .omega = om};
+        rc = ptq_op_ruquant(br, &tr, err);
     } else ptq_fail(err, "bench: out of memory");
     free(R), free(om), free(perm);
     return rc;
@@ -249,9 +250,9 @@ static void bench_free(bench_ctx *b) {
             ptq_kcsr_free(&b->lin[i].csr);
         }
     if (b->grp)
-        for (int i = 0; i < b->layers * 4; i++) ptq_kblockrot_free(&b->grp[i].br);
+        for (int i = 0; i < b->layers * 4; i++) ptq_online_op_clear(&b->grp[i].br);
     if (b->lr)
-        for (int i = 0; i < b->layers * 2; i++) ptq_klowrank_free(&b->lr[i]);
+        for (int i = 0; i < b->layers * 2; i++) ptq_online_op_clear(&b->lr[i]);
     free(b->lin), free(b->grp), free(b->lr);
     ptq_kacts_free(&b->acts);
     free(b->x), free(b->xin), free(b->y[0]), free(b->y[1]), free(b->y[2]), free(b->tmp);
@@ -266,7 +267,7 @@ static int bench_setup(bench_ctx *b, int max_T, int max_ctx, ptq_err *err) {
     lcg = 12345;
     if (!(b->lin = ptq_calloc((size_t)L * PTQ_LIN_COUNT, sizeof(blin), err)) ||
         !(b->grp = ptq_calloc((size_t)L * 4, sizeof(bgroup), err)) ||
-        !(b->lr = ptq_calloc((size_t)L * 2, sizeof(ptq_klowrank), err)))
+        !(b->lr = ptq_calloc((size_t)L * 2, sizeof(ptq_online_op), err)))
         return -1;
     static const int groups[4][4] = {{3, PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V},
                                      {1, PTQ_LIN_O, 0, 0},
@@ -292,7 +293,7 @@ static int bench_setup(bench_ctx *b, int max_T, int max_ctx, ptq_err *err) {
                 if (Q && M) {
                     for (int i = 0; i < d * rk; i++) Q[i] = frand();
                     for (int i = 0; i < rk * rk; i++) M[i] = frand();
-                    rc = ptq_klowrank_init(&b->lr[l * 2 + r], Q, M, d, rk, err);
+                    rc = ptq_op_lowrank(&b->lr[l * 2 + r], Q, M, d, rk, err);
                 } else ptq_fail(err, "bench: out of memory");
                 free(Q), free(M);
                 if (rc) return -1;
@@ -350,7 +351,7 @@ static int run_group(bench_ctx *b, int l, int g, int T, int packed, ptq_err *err
     const float *xin = b->x;
     if (packed && (b->meth->blockrot || (g == 3 && b->meth->had_down) || (g == 1 && b->meth->had_heads))) {
         memcpy(b->xin, b->x, sizeof(float) * T * in);
-        if (b->meth->blockrot && ptq_kblockrot_apply(&G->br, b->xin, T, err)) return -1;
+        if (b->meth->blockrot && ptq_online_op_apply(&G->br, b->xin, T, in, err)) return -1;
         if (g == 3 && b->meth->had_down && ptq_hadamard_rows(b->xin, T, in, err)) return -1;
         if (g == 1 && b->meth->had_heads && had_heads(b->xin, b->tmp, T, b->c.n_heads, b->c.head_dim, err)) return -1;
         xin = b->xin;
@@ -434,10 +435,10 @@ static int run_model(bench_ctx *b, int T, int ctx, int packed, ptq_err *err) {
         }
         if (ctx > 0) attend(b, b->y[0], ctx, packed, b->tmp);
         if (run_group(b, l, 1, T, packed, err)) return -1;
-        if (packed && b->lr[l * 2].Q && ptq_klowrank_apply(&b->lr[l * 2], b->y[0], T, err)) return -1;
+        if (packed && ptq_online_op_apply(&b->lr[l * 2], b->y[0], T, c->dim, err)) return -1;
         if (run_group(b, l, 2, T, packed, err)) return -1;
         if (run_group(b, l, 3, T, packed, err)) return -1;
-        if (packed && b->lr[l * 2 + 1].Q && ptq_klowrank_apply(&b->lr[l * 2 + 1], b->y[0], T, err)) return -1;
+        if (packed && ptq_online_op_apply(&b->lr[l * 2 + 1], b->y[0], T, c->dim, err)) return -1;
     }
     return 0;
 }
@@ -849,9 +850,12 @@ static int cmd_bench_method(int argc, char **argv) {
             side += (L->lf.coef ? ptq_klowfreq_bytes(&L->lf) : 0) + (L->csr.rowptr ? ptq_kcsr_bytes(&L->csr) : 0);
         }
         for (int i = 0; i < b.layers * 4; i++)
-            if (b.grp[i].br.R1) side += sizeof(float) * (2 * b.grp[i].br.B * b.grp[i].br.B + b.grp[i].br.n) + sizeof(int) * b.grp[i].br.n;
+            if (b.grp[i].br.kind) {
+                const ptq_ru_transform *t = &b.grp[i].br.data->ru;
+                side += sizeof(float) * (2 * t->B * t->B + t->C) + sizeof(int) * t->C;
+            }
         for (int i = 0; i < b.layers * 2; i++)
-            if (b.lr[i].Q) side += sizeof(float) * ((size_t)b.lr[i].d * b.lr[i].r + (size_t)b.lr[i].r * b.lr[i].r);
+            if (b.lr[i].kind) side += sizeof(float) * ((size_t)b.lr[i].n * b.lr[i].rank + (size_t)b.lr[i].rank * b.lr[i].rank);
         printf("memory:\n  weight bytes           packed %zu (+ side %zu) = %zu   fp32 %zu   ratio %.4f\n", wp, side,
                wp + side, wf, (double)(wp + side) / wf);
         size_t kvd = (size_t)b.c.n_kv_heads * b.c.head_dim;

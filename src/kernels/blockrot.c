@@ -32,28 +32,26 @@ void ptq_block_rotate_rows(float *x, long rows, int C, int B, const float *Rt, f
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, B, B, 1.f, tmp, B, Rt, B, 0.f, x, B);
 }
 
-void ptq_ru_rotate_rows(const ptq_ru_transform *tr, float *x, long rows) {
-    float *tmp = malloc(sizeof(float) * rows * tr->C);
-    if (!tmp) return; /* cannot happen for online sizes; leaves x untouched */
+int ptq_ru_rotate_rows(const ptq_ru_transform *tr, float *x, long rows, ptq_err *err) {
+    float *tmp = malloc(sizeof(float) * (size_t)rows * tr->C);
+    if (!tmp) return ptq_fail(err, "block rotation: out of memory for %ld x %d floats", rows, tr->C);
     ptq_block_rotate_rows(x, rows, tr->C, tr->B, tr->R1t, tmp);
     ptq_permute_rows(x, rows, tr->C, tr->perm, tmp);
     ptq_block_rotate_rows(x, rows, tr->C, tr->B, tr->R2t, tmp);
     if (tr->omega) ptq_householder_rows(x, rows, tr->C, tr->omega);
     free(tmp);
+    return 0;
 }
 
-void ptq_ru_online(void *ctx, float *x, int rows, int n) {
-    const ptq_ru_transform *tr = ctx;
-    (void)n; /* == tr->C, checked when the op is installed */
+int ptq_ru_apply(const ptq_ru_transform *tr, float *x, long rows, ptq_err *err) {
     if (tr->s_inv)
         for (long r = 0; r < rows; r++)
             for (int j = 0; j < tr->C; j++) x[r * tr->C + j] *= tr->s_inv[j];
-    ptq_ru_rotate_rows(tr, x, rows);
+    return ptq_ru_rotate_rows(tr, x, rows, err);
 }
 
-void ptq_ru_release(void *ctx) {
-    ptq_ru_transform *tr = ctx;
-    if (!tr || --tr->refs > 0) return;
+void ptq_ru_free(ptq_ru_transform *tr) {
+    if (!tr) return;
     free(tr->s_inv);
     free(tr->R1t);
     free(tr->R2t);
@@ -71,9 +69,7 @@ double ptq_ru_flops_per_row(const ptq_ru_transform *tr) {
 
 int ptq_ru_matrix(const ptq_ru_transform *tr, float *M, ptq_err *err) {
     int C = tr->C;
-    (void)err;
     memset(M, 0, sizeof(float) * C * C);
     for (int i = 0; i < C; i++) M[(size_t)i * C + i] = 1;
-    ptq_ru_rotate_rows(tr, M, C); /* row i = e_i . M */
-    return 0;
+    return ptq_ru_rotate_rows(tr, M, C, err); /* row i = e_i . M */
 }

@@ -119,7 +119,7 @@ typedef struct ptq_kvcache {
 float ptq_kv_dot(const ptq_kvfmt *f, const float *q, const uint8_t *codes, const float *scale, const float *zero);
 void ptq_kv_axpy(const ptq_kvfmt *f, float p, const uint8_t *codes, const float *scale, const float *zero, float *acc);
 
-/* ---- Methods' online ops (fp32, applied to T rows) ------------------------ */
+/* ---- Side branches a linear adds to its output (fp32, T rows) ------------ */
 
 /* SpecQuant low-frequency branch: y (T x out) += x W_low^T where every row of
  * W_low holds only the k lowest rfft bins. Stored as k complex coefficients
@@ -153,33 +153,6 @@ int ptq_kcsr_from_dense(ptq_kcsr *s, const float *D, const unsigned char *keep, 
 void ptq_kcsr_apply(const ptq_kcsr *s, const float *x, int T, float *y);
 void ptq_kcsr_free(ptq_kcsr *s);
 size_t ptq_kcsr_bytes(const ptq_kcsr *s);
-
-/* ReSpinQuant rank-r residual correction: x <- x + Q M Q^T x (Q d x r, M r x r). */
-typedef struct {
-    int d, r;
-    float *Q, *M; /* copies */
-    float *tmp;   /* scratch, grown on demand */
-    int tmp_rows;
-} ptq_klowrank;
-int ptq_klowrank_init(ptq_klowrank *lr, const float *Q, const float *M, int d, int r, ptq_err *err);
-int ptq_klowrank_apply(ptq_klowrank *lr, float *x, int T, ptq_err *err);
-void ptq_klowrank_free(ptq_klowrank *lr);
-
-/* RUQuant / DuQuant online op on each row x (length n = nb * B):
- * x_blk <- x_blk R1^T per block, x <- x[perm], x_blk <- x_blk R2^T,
- * x <- x - 2 (x . w) w with w = omega / |omega| (omega NULL: skipped). */
-typedef struct {
-    int n, B;
-    float *R1, *R2; /* B x B */
-    int *perm;      /* n: new position i takes old index perm[i] */
-    float *w;       /* n, unit */
-    float *tmp;
-    int tmp_rows;
-} ptq_kblockrot;
-int ptq_kblockrot_init(ptq_kblockrot *br, int n, int B, const float *R1, const int *perm, const float *R2,
-                       const float *omega, ptq_err *err);
-int ptq_kblockrot_apply(ptq_kblockrot *br, float *x, int T, ptq_err *err);
-void ptq_kblockrot_free(ptq_kblockrot *br);
 
 /* ---- One linear on the real kernels (model.h's ptq_linear.kern) ---------
  * y = GEMM(x, w) + side(x) + bias, x = the linear's input after its online

@@ -1,8 +1,8 @@
-/* konline.c — the methods' online ops on fp32 rows: SpecQuant's
- * low-frequency branch (FFTW r2c + one real GEMM over k complex bins),
- * SEPTQ's sparse full-precision add (CSR), ReSpinQuant's rank-r residual
- * correction, and RUQuant's block-diagonal rotation + permutation +
- * Householder reflection. Matrix products go through OpenBLAS. */
+/* konline.c — the side branches a linear adds to its output on fp32 rows:
+ * SpecQuant's low-frequency branch (FFTW r2c + one real GEMM over k complex
+ * bins) and SEPTQ's sparse full-precision add (CSR). Matrix products go
+ * through OpenBLAS. The online ops that transform a linear's input live in
+ * model/online_ops.c (row kernels: hadamard.c, blockrot.c). */
 #include <cblas.h>
 #include <fftw3.h>
 #include <math.h>
@@ -161,119 +161,4 @@ void ptq_kcsr_free(ptq_kcsr *s) {
 
 size_t ptq_kcsr_bytes(const ptq_kcsr *s) {
     return sizeof(long) * (s->out + 1) + (sizeof(int) + sizeof(float)) * (size_t)s->nnz;
-}
-
-/* ---- scratch shared by the two ops below ---------------------------------- */
-
-static int grow(float **buf, int *rows, int need_rows, size_t row_floats, ptq_err *err) {
-    if (need_rows <= *rows) return 0;
-    free(*buf);
-    *buf = ptq_kalloc64(sizeof(float) * row_floats * need_rows);
-    *rows = *buf ? need_rows : 0;
-    return *buf ? 0 : ptq_fail(err, "online op: out of memory for %d rows", need_rows);
-}
-
-/* ---- ReSpinQuant rank-r correction ---------------------------------------- */
-
-int ptq_klowrank_init(ptq_klowrank *lr, const float *Q, const float *M, int d, int r, ptq_err *err) {
-    memset(lr, 0, sizeof *lr);
-    if (d <= 0 || r <= 0 || r > d) return ptq_fail(err, "lowrank: rank %d outside 1..%d", r, d);
-    lr->d = d, lr->r = r;
-    lr->Q = malloc(sizeof(float) * d * r);
-    lr->M = malloc(sizeof(float) * r * r);
-    if (!lr->Q || !lr->M) {
-        ptq_klowrank_free(lr);
-        return ptq_fail(err, "lowrank: out of memory");
-    }
-    memcpy(lr->Q, Q, sizeof(float) * d * r);
-    memcpy(lr->M, M, sizeof(float) * r * r);
-    return 0;
-}
-
-int ptq_klowrank_apply(ptq_klowrank *lr, float *x, int T, ptq_err *err) {
-    int d = lr->d, r = lr->r;
-    if (grow(&lr->tmp, &lr->tmp_rows, T, 2 * (size_t)r, err)) return -1;
-    float *Y = lr->tmp, *Z = lr->tmp + (size_t)T * r;
-    /* Y = X Q (T x r), Z = Y M^T, X += Z Q^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, r, d, 1.f, x, d, lr->Q, r, 0.f, Y, r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, r, r, 1.f, Y, r, lr->M, r, 0.f, Z, r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, d, r, 1.f, Z, r, lr->Q, r, 1.f, x, d);
-    return 0;
-}
-
-void ptq_klowrank_free(ptq_klowrank *lr) {
-    free(lr->Q), free(lr->M), free(lr->tmp);
-    memset(lr, 0, sizeof *lr);
-}
-
-/* ---- RUQuant block rotation + permutation + Householder ------------------- */
-
-int ptq_kblockrot_init(ptq_kblockrot *br, int n, int B, const float *R1, const int *perm, const float *R2,
-                       const float *omega, ptq_err *err) {
-    memset(br, 0, sizeof *br);
-    if (n <= 0 || B <= 0 || n % B) return ptq_fail(err, "blockrot: block %d must divide row length %d", B, n);
-    br->n = n, br->B = B;
-    br->R1 = malloc(sizeof(float) * B * B);
-    br->R2 = malloc(sizeof(float) * B * B);
-    br->perm = perm ? malloc(sizeof(int) * n) : NULL;
-    br->w = omega ? malloc(sizeof(float) * n) : NULL;
-    if (!br->R1 || !br->R2 || (perm && !br->perm) || (omega && !br->w)) {
-        ptq_kblockrot_free(br);
-        return ptq_fail(err, "blockrot: out of memory");
-    }
-    memcpy(br->R1, R1, sizeof(float) * B * B);
-    memcpy(br->R2, R2 ? R2 : R1, sizeof(float) * B * B);
-    if (perm) {
-        unsigned char *seen = calloc(n, 1);
-        int ok = seen != NULL;
-        for (int i = 0; ok && i < n; i++) ok = perm[i] >= 0 && perm[i] < n && !seen[perm[i]]++;
-        free(seen);
-        if (!ok) {
-            ptq_kblockrot_free(br);
-            return ptq_fail(err, "blockrot: perm is not a permutation of 0..%d", n - 1);
-        }
-        memcpy(br->perm, perm, sizeof(int) * n);
-    }
-    if (omega) {
-        double nn = 0;
-        for (int i = 0; i < n; i++) nn += (double)omega[i] * omega[i];
-        if (nn == 0) {
-            ptq_kblockrot_free(br);
-            return ptq_fail(err, "blockrot: Householder vector is zero");
-        }
-        for (int i = 0; i < n; i++) br->w[i] = (float)(omega[i] / sqrt(nn));
-    }
-    return 0;
-}
-
-int ptq_kblockrot_apply(ptq_kblockrot *br, float *x, int T, ptq_err *err) {
-    int n = br->n, B = br->B, rows = (int)((size_t)T * n / B);
-    if (grow(&br->tmp, &br->tmp_rows, T, (size_t)n, err)) return -1;
-    float *t = br->tmp;
-    /* every block of every row at once: (T n/B x B) R1^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, B, B, 1.f, x, B, br->R1, B, 0.f, t, B);
-#pragma omp parallel for schedule(static) if (T > 4)
-    for (int r = 0; r < T; r++) {
-        float *dst = x + (size_t)r * n;
-        const float *src = t + (size_t)r * n;
-        if (br->perm)
-            for (int i = 0; i < n; i++) dst[i] = src[br->perm[i]];
-        else memcpy(dst, src, sizeof(float) * n);
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, B, B, 1.f, x, B, br->R2, B, 0.f, t, B);
-    memcpy(x, t, sizeof(float) * T * n);
-    if (br->w) {
-#pragma omp parallel for schedule(static) if (T > 4)
-        for (int r = 0; r < T; r++) {
-            float *v = x + (size_t)r * n, d = 0.f;
-            for (int i = 0; i < n; i++) d += v[i] * br->w[i];
-            for (int i = 0; i < n; i++) v[i] -= 2.f * d * br->w[i];
-        }
-    }
-    return 0;
-}
-
-void ptq_kblockrot_free(ptq_kblockrot *br) {
-    free(br->R1), free(br->R2), free(br->perm), free(br->w), free(br->tmp);
-    memset(br, 0, sizeof *br);
 }

@@ -11,6 +11,7 @@
  * (packed.c) runs them instead of the fp32 GEMM, and a state made with
  * ptq_state_init_packed stores 8/4-bit K/V as integer codes. */
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,18 +136,29 @@ static void rmsnorm_rows(float *out, const float *x, const float *w, int T, int 
     }
 }
 
-static void apply_op(const ptq_online_op *op, float *x, int rows, int n) {
-    if (op->fn) op->fn(op->ctx, x, rows, n);
+/* Where a linear sits, for messages: "layers.<l>.<name>" or "lm_head". */
+static void linear_site(char *buf, size_t cap, int layer, int which, int n_layers) {
+    if (layer >= n_layers || which < 0 || which >= PTQ_LIN_COUNT) snprintf(buf, cap, "lm_head");
+    else snprintf(buf, cap, "layers.%d.%s", layer, ptq_linear_names[which]);
+}
+
+/* The linear's online op on a copy of its input (scratch). */
+static int linear_op(const ptq_linear *l, const float *x, float *scratch, int T, int layer, int which, int n_layers,
+                     ptq_err *err) {
+    memcpy(scratch, x, (size_t)T * l->in * sizeof(float));
+    if (!ptq_online_op_apply(&l->in_op, scratch, T, l->in, err)) return 0;
+    char site[64];
+    linear_site(site, sizeof site, layer, which, n_layers);
+    return ptq_wrap(err, "%s.in", site);
 }
 
 /* The fake-quant path: fp32 GEMM on the (fake-)quantized rows. */
-static void linear_fp32(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
-                        void *cap_ctx, int layer, int which) {
+static int linear_fp32(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
+                       void *cap_ctx, int layer, int which, int n_layers, ptq_err *err) {
     size_t n = (size_t)T * l->in;
     const float *pre = x, *xq = x;
-    if (l->in_op.fn || l->aq.bits < 16 || l->w_side) {
-        memcpy(scratch, x, n * sizeof(float));
-        apply_op(&l->in_op, scratch, T, l->in);
+    if (l->in_op.kind != PTQ_OP_IDENTITY || l->aq.bits < 16 || l->w_side) {
+        if (linear_op(l, x, scratch, T, layer, which, n_layers, err)) return -1;
         pre = xq = scratch;
     }
     if (l->aq.bits < 16) {
@@ -164,17 +176,17 @@ static void linear_fp32(const ptq_linear *l, const float *x, float *scratch, flo
     if (l->bias)
         for (int t = 0; t < T; t++)
             for (int o = 0; o < l->out; o++) y[(size_t)t * l->out + o] += l->bias[o];
+    return 0;
 }
 
 /* The real low-bit path: online op, then the attached kernels quantize the
  * rows to integer codes themselves (capture still sees the fake-quant rows). */
 static int linear_kern(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_kacts *acts,
-                       ptq_capture_fn cap, void *cap_ctx, int layer, int which, ptq_err *err) {
+                       ptq_capture_fn cap, void *cap_ctx, int layer, int which, int n_layers, ptq_err *err) {
     size_t n = (size_t)T * l->in;
     const float *pre = x;
-    if (l->in_op.fn) {
-        memcpy(scratch, x, n * sizeof(float));
-        apply_op(&l->in_op, scratch, T, l->in);
+    if (l->in_op.kind != PTQ_OP_IDENTITY) {
+        if (linear_op(l, x, scratch, T, layer, which, n_layers, err)) return -1;
         pre = scratch;
     }
     if (cap) {
@@ -183,40 +195,34 @@ static int linear_kern(const ptq_linear *l, const float *x, float *scratch, floa
         ptq_fq_rows(q, T, l->in, &l->aq);
         cap(cap_ctx, layer, which, pre, q, T, l->in);
     }
-    return ptq_lin_kernel_forward(l->kern, pre, T, l->aq.bits, l->aq.sym, l->aq.clip, l->aq.group, l->bias, acts, y,
-                                  err);
+    if (!ptq_lin_kernel_forward(l->kern, pre, T, l->aq.bits, l->aq.sym, l->aq.clip, l->aq.group, l->bias, acts, y,
+                                err))
+        return 0;
+    char site[64];
+    linear_site(site, sizeof site, layer, which, n_layers);
+    return ptq_wrap(err, "%s", site);
 }
 
-static void fill_nan(float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = NAN;
+static int linear_in_state(ptq_state *s, const ptq_linear *l, const float *x, float *y, int T, int layer, int which,
+                           ptq_err *err) {
+    if (!l->kern) return linear_fp32(l, x, s->xq, y, T, s->capture, s->capture_ctx, layer, which, s->n_layers, err);
+    return linear_kern(l, x, s->xq, y, T, s->acts, s->capture, s->capture_ctx, layer, which, s->n_layers, err);
 }
 
-/* In a forward pass: a kernel failure is kept in the state for ptq_forward. */
-static void linear_in_state(ptq_state *s, const ptq_linear *l, const float *x, float *y, int T, int layer,
-                            int which) {
-    if (!l->kern) {
-        linear_fp32(l, x, s->xq, y, T, s->capture, s->capture_ctx, layer, which);
-        return;
-    }
-    ptq_err e;
-    if (linear_kern(l, x, s->xq, y, T, s->acts, s->capture, s->capture_ctx, layer, which, &e)) {
-        fill_nan(y, (size_t)T * l->out);
-        if (!s->kern_failed) s->kern_err = e;
-        s->kern_failed = 1;
-    }
-}
-
-void ptq_linear_forward(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
-                        void *cap_ctx, int layer, int which) {
-    if (!l->kern) {
-        linear_fp32(l, x, scratch, y, T, cap, cap_ctx, layer, which);
-        return;
-    }
+int ptq_linear_forward(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
+                       void *cap_ctx, int layer, int which, ptq_err *err) {
+    if (!l->kern) return linear_fp32(l, x, scratch, y, T, cap, cap_ctx, layer, which, INT_MAX, err);
     ptq_kacts acts;
-    ptq_err e;
     memset(&acts, 0, sizeof acts);
-    if (linear_kern(l, x, scratch, y, T, &acts, cap, cap_ctx, layer, which, &e)) fill_nan(y, (size_t)T * l->out);
+    int rc = linear_kern(l, x, scratch, y, T, &acts, cap, cap_ctx, layer, which, INT_MAX, err);
     ptq_kacts_free(&acts);
+    return rc;
+}
+
+/* An online op of layer l outside the linears (qk, resid0, resid1). */
+static int layer_op(const ptq_online_op *op, float *x, int rows, int n, int l, const char *site, ptq_err *err) {
+    if (!ptq_online_op_apply(op, x, rows, n, err)) return 0;
+    return ptq_wrap(err, "layers.%d.%s", l, site);
 }
 
 /* Rotate every head vector of `x` (T rows of nheads*hd) at positions pos0+t. */
@@ -371,44 +377,50 @@ int ptq_forward_embed(const ptq_model *m, const int *tokens, int T, float *x, pt
     return 0;
 }
 
-void ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0) {
+int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
     const ptq_config *c = &m->cfg;
     const ptq_layer *L = &m->layers[l];
     int d = c->dim, hd = c->head_dim;
 
     /* attention */
     rmsnorm_rows(s->xb, x, L->rms_att, T, d, c->norm_eps);
-    linear_in_state(s, &L->lin[PTQ_LIN_Q], s->xb, s->q, T, l, PTQ_LIN_Q);
-    linear_in_state(s, &L->lin[PTQ_LIN_K], s->xb, s->k, T, l, PTQ_LIN_K);
-    linear_in_state(s, &L->lin[PTQ_LIN_V], s->xb, s->v, T, l, PTQ_LIN_V);
+    if (linear_in_state(s, &L->lin[PTQ_LIN_Q], s->xb, s->q, T, l, PTQ_LIN_Q, err) ||
+        linear_in_state(s, &L->lin[PTQ_LIN_K], s->xb, s->k, T, l, PTQ_LIN_K, err) ||
+        linear_in_state(s, &L->lin[PTQ_LIN_V], s->xb, s->v, T, l, PTQ_LIN_V, err))
+        return -1;
     rope(m, s->q, T, c->n_heads, pos0);
     rope(m, s->k, T, c->n_kv_heads, pos0);
-    apply_op(&L->qk_op, s->q, T * c->n_heads, hd);
-    apply_op(&L->qk_op, s->k, T * c->n_kv_heads, hd);
+    if (layer_op(&L->qk_op, s->q, T * c->n_heads, hd, l, "qk", err) ||
+        layer_op(&L->qk_op, s->k, T * c->n_kv_heads, hd, l, "qk", err))
+        return -1;
     kv_store(m, s, l, T, pos0);
     attention(m, s, l, T, pos0);
-    linear_in_state(s, &L->lin[PTQ_LIN_O], s->xb2, s->xb, T, l, PTQ_LIN_O);
-    apply_op(&L->resid_op[0], x, T, d);
+    if (linear_in_state(s, &L->lin[PTQ_LIN_O], s->xb2, s->xb, T, l, PTQ_LIN_O, err) ||
+        layer_op(&L->resid_op[0], x, T, d, l, "resid0", err))
+        return -1;
     for (size_t i = 0; i < (size_t)T * d; i++) x[i] += s->xb[i];
 
     /* SwiGLU feed-forward */
     rmsnorm_rows(s->xb, x, L->rms_ffn, T, d, c->norm_eps);
-    linear_in_state(s, &L->lin[PTQ_LIN_GATE], s->xb, s->hb, T, l, PTQ_LIN_GATE);
-    linear_in_state(s, &L->lin[PTQ_LIN_UP], s->xb, s->hb2, T, l, PTQ_LIN_UP);
+    if (linear_in_state(s, &L->lin[PTQ_LIN_GATE], s->xb, s->hb, T, l, PTQ_LIN_GATE, err) ||
+        linear_in_state(s, &L->lin[PTQ_LIN_UP], s->xb, s->hb2, T, l, PTQ_LIN_UP, err))
+        return -1;
     size_t nh = (size_t)T * c->hidden_dim;
 #pragma omp parallel for simd schedule(static) if (nh > 65536)
     for (size_t i = 0; i < nh; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
     }
-    linear_in_state(s, &L->lin[PTQ_LIN_DOWN], s->hb, s->xb, T, l, PTQ_LIN_DOWN);
-    apply_op(&L->resid_op[1], x, T, d);
+    if (linear_in_state(s, &L->lin[PTQ_LIN_DOWN], s->hb, s->xb, T, l, PTQ_LIN_DOWN, err) ||
+        layer_op(&L->resid_op[1], x, T, d, l, "resid1", err))
+        return -1;
     for (size_t i = 0; i < (size_t)T * d; i++) x[i] += s->xb[i];
+    return 0;
 }
 
-void ptq_forward_head(const ptq_model *m, ptq_state *s, const float *x, int T, float *logits) {
+int ptq_forward_head(const ptq_model *m, ptq_state *s, const float *x, int T, float *logits, ptq_err *err) {
     rmsnorm_rows(s->xb, x, m->rms_final, T, m->cfg.dim, m->cfg.norm_eps);
-    linear_in_state(s, &m->lm_head, s->xb, logits, T, m->cfg.n_layers, 0);
+    return linear_in_state(s, &m->lm_head, s->xb, logits, T, m->cfg.n_layers, 0, err);
 }
 
 int ptq_forward(const ptq_model *m, ptq_state *s, const int *tokens, int T, int pos0, float *logits, int last_only,
@@ -418,11 +430,10 @@ int ptq_forward(const ptq_model *m, ptq_state *s, const int *tokens, int T, int 
     if (pos0 < 0 || pos0 + T > m->cfg.max_seq)
         return ptq_fail(err, "forward: positions %d..%d exceed max_seq %d", pos0, pos0 + T - 1, m->cfg.max_seq);
     if (ptq_forward_embed(m, tokens, T, s->x, err)) return -1;
-    s->kern_failed = 0;
-    for (int l = 0; l < m->cfg.n_layers; l++) ptq_forward_block(m, s, l, s->x, T, pos0);
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        if (ptq_forward_block(m, s, l, s->x, T, pos0, err)) return ptq_wrap(err, "forward");
     if (!logits) logits = s->logits;
-    if (last_only) ptq_forward_head(m, s, s->x + (size_t)(T - 1) * m->cfg.dim, 1, logits);
-    else ptq_forward_head(m, s, s->x, T, logits);
-    if (s->kern_failed) return ptq_fail(err, "forward: %s", s->kern_err.msg);
+    const float *x = last_only ? s->x + (size_t)(T - 1) * m->cfg.dim : s->x;
+    if (ptq_forward_head(m, s, x, last_only ? 1 : T, logits, err)) return ptq_wrap(err, "forward");
     return 0;
 }

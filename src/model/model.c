@@ -57,11 +57,6 @@ static void linear_free(ptq_linear *l) {
     memset(l, 0, sizeof *l);
 }
 
-void ptq_online_op_clear(ptq_online_op *op) {
-    if (op->free_ctx) op->free_ctx(op->ctx);
-    memset(op, 0, sizeof *op);
-}
-
 void ptq_model_init_rope(ptq_model *m) {
     const ptq_config *c = &m->cfg;
     int half = c->head_dim / 2;

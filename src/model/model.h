@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "fakequant.h"
+#include "online_ops.h"
 
 enum { PTQ_ROPE_INTERLEAVED = 0, /* llama2.c / Meta: rotate pairs (2i, 2i+1) */
        PTQ_ROPE_HALF = 1 /* HF rotate_half: pairs (i, i + head_dim/2) */ };
@@ -28,16 +29,6 @@ typedef struct {
     int rope_orig_max_pos;
 } ptq_config;
 
-
-/* An online op transforms `rows` vectors of length n in place. */
-typedef void (*ptq_rowfn)(void *ctx, float *x, int rows, int n);
-typedef struct {
-    ptq_rowfn fn; /* NULL = identity */
-    void *ctx;
-    void (*free_ctx)(void *ctx);
-    const char *name;    /* e.g. "hadamard", "ruquant_block" (for reports) */
-    double flops_per_row; /* cost accounting for latency/memory reports */
-} ptq_online_op;
 
 typedef struct {
     int out, in;
@@ -95,7 +86,6 @@ long ptq_model_param_count(const ptq_model *m);
 /* Linear by index: layer in [0, n_layers) with which in PTQ_LIN_*, or
  * layer == n_layers for lm_head (which ignored). */
 ptq_linear *ptq_model_linear(ptq_model *m, int layer, int which);
-void ptq_online_op_clear(ptq_online_op *op); /* frees ctx, resets to identity */
 
 /* Loaders. */
 int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err);
@@ -122,8 +112,6 @@ typedef struct {
     struct ptq_kvcache *kvq;
     float *kv_panel;   /* per thread 2 x max_seq x head_dim: dequantized K/V of a head (prefill) */
     int n_layers;      /* of the model the state was made for */
-    int kern_failed;   /* a kernel failed inside ptq_forward_block; ptq_forward reports kern_err */
-    ptq_err kern_err;
 } ptq_state;
 
 int ptq_state_init(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err);
@@ -141,18 +129,19 @@ int ptq_state_kv_packed(const ptq_state *s);
 /* Causal forward of T tokens at positions pos0..pos0+T-1, attending to the
  * KV cache of positions < pos0 written by earlier calls. Writes logits for
  * all T positions (T x vocab) into `logits` (or s->logits when NULL); when
- * last_only, only the last position's logits are computed (into row 0). */
+ * last_only, only the last position's logits are computed (into row 0).
+ * Fails (out of memory in an online op or a kernel) with a message naming
+ * the op or linear and its site, e.g. "layers.3.down_proj.in". */
 int ptq_forward(const ptq_model *m, ptq_state *s, const int *tokens, int T, int pos0, float *logits,
                 int last_only, ptq_err *err);
 /* The pieces, for calibration (block-by-block) and streaming. */
 int ptq_forward_embed(const ptq_model *m, const int *tokens, int T, float *x, ptq_err *err);
-void ptq_forward_block(const ptq_model *m, ptq_state *s, int layer, float *x, int T, int pos0);
-void ptq_forward_head(const ptq_model *m, ptq_state *s, const float *x, int T, float *logits);
+int ptq_forward_block(const ptq_model *m, ptq_state *s, int layer, float *x, int T, int pos0, ptq_err *err);
+int ptq_forward_head(const ptq_model *m, ptq_state *s, const float *x, int T, float *logits, ptq_err *err);
 /* One linear with its hooks: y (T x out) = hooks(x) W^T (+ side, + bias).
  * x (T x in) is not modified; scratch holds 2 x T x in floats. With kernels
- * attached (l->kern) it runs them instead of the fp32 GEMM; this entry point
- * has no state, so on a kernel failure (out of memory) y is set to NaN. */
-void ptq_linear_forward(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
-                        void *cap_ctx, int layer, int which);
+ * attached (l->kern) it runs them instead of the fp32 GEMM. */
+int ptq_linear_forward(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
+                       void *cap_ctx, int layer, int which, ptq_err *err);
 
 #endif

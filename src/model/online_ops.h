@@ -1,60 +1,113 @@
-/* online_ops.h — the online ops (ptq_online_op) a ptqbench export file can
- * store, their constructors, and the table of known kinds.
+/* online_ops.h — typed online ops: the transforms a quantization method
+ * installs on the model's hooks (a linear's input, Q/K heads after RoPE, the
+ * residual stream). Every op is a linear map on rows of length n, x -> x A,
+ * with A orthogonal except for the low-rank correction.
  *
- * Every online op in this codebase is a linear map on rows, x -> x A, so any
- * op can be stored: known kinds compactly, anything else materialized as the
- * dense matrix A (row i = op(e_i)) and applied with cblas_sgemm on load.
- * Known kinds (row length n):
- *   "hadamard"         orthonormal Walsh-Hadamard of size n; no data
- *   "hadamard_heads"   the row as p0 heads x p1 head_dim, orthonormal
- *                      Hadamard of size p0 across the heads; no data
- *   "ruquant_rotation" RUQuant's composed transform (rotations.h), block
- *                      size p0; data R1t, R2t (p0 x p0 f32), perm (n i32,
- *                      a permutation), optional s_inv and omega (n f32);
- *                      rebuilt bit-exactly (same code path as the method)
- *   "dense"            A (n x n f32)
- * A Hadamard-named op is stored as "hadamard"/"hadamard_heads" only when it
- * agrees with that transform on random probe rows (1e-5 relative); an op the
- * probe rejects is materialized, so a name can never change the function. */
+ * Kinds and their parameters (and data, shared between the sites that hold
+ * one op, reference-counted):
+ *   identity           a zeroed ptq_online_op; applies nothing
+ *   hadamard           orthonormal Walsh-Hadamard of size n (hadamard.h)
+ *   hadamard_heads     the row as heads x head_dim: Hadamard of size heads
+ *                      on every column (across the heads)
+ *   dense              x <- x A; data A (n x n)
+ *   random_orthogonal  dense with A = ptq_random_orthogonal(n, seed)
+ *   ruquant_rotation   RUQuant's composed transform (blockrot.h): x * s_inv,
+ *                      block R1, permutation, block R2, Householder; data
+ *                      R1t, R2t (B x B), perm (n), optional s_inv, omega (n)
+ *   lowrank            x <- x + Q M Q^T x (ReSpinQuant's residual
+ *                      correction); data Q (n x rank), M (rank x rank)
+ * Ops are built only by the constructors below and applied only by
+ * ptq_online_op_apply, which fails (out of memory, wrong row length) with
+ * an error instead of leaving the rows unchanged. */
 #ifndef PTQ_ONLINE_OPS_H
 #define PTQ_ONLINE_OPS_H
 
-#include "model.h"
+#include "blockrot.h"
+#include "common.h"
 
-#define PTQ_OP_MAXBLOB 5
+typedef enum {
+    PTQ_OP_IDENTITY = 0,
+    PTQ_OP_HADAMARD,
+    PTQ_OP_HADAMARD_HEADS,
+    PTQ_OP_DENSE,
+    PTQ_OP_RANDOM_ORTHOGONAL,
+    PTQ_OP_RUQUANT,
+    PTQ_OP_LOWRANK,
+    PTQ_OP_KINDS
+} ptq_op_kind;
 
-/* One tensor of an op's data. */
+/* The arrays of an op; one block per constructed op, shared by every site
+ * that holds it (ptq_online_op_share), freed with the last reference. */
+typedef struct {
+    int refs;
+    float *A;            /* dense, random_orthogonal: n x n */
+    ptq_ru_transform ru; /* ruquant_rotation */
+    float *Q, *M;        /* lowrank: n x rank, rank x rank */
+} ptq_op_data;
+
+typedef struct {
+    ptq_op_kind kind;
+    int n;               /* row length */
+    int heads, head_dim; /* hadamard_heads: n = heads x head_dim */
+    int rank;            /* lowrank */
+    uint64_t seed;       /* random_orthogonal */
+    ptq_op_data *data;   /* NULL for identity and the Hadamard kinds */
+} ptq_online_op;
+
+/* Constructors: op is overwritten (release what it held first); on failure
+ * it is left unchanged. Arrays are copied. */
+int ptq_op_hadamard(ptq_online_op *op, int n, ptq_err *err);
+int ptq_op_hadamard_heads(ptq_online_op *op, int heads, int head_dim, ptq_err *err);
+int ptq_op_dense(ptq_online_op *op, const float *A, int n, ptq_err *err);
+int ptq_op_random_orthogonal(ptq_online_op *op, int n, uint64_t seed, ptq_err *err);
+/* Checks tr (B divides C, perm a permutation of 0..C-1). */
+int ptq_op_ruquant(ptq_online_op *op, const ptq_ru_transform *tr, ptq_err *err);
+int ptq_op_lowrank(ptq_online_op *op, const float *Q, const float *M, int n, int rank, ptq_err *err);
+
+/* dst (overwritten) holds src too: one more reference to src's data. */
+void ptq_online_op_share(ptq_online_op *dst, const ptq_online_op *src);
+/* Drops op's reference and resets it to the identity. */
+void ptq_online_op_clear(ptq_online_op *op);
+
+/* x (rows x n) <- op(x). n must be op->n (any n for the identity). */
+int ptq_online_op_apply(const ptq_online_op *op, float *x, int rows, int n, ptq_err *err);
+/* Arithmetic cost of one row (for latency/memory reports). */
+double ptq_online_op_flops(const ptq_online_op *op);
+/* "hadamard", "ruquant_rotation", ... (the names of the export file). */
+const char *ptq_op_kind_name(ptq_op_kind kind);
+
+/* ---- The stored form of an op (export file, ptqfile.c) ------------------- */
+
+#define PTQ_OP_MAXTENSOR 5
+
 typedef struct {
     char name[16];
-    int is_i32;          /* 0: f32, 1: int32 */
-    void *data;          /* shape[0] * shape[1] elements (shape[1] = 1 for vectors) */
+    int is_i32;       /* 0: f32, 1: int32 */
+    const void *data; /* shape[0] x shape[1] elements (shape[1] = 1 for a vector) */
     long long shape[2];
     int ndim;
-    int owned;           /* freed by ptq_opdesc_free */
-} ptq_opblob;
+} ptq_op_tensor;
 
-/* Serialized form of one op. */
 typedef struct {
-    const char *kind; /* a known kind (static string) */
-    int n;            /* row length */
-    int p[2];         /* kind parameters (see above), 0 when unused */
-    int nblob;
-    ptq_opblob blob[PTQ_OP_MAXBLOB];
-} ptq_opdesc;
+    ptq_op_kind kind;
+    int n;
+    int p[2];        /* hadamard_heads: heads, head_dim; ruquant_rotation: B; lowrank: rank */
+    uint64_t seed;   /* random_orthogonal */
+    char sha256[65]; /* random_orthogonal: of A's f32 bytes, checked when rebuilt */
+    int ntensor;
+    ptq_op_tensor t[PTQ_OP_MAXTENSOR]; /* borrowed from the op (describe) or the file (build) */
+} ptq_op_desc;
 
-/* Describe op (acting on rows of length n; cfg gives the head layout for
- * "hadamard_heads"). Blobs borrow the op's arrays where they can. */
-int ptq_online_op_describe(const ptq_online_op *op, int n, const ptq_config *cfg, ptq_opdesc *d, ptq_err *err);
-/* Build an op from a description (validates kind, n, parameters, every blob's
- * shape and dtype, permutation ranges). The op copies what it keeps. */
-int ptq_online_op_from_desc(const ptq_opdesc *d, ptq_online_op *op, ptq_err *err);
-void ptq_opdesc_free(ptq_opdesc *d);
-/* The static kind string for a name, or NULL when unknown. */
-const char *ptq_online_kind(const char *name);
-
-/* Constructors (op is overwritten; free with ptq_online_op_clear). */
-int ptq_op_hadamard(ptq_online_op *op, int n, ptq_err *err);
-int ptq_op_hadamard_heads(ptq_online_op *op, int n_heads, int head_dim, ptq_err *err);
-int ptq_op_dense(ptq_online_op *op, const float *A, int n, ptq_err *err); /* copies A (n x n) */
+/* File format version that introduced a kind (2 or 3). */
+int ptq_op_kind_version(ptq_op_kind kind);
+/* The kind named `name`, or -1. */
+int ptq_op_kind_parse(const char *name);
+/* Describe op for a file of format `version`: version 2 stores a
+ * random_orthogonal op as its dense matrix and cannot store lowrank. */
+int ptq_online_op_describe(const ptq_online_op *op, int version, ptq_op_desc *d, ptq_err *err);
+/* Build the op through its kind's constructor; checks every tensor's
+ * presence, dtype and shape, and a random_orthogonal rebuild against its
+ * sha256. */
+int ptq_online_op_from_desc(const ptq_op_desc *d, ptq_online_op *op, ptq_err *err);
 
 #endif

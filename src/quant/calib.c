@@ -97,14 +97,15 @@ int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float
     }
     s.capture = cap;
     s.capture_ctx = cap_ctx;
-    for (int i = 0; i < c->nsamples; i++) {
+    int rc = 0;
+    for (int i = 0; i < c->nsamples && !rc; i++) {
         memcpy(x, X + i * win, win * sizeof(float));
-        ptq_forward_block(m, &s, layer, x, c->seqlen, 0);
-        if (out) memcpy(out + i * win, x, win * sizeof(float));
+        rc = ptq_forward_block(m, &s, layer, x, c->seqlen, 0, err);
+        if (out && !rc) memcpy(out + i * win, x, win * sizeof(float));
     }
     free(x);
     ptq_state_free(&s);
-    return 0;
+    return rc;
 }
 
 int ptq_calib_walk(ptq_model *m, const ptq_calib *c, ptq_block_fn on_block, void *ctx, ptq_err *err) {

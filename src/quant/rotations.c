@@ -194,10 +194,9 @@ static ptq_ru_transform *ru_alloc(int C, int B, ptq_err *err) {
     if (!tr) return NULL;
     tr->C = C;
     tr->B = B;
-    tr->refs = 1;
     if (!(tr->R1t = ptq_calloc((size_t)B * B, sizeof(float), err)) ||
         !(tr->R2t = ptq_calloc((size_t)B * B, sizeof(float), err)) || !(tr->perm = ptq_calloc(C, sizeof(int), err))) {
-        ptq_ru_release(tr);
+        ptq_ru_free(tr);
         return NULL;
     }
     for (int i = 0; i < C; i++) tr->perm[i] = i;
@@ -261,7 +260,7 @@ out:
     free(tmp);
     free(mx);
     if (rc) {
-        if (tr) ptq_ru_release(tr);
+        if (tr) ptq_ru_free(tr);
         tr = NULL;
     }
     *out = tr;

@@ -214,7 +214,7 @@ static int embed_calib(stream_run *r, const ptq_apply_ctx *ctx, ptq_err *err) {
 }
 
 /* Advance every evaluation window through block l (one-block view). */
-static void eval_block(stream_run *r, int l, ptq_state *s) {
+static int eval_block(stream_run *r, int l, ptq_state *s, ptq_err *err) {
     ptq_model view = r->m;
     view.cfg.n_layers = 1;
     view.layers = &r->m.layers[l];
@@ -222,9 +222,11 @@ static void eval_block(stream_run *r, int l, ptq_state *s) {
         eval_set *e = &r->ev[i];
         double t = ptq_now_sec();
         for (long w = 0; w < e->nwin; w++)
-            ptq_forward_block(&view, s, 0, e->X + (size_t)w * e->L * r->cfg.dim, e->L, 0);
+            if (ptq_forward_block(&view, s, 0, e->X + (size_t)w * e->L * r->cfg.dim, e->L, 0, err))
+                return ptq_wrap(err, "block %d", l);
         e->fwd_sec += ptq_now_sec() - t;
     }
+    return 0;
 }
 
 static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq_stream_block_stat *b,
@@ -239,7 +241,7 @@ static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq
     if (!rc && need) rc = ptq_calib_block_forward(&r->m, l, r->Xc, r->Xc, &r->cal, NULL, NULL, err);
     if (!rc && bm->block_end) rc = bm->block_end(mst, &r->m, l, err);
     double t2 = ptq_now_sec();
-    if (!rc) eval_block(r, l, s);
+    if (!rc) rc = eval_block(r, l, s, err);
     layer_free(L);
     b->load_sec = t1 - t0, b->quant_sec = t2 - t1, b->fwd_sec = ptq_now_sec() - t2;
     b->rss_kb = rss_kb(), b->peak_rss_kb = ptq_peak_rss_kb();
@@ -288,14 +290,17 @@ static int run_pass(stream_run *r, ptq_stream_block_stat *blocks, ptq_state *s, 
 
 /* ---- scoring and rows ---- */
 
-static void score(stream_run *r, eval_set *e, ptq_state *s, ptq_ppl_result *res) {
+static int score(stream_run *r, eval_set *e, ptq_state *s, ptq_ppl_result *res, ptq_err *err) {
     memset(res, 0, sizeof *res);
     double t = ptq_now_sec();
     int *win = malloc((size_t)e->L * sizeof(int));
     for (long w = 0; w < e->nwin && win; w++) {
         memcpy(win, e->toks.ids + w * e->L, (size_t)e->L * sizeof(int));
         if (e->o.protocol == PTQ_PPL_HALFWINDOW && e->o.bos_id >= 0) win[0] = e->o.bos_id;
-        ptq_forward_head(&r->m, s, e->X + (size_t)w * e->L * r->cfg.dim, e->L, s->logits);
+        if (ptq_forward_head(&r->m, s, e->X + (size_t)w * e->L * r->cfg.dim, e->L, s->logits, err)) {
+            free(win);
+            return -1;
+        }
         res->nll_sum += ptq_window_nll(s->logits, win, e->L, e->first, r->cfg.vocab_size);
         res->tokens_scored += e->L - 1 - e->first;
     }
@@ -307,6 +312,7 @@ static void score(stream_run *r, eval_set *e, ptq_state *s, ptq_ppl_result *res)
     double denom = e->o.denom_hf ? (double)e->nwin * e->L : (double)res->tokens_scored;
     res->ppl = exp(res->nll_sum / denom);
     res->tokens_per_sec = e->fwd_sec > 0 ? (double)e->nwin * e->L / e->fwd_sec : 0;
+    return 0;
 }
 
 static cJSON *stream_json(const stream_run *r, const ptq_stream_block_stat *b) {
@@ -374,7 +380,7 @@ int ptq_run_cell_stream(const ptq_cell_spec *cell, cJSON *rows_out, ptq_stream_b
     if (open_shell(&r, err) || run_pass(&r, b, &s, err)) goto out;
     for (int i = 0; i < r.nev; i++) {
         ptq_ppl_result res;
-        score(&r, &r.ev[i], &s, &res);
+        if (score(&r, &r.ev[i], &s, &res, err)) goto out;
         add_row(&r, &r.ev[i], &res, b, rows_out);
     }
     rc = 0;

@@ -128,8 +128,9 @@ static double per_linear_diff(const ptq_model *m, const ptq_packed_model *pm) {
         float *yf = malloc(sizeof(float) * R * lf->out), *yk = malloc(sizeof(float) * R * lf->out);
         for (int j = 0; j < R * lf->in; j++)
             x[j] = (float)(ptq_rng_uniform(&rng) - 0.5) * (j % lf->in % 17 == 3 ? 20.f : 1.f);
-        ptq_linear_forward(lf, x, sc, yf, R, NULL, NULL, 0, 0);
-        ptq_linear_forward(lk, x, sc, yk, R, NULL, NULL, 0, 0);
+        ptq_err le;
+        CHECK(ptq_linear_forward(lf, x, sc, yf, R, NULL, NULL, 0, 0, &le) == 0);
+        CHECK(ptq_linear_forward(lk, x, sc, yk, R, NULL, NULL, 0, 0, &le) == 0);
         double ymax = 0;
         for (int j = 0; j < R * lf->out; j++) ymax = fmax(ymax, fabs(yf[j]));
         double d = max_abs_diff(yf, yk, (size_t)R * lf->out) / fmax(ymax, 1e-30);

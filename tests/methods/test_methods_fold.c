@@ -143,7 +143,8 @@ int main(void) {
     /* a quantized QuaRot model still runs and is finite; online ops installed */
     ptq_model m;
     CHECK(apply("quarot", "W4A4KV4", &m, &err) == 0);
-    CHECK(m.layers[0].qk_op.fn != NULL && m.layers[0].lin[PTQ_LIN_DOWN].in_op.fn != NULL);
+    CHECK(m.layers[0].qk_op.kind == PTQ_OP_HADAMARD && m.layers[0].lin[PTQ_LIN_O].in_op.kind == PTQ_OP_HADAMARD_HEADS);
+    CHECK(m.layers[0].lin[PTQ_LIN_DOWN].in_op.kind == PTQ_OP_RANDOM_ORTHOGONAL); /* hidden_dim 172: no Hadamard */
     CHECK(m.layers[0].kq.bits == 4 && m.layers[0].lin[PTQ_LIN_Q].aq.bits == 4 && m.lm_head.aq.bits == 16);
     double pq = ppl_of(&m);
     printf("quarot W4A4KV4 ppl %.4f\n", pq);

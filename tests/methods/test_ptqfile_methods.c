@@ -1,9 +1,10 @@
 /* test_ptqfile_methods.c — export files of real quantized models
- * (stories260K, small calibration): QuaRot W4A4KV4 (Hadamard and dense
- * online ops, GPTQ weights) and RUQuant W4A4KV4 (block rotations) here;
+ * (stories260K, small calibration): QuaRot W4A4KV4 (Hadamard and random
+ * orthogonal online ops, GPTQ weights) and RUQuant W4A4KV4 (block rotations) here;
  * SpecQuant W4A4 (low-frequency coefficients) and SEPTQ W4 (sparse
  * full-precision entries) in test_ptqfile_side_slow.c, which includes this
- * file. Each is saved packed and loaded back and gives the in-memory model's logits
+ * file. Each is saved packed and loaded back (every online op rebuilt with
+ * its kind) and gives the in-memory model's logits
  * (1e-4 abs: weights come back from codes) and perplexity on a few windows;
  * the packed forward runs on the loaded packed tensors. */
 #include <math.h>
@@ -68,7 +69,7 @@ static void roundtrip(const char *method, const char *bits, int want_sparse, con
     cJSON_AddStringToObject(meta, "qspec", bits);
     ptq_qspec q;
     ptq_qspec_parse(bits, &q, &err);
-    ptq_file_opts fo = {q.w_bits, q.w_group, 2};
+    ptq_file_opts fo = {q.w_bits, q.w_group, PTQ_FILE_VERSION};
     ptq_file_stats st;
     double t0 = ptq_now_sec();
     int rc = ptq_file_save_ex(path, &a, meta, &fo, &st, &err);
@@ -96,6 +97,13 @@ static void roundtrip(const char *method, const char *bits, int want_sparse, con
            method, bits, t0 - tq, st.file_bytes, st.packed_linears, st.linears, npk, st.sparse_entries, st.online_ops, t1 - t0,
            t2 - t1, d, pa, pb);
     CHECK(d < 1e-4);
+    for (int l = 0; l < a.cfg.n_layers; l++) {
+        CHECK(a.layers[l].qk_op.kind == b.layers[l].qk_op.kind);
+        for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+            const ptq_online_op *x = &a.layers[l].lin[j].in_op, *y = &b.layers[l].lin[j].in_op;
+            CHECK(x->kind == y->kind && x->n == y->n && x->seed == y->seed);
+        }
+    }
     /* Bit-identical weights give the same perplexity. SpecQuant rescales
      * quantized partner rows (smoothing of o/down), so those come back within
      * 1e-5 of a step, and at A4 a rounding flip of an activation can move the

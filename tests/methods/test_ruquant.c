@@ -100,8 +100,7 @@ static void test_transform(int C) {
             y0max = fmax(y0max, fabs(s));
         }
     for (long i = 0; i < T * C; i++) amax0 = fmax(amax0, fabs(X[i]));
-    ptq_ru_rotate_rows(tr, X, T);
-    ptq_ru_rotate_rows(tr, W, out);
+    CHECK(ptq_ru_rotate_rows(tr, X, T, &err) == 0 && ptq_ru_rotate_rows(tr, W, out, &err) == 0);
     for (long i = 0; i < T * C; i++) amax1 = fmax(amax1, fabs(X[i]));
     for (long t = 0; t < T; t++)
         for (int i = 0; i < out; i++) {
@@ -113,7 +112,7 @@ static void test_transform(int C) {
            diff / y0max);
     CHECK(diff / y0max < 1e-4);
     CHECK(amax1 < amax0);
-    ptq_ru_release(tr);
+    ptq_ru_free(tr);
     free(X);
     free(W);
     free(M);
@@ -213,18 +212,22 @@ static void test_e2e(void) {
     for (int l = 0; l < m.cfg.n_layers; l++)
         for (int j = 0; j < PTQ_LIN_COUNT; j++) {
             const ptq_linear *L = &m.layers[l].lin[j];
-            if (L->in_op.fn != ptq_ru_online) continue;
-            const ptq_ru_transform *tr = L->in_op.ctx;
+            if (L->in_op.kind != PTQ_OP_RUQUANT) continue;
+            const ptq_ru_transform *tr = &L->in_op.data->ru;
             float *M = malloc(sizeof(float) * tr->C * tr->C);
             ptq_ru_matrix(tr, M, &err);
             worst = fmax(worst, ptq_orthogonality_error(M, tr->C));
             worst = fmax(worst, ptq_orthogonality_error(tr->R1t, tr->B));
             worst = fmax(worst, ptq_orthogonality_error(tr->R2t, tr->B));
             free(M);
-            ops += L->in_op.flops_per_row > 0 && L->in_op.name;
+            ops += ptq_online_op_flops(&L->in_op) > 0;
         }
     printf("ruquant: %d linears with an online rotation, worst orthogonality error %.2e\n", ops, worst);
     CHECK(ops == m.cfg.n_layers * PTQ_LIN_COUNT);
+    const ptq_layer *L0 = &m.layers[0]; /* one op per input group, shared by its linears */
+    CHECK(L0->lin[PTQ_LIN_Q].in_op.data == L0->lin[PTQ_LIN_V].in_op.data && L0->lin[PTQ_LIN_Q].in_op.data->refs == 3);
+    CHECK(L0->lin[PTQ_LIN_GATE].in_op.data == L0->lin[PTQ_LIN_UP].in_op.data && L0->lin[PTQ_LIN_UP].in_op.data->refs == 2);
+    CHECK(L0->lin[PTQ_LIN_O].in_op.data->ru.s_inv && !L0->lin[PTQ_LIN_Q].in_op.data->ru.s_inv);
     CHECK(worst < 1e-5);
     run(&m, got, &s1);
     double d = 0, r = 0;

@@ -84,7 +84,8 @@ static void test_forward_paths(void) {
     L.w_side = side;
     L.aq = (ptq_act_qspec){4, 0, 1.f, 0};
     static float scratch[2 * TT * COLS], y1[TT * ROWS], y2[TT * ROWS], xq[TT * COLS];
-    ptq_linear_forward(&L, X, scratch, y1, TT, NULL, NULL, 0, 0);
+    ptq_err le;
+    CHECK(ptq_linear_forward(&L, X, scratch, y1, TT, NULL, NULL, 0, 0, &le) == 0);
     memcpy(xq, X, sizeof xq);
     ptq_fq_rows(xq, TT, COLS, &L.aq);
     for (int t = 0; t < TT; t++)

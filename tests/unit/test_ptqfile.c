@@ -3,10 +3,14 @@
  *    round trips give bit-identical logits;
  *  - fake-quantized weights come back packed (codes + scales + zeros, sparse
  *    off-grid entries), online ops of every kind (Hadamard, Hadamard across
- *    heads, RUQuant transform, materialized dense) are rebuilt, logits agree
- *    to 1e-4 and the packed model is available;
+ *    heads, dense, random orthogonal from its seed, RUQuant transform shared
+ *    by three linears, low-rank correction) are rebuilt by kind and apply
+ *    bit-identically, logits agree to 1e-4 and the packed model is
+ *    available; version 2 stores the random orthogonal matrix densely and
+ *    reloads to the same logits;
  *  - bad input: truncated, wrong version, checksum (payload and header),
- *    packed tensor with the wrong byte count, unknown op kind, bits out of
+ *    packed tensor with the wrong byte count, unknown op kind, an op kind
+ *    newer than the file's version, bits out of
  *    range, unknown tensor kind, stray tensor, op size, zero point out of
  *    range, broken permutation, CSR column out of range, header fuzz,
  *    truncation at every 1/37 of the file: clear errors. */
@@ -166,8 +170,32 @@ static void mut_stray(cJSON *h) {
 static void mut_opsize(cJSON *h) {
     cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(h, "ops"), 0), "n"), 7);
 }
+static void mut_opnewer(cJSON *h) { /* a version-3 kind in a version-2 file */
+    cJSON_SetValuestring(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(h, "ops"), 0), "kind"),
+                         "random_orthogonal");
+}
+static void mut_opseed(cJSON *h) { /* another seed: the rebuilt matrix does not match its sha256 */
+    cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(h, "ops")) {
+        if (cJSON_GetObjectItem(e, "seed")) cJSON_SetValuestring(cJSON_GetObjectItem(e, "seed"), "78");
+    }
+}
 
-static void noop(void *ctx, float *x, int rows, int n) { (void)ctx, (void)x, (void)rows, (void)n; }
+/* The loaded op applies exactly the original's arithmetic. */
+static int same_op(const ptq_online_op *a, const ptq_online_op *b) {
+    if (a->n != b->n || a->kind == PTQ_OP_IDENTITY) return 0;
+    int rows = 3, n = a->n, ok;
+    float *x = malloc(sizeof(float) * rows * n), *y = malloc(sizeof(float) * rows * n);
+    ptq_rng r;
+    ptq_rng_seed(&r, 21);
+    fill(x, (size_t)rows * n, &r, 1.f, 0.f);
+    memcpy(y, x, sizeof(float) * rows * n);
+    ptq_err err;
+    ok = !ptq_online_op_apply(a, x, rows, n, &err) && !ptq_online_op_apply(b, y, rows, n, &err) &&
+         !memcmp(x, y, sizeof(float) * rows * n);
+    free(x), free(y);
+    return ok;
+}
 
 static double maxdiff(const float *a, const float *b, size_t n) {
     double d = 0;
@@ -220,10 +248,10 @@ static void test_f32(const char *p, const char *q) {
     expect_load_fail(q, "not a ptqbench file");
     free(d);
     /* version 1 cannot store an online op */
-    a.layers[0].lin[PTQ_LIN_DOWN].in_op = (ptq_online_op){noop, NULL, NULL, "hadamard", 0};
+    CHECK(ptq_op_hadamard(&a.layers[0].lin[PTQ_LIN_DOWN].in_op, 48, &err) == 0);
     ptq_file_opts o1 = {0, 0, 1};
     CHECK(ptq_file_save_ex(q, &a, NULL, &o1, NULL, &err) == -1 && strstr(err.msg, "hadamard"));
-    a.layers[0].lin[PTQ_LIN_DOWN].in_op = (ptq_online_op){0};
+    ptq_online_op_clear(&a.layers[0].lin[PTQ_LIN_DOWN].in_op);
     cJSON_Delete(meta);
     free(la), free(lb);
     ptq_model_free(&a);
@@ -245,13 +273,15 @@ static void make_quant_model(ptq_model *m, ptq_err *err) {
     ptq_layer *L0 = &m->layers[0], *L1 = &m->layers[1];
     CHECK(ptq_op_hadamard(&L0->lin[PTQ_LIN_DOWN].in_op, 48, err) == 0);
     CHECK(ptq_op_hadamard(&L0->qk_op, 8, err) == 0);
-    L0->qk_op.name = "hadamard_qk";
     CHECK(ptq_op_hadamard_heads(&L0->lin[PTQ_LIN_O].in_op, 4, 8, err) == 0);
-    L1->lin[PTQ_LIN_DOWN].in_op = (ptq_online_op){noop, NULL, NULL, "hadamard", 1}; /* not a Hadamard: dense */
-    float A[32 * 32];
+    CHECK(ptq_op_random_orthogonal(&L1->lin[PTQ_LIN_DOWN].in_op, 48, 77, err) == 0);
+    float A[32 * 32], Q[32 * 4], M[4 * 4];
     CHECK(ptq_random_orthogonal(A, 32, 9, err) == 0);
     CHECK(ptq_op_dense(&L1->resid_op[1], A, 32, err) == 0);
-    L1->resid_op[1].name = "random_orthogonal";
+    ptq_rng rq;
+    ptq_rng_seed(&rq, 8);
+    fill(Q, 32 * 4, &rq, 0.2f, 0.f), fill(M, 4 * 4, &rq, 0.2f, 0.f);
+    CHECK(ptq_op_lowrank(&L1->resid_op[0], Q, M, 32, 4, err) == 0);
     /* a RUQuant transform shared by q/k/v of layer 1 */
     float X[64 * 32];
     ptq_rng r;
@@ -262,11 +292,9 @@ static void make_quant_model(ptq_model *m, ptq_err *err) {
     CHECK(ptq_ru_build(X, 64, 32, &ro, &tr, err) == 0);
     tr->s_inv = malloc(sizeof(float) * 32);
     for (int i = 0; i < 32; i++) tr->s_inv[i] = 1.f + 0.01f * i;
-    for (int j = PTQ_LIN_Q; j <= PTQ_LIN_V; j++) {
-        tr->refs++;
-        L1->lin[j].in_op = (ptq_online_op){ptq_ru_online, tr, ptq_ru_release, "ruquant_rotation", 3};
-    }
-    ptq_ru_release(tr);
+    CHECK(ptq_op_ruquant(&L1->lin[PTQ_LIN_Q].in_op, tr, err) == 0);
+    for (int j = PTQ_LIN_K; j <= PTQ_LIN_V; j++) ptq_online_op_share(&L1->lin[j].in_op, &L1->lin[PTQ_LIN_Q].in_op);
+    ptq_ru_free(tr);
 }
 
 static void test_packed(const char *p, const char *q) {
@@ -277,7 +305,7 @@ static void test_packed(const char *p, const char *q) {
     cJSON *meta = cJSON_CreateObject();
     cJSON_AddStringToObject(meta, "qspec", "W4A4-g8");
     ptq_file_stats st;
-    ptq_file_opts o = {4, 8, 2};
+    ptq_file_opts o = {4, 8, PTQ_FILE_VERSION};
     if (ptq_file_save_ex(p, &a, meta, &o, &st, &err)) {
         fprintf(stderr, "save: %s\n", err.msg);
         CHECK(0);
@@ -285,10 +313,10 @@ static void test_packed(const char *p, const char *q) {
     }
     printf("  packed: %d of %d linears packed, %ld sparse entries, %d online ops, %zu bytes\n", st.packed_linears,
            st.linears, st.sparse_entries, st.online_ops, st.file_bytes);
-    CHECK(st.packed_linears == 14 && st.sparse_entries == 3 && st.online_ops == 8);
+    CHECK(st.packed_linears == 14 && st.sparse_entries == 3 && st.online_ops == 9);
     CHECK(ptq_file_save_ex(q, &a, meta, &o, NULL, &err) == 0); /* written twice: the same bytes */
-    char *f1, *f2;
-    size_t n1, n2;
+    char *f1 = NULL, *f2 = NULL;
+    size_t n1 = 0, n2 = 0;
     CHECK(ptq_read_file(p, &f1, &n1, &err) == 0 && ptq_read_file(q, &f2, &n2, &err) == 0);
     CHECK(n1 == n2 && memcmp(f1, f2, n1) == 0);
     free(f1), free(f2);
@@ -309,12 +337,18 @@ static void test_packed(const char *p, const char *q) {
     CHECK(wd < 1e-6);
     const ptq_linear *g = &b.layers[0].lin[PTQ_LIN_GATE];
     CHECK(g->w[3] == 0.123456f && g->w[77] == -0.987654f && g->w[500] == 0.31415926f); /* sparse entries exact */
-    CHECK(!strcmp(b.layers[0].lin[PTQ_LIN_DOWN].in_op.name, "hadamard"));
-    CHECK(!strcmp(b.layers[0].qk_op.name, "hadamard_qk") && b.layers[0].qk_op.ctx == NULL);
-    CHECK(!strcmp(b.layers[0].lin[PTQ_LIN_O].in_op.name, "hadamard_heads"));
-    CHECK(!strcmp(b.layers[1].lin[PTQ_LIN_DOWN].in_op.name, "dense")); /* the fake "hadamard" */
-    CHECK(b.layers[1].lin[PTQ_LIN_Q].in_op.fn == ptq_ru_online && b.layers[1].lin[PTQ_LIN_V].in_op.fn == ptq_ru_online);
-    CHECK(!strcmp(b.layers[1].resid_op[1].name, "random_orthogonal"));
+    const ptq_layer *A0 = &a.layers[0], *A1 = &a.layers[1], *B0 = &b.layers[0], *B1 = &b.layers[1];
+    CHECK(B0->lin[PTQ_LIN_DOWN].in_op.kind == PTQ_OP_HADAMARD && B0->qk_op.kind == PTQ_OP_HADAMARD);
+    CHECK(B0->lin[PTQ_LIN_O].in_op.kind == PTQ_OP_HADAMARD_HEADS && B0->lin[PTQ_LIN_O].in_op.heads == 4);
+    CHECK(B1->lin[PTQ_LIN_DOWN].in_op.kind == PTQ_OP_RANDOM_ORTHOGONAL && B1->lin[PTQ_LIN_DOWN].in_op.seed == 77);
+    CHECK(B1->resid_op[1].kind == PTQ_OP_DENSE && B1->resid_op[0].kind == PTQ_OP_LOWRANK && B1->resid_op[0].rank == 4);
+    CHECK(B1->lin[PTQ_LIN_Q].in_op.kind == PTQ_OP_RUQUANT && B1->lin[PTQ_LIN_V].in_op.data == B1->lin[PTQ_LIN_Q].in_op.data &&
+          B1->lin[PTQ_LIN_Q].in_op.data->refs == 3); /* one shared op, as exported */
+    CHECK(same_op(&A0->lin[PTQ_LIN_DOWN].in_op, &B0->lin[PTQ_LIN_DOWN].in_op) && same_op(&A0->qk_op, &B0->qk_op) &&
+          same_op(&A0->lin[PTQ_LIN_O].in_op, &B0->lin[PTQ_LIN_O].in_op));
+    CHECK(same_op(&A1->lin[PTQ_LIN_DOWN].in_op, &B1->lin[PTQ_LIN_DOWN].in_op) && same_op(&A1->resid_op[0], &B1->resid_op[0]) &&
+          same_op(&A1->resid_op[1], &B1->resid_op[1]) && same_op(&A1->lin[PTQ_LIN_K].in_op, &B1->lin[PTQ_LIN_K].in_op));
+    CHECK(b.lm_head.in_op.kind == PTQ_OP_IDENTITY && B0->resid_op[0].kind == PTQ_OP_IDENTITY);
     size_t nl = 8 * (size_t)a.cfg.vocab_size;
     float *la = malloc(nl * 4), *lb = malloc(nl * 4);
     logits(&a, la);
@@ -335,7 +369,7 @@ static void test_packed(const char *p, const char *q) {
     rewrite(p, q, mut_dtype);
     expect_load_fail(q, "unknown dtype 'q9'");
     rewrite(p, q, mut_opkind);
-    expect_load_fail(q, "unknown kind 'fancy'");
+    expect_load_fail(q, "kind 'fancy'");
     rewrite(p, q, mut_kind);
     expect_load_fail(q, "unknown kind 'mystery'");
     rewrite(p, q, mut_stray);
@@ -348,6 +382,34 @@ static void test_packed(const char *p, const char *q) {
     expect_load_fail(q, "perm is not a permutation");
     rewrite2(p, q, NULL, pay_csr);
     expect_load_fail(q, "column 1048576 outside");
+    rewrite(p, q, mut_opseed);
+    expect_load_fail(q, "differs from the exporter's");
+    /* version 2: the random orthogonal op as its dense matrix (no lowrank) */
+    ptq_online_op_clear(&a.layers[1].resid_op[0]);
+    ptq_model c2, c3;
+    float *l2 = malloc(nl * 4), *l3 = malloc(nl * 4);
+    ptq_file_opts o2 = {4, 8, 2};
+    CHECK(ptq_file_save_ex(q, &a, meta, &o2, NULL, &err) == 0 && ptq_file_load(q, &c2, NULL, &err) == 0);
+    CHECK(ptq_file_save_ex(p, &a, meta, &o, NULL, &err) == 0 && ptq_file_load(p, &c3, NULL, &err) == 0);
+    uint32_t v2 = 0, v3 = 0;
+    CHECK(ptq_read_file(q, &f1, &n1, &err) == 0 && ptq_read_file(p, &f2, &n2, &err) == 0);
+    memcpy(&v2, f1 + 8, 4), memcpy(&v3, f2 + 8, 4);
+    CHECK(v2 == 2 && v3 == 3 && n1 > n2 + 48 * 48 * 4); /* v3 rebuilds the 48 x 48 matrix from its seed */
+    free(f1), free(f2);
+    CHECK(c2.layers[1].lin[PTQ_LIN_DOWN].in_op.kind == PTQ_OP_DENSE &&
+          c3.layers[1].lin[PTQ_LIN_DOWN].in_op.kind == PTQ_OP_RANDOM_ORTHOGONAL);
+    logits(&c2, l2), logits(&c3, l3);
+    CHECK(memcmp(l2, l3, nl * 4) == 0);
+    rewrite(q, p, mut_opnewer);
+    expect_load_fail(p, "not one of format version 2's");
+    ptq_model_free(&c2), ptq_model_free(&c3);
+    free(l2), free(l3);
+    /* without a version-3 kind the writer uses version 2 */
+    ptq_online_op_clear(&a.layers[1].lin[PTQ_LIN_DOWN].in_op);
+    CHECK(ptq_file_save_ex(p, &a, meta, &o, NULL, &err) == 0 && ptq_read_file(p, &f1, &n1, &err) == 0);
+    memcpy(&v2, f1 + 8, 4);
+    CHECK(v2 == 2);
+    free(f1);
     /* header change without a new checksum */
     char *d;
     size_t n;

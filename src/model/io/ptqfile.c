@@ -481,7 +481,7 @@ static int list_ops(const ptq_model *m, opsite *s, int cap) {
     int n = 0;
 #define SITE(o, nn, ...)                                                                                               \
     do {                                                                                                               \
-        if ((o)->fn) {                                                                                                 \
+        if ((o)->kind != PTQ_OP_IDENTITY) {                                                                            \
             if (n < cap) s[n].op = (o), s[n].n = (nn), snprintf(s[n].site, sizeof s[n].site, __VA_ARGS__);             \
             n++;                                                                                                       \
         }                                                                                                              \
@@ -498,46 +498,61 @@ static int list_ops(const ptq_model *m, opsite *s, int cap) {
     return n;
 }
 
-/* Describe every op into JSON + tensors; ops sharing a context share data. */
-static int add_ops(olist *L, const ptq_model *m, cJSON *arr, ptq_err *err) {
+/* The format version the model's ops need (2, or 3 for a kind added in 3). */
+static int ops_version(const ptq_model *m) {
+    int n = list_ops(m, NULL, 0), v = 2;
+    opsite *s = n ? calloc(n, sizeof *s) : NULL;
+    if (n && !s) return PTQ_FILE_VERSION;
+    list_ops(m, s, n);
+    for (int i = 0; i < n; i++) v = PTQ_MAX(v, ptq_op_kind_version(s[i].op->kind));
+    free(s);
+    return v;
+}
+
+/* Every op into JSON + tensors (kind "method", named "ops.<i>.<tensor>");
+ * sites holding one op share one "data". */
+static int add_ops(olist *L, const ptq_model *m, cJSON *arr, int version, ptq_err *err) {
     int n = list_ops(m, NULL, 0);
     opsite *s = n ? ptq_calloc(n, sizeof *s, err) : NULL;
     if (n && !s) return -1;
     list_ops(m, s, n);
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
+        const ptq_online_op *op = s[i].op;
         int same = -1;
         for (int j = 0; j < i && same < 0; j++)
-            if (s[j].op->fn == s[i].op->fn && s[j].op->ctx && s[j].op->ctx == s[i].op->ctx && s[j].n == s[i].n) same = j;
-        ptq_opdesc d;
-        if (ptq_online_op_describe(s[i].op, s[i].n, &m->cfg, &d, err)) {
+            if (op->data && s[j].op->data == op->data) same = j;
+        ptq_op_desc d;
+        if (ptq_online_op_describe(op, version, &d, err)) {
             rc = ptq_wrap(err, "online op at %s", s[i].site);
             break;
         }
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "site", s[i].site);
-        cJSON_AddStringToObject(e, "kind", d.kind);
-        cJSON_AddStringToObject(e, "name", s[i].op->name ? s[i].op->name : "");
+        cJSON_AddStringToObject(e, "kind", ptq_op_kind_name(d.kind));
         cJSON_AddNumberToObject(e, "n", d.n);
         cJSON_AddItemToObject(e, "p", cJSON_CreateIntArray(d.p, 2));
-        cJSON_AddNumberToObject(e, "flops_per_row", s[i].op->flops_per_row);
-        if (d.nblob) {
+        cJSON_AddNumberToObject(e, "flops_per_row", ptq_online_op_flops(op));
+        if (d.kind == PTQ_OP_RANDOM_ORTHOGONAL) {
+            char seed[24];
+            snprintf(seed, sizeof seed, "%llu", (unsigned long long)d.seed);
+            cJSON_AddStringToObject(e, "seed", seed); /* a string: 64 bits do not fit a JSON double */
+            cJSON_AddStringToObject(e, "sha256", d.sha256);
+        }
+        if (d.ntensor) {
             char pre[32], nm[112];
             snprintf(pre, sizeof pre, "ops.%d", same >= 0 ? same : i);
             cJSON_AddStringToObject(e, "data", pre);
-            for (int b = 0; b < d.nblob && same < 0 && !rc; b++) {
-                ptq_opblob *ob = &d.blob[b];
-                snprintf(nm, sizeof nm, "%s.%s", pre, ob->name);
-                size_t cnt = (size_t)ob->shape[0] * (ob->ndim > 1 ? ob->shape[1] : 1);
-                otensor *t = add(L, nm, "method", ob->is_i32 ? "i32" : "f32", ob->data, cnt * 4, ob->ndim, ob->shape[0],
-                                 ob->shape[1], 0);
-                if (!t) rc = ptq_fail(err, "out of memory");
-                else if (ob->owned) t->owned = ob->data, ob->owned = 0;
-                if (!ob->is_i32 && sizeof(int) != 4) rc = ptq_fail(err, "int is not 32-bit");
+            for (int b = 0; b < d.ntensor && same < 0 && !rc; b++) {
+                const ptq_op_tensor *t = &d.t[b];
+                snprintf(nm, sizeof nm, "%s.%s", pre, t->name);
+                size_t cnt = (size_t)t->shape[0] * (t->ndim > 1 ? t->shape[1] : 1);
+                if (!add(L, nm, "method", t->is_i32 ? "i32" : "f32", t->data, cnt * 4, t->ndim, t->shape[0],
+                         t->shape[1], 0))
+                    rc = ptq_fail(err, "out of memory");
             }
         }
         cJSON_AddItemToArray(arr, e);
-        ptq_opdesc_free(&d);
     }
     free(s);
     return rc;
@@ -676,29 +691,32 @@ int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, co
                      ptq_file_stats *st, ptq_err *err) {
     ptq_file_opts def = {0, 0, PTQ_FILE_VERSION};
     if (!o) o = &def;
-    if (o->version != 1 && o->version != 2) return ptq_fail(err, "%s: cannot write format version %d (1 or 2)", path, o->version);
-    int wb = o->version >= 2 ? o->w_bits : 0, npacked = 0;
+    if (o->version < 1 || o->version > PTQ_FILE_VERSION)
+        return ptq_fail(err, "%s: cannot write format version %d (1..%d)", path, o->version, PTQ_FILE_VERSION);
+    /* the oldest version >= 2 that stores the model's ops, at most the one asked for */
+    int version = o->version >= 3 ? ops_version(m) : o->version;
+    int wb = version >= 2 ? o->w_bits : 0, npacked = 0;
     if (wb && (wb < 1 || wb > 8)) wb = 0; /* not a packable width: f32 */
     olist L = {0};
     cJSON *ops = cJSON_CreateArray();
     int rc = list_tensors(&L, m, wb, o->w_group, &npacked) ? ptq_fail(err, "%s: out of memory listing tensors", path) : 0;
-    if (!rc && o->version >= 2) rc = add_ops(&L, m, ops, err);
+    if (!rc && version >= 2) rc = add_ops(&L, m, ops, version, err);
     else if (!rc && list_ops(m, NULL, 0)) {
         opsite s;
         list_ops(m, &s, 1);
-        rc = ptq_fail(err, "%s: the model has an online transform ('%s' at %s); format version 1 cannot store it", path,
-                      s.op->name ? s.op->name : "?", s.site);
+        rc = ptq_fail(err, "%s: the model has an online transform (%s at %s); format version 1 cannot store it", path,
+                      ptq_op_kind_name(s.op->kind), s.site);
     }
     char *js = NULL;
     size_t payload = 0;
     if (!rc) {
-        cJSON *h = header_json(m, meta, &L, o->version, &payload);
-        if (o->version >= 2) cJSON_AddItemToObject(h, "ops", ops), ops = NULL;
+        cJSON *h = header_json(m, meta, &L, version, &payload);
+        if (version >= 2) cJSON_AddItemToObject(h, "ops", ops), ops = NULL;
         js = cJSON_PrintUnformatted(h);
         cJSON_Delete(h);
         if (!js) rc = ptq_fail(err, "out of memory");
     }
-    if (!rc) rc = write_file(path, js, &L, payload, o->version, err);
+    if (!rc) rc = write_file(path, js, &L, payload, version, err);
     if (!rc && st) {
         struct stat sb;
         memset(st, 0, sizeof *st);
@@ -1092,57 +1110,104 @@ static ptq_online_op *site_op(ptq_model *m, const char *s, int *n) {
     return NULL;
 }
 
-static const char *const op_names[] = {"hadamard", "hadamard_qk", "hadamard_heads", "ruquant_rotation",
-                                       "random_orthogonal", NULL};
+/* random_orthogonal's "seed" (decimal string) and "sha256" (64 hex). */
+static int parse_seed(const cJSON *e, ptq_op_desc *d) {
+    const cJSON *sd = cJSON_GetObjectItemCaseSensitive(e, "seed"), *sh = cJSON_GetObjectItemCaseSensitive(e, "sha256");
+    if (!cJSON_IsString(sd) || !cJSON_IsString(sh) || strlen(sh->valuestring) != 64 || !sd->valuestring[0] ||
+        strspn(sd->valuestring, "0123456789") != strlen(sd->valuestring) ||
+        strspn(sh->valuestring, "0123456789abcdef") != 64)
+        return -1;
+    errno = 0;
+    d->seed = strtoull(sd->valuestring, NULL, 10);
+    memcpy(d->sha256, sh->valuestring, 65);
+    return errno ? -1 : 0;
+}
 
-static int load_ops(ireader *R, ptq_model *m, const cJSON *ops) {
+/* Ops entries: each built from its kind through online_ops.h's constructors;
+ * entries naming one "data" share one op. */
+static int load_ops(ireader *R, ptq_model *m, const cJSON *ops, uint32_t version) {
+    int nops = cJSON_GetArraySize(ops), k = 0;
+    ptq_online_op **built = nops ? ptq_calloc(nops, sizeof *built, R->err) : NULL;
+    if (nops && !built) return -1;
     const cJSON *e;
+    int rc = 0;
     cJSON_ArrayForEach(e, ops) {
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "site"), *kd = cJSON_GetObjectItemCaseSensitive(e, "kind"),
-                    *nm = cJSON_GetObjectItemCaseSensitive(e, "name"), *dt = cJSON_GetObjectItemCaseSensitive(e, "data"),
-                    *p = cJSON_GetObjectItemCaseSensitive(e, "p");
-        double n, fl;
-        int want = 0;
+                    *dt = cJSON_GetObjectItemCaseSensitive(e, "data"), *p = cJSON_GetObjectItemCaseSensitive(e, "p");
+        double n;
+        int want = 0, kind;
         ptq_online_op *op = cJSON_IsString(st) ? site_op(m, st->valuestring, &want) : NULL;
-        if (!op || !cJSON_IsString(kd) || jnum(e, "n", 1, 1 << 20, &n) || jnum(e, "flops_per_row", 0, 1e30, &fl))
-            return ptq_fail(R->err, "%s: malformed ops entry (site, kind, n, flops_per_row)", R->path);
-        if ((int)n != want)
-            return ptq_fail(R->err, "%s: op at %s acts on rows of %.0f, the site has %d", R->path, st->valuestring, n, want);
-        if (op->fn) return ptq_fail(R->err, "%s: two ops at %s", R->path, st->valuestring);
-        ptq_opdesc d;
+        if (!op || !cJSON_IsString(kd) || jnum(e, "n", 1, 1 << 20, &n)) {
+            rc = ptq_fail(R->err, "%s: malformed ops entry (site, kind, n)", R->path);
+            break;
+        }
+        const char *where = st->valuestring;
+        if ((kind = ptq_op_kind_parse(kd->valuestring)) < 0 || ptq_op_kind_version(kind) > (int)version) {
+            rc = ptq_fail(R->err, "%s: op at %s has kind '%s', not one of format version %u's", R->path, where,
+                          kd->valuestring, version);
+            break;
+        }
+        if ((int)n != want) {
+            rc = ptq_fail(R->err, "%s: op at %s acts on rows of %.0f, the site has %d", R->path, where, n, want);
+            break;
+        }
+        if (op->kind != PTQ_OP_IDENTITY) {
+            rc = ptq_fail(R->err, "%s: two ops at %s", R->path, where);
+            break;
+        }
+        ptq_op_desc d;
         memset(&d, 0, sizeof d);
-        d.kind = ptq_online_kind(kd->valuestring);
-        if (!d.kind)
-            return ptq_fail(R->err, "%s: op at %s has unknown kind '%s' (known: hadamard, hadamard_heads, "
-                                    "ruquant_rotation, dense)", R->path, st->valuestring, kd->valuestring);
-        d.n = (int)n;
+        d.kind = kind, d.n = (int)n;
         for (int i = 0; i < 2 && cJSON_IsArray(p); i++) {
             const cJSON *x = cJSON_GetArrayItem(p, i);
             d.p[i] = cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble <= 1 << 20 ? (int)x->valuedouble : -1;
         }
-        if (cJSON_IsString(dt)) { /* tensors "<data>.<blob>" of kind method */
+        if (kind == PTQ_OP_RANDOM_ORTHOGONAL && parse_seed(e, &d)) {
+            rc = ptq_fail(R->err, "%s: op at %s needs \"seed\" (decimal string) and \"sha256\" (64 hex)", R->path, where);
+            break;
+        }
+        const ptq_online_op *shared = NULL;
+        for (int j = 0; cJSON_IsString(dt) && j < k && !shared; j++) {
+            const cJSON *dj = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ops, j), "data");
+            if (cJSON_IsString(dj) && !strcmp(dj->valuestring, dt->valuestring)) shared = built[j];
+        }
+        if (shared) { /* the op of an earlier entry: same kind and row length */
+            if ((int)shared->kind != kind || shared->n != d.n) {
+                rc = ptq_fail(R->err, "%s: op at %s shares data '%s' with an op of another kind or size", R->path,
+                              where, dt->valuestring);
+                break;
+            }
+            ptq_online_op_share(op, shared);
+            built[k++] = op;
+            continue;
+        }
+        if (cJSON_IsString(dt)) { /* tensors "<data>.<name>" of kind method */
             size_t pl = strlen(dt->valuestring);
-            for (int i = 0; i < R->n; i++) {
+            for (int i = 0; i < R->n && !rc; i++) {
                 itensor *t = &R->t[i];
                 if (strncmp(t->name, dt->valuestring, pl) || t->name[pl] != '.' || strcmp(t->kind, "method")) continue;
-                if (d.nblob == PTQ_OP_MAXBLOB || strlen(t->name + pl + 1) >= sizeof d.blob[0].name || t->ndim > 2 ||
-                    (strcmp(t->dtype, "f32") && strcmp(t->dtype, "i32")))
-                    return ptq_fail(R->err, "%s: op data '%s': too many tensors or bad tensor '%s'", R->path,
-                                    dt->valuestring, t->name);
-                ptq_opblob *b = &d.blob[d.nblob++];
+                if (d.ntensor == PTQ_OP_MAXTENSOR || strlen(t->name + pl + 1) >= sizeof d.t[0].name || t->ndim > 2 ||
+                    (strcmp(t->dtype, "f32") && strcmp(t->dtype, "i32"))) {
+                    rc = ptq_fail(R->err, "%s: op data '%s': too many tensors or bad tensor '%s'", R->path,
+                                  dt->valuestring, t->name);
+                    break;
+                }
+                ptq_op_tensor *b = &d.t[d.ntensor++];
                 snprintf(b->name, sizeof b->name, "%s", t->name + pl + 1);
-                b->is_i32 = t->dtype[0] == 'i', b->data = (void *)t->data, b->ndim = t->ndim;
+                b->is_i32 = t->dtype[0] == 'i', b->data = t->data, b->ndim = t->ndim;
                 b->shape[0] = t->shape[0], b->shape[1] = t->ndim > 1 ? t->shape[1] : 1;
                 t->used = 1;
             }
+            if (rc) break;
         }
-        if (ptq_online_op_from_desc(&d, op, R->err)) return ptq_wrap(R->err, "%s: op at %s", R->path, st->valuestring);
-        op->flops_per_row = fl;
-        for (int i = 0; cJSON_IsString(nm) && op_names[i]; i++) /* a dense op never reports a Hadamard name */
-            if (!strcmp(op_names[i], nm->valuestring) && (strcmp(d.kind, "dense") || strncmp(op_names[i], "hadamard", 8)))
-                op->name = op_names[i];
+        if (ptq_online_op_from_desc(&d, op, R->err)) {
+            rc = ptq_wrap(R->err, "%s: op at %s", R->path, where);
+            break;
+        }
+        built[k++] = op;
     }
-    return 0;
+    free(built);
+    return rc;
 }
 
 static int load_hooks(ireader *R, ptq_model *m, const cJSON *h) {
@@ -1272,7 +1337,7 @@ static int load_body(const char *path, const unsigned char *map, size_t size, pt
         if (!(pm->kern = ptq_calloc(pm->n, sizeof(ptq_lin_kernel), err)) || !(pm->packed = ptq_calloc(pm->n, sizeof(int), err)))
             goto fail;
     }
-    if (load_tensors(&R, m, pm) || load_ops(&R, m, cJSON_GetObjectItemCaseSensitive(h, "ops")) || load_hooks(&R, m, h))
+    if (load_tensors(&R, m, pm) || load_ops(&R, m, cJSON_GetObjectItemCaseSensitive(h, "ops"), ver) || load_hooks(&R, m, h))
         goto fail;
     for (int i = 0; i < R.n; i++)
         if (!R.t[i].used) {

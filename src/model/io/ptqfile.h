@@ -4,7 +4,7 @@
  *
  * Layout, little-endian:
  *   offset 0   8 bytes  magic "PTQBENCH"
- *          8   u32      format version (this build writes 2, reads 1 and 2)
+ *          8   u32      format version (this build writes 2 or 3, reads 1..3)
  *         12   u32      flags (0; readers refuse unknown bits)
  *         16   u64      J = length of the JSON header
  *         24   u64      P = length of the payload
@@ -52,12 +52,29 @@
  *              0..kmax-1, zero past k) with field "n" = in; w_side is rebuilt
  *              with ptq_spectral_branch_dense (spectral.h).
  *     "method": data of an online op, named "<data>.<blob>" (see "ops").
- *   "ops":     [{"site", "kind", "name", "n", "p": [p0, p1], "flops_per_row",
- *              "data"?}] one per installed online op; site is
- *              layers.<l>.<linear>.in, lm_head.in, layers.<l>.qk or
- *              layers.<l>.resid0/resid1; kind one of online_ops.h's known
- *              kinds (hadamard, hadamard_heads, ruquant_rotation, dense), n
- *              the row length; ops sharing a context share one "data".
+ *   "ops":     [{"site", "kind", "n", "p": [p0, p1], "flops_per_row",
+ *              "data"?, "seed"?, "sha256"?}] one per installed online op
+ *              (online_ops.h); site is layers.<l>.<linear>.in, lm_head.in,
+ *              layers.<l>.qk or layers.<l>.resid0/resid1, n the row length.
+ *              The loader builds each op from its kind through the
+ *              constructors of online_ops.h. Kinds, parameters and data
+ *              (tensors "<data>.<name>" of kind "method"; entries with the
+ *              same "data" share one op):
+ *                hadamard           (version 2) no data
+ *                hadamard_heads     (2) p = [heads, head_dim]
+ *                dense              (2) data A f32 [n, n]: x <- x A
+ *                ruquant_rotation   (2) p = [block]; data R1t, R2t f32
+ *                                   [block, block], perm i32 [n], optional
+ *                                   s_inv, omega f32 [n]
+ *                random_orthogonal  (3) "seed": decimal string, "sha256" of
+ *                                   the matrix's f32 bytes; rebuilt with
+ *                                   ptq_random_orthogonal(n, seed) and
+ *                                   refused when the rebuild's sha256
+ *                                   differs (another LAPACK/BLAS build)
+ *                lowrank            (3) p = [rank]; data Q f32 [n, rank],
+ *                                   M f32 [rank, rank]: x <- x + Q M Q^T x
+ *              "flops_per_row" is informational (the loader derives it);
+ *              version-2 files may carry an informational "name".
  *   "hooks":   [{"layer", "linear", "aq": [bits, sym, clip, group]}] for
  *              every linear whose activation quantizer is set ("linear" is
  *              the HF name; layer == n_layers means lm_head), and
@@ -85,11 +102,16 @@
 #include "packed.h"
 
 #define PTQ_FILE_MAGIC   "PTQBENCH"
-#define PTQ_FILE_VERSION 2
+/* Versions: 1 f32 tensors only, no online ops; 2 packed weights and online
+ * ops; 3 adds the op kinds random_orthogonal and lowrank. */
+#define PTQ_FILE_VERSION 3
 
 typedef struct {
     int w_bits, w_group; /* grid to pack linears on (w_bits 1..8, else all f32) */
-    int version;         /* 2 (default); 1 = the old f32-only format (no online ops) */
+    int version;         /* newest version to write (default PTQ_FILE_VERSION): the
+                            file gets the oldest version >= 2 that stores the
+                            model's ops (2 stores random_orthogonal as dense;
+                            1 = f32 only, no online ops) */
 } ptq_file_opts;
 
 typedef struct {
@@ -98,7 +120,7 @@ typedef struct {
     long sparse_entries;
 } ptq_file_stats;
 
-/* o NULL: version 2, everything f32; st (may be NULL) receives what was written. */
+/* o NULL: version PTQ_FILE_VERSION, everything f32; st (may be NULL) receives what was written. */
 int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, const ptq_file_opts *o,
                      ptq_file_stats *st, ptq_err *err);
 /* Load a file written by ptq_file_save; meta (may be NULL) receives a copy
