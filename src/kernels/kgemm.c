@@ -228,8 +228,9 @@ int ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float
 }
 
 int ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I, ptq_err *err) {
-    if (a->K != w->in || a->ngroups != w->ngroups)
-        return ptq_fail(err, "kgemm_int: activations do not match weights");
+    if (a->K != w->in || a->ngroups != w->ngroups || (w->ngroups > 1 && a->group != w->group))
+        return ptq_fail(err, "kgemm_int: activations (K=%d, %d groups of %d) do not match weights (in=%d, %d groups of %d)",
+                        a->K, a->ngroups, a->group, w->in, w->ngroups, w->group);
     gemm_driver(a, w, NULL, NULL, I);
     return 0;
 }
