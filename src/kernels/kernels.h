@@ -32,7 +32,7 @@
 typedef enum { PTQ_ISA_SCALAR = 0, PTQ_ISA_AVXVNNI = 1, PTQ_ISA_AVX512VNNI = 2 } ptq_isa;
 ptq_isa ptq_kern_isa(void);           /* the path in use */
 ptq_isa ptq_kern_isa_best(void);      /* the best this CPU supports */
-void ptq_kern_force_isa(ptq_isa isa); /* clamped to the best supported */
+void ptq_kern_force_isa(ptq_isa isa); /* clamped to a path this CPU runs */
 const char *ptq_isa_name(ptq_isa isa);
 
 #define PTQ_KP_RB 16 /* rows per plane block */

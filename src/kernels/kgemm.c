@@ -26,7 +26,11 @@ ptq_isa ptq_kern_isa(void) {
 
 void ptq_kern_force_isa(ptq_isa isa) {
     ptq_isa best = ptq_kern_isa_best();
-    g_isa = (int)(isa > best ? best : isa);
+    if (isa > best) isa = best;
+    /* AVX-512 VNNI does not imply AVX-VNNI (Zen 4, Ice Lake): scalar there */
+    if (isa == PTQ_ISA_AVXVNNI && !(__builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2")))
+        isa = PTQ_ISA_SCALAR;
+    g_isa = (int)isa;
 }
 
 const char *ptq_isa_name(ptq_isa isa) {
