@@ -20,7 +20,8 @@
  *
  * Dispatch: AVX-512 VNNI, AVX-VNNI (256-bit) or portable scalar, chosen at
  * run time with __builtin_cpu_supports; ptq_kern_force_isa() lowers it
- * (tests compare every path). */
+ * (tests compare every path). The naive twin of every kernel, for tests, is
+ * in reference.h. */
 #ifndef PTQ_KERNELS_H
 #define PTQ_KERNELS_H
 
@@ -85,8 +86,6 @@ void ptq_kacts_free(ptq_kacts *a);
 int ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, ptq_err *err);
 /* The exact integer part: I (T x out x ngroups) = sum over each group of (c - zc)(a - za). */
 int ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *Iout, ptq_err *err);
-/* Naive references (scalar, unpacked codes), for tests. */
-void ptq_kgemm_int_ref(const ptq_kacts *a, const ptq_kpacked *w, int64_t *Iout);
 
 /* Weight-only GEMV: y (out) = x (in, fp32) W^T + bias, dequantizing on the fly. */
 int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err);

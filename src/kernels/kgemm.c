@@ -238,20 +238,3 @@ int ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I, ptq_err 
     gemm_driver(a, w, NULL, NULL, I);
     return 0;
 }
-
-void ptq_kgemm_int_ref(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I) {
-    uint8_t *codes = malloc((size_t)w->out * w->in);
-    if (!codes) return;
-    ptq_kunpack_codes(w, codes);
-    int off8 = w->bits == 8 ? 128 : 0;
-    for (int t = 0; t < a->T; t++)
-        for (int n = 0; n < w->out; n++)
-            for (int g = 0; g < w->ngroups; g++) {
-                int64_t s = 0, zc = w->zero[(size_t)g * w->npad + n] + off8;
-                for (int k = g * w->group; k < PTQ_MIN(w->in, (g + 1) * w->group); k++)
-                    s += ((int64_t)codes[(size_t)n * w->in + k] - zc) *
-                         ((int64_t)a->codes[(size_t)t * a->kpad + k] - a->zero[t]);
-                I[((size_t)t * w->out + n) * w->ngroups + g] = s;
-            }
-    free(codes);
-}

@@ -8,6 +8,7 @@
 
 #include "kernels.h"
 #include "fakequant.h"
+#include "reference.h"
 #include "testutil.h"
 
 static ptq_rng rng;
