@@ -2,6 +2,7 @@
  * integer GEMM driver (prefill W4A4 / W6A6 / W3A3 ...): per 32-row panel,
  * unpack the bit planes once to int8, run the micro kernel over all tokens
  * group by group, and apply the zero-point correction + dequant epilogue. */
+#include <cpuid.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,21 @@
 
 static int g_isa = -1;
 
+/* AVX-VNNI is CPUID.(EAX=7, ECX=1):EAX bit 4, read directly: compilers before
+ * GCC 11 / Clang 15 do not know __builtin_cpu_supports("avxvnni"). Its
+ * registers are the AVX2 ones, whose OS support the avx2 test covers. */
+static int has_avxvnni(void) {
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1);
+}
+
 ptq_isa ptq_kern_isa_best(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vnni"))
         return PTQ_ISA_AVX512VNNI;
-    if (__builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2")) return PTQ_ISA_AVXVNNI;
+    if (has_avxvnni()) return PTQ_ISA_AVXVNNI;
     return PTQ_ISA_SCALAR;
 }
 
@@ -28,8 +38,7 @@ void ptq_kern_force_isa(ptq_isa isa) {
     ptq_isa best = ptq_kern_isa_best();
     if (isa > best) isa = best;
     /* AVX-512 VNNI does not imply AVX-VNNI (Zen 4, Ice Lake): scalar there */
-    if (isa == PTQ_ISA_AVXVNNI && !(__builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2")))
-        isa = PTQ_ISA_SCALAR;
+    if (isa == PTQ_ISA_AVXVNNI && !has_avxvnni()) isa = PTQ_ISA_SCALAR;
     g_isa = (int)isa;
 }
 
