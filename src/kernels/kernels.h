@@ -19,7 +19,7 @@
  * y += scale_w * scale_a * I.
  *
  * Dispatch: AVX-512 VNNI, AVX-VNNI (256-bit) or portable scalar, chosen at
- * run time with __builtin_cpu_supports; ptq_kern_force_isa() lowers it
+ * run time from CPUID; ptq_kern_force_isa() lowers it
  * (tests compare every path). The naive twin of every kernel, for tests, is
  * in reference.h. */
 #ifndef PTQ_KERNELS_H
