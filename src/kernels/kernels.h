@@ -19,8 +19,9 @@
  * y += scale_w * scale_a * I.
  *
  * Dispatch: AVX-512 VNNI, AVX-VNNI (256-bit) or portable scalar, chosen at
- * run time with __builtin_cpu_supports; ptq_kern_force_isa() lowers it
- * (tests compare every path). */
+ * run time from CPUID; ptq_kern_force_isa() lowers it
+ * (tests compare every path). The naive twin of every kernel, for tests, is
+ * in reference.h. */
 #ifndef PTQ_KERNELS_H
 #define PTQ_KERNELS_H
 
@@ -32,7 +33,7 @@
 typedef enum { PTQ_ISA_SCALAR = 0, PTQ_ISA_AVXVNNI = 1, PTQ_ISA_AVX512VNNI = 2 } ptq_isa;
 ptq_isa ptq_kern_isa(void);           /* the path in use */
 ptq_isa ptq_kern_isa_best(void);      /* the best this CPU supports */
-void ptq_kern_force_isa(ptq_isa isa); /* clamped to the best supported */
+void ptq_kern_force_isa(ptq_isa isa); /* clamped to a path this CPU runs */
 const char *ptq_isa_name(ptq_isa isa);
 
 #define PTQ_KP_RB 16 /* rows per plane block */
@@ -85,8 +86,6 @@ void ptq_kacts_free(ptq_kacts *a);
 int ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, ptq_err *err);
 /* The exact integer part: I (T x out x ngroups) = sum over each group of (c - zc)(a - za). */
 int ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *Iout, ptq_err *err);
-/* Naive references (scalar, unpacked codes), for tests. */
-void ptq_kgemm_int_ref(const ptq_kacts *a, const ptq_kpacked *w, int64_t *Iout);
 
 /* Weight-only GEMV: y (out) = x (in, fp32) W^T + bias, dequantizing on the fly. */
 int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err);

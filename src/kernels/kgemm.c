@@ -2,6 +2,7 @@
  * integer GEMM driver (prefill W4A4 / W6A6 / W3A3 ...): per 32-row panel,
  * unpack the bit planes once to int8, run the micro kernel over all tokens
  * group by group, and apply the zero-point correction + dequant epilogue. */
+#include <cpuid.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,21 @@
 
 static int g_isa = -1;
 
+/* AVX-VNNI is CPUID.(EAX=7, ECX=1):EAX bit 4, read directly: compilers before
+ * GCC 11 / Clang 15 do not know __builtin_cpu_supports("avxvnni"). Its
+ * registers are the AVX2 ones, whose OS support the avx2 test covers. */
+static int has_avxvnni(void) {
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1);
+}
+
 ptq_isa ptq_kern_isa_best(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vnni"))
         return PTQ_ISA_AVX512VNNI;
-    if (__builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2")) return PTQ_ISA_AVXVNNI;
+    if (has_avxvnni()) return PTQ_ISA_AVXVNNI;
     return PTQ_ISA_SCALAR;
 }
 
@@ -26,7 +36,10 @@ ptq_isa ptq_kern_isa(void) {
 
 void ptq_kern_force_isa(ptq_isa isa) {
     ptq_isa best = ptq_kern_isa_best();
-    g_isa = (int)(isa > best ? best : isa);
+    if (isa > best) isa = best;
+    /* AVX-512 VNNI does not imply AVX-VNNI (Zen 4, Ice Lake): scalar there */
+    if (isa == PTQ_ISA_AVXVNNI && !has_avxvnni()) isa = PTQ_ISA_SCALAR;
+    g_isa = (int)isa;
 }
 
 const char *ptq_isa_name(ptq_isa isa) {
@@ -228,25 +241,9 @@ int ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float
 }
 
 int ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I, ptq_err *err) {
-    if (a->K != w->in || a->ngroups != w->ngroups)
-        return ptq_fail(err, "kgemm_int: activations do not match weights");
+    if (a->K != w->in || a->ngroups != w->ngroups || (w->ngroups > 1 && a->group != w->group))
+        return ptq_fail(err, "kgemm_int: activations (K=%d, %d groups of %d) do not match weights (in=%d, %d groups of %d)",
+                        a->K, a->ngroups, a->group, w->in, w->ngroups, w->group);
     gemm_driver(a, w, NULL, NULL, I);
     return 0;
-}
-
-void ptq_kgemm_int_ref(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I) {
-    uint8_t *codes = malloc((size_t)w->out * w->in);
-    if (!codes) return;
-    ptq_kunpack_codes(w, codes);
-    int off8 = w->bits == 8 ? 128 : 0;
-    for (int t = 0; t < a->T; t++)
-        for (int n = 0; n < w->out; n++)
-            for (int g = 0; g < w->ngroups; g++) {
-                int64_t s = 0, zc = w->zero[(size_t)g * w->npad + n] + off8;
-                for (int k = g * w->group; k < PTQ_MIN(w->in, (g + 1) * w->group); k++)
-                    s += ((int64_t)codes[(size_t)n * w->in + k] - zc) *
-                         ((int64_t)a->codes[(size_t)t * a->kpad + k] - a->zero[t]);
-                I[((size_t)t * w->out + n) * w->ngroups + g] = s;
-            }
-    free(codes);
 }
