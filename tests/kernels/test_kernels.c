@@ -72,6 +72,7 @@
 #include "fakequant.h"
 #include "hadamard.h"
 #include "kernels.h"
+#include "online_ops.h"
 #include "reference.h"
 #include "testutil.h"
 
@@ -95,9 +96,9 @@ static float nrm(void) { return (float)ptq_rng_normal(&rng); }
 /* ---- the table ------------------------------------------------------------ */
 
 enum { K_PACK, K_ACTQ, K_GEMM, K_WGEMM, K_KV, K_LOWFREQ, K_CSR, K_LINEAR, K_HADAMARD, K_REJECT,
-       K_LOWRANK, K_BLOCKROT, K_RUROT, NKERN };
+       K_LOWRANK, K_RUROT, NKERN };
 static const char *const kname[NKERN] = {"pack", "act_quant", "gemm", "gemm_f32", "kv", "lowfreq", "csr",
-                                         "linear", "hadamard", "reject", "lowrank", "blockrot", "ru_online"};
+                                         "linear", "hadamard", "reject", "lowrank", "ru_online"};
 /* Input data: X_MIXED gives row t the regime t % 7: zero, constant, normal,
  * 1e30 x normal, 1e-20 x normal, one spike, alternating +-1. */
 enum { X_RANDN, X_ZERO, X_CONST, X_MAX, X_OUTLIER, X_MIXED };
@@ -217,13 +218,12 @@ static const family table[] = {
      .modes = DM({X_RANDN, 0}, {X_MIXED, 0})},
     {.k = K_HADAMARD, .shapes = SH({1, 0, 156}, {1, 0, 172})},
     {.k = K_REJECT},
-    /* ---- online ops owned by model/online_ops: kernels.h's ptq_klowrank and
-     * ptq_kblockrot, blockrot.h's RUQuant transform ---- */
+    /* ---- online ops (model/online_ops: the low-rank kind; kernels/blockrot.h:
+     * the RUQuant transform) ---- */
     {.k = K_LOWRANK, .shapes = SH({1, 3, 40}, {9, 32, 96}, {4, 1, 33}, {2, 17, 17}),
      .modes = DM({X_RANDN, 0}, {X_MIXED, 0})},
-    {.k = K_BLOCKROT, .shapes = SH({1, 16, 64}, {6, 128, 384}, {3, 32, 96}, {5, 48, 48}, {7, 8, 40}),
-     .vars = L(0, 1, 2, 3), .modes = DM({X_RANDN, 0}, {X_MIXED, 0})},
-    {.k = K_RUROT, .shapes = SH({1, 16, 64}, {6, 32, 384}, {9, 8, 40}), .vars = L(1, 3, 5, 7)},
+    {.k = K_RUROT, .shapes = SH({1, 16, 64}, {6, 32, 384}, {9, 8, 40}, {6, 128, 384}, {3, 32, 96}),
+     .vars = L(1, 3, 5, 7), .modes = DM({X_RANDN, 0}, {X_MIXED, 0})},
     {.k = K_REJECT, .vars = L(1)},
 };
 
@@ -787,13 +787,13 @@ static void run_lowrank(const tcase *c) {
     for (int i = 0; i < r * r; i++) M[i] = nrm();
     make_x(x, T, d, c->x);
     long bad = ptq_klowrank_apply_ref(Q, M, d, r, x, T, yr, mag) != 0;
-    ptq_klowrank lr;
+    ptq_online_op op;
     ptq_err err;
     double worst = INFINITY;
-    if (!(bad += ptq_klowrank_init(&lr, Q, M, d, r, &err) != 0)) {
-        bad += ptq_klowrank_apply(&lr, x, T, &err) != 0;
+    if (!(bad += ptq_op_lowrank(&op, Q, M, d, r, &err) != 0)) {
+        bad += ptq_online_op_apply(&op, x, T, d, &err) != 0;
         worst = ferr(x, yr, mag, (size_t)T * d);
-        ptq_klowrank_free(&lr);
+        ptq_online_op_clear(&op);
     }
     row(c, "-", bad, worst);
     free(Q), free(M), free(x), free(yr), free(mag);
@@ -807,17 +807,15 @@ static void random_perm(int *perm, int n) {
     }
 }
 
-/* kernels.h's ptq_kblockrot (K_BLOCKROT) or blockrot.h's RUQuant transform
- * (K_RUROT, which takes R^T, a unit omega and always a permutation). */
+/* blockrot.h's RUQuant transform (R^T, a unit omega and always a permutation). */
 static void run_blockrot(const tcase *c) {
-    int T = c->T, n = c->in, B = c->out, ru = c->k == K_RUROT;
+    int T = c->T, n = c->in, B = c->out;
     float *R1 = fnew((size_t)B * B), *R2 = fnew((size_t)B * B), *om = fnew(n), *s = fnew(n), *x = fnew((size_t)T * n);
     int *perm = xmalloc(sizeof(int) * n);
     double *yr = dnew((size_t)T * n), *mag = dnew((size_t)T * n), on = 0;
     for (int i = 0; i < B * B; i++) R1[i] = nrm(), R2[i] = nrm();
     for (int i = 0; i < n; i++) om[i] = nrm(), s[i] = 0.5f + (float)ptq_rng_uniform(&rng), on += (double)om[i] * om[i];
-    if (ru)
-        for (int i = 0; i < n; i++) om[i] = (float)(om[i] / sqrt(on));
+    for (int i = 0; i < n; i++) om[i] = (float)(om[i] / sqrt(on));
     random_perm(perm, n);
     make_x(x, T, n, c->x);
     const int *P = c->var & 1 ? perm : NULL;
@@ -825,27 +823,18 @@ static void run_blockrot(const tcase *c) {
     long bad = ptq_kblockrot_apply_ref(n, B, S, R1, P, R2, O, x, T, yr, mag) != 0;
     double worst = INFINITY;
     ptq_err err;
-    if (!ru) {
-        ptq_kblockrot br;
-        if (!(bad += ptq_kblockrot_init(&br, n, B, R1, P, R2, O, &err) != 0)) {
-            bad += ptq_kblockrot_apply(&br, x, T, &err) != 0;
-            worst = ferr(x, yr, mag, (size_t)T * n);
-            ptq_kblockrot_free(&br);
-        }
-    } else { /* ptq_ru_transform holds R1^T, R2^T; the permutation is not optional; on
-              * the stack, so its fields are freed here, not by ptq_ru_release */
-        ptq_ru_transform tr = {.C = n, .B = B, .refs = 1};
-        tr.R1t = fnew((size_t)B * B), tr.R2t = fnew((size_t)B * B);
-        tr.perm = xmalloc(sizeof(int) * n), tr.omega = O ? fnew(n) : NULL, tr.s_inv = S ? fnew(n) : NULL;
-        for (int i = 0; i < B; i++)
-            for (int j = 0; j < B; j++) tr.R1t[j * B + i] = R1[i * B + j], tr.R2t[j * B + i] = R2[i * B + j];
-        for (int i = 0; i < n; i++) tr.perm[i] = P ? P[i] : i;
-        if (O) memcpy(tr.omega, O, sizeof(float) * n);
-        if (S) memcpy(tr.s_inv, S, sizeof(float) * n);
-        ptq_ru_online(&tr, x, T, n);
-        worst = ferr(x, yr, mag, (size_t)T * n);
-        free(tr.R1t), free(tr.R2t), free(tr.perm), free(tr.omega), free(tr.s_inv);
-    }
+    /* the transform holds R1^T, R2^T; on the stack, so its arrays are freed here */
+    ptq_ru_transform tr = {.C = n, .B = B};
+    tr.R1t = fnew((size_t)B * B), tr.R2t = fnew((size_t)B * B);
+    tr.perm = xmalloc(sizeof(int) * n), tr.omega = O ? fnew(n) : NULL, tr.s_inv = S ? fnew(n) : NULL;
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < B; j++) tr.R1t[j * B + i] = R1[i * B + j], tr.R2t[j * B + i] = R2[i * B + j];
+    for (int i = 0; i < n; i++) tr.perm[i] = P ? P[i] : i;
+    if (O) memcpy(tr.omega, O, sizeof(float) * n);
+    if (S) memcpy(tr.s_inv, S, sizeof(float) * n);
+    bad += ptq_ru_apply(&tr, x, T, &err) != 0;
+    worst = ferr(x, yr, mag, (size_t)T * n);
+    free(tr.R1t), free(tr.R2t), free(tr.perm), free(tr.omega), free(tr.s_inv);
     row(c, "-", bad, worst);
     free(R1), free(R2), free(om), free(s), free(x), free(perm), free(yr), free(mag);
 }
@@ -922,20 +911,17 @@ static void run_reject(void) {
 /* the ops block's bad inputs */
 static void run_reject_ops(void) {
     ptq_err err;
-    float m[64] = {0}, z[16] = {0};
+    float m[64] = {0};
     int perm[16];
     for (int i = 0; i < 16; i++) perm[i] = i;
     perm[0] = 1;
-    ptq_klowrank lr;
-    reject("klowrank: rank 5 of d 4", ptq_klowrank_init(&lr, m, m, 4, 5, &err) == -1);
-    ptq_klowrank_free(&lr);
-    ptq_kblockrot br;
-    reject("kblockrot: perm not a permutation", ptq_kblockrot_init(&br, 16, 4, m, perm, m, NULL, &err) == -1);
-    ptq_kblockrot_free(&br);
-    reject("kblockrot: block 4 of row 15", ptq_kblockrot_init(&br, 15, 4, m, NULL, m, NULL, &err) == -1);
-    ptq_kblockrot_free(&br);
-    reject("kblockrot: Householder vector zero", ptq_kblockrot_init(&br, 16, 4, m, NULL, m, z, &err) == -1);
-    ptq_kblockrot_free(&br);
+    float r1[16] = {0};
+    ptq_online_op op;
+    reject("lowrank op: rank 5 of d 4", ptq_op_lowrank(&op, m, m, 4, 5, &err) == -1);
+    ptq_ru_transform tr = {.C = 16, .B = 4, .R1t = r1, .R2t = r1, .perm = perm};
+    reject("ruquant op: perm not a permutation", ptq_op_ruquant(&op, &tr, &err) == -1);
+    perm[0] = 0, tr.C = 15;
+    reject("ruquant op: block 4 of row 15", ptq_op_ruquant(&op, &tr, &err) == -1);
 }
 
 static void run_case(const tcase *c) {
