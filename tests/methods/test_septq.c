@@ -1,7 +1,8 @@
 /* test_septq.c — SEPTQ pieces: exact top-k mask selection with deterministic
  * ties, sparse storage accounting, and (when the assets are present) the
  * method end to end on a stories260K layer: mask fraction exact to one
- * element, masked weights bit-identical to the original, calibration
+ * element, masked weights bit-identical to the original and the qweight's
+ * off-grid entries (it dequantizes to the result bit for bit), calibration
  * objective <= GPTQ's at the same bits. */
 #include <math.h>
 #include <stdlib.h>
@@ -11,7 +12,6 @@
 #include "model_open.h"
 #include "septq.h"
 #include "sparsemask.h"
-#include "sidedata.h"
 #include "testutil.h"
 
 static void test_topk(void) {
@@ -56,7 +56,7 @@ static void test_storage(void) {
     int rows = 64, cols = 172;
     unsigned char *m = calloc((size_t)rows * cols, 1);
     for (int i = 0; i < 110; i++) m[(size_t)i * 97 % (rows * cols)] = 1;
-    ptq_mask_storage st = ptq_mask_storage_bytes(m, rows, cols, 2);
+    ptq_sparse_storage st = ptq_mask_storage_bytes(m, rows, cols, 2);
     CHECK(st.nnz == 110);
     CHECK(st.csr_bytes == 4L * 65 + 110 * 4);
     CHECK(st.bitmap_bytes == (64L * 172 + 7) / 8 + 110 * 2);
@@ -114,8 +114,17 @@ static void test_linear(int bits, int group, int keep_original) {
     memcpy(Qs, W, sizeof(float) * rows * cols);
     memcpy(Qg, W, sizeof(float) * rows * cols);
     ptq_septq_stats st;
-    CHECK(ptq_septq_linear(Qs, rows, cols, &h, &o, mask, &st, &err) == 0);
-    CHECK(ptq_gptq_quantize(Qg, rows, cols, &h, &o.g, NULL, &err) == 0);
+    ptq_qweight *qw = ptq_gptq_has_qweight(&o.g, cols) ? ptq_wq_qweight(rows, cols, &o.g.wq, &err) : NULL;
+    CHECK(ptq_septq_linear(Qs, rows, cols, &h, &o, mask, &st, qw, &err) == 0);
+    CHECK(ptq_gptq_quantize(Qg, rows, cols, &h, &o.g, NULL, NULL, &err) == 0);
+    CHECK(qw || group); /* act-order groups have no qweight */
+    if (qw) {
+        float *D = malloc(sizeof(float) * rows * cols);
+        ptq_qweight_dequant(qw, D);
+        CHECK(memcmp(D, Qs, sizeof(float) * rows * cols) == 0 && qw->nnz == 110 && qw->side_bytes == st.st.bytes);
+        free(D);
+        ptq_qweight_free(qw);
+    }
     long cnt = 0, same = 0;
     for (int i = 0; i < rows * cols; i++)
         if (mask[i]) {

@@ -4,7 +4,7 @@
 #ifndef PTQ_SPARSEMASK_H
 #define PTQ_SPARSEMASK_H
 
-#include "common.h"
+#include "qweight.h"
 
 /* Number of entries a fraction keeps: round(frac * n), in [0, n]. */
 long ptq_mask_count(double frac, long n);
@@ -14,16 +14,8 @@ long ptq_mask_count(double frac, long n);
  * (quickselect) in O(n) expected time; NaN scores rank lowest. */
 int ptq_topk_mask(const double *score, long n, long keep, unsigned char *mask, ptq_err *err);
 
-typedef struct {
-    long nnz;
-    long csr_bytes;    /* (rows+1) int32 row pointers + nnz x (column index + value) */
-    long bitmap_bytes; /* ceil(rows*cols/8) + nnz x value */
-    long bytes;        /* the smaller */
-    const char *format; /* "csr" or "bitmap" */
-} ptq_mask_storage;
-
 /* Storage of the kept entries of a rows x cols mask with values of
- * value_bytes each (2 = fp16); column indices take 2 bytes when cols <= 65536. */
-ptq_mask_storage ptq_mask_storage_bytes(const unsigned char *mask, int rows, int cols, int value_bytes);
+ * value_bytes each (2 = fp16): qweight.h's ptq_sparse_storage_of. */
+ptq_sparse_storage ptq_mask_storage_bytes(const unsigned char *mask, int rows, int cols, int value_bytes);
 
 #endif
