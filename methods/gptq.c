@@ -13,10 +13,9 @@
  * activations/KV are fake-quantized after GPTQ (calibration sees FP
  * activations, as in QuaRot's pipeline). lm_head stays 16-bit unless
  * quant_lm_head, and then uses RTN (no GPTQ repo quantizes lm_head).
- * act_order with a group size (-g) makes groups over permuted columns, which
- * a ptq_qweight (contiguous column groups) cannot hold: those linears keep
- * only their fake-quantized weights (f32 in an export; the packed path
- * refuses the model).
+ * act_order with a group size (-g) makes groups over permuted columns
+ * (GPTQ's g_idx, the qweight's gidx): exported as such, but the packed
+ * kernels do not take them.
  * Block-wise (streamable): GPTQ of block l in block(), its activation/KV
  * quantizers in block_end() once the calibration inputs moved past it. */
 #include "gptq.h"

@@ -25,8 +25,7 @@
  *   - Fake quant keeps the masked values in fp32 (storage counts them as
  *     fp16). lm_head is not quantized (as in GPTQ).
  *   - With act_order and a group size (-g), GPTQ's groups run over permuted
- *     columns, which a qweight cannot represent: those linears keep only
- *     their fake-quantized weights (no export codes, no packed kernels). */
+ *     columns (the qweight's gidx); the packed kernels do not take them. */
 #include "septq.h"
 
 #include <math.h>
@@ -128,13 +127,13 @@ static int septq_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_
             ptq_linear *L = &m->layers[layer].lin[groups[g][i]];
             ptq_septq_stats st;
             ptq_qweight *qw = NULL;
-            if (ptq_gptq_has_qweight(&r->o.g, L->in) && !(qw = ptq_wq_qweight(L->out, L->in, &r->o.g.wq, err))) {
+            if (!(qw = ptq_wq_qweight(L->out, L->in, &r->o.g.wq, err))) {
                 ptq_lincap_free(&cap);
                 return -1;
             }
             int bad = ptq_septq_linear(L->w, L->out, L->in, &cap.H, &r->o, NULL, &st, qw, err);
             if (bad) ptq_qweight_free(qw);
-            if (bad || (qw && ptq_linear_set_qweight(L, qw, err))) { /* set_qweight frees qw on failure */
+            if (bad || ptq_linear_set_qweight(L, qw, err)) { /* set_qweight frees qw on failure */
                 ptq_lincap_free(&cap);
                 return ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[groups[g][i]]);
             }

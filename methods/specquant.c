@@ -156,8 +156,8 @@ typedef struct {
     double alpha, alo, ahi, astep;
     long side_bytes, bins;
     cJSON *alphas;
-    /* the branches of the current layer's linears that have no qweight
-     * (W16, or GPTQ act-order groups), for the partner rescaling */
+    /* the branches of the current layer's linears without a qweight (W16),
+     * for the partner rescaling */
     ptq_spectral_branch br[PTQ_LIN_COUNT];
 } spec_run;
 
@@ -323,8 +323,7 @@ static int do_group(spec_run *r, ptq_model *m, int layer, const group_def *g, fl
         ptq_spectral_branch br;
         float *side = NULL;
         ptq_qweight *qw = NULL;
-        if (r->o.g.wq.bits < 16 && ptq_gptq_has_qweight(&r->o.g, n) &&
-            !(qw = ptq_wq_qweight(L->out, n, &r->o.g.wq, err)))
+        if (r->o.g.wq.bits < 16 && !(qw = ptq_wq_qweight(L->out, n, &r->o.g.wq, err)))
             goto out;
         if (ptq_specquant_linear(L->w, L->out, n, cap.want_hessian ? &cap.H : NULL, score, &r->o, &side, &br, qw,
                                  err)) {

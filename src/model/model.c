@@ -267,8 +267,8 @@ void ptq_model_weight_format(const ptq_model *m, ptq_weight_format *f) {
                 f->uniform = 0;
                 continue;
             }
-            if (!f->quantized++) f->bits = qw->bits, f->group = qw->group, f->sym = qw->sym;
-            else if (qw->bits != f->bits || qw->group != f->group || qw->sym != f->sym)
+            if (!f->quantized++) f->bits = qw->bits, f->group = qw->group, f->sym = qw->sym, f->act_order = !!qw->gidx;
+            else if (qw->bits != f->bits || qw->group != f->group || qw->sym != f->sym || f->act_order != !!qw->gidx)
                 f->uniform = 0;
             f->side_bytes += qw->side_bytes;
         }
@@ -283,7 +283,7 @@ void ptq_weight_format_str(const ptq_weight_format *f, char *buf, size_t cap) {
     }
     int n = snprintf(buf, cap, "W%d", f->bits);
     if (f->group && n < (int)cap) n += snprintf(buf + n, cap - n, "-g%d", f->group);
-    if (n < (int)cap) n += snprintf(buf + n, cap - n, " %s", f->sym ? "sym" : "asym");
+    if (n < (int)cap) n += snprintf(buf + n, cap - n, " %s%s", f->sym ? "sym" : "asym", f->act_order ? " act-order" : "");
     if (!f->uniform && n < (int)cap && f->quantized == f->linears) snprintf(buf + n, cap - n, " (mixed formats)");
     else if (!f->uniform && n < (int)cap)
         snprintf(buf + n, cap - n, " (mixed: %d of %d layer linears quantized)", f->quantized, f->linears);

@@ -112,6 +112,7 @@ static inline long ptq_linear_side_bytes(const ptq_linear *l) { return l->qw ? l
 typedef struct {
     int bits;       /* of the quantized layer linears; 0: none is quantized */
     int group, sym; /* their group size (0 = per row) and symmetry */
+    int act_order;  /* groups over permuted columns (qweight gidx) */
     int uniform;    /* 1: every layer linear is quantized with these bits/group/sym */
     int quantized, linears; /* layer linears with a qweight / all of them */
     int lm_head_bits;       /* 0: lm_head in full precision */

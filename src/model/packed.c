@@ -26,6 +26,9 @@ int ptq_lin_kernel_build(ptq_lin_kernel *k, const ptq_linear *l, const char *wha
     if (qw->bits < 2 || qw->bits > 8 || qw->group % 4)
         return ptq_fail(err, "%s: %d-bit weights in groups of %d have no packed kernel (2..8 bits, group 0 or a "
                         "multiple of 4)", what, qw->bits, qw->group);
+    if (qw->gidx)
+        return ptq_fail(err, "%s: groups over permuted columns (GPTQ act-order with a group size) have no packed kernel",
+                        what);
     if (ptq_kpack(&k->w, qw->codes, qw->scale, qw->zero, l->out, l->in, qw->bits, qw->group, err))
         return ptq_wrap(err, "%s", what);
     int rc = 0;

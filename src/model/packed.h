@@ -25,7 +25,7 @@ typedef struct {
 } ptq_packed_model;
 
 /* The kernel of one linear from its qweight: codes/scales/zeros packed
- * (bits 2..8, group 0 or a multiple of 4), off-grid entries as the CSR
+ * (bits 2..8, group 0 or a multiple of 4 of consecutive columns), off-grid entries as the CSR
  * correction, the low-frequency branch from its coefficients (else the
  * dense w_side). Errors name `what`. */
 int ptq_lin_kernel_build(ptq_lin_kernel *k, const ptq_linear *l, const char *what, ptq_err *err);

@@ -30,7 +30,7 @@ static void free_sparse(ptq_qweight *qw) {
 
 void ptq_qweight_free(ptq_qweight *qw) {
     if (!qw) return;
-    free(qw->codes), free(qw->scale), free(qw->zero);
+    free(qw->codes), free(qw->scale), free(qw->zero), free(qw->gidx);
     free_sparse(qw);
     ptq_spectral_branch_free(&qw->lowfreq);
     free(qw);
@@ -53,6 +53,7 @@ ptq_qweight *ptq_qweight_clone(const ptq_qweight *s, ptq_err *err) {
     d->codes = dup(s->codes, (size_t)s->out * s->in, &ok);
     d->scale = dup(s->scale, ng * sizeof(float), &ok);
     d->zero = dup(s->zero, ng * sizeof(int), &ok);
+    d->gidx = dup(s->gidx, s->in * sizeof(int), &ok);
     d->sp_rowptr = dup(s->sp_rowptr, sizeof(long) * (s->out + 1), &ok);
     d->sp_col = dup(s->sp_col, sizeof(int) * s->nnz, &ok);
     d->sp_val = dup(s->sp_val, sizeof(float) * s->nnz, &ok);
@@ -70,12 +71,14 @@ void ptq_qweight_dequant(const ptq_qweight *qw, float *w) {
 #pragma omp parallel for schedule(static) if ((long)qw->out * qw->in > 65536)
     for (int r = 0; r < qw->out; r++) {
         const uint8_t *c = qw->codes + (size_t)r * qw->in;
+        const float *s = qw->scale + (size_t)r * qw->ngroups;
+        const int *z = qw->zero + (size_t)r * qw->ngroups;
         float *wr = w + (size_t)r * qw->in;
-        for (int g = 0; g < qw->ngroups; g++) {
-            float s = qw->scale[(size_t)r * qw->ngroups + g];
-            int z = qw->zero[(size_t)r * qw->ngroups + g], j1 = PTQ_MIN(qw->in, (g + 1) * G);
-            for (int j = g * G; j < j1; j++) wr[j] = ptq_uq_value(c[j], s, z);
-        }
+        if (qw->gidx)
+            for (int j = 0; j < qw->in; j++) wr[j] = ptq_uq_value(c[j], s[qw->gidx[j]], z[qw->gidx[j]]);
+        else
+            for (int g = 0; g < qw->ngroups; g++)
+                for (int j = g * G; j < PTQ_MIN(qw->in, (g + 1) * G); j++) wr[j] = ptq_uq_value(c[j], s[g], z[g]);
         for (long p = qw->nnz ? qw->sp_rowptr[r] : 0; qw->nnz && p < qw->sp_rowptr[r + 1]; p++)
             wr[qw->sp_col[p]] = qw->sp_val[p];
     }
@@ -99,7 +102,7 @@ int ptq_qweight_set_sparse(ptq_qweight *qw, const unsigned char *mask, const flo
                 size_t i = (size_t)r * qw->in + j;
                 if (!mask[i]) continue;
                 qw->sp_col[p] = j, qw->sp_val[p++] = W[i];
-                qw->codes[i] = (uint8_t)qw->zero[(size_t)r * qw->ngroups + (qw->group ? j / qw->group : 0)];
+                qw->codes[i] = (uint8_t)qw->zero[(size_t)r * qw->ngroups + ptq_qweight_group_of(qw, j)];
             }
         }
         qw->sp_rowptr[qw->out] = p;

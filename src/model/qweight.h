@@ -4,7 +4,9 @@
  * codes c in 0..2^bits-1 with, per (row, group) of `group` consecutive
  * columns, a float scale and an integer zero point: w = scale * (c - zero)
  * (uniform.h's dequantization, so it is the same float the quantizer
- * computed). A symmetric grid has zero = 2^(bits-1) everywhere.
+ * computed). A symmetric grid has zero = 2^(bits-1) everywhere. GPTQ with
+ * act-order groups columns in its permuted order: gidx[j] then names the
+ * group of column j (GPTQ's g_idx; NULL: j / group).
  *
  * Optional side data:
  *  - off-grid entries (SEPTQ's full-precision weights), CSR with ascending
@@ -38,6 +40,7 @@ typedef struct ptq_qweight {
     uint8_t *codes; /* out x in */
     float *scale;   /* out x ngroups */
     int *zero;      /* out x ngroups, 0..2^bits-1 */
+    int *gidx;      /* NULL, or [in]: the group of each column (0..ngroups-1) */
     long nnz;       /* off-grid entries; 0: none (the arrays below are NULL) */
     long *sp_rowptr; /* out + 1 */
     int *sp_col;     /* nnz, ascending within a row */
@@ -53,6 +56,10 @@ void ptq_qweight_free(ptq_qweight *qw);
 ptq_qweight *ptq_qweight_clone(const ptq_qweight *qw, ptq_err *err);
 /* w (out x in) = scale * (code - zero); off-grid entries = their value. */
 void ptq_qweight_dequant(const ptq_qweight *qw, float *w);
+/* The group of column j. */
+static inline int ptq_qweight_group_of(const ptq_qweight *qw, int j) {
+    return qw->gidx ? qw->gidx[j] : qw->group ? j / qw->group : 0;
+}
 /* Off-grid entries: the positions where mask is set (out x in), values
  * from W; codes there become the zero point. Replaces earlier entries. */
 int ptq_qweight_set_sparse(ptq_qweight *qw, const unsigned char *mask, const float *W, ptq_err *err);

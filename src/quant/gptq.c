@@ -5,7 +5,8 @@
  * loop runs in fp32 like the reference code.
  * Group grids (groupsize > 0) are computed when the loop reaches the group's
  * first column, from the weights as updated so far (static_groups=False).
- * The codes and grids are recorded as the loop goes (the quantized weight). */
+ * The codes and grids are recorded as the loop goes (the quantized weight);
+ * with act-order, groups hold consecutive permuted columns (qweight gidx). */
 #include "gptq.h"
 
 #include <cblas.h>
@@ -102,8 +103,6 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
                       ptq_qweight *qw, ptq_err *err) {
     if (h->n != cols) return ptq_fail(err, "GPTQ: Hessian is %dx%d but the weight has %d columns", h->n, h->n, cols);
     if (h->nsamples <= 0) return ptq_fail(err, "GPTQ: Hessian has no calibration samples");
-    if (qw && !ptq_gptq_has_qweight(o, cols))
-        return ptq_fail(err, "GPTQ: act-order groups are not contiguous columns; no quantized weight for them");
     size_t nn = (size_t)cols * cols;
     double *H = malloc(nn * sizeof(double)), *diag = malloc((size_t)cols * sizeof(double));
     int *perm = malloc((size_t)cols * sizeof(int));
@@ -112,7 +111,9 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
     float *E = malloc((size_t)rows * bs * sizeof(float)), *rs = malloc((size_t)rows * sizeof(float));
     int *rz = malloc((size_t)rows * sizeof(int)), rc = 0;
     uint8_t *Cp = qw ? malloc((size_t)rows * cols) : NULL; /* codes, permuted columns */
-    if (!H || !diag || !perm || !Wp || !Hf || !E || !rs || !rz || (qw && !Cp)) {
+    int ag = qw && o->act_order && o->wq.group > 0 && o->wq.group < cols; /* groups of permuted columns */
+    if (ag && !qw->gidx) qw->gidx = malloc(sizeof(int) * cols);
+    if (!H || !diag || !perm || !Wp || !Hf || !E || !rs || !rz || (qw && !Cp) || (ag && !qw->gidx)) {
         rc = ptq_fail(err, "GPTQ: out of memory for a %dx%d layer", rows, cols);
         goto done;
     }
@@ -200,28 +201,21 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
             W[(size_t)r * cols + perm[k]] = Wp[(size_t)r * cols + k];
             if (qw) qw->codes[(size_t)r * cols + perm[k]] = Cp[(size_t)r * cols + k];
         }
+    for (int k = 0; ag && k < cols; k++) qw->gidx[perm[k]] = k / g; /* act-order: group k / g holds column perm[k] */
     if (qw && o->keep_mask) rc = ptq_qweight_set_sparse(qw, o->keep_mask, W, err); /* kept entries: off the grid */
 done:
     free(H), free(diag), free(perm), free(Wp), free(Hf), free(E), free(rs), free(rz), free(Cp);
     return rc;
 }
 
-int ptq_gptq_has_qweight(const ptq_gptq_opts *o, int cols) {
-    return o->wq.bits < 16 && !(o->act_order && o->wq.group > 0 && o->wq.group < cols);
-}
-
 int ptq_gptq_linear(ptq_linear *l, const ptq_hessian *h, const ptq_gptq_opts *o, ptq_err *err) {
     if (o->wq.bits >= 16) return 0;
-    ptq_qweight *qw = NULL;
-    if (ptq_gptq_has_qweight(o, l->in) && !(qw = ptq_wq_qweight(l->out, l->in, &o->wq, err))) return -1;
-    if (ptq_gptq_quantize(l->w, l->out, l->in, h, o, NULL, qw, err)) {
+    ptq_qweight *qw = ptq_wq_qweight(l->out, l->in, &o->wq, err);
+    if (!qw || ptq_gptq_quantize(l->w, l->out, l->in, h, o, NULL, qw, err)) {
         ptq_qweight_free(qw);
         return -1;
     }
-    if (qw) return ptq_linear_set_qweight(l, qw, err);
-    ptq_qweight_free(l->qw); /* act-order groups: w holds the fake-quantized values only */
-    l->qw = NULL;
-    return 0;
+    return ptq_linear_set_qweight(l, qw, err);
 }
 
 /* ---- block walker ---- */

@@ -34,18 +34,13 @@ void ptq_hessian_free(ptq_hessian *h);
 
 /* Quantize W (rows x cols, in place) with GPTQ given H (copied, not
  * modified): W becomes the dequantized values. qw (NULL, or from
- * ptq_wq_qweight with o->wq) receives the codes and grids, kept entries
- * (keep_mask) as its off-grid entries; act-order with groups has no qweight
- * (see ptq_gptq_has_qweight). Optionally returns the upper Cholesky factor
- * of H^-1 diagonal in hinv_diag (cols). */
+ * ptq_wq_qweight with o->wq) receives the codes and grids (with act-order
+ * groups, the group of each column in gidx), kept entries (keep_mask) as
+ * its off-grid entries. Optionally returns the upper Cholesky factor of
+ * H^-1 diagonal in hinv_diag (cols). */
 int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const ptq_gptq_opts *o,
                       double *hinv_diag, ptq_qweight *qw, ptq_err *err);
-/* 1 when the result is a ptq_qweight: bits < 16 and not act-order with a
- * group size (its groups run over permuted columns, which a qweight's
- * contiguous column groups cannot represent). */
-int ptq_gptq_has_qweight(const ptq_gptq_opts *o, int cols);
-/* GPTQ of one linear into its qweight (w = its dequantized values); with
- * act-order groups w gets the fake-quantized values and qw stays NULL. */
+/* GPTQ of one linear into its qweight (w = its dequantized values). */
 int ptq_gptq_linear(ptq_linear *l, const ptq_hessian *h, const ptq_gptq_opts *o, ptq_err *err);
 
 /* GPTQ on the seven linears of `layer` from its calibration inputs X (the

@@ -2,8 +2,8 @@
  * is <= RTN's at the same bits, for every linear of every stories260K layer
  * (inputs captured from the FP model on a few calibration windows), and on a
  * synthetic correlated layer with groups / act-order; the recorded codes
- * and grids (ptq_qweight) dequantize to GPTQ's values bit for bit (act-order
- * with groups has none); dead columns. */
+ * and grids (ptq_qweight; act-order groups through gidx) dequantize to
+ * GPTQ's values bit for bit; dead columns. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,17 +37,13 @@ static int compare(const float *X, int T, const float *W, int rows, int cols, co
     float *Wg = malloc((size_t)rows * cols * sizeof(float)), *Wr = malloc((size_t)rows * cols * sizeof(float));
     memcpy(Wg, W, (size_t)rows * cols * sizeof(float));
     memcpy(Wr, W, (size_t)rows * cols * sizeof(float));
-    ptq_qweight *qw = ptq_gptq_has_qweight(o, cols) ? ptq_wq_qweight(rows, cols, &o->wq, &err) : NULL;
-    CHECK(ptq_gptq_quantize(Wg, rows, cols, &h, o, NULL, qw, &err) == 0);
+    ptq_qweight *qw = ptq_wq_qweight(rows, cols, &o->wq, &err);
+    CHECK(qw && ptq_gptq_quantize(Wg, rows, cols, &h, o, NULL, qw, &err) == 0);
     if (qw) { /* the codes and grids are the quantized weight */
         ptq_qweight_dequant(qw, Wr);
         CHECK(memcmp(Wr, Wg, (size_t)rows * cols * sizeof(float)) == 0);
+        CHECK(!qw->gidx == !(o->act_order && o->wq.group)); /* act-order groups: the group of each column */
         ptq_qweight_free(qw);
-    } else { /* act-order groups: no qweight */
-        ptq_qweight *bad = ptq_wq_qweight(rows, cols, &o->wq, &err);
-        memcpy(Wr, W, (size_t)rows * cols * sizeof(float));
-        CHECK(ptq_gptq_quantize(Wr, rows, cols, &h, o, NULL, bad, &err) == -1 && strstr(err.msg, "act-order"));
-        ptq_qweight_free(bad);
     }
     memcpy(Wr, W, (size_t)rows * cols * sizeof(float));
     ptq_wq_rtn(Wr, rows, cols, &o->wq, NULL);

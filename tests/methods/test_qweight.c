@@ -5,8 +5,9 @@
  *    quarot, ruquant, specquant, septq; lm_head with quant_lm_head);
  *  - the model's weight format is the bit-spec's (bits, group, symmetry);
  *  - a clone carries its own copies of the qweights;
- *  - GPTQ with act_order and a group size leaves no qweight: the packed path
- *    refuses the model with a clear error and the export stores f32. */
+ *  - GPTQ with act_order and a group size: groups over permuted columns
+ *    (gidx), exported and loaded back exactly; the packed path refuses them
+ *    with a clear error. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -93,10 +94,10 @@ static void check_method(const char *method, const char *bits, const char *opt, 
     ptq_model_free(&m);
 }
 
-/* act_order with groups: no qweight, a clear error from the packed path, f32 in the export. */
+/* act_order with groups: the export round trip keeps gidx; a clear error from the packed path. */
 static void check_act_order_groups(void) {
     ptq_err err = {{0}};
-    ptq_model m;
+    ptq_model m, b;
     if (quantize("gptq", "W4A16-g32", "act_order", &m, &err)) {
         fprintf(stderr, "gptq act_order: %s\n", err.msg);
         CHECK(0);
@@ -104,13 +105,22 @@ static void check_act_order_groups(void) {
     }
     ptq_weight_format f;
     ptq_model_weight_format(&m, &f);
-    CHECK(f.quantized == 0 && f.bits == 0);
+    CHECK(f.uniform && f.act_order && f.bits == 4 && f.group == 32);
     ptq_packed_model pm;
-    CHECK(ptq_packed_model_build(&pm, &m, &err) == -1 && strstr(err.msg, "layer 0 q_proj: the weight is not quantized"));
+    CHECK(ptq_packed_model_build(&pm, &m, &err) == -1 && strstr(err.msg, "layer 0 q_proj: groups over permuted columns"));
     char p[128];
     snprintf(p, sizeof p, "/tmp/ptq_qweight_test_%d.ptq", (int)getpid());
     ptq_file_stats st;
-    CHECK(ptq_file_save_ex(p, &m, NULL, NULL, &st, &err) == 0 && st.packed_linears == 0);
+    CHECK(ptq_file_save_ex(p, &m, NULL, NULL, &st, &err) == 0 && st.packed_linears == f.linears);
+    if (ptq_file_load(p, &b, NULL, &err) == 0) {
+        const ptq_linear *x = &m.layers[2].lin[PTQ_LIN_DOWN], *y = &b.layers[2].lin[PTQ_LIN_DOWN];
+        CHECK(y->qw && y->qw->gidx && !memcmp(x->qw->gidx, y->qw->gidx, sizeof(int) * x->in) &&
+              !memcmp(x->w, y->w, sizeof(float) * x->out * x->in) && linear_ok(y));
+        ptq_model_free(&b);
+    } else {
+        fprintf(stderr, "%s\n", err.msg);
+        CHECK(0);
+    }
     unlink(p);
     ptq_model_free(&m);
 }

@@ -162,6 +162,10 @@ static int add_qweight(olist *L, const char *base, const ptq_qweight *qw) {
     if (!F32(L, nm, "packed_scale", qw->scale, qw->out, qw->ngroups, 2)) return free(zero), -1;
     snprintf(nm, sizeof nm, "%s.zero", base);
     if (!add_owned(L, nm, "packed_zero", "u8", zero, ng, 2, qw->out, qw->ngroups, 0)) return -1;
+    snprintf(nm, sizeof nm, "%s.gidx", base);
+    if (qw->gidx && !add_owned(L, nm, "packed_gidx", "i32", to_i32_int(qw->gidx, qw->in), sizeof(int32_t) * qw->in, 1,
+                               qw->in, 0, 0))
+        return -1;
     if (!qw->nnz) return 0;
     int32_t *rp = malloc(sizeof(int32_t) * (qw->out + 1));
     for (int r = 0; rp && r <= qw->out; r++) rp[r] = (int32_t)qw->sp_rowptr[r];
@@ -522,9 +526,9 @@ typedef struct {
     ptq_err *err;
 } ireader;
 
-static const char *const known_kinds[] = {"embedding", "norm",          "weight", "bias",   "side",
-                                          "packed",    "packed_scale",  "packed_zero", "sparse", "side_spectral",
-                                          "method",    NULL};
+static const char *const known_kinds[] = {"embedding",   "norm",   "weight",        "bias",   "side",
+                                          "packed",      "packed_scale", "packed_zero", "packed_gidx", "sparse",
+                                          "side_spectral", "method", NULL};
 
 /* Bytes a dtype needs for count elements; 0 for an unknown dtype. */
 static size_t dtype_bytes(const char *dt, size_t count, int *bits) {
@@ -645,6 +649,14 @@ static int load_packed(ireader *R, const char *base, itensor *t, ptq_linear *li,
     for (int i = 0; i < o * ng; i++) qw->zero[i] = tz->data[i];
     unpack_codes(t->data, (size_t)o * in, t->bits, qw->codes);
     *out = qw;
+    snprintf(nm, sizeof nm, "%s.gidx", base);
+    itensor *tg = need(R, nm, "packed_gidx", "i32", in, 0, 0, 0);
+    if (!tg && find_t(R, nm)) return -1;
+    if (tg && !(qw->gidx = ptq_calloc(in, sizeof(int), R->err))) return -1;
+    for (int j = 0; tg && j < in; j++)
+        if ((qw->gidx[j] = ((const int32_t *)tg->data)[j]) < 0 || qw->gidx[j] >= ng)
+            return ptq_fail(R->err, "%s: tensor '%s': column %d in group %d, outside 0..%d", R->path, nm, j, qw->gidx[j],
+                            ng - 1);
     snprintf(nm, sizeof nm, "%s.sparse_rowptr", base);
     itensor *trp = need(R, nm, "sparse", "i32", o + 1, 0, 0, 0);
     if (!trp) return find_t(R, nm) ? -1 : 0;
@@ -673,7 +685,7 @@ static int load_packed(ireader *R, const char *base, itensor *t, ptq_linear *li,
             if (c < 0 || c >= in || (k > rp[r] && c <= col[k - 1]))
                 return ptq_fail(R->err, "%s: tensor '%s.sparse_col': column %d outside 0..%d or not ascending in row %d",
                                 R->path, base, c, in - 1, r);
-            int z = qw->zero[(size_t)r * ng + c / G];
+            int z = qw->zero[(size_t)r * ng + ptq_qweight_group_of(qw, c)];
             if (qw->codes[(size_t)r * in + c] != z)
                 return ptq_fail(R->err, "%s: tensor '%s.weight': code %d at the sparse entry (%d, %d) is not the zero "
                                 "point %d", R->path, base, qw->codes[(size_t)r * in + c], r, c, z);

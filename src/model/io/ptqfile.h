@@ -39,7 +39,10 @@
  *              rebuilt with ptq_kpack on load. Companions:
  *       "packed_scale" <lin>.scale f32 [out, ngroups] and
  *       "packed_zero"  <lin>.zero u8 [out, ngroups] (0..2^b-1):
- *              w = scale * (code - zero).
+ *              w = scale * (code - zero), and
+ *       "packed_gidx" (optional) <lin>.gidx i32 [in]: the group of each
+ *              column (GPTQ act-order groups over permuted columns); without
+ *              it column j is in group j / group.
  *       "sparse" (optional, off-grid entries such as SEPTQ's full-precision
  *              1%): <lin>.sparse_rowptr i32 [out+1], .sparse_col i32 [nnz]
  *              (ascending within a row), .sparse_val f32 [nnz], CSR. The
