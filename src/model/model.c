@@ -270,10 +270,11 @@ void ptq_model_weight_format(const ptq_model *m, ptq_weight_format *f) {
             if (!f->quantized++) f->bits = qw->bits, f->group = qw->group, f->sym = qw->sym, f->act_order = !!qw->gidx;
             else if (qw->bits != f->bits || qw->group != f->group || qw->sym != f->sym || f->act_order != !!qw->gidx)
                 f->uniform = 0;
-            f->side_bytes += qw->side_bytes;
+            f->side_bytes += qw->side_bytes, f->bytes += ptq_qweight_bytes(qw);
         }
     if (!f->quantized) f->uniform = 0;
-    if (m->lm_head.qw) f->lm_head_bits = m->lm_head.qw->bits, f->side_bytes += m->lm_head.qw->side_bytes;
+    const ptq_qweight *lq = m->lm_head.qw;
+    if (lq) f->lm_head_bits = lq->bits, f->side_bytes += lq->side_bytes, f->bytes += ptq_qweight_bytes(lq);
 }
 
 void ptq_weight_format_str(const ptq_weight_format *f, char *buf, size_t cap) {

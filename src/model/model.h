@@ -117,9 +117,10 @@ typedef struct {
     int quantized, linears; /* layer linears with a qweight / all of them */
     int lm_head_bits;       /* 0: lm_head in full precision */
     long side_bytes;        /* over every linear */
+    long bytes;             /* every qweight as stored (ptq_qweight_bytes) */
 } ptq_weight_format;
 void ptq_model_weight_format(const ptq_model *m, ptq_weight_format *f);
-/* "W4-g128 asym", "W4 sym (mixed: 12 of 14 linears)", "fp32" ... */
+/* "W4-g128 asym", "W3 asym act-order", "W4 sym (mixed: 34 of 35 layer linears quantized)", "fp32" */
 void ptq_weight_format_str(const ptq_weight_format *f, char *buf, size_t cap);
 
 /* Loaders. */

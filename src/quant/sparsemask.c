@@ -1,4 +1,4 @@
-/* sparsemask.c — top-k keep masks by quickselect, sparse storage bytes. */
+/* sparsemask.c — top-k keep masks by quickselect. */
 #include "sparsemask.h"
 
 #include <math.h>
@@ -62,10 +62,4 @@ int ptq_topk_mask(const double *score, long n, long keep, unsigned char *mask, p
     for (long i = 0; i < keep; i++) mask[v[i].i] = 1;
     free(v);
     return 0;
-}
-
-ptq_sparse_storage ptq_mask_storage_bytes(const unsigned char *mask, int rows, int cols, int value_bytes) {
-    long nnz = 0;
-    for (size_t i = 0; i < (size_t)rows * cols; i++) nnz += mask[i] != 0;
-    return ptq_sparse_storage_of(rows, cols, nnz, value_bytes);
 }

@@ -64,21 +64,23 @@ static void check_method(const char *method, const char *bits, const char *opt, 
         return;
     }
     int bad = 0, nq = 0, nlow = 0;
-    long nnz = 0;
+    long nnz = 0, bytes = 0;
     for (int i = 0; i <= m.cfg.n_layers * PTQ_LIN_COUNT; i++) {
         const ptq_linear *l = ptq_model_linear(&m, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
         if (!l->qw) continue;
-        nq++, nlow += l->qw->lowfreq.kmax > 0, nnz += l->qw->nnz;
+        const ptq_qweight *q = l->qw; /* bits/8 per code, fp32 scale + 8-bit zero per group, side data */
+        nq++, nlow += q->lowfreq.kmax > 0, nnz += q->nnz;
+        bytes += ((long)q->out * q->in * q->bits + 7) / 8 + 5L * q->out * q->ngroups + q->side_bytes;
         if (!linear_ok(l)) bad++, fprintf(stderr, "%s %s: linear %d: dequant(qw) != w\n", method, bits, i);
     }
     ptq_weight_format f;
     char fs[96];
     ptq_model_weight_format(&m, &f);
     ptq_weight_format_str(&f, fs, sizeof fs);
-    printf("%-11s %-10s %s%s%s, lm_head %s, %d qweights (%d with a branch, %ld off-grid entries), %ld side bytes "
-           "(%.1f s)\n", method, bits, fs, opt ? ", " : "", opt ? opt : "", f.lm_head_bits ? "quantized" : "fp32", nq, nlow,
-           nnz, f.side_bytes, ptq_now_sec() - t0);
-    CHECK(bad == 0);
+    printf("%-11s %-10s %s%s%s, lm_head %s, %d qweights (%d with a branch, %ld off-grid entries), %ld bytes with "
+           "%ld side bytes (%.1f s)\n", method, bits, fs, opt ? ", " : "", opt ? opt : "",
+           f.lm_head_bits ? "quantized" : "fp32", nq, nlow, nnz, f.bytes, f.side_bytes, ptq_now_sec() - t0);
+    CHECK(bad == 0 && f.bytes == bytes);
     CHECK(f.uniform && f.quantized == f.linears && f.bits == bits[1] - '0' && f.sym == sym && f.group == group);
     CHECK(!f.lm_head_bits == !lm_head);
     CHECK(!nlow == !lowfreq && !nnz == !sparse);

@@ -56,13 +56,15 @@ static void test_storage(void) {
     int rows = 64, cols = 172;
     unsigned char *m = calloc((size_t)rows * cols, 1);
     for (int i = 0; i < 110; i++) m[(size_t)i * 97 % (rows * cols)] = 1;
-    ptq_sparse_storage st = ptq_mask_storage_bytes(m, rows, cols, 2);
+    long nnz = 0;
+    for (int i = 0; i < rows * cols; i++) nnz += m[i];
+    ptq_sparse_storage st = ptq_sparse_storage_of(rows, cols, nnz, 2);
     CHECK(st.nnz == 110);
     CHECK(st.csr_bytes == 4L * 65 + 110 * 4);
     CHECK(st.bitmap_bytes == (64L * 172 + 7) / 8 + 110 * 2);
     CHECK(st.bytes == PTQ_MIN(st.csr_bytes, st.bitmap_bytes) && !strcmp(st.format, "csr"));
     memset(m, 1, (size_t)rows * cols); /* dense: the bitmap wins */
-    st = ptq_mask_storage_bytes(m, rows, cols, 2);
+    st = ptq_sparse_storage_of(rows, cols, (long)rows * cols, 2);
     CHECK(!strcmp(st.format, "bitmap") && st.bytes == st.bitmap_bytes);
     free(m);
 }
