@@ -96,9 +96,9 @@ typedef struct {
     int have_pm, have_ps;
 } pk_path;
 
-static int pk_init(pk_path *p, const ptq_model *q, const ptq_qspec *qs, int max_T, ptq_err *err) {
+static int pk_init(pk_path *p, const ptq_model *q, int max_T, ptq_err *err) {
     memset(p, 0, sizeof *p);
-    if (ptq_packed_model_build(&p->pm, q, qs->w_bits, qs->w_group, err)) return -1;
+    if (ptq_packed_model_build(&p->pm, q, err)) return -1;
     p->have_pm = 1;
     if (ptq_state_init_packed(&p->ps, &p->pm.view, max_T, err)) return -1;
     p->have_ps = 1;
@@ -293,8 +293,8 @@ static int *make_tokens(int n, int vocab) {
     return t;
 }
 
-int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_qspec *qs, const ptq_latency_opts *oin,
-                    cJSON *metrics, ptq_err *err) {
+int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_opts *oin, cJSON *metrics,
+                    ptq_err *err) {
     const ptq_config *a = &q->cfg, *b = &fp->cfg;
     if (a->dim != b->dim || a->hidden_dim != b->hidden_dim || a->n_layers != b->n_layers ||
         a->n_kv_heads != b->n_kv_heads || a->head_dim != b->head_dim || a->vocab_size != b->vocab_size ||
@@ -308,7 +308,11 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_qspec *qs
         maxT = PTQ_MAX(maxT, o.Ts[i]);
     double la0[3] = {NAN, NAN, NAN}, la1[3] = {NAN, NAN, NAN};
     ptq_loadavg(la0);
-    int packed = qs->w_bits < 16, rc = -1;
+    ptq_weight_format wf;
+    char fmt[96];
+    ptq_model_weight_format(q, &wf);
+    ptq_weight_format_str(&wf, fmt, sizeof fmt);
+    int packed = wf.quantized > 0, rc = -1;
     pk_path pk;
     memset(&pk, 0, sizeof pk);
     ptq_state st, stq; /* FP32 path; the quantized model's when it has no packed form */
@@ -323,8 +327,8 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_qspec *qs
     if (ptq_state_init(&st, fp, maxT, err)) goto out;
     have_st = 1;
     path pf = {fp, &st, tok, logits, maxT}, pq = {&pk.pm.view, &pk.ps, tok, logits, maxT};
-    if (packed && pk_init(&pk, q, qs, maxT, err)) {
-        ptq_wrap(err, "packed path (%s)", qs->text);
+    if (packed && pk_init(&pk, q, maxT, err)) {
+        ptq_wrap(err, "packed path (%s weights)", fmt);
         rc = PTQ_LAT_UNSUPPORTED;
         goto out;
     }
@@ -333,7 +337,7 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_qspec *qs
         have_stq = 1, pq.m = q, pq.st = &stq;
     }
     rc = run_paths(&pq, &pf, &o, pre, dec, err);
-    if (rc == PTQ_LAT_UNSUPPORTED) ptq_wrap(err, "%s path (%s)", packed ? "packed" : "quantized model's", qs->text);
+    if (rc == PTQ_LAT_UNSUPPORTED) ptq_wrap(err, "%s path (%s weights)", packed ? "packed" : "quantized model's", fmt);
     if (rc) goto out;
     ptq_loadavg(la1);
     cJSON_AddStringToObject(metrics, "path", packed ? "packed" : "fp32");

@@ -9,7 +9,6 @@
 #include <cjson/cJSON.h>
 
 #include "model.h"
-#include "qspec.h"
 
 #define PTQ_LAT_MAXLIST 8
 
@@ -30,16 +29,17 @@ void ptq_latency_defaults(ptq_latency_opts *o);
  * errors naming the key. */
 int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err);
 
-/* Measure q (quantized with qs; packed path) and fp (FP32 path). T values
- * above the model's max_seq are dropped and max_seq added in their place;
- * contexts are capped at max_seq - 1. Fills metrics (names in
- * eval/README.md). Returns 0, -1 on an error of the FP32 path, or
+/* Measure q (packed path, built from its quantized weights) and fp (FP32
+ * path). T values above the model's max_seq are dropped and max_seq added
+ * in their place; contexts are capped at max_seq - 1. Fills metrics (names
+ * in eval/README.md). Returns 0, -1 on an error of the FP32 path, or
  * PTQ_LAT_UNSUPPORTED when the packed path cannot run this model (err says
- * why; nothing is written to metrics). W16 weights have no packed form: the
- * quantized model is then timed on the FP32 path (metric packed = 0). */
+ * why; nothing is written to metrics). A model whose layer linears carry no
+ * quantized weight (W16) has no packed form: it is then timed on the FP32
+ * path (metric packed = 0). */
 #define PTQ_LAT_UNSUPPORTED 1
-int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_qspec *qs, const ptq_latency_opts *o,
-                    cJSON *metrics, ptq_err *err);
+int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_opts *o, cJSON *metrics,
+                    ptq_err *err);
 
 /* Machine fields of a latency row: host, cpu (model name), isa (kernel path
  * in use), loadavg [1, 5, 15 min] from /proc/loadavg (machines are shared). */

@@ -13,6 +13,9 @@
  * activations/KV are fake-quantized after GPTQ (calibration sees FP
  * activations, as in QuaRot's pipeline). lm_head stays 16-bit unless
  * quant_lm_head, and then uses RTN (no GPTQ repo quantizes lm_head).
+ * act_order with a group size (-g) makes groups over permuted columns
+ * (GPTQ's g_idx, the qweight's gidx): exported as such, but the packed
+ * kernels do not take them.
  * Block-wise (streamable): GPTQ of block l in block(), its activation/KV
  * quantizers in block_end() once the calibration inputs moved past it. */
 #include "gptq.h"
@@ -73,7 +76,7 @@ static int gptq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     int rc = 0;
     if (ok) {
         int qlm = ptq_opt_bool(&ptq_method_gptq, s->ctx->opts, "quant_lm_head");
-        rc = ptq_rtn_lm_head(m, &s->o.wq, qlm && s->ctx->q->w_bits < 16, err);
+        rc = qlm ? ptq_wq_lm_head(m, &s->o.wq, err) : 0;
         ptq_install_act_lm_head(m, &ptq_method_gptq, s->ctx);
     }
     free(s);

@@ -192,24 +192,17 @@ ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {
     return o;
 }
 
-void ptq_rtn_layer(ptq_model *m, int layer, const ptq_wq_opts *wq) {
-    if (wq->bits >= 16) return;
-    for (int j = 0; j < PTQ_LIN_COUNT; j++) {
-        ptq_linear *L = &m->layers[layer].lin[j];
-        ptq_wq_rtn(L->w, L->out, L->in, wq);
-    }
+int ptq_rtn_layer(ptq_model *m, int layer, const ptq_wq_opts *wq, ptq_err *err) {
+    return ptq_wq_layer(m, layer, wq, err);
 }
 
 int ptq_rtn_lm_head(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err) {
-    if (wq->bits >= 16 || !quant_lm_head) return 0;
-    if (ptq_model_untie(m, err)) return -1;
-    ptq_wq_rtn(m->lm_head.w, m->lm_head.out, m->lm_head.in, wq);
-    return 0;
+    return quant_lm_head ? ptq_wq_lm_head(m, wq, err) : 0;
 }
 
 int ptq_rtn_all(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err) {
     for (int l = 0; l < m->cfg.n_layers; l++)
-        ptq_rtn_layer(m, l, wq);
+        if (ptq_rtn_layer(m, l, wq, err)) return -1;
     return ptq_rtn_lm_head(m, wq, quant_lm_head, err);
 }
 

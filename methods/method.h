@@ -2,8 +2,8 @@
  * the registry table (methods/registry.c) the CLI and runner look them up in.
  *
  * apply() receives the fp32 model and turns it into the quantized model in
- * place: fold offline transforms into the weights, fake-quantize weights
- * (keeping packed/side data in lin->method_data where useful), and install
+ * place: fold offline transforms into the weights, quantize weights
+ * into each linear's ptq_qweight (lin->qw, with its side data), and install
  * online ops and activation/KV quantizers on the model's hooks. */
 #ifndef PTQ_METHOD_H
 #define PTQ_METHOD_H
@@ -122,7 +122,7 @@ int ptq_method_streamable(const ptq_method *meth, ptq_err *err);
 void ptq_install_act_kv_layer(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, int layer);
 void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx);
 /* ptq_rtn_all split: one block's linears; lm_head (untied first) when asked. */
-void ptq_rtn_layer(ptq_model *m, int layer, const ptq_wq_opts *wq);
+int ptq_rtn_layer(ptq_model *m, int layer, const ptq_wq_opts *wq, ptq_err *err);
 int ptq_rtn_lm_head(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err);
 
 #endif

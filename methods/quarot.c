@@ -207,8 +207,7 @@ static int qr_block(void *state, ptq_model *m, int l, float *X, const ptq_calib 
         fold_in(&D->in_op, D->w, D->out, D->in, err))
         return ptq_wrap(err, "quarot: down_proj online %s, layer %d", k4, l);
     if (X) return ptq_gptq_block(m, l, X, cal, &s->o, 1, err);
-    ptq_rtn_layer(m, l, &s->wq); /* weights=rtn (W16 with gptq: no-op) */
-    return 0;
+    return ptq_wq_layer(m, l, &s->wq, err); /* weights=rtn (W16 with gptq: no-op) */
 }
 
 static int qr_block_end(void *state, ptq_model *m, int layer, ptq_err *err) {
@@ -223,7 +222,7 @@ static int qr_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     const ptq_method *me = &ptq_method_quarot;
     int rc = 0;
     if (ok) {
-        rc = ptq_rtn_lm_head(m, &s->wq, ptq_opt_bool(me, s->ctx->opts, "quant_lm_head"), err);
+        rc = ptq_opt_bool(me, s->ctx->opts, "quant_lm_head") ? ptq_wq_lm_head(m, &s->wq, err) : 0;
         ptq_install_act_lm_head(m, me, s->ctx);
         if (!rc && s->ctx->info) cJSON_AddStringToObject(s->ctx->info, "weights", s->use_gptq ? "gptq" : "rtn");
     }

@@ -29,9 +29,9 @@ static int rtn_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *
 }
 
 static int rtn_block(void *state, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
-    (void)X, (void)c, (void)err;
+    (void)X, (void)c;
     rtn_state *s = state;
-    ptq_rtn_layer(m, layer, &s->wq);
+    if (ptq_wq_layer(m, layer, &s->wq, err)) return -1;
     ptq_install_act_kv_layer(m, &ptq_method_rtn, s->ctx, layer);
     return 0;
 }
@@ -40,7 +40,7 @@ static int rtn_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     rtn_state *s = state;
     int rc = 0;
     if (ok) {
-        rc = ptq_rtn_lm_head(m, &s->wq, ptq_opt_bool(&ptq_method_rtn, s->ctx->opts, "quant_lm_head"), err);
+        rc = ptq_opt_bool(&ptq_method_rtn, s->ctx->opts, "quant_lm_head") ? ptq_wq_lm_head(m, &s->wq, err) : 0;
         ptq_install_act_lm_head(m, &ptq_method_rtn, s->ctx);
     }
     free(s);

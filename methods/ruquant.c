@@ -157,7 +157,7 @@ static int do_group(ru_run *r, ptq_model *m, int layer, int g, const ptq_lincap 
         for (int oo = 0; oo < L->out; oo++)
             for (int j = 0; j < C; j++) L->w[(size_t)oo * C + j] *= s[j];
         if (ptq_ru_rotate_rows(tr, L->w, L->out, err)) goto out;
-        if (r->wq.bits < 16) ptq_wq_rtn(L->w, L->out, L->in, &r->wq);
+        if (ptq_wq_linear(L, &r->wq, err)) goto out;
         ptq_online_op_clear(&L->in_op);
         ptq_online_op_share(&L->in_op, &op);
         L->aq = (ptq_act_qspec){r->ctx->q->a_bits, 0, (float)r->lac, 0};

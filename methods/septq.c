@@ -10,8 +10,9 @@
  *      ties by lower flat index, quickselect).
  *   4. GPTQ column loop with asymmetric MSE grids in which masked entries
  *      are not quantized (error 0), so only unmasked errors propagate.
- *   5. The kept weights are stored sparsely: CSR or bitmap + fp16 values,
- *      whichever is smaller; those bytes are this linear's side bytes.
+ *   5. The kept weights are the qweight's off-grid entries, stored sparsely:
+ *      CSR or bitmap + fp16 values, whichever is smaller; those bytes are
+ *      this linear's side bytes.
  * Resolved ambiguities:
  *   - Value of a masked weight: the SEPTQ code keeps the *current* (already
  *     error-updated) value; the issue asks for the original value. Default
@@ -22,7 +23,9 @@
  *     permutation applied, mapped back to the original columns): obtained by
  *     running the shared GPTQ routine on a one-row zero matrix.
  *   - Fake quant keeps the masked values in fp32 (storage counts them as
- *     fp16). lm_head is not quantized (as in GPTQ). */
+ *     fp16). lm_head is not quantized (as in GPTQ).
+ *   - With act_order and a group size (-g), GPTQ's groups run over permuted
+ *     columns (the qweight's gidx); the packed kernels do not take them. */
 #include "septq.h"
 
 #include <math.h>
@@ -31,7 +34,6 @@
 
 #include "lincapture.h"
 #include "method.h"
-#include "sidedata.h"
 
 static const ptq_opt_def septq_opts[] = {
     {"sparsity", PTQ_OPT_FLOAT, "0.01", 0.0, 0.5, "fraction of weights kept in full precision (top OBS scores)"},
@@ -54,7 +56,7 @@ static int septq_supports(const ptq_qspec *q, ptq_err *err) {
 extern const ptq_method ptq_method_septq;
 
 int ptq_septq_linear(float *W, int rows, int cols, const ptq_hessian *H, const ptq_septq_opts *o,
-                     unsigned char *mask_out, ptq_septq_stats *st, ptq_err *err) {
+                     unsigned char *mask_out, ptq_septq_stats *st, ptq_qweight *qw, ptq_err *err) {
     size_t n = (size_t)rows * cols;
     double *hd = malloc(sizeof(double) * cols), *score = malloc(sizeof(double) * n);
     float *zero = calloc(cols, sizeof(float)), *q0 = malloc(sizeof(float) * n), *orig = malloc(sizeof(float) * n);
@@ -65,13 +67,13 @@ int ptq_septq_linear(float *W, int rows, int cols, const ptq_hessian *H, const p
         goto out;
     }
     /* Hinv diagonal from the GPTQ factorisation (a one-row run). */
-    if (ptq_gptq_quantize(zero, 1, cols, H, &o->g, hd, err)) goto out;
+    if (ptq_gptq_quantize(zero, 1, cols, H, &o->g, hd, NULL, err)) goto out;
     memcpy(orig, W, sizeof(float) * n);
     memcpy(q0, W, sizeof(float) * n);
     ptq_wq_opts w0 = o->g.wq;
     w0.sym = 0;
     w0.mse = 1;
-    ptq_wq_rtn(q0, rows, cols, &w0);
+    ptq_wq_rtn(q0, rows, cols, &w0, NULL);
     for (size_t i = 0; i < n; i++) {
         double d = (double)W[i] - q0[i], h = hd[i % cols];
         score[i] = d * d / (h * h);
@@ -80,14 +82,16 @@ int ptq_septq_linear(float *W, int rows, int cols, const ptq_hessian *H, const p
     if (ptq_topk_mask(score, (long)n, keep, mask, err)) goto out;
     ptq_gptq_opts g = o->g;
     g.keep_mask = mask;
-    if (ptq_gptq_quantize(W, rows, cols, H, &g, NULL, err)) goto out;
-    if (o->keep_original)
+    if (ptq_gptq_quantize(W, rows, cols, H, &g, NULL, qw, err)) goto out;
+    if (o->keep_original) {
         for (size_t i = 0; i < n; i++)
             if (mask[i]) W[i] = orig[i];
+        if (qw && ptq_qweight_set_sparse(qw, mask, W, err)) goto out;
+    }
     if (st) {
         st->kept = keep;
         st->total = (long)n;
-        st->st = ptq_mask_storage_bytes(mask, rows, cols, 2);
+        st->st = ptq_sparse_storage_of(rows, cols, keep, 2);
     }
     rc = 0;
 out:
@@ -98,19 +102,6 @@ out:
     free(orig);
     if (!mask_out) free(mask);
     return rc;
-}
-
-typedef ptq_septq_side septq_side; /* septq.h */
-
-/* The mask as ascending flat indices (what the packed path needs). */
-static int side_set_mask(septq_side *side, const unsigned char *mask, size_t n, ptq_err *err) {
-    long k = 0;
-    for (size_t i = 0; i < n; i++) k += mask[i] != 0;
-    if (!(side->kept = ptq_calloc(k ? k : 1, sizeof(long), err))) return -1;
-    side->nkept = 0;
-    for (size_t i = 0; i < n; i++)
-        if (mask[i]) side->kept[side->nkept++] = (long)i;
-    return 0;
 }
 
 typedef struct {
@@ -135,21 +126,17 @@ static int septq_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_
         for (int i = 0; i < 3 && groups[g][i] >= 0; i++) {
             ptq_linear *L = &m->layers[layer].lin[groups[g][i]];
             ptq_septq_stats st;
-            septq_side *side = ptq_calloc(1, sizeof *side, err);
-            unsigned char *mask = side ? ptq_calloc((size_t)L->out * L->in, 1, err) : NULL;
-            if (!mask || ptq_septq_linear(L->w, L->out, L->in, &cap.H, &r->o, mask, &st, err) ||
-                side_set_mask(side, mask, (size_t)L->out * L->in, err)) {
-                free(mask);
-                ptq_septq_side_free(side);
+            ptq_qweight *qw = NULL;
+            if (!(qw = ptq_wq_qweight(L->out, L->in, &r->o.g.wq, err))) {
+                ptq_lincap_free(&cap);
+                return -1;
+            }
+            int bad = ptq_septq_linear(L->w, L->out, L->in, &cap.H, &r->o, NULL, &st, qw, err);
+            if (bad) ptq_qweight_free(qw);
+            if (bad || ptq_linear_set_qweight(L, qw, err)) { /* set_qweight frees qw on failure */
                 ptq_lincap_free(&cap);
                 return ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[groups[g][i]]);
             }
-            free(mask);
-            side->hdr = (ptq_side_bytes){PTQ_SIDE_MAGIC, st.st.bytes, "septq_sparse_fp16"};
-            side->st = st.st;
-            if (L->free_method_data) L->free_method_data(L->method_data);
-            L->method_data = side;
-            L->free_method_data = ptq_septq_side_free;
             r->kept += st.kept;
             r->total += st.total;
             r->bytes += st.st.bytes;

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 
 #include "gptq.h"
-#include "sidedata.h"
 #include "sparsemask.h"
 
 typedef struct {
@@ -16,15 +15,17 @@ typedef struct {
 
 typedef struct {
     long kept, total;
-    ptq_mask_storage st;
+    ptq_sparse_storage st;
 } ptq_septq_stats;
 
 
 /* Q0 = RTN-asym (MSE clip) at the target bits; score (w - q0)^2 / Hinv_jj^2;
  * mask = top round(sparsity * rows * cols) scores; GPTQ with the masked
- * entries kept in full precision. W (rows x cols) is replaced in place.
+ * entries kept in full precision. W (rows x cols) is replaced in place by
+ * the result; qw (NULL, or from ptq_wq_qweight with o->g.wq) receives it
+ * with the masked entries off the grid.
  * mask (rows x cols) receives the mask when non-NULL. */
 int ptq_septq_linear(float *W, int rows, int cols, const ptq_hessian *H, const ptq_septq_opts *o,
-                     unsigned char *mask, ptq_septq_stats *st, ptq_err *err);
+                     unsigned char *mask, ptq_septq_stats *st, ptq_qweight *qw, ptq_err *err);
 
 #endif

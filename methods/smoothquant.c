@@ -98,9 +98,8 @@ static int sq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *n
 }
 
 static int sq_block_end(void *state, ptq_model *m, int layer, ptq_err *err) {
-    (void)err;
     sq_ctx *s = state;
-    ptq_rtn_layer(m, layer, &s->wq);
+    if (ptq_wq_layer(m, layer, &s->wq, err)) return -1;
     ptq_install_act_kv_layer(m, &ptq_method_smoothquant, s->ctx, layer);
     return 0;
 }
@@ -110,7 +109,7 @@ static int sq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     const ptq_method *me = &ptq_method_smoothquant;
     int rc = 0;
     if (ok) {
-        rc = ptq_rtn_lm_head(m, &s->wq, ptq_opt_bool(me, s->ctx->opts, "quant_lm_head"), err);
+        rc = ptq_opt_bool(me, s->ctx->opts, "quant_lm_head") ? ptq_wq_lm_head(m, &s->wq, err) : 0;
         ptq_install_act_lm_head(m, me, s->ctx);
         if (!rc && s->ctx->info) cJSON_AddNumberToObject(s->ctx->info, "alpha", s->alpha);
     }

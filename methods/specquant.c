@@ -41,10 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fakequant.h"
 #include "lincapture.h"
 #include "method.h"
-#include "fakequant.h"
-#include "sidedata.h"
 
 static const ptq_opt_def sq_opts[] = {
     {"k", PTQ_OPT_INT, "-1", -1, 1 << 20,
@@ -91,7 +90,8 @@ static void choose_k(const double *spec, const double *score, int rows, int cols
 }
 
 int ptq_specquant_linear(float *W, int rows, int cols, const ptq_hessian *H, const double *score,
-                         const ptq_specquant_opts *o, float **w_side, ptq_spectral_branch *br_out, ptq_err *err) {
+                         const ptq_specquant_opts *o, float **w_side, ptq_spectral_branch *br_out, ptq_qweight *qw,
+                         ptq_err *err) {
     int nb = ptq_spectral_nbins(cols), any = 0, rc = -1;
     size_t n = (size_t)rows * cols;
     double *spec = malloc(sizeof(double) * 2 * nb * rows);
@@ -116,9 +116,9 @@ int ptq_specquant_linear(float *W, int rows, int cols, const ptq_hessian *H, con
         goto out;
     if (o->g.wq.bits < 16) {
         if (H) {
-            if (ptq_gptq_quantize(W, rows, cols, H, &o->g, NULL, err)) goto out;
+            if (ptq_gptq_quantize(W, rows, cols, H, &o->g, NULL, qw, err)) goto out;
         } else
-            ptq_wq_rtn(W, rows, cols, &o->g.wq);
+            ptq_wq_rtn(W, rows, cols, &o->g.wq, qw);
     }
     *w_side = low;
     low = NULL;
@@ -156,6 +156,9 @@ typedef struct {
     double alpha, alo, ahi, astep;
     long side_bytes, bins;
     cJSON *alphas;
+    /* the branches of the current layer's linears without a qweight (W16),
+     * for the partner rescaling */
+    ptq_spectral_branch br[PTQ_LIN_COUNT];
 } spec_run;
 
 /* Input channel j of o_proj reads V channel chan(j) (GQA: heads share a KV head). */
@@ -210,7 +213,7 @@ static double group_mse(const ptq_model *m, int layer, const group_def *g, const
         }
         for (int o = 0; o < L->out; o++)
             for (int j = 0; j < n; j++) w[(size_t)o * n + j] = L->w[(size_t)o * n + j] * lam[j];
-        if (ptq_specquant_linear(w, L->out, n, NULL, NULL, &r->o, &side, NULL, err)) {
+        if (ptq_specquant_linear(w, L->out, n, NULL, NULL, &r->o, &side, NULL, NULL, err)) {
             free(w);
             free(y);
             free(xs);
@@ -237,43 +240,36 @@ fail:
     return ptq_fail(err, "specquant: out of memory in the alpha search (%d rows x %d)", S, n);
 }
 
-typedef ptq_specquant_side spec_side; /* specquant.h */
-
-static void spec_side_free(void *p) {
-    spec_side *s = p;
-    if (!s) return;
-    ptq_spectral_branch_free(&s->br);
-    free(s);
-}
-
-/* Scale partner rows by 1/l (tied channels) and refresh its stored branch. */
-static int scale_partner(ptq_model *m, int layer, const group_def *g, const float *lam, int fp16, ptq_err *err) {
+/* Scale partner rows by 1/l (tied channels): its quantized weight's row
+ * scales (w = dequant again) or its fp32 rows, and its branch's
+ * coefficients (fp16 again when stored so; w_side = their dense form). */
+static int scale_partner(spec_run *r, ptq_model *m, int layer, const group_def *g, const float *lam, ptq_err *err) {
     ptq_linear *P = &m->layers[layer].lin[g->partner];
     const ptq_config *c = &m->cfg;
-    int n = m->layers[layer].lin[g->which[0]].in;
+    int n = m->layers[layer].lin[g->which[0]].in, rc = 0;
     float *inv = ptq_calloc(P->out, sizeof(float), err);
     if (!inv) return -1;
     for (int j = 0; j < n; j++) inv[tie_chan(c, g->which[0], j)] = 1.f / lam[j];
-    for (int rr = 0; rr < P->out; rr++)
-        for (int j = 0; j < P->in; j++) {
-            P->w[(size_t)rr * P->in + j] *= inv[rr];
-            if (P->w_side) P->w_side[(size_t)rr * P->in + j] *= inv[rr];
-        }
-    spec_side *sd = P->method_data;
-    if (sd && sd->hdr.magic == PTQ_SIDE_MAGIC && sd->br.kmax > 0) {
+    ptq_spectral_branch *br = P->qw ? &P->qw->lowfreq : &r->br[g->partner];
+    if (P->qw)
+        ptq_qweight_scale_rows(P->qw, inv);
+    else
         for (int rr = 0; rr < P->out; rr++)
-            for (int j = 0; j < 2 * sd->br.kmax; j++) {
-                float *cf = &sd->br.coef[(size_t)rr * 2 * sd->br.kmax + j];
-                *cf = (*cf * inv[rr]);
-                if (fp16) *cf = ptq_round_fp16(*cf);
+            for (int j = 0; j < P->in; j++) {
+                P->w[(size_t)rr * P->in + j] *= inv[rr];
+                if (P->w_side) P->w_side[(size_t)rr * P->in + j] *= inv[rr];
             }
-        if (P->w_side && ptq_spectral_branch_dense(&sd->br, P->w_side, err)) {
-            free(inv);
-            return -1;
+    for (int rr = 0; rr < P->out && br->kmax > 0; rr++)
+        for (int j = 0; j < 2 * br->kmax; j++) {
+            float *cf = &br->coef[(size_t)rr * 2 * br->kmax + j];
+            if (!P->qw) *cf = (*cf * inv[rr]);
+            if (r->o.fp16) *cf = ptq_round_fp16(*cf);
         }
-    }
+    if (P->qw) rc = ptq_linear_refresh(P, err);
+    else if (P->w_side && br->kmax > 0)
+        rc = ptq_spectral_branch_dense(br, P->w_side, err);
     free(inv);
-    return 0;
+    return rc;
 }
 
 static int do_group(spec_run *r, ptq_model *m, int layer, const group_def *g, float *X, const ptq_calib *c,
@@ -306,7 +302,7 @@ static int do_group(spec_run *r, ptq_model *m, int layer, const group_def *g, fl
     if (smooth && g->kind == 0) {
         float *gam = g->which[0] == PTQ_LIN_Q ? Ly->rms_att : Ly->rms_ffn;
         for (int j = 0; j < n; j++) gam[j] /= lam[j];
-    } else if (smooth && scale_partner(m, layer, g, lam, r->o.fp16, err))
+    } else if (smooth && scale_partner(r, m, layer, g, lam, err))
         goto out;
     if (cap.want_hessian) /* H of the smoothed input: diag(1/l) H diag(1/l) */
         for (int i = 0; i < n; i++)
@@ -324,24 +320,29 @@ static int do_group(spec_run *r, ptq_model *m, int layer, const group_def *g, fl
                 score[o] = fabs(s);
             }
         }
-        spec_side *sd = ptq_calloc(1, sizeof *sd, err);
+        ptq_spectral_branch br;
         float *side = NULL;
-        if (!sd) goto out;
-        if (ptq_specquant_linear(L->w, L->out, n, cap.want_hessian ? &cap.H : NULL, score, &r->o, &side, &sd->br,
+        ptq_qweight *qw = NULL;
+        if (r->o.g.wq.bits < 16 && !(qw = ptq_wq_qweight(L->out, n, &r->o.g.wq, err)))
+            goto out;
+        if (ptq_specquant_linear(L->w, L->out, n, cap.want_hessian ? &cap.H : NULL, score, &r->o, &side, &br, qw,
                                  err)) {
-            spec_side_free(sd);
+            ptq_qweight_free(qw);
             ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[g->which[i]]);
             goto out;
         }
         free(L->w_side);
         L->w_side = side;
-        sd->hdr = (ptq_side_bytes){PTQ_SIDE_MAGIC, side ? ptq_spectral_branch_bytes(&sd->br) : 0,
-                                   "specquant_lowfreq_fp16"};
-        if (L->free_method_data) L->free_method_data(L->method_data);
-        L->method_data = sd;
-        L->free_method_data = spec_side_free;
-        r->side_bytes += sd->hdr.bytes;
-        for (int o = 0; o < L->out; o++) r->bins += sd->br.k[o];
+        r->side_bytes += side ? ptq_spectral_branch_bytes(&br) : 0;
+        for (int o = 0; o < L->out; o++) r->bins += br.k[o];
+        if (qw) { /* the branch goes with the quantized weight (w_side = its dense form) */
+            int bad = ptq_qweight_set_lowfreq(qw, &br, err);
+            if (bad) ptq_qweight_free(qw), ptq_spectral_branch_free(&br);
+            if (bad || ptq_linear_set_qweight(L, qw, err)) goto out;
+        } else {
+            ptq_spectral_branch_free(&r->br[g->which[i]]);
+            r->br[g->which[i]] = br;
+        }
     }
     rc = 0;
 out:
@@ -356,9 +357,10 @@ out:
 static int spec_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
     spec_run *r = vctx;
     ptq_install_act_kv_layer(m, r->me, r->ctx, layer);
-    for (int g = 0; g < 4; g++)
-        if (do_group(vctx, m, layer, &groups[g], X, c, err)) return -1;
-    return 0;
+    int rc = 0;
+    for (int g = 0; g < 4 && !rc; g++) rc = do_group(vctx, m, layer, &groups[g], X, c, err);
+    for (int j = 0; j < PTQ_LIN_COUNT; j++) ptq_spectral_branch_free(&r->br[j]);
+    return rc;
 }
 
 static int spec_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {

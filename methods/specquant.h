@@ -4,8 +4,7 @@
 #define PTQ_SPECQUANT_H
 
 #include "gptq.h"
-#include "sidedata.h"
-#include "spectral.h"
+#include "lowfreq.h"
 
 enum { PTQ_SPEC_FIXED = 0, PTQ_SPEC_ENERGY = 1, PTQ_SPEC_SOFTMAX = 2 };
 
@@ -20,11 +19,13 @@ typedef struct {
 
 
 /* W (rows x cols, already smoothed) becomes the quantized residual
- * Q(W - W_low): GPTQ with H, or RTN when H is NULL (alpha search). *w_side
+ * Q(W - W_low): GPTQ with H, or RTN when H is NULL (alpha search); qw
+ * (NULL, or from ptq_wq_qweight with o->g.wq) receives its codes. *w_side
  * receives W_low (malloc'd; NULL when every row keeps 0 bins) and br its
  * stored coefficients (br may be NULL). score (rows) is used by the softmax
  * budget only. */
 int ptq_specquant_linear(float *W, int rows, int cols, const ptq_hessian *H, const double *score,
-                         const ptq_specquant_opts *o, float **w_side, ptq_spectral_branch *br, ptq_err *err);
+                         const ptq_specquant_opts *o, float **w_side, ptq_spectral_branch *br, ptq_qweight *qw,
+                         ptq_err *err);
 
 #endif

@@ -583,7 +583,8 @@ static int fp32_twin(ptq_model *fp, const ptq_model *q, ptq_err *err) {
             ptq_linear *L = ptq_model_linear(fp, l, j);
             L->aq.bits = 16;
             free(L->w_side);
-            L->w_side = NULL;
+            ptq_qweight_free(L->qw);
+            L->w_side = NULL, L->qw = NULL;
         }
     for (int l = 0; l < fp->cfg.n_layers; l++) fp->layers[l].kq.bits = fp->layers[l].vq.bits = 16;
     return 0;
@@ -611,7 +612,7 @@ static int bench_file_row(const bench_rows_spec *b, const char *task) {
     }
     if (ptq_latency_parse(task + strlen("latency:"), &lo, &err) || fp32_twin(&fp, &q, &err)) goto out;
     twin = 1;
-    int lr = ptq_latency_run(&q, &fp, &qs, &lo, metrics, &err);
+    int lr = ptq_latency_run(&q, &fp, &lo, metrics, &err);
     if (lr < 0) goto out;
     if (lr == PTQ_LAT_UNSUPPORTED) cJSON_AddStringToObject(metrics, "error", err.msg);
     char id[1024], ts[32];

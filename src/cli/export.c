@@ -105,9 +105,8 @@ int cmd_export(int argc, char **argv) {
     cJSON_AddItemToObject(meta, "method_info", cJSON_Duplicate(info, 1));
     cJSON_AddStringToObject(meta, "git_commit", ptq_git_commit());
     double t1 = ptq_now_sec();
-    ptq_file_opts fo = {q.w_bits, q.w_group, PTQ_FILE_VERSION};
     ptq_file_stats fs;
-    if (ptq_file_save_ex(out, &m, meta, &fo, &fs, &err)) goto out1;
+    if (ptq_file_save_ex(out, &m, meta, NULL, &fs, &err)) goto out1;
     printf("exported %s %s %s -> %s (quantized in %.1f s, saved in %.2f s): %zu bytes, %d of %d linears packed, "
            "%ld sparse entries, %d online ops\n",
            m.name, me->name, bits, out, t1 - t0, ptq_now_sec() - t1, fs.file_bytes, fs.packed_linears, fs.linears,

@@ -1,45 +1,15 @@
-/* fakequant.c — uniform fake quantizers; formulas in fakequant.h.
- * Rounding is round-half-to-even (nearbyintf), like torch.round. */
+/* fakequant.c — uniform fake quantizers; the formula is uniform.h's. */
 #include "fakequant.h"
 
-#include <math.h>
+#include "uniform.h"
 
 void ptq_fq_vec(float *x, int n, int bits, int sym, float clip) {
     if (bits >= 16 || n <= 0) return;
-    float lo = 0.f, hi = 0.f;
-    for (int i = 0; i < n; i++) {
-        lo = x[i] < lo ? x[i] : lo;
-        hi = x[i] > hi ? x[i] : hi;
-    }
-    lo *= clip;
-    hi *= clip;
-    if (sym) {
-        float amax = fmaxf(-lo, hi);
-        float maxq = (float)((1 << (bits - 1)) - 1);
-        if (amax == 0.f) {
-            for (int i = 0; i < n; i++) x[i] = 0.f;
-            return;
-        }
-        float scale = amax / maxq;
-        for (int i = 0; i < n; i++) {
-            float q = nearbyintf(x[i] / scale);
-            q = fminf(fmaxf(q, -maxq - 1.f), maxq);
-            x[i] = scale * q;
-        }
-    } else {
-        float maxq = (float)((1 << bits) - 1);
-        if (hi == lo) {
-            for (int i = 0; i < n; i++) x[i] = 0.f;
-            return;
-        }
-        float scale = (hi - lo) / maxq;
-        float zero = nearbyintf(-lo / scale);
-        for (int i = 0; i < n; i++) {
-            float q = nearbyintf(x[i] / scale) + zero;
-            q = fminf(fmaxf(q, 0.f), maxq);
-            x[i] = scale * (q - zero);
-        }
-    }
+    float lo, hi, scale;
+    int zero, maxq = ptq_uq_maxq(bits);
+    ptq_uq_range(x, n, clip, &lo, &hi);
+    ptq_uq_grid(lo, hi, bits, sym, &scale, &zero);
+    for (int i = 0; i < n; i++) x[i] = ptq_uq_value(ptq_uq_code(x[i], scale, zero, maxq), scale, zero);
 }
 
 void ptq_fq_rows(float *x, int rows, int n, const ptq_act_qspec *q) {

@@ -1,11 +1,6 @@
-/* fakequant.h — uniform quantizer primitives (METHODS.md §1).
- *
- * Asymmetric: scale = (xmax - xmin)/(2^b - 1), zero = round(-xmin/scale),
- *             q = clamp(round(x/scale) + zero, 0, 2^b - 1), x^ = scale (q - zero).
- * Symmetric:  maxq = 2^(b-1) - 1, scale = max|x|/maxq,
- *             q = clamp(round(x/scale), -(maxq+1), maxq), x^ = scale q.
- * Clip ratio c multiplies xmin and xmax before the scale is computed.
- * Asymmetric ranges always include 0 (xmin <= 0 <= xmax), as in GPTQ/QuaRot. */
+/* fakequant.h — fake quantizers of activations and the KV cache: quantize
+ * to integer codes and back to floats with the uniform quantizer of
+ * uniform.h (asymmetric or symmetric, clip ratio, per row or per group). */
 #ifndef PTQ_FAKEQUANT_H
 #define PTQ_FAKEQUANT_H
 

@@ -12,8 +12,8 @@
  * 8-bit codes are stored minus 128 (signed bytes); zero is stored accordingly.
  *
  * Activations (ptq_kacts) are per-token uniform codes in 0..2^b-1 (unsigned,
- * symmetric codes shifted by 2^(b-1)), x = scale * (a - zero), exactly the
- * codes of quant.h's fake quantizer. The integer GEMM computes, per group,
+ * symmetric codes shifted by 2^(b-1)), x = scale * (a - zero): uniform.h's
+ * quantizer, the same codes as the fake quantizer. The integer GEMM computes, per group,
  * I = sum (c - zc)(a - za) = sum c a - za sum c - zc sum a + n zc za
  * (int32 accumulation, int64 correction), and the epilogue
  * y += scale_w * scale_a * I.
@@ -75,7 +75,7 @@ typedef struct ptq_kacts {
     int cap_T, cap_kpad, cap_ng;
 } ptq_kacts;
 
-/* Quantize x (T x K) per token, bits 2..8, sym/asym, clip (quant.h rules),
+/* Quantize x (T x K) per token, bits 2..8, sym/asym, clip (uniform.h),
  * group sums for the weight's group size (0 = per channel). Reuses buffers. */
 int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym, float clip, int group,
                    ptq_err *err);
@@ -104,7 +104,7 @@ typedef struct {
     size_t row_bytes; /* packed codes per row (int4: two per byte) */
 } ptq_kvfmt;
 int ptq_kvfmt_init(ptq_kvfmt *f, int bits, int dim, int group, int sym, float clip, ptq_err *err);
-/* Quantize one row per group with quant.h's rules (same codes as the fake
+/* Quantize one row per group with uniform.h's quantizer (same codes as the fake
  * quantizer): codes + scale/zero (float, integer valued) per group. */
 void ptq_kv_quant_row(const ptq_kvfmt *f, const float *x, uint8_t *codes, float *scale, float *zero);
 void ptq_kv_dequant_row(const ptq_kvfmt *f, const uint8_t *codes, const float *scale, const float *zero, float *x);
@@ -156,7 +156,7 @@ size_t ptq_kcsr_bytes(const ptq_kcsr *s);
 /* ---- One linear on the real kernels (model.h's ptq_linear.kern) ---------
  * y = GEMM(x, w) + side(x) + bias, x = the linear's input after its online
  * op (before activation quantization): with a_bits 2..8 the rows are
- * quantized per token to integer codes (quant.h's rules) and multiplied by
+ * quantized per token to integer codes (uniform.h) and multiplied by
  * the integer GEMM with its dequant epilogue; with a_bits >= 16 the
  * weight-only dequantizing GEMM (GEMV for one row). side = SpecQuant's
  * low-frequency branch and/or SEPTQ's sparse full-precision correction, both

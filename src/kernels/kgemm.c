@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kinternal.h"
+#include "uniform.h"
 
 static int g_isa = -1;
 
@@ -81,37 +82,15 @@ void ptq_kacts_free(ptq_kacts *a) {
     memset(a, 0, sizeof *a);
 }
 
-/* The codes of quant.h's ptq_fq_vec, bit for bit (same float ops). */
+/* Codes of one row with uniform.h's quantizer: the codes of the fake
+ * quantizer (fakequant.c), bit for bit. */
 void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale, int32_t *zero) {
-    float lo = 0.f, hi = 0.f;
-    for (int i = 0; i < K; i++) {
-        lo = x[i] < lo ? x[i] : lo;
-        hi = x[i] > hi ? x[i] : hi;
-    }
-    lo *= clip;
-    hi *= clip;
-    if (sym) {
-        float amax = fmaxf(-lo, hi), maxq = (float)((1 << (bits - 1)) - 1);
-        if (amax == 0.f) {
-            memset(q, 0, K), *scale = 0.f, *zero = 0;
-            return;
-        }
-        float s = amax / maxq;
-        for (int i = 0; i < K; i++) {
-            float v = fminf(fmaxf(nearbyintf(x[i] / s), -maxq - 1.f), maxq);
-            q[i] = (uint8_t)(int)(v + maxq + 1.f);
-        }
-        *scale = s, *zero = (int32_t)maxq + 1;
-    } else {
-        float maxq = (float)((1 << bits) - 1);
-        if (hi == lo) {
-            memset(q, 0, K), *scale = 0.f, *zero = 0;
-            return;
-        }
-        float s = (hi - lo) / maxq, z = nearbyintf(-lo / s);
-        for (int i = 0; i < K; i++) q[i] = (uint8_t)(int)fminf(fmaxf(nearbyintf(x[i] / s) + z, 0.f), maxq);
-        *scale = s, *zero = (int32_t)z;
-    }
+    float lo, hi, s;
+    int z, maxq = ptq_uq_maxq(bits);
+    ptq_uq_range(x, K, clip, &lo, &hi);
+    ptq_uq_grid(lo, hi, bits, sym, &s, &z);
+    for (int i = 0; i < K; i++) q[i] = (uint8_t)ptq_uq_code(x[i], s, z, maxq);
+    *scale = s, *zero = z;
 }
 
 int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym, float clip, int group,

@@ -25,7 +25,7 @@ void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, 
 void ptq_kgemv_block_scalar_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, const float *xs,
                                float *y16);
 
-/* quant.h's per-vector quantizer as codes (0..2^b-1, sym shifted by 2^(b-1)). */
+/* uniform.h's quantizer of one vector as codes (0..2^b-1). */
 void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale, int32_t *zero);
 void *ptq_kalloc64(size_t bytes); /* zeroed, 64-byte aligned; free() */
 

@@ -1,5 +1,6 @@
-/* spectral.h — batched real FFTs of weight rows (FFTW3, double precision)
- * and low-frequency truncation for SpecQuant (METHODS.md §7).
+/* spectral.h — batched real FFTs of weight rows (FFTW3, double precision),
+ * fp16 rounding, and a low-frequency branch stored as rfft coefficients
+ * (SpecQuant, METHODS.md §7; quant/lowfreq.h builds and budgets it).
  *
  * A spectrum of a length-n real row holds nb = n/2 + 1 complex bins stored as
  * interleaved (re, im) doubles. "Keep k bins" keeps bins 0..k-1 (DC upward)
@@ -22,18 +23,6 @@ int ptq_irfft_rows(const double *spec, int rows, int n, float *x, ptq_err *err);
 /* Weight of bin b in Parseval's sum (1 for DC and, n even, Nyquist; else 2). */
 static inline int ptq_spectral_bin_weight(int b, int n) { return (b == 0 || (n % 2 == 0 && b == n / 2)) ? 1 : 2; }
 
-/* Row o of W_low = irfft(first k[o] bins of rfft(W row o)). When spec is
- * non-NULL it receives the full spectra (rows x nb x 2). k[o] is clamped to
- * [0, nb]. */
-int ptq_spectral_lowpass(const float *W, int rows, int n, const int *k, float *W_low, double *spec, ptq_err *err);
-
-/* Budgets (k per row). Energy: the smallest k with sum_{b<k} w_b |F_b|^2 >=
- * frac * total (frac in [0,1]). */
-void ptq_spectral_k_energy(const double *spec, int rows, int n, double frac, int *k);
-/* Softmax allocation: rho = softmax(temp * score / max|score|) over rows,
- * k[o] = floor(rho[o] * total_bins), clamped to [0, nb]. */
-void ptq_spectral_k_softmax(const double *score, int rows, int n, double temp, long total_bins, int *k);
-
 /* Round a float to the nearest IEEE half-precision value (round to nearest
  * even; saturates at +-65504). Used for 16-bit side branches. */
 float ptq_round_fp16(float x);
@@ -48,15 +37,9 @@ typedef struct {
     float *coef; /* out x kmax x 2, zero past k[o] */
 } ptq_spectral_branch;
 
-/* Build from full spectra (rows x nb x 2); coefficients rounded to fp16 when
- * fp16 != 0. */
-int ptq_spectral_branch_init(ptq_spectral_branch *b, const double *spec, int out, int n, const int *k, int fp16,
-                             ptq_err *err);
 void ptq_spectral_branch_free(ptq_spectral_branch *b);
 /* Dense rows W_low (out x n) of the stored branch (irfft of the coefficients). */
 int ptq_spectral_branch_dense(const ptq_spectral_branch *b, float *W_low, ptq_err *err);
-/* y (T x out) += x (T x n) . W_low^T evaluated from the coefficients. */
-int ptq_spectral_branch_apply(const ptq_spectral_branch *b, const float *x, int T, float *y, ptq_err *err);
 /* Bytes as stored: 2 fp16 per kept coefficient + one int16 k per row. */
 long ptq_spectral_branch_bytes(const ptq_spectral_branch *b);
 

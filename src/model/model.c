@@ -53,8 +53,33 @@ static void linear_free(ptq_linear *l) {
     free(l->bias);
     free(l->w_side);
     ptq_online_op_clear(&l->in_op);
-    if (l->free_method_data) l->free_method_data(l->method_data);
+    ptq_qweight_free(l->qw);
     memset(l, 0, sizeof *l);
+}
+
+int ptq_linear_refresh(ptq_linear *l, ptq_err *err) {
+    const ptq_qweight *qw = l->qw;
+    if (!qw) return 0;
+    if (qw->out != l->out || qw->in != l->in)
+        return ptq_fail(err, "a %d x %d quantized weight on a %d x %d linear", qw->out, qw->in, l->out, l->in);
+    if (!l->owns_w) return ptq_fail(err, "the linear shares its weight (tied lm_head): untie it before quantizing");
+    ptq_qweight_dequant(qw, l->w);
+    if (qw->lowfreq.kmax > 0) {
+        if (!l->w_side && !(l->w_side = ptq_calloc((size_t)l->out * l->in, sizeof(float), err))) return -1;
+        return ptq_spectral_branch_dense(&qw->lowfreq, l->w_side, err);
+    }
+    return 0;
+}
+
+int ptq_linear_set_qweight(ptq_linear *l, ptq_qweight *qw, ptq_err *err) {
+    if (l->qw != qw) ptq_qweight_free(l->qw);
+    l->qw = qw;
+    if (ptq_linear_refresh(l, err)) {
+        ptq_qweight_free(l->qw);
+        l->qw = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 void ptq_model_init_rope(ptq_model *m) {
@@ -174,6 +199,7 @@ static int copy_linear(ptq_linear *d, const ptq_linear *s, ptq_err *err) {
         memcpy(d->w_side, s->w_side, n * sizeof(float));
     }
     d->aq = s->aq;
+    if (s->qw && !(d->qw = ptq_qweight_clone(s->qw, err))) return -1;
     return 0;
 }
 
@@ -223,6 +249,40 @@ long ptq_model_param_count(const ptq_model *m) {
     }
     if (m->lm_head.owns_w) n += (long)c->vocab_size * c->dim;
     return n;
+}
+
+void ptq_model_weight_format(const ptq_model *m, ptq_weight_format *f) {
+    memset(f, 0, sizeof *f);
+    f->uniform = 1;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+            const ptq_qweight *qw = m->layers[l].lin[j].qw;
+            f->linears++;
+            if (!qw) {
+                f->uniform = 0;
+                continue;
+            }
+            if (!f->quantized++) f->bits = qw->bits, f->group = qw->group, f->sym = qw->sym, f->act_order = !!qw->gidx;
+            else if (qw->bits != f->bits || qw->group != f->group || qw->sym != f->sym || f->act_order != !!qw->gidx)
+                f->uniform = 0;
+            f->side_bytes += qw->side_bytes, f->bytes += ptq_qweight_bytes(qw);
+        }
+    if (!f->quantized) f->uniform = 0;
+    const ptq_qweight *lq = m->lm_head.qw;
+    if (lq) f->lm_head_bits = lq->bits, f->side_bytes += lq->side_bytes, f->bytes += ptq_qweight_bytes(lq);
+}
+
+void ptq_weight_format_str(const ptq_weight_format *f, char *buf, size_t cap) {
+    if (!f->quantized) {
+        snprintf(buf, cap, "fp32");
+        return;
+    }
+    int n = snprintf(buf, cap, "W%d", f->bits);
+    if (f->group && n < (int)cap) n += snprintf(buf + n, cap - n, "-g%d", f->group);
+    if (n < (int)cap) n += snprintf(buf + n, cap - n, " %s%s", f->sym ? "sym" : "asym", f->act_order ? " act-order" : "");
+    if (!f->uniform && n < (int)cap && f->quantized == f->linears) snprintf(buf + n, cap - n, " (mixed formats)");
+    else if (!f->uniform && n < (int)cap)
+        snprintf(buf + n, cap - n, " (mixed: %d of %d layer linears quantized)", f->quantized, f->linears);
 }
 
 /* ---- llama2.c checkpoint ------------------------------------------------

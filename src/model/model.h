@@ -2,8 +2,9 @@
  * slots where quantization methods plug in.
  *
  * Weights are row-major `out x in` like Hugging Face. A method folds offline
- * transforms into the weights, replaces them by their fake-quantized values,
- * and installs online ops and activation/KV quantizers on the hooks below.
+ * transforms into the weights, quantizes them (ptq_linear.qw, integer codes
+ * whose dequantized values replace w), and installs online ops and
+ * activation/KV quantizers on the hooks below.
  * With every hook at its default (identity, 16 bits) the forward pass is the
  * plain full-precision model. */
 #ifndef PTQ_MODEL_H
@@ -12,6 +13,7 @@
 #include "common.h"
 #include "fakequant.h"
 #include "online_ops.h"
+#include "qweight.h"
 
 enum { PTQ_ROPE_INTERLEAVED = 0, /* llama2.c / Meta: rotate pairs (2i, 2i+1) */
        PTQ_ROPE_HALF = 1 /* HF rotate_half: pairs (i, i + head_dim/2) */ };
@@ -32,15 +34,15 @@ typedef struct {
 
 typedef struct {
     int out, in;
-    float *w;      /* out x in, fp32 (fake-quantized values after a method) */
+    float *w;      /* out x in, fp32: the weight; with qw, its dequantized values */
     float *bias;   /* NULL or [out] */
     float *w_side; /* NULL or out x in: full-precision branch applied to the
-                      input *before* activation quantization (SpecQuant) */
+                      input *before* activation quantization; with a
+                      low-frequency branch in qw, its dense form */
     ptq_online_op in_op; /* applied to the input rows before quantization */
     ptq_act_qspec aq;    /* input (activation) fake quantizer */
     int owns_w;          /* 0 when w aliases another buffer (tied lm_head) */
-    void *method_data;   /* method side data for export/kernels; freed with free_method_data */
-    void (*free_method_data)(void *);
+    ptq_qweight *qw;     /* the quantized weight (owned); NULL: w is full precision */
     /* Real low-bit kernels (kernels/kernels.h; attached by packed.c, not
      * owned, not cloned). NULL: the fp32 GEMM on w (the fake-quant path). */
     const struct ptq_lin_kernel *kern;
@@ -86,6 +88,30 @@ long ptq_model_param_count(const ptq_model *m);
 /* Linear by index: layer in [0, n_layers) with which in PTQ_LIN_*, or
  * layer == n_layers for lm_head (which ignored). */
 ptq_linear *ptq_model_linear(ptq_model *m, int layer, int which);
+
+/* Give l the quantized weight qw (ownership moves; a previous one is freed)
+ * and derive w = dequant(qw) and, from qw's low-frequency branch, w_side.
+ * l must own w (untie a tied lm_head first). qw is freed on failure. */
+int ptq_linear_set_qweight(ptq_linear *l, ptq_qweight *qw, ptq_err *err);
+/* Derive w (and w_side) again after l->qw changed. */
+int ptq_linear_refresh(ptq_linear *l, ptq_err *err);
+/* Side bytes of l's quantized weight (qweight.h; 0 without one). */
+static inline long ptq_linear_side_bytes(const ptq_linear *l) { return l->qw ? l->qw->side_bytes : 0; }
+
+/* The weight format a model carries: that of its decoder-layer linears. */
+typedef struct {
+    int bits;       /* of the quantized layer linears; 0: none is quantized */
+    int group, sym; /* their group size (0 = per row) and symmetry */
+    int act_order;  /* groups over permuted columns (qweight gidx) */
+    int uniform;    /* 1: every layer linear is quantized with these bits/group/sym */
+    int quantized, linears; /* layer linears with a qweight / all of them */
+    int lm_head_bits;       /* 0: lm_head in full precision */
+    long side_bytes;        /* over every linear */
+    long bytes;             /* every qweight as stored (ptq_qweight_bytes) */
+} ptq_weight_format;
+void ptq_model_weight_format(const ptq_model *m, ptq_weight_format *f);
+/* "W4-g128 asym", "W3 asym act-order", "W4 sym (mixed: 34 of 35 layer linears quantized)", "fp32" */
+void ptq_weight_format_str(const ptq_weight_format *f, char *buf, size_t cap);
 
 /* Loaders. */
 int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err);

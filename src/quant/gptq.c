@@ -4,7 +4,9 @@
  * sgemm per block. H and its Cholesky factors are fp64 (LAPACKE); the column
  * loop runs in fp32 like the reference code.
  * Group grids (groupsize > 0) are computed when the loop reaches the group's
- * first column, from the weights as updated so far (static_groups=False). */
+ * first column, from the weights as updated so far (static_groups=False).
+ * The codes and grids are recorded as the loop goes (the quantized weight);
+ * with act-order, groups hold consecutive permuted columns (qweight gidx). */
 #include "gptq.h"
 
 #include <cblas.h>
@@ -12,6 +14,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "uniform.h"
 
 ptq_gptq_opts ptq_gptq_default(int bits) {
     ptq_gptq_opts o;
@@ -96,7 +100,7 @@ static int argsort_desc(int *perm, const double *key, int n) {
 }
 
 int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const ptq_gptq_opts *o, double *hinv_diag,
-                      ptq_err *err) {
+                      ptq_qweight *qw, ptq_err *err) {
     if (h->n != cols) return ptq_fail(err, "GPTQ: Hessian is %dx%d but the weight has %d columns", h->n, h->n, cols);
     if (h->nsamples <= 0) return ptq_fail(err, "GPTQ: Hessian has no calibration samples");
     size_t nn = (size_t)cols * cols;
@@ -104,9 +108,12 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
     int *perm = malloc((size_t)cols * sizeof(int));
     float *Wp = malloc((size_t)rows * cols * sizeof(float)), *Hf = malloc(nn * sizeof(float));
     int bs = o->blocksize > 0 ? o->blocksize : 128;
-    float *E = malloc((size_t)rows * bs * sizeof(float)), *rs = malloc((size_t)rows * 2 * sizeof(float));
-    int rc = 0;
-    if (!H || !diag || !perm || !Wp || !Hf || !E || !rs) {
+    float *E = malloc((size_t)rows * bs * sizeof(float)), *rs = malloc((size_t)rows * sizeof(float));
+    int *rz = malloc((size_t)rows * sizeof(int)), rc = 0;
+    uint8_t *Cp = qw ? malloc((size_t)rows * cols) : NULL; /* codes, permuted columns */
+    int ag = qw && o->act_order && o->wq.group > 0 && o->wq.group < cols; /* groups of permuted columns */
+    if (ag && !qw->gidx) qw->gidx = malloc(sizeof(int) * cols);
+    if (!H || !diag || !perm || !Wp || !Hf || !E || !rs || !rz || (qw && !Cp) || (ag && !qw->gidx)) {
         rc = ptq_fail(err, "GPTQ: out of memory for a %dx%d layer", rows, cols);
         goto done;
     }
@@ -152,24 +159,31 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
         for (int k = 0; k < cols; k++)
             hinv_diag[perm[k]] = H[(size_t)k * cols + k];
 
-    int g = o->wq.group > 0 && o->wq.group < cols ? o->wq.group : 0, maxq = ptq_wq_maxq(o->wq.bits);
+    int g = o->wq.group > 0 && o->wq.group < cols ? o->wq.group : 0, ng = g ? (cols + g - 1) / g : 1;
+    int maxq = ptq_uq_maxq(o->wq.bits);
     if (!g) /* per-row grid from the whole (dead-column-zeroed) row, before any update */
-        for (int r = 0; r < rows; r++)
-            ptq_wq_find_params(Wp + (size_t)r * cols, cols, &o->wq, &rs[2 * r], &rs[2 * r + 1]);
+        for (int r = 0; r < rows; r++) {
+            ptq_wq_find_params(Wp + (size_t)r * cols, cols, &o->wq, &rs[r], &rz[r]);
+            if (qw) qw->scale[r] = rs[r], qw->zero[r] = rz[r];
+        }
     for (int i1 = 0; i1 < cols; i1 += bs) {
         int i2 = PTQ_MIN(i1 + bs, cols), cnt = i2 - i1;
 #pragma omp parallel for schedule(dynamic, 8)
         for (int r = 0; r < rows; r++) {
             float *w = Wp + (size_t)r * cols, *e = E + (size_t)r * bs;
-            float s = rs[2 * r], z = rs[2 * r + 1];
-            /* with groups, rs holds the grid of the group in progress (blocks may start mid-group) */
+            float s = rs[r];
+            int z = rz[r];
+            /* with groups, rs/rz hold the grid of the group in progress (blocks may start mid-group) */
             for (int j = i1; j < i2; j++) {
                 if (g && j % g == 0) {
                     ptq_wq_find_params(w + j, PTQ_MIN(g, cols - j), &o->wq, &s, &z);
-                    rs[2 * r] = s, rs[2 * r + 1] = z;
+                    rs[r] = s, rz[r] = z;
+                    if (qw) qw->scale[(size_t)r * ng + j / g] = s, qw->zero[(size_t)r * ng + j / g] = z;
                 }
-                float q = ptq_wq_apply(w[j], s, z, maxq, o->wq.sym);
-                if (o->keep_mask && o->keep_mask[(size_t)r * cols + perm[j]]) q = w[j];
+                int c = ptq_uq_code(w[j], s, z, maxq);
+                float q = ptq_uq_value(c, s, z);
+                if (o->keep_mask && o->keep_mask[(size_t)r * cols + perm[j]]) q = w[j], c = z;
+                if (Cp) Cp[(size_t)r * cols + j] = (uint8_t)c;
                 float ej = (w[j] - q) / Hf[(size_t)j * cols + j];
                 w[j] = q;
                 const float *hr = Hf + (size_t)j * cols;
@@ -183,14 +197,28 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
                         Hf + (size_t)i1 * cols + i2, cols, 1.f, Wp + i2, cols);
     }
     for (int r = 0; r < rows; r++)
-        for (int k = 0; k < cols; k++)
+        for (int k = 0; k < cols; k++) {
             W[(size_t)r * cols + perm[k]] = Wp[(size_t)r * cols + k];
+            if (qw) qw->codes[(size_t)r * cols + perm[k]] = Cp[(size_t)r * cols + k];
+        }
+    for (int k = 0; ag && k < cols; k++) qw->gidx[perm[k]] = k / g; /* act-order: group k / g holds column perm[k] */
+    if (qw && o->keep_mask) rc = ptq_qweight_set_sparse(qw, o->keep_mask, W, err); /* kept entries: off the grid */
 done:
-    free(H), free(diag), free(perm), free(Wp), free(Hf), free(E), free(rs);
+    free(H), free(diag), free(perm), free(Wp), free(Hf), free(E), free(rs), free(rz), free(Cp);
     return rc;
 }
 
-/* ---- whole-model walker ---- */
+int ptq_gptq_linear(ptq_linear *l, const ptq_hessian *h, const ptq_gptq_opts *o, ptq_err *err) {
+    if (o->wq.bits >= 16) return 0;
+    ptq_qweight *qw = ptq_wq_qweight(l->out, l->in, &o->wq, err);
+    if (!qw || ptq_gptq_quantize(l->w, l->out, l->in, h, o, NULL, qw, err)) {
+        ptq_qweight_free(qw);
+        return -1;
+    }
+    return ptq_linear_set_qweight(l, qw, err);
+}
+
+/* ---- block walker ---- */
 static const int g_slot[PTQ_LIN_COUNT] = {0, 0, 0, 1, 2, 2, 3}; /* linears sharing one input */
 
 typedef struct {
@@ -225,11 +253,9 @@ static int gblock(void *ctx, ptq_model *m, int layer, float *X, const ptq_calib 
             g->active[s] = 1;
         }
         if (!rc) rc = ptq_calib_block_forward(m, layer, X, NULL, c, gcap, g, err);
-        for (int k = 0; grp[k] >= 0 && !rc; k++) {
-            ptq_linear *L = &m->layers[layer].lin[grp[k]];
-            if (ptq_gptq_quantize(L->w, L->out, L->in, &g->h[g_slot[grp[k]]], g->o, NULL, err))
+        for (int k = 0; grp[k] >= 0 && !rc; k++)
+            if (ptq_gptq_linear(&m->layers[layer].lin[grp[k]], &g->h[g_slot[grp[k]]], g->o, err))
                 rc = ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[grp[k]]);
-        }
         for (int s = 0; s < 4; s++)
             if (g->active[s]) ptq_hessian_free(&g->h[s]), g->active[s] = 0;
     }
@@ -244,13 +270,4 @@ int ptq_gptq_block(ptq_model *m, int layer, const float *X, const ptq_calib *c, 
     g.o = o;
     g.true_seq = true_seq;
     return gblock(&g, m, layer, (float *)X, c, err);
-}
-
-int ptq_gptq_model(ptq_model *m, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq, ptq_err *err) {
-    if (o->wq.bits >= 16) return 0;
-    gwalk g;
-    memset(&g, 0, sizeof g);
-    g.o = o;
-    g.true_seq = true_seq;
-    return ptq_calib_walk(m, c, gblock, &g, err);
 }

@@ -32,20 +32,23 @@ int ptq_hessian_init(ptq_hessian *h, int n, ptq_err *err);
 void ptq_hessian_add(ptq_hessian *h, const float *x, int T); /* x is T x n */
 void ptq_hessian_free(ptq_hessian *h);
 
-/* Quantize W (rows x cols, in place) with GPTQ given H (copied, not modified).
- * Optionally returns the upper Cholesky factor of H^-1 diagonal in hinv_diag (cols). */
+/* Quantize W (rows x cols, in place) with GPTQ given H (copied, not
+ * modified): W becomes the dequantized values. qw (NULL, or from
+ * ptq_wq_qweight with o->wq) receives the codes and grids (with act-order
+ * groups, the group of each column in gidx), kept entries (keep_mask) as
+ * its off-grid entries. Optionally returns the upper Cholesky factor of
+ * H^-1 diagonal in hinv_diag (cols). */
 int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const ptq_gptq_opts *o,
-                      double *hinv_diag, ptq_err *err);
+                      double *hinv_diag, ptq_qweight *qw, ptq_err *err);
+/* GPTQ of one linear into its qweight (w = its dequantized values). */
+int ptq_gptq_linear(ptq_linear *l, const ptq_hessian *h, const ptq_gptq_opts *o, ptq_err *err);
 
-/* Whole-model GPTQ (added): walk the blocks true-sequentially on calibration
- * windows (inputs of block l come from the already-quantized blocks < l),
- * with sub-groups {q,k,v}, {o}, {gate,up}, {down} when true_seq (else all
- * seven linears from one capture). Hessians come from each linear's input
- * after its online op and before activation quantization. lm_head is not
- * touched (GPTQ/QuaRot keep it at 16 bits). */
-int ptq_gptq_model(ptq_model *m, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq, ptq_err *err);
-/* One block of that walk (added, for block-wise methods): GPTQ on the seven
- * linears of `layer` from its calibration inputs X; X is not advanced. */
+/* GPTQ on the seven linears of `layer` from its calibration inputs X (the
+ * block walk of a block-wise method; inputs of block l come from the
+ * already-quantized blocks < l), with sub-groups {q,k,v}, {o}, {gate,up},
+ * {down} when true_seq (else all seven from one capture). Hessians come
+ * from each linear's input after its online op and before activation
+ * quantization. X is not advanced. */
 int ptq_gptq_block(ptq_model *m, int layer, const float *X, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq,
                    ptq_err *err);
 

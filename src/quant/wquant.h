@@ -1,11 +1,13 @@
 /* wquant.h — weight quantizers (METHODS.md §1): per-output-channel or
- * per-group grids, symmetric/asymmetric, clip ratio, and GPTQ's MSE clip
- * search (grid 100, maxshrink 0.8, norm 2.4). A grid is computed once per
- * row (or group) and applied column by column, as GPTQ needs. */
+ * per-group grids of uniform.h's quantizer, symmetric/asymmetric, clip
+ * ratio, and GPTQ's MSE clip search (grid 100, maxshrink 0.8, norm 2.4). A
+ * grid is computed once per row (or group) and applied column by column, as
+ * GPTQ needs. The quantized weight is a ptq_qweight (qweight.h); the helpers
+ * at the bottom quantize a model's linears into theirs. */
 #ifndef PTQ_WQUANT_H
 #define PTQ_WQUANT_H
 
-#include "common.h"
+#include "model.h"
 
 typedef struct {
     int bits, sym, mse;
@@ -15,28 +17,22 @@ typedef struct {
     float maxshrink, norm; /* 0.8, 2.4 */
 } ptq_wq_opts;
 
-/* scale/zero per (row, group): quantize x with scale s and zero z. */
-static inline float ptq_wq_apply(float x, float s, float z, int maxq, int sym) {
-    float q;
-    if (s == 0.f) return 0.f;
-    if (sym) {
-        q = __builtin_nearbyintf(x / s);
-        float lo = -(float)(maxq / 2) - 1.f, hi = (float)(maxq / 2);
-        q = q < lo ? lo : (q > hi ? hi : q);
-        return s * q;
-    }
-    q = __builtin_nearbyintf(x / s) + z;
-    q = q < 0.f ? 0.f : (q > (float)maxq ? (float)maxq : q);
-    return s * (q - z);
-}
-/* maxq is 2^bits - 1; symmetric uses levels -(2^(b-1))..2^(b-1)-1. */
-static inline int ptq_wq_maxq(int bits) { return (1 << bits) - 1; }
-
-/* Grid for one vector x[0..n) (one row or one group). */
-void ptq_wq_find_params(const float *x, int n, const ptq_wq_opts *o, float *scale, float *zero);
-/* Fake-quantize a whole matrix W (rows x cols) in place (RTN). */
-void ptq_wq_rtn(float *W, int rows, int cols, const ptq_wq_opts *o);
 /* Default options for bits (per-channel, sym as given, no MSE). */
 ptq_wq_opts ptq_wq_default(int bits, int sym);
+/* Grid (scale, zero point) for one vector x[0..n) (one row or one group). */
+void ptq_wq_find_params(const float *x, int n, const ptq_wq_opts *o, float *scale, int *zero);
+/* An empty quantized weight of rows x cols in the format of o (bits 1..8). */
+ptq_qweight *ptq_wq_qweight(int rows, int cols, const ptq_wq_opts *o, ptq_err *err);
+/* RTN of a matrix W (rows x cols) in place: W becomes its dequantized
+ * values; qw (NULL, or from ptq_wq_qweight) receives codes, scales, zeros. */
+void ptq_wq_rtn(float *W, int rows, int cols, const ptq_wq_opts *o, ptq_qweight *qw);
+
+/* RTN of a linear into its qweight (w = its dequantized values). A no-op at
+ * bits >= 16. */
+int ptq_wq_linear(ptq_linear *l, const ptq_wq_opts *o, ptq_err *err);
+/* The seven linears of block `layer`. */
+int ptq_wq_layer(ptq_model *m, int layer, const ptq_wq_opts *o, ptq_err *err);
+/* lm_head (untied from the embedding first). */
+int ptq_wq_lm_head(ptq_model *m, const ptq_wq_opts *o, ptq_err *err);
 
 #endif

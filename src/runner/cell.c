@@ -84,7 +84,7 @@ static int task_latency(const task_env *e, const char *arg, cJSON *metrics, char
     (void)sha;
     if (ptq_latency_parse(arg, &o, err)) return -1;
     ptq_latency_machine(e->extra);
-    int rc = ptq_latency_run(e->m, e->fp, e->q, &o, metrics, err);
+    int rc = ptq_latency_run(e->m, e->fp, &o, metrics, err);
     if (rc == PTQ_LAT_UNSUPPORTED) {
         fprintf(stderr, "warning: latency task: %s\n", err->msg);
         cJSON_AddStringToObject(metrics, "error", err->msg);

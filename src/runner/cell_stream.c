@@ -72,7 +72,7 @@ static void layer_free(ptq_layer *L) {
         free(l->bias);
         free(l->w_side);
         ptq_online_op_clear(&l->in_op);
-        if (l->free_method_data) l->free_method_data(l->method_data);
+        ptq_qweight_free(l->qw);
     }
     ptq_online_op_clear(&L->qk_op);
     ptq_online_op_clear(&L->resid_op[0]);

@@ -1,17 +1,21 @@
 /* test_packed_e2e.c — end to end on stories260K: for each method x bit-spec
- * it supports, pack the fake-quantized model into integer codes + the
- * method's side kernels (packed.c), attach them, and run forward.c's
+ * it supports, pack the quantized model's qweights (integer codes + grids +
+ * side data) into the kernels (packed.c), attach them, and run forward.c's
  * ptq_forward on the real kernels (integer GEMM / weight-only dequant GEMM /
  * int8-int4 KV / SpecQuant's FFT branch / SEPTQ's sparse add): prefill half
  * the tokens, decode the rest one by one. Checks:
+ *   - every linear's qweight dequantizes to its fake-quant weight bit for
+ *     bit, and the packed kernels hold exactly its codes and grids (their
+ *     dequant + sparse entries = the weight, bit for bit);
  *   - every packed linear equals its fake-quant linear on identical inputs
  *     (max |dy| <= 1e-5 max |y|), for every case;
  *   - logits: max |packed - fake| < 1e-3 (STRICT cases), or, for the pairs
  *     known to be tie-sensitive (TIE), the sequence NLL within 1% and the
  *     top-1 token at >= 90% of positions (see the note at the case table);
- *   - packing a matrix that is not on a grid fails with a clear message; the
- *     sparse packing reproduces an off-grid matrix; the forced scalar
- *     kernels give the same logits.
+ *   - packing a linear without a qweight (or with a group the kernels do not
+ *     take) fails with a clear message; off-grid entries at known positions
+ *     are reproduced by the kernels; the forced scalar kernels give the same
+ *     logits.
  * The pairs whose calibration is slow run in test_packed_e2e_slow.c, which
  * includes this file with PTQ_E2E_SLOW defined (the fast label also runs
  * under ASan; the unit checks and the rtn/quarot-KV4/specquant pairs here
@@ -24,7 +28,7 @@
 #include "model_open.h"
 #include "packed.h"
 #include "perplexity.h"
-#include "spectral.h"
+#include "lowfreq.h"
 #include "testutil.h"
 
 #ifndef PTQ_E2E_SLOW
@@ -141,6 +145,34 @@ static double per_linear_diff(const ptq_model *m, const ptq_packed_model *pm) {
     return worst;
 }
 
+/* Every linear with a qweight: dequant(qw) == w, and the packed kernel
+ * holds its codes and grids (kernel dequant + sparse entries == w). */
+static int check_qweights(const ptq_model *m, const ptq_packed_model *pm) {
+    int ok = 1, nq = 0;
+    for (int i = 0; i < pm->n; i++) {
+        const ptq_linear *l = ptq_model_linear((ptq_model *)m, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
+        if (!l->qw) continue;
+        size_t n = (size_t)l->out * l->in;
+        float *d = malloc(sizeof(float) * n);
+        uint8_t *c = malloc(n);
+        ptq_qweight_dequant(l->qw, d);
+        int same = memcmp(d, l->w, sizeof(float) * n) == 0;
+        if (pm->packed[i]) {
+            const ptq_lin_kernel *k = &pm->kern[i];
+            ptq_kunpack_codes(&k->w, c);
+            same &= memcmp(c, l->qw->codes, n) == 0;
+            ptq_kdequant(&k->w, d);
+            for (int r = 0; r < k->sp.out; r++)
+                for (long p = k->sp.rowptr[r]; p < k->sp.rowptr[r + 1]; p++) d[(size_t)r * l->in + k->sp.col[p]] = k->sp.val[p];
+            same &= memcmp(d, l->w, sizeof(float) * n) == 0;
+        }
+        if (!same) printf("  linear %d: qweight / kernel differ from the fake-quant weight\n", i);
+        ok &= same, nq++;
+        free(d), free(c);
+    }
+    return ok && nq > 0;
+}
+
 static int packed_logits(const ptq_packed_model *pm, float *out, int *kv_int, ptq_err *err) {
     ptq_state s;
     if (ptq_state_init_packed(&s, &pm->view, T, err)) return -1;
@@ -172,7 +204,7 @@ static void run_case(const char *method, const char *bits, int mode) {
     float *fake = malloc(sizeof(float) * nl), *real = malloc(sizeof(float) * nl);
     CHECK(fake_logits(&m, fake, &err) == 0);
     ptq_packed_model pm;
-    rc = ptq_packed_model_build(&pm, &m, q.w_bits, q.w_group, &err);
+    rc = ptq_packed_model_build(&pm, &m, &err);
     CHECK(rc == 0);
     if (rc) fprintf(stderr, "%s %s: pack: %s\n", method, bits, err.msg);
     else {
@@ -180,6 +212,7 @@ static void run_case(const char *method, const char *bits, int mode) {
         CHECK(ok);
         if (!ok) fprintf(stderr, "%s %s: packed forward: %s\n", method, bits, err.msg);
         double d = max_abs_diff(real, fake, nl), dl = per_linear_diff(&m, &pm);
+        CHECK(check_qweights(&m, &pm));
         size_t fp = 0;
         int side = 0;
         for (int i = 0; i < pm.n; i++) {
@@ -187,9 +220,9 @@ static void run_case(const char *method, const char *bits, int mode) {
             fp += sizeof(float) * (size_t)l->out * l->in;
             side |= (pm.kern[i].lf.coef ? 1 : 0) | (pm.kern[i].sp.rowptr ? 2 : 0) | (pm.kern[i].side_dense ? 4 : 0);
         }
-        printf("%-10s %-9s max|logit diff| %-9.3g per-linear %-8.2g grid err %.2g  bytes %.3f of fp32  KV %s  "
+        printf("%-10s %-9s max|logit diff| %-9.3g per-linear %-8.2g  bytes %.3f of fp32  KV %s  "
                "lm_head %s  side%s%s%s%s",
-               method, q.text, d, dl, pm.max_rel_err, (double)pm.weight_bytes / fp, kv_int ? "int" : "fp32",
+               method, q.text, d, dl, (double)pm.weight_bytes / fp, kv_int ? "int" : "fp32",
                pm.packed[pm.n - 1] ? "packed" : "fp32", side & 1 ? " lowfreq" : "", side & 2 ? " sparse" : "",
                side & 4 ? " dense" : "", side ? "" : " none");
         CHECK(dl <= 1e-5);
@@ -220,19 +253,28 @@ static void run_case(const char *method, const char *bits, int mode) {
     ptq_model_free(&m);
 }
 
-/* Off-grid entries at known positions: dequant + sparse correction = W. */
+/* Off-grid entries at known positions: the kernel's dequant + sparse
+ * correction = W; a linear without a qweight, or with a group the kernels do
+ * not take, is refused with a clear message. */
 static void check_sparse_pack(void) {
     enum { O = 5, I = 72 };
     float W[O * I], y[3 * O], x[3 * I], yr[3 * O];
+    unsigned char keep[O * I] = {0};
     long kept[] = {3, 70, 71, 2 * I + 5, 4 * I + 71};
-    for (int i = 0; i < O * I; i++) W[i] = 0.05f * (float)((i * 7) % 15 - 7); /* 4-bit grid, step 0.05 */
-    for (size_t k = 0; k < sizeof kept / sizeof kept[0]; k++) W[kept[k]] = 0.1234567f * (float)(k + 1);
-    ptq_kpacked pk;
-    ptq_kcsr sp;
     ptq_err err = {{0}};
-    CHECK(ptq_pack_weights(W, O, I, 4, 0, &pk, NULL, "offgrid", &err) == -1);
-    CHECK(ptq_pack_weights_sparse(W, O, I, 4, 0, kept, 5, &pk, &sp, NULL, "offgrid", &err) == 0);
-    CHECK(sp.nnz == 5);
+    ptq_qweight *qw = ptq_qweight_new(O, I, 4, 0, 0, &err);
+    for (int i = 0; i < O * I; i++) qw->codes[i] = (uint8_t)((i * 7) % 15); /* 4-bit grid, step 0.05 */
+    for (int r = 0; r < O; r++) qw->scale[r] = 0.05f, qw->zero[r] = 7;
+    ptq_qweight_dequant(qw, W);
+    for (size_t k = 0; k < sizeof kept / sizeof kept[0]; k++) W[kept[k]] = 0.1234567f * (float)(k + 1), keep[kept[k]] = 1;
+    CHECK(ptq_qweight_set_sparse(qw, keep, W, &err) == 0 && qw->nnz == 5);
+    ptq_linear l;
+    memset(&l, 0, sizeof l);
+    l.out = O, l.in = I, l.owns_w = 1, l.aq.bits = 16, l.w = calloc(O * I, sizeof(float));
+    ptq_lin_kernel k;
+    CHECK(ptq_lin_kernel_build(&k, &l, "fp32", &err) == -1 && strstr(err.msg, "fp32: the weight is not quantized"));
+    CHECK(ptq_linear_set_qweight(&l, qw, &err) == 0 && memcmp(l.w, W, sizeof W) == 0);
+    CHECK(ptq_lin_kernel_build(&k, &l, "offgrid", &err) == 0 && k.sp.nnz == 5);
     for (int i = 0; i < 3 * I; i++) x[i] = sinf((float)i);
     for (int t = 0; t < 3; t++)
         for (int o = 0; o < O; o++) {
@@ -240,16 +282,14 @@ static void check_sparse_pack(void) {
             for (int i = 0; i < I; i++) s += (double)x[t * I + i] * W[o * I + i];
             yr[t * O + o] = (float)s;
         }
-    CHECK(ptq_kgemm_f32(&pk, x, 3, NULL, y, &err) == 0);
-    ptq_kcsr_apply(&sp, x, 3, y);
+    CHECK(ptq_kgemm_f32(&k.w, x, 3, NULL, y, &err) == 0);
+    ptq_kcsr_apply(&k.sp, x, 3, y);
     CHECK(max_abs_diff(y, yr, 3 * O) < 1e-5);
-    long bad[] = {7, 3};
-    ptq_kpacked pk2;
-    ptq_kcsr sp2;
-    CHECK(ptq_pack_weights_sparse(W, O, I, 4, 0, bad, 2, &pk2, &sp2, NULL, "offgrid", &err) == -1 &&
-          strstr(err.msg, "ascending"));
-    ptq_kpacked_free(&pk);
-    ptq_kcsr_free(&sp);
+    ptq_lin_kernel_free(&k);
+    l.qw->group = 6, l.qw->ngroups = 12; /* groups of 6: no kernel (multiples of 4 only) */
+    CHECK(ptq_lin_kernel_build(&k, &l, "g6", &err) == -1 && strstr(err.msg, "groups of 6"));
+    ptq_qweight_free(l.qw);
+    free(l.w);
 }
 
 /* The FFT branch from stored coefficients equals the dense W_low. */
@@ -280,11 +320,6 @@ static void check_lowfreq_coef(void) {
 
 int main(void) {
     ptq_err err = {{0}};
-    /* an fp32 matrix is not on any grid */
-    float W[4 * 40];
-    for (int i = 0; i < 160; i++) W[i] = sinf((float)i * 1.7f) * 0.3f;
-    ptq_kpacked pk;
-    CHECK(ptq_pack_weights(W, 4, 40, 4, 0, &pk, NULL, "test", &err) == -1 && strstr(err.msg, "not on a 4-bit"));
     if (!PTQ_E2E_SLOW) {
         check_sparse_pack();
         check_lowfreq_coef();

@@ -1,7 +1,9 @@
 /* test_gptq.c — GPTQ's layer objective ||W X - W^ X||^2 on calibration data
  * is <= RTN's at the same bits, for every linear of every stories260K layer
  * (inputs captured from the FP model on a few calibration windows), and on a
- * synthetic correlated layer with groups / act-order; dead columns. */
+ * synthetic correlated layer with groups / act-order; the recorded codes
+ * and grids (ptq_qweight; act-order groups through gidx) dequantize to
+ * GPTQ's values bit for bit; dead columns. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -35,8 +37,16 @@ static int compare(const float *X, int T, const float *W, int rows, int cols, co
     float *Wg = malloc((size_t)rows * cols * sizeof(float)), *Wr = malloc((size_t)rows * cols * sizeof(float));
     memcpy(Wg, W, (size_t)rows * cols * sizeof(float));
     memcpy(Wr, W, (size_t)rows * cols * sizeof(float));
-    CHECK(ptq_gptq_quantize(Wg, rows, cols, &h, o, NULL, &err) == 0);
-    ptq_wq_rtn(Wr, rows, cols, &o->wq);
+    ptq_qweight *qw = ptq_wq_qweight(rows, cols, &o->wq, &err);
+    CHECK(qw && ptq_gptq_quantize(Wg, rows, cols, &h, o, NULL, qw, &err) == 0);
+    if (qw) { /* the codes and grids are the quantized weight */
+        ptq_qweight_dequant(qw, Wr);
+        CHECK(memcmp(Wr, Wg, (size_t)rows * cols * sizeof(float)) == 0);
+        CHECK(!qw->gidx == !(o->act_order && o->wq.group)); /* act-order groups: the group of each column */
+        ptq_qweight_free(qw);
+    }
+    memcpy(Wr, W, (size_t)rows * cols * sizeof(float));
+    ptq_wq_rtn(Wr, rows, cols, &o->wq, NULL);
     double eg = objective(X, T, W, Wg, rows, cols), er = objective(X, T, W, Wr, rows, cols);
     int ok = eg <= er;
     CHECK(ok);
@@ -113,7 +123,7 @@ int main(void) {
     ptq_hessian_add(&h, X, T);
     ptq_gptq_opts o = ptq_gptq_default(4);
     double hd[96];
-    CHECK(ptq_gptq_quantize(W, rows, cols, &h, &o, hd, &err) == 0);
+    CHECK(ptq_gptq_quantize(W, rows, cols, &h, &o, hd, NULL, &err) == 0);
     for (int i = 0; i < rows; i++)
         CHECK(W[(size_t)i * cols + 5] == 0.f);
     for (int i = 0; i < rows * cols; i++)
@@ -121,7 +131,7 @@ int main(void) {
     for (int j = 0; j < cols; j++)
         CHECK(hd[j] > 0);
     /* mismatched Hessian: clear error */
-    CHECK(ptq_gptq_quantize(W, rows, cols - 1, &h, &o, NULL, &err) == -1 && strstr(err.msg, "columns"));
+    CHECK(ptq_gptq_quantize(W, rows, cols - 1, &h, &o, NULL, NULL, &err) == -1 && strstr(err.msg, "columns"));
     ptq_hessian_free(&h);
     free(X), free(W);
 

@@ -1,7 +1,8 @@
 /* test_septq.c — SEPTQ pieces: exact top-k mask selection with deterministic
  * ties, sparse storage accounting, and (when the assets are present) the
  * method end to end on a stories260K layer: mask fraction exact to one
- * element, masked weights bit-identical to the original, calibration
+ * element, masked weights bit-identical to the original and the qweight's
+ * off-grid entries (it dequantizes to the result bit for bit), calibration
  * objective <= GPTQ's at the same bits. */
 #include <math.h>
 #include <stdlib.h>
@@ -11,7 +12,6 @@
 #include "model_open.h"
 #include "septq.h"
 #include "sparsemask.h"
-#include "sidedata.h"
 #include "testutil.h"
 
 static void test_topk(void) {
@@ -56,13 +56,15 @@ static void test_storage(void) {
     int rows = 64, cols = 172;
     unsigned char *m = calloc((size_t)rows * cols, 1);
     for (int i = 0; i < 110; i++) m[(size_t)i * 97 % (rows * cols)] = 1;
-    ptq_mask_storage st = ptq_mask_storage_bytes(m, rows, cols, 2);
+    long nnz = 0;
+    for (int i = 0; i < rows * cols; i++) nnz += m[i];
+    ptq_sparse_storage st = ptq_sparse_storage_of(rows, cols, nnz, 2);
     CHECK(st.nnz == 110);
     CHECK(st.csr_bytes == 4L * 65 + 110 * 4);
     CHECK(st.bitmap_bytes == (64L * 172 + 7) / 8 + 110 * 2);
     CHECK(st.bytes == PTQ_MIN(st.csr_bytes, st.bitmap_bytes) && !strcmp(st.format, "csr"));
     memset(m, 1, (size_t)rows * cols); /* dense: the bitmap wins */
-    st = ptq_mask_storage_bytes(m, rows, cols, 2);
+    st = ptq_sparse_storage_of(rows, cols, (long)rows * cols, 2);
     CHECK(!strcmp(st.format, "bitmap") && st.bytes == st.bitmap_bytes);
     free(m);
 }
@@ -114,8 +116,16 @@ static void test_linear(int bits, int group, int keep_original) {
     memcpy(Qs, W, sizeof(float) * rows * cols);
     memcpy(Qg, W, sizeof(float) * rows * cols);
     ptq_septq_stats st;
-    CHECK(ptq_septq_linear(Qs, rows, cols, &h, &o, mask, &st, &err) == 0);
-    CHECK(ptq_gptq_quantize(Qg, rows, cols, &h, &o.g, NULL, &err) == 0);
+    ptq_qweight *qw = ptq_wq_qweight(rows, cols, &o.g.wq, &err);
+    CHECK(ptq_septq_linear(Qs, rows, cols, &h, &o, mask, &st, qw, &err) == 0);
+    CHECK(ptq_gptq_quantize(Qg, rows, cols, &h, &o.g, NULL, NULL, &err) == 0);
+    if (qw) {
+        float *D = malloc(sizeof(float) * rows * cols);
+        ptq_qweight_dequant(qw, D);
+        CHECK(memcmp(D, Qs, sizeof(float) * rows * cols) == 0 && qw->nnz == 110 && qw->side_bytes == st.st.bytes);
+        free(D);
+        ptq_qweight_free(qw);
+    }
     long cnt = 0, same = 0;
     for (int i = 0; i < rows * cols; i++)
         if (mask[i]) {

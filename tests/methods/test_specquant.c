@@ -12,7 +12,6 @@
 #include "method.h"
 #include "model_open.h"
 #include "fakequant.h"
-#include "sidedata.h"
 #include "specquant.h"
 #include "testutil.h"
 
@@ -50,7 +49,7 @@ static void test_full_and_zero(void) {
     /* full spectrum, no quantization: W_low == W, residual ~ 0 */
     ptq_specquant_opts o = opts(16, COLS / 2 + 1, 0);
     memcpy(w, W, sizeof w);
-    CHECK(ptq_specquant_linear(w, ROWS, COLS, &H, NULL, &o, &side, NULL, &err) == 0);
+    CHECK(ptq_specquant_linear(w, ROWS, COLS, &H, NULL, &o, &side, NULL, NULL, &err) == 0);
     double d = 0, res = 0;
     for (int i = 0; i < ROWS * COLS; i++) d = fmax(d, fabs(side[i] - W[i])), res = fmax(res, fabs(w[i]));
     CHECK_NEAR(d, 0, 1e-5);
@@ -60,9 +59,9 @@ static void test_full_and_zero(void) {
     o = opts(4, 0, 1);
     memcpy(w, W, sizeof w);
     memcpy(g, W, sizeof g);
-    CHECK(ptq_specquant_linear(w, ROWS, COLS, &H, NULL, &o, &side, NULL, &err) == 0);
+    CHECK(ptq_specquant_linear(w, ROWS, COLS, &H, NULL, &o, &side, NULL, NULL, &err) == 0);
     CHECK(side == NULL);
-    CHECK(ptq_gptq_quantize(g, ROWS, COLS, &H, &o.g, NULL, &err) == 0);
+    CHECK(ptq_gptq_quantize(g, ROWS, COLS, &H, &o.g, NULL, NULL, &err) == 0);
     CHECK(memcmp(w, g, sizeof w) == 0);
 }
 
@@ -73,7 +72,7 @@ static void test_forward_paths(void) {
     ptq_specquant_opts o = opts(4, 5, 1);
     ptq_spectral_branch br;
     memcpy(w, W, sizeof w);
-    CHECK(ptq_specquant_linear(w, ROWS, COLS, &H, NULL, &o, &side, &br, &err) == 0);
+    CHECK(ptq_specquant_linear(w, ROWS, COLS, &H, NULL, &o, &side, &br, NULL, &err) == 0);
     CHECK(side != NULL);
     if (!side) return;
     ptq_linear L;

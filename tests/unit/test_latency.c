@@ -103,7 +103,7 @@ static void test_measure(const ptq_model *fp, const ptq_tokenizer *tok) {
             continue;
         }
         cJSON *m = cJSON_CreateObject();
-        int rc = ptq_latency_run(&q, fp, &qs, &o, m, &err);
+        int rc = ptq_latency_run(&q, fp, &o, m, &err);
         CHECK(rc == 0);
         if (rc)
             fprintf(stderr, "latency %s: %s\n", bits[b], err.msg);
@@ -117,14 +117,26 @@ static void test_measure(const ptq_model *fp, const ptq_tokenizer *tok) {
         cJSON_Delete(m);
         ptq_model_free(&q);
     }
-    /* The packed path cannot run unquantized weights claimed to be W4. */
-    ptq_qspec qs;
-    ptq_qspec_parse("W4A16", &qs, &err);
+    /* The format comes from the model: unquantized weights run on the FP32
+     * path; a layer linear without a quantized weight has no packed form. */
     cJSON *m = cJSON_CreateObject();
-    CHECK(ptq_latency_run(fp, fp, &qs, &o, m, &err) == PTQ_LAT_UNSUPPORTED);
-    CHECK(strstr(err.msg, "packed path (W4A16)") && strstr(err.msg, "not on a 4-bit"));
+    CHECK(ptq_latency_run(fp, fp, &o, m, &err) == 0 && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(m, "packed")));
+    cJSON_Delete(m);
+    ptq_model q;
+    ptq_qspec qs;
+    if (quantize(fp, tok, "W4A16", &q, &qs)) {
+        CHECK(0);
+        return;
+    }
+    ptq_linear *l = &q.layers[1].lin[PTQ_LIN_UP];
+    ptq_qweight_free(l->qw);
+    l->qw = NULL;
+    m = cJSON_CreateObject();
+    CHECK(ptq_latency_run(&q, fp, &o, m, &err) == PTQ_LAT_UNSUPPORTED);
+    CHECK(strstr(err.msg, "packed path (W4 sym (mixed") && strstr(err.msg, "layer 1 up_proj: the weight is not quantized"));
     CHECK(m->child == NULL);
     cJSON_Delete(m);
+    ptq_model_free(&q);
 }
 
 /* The runner row: identifying fields next to a ppl row of the same cell. */

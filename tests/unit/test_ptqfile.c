@@ -1,19 +1,21 @@
 /* test_ptqfile.c — the ptqbench export format (ptqfile.h):
  *  - f32 model with hooks, biases and a side branch: version 2 and version 1
  *    round trips give bit-identical logits;
- *  - fake-quantized weights come back packed (codes + scales + zeros, sparse
- *    off-grid entries), online ops of every kind (Hadamard, Hadamard across
- *    heads, dense, random orthogonal from its seed, RUQuant transform shared
- *    by three linears, low-rank correction) are rebuilt by kind and apply
- *    bit-identically, logits agree to 1e-4 and the packed model is
- *    available; version 2 stores the random orthogonal matrix densely and
- *    reloads to the same logits;
+ *  - quantized weights (ptq_qweight: codes + scales + zeros, sparse
+ *    off-grid entries) come back exactly (the same qweights, bit-identical
+ *    weights), online ops of every kind (Hadamard, Hadamard across heads,
+ *    dense, random orthogonal from its seed, RUQuant transform shared by
+ *    three linears, low-rank correction) are rebuilt by kind and apply
+ *    bit-identically, logits agree to 1e-4 and the packed model builds from
+ *    the loaded qweights; version 2 stores the random orthogonal matrix
+ *    densely and reloads to the same logits;
  *  - bad input: truncated, wrong version, checksum (payload and header),
  *    packed tensor with the wrong byte count, unknown op kind, an op kind
  *    newer than the file's version, bits out of
  *    range, unknown tensor kind, stray tensor, op size, zero point out of
- *    range, broken permutation, CSR column out of range, header fuzz,
- *    truncation at every 1/37 of the file: clear errors. */
+ *    range, sym flag against the zero points, broken permutation, CSR column
+ *    out of range, a sparse entry whose code is not the zero point, header
+ *    fuzz, truncation at every 1/37 of the file: clear errors. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 
 #include "hadamard.h"
 #include "online_ops.h"
+#include "packed.h"
 #include "ptqfile.h"
 #include "rotations.h"
 #include "testutil.h"
@@ -80,8 +83,10 @@ static void expect_load_fail(const char *p, const char *needle) {
     ptq_err err = {""};
     int rc = ptq_file_load(p, &m, NULL, &err);
     CHECK(rc == -1);
-    if (rc == 0)
+    if (rc == 0) {
+        fprintf(stderr, "loaded although '%s' was expected\n", needle);
         ptq_model_free(&m);
+    }
     else if (!strstr(err.msg, needle)) {
         fprintf(stderr, "expected '%s' in: %s\n", needle, err.msg);
         CHECK(0);
@@ -167,6 +172,15 @@ static void mut_kind(cJSON *h) {
 static void mut_stray(cJSON *h) {
     cJSON_SetValuestring(cJSON_GetObjectItem(tensor_named(h, "layers.0.q_proj.bias"), "name"), "layers.0.q_proj.extra");
 }
+static void mut_sym(cJSON *h) {
+    cJSON_SetNumberValue(cJSON_GetObjectItem(tensor_named(h, "layers.0.k_proj.weight"), "sym"), 1); /* asymmetric zeros */
+    cJSON_DeleteItemFromObject(tensor_named(h, "layers.0.q_proj.weight"), "sym"); /* absent: inferred */
+}
+static void pay_code(const cJSON *h, char *payload) { /* zero point + 1 at the first sparse entry (row 0, column 3) */
+    char *w = payload_of(h, payload, "layers.0.gate_proj.weight");
+    int z = (unsigned char)payload_of(h, payload, "layers.0.gate_proj.zero")[0];
+    w[1] = (char)((w[1] & 0x0f) | (((z + 1) & 15) << 4));
+}
 static void mut_opsize(cJSON *h) {
     cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(h, "ops"), 0), "n"), 7);
 }
@@ -214,7 +228,7 @@ static void test_f32(const char *p, const char *q) {
     float *la = malloc(nl * 4), *lb = malloc(nl * 4);
     logits(&a, la);
     for (int v = 2; v >= 1; v--) {
-        ptq_file_opts o = {0, 0, v};
+        ptq_file_opts o = {v};
         CHECK(ptq_file_save_ex(p, &a, meta, &o, NULL, &err) == 0);
         CHECK(ptq_file_detect(p) == 1);
         if (ptq_file_load(p, &b, &back, &err)) {
@@ -249,7 +263,7 @@ static void test_f32(const char *p, const char *q) {
     free(d);
     /* version 1 cannot store an online op */
     CHECK(ptq_op_hadamard(&a.layers[0].lin[PTQ_LIN_DOWN].in_op, 48, &err) == 0);
-    ptq_file_opts o1 = {0, 0, 1};
+    ptq_file_opts o1 = {1};
     CHECK(ptq_file_save_ex(q, &a, NULL, &o1, NULL, &err) == -1 && strstr(err.msg, "hadamard"));
     ptq_online_op_clear(&a.layers[0].lin[PTQ_LIN_DOWN].in_op);
     cJSON_Delete(meta);
@@ -262,14 +276,18 @@ static void make_quant_model(ptq_model *m, ptq_err *err) {
     make_model(m);
     ptq_wq_opts wq = ptq_wq_default(4, 0);
     wq.group = 8;
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        for (int j = 0; j < PTQ_LIN_COUNT; j++) {
-            ptq_linear *L = &m->layers[l].lin[j];
-            ptq_wq_rtn(L->w, L->out, L->in, &wq);
-        }
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        CHECK(ptq_wq_layer(m, l, &wq, err) == 0);
+        m->layers[l].lin[PTQ_LIN_O].aq.group = 0; /* the packed kernels take per-token activation codes */
+    }
     /* a few full-precision entries off the grid (SEPTQ-like) */
     ptq_linear *g = &m->layers[0].lin[PTQ_LIN_GATE];
-    g->w[3] = 0.123456f, g->w[77] = -0.987654f, g->w[500] = 0.31415926f;
+    unsigned char mask[48 * 32] = {0};
+    float vals[48 * 32];
+    memcpy(vals, g->w, sizeof vals);
+    vals[3] = 0.123456f, vals[77] = -0.987654f, vals[500] = 0.31415926f;
+    mask[3] = mask[77] = mask[500] = 1;
+    CHECK(ptq_qweight_set_sparse(g->qw, mask, vals, err) == 0 && ptq_linear_refresh(g, err) == 0);
     ptq_layer *L0 = &m->layers[0], *L1 = &m->layers[1];
     CHECK(ptq_op_hadamard(&L0->lin[PTQ_LIN_DOWN].in_op, 48, err) == 0);
     CHECK(ptq_op_hadamard(&L0->qk_op, 8, err) == 0);
@@ -305,7 +323,7 @@ static void test_packed(const char *p, const char *q) {
     cJSON *meta = cJSON_CreateObject();
     cJSON_AddStringToObject(meta, "qspec", "W4A4-g8");
     ptq_file_stats st;
-    ptq_file_opts o = {4, 8, PTQ_FILE_VERSION};
+    ptq_file_opts o = {PTQ_FILE_VERSION};
     if (ptq_file_save_ex(p, &a, meta, &o, &st, &err)) {
         fprintf(stderr, "save: %s\n", err.msg);
         CHECK(0);
@@ -320,21 +338,25 @@ static void test_packed(const char *p, const char *q) {
     CHECK(ptq_read_file(p, &f1, &n1, &err) == 0 && ptq_read_file(q, &f2, &n2, &err) == 0);
     CHECK(n1 == n2 && memcmp(f1, f2, n1) == 0);
     free(f1), free(f2);
-    if (ptq_file_load_packed(p, &b, &pm, NULL, &err)) {
+    if (ptq_file_load(p, &b, NULL, &err) || ptq_packed_model_build(&pm, &b, &err)) {
         fprintf(stderr, "load: %s\n", err.msg);
         CHECK(0);
         return;
     }
-    double wd = 0;
-    for (int l = 0; l < 2; l++)
+    for (int l = 0; l < 2; l++) /* the same qweights, the same weights bit for bit */
         for (int j = 0; j < PTQ_LIN_COUNT; j++) {
             const ptq_linear *x = &a.layers[l].lin[j], *y = &b.layers[l].lin[j];
-            double s = 0;
-            for (int i = 0; i < x->out * x->in; i++) s = fmax(s, fabs(x->w[i]));
-            wd = fmax(wd, maxdiff(x->w, y->w, (size_t)x->out * x->in) / s);
+            const ptq_qweight *qa = x->qw, *qb = y->qw;
+            size_t n = (size_t)x->out * x->in, ng = (size_t)x->out * qa->ngroups;
+            CHECK(qb && qb->bits == 4 && qb->group == 8 && qb->sym == 0 && qb->ngroups == qa->ngroups);
+            if (!qb) continue;
+            CHECK(!memcmp(qa->codes, qb->codes, n) && !memcmp(qa->scale, qb->scale, ng * 4) &&
+                  !memcmp(qa->zero, qb->zero, ng * sizeof(int)) && qa->nnz == qb->nnz &&
+                  qa->side_bytes == qb->side_bytes);
+            for (long k = 0; k < qa->nnz; k++)
+                CHECK(qa->sp_col[k] == qb->sp_col[k] && !memcmp(&qa->sp_val[k], &qb->sp_val[k], 4));
+            CHECK(!memcmp(x->w, y->w, n * sizeof(float)));
         }
-    printf("  packed: max relative weight difference after reload %.2e\n", wd);
-    CHECK(wd < 1e-6);
     const ptq_linear *g = &b.layers[0].lin[PTQ_LIN_GATE];
     CHECK(g->w[3] == 0.123456f && g->w[77] == -0.987654f && g->w[500] == 0.31415926f); /* sparse entries exact */
     const ptq_layer *A0 = &a.layers[0], *A1 = &a.layers[1], *B0 = &b.layers[0], *B1 = &b.layers[1];
@@ -358,7 +380,7 @@ static void test_packed(const char *p, const char *q) {
     CHECK(ld < 1e-4);
     int npk = 0;
     for (int i = 0; i < pm.n; i++) npk += pm.packed[i];
-    CHECK(npk == 14 && pm.packed[pm.n - 1] == 0 && pm.w_bits == 4 && pm.w_group == 8); /* lm_head stays fp32 */
+    CHECK(npk == 14 && pm.packed[pm.n - 1] == 0); /* lm_head stays fp32 */
     CHECK(pm.kern[PTQ_LIN_GATE].sp.nnz == 3);                                              /* the sparse entries */
     CHECK(pm.kern[PTQ_LIN_COUNT + PTQ_LIN_DOWN].side_dense == b.layers[1].lin[PTQ_LIN_DOWN].w_side);
     /* bad inputs that pass the checksum */
@@ -382,13 +404,17 @@ static void test_packed(const char *p, const char *q) {
     expect_load_fail(q, "perm is not a permutation");
     rewrite2(p, q, NULL, pay_csr);
     expect_load_fail(q, "column 1048576 outside");
+    rewrite(p, q, mut_sym);
+    expect_load_fail(q, "k_proj.zero' says sym");
+    rewrite2(p, q, NULL, pay_code);
+    expect_load_fail(q, "is not the zero point");
     rewrite(p, q, mut_opseed);
     expect_load_fail(q, "differs from the exporter's");
     /* version 2: the random orthogonal op as its dense matrix (no lowrank) */
     ptq_online_op_clear(&a.layers[1].resid_op[0]);
     ptq_model c2, c3;
     float *l2 = malloc(nl * 4), *l3 = malloc(nl * 4);
-    ptq_file_opts o2 = {4, 8, 2};
+    ptq_file_opts o2 = {2};
     CHECK(ptq_file_save_ex(q, &a, meta, &o2, NULL, &err) == 0 && ptq_file_load(q, &c2, NULL, &err) == 0);
     CHECK(ptq_file_save_ex(p, &a, meta, &o, NULL, &err) == 0 && ptq_file_load(p, &c3, NULL, &err) == 0);
     uint32_t v2 = 0, v3 = 0;

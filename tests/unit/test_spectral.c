@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spectral.h"
+#include "lowfreq.h"
 #include "testutil.h"
 
 static void fill(float *x, size_t n, uint64_t seed) {

@@ -16,12 +16,9 @@
 #include <unistd.h>
 
 #include "online_ops.h"
-#include "sidedata.h"
-#include "sparsemask.h"
 
 #define FIXED 96
 #define ALIGN 64
-#define MAX_SPARSE_FRAC 0.05 /* a linear with more off-grid entries stays f32 */
 
 /* ---- fp16 (only values already representable in fp16 are stored so) ---- */
 static uint16_t f2h(float f) {
@@ -40,198 +37,6 @@ static float h2f(uint16_t h) {
     int e = (h >> 10) & 31, m = h & 1023;
     float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(1024 + m), e - 25);
     return h & 0x8000 ? -v : v;
-}
-
-/* ---- grid fitting: w = s (c - z) except a few sparse entries ------------ */
-
-static int cmp_f(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-static int cmp_l(const void *a, const void *b) {
-    long x = *(const long *)a, y = *(const long *)b;
-    return (x > y) - (x < y);
-}
-
-typedef struct {
-    float *sorted, *gaps, *wc;
-    long *ks;
-    uint8_t *cc;
-    unsigned char *sc;
-} fit_tmp;
-
-/* Round to nearest (inlined; ties do not matter: on-grid ratios are integers). */
-static inline long rnd(double x) { return (long)floor(x + 0.5); }
-
-/* Among steps within a few ulps of s, the one for which s * k rounds to
- * exactly w on the most entries (the loader computes s * (c - z) in float,
- * like the fake quantizer), so reloaded weights are bit-identical. */
-static float exact_step(const float *w, int n, float s, long lo, long hi) {
-    float best = s, c = s;
-    int bc = -1;
-    for (int i = 0; i < 3; i++) c = nextafterf(c, 0.f);
-    for (int u = 0; u < 7; u++, c = nextafterf(c, 2.f * s)) {
-        int cnt = 0;
-        for (int i = 0; i < n; i++) {
-            long k = rnd(w[i] / (double)c);
-            cnt += k >= lo && k <= hi && c * (float)k == w[i];
-        }
-        if (cnt > bc) bc = cnt, best = c;
-    }
-    return best;
-}
-
-/* Entries of w reproduced by step s (window of maxq+1 levels with the most
- * on-grid entries); fills codes/sp/z when out != 0. */
-static int grid_count(const float *w, int n, int maxq, float s0, fit_tmp *t, uint8_t *codes, unsigned char *sp,
-                      float *s_out, int *z_out) {
-    int nk = 0;
-    long kmin = LONG_MAX, kmax = LONG_MIN;
-    for (int i = 0; i < n; i++) {
-        double r = w[i] / (double)s0;
-        long k = rnd(r);
-        if (fabs(r - (double)k) <= 1e-3) t->ks[nk++] = k, kmin = PTQ_MIN(kmin, k), kmax = PTQ_MAX(kmax, k);
-    }
-    if (!nk) return 0;
-    long lo = kmin;
-    if (kmax - kmin > maxq) { /* the window [lo, lo + maxq] holding the most on-grid entries */
-        qsort(t->ks, nk, sizeof(long), cmp_l);
-        int best = 0;
-        for (int i = 0, j = 0; i < nk; i++) {
-            while (j < nk && t->ks[j] - t->ks[i] <= maxq) j++;
-            if (j - i > best) best = j - i, lo = t->ks[i];
-        }
-    }
-    long hi = lo + maxq;
-    /* refine the step on the largest on-grid level (exact there) */
-    float s = s0;
-    long kb = 0;
-    for (int i = 0; i < n; i++) {
-        long k = rnd(w[i] / (double)s0);
-        if (k >= lo && k <= hi && fabs(w[i] / (double)s0 - k) <= 1e-3 && labs(k) > labs(kb)) kb = k, s = w[i] / (float)k;
-    }
-    if (codes) s = exact_step(w, n, s, lo, hi); /* the method's own step when one reproduces the values */
-    int z = (int)PTQ_MAX(0, PTQ_MIN(maxq, -lo)), good = 0;
-    for (int i = 0; i < n; i++) {
-        long k = rnd(w[i] / (double)s), c = k + z;
-        int ok = c >= 0 && c <= maxq && fabsf(s * (float)(c - z) - w[i]) <= 1e-5f * fabsf(s) * fmaxf(1.f, (float)labs(k));
-        good += ok;
-        if (codes) codes[i] = (uint8_t)(ok ? c : z), sp[i] = !ok;
-    }
-    if (s_out) *s_out = s, *z_out = z;
-    return good;
-}
-
-/* Fit one row group. Returns the number of sparse entries, -1 when more than
- * max_sparse would be needed. */
-static int fit_free_group(const float *w, int n, int bits, int max_sparse, fit_tmp *t, uint8_t *codes,
-                          unsigned char *sp, float *s, int *z) {
-    int maxq = (1 << bits) - 1;
-    float amax = 0.f;
-    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(w[i]));
-    if (amax == 0.f || !isfinite(amax)) {
-        if (amax != 0.f) return -1;
-        memset(codes, 0, n), memset(sp, 0, n), *s = 0.f, *z = 0;
-        return 0;
-    }
-    /* fast paths for an exact grid: its step is the smallest nonzero |w|
-     * when a level +-1 is used (no sort), else (a divisor of) the smallest gap */
-    float cand0 = amax;
-    for (int i = 0; i < n; i++)
-        if (w[i] != 0.f) cand0 = fminf(cand0, fabsf(w[i]));
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass) {
-            memcpy(t->sorted, w, sizeof(float) * n);
-            qsort(t->sorted, n, sizeof(float), cmp_f);
-            cand0 = amax;
-            for (int i = 0; i + 1 < n; i++)
-                if (t->sorted[i + 1] > t->sorted[i]) cand0 = fminf(cand0, t->sorted[i + 1] - t->sorted[i]);
-        }
-        if (grid_count(w, n, maxq, cand0, t, NULL, NULL, NULL, NULL) == n) {
-            grid_count(w, n, maxq, cand0, t, codes, sp, s, z);
-            int nsp = 0;
-            for (int i = 0; i < n; i++) nsp += sp[i];
-            if (!nsp) return 0;
-        }
-    }
-    int ng = 0;
-    for (int i = 0; i + 1 < n; i++)
-        if (t->sorted[i + 1] > t->sorted[i]) t->gaps[ng++] = t->sorted[i + 1] - t->sorted[i];
-    if (!ng) t->gaps[ng++] = amax;
-    qsort(t->gaps, ng, sizeof(float), cmp_f);
-    /* candidates: the smallest gap (a multiple of the step on an exact grid)
-     * and the most frequent gaps (robust to off-grid entries) */
-    float cand[4] = {t->gaps[0], 0, 0, 0};
-    int cnt[3] = {0, 0, 0}, nc = 1;
-    for (int i = 0; i < ng;) {
-        int j = i;
-        while (j < ng && t->gaps[j] <= t->gaps[i] * (1 + 1e-4f)) j++;
-        for (int q = 0; q < 3; q++)
-            if (j - i > cnt[q]) {
-                memmove(&cnt[q + 1], &cnt[q], sizeof(int) * (2 - q));
-                memmove(&cand[q + 2], &cand[q + 1], sizeof(float) * (2 - q));
-                cnt[q] = j - i, cand[q + 1] = t->gaps[i];
-                break;
-            }
-        i = j;
-    }
-    for (int q = 0; q < 3; q++) nc += cnt[q] > 0;
-    int best = -1;
-    float bs = 0;
-    for (int c = 0; c < nc && best < n; c++)
-        for (int m = 1; m <= maxq && best < n; m++) {
-            int g = grid_count(w, n, maxq, cand[c] / m, t, NULL, NULL, NULL, NULL);
-            if (g > best) best = g, bs = cand[c] / m;
-        }
-    if (n - best > max_sparse) return -1;
-    grid_count(w, n, maxq, bs, t, codes, sp, s, z);
-    int nsp = 0;
-    for (int i = 0; i < n; i++) nsp += sp[i];
-    return nsp;
-}
-
-/* The same where force[i] marks entries known to be off the grid (SEPTQ's
- * kept weights): the grid is fitted on the others only. */
-static int fit_group(const float *w, int n, int bits, int max_sparse, const unsigned char *force, fit_tmp *t,
-                     uint8_t *codes, unsigned char *sp, float *s, int *z) {
-    int nf = 0;
-    for (int i = 0; force && i < n; i++) nf += force[i];
-    if (!nf) return fit_free_group(w, n, bits, max_sparse, t, codes, sp, s, z);
-    if (nf == n) {
-        memset(codes, 0, n), memset(sp, 1, n), *s = 0.f, *z = 0;
-        return n;
-    }
-    float *wc = t->wc;
-    uint8_t *cc = t->cc;
-    unsigned char *sc = t->sc;
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (!force[i]) wc[m++] = w[i];
-    int r = fit_free_group(wc, m, bits, max_sparse, t, cc, sc, s, z);
-    if (r < 0) return r;
-    for (int i = 0, j = 0; i < n; i++) {
-        if (force[i]) codes[i] = (uint8_t)*z, sp[i] = 1;
-        else codes[i] = cc[j], sp[i] = sc[j], j++;
-    }
-    return r + nf;
-}
-
-/* A linear on its grid: codes (out x in), scale/zero (out x ngroups), sparse mask. */
-typedef struct {
-    int bits, group, ngroups;
-    uint8_t *codes, *zero, *packed;
-    float *scale;
-    unsigned char *sp;
-    long nnz;
-    int32_t *rowptr, *col;
-    float *val;
-    size_t packed_bytes;
-} fit_lin;
-
-static void fit_free(fit_lin *f) {
-    free(f->codes), free(f->zero), free(f->packed), free(f->scale), free(f->sp), free(f->rowptr), free(f->col),
-        free(f->val);
-    memset(f, 0, sizeof *f);
 }
 
 static size_t code_bytes(size_t n, int bits) { return (n * (size_t)bits + 7) / 8; }
@@ -260,66 +65,6 @@ static void unpack_codes(const uint8_t *in, size_t n, int bits, uint8_t *c) {
     }
 }
 
-/* 0 and f filled when W fits the grid with few sparse entries (force: NULL
- * or entries known to be off the grid); -1 otherwise. */
-static int fit_linear(const float *W, int out, int in, int bits, int group, const unsigned char *force, fit_lin *f) {
-    memset(f, 0, sizeof *f);
-    int G = group > 0 && group < in ? group : in, ng = (in + G - 1) / G;
-    size_t n = (size_t)out * in;
-    long budget = (long)(MAX_SPARSE_FRAC * (double)n);
-    f->bits = bits, f->group = G == in ? 0 : G, f->ngroups = ng;
-    f->codes = malloc(n), f->sp = malloc(n), f->scale = malloc(sizeof(float) * out * ng), f->zero = malloc(out * ng);
-    int fail = !f->codes || !f->sp || !f->scale || !f->zero, rc = 0;
-    long nnz = 0;
-#pragma omp parallel reduction(+ : nnz) /* rows are independent; the first misfit stops every thread */
-    {
-        fit_tmp t = {malloc(sizeof(float) * G), malloc(sizeof(float) * G), malloc(sizeof(float) * G),
-                     malloc(sizeof(long) * G), malloc(G), malloc(G)};
-        if (!t.sorted || !t.gaps || !t.wc || !t.ks || !t.cc || !t.sc) {
-#pragma omp atomic write
-            fail = 1;
-        }
-#pragma omp for schedule(dynamic, 16)
-        for (int r = 0; r < out; r++) {
-            int bad;
-#pragma omp atomic read
-            bad = fail;
-            for (int g = 0; g < ng && !bad; g++) {
-                int k0 = g * G, len = PTQ_MIN(G, in - k0), z = 0;
-                size_t o = (size_t)r * in + k0;
-                int nsp = fit_group(W + o, len, bits, len / 4, force ? force + o : NULL, &t, f->codes + o, f->sp + o,
-                                    &f->scale[r * ng + g], &z);
-                f->zero[r * ng + g] = (uint8_t)z;
-                if (nsp < 0) {
-                    bad = 1;
-#pragma omp atomic write
-                    fail = 1;
-                } else nnz += nsp;
-            }
-        }
-        free(t.sorted), free(t.gaps), free(t.wc), free(t.ks), free(t.cc), free(t.sc);
-    }
-    f->nnz = nnz;
-    if (fail || nnz > budget) rc = -1;
-    if (!rc && f->nnz) {
-        f->rowptr = malloc(sizeof(int32_t) * (out + 1)), f->col = malloc(sizeof(int32_t) * f->nnz);
-        f->val = malloc(sizeof(float) * f->nnz);
-        if (!f->rowptr || !f->col || !f->val) rc = -1;
-        long k = 0;
-        for (int r = 0; r < out && !rc; r++) {
-            f->rowptr[r] = (int32_t)k;
-            for (int j = 0; j < in; j++)
-                if (f->sp[(size_t)r * in + j]) f->col[k] = j, f->val[k++] = W[(size_t)r * in + j];
-        }
-        if (!rc) f->rowptr[out] = (int32_t)k;
-    }
-    f->packed_bytes = code_bytes(n, bits);
-    if (!rc && !(f->packed = malloc(f->packed_bytes))) rc = -1;
-    if (!rc) pack_codes(f->codes, n, bits, f->packed);
-    if (rc) fit_free(f);
-    return rc;
-}
-
 /* ---- the tensor list written to the file -------------------------------- */
 
 typedef struct {
@@ -329,15 +74,14 @@ typedef struct {
     size_t bytes;
     int ndim;
     long long shape[3];
-    int bits, group, n; /* packed: bits/group; side_spectral: row length n */
-    void *owned;        /* freed after writing */
+    int bits, group, sym, n; /* packed: bits/group/sym; side_spectral: row length n */
+    void *owned;             /* freed after writing */
 } otensor;
 
 typedef struct {
     otensor *t;
     int n, cap;
-    fit_lin *fits;
-    int nfits;
+    long nsparse; /* off-grid entries written */
 } olist;
 
 static otensor *add(olist *L, const char *name, const char *kind, const char *dtype, const void *data, size_t bytes,
@@ -356,108 +100,94 @@ static otensor *add(olist *L, const char *name, const char *kind, const char *dt
     return o;
 }
 
+/* The same for a malloc'd buffer the list frees (also when adding fails). */
+static otensor *add_owned(olist *L, const char *name, const char *kind, const char *dtype, void *data, size_t bytes,
+                          int ndim, long long d0, long long d1, long long d2) {
+    otensor *t = data ? add(L, name, kind, dtype, data, bytes, ndim, d0, d1, d2) : NULL;
+    if (t) t->owned = data;
+    else free(data);
+    return t;
+}
+
 static void olist_free(olist *L) {
     for (int i = 0; i < L->n; i++) free(L->t[i].owned);
-    for (int i = 0; i < L->nfits; i++) fit_free(&L->fits[i]);
-    free(L->t), free(L->fits);
+    free(L->t);
     memset(L, 0, sizeof *L);
 }
 
 #define F32(p, nm, kd, ptr, d0, d1, nd)                                                                                \
     add(p, nm, kd, "f32", ptr, sizeof(float) * (size_t)(d0) * ((nd) > 1 ? (size_t)(d1) : 1), nd, d0, d1, 0)
 
-/* SpecQuant coefficients of li, when its method data holds a branch that
- * reproduces li->w_side. */
-static const ptq_spectral_branch *spectral_of(const ptq_linear *li) {
-    const ptq_specquant_side *sv = li->method_data;
-    if (!sv || !li->w_side || sv->hdr.magic != PTQ_SIDE_MAGIC || !sv->hdr.what ||
-        strcmp(sv->hdr.what, "specquant_lowfreq_fp16"))
-        return NULL;
-    const ptq_spectral_branch *b = &sv->br;
-    if (b->out != li->out || b->n != li->in || b->kmax < 1 || !b->k || !b->coef) return NULL;
-    size_t n = (size_t)li->out * li->in;
-    float *w = malloc(sizeof(float) * n);
-    ptq_err e;
-    int ok = w && ptq_spectral_branch_dense(b, w, &e) == 0;
-    for (size_t i = 0; ok && i < n; i++) ok = w[i] == li->w_side[i];
-    free(w);
-    return ok ? b : NULL;
+static int32_t *to_i32_int(const int *v, size_t n) {
+    int32_t *o = malloc(sizeof(int32_t) * (n ? n : 1));
+    for (size_t i = 0; o && i < n; i++) o[i] = v[i];
+    return o;
 }
 
-static int add_side(olist *L, const char *base, const ptq_linear *li) {
+/* The low-frequency branch as coefficients: side_k i32 [out] and side_coef
+ * f16 (f32 when a coefficient is not fp16-exact) [out, kmax, 2]. */
+static int add_spectral(olist *L, const char *base, const ptq_spectral_branch *b) {
     char nm[112];
-    const ptq_spectral_branch *b = spectral_of(li);
-    if (!b) {
-        snprintf(nm, sizeof nm, "%s.side", base);
-        return F32(L, nm, "side", li->w_side, li->out, li->in, 2) ? 0 : -1;
-    }
     size_t nc = (size_t)b->out * b->kmax * 2;
     int half = 1;
     for (size_t i = 0; i < nc && half; i++) half = ptq_round_fp16(b->coef[i]) == b->coef[i];
-    int32_t *k = malloc(sizeof(int32_t) * b->out);
     void *c = malloc(nc * (half ? 2 : 4));
-    otensor *tk = NULL, *tc = NULL;
-    if (k && c) {
-        for (int o = 0; o < b->out; o++) k[o] = b->k[o];
-        if (half)
-            for (size_t i = 0; i < nc; i++) ((uint16_t *)c)[i] = f2h(b->coef[i]);
-        else memcpy(c, b->coef, nc * 4);
-        snprintf(nm, sizeof nm, "%s.side_k", base);
-        if ((tk = add(L, nm, "side_spectral", "i32", k, sizeof(int32_t) * b->out, 1, b->out, 0, 0))) tk->owned = k;
-        snprintf(nm, sizeof nm, "%s.side_coef", base);
-        if (tk && (tc = add(L, nm, "side_spectral", half ? "f16" : "f32", c, nc * (half ? 2 : 4), 3, b->out, b->kmax, 2)))
-            tc->owned = c, tc->n = b->n;
-    }
-    if (!tk) free(k);
-    if (!tc) free(c);
-    return tk && tc ? 0 : -1;
+    if (c && half)
+        for (size_t i = 0; i < nc; i++) ((uint16_t *)c)[i] = f2h(b->coef[i]);
+    else if (c)
+        memcpy(c, b->coef, nc * 4);
+    snprintf(nm, sizeof nm, "%s.side_k", base);
+    if (!add_owned(L, nm, "side_spectral", "i32", to_i32_int(b->k, b->out), sizeof(int32_t) * b->out, 1, b->out, 0, 0))
+        return free(c), -1;
+    snprintf(nm, sizeof nm, "%s.side_coef", base);
+    otensor *tc = add_owned(L, nm, "side_spectral", half ? "f16" : "f32", c, nc * (half ? 2 : 4), 3, b->out, b->kmax, 2);
+    if (!tc) return -1;
+    tc->n = b->n;
+    return 0;
 }
 
-/* SEPTQ's kept (off-grid) entries as a mask, NULL when li has none. */
-static unsigned char *septq_mask(const ptq_linear *li) {
-    const ptq_septq_side *sd = li->method_data;
-    if (!sd || sd->hdr.magic != PTQ_SIDE_MAGIC || !sd->hdr.what || strcmp(sd->hdr.what, "septq_sparse_fp16") ||
-        !sd->kept)
-        return NULL;
-    size_t n = (size_t)li->out * li->in;
-    unsigned char *m = calloc(n, 1);
-    for (long i = 0; m && i < sd->nkept; i++)
-        if (sd->kept[i] >= 0 && (size_t)sd->kept[i] < n) m[sd->kept[i]] = 1;
-    return m;
-}
-
-/* A linear's weight: packed on the bits/group grid when it fits, else f32. */
-static int add_linear(olist *L, const char *base, const ptq_linear *li, int w_bits, int w_group, int *npacked) {
+/* A quantized weight: packed codes, scales, zeros (+ off-grid entries). */
+static int add_qweight(olist *L, const char *base, const ptq_qweight *qw) {
+    static const char *const qd[9] = {"", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"};
     char nm[112];
-    fit_lin f;
+    size_t n = (size_t)qw->out * qw->in, ng = (size_t)qw->out * qw->ngroups;
+    uint8_t *codes = malloc(code_bytes(n, qw->bits)), *zero = malloc(ng);
+    if (codes) pack_codes(qw->codes, n, qw->bits, codes);
+    for (size_t i = 0; zero && i < ng; i++) zero[i] = (uint8_t)qw->zero[i];
     snprintf(nm, sizeof nm, "%s.weight", base);
-    unsigned char *force = septq_mask(li);
-    int fit = li->owns_w && w_bits >= 1 && w_bits <= 8 && fit_linear(li->w, li->out, li->in, w_bits, w_group, force, &f) == 0;
-    free(force);
-    if (fit) {
-        fit_lin *fs = realloc(L->fits, sizeof *fs * (L->nfits + 1));
-        if (!fs) return fit_free(&f), -1;
-        L->fits = fs;
-        fit_lin *p = &L->fits[L->nfits++];
-        *p = f;
-        char dt[8];
-        static const char *const qd[9] = {"", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"};
-        snprintf(dt, sizeof dt, "q%d", w_bits);
-        otensor *t = add(L, nm, "packed", qd[w_bits], p->packed, p->packed_bytes, 2, li->out, li->in, 0);
-        if (!t) return -1;
-        t->bits = w_bits, t->group = p->group;
-        snprintf(nm, sizeof nm, "%s.scale", base);
-        if (!F32(L, nm, "packed_scale", p->scale, li->out, p->ngroups, 2)) return -1;
-        snprintf(nm, sizeof nm, "%s.zero", base);
-        if (!add(L, nm, "packed_zero", "u8", p->zero, (size_t)li->out * p->ngroups, 2, li->out, p->ngroups, 0)) return -1;
-        if (p->nnz) {
-            snprintf(nm, sizeof nm, "%s.sparse_rowptr", base);
-            if (!add(L, nm, "sparse", "i32", p->rowptr, sizeof(int32_t) * (li->out + 1), 1, li->out + 1, 0, 0)) return -1;
-            snprintf(nm, sizeof nm, "%s.sparse_col", base);
-            if (!add(L, nm, "sparse", "i32", p->col, sizeof(int32_t) * p->nnz, 1, p->nnz, 0, 0)) return -1;
-            snprintf(nm, sizeof nm, "%s.sparse_val", base);
-            if (!F32(L, nm, "sparse", p->val, p->nnz, 0, 1)) return -1;
-        }
+    otensor *t = add_owned(L, nm, "packed", qd[qw->bits], codes, code_bytes(n, qw->bits), 2, qw->out, qw->in, 0);
+    if (!t) return free(zero), -1;
+    t->bits = qw->bits, t->group = qw->group, t->sym = qw->sym;
+    snprintf(nm, sizeof nm, "%s.scale", base);
+    if (!F32(L, nm, "packed_scale", qw->scale, qw->out, qw->ngroups, 2)) return free(zero), -1;
+    snprintf(nm, sizeof nm, "%s.zero", base);
+    if (!add_owned(L, nm, "packed_zero", "u8", zero, ng, 2, qw->out, qw->ngroups, 0)) return -1;
+    snprintf(nm, sizeof nm, "%s.gidx", base);
+    if (qw->gidx && !add_owned(L, nm, "packed_gidx", "i32", to_i32_int(qw->gidx, qw->in), sizeof(int32_t) * qw->in, 1,
+                               qw->in, 0, 0))
+        return -1;
+    if (!qw->nnz) return 0;
+    int32_t *rp = malloc(sizeof(int32_t) * (qw->out + 1));
+    for (int r = 0; rp && r <= qw->out; r++) rp[r] = (int32_t)qw->sp_rowptr[r];
+    snprintf(nm, sizeof nm, "%s.sparse_rowptr", base);
+    if (!add_owned(L, nm, "sparse", "i32", rp, sizeof(int32_t) * (qw->out + 1), 1, qw->out + 1, 0, 0)) return -1;
+    snprintf(nm, sizeof nm, "%s.sparse_col", base);
+    if (!add_owned(L, nm, "sparse", "i32", to_i32_int(qw->sp_col, qw->nnz), sizeof(int32_t) * qw->nnz, 1, qw->nnz, 0, 0))
+        return -1;
+    snprintf(nm, sizeof nm, "%s.sparse_val", base);
+    if (!F32(L, nm, "sparse", qw->sp_val, qw->nnz, 0, 1)) return -1;
+    L->nsparse += qw->nnz;
+    return 0;
+}
+
+/* A linear: its qweight when it has one (version 2), else f32; bias; side
+ * branch (the qweight's coefficients, else a dense w_side). */
+static int add_linear(olist *L, const char *base, const ptq_linear *li, int version, int *npacked) {
+    char nm[112];
+    const ptq_qweight *qw = li->owns_w && version >= 2 ? li->qw : NULL;
+    snprintf(nm, sizeof nm, "%s.weight", base);
+    if (qw) {
+        if (add_qweight(L, base, qw)) return -1;
         (*npacked)++;
     } else if (li->owns_w && !F32(L, nm, "weight", li->w, li->out, li->in, 2))
         return -1;
@@ -465,7 +195,9 @@ static int add_linear(olist *L, const char *base, const ptq_linear *li, int w_bi
         snprintf(nm, sizeof nm, "%s.bias", base);
         if (!F32(L, nm, "bias", li->bias, li->out, 0, 1)) return -1;
     }
-    return li->w_side ? add_side(L, base, li) : 0;
+    if (li->qw && li->qw->lowfreq.kmax > 0) return add_spectral(L, base, &li->qw->lowfreq);
+    snprintf(nm, sizeof nm, "%s.side", base);
+    return li->w_side && !F32(L, nm, "side", li->w_side, li->out, li->in, 2) ? -1 : 0;
 }
 
 /* ---- online ops ---------------------------------------------------------- */
@@ -575,7 +307,7 @@ static cJSON *config_json(const ptq_config *c) {
     return j;
 }
 
-static int list_tensors(olist *L, const ptq_model *m, int w_bits, int w_group, int *npacked) {
+static int list_tensors(olist *L, const ptq_model *m, int version, int *npacked) {
     const ptq_config *c = &m->cfg;
     char nm[112];
     int rc = !F32(L, "tok_emb", "embedding", m->tok_emb, c->vocab_size, c->dim, 2) ||
@@ -588,10 +320,10 @@ static int list_tensors(olist *L, const ptq_model *m, int w_bits, int w_group, i
         rc |= !F32(L, nm, "norm", Ly->rms_ffn, c->dim, 0, 1);
         for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++) {
             snprintf(nm, sizeof nm, "layers.%d.%s", l, ptq_linear_names[j]);
-            rc = add_linear(L, nm, &Ly->lin[j], w_bits, w_group, npacked);
+            rc = add_linear(L, nm, &Ly->lin[j], version, npacked);
         }
     }
-    return rc || add_linear(L, "lm_head", &m->lm_head, w_bits, w_group, npacked) ? -1 : 0;
+    return rc || add_linear(L, "lm_head", &m->lm_head, version, npacked) ? -1 : 0;
 }
 
 static cJSON *header_json(const ptq_model *m, const cJSON *meta, olist *L, int version, size_t *payload) {
@@ -612,6 +344,7 @@ static cJSON *header_json(const ptq_model *m, const cJSON *meta, olist *L, int v
         if (!strcmp(t->kind, "packed")) {
             cJSON_AddNumberToObject(e, "bits", t->bits);
             cJSON_AddNumberToObject(e, "group", t->group);
+            cJSON_AddNumberToObject(e, "sym", t->sym);
         }
         if (t->n) cJSON_AddNumberToObject(e, "n", t->n);
         cJSON_AddNumberToObject(e, "offset", (double)off);
@@ -689,17 +422,16 @@ static int write_file(const char *path, const char *js, const olist *L, size_t p
 
 int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, const ptq_file_opts *o,
                      ptq_file_stats *st, ptq_err *err) {
-    ptq_file_opts def = {0, 0, PTQ_FILE_VERSION};
+    ptq_file_opts def = {PTQ_FILE_VERSION};
     if (!o) o = &def;
     if (o->version < 1 || o->version > PTQ_FILE_VERSION)
         return ptq_fail(err, "%s: cannot write format version %d (1..%d)", path, o->version, PTQ_FILE_VERSION);
     /* the oldest version >= 2 that stores the model's ops, at most the one asked for */
     int version = o->version >= 3 ? ops_version(m) : o->version;
-    int wb = version >= 2 ? o->w_bits : 0, npacked = 0;
-    if (wb && (wb < 1 || wb > 8)) wb = 0; /* not a packable width: f32 */
+    int npacked = 0;
     olist L = {0};
     cJSON *ops = cJSON_CreateArray();
-    int rc = list_tensors(&L, m, wb, o->w_group, &npacked) ? ptq_fail(err, "%s: out of memory listing tensors", path) : 0;
+    int rc = list_tensors(&L, m, version, &npacked) ? ptq_fail(err, "%s: out of memory listing tensors", path) : 0;
     if (!rc && version >= 2) rc = add_ops(&L, m, ops, version, err);
     else if (!rc && list_ops(m, NULL, 0)) {
         opsite s;
@@ -723,7 +455,7 @@ int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, co
         st->file_bytes = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
         st->packed_linears = npacked;
         st->linears = m->cfg.n_layers * PTQ_LIN_COUNT + 1;
-        for (int i = 0; i < L.nfits; i++) st->sparse_entries += L.fits[i].nnz;
+        st->sparse_entries = L.nsparse;
         st->online_ops = list_ops(m, NULL, 0);
     }
     cJSON_Delete(ops);
@@ -800,7 +532,7 @@ static int parse_aq(const cJSON *a, ptq_act_qspec *q) {
 typedef struct {
     const char *name, *kind, *dtype;
     long long shape[3];
-    int ndim, bits, group, n, used;
+    int ndim, bits, group, sym, n, used; /* sym: -1 when the entry does not say */
     const unsigned char *data;
     size_t bytes;
 } itensor;
@@ -812,9 +544,9 @@ typedef struct {
     ptq_err *err;
 } ireader;
 
-static const char *const known_kinds[] = {"embedding", "norm",          "weight", "bias",   "side",
-                                          "packed",    "packed_scale",  "packed_zero", "sparse", "side_spectral",
-                                          "method",    NULL};
+static const char *const known_kinds[] = {"embedding",   "norm",   "weight",        "bias",   "side",
+                                          "packed",      "packed_scale", "packed_zero", "packed_gidx", "sparse",
+                                          "side_spectral", "method", NULL};
 
 /* Bytes a dtype needs for count elements; 0 for an unknown dtype. */
 static size_t dtype_bytes(const char *dt, size_t count, int *bits) {
@@ -863,6 +595,11 @@ static int parse_tensor(ireader *R, const cJSON *e, const unsigned char *payload
         if (t->ndim != 2 || jnum(e, "group", 0, (double)t->shape[1], &v) || v != floor(v))
             return ptq_fail(R->err, "%s: packed tensor '%s': needs a 2-d shape and group in 0..in", p, t->name);
         t->group = (int)v;
+        t->sym = -1;
+        if (cJSON_GetObjectItemCaseSensitive(e, "sym") && (jnum(e, "sym", 0, 1, &v) || v != floor(v)))
+            return ptq_fail(R->err, "%s: packed tensor '%s': sym must be 0 or 1", p, t->name);
+        else if (cJSON_GetObjectItemCaseSensitive(e, "sym"))
+            t->sym = (int)v;
     } else if (bits)
         return ptq_fail(R->err, "%s: tensor '%s' of kind %s cannot have dtype %s", p, t->name, t->kind, t->dtype);
     if (!jnum(e, "n", 1, 1 << 24, &v)) t->n = (int)v;
@@ -906,121 +643,78 @@ static int copy_f32(ireader *R, const char *name, const char *kind, float *dst, 
     return 0;
 }
 
-/* Packed weight -> li->w (dequantized codes + sparse entries). k (may be
- * NULL) receives the kernel straight from the stored tensors: codes/scales/
- * zeros packed for the kernels, the sparse entries as the CSR correction
- * (the code there is the zero point, so dequant + sparse = w exactly).
- * Sparse entries are also attached as SEPTQ's method data (septq.h) for the
- * memory metric and a later re-export. *packed_ok: the kernels took it. */
-static int load_packed(ireader *R, const char *base, itensor *t, ptq_linear *li, ptq_lin_kernel *k, int *packed_ok) {
+/* Packed weight -> li->qw: codes, scales, zeros and the off-grid entries
+ * (the code at one is the zero point). */
+static int load_packed(ireader *R, const char *base, itensor *t, ptq_linear *li, ptq_qweight **out) {
     char nm[112];
-    int out = li->out, in = li->in, G = t->group > 0 && t->group < in ? t->group : in, ng = (in + G - 1) / G;
-    int maxq = (1 << t->bits) - 1, rc = -1;
+    int o = li->out, in = li->in, G = t->group > 0 && t->group < in ? t->group : in, ng = (in + G - 1) / G;
+    int maxq = (1 << t->bits) - 1, half = 1 << (t->bits - 1), sym = 1;
     snprintf(nm, sizeof nm, "%s.scale", base);
-    itensor *ts = need(R, nm, "packed_scale", "f32", out, ng, 0, 1);
+    itensor *ts = need(R, nm, "packed_scale", "f32", o, ng, 0, 1);
     snprintf(nm, sizeof nm, "%s.zero", base);
-    itensor *tz = ts ? need(R, nm, "packed_zero", "u8", out, ng, 0, 1) : NULL;
+    itensor *tz = ts ? need(R, nm, "packed_zero", "u8", o, ng, 0, 1) : NULL;
     if (!tz) return -1;
-    size_t n = (size_t)out * in;
-    uint8_t *codes = malloc(n);
-    float *scale = malloc(sizeof(float) * out * ng);
-    int *zero = malloc(sizeof(int) * out * ng);
-    if (!codes || !scale || !zero) {
-        ptq_fail(R->err, "%s: out of memory", R->path);
-        goto out;
+    for (int i = 0; i < o * ng; i++) {
+        if (tz->data[i] > maxq)
+            return ptq_fail(R->err, "%s: tensor '%s': zero point %d outside 0..%d", R->path, nm, tz->data[i], maxq);
+        sym &= tz->data[i] == half;
     }
-    memcpy(scale, ts->data, ts->bytes);
-    for (int i = 0; i < out * ng; i++)
-        if ((zero[i] = tz->data[i]) > maxq) {
-            ptq_fail(R->err, "%s: tensor '%s': zero point %d outside 0..%d", R->path, nm, zero[i], maxq);
-            goto out;
-        }
-    unpack_codes(t->data, n, t->bits, codes);
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < out; r++)
-        for (int g = 0; g < ng; g++) {
-            float sc = scale[r * ng + g];
-            int zp = zero[r * ng + g];
-            size_t o = (size_t)r * in;
-            for (int j = g * G; j < PTQ_MIN(in, (g + 1) * G); j++) li->w[o + j] = sc * (float)(codes[o + j] - zp);
-        }
+    if (t->sym == 1 && !sym)
+        return ptq_fail(R->err, "%s: tensor '%s' says sym but its zero points are not all %d", R->path, nm, half);
+    ptq_qweight *qw = ptq_qweight_new(o, in, t->bits, G == in ? 0 : G, t->sym >= 0 ? t->sym : sym, R->err);
+    if (!qw) return -1;
+    memcpy(qw->scale, ts->data, ts->bytes);
+    for (int i = 0; i < o * ng; i++) qw->zero[i] = tz->data[i];
+    unpack_codes(t->data, (size_t)o * in, t->bits, qw->codes);
+    *out = qw;
+    snprintf(nm, sizeof nm, "%s.gidx", base);
+    itensor *tg = need(R, nm, "packed_gidx", "i32", in, 0, 0, 0);
+    if (!tg && find_t(R, nm)) return -1;
+    if (tg && !(qw->gidx = ptq_calloc(in, sizeof(int), R->err))) return -1;
+    for (int j = 0; tg && j < in; j++)
+        if ((qw->gidx[j] = ((const int32_t *)tg->data)[j]) < 0 || qw->gidx[j] >= ng)
+            return ptq_fail(R->err, "%s: tensor '%s': column %d in group %d, outside 0..%d", R->path, nm, j, qw->gidx[j],
+                            ng - 1);
     snprintf(nm, sizeof nm, "%s.sparse_rowptr", base);
-    itensor *trp = need(R, nm, "sparse", "i32", out + 1, 0, 0, 0);
-    if (!trp && find_t(R, nm)) goto out;
-    if (trp) { /* w = grid + sparse: the grid code there is the zero point */
-        const int32_t *rp = (const int32_t *)trp->data;
-        long nnz = rp[out];
-        int ok = rp[0] == 0 && nnz > 0 && nnz <= (long)n;
-        for (int r = 0; r < out && ok; r++) ok = rp[r + 1] >= rp[r];
-        if (!ok) {
-            ptq_fail(R->err, "%s: tensor '%s' is not a CSR row pointer for %d rows (0 .. nnz, non-decreasing)", R->path, nm, out);
-            goto out;
+    itensor *trp = need(R, nm, "sparse", "i32", o + 1, 0, 0, 0);
+    if (!trp) return find_t(R, nm) ? -1 : 0;
+    const int32_t *rp = (const int32_t *)trp->data;
+    long nnz = rp[o];
+    int ok = rp[0] == 0 && nnz > 0 && nnz <= (long)o * in;
+    for (int r = 0; r < o && ok; r++) ok = rp[r + 1] >= rp[r];
+    if (!ok)
+        return ptq_fail(R->err, "%s: tensor '%s' is not a CSR row pointer for %d rows (0 .. nnz, non-decreasing)",
+                        R->path, nm, o);
+    snprintf(nm, sizeof nm, "%s.sparse_col", base);
+    itensor *tc = need(R, nm, "sparse", "i32", nnz, 0, 0, 1);
+    snprintf(nm, sizeof nm, "%s.sparse_val", base);
+    itensor *tv = tc ? need(R, nm, "sparse", "f32", nnz, 0, 0, 1) : NULL;
+    if (!tv) return -1;
+    const int32_t *col = (const int32_t *)tc->data;
+    if (!(qw->sp_rowptr = ptq_calloc(o + 1, sizeof(long), R->err)) || !(qw->sp_col = ptq_calloc(nnz, sizeof(int), R->err)) ||
+        !(qw->sp_val = ptq_calloc(nnz, sizeof(float), R->err)))
+        return -1;
+    qw->nnz = nnz;
+    memcpy(qw->sp_val, tv->data, tv->bytes);
+    for (int r = 0; r <= o; r++) qw->sp_rowptr[r] = rp[r];
+    for (int r = 0; r < o; r++)
+        for (long k = rp[r]; k < rp[r + 1]; k++) {
+            int c = qw->sp_col[k] = col[k];
+            if (c < 0 || c >= in || (k > rp[r] && c <= col[k - 1]))
+                return ptq_fail(R->err, "%s: tensor '%s.sparse_col': column %d outside 0..%d or not ascending in row %d",
+                                R->path, base, c, in - 1, r);
+            int z = qw->zero[(size_t)r * ng + ptq_qweight_group_of(qw, c)];
+            if (qw->codes[(size_t)r * in + c] != z)
+                return ptq_fail(R->err, "%s: tensor '%s.weight': code %d at the sparse entry (%d, %d) is not the zero "
+                                "point %d", R->path, base, qw->codes[(size_t)r * in + c], r, c, z);
         }
-        snprintf(nm, sizeof nm, "%s.sparse_col", base);
-        itensor *tc = need(R, nm, "sparse", "i32", nnz, 0, 0, 1);
-        snprintf(nm, sizeof nm, "%s.sparse_val", base);
-        itensor *tv = tc ? need(R, nm, "sparse", "f32", nnz, 0, 0, 1) : NULL;
-        if (!tv) goto out;
-        const int32_t *col = (const int32_t *)tc->data;
-        const float *val = (const float *)tv->data;
-        for (int r = 0; r < out; r++)
-            for (long k = rp[r]; k < rp[r + 1]; k++) {
-                if (col[k] < 0 || col[k] >= in) {
-                    ptq_fail(R->err, "%s: tensor '%s.sparse_col': column %d outside 0..%d", R->path, base, col[k], in - 1);
-                    goto out;
-                }
-                li->w[(size_t)r * in + col[k]] += val[k];
-            }
-        ptq_septq_side *sd = ptq_calloc(1, sizeof *sd, R->err);
-        unsigned char *mask = ptq_calloc(n, 1, R->err);
-        if (!sd || !mask || !(sd->kept = ptq_calloc(nnz, sizeof(long), R->err))) {
-            ptq_septq_side_free(sd), free(mask);
-            goto out;
-        }
-        for (int r = 0; r < out; r++)
-            for (long j = rp[r]; j < rp[r + 1]; j++) mask[(size_t)r * in + col[j]] = 1;
-        for (size_t i = 0; i < n; i++)
-            if (mask[i]) sd->kept[sd->nkept++] = (long)i;
-        sd->st = ptq_mask_storage_bytes(mask, out, in, 2);
-        sd->hdr = (ptq_side_bytes){PTQ_SIDE_MAGIC, sd->st.bytes, "septq_sparse_fp16"};
-        free(mask);
-        if (li->free_method_data) li->free_method_data(li->method_data);
-        li->method_data = sd, li->free_method_data = ptq_septq_side_free;
-        if (k) {
-            k->sp.rowptr = ptq_calloc(out + 1, sizeof(long), R->err);
-            k->sp.col = ptq_calloc(nnz, sizeof(int), R->err);
-            k->sp.val = ptq_calloc(nnz, sizeof(float), R->err);
-            if (!k->sp.rowptr || !k->sp.col || !k->sp.val) {
-                ptq_kcsr_free(&k->sp);
-                goto out;
-            }
-            k->sp.out = out, k->sp.in = in, k->sp.nnz = nnz;
-            for (int r = 0; r <= out; r++) k->sp.rowptr[r] = rp[r];
-            for (long j = 0; j < nnz; j++) k->sp.col[j] = col[j], k->sp.val[j] = val[j];
-        }
-    }
-    if (k) {
-        ptq_err e2;
-        int kg = G == in ? 0 : G;
-        *packed_ok = (kg == 0 || kg % 4 == 0) && ptq_kpack(&k->w, codes, scale, zero, out, in, t->bits, kg, &e2) == 0;
-        if (!*packed_ok) ptq_kcsr_free(&k->sp);
-    }
-    rc = 0;
-out:
-    free(codes), free(scale), free(zero);
-    return rc;
+    return 0;
 }
 
-static void spec_free(void *p) {
-    ptq_specquant_side *s = p;
-    if (s) ptq_spectral_branch_free(&s->br);
-    free(s);
-}
-
-/* Side branch -> li->w_side (+ SpecQuant's method data); k (may be NULL)
- * gets the low-frequency kernel from the stored coefficients, or the dense
- * branch. */
-static int load_side(ireader *R, const char *base, ptq_linear *li, ptq_lin_kernel *k) {
+/* Side branch: a dense "side" tensor -> li->w_side; SpecQuant's
+ * coefficients -> qw's low-frequency branch, or li->w_side (their dense
+ * form) for a linear without a qweight. */
+static int load_side(ireader *R, const char *base, ptq_linear *li, ptq_qweight *qw) {
     char nm[112];
     snprintf(nm, sizeof nm, "%s.side", base);
     itensor *t = find_t(R, nm);
@@ -1030,7 +724,6 @@ static int load_side(ireader *R, const char *base, ptq_linear *li, ptq_lin_kerne
     if (!(li->w_side = ptq_calloc((size_t)li->out * li->in, sizeof(float), R->err))) return -1;
     if (t) {
         snprintf(nm, sizeof nm, "%s.side", base);
-        if (k) k->side_dense = li->w_side;
         return copy_f32(R, nm, "side", li->w_side, li->out, li->in);
     }
     if (!need(R, nm, "side_spectral", "i32", li->out, 0, 0, 1)) return -1;
@@ -1042,53 +735,41 @@ static int load_side(ireader *R, const char *base, ptq_linear *li, ptq_lin_kerne
         (strcmp(tc->dtype, "f16") && strcmp(tc->dtype, "f32")))
         return ptq_fail(R->err, "%s: tensor '%s' must be side_spectral f16/f32 [%d, kmax <= %d, 2] with n = %d", R->path,
                         nm, li->out, nb, li->in);
-    ptq_specquant_side *sv = ptq_calloc(1, sizeof *sv, R->err);
-    if (!sv) return -1;
-    ptq_spectral_branch *b = &sv->br;
-    b->out = li->out, b->n = li->in, b->kmax = (int)tc->shape[1];
-    b->k = ptq_calloc(li->out, sizeof(int), R->err);
-    b->coef = ptq_calloc((size_t)li->out * b->kmax * 2, sizeof(float), R->err);
-    if (!b->k || !b->coef) return spec_free(sv), -1;
+    ptq_spectral_branch b = {li->out, li->in, (int)tc->shape[1], NULL, NULL};
+    b.k = ptq_calloc(li->out, sizeof(int), R->err);
+    b.coef = ptq_calloc((size_t)li->out * b.kmax * 2, sizeof(float), R->err);
+    int rc = !b.k || !b.coef ? -1 : 0;
     const int32_t *kk = (const int32_t *)tk->data;
-    size_t nc = (size_t)li->out * b->kmax * 2;
-    for (int o = 0; o < li->out; o++)
-        if ((b->k[o] = kk[o]) < 0 || kk[o] > b->kmax) {
-            int km = b->kmax;
-            spec_free(sv);
-            return ptq_fail(R->err, "%s: tensor '%s.side_k': row %d keeps %d bins, outside 0..%d", R->path, base, o, kk[o],
-                            km);
-        }
-    for (size_t i = 0; i < nc; i++)
-        b->coef[i] = tc->dtype[1] == '1' ? h2f(((const uint16_t *)tc->data)[i]) : ((const float *)tc->data)[i];
-    if (ptq_spectral_branch_dense(b, li->w_side, R->err)) return spec_free(sv), -1;
-    sv->hdr = (ptq_side_bytes){PTQ_SIDE_MAGIC, ptq_spectral_branch_bytes(b), "specquant_lowfreq_fp16"};
-    if (li->free_method_data) li->free_method_data(li->method_data);
-    li->method_data = sv, li->free_method_data = spec_free;
-    return k ? ptq_klowfreq_init_coef(&k->lf, b->coef, b->out, b->n, b->kmax, R->err) : 0;
+    for (int o = 0; o < li->out && !rc; o++)
+        if ((b.k[o] = kk[o]) < 0 || kk[o] > b.kmax)
+            rc = ptq_fail(R->err, "%s: tensor '%s.side_k': row %d keeps %d bins, outside 0..%d", R->path, base, o, kk[o],
+                          b.kmax);
+    for (size_t i = 0; !rc && i < (size_t)li->out * b.kmax * 2; i++)
+        b.coef[i] = tc->dtype[1] == '1' ? h2f(((const uint16_t *)tc->data)[i]) : ((const float *)tc->data)[i];
+    if (!rc) rc = qw ? ptq_qweight_set_lowfreq(qw, &b, R->err) : ptq_spectral_branch_dense(&b, li->w_side, R->err);
+    ptq_spectral_branch_free(&b);
+    return rc;
 }
 
-static int load_linear(ireader *R, const char *base, ptq_linear *li, ptq_packed_model *pm, int idx) {
+static int load_linear(ireader *R, const char *base, ptq_linear *li) {
     char nm[112];
+    ptq_qweight *qw = NULL;
     snprintf(nm, sizeof nm, "%s.weight", base);
     itensor *t = find_t(R, nm);
+    int rc = 0;
     if (li->owns_w) {
-        if (t && !strcmp(t->kind, "packed")) {
-            if (!need(R, nm, "packed", NULL, li->out, li->in, 0, 1)) return -1;
-            int ok = 1;
-            if (load_packed(R, base, t, li, pm ? &pm->kern[idx] : NULL, &ok)) return -1;
-            if (pm) {
-                pm->packed[idx] = ok;
-                pm->w_bits = ok && !pm->w_bits ? t->bits : pm->w_bits;
-                pm->w_group = ok ? t->group : pm->w_group;
-            }
-        } else if (copy_f32(R, nm, "weight", li->w, li->out, li->in))
-            return -1;
+        if (t && !strcmp(t->kind, "packed"))
+            rc = !need(R, nm, "packed", NULL, li->out, li->in, 0, 1) || load_packed(R, base, t, li, &qw);
+        else rc = copy_f32(R, nm, "weight", li->w, li->out, li->in);
     }
-    if (li->bias) {
+    if (!rc && li->bias) {
         snprintf(nm, sizeof nm, "%s.bias", base);
-        if (copy_f32(R, nm, "bias", li->bias, li->out, 0)) return -1;
+        rc = copy_f32(R, nm, "bias", li->bias, li->out, 0);
     }
-    return load_side(R, base, li, pm && pm->packed[idx] ? &pm->kern[idx] : NULL); /* weight_bytes: view */
+    if (!rc) rc = load_side(R, base, li, qw);
+    if (rc || !qw) return ptq_qweight_free(qw), rc ? -1 : 0;
+    ptq_qweight_count_side(qw);
+    return ptq_linear_set_qweight(li, qw, R->err); /* w = the dequantized codes */
 }
 
 /* Parse "layers.<l>.<lin>.in", "lm_head.in", "layers.<l>.qk", "layers.<l>.resid<k>". */
@@ -1233,7 +914,7 @@ static int load_hooks(ireader *R, ptq_model *m, const cJSON *h) {
     return 0;
 }
 
-static int load_tensors(ireader *R, ptq_model *m, ptq_packed_model *pm) {
+static int load_tensors(ireader *R, ptq_model *m) {
     const ptq_config *c = &m->cfg;
     char nm[112];
     if (find_t(R, "lm_head.weight") && !m->lm_head.owns_w && ptq_model_untie(m, R->err)) return -1;
@@ -1248,10 +929,10 @@ static int load_tensors(ireader *R, ptq_model *m, ptq_packed_model *pm) {
         if (copy_f32(R, nm, "norm", L->rms_ffn, c->dim, 0)) return -1;
         for (int j = 0; j < PTQ_LIN_COUNT; j++) {
             snprintf(nm, sizeof nm, "layers.%d.%s", l, ptq_linear_names[j]);
-            if (load_linear(R, nm, &L->lin[j], pm, l * PTQ_LIN_COUNT + j)) return -1;
+            if (load_linear(R, nm, &L->lin[j])) return -1;
         }
     }
-    return load_linear(R, "lm_head", &m->lm_head, pm, c->n_layers * PTQ_LIN_COUNT);
+    return load_linear(R, "lm_head", &m->lm_head);
 }
 
 static int check_fixed(const char *path, const unsigned char *map, size_t size, uint32_t *ver, uint64_t *jl,
@@ -1294,8 +975,8 @@ static int check_fixed(const char *path, const unsigned char *map, size_t size, 
     return 0;
 }
 
-static int load_body(const char *path, const unsigned char *map, size_t size, ptq_model *m, ptq_packed_model *pm,
-                     cJSON **meta, ptq_err *err) {
+static int load_body(const char *path, const unsigned char *map, size_t size, ptq_model *m, cJSON **meta,
+                     ptq_err *err) {
     uint32_t ver = 0;
     uint64_t jl = 0;
     size_t poff = 0;
@@ -1331,20 +1012,13 @@ static int load_body(const char *path, const unsigned char *map, size_t size, pt
         R.n = ++k;
     }
     if (parse_config(cJSON_GetObjectItemCaseSensitive(h, "config"), &c, path, err) || ptq_model_alloc(m, &c, err)) goto out;
-    if (pm) {
-        memset(pm, 0, sizeof *pm);
-        pm->n = c.n_layers * PTQ_LIN_COUNT + 1;
-        if (!(pm->kern = ptq_calloc(pm->n, sizeof(ptq_lin_kernel), err)) || !(pm->packed = ptq_calloc(pm->n, sizeof(int), err)))
-            goto fail;
-    }
-    if (load_tensors(&R, m, pm) || load_ops(&R, m, cJSON_GetObjectItemCaseSensitive(h, "ops"), ver) || load_hooks(&R, m, h))
+    if (load_tensors(&R, m) || load_ops(&R, m, cJSON_GetObjectItemCaseSensitive(h, "ops"), ver) || load_hooks(&R, m, h))
         goto fail;
     for (int i = 0; i < R.n; i++)
         if (!R.t[i].used) {
             ptq_fail(err, "%s: tensor '%s' (kind %s) does not belong to this config", path, R.t[i].name, R.t[i].kind);
             goto fail;
         }
-    if (pm && ptq_packed_model_view(pm, m, err)) goto fail; /* pm->view: m with the kernels attached */
     if (meta) *meta = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(h, "meta"), 1);
     snprintf(m->path, sizeof m->path, "%s", path);
     memcpy(m->sha256, map + 32, 64);
@@ -1353,16 +1027,14 @@ static int load_body(const char *path, const unsigned char *map, size_t size, pt
     goto out;
 fail:
     ptq_model_free(m);
-    if (pm) ptq_packed_model_free(pm);
 out:
     free(R.t);
     cJSON_Delete(h);
     return rc;
 }
 
-int ptq_file_load_packed(const char *path, ptq_model *m, ptq_packed_model *pm, cJSON **meta, ptq_err *err) {
+int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err) {
     memset(m, 0, sizeof *m);
-    if (pm) memset(pm, 0, sizeof *pm);
     if (meta) *meta = NULL;
     int fd = open(path, O_RDONLY);
     struct stat st;
@@ -1377,11 +1049,7 @@ int ptq_file_load_packed(const char *path, ptq_model *m, ptq_packed_model *pm, c
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return ptq_fail(err, "%s: mmap failed: %s", path, strerror(errno));
-    int rc = load_body(path, map, (size_t)st.st_size, m, pm, meta, err);
+    int rc = load_body(path, map, (size_t)st.st_size, m, meta, err);
     munmap(map, (size_t)st.st_size);
     return rc;
-}
-
-int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err) {
-    return ptq_file_load_packed(path, m, NULL, meta, err);
 }

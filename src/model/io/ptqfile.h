@@ -28,29 +28,35 @@
  *              rms_final, layers.<l>.{rms_att, rms_ffn},
  *              <lin>.{weight, bias} with <lin> = layers.<l>.<q_proj..down_proj>
  *              or lm_head; lm_head.weight only when untied).
- *     "packed": <lin>.weight as integer codes, dtype q<b>, shape [out, in],
- *              extra fields "bits" (1..8, = b) and "group" (columns per scale
- *              group; 0 = one group per row). Codes are plain b-bit fields,
+ *     "packed": <lin>.weight as integer codes (the linear's ptq_qweight,
+ *              qweight.h), dtype q<b>, shape [out, in], extra fields "bits"
+ *              (1..8, = b), "group" (columns per scale group; 0 = one group
+ *              per row) and "sym" (0/1; optional, files without it get
+ *              sym = 1 when every zero point is 2^(b-1)). Codes are plain b-bit fields,
  *              row-major, packed LSB-first into one bit stream (code i
  *              occupies bits i*b .. i*b+b-1), ceil(out*in*b/8) bytes. This is
  *              independent of the kernels' plane layout (kernels.h), which is
  *              rebuilt with ptq_kpack on load. Companions:
  *       "packed_scale" <lin>.scale f32 [out, ngroups] and
  *       "packed_zero"  <lin>.zero u8 [out, ngroups] (0..2^b-1):
- *              w = scale * (code - zero).
+ *              w = scale * (code - zero), and
+ *       "packed_gidx" (optional) <lin>.gidx i32 [in]: the group of each
+ *              column (GPTQ act-order groups over permuted columns); without
+ *              it column j is in group j / group.
  *       "sparse" (optional, off-grid entries such as SEPTQ's full-precision
- *              1%): <lin>.sparse_rowptr i32 [out+1], .sparse_col i32 [nnz],
- *              .sparse_val f32 [nnz], CSR. w = grid + sparse; the code at a
- *              sparse position is the zero point, so w there is exactly the
- *              stored value (kept in f32 for exactness; the memory metric
- *              counts them as fp16 like the method does).
+ *              1%): <lin>.sparse_rowptr i32 [out+1], .sparse_col i32 [nnz]
+ *              (ascending within a row), .sparse_val f32 [nnz], CSR. The
+ *              code at a sparse position must be the zero point; w there is
+ *              the stored value (kept in f32 for exactness; the memory
+ *              metric counts them as fp16 like the method does).
  *     "side":  <lin>.side f32 [out, in], a full-precision branch applied
  *              before activation quantization (lin->w_side).
  *     "side_spectral": SpecQuant's low-frequency branch as coefficients:
  *              <lin>.side_k i32 [out] (bins kept per row) and <lin>.side_coef
  *              f16 (f32 when not fp16-exact) [out, kmax, 2] (re, im of bins
- *              0..kmax-1, zero past k) with field "n" = in; w_side is rebuilt
- *              with ptq_spectral_branch_dense (spectral.h).
+ *              0..kmax-1, zero past k) with field "n" = in; loaded into the
+ *              qweight's branch (w_side is its dense form,
+ *              ptq_spectral_branch_dense), or into w_side for an f32 weight.
  *     "method": data of an online op, named "<data>.<blob>" (see "ops").
  *   "ops":     [{"site", "kind", "n", "p": [p0, p1], "flops_per_row",
  *              "data"?, "seed"?, "sha256"?}] one per installed online op
@@ -82,36 +88,28 @@
  * Every tensor in the file must be consumed by the config: unknown kinds,
  * dtypes, op kinds, shapes or stray tensors are errors naming the tensor.
  *
- * Weights: a linear whose values lie on a uniform grid of `bits` levels per
- * (row, group) (bits/group from meta.qspec) is stored packed; the codes,
- * scales and zeros are recovered from the fake-quantized values (smallest /
- * most frequent gaps, step refined on the largest level, then the float step
- * within a few ulps for which step * k reproduces the values bit for bit).
- * SEPTQ's kept weights (its method data, septq.h) and any entry the grid does
- * not reproduce to 1e-5 of a step become sparse (at most 1/4 of a group, 5%
- * of a linear), else the linear stays f32 (lm_head kept full precision).
- * Loaded weights are the dequantized codes: bit-identical to the method's
- * values for RTN/GPTQ grids; within 1e-5 of a step where a method rescaled
- * quantized rows afterwards (SpecQuant's smoothing partners). */
+ * Weights: a linear with a quantized weight (ptq_linear.qw) is stored as
+ * its codes, scales, zeros and side data exactly, so a loaded model has the
+ * same qweights and, dequantized, bit-identical weights; a linear without
+ * one is stored f32. Version 1 stores every weight f32. */
 #ifndef PTQ_PTQFILE_H
 #define PTQ_PTQFILE_H
 
 #include <cjson/cJSON.h>
 
 #include "model.h"
-#include "packed.h"
 
 #define PTQ_FILE_MAGIC   "PTQBENCH"
 /* Versions: 1 f32 tensors only, no online ops; 2 packed weights and online
- * ops; 3 adds the op kinds random_orthogonal and lowrank. */
+ * ops; 3 adds the op kinds random_orthogonal and lowrank (a file needing
+ * neither is written as version 2). */
 #define PTQ_FILE_VERSION 3
 
 typedef struct {
-    int w_bits, w_group; /* grid to pack linears on (w_bits 1..8, else all f32) */
-    int version;         /* newest version to write (default PTQ_FILE_VERSION): the
-                            file gets the oldest version >= 2 that stores the
-                            model's ops (2 stores random_orthogonal as dense;
-                            1 = f32 only, no online ops) */
+    int version; /* newest version to write (default PTQ_FILE_VERSION): the file
+                    gets the oldest version >= 2 that stores the model's ops
+                    (2 stores random_orthogonal as dense; 1 = f32 only, no
+                    online ops, no quantized weights) */
 } ptq_file_opts;
 
 typedef struct {
@@ -120,22 +118,15 @@ typedef struct {
     long sparse_entries;
 } ptq_file_stats;
 
-/* o NULL: version PTQ_FILE_VERSION, everything f32; st (may be NULL) receives what was written. */
+/* o NULL: version PTQ_FILE_VERSION; st (may be NULL) receives what was written. */
 int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, const ptq_file_opts *o,
                      ptq_file_stats *st, ptq_err *err);
 /* Load a file written by ptq_file_save; meta (may be NULL) receives a copy
  * of the header's "meta" object (caller frees). Verifies magic, version,
- * lengths, sha256, every tensor's name/kind/dtype/shape/range. */
+ * lengths, sha256, every tensor's name/kind/dtype/shape/range. Packed
+ * weights come back as the linears' qweights (packed.h builds the kernels
+ * from them). */
 int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err);
-/* Same, and pm (may be NULL) receives the packed model built from the stored
- * tensors (no re-quantization, no grid recovery): per linear stored packed
- * whose group the kernels take (0 or a multiple of 4) a kernel with the
- * codes/scales/zeros, the sparse entries as its CSR correction and the
- * SpecQuant branch from its coefficients (else the dense side branch);
- * pm->packed[i] = 0 for the others (fp32). pm->view is m with the kernels
- * attached: run it with ptq_state_init_packed + ptq_forward. Keep m alive
- * while pm is used; free pm with ptq_packed_model_free before m. */
-int ptq_file_load_packed(const char *path, ptq_model *m, ptq_packed_model *pm, cJSON **meta, ptq_err *err);
 /* 1 if the file starts with the magic. */
 int ptq_file_detect(const char *path);
 

@@ -1,4 +1,4 @@
-/* sparsemask.c — top-k keep masks by quickselect, sparse storage bytes. */
+/* sparsemask.c — top-k keep masks by quickselect. */
 #include "sparsemask.h"
 
 #include <math.h>
@@ -62,16 +62,4 @@ int ptq_topk_mask(const double *score, long n, long keep, unsigned char *mask, p
     for (long i = 0; i < keep; i++) mask[v[i].i] = 1;
     free(v);
     return 0;
-}
-
-ptq_mask_storage ptq_mask_storage_bytes(const unsigned char *mask, int rows, int cols, int value_bytes) {
-    ptq_mask_storage s;
-    memset(&s, 0, sizeof s);
-    for (size_t i = 0; i < (size_t)rows * cols; i++) s.nnz += mask[i] != 0;
-    int idx = cols <= 65536 ? 2 : 4;
-    s.csr_bytes = 4L * (rows + 1) + s.nnz * (idx + value_bytes);
-    s.bitmap_bytes = ((long)rows * cols + 7) / 8 + s.nnz * value_bytes;
-    s.format = s.csr_bytes <= s.bitmap_bytes ? "csr" : "bitmap";
-    s.bytes = PTQ_MIN(s.csr_bytes, s.bitmap_bytes);
-    return s;
 }
