@@ -163,9 +163,10 @@ static void qrange_ref(const float *x, int n, int bits, int sym, float clip, flo
     lo *= clip;
     hi *= clip;
     *scale = 0.f, *zero = 0;
-    if (sym) {
+    if (sym) { /* the zero point is 2^(b-1) even for an all-zero range (scale 0) */
         float maxq = (float)((1 << (bits - 1)) - 1), amax = fmaxf(-lo, hi);
-        if (amax != 0.f) *scale = amax / maxq, *zero = (int32_t)maxq + 1;
+        *zero = (int32_t)maxq + 1;
+        if (amax != 0.f) *scale = amax / maxq;
     } else if (hi != lo) {
         float maxq = (float)((1 << bits) - 1);
         *scale = (hi - lo) / maxq;
@@ -174,7 +175,7 @@ static void qrange_ref(const float *x, int n, int bits, int sym, float clip, flo
 }
 
 static uint8_t qcode_ref(float x, int bits, int sym, float scale, int32_t zero) {
-    if (scale == 0.f) return 0;
+    if (scale == 0.f) return (uint8_t)zero; /* an all-zero range: every code at the zero point */
     if (sym) {
         float maxq = (float)((1 << (bits - 1)) - 1);
         return (uint8_t)(fminf(fmaxf(nearbyintf(x / scale), -maxq - 1.f), maxq) + (float)zero);
