@@ -131,7 +131,80 @@ int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *er
     return 0;
 }
 
-cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts) {
+/* ---- bit-spec aliases ---- */
+
+/* Method options that set a bit-spec field. */
+enum { AL_A_SYM, AL_A_CLIP, AL_KV_SYM, AL_KV_GROUP, AL_KV_CLIP };
+static const struct {
+    const char *opt, *spelled; /* option; its bit-spec spelling */
+    int field, kv;             /* AL_*; 1: a KV field (ignored at KV16), 0: activations */
+} aliases[] = {
+    {.opt = "a_sym", .spelled = "-a:sym/-a:asym", .field = AL_A_SYM},
+    {.opt = "lac", .spelled = "-clip", .field = AL_A_CLIP},
+    {.opt = "kv_sym", .spelled = "-kv:sym/-kv:asym", .field = AL_KV_SYM, .kv = 1},
+    {.opt = "kv_group", .spelled = "-kv:g", .field = AL_KV_GROUP, .kv = 1},
+    {.opt = "kv_clip", .spelled = "-kv:clip", .field = AL_KV_CLIP, .kv = 1},
+};
+
+/* The field as a double; NAN when the bit-spec leaves it to the method. */
+static double field_get(const ptq_qspec *q, int f) {
+    switch (f) {
+    case AL_A_SYM: return q->a_sym >= 0 ? q->a_sym : NAN;
+    case AL_A_CLIP: return q->a_clip > 0.f ? q->a_clip : NAN;
+    case AL_KV_SYM: return q->kv_sym >= 0 ? q->kv_sym : NAN;
+    case AL_KV_GROUP: return q->kv_group >= 0 ? q->kv_group : NAN;
+    default: return q->kv_clip > 0.f ? q->kv_clip : NAN;
+    }
+}
+
+static void field_set(ptq_qspec *q, int f, double v) {
+    switch (f) {
+    case AL_A_SYM: q->a_sym = v != 0; break;
+    case AL_A_CLIP: q->a_clip = (float)v; break;
+    case AL_KV_SYM: q->kv_sym = v != 0; break;
+    case AL_KV_GROUP: q->kv_group = (int)v; break;
+    default: q->kv_clip = (float)v; break;
+    }
+}
+
+/* The option's JSON value as a number: booleans 0/1; NAN for an alias value
+ * that leaves the field open (lac <= 0: "auto"). */
+static double alias_value(int f, const cJSON *v) {
+    double x = cJSON_IsBool(v) ? cJSON_IsTrue(v) : v->valuedouble;
+    return f == AL_A_CLIP && x <= 0 ? NAN : x;
+}
+
+int ptq_method_qspec(const ptq_method *me, const ptq_qspec *spec, const cJSON *opts, ptq_qspec *q, ptq_err *err) {
+    *q = *spec;
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+        const cJSON *v = get(opts, aliases[i].opt);
+        if (!v || !ptq_method_opt(me, aliases[i].opt) || (aliases[i].kv && q->kv_bits >= 16) ||
+            (!aliases[i].kv && aliases[i].field != AL_A_CLIP && q->a_bits >= 16))
+            continue;
+        int f = aliases[i].field;
+        double want = alias_value(f, v), have = field_get(spec, f);
+        if (isnan(want)) continue;
+        if (!isnan(have) && (f == AL_A_CLIP || f == AL_KV_CLIP ? (float)want != (float)have : want != have)) {
+            char val[32];
+            if (cJSON_IsBool(v)) snprintf(val, sizeof val, "%s", cJSON_IsTrue(v) ? "true" : "false");
+            else snprintf(val, sizeof val, "%g", want);
+            return ptq_fail(err, "method %s: option %s=%s contradicts %s in the bit-spec %s (set it in one place)",
+                            me->name, aliases[i].opt, val, aliases[i].spelled, spec->text);
+        }
+        field_set(q, f, want);
+    }
+    ptq_qspec_format(q);
+    return 0;
+}
+
+/* A float field as the short decimal the bit-spec prints (0.95, not 0.949999988). */
+static double short_decimal(double v) {
+    char b[32];
+    snprintf(b, sizeof b, "%g", v);
+    return strtod(b, NULL);
+}
+
+cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts, const ptq_qspec *q) {
     cJSON *o = cJSON_CreateObject();
     for (const ptq_opt_def *d = m->opts; d && d->name; d++) {
         const cJSON *v = get(opts, d->name);
@@ -144,12 +217,23 @@ cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts) {
         else
             cJSON_AddNumberToObject(o, d->name, ptq_opt_num(m, NULL, d->name));
     }
+    for (size_t i = 0; q && i < sizeof aliases / sizeof aliases[0]; i++) { /* what the bit-spec set */
+        double v = field_get(q, aliases[i].field);
+        cJSON *cur = cJSON_GetObjectItemCaseSensitive(o, aliases[i].opt);
+        if (isnan(v) || !cur) continue;
+        cJSON_ReplaceItemInObjectCaseSensitive(o, aliases[i].opt, cJSON_IsBool(cur) ? cJSON_CreateBool(v != 0)
+                                                                   : cJSON_CreateNumber(short_decimal(v)));
+    }
     return o;
 }
 
-int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    if (ptq_method_check_opts(meth, ctx->opts, err)) return -1;
-    if (meth->supports && meth->supports(ctx->q, err)) return -1;
+int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx_in, ptq_err *err) {
+    ptq_qspec q;
+    if (ptq_method_check_opts(meth, ctx_in->opts, err) || ptq_method_qspec(meth, ctx_in->q, ctx_in->opts, &q, err))
+        return -1;
+    if (meth->supports && meth->supports(&q, err)) return -1;
+    ptq_apply_ctx c = *ctx_in, *ctx = &c;
+    c.q = &q;
     if (meth->needs_calibration && (!ctx->calib || !ctx->tok))
         return ptq_fail(err, "method %s needs calibration data (a calibration spec and a tokenizer)", meth->name);
     int rc = meth->blocks ? ptq_method_apply_blocks(meth, m, ctx, err) : meth->apply(m, ctx, err);
@@ -159,18 +243,23 @@ int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *
 
 /* ---- shared helpers ---- */
 
+/* Per-token activation quantizer: the bit-spec's fields, else the method's
+ * a_sym option (or its default), clip 1, one group per token. */
 static ptq_act_qspec act_spec(const ptq_method *meth, const ptq_apply_ctx *ctx) {
     const ptq_qspec *q = ctx->q;
-    return (ptq_act_qspec){q->a_bits, ptq_opt_bool(meth, ctx->opts, "a_sym"), q->a_clip > 0.f ? q->a_clip : 1.f, 0};
+    return (ptq_act_qspec){q->a_bits, q->a_sym >= 0 ? q->a_sym : ptq_opt_bool(meth, ctx->opts, "a_sym"),
+                           q->a_clip > 0.f ? q->a_clip : 1.f, q->a_group >= 0 ? q->a_group : 0};
 }
 
 void ptq_install_act_kv_layer(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, int layer) {
+    const ptq_qspec *q = ctx->q;
     ptq_act_qspec a = act_spec(meth, ctx);
     for (int j = 0; j < PTQ_LIN_COUNT; j++)
         m->layers[layer].lin[j].aq = a;
-    int g = (int)ptq_opt_num(meth, ctx->opts, "kv_group");
-    ptq_act_qspec kv = {ctx->q->kv_bits, ptq_opt_bool(meth, ctx->opts, "kv_sym"),
-                        (float)ptq_opt_num(meth, ctx->opts, "kv_clip"), g >= m->cfg.head_dim ? 0 : g};
+    int g = q->kv_group >= 0 ? q->kv_group : (int)ptq_opt_num(meth, ctx->opts, "kv_group");
+    ptq_act_qspec kv = {q->kv_bits, q->kv_sym >= 0 ? q->kv_sym : ptq_opt_bool(meth, ctx->opts, "kv_sym"),
+                        q->kv_clip > 0.f ? q->kv_clip : (float)ptq_opt_num(meth, ctx->opts, "kv_clip"),
+                        g >= m->cfg.head_dim ? 0 : g};
     m->layers[layer].kq = m->layers[layer].vq = kv;
 }
 

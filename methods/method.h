@@ -91,8 +91,13 @@ int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *
 const ptq_opt_def *ptq_method_opt(const ptq_method *m, const char *key); /* NULL if unknown */
 /* Parse "key=value" (CLI --opt) into obj using the option's declared type. */
 int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *err);
-/* A copy of opts with every option present (defaults filled), for results. */
-cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts);
+/* A copy of opts with every option present (defaults filled), for results;
+ * the aliases of bit-spec fields that q sets (q may be NULL) take q's value. */
+cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts, const ptq_qspec *q);
+/* The bit-spec with the alias options applied: a_sym (-a:sym/-a:asym), lac
+ * (-clip), kv_sym, kv_group, kv_clip (-kv:...), where the method has them and
+ * opts give them; an option that contradicts the spec is an error. */
+int ptq_method_qspec(const ptq_method *me, const ptq_qspec *spec, const cJSON *opts, ptq_qspec *q, ptq_err *err);
 
 /* Options every quantizing method shares; append to a method's table. */
 #define PTQ_ACT_KV_OPTS                                                                                                {"a_sym", PTQ_OPT_BOOL, "true", 0, 0, "activations: per-token symmetric (false = asymmetric)"},                        {"kv_group", PTQ_OPT_INT, "128", 0, 65536, "KV cache: group size within a head (0 or >= head_dim: per head)"},         {"kv_sym", PTQ_OPT_BOOL, "false", 0, 0, "KV cache: symmetric (default asymmetric)"},                               {"kv_clip", PTQ_OPT_FLOAT, "1.0", 0.01, 1.0, "KV cache: clip ratio"},                                              {"quant_lm_head", PTQ_OPT_BOOL, "false", 0, 0, "also quantize lm_head weights and its input"}

@@ -221,9 +221,9 @@ static int ru_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *n
     r->ro.zigzag = ptq_opt_bool(me, ctx->opts, "zigzag");
     r->ro.householder = ptq_opt_bool(me, ctx->opts, "householder");
     r->ro.seed = ctx->seed;
-    r->lac = ptq_opt_num(me, ctx->opts, "lac");
+    r->lac = q->a_clip > 0 ? q->a_clip : ptq_opt_num(me, ctx->opts, "lac"); /* lac is the bit-spec's -clip */
     r->swc = ptq_opt_num(me, ctx->opts, "swc");
-    if (r->lac <= 0) r->lac = q->a_clip > 0 ? q->a_clip : (q->a_bits <= 4 ? 0.9 : 1.0);
+    if (r->lac <= 0) r->lac = q->a_bits <= 4 ? 0.9 : 1.0;
     if (r->swc <= 0) r->swc = q->w_bits <= 4 ? 0.8 : 1.0;
     r->wq = ptq_method_wq(ctx, 0);
     r->wq.sym = q->w_sym == 1 ? 1 : 0;
@@ -260,12 +260,23 @@ static int ru_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 
 static const ptq_block_method ru_blocks = {ru_begin, ru_block, ru_block_end, ru_end};
 
+/* Activations are per-token asymmetric (clip: lac), the KV cache per-head
+ * asymmetric without clip; a bit-spec may restate, not change, that. */
+static int ru_supports(const ptq_qspec *q, ptq_err *err) {
+    const char *bad = q->a_sym == 1 ? "-a:sym" : q->a_group > 0 ? "-a:g" : q->kv_sym == 1 ? "-kv:sym"
+                      : q->kv_group > 0 ? "-kv:g" : q->kv_clip > 0.f && q->kv_clip != 1.f ? "-kv:clip" : NULL;
+    if (bad)
+        return ptq_fail(err, "ruquant quantizes activations per token and the KV cache per head, asymmetric, "
+                             "without KV clip: %s in %s is not supported", bad, q->text);
+    return 0;
+}
+
 
 const ptq_method ptq_method_ruquant = {"ruquant",
                                        "smoothing + Householder/Givens block rotations toward uniform targets, "
                                        "zigzag, global Householder; RTN weights (closed form)",
                                        1,
                                        ru_opts,
-                                       NULL,
+                                       ru_supports,
                                        NULL,
                                        &ru_blocks};

@@ -46,3 +46,13 @@ int ptq_parse_double(const char *flag, const char *s, double lo, double hi, doub
     *out = v;
     return 0;
 }
+
+void ptq_cli_bitspec_help(FILE *f) {
+    fprintf(f,
+            "bit-spec (--bits): W<b>[A<b>][KV<b>][-option...], bits 2..8 or 16 (= not quantized), case-insensitive\n"
+            "  weights      -g<N> (group size), -sym | -asym, -mse (MSE clip search)\n"
+            "  activations  -clip<r> (= -a:clip<r>, r in [0.01, 1]), -a:sym | -a:asym, -a:g<N> (0: per token)\n"
+            "  KV cache     -kv:sym | -kv:asym, -kv:g<N> (0: per head), -kv:clip<r>\n"
+            "  unset fields take the method's default; the options a_sym, kv_group, kv_sym, kv_clip and\n"
+            "  ruquant's lac set the same fields. e.g. W4A4KV4, W4A16-g128, W4A4KV4-clip0.9-kv:g64\n");
+}

@@ -34,6 +34,9 @@ int ptq_cli_quant_check(const char *method, const char *bits);
 int ptq_cli_quantize(ptq_model *m, const ptq_tokenizer *tok, const char *model_spec, const char *method,
                      const char *bits, uint64_t seed, cJSON *info, ptq_err *err);
 
+/* The bit-spec grammar, for the --help of the commands that take --bits. */
+void ptq_cli_bitspec_help(FILE *f);
+
 /* Print "error: <msg>" to stderr and return the exit code. */
 int ptq_cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Report an unknown option from getopt_long (optind/optopt) and return 2. */

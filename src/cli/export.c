@@ -101,7 +101,7 @@ int cmd_export(int argc, char **argv) {
     cJSON_AddStringToObject(meta, "source_sha256", m.sha256);
     cJSON_AddStringToObject(meta, "method", me->name);
     cJSON_AddStringToObject(meta, "qspec", bits);
-    cJSON_AddItemToObject(meta, "options", ptq_opts_resolved(me, opts));
+    cJSON_AddItemToObject(meta, "options", ptq_opts_resolved(me, opts, &q));
     cJSON_AddItemToObject(meta, "method_info", cJSON_Duplicate(info, 1));
     cJSON_AddStringToObject(meta, "git_commit", ptq_git_commit());
     double t1 = ptq_now_sec();

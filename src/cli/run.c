@@ -17,6 +17,7 @@ static void run_usage(void) {
            "       [--limit-windows N] [--limit N] [--zeroshot-bos] [--no-progress]\n"
            "       [--stream]  (HF checkpoint: quantize + ppl one block at a time; block-wise methods)\n"
            "`ptqbench methods` lists methods and their options.\n");
+    ptq_cli_bitspec_help(stdout);
 }
 
 static void print_table(const cJSON *rows) {

@@ -204,7 +204,7 @@ cJSON *ptq_cell_row(const ptq_cell_row_src *src, const char *task, cJSON *metric
     cJSON_AddItemToObject(row, "metrics", metrics);
     cJSON_AddStringToObject(row, "method", src->me->name);
     cJSON_AddStringToObject(row, "qspec", src->q->text);
-    cJSON_AddItemToObject(row, "options", ptq_opts_resolved(src->me, src->opts));
+    cJSON_AddItemToObject(row, "options", ptq_opts_resolved(src->me, src->opts, src->q));
     cJSON *mi = cJSON_Duplicate(src->info, 1);
     cJSON *calib = cJSON_DetachItemFromObject(mi, "calib");
     cJSON_AddItemToObject(row, "method_info", mi);
