@@ -1,5 +1,5 @@
-/* method.c — registry lookup, option validation/getters and the helpers the
- * method files share (activation/KV quantizer install, RTN, calibration). */
+/* method.c — registry lookup, options (validation, getters, the bit-spec
+ * aliases) and the driver that runs a method on a model in RAM. */
 #include "method.h"
 
 #include <errno.h>
@@ -8,10 +8,18 @@
 #include <string.h>
 #include <strings.h>
 
+#include "method_util.h"
+
 const ptq_method *ptq_method_find(const char *name) {
-    for (int i = 0; ptq_methods[i]; i++)
+    for (int i = 0; name && ptq_methods[i]; i++)
         if (strcmp(ptq_methods[i]->name, name) == 0) return ptq_methods[i];
     return NULL;
+}
+
+void ptq_method_names(char *buf, size_t cap) {
+    buf[0] = 0;
+    for (int i = 0; ptq_methods[i]; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? ", " : "", ptq_methods[i]->name);
 }
 
 const ptq_opt_def *ptq_method_opt(const ptq_method *m, const char *key) {
@@ -227,99 +235,9 @@ cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts, const ptq_qspec
     return o;
 }
 
-int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx_in, ptq_err *err) {
-    ptq_qspec q;
-    if (ptq_method_check_opts(meth, ctx_in->opts, err) || ptq_method_qspec(meth, ctx_in->q, ctx_in->opts, &q, err))
-        return -1;
-    if (meth->supports && meth->supports(&q, err)) return -1;
-    ptq_apply_ctx c = *ctx_in, *ctx = &c;
-    c.q = &q;
-    if (meth->needs_calibration && (!ctx->calib || !ctx->tok))
-        return ptq_fail(err, "method %s needs calibration data (a calibration spec and a tokenizer)", meth->name);
-    int rc = meth->blocks ? ptq_method_apply_blocks(meth, m, ctx, err) : meth->apply(m, ctx, err);
-    if (rc) return ptq_wrap(err, "method %s", meth->name);
-    return 0;
+int ptq_method_needs_calib(const ptq_method *me, const ptq_qspec *q, const cJSON *opts) {
+    return me->needs_calib ? me->needs_calib(q, opts) : 0;
 }
-
-/* ---- shared helpers ---- */
-
-/* Per-token activation quantizer: the bit-spec's fields, else the method's
- * a_sym option (or its default), clip 1, one group per token. */
-static ptq_act_qspec act_spec(const ptq_method *meth, const ptq_apply_ctx *ctx) {
-    const ptq_qspec *q = ctx->q;
-    return (ptq_act_qspec){q->a_bits, q->a_sym >= 0 ? q->a_sym : ptq_opt_bool(meth, ctx->opts, "a_sym"),
-                           q->a_clip > 0.f ? q->a_clip : 1.f, q->a_group >= 0 ? q->a_group : 0};
-}
-
-void ptq_install_act_kv_layer(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, int layer) {
-    const ptq_qspec *q = ctx->q;
-    ptq_act_qspec a = act_spec(meth, ctx);
-    for (int j = 0; j < PTQ_LIN_COUNT; j++)
-        m->layers[layer].lin[j].aq = a;
-    int g = q->kv_group >= 0 ? q->kv_group : (int)ptq_opt_num(meth, ctx->opts, "kv_group");
-    ptq_act_qspec kv = {q->kv_bits, q->kv_sym >= 0 ? q->kv_sym : ptq_opt_bool(meth, ctx->opts, "kv_sym"),
-                        q->kv_clip > 0.f ? q->kv_clip : (float)ptq_opt_num(meth, ctx->opts, "kv_clip"),
-                        g >= m->cfg.head_dim ? 0 : g};
-    m->layers[layer].kq = m->layers[layer].vq = kv;
-}
-
-void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx) {
-    if (ptq_opt_bool(meth, ctx->opts, "quant_lm_head")) m->lm_head.aq = act_spec(meth, ctx);
-}
-
-void ptq_install_act_kv(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx) {
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        ptq_install_act_kv_layer(m, meth, ctx, l);
-    ptq_install_act_lm_head(m, meth, ctx);
-}
-
-ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {
-    const ptq_qspec *q = ctx->q;
-    ptq_wq_opts o = ptq_wq_default(q->w_bits, q->w_sym >= 0 ? q->w_sym : default_sym);
-    o.group = q->w_group;
-    o.mse = q->w_mse;
-    return o;
-}
-
-void ptq_rtn_layer(ptq_model *m, int layer, const ptq_wq_opts *wq) {
-    if (wq->bits >= 16) return;
-    for (int j = 0; j < PTQ_LIN_COUNT; j++) {
-        ptq_linear *L = &m->layers[layer].lin[j];
-        ptq_wq_rtn(L->w, L->out, L->in, wq);
-    }
-}
-
-int ptq_rtn_lm_head(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err) {
-    if (wq->bits >= 16 || !quant_lm_head) return 0;
-    if (ptq_model_untie(m, err)) return -1;
-    ptq_wq_rtn(m->lm_head.w, m->lm_head.out, m->lm_head.in, wq);
-    return 0;
-}
-
-int ptq_rtn_all(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err) {
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        ptq_rtn_layer(m, l, wq);
-    return ptq_rtn_lm_head(m, wq, quant_lm_head, err);
-}
-
-int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c, ptq_err *err) {
-    ptq_calib_spec s = *ctx->calib;
-    s.nsamples = (int)ptq_opt_num(meth, ctx->opts, "nsamples");
-    s.seqlen = PTQ_MIN((int)ptq_opt_num(meth, ctx->opts, "seqlen"), m->cfg.max_seq);
-    if (ptq_calib_load(c, &s, ctx->tok, m->cfg.max_seq, err)) return -1;
-    if (ctx->info) {
-        cJSON *o = cJSON_AddObjectToObject(ctx->info, "calib");
-        cJSON_AddStringToObject(o, "dataset", s.dataset);
-        cJSON_AddStringToObject(o, "sha256", c->dataset_sha256);
-        cJSON_AddNumberToObject(o, "nsamples", c->nsamples);
-        cJSON_AddNumberToObject(o, "seqlen", c->seqlen);
-        cJSON_AddNumberToObject(o, "seed", (double)s.seed);
-        cJSON_AddStringToObject(o, "sampling", c->sampling);
-    }
-    return 0;
-}
-
-/* ---- block-wise driver ---- */
 
 int ptq_method_streamable(const ptq_method *meth, ptq_err *err) {
     const ptq_block_method *b = meth->blocks;
@@ -329,13 +247,12 @@ int ptq_method_streamable(const ptq_method *meth, ptq_err *err) {
     return 0;
 }
 
-/* Same walk as ptq_calib_walk (calib.c), with block_end after the advance. */
-int ptq_method_apply_blocks(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    if (ptq_method_streamable(meth, err)) return -1;
+/* The in-RAM driver of a block-wise method (ptq_block_method). */
+static int apply_blocks(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
     const ptq_block_method *b = meth->blocks;
     void *st = NULL;
-    int need = 0;
-    if (b->begin(m, ctx, &st, &need, err)) return -1;
+    int need = ptq_method_needs_calib(meth, ctx->q, ctx->opts);
+    if (b->begin(m, ctx, &st, err)) return -1;
     ptq_calib c;
     memset(&c, 0, sizeof c);
     float *X = NULL;
@@ -365,4 +282,14 @@ int ptq_method_apply_blocks(const ptq_method *meth, ptq_model *m, const ptq_appl
         return -1;
     }
     return b->end(st, m, 1, err);
+}
+
+int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    if (ptq_method_needs_calib(meth, ctx->q, ctx->opts) &&
+        (!ctx->calib || (!ctx->tok && strcmp(ctx->calib->dataset, PTQ_CALIB_RANDOM))))
+        return ptq_fail(err, "method %s needs calibration data (a calibration spec and a tokenizer)", meth->name);
+    int rc;
+    if (meth->blocks) rc = ptq_method_streamable(meth, err) ? -1 : apply_blocks(meth, m, ctx, err);
+    else rc = meth->apply(m, ctx, err);
+    return rc ? ptq_wrap(err, "method %s", meth->name) : 0;
 }

@@ -43,7 +43,7 @@
 
 #include "hadamard.h"
 #include "lincapture.h"
-#include "method.h"
+#include "method_util.h"
 #include "rotations.h"
 
 static const ptq_opt_def ru_opts[] = {
@@ -204,7 +204,7 @@ static void hadamard_op(void *ctx, float *x, int rows, int n) {
 /* Block-wise (streamable): calibration and transforms per block in
  * block(); the block's KV quantizers and Q/K Hadamard in block_end(), after
  * the calibration inputs moved past it (as after the whole walk in RAM). */
-static int ru_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int ru_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     const ptq_method *me = &ptq_method_ruquant;
     const ptq_qspec *q = ctx->q;
     int hd = m->cfg.head_dim, had = q->kv_bits < 16 && ptq_opt_bool(me, ctx->opts, "kv_hadamard");
@@ -229,7 +229,6 @@ static int ru_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *n
     r->wq.sym = q->w_sym == 1 ? 1 : 0;
     r->wq.clip = (float)r->swc;
     *state = r;
-    *need_calib = 1;
     return 0;
 }
 
@@ -258,7 +257,7 @@ static int ru_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return 0;
 }
 
-static const ptq_block_method ru_blocks = {ru_begin, ru_block, ru_block_end, ru_end};
+static const ptq_block_method ru_blocks = {.begin = ru_begin, .block = ru_block, .block_end = ru_block_end, .end = ru_end};
 
 /* Activations are per-token asymmetric (clip: lac), the KV cache per-head
  * asymmetric without clip; a bit-spec may restate, not change, that. */
@@ -271,12 +270,12 @@ static int ru_supports(const ptq_qspec *q, ptq_err *err) {
     return 0;
 }
 
-
-const ptq_method ptq_method_ruquant = {"ruquant",
-                                       "smoothing + Householder/Givens block rotations toward uniform targets, "
-                                       "zigzag, global Householder; RTN weights (closed form)",
-                                       1,
-                                       ru_opts,
-                                       ru_supports,
-                                       NULL,
-                                       &ru_blocks};
+const ptq_method ptq_method_ruquant = {
+    .name = "ruquant",
+    .summary = "smoothing + Householder/Givens block rotations toward uniform targets, "
+               "zigzag, global Householder; RTN weights (closed form)",
+    .opts = ru_opts,
+    .supports = ru_supports,
+    .needs_calib = ptq_needs_calib_always,
+    .blocks = &ru_blocks,
+};

@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "lincapture.h"
-#include "method.h"
+#include "method_util.h"
 #include "sidedata.h"
 
 static const ptq_opt_def septq_opts[] = {
@@ -162,7 +162,7 @@ static int septq_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_
 }
 
 /* Block-wise (streamable): all the work is per block; end() adds the totals. */
-static int septq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int septq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     (void)m;
     const ptq_method *me = &ptq_method_septq;
     const char *mv = ptq_opt_str(me, ctx->opts, "masked_value");
@@ -181,7 +181,6 @@ static int septq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int
     r->o.keep_original = !strcmp(mv, "original");
     r->info = ctx->info;
     *state = r;
-    *need_calib = 1;
     return 0;
 }
 
@@ -199,14 +198,13 @@ static int septq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return 0;
 }
 
-static const ptq_block_method septq_blocks = {septq_begin, septq_block, NULL, septq_end};
+static const ptq_block_method septq_blocks = {.begin = septq_begin, .block = septq_block, .end = septq_end};
 
-
-const ptq_method ptq_method_septq = {"septq",
-                                     "GPTQ with a static 1% full-precision mask of the largest OBS scores "
-                                     "(weight-only)",
-                                     1,
-                                     septq_opts,
-                                     septq_supports,
-                                     NULL,
-                                     &septq_blocks};
+const ptq_method ptq_method_septq = {
+    .name = "septq",
+    .summary = "GPTQ with a static 1% full-precision mask of the largest OBS scores (weight-only)",
+    .opts = septq_opts,
+    .supports = septq_supports,
+    .needs_calib = ptq_needs_calib_always,
+    .blocks = &septq_blocks,
+};

@@ -42,7 +42,7 @@
 #include <string.h>
 
 #include "lincapture.h"
-#include "method.h"
+#include "method_util.h"
 #include "fakequant.h"
 #include "sidedata.h"
 
@@ -361,7 +361,7 @@ static int spec_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_c
     return 0;
 }
 
-static int spec_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int spec_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     const ptq_method *me = &ptq_method_specquant;
     spec_run *rp = ptq_calloc(1, sizeof *rp, err);
     if (!rp) return -1;
@@ -395,7 +395,6 @@ static int spec_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int 
     if (ctx->info) r.alphas = cJSON_AddArrayToObject(ctx->info, "specquant_alpha");
     *rp = r;
     *state = rp;
-    *need_calib = 1;
     return 0;
 }
 
@@ -410,14 +409,13 @@ static int spec_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return 0;
 }
 
-static const ptq_block_method spec_blocks = {spec_begin, spec_block, NULL, spec_end};
+static const ptq_block_method spec_blocks = {.begin = spec_begin, .block = spec_block, .end = spec_end};
 
-
-const ptq_method ptq_method_specquant = {"specquant",
-                                         "smoothing (searched alpha) + per-row low-frequency FFT branch in 16 bits "
-                                         "+ GPTQ on the residual; per-token asymmetric activations",
-                                         1,
-                                         sq_opts,
-                                         NULL,
-                                         NULL,
-                                         &spec_blocks};
+const ptq_method ptq_method_specquant = {
+    .name = "specquant",
+    .summary = "smoothing (searched alpha) + per-row low-frequency FFT branch in 16 bits "
+               "+ GPTQ on the residual; per-token asymmetric activations",
+    .opts = sq_opts,
+    .needs_calib = ptq_needs_calib_always,
+    .blocks = &spec_blocks,
+};

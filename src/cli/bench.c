@@ -22,6 +22,7 @@
 #include "method.h"
 #include "qspec.h"
 #include "results.h"
+#include "sysinfo.h"
 #include "cell.h"
 #include "tokenizer.h"
 #ifdef _OPENMP
@@ -675,14 +676,15 @@ static int bench_rows(const bench_rows_spec *b) {
         cJSON_Delete(opts), cJSON_Delete(rows);
         return bench_file_row(b, task);
     }
-    const char *tasks[1] = {task};
-    ptq_cell_spec cell;
-    memset(&cell, 0, sizeof cell);
-    cell.model = b->model, cell.method = b->method, cell.qspec = b->bits, cell.opts = opts;
-    cell.seed = (uint64_t)b->seed, cell.tasks = tasks, cell.ntasks = 1;
+    ptq_cell cell;
     int rc = 0;
-    if (ptq_cell_check(&cell, &err)) rc = ptq_cli_error(2, "bench: %s", err.msg);
-    else if (ptq_run_cell(&cell, rows, &err)) rc = ptq_cli_error(1, "bench: %s", err.msg);
+    if (ptq_cell_init(&cell, b->model, b->method, b->bits, &err) || ptq_cell_add_task(&cell, task, &err))
+        rc = ptq_cli_error(2, "bench: %s", err.msg);
+    cJSON_Delete(cell.opts);
+    cell.opts = opts, opts = NULL;
+    cell.seed = (uint64_t)b->seed;
+    if (!rc && ptq_cell_check(&cell, &err)) rc = ptq_cli_error(2, "bench: %s", err.msg);
+    else if (!rc && ptq_run_cell(&cell, rows, &err)) rc = ptq_cli_error(1, "bench: %s", err.msg);
     ptq_results_writer w;
     if (!rc && ptq_results_open(&w, b->out, &err)) rc = ptq_cli_error(1, "bench: %s", err.msg);
     if (!rc) {
@@ -704,7 +706,7 @@ static int bench_rows(const bench_rows_spec *b) {
         if (!rc && cJSON_IsString(e)) rc = ptq_cli_error(1, "bench: %s (error row appended to %s)", e->valuestring, b->out);
     }
     cJSON_Delete(rows);
-    cJSON_Delete(opts);
+    ptq_cell_free(&cell);
     return rc;
 }
 

@@ -9,26 +9,7 @@
 #include "hf_checkpoint.h"
 #include "perplexity.h"
 #include "ppl_stream.h"
-
-int ptq_ppl_parse_flag(int c, const char *arg, ptq_ppl_opts *o) {
-    switch (c) {
-    case 1001:
-        return ptq_parse_int("--seqlen", arg, 2, 1 << 20, &o->seqlen) ? -1 : 1;
-    case 1002:
-        if (!strcmp(arg, "gptq")) o->protocol = PTQ_PPL_GPTQ;
-        else if (!strcmp(arg, "halfwindow")) o->protocol = PTQ_PPL_HALFWINDOW;
-        else return ptq_cli_error(2, "--ppl-protocol: expected gptq or halfwindow, got '%s'", arg), -1;
-        return 1;
-    case 1003:
-        if (!strcmp(arg, "hf")) o->denom_hf = 1;
-        else if (!strcmp(arg, "tokens")) o->denom_hf = 0;
-        else return ptq_cli_error(2, "--ppl-denominator: expected hf or tokens, got '%s'", arg), -1;
-        return 1;
-    case 1004:
-        return ptq_parse_int("--limit-windows", arg, 1, 1 << 30, &o->limit_windows) ? -1 : 1;
-    }
-    return 0;
-}
+#include "sysinfo.h"
 
 int cmd_ppl(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},

@@ -171,17 +171,6 @@ double ptq_now_sec(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-long ptq_peak_rss_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) kb = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kb;
-}
-
 int ptq_num_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();

@@ -8,11 +8,8 @@
 #include <string.h>
 
 #include "datasets.h"
-#include "latency.h"
-#include "method.h"
 #include "model_open.h"
-#include "qspec.h"
-#include "cell.h"
+#include "task.h"
 
 const char *const ptq_override_keys[] = {"limit",           "limit_windows", "seqlen", "ppl_protocol",
                                          "ppl_denominator", "zeroshot_bos",  NULL};
@@ -131,19 +128,9 @@ static cJSON *sorted_copy(const cJSON *obj) {
     return out;
 }
 
-/* Every option of the method, user value or the table default. */
+/* Every option of the method, user value or the table default, sorted by name. */
 static cJSON *resolve_options(const ptq_method *m, const cJSON *user) {
-    cJSON *all = cJSON_CreateObject();
-    for (const ptq_opt_def *d = m->opts; d && d->name; d++) {
-        const cJSON *u = cJSON_GetObjectItemCaseSensitive(user, d->name);
-        cJSON *v;
-        if (u) v = cJSON_Duplicate(u, 1);
-        else if (d->type == PTQ_OPT_BOOL) v = cJSON_CreateBool(d->def && !strcmp(d->def, "true"));
-        else if (d->type == PTQ_OPT_STRING) v = cJSON_CreateString(d->def ? d->def : "");
-        else v = cJSON_CreateNumber(d->def ? strtod(d->def, NULL) : 0);
-        cJSON_AddItemToObject(all, d->name, v);
-    }
-    cJSON *s = sorted_copy(all);
+    cJSON *all = ptq_opts_resolved(m, user, NULL), *s = sorted_copy(all);
     cJSON_Delete(all);
     return s;
 }
@@ -255,33 +242,13 @@ static int parse_method(plan_ctx *pc, const cJSON *e, const char *path, int allo
 
 /* Dataset a task reads (NULL: none, e.g. latency). */
 static const char *task_dataset(const char *task) {
-    const char *colon = strchr(task, ':');
-    return colon && strncmp(task, "latency:", 8) ? colon + 1 : NULL;
+    const ptq_task_kind *k;
+    const char *arg;
+    return ptq_task_parse(task, &k, &arg, NULL) == 0 && k->arg_dataset ? arg : NULL;
 }
 
 static int check_task(plan_ctx *pc, const char *t, const char *path, ptq_err *err) {
-    if (!strcmp(t, "latency") || !strncmp(t, "latency:", 8)) { /* parameters: ptq_cell_check, per cell */
-        ptq_latency_opts lo;
-        if (ptq_latency_parse(t[7] ? t + 8 : "", &lo, err)) return ptq_wrap(err, "%s: %s", pc->src, path);
-        return 0;
-    }
-    const char *colon = strchr(t, ':');
-    if (!colon)
-        return bad(err, pc->src, path,
-                   "task \"%s\": expected ppl:<dataset>, kld:<dataset>, zeroshot:<task> or latency[:<params>]", t);
-    size_t pl = (size_t)(colon - t);
-    const char *arg = colon + 1;
-    if ((pl == 3 && !strncmp(t, "ppl", 3)) || (pl == 3 && !strncmp(t, "kld", 3))) {
-        for (int i = 0; ptq_text_dataset_names[i]; i++)
-            if (!strcmp(arg, ptq_text_dataset_names[i])) return 0;
-        char list[256] = "";
-        for (int i = 0; ptq_text_dataset_names[i]; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                     ptq_text_dataset_names[i]);
-        return bad(err, pc->src, path, "task \"%s\": unknown dataset \"%s\" (expected one of: %s)", t, arg, list);
-    }
-    if (pl == 8 && !strncmp(t, "zeroshot", 8)) return 0; /* task names: ptq_cell_check, per cell */
-    return bad(err, pc->src, path, "task \"%s\": unknown task kind (expected ppl:, kld:, zeroshot: or latency)", t);
+    return ptq_task_check(t, err) ? ptq_wrap(err, "%s: %s", pc->src, path) : 0;
 }
 
 static int parse_calib(plan_ctx *pc, const cJSON *c, ptq_err *err) {
@@ -327,12 +294,10 @@ static int parse_overrides(plan_ctx *pc, const cJSON *o, ptq_err *err) {
         int iv;
         if (!strcmp(it->string, "zeroshot_bos")) {
             if (!cJSON_IsBool(it)) return bad(err, pc->src, p, "expected true or false, got %s", type_name(it));
-        } else if (!strcmp(it->string, "ppl_protocol")) {
-            if (!cJSON_IsString(it) || (strcmp(it->valuestring, "gptq") && strcmp(it->valuestring, "halfwindow")))
-                return bad(err, pc->src, p, "expected \"gptq\" or \"halfwindow\"");
-        } else if (!strcmp(it->string, "ppl_denominator")) {
-            if (!cJSON_IsString(it) || (strcmp(it->valuestring, "tokens") && strcmp(it->valuestring, "hf")))
-                return bad(err, pc->src, p, "expected \"tokens\" or \"hf\"");
+        } else if (!strcmp(it->string, "ppl_protocol") || !strcmp(it->string, "ppl_denominator")) {
+            ptq_ppl_opts tmp = {0};
+            if (!cJSON_IsString(it)) return bad(err, pc->src, p, "expected a string, got %s", type_name(it));
+            if (ptq_ppl_opt_parse(&tmp, it->string + 4, it->valuestring, err)) return ptq_wrap(err, "%s: %s", pc->src, p);
         } else if (get_int(it, pc->src, p, 0, 1 << 30, &iv, err)) return -1;
     }
     cJSON_Delete(pc->overrides);
@@ -341,6 +306,23 @@ static int parse_overrides(plan_ctx *pc, const cJSON *o, ptq_err *err) {
 }
 
 /* ---- cells ------------------------------------------------------------- */
+/* The config's evaluation overrides into the cell's evaluation options. */
+static void apply_overrides(ptq_cell *c) {
+    const cJSON *o = c->overrides, *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "seqlen"))) c->eval.ppl.seqlen = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "limit_windows"))) c->eval.ppl.limit_windows = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "ppl_protocol")))
+        ptq_ppl_opt_parse(&c->eval.ppl, "protocol", v->valuestring, NULL);
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "ppl_denominator")))
+        ptq_ppl_opt_parse(&c->eval.ppl, "denominator", v->valuestring, NULL);
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "limit"))) c->eval.zs_limit = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "zeroshot_bos"))) c->eval.zs_bos = cJSON_IsTrue(v);
+}
+
+static void free_cell(ptq_cell *c) {
+    ptq_cell_free(c);
+}
+
 static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char *model, const method_variant *v,
                     const char *bits, int seed, ptq_err *err) {
     ptq_qspec q;
@@ -354,28 +336,16 @@ static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char 
         *cap = *cap ? *cap * 2 : 32;
         e->cells = realloc(e->cells, (size_t)*cap * sizeof *e->cells);
     }
-    ptq_exp_cell *c = &e->cells[e->ncells];
-    memset(c, 0, sizeof *c);
+    ptq_cell *c = &e->cells[e->ncells];
+    if (ptq_cell_init(c, model, v->m->name, bits, err)) return free_cell(c), -1;
     c->index = e->ncells++;
     snprintf(c->id, sizeof c->id, "%s", id);
     snprintf(c->label, sizeof c->label, "%s", label);
-    snprintf(c->model, sizeof c->model, "%s", model);
-    snprintf(c->method, sizeof c->method, "%s", v->m->name);
-    snprintf(c->bits, sizeof c->bits, "%s", q.text);
-    c->seed = seed;
-    c->options = resolve_options(v->m, v->user);
-    /* calibration.samples/seqlen stand in for the method's own options unless
-     * those are given (cell.h), so the resolved cell says what runs. */
-    static const char *const cal_opt[2] = {"nsamples", "seqlen"};
-    int cal_val[2] = {pc->calib.nsamples, pc->calib.seqlen};
-    for (int k = 0; k < 2; k++)
-        if (cal_val[k] > 0 && cJSON_GetObjectItemCaseSensitive(c->options, cal_opt[k]) &&
-            !cJSON_GetObjectItemCaseSensitive(v->user, cal_opt[k]))
-            cJSON_ReplaceItemInObjectCaseSensitive(c->options, cal_opt[k], cJSON_CreateNumber(cal_val[k]));
-    c->ntasks = pc->ntasks;
-    c->tasks = calloc((size_t)pc->ntasks, sizeof *c->tasks);
-    for (int i = 0; i < pc->ntasks; i++) c->tasks[i] = strdup(pc->tasks[i]);
-    c->has_calib = v->m->needs_calibration;
+    c->seed = (uint64_t)seed;
+    cJSON_Delete(c->opts);
+    c->opts = cJSON_Duplicate(v->user, 1);
+    for (int i = 0; i < pc->ntasks; i++)
+        if (ptq_cell_add_task(c, pc->tasks[i], err)) return -1;
     c->calib = pc->calib;
     c->calib.seed = (uint64_t)seed;
     if (!c->calib.dataset[0]) snprintf(c->calib.dataset, sizeof c->calib.dataset, "%s", ptq_default_calib(model));
@@ -384,16 +354,26 @@ static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char 
              : !strcmp(c->calib.dataset, "tinystories-calib") ? "stories501-1000"
                                                                : "train");
     c->overrides = cJSON_Duplicate(pc->overrides, 1);
+    apply_overrides(c);
+    /* calibration.samples/seqlen stand in for the method's own options unless
+     * those are given (cell.h), so the resolved cell says what runs. */
+    cJSON *options = resolve_options(v->m, v->user);
+    static const char *const cal_opt[2] = {"nsamples", "seqlen"};
+    int cal_val[2] = {pc->calib.nsamples, pc->calib.seqlen};
+    for (int k = 0; k < 2; k++)
+        if (cal_val[k] > 0 && cJSON_GetObjectItemCaseSensitive(options, cal_opt[k]) &&
+            !cJSON_GetObjectItemCaseSensitive(v->user, cal_opt[k]))
+            cJSON_ReplaceItemInObjectCaseSensitive(options, cal_opt[k], cJSON_CreateNumber(cal_val[k]));
     /* The canonical resolved cell: fixed key order, sorted options. */
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "model", model);
-    cJSON_AddStringToObject(r, "method", c->method);
-    cJSON_AddItemToObject(r, "options", cJSON_Duplicate(c->options, 1));
-    cJSON_AddStringToObject(r, "bits", c->bits);
+    cJSON_AddStringToObject(r, "method", v->m->name);
+    cJSON_AddItemToObject(r, "options", options);
+    cJSON_AddStringToObject(r, "bits", c->q.text);
     cJSON_AddNumberToObject(r, "seed", seed);
     cJSON *t = cJSON_AddArrayToObject(r, "tasks");
     for (int i = 0; i < c->ntasks; i++) cJSON_AddItemToArray(t, cJSON_CreateString(c->tasks[i]));
-    if (c->has_calib) {
+    if (ptq_method_needs_calib(v->m, &c->q, c->opts)) {
         cJSON *cb = cJSON_AddObjectToObject(r, "calibration");
         cJSON_AddStringToObject(cb, "dataset", c->calib.dataset);
         cJSON_AddStringToObject(cb, "split", c->calib_split);
@@ -414,18 +394,19 @@ static int json_eq_scalar(const cJSON *a, const cJSON *b) {
 }
 
 /* Does exclude pattern p (validated) match cell c? */
-static int pattern_match(const cJSON *p, const ptq_exp_cell *c) {
+static int pattern_match(const cJSON *p, const ptq_cell *c) {
+    const cJSON *options = cJSON_GetObjectItemCaseSensitive(c->resolved, "options");
     for (const cJSON *it = p->child; it; it = it->next) {
         if (!strcmp(it->string, "model") && strcmp(it->valuestring, c->model)) return 0;
-        if (!strcmp(it->string, "method") && strcmp(it->valuestring, c->method)) return 0;
-        if (!strcmp(it->string, "seed") && it->valuedouble != c->seed) return 0;
+        if (!strcmp(it->string, "method") && strcmp(it->valuestring, c->method->name)) return 0;
+        if (!strcmp(it->string, "seed") && it->valuedouble != (double)c->seed) return 0;
         if (!strcmp(it->string, "bits")) {
             ptq_qspec q;
-            if (ptq_qspec_parse(it->valuestring, &q, NULL) || strcmp(q.text, c->bits)) return 0;
+            if (ptq_qspec_parse(it->valuestring, &q, NULL) || strcmp(q.text, c->q.text)) return 0;
         }
         if (!strcmp(it->string, "options"))
             for (const cJSON *o = it->child; o; o = o->next)
-                if (!json_eq_scalar(o, cJSON_GetObjectItemCaseSensitive(c->options, o->string))) return 0;
+                if (!json_eq_scalar(o, cJSON_GetObjectItemCaseSensitive(options, o->string))) return 0;
     }
     return 1;
 }
@@ -480,12 +461,7 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
                     int before = e->ncells;
                     if (add_cell(e, &cap, pc, pc->models[mi], mv, bits[b], pc->seeds[s], err)) return -1;
                     for (const cJSON *p = excl ? excl->child : NULL; p && e->ncells > before; p = p->next)
-                        if (pattern_match(p, &e->cells[e->ncells - 1])) {
-                            ptq_exp_cell *c = &e->cells[--e->ncells];
-                            cJSON_Delete(c->options), cJSON_Delete(c->overrides), cJSON_Delete(c->resolved);
-                            for (int t = 0; t < c->ntasks; t++) free(c->tasks[t]);
-                            free(c->tasks);
-                        }
+                        if (pattern_match(p, &e->cells[e->ncells - 1])) free_cell(&e->cells[--e->ncells]);
                 }
         }
     i = 0;
@@ -519,10 +495,7 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
     if (e->ncells == 0) return bad(err, pc->src, "$", "the plan is empty (every cell was excluded)");
     for (int k = 0; k < e->ncells; k++) {
         e->cells[k].index = k;
-        ptq_cell_spec spec;
-        const char *tasks[64];
-        ptq_exp_cell_spec(&e->cells[k], &spec, tasks, 64);
-        if (ptq_cell_check(&spec, err))
+        if (ptq_cell_check(&e->cells[k], err))
             return ptq_wrap(err, "%s: cell %s (fix the config or add an \"exclude\" entry)", pc->src,
                             e->cells[k].id);
     }
@@ -591,7 +564,7 @@ static int parse_top(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
         return -1;
     for (int i = 0; i < pc->ntasks; i++) { /* EVAL.md: never calibrate on the evaluated text */
         const char *ds = task_dataset(pc->tasks[i]);
-        if (ds && pc->calib.dataset[0] && strncmp(pc->tasks[i], "zeroshot:", 9) &&
+        if (ds && pc->calib.dataset[0] && ptq_task_kind_of(pc->tasks[i])->text_dataset &&
             !ptq_calib_allowed(pc->calib.dataset, ds))
             return bad(err, pc->src, "$.calibration.dataset", "\"%s\" is the text evaluated by task \"%s\"",
                        pc->calib.dataset, pc->tasks[i]);
@@ -657,36 +630,10 @@ int ptq_experiment_load(const char *path, ptq_experiment *e, ptq_err *err) {
 }
 
 void ptq_experiment_free(ptq_experiment *e) {
-    for (int i = 0; i < e->ncells; i++) {
-        ptq_exp_cell *c = &e->cells[i];
-        cJSON_Delete(c->options), cJSON_Delete(c->overrides), cJSON_Delete(c->resolved);
-        for (int t = 0; t < c->ntasks; t++) free(c->tasks[t]);
-        free(c->tasks);
-    }
+    for (int i = 0; i < e->ncells; i++) free_cell(&e->cells[i]);
     free(e->cells);
     cJSON_Delete(e->config);
     memset(e, 0, sizeof *e);
-}
-
-void ptq_exp_cell_spec(const ptq_exp_cell *c, ptq_cell_spec *s, const char **tasks, int cap) {
-    memset(s, 0, sizeof *s);
-    s->model = c->model;
-    s->method = c->method;
-    s->qspec = c->bits;
-    s->opts = c->options;
-    s->calib = c->calib;
-    s->seed = (uint64_t)c->seed;
-    s->ntasks = PTQ_MIN(c->ntasks, cap);
-    for (int i = 0; i < s->ntasks; i++) tasks[i] = c->tasks[i];
-    s->tasks = tasks;
-    const cJSON *o = c->overrides, *v;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "seqlen"))) s->ppl.seqlen = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "limit_windows"))) s->ppl.limit_windows = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "ppl_protocol")))
-        s->ppl.protocol = !strcmp(v->valuestring, "halfwindow") ? PTQ_PPL_HALFWINDOW : PTQ_PPL_GPTQ;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "ppl_denominator"))) s->ppl.denom_hf = !strcmp(v->valuestring, "hf");
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "limit"))) s->zs_limit = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "zeroshot_bos"))) s->zs_bos = cJSON_IsTrue(v);
 }
 
 /* ---- keys ---------------------------------------------------------------- */
@@ -756,7 +703,7 @@ int ptq_experiment_keys(ptq_experiment *e, ptq_err *err) {
     char fp[65];
     if (registry_fingerprint(fp, err)) return -1;
     for (int i = 0; i < e->ncells; i++) {
-        ptq_exp_cell *c = &e->cells[i];
+        ptq_cell *c = &e->cells[i];
         char msha[65], dsha[65];
         if (ptq_model_sha256(c->model, msha, err)) return ptq_wrap(err, "cell %s", c->id);
         char *canon = cJSON_PrintUnformatted(c->resolved);
@@ -765,7 +712,7 @@ int ptq_experiment_keys(ptq_experiment *e, ptq_err *err) {
         snprintf(buf, cap, "%s\n%s\n", canon, msha);
         free(canon);
         for (int t = -1; t < c->ntasks; t++) {
-            const char *ds = t < 0 ? (c->has_calib ? c->calib.dataset : NULL) : task_dataset(c->tasks[t]);
+            const char *ds = t < 0 ? (c->needs_calib ? c->calib.dataset : NULL) : task_dataset(c->tasks[t]);
             if (!ds) continue;
             if (ptq_dataset_sha256(ds, dsha, err)) {
                 free(buf);
