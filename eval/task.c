@@ -97,8 +97,10 @@ const ptq_zs_average ptq_zs_averages[] = {
      .metric = "acc",
      .tasks = {"winogrande", "hellaswag", "piqa", "arc_easy", "arc_challenge", NULL},
      .doc = "RUQuant README tasks: acc (acc vs acc_norm unverified) over WinoGrande, HellaSwag, PIQA, ARC-e, ARC-c"},
-    {.name = "avg_all", .metric = "acc_norm", .doc = "every zero-shot task present: acc_norm (acc where undefined)"},
-    {.name = "avg_all_acc", .metric = "acc", .doc = "every zero-shot task present: acc"},
+    {.name = "avg_all",
+     .metric = "acc_norm",
+     .doc = "mean acc_norm (acc where undefined) over every zero-shot task in the results"},
+    {.name = "avg_all_acc", .metric = "acc", .doc = "mean acc over every zero-shot task in the results"},
     {0},
 };
 

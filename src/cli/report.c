@@ -16,7 +16,7 @@ static void usage(FILE *f) {
                "  --plots    gnuplot PNG + SVG: ppl and KLD vs bit-width, zero-shot average bars, and with\n"
                "             latency rows Pareto plots (ppl vs weight bytes / decode tokens/s)\n"
                "  --average  zero-shot average recipe (default: the experiment's report.average, else avg_all_acc):\n");
-    for (const ptq_avg_recipe *r = ptq_avg_recipes; r->name; r++) fprintf(f, "     %-18s %s\n", r->name, r->doc);
+    for (const ptq_zs_average *r = ptq_zs_averages; r->name; r++) fprintf(f, "     %-18s %s\n", r->name, r->doc);
 }
 
 static int parse_formats(const char *s, int *out) {
