@@ -139,6 +139,25 @@ int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *er
     return 0;
 }
 
+static void scalar_text(const cJSON *v, char *out, size_t cap) {
+    if (cJSON_IsString(v)) snprintf(out, cap, "%s", v->valuestring);
+    else if (cJSON_IsBool(v)) snprintf(out, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
+    else if (cJSON_IsNumber(v)) snprintf(out, cap, "%g", v->valuedouble);
+    else snprintf(out, cap, "?");
+}
+
+void ptq_opts_label(const ptq_method *m, const cJSON *opts, char *out, size_t cap) {
+    snprintf(out, cap, "%s", m->name);
+    if (!opts || !opts->child) return;
+    snprintf(out + strlen(out), cap - strlen(out), "(");
+    for (const cJSON *it = opts->child; it; it = it->next) {
+        char v[64];
+        scalar_text(it, v, sizeof v);
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s=%s", it == opts->child ? "" : ",", it->string, v);
+    }
+    snprintf(out + strlen(out), cap - strlen(out), ")");
+}
+
 /* ---- bit-spec aliases ---- */
 
 /* Method options that set a bit-spec field. */

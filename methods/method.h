@@ -92,6 +92,8 @@ int ptq_opt_bool(const ptq_method *m, const cJSON *opts, const char *key);
 const char *ptq_opt_str(const ptq_method *m, const cJSON *opts, const char *key);
 /* Parse "key=value" (CLI --opt) into obj using the option's declared type. */
 int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *err);
+/* "name(key=value,...)" of the options given (the label of result rows). */
+void ptq_opts_label(const ptq_method *m, const cJSON *opts, char *out, size_t cap);
 /* A copy of opts with every option present (defaults filled), for results;
  * the aliases of bit-spec fields that q sets (q may be NULL) take q's value. */
 cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts, const ptq_qspec *q);

@@ -112,6 +112,9 @@ int ptq_cell_check(ptq_cell *c, ptq_err *err) {
     const char *cal = c->calib.dataset;
     if (c->needs_calib && !is_text_dataset(cal) && strcmp(cal, PTQ_CALIB_RANDOM))
         return ptq_fail(err, "calibration dataset '%s' is not a text dataset (see `ptqbench datasets list`)", cal);
+    if (c->needs_calib && c->synthetic && strcmp(cal, PTQ_CALIB_RANDOM))
+        return ptq_fail(err, "a random-weight model has no tokenizer for calibration text '%s' (use %s)", cal,
+                        PTQ_CALIB_RANDOM);
     for (int i = 0; i < c->ntasks; i++) {
         const ptq_task_kind *k;
         const char *arg;

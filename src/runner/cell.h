@@ -15,20 +15,13 @@
 
 #include "calib.h"
 #include "method.h"
+#include "shapes.h"
 #include "task.h"
 
-/* A random-weight model of given shapes (bench --shape; speed does not
- * depend on the weights' values). */
 typedef struct {
-    const char *name; /* e.g. "llama7b" */
-    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim, vocab_size, max_seq;
-    uint64_t seed;
-} ptq_random_shape;
-
-typedef struct {
-    char *model;                       /* short name or path (owned); the name of a synthetic model */
-    char *tokenizer;                   /* NULL: the model's own (owned) */
-    const ptq_random_shape *synthetic; /* non-NULL: a random-weight model of this shape, not a file */
+    char *model;                      /* short name or path (owned); the name of a synthetic model */
+    char *tokenizer;                  /* NULL: the model's own (owned) */
+    const ptq_random_spec *synthetic; /* non-NULL: a random-weight model built in RAM, not a file */
     const ptq_method *method;
     ptq_qspec q;          /* the bit-spec, parsed once; q.text is the canonical spec of ids and rows */
     cJSON *opts;          /* method options as given (owned, an object) */
@@ -91,8 +84,6 @@ typedef struct {
  * record what happened. */
 int ptq_prepare(ptq_cell *c, int keep_fp, ptq_prepared *p, ptq_err *err);
 void ptq_prepared_free(ptq_prepared *p);
-/* Build a random-weight model (embeddings and linears uniform, norms 1). */
-int ptq_random_model(ptq_model *m, const ptq_random_shape *s, ptq_err *err);
 
 /* Prepare the cell and run its tasks (in RAM, or streamed with c->stream);
  * append one result row per task to rows_out (an array). Row: task,

@@ -135,25 +135,6 @@ static cJSON *resolve_options(const ptq_method *m, const cJSON *user) {
     return s;
 }
 
-static void scalar_text(const cJSON *v, char *out, size_t cap) {
-    if (cJSON_IsString(v)) snprintf(out, cap, "%s", v->valuestring);
-    else if (cJSON_IsBool(v)) snprintf(out, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
-    else if (cJSON_IsNumber(v)) snprintf(out, cap, "%g", v->valuedouble);
-    else snprintf(out, cap, "?");
-}
-
-static void make_label(const ptq_method *m, const cJSON *user, char *out, size_t cap) {
-    snprintf(out, cap, "%s", m->name);
-    if (!user || !user->child) return;
-    snprintf(out + strlen(out), cap - strlen(out), "(");
-    for (const cJSON *it = user->child; it; it = it->next) {
-        char v[64];
-        scalar_text(it, v, sizeof v);
-        snprintf(out + strlen(out), cap - strlen(out), "%s%s=%s", it == user->child ? "" : ",", it->string, v);
-    }
-    snprintf(out + strlen(out), cap - strlen(out), ")");
-}
-
 static int push_variant(plan_ctx *pc, const method_variant *v) {
     if (pc->nvars == pc->capvars) {
         pc->capvars = pc->capvars ? pc->capvars * 2 : 16;
@@ -328,7 +309,7 @@ static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char 
     ptq_qspec q;
     if (ptq_qspec_parse(bits, &q, err)) return -1;
     char label[256], id[512];
-    make_label(v->m, v->user, label, sizeof label);
+    ptq_opts_label(v->m, v->user, label, sizeof label);
     snprintf(id, sizeof id, "%s|%s|%s|s%d", model, label, q.text, seed);
     for (int i = 0; i < e->ncells; i++)
         if (!strcmp(e->cells[i].id, id)) return 0; /* include of an existing cell */
