@@ -7,11 +7,7 @@
 
 /* Order: the report's columns follow it (perplexity, KLD, zero-shot average). */
 const ptq_task_kind *const ptq_task_kinds[] = {
-    &ptq_task_ppl,
-    &ptq_task_kld,
-    &ptq_task_zeroshot,
-    &ptq_task_latency,
-    NULL,
+    &ptq_task_ppl, &ptq_task_kld, &ptq_task_zeroshot, &ptq_task_latency, NULL,
 };
 
 static void kinds_usage(char *buf, size_t cap) {
@@ -32,8 +28,7 @@ int ptq_task_parse(const char *task, const ptq_task_kind **kind, const char **ar
     kinds_usage(usage, sizeof usage);
     const char *colon = strchr(task, ':');
     const ptq_task_kind *k = find(task, colon ? (size_t)(colon - task) : strlen(task));
-    if (!colon && !(k && k->bare))
-        return ptq_fail(err, "task '%s': expected kind:argument (%s)", task, usage);
+    if (!colon && !(k && k->bare)) return ptq_fail(err, "task '%s': expected kind:argument (%s)", task, usage);
     if (!k) {
         char names[128] = "";
         for (int i = 0; ptq_task_kinds[i]; i++)
@@ -80,8 +75,8 @@ const ptq_zs_average ptq_zs_averages[] = {
             "a substitute)"},
     {.name = "avg8",
      .metric = "acc_norm",
-     .tasks = {"piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande", "boolq", "lambada_openai",
-               "openbookqa", NULL},
+     .tasks = {"piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande", "boolq", "lambada_openai", "openbookqa",
+               NULL},
      .doc = "this harness's 8-task suite: acc_norm (acc where undefined)"},
     {.name = "avg9_specquant",
      .metric = "acc_norm",
@@ -110,7 +105,8 @@ const ptq_zs_average *ptq_zs_average_find(const char *name) {
     return NULL;
 }
 
-double ptq_zs_average_metric(const ptq_zs_average *a, const cJSON *metrics) {
+/* The average's metric of one task result; acc_norm falls back to acc. */
+static double average_metric(const ptq_zs_average *a, const cJSON *metrics) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(metrics, a->metric);
     if (!cJSON_IsNumber(v) && !strcmp(a->metric, "acc_norm")) v = cJSON_GetObjectItemCaseSensitive(metrics, "acc");
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
@@ -132,15 +128,17 @@ int ptq_zs_average_of(const ptq_zs_average *a, const cJSON *rows, double *avg, p
     if (!a->tasks[0]) {
         const cJSON *row;
         cJSON_ArrayForEach(row, rows) {
-            double h = ptq_zs_average_metric(a, row);
+            double h = average_metric(a, row);
             if (isfinite(h)) sum += h, n++;
         }
     }
     for (int i = 0; a->tasks[i]; i++) {
         const cJSON *row = find_row(rows, a->tasks[i]);
-        double h = row ? ptq_zs_average_metric(a, row) : NAN;
-        if (isfinite(h)) sum += h, n++;
-        else snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", a->tasks[i]);
+        double h = row ? average_metric(a, row) : NAN;
+        if (isfinite(h))
+            sum += h, n++;
+        else
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", a->tasks[i]);
     }
     if (missing[0]) return ptq_fail(err, "%s: missing tasks:%s", a->name, missing);
     if (n == 0) return ptq_fail(err, "%s: no task results", a->name);

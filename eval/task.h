@@ -45,30 +45,30 @@ typedef struct {
 
 /* The kind's column in the accuracy table (report/report.c). */
 typedef struct {
-    int per_task;         /* 1: a column per task argument; 0: one zero-shot average (a named recipe) */
-    const char *metric;   /* per-task: the metric shown */
-    const char *head;     /* per-task: column head before the argument, e.g. "KLD " */
-    const char *caption;  /* per-task: sentence in the table caption */
+    int per_task;           /* 1: a column per task argument; 0: one zero-shot average (a named recipe) */
+    const char *metric;     /* per-task: the metric shown */
+    const char *head;       /* per-task: column head before the argument, e.g. "KLD " */
+    const char *caption;    /* per-task: sentence in the table caption */
     const char *plot_label; /* per-task: y label of the plot (log scale) */
     int decimals;
     int lower_better;
 } ptq_report_col;
 
 typedef struct {
-    const char *name;  /* "ppl" */
-    const char *usage; /* "ppl:<dataset>", for messages */
-    int bare;          /* "kind" alone means "kind:" (default parameters) */
-    int text_dataset;  /* the argument is a text dataset: calibration must be another text */
-    int arg_dataset;   /* the argument names a dataset whose sha256 enters the cell key */
-    int needs_fp;      /* the task also needs the full-precision model */
+    const char *name;                            /* "ppl" */
+    const char *usage;                           /* "ppl:<dataset>", for messages */
+    int bare;                                    /* "kind" alone means "kind:" (default parameters) */
+    int text_dataset;                            /* the argument is a text dataset: calibration must be another text */
+    int arg_dataset;                             /* the argument names a dataset whose sha256 enters the cell key */
+    int needs_fp;                                /* the task also needs the full-precision model */
     int (*check)(const char *arg, ptq_err *err); /* the argument, before anything is loaded */
     /* metrics of the task; sha: the evaluated data's sha256 ("" if none). A
      * result the task cannot produce but that must not fail the cell goes
      * into metrics (e.g. "error") with return 0. */
     int (*run)(const ptq_task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err);
-    const char *headline[3];     /* run's summary: the first of these metrics present; {NULL}: none */
-    const ptq_report_col *report; /* NULL: not in the accuracy table */
-    const ptq_gate *gates;        /* gated metrics, ending with {0}; NULL: none */
+    const char *headline[3];                      /* run's summary: the first of these metrics present; {NULL}: none */
+    const ptq_report_col *report;                 /* NULL: not in the accuracy table */
+    const ptq_gate *gates;                        /* gated metrics, ending with {0}; NULL: none */
     ptq_gate_rule (*gate_of)(const char *metric); /* metrics gated by name (latency); NULL: none */
 } ptq_task_kind;
 
@@ -95,9 +95,6 @@ typedef struct {
 } ptq_zs_average;
 extern const ptq_zs_average ptq_zs_averages[]; /* ends with {0} */
 const ptq_zs_average *ptq_zs_average_find(const char *name);
-/* The average's metric for one task result (metrics object): acc_norm falls
- * back to acc; NAN when absent. */
-double ptq_zs_average_metric(const ptq_zs_average *a, const cJSON *metrics);
 /* Average over rows (objects with "task" = a zero-shot task name and the
  * metrics). -1 with the missing tasks in err when not computable. */
 int ptq_zs_average_of(const ptq_zs_average *a, const cJSON *rows, double *avg, ptq_err *err);

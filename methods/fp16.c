@@ -28,7 +28,7 @@ static int fp16_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 }
 
 static const ptq_block_method fp16_blocks = {.begin = fp16_begin, .block = fp16_block, .end = fp16_end};
-static const ptq_opt_def fp16_opts[] = {{NULL, 0, NULL, 0, 0, NULL}};
+static const ptq_opt_def fp16_opts[] = {{0}};
 
 const ptq_method ptq_method_fp16 = {
     .name = "fp16",

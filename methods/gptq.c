@@ -22,13 +22,17 @@
 #include "method_util.h"
 
 static const ptq_opt_def gptq_opts[] = {
-    {"percdamp", PTQ_OPT_FLOAT, "0.01", 0.0, 10.0, "Hessian damping as a fraction of mean(diag H)"},
-    {"blocksize", PTQ_OPT_INT, "128", 1, 65536, "columns per lazy-update block"},
-    {"act_order", PTQ_OPT_BOOL, "false", 0, 0, "quantize columns in order of descending diag(H)"},
-    {"true_sequential", PTQ_OPT_BOOL, "true", 0, 0, "quantize q/k/v, o, gate/up, down in turn within a block"},
+    {.name = "percdamp", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 10.0,
+     .help = "Hessian damping as a fraction of mean(diag H)"},
+    {.name = "blocksize", .type = PTQ_OPT_INT, .def = "128", .lo = 1, .hi = 65536,
+     .help = "columns per lazy-update block"},
+    {.name = "act_order", .type = PTQ_OPT_BOOL, .def = "false",
+     .help = "quantize columns in order of descending diag(H)"},
+    {.name = "true_sequential", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "quantize q/k/v, o, gate/up, down in turn within a block"},
     PTQ_CALIB_OPTS("128", "2048"),
     PTQ_ACT_KV_OPTS,
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {0}};
 
 typedef struct {
     const ptq_apply_ctx *ctx;

@@ -140,10 +140,14 @@ int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *er
 }
 
 static void scalar_text(const cJSON *v, char *out, size_t cap) {
-    if (cJSON_IsString(v)) snprintf(out, cap, "%s", v->valuestring);
-    else if (cJSON_IsBool(v)) snprintf(out, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
-    else if (cJSON_IsNumber(v)) snprintf(out, cap, "%g", v->valuedouble);
-    else snprintf(out, cap, "?");
+    if (cJSON_IsString(v))
+        snprintf(out, cap, "%s", v->valuestring);
+    else if (cJSON_IsBool(v))
+        snprintf(out, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
+    else if (cJSON_IsNumber(v))
+        snprintf(out, cap, "%g", v->valuedouble);
+    else
+        snprintf(out, cap, "?");
 }
 
 void ptq_opts_label(const ptq_method *m, const cJSON *opts, char *out, size_t cap) {
@@ -176,21 +180,36 @@ static const struct {
 /* The field as a double; NAN when the bit-spec leaves it to the method. */
 static double field_get(const ptq_qspec *q, int f) {
     switch (f) {
-    case AL_A_SYM: return q->a_sym >= 0 ? q->a_sym : NAN;
-    case AL_A_CLIP: return q->a_clip > 0.f ? q->a_clip : NAN;
-    case AL_KV_SYM: return q->kv_sym >= 0 ? q->kv_sym : NAN;
-    case AL_KV_GROUP: return q->kv_group >= 0 ? q->kv_group : NAN;
-    default: return q->kv_clip > 0.f ? q->kv_clip : NAN;
+    case AL_A_SYM:
+        return q->a_sym >= 0 ? q->a_sym : NAN;
+    case AL_A_CLIP:
+        return q->a_clip > 0.f ? q->a_clip : NAN;
+    case AL_KV_SYM:
+        return q->kv_sym >= 0 ? q->kv_sym : NAN;
+    case AL_KV_GROUP:
+        return q->kv_group >= 0 ? q->kv_group : NAN;
+    default:
+        return q->kv_clip > 0.f ? q->kv_clip : NAN;
     }
 }
 
 static void field_set(ptq_qspec *q, int f, double v) {
     switch (f) {
-    case AL_A_SYM: q->a_sym = v != 0; break;
-    case AL_A_CLIP: q->a_clip = (float)v; break;
-    case AL_KV_SYM: q->kv_sym = v != 0; break;
-    case AL_KV_GROUP: q->kv_group = (int)v; break;
-    default: q->kv_clip = (float)v; break;
+    case AL_A_SYM:
+        q->a_sym = v != 0;
+        break;
+    case AL_A_CLIP:
+        q->a_clip = (float)v;
+        break;
+    case AL_KV_SYM:
+        q->kv_sym = v != 0;
+        break;
+    case AL_KV_GROUP:
+        q->kv_group = (int)v;
+        break;
+    default:
+        q->kv_clip = (float)v;
+        break;
     }
 }
 
@@ -213,8 +232,10 @@ int ptq_method_qspec(const ptq_method *me, const ptq_qspec *spec, const cJSON *o
         if (isnan(want)) continue;
         if (!isnan(have) && (f == AL_A_CLIP || f == AL_KV_CLIP ? (float)want != (float)have : want != have)) {
             char val[32];
-            if (cJSON_IsBool(v)) snprintf(val, sizeof val, "%s", cJSON_IsTrue(v) ? "true" : "false");
-            else snprintf(val, sizeof val, "%g", want);
+            if (cJSON_IsBool(v))
+                snprintf(val, sizeof val, "%s", cJSON_IsTrue(v) ? "true" : "false");
+            else
+                snprintf(val, sizeof val, "%g", want);
             return ptq_fail(err, "method %s: option %s=%s contradicts %s in the bit-spec %s (set it in one place)",
                             me->name, aliases[i].opt, val, aliases[i].spelled, spec->text);
         }
@@ -248,8 +269,8 @@ cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts, const ptq_qspec
         double v = field_get(q, aliases[i].field);
         cJSON *cur = cJSON_GetObjectItemCaseSensitive(o, aliases[i].opt);
         if (isnan(v) || !cur) continue;
-        cJSON_ReplaceItemInObjectCaseSensitive(o, aliases[i].opt, cJSON_IsBool(cur) ? cJSON_CreateBool(v != 0)
-                                                                   : cJSON_CreateNumber(short_decimal(v)));
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            o, aliases[i].opt, cJSON_IsBool(cur) ? cJSON_CreateBool(v != 0) : cJSON_CreateNumber(short_decimal(v)));
     }
     return o;
 }
@@ -308,7 +329,9 @@ int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *
         (!ctx->calib || (!ctx->tok && strcmp(ctx->calib->dataset, PTQ_CALIB_RANDOM))))
         return ptq_fail(err, "method %s needs calibration data (a calibration spec and a tokenizer)", meth->name);
     int rc;
-    if (meth->blocks) rc = ptq_method_streamable(meth, err) ? -1 : apply_blocks(meth, m, ctx, err);
-    else rc = meth->apply(m, ctx, err);
+    if (meth->blocks)
+        rc = ptq_method_streamable(meth, err) ? -1 : apply_blocks(meth, m, ctx, err);
+    else
+        rc = meth->apply(m, ctx, err);
     return rc ? ptq_wrap(err, "method %s", meth->name) : 0;
 }

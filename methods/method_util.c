@@ -77,7 +77,7 @@ int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq
     s.nsamples = (int)ptq_opt_num(meth, ctx->opts, "nsamples");
     s.seqlen = PTQ_MIN((int)ptq_opt_num(meth, ctx->opts, "seqlen"), m->cfg.max_seq);
     if (!strcmp(s.dataset, PTQ_CALIB_RANDOM) ? random_windows(c, &s, m->cfg.vocab_size, err)
-                                              : ptq_calib_load(c, &s, ctx->tok, m->cfg.max_seq, err))
+                                             : ptq_calib_load(c, &s, ctx->tok, m->cfg.max_seq, err))
         return -1;
     if (ctx->info) {
         cJSON *o = cJSON_AddObjectToObject(ctx->info, "calib");

@@ -11,24 +11,28 @@
 /* Activation/KV quantizer options (the bit-spec's -a:/-kv: fields also set
  * them, method.h ptq_method_qspec) and lm_head quantization; append to a
  * method's option table. */
-#define PTQ_ACT_KV_OPTS                                                                                   \
-    {.name = "a_sym", .type = PTQ_OPT_BOOL, .def = "true",                                                 \
-     .help = "activations: per-token symmetric (false = asymmetric)"},                                    \
-    {.name = "kv_group", .type = PTQ_OPT_INT, .def = "128", .lo = 0, .hi = 65536,                          \
-     .help = "KV cache: group size within a head (0 or >= head_dim: per head)"},                          \
-    {.name = "kv_sym", .type = PTQ_OPT_BOOL, .def = "false",                                               \
-     .help = "KV cache: symmetric (default asymmetric)"},                                                 \
-    {.name = "kv_clip", .type = PTQ_OPT_FLOAT, .def = "1.0", .lo = 0.01, .hi = 1.0,                        \
-     .help = "KV cache: clip ratio"},                                                                     \
-    {.name = "quant_lm_head", .type = PTQ_OPT_BOOL, .def = "false",                                        \
+/* clang-format off */
+#define PTQ_ACT_KV_OPTS                                                                                                \
+    {.name = "a_sym", .type = PTQ_OPT_BOOL, .def = "true",                                                             \
+     .help = "activations: per-token symmetric (false = asymmetric)"},                                                 \
+    {.name = "kv_group", .type = PTQ_OPT_INT, .def = "128", .lo = 0, .hi = 65536,                                      \
+     .help = "KV cache: group size within a head (0 or >= head_dim: per head)"},                                       \
+    {.name = "kv_sym", .type = PTQ_OPT_BOOL, .def = "false",                                                           \
+     .help = "KV cache: symmetric (default asymmetric)"},                                                              \
+    {.name = "kv_clip", .type = PTQ_OPT_FLOAT, .def = "1.0", .lo = 0.01, .hi = 1.0,                                    \
+     .help = "KV cache: clip ratio"},                                                                                  \
+    {.name = "quant_lm_head", .type = PTQ_OPT_BOOL, .def = "false",                                                    \
      .help = "also quantize lm_head weights and its input"}
+/* clang-format on */
 
 /* Calibration size options with the method's defaults (as text). */
-#define PTQ_CALIB_OPTS(ns, sl)                                                                            \
-    {.name = "nsamples", .type = PTQ_OPT_INT, .def = ns, .lo = 1, .hi = 100000,                            \
-     .help = "calibration windows"},                                                                      \
-    {.name = "seqlen", .type = PTQ_OPT_INT, .def = sl, .lo = 2, .hi = 1 << 20,                             \
+/* clang-format off */
+#define PTQ_CALIB_OPTS(ns, sl)                                                                                         \
+    {.name = "nsamples", .type = PTQ_OPT_INT, .def = ns, .lo = 1, .hi = 100000,                                        \
+     .help = "calibration windows"},                                                                                   \
+    {.name = "seqlen", .type = PTQ_OPT_INT, .def = sl, .lo = 2, .hi = 1 << 20,                                         \
      .help = "calibration tokens per window (capped at the model's max_seq)"}
+/* clang-format on */
 
 /* needs_calib of a method that always calibrates. */
 int ptq_needs_calib_always(const ptq_qspec *q, const cJSON *opts);
@@ -50,7 +54,6 @@ int ptq_rtn_lm_head(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_
 /* Calibration windows per ctx->calib and the nsamples/seqlen options
  * (PTQ_CALIB_RANDOM: seeded uniform random tokens); records dataset, sha256,
  * nsamples, seqlen, seed and sampling in ctx->info.calib. */
-int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c,
-                     ptq_err *err);
+int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c, ptq_err *err);
 
 #endif

@@ -34,13 +34,14 @@
 #include "method_util.h"
 
 static const ptq_opt_def qr_opts[] = {
-    {"weights", PTQ_OPT_STRING, "gptq", 0, 0, "weight quantizer: gptq or rtn"},
-    {"percdamp", PTQ_OPT_FLOAT, "0.01", 0.0, 10.0, "GPTQ damping"},
-    {"act_order", PTQ_OPT_BOOL, "false", 0, 0, "GPTQ act-order"},
-    {"online_head_had", PTQ_OPT_BOOL, "true", 0, 0, "online Hadamard across heads on the o_proj input"},
+    {.name = "weights", .type = PTQ_OPT_STRING, .def = "gptq", .help = "weight quantizer: gptq or rtn"},
+    {.name = "percdamp", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 10.0, .help = "GPTQ damping"},
+    {.name = "act_order", .type = PTQ_OPT_BOOL, .def = "false", .help = "GPTQ act-order"},
+    {.name = "online_head_had", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "online Hadamard across heads on the o_proj input"},
     PTQ_CALIB_OPTS("128", "2048"),
     PTQ_ACT_KV_OPTS,
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {0}};
 
 extern const ptq_method ptq_method_quarot;
 

@@ -8,7 +8,7 @@
 
 #include "method_util.h"
 
-static const ptq_opt_def rtn_opts[] = {PTQ_ACT_KV_OPTS, {NULL, 0, NULL, 0, 0, NULL}};
+static const ptq_opt_def rtn_opts[] = {PTQ_ACT_KV_OPTS, {0}};
 
 typedef struct {
     const ptq_apply_ctx *ctx;

@@ -47,17 +47,22 @@
 #include "rotations.h"
 
 static const ptq_opt_def ru_opts[] = {
-    {"alpha", PTQ_OPT_FLOAT, "0.6", 0.0, 1.0, "smoothing strength"},
-    {"block", PTQ_OPT_INT, "128", 2, 4096, "max block size B (largest divisor of the width <= block is used)"},
-    {"K", PTQ_OPT_INT, "16", 0, 1000, "Householder steps per get_R"},
-    {"lambda", PTQ_OPT_INT, "3", 0, 100, "Givens rounds per Householder step"},
-    {"zigzag", PTQ_OPT_BOOL, "true", 0, 0, "zigzag permutation + second rotation"},
-    {"householder", PTQ_OPT_BOOL, "true", 0, 0, "global Householder reflection"},
-    {"lac", PTQ_OPT_FLOAT, "-1", -1.0, 1.0, "activation clip ratio (-1: 0.9 at A<=4, else 1.0)"},
-    {"swc", PTQ_OPT_FLOAT, "-1", -1.0, 1.0, "weight clip ratio (-1: 0.8 at W<=4, else 1.0)"},
-    {"kv_hadamard", PTQ_OPT_BOOL, "true", 0, 0, "Hadamard on Q/K heads before KV quantization"},
+    {.name = "alpha", .type = PTQ_OPT_FLOAT, .def = "0.6", .lo = 0.0, .hi = 1.0, .help = "smoothing strength"},
+    {.name = "block", .type = PTQ_OPT_INT, .def = "128", .lo = 2, .hi = 4096,
+     .help = "max block size B (largest divisor of the width <= block is used)"},
+    {.name = "K", .type = PTQ_OPT_INT, .def = "16", .lo = 0, .hi = 1000, .help = "Householder steps per get_R"},
+    {.name = "lambda", .type = PTQ_OPT_INT, .def = "3", .lo = 0, .hi = 100,
+     .help = "Givens rounds per Householder step"},
+    {.name = "zigzag", .type = PTQ_OPT_BOOL, .def = "true", .help = "zigzag permutation + second rotation"},
+    {.name = "householder", .type = PTQ_OPT_BOOL, .def = "true", .help = "global Householder reflection"},
+    {.name = "lac", .type = PTQ_OPT_FLOAT, .def = "-1", .lo = -1.0, .hi = 1.0,
+     .help = "activation clip ratio (-1: 0.9 at A<=4, else 1.0)"},
+    {.name = "swc", .type = PTQ_OPT_FLOAT, .def = "-1", .lo = -1.0, .hi = 1.0,
+     .help = "weight clip ratio (-1: 0.8 at W<=4, else 1.0)"},
+    {.name = "kv_hadamard", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "Hadamard on Q/K heads before KV quantization"},
     PTQ_CALIB_OPTS("128", "2048"),
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {0}};
 
 extern const ptq_method ptq_method_ruquant;
 

@@ -34,14 +34,19 @@
 #include "sidedata.h"
 
 static const ptq_opt_def septq_opts[] = {
-    {"sparsity", PTQ_OPT_FLOAT, "0.01", 0.0, 0.5, "fraction of weights kept in full precision (top OBS scores)"},
-    {"masked_value", PTQ_OPT_STRING, "original", 0, 0, "original | updated (SEPTQ code: GPTQ-updated value)"},
-    {"mse", PTQ_OPT_BOOL, "true", 0, 0, "MSE clip search for Q0 and the GPTQ grids"},
-    {"percdamp", PTQ_OPT_FLOAT, "0.01", 0.0, 10.0, "Hessian damping as a fraction of mean(diag H)"},
-    {"blocksize", PTQ_OPT_INT, "128", 1, 65536, "columns per lazy-update block"},
-    {"act_order", PTQ_OPT_BOOL, "true", 0, 0, "quantize columns in order of descending diag(H) (SEPTQ's command)"},
+    {.name = "sparsity", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 0.5,
+     .help = "fraction of weights kept in full precision (top OBS scores)"},
+    {.name = "masked_value", .type = PTQ_OPT_STRING, .def = "original",
+     .help = "original | updated (SEPTQ code: GPTQ-updated value)"},
+    {.name = "mse", .type = PTQ_OPT_BOOL, .def = "true", .help = "MSE clip search for Q0 and the GPTQ grids"},
+    {.name = "percdamp", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 10.0,
+     .help = "Hessian damping as a fraction of mean(diag H)"},
+    {.name = "blocksize", .type = PTQ_OPT_INT, .def = "128", .lo = 1, .hi = 65536,
+     .help = "columns per lazy-update block"},
+    {.name = "act_order", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "quantize columns in order of descending diag(H) (SEPTQ's command)"},
     PTQ_CALIB_OPTS("128", "2048"),
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {0}};
 
 static int septq_supports(const ptq_qspec *q, ptq_err *err) {
     if (!ptq_qspec_weight_only(q))

@@ -23,10 +23,11 @@
 #include "method_util.h"
 
 static const ptq_opt_def sq_opts[] = {
-    {"alpha", PTQ_OPT_FLOAT, "0.5", 0.0, 1.0, "migration strength (0.85 in the repo's LLaMA scripts)"},
+    {.name = "alpha", .type = PTQ_OPT_FLOAT, .def = "0.5", .lo = 0.0, .hi = 1.0,
+     .help = "migration strength (0.85 in the repo's LLaMA scripts)"},
     PTQ_CALIB_OPTS("128", "512"),
     PTQ_ACT_KV_OPTS,
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {0}};
 
 extern const ptq_method ptq_method_smoothquant;
 

@@ -37,15 +37,16 @@ static double time_sgemm_shapes(const ptq_model *m, int T, int reps) {
     const ptq_layer *L = &m->layers[0];
     size_t maxo = PTQ_MAX(m->cfg.hidden_dim, m->cfg.dim), maxi = maxo;
     float *x = calloc((size_t)T * maxi, sizeof(float)), *y = calloc((size_t)T * maxo, sizeof(float));
-    for (size_t i = 0; i < (size_t)T * maxi; i++) x[i] = 0.01f * (float)(i % 97);
+    for (size_t i = 0; i < (size_t)T * maxi; i++)
+        x[i] = 0.01f * (float)(i % 97);
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = ptq_now_sec();
         for (int l = 0; l < m->cfg.n_layers; l++)
             for (int j = 0; j < PTQ_LIN_COUNT; j++) {
                 const ptq_linear *W = &L->lin[j];
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, W->out, W->in, 1.f, x, W->in, W->w, W->in,
-                            0.f, y, W->out);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, W->out, W->in, 1.f, x, W->in, W->w, W->in, 0.f,
+                            y, W->out);
             }
         double t = ptq_now_sec() - t0;
         best = t < best ? t : best;
@@ -60,14 +61,24 @@ static int bench_shape(const char *label, int dim, int hidden, int layers, int h
     ptq_err err;
     ptq_state s;
     ptq_random_spec spec = {.seed = 42,
-                            .cfg = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads,
-                                    .n_kv_heads = heads, .vocab_size = 512, .max_seq = T, .head_dim = dim / heads,
-                                    .rope_theta = 10000.f, .norm_eps = 1e-5f, .tied_embeddings = 1, .bos_id = 1,
+                            .cfg = {.dim = dim,
+                                    .hidden_dim = hidden,
+                                    .n_layers = layers,
+                                    .n_heads = heads,
+                                    .n_kv_heads = heads,
+                                    .vocab_size = 512,
+                                    .max_seq = T,
+                                    .head_dim = dim / heads,
+                                    .rope_theta = 10000.f,
+                                    .norm_eps = 1e-5f,
+                                    .tied_embeddings = 1,
+                                    .bos_id = 1,
                                     .eos_id = 2}};
     snprintf(spec.name, sizeof spec.name, "%s", label);
     if (ptq_random_model(&m, &spec, &err) || ptq_state_init(&s, &m, T, &err)) return ptq_cli_error(1, "%s", err.msg);
     int *tok = malloc(sizeof(int) * T);
-    for (int i = 0; i < T; i++) tok[i] = (i * 31) % m.cfg.vocab_size;
+    for (int i = 0; i < T; i++)
+        tok[i] = (i * 31) % m.cfg.vocab_size;
     ptq_forward(&m, &s, tok, T, 0, NULL, 0, &err); /* warm-up */
     double tf[64] = {0};
     for (int r = 0; r < reps; r++) {
@@ -76,7 +87,8 @@ static int bench_shape(const char *label, int dim, int hidden, int layers, int h
         tf[r] = ptq_now_sec() - t0;
     }
     double best = tf[0];
-    for (int r = 1; r < reps; r++) best = tf[r] < best ? tf[r] : best;
+    for (int r = 1; r < reps; r++)
+        best = tf[r] < best ? tf[r] : best;
     double proj, fl = forward_flops(&m.cfg, T, &proj);
     double proj_layers = proj - 2.0 * T * m.cfg.dim * m.cfg.vocab_size;
     double tg = time_sgemm_shapes(&m, T, reps);
@@ -90,7 +102,8 @@ static int bench_shape(const char *label, int dim, int hidden, int layers, int h
 }
 
 static void print_latency_row(const cJSON *row) {
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(row, "metrics"), *e = cJSON_GetObjectItemCaseSensitive(m, "error");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(row, "metrics"),
+                *e = cJSON_GetObjectItemCaseSensitive(m, "error");
     printf("latency row (%s path, %s):\n", cJSON_IsString(e) ? "no" : ptq_row_str(m, "path"), ptq_row_str(row, "task"));
     if (cJSON_IsString(e)) {
         printf("  error: %s\n", e->valuestring);
@@ -103,19 +116,20 @@ static void print_latency_row(const cJSON *row) {
             char a[96], what[48];
             snprintf(what, sizeof what, "%s%d", kinds[k][1], it->valueint);
             double v[7];
-            static const char *const suf[7] = {"_tokens_per_sec", "_tokens_per_sec_min", "_tokens_per_sec_max", "", "", "", "_speedup"};
+            static const char *const suf[7] = {
+                "_tokens_per_sec", "_tokens_per_sec_min", "_tokens_per_sec_max", "", "", "", "_speedup"};
             for (int j = 0; j < 7; j++) {
                 snprintf(a, sizeof a, "%s%s%d%s", j >= 3 && j < 6 ? "fp32_" : "", kinds[k][0], it->valueint,
                          j >= 3 && j < 6 ? suf[j - 3] : suf[j]);
                 v[j] = ptq_row_metric(row, a);
             }
-            printf("  %-22s packed %10.2f tok/s [%.2f..%.2f]   fp32 %10.2f [%.2f..%.2f]   ratio %.2fx\n", what, v[0], v[1],
-                   v[2], v[3], v[4], v[5], v[6]);
+            printf("  %-22s packed %10.2f tok/s [%.2f..%.2f]   fp32 %10.2f [%.2f..%.2f]   ratio %.2fx\n", what, v[0],
+                   v[1], v[2], v[3], v[4], v[5], v[6]);
         }
     }
     printf("  weight bytes           %.0f   fp32 %.0f   ratio %.4f   (decoder layers: ratio %.4f)\n",
-           ptq_row_metric(row, "weight_bytes"), ptq_row_metric(row, "fp32_weight_bytes"), ptq_row_metric(row, "weight_ratio"),
-           ptq_row_metric(row, "layer_weight_ratio"));
+           ptq_row_metric(row, "weight_bytes"), ptq_row_metric(row, "fp32_weight_bytes"),
+           ptq_row_metric(row, "weight_ratio"), ptq_row_metric(row, "layer_weight_ratio"));
     const cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(m, "decode_ctx")) {
         char a[64], b[64];
@@ -125,7 +139,8 @@ static void print_latency_row(const cJSON *row) {
                ptq_row_metric(row, b), ptq_row_metric(row, a) / ptq_row_metric(row, b));
     }
     const cJSON *la = cJSON_GetObjectItemCaseSensitive(row, "loadavg");
-    printf("  peak RSS               %.0f KiB   load average %.2f (1 min, at start)\n", ptq_row_metric(row, "peak_rss_kb"),
+    printf("  peak RSS               %.0f KiB   load average %.2f (1 min, at start)\n",
+           ptq_row_metric(row, "peak_rss_kb"),
            cJSON_GetArraySize(la) > 0 ? cJSON_GetArrayItem(la, 0)->valuedouble : NAN);
 }
 
@@ -189,7 +204,8 @@ int cmd_bench(int argc, char **argv) {
         int reps = 5;
         if (argc >= 4 && !strcmp(argv[2], "--reps")) {
             if (ptq_parse_int("--reps", argv[3], 1, 64, &reps)) return 2;
-        } else if (argc > 2) return ptq_cli_error(2, "bench forward: unexpected argument '%s'", argv[2]);
+        } else if (argc > 2)
+            return ptq_cli_error(2, "bench forward: unexpected argument '%s'", argv[2]);
         int rc = bench_shape("dim512/h1376/8L/8H", 512, 1376, 8, 8, 512, reps);
         if (!rc) rc = bench_shape("dim4096/h11008/1L/32H", 4096, 11008, 1, 32, 512, reps);
         return rc;
@@ -217,17 +233,38 @@ int cmd_bench(int argc, char **argv) {
         if (r < 0) return 2;
         if (r > 0) continue;
         switch (c) {
-        case 's': shape = optarg; break;
-        case 'l': if (ptq_parse_int("--layers", optarg, 1, 1024, &layers)) return 2; break;
-        case 'v': if (ptq_parse_int("--vocab", optarg, 3, 1 << 20, &vocab)) return 2; break;
-        case 't': if (ptq_parse_int("--threads", optarg, 1, 1024, &threads)) return 2; break;
-        case 'r': if (ptq_parse_int("--reps", optarg, 5, 64, &lo.reps)) return 2; break;
-        case 'T': if ((lo.nT = parse_list("--tokens", optarg, lo.Ts, PTQ_LAT_MAXLIST, 1, 65536)) < 0) return 2; break;
-        case 'c': if ((lo.nC = parse_list("--ctx", optarg, lo.ctxs, PTQ_LAT_MAXLIST, 1, 1 << 20)) < 0) return 2; break;
-        case 'n': if (ptq_parse_int("--min-ms", optarg, 0, 10000, &lo.min_ms)) return 2; break;
-        case 'o': out = optarg; break;
-        case 'h': usage(); return 0;
-        default: return ptq_cli_bad_option("bench", argv);
+        case 's':
+            shape = optarg;
+            break;
+        case 'l':
+            if (ptq_parse_int("--layers", optarg, 1, 1024, &layers)) return 2;
+            break;
+        case 'v':
+            if (ptq_parse_int("--vocab", optarg, 3, 1 << 20, &vocab)) return 2;
+            break;
+        case 't':
+            if (ptq_parse_int("--threads", optarg, 1, 1024, &threads)) return 2;
+            break;
+        case 'r':
+            if (ptq_parse_int("--reps", optarg, 5, 64, &lo.reps)) return 2;
+            break;
+        case 'T':
+            if ((lo.nT = parse_list("--tokens", optarg, lo.Ts, PTQ_LAT_MAXLIST, 1, 65536)) < 0) return 2;
+            break;
+        case 'c':
+            if ((lo.nC = parse_list("--ctx", optarg, lo.ctxs, PTQ_LAT_MAXLIST, 1, 1 << 20)) < 0) return 2;
+            break;
+        case 'n':
+            if (ptq_parse_int("--min-ms", optarg, 0, 10000, &lo.min_ms)) return 2;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            usage();
+            return 0;
+        default:
+            return ptq_cli_bad_option("bench", argv);
         }
     }
     if (optind < argc) return ptq_cli_error(2, "bench: unexpected argument '%s'", argv[optind]);
@@ -261,8 +298,10 @@ int cmd_bench(int argc, char **argv) {
     ptq_cell cell;
     if (sh) {
         int maxT = 1, maxC = 1;
-        for (int i = 0; i < lo.nT; i++) maxT = PTQ_MAX(maxT, lo.Ts[i]);
-        for (int i = 0; i < lo.nC; i++) maxC = PTQ_MAX(maxC, lo.ctxs[i]);
+        for (int i = 0; i < lo.nT; i++)
+            maxT = PTQ_MAX(maxT, lo.Ts[i]);
+        for (int i = 0; i < lo.nC; i++)
+            maxC = PTQ_MAX(maxC, lo.ctxs[i]);
         spec.cfg = sh->cfg;
         spec.cfg.n_layers = layers, spec.cfg.vocab_size = vocab, spec.cfg.max_seq = PTQ_MAX(maxT, maxC + 1);
         snprintf(spec.name, sizeof spec.name, "random-%s-L%d-V%d", sh->name, layers, vocab);

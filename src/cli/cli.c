@@ -3,10 +3,10 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <string.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 
 int ptq_cli_error(int code, const char *fmt, ...) {
     va_list ap;
@@ -20,8 +20,7 @@ int ptq_cli_error(int code, const char *fmt, ...) {
 
 int ptq_cli_bad_option(const char *cmd, char **argv) {
     const char *arg = optind > 0 ? argv[optind - 1] : "?";
-    return ptq_cli_error(2, "%s: unknown option or missing value near '%s' (see `ptqbench %s --help`)", cmd, arg,
-                         cmd);
+    return ptq_cli_error(2, "%s: unknown option or missing value near '%s' (see `ptqbench %s --help`)", cmd, arg, cmd);
 }
 
 int ptq_parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
@@ -49,27 +48,27 @@ int ptq_parse_double(const char *flag, const char *s, double lo, double hi, doub
 }
 
 void ptq_cli_bitspec_help(FILE *f) {
-    fprintf(f,
-            "bit-spec (--bits): W<b>[A<b>][KV<b>][-option...], bits 2..8 or 16 (= not quantized), case-insensitive\n"
-            "  weights      -g<N> (group size), -sym | -asym, -mse (MSE clip search)\n"
-            "  activations  -clip<r> (= -a:clip<r>, r in [0.01, 1]), -a:sym | -a:asym, -a:g<N> (0: per token)\n"
-            "  KV cache     -kv:sym | -kv:asym, -kv:g<N> (0: per head), -kv:clip<r>\n"
-            "  unset fields take the method's default; the options a_sym, kv_group, kv_sym, kv_clip and\n"
-            "  ruquant's lac set the same fields. e.g. W4A4KV4, W4A16-g128, W4A4KV4-clip0.9-kv:g64\n");
+    fprintf(f, "bit-spec (--bits): W<b>[A<b>][KV<b>][-option...], bits 2..8 or 16 (= not quantized), case-insensitive\n"
+               "  weights      -g<N> (group size), -sym | -asym, -mse (MSE clip search)\n"
+               "  activations  -clip<r> (= -a:clip<r>, r in [0.01, 1]), -a:sym | -a:asym, -a:g<N> (0: per token)\n"
+               "  KV cache     -kv:sym | -kv:asym, -kv:g<N> (0: per head), -kv:clip<r>\n"
+               "  unset fields take the method's default; the options a_sym, kv_group, kv_sym, kv_clip and\n"
+               "  ruquant's lac set the same fields. e.g. W4A4KV4, W4A16-g128, W4A4KV4-clip0.9-kv:g64\n");
 }
 
 int ptq_ppl_parse_flag(int c, const char *arg, ptq_ppl_opts *o) {
     static const struct {
         int code;
         const char *flag, *key;
-    } flags[] = {{1001, "--seqlen", "seqlen"},
-                 {1002, "--ppl-protocol", "protocol"},
-                 {1003, "--ppl-denominator", "denominator"},
-                 {1004, "--limit-windows", "limit_windows"}};
+    } flags[] = {{.code = 1001, .flag = "--seqlen", .key = "seqlen"},
+                 {.code = 1002, .flag = "--ppl-protocol", .key = "protocol"},
+                 {.code = 1003, .flag = "--ppl-denominator", .key = "denominator"},
+                 {.code = 1004, .flag = "--limit-windows", .key = "limit_windows"}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (flags[i].code == c) {
             ptq_err err;
-            if (ptq_ppl_opt_parse(o, flags[i].key, arg, &err)) return ptq_cli_error(2, "%s: %s", flags[i].flag, err.msg), -1;
+            if (ptq_ppl_opt_parse(o, flags[i].key, arg, &err))
+                return ptq_cli_error(2, "%s: %s", flags[i].flag, err.msg), -1;
             return 1;
         }
     return 0;
@@ -77,11 +76,21 @@ int ptq_ppl_parse_flag(int c, const char *arg, ptq_ppl_opts *o) {
 
 int ptq_cli_cell_flag(ptq_cli_cell *f, int c, const char *arg) {
     switch (c) {
-    case PTQ_F_MODEL: f->model = arg; return 1;
-    case PTQ_F_METHOD: f->method = arg; return 1;
-    case PTQ_F_BITS: f->bits = arg; return 1;
-    case PTQ_F_TOKENIZER: f->tokenizer = arg; return 1;
-    case PTQ_F_CALIB: f->calib = arg; break;
+    case PTQ_F_MODEL:
+        f->model = arg;
+        return 1;
+    case PTQ_F_METHOD:
+        f->method = arg;
+        return 1;
+    case PTQ_F_BITS:
+        f->bits = arg;
+        return 1;
+    case PTQ_F_TOKENIZER:
+        f->tokenizer = arg;
+        return 1;
+    case PTQ_F_CALIB:
+        f->calib = arg;
+        break;
     case PTQ_F_OPT:
         if (f->nopts == 64) return ptq_cli_error(2, "too many --opt flags (max 64)"), -1;
         f->opts[f->nopts++] = arg;
@@ -95,7 +104,8 @@ int ptq_cli_cell_flag(ptq_cli_cell *f, int c, const char *arg) {
     case PTQ_F_SEED:
         if (ptq_parse_int("--seed", arg, 0, 2147483647, &f->seed)) return -1;
         break;
-    default: return 0;
+    default:
+        return 0;
     }
     f->quant_flags++;
     return 1;
@@ -113,7 +123,8 @@ int ptq_cli_cell_make(const ptq_cli_cell *f, const char *cmd, ptq_cell *c) {
     if (ptq_qspec_parse(f->bits, &q, &err)) return ptq_cli_error(2, "%s: --bits: %s", cmd, err.msg);
     int rc = ptq_cell_init(c, f->model, f->method, f->bits, &err);
     if (!rc && f->tokenizer && !(c->tokenizer = strdup(f->tokenizer))) rc = ptq_fail(&err, "out of memory");
-    for (int i = 0; i < f->nopts && !rc; i++) rc = ptq_cell_add_opt(c, f->opts[i], &err);
+    for (int i = 0; i < f->nopts && !rc; i++)
+        rc = ptq_cell_add_opt(c, f->opts[i], &err);
     if (rc) {
         ptq_cell_free(c);
         return ptq_cli_error(2, "%s: %s", cmd, err.msg);

@@ -31,14 +31,25 @@ int cmd_kld(int argc, char **argv);
  * a command's option table). */
 #include "cell.h"
 #include "results.h"
-enum { PTQ_F_MODEL = 2001, PTQ_F_METHOD, PTQ_F_BITS, PTQ_F_OPT, PTQ_F_CALIB, PTQ_F_NSAMPLES, PTQ_F_CALIB_SEQLEN,
-       PTQ_F_SEED, PTQ_F_TOKENIZER };
-#define PTQ_CELL_LONGOPTS                                                                                    \
-    {"model", required_argument, 0, PTQ_F_MODEL}, {"method", required_argument, 0, PTQ_F_METHOD},            \
-    {"bits", required_argument, 0, PTQ_F_BITS}, {"opt", required_argument, 0, PTQ_F_OPT},                   \
-    {"calib", required_argument, 0, PTQ_F_CALIB}, {"nsamples", required_argument, 0, PTQ_F_NSAMPLES},       \
-    {"calib-seqlen", required_argument, 0, PTQ_F_CALIB_SEQLEN}, {"seed", required_argument, 0, PTQ_F_SEED}, \
+enum {
+    PTQ_F_MODEL = 2001,
+    PTQ_F_METHOD,
+    PTQ_F_BITS,
+    PTQ_F_OPT,
+    PTQ_F_CALIB,
+    PTQ_F_NSAMPLES,
+    PTQ_F_CALIB_SEQLEN,
+    PTQ_F_SEED,
+    PTQ_F_TOKENIZER
+};
+/* clang-format off */
+#define PTQ_CELL_LONGOPTS                                                                                              \
+    {"model", required_argument, 0, PTQ_F_MODEL}, {"method", required_argument, 0, PTQ_F_METHOD},                      \
+    {"bits", required_argument, 0, PTQ_F_BITS}, {"opt", required_argument, 0, PTQ_F_OPT},                              \
+    {"calib", required_argument, 0, PTQ_F_CALIB}, {"nsamples", required_argument, 0, PTQ_F_NSAMPLES},                  \
+    {"calib-seqlen", required_argument, 0, PTQ_F_CALIB_SEQLEN}, {"seed", required_argument, 0, PTQ_F_SEED},            \
     {"tokenizer", required_argument, 0, PTQ_F_TOKENIZER}
+/* clang-format on */
 typedef struct {
     const char *model, *method, *bits, *tokenizer, *calib;
     const char *opts[64];
@@ -74,8 +85,5 @@ int ptq_parse_double(const char *flag, const char *s, double lo, double hi, doub
  * bad value (error printed). */
 #include "perplexity.h"
 int ptq_ppl_parse_flag(int c, const char *arg, ptq_ppl_opts *o);
-
-/* `ppl --stream` (ppl.c): datasets is a comma list, modified in place. */
-int ptq_cmd_ppl_stream(const char *model, const char *tok_path, char *datasets, ptq_ppl_opts *po);
 
 #endif

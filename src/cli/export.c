@@ -35,8 +35,8 @@ static cJSON *export_meta(const ptq_cell *c, const ptq_prepared *p) {
 }
 
 int cmd_export(int argc, char **argv) {
-    static const struct option lo[] = {PTQ_CELL_LONGOPTS, {"out", required_argument, 0, 'O'},
-                                       {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {
+        PTQ_CELL_LONGOPTS, {"out", required_argument, 0, 'O'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     ptq_cli_cell f = {0};
     const char *out = NULL;
     int c;
@@ -45,9 +45,12 @@ int cmd_export(int argc, char **argv) {
         int r = ptq_cli_cell_flag(&f, c, optarg);
         if (r < 0) return 2;
         if (r > 0) continue;
-        if (c == 'O') out = optarg;
-        else if (c == 'h') return usage(), 0;
-        else return ptq_cli_bad_option("export", argv);
+        if (c == 'O')
+            out = optarg;
+        else if (c == 'h')
+            return usage(), 0;
+        else
+            return ptq_cli_bad_option("export", argv);
     }
     if (optind < argc) return ptq_cli_error(2, "export: unexpected argument '%s'", argv[optind]);
     if (!f.model || !f.method || !f.bits || !out)

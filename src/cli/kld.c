@@ -55,13 +55,18 @@ int cmd_kld(int argc, char **argv) {
         if (!r) r = ptq_cli_cell_flag(&f, c, optarg);
         if (r < 0) return 2;
         if (r > 0) continue;
-        if (c == 'q') qmodel = optarg;
-        else if (c == 'd') dataset = optarg;
+        if (c == 'q')
+            qmodel = optarg;
+        else if (c == 'd')
+            dataset = optarg;
         else if (c == 1010) {
             if (ptq_parse_int("--topk", optarg, 1, 1 << 20, &ko.topk)) return 2;
-        } else if (c == 1011) ko.cache_dir = optarg;
-        else if (c == 'h') return usage(), 0;
-        else return ptq_cli_bad_option("kld", argv);
+        } else if (c == 1011)
+            ko.cache_dir = optarg;
+        else if (c == 'h')
+            return usage(), 0;
+        else
+            return ptq_cli_bad_option("kld", argv);
     }
     if (optind < argc) return ptq_cli_error(2, "kld: unexpected argument '%s'", argv[optind]);
     if (!f.model) return ptq_cli_error(2, "kld: --model is required");
@@ -92,8 +97,10 @@ int cmd_kld(int argc, char **argv) {
         rc = ptq_cli_error(2, "--seqlen %d is above the model's max_seq %d", ko.ppl.seqlen, fp->cfg.max_seq);
     ko.ppl.bos_id = p.tok->add_bos ? p.tok->bos_id : -1;
     if (!rc && qmodel) {
-        if (ptq_open_model(qmodel, f.tokenizer, &qm, &qtok, &err)) rc = ptq_cli_error(1, "%s", err.msg);
-        else have_q = 1, q = &qm;
+        if (ptq_open_model(qmodel, f.tokenizer, &qm, &qtok, &err))
+            rc = ptq_cli_error(1, "%s", err.msg);
+        else
+            have_q = 1, q = &qm;
     }
     cJSON *row = cJSON_CreateObject();
     if (!rc && ptq_kld_run(q, fp, p.tok, dataset, &ko, row, &err)) rc = ptq_cli_error(1, "%s", err.msg);

@@ -14,7 +14,8 @@ static void run_usage(void) {
            "       [--limit-windows N] [--limit N] [--zeroshot-bos] [--no-progress]\n"
            "       [--stream]  (HF checkpoint: quantize + ppl one block at a time; block-wise methods)\n"
            "tasks:");
-    for (int i = 0; ptq_task_kinds[i]; i++) printf(" %s", ptq_task_kinds[i]->usage);
+    for (int i = 0; ptq_task_kinds[i]; i++)
+        printf(" %s", ptq_task_kinds[i]->usage);
     printf("\n`ptqbench methods` lists methods and their options.\n");
     ptq_cli_cell_help(stdout);
     ptq_cli_bitspec_help(stdout);
@@ -71,15 +72,26 @@ int cmd_run(int argc, char **argv) {
         if (r < 0) return 2;
         if (r > 0) continue;
         switch (c) {
-        case 'e': snprintf(evals, sizeof evals, "%s", optarg); break;
+        case 'e':
+            snprintf(evals, sizeof evals, "%s", optarg);
+            break;
         case 'l':
             if (ptq_parse_int("--limit", optarg, 1, 1 << 30, &eo.zs_limit)) return 2;
             break;
-        case 'B': eo.zs_bos = 1; break;
-        case 'P': eo.progress = 0; break;
-        case 1005: stream = 1; break;
-        case 'h': run_usage(); return 0;
-        default: return ptq_cli_bad_option("run", argv);
+        case 'B':
+            eo.zs_bos = 1;
+            break;
+        case 'P':
+            eo.progress = 0;
+            break;
+        case 1005:
+            stream = 1;
+            break;
+        case 'h':
+            run_usage();
+            return 0;
+        default:
+            return ptq_cli_bad_option("run", argv);
         }
     }
     if (optind < argc) return ptq_cli_error(2, "run: unexpected argument '%s'", argv[optind]);

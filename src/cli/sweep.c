@@ -8,21 +8,20 @@
 #include "sweep.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ptqbench sweep CONFIG.json [--resume] [--dry-run] [--only KEY[,KEY...]] [--shard I/N]\n"
-            "                     [--out DIR] [--limit N] [--limit-windows N]\n"
-            "  Runs every cell (model x method x options x bits x seed) of the experiment and appends one\n"
-            "  row per cell x task to DIR/results.jsonl (default DIR: results/<experiment name>).\n"
-            "  --resume         skip cells whose rows are already in DIR (any shard); required when\n"
-            "                   the results file already has rows\n"
-            "  --dry-run        print the plan (cell keys, done/todo) and exit\n"
-            "  --only KEY       run only cells whose key starts with KEY (repeatable, comma list)\n"
-            "  --shard I/N      run cells with index %% N == I into results.shard-I-of-N.jsonl; without it,\n"
-            "                   mpirun (OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE) or a Slurm array\n"
-            "                   (SLURM_ARRAY_TASK_ID/COUNT) sets the shard\n"
-            "  --models A,B     replace the config's models (paper tables on your own model paths)\n"
-            "  --limit N, --limit-windows N  override the config's zero-shot items / ppl windows\n"
-            "                   (they are part of the cell, so they change the keys)\n");
+    fprintf(f, "usage: ptqbench sweep CONFIG.json [--resume] [--dry-run] [--only KEY[,KEY...]] [--shard I/N]\n"
+               "                     [--out DIR] [--limit N] [--limit-windows N]\n"
+               "  Runs every cell (model x method x options x bits x seed) of the experiment and appends one\n"
+               "  row per cell x task to DIR/results.jsonl (default DIR: results/<experiment name>).\n"
+               "  --resume         skip cells whose rows are already in DIR (any shard); required when\n"
+               "                   the results file already has rows\n"
+               "  --dry-run        print the plan (cell keys, done/todo) and exit\n"
+               "  --only KEY       run only cells whose key starts with KEY (repeatable, comma list)\n"
+               "  --shard I/N      run cells with index %% N == I into results.shard-I-of-N.jsonl; without it,\n"
+               "                   mpirun (OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE) or a Slurm array\n"
+               "                   (SLURM_ARRAY_TASK_ID/COUNT) sets the shard\n"
+               "  --models A,B     replace the config's models (paper tables on your own model paths)\n"
+               "  --limit N, --limit-windows N  override the config's zero-shot items / ppl windows\n"
+               "                   (they are part of the cell, so they change the keys)\n");
 }
 
 static int parse_shard(const char *s, int *i, int *n) {
@@ -36,13 +35,16 @@ static int parse_shard(const char *s, int *i, int *n) {
 }
 
 static int parse_args(int argc, char **argv, ptq_sweep_opts *o, int *resume, int *dry_run) {
-    static const struct option opts[] = {
-        {"resume", no_argument, 0, 'r'},         {"dry-run", no_argument, 0, 'n'},
-        {"only", required_argument, 0, 'k'},     {"shard", required_argument, 0, 's'},
-        {"out", required_argument, 0, 'o'},      {"limit", required_argument, 0, 'l'},
-        {"limit-windows", required_argument, 0, 'w'}, {"models", required_argument, 0, 'm'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"resume", no_argument, 0, 'r'},
+                                         {"dry-run", no_argument, 0, 'n'},
+                                         {"only", required_argument, 0, 'k'},
+                                         {"shard", required_argument, 0, 's'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"limit", required_argument, 0, 'l'},
+                                         {"limit-windows", required_argument, 0, 'w'},
+                                         {"models", required_argument, 0, 'm'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     *resume = *dry_run = 0;
     o->nshards = 1;
@@ -51,9 +53,15 @@ static int parse_args(int argc, char **argv, ptq_sweep_opts *o, int *resume, int
     optind = 1;
     while ((c = getopt_long(argc, argv, "rnk:s:o:l:w:m:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': o->models = optarg; break;
-        case 'r': *resume = 1; break;
-        case 'n': *dry_run = 1; break;
+        case 'm':
+            o->models = optarg;
+            break;
+        case 'r':
+            *resume = 1;
+            break;
+        case 'n':
+            *dry_run = 1;
+            break;
         case 'k':
             snprintf(o->only + strlen(o->only), sizeof o->only - strlen(o->only), "%s,", optarg);
             break;
@@ -62,15 +70,20 @@ static int parse_args(int argc, char **argv, ptq_sweep_opts *o, int *resume, int
                 return ptq_cli_error(2, "--shard: expected I/N with 0 <= I < N, got '%s'", optarg);
             have_shard = 1;
             break;
-        case 'o': o->out_dir = optarg; break;
+        case 'o':
+            o->out_dir = optarg;
+            break;
         case 'l':
             if (ptq_parse_int("--limit", optarg, 0, 1 << 30, &o->limit)) return 2;
             break;
         case 'w':
             if (ptq_parse_int("--limit-windows", optarg, 0, 1 << 30, &o->limit_windows)) return 2;
             break;
-        case 'h': usage(stdout); return -1;
-        default: return ptq_cli_bad_option("sweep", argv);
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            return ptq_cli_bad_option("sweep", argv);
         }
     }
     if (optind >= argc) {
@@ -120,8 +133,10 @@ int cmd_sweep(int argc, char **argv) {
     fflush(stdout);
     if (dry_run || p.ntodo == 0) goto done;
     int failed = 0;
-    if (ptq_sweep_run(&e, &o, &p, cfg_text, &failed, &err)) rc = ptq_cli_error(1, "%s", err.msg);
-    else rc = failed ? 1 : 0;
+    if (ptq_sweep_run(&e, &o, &p, cfg_text, &failed, &err))
+        rc = ptq_cli_error(1, "%s", err.msg);
+    else
+        rc = failed ? 1 : 0;
 done:
     ptq_sweep_plan_free(&p);
 done0:

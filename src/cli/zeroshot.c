@@ -28,7 +28,8 @@ static int parse_tasks(char *arg, const char **list, int *n) {
     for (char *save = NULL, *t = strtok_r(arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int found = 0;
         if (!strcmp(t, "all")) {
-            for (int i = 0; ptq_zeroshot_tasks[i]; i++) add_task(list, n, ptq_zeroshot_tasks[i]);
+            for (int i = 0; ptq_zeroshot_tasks[i]; i++)
+                add_task(list, n, ptq_zeroshot_tasks[i]);
             continue;
         }
         for (int i = 0; ptq_zeroshot_tasks[i] && !found; i++)
@@ -37,13 +38,14 @@ static int parse_tasks(char *arg, const char **list, int *n) {
             if (strcmp(t, r->name)) continue;
             found = 1;
             if (!r->tasks[0])
-                for (int i = 0; ptq_zeroshot_tasks[i]; i++) add_task(list, n, ptq_zeroshot_tasks[i]);
+                for (int i = 0; ptq_zeroshot_tasks[i]; i++)
+                    add_task(list, n, ptq_zeroshot_tasks[i]);
             for (int i = 0; r->tasks[i]; i++) {
                 int known = 0;
-                for (int k = 0; ptq_zeroshot_tasks[k]; k++) known |= !strcmp(r->tasks[i], ptq_zeroshot_tasks[k]);
+                for (int k = 0; ptq_zeroshot_tasks[k]; k++)
+                    known |= !strcmp(r->tasks[i], ptq_zeroshot_tasks[k]);
                 if (!known)
-                    return ptq_cli_error(2, "--tasks %s: task %s of that recipe is not available here", t,
-                                         r->tasks[i]);
+                    return ptq_cli_error(2, "--tasks %s: task %s of that recipe is not available here", t, r->tasks[i]);
                 add_task(list, n, r->tasks[i]);
             }
         }
@@ -65,9 +67,11 @@ static void usage(void) {
            "  --method/--bits quantize the model first, as `ptqbench run` does\n");
     ptq_cli_cell_help(stdout);
     printf("tasks:");
-    for (int i = 0; ptq_zeroshot_tasks[i]; i++) printf(" %s", ptq_zeroshot_tasks[i]);
+    for (int i = 0; ptq_zeroshot_tasks[i]; i++)
+        printf(" %s", ptq_zeroshot_tasks[i]);
     printf("\nnamed averages (--tasks NAME runs their tasks):\n");
-    for (const ptq_zs_average *r = ptq_zs_averages; r->name; r++) printf("  %-15s %s\n", r->name, r->doc);
+    for (const ptq_zs_average *r = ptq_zs_averages; r->name; r++)
+        printf("  %-15s %s\n", r->name, r->doc);
 }
 
 static void print_row(const cJSON *r) {
@@ -75,8 +79,10 @@ static void print_row(const cJSON *r) {
     printf("%-16s %6d", cJSON_GetObjectItem(r, "task")->valuestring, cJSON_GetObjectItem(r, "n")->valueint);
     for (int k = 0; k < 5; k++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, keys[k]);
-        if (cJSON_IsNumber(v)) printf(" %9.4f", v->valuedouble);
-        else printf(" %9s", "-");
+        if (cJSON_IsNumber(v))
+            printf(" %9.4f", v->valuedouble);
+        else
+            printf(" %9s", "-");
     }
     printf(" %6d %8.1f %9.0f\n", cJSON_GetObjectItem(r, "truncated")->valueint,
            cJSON_GetObjectItem(r, "seconds")->valuedouble, cJSON_GetObjectItem(r, "tokens_per_sec")->valuedouble);
@@ -99,13 +105,18 @@ int cmd_zeroshot(int argc, char **argv) {
         int r = ptq_cli_cell_flag(&f, c, optarg);
         if (r < 0) return 2;
         if (r > 0) continue;
-        if (c == 't') snprintf(tasks_arg, sizeof tasks_arg, "%s", optarg);
+        if (c == 't')
+            snprintf(tasks_arg, sizeof tasks_arg, "%s", optarg);
         else if (c == 'n') {
             if (ptq_parse_int("--limit", optarg, 1, 1 << 30, &zo.limit)) return 2;
-        } else if (c == 1001) zo.add_bos = 1;
-        else if (c == 1002) zo.no_share = 1;
-        else if (c == 'h') return usage(), 0;
-        else return ptq_cli_bad_option("zeroshot", argv);
+        } else if (c == 1001)
+            zo.add_bos = 1;
+        else if (c == 1002)
+            zo.no_share = 1;
+        else if (c == 'h')
+            return usage(), 0;
+        else
+            return ptq_cli_bad_option("zeroshot", argv);
     }
     if (optind < argc) return ptq_cli_error(2, "zeroshot: unexpected argument '%s'", argv[optind]);
     if (!f.model) return ptq_cli_error(2, "zeroshot: --model is required");
@@ -145,8 +156,8 @@ int cmd_zeroshot(int argc, char **argv) {
     }
     double wall = ptq_now_sec() - t0;
     if (!rc) {
-        printf("%-16s %6s %9s %9s %9s %9s %9s %6s %8s %9s\n", "task", "n", "acc", "stderr", "acc_norm", "stderr",
-               "ppl", "trunc", "secs", "tok/s");
+        printf("%-16s %6s %9s %9s %9s %9s %9s %6s %8s %9s\n", "task", "n", "acc", "stderr", "acc_norm", "stderr", "ppl",
+               "trunc", "secs", "tok/s");
         const cJSON *r;
         cJSON_ArrayForEach(r, rows) print_row(r);
         printf("total wall time %.1f s\n", wall);
@@ -160,7 +171,8 @@ int cmd_zeroshot(int argc, char **argv) {
             ptq_err e2;
             if (ptq_zs_average_of(a, rows, &avg, &e2) == 0)
                 printf("{\"task\":\"avg:%s\",\"model\":\"%s\",\"value\":%.6f}\n", a->name, p.m.name, avg);
-            else printf("# %s not computed: %s\n", a->name, e2.msg);
+            else
+                printf("# %s not computed: %s\n", a->name, e2.msg);
         }
     }
     cJSON_Delete(rows);

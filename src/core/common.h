@@ -25,8 +25,6 @@ int ptq_wrap(ptq_err *err, const char *fmt, ...) __attribute__((format(printf, 2
 /* Allocation that fails cleanly: returns NULL and fills err when the request
  * overflows or exceeds the limit (bytes), never aborts. Memory is zeroed. */
 void *ptq_calloc(size_t n, size_t size, ptq_err *err);
-/* n*size with overflow check; returns 0 on overflow. */
-int ptq_mul_ok(size_t a, size_t b, size_t *out);
 
 /* Whole file into memory (NUL-terminated for convenience). */
 int ptq_read_file(const char *path, char **data, size_t *len, ptq_err *err);

@@ -245,12 +245,3 @@ int ptq_gptq_block(ptq_model *m, int layer, const float *X, const ptq_calib *c, 
     g.true_seq = true_seq;
     return gblock(&g, m, layer, (float *)X, c, err);
 }
-
-int ptq_gptq_model(ptq_model *m, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq, ptq_err *err) {
-    if (o->wq.bits >= 16) return 0;
-    gwalk g;
-    memset(&g, 0, sizeof g);
-    g.o = o;
-    g.true_seq = true_seq;
-    return ptq_calib_walk(m, c, gblock, &g, err);
-}

@@ -37,15 +37,11 @@ void ptq_hessian_free(ptq_hessian *h);
 int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const ptq_gptq_opts *o,
                       double *hinv_diag, ptq_err *err);
 
-/* Whole-model GPTQ (added): walk the blocks true-sequentially on calibration
- * windows (inputs of block l come from the already-quantized blocks < l),
- * with sub-groups {q,k,v}, {o}, {gate,up}, {down} when true_seq (else all
- * seven linears from one capture). Hessians come from each linear's input
- * after its online op and before activation quantization. lm_head is not
- * touched (GPTQ/QuaRot keep it at 16 bits). */
-int ptq_gptq_model(ptq_model *m, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq, ptq_err *err);
-/* One block of that walk (added, for block-wise methods): GPTQ on the seven
- * linears of `layer` from its calibration inputs X; X is not advanced. */
+/* GPTQ on the seven linears of block `layer` from its calibration inputs X
+ * (the outputs of the already-quantized blocks < layer), with sub-groups
+ * {q,k,v}, {o}, {gate,up}, {down} when true_seq (else all seven linears from
+ * one capture). Hessians come from each linear's input after its online op
+ * and before activation quantization. X is not advanced. */
 int ptq_gptq_block(ptq_model *m, int layer, const float *X, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq,
                    ptq_err *err);
 

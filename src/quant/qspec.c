@@ -9,13 +9,14 @@
 
 /* The fields an option sets; each may be set once. */
 enum { F_W_SYM, F_W_MSE, F_W_GROUP, F_A_CLIP, F_A_SYM, F_A_GROUP, F_KV_SYM, F_KV_GROUP, F_KV_CLIP, F_COUNT };
-static const char *const field_name[F_COUNT] = {"-sym/-asym", "-mse", "-g",       "-clip (or -a:clip)", "-a:sym/-a:asym",
-                                                "-a:g",       "-kv:sym/-kv:asym",    "-kv:g",              "-kv:clip"};
+static const char *const field_name[F_COUNT] = {"-sym/-asym",         "-mse",           "-g",
+                                                "-clip (or -a:clip)", "-a:sym/-a:asym", "-a:g",
+                                                "-kv:sym/-kv:asym",   "-kv:g",          "-kv:clip"};
 
 enum { T_W, T_A, T_KV }; /* what an option applies to */
 
 typedef struct {
-    const char *spec; /* as given, for messages */
+    const char *spec;  /* as given, for messages */
     int seen[F_COUNT]; /* position + 1 of the option that set the field, 0 = not set */
 } parse_state;
 
@@ -86,8 +87,10 @@ static int unknown(parse_state *st, const char *opt, int pos, ptq_err *err) {
 static int parse_opt(parse_state *st, const char *opt, int pos, ptq_qspec *q, ptq_err *err) {
     int target = T_W;
     const char *o = opt;
-    if (!strncmp(o, "a:", 2)) target = T_A, o += 2;
-    else if (!strncmp(o, "kv:", 3)) target = T_KV, o += 3;
+    if (!strncmp(o, "a:", 2))
+        target = T_A, o += 2;
+    else if (!strncmp(o, "kv:", 3))
+        target = T_KV, o += 3;
     if (!strcmp(o, "sym") || !strcmp(o, "asym")) {
         static const int field[] = {F_W_SYM, F_A_SYM, F_KV_SYM};
         int *dst[] = {&q->w_sym, &q->a_sym, &q->kv_sym};

@@ -37,9 +37,9 @@ typedef struct {
     int a_sym;    /* -1 = method default */
     int a_group;  /* -1 = method default, 0 = one group per token */
     /* KV cache (per head) */
-    int kv_sym;    /* -1 = method default */
-    int kv_group;  /* -1 = method default, 0 = one group per head */
-    float kv_clip; /* 0 = method default */
+    int kv_sym;     /* -1 = method default */
+    int kv_group;   /* -1 = method default, 0 = one group per head */
+    float kv_clip;  /* 0 = method default */
     char text[128]; /* canonical form, e.g. "W4A4KV4-g128" */
 } ptq_qspec;
 
@@ -49,6 +49,8 @@ int ptq_qspec_parse(const char *s, ptq_qspec *q, ptq_err *err);
 void ptq_qspec_format(ptq_qspec *q);
 /* The canonical string (q->text). */
 const char *ptq_qspec_str(const ptq_qspec *q);
-static inline int ptq_qspec_weight_only(const ptq_qspec *q) { return q->a_bits >= 16 && q->kv_bits >= 16; }
+static inline int ptq_qspec_weight_only(const ptq_qspec *q) {
+    return q->a_bits >= 16 && q->kv_bits >= 16;
+}
 
 #endif

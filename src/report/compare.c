@@ -28,10 +28,13 @@ int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
         const char *name;
         size_t off;
     } keys[] = {
-        {"ppl", offsetof(ptq_compare_tol, ppl_rel)},     {"kld", offsetof(ptq_compare_tol, kld_rel)},
-        {"kld_abs", offsetof(ptq_compare_tol, kld_abs)}, {"acc", offsetof(ptq_compare_tol, acc_abs)},
-        {"k", offsetof(ptq_compare_tol, stderr_k)},      {"agree", offsetof(ptq_compare_tol, agree_abs)},
-        {"latency", offsetof(ptq_compare_tol, lat_ratio)},
+        {.name = "ppl", .off = offsetof(ptq_compare_tol, ppl_rel)},
+        {.name = "kld", .off = offsetof(ptq_compare_tol, kld_rel)},
+        {.name = "kld_abs", .off = offsetof(ptq_compare_tol, kld_abs)},
+        {.name = "acc", .off = offsetof(ptq_compare_tol, acc_abs)},
+        {.name = "k", .off = offsetof(ptq_compare_tol, stderr_k)},
+        {.name = "agree", .off = offsetof(ptq_compare_tol, agree_abs)},
+        {.name = "latency", .off = offsetof(ptq_compare_tol, lat_ratio)},
     };
     char buf[512];
     snprintf(buf, sizeof buf, "%s", s);
@@ -44,7 +47,8 @@ int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
         if (end == eq + 1 || *end || !isfinite(v) || v < 0)
             return ptq_fail(err, "--tol %s: expected a non-negative number, got '%s'", tok, eq + 1);
         size_t k = 0, nk = sizeof keys / sizeof keys[0];
-        while (k < nk && strcmp(keys[k].name, tok)) k++;
+        while (k < nk && strcmp(keys[k].name, tok))
+            k++;
         if (k == nk)
             return ptq_fail(err, "--tol: unknown tolerance '%s' (expected ppl, kld, kld_abs, acc, k, agree, latency)",
                             tok);
@@ -68,8 +72,8 @@ static const cJSON *find_row(const ptq_rowset *rs, const char *id) {
 }
 
 /* Allowed worsening and the signed worsening of new vs base for one rule. */
-static void judge(int rule, double b, double n, double se_b, double se_n, const ptq_compare_tol *t,
-                  double *worse, double *allowed) {
+static void judge(int rule, double b, double n, double se_b, double se_n, const ptq_compare_tol *t, double *worse,
+                  double *allowed) {
     switch (rule) {
     case PTQ_GATE_PPL:
         *worse = n - b, *allowed = fabs(b) * t->ppl_rel;
@@ -94,7 +98,9 @@ static void judge(int rule, double b, double n, double se_b, double se_n, const 
     }
 }
 
-static int is_ratio(int rule) { return rule == PTQ_GATE_SPEED || rule == PTQ_GATE_TIME; }
+static int is_ratio(int rule) {
+    return rule == PTQ_GATE_SPEED || rule == PTQ_GATE_TIME;
+}
 
 static void check_metric(const char *id, const char *metric, int rule, const char *se_name, const cJSON *nr,
                          const cJSON *br, const ptq_compare_tol *t, FILE *out, ptq_compare_summary *s) {
@@ -118,11 +124,12 @@ static void check_metric(const char *id, const char *metric, int rule, const cha
         } else if (is_ratio(rule) ? worse < 1.0 / allowed : -worse > allowed) {
             status = "better";
             s->improved++;
-        } else status = "ok";
+        } else
+            status = "ok";
     }
     if (out)
-        fprintf(out, "| %s | %s | %.6g | %.6g | %s%.4g | %s%.4g | %s |\n", id, metric, b, n,
-                is_ratio(rule) ? "x" : "", worse, is_ratio(rule) ? "x" : "", allowed, status);
+        fprintf(out, "| %s | %s | %.6g | %.6g | %s%.4g | %s%.4g | %s |\n", id, metric, b, n, is_ratio(rule) ? "x" : "",
+                worse, is_ratio(rule) ? "x" : "", allowed, status);
 }
 
 /* The gates of a row's task kind: its listed metrics, then its metrics gated
@@ -136,7 +143,8 @@ static void check_row(const char *id, const cJSON *nr, const cJSON *br, const pt
         for (const ptq_gate *g = ki->gates; g && g->metric; g++) {
             int seen = 0; /* listed by an earlier kind (unknown-kind rows) */
             for (int j = 0; !k && j < i && !seen; j++)
-                for (const ptq_gate *h = ptq_task_kinds[j]->gates; h && h->metric; h++) seen |= !strcmp(h->metric, g->metric);
+                for (const ptq_gate *h = ptq_task_kinds[j]->gates; h && h->metric; h++)
+                    seen |= !strcmp(h->metric, g->metric);
             if (!seen) check_metric(id, g->metric, g->rule, g->stderr_metric, nr, br, t, out, s);
         }
     }

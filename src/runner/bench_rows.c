@@ -9,7 +9,8 @@
 
 static void join_list(char *buf, size_t cap, const char *key, const int *v, int n) {
     snprintf(buf + strlen(buf), cap - strlen(buf), ":%s=", key);
-    for (int i = 0; i < n; i++) snprintf(buf + strlen(buf), cap - strlen(buf), "%s%d", i ? "+" : "", v[i]);
+    for (int i = 0; i < n; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%d", i ? "+" : "", v[i]);
 }
 
 void ptq_bench_task(const ptq_latency_opts *o, char *buf, size_t cap) {
@@ -53,7 +54,8 @@ static int fp32_twin(ptq_model *fp, const ptq_model *q, ptq_err *err) {
             free(L->w_side);
             L->w_side = NULL;
         }
-    for (int l = 0; l < fp->cfg.n_layers; l++) fp->layers[l].kq.bits = fp->layers[l].vq.bits = 16;
+    for (int l = 0; l < fp->cfg.n_layers; l++)
+        fp->layers[l].kq.bits = fp->layers[l].vq.bits = 16;
     return 0;
 }
 

@@ -29,7 +29,8 @@ int ptq_cell_init(ptq_cell *c, const char *model, const char *method, const char
 void ptq_cell_free(ptq_cell *c) {
     free(c->model);
     free(c->tokenizer);
-    for (int i = 0; i < c->ntasks; i++) free(c->tasks[i]);
+    for (int i = 0; i < c->ntasks; i++)
+        free(c->tasks[i]);
     free(c->tasks);
     cJSON_Delete(c->opts);
     cJSON_Delete(c->run_opts);
@@ -107,8 +108,7 @@ int ptq_cell_check(ptq_cell *c, ptq_err *err) {
         return -1;
     if (me->supports && me->supports(&c->quantizer, err)) return -1;
     c->needs_calib = ptq_method_needs_calib(me, &c->quantizer, c->run_opts);
-    if (!c->calib.dataset[0])
-        snprintf(c->calib.dataset, sizeof c->calib.dataset, "%s", ptq_default_calib(c->model));
+    if (!c->calib.dataset[0]) snprintf(c->calib.dataset, sizeof c->calib.dataset, "%s", ptq_default_calib(c->model));
     const char *cal = c->calib.dataset;
     if (c->needs_calib && !is_text_dataset(cal) && strcmp(cal, PTQ_CALIB_RANDOM))
         return ptq_fail(err, "calibration dataset '%s' is not a text dataset (see `ptqbench datasets list`)", cal);

@@ -33,18 +33,18 @@ typedef struct {
     ptq_eval_opts eval; /* ppl windows/protocol (also kld), zero-shot limit/BOS, progress bars */
     int stream;         /* HF checkpoint quantized and evaluated one block at a time (cell_stream.h) */
     /* ---- derived by ptq_cell_check ---- */
-    int checked; /* 1 + stream of the last successful check; 0: not checked (ptq_cell_is_checked) */
+    int checked;         /* 1 + stream of the last successful check; 0: not checked (ptq_cell_is_checked) */
     ptq_qspec quantizer; /* q with the method's alias options applied: what the method gets */
     cJSON *run_opts;     /* opts + the calibration sizes: what the method gets (owned) */
     int needs_calib;     /* ptq_method_needs_calib(method, quantizer, run_opts) */
     /* ---- plan entry of an experiment (experiment.h); zero otherwise ---- */
-    int index;         /* position in the full plan */
-    char key[65];      /* sha256 of the resolved cell + inputs (ptq_experiment_keys) */
-    char id[512];      /* model|label|bits|sSEED */
-    char label[256];   /* method + the options given, e.g. "smoothquant(alpha=0.85)" */
+    int index;       /* position in the full plan */
+    char key[65];    /* sha256 of the resolved cell + inputs (ptq_experiment_keys) */
+    char id[512];    /* model|label|bits|sSEED */
+    char label[256]; /* method + the options given, e.g. "smoothquant(alpha=0.85)" */
     char calib_split[32];
-    cJSON *overrides;  /* the config's evaluation overrides (owned) */
-    cJSON *resolved;   /* canonical resolved cell (owned): key input, stored in rows as "cell" */
+    cJSON *overrides; /* the config's evaluation overrides (owned) */
+    cJSON *resolved;  /* canonical resolved cell (owned): key input, stored in rows as "cell" */
 } ptq_cell;
 
 /* model, method name and bit-spec; calibration dataset empty (the model's
@@ -66,12 +66,14 @@ int ptq_cell_add_task(ptq_cell *c, const char *task, ptq_err *err);
 int ptq_cell_check(ptq_cell *c, ptq_err *err);
 
 /* Whether the cell passed ptq_cell_check as it is (streamed or not). */
-static inline int ptq_cell_is_checked(const ptq_cell *c) { return c->checked == 1 + (c->stream != 0); }
+static inline int ptq_cell_is_checked(const ptq_cell *c) {
+    return c->checked == 1 + (c->stream != 0);
+}
 
 /* A cell's model, quantized. */
 typedef struct {
-    ptq_model m;        /* the quantized model */
-    ptq_model fp;       /* full-precision copy taken before quantizing (keep_fp) */
+    ptq_model m;  /* the quantized model */
+    ptq_model fp; /* full-precision copy taken before quantizing (keep_fp) */
     int have_m, have_fp;
     ptq_tokenizer *tok; /* NULL for a synthetic model */
     cJSON *info;        /* what the method recorded; its "calib" is the row's calib */

@@ -600,16 +600,6 @@ int ptq_experiment_parse(const char *text, const char *src, ptq_experiment *e, p
     return rc;
 }
 
-int ptq_experiment_load(const char *path, ptq_experiment *e, ptq_err *err) {
-    char *text;
-    size_t len;
-    memset(e, 0, sizeof *e);
-    if (ptq_read_file(path, &text, &len, err)) return -1;
-    int rc = ptq_experiment_parse(text, path, e, err);
-    free(text);
-    return rc;
-}
-
 void ptq_experiment_free(ptq_experiment *e) {
     for (int i = 0; i < e->ncells; i++) free_cell(&e->cells[i]);
     free(e->cells);
@@ -624,7 +614,9 @@ void ptq_row_key(const char *cell_key, const char *task, char out[65]) {
     ptq_sha256_buf(buf, strlen(buf), out);
 }
 
-int ptq_model_sha256(const char *model, char out[65], ptq_err *err) {
+/* sha256 used in keys for a model spec (named model: registry hash; file:
+ * its hash; HF directory: model.safetensors' hash). */
+static int model_sha256(const char *model, char out[65], ptq_err *err) {
     for (const ptq_named_model *n = ptq_named_models; n->name; n++)
         if (!strcmp(n->name, model)) {
             const ptq_asset *a = NULL;
@@ -644,7 +636,9 @@ int ptq_model_sha256(const char *model, char out[65], ptq_err *err) {
     return ptq_sha256_file(model, out, err);
 }
 
-int ptq_dataset_sha256(const char *name, char out[65], ptq_err *err) {
+/* sha256 of the asset a dataset/task name reads (registry), or "" if the
+ * name maps to no single asset (then the registry fingerprint is used). */
+static int dataset_sha256(const char *name, char out[65], ptq_err *err) {
     static const char *const alias[][2] = {{"c4", "c4-train"},
                                            {"tinystories-calib", "tinystories"},
                                            {"openbookqa", "zeroshot.openbook_qa"},
@@ -686,7 +680,7 @@ int ptq_experiment_keys(ptq_experiment *e, ptq_err *err) {
     for (int i = 0; i < e->ncells; i++) {
         ptq_cell *c = &e->cells[i];
         char msha[65], dsha[65];
-        if (ptq_model_sha256(c->model, msha, err)) return ptq_wrap(err, "cell %s", c->id);
+        if (model_sha256(c->model, msha, err)) return ptq_wrap(err, "cell %s", c->id);
         char *canon = cJSON_PrintUnformatted(c->resolved);
         size_t cap = strlen(canon) + 66 * (size_t)(c->ntasks + 4) + 64;
         char *buf = malloc(cap);
@@ -695,7 +689,7 @@ int ptq_experiment_keys(ptq_experiment *e, ptq_err *err) {
         for (int t = -1; t < c->ntasks; t++) {
             const char *ds = t < 0 ? (c->needs_calib ? c->calib.dataset : NULL) : task_dataset(c->tasks[t]);
             if (!ds) continue;
-            if (ptq_dataset_sha256(ds, dsha, err)) {
+            if (dataset_sha256(ds, dsha, err)) {
                 free(buf);
                 return -1;
             }

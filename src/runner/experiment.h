@@ -29,19 +29,11 @@ typedef struct {
 
 /* Parse + validate + expand. src names the file in messages. */
 int ptq_experiment_parse(const char *text, const char *src, ptq_experiment *e, ptq_err *err);
-int ptq_experiment_load(const char *path, ptq_experiment *e, ptq_err *err);
 /* Resolve model/dataset sha256s and fill every cell's key. */
 int ptq_experiment_keys(ptq_experiment *e, ptq_err *err);
 void ptq_experiment_free(ptq_experiment *e);
 
 void ptq_row_key(const char *cell_key, const char *task, char out[65]);
-/* sha256 used in keys for a model spec (named model: registry hash; file:
- * its hash; HF directory: model.safetensors' hash). */
-int ptq_model_sha256(const char *model, char out[65], ptq_err *err);
-/* sha256 of the asset a dataset/task name reads (registry), or "" if the
- * name maps to no single asset (then the registry fingerprint is used). */
-int ptq_dataset_sha256(const char *name, char out[65], ptq_err *err);
-
 /* Keys accepted in "overrides" (NULL-terminated): limit (zero-shot items),
  * limit_windows, seqlen, ppl_protocol (gptq|halfwindow), ppl_denominator
  * (tokens|hf), zeroshot_bos. */

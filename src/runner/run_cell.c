@@ -12,8 +12,7 @@ static int run_in_ram(ptq_cell *c, cJSON *rows_out, ptq_err *err) {
         need_fp |= ptq_task_kind_of(c->tasks[i])->needs_fp;
     ptq_prepared p;
     if (ptq_prepare(c, need_fp, &p, err)) return -1;
-    ptq_task_env env = {
-        .m = &p.m, .fp = p.have_fp ? &p.fp : NULL, .tok = p.tok, .q = &c->quantizer, .o = &c->eval};
+    ptq_task_env env = {.m = &p.m, .fp = p.have_fp ? &p.fp : NULL, .tok = p.tok, .q = &c->quantizer, .o = &c->eval};
     int rc = 0;
     for (int i = 0; i < c->ntasks && !rc; i++) {
         const ptq_task_kind *k;

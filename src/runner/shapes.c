@@ -4,10 +4,12 @@
 #include <math.h>
 #include <string.h>
 
-#define SHAPE(d, h, l, nh, kv, v, ms)                                                                         \
-    {.dim = d, .hidden_dim = h, .n_layers = l, .n_heads = nh, .n_kv_heads = kv, .vocab_size = v, .max_seq = ms, \
-     .head_dim = (d) / (nh), .rope_theta = 10000.f, .norm_eps = 1e-5f, .rope_style = PTQ_ROPE_HALF, .bos_id = 1, \
-     .eos_id = 2}
+#define SHAPE(d, h, l, nh, kv, v, ms)                                                                                  \
+    {                                                                                                                  \
+        .dim = d, .hidden_dim = h, .n_layers = l, .n_heads = nh, .n_kv_heads = kv, .vocab_size = v, .max_seq = ms,     \
+        .head_dim = (d) / (nh), .rope_theta = 10000.f, .norm_eps = 1e-5f, .rope_style = PTQ_ROPE_HALF, .bos_id = 1,    \
+        .eos_id = 2                                                                                                    \
+    }
 
 const ptq_model_shape ptq_model_shapes[] = {
     {.name = "llama2-7b", .alias = "llama7b", .cfg = SHAPE(4096, 11008, 32, 32, 32, 32000, 4096), .shards = 2},

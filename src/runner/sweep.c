@@ -96,8 +96,10 @@ void ptq_sweep_plan_free(ptq_sweep_plan *p) {
 
 int ptq_sweep_plan_make(const ptq_experiment *e, const ptq_sweep_opts *o, ptq_sweep_plan *p, ptq_err *err) {
     memset(p, 0, sizeof *p);
-    if (o->out_dir) snprintf(p->dir, sizeof p->dir, "%s", o->out_dir);
-    else snprintf(p->dir, sizeof p->dir, "results/%s", e->name);
+    if (o->out_dir)
+        snprintf(p->dir, sizeof p->dir, "%s", o->out_dir);
+    else
+        snprintf(p->dir, sizeof p->dir, "results/%s", e->name);
     ptq_results_path(p->dir, o->shard, o->nshards, p->path, sizeof p->path);
     ptq_rowset have = {0}, mine = {0};
     int rc = -1;
@@ -107,8 +109,7 @@ int ptq_sweep_plan_make(const ptq_experiment *e, const ptq_sweep_opts *o, ptq_sw
         ptq_fail(err, "out of memory");
         goto out;
     }
-    if ((ptq_file_exists(p->dir) && ptq_results_read(p->dir, &have, err)) ||
-        ptq_results_read_file(p->path, &mine, err))
+    if ((ptq_file_exists(p->dir) && ptq_results_read(p->dir, &have, err)) || ptq_results_read_file(p->path, &mine, err))
         goto out;
     p->shard_rows = mine.n;
     for (int i = 0; i < e->ncells; i++) {
@@ -174,15 +175,18 @@ static void annotate(cJSON *row, const ptq_experiment *e, const ptq_cell *c, con
 }
 
 static void fmt_secs(double s, char *out, size_t cap) {
-    if (s < 0) snprintf(out, cap, "?");
-    else if (s < 120) snprintf(out, cap, "%.0fs", s);
-    else if (s < 7200) snprintf(out, cap, "%.0fm%02.0fs", floor(s / 60), fmod(s, 60));
-    else snprintf(out, cap, "%.1fh", s / 3600);
+    if (s < 0)
+        snprintf(out, cap, "?");
+    else if (s < 120)
+        snprintf(out, cap, "%.0fs", s);
+    else if (s < 7200)
+        snprintf(out, cap, "%.0fm%02.0fs", floor(s / 60), fmod(s, 60));
+    else
+        snprintf(out, cap, "%.1fh", s / 3600);
 }
 
 /* One cell: run it, annotate its rows, append them in one write. */
-static int run_one(const ptq_experiment *e, ptq_cell *c, const ptq_sweep_opts *o, ptq_results_writer *w,
-                   ptq_err *err) {
+static int run_one(const ptq_experiment *e, ptq_cell *c, const ptq_sweep_opts *o, ptq_results_writer *w, ptq_err *err) {
     c->eval.progress = isatty(2);
     char started[32];
     ptq_utc_now(started, sizeof started);
@@ -196,7 +200,8 @@ static int run_one(const ptq_experiment *e, ptq_cell *c, const ptq_sweep_opts *o
         int n = cJSON_GetArraySize(rows);
         cJSON **list = calloc((size_t)n, sizeof *list);
         int i = 0;
-        for (cJSON *r = rows->child; r; r = r->next) annotate(r, e, c, o, started, wall), list[i++] = r;
+        for (cJSON *r = rows->child; r; r = r->next)
+            annotate(r, e, c, o, started, wall), list[i++] = r;
         rc = ptq_results_append(w, list, n, err);
         free(list);
     }
@@ -219,7 +224,8 @@ int ptq_sweep_run(const ptq_experiment *e, const ptq_sweep_opts *o, const ptq_sw
         char eta[32], bar[24];
         fmt_secs(k ? (ptq_now_sec() - t0) / k * (p->ntodo - k) : -1, eta, sizeof eta);
         int fill = 20 * k / p->ntodo;
-        for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
+        for (int i = 0; i < 20; i++)
+            bar[i] = i < fill ? '#' : '.';
         bar[20] = 0;
         fprintf(stderr, "sweep [%s] cell %d/%d (ETA %s): %s\n", bar, k + 1, p->ntodo, eta, c->id);
         double tc = ptq_now_sec();
@@ -227,10 +233,11 @@ int ptq_sweep_run(const ptq_experiment *e, const ptq_sweep_opts *o, const ptq_sw
         if (run_one(e, c, o, &w, &ce)) {
             fprintf(stderr, "error: cell %s (key %.12s): %s\n", c->id, c->key, ce.msg);
             (*failed)++;
-        } else fprintf(stderr, "sweep: cell %d/%d done in %.1fs\n", k + 1, p->ntodo, ptq_now_sec() - tc);
+        } else
+            fprintf(stderr, "sweep: cell %d/%d done in %.1fs\n", k + 1, p->ntodo, ptq_now_sec() - tc);
     }
     ptq_results_close(&w);
-    fprintf(stderr, "sweep: %d cells run in %.1fs, %d failed; results in %s\n", p->ntodo - *failed,
-            ptq_now_sec() - t0, *failed, p->path);
+    fprintf(stderr, "sweep: %d cells run in %.1fs, %d failed; results in %s\n", p->ntodo - *failed, ptq_now_sec() - t0,
+            *failed, p->path);
     return 0;
 }

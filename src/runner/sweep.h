@@ -15,12 +15,12 @@
 #include "results.h"
 
 typedef struct {
-    const char *config;            /* the config file */
-    const char *models;            /* comma list replacing the config's models, or NULL */
-    int limit, limit_windows;      /* >= 0: override the config's zero-shot items / ppl windows */
-    const char *out_dir;           /* NULL: results/<experiment name> */
-    int shard, nshards;            /* this shard of nshards (1: everything) */
-    char only[4096];               /* comma-separated key prefixes; "" = every cell */
+    const char *config;       /* the config file */
+    const char *models;       /* comma list replacing the config's models, or NULL */
+    int limit, limit_windows; /* >= 0: override the config's zero-shot items / ppl windows */
+    const char *out_dir;      /* NULL: results/<experiment name> */
+    int shard, nshards;       /* this shard of nshards (1: everything) */
+    char only[4096];          /* comma-separated key prefixes; "" = every cell */
 } ptq_sweep_opts;
 
 /* Shard from a launcher's environment (OpenMPI, PMI, Slurm array), if any:
@@ -38,7 +38,7 @@ typedef struct {
     int *todo, ntodo;           /* plan indices still to run, in plan order */
     signed char *state;         /* per cell: -1 not selected, 0 to run, 1 done */
     int nselected, ndone;
-    int shard_rows;             /* rows already in this shard's file */
+    int shard_rows; /* rows already in this shard's file */
 } ptq_sweep_plan;
 
 /* Which cells this shard runs and which of them are done. */
