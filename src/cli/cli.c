@@ -121,7 +121,7 @@ int ptq_cli_cell_make(const ptq_cli_cell *f, const char *cmd, ptq_cell *c) {
         return ptq_cli_error(2, "%s: --method: unknown method '%s' (expected one of: %s)", cmd, f->method, list);
     }
     if (ptq_qspec_parse(f->bits, &q, &err)) return ptq_cli_error(2, "%s: --bits: %s", cmd, err.msg);
-    int rc = ptq_cell_init(c, f->model, f->method, f->bits, &err);
+    int rc = ptq_cell_init(c, f->model, f->method, &q, &err);
     if (!rc && f->tokenizer && !(c->tokenizer = strdup(f->tokenizer))) rc = ptq_fail(&err, "out of memory");
     for (int i = 0; i < f->nopts && !rc; i++)
         rc = ptq_cell_add_opt(c, f->opts[i], &err);

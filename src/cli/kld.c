@@ -21,6 +21,7 @@ static void usage(void) {
            "                vocabulary is <= 4096 and the cache fits 512 MiB, else top-64)\n"
            "  --cache-dir   where FP log-probs are cached (default results/.kld_cache)\n");
     ptq_cli_cell_help(stdout);
+    ptq_cli_bitspec_help(stdout);
 }
 
 static void print_row(const char *dataset, cJSON *row) {

@@ -66,6 +66,7 @@ static void usage(void) {
            "       [--nsamples N] [--calib-seqlen L] [--seed S]]\n"
            "  --method/--bits quantize the model first, as `ptqbench run` does\n");
     ptq_cli_cell_help(stdout);
+    ptq_cli_bitspec_help(stdout);
     printf("tasks:");
     for (int i = 0; ptq_zeroshot_tasks[i]; i++)
         printf(" %s", ptq_zeroshot_tasks[i]);

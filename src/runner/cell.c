@@ -13,7 +13,7 @@ const char *ptq_default_calib(const char *model) {
     return model && strcasestr(model, "stories") ? "tinystories-calib" : "c4";
 }
 
-int ptq_cell_init(ptq_cell *c, const char *model, const char *method, const char *bits, ptq_err *err) {
+int ptq_cell_init(ptq_cell *c, const char *model, const char *method, const ptq_qspec *q, ptq_err *err) {
     memset(c, 0, sizeof *c);
     c->eval.progress = 1;
     if (!(c->opts = cJSON_CreateObject()) || (model && !(c->model = strdup(model))))
@@ -23,7 +23,8 @@ int ptq_cell_init(ptq_cell *c, const char *model, const char *method, const char
         ptq_method_names(list, sizeof list);
         return ptq_fail(err, "unknown method '%s' (expected one of: %s)", method ? method : "", list);
     }
-    return ptq_qspec_parse(bits, &c->q, err);
+    c->q = *q;
+    return 0;
 }
 
 void ptq_cell_free(ptq_cell *c) {
@@ -118,7 +119,8 @@ int ptq_cell_check(ptq_cell *c, ptq_err *err) {
     for (int i = 0; i < c->ntasks; i++) {
         const ptq_task_kind *k;
         const char *arg;
-        if (ptq_task_check(c->tasks[i], err) || ptq_task_parse(c->tasks[i], &k, &arg, err)) return -1;
+        if (ptq_task_parse(c->tasks[i], &k, &arg, err)) return -1;
+        if (k->check && k->check(arg, err)) return ptq_wrap(err, "task '%s'", c->tasks[i]);
         if (c->needs_calib && k->text_dataset && !ptq_calib_allowed(cal, arg))
             return ptq_fail(err,
                             "task '%s': calibration dataset '%s' is the evaluation text; calibrate on another "

@@ -42,15 +42,16 @@ typedef struct {
     char key[65];    /* sha256 of the resolved cell + inputs (ptq_experiment_keys) */
     char id[512];    /* model|label|bits|sSEED */
     char label[256]; /* method + the options given, e.g. "smoothquant(alpha=0.85)" */
+    char origin[64]; /* the config entry it comes from, e.g. "$.methods[1]" (for messages) */
     char calib_split[32];
     cJSON *overrides; /* the config's evaluation overrides (owned) */
     cJSON *resolved;  /* canonical resolved cell (owned): key input, stored in rows as "cell" */
 } ptq_cell;
 
-/* model, method name and bit-spec; calibration dataset empty (the model's
- * default), seed 0, progress bars on, no tasks. Errors: unknown method (the
- * list of methods), bad bit-spec (the position). */
-int ptq_cell_init(ptq_cell *c, const char *model, const char *method, const char *bits, ptq_err *err);
+/* model, method name and the parsed bit-spec (ptq_qspec_parse, once per
+ * spec string); calibration dataset empty (the model's default), seed 0,
+ * progress bars on, no tasks. An unknown method is an error listing them. */
+int ptq_cell_init(ptq_cell *c, const char *model, const char *method, const ptq_qspec *q, ptq_err *err);
 void ptq_cell_free(ptq_cell *c);
 /* --opt "key=value", typed by the method's option table. */
 int ptq_cell_add_opt(ptq_cell *c, const char *kv, ptq_err *err);

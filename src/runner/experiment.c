@@ -36,11 +36,11 @@ static const char *type_name(const cJSON *v) {
     return "null";
 }
 
-static int check_keys(const cJSON *obj, const char *const *allowed, const char *src, const char *path,
-                      ptq_err *err) {
+static int check_keys(const cJSON *obj, const char *const *allowed, const char *src, const char *path, ptq_err *err) {
     for (const cJSON *it = obj->child; it; it = it->next) {
         int ok = 0;
-        for (int i = 0; allowed[i]; i++) ok |= !strcmp(allowed[i], it->string);
+        for (int i = 0; allowed[i]; i++)
+            ok |= !strcmp(allowed[i], it->string);
         if (!ok) {
             char list[512] = "";
             for (int i = 0; allowed[i]; i++)
@@ -89,11 +89,25 @@ static int get_int(const cJSON *v, const char *src, const char *path, long lo, l
     return 0;
 }
 
+/* A list of bit-specs (array of strings or one string), each parsed once. */
+static int bits_list(const cJSON *v, const char *src, const char *path, ptq_qspec **out, int *n, ptq_err *err) {
+    const char **strs;
+    *out = NULL;
+    if (str_list(v, src, path, &strs, n, err)) return -1;
+    *out = calloc((size_t)*n, sizeof **out);
+    int rc = *out ? 0 : ptq_fail(err, "out of memory");
+    for (int i = 0; i < *n && !rc; i++)
+        if (ptq_qspec_parse(strs[i], &(*out)[i], err)) rc = ptq_wrap(err, "%s: %s[%d]", src, path, i);
+    free(strs);
+    if (rc) free(*out), *out = NULL;
+    return rc;
+}
+
 /* ---- parsed pieces ------------------------------------------------------ */
 typedef struct {
     const ptq_method *m;
     cJSON *user;     /* scalar options as given (owned) */
-    const char **bits; /* per-method bits override (or NULL) */
+    ptq_qspec *bits; /* per-method bits override (or NULL) */
     int nbits;
     char path[64];
 } method_variant;
@@ -101,7 +115,8 @@ typedef struct {
 typedef struct {
     const char *src;
     const cJSON *cfg;
-    const char **models, **bits, **tasks;
+    const char **models, **tasks;
+    ptq_qspec *bits; /* $.bits, parsed */
     int nmodels, nbits, ntasks;
     int *seeds, nseeds;
     ptq_calib_spec calib;
@@ -115,7 +130,8 @@ typedef struct {
 static cJSON *sorted_copy(const cJSON *obj) {
     const char *keys[64];
     int n = 0;
-    for (const cJSON *it = obj ? obj->child : NULL; it && n < 64; it = it->next) keys[n++] = it->string;
+    for (const cJSON *it = obj ? obj->child : NULL; it && n < 64; it = it->next)
+        keys[n++] = it->string;
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
             const char *t = keys[j];
@@ -148,12 +164,8 @@ static int push_variant(plan_ctx *pc, const method_variant *v) {
 static int expand_opts(plan_ctx *pc, method_variant *base, const cJSON *opts, const cJSON *at, cJSON *cur,
                        ptq_err *err) {
     if (!at) {
-        method_variant v = *base;
+        method_variant v = *base; /* its options are validated with its cells (ptq_cell_check) */
         v.user = cJSON_Duplicate(cur, 1);
-        if (ptq_method_check_opts(v.m, v.user, err)) {
-            cJSON_Delete(v.user);
-            return ptq_wrap(err, "%s: %s.options", pc->src, base->path);
-        }
         return push_variant(pc, &v);
     }
     if (cJSON_IsArray(at)) {
@@ -189,7 +201,8 @@ static int parse_method(plan_ctx *pc, const cJSON *e, const char *path, int allo
     snprintf(base.path, sizeof base.path, "%s", path);
     const cJSON *opts = NULL;
     const char *name;
-    if (cJSON_IsString(e)) name = e->valuestring;
+    if (cJSON_IsString(e))
+        name = e->valuestring;
     else if (cJSON_IsObject(e)) {
         if (check_keys(e, keys, pc->src, path, err)) return -1;
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
@@ -202,9 +215,10 @@ static int parse_method(plan_ctx *pc, const cJSON *e, const char *path, int allo
         if (b && allow_bits) {
             char p[96];
             snprintf(p, sizeof p, "%s.bits", path);
-            if (str_list(b, pc->src, p, &base.bits, &base.nbits, err)) return -1;
+            if (bits_list(b, pc->src, p, &base.bits, &base.nbits, err)) return -1;
         }
-    } else return bad(err, pc->src, path, "expected a method name or {\"name\", \"options\"}, got %s", type_name(e));
+    } else
+        return bad(err, pc->src, path, "expected a method name or {\"name\", \"options\"}, got %s", type_name(e));
     base.m = ptq_method_find(name);
     if (!base.m) {
         free(base.bits);
@@ -215,7 +229,8 @@ static int parse_method(plan_ctx *pc, const cJSON *e, const char *path, int allo
     int rc = expand_opts(pc, &base, opts, opts ? opts->child : NULL, cur, err);
     cJSON_Delete(cur);
     /* The bits list is shared by the variants; the first one owns it. */
-    for (int i = nbefore + 1; i < pc->nvars; i++) pc->vars[i].nbits = -pc->vars[i].nbits;
+    for (int i = nbefore + 1; i < pc->nvars; i++)
+        pc->vars[i].nbits = -pc->vars[i].nbits;
     if (rc) return -1;
     if (pc->nvars == nbefore) free(base.bits);
     return 0;
@@ -249,8 +264,10 @@ static int parse_calib(plan_ctx *pc, const cJSON *c, ptq_err *err) {
         for (int i = 0; cJSON_IsString(d) && ptq_text_dataset_names[i]; i++)
             ok |= !strcmp(d->valuestring, ptq_text_dataset_names[i]);
         if (!ok)
-            return bad(err, pc->src, "$.calibration.dataset", "expected a text dataset name (c4, tinystories-calib, "
-                       "tinyshakespeare, ...), got %s", cJSON_IsString(d) ? d->valuestring : type_name(d));
+            return bad(err, pc->src, "$.calibration.dataset",
+                       "expected a text dataset name (c4, tinystories-calib, "
+                       "tinyshakespeare, ...), got %s",
+                       cJSON_IsString(d) ? d->valuestring : type_name(d));
         snprintf(pc->calib.dataset, sizeof pc->calib.dataset, "%s", d->valuestring);
     }
     if (s) {
@@ -278,8 +295,10 @@ static int parse_overrides(plan_ctx *pc, const cJSON *o, ptq_err *err) {
         } else if (!strcmp(it->string, "ppl_protocol") || !strcmp(it->string, "ppl_denominator")) {
             ptq_ppl_opts tmp = {0};
             if (!cJSON_IsString(it)) return bad(err, pc->src, p, "expected a string, got %s", type_name(it));
-            if (ptq_ppl_opt_parse(&tmp, it->string + 4, it->valuestring, err)) return ptq_wrap(err, "%s: %s", pc->src, p);
-        } else if (get_int(it, pc->src, p, 0, 1 << 30, &iv, err)) return -1;
+            if (ptq_ppl_opt_parse(&tmp, it->string + 4, it->valuestring, err))
+                return ptq_wrap(err, "%s: %s", pc->src, p);
+        } else if (get_int(it, pc->src, p, 0, 1 << 30, &iv, err))
+            return -1;
     }
     cJSON_Delete(pc->overrides);
     pc->overrides = sorted_copy(o);
@@ -305,12 +324,10 @@ static void free_cell(ptq_cell *c) {
 }
 
 static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char *model, const method_variant *v,
-                    const char *bits, int seed, ptq_err *err) {
-    ptq_qspec q;
-    if (ptq_qspec_parse(bits, &q, err)) return -1;
+                    const ptq_qspec *q, int seed, ptq_err *err) {
     char label[256], id[512];
     ptq_opts_label(v->m, v->user, label, sizeof label);
-    snprintf(id, sizeof id, "%s|%s|%s|s%d", model, label, q.text, seed);
+    snprintf(id, sizeof id, "%s|%s|%s|s%d", model, label, q->text, seed);
     for (int i = 0; i < e->ncells; i++)
         if (!strcmp(e->cells[i].id, id)) return 0; /* include of an existing cell */
     if (e->ncells == *cap) {
@@ -318,10 +335,11 @@ static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char 
         e->cells = realloc(e->cells, (size_t)*cap * sizeof *e->cells);
     }
     ptq_cell *c = &e->cells[e->ncells];
-    if (ptq_cell_init(c, model, v->m->name, bits, err)) return free_cell(c), -1;
+    if (ptq_cell_init(c, model, v->m->name, q, err)) return free_cell(c), -1;
     c->index = e->ncells++;
     snprintf(c->id, sizeof c->id, "%s", id);
     snprintf(c->label, sizeof c->label, "%s", label);
+    snprintf(c->origin, sizeof c->origin, "%s", v->path);
     c->seed = (uint64_t)seed;
     cJSON_Delete(c->opts);
     c->opts = cJSON_Duplicate(v->user, 1);
@@ -331,9 +349,9 @@ static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char 
     c->calib.seed = (uint64_t)seed;
     if (!c->calib.dataset[0]) snprintf(c->calib.dataset, sizeof c->calib.dataset, "%s", ptq_default_calib(model));
     snprintf(c->calib_split, sizeof c->calib_split, "%s",
-             pc->calib_split[0] ? pc->calib_split
+             pc->calib_split[0]                               ? pc->calib_split
              : !strcmp(c->calib.dataset, "tinystories-calib") ? "stories501-1000"
-                                                               : "train");
+                                                              : "train");
     c->overrides = cJSON_Duplicate(pc->overrides, 1);
     apply_overrides(c);
     /* calibration.samples/seqlen stand in for the method's own options unless
@@ -353,7 +371,8 @@ static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char 
     cJSON_AddStringToObject(r, "bits", c->q.text);
     cJSON_AddNumberToObject(r, "seed", seed);
     cJSON *t = cJSON_AddArrayToObject(r, "tasks");
-    for (int i = 0; i < c->ntasks; i++) cJSON_AddItemToArray(t, cJSON_CreateString(c->tasks[i]));
+    for (int i = 0; i < c->ntasks; i++)
+        cJSON_AddItemToArray(t, cJSON_CreateString(c->tasks[i]));
     if (ptq_method_needs_calib(v->m, &c->q, c->opts)) {
         cJSON *cb = cJSON_AddObjectToObject(r, "calibration");
         cJSON_AddStringToObject(cb, "dataset", c->calib.dataset);
@@ -361,7 +380,8 @@ static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char 
         cJSON_AddNumberToObject(cb, "samples", c->calib.nsamples);
         cJSON_AddNumberToObject(cb, "seqlen", c->calib.seqlen);
         cJSON_AddNumberToObject(cb, "seed", seed);
-    } else cJSON_AddNullToObject(r, "calibration");
+    } else
+        cJSON_AddNullToObject(r, "calibration");
     cJSON_AddItemToObject(r, "overrides", cJSON_Duplicate(c->overrides, 1));
     c->resolved = r;
     return 0;
@@ -381,10 +401,7 @@ static int pattern_match(const cJSON *p, const ptq_cell *c) {
         if (!strcmp(it->string, "model") && strcmp(it->valuestring, c->model)) return 0;
         if (!strcmp(it->string, "method") && strcmp(it->valuestring, c->method->name)) return 0;
         if (!strcmp(it->string, "seed") && it->valuedouble != (double)c->seed) return 0;
-        if (!strcmp(it->string, "bits")) {
-            ptq_qspec q;
-            if (ptq_qspec_parse(it->valuestring, &q, NULL) || strcmp(q.text, c->q.text)) return 0;
-        }
+        if (!strcmp(it->string, "bits") && strcmp(it->valuestring, c->q.text)) return 0; /* canonical: check_pattern */
         if (!strcmp(it->string, "options"))
             for (const cJSON *o = it->child; o; o = o->next)
                 if (!json_eq_scalar(o, cJSON_GetObjectItemCaseSensitive(options, o->string))) return 0;
@@ -405,12 +422,14 @@ static int check_pattern(plan_ctx *pc, const cJSON *p, const char *path, ptq_err
             if (get_int(it, pc->src, q, 0, 1L << 30, &s, err)) return -1;
         } else if (!strcmp(it->string, "options")) {
             if (!cJSON_IsObject(it)) return bad(err, pc->src, q, "expected an object, got %s", type_name(it));
-        } else if (!cJSON_IsString(it)) return bad(err, pc->src, q, "expected a string, got %s", type_name(it));
+        } else if (!cJSON_IsString(it))
+            return bad(err, pc->src, q, "expected a string, got %s", type_name(it));
         else if (!strcmp(it->string, "method") && !ptq_method_find(it->valuestring))
             return unknown_method(pc, q, it->valuestring, err);
-        else if (!strcmp(it->string, "bits")) {
+        else if (!strcmp(it->string, "bits")) { /* compared with the cells' canonical spec */
             ptq_qspec qs;
             if (ptq_qspec_parse(it->valuestring, &qs, err)) return ptq_wrap(err, "%s: %s", pc->src, q);
+            cJSON_SetValuestring((cJSON *)it, qs.text);
         }
     }
     return 0;
@@ -434,13 +453,14 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
             const method_variant *mv = &pc->vars[v];
             /* variants after the first share the first one's bits list */
             const method_variant *owner = mv;
-            while (owner->nbits < 0) owner--;
-            const char **bits = owner->bits ? owner->bits : pc->bits;
+            while (owner->nbits < 0)
+                owner--;
+            const ptq_qspec *bits = owner->bits ? owner->bits : pc->bits;
             int nb = owner->bits ? owner->nbits : pc->nbits;
             for (int b = 0; b < nb; b++)
                 for (int s = 0; s < pc->nseeds; s++) {
                     int before = e->ncells;
-                    if (add_cell(e, &cap, pc, pc->models[mi], mv, bits[b], pc->seeds[s], err)) return -1;
+                    if (add_cell(e, &cap, pc, pc->models[mi], mv, &bits[b], pc->seeds[s], err)) return -1;
                     for (const cJSON *p = excl ? excl->child : NULL; p && e->ncells > before; p = p->next)
                         if (pattern_match(p, &e->cells[e->ncells - 1])) free_cell(&e->cells[--e->ncells]);
                 }
@@ -452,7 +472,8 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
         snprintf(path, sizeof path, "$.include[%d]", i);
         if (!cJSON_IsObject(p)) return bad(err, pc->src, path, "expected an object, got %s", type_name(p));
         if (check_keys(p, keys, pc->src, path, err)) return -1;
-        const cJSON *mo = cJSON_GetObjectItemCaseSensitive(p, "model"), *b = cJSON_GetObjectItemCaseSensitive(p, "bits");
+        const cJSON *mo = cJSON_GetObjectItemCaseSensitive(p, "model"),
+                    *b = cJSON_GetObjectItemCaseSensitive(p, "bits");
         const cJSON *sd = cJSON_GetObjectItemCaseSensitive(p, "seed");
         if (!cJSON_IsString(mo)) return bad(err, pc->src, path, "\"model\": expected a string, got %s", type_name(mo));
         if (!cJSON_IsString(b)) return bad(err, pc->src, path, "\"bits\": expected a string, got %s", type_name(b));
@@ -462,8 +483,11 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
             snprintf(q, sizeof q, "%s.seed", path);
             if (get_int(sd, pc->src, q, 0, 1L << 30, &seed, err)) return -1;
         }
+        ptq_qspec qs;
+        if (ptq_qspec_parse(b->valuestring, &qs, err)) return ptq_wrap(err, "%s: %s.bits", pc->src, path);
         cJSON *m = cJSON_CreateObject(); /* method part: {name, options} */
-        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(p, "method"), *op = cJSON_GetObjectItemCaseSensitive(p, "options");
+        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(p, "method"),
+                    *op = cJSON_GetObjectItemCaseSensitive(p, "options");
         if (mn) cJSON_AddItemToObject(m, "name", cJSON_Duplicate(mn, 1));
         if (op) cJSON_AddItemToObject(m, "options", cJSON_Duplicate(op, 1));
         int before = pc->nvars;
@@ -471,22 +495,21 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
         cJSON_Delete(m);
         if (rc) return -1;
         for (int v = before; v < pc->nvars; v++)
-            if (add_cell(e, &cap, pc, mo->valuestring, &pc->vars[v], b->valuestring, seed, err)) return -1;
+            if (add_cell(e, &cap, pc, mo->valuestring, &pc->vars[v], &qs, seed, err)) return -1;
     }
     if (e->ncells == 0) return bad(err, pc->src, "$", "the plan is empty (every cell was excluded)");
     for (int k = 0; k < e->ncells; k++) {
         e->cells[k].index = k;
         if (ptq_cell_check(&e->cells[k], err))
-            return ptq_wrap(err, "%s: cell %s (fix the config or add an \"exclude\" entry)", pc->src,
-                            e->cells[k].id);
+            return ptq_wrap(err, "%s: %s: cell %s (fix the config or add an \"exclude\" entry)", pc->src,
+                            e->cells[k].origin, e->cells[k].id);
     }
     return 0;
 }
 
 static int parse_top(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
-    static const char *const keys[] = {"name",  "description", "note",        "models",    "methods",
-                                       "bits",  "tasks",       "seeds",       "calibration", "overrides",
-                                       "exclude", "include",   "report",      NULL};
+    static const char *const keys[] = {"name",  "description", "note",      "models",  "methods", "bits",   "tasks",
+                                       "seeds", "calibration", "overrides", "exclude", "include", "report", NULL};
     const cJSON *cfg = pc->cfg;
     if (!cJSON_IsObject(cfg)) return bad(err, pc->src, "$", "expected a JSON object, got %s", type_name(cfg));
     if (check_keys(cfg, keys, pc->src, "$", err)) return -1;
@@ -510,14 +533,11 @@ static int parse_top(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
             snprintf(p, sizeof p, "$.%s", req[i]);
             return bad(err, pc->src, p, "required key is missing");
         }
-    if (str_list(cJSON_GetObjectItemCaseSensitive(cfg, "models"), pc->src, "$.models", &pc->models, &pc->nmodels, err) ||
-        str_list(cJSON_GetObjectItemCaseSensitive(cfg, "bits"), pc->src, "$.bits", &pc->bits, &pc->nbits, err) ||
+    if (str_list(cJSON_GetObjectItemCaseSensitive(cfg, "models"), pc->src, "$.models", &pc->models, &pc->nmodels,
+                 err) ||
+        bits_list(cJSON_GetObjectItemCaseSensitive(cfg, "bits"), pc->src, "$.bits", &pc->bits, &pc->nbits, err) ||
         str_list(cJSON_GetObjectItemCaseSensitive(cfg, "tasks"), pc->src, "$.tasks", &pc->tasks, &pc->ntasks, err))
         return -1;
-    for (int i = 0; i < pc->nbits; i++) {
-        ptq_qspec q;
-        if (ptq_qspec_parse(pc->bits[i], &q, err)) return ptq_wrap(err, "%s: $.bits[%d]", pc->src, i);
-    }
     if (pc->ntasks > 64) return bad(err, pc->src, "$.tasks", "at most 64 tasks per experiment");
     for (int i = 0; i < pc->ntasks; i++) {
         char p[64];
@@ -588,7 +608,8 @@ int ptq_experiment_parse(const char *text, const char *src, ptq_experiment *e, p
     e->config = cJSON_ParseWithOpts(text, &ep, 1);
     if (!e->config) {
         int line = 1;
-        for (const char *p = text; ep && p < ep; p++) line += *p == '\n';
+        for (const char *p = text; ep && p < ep; p++)
+            line += *p == '\n';
         return ptq_fail(err, "%s:%d: malformed JSON near '%.20s'", src, line, ep ? ep : "");
     }
     plan_ctx pc = {0};
@@ -601,7 +622,8 @@ int ptq_experiment_parse(const char *text, const char *src, ptq_experiment *e, p
 }
 
 void ptq_experiment_free(ptq_experiment *e) {
-    for (int i = 0; i < e->ncells; i++) free_cell(&e->cells[i]);
+    for (int i = 0; i < e->ncells; i++)
+        free_cell(&e->cells[i]);
     free(e->cells);
     cJSON_Delete(e->config);
     memset(e, 0, sizeof *e);
@@ -668,7 +690,8 @@ static int registry_fingerprint(char out[65], ptq_err *err) {
     int n;
     if (ptq_registry(&all, &n, err)) return -1;
     char *buf = calloc((size_t)n + 1, 65);
-    for (int i = 0; i < n; i++) memcpy(buf + 64 * i, all[i].sha256, 64);
+    for (int i = 0; i < n; i++)
+        memcpy(buf + 64 * i, all[i].sha256, 64);
     ptq_sha256_buf(buf, (size_t)n * 64, out);
     free(buf);
     return 0;

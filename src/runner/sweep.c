@@ -241,3 +241,17 @@ int ptq_sweep_run(const ptq_experiment *e, const ptq_sweep_opts *o, const ptq_sw
             *failed, p->path);
     return 0;
 }
+
+void ptq_sweep_stored_config(const char *dir, char *name, size_t ncap, char *avg, size_t acap) {
+    char p[4200], *text;
+    size_t len;
+    snprintf(p, sizeof p, "%s/experiment.json", dir);
+    if (!ptq_file_exists(p) || ptq_read_file(p, &text, &len, NULL)) return;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "report"), "average");
+    if (cJSON_IsString(n)) snprintf(name, ncap, "%s", n->valuestring);
+    if (cJSON_IsString(a)) snprintf(avg, acap, "%s", a->valuestring);
+    cJSON_Delete(j);
+}

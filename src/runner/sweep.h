@@ -52,4 +52,8 @@ void ptq_sweep_plan_free(ptq_sweep_plan *p);
 int ptq_sweep_run(const ptq_experiment *e, const ptq_sweep_opts *o, const ptq_sweep_plan *p, const char *cfg_text,
                   int *failed, ptq_err *err);
 
+/* The experiment name and report.average of the config a sweep stored in
+ * dir (DIR/experiment.json); out strings stay as they are when absent. */
+void ptq_sweep_stored_config(const char *dir, char *name, size_t ncap, char *avg, size_t acap);
+
 #endif

@@ -91,9 +91,9 @@ static void test_errors(void) {
     expect_error("{" BASE ",\"methods\":[\"rtn\",\"specquantx\"],\"bits\":[\"W4A4\"]}",
                  "$.methods[1]: unknown method \"specquantx\"", "registered: fp16");
     expect_error("{" BASE ",\"methods\":[{\"name\":\"smoothquant\",\"options\":{\"alfa\":0.5}}],\"bits\":[\"W4A4\"]}",
-                 "$.methods[0].options", "alfa");
+                 "$.methods[0]", "unknown option 'alfa'");
     expect_error("{" BASE ",\"methods\":[{\"name\":\"smoothquant\",\"options\":{\"alpha\":\"x\"}}],\"bits\":[\"W4A4\"]}",
-                 "$.methods[0].options", "alpha");
+                 "$.methods[0]", "option 'alpha' must be a number");
     expect_error("{" BASE ",\"methods\":[{\"name\":\"rtn\",\"opts\":{}}],\"bits\":[\"W4A4\"]}",
                  "$.methods[0]: unknown key \"opts\"", NULL);
     expect_error("{" BASE ",\"methods\":[\"rtn\"],\"bits\":[\"W4A4\",\"W9Q\"]}", "$.bits[1]", NULL);

@@ -131,7 +131,8 @@ static void test_measure(const ptq_model *fp, const ptq_tokenizer *tok) {
 static void test_run_cell(void) {
     ptq_cell c;
     ptq_err err = {{0}};
-    CHECK(ptq_cell_init(&c, "stories260K", "rtn", "W4A16", &err) == 0);
+    ptq_qspec q;
+    CHECK(ptq_qspec_parse("W4A16", &q, &err) == 0 && ptq_cell_init(&c, "stories260K", "rtn", &q, &err) == 0);
     CHECK(ptq_cell_add_task(&c, "ppl:tinystories", &err) == 0);
     CHECK(ptq_cell_add_task(&c, "latency:T=16:ctx=32:reps=5:min_ms=1", &err) == 0);
     c.eval.ppl.limit_windows = 1;

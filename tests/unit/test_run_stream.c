@@ -31,7 +31,9 @@ static ptq_config tiny_cfg(int tied) {
 /* The cell of a test; 0 or -1 with the error in err. */
 static int cell_for(ptq_cell *c, const char *dir, const char *method, const char *bits, const char *kv1,
                     const char *kv2, const char *const *tasks, int ntasks, ptq_err *err) {
-    if (ptq_cell_init(c, dir, method, bits, err)) return -1;
+    ptq_qspec q;
+    memset(c, 0, sizeof *c);
+    if (ptq_qspec_parse(bits, &q, err) || ptq_cell_init(c, dir, method, &q, err)) return -1;
     if (g_tok) c->tokenizer = strdup(g_tok);
     if ((kv1 && ptq_cell_add_opt(c, kv1, err)) || (kv2 && ptq_cell_add_opt(c, kv2, err))) return -1;
     snprintf(c->calib.dataset, sizeof c->calib.dataset, "tinystories-calib");
