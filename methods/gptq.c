@@ -89,7 +89,12 @@ static int gptq_needs_calib(const ptq_qspec *q, const cJSON *opts) {
     return q->w_bits < 16;
 }
 
-static const ptq_block_method gptq_blocks = {.begin = gptq_begin, .block = gptq_block, .block_end = gptq_block_end, .end = gptq_end};
+static const ptq_block_method gptq_blocks = {
+    .begin = gptq_begin,
+    .block = gptq_block,
+    .block_end = gptq_block_end,
+    .end = gptq_end,
+};
 
 const ptq_method ptq_method_gptq = {
     .name = "gptq",

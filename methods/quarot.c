@@ -315,7 +315,12 @@ static int qr_needs_calib(const ptq_qspec *q, const cJSON *opts) {
     return q->w_bits < 16 && !strcmp(ptq_opt_str(&ptq_method_quarot, opts, "weights"), "gptq");
 }
 
-static const ptq_block_method qr_blocks = {.begin = qr_begin, .block = qr_block, .block_end = qr_block_end, .end = qr_end};
+static const ptq_block_method qr_blocks = {
+    .begin = qr_begin,
+    .block = qr_block,
+    .block_end = qr_block_end,
+    .end = qr_end,
+};
 
 const ptq_method ptq_method_quarot = {
     .name = "quarot",

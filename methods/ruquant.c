@@ -262,7 +262,12 @@ static int ru_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return 0;
 }
 
-static const ptq_block_method ru_blocks = {.begin = ru_begin, .block = ru_block, .block_end = ru_block_end, .end = ru_end};
+static const ptq_block_method ru_blocks = {
+    .begin = ru_begin,
+    .block = ru_block,
+    .block_end = ru_block_end,
+    .end = ru_end,
+};
 
 /* Activations are per-token asymmetric (clip: lac), the KV cache per-head
  * asymmetric without clip; a bit-spec may restate, not change, that. */

@@ -120,7 +120,12 @@ static int sq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return rc;
 }
 
-static const ptq_block_method sq_blocks = {.begin = sq_begin, .block = sq_block, .block_end = sq_block_end, .end = sq_end};
+static const ptq_block_method sq_blocks = {
+    .begin = sq_begin,
+    .block = sq_block,
+    .block_end = sq_block_end,
+    .end = sq_end,
+};
 
 const ptq_method ptq_method_smoothquant = {
     .name = "smoothquant",
