@@ -10,6 +10,14 @@
 #include "perplexity.h"
 #include "tokenizer.h"
 
+/* Evaluation options of a cell: perplexity windows and protocol (also used
+ * by KLD), zero-shot item limit and BOS, progress bars. */
+typedef struct {
+    ptq_ppl_opts ppl;
+    int zs_limit, zs_bos;
+    int progress;
+} ptq_eval_opts;
+
 typedef struct {
     int limit;     /* 0 = all items */
     int add_bos;   /* --zeroshot-bos */

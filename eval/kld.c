@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "eval.h"
+#include "task.h"
 
 #define KLD_MAGIC "PTQKLD\x01"
 #define KLD_VERSION 1
@@ -383,3 +384,46 @@ int ptq_kld_run(const ptq_model *q, const ptq_model *fp, const ptq_tokenizer *to
     ptq_tokens_free(&toks);
     return rc;
 }
+
+/* ---- task kind "kld:<dataset>" ---- */
+static int kld_run(const ptq_task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err) {
+    ptq_kld_opts o = {.ppl = e->o->ppl};
+    o.ppl.progress = e->o->progress;
+    if (ptq_kld_run(e->m, e->fp, e->tok, arg, &o, metrics, err)) return -1;
+    ptq_task_take_sha(metrics, sha);
+    if (!sha[0]) {
+        ptq_tokens t; /* the text's sha256 comes with its tokens */
+        if (ptq_text_tokens(arg, e->tok, &t, NULL) == 0) memcpy(sha, t.sha256, 65), ptq_tokens_free(&t);
+    }
+    return 0;
+}
+
+static const ptq_report_col kld_col = {
+    .per_task = 1,
+    .metric = "kld_mean",
+    .head = "KLD ",
+    .caption = "KLD: mean KL divergence to the FP model (lower is better).",
+    .plot_label = "mean KLD to FP (log)",
+    .decimals = 4,
+    .lower_better = 1,
+};
+
+static const ptq_gate kld_gates[] = {
+    {.metric = "kld_mean", .rule = PTQ_GATE_KLD},
+    {.metric = "kld_p99", .rule = PTQ_GATE_KLD},
+    {.metric = "top1_agree", .rule = PTQ_GATE_AGREE},
+    {0},
+};
+
+const ptq_task_kind ptq_task_kld = {
+    .name = "kld",
+    .usage = "kld:<dataset>",
+    .text_dataset = 1,
+    .arg_dataset = 1,
+    .needs_fp = 1,
+    .check = ptq_text_dataset_check,
+    .run = kld_run,
+    .headline = {"kld_mean"},
+    .report = &kld_col,
+    .gates = kld_gates,
+};

@@ -7,16 +7,16 @@
  * median of reps runs after warm-up, with min and max. The packed path's
  * calls live in the pk_* wrappers only, so a change of the packed API
  * touches nothing else. */
-#define _GNU_SOURCE /* gethostname */
 #include "latency.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kernels.h"
 #include "packed.h"
+#include "sysinfo.h"
+#include "task.h"
 
 void ptq_latency_defaults(ptq_latency_opts *o) {
     memset(o, 0, sizeof *o);
@@ -367,33 +367,10 @@ out:
 }
 
 /* ---- machine ----------------------------------------------------------------- */
-int ptq_loadavg(double la[3]) {
-    FILE *f = fopen("/proc/loadavg", "r");
-    int n = f ? fscanf(f, "%lf %lf %lf", &la[0], &la[1], &la[2]) : 0;
-    if (f) fclose(f);
-    return n == 3 ? 0 : -1;
-}
-
-static void cpu_model(char *out, size_t cap) {
-    snprintf(out, cap, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-            char *v = strchr(line, ':') + 1;
-            v += *v == ' ';
-            v[strcspn(v, "\n")] = 0;
-            snprintf(out, cap, "%s", v);
-            break;
-        }
-    if (f) fclose(f);
-}
-
 void ptq_latency_machine(cJSON *row) {
     char host[256], cpu[256];
-    if (gethostname(host, sizeof host)) snprintf(host, sizeof host, "unknown");
-    host[sizeof host - 1] = 0;
-    cpu_model(cpu, sizeof cpu);
+    ptq_host_name(host, sizeof host);
+    ptq_cpu_model(cpu, sizeof cpu);
     double la[3];
     cJSON_AddStringToObject(row, "host", host);
     cJSON_AddStringToObject(row, "cpu", cpu);
@@ -405,3 +382,44 @@ void ptq_latency_machine(cJSON *row) {
     } else
         cJSON_AddNullToObject(row, "loadavg");
 }
+
+/* ---- task kind "latency[:params]" ---- */
+static int lat_check(const char *arg, ptq_err *err) {
+    ptq_latency_opts o;
+    return ptq_latency_parse(arg, &o, err);
+}
+
+/* A model the packed path cannot run gives a row with metrics.error instead
+ * of failing the cell, so the cell's other rows are kept. */
+static int lat_run(const ptq_task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err) {
+    ptq_latency_opts o;
+    (void)sha;
+    if (ptq_latency_parse(arg, &o, err)) return -1;
+    ptq_latency_machine(e->extra);
+    int rc = ptq_latency_run(e->m, e->fp, &o, metrics, err);
+    if (rc == PTQ_LAT_UNSUPPORTED) {
+        fprintf(stderr, "warning: latency task: %s\n", err->msg);
+        cJSON_AddStringToObject(metrics, "error", err->msg);
+        return 0;
+    }
+    return rc;
+}
+
+/* Throughputs (*tokens_per_sec, *_tps) and times (*_ms, *_s) are gated. */
+static ptq_gate_rule lat_gate(const char *name) {
+    size_t l = strlen(name);
+    if ((l > 14 && !strcmp(name + l - 14, "tokens_per_sec")) || (l > 4 && !strcmp(name + l - 4, "_tps")))
+        return PTQ_GATE_SPEED;
+    if ((l > 3 && !strcmp(name + l - 3, "_ms")) || (l > 2 && !strcmp(name + l - 2, "_s"))) return PTQ_GATE_TIME;
+    return PTQ_GATE_NONE;
+}
+
+const ptq_task_kind ptq_task_latency = {
+    .name = "latency",
+    .usage = "latency[:T=128+512:ctx=512:reps=5]",
+    .bare = 1,
+    .needs_fp = 1,
+    .check = lat_check,
+    .run = lat_run,
+    .gate_of = lat_gate,
+};

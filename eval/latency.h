@@ -44,6 +44,5 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
 /* Machine fields of a latency row: host, cpu (model name), isa (kernel path
  * in use), loadavg [1, 5, 15 min] from /proc/loadavg (machines are shared). */
 void ptq_latency_machine(cJSON *row);
-int ptq_loadavg(double la[3]);
 
 #endif

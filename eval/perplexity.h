@@ -9,6 +9,8 @@
 #ifndef PTQ_PERPLEXITY_H
 #define PTQ_PERPLEXITY_H
 
+#include <cjson/cJSON.h>
+
 #include "datasets.h"
 #include "model.h"
 
@@ -40,6 +42,16 @@ int ptq_eval_windows(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_o
                      int *nwin_out, int *seqlen_out, ptq_err *err);
 
 int ptq_eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r, ptq_err *err);
+
+/* One option from its text: "seqlen" (2..2^20), "limit_windows" (>= 1),
+ * "protocol" (gptq | halfwindow), "denominator" (tokens | hf). The error
+ * says what was expected; the caller names the flag or JSON path. */
+int ptq_ppl_opt_parse(ptq_ppl_opts *o, const char *key, const char *val, ptq_err *err);
+/* The metrics of a perplexity result: ppl, nll_sum, tokens_scored, windows,
+ * seqlen, protocol, denominator, limit_windows, tokens_per_sec. */
+void ptq_ppl_metrics(cJSON *metrics, const ptq_ppl_result *r, const ptq_ppl_opts *o);
+/* 0 if name is a registered text dataset, else an error listing them. */
+int ptq_text_dataset_check(const char *name, ptq_err *err);
 
 /* NLL of one window's targets t in [first, T-1) (predicting win[t+1]), fp64,
  * summed in per-thread partials (deterministic for a given thread count). */

@@ -4,21 +4,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "hf_checkpoint.h"
+#include "sysinfo.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-static long rss_kb(void) {
-    long pages = 0, rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return -1;
-    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = -1;
-    fclose(f);
-    return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
 
 int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r,
                         ptq_stream_block *blocks, int verbose, ptq_err *err) {
@@ -67,7 +58,7 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
         double tb = ptq_now_sec();
         for (long w = 0; w < nwin; w++)
             if (ptq_forward_block(&m, &s, 0, X + w * per, L, 0, err)) goto out;
-        ptq_stream_block b = {tb - ta, ptq_now_sec() - tb, rss_kb(), ptq_peak_rss_kb()};
+        ptq_stream_block b = {tb - ta, ptq_now_sec() - tb, ptq_rss_kb(), ptq_peak_rss_kb()};
         if (blocks) blocks[l] = b;
         if (verbose)
             fprintf(stderr, "block %2d/%d: load %.2f s, compute %.2f s, RSS %.0f MiB, peak %.0f MiB\n", l + 1,

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "eval.h"
+#include "task.h"
 #include "zeroshot_tasks.h"
 
 /* ---- tokenization (lm-eval _encode_pair) ---- */
@@ -256,15 +257,12 @@ static void task_metrics(const ptq_zs_task *t, const run_ctx *c, cJSON *out) {
     if (t->kind == PTQ_ZS_GREEDY) put_num(out, "ppl", exp(-llsum / n)); /* lm-eval: exp(-mean loglikelihood) */
 }
 
+static int zs_check(const char *arg, ptq_err *err);
+
 int ptq_zeroshot_run(const ptq_model *m, const ptq_tokenizer *tok, const char *task, const ptq_zeroshot_opts *o,
                      cJSON *metrics, ptq_err *err) {
     const ptq_zs_task *t = ptq_zs_task_find(task);
-    if (!t) {
-        char list[512] = "";
-        for (int i = 0; ptq_zeroshot_tasks[i]; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", ptq_zeroshot_tasks[i]);
-        return ptq_fail(err, "unknown zero-shot task '%s' (expected one of: %s)", task, list);
-    }
+    if (!t) return zs_check(task, err);
     if (o->limit < 0) return ptq_fail(err, "limit %d: expected a positive number of items (0 = all)", o->limit);
     if (tok->vocab_size > m->cfg.vocab_size)
         return ptq_fail(err, "tokenizer vocabulary %d exceeds the model's %d", tok->vocab_size, m->cfg.vocab_size);
@@ -325,56 +323,39 @@ int ptq_zeroshot_run(const ptq_model *m, const ptq_tokenizer *tok, const char *t
     return rc;
 }
 
-/* ---- named averages ---- */
-const ptq_zs_recipe ptq_zs_recipes[] = {
-    {"avg6_quarot",
-     {"piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande", "lambada_openai", NULL},
-     "QuaRot: mean of acc_norm where lm-eval has it, else acc, over 6 tasks"},
-    {"avg8_spinquant",
-     {"boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "openbookqa", NULL},
-     "SpinQuant's 8 tasks (acc_norm where present, else acc; metric unverified). Needs 3-choice siqa, which the "
-     "assets lack (siqa2 is not a substitute), so it is reported as not computable"},
-    {"avg8", {"piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande", "boolq", "lambada_openai", "openbookqa",
-              NULL},
-     "this harness's 8-task suite, acc_norm where present, else acc"},
-    {"avg_all", {NULL}, "every task in the run, acc_norm where present, else acc"},
-    {NULL, {NULL}, NULL},
-};
-
-static double headline(const cJSON *row) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, "acc_norm");
-    if (!cJSON_IsNumber(v)) v = cJSON_GetObjectItemCaseSensitive(row, "acc");
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+/* ---- task kind "zeroshot:<task>" ---- */
+static int zs_check(const char *arg, ptq_err *err) {
+    char list[512] = "";
+    for (int i = 0; ptq_zeroshot_tasks[i]; i++) {
+        if (!strcmp(ptq_zeroshot_tasks[i], arg)) return 0;
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", ptq_zeroshot_tasks[i]);
+    }
+    return ptq_fail(err, "unknown zero-shot task '%s' (expected one of: %s)", arg, list);
 }
 
-static const cJSON *find_row(const cJSON *rows, const char *task) {
-    const cJSON *r;
-    cJSON_ArrayForEach(r, rows) {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "task");
-        if (cJSON_IsString(t) && strcmp(t->valuestring, task) == 0) return r;
-    }
-    return NULL;
-}
-
-int ptq_zs_recipe_avg(const ptq_zs_recipe *r, const cJSON *rows, double *avg, ptq_err *err) {
-    double sum = 0;
-    int n = 0;
-    char missing[256] = "";
-    if (!r->tasks[0]) { /* avg_all */
-        const cJSON *row;
-        cJSON_ArrayForEach(row, rows) {
-            double h = headline(row);
-            if (isfinite(h)) sum += h, n++;
-        }
-    }
-    for (int i = 0; r->tasks[i]; i++) {
-        const cJSON *row = find_row(rows, r->tasks[i]);
-        double h = row ? headline(row) : NAN;
-        if (isfinite(h)) sum += h, n++;
-        else snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", r->tasks[i]);
-    }
-    if (missing[0]) return ptq_fail(err, "%s: missing tasks:%s", r->name, missing);
-    if (n == 0) return ptq_fail(err, "%s: no task results", r->name);
-    *avg = sum / n;
+static int zs_run(const ptq_task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err) {
+    ptq_zeroshot_opts o = {.limit = e->o->zs_limit, .add_bos = e->o->zs_bos, .progress = e->o->progress};
+    if (ptq_zeroshot_run(e->m, e->tok, arg, &o, metrics, err)) return -1;
+    ptq_task_take_sha(metrics, sha);
     return 0;
 }
+
+static const ptq_report_col zs_col = {.per_task = 0, .decimals = 1, .lower_better = 0};
+
+static const ptq_gate zs_gates[] = {
+    {.metric = "ppl", .rule = PTQ_GATE_PPL}, /* LAMBADA */
+    {.metric = "acc", .stderr_metric = "acc_stderr", .rule = PTQ_GATE_ACC},
+    {.metric = "acc_norm", .stderr_metric = "acc_norm_stderr", .rule = PTQ_GATE_ACC},
+    {0},
+};
+
+const ptq_task_kind ptq_task_zeroshot = {
+    .name = "zeroshot",
+    .usage = "zeroshot:<task>",
+    .arg_dataset = 1,
+    .check = zs_check,
+    .run = zs_run,
+    .headline = {"acc_norm", "acc"},
+    .report = &zs_col,
+    .gates = zs_gates,
+};

@@ -45,16 +45,4 @@ int ptq_zs_argmax(const double *ll, const int *len, int n);
 /* Standard error of a mean of 0/1 values: sample std (ddof 1) / sqrt(n). */
 double ptq_zs_stderr(double p, int n);
 
-/* Named averages over task result rows (cJSON objects with "task" and metrics). */
-typedef struct {
-    const char *name;
-    const char *tasks[12]; /* NULL-terminated */
-    const char *doc;
-} ptq_zs_recipe;
-extern const ptq_zs_recipe ptq_zs_recipes[]; /* terminated by {NULL} */
-/* Average "acc_norm where present, else acc" of the recipe's tasks found in
- * rows (array of result objects). Returns 0 and sets *avg, or -1 with the
- * missing tasks in err (the recipe is then not computable). */
-int ptq_zs_recipe_avg(const ptq_zs_recipe *r, const cJSON *rows, double *avg, ptq_err *err);
-
 #endif

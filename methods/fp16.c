@@ -11,10 +11,9 @@ static int fp16_supports(const ptq_qspec *q, ptq_err *err) {
     return 0;
 }
 
-static int fp16_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int fp16_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     (void)m, (void)ctx, (void)err;
     *state = NULL;
-    *need_calib = 0;
     return 0;
 }
 
@@ -28,8 +27,13 @@ static int fp16_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return 0;
 }
 
-static const ptq_block_method fp16_blocks = {fp16_begin, fp16_block, NULL, fp16_end};
-static const ptq_opt_def fp16_opts[] = {{NULL, 0, NULL, 0, 0, NULL}};
+static const ptq_block_method fp16_blocks = {.begin = fp16_begin, .block = fp16_block, .end = fp16_end};
+static const ptq_opt_def fp16_opts[] = {{0}};
 
 const ptq_method ptq_method_fp16 = {
-    "fp16", "full-precision reference (no quantization)", 0, fp16_opts, fp16_supports, NULL, &fp16_blocks};
+    .name = "fp16",
+    .summary = "full-precision reference (no quantization)",
+    .opts = fp16_opts,
+    .supports = fp16_supports,
+    .blocks = &fp16_blocks,
+};

@@ -22,16 +22,20 @@
 
 #include <stdlib.h>
 
-#include "method.h"
+#include "method_util.h"
 
 static const ptq_opt_def gptq_opts[] = {
-    {"percdamp", PTQ_OPT_FLOAT, "0.01", 0.0, 10.0, "Hessian damping as a fraction of mean(diag H)"},
-    {"blocksize", PTQ_OPT_INT, "128", 1, 65536, "columns per lazy-update block"},
-    {"act_order", PTQ_OPT_BOOL, "false", 0, 0, "quantize columns in order of descending diag(H)"},
-    {"true_sequential", PTQ_OPT_BOOL, "true", 0, 0, "quantize q/k/v, o, gate/up, down in turn within a block"},
+    {.name = "percdamp", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 10.0,
+     .help = "Hessian damping as a fraction of mean(diag H)"},
+    {.name = "blocksize", .type = PTQ_OPT_INT, .def = "128", .lo = 1, .hi = 65536,
+     .help = "columns per lazy-update block"},
+    {.name = "act_order", .type = PTQ_OPT_BOOL, .def = "false",
+     .help = "quantize columns in order of descending diag(H)"},
+    {.name = "true_sequential", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "quantize q/k/v, o, gate/up, down in turn within a block"},
     PTQ_CALIB_OPTS("128", "2048"),
     PTQ_ACT_KV_OPTS,
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {0}};
 
 typedef struct {
     const ptq_apply_ctx *ctx;
@@ -41,7 +45,7 @@ typedef struct {
 
 extern const ptq_method ptq_method_gptq;
 
-static int gptq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int gptq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     (void)m;
     const ptq_method *me = &ptq_method_gptq;
     gptq_state *s = ptq_calloc(1, sizeof *s, err);
@@ -54,7 +58,6 @@ static int gptq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int 
     s->o.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
     s->true_seq = ptq_opt_bool(me, ctx->opts, "true_sequential");
     *state = s;
-    *need_calib = ctx->q->w_bits < 16;
     return 0;
 }
 
@@ -83,13 +86,23 @@ static int gptq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return rc;
 }
 
-static const ptq_block_method gptq_blocks = {gptq_begin, gptq_block, gptq_block_end, gptq_end};
+/* Weights at W16 are not quantized: nothing needs the calibration data. */
+static int gptq_needs_calib(const ptq_qspec *q, const cJSON *opts) {
+    (void)opts;
+    return q->w_bits < 16;
+}
 
+static const ptq_block_method gptq_blocks = {
+    .begin = gptq_begin,
+    .block = gptq_block,
+    .block_end = gptq_block_end,
+    .end = gptq_end,
+};
 
-const ptq_method ptq_method_gptq = {"gptq",
-                                    "GPTQ weights (Hessian-based error feedback), per-token activations",
-                                    1,
-                                    gptq_opts,
-                                    NULL,
-                                    NULL,
-                                    &gptq_blocks};
+const ptq_method ptq_method_gptq = {
+    .name = "gptq",
+    .summary = "GPTQ weights (Hessian-based error feedback), per-token activations",
+    .opts = gptq_opts,
+    .needs_calib = gptq_needs_calib,
+    .blocks = &gptq_blocks,
+};

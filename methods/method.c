@@ -1,5 +1,5 @@
-/* method.c — registry lookup, option validation/getters and the helpers the
- * method files share (activation/KV quantizer install, RTN, calibration). */
+/* method.c — registry lookup, options (validation, getters, the bit-spec
+ * aliases) and the driver that runs a method on a model in RAM. */
 #include "method.h"
 
 #include <errno.h>
@@ -8,10 +8,18 @@
 #include <string.h>
 #include <strings.h>
 
+#include "method_util.h"
+
 const ptq_method *ptq_method_find(const char *name) {
-    for (int i = 0; ptq_methods[i]; i++)
+    for (int i = 0; name && ptq_methods[i]; i++)
         if (strcmp(ptq_methods[i]->name, name) == 0) return ptq_methods[i];
     return NULL;
+}
+
+void ptq_method_names(char *buf, size_t cap) {
+    buf[0] = 0;
+    for (int i = 0; ptq_methods[i]; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? ", " : "", ptq_methods[i]->name);
 }
 
 const ptq_opt_def *ptq_method_opt(const ptq_method *m, const char *key) {
@@ -131,7 +139,120 @@ int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *er
     return 0;
 }
 
-cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts) {
+static void scalar_text(const cJSON *v, char *out, size_t cap) {
+    if (cJSON_IsString(v))
+        snprintf(out, cap, "%s", v->valuestring);
+    else if (cJSON_IsBool(v))
+        snprintf(out, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
+    else if (cJSON_IsNumber(v))
+        snprintf(out, cap, "%g", v->valuedouble);
+    else
+        snprintf(out, cap, "?");
+}
+
+void ptq_opts_label(const ptq_method *m, const cJSON *opts, char *out, size_t cap) {
+    snprintf(out, cap, "%s", m->name);
+    if (!opts || !opts->child) return;
+    snprintf(out + strlen(out), cap - strlen(out), "(");
+    for (const cJSON *it = opts->child; it; it = it->next) {
+        char v[64];
+        scalar_text(it, v, sizeof v);
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s=%s", it == opts->child ? "" : ",", it->string, v);
+    }
+    snprintf(out + strlen(out), cap - strlen(out), ")");
+}
+
+/* ---- bit-spec aliases ---- */
+
+/* Method options that set a bit-spec field. */
+enum { AL_A_SYM, AL_A_CLIP, AL_KV_SYM, AL_KV_GROUP, AL_KV_CLIP };
+static const struct {
+    const char *opt, *spelled; /* option; its bit-spec spelling */
+    int field, kv;             /* AL_*; 1: a KV field (ignored at KV16), 0: activations */
+} aliases[] = {
+    {.opt = "a_sym", .spelled = "-a:sym/-a:asym", .field = AL_A_SYM},
+    {.opt = "lac", .spelled = "-clip", .field = AL_A_CLIP},
+    {.opt = "kv_sym", .spelled = "-kv:sym/-kv:asym", .field = AL_KV_SYM, .kv = 1},
+    {.opt = "kv_group", .spelled = "-kv:g", .field = AL_KV_GROUP, .kv = 1},
+    {.opt = "kv_clip", .spelled = "-kv:clip", .field = AL_KV_CLIP, .kv = 1},
+};
+
+/* The field as a double; NAN when the bit-spec leaves it to the method. */
+static double field_get(const ptq_qspec *q, int f) {
+    switch (f) {
+    case AL_A_SYM:
+        return q->a_sym >= 0 ? q->a_sym : NAN;
+    case AL_A_CLIP:
+        return q->a_clip > 0.f ? q->a_clip : NAN;
+    case AL_KV_SYM:
+        return q->kv_sym >= 0 ? q->kv_sym : NAN;
+    case AL_KV_GROUP:
+        return q->kv_group >= 0 ? q->kv_group : NAN;
+    default:
+        return q->kv_clip > 0.f ? q->kv_clip : NAN;
+    }
+}
+
+static void field_set(ptq_qspec *q, int f, double v) {
+    switch (f) {
+    case AL_A_SYM:
+        q->a_sym = v != 0;
+        break;
+    case AL_A_CLIP:
+        q->a_clip = (float)v;
+        break;
+    case AL_KV_SYM:
+        q->kv_sym = v != 0;
+        break;
+    case AL_KV_GROUP:
+        q->kv_group = (int)v;
+        break;
+    default:
+        q->kv_clip = (float)v;
+        break;
+    }
+}
+
+/* The option's JSON value as a number: booleans 0/1; NAN for an alias value
+ * that leaves the field open (lac <= 0: "auto"). */
+static double alias_value(int f, const cJSON *v) {
+    double x = cJSON_IsBool(v) ? cJSON_IsTrue(v) : v->valuedouble;
+    return f == AL_A_CLIP && x <= 0 ? NAN : x;
+}
+
+int ptq_method_qspec(const ptq_method *me, const ptq_qspec *spec, const cJSON *opts, ptq_qspec *q, ptq_err *err) {
+    *q = *spec;
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+        const cJSON *v = get(opts, aliases[i].opt);
+        if (!v || !ptq_method_opt(me, aliases[i].opt) || (aliases[i].kv && q->kv_bits >= 16) ||
+            (!aliases[i].kv && aliases[i].field != AL_A_CLIP && q->a_bits >= 16))
+            continue;
+        int f = aliases[i].field;
+        double want = alias_value(f, v), have = field_get(spec, f);
+        if (isnan(want)) continue;
+        if (!isnan(have) && (f == AL_A_CLIP || f == AL_KV_CLIP ? (float)want != (float)have : want != have)) {
+            char val[32];
+            if (cJSON_IsBool(v))
+                snprintf(val, sizeof val, "%s", cJSON_IsTrue(v) ? "true" : "false");
+            else
+                snprintf(val, sizeof val, "%g", want);
+            return ptq_fail(err, "method %s: option %s=%s contradicts %s in the bit-spec %s (set it in one place)",
+                            me->name, aliases[i].opt, val, aliases[i].spelled, spec->text);
+        }
+        field_set(q, f, want);
+    }
+    ptq_qspec_format(q);
+    return 0;
+}
+
+/* A float field as the short decimal the bit-spec prints (0.95, not 0.949999988). */
+static double short_decimal(double v) {
+    char b[32];
+    snprintf(b, sizeof b, "%g", v);
+    return strtod(b, NULL);
+}
+
+cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts, const ptq_qspec *q) {
     cJSON *o = cJSON_CreateObject();
     for (const ptq_opt_def *d = m->opts; d && d->name; d++) {
         const cJSON *v = get(opts, d->name);
@@ -144,86 +265,19 @@ cJSON *ptq_opts_resolved(const ptq_method *m, const cJSON *opts) {
         else
             cJSON_AddNumberToObject(o, d->name, ptq_opt_num(m, NULL, d->name));
     }
-    return o;
-}
-
-int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    if (ptq_method_check_opts(meth, ctx->opts, err)) return -1;
-    if (meth->supports && meth->supports(ctx->q, err)) return -1;
-    if (meth->needs_calibration && (!ctx->calib || !ctx->tok))
-        return ptq_fail(err, "method %s needs calibration data (a calibration spec and a tokenizer)", meth->name);
-    int rc = meth->blocks ? ptq_method_apply_blocks(meth, m, ctx, err) : meth->apply(m, ctx, err);
-    if (rc) return ptq_wrap(err, "method %s", meth->name);
-    return 0;
-}
-
-/* ---- shared helpers ---- */
-
-static ptq_act_qspec act_spec(const ptq_method *meth, const ptq_apply_ctx *ctx) {
-    const ptq_qspec *q = ctx->q;
-    return (ptq_act_qspec){q->a_bits, ptq_opt_bool(meth, ctx->opts, "a_sym"), q->a_clip > 0.f ? q->a_clip : 1.f, 0};
-}
-
-void ptq_install_act_kv_layer(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, int layer) {
-    ptq_act_qspec a = act_spec(meth, ctx);
-    for (int j = 0; j < PTQ_LIN_COUNT; j++)
-        m->layers[layer].lin[j].aq = a;
-    int g = (int)ptq_opt_num(meth, ctx->opts, "kv_group");
-    ptq_act_qspec kv = {ctx->q->kv_bits, ptq_opt_bool(meth, ctx->opts, "kv_sym"),
-                        (float)ptq_opt_num(meth, ctx->opts, "kv_clip"), g >= m->cfg.head_dim ? 0 : g};
-    m->layers[layer].kq = m->layers[layer].vq = kv;
-}
-
-void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx) {
-    if (ptq_opt_bool(meth, ctx->opts, "quant_lm_head")) m->lm_head.aq = act_spec(meth, ctx);
-}
-
-void ptq_install_act_kv(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx) {
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        ptq_install_act_kv_layer(m, meth, ctx, l);
-    ptq_install_act_lm_head(m, meth, ctx);
-}
-
-ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {
-    const ptq_qspec *q = ctx->q;
-    ptq_wq_opts o = ptq_wq_default(q->w_bits, q->w_sym >= 0 ? q->w_sym : default_sym);
-    o.group = q->w_group;
-    o.mse = q->w_mse;
-    return o;
-}
-
-int ptq_rtn_layer(ptq_model *m, int layer, const ptq_wq_opts *wq, ptq_err *err) {
-    return ptq_wq_layer(m, layer, wq, err);
-}
-
-int ptq_rtn_lm_head(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err) {
-    return quant_lm_head ? ptq_wq_lm_head(m, wq, err) : 0;
-}
-
-int ptq_rtn_all(ptq_model *m, const ptq_wq_opts *wq, int quant_lm_head, ptq_err *err) {
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        if (ptq_rtn_layer(m, l, wq, err)) return -1;
-    return ptq_rtn_lm_head(m, wq, quant_lm_head, err);
-}
-
-int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c, ptq_err *err) {
-    ptq_calib_spec s = *ctx->calib;
-    s.nsamples = (int)ptq_opt_num(meth, ctx->opts, "nsamples");
-    s.seqlen = PTQ_MIN((int)ptq_opt_num(meth, ctx->opts, "seqlen"), m->cfg.max_seq);
-    if (ptq_calib_load(c, &s, ctx->tok, m->cfg.max_seq, err)) return -1;
-    if (ctx->info) {
-        cJSON *o = cJSON_AddObjectToObject(ctx->info, "calib");
-        cJSON_AddStringToObject(o, "dataset", s.dataset);
-        cJSON_AddStringToObject(o, "sha256", c->dataset_sha256);
-        cJSON_AddNumberToObject(o, "nsamples", c->nsamples);
-        cJSON_AddNumberToObject(o, "seqlen", c->seqlen);
-        cJSON_AddNumberToObject(o, "seed", (double)s.seed);
-        cJSON_AddStringToObject(o, "sampling", c->sampling);
+    for (size_t i = 0; q && i < sizeof aliases / sizeof aliases[0]; i++) { /* what the bit-spec set */
+        double v = field_get(q, aliases[i].field);
+        cJSON *cur = cJSON_GetObjectItemCaseSensitive(o, aliases[i].opt);
+        if (isnan(v) || !cur) continue;
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            o, aliases[i].opt, cJSON_IsBool(cur) ? cJSON_CreateBool(v != 0) : cJSON_CreateNumber(short_decimal(v)));
     }
-    return 0;
+    return o;
 }
 
-/* ---- block-wise driver ---- */
+int ptq_method_needs_calib(const ptq_method *me, const ptq_qspec *q, const cJSON *opts) {
+    return me->needs_calib ? me->needs_calib(q, opts) : 0;
+}
 
 int ptq_method_streamable(const ptq_method *meth, ptq_err *err) {
     const ptq_block_method *b = meth->blocks;
@@ -233,13 +287,12 @@ int ptq_method_streamable(const ptq_method *meth, ptq_err *err) {
     return 0;
 }
 
-/* Same walk as ptq_calib_walk (calib.c), with block_end after the advance. */
-int ptq_method_apply_blocks(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
-    if (ptq_method_streamable(meth, err)) return -1;
+/* The in-RAM driver of a block-wise method (ptq_block_method). */
+static int apply_blocks(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
     const ptq_block_method *b = meth->blocks;
     void *st = NULL;
-    int need = 0;
-    if (b->begin(m, ctx, &st, &need, err)) return -1;
+    int need = ptq_method_needs_calib(meth, ctx->q, ctx->opts);
+    if (b->begin(m, ctx, &st, err)) return -1;
     ptq_calib c;
     memset(&c, 0, sizeof c);
     float *X = NULL;
@@ -269,4 +322,16 @@ int ptq_method_apply_blocks(const ptq_method *meth, ptq_model *m, const ptq_appl
         return -1;
     }
     return b->end(st, m, 1, err);
+}
+
+int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
+    if (ptq_method_needs_calib(meth, ctx->q, ctx->opts) &&
+        (!ctx->calib || (!ctx->tok && strcmp(ctx->calib->dataset, PTQ_CALIB_RANDOM))))
+        return ptq_fail(err, "method %s needs calibration data (a calibration spec and a tokenizer)", meth->name);
+    int rc;
+    if (meth->blocks)
+        rc = ptq_method_streamable(meth, err) ? -1 : apply_blocks(meth, m, ctx, err);
+    else
+        rc = meth->apply(m, ctx, err);
+    return rc ? ptq_wrap(err, "method %s", meth->name) : 0;
 }

@@ -30,16 +30,17 @@
 
 #include "gptq.h"
 #include "hadamard.h"
-#include "method.h"
+#include "method_util.h"
 
 static const ptq_opt_def qr_opts[] = {
-    {"weights", PTQ_OPT_STRING, "gptq", 0, 0, "weight quantizer: gptq or rtn"},
-    {"percdamp", PTQ_OPT_FLOAT, "0.01", 0.0, 10.0, "GPTQ damping"},
-    {"act_order", PTQ_OPT_BOOL, "false", 0, 0, "GPTQ act-order"},
-    {"online_head_had", PTQ_OPT_BOOL, "true", 0, 0, "online Hadamard across heads on the o_proj input"},
+    {.name = "weights", .type = PTQ_OPT_STRING, .def = "gptq", .help = "weight quantizer: gptq or rtn"},
+    {.name = "percdamp", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 10.0, .help = "GPTQ damping"},
+    {.name = "act_order", .type = PTQ_OPT_BOOL, .def = "false", .help = "GPTQ act-order"},
+    {.name = "online_head_had", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "online Hadamard across heads on the o_proj input"},
     PTQ_CALIB_OPTS("128", "2048"),
     PTQ_ACT_KV_OPTS,
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {0}};
 
 extern const ptq_method ptq_method_quarot;
 
@@ -133,7 +134,7 @@ static void qr_free(qr_state *s) {
 }
 
 /* Outer tensors: untie, final norm into lm_head, R1 on embedding and lm_head. */
-static int qr_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int qr_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     const ptq_method *me = &ptq_method_quarot;
     const ptq_config *c = &m->cfg;
     const char *wmode = ptq_opt_str(me, ctx->opts, "weights"), *k1 = "";
@@ -168,7 +169,6 @@ static int qr_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *n
         cJSON_AddStringToObject(o, "o_proj_online_heads", s->hh ? "hadamard" : "none");
     }
     *state = s;
-    *need_calib = use_gptq && s->wq.bits < 16;
     return 0;
 }
 
@@ -230,9 +230,22 @@ static int qr_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return rc;
 }
 
-static const ptq_block_method qr_blocks = {qr_begin, qr_block, qr_block_end, qr_end};
+/* Calibration feeds GPTQ only (weights=gptq at W<16). */
+static int qr_needs_calib(const ptq_qspec *q, const cJSON *opts) {
+    return q->w_bits < 16 && !strcmp(ptq_opt_str(&ptq_method_quarot, opts, "weights"), "gptq");
+}
 
+static const ptq_block_method qr_blocks = {
+    .begin = qr_begin,
+    .block = qr_block,
+    .block_end = qr_block_end,
+    .end = qr_end,
+};
 
 const ptq_method ptq_method_quarot = {
-    "quarot", "Hadamard rotations (fused + online) then GPTQ/RTN weights, per-token activations, KV", 1, qr_opts, NULL,
-    NULL, &qr_blocks};
+    .name = "quarot",
+    .summary = "Hadamard rotations (fused + online) then GPTQ/RTN weights, per-token activations, KV",
+    .opts = qr_opts,
+    .needs_calib = qr_needs_calib,
+    .blocks = &qr_blocks,
+};

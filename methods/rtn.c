@@ -6,9 +6,9 @@
  * gets its quantizers on its own; lm_head at the end. */
 #include <stdlib.h>
 
-#include "method.h"
+#include "method_util.h"
 
-static const ptq_opt_def rtn_opts[] = {PTQ_ACT_KV_OPTS, {NULL, 0, NULL, 0, 0, NULL}};
+static const ptq_opt_def rtn_opts[] = {PTQ_ACT_KV_OPTS, {0}};
 
 typedef struct {
     const ptq_apply_ctx *ctx;
@@ -17,14 +17,13 @@ typedef struct {
 
 extern const ptq_method ptq_method_rtn;
 
-static int rtn_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int rtn_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     (void)m;
     rtn_state *s = ptq_calloc(1, sizeof *s, err);
     if (!s) return -1;
     s->ctx = ctx;
     s->wq = ptq_method_wq(ctx, 1);
     *state = s;
-    *need_calib = 0;
     return 0;
 }
 
@@ -47,8 +46,11 @@ static int rtn_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return rc;
 }
 
-static const ptq_block_method rtn_blocks = {rtn_begin, rtn_block, NULL, rtn_end};
-
+static const ptq_block_method rtn_blocks = {.begin = rtn_begin, .block = rtn_block, .end = rtn_end};
 
 const ptq_method ptq_method_rtn = {
-    "rtn", "round-to-nearest weights, per-token activations, per-head KV", 0, rtn_opts, NULL, NULL, &rtn_blocks};
+    .name = "rtn",
+    .summary = "round-to-nearest weights, per-token activations, per-head KV",
+    .opts = rtn_opts,
+    .blocks = &rtn_blocks,
+};

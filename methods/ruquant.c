@@ -43,21 +43,26 @@
 
 #include "hadamard.h"
 #include "lincapture.h"
-#include "method.h"
+#include "method_util.h"
 #include "rotations.h"
 
 static const ptq_opt_def ru_opts[] = {
-    {"alpha", PTQ_OPT_FLOAT, "0.6", 0.0, 1.0, "smoothing strength"},
-    {"block", PTQ_OPT_INT, "128", 2, 4096, "max block size B (largest divisor of the width <= block is used)"},
-    {"K", PTQ_OPT_INT, "16", 0, 1000, "Householder steps per get_R"},
-    {"lambda", PTQ_OPT_INT, "3", 0, 100, "Givens rounds per Householder step"},
-    {"zigzag", PTQ_OPT_BOOL, "true", 0, 0, "zigzag permutation + second rotation"},
-    {"householder", PTQ_OPT_BOOL, "true", 0, 0, "global Householder reflection"},
-    {"lac", PTQ_OPT_FLOAT, "-1", -1.0, 1.0, "activation clip ratio (-1: 0.9 at A<=4, else 1.0)"},
-    {"swc", PTQ_OPT_FLOAT, "-1", -1.0, 1.0, "weight clip ratio (-1: 0.8 at W<=4, else 1.0)"},
-    {"kv_hadamard", PTQ_OPT_BOOL, "true", 0, 0, "Hadamard on Q/K heads before KV quantization"},
+    {.name = "alpha", .type = PTQ_OPT_FLOAT, .def = "0.6", .lo = 0.0, .hi = 1.0, .help = "smoothing strength"},
+    {.name = "block", .type = PTQ_OPT_INT, .def = "128", .lo = 2, .hi = 4096,
+     .help = "max block size B (largest divisor of the width <= block is used)"},
+    {.name = "K", .type = PTQ_OPT_INT, .def = "16", .lo = 0, .hi = 1000, .help = "Householder steps per get_R"},
+    {.name = "lambda", .type = PTQ_OPT_INT, .def = "3", .lo = 0, .hi = 100,
+     .help = "Givens rounds per Householder step"},
+    {.name = "zigzag", .type = PTQ_OPT_BOOL, .def = "true", .help = "zigzag permutation + second rotation"},
+    {.name = "householder", .type = PTQ_OPT_BOOL, .def = "true", .help = "global Householder reflection"},
+    {.name = "lac", .type = PTQ_OPT_FLOAT, .def = "-1", .lo = -1.0, .hi = 1.0,
+     .help = "activation clip ratio (-1: 0.9 at A<=4, else 1.0)"},
+    {.name = "swc", .type = PTQ_OPT_FLOAT, .def = "-1", .lo = -1.0, .hi = 1.0,
+     .help = "weight clip ratio (-1: 0.8 at W<=4, else 1.0)"},
+    {.name = "kv_hadamard", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "Hadamard on Q/K heads before KV quantization"},
     PTQ_CALIB_OPTS("128", "2048"),
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {0}};
 
 extern const ptq_method ptq_method_ruquant;
 
@@ -199,7 +204,7 @@ out:
 /* Block-wise (streamable): calibration and transforms per block in
  * block(); the block's KV quantizers and Q/K Hadamard in block_end(), after
  * the calibration inputs moved past it (as after the whole walk in RAM). */
-static int ru_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int ru_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     const ptq_method *me = &ptq_method_ruquant;
     const ptq_qspec *q = ctx->q;
     int hd = m->cfg.head_dim, had = q->kv_bits < 16 && ptq_opt_bool(me, ctx->opts, "kv_hadamard");
@@ -216,15 +221,14 @@ static int ru_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *n
     r->ro.zigzag = ptq_opt_bool(me, ctx->opts, "zigzag");
     r->ro.householder = ptq_opt_bool(me, ctx->opts, "householder");
     r->ro.seed = ctx->seed;
-    r->lac = ptq_opt_num(me, ctx->opts, "lac");
+    r->lac = q->a_clip > 0 ? q->a_clip : ptq_opt_num(me, ctx->opts, "lac"); /* lac is the bit-spec's -clip */
     r->swc = ptq_opt_num(me, ctx->opts, "swc");
-    if (r->lac <= 0) r->lac = q->a_clip > 0 ? q->a_clip : (q->a_bits <= 4 ? 0.9 : 1.0);
+    if (r->lac <= 0) r->lac = q->a_bits <= 4 ? 0.9 : 1.0;
     if (r->swc <= 0) r->swc = q->w_bits <= 4 ? 0.8 : 1.0;
     r->wq = ptq_method_wq(ctx, 0);
     r->wq.sym = q->w_sym == 1 ? 1 : 0;
     r->wq.clip = (float)r->swc;
     *state = r;
-    *need_calib = 1;
     return 0;
 }
 
@@ -251,14 +255,30 @@ static int ru_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return 0;
 }
 
-static const ptq_block_method ru_blocks = {ru_begin, ru_block, ru_block_end, ru_end};
+static const ptq_block_method ru_blocks = {
+    .begin = ru_begin,
+    .block = ru_block,
+    .block_end = ru_block_end,
+    .end = ru_end,
+};
 
+/* Activations are per-token asymmetric (clip: lac), the KV cache per-head
+ * asymmetric without clip; a bit-spec may restate, not change, that. */
+static int ru_supports(const ptq_qspec *q, ptq_err *err) {
+    const char *bad = q->a_sym == 1 ? "-a:sym" : q->a_group > 0 ? "-a:g" : q->kv_sym == 1 ? "-kv:sym"
+                      : q->kv_group > 0 ? "-kv:g" : q->kv_clip > 0.f && q->kv_clip != 1.f ? "-kv:clip" : NULL;
+    if (bad)
+        return ptq_fail(err, "ruquant quantizes activations per token and the KV cache per head, asymmetric, "
+                             "without KV clip: %s in %s is not supported", bad, q->text);
+    return 0;
+}
 
-const ptq_method ptq_method_ruquant = {"ruquant",
-                                       "smoothing + Householder/Givens block rotations toward uniform targets, "
-                                       "zigzag, global Householder; RTN weights (closed form)",
-                                       1,
-                                       ru_opts,
-                                       NULL,
-                                       NULL,
-                                       &ru_blocks};
+const ptq_method ptq_method_ruquant = {
+    .name = "ruquant",
+    .summary = "smoothing + Householder/Givens block rotations toward uniform targets, "
+               "zigzag, global Householder; RTN weights (closed form)",
+    .opts = ru_opts,
+    .supports = ru_supports,
+    .needs_calib = ptq_needs_calib_always,
+    .blocks = &ru_blocks,
+};

@@ -33,17 +33,22 @@
 #include <string.h>
 
 #include "lincapture.h"
-#include "method.h"
+#include "method_util.h"
 
 static const ptq_opt_def septq_opts[] = {
-    {"sparsity", PTQ_OPT_FLOAT, "0.01", 0.0, 0.5, "fraction of weights kept in full precision (top OBS scores)"},
-    {"masked_value", PTQ_OPT_STRING, "original", 0, 0, "original | updated (SEPTQ code: GPTQ-updated value)"},
-    {"mse", PTQ_OPT_BOOL, "true", 0, 0, "MSE clip search for Q0 and the GPTQ grids"},
-    {"percdamp", PTQ_OPT_FLOAT, "0.01", 0.0, 10.0, "Hessian damping as a fraction of mean(diag H)"},
-    {"blocksize", PTQ_OPT_INT, "128", 1, 65536, "columns per lazy-update block"},
-    {"act_order", PTQ_OPT_BOOL, "true", 0, 0, "quantize columns in order of descending diag(H) (SEPTQ's command)"},
+    {.name = "sparsity", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 0.5,
+     .help = "fraction of weights kept in full precision (top OBS scores)"},
+    {.name = "masked_value", .type = PTQ_OPT_STRING, .def = "original",
+     .help = "original | updated (SEPTQ code: GPTQ-updated value)"},
+    {.name = "mse", .type = PTQ_OPT_BOOL, .def = "true", .help = "MSE clip search for Q0 and the GPTQ grids"},
+    {.name = "percdamp", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 10.0,
+     .help = "Hessian damping as a fraction of mean(diag H)"},
+    {.name = "blocksize", .type = PTQ_OPT_INT, .def = "128", .lo = 1, .hi = 65536,
+     .help = "columns per lazy-update block"},
+    {.name = "act_order", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "quantize columns in order of descending diag(H) (SEPTQ's command)"},
     PTQ_CALIB_OPTS("128", "2048"),
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {0}};
 
 static int septq_supports(const ptq_qspec *q, ptq_err *err) {
     if (!ptq_qspec_weight_only(q))
@@ -149,7 +154,7 @@ static int septq_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_
 }
 
 /* Block-wise (streamable): all the work is per block; end() adds the totals. */
-static int septq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int septq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     (void)m;
     const ptq_method *me = &ptq_method_septq;
     const char *mv = ptq_opt_str(me, ctx->opts, "masked_value");
@@ -168,7 +173,6 @@ static int septq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int
     r->o.keep_original = !strcmp(mv, "original");
     r->info = ctx->info;
     *state = r;
-    *need_calib = 1;
     return 0;
 }
 
@@ -186,14 +190,13 @@ static int septq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return 0;
 }
 
-static const ptq_block_method septq_blocks = {septq_begin, septq_block, NULL, septq_end};
+static const ptq_block_method septq_blocks = {.begin = septq_begin, .block = septq_block, .end = septq_end};
 
-
-const ptq_method ptq_method_septq = {"septq",
-                                     "GPTQ with a static 1% full-precision mask of the largest OBS scores "
-                                     "(weight-only)",
-                                     1,
-                                     septq_opts,
-                                     septq_supports,
-                                     NULL,
-                                     &septq_blocks};
+const ptq_method ptq_method_septq = {
+    .name = "septq",
+    .summary = "GPTQ with a static 1% full-precision mask of the largest OBS scores (weight-only)",
+    .opts = septq_opts,
+    .supports = septq_supports,
+    .needs_calib = ptq_needs_calib_always,
+    .blocks = &septq_blocks,
+};

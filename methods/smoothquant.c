@@ -20,13 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "method.h"
+#include "method_util.h"
 
 static const ptq_opt_def sq_opts[] = {
-    {"alpha", PTQ_OPT_FLOAT, "0.5", 0.0, 1.0, "migration strength (0.85 in the repo's LLaMA scripts)"},
+    {.name = "alpha", .type = PTQ_OPT_FLOAT, .def = "0.5", .lo = 0.0, .hi = 1.0,
+     .help = "migration strength (0.85 in the repo's LLaMA scripts)"},
     PTQ_CALIB_OPTS("128", "512"),
     PTQ_ACT_KV_OPTS,
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {0}};
 
 extern const ptq_method ptq_method_smoothquant;
 
@@ -80,7 +81,7 @@ static int sq_block(void *ctx, ptq_model *m, int layer, float *X, const ptq_cali
     return 0;
 }
 
-static int sq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int sq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     sq_ctx *s = ptq_calloc(1, sizeof *s, err);
     if (!s) return -1;
     s->alpha = ptq_opt_num(&ptq_method_smoothquant, ctx->opts, "alpha");
@@ -93,7 +94,6 @@ static int sq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *n
         return -1;
     }
     *state = s;
-    *need_calib = 1;
     return 0;
 }
 
@@ -119,14 +119,18 @@ static int sq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return rc;
 }
 
-static const ptq_block_method sq_blocks = {sq_begin, sq_block, sq_block_end, sq_end};
-
+static const ptq_block_method sq_blocks = {
+    .begin = sq_begin,
+    .block = sq_block,
+    .block_end = sq_block_end,
+    .end = sq_end,
+};
 
 const ptq_method ptq_method_smoothquant = {
-    "smoothquant",
-    "per-channel smoothing folded into RMSNorm (alpha), then RTN weights + per-token activations",
-    1,
-    sq_opts,
-    NULL,
-    NULL,
-    &sq_blocks};
+    .name = "smoothquant",
+    .summary = "per-channel smoothing folded into RMSNorm (alpha), then RTN weights + per-token "
+               "activations",
+    .opts = sq_opts,
+    .needs_calib = ptq_needs_calib_always,
+    .blocks = &sq_blocks,
+};

@@ -43,31 +43,43 @@
 
 #include "fakequant.h"
 #include "lincapture.h"
-#include "method.h"
+#include "method_util.h"
 
 static const ptq_opt_def sq_opts[] = {
-    {"k", PTQ_OPT_INT, "-1", -1, 1 << 20,
-     "low-frequency bins kept per row (fixed budget; average for softmax); -1: max(1, round(16 * C_in / 4096))"},
-    {"budget", PTQ_OPT_STRING, "fixed", 0, 0, "fixed | energy | softmax"},
-    {"energy", PTQ_OPT_FLOAT, "0.5", 0.0, 1.0, "energy fraction kept per row (budget=energy)"},
-    {"softmax_temp", PTQ_OPT_FLOAT, "1.0", 0.0, 1000.0, "softmax temperature over row scores (budget=softmax)"},
-    {"alpha_search", PTQ_OPT_BOOL, "true", 0, 0, "search alpha per smoothing group (else use alpha)"},
-    {"alpha", PTQ_OPT_FLOAT, "0.5", 0.0, 1.0, "fixed smoothing strength when alpha_search is false"},
-    {"alpha_lo", PTQ_OPT_FLOAT, "0.05", 0.0, 1.0, "alpha grid start"},
-    {"alpha_hi", PTQ_OPT_FLOAT, "0.95", 0.0, 1.0, "alpha grid end"},
-    {"alpha_step", PTQ_OPT_FLOAT, "0.05", 0.001, 1.0, "alpha grid step"},
-    {"search_tokens", PTQ_OPT_INT, "2048", 16, 1 << 24, "calibration rows used by the alpha search"},
-    {"smooth_od", PTQ_OPT_BOOL, "true", 0, 0, "also smooth o_proj (via v_proj rows) and down_proj (via up_proj rows)"},
-    {"branch_fp16", PTQ_OPT_BOOL, "true", 0, 0, "store the low-frequency coefficients in fp16"},
-    {"percdamp", PTQ_OPT_FLOAT, "0.01", 0.0, 10.0, "GPTQ Hessian damping"},
-    {"blocksize", PTQ_OPT_INT, "128", 1, 65536, "GPTQ columns per lazy-update block"},
-    {"act_order", PTQ_OPT_BOOL, "false", 0, 0, "GPTQ act-order"},
+    {.name = "k", .type = PTQ_OPT_INT, .def = "-1", .lo = -1, .hi = 1 << 20,
+     .help = "low-frequency bins kept per row (fixed budget; average for softmax); "
+             "-1: max(1, round(16 * C_in / 4096))"},
+    {.name = "budget", .type = PTQ_OPT_STRING, .def = "fixed", .help = "fixed | energy | softmax"},
+    {.name = "energy", .type = PTQ_OPT_FLOAT, .def = "0.5", .lo = 0.0, .hi = 1.0,
+     .help = "energy fraction kept per row (budget=energy)"},
+    {.name = "softmax_temp", .type = PTQ_OPT_FLOAT, .def = "1.0", .lo = 0.0, .hi = 1000.0,
+     .help = "softmax temperature over row scores (budget=softmax)"},
+    {.name = "alpha_search", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "search alpha per smoothing group (else use alpha)"},
+    {.name = "alpha", .type = PTQ_OPT_FLOAT, .def = "0.5", .lo = 0.0, .hi = 1.0,
+     .help = "fixed smoothing strength when alpha_search is false"},
+    {.name = "alpha_lo", .type = PTQ_OPT_FLOAT, .def = "0.05", .lo = 0.0, .hi = 1.0, .help = "alpha grid start"},
+    {.name = "alpha_hi", .type = PTQ_OPT_FLOAT, .def = "0.95", .lo = 0.0, .hi = 1.0, .help = "alpha grid end"},
+    {.name = "alpha_step", .type = PTQ_OPT_FLOAT, .def = "0.05", .lo = 0.001, .hi = 1.0, .help = "alpha grid step"},
+    {.name = "search_tokens", .type = PTQ_OPT_INT, .def = "2048", .lo = 16, .hi = 1 << 24,
+     .help = "calibration rows used by the alpha search"},
+    {.name = "smooth_od", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "also smooth o_proj (via v_proj rows) and down_proj (via up_proj rows)"},
+    {.name = "branch_fp16", .type = PTQ_OPT_BOOL, .def = "true",
+     .help = "store the low-frequency coefficients in fp16"},
+    {.name = "percdamp", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 10.0,
+     .help = "GPTQ Hessian damping"},
+    {.name = "blocksize", .type = PTQ_OPT_INT, .def = "128", .lo = 1, .hi = 65536,
+     .help = "GPTQ columns per lazy-update block"},
+    {.name = "act_order", .type = PTQ_OPT_BOOL, .def = "false", .help = "GPTQ act-order"},
     PTQ_CALIB_OPTS("128", "2048"),
-    {"a_sym", PTQ_OPT_BOOL, "false", 0, 0, "activations symmetric (SpecQuant: per-token asymmetric)"},
-    {"kv_group", PTQ_OPT_INT, "128", 0, 65536, "KV cache: group size within a head (0 or >= head_dim: per head)"},
-    {"kv_sym", PTQ_OPT_BOOL, "false", 0, 0, "KV cache: symmetric (default asymmetric)"},
-    {"kv_clip", PTQ_OPT_FLOAT, "1.0", 0.01, 1.0, "KV cache: clip ratio"},
-    {NULL, 0, NULL, 0, 0, NULL}};
+    {.name = "a_sym", .type = PTQ_OPT_BOOL, .def = "false",
+     .help = "activations symmetric (SpecQuant: per-token asymmetric)"},
+    {.name = "kv_group", .type = PTQ_OPT_INT, .def = "128", .lo = 0, .hi = 65536,
+     .help = "KV cache: group size within a head (0 or >= head_dim: per head)"},
+    {.name = "kv_sym", .type = PTQ_OPT_BOOL, .def = "false", .help = "KV cache: symmetric (default asymmetric)"},
+    {.name = "kv_clip", .type = PTQ_OPT_FLOAT, .def = "1.0", .lo = 0.01, .hi = 1.0, .help = "KV cache: clip ratio"},
+    {0}};
 
 extern const ptq_method ptq_method_specquant;
 
@@ -363,7 +375,7 @@ static int spec_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_c
     return rc;
 }
 
-static int spec_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int *need_calib, ptq_err *err) {
+static int spec_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
     const ptq_method *me = &ptq_method_specquant;
     spec_run *rp = ptq_calloc(1, sizeof *rp, err);
     if (!rp) return -1;
@@ -397,7 +409,6 @@ static int spec_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, int 
     if (ctx->info) r.alphas = cJSON_AddArrayToObject(ctx->info, "specquant_alpha");
     *rp = r;
     *state = rp;
-    *need_calib = 1;
     return 0;
 }
 
@@ -412,14 +423,13 @@ static int spec_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return 0;
 }
 
-static const ptq_block_method spec_blocks = {spec_begin, spec_block, NULL, spec_end};
+static const ptq_block_method spec_blocks = {.begin = spec_begin, .block = spec_block, .end = spec_end};
 
-
-const ptq_method ptq_method_specquant = {"specquant",
-                                         "smoothing (searched alpha) + per-row low-frequency FFT branch in 16 bits "
-                                         "+ GPTQ on the residual; per-token asymmetric activations",
-                                         1,
-                                         sq_opts,
-                                         NULL,
-                                         NULL,
-                                         &spec_blocks};
+const ptq_method ptq_method_specquant = {
+    .name = "specquant",
+    .summary = "smoothing (searched alpha) + per-row low-frequency FFT branch in 16 bits "
+               "+ GPTQ on the residual; per-token asymmetric activations",
+    .opts = sq_opts,
+    .needs_calib = ptq_needs_calib_always,
+    .blocks = &spec_blocks,
+};

@@ -1,31 +1,17 @@
-/* generate.c — `ptqbench generate`: text from a model, greedy
- * (--temperature 0) or sampled with a seeded RNG. */
+/* generate.c — `ptqbench generate`: text from a model (eval/generate.h),
+ * greedy (--temperature 0) or sampled with a seeded RNG. */
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "generate.h"
 #include "model_open.h"
 
-static int argmax(const float *v, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b]) b = i;
-    return b;
-}
-
-/* Temperature sampling from softmax(logits / temp) with a seeded RNG. */
-static int sample(float *logits, int n, float temp, ptq_rng *rng) {
-    float mx = logits[argmax(logits, n)];
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((logits[i] - mx) / temp);
-    double r = ptq_rng_uniform(rng) * sum, acc = 0;
-    for (int i = 0; i < n; i++) {
-        acc += exp((logits[i] - mx) / temp);
-        if (acc >= r) return i;
-    }
-    return n - 1;
+static void print_piece(void *ctx, const char *piece, int len) {
+    (void)ctx;
+    fwrite(piece, 1, (size_t)len, stdout);
+    fflush(stdout);
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -64,44 +50,10 @@ int cmd_generate(int argc, char **argv) {
     ptq_tokenizer *tok;
     ptq_err err;
     if (ptq_open_model(model, tokp, &m, &tok, &err)) return ptq_cli_error(1, "%s", err.msg);
-    if (steps > m.cfg.max_seq) steps = m.cfg.max_seq;
-    int *ids = NULL, n = 0, rc = 1;
-    ptq_state s;
-    if (tok->encode(tok, prompt, strlen(prompt), 1, 0, &ids, &n, &err) || ptq_state_init(&s, &m, 1, &err)) {
-        ptq_cli_error(1, "%s", err.msg);
-        goto out;
-    }
-    if (n > steps) {
-        ptq_cli_error(2, "generate: the prompt has %d tokens, more than --steps %d", n, steps);
-        rc = 2;
-        ptq_state_free(&s);
-        goto out;
-    }
-    ptq_rng rng;
-    ptq_rng_seed(&rng, (uint64_t)seed);
-    int token = ids[0], pos = 0;
-    char piece[512];
-    while (pos < steps) {
-        if (ptq_forward(&m, &s, &token, 1, pos, NULL, 1, &err)) {
-            ptq_cli_error(1, "%s", err.msg);
-            break;
-        }
-        int next = pos < n - 1 ? ids[pos + 1]
-                   : temp == 0.0 ? argmax(s.logits, m.cfg.vocab_size)
-                                 : sample(s.logits, m.cfg.vocab_size, (float)temp, &rng);
-        pos++;
-        if (next == tok->bos_id) break; /* BOS delimits sequences, as in run.c */
-        int k = tok->decode(tok, token, next, piece, sizeof piece);
-        fwrite(piece, 1, k, stdout);
-        fflush(stdout);
-        token = next;
-    }
-    printf("\n");
-    rc = 0;
-    ptq_state_free(&s);
-out:
-    free(ids);
+    int rc = ptq_generate(&m, tok, prompt, steps, temp, (uint64_t)seed, print_piece, NULL, &err);
+    if (rc) ptq_cli_error(rc == PTQ_GEN_PROMPT ? 2 : 1, "generate: %s", err.msg);
+    else printf("\n");
     ptq_tokenizer_free(tok);
     ptq_model_free(&m);
-    return rc;
+    return rc == PTQ_GEN_PROMPT ? 2 : rc ? 1 : 0;
 }

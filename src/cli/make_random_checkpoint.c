@@ -8,22 +8,7 @@
 
 #include "cli.h"
 #include "hf_checkpoint.h"
-
-static const struct {
-    const char *name;
-    ptq_config cfg;
-    int shards;
-} shapes[] = {
-#define SHAPE(d, h, l, nh, kv, v, ms)                                                                                  \
-    {                                                                                                                  \
-        .dim = d, .hidden_dim = h, .n_layers = l, .n_heads = nh, .n_kv_heads = kv, .vocab_size = v, .max_seq = ms,     \
-        .head_dim = (d) / (nh), .rope_theta = 10000.f, .norm_eps = 1e-5f, .rope_style = PTQ_ROPE_HALF, .bos_id = 1,    \
-        .eos_id = 2                                                                                                    \
-    }
-    {"llama2-7b", SHAPE(4096, 11008, 32, 32, 32, 32000, 4096), 2},
-    {"llama2-13b", SHAPE(5120, 13824, 40, 40, 40, 32000, 4096), 3},
-    {"tiny", SHAPE(64, 128, 2, 4, 2, 32000, 256), 1},
-};
+#include "shapes.h"
 
 int cmd_make_random_checkpoint(int argc, char **argv) {
     static const struct option opts[] = {{"shape", required_argument, 0, 's'},  {"dtype", required_argument, 0, 'd'},
@@ -64,18 +49,20 @@ int cmd_make_random_checkpoint(int argc, char **argv) {
     }
     if (optind < argc) return ptq_cli_error(2, "make-random-checkpoint: unexpected argument '%s'", argv[optind]);
     if (!shape || !out) return ptq_cli_error(2, "make-random-checkpoint: --shape and --out are required");
-    int k = -1;
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        if (!strcmp(shapes[i].name, shape)) k = (int)i;
-    if (k < 0) return ptq_cli_error(2, "--shape: unknown shape '%s' (llama2-7b, llama2-13b, tiny)", shape);
+    const ptq_model_shape *sh = ptq_model_shape_find(shape);
+    if (!sh) {
+        char names[256];
+        ptq_model_shape_names(names, sizeof names);
+        return ptq_cli_error(2, "--shape: unknown shape '%s' (%s)", shape, names);
+    }
     int dtype = !strcmp(dt, "bf16")   ? PTQ_ST_BF16
                 : !strcmp(dt, "fp16") ? PTQ_ST_F16
                 : !strcmp(dt, "fp32") ? PTQ_ST_F32
                                       : -1;
     if (dtype < 0) return ptq_cli_error(2, "--dtype: expected bf16, fp16 or fp32, got '%s'", dt);
-    ptq_config cfg = shapes[k].cfg;
+    ptq_config cfg = sh->cfg;
     if (layers) cfg.n_layers = layers;
-    if (!shards) shards = PTQ_MIN(shapes[k].shards, cfg.n_layers + 1);
+    if (!shards) shards = PTQ_MIN(sh->shards, cfg.n_layers + 1);
     if (shards > cfg.n_layers + 1)
         return ptq_cli_error(2, "--shards: at most %d for %d layers", cfg.n_layers + 1, cfg.n_layers);
     ptq_err err;

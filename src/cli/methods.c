@@ -16,7 +16,7 @@ int cmd_methods(int argc, char **argv) {
     for (int i = 0; ptq_methods[i]; i++) {
         const ptq_method *m = ptq_methods[i];
         if (argc == 2 && strcmp(argv[1], m->name)) continue;
-        printf("%-12s %s%s\n", m->name, m->summary, m->needs_calibration ? " [calibration]" : "");
+        printf("%-12s %s%s\n", m->name, m->summary, m->needs_calib ? " [calibration]" : "");
         for (const ptq_opt_def *d = m->opts; d && d->name; d++) {
             char range[64] = "";
             if ((d->type == PTQ_OPT_INT || d->type == PTQ_OPT_FLOAT) && d->lo < d->hi)

@@ -9,101 +9,11 @@
 #include "hf_checkpoint.h"
 #include "perplexity.h"
 #include "ppl_stream.h"
-
-int ptq_ppl_parse_flag(int c, const char *arg, ptq_ppl_opts *o) {
-    switch (c) {
-    case 1001:
-        return ptq_parse_int("--seqlen", arg, 2, 1 << 20, &o->seqlen) ? -1 : 1;
-    case 1002:
-        if (!strcmp(arg, "gptq")) o->protocol = PTQ_PPL_GPTQ;
-        else if (!strcmp(arg, "halfwindow")) o->protocol = PTQ_PPL_HALFWINDOW;
-        else return ptq_cli_error(2, "--ppl-protocol: expected gptq or halfwindow, got '%s'", arg), -1;
-        return 1;
-    case 1003:
-        if (!strcmp(arg, "hf")) o->denom_hf = 1;
-        else if (!strcmp(arg, "tokens")) o->denom_hf = 0;
-        else return ptq_cli_error(2, "--ppl-denominator: expected hf or tokens, got '%s'", arg), -1;
-        return 1;
-    case 1004:
-        return ptq_parse_int("--limit-windows", arg, 1, 1 << 30, &o->limit_windows) ? -1 : 1;
-    }
-    return 0;
-}
-
-int cmd_ppl(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"tokenizer", required_argument, 0, 'z'},
-                                         {"dataset", required_argument, 0, 'd'},
-                                         {"seqlen", required_argument, 0, 1001},
-                                         {"ppl-protocol", required_argument, 0, 1002},
-                                         {"ppl-denominator", required_argument, 0, 1003},
-                                         {"limit-windows", required_argument, 0, 1004},
-                                         {"stream", no_argument, 0, 1101},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *model = NULL, *tokp = NULL;
-    char datasets[1024] = "wikitext2";
-    ptq_ppl_opts po = {0};
-    po.progress = 1;
-    int c, stream = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:z:d:h", opts, NULL)) != -1) {
-        int r = ptq_ppl_parse_flag(c, optarg, &po);
-        if (r < 0) return 2;
-        if (r > 0) continue;
-        if (c == 1101) stream = 1; /* HF checkpoints, one block in RAM at a time (ppl.c) */
-        else if (c == 'm') model = optarg;
-        else if (c == 'z') tokp = optarg;
-        else if (c == 'd') snprintf(datasets, sizeof datasets, "%s", optarg);
-        else if (c == 'h') {
-            printf("usage: ptqbench ppl --model M [--dataset wikitext2,ptb,tinystories] [--seqlen L]\n"
-                   "       [--ppl-protocol gptq|halfwindow] [--ppl-denominator tokens|hf] [--limit-windows N]\n"
-                   "       [--stream]  (HF model: evaluate one transformer block at a time from the file)\n");
-            return 0;
-        } else return ptq_cli_bad_option("ppl", argv);
-    }
-    if (optind < argc) return ptq_cli_error(2, "ppl: unexpected argument '%s'", argv[optind]);
-    if (!model) return ptq_cli_error(2, "ppl: --model is required");
-    if (stream) return ptq_cmd_ppl_stream(model, tokp, datasets, &po);
-    ptq_model m;
-    ptq_tokenizer *tok;
-    ptq_err err;
-    if (ptq_open_model(model, tokp, &m, &tok, &err)) return ptq_cli_error(1, "%s", err.msg);
-    if (po.seqlen > m.cfg.max_seq) {
-        int rc = ptq_cli_error(2, "--seqlen %d is above the model's max_seq %d", po.seqlen, m.cfg.max_seq);
-        ptq_tokenizer_free(tok);
-        ptq_model_free(&m);
-        return rc;
-    }
-    po.bos_id = tok->add_bos ? tok->bos_id : -1;
-    int rc = 0;
-    printf("%-18s %10s %10s %8s %7s %10s\n", "dataset", "ppl", "tokens", "windows", "seqlen", "tok/s");
-    for (char *save = NULL, *d = strtok_r(datasets, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
-        ptq_tokens toks;
-        ptq_ppl_result r;
-        if (ptq_text_tokens(d, tok, &toks, &err) || ptq_eval_ppl(&m, &toks, &po, &r, &err)) {
-            rc = ptq_cli_error(1, "%s", err.msg);
-            if (toks.ids) ptq_tokens_free(&toks);
-            break;
-        }
-        printf("%-18s %10.4f %10ld %8d %7d %10.0f\n", d, r.ppl, r.tokens_scored, r.windows, r.seqlen,
-               r.tokens_per_sec);
-        printf("{\"task\":\"ppl:%s\",\"model\":\"%s\",\"model_sha256\":\"%s\",\"dataset_sha256\":\"%s\","
-               "\"ppl\":%.6f,\"nll_sum\":%.6f,\"tokens_scored\":%ld,\"windows\":%d,\"seqlen\":%d,"
-               "\"protocol\":\"%s\",\"denominator\":\"%s\",\"tokens_per_sec\":%.1f}\n",
-               d, m.name, m.sha256, toks.sha256, r.ppl, r.nll_sum, r.tokens_scored, r.windows, r.seqlen,
-               po.protocol == PTQ_PPL_HALFWINDOW ? "halfwindow" : "gptq", po.denom_hf ? "hf" : "tokens",
-               r.tokens_per_sec);
-        ptq_tokens_free(&toks);
-    }
-    ptq_tokenizer_free(tok);
-    ptq_model_free(&m);
-    return rc;
-}
+#include "sysinfo.h"
 
 /* `ptqbench ppl --stream`: the model must be an HF directory (or the short
  * name of one); its tokenizer is opened as the in-RAM path would. */
-int ptq_cmd_ppl_stream(const char *model, const char *tok_path, char *datasets, ptq_ppl_opts *po) {
+static int ppl_stream(const char *model, const char *tok_path, char *datasets, ptq_ppl_opts *po) {
     char dir[4096];
     ptq_err err;
     snprintf(dir, sizeof dir, "%s", model);
@@ -149,5 +59,76 @@ int ptq_cmd_ppl_stream(const char *model, const char *tok_path, char *datasets, 
     }
     free(blocks);
     ptq_tokenizer_free(tok);
+    return rc;
+}
+
+int cmd_ppl(int argc, char **argv) {
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"tokenizer", required_argument, 0, 'z'},
+                                         {"dataset", required_argument, 0, 'd'},
+                                         {"seqlen", required_argument, 0, 1001},
+                                         {"ppl-protocol", required_argument, 0, 1002},
+                                         {"ppl-denominator", required_argument, 0, 1003},
+                                         {"limit-windows", required_argument, 0, 1004},
+                                         {"stream", no_argument, 0, 1101},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *model = NULL, *tokp = NULL;
+    char datasets[1024] = "wikitext2";
+    ptq_ppl_opts po = {0};
+    po.progress = 1;
+    int c, stream = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:z:d:h", opts, NULL)) != -1) {
+        int r = ptq_ppl_parse_flag(c, optarg, &po);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (c == 1101) stream = 1; /* HF checkpoints, one block in RAM at a time (ppl.c) */
+        else if (c == 'm') model = optarg;
+        else if (c == 'z') tokp = optarg;
+        else if (c == 'd') snprintf(datasets, sizeof datasets, "%s", optarg);
+        else if (c == 'h') {
+            printf("usage: ptqbench ppl --model M [--dataset wikitext2,ptb,tinystories] [--seqlen L]\n"
+                   "       [--ppl-protocol gptq|halfwindow] [--ppl-denominator tokens|hf] [--limit-windows N]\n"
+                   "       [--stream]  (HF model: evaluate one transformer block at a time from the file)\n");
+            return 0;
+        } else return ptq_cli_bad_option("ppl", argv);
+    }
+    if (optind < argc) return ptq_cli_error(2, "ppl: unexpected argument '%s'", argv[optind]);
+    if (!model) return ptq_cli_error(2, "ppl: --model is required");
+    if (stream) return ppl_stream(model, tokp, datasets, &po);
+    ptq_model m;
+    ptq_tokenizer *tok;
+    ptq_err err;
+    if (ptq_open_model(model, tokp, &m, &tok, &err)) return ptq_cli_error(1, "%s", err.msg);
+    if (po.seqlen > m.cfg.max_seq) {
+        int rc = ptq_cli_error(2, "--seqlen %d is above the model's max_seq %d", po.seqlen, m.cfg.max_seq);
+        ptq_tokenizer_free(tok);
+        ptq_model_free(&m);
+        return rc;
+    }
+    po.bos_id = tok->add_bos ? tok->bos_id : -1;
+    int rc = 0;
+    printf("%-18s %10s %10s %8s %7s %10s\n", "dataset", "ppl", "tokens", "windows", "seqlen", "tok/s");
+    for (char *save = NULL, *d = strtok_r(datasets, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
+        ptq_tokens toks;
+        ptq_ppl_result r;
+        if (ptq_text_tokens(d, tok, &toks, &err) || ptq_eval_ppl(&m, &toks, &po, &r, &err)) {
+            rc = ptq_cli_error(1, "%s", err.msg);
+            if (toks.ids) ptq_tokens_free(&toks);
+            break;
+        }
+        printf("%-18s %10.4f %10ld %8d %7d %10.0f\n", d, r.ppl, r.tokens_scored, r.windows, r.seqlen,
+               r.tokens_per_sec);
+        printf("{\"task\":\"ppl:%s\",\"model\":\"%s\",\"model_sha256\":\"%s\",\"dataset_sha256\":\"%s\","
+               "\"ppl\":%.6f,\"nll_sum\":%.6f,\"tokens_scored\":%ld,\"windows\":%d,\"seqlen\":%d,"
+               "\"protocol\":\"%s\",\"denominator\":\"%s\",\"tokens_per_sec\":%.1f}\n",
+               d, m.name, m.sha256, toks.sha256, r.ppl, r.nll_sum, r.tokens_scored, r.windows, r.seqlen,
+               po.protocol == PTQ_PPL_HALFWINDOW ? "halfwindow" : "gptq", po.denom_hf ? "hf" : "tokens",
+               r.tokens_per_sec);
+        ptq_tokens_free(&toks);
+    }
+    ptq_tokenizer_free(tok);
+    ptq_model_free(&m);
     return rc;
 }

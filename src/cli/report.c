@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "report.h"
+#include "sweep.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ptqbench report DIR|FILE.jsonl [--format md,csv,tex] [--plots] [--out DIR]\n"
@@ -16,7 +17,7 @@ static void usage(FILE *f) {
                "  --plots    gnuplot PNG + SVG: ppl and KLD vs bit-width, zero-shot average bars, and with\n"
                "             latency rows Pareto plots (ppl vs weight bytes / decode tokens/s)\n"
                "  --average  zero-shot average recipe (default: the experiment's report.average, else avg_all_acc):\n");
-    for (const ptq_avg_recipe *r = ptq_avg_recipes; r->name; r++) fprintf(f, "     %-18s %s\n", r->name, r->doc);
+    for (const ptq_zs_average *r = ptq_zs_averages; r->name; r++) fprintf(f, "     %-18s %s\n", r->name, r->doc);
 }
 
 static int parse_formats(const char *s, int *out) {
@@ -30,21 +31,6 @@ static int parse_formats(const char *s, int *out) {
         else return ptq_cli_error(2, "--format: expected a list of md, csv, tex; got '%s'", t), -1;
     }
     return *out ? 0 : (ptq_cli_error(2, "--format: empty list"), -1);
-}
-
-/* The sweep stores the config as DIR/experiment.json: name + report.average. */
-static void experiment_defaults(const char *dir, char *name, size_t ncap, char *avg, size_t acap) {
-    char p[4200], *text;
-    size_t len;
-    snprintf(p, sizeof p, "%s/experiment.json", dir);
-    if (!ptq_file_exists(p) || ptq_read_file(p, &text, &len, NULL)) return;
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "report"), "average");
-    if (cJSON_IsString(n)) snprintf(name, ncap, "%s", n->valuestring);
-    if (cJSON_IsString(a)) snprintf(avg, acap, "%s", a->valuestring);
-    cJSON_Delete(j);
 }
 
 int cmd_report(int argc, char **argv) {
@@ -81,7 +67,7 @@ int cmd_report(int argc, char **argv) {
         if (sl) *sl = 0;
         else snprintf(dir, sizeof dir, ".");
     }
-    experiment_defaults(dir, name, sizeof name, avg_cfg, sizeof avg_cfg);
+    ptq_sweep_stored_config(dir, name, sizeof name, avg_cfg, sizeof avg_cfg);
     if (!out) snprintf(outbuf, sizeof outbuf, "%s/report", dir), out = outbuf;
     o.out_dir = out;
     o.average = avg ? avg : avg_cfg[0] ? avg_cfg : NULL;

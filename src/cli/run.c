@@ -5,9 +5,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "method.h"
-#include "cell.h"
-#include "cell_stream.h"
 
 static void run_usage(void) {
     printf("usage: ptqbench run --model M --method NAME --bits SPEC [--opt key=value ...]\n"
@@ -16,7 +13,26 @@ static void run_usage(void) {
            "       [--seqlen L] [--ppl-protocol gptq|halfwindow] [--ppl-denominator tokens|hf]\n"
            "       [--limit-windows N] [--limit N] [--zeroshot-bos] [--no-progress]\n"
            "       [--stream]  (HF checkpoint: quantize + ppl one block at a time; block-wise methods)\n"
-           "`ptqbench methods` lists methods and their options.\n");
+           "tasks:");
+    for (int i = 0; ptq_task_kinds[i]; i++)
+        printf(" %s", ptq_task_kinds[i]->usage);
+    printf("\n`ptqbench methods` lists methods and their options.\n");
+    ptq_cli_cell_help(stdout);
+    ptq_cli_bitspec_help(stdout);
+}
+
+/* The first headline metric of the row's task kind that the row has. */
+static void headline(const cJSON *row, char *out, size_t cap) {
+    const ptq_task_kind *k = ptq_task_kind_of(ptq_row_str(row, "task"));
+    const cJSON *met = cJSON_GetObjectItemCaseSensitive(row, "metrics");
+    snprintf(out, cap, "-");
+    for (int i = 0; k && i < 3 && k->headline[i]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(met, k->headline[i]);
+        if (cJSON_IsNumber(v)) {
+            snprintf(out, cap, "%s=%.4f", k->headline[i], v->valuedouble);
+            return;
+        }
+    }
 }
 
 static void print_table(const cJSON *rows) {
@@ -24,31 +40,17 @@ static void print_table(const cJSON *rows) {
            "eval_s", "rss_kb");
     const cJSON *r;
     cJSON_ArrayForEach(r, rows) {
-        const cJSON *met = cJSON_GetObjectItem(r, "metrics"), *v = cJSON_GetObjectItem(met, "ppl");
-        const char *name = "ppl";
-        if (!v) v = cJSON_GetObjectItem(met, "acc_norm"), name = "acc_norm";
-        if (!v) v = cJSON_GetObjectItem(met, "acc"), name = "acc";
-        if (!v) v = cJSON_GetObjectItem(met, "kld_mean"), name = "kld_mean";
-        char val[48] = "-";
-        if (cJSON_IsNumber(v)) snprintf(val, sizeof val, "%s=%.4f", name, v->valuedouble);
-        printf("%-14s %-12s %-14s %-18s %12s %9.2f %9.2f %10.0f\n", cJSON_GetObjectItem(r, "model")->valuestring,
-               cJSON_GetObjectItem(r, "method")->valuestring, cJSON_GetObjectItem(r, "qspec")->valuestring,
-               cJSON_GetObjectItem(r, "task")->valuestring, val, cJSON_GetObjectItem(r, "quant_seconds")->valuedouble,
-               cJSON_GetObjectItem(r, "eval_seconds")->valuedouble, cJSON_GetObjectItem(r, "peak_rss_kb")->valuedouble);
+        char val[48];
+        headline(r, val, sizeof val);
+        printf("%-14s %-12s %-14s %-18s %12s %9.2f %9.2f %10.0f\n", ptq_row_str(r, "model"), ptq_row_str(r, "method"),
+               ptq_row_str(r, "qspec"), ptq_row_str(r, "task"), val, ptq_row_metric(r, "quant_seconds"),
+               ptq_row_metric(r, "eval_seconds"), ptq_row_metric(r, "peak_rss_kb"));
     }
 }
 
 int cmd_run(int argc, char **argv) {
-    static const struct option lopts[] = {{"model", required_argument, 0, 'm'},
-                                          {"method", required_argument, 0, 'M'},
-                                          {"bits", required_argument, 0, 'b'},
-                                          {"opt", required_argument, 0, 'o'},
+    static const struct option lopts[] = {PTQ_CELL_LONGOPTS,
                                           {"eval", required_argument, 0, 'e'},
-                                          {"calib", required_argument, 0, 'c'},
-                                          {"nsamples", required_argument, 0, 'n'},
-                                          {"calib-seqlen", required_argument, 0, 'L'},
-                                          {"seed", required_argument, 0, 's'},
-                                          {"tokenizer", required_argument, 0, 'z'},
                                           {"limit", required_argument, 0, 'l'},
                                           {"zeroshot-bos", no_argument, 0, 'B'},
                                           {"no-progress", no_argument, 0, 'P'},
@@ -59,61 +61,31 @@ int cmd_run(int argc, char **argv) {
                                           {"stream", no_argument, 0, 1005},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
-    ptq_cell_spec cell;
-    memset(&cell, 0, sizeof cell);
-    cell.qspec = "W16A16";
-    cell.progress = 1;
+    ptq_cli_cell f = {.bits = "W16A16"};
+    ptq_eval_opts eo = {.progress = 1};
     char evals[1024] = "ppl:wikitext2";
-    const char *kv[64];
-    int nkv = 0, c, seed = 0;
+    int c, stream = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
-        int r = ptq_ppl_parse_flag(c, optarg, &cell.ppl);
+        int r = ptq_ppl_parse_flag(c, optarg, &eo.ppl);
+        if (!r) r = ptq_cli_cell_flag(&f, c, optarg);
         if (r < 0) return 2;
         if (r > 0) continue;
         switch (c) {
-        case 'm':
-            cell.model = optarg;
-            break;
-        case 'M':
-            cell.method = optarg;
-            break;
-        case 'b':
-            cell.qspec = optarg;
-            break;
-        case 'z':
-            cell.tokenizer = optarg;
-            break;
         case 'e':
             snprintf(evals, sizeof evals, "%s", optarg);
             break;
-        case 'c':
-            snprintf(cell.calib.dataset, sizeof cell.calib.dataset, "%s", optarg);
-            break;
-        case 'o':
-            if (nkv == 64) return ptq_cli_error(2, "run: too many --opt flags (max 64)");
-            kv[nkv++] = optarg;
-            break;
-        case 'n':
-            if (ptq_parse_int("--nsamples", optarg, 1, 100000, &cell.calib.nsamples)) return 2;
-            break;
-        case 'L':
-            if (ptq_parse_int("--calib-seqlen", optarg, 2, 1 << 20, &cell.calib.seqlen)) return 2;
-            break;
-        case 's':
-            if (ptq_parse_int("--seed", optarg, 0, 2147483647, &seed)) return 2;
-            break;
         case 'l':
-            if (ptq_parse_int("--limit", optarg, 1, 1 << 30, &cell.zs_limit)) return 2;
+            if (ptq_parse_int("--limit", optarg, 1, 1 << 30, &eo.zs_limit)) return 2;
             break;
         case 'B':
-            cell.zs_bos = 1;
+            eo.zs_bos = 1;
             break;
         case 'P':
-            cell.progress = 0;
+            eo.progress = 0;
             break;
         case 1005:
-            cell.stream = 1; /* HF checkpoint, one block in RAM (cell_stream.h) */
+            stream = 1;
             break;
         case 'h':
             run_usage();
@@ -123,29 +95,22 @@ int cmd_run(int argc, char **argv) {
         }
     }
     if (optind < argc) return ptq_cli_error(2, "run: unexpected argument '%s'", argv[optind]);
-    if (!cell.model) return ptq_cli_error(2, "run: --model is required");
-    if (!cell.method) return ptq_cli_error(2, "run: --method is required (see `ptqbench methods`)");
-    cell.seed = (uint64_t)seed;
-    const ptq_method *me = ptq_method_find(cell.method);
-    cJSON *opts = cJSON_CreateObject();
+    if (!f.model) return ptq_cli_error(2, "run: --model is required");
+    if (!f.method) return ptq_cli_error(2, "run: --method is required (see `ptqbench methods`)");
+    ptq_cell cell;
+    int rc = ptq_cli_cell_make(&f, "run", &cell);
+    if (rc) return rc;
+    cell.eval = eo;
+    cell.stream = stream;
     ptq_err err;
-    for (int i = 0; i < nkv && me; i++)
-        if (ptq_opts_add_kv(me, opts, kv[i], &err)) {
-            cJSON_Delete(opts);
-            return ptq_cli_error(2, "%s", err.msg);
-        }
-    cell.opts = opts;
-    const char *tasks[64];
-    char *save = NULL;
-    for (char *t = strtok_r(evals, ",", &save); t && cell.ntasks < 64; t = strtok_r(NULL, ",", &save))
-        tasks[cell.ntasks++] = t;
-    cell.tasks = tasks;
-    if (ptq_cell_check(&cell, &err) || (cell.stream && ptq_stream_check(&cell, &err))) {
-        cJSON_Delete(opts);
+    for (char *save = NULL, *t = strtok_r(evals, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save))
+        rc = ptq_cell_add_task(&cell, t, &err);
+    if (rc || ptq_cell_check(&cell, &err)) {
+        ptq_cell_free(&cell);
         return ptq_cli_error(2, "%s", err.msg);
     }
     cJSON *rows = cJSON_CreateArray();
-    int rc = cell.stream ? ptq_run_cell_stream(&cell, rows, NULL, &err) : ptq_run_cell(&cell, rows, &err);
+    rc = ptq_run_cell(&cell, rows, &err);
     if (cJSON_GetArraySize(rows) > 0) print_table(rows);
     const cJSON *r;
     cJSON_ArrayForEach(r, rows) {
@@ -154,6 +119,6 @@ int cmd_run(int argc, char **argv) {
         free(s);
     }
     cJSON_Delete(rows);
-    cJSON_Delete(opts);
+    ptq_cell_free(&cell);
     return rc ? ptq_cli_error(1, "%s", err.msg) : 0;
 }

@@ -40,7 +40,7 @@ int ptq_wrap(ptq_err *err, const char *fmt, ...) {
     return -1;
 }
 
-int ptq_mul_ok(size_t a, size_t b, size_t *out) {
+static int mul_ok(size_t a, size_t b, size_t *out) {
     if (a != 0 && b > SIZE_MAX / a) return 0;
     *out = a * b;
     return 1;
@@ -48,7 +48,7 @@ int ptq_mul_ok(size_t a, size_t b, size_t *out) {
 
 void *ptq_calloc(size_t n, size_t size, ptq_err *err) {
     size_t bytes;
-    if (!ptq_mul_ok(n, size, &bytes) || bytes > ((size_t)1 << 40)) {
+    if (!mul_ok(n, size, &bytes) || bytes > ((size_t)1 << 40)) {
         ptq_fail(err, "allocation of %zu x %zu bytes is too large", n, size);
         return NULL;
     }
@@ -169,17 +169,6 @@ double ptq_now_sec(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-long ptq_peak_rss_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) kb = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kb;
 }
 
 int ptq_num_threads(void) {

@@ -1,4 +1,5 @@
-/* common.h — error reporting, checked allocation, timing, hashing, progress.
+/* common.h — error reporting, checked allocation, files, timing, hashing,
+ * progress, RNG. Machine and process facts: sysinfo.h.
  *
  * Convention (DESIGN.md): every fallible function returns 0 on success and
  * -1 on failure, after filling a ptq_err whose message names the file, field
@@ -24,8 +25,6 @@ int ptq_wrap(ptq_err *err, const char *fmt, ...) __attribute__((format(printf, 2
 /* Allocation that fails cleanly: returns NULL and fills err when the request
  * overflows or exceeds the limit (bytes), never aborts. Memory is zeroed. */
 void *ptq_calloc(size_t n, size_t size, ptq_err *err);
-/* n*size with overflow check; returns 0 on overflow. */
-int ptq_mul_ok(size_t a, size_t b, size_t *out);
 
 /* Whole file into memory (NUL-terminated for convenience). */
 int ptq_read_file(const char *path, char **data, size_t *len, ptq_err *err);
@@ -39,7 +38,6 @@ int ptq_sha256_file(const char *path, char hex[65], ptq_err *err);
 void ptq_sha256_buf(const void *data, size_t len, char hex[65]);
 
 double ptq_now_sec(void);       /* monotonic wall clock */
-long ptq_peak_rss_kb(void);     /* VmHWM of this process, KiB */
 int ptq_num_threads(void);      /* OpenMP max threads */
 void ptq_utc_now(char *buf, size_t cap); /* "2026-11-23T13:45:00Z" (ISO 8601, UTC; 21 bytes) */
 int ptq_thread_id(void);        /* this thread's number in the current parallel region (0 outside) */

@@ -1,4 +1,4 @@
-/* calib.c — calibration windows and the true-sequential block walker; see
+/* calib.c — calibration windows and one block's forward over them; see
  * calib.h. Sampling: when at least nsamples documents are longer than seqlen
  * (C4), pick nsamples distinct documents and a random crop of each, like
  * GPTQ's get_c4; otherwise (short stories) cut the token stream into
@@ -105,24 +105,5 @@ int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float
     }
     free(x);
     ptq_state_free(&s);
-    return rc;
-}
-
-int ptq_calib_walk(ptq_model *m, const ptq_calib *c, ptq_block_fn on_block, void *ctx, ptq_err *err) {
-    size_t win = (size_t)c->seqlen * m->cfg.dim;
-    float *X = ptq_calloc((size_t)c->nsamples * win, sizeof(float), err);
-    if (!X) return ptq_wrap(err, "calibration activations (%d x %d x %d floats)", c->nsamples, c->seqlen, m->cfg.dim);
-    int rc = 0;
-    for (int i = 0; i < c->nsamples && !rc; i++)
-        rc = ptq_forward_embed(m, c->tokens + (size_t)i * c->seqlen, c->seqlen, X + i * win, err);
-    ptq_progress pb;
-    ptq_progress_start(&pb, "calibration blocks", m->cfg.n_layers);
-    for (int l = 0; l < m->cfg.n_layers && !rc; l++) {
-        rc = on_block(ctx, m, l, X, c, err);
-        if (!rc) rc = ptq_calib_block_forward(m, l, X, X, c, NULL, NULL, err);
-        ptq_progress_update(&pb, l + 1);
-    }
-    ptq_progress_end(&pb);
-    free(X);
     return rc;
 }

@@ -32,14 +32,6 @@ typedef struct {
 int ptq_calib_load(ptq_calib *c, const ptq_calib_spec *spec, const ptq_tokenizer *tok, int max_seq, ptq_err *err);
 void ptq_calib_free(ptq_calib *c);
 
-/* Block walker: embeds all windows, then for l = 0..n_layers-1 calls
- * on_block(ctx, l, X) where X holds the inputs of block l for all windows
- * (nsamples x seqlen x dim); the callback may capture per-linear inputs by
- * running ptq_calib_block_forward with a capture function, change the
- * block's weights, and then the walker advances X through the (possibly
- * quantized) block. */
-typedef int (*ptq_block_fn)(void *ctx, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err);
-int ptq_calib_walk(ptq_model *m, const ptq_calib *c, ptq_block_fn on_block, void *ctx, ptq_err *err);
 /* Run block `layer` on X for all windows (out may equal NULL: X is not
  * advanced, only the capture fires), with an optional capture hook. */
 int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float *out, const ptq_calib *c,

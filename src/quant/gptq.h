@@ -43,12 +43,11 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
 /* GPTQ of one linear into its qweight (w = its dequantized values). */
 int ptq_gptq_linear(ptq_linear *l, const ptq_hessian *h, const ptq_gptq_opts *o, ptq_err *err);
 
-/* GPTQ on the seven linears of `layer` from its calibration inputs X (the
- * block walk of a block-wise method; inputs of block l come from the
- * already-quantized blocks < l), with sub-groups {q,k,v}, {o}, {gate,up},
- * {down} when true_seq (else all seven from one capture). Hessians come
- * from each linear's input after its online op and before activation
- * quantization. X is not advanced. */
+/* GPTQ on the seven linears of block `layer` from its calibration inputs X
+ * (the outputs of the already-quantized blocks < layer), with sub-groups
+ * {q,k,v}, {o}, {gate,up}, {down} when true_seq (else all seven linears from
+ * one capture). Hessians come from each linear's input after its online op
+ * and before activation quantization. X is not advanced. */
 int ptq_gptq_block(ptq_model *m, int layer, const float *X, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq,
                    ptq_err *err);
 

@@ -1,5 +1,5 @@
-/* qspec.c — bit-spec parser; grammar in qspec.h. Case-insensitive; every
- * error names the spec and the position or token that is wrong. */
+/* qspec.c — the bit-spec parser; grammar in qspec.h. Case-insensitive; every
+ * error names the spec and the position (0-based character offset) at fault. */
 #include "qspec.h"
 
 #include <ctype.h>
@@ -7,107 +7,182 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The fields an option sets; each may be set once. */
+enum { F_W_SYM, F_W_MSE, F_W_GROUP, F_A_CLIP, F_A_SYM, F_A_GROUP, F_KV_SYM, F_KV_GROUP, F_KV_CLIP, F_COUNT };
+static const char *const field_name[F_COUNT] = {"-sym/-asym",         "-mse",           "-g",
+                                                "-clip (or -a:clip)", "-a:sym/-a:asym", "-a:g",
+                                                "-kv:sym/-kv:asym",   "-kv:g",          "-kv:clip"};
+
+enum { T_W, T_A, T_KV }; /* what an option applies to */
+
+typedef struct {
+    const char *spec;  /* as given, for messages */
+    int seen[F_COUNT]; /* position + 1 of the option that set the field, 0 = not set */
+} parse_state;
+
 static int bits_ok(long b) {
     return (b >= 2 && b <= 8) || b == 16;
 }
 
-/* Read a decimal bit-width at *p for field `what` ("W", "A", "KV"). */
-static int read_bits(const char *spec, const char **p, const char *what, int *out, ptq_err *err) {
+/* A decimal bit-width at *p for field `what` ("W", "A", "KV"); low is the
+ * lower-cased copy of spec, so positions are offsets into both. */
+static int read_bits(const char *spec, const char *low, const char **p, const char *what, int *out, ptq_err *err) {
     const char *s = *p;
+    int pos = (int)(s - low);
     if (!isdigit((unsigned char)*s))
-        return ptq_fail(err, "bit-spec '%s': expected a number of bits after '%s' at position %d", spec, what,
-                        (int)(s - spec));
+        return ptq_fail(err, "bit-spec '%s': expected a number of bits after '%s' at position %d", spec, what, pos);
     char *end;
+    errno = 0;
     long b = strtol(s, &end, 10);
-    if (!bits_ok(b))
-        return ptq_fail(err, "bit-spec '%s': %s bits %ld not supported (expected 2..8 or 16)", spec, what, b);
+    if (errno || !bits_ok(b))
+        return ptq_fail(err, "bit-spec '%s': %s bits %ld not supported at position %d (expected 2..8 or 16)", spec,
+                        what, b, pos);
     *out = (int)b;
     *p = end;
     return 0;
 }
 
-static int parse_opt(const char *spec, const char *tok, size_t n, ptq_qspec *q, unsigned *seen, ptq_err *err) {
-    char buf[32];
-    if (n == 0 || n >= sizeof buf) return ptq_fail(err, "bit-spec '%s': empty or overlong option after '-'", spec);
-    memcpy(buf, tok, n);
-    buf[n] = 0;
-    char *end;
-    if (!strcmp(buf, "sym") || !strcmp(buf, "asym")) {
-        if (*seen & 1) return ptq_fail(err, "bit-spec '%s': -sym/-asym given twice", spec);
-        *seen |= 1;
-        q->w_sym = buf[0] == 's';
-    } else if (!strcmp(buf, "mse")) {
-        if (*seen & 2) return ptq_fail(err, "bit-spec '%s': -mse given twice", spec);
-        *seen |= 2;
-        q->w_mse = 1;
-    } else if (buf[0] == 'g' && buf[1]) {
-        errno = 0;
-        long g = strtol(buf + 1, &end, 10);
-        if (errno || *end || g < 1 || g > 65536 || !isdigit((unsigned char)buf[1]))
-            return ptq_fail(err, "bit-spec '%s': group size in '-%s' must be an integer 1..65536", spec, buf);
-        if (*seen & 4) return ptq_fail(err, "bit-spec '%s': -g given twice", spec);
-        *seen |= 4;
-        q->w_group = (int)g;
-    } else if (!strncmp(buf, "clip", 4) && buf[4]) {
-        errno = 0;
-        double c = strtod(buf + 4, &end);
-        if (errno || *end || !(c > 0.0 && c <= 1.0))
-            return ptq_fail(err, "bit-spec '%s': clip ratio in '-%s' must be a number in (0, 1]", spec, buf);
-        if (*seen & 8) return ptq_fail(err, "bit-spec '%s': -clip given twice", spec);
-        *seen |= 8;
-        q->a_clip = (float)c;
-    } else {
-        return ptq_fail(err, "bit-spec '%s': unknown option '-%s' (expected -g<N>, -sym, -asym, -clip<r>, -mse)", spec,
-                        buf);
-    }
+static int set_once(parse_state *st, int field, int pos, ptq_err *err) {
+    if (st->seen[field])
+        return ptq_fail(err, "bit-spec '%s': %s given twice at position %d (first at position %d)", st->spec,
+                        field_name[field], pos, st->seen[field] - 1);
+    st->seen[field] = pos + 1;
     return 0;
 }
 
-static void canon(ptq_qspec *q) {
+/* "g<N>" -> N in lo..65536. */
+static int read_group(parse_state *st, const char *opt, const char *digits, int pos, int lo, int *out, ptq_err *err) {
+    char *end;
+    errno = 0;
+    long g = strtol(digits, &end, 10);
+    if (!isdigit((unsigned char)digits[0]) || errno || *end || g < lo || g > 65536)
+        return ptq_fail(err, "bit-spec '%s': group size in '-%s' at position %d must be an integer %d..65536", st->spec,
+                        opt, pos, lo);
+    *out = (int)g;
+    return 0;
+}
+
+/* "clip<r>" -> r in [0.01, 1], kept at the 6 significant digits the
+ * canonical form prints, so that the canonical string parses to the same value. */
+static int read_clip(parse_state *st, const char *opt, const char *num, int pos, float *out, ptq_err *err) {
+    char *end, buf[32];
+    errno = 0;
+    double c = strtod(num, &end);
+    if (!isdigit((unsigned char)num[0]) || errno || *end || !(c >= 0.01 && c <= 1.0))
+        return ptq_fail(err, "bit-spec '%s': clip ratio in '-%s' at position %d must be a number in [0.01, 1]",
+                        st->spec, opt, pos);
+    snprintf(buf, sizeof buf, "%g", c);
+    *out = (float)strtod(buf, NULL);
+    return 0;
+}
+
+static int unknown(parse_state *st, const char *opt, int pos, ptq_err *err) {
+    return ptq_fail(err,
+                    "bit-spec '%s': unknown option '-%s' at position %d (expected -g<N>, -sym, -asym, -clip<r>, -mse; "
+                    "-a:sym, -a:asym, -a:g<N>, -a:clip<r>; -kv:sym, -kv:asym, -kv:g<N>, -kv:clip<r>)",
+                    st->spec, opt, pos);
+}
+
+/* One option (text after '-', lower case, NUL-terminated) at position pos. */
+static int parse_opt(parse_state *st, const char *opt, int pos, ptq_qspec *q, ptq_err *err) {
+    int target = T_W;
+    const char *o = opt;
+    if (!strncmp(o, "a:", 2))
+        target = T_A, o += 2;
+    else if (!strncmp(o, "kv:", 3))
+        target = T_KV, o += 3;
+    if (!strcmp(o, "sym") || !strcmp(o, "asym")) {
+        static const int field[] = {F_W_SYM, F_A_SYM, F_KV_SYM};
+        int *dst[] = {&q->w_sym, &q->a_sym, &q->kv_sym};
+        if (set_once(st, field[target], pos, err)) return -1;
+        *dst[target] = o[0] == 's';
+        return 0;
+    }
+    if (target == T_W && !strcmp(o, "mse")) {
+        if (set_once(st, F_W_MSE, pos, err)) return -1;
+        q->w_mse = 1;
+        return 0;
+    }
+    if (o[0] == 'g' && o[1]) {
+        static const int field[] = {F_W_GROUP, F_A_GROUP, F_KV_GROUP};
+        int *dst[] = {&q->w_group, &q->a_group, &q->kv_group};
+        if (read_group(st, opt, o + 1, pos, target == T_W ? 1 : 0, dst[target], err)) return -1;
+        return set_once(st, field[target], pos, err);
+    }
+    if (!strncmp(o, "clip", 4) && o[4]) { /* unprefixed: the activations' clip */
+        float *dst = target == T_KV ? &q->kv_clip : &q->a_clip;
+        if (read_clip(st, opt, o + 4, pos, dst, err)) return -1;
+        return set_once(st, target == T_KV ? F_KV_CLIP : F_A_CLIP, pos, err);
+    }
+    return unknown(st, opt, pos, err);
+}
+
+void ptq_qspec_format(ptq_qspec *q) {
     char *t = q->text;
-    size_t cap = sizeof q->text;
-    int n = snprintf(t, cap, "W%dA%d", q->w_bits, q->a_bits);
-    if (q->kv_bits < 16) n += snprintf(t + n, cap - n, "KV%d", q->kv_bits);
-    if (q->w_group) n += snprintf(t + n, cap - n, "-g%d", q->w_group);
-    if (q->w_sym >= 0) n += snprintf(t + n, cap - n, "-%s", q->w_sym ? "sym" : "asym");
-    if (q->a_clip > 0.f) n += snprintf(t + n, cap - n, "-clip%g", (double)q->a_clip);
-    if (q->w_mse) snprintf(t + n, cap - n, "-mse");
+    size_t cap = sizeof q->text, n = 0;
+#define PUT(...) n += (size_t)snprintf(t + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    PUT("W%dA%d", q->w_bits, q->a_bits);
+    if (q->kv_bits < 16) PUT("KV%d", q->kv_bits);
+    if (q->w_group) PUT("-g%d", q->w_group);
+    if (q->w_sym >= 0) PUT("-%s", q->w_sym ? "sym" : "asym");
+    if (q->a_clip > 0.f) PUT("-clip%g", (double)q->a_clip);
+    if (q->w_mse) PUT("-mse");
+    if (q->a_sym >= 0) PUT("-a:%s", q->a_sym ? "sym" : "asym");
+    if (q->a_group >= 0) PUT("-a:g%d", q->a_group);
+    if (q->kv_sym >= 0) PUT("-kv:%s", q->kv_sym ? "sym" : "asym");
+    if (q->kv_group >= 0) PUT("-kv:g%d", q->kv_group);
+    if (q->kv_clip > 0.f) PUT("-kv:clip%g", (double)q->kv_clip);
+#undef PUT
 }
 
 int ptq_qspec_parse(const char *s, ptq_qspec *q, ptq_err *err) {
     memset(q, 0, sizeof *q);
     q->a_bits = q->kv_bits = 16;
-    q->w_sym = -1;
+    q->w_sym = q->a_sym = q->a_group = q->kv_sym = q->kv_group = -1;
     if (!s || !*s) return ptq_fail(err, "bit-spec is empty (expected e.g. W4A4KV4, W4A16-g128, W16A16)");
-    char low[128];
+    char low[256];
     size_t len = strlen(s);
-    if (len >= sizeof low) return ptq_fail(err, "bit-spec '%.40s...' is too long", s);
+    if (len >= sizeof low) return ptq_fail(err, "bit-spec '%.40s...' is too long (%zu characters)", s, len);
     for (size_t i = 0; i <= len; i++)
         low[i] = (char)tolower((unsigned char)s[i]);
+    parse_state st = {.spec = s};
     const char *p = low;
-    if (*p != 'w') return ptq_fail(err, "bit-spec '%s': must start with 'W<bits>' (e.g. W4A4KV4)", s);
+    if (*p != 'w') return ptq_fail(err, "bit-spec '%s': must start with 'W<bits>' (e.g. W4A4KV4) at position 0", s);
     p++;
-    if (read_bits(s, &p, "W", &q->w_bits, err)) return -1;
+    if (read_bits(s, low, &p, "W", &q->w_bits, err)) return -1;
     if (*p == 'a') {
         p++;
-        if (read_bits(s, &p, "A", &q->a_bits, err)) return -1;
+        if (read_bits(s, low, &p, "A", &q->a_bits, err)) return -1;
     }
     if (p[0] == 'k' && p[1] == 'v') {
         p += 2;
-        if (read_bits(s, &p, "KV", &q->kv_bits, err)) return -1;
+        if (read_bits(s, low, &p, "KV", &q->kv_bits, err)) return -1;
     }
-    unsigned seen = 0;
     while (*p) {
+        int pos = (int)(p - low);
         if (*p != '-')
             return ptq_fail(err, "bit-spec '%s': unexpected '%c' at position %d (expected A<b>, KV<b> or -option)", s,
-                            s[p - low], (int)(p - low));
+                            s[pos], pos);
         p++;
-        const char *e = strchr(p, '-');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (parse_opt(s, p, n, q, &seen, err)) return -1;
+        size_t n = strcspn(p, "-");
+        char opt[64];
+        if (n == 0 || n >= sizeof opt)
+            return ptq_fail(err, "bit-spec '%s': %s option after '-' at position %d", s, n ? "overlong" : "empty", pos);
+        memcpy(opt, p, n);
+        opt[n] = 0;
+        if (parse_opt(&st, opt, pos, q, err)) return -1;
         p += n;
     }
-    canon(q);
+    /* -a:/-kv: options describe a quantizer that must exist (-clip is also accepted at A16) */
+    static const struct {
+        int field, a;
+    } need[] = {{F_A_SYM, 1}, {F_A_GROUP, 1}, {F_KV_SYM, 0}, {F_KV_GROUP, 0}, {F_KV_CLIP, 0}};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (st.seen[need[i].field] && (need[i].a ? q->a_bits : q->kv_bits) >= 16)
+            return ptq_fail(err, "bit-spec '%s': %s at position %d needs quantized %s (%s<16)", s,
+                            field_name[need[i].field], st.seen[need[i].field] - 1,
+                            need[i].a ? "activations" : "KV cache", need[i].a ? "A" : "KV");
+    ptq_qspec_format(q);
     return 0;
 }
 

@@ -1,25 +1,17 @@
 /* compare.c — the regression gate (compare.h).
  *
  * Rows are matched by their "id" (model|method|bits|seed|task), so a new
- * code version (different cell keys) compares against an old baseline.
- * Each gated metric has a rule: relative for perplexity and KLD, absolute
- * and stderr-aware for accuracies, a ratio for latency. Exit 1 on any
- * regression or missing row, 0 otherwise. */
+ * code version (different cell keys) compares against an old baseline. The
+ * gated metrics of a row and their rules come from its task kind
+ * (eval/task.h): relative for perplexity and KLD, absolute and stderr-aware
+ * for accuracies, a ratio for latency. Exit 1 on any regression or missing
+ * row, 0 otherwise. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compare.h"
-
-enum { R_PPL, R_KLD, R_ACC, R_AGREE, R_LAT_HI, R_LAT_LO };
-
-static const struct {
-    const char *metric, *stderr_metric;
-    int rule;
-} gated[] = {
-    {"ppl", NULL, R_PPL},           {"kld_mean", NULL, R_KLD}, {"kld_p99", NULL, R_KLD},
-    {"top1_agree", NULL, R_AGREE},  {"acc", "acc_stderr", R_ACC}, {"acc_norm", "acc_norm_stderr", R_ACC},
-};
+#include "task.h"
 
 void ptq_compare_tol_default(ptq_compare_tol *t) {
     t->ppl_rel = 0.01;
@@ -36,10 +28,13 @@ int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
         const char *name;
         size_t off;
     } keys[] = {
-        {"ppl", offsetof(ptq_compare_tol, ppl_rel)},     {"kld", offsetof(ptq_compare_tol, kld_rel)},
-        {"kld_abs", offsetof(ptq_compare_tol, kld_abs)}, {"acc", offsetof(ptq_compare_tol, acc_abs)},
-        {"k", offsetof(ptq_compare_tol, stderr_k)},      {"agree", offsetof(ptq_compare_tol, agree_abs)},
-        {"latency", offsetof(ptq_compare_tol, lat_ratio)},
+        {.name = "ppl", .off = offsetof(ptq_compare_tol, ppl_rel)},
+        {.name = "kld", .off = offsetof(ptq_compare_tol, kld_rel)},
+        {.name = "kld_abs", .off = offsetof(ptq_compare_tol, kld_abs)},
+        {.name = "acc", .off = offsetof(ptq_compare_tol, acc_abs)},
+        {.name = "k", .off = offsetof(ptq_compare_tol, stderr_k)},
+        {.name = "agree", .off = offsetof(ptq_compare_tol, agree_abs)},
+        {.name = "latency", .off = offsetof(ptq_compare_tol, lat_ratio)},
     };
     char buf[512];
     snprintf(buf, sizeof buf, "%s", s);
@@ -52,7 +47,8 @@ int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
         if (end == eq + 1 || *end || !isfinite(v) || v < 0)
             return ptq_fail(err, "--tol %s: expected a non-negative number, got '%s'", tok, eq + 1);
         size_t k = 0, nk = sizeof keys / sizeof keys[0];
-        while (k < nk && strcmp(keys[k].name, tok)) k++;
+        while (k < nk && strcmp(keys[k].name, tok))
+            k++;
         if (k == nk)
             return ptq_fail(err, "--tol: unknown tolerance '%s' (expected ppl, kld, kld_abs, acc, k, agree, latency)",
                             tok);
@@ -76,24 +72,24 @@ static const cJSON *find_row(const ptq_rowset *rs, const char *id) {
 }
 
 /* Allowed worsening and the signed worsening of new vs base for one rule. */
-static void judge(int rule, double b, double n, double se_b, double se_n, const ptq_compare_tol *t,
-                  double *worse, double *allowed) {
+static void judge(int rule, double b, double n, double se_b, double se_n, const ptq_compare_tol *t, double *worse,
+                  double *allowed) {
     switch (rule) {
-    case R_PPL:
+    case PTQ_GATE_PPL:
         *worse = n - b, *allowed = fabs(b) * t->ppl_rel;
         break;
-    case R_KLD:
+    case PTQ_GATE_KLD:
         *worse = n - b, *allowed = fabs(b) * t->kld_rel + t->kld_abs;
         break;
-    case R_ACC: {
+    case PTQ_GATE_ACC: {
         double se = sqrt((isfinite(se_b) ? se_b * se_b : 0) + (isfinite(se_n) ? se_n * se_n : 0));
         *worse = b - n, *allowed = PTQ_MAX(t->acc_abs, t->stderr_k * se);
         break;
     }
-    case R_AGREE:
+    case PTQ_GATE_AGREE:
         *worse = b - n, *allowed = t->agree_abs;
         break;
-    case R_LAT_HI: /* throughput: base/new is the slowdown */
+    case PTQ_GATE_SPEED: /* throughput: base/new is the slowdown */
         *worse = b / n, *allowed = t->lat_ratio;
         break;
     default: /* time: new/base is the slowdown */
@@ -102,7 +98,9 @@ static void judge(int rule, double b, double n, double se_b, double se_n, const 
     }
 }
 
-static int is_ratio(int rule) { return rule == R_LAT_HI || rule == R_LAT_LO; }
+static int is_ratio(int rule) {
+    return rule == PTQ_GATE_SPEED || rule == PTQ_GATE_TIME;
+}
 
 static void check_metric(const char *id, const char *metric, int rule, const char *se_name, const cJSON *nr,
                          const cJSON *br, const ptq_compare_tol *t, FILE *out, ptq_compare_summary *s) {
@@ -126,34 +124,35 @@ static void check_metric(const char *id, const char *metric, int rule, const cha
         } else if (is_ratio(rule) ? worse < 1.0 / allowed : -worse > allowed) {
             status = "better";
             s->improved++;
-        } else status = "ok";
+        } else
+            status = "ok";
     }
     if (out)
-        fprintf(out, "| %s | %s | %.6g | %.6g | %s%.4g | %s%.4g | %s |\n", id, metric, b, n,
-                is_ratio(rule) ? "x" : "", worse, is_ratio(rule) ? "x" : "", allowed, status);
+        fprintf(out, "| %s | %s | %.6g | %.6g | %s%.4g | %s%.4g | %s |\n", id, metric, b, n, is_ratio(rule) ? "x" : "",
+                worse, is_ratio(rule) ? "x" : "", allowed, status);
 }
 
-static int latency_rule(const char *name) {
-    size_t l = strlen(name);
-    if ((l > 14 && !strcmp(name + l - 14, "tokens_per_sec")) || (l > 4 && !strcmp(name + l - 4, "_tps")))
-        return R_LAT_HI;
-    if ((l > 3 && !strcmp(name + l - 3, "_ms")) || (l > 2 && !strcmp(name + l - 2, "_s"))) return R_LAT_LO;
-    return -1;
-}
-
+/* The gates of a row's task kind: its listed metrics, then its metrics gated
+ * by name. A row of an unknown kind gets every kind's listed gates. */
 static void check_row(const char *id, const cJSON *nr, const cJSON *br, const ptq_compare_tol *t, FILE *out,
                       ptq_compare_summary *s) {
-    const char *task = ptq_row_str(br, "task");
-    if (task && !strncmp(task, "latency", 7)) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(br, "metrics");
-        for (const cJSON *it = m ? m->child : NULL; it; it = it->next) {
-            int rule = latency_rule(it->string);
-            if (rule >= 0) check_metric(id, it->string, rule, NULL, nr, br, t, out, s);
+    const ptq_task_kind *k = ptq_task_kind_of(ptq_row_str(br, "task"));
+    for (int i = 0; ptq_task_kinds[i]; i++) {
+        const ptq_task_kind *ki = ptq_task_kinds[i];
+        if (k && ki != k) continue;
+        for (const ptq_gate *g = ki->gates; g && g->metric; g++) {
+            int seen = 0; /* listed by an earlier kind (unknown-kind rows) */
+            for (int j = 0; !k && j < i && !seen; j++)
+                for (const ptq_gate *h = ptq_task_kinds[j]->gates; h && h->metric; h++)
+                    seen |= !strcmp(h->metric, g->metric);
+            if (!seen) check_metric(id, g->metric, g->rule, g->stderr_metric, nr, br, t, out, s);
         }
-        return;
     }
-    for (size_t g = 0; g < sizeof gated / sizeof gated[0]; g++)
-        check_metric(id, gated[g].metric, gated[g].rule, gated[g].stderr_metric, nr, br, t, out, s);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(br, "metrics");
+    for (const cJSON *it = m && k && k->gate_of ? m->child : NULL; it; it = it->next) {
+        ptq_gate_rule rule = k->gate_of(it->string);
+        if (rule != PTQ_GATE_NONE) check_metric(id, it->string, rule, NULL, nr, br, t, out, s);
+    }
 }
 
 int ptq_compare(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare_tol *t, FILE *out,

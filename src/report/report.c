@@ -2,14 +2,17 @@
  * figures from result rows.
  *
  * Layout like the papers' main tables: one table per model, rows = methods
- * (method + its user-given options), columns = bit-width x metric (perplexity
- * per dataset, KLD per dataset, zero-shot average under a named recipe).
+ * (method + its user-given options), columns = bit-width x metric. The
+ * columns come from the task kinds' report entries (eval/task.h): a column
+ * per task for perplexity and KLD, one zero-shot average under a named
+ * average.
  * Seeds are averaged. Best value per column in bold (lowest ppl/KLD, highest
  * accuracy). Plots: scripts/gnuplot/lines.gp and histogram.gp fed with .dat
  * files written here, each to PNG (pngcairo) and SVG. */
 #include "report.h"
 
 #include "latency_table.h"
+#include "task.h"
 
 #include <csv.h>
 #include <math.h>
@@ -18,53 +21,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* ---- average recipes (EVAL.md: a named recipe, never a hidden choice) ---- */
-static const char *const quarot6[] = {"piqa", "winogrande", "hellaswag", "arc_easy", "arc_challenge",
-                                      "lambada_openai", NULL};
-static const char *const spinquant8[] = {"boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc_easy",
-                                         "arc_challenge", "openbookqa", NULL};
-static const char *const nine[] = {"boolq", "hellaswag", "lambada_openai", "openbookqa", "piqa", "siqa",
-                                   "winogrande", "arc_easy", "arc_challenge", NULL};
-static const char *const septq6[] = {"lambada_openai", "piqa", "arc_easy", "arc_challenge", "winogrande",
-                                     "openbookqa", NULL};
-static const char *const ruquant5[] = {"winogrande", "hellaswag", "piqa", "arc_easy", "arc_challenge", NULL};
-const ptq_avg_recipe ptq_avg_recipes[] = {
-    {"avg_all_acc", "acc", NULL, "mean acc over every zero-shot task in the results"},
-    {"avg_all_acc_norm", "acc_norm", NULL, "mean acc_norm (acc where undefined) over every zero-shot task"},
-    {"avg6_quarot", "acc_norm", quarot6,
-     "QuaRot: acc_norm (acc where undefined) over PIQA, WinoGrande, HellaSwag, ARC-e, ARC-c, LAMBADA"},
-    {"avg8_spinquant", "acc_norm", spinquant8,
-     "SpinQuant: acc_norm (acc where undefined) over BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC-e, ARC-c, OBQA"},
-    {"avg9_specquant", "acc_norm", nine,
-     "SpecQuant/ReSpinQuant: acc_norm (acc where undefined; the papers' choice is unverified) over BoolQ, "
-     "HellaSwag, LAMBADA, OBQA, PIQA, SIQA, WinoGrande, ARC-e, ARC-c"},
-    {"avg6_septq", "acc", septq6, "SEPTQ: acc over LAMBADA, PIQA, ARC-e, ARC-c, WinoGrande, OBQA"},
-    {"avg5_ruquant", "acc", ruquant5,
-     "RUQuant README tasks: acc (acc vs acc_norm unverified) over WinoGrande, HellaSwag, PIQA, ARC-e, ARC-c"},
-    {NULL, NULL, NULL, NULL},
-};
-
-const ptq_avg_recipe *ptq_avg_recipe_find(const char *name) {
-    for (const ptq_avg_recipe *r = ptq_avg_recipes; r->name; r++)
-        if (!strcmp(r->name, name)) return r;
-    return NULL;
-}
-
 /* ---- the table model ---------------------------------------------------- */
-enum { COL_PPL, COL_KLD, COL_AVG };
 #define MAXL 256
 
 typedef struct {
-    int kind;
-    char task[96]; /* ppl:X / kld:X (unused for AVG) */
+    const ptq_task_kind *kind;
+    const ptq_report_col *col; /* kind->report */
+    char task[96];             /* per-task columns: the task, e.g. ppl:wikitext2 */
     char head[64];
 } colspec;
 
 typedef struct {
     const ptq_rowset *rs;
-    const ptq_avg_recipe *rec;
+    const ptq_zs_average *rec;
     const char *model;
-    const char *labels[MAXL], *bits[MAXL], *zs[MAXL]; /* zs: zero-shot task names in the model's rows */
+    const char *labels[MAXL], *bits[MAXL], *zs[MAXL]; /* zs: arguments of the averaged kind's rows */
+    const ptq_task_kind *avg_kind;                      /* the kind averaged under rec (zero-shot) */
     int nlabels, nbits, nzs;
     /* Reference rows (only W16A16 results, e.g. fp16): shown in every
      * bit-width group like the papers' FP16 row, never bold. */
@@ -130,13 +102,12 @@ static double col_value(const table *t, const colspec *c, const char *label, con
 }
 
 static double col_value_raw(const table *t, const colspec *c, const char *label, const char *bits) {
-    if (c->kind == COL_PPL) return cell_metric(t, label, bits, c->task, "ppl");
-    if (c->kind == COL_KLD) return cell_metric(t, label, bits, c->task, "kld_mean");
+    if (c->col->per_task) return cell_metric(t, label, bits, c->task, c->col->metric);
     double s = 0;
     int n = 0;
     for (int i = 0; i < t->nzs; i++) {
         char task[128];
-        snprintf(task, sizeof task, "zeroshot:%s", t->zs[i]);
+        snprintf(task, sizeof task, "%s:%s", c->kind->name, t->zs[i]);
         double v = cell_metric(t, label, bits, task, t->rec->metric);
         if (isnan(v)) return NAN; /* never average over a different task set */
         s += v, n++;
@@ -144,7 +115,7 @@ static double col_value_raw(const table *t, const colspec *c, const char *label,
     return n ? 100.0 * s / n : NAN;
 }
 
-static int lower_better(const colspec *c) { return c->kind != COL_AVG; }
+static int lower_better(const colspec *c) { return c->col->lower_better; }
 
 static int is_fp_bits(const char *b) { return !strcmp(b, "W16A16") || !strcmp(b, "W16A16KV16"); }
 
@@ -181,7 +152,7 @@ static void mark_reference(table *t, const ptq_rowset *rs, const char *model) {
     t->nbits--;
 }
 
-static int build_table(table *t, const ptq_rowset *rs, const char *model, const ptq_avg_recipe *rec) {
+static int build_table(table *t, const ptq_rowset *rs, const char *model, const ptq_zs_average *rec) {
     memset(t, 0, sizeof *t);
     t->rs = rs, t->model = model, t->rec = rec;
     const char *tasks[MAXL];
@@ -203,21 +174,27 @@ static int build_table(table *t, const ptq_rowset *rs, const char *model, const 
         add_unique(t->labels, &t->nlabels, row_label(r));
         add_unique(t->bits, &t->nbits, ptq_row_str(r, "bits"));
         const char *task = ptq_row_str(r, "task");
+        const ptq_task_kind *k = ptq_task_kind_of(task);
         add_unique(tasks, &ntasks, task);
-        if (task && !strncmp(task, "zeroshot:", 9)) add_unique(t->zs, &t->nzs, task + 9);
+        if (k && k->report && !k->report->per_task && (!t->avg_kind || t->avg_kind == k)) {
+            t->avg_kind = k;
+            add_unique(t->zs, &t->nzs, task + strlen(k->name) + 1);
+        }
     }
     free(order);
     mark_reference(t, rs, model);
-    for (int kind = COL_PPL; kind <= COL_KLD; kind++)
+    for (int kk = 0; ptq_task_kinds[kk]; kk++) {
+        const ptq_task_kind *k = ptq_task_kinds[kk];
+        if (!k->report || !k->report->per_task) continue;
         for (int i = 0; i < ntasks && t->ncols < 63; i++) {
-            const char *pre = kind == COL_PPL ? "ppl:" : "kld:";
-            if (strncmp(tasks[i], pre, 4)) continue;
+            if (ptq_task_kind_of(tasks[i]) != k) continue;
             colspec *c = &t->cols[t->ncols++];
-            c->kind = kind;
+            c->kind = k, c->col = k->report;
             snprintf(c->task, sizeof c->task, "%s", tasks[i]);
-            snprintf(c->head, sizeof c->head, "%s%s", kind == COL_KLD ? "KLD " : "", short_ds(tasks[i] + 4));
+            snprintf(c->head, sizeof c->head, "%s%s", k->report->head, short_ds(tasks[i] + strlen(k->name) + 1));
         }
-    if (t->nzs && rec->tasks) { /* keep only the recipe's tasks, note the missing ones */
+    }
+    if (t->nzs && rec->tasks[0]) { /* keep only the recipe's tasks, note the missing ones */
         const char *keep[MAXL];
         int nk = 0;
         char missing[256] = "";
@@ -233,18 +210,18 @@ static int build_table(table *t, const ptq_rowset *rs, const char *model, const 
     }
     if (t->nzs) {
         colspec *c = &t->cols[t->ncols++];
-        c->kind = COL_AVG;
+        c->kind = t->avg_kind, c->col = t->avg_kind->report;
         snprintf(c->head, sizeof c->head, "0-shot avg");
     }
     return t->nlabels && t->ncols ? 0 : -1;
 }
 
 static void fmt_val(const colspec *c, double v, char *out, size_t cap) {
+    int d = c->col->decimals;
     if (isnan(v)) snprintf(out, cap, "-");
     else if (isinf(v)) snprintf(out, cap, "inf");
-    else if (c->kind == COL_PPL) snprintf(out, cap, v >= 1000 ? "%.3g" : "%.2f", v);
-    else if (c->kind == COL_KLD) snprintf(out, cap, "%.4f", fabs(v) < 5e-5 ? 0.0 : v); /* no "-0.0000" */
-    else snprintf(out, cap, "%.1f", v);
+    else if (c->col->per_task && v >= 1000) snprintf(out, cap, "%.3g", v);
+    else snprintf(out, cap, "%.*f", d, fabs(v) < 0.5 * pow(10, -d) ? 0.0 : v); /* no "-0.0000" */
 }
 
 /* Is row `label` the best of column (bits, c)? Compared at the printed
@@ -279,16 +256,9 @@ static int col_present(const table *t, const colspec *c, const char *bits) {
 
 static void caption(const table *t, const char *title, char *out, size_t cap) {
     snprintf(out, cap, "%s: %s.", title ? title : "results", t->model);
-    for (int i = 0; i < t->ncols; i++)
-        if (t->cols[i].kind == COL_PPL) {
-            snprintf(out + strlen(out), cap - strlen(out), " Perplexity (lower is better).");
-            break;
-        }
-    for (int i = 0; i < t->ncols; i++)
-        if (t->cols[i].kind == COL_KLD) {
-            snprintf(out + strlen(out), cap - strlen(out), " KLD: mean KL divergence to the FP model (lower is better).");
-            break;
-        }
+    for (int i = 0; i < t->ncols; i++) /* each per-task kind's sentence, once */
+        if (t->cols[i].col->per_task && (i == 0 || t->cols[i - 1].kind != t->cols[i].kind))
+            snprintf(out + strlen(out), cap - strlen(out), " %s", t->cols[i].col->caption);
     if (t->nzs) {
         snprintf(out + strlen(out), cap - strlen(out), " 0-shot avg = %s: %s, in %%, over", t->rec->name, t->rec->doc);
         for (int i = 0; i < t->nzs; i++)
@@ -501,7 +471,7 @@ static int plot_hist(const table *t, const colspec *c, const char *out_dir, cons
 }
 
 static int report_model(const ptq_rowset *rs, const char *model, const ptq_report_opts *o,
-                        const ptq_avg_recipe *rec, FILE *out, FILE *tex_all, FILE *figs, ptq_err *err) {
+                        const ptq_zs_average *rec, FILE *out, FILE *tex_all, FILE *figs, ptq_err *err) {
     table *t = calloc(1, sizeof *t);
     int rc = 0;
     if (build_table(t, rs, model, rec)) {
@@ -522,8 +492,8 @@ static int report_model(const ptq_rowset *rs, const char *model, const ptq_repor
     if (err->msg[0]) rc = -1;
     for (int c = 0; c < t->ncols && o->plots && !rc; c++) {
         const colspec *cs = &t->cols[c];
-        if (cs->kind == COL_PPL) rc = plot_lines(t, cs, o->out_dir, ptq_report_gnuplot_dir(o), "perplexity (log)", 1, figs, err);
-        else if (cs->kind == COL_KLD) rc = plot_lines(t, cs, o->out_dir, ptq_report_gnuplot_dir(o), "mean KLD to FP (log)", 1, figs, err);
+        if (cs->col->per_task)
+            rc = plot_lines(t, cs, o->out_dir, ptq_report_gnuplot_dir(o), cs->col->plot_label, 1, figs, err);
         else rc = plot_hist(t, cs, o->out_dir, ptq_report_gnuplot_dir(o), figs, err);
     }
     free(t);
@@ -532,11 +502,11 @@ static int report_model(const ptq_rowset *rs, const char *model, const ptq_repor
 
 int ptq_report(const ptq_rowset *rs, const ptq_report_opts *o, FILE *out, ptq_err *err) {
     if (rs->n == 0) return ptq_fail(err, "no result rows to report");
-    const ptq_avg_recipe *rec = ptq_avg_recipe_find(o->average ? o->average : "avg_all_acc");
+    const ptq_zs_average *rec = ptq_zs_average_find(o->average ? o->average : "avg_all_acc");
     if (!rec) {
         char list[256] = "";
-        for (const ptq_avg_recipe *r = ptq_avg_recipes; r->name; r++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", r == ptq_avg_recipes ? "" : ", ", r->name);
+        for (const ptq_zs_average *r = ptq_zs_averages; r->name; r++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", r == ptq_zs_averages ? "" : ", ", r->name);
         return ptq_fail(err, "unknown average recipe '%s' (expected one of: %s)", o->average, list);
     }
     if (ptq_mkdir_p(o->out_dir, err)) return -1;

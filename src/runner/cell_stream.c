@@ -9,11 +9,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "method.h"
 #include "hf_checkpoint.h"
+#include "method_util.h"
 #include "model_open.h"
+#include "sysinfo.h"
 
 typedef struct { /* one ppl task: its windows and their hidden states */
     const char *task, *dataset;
@@ -26,10 +26,9 @@ typedef struct { /* one ppl task: its windows and their hidden states */
 } eval_set;
 
 typedef struct {
-    const ptq_cell_spec *cell;
+    const ptq_cell *cell;
     const ptq_method *me;
-    ptq_qspec q;
-    cJSON *opts, *info;
+    cJSON *info;
     char dir[4096], sha[65], name[128];
     ptq_config cfg;
     ptq_st st;
@@ -42,15 +41,6 @@ typedef struct {
     float *Xc;
     double quant_sec, load_sec;
 } stream_run;
-
-static long rss_kb(void) {
-    long pages = 0, rss = -1;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return -1;
-    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = -1;
-    fclose(f);
-    return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
 
 /* ---- one block slot: allocate for cfg, free with everything hooked on it ---- */
 
@@ -108,7 +98,7 @@ static int resolve_model(stream_run *r, const char **tok_path, char *tbuf, size_
     snprintf(r->name, sizeof r->name, "%s", spec);
     snprintf(r->dir, sizeof r->dir, "%s", spec);
     *tok_path = r->cell->tokenizer;
-    if (!named) return 0; /* a directory with config.json (ptq_stream_check) */
+    if (!named) return 0; /* a directory with config.json (checked by ptq_cell_check) */
     if (ptq_asset_open(named->weights_asset, r->dir, sizeof r->dir, r->sha, err))
         return ptq_wrap(err, "model %s", spec);
     char *slash = strrchr(r->dir, '/');
@@ -142,7 +132,7 @@ static int open_shell(stream_run *r, ptq_err *err) {
 static int open_eval(stream_run *r, eval_set *e, const char *task, ptq_err *err) {
     e->task = task;
     e->dataset = task + 4;
-    e->o = r->cell->ppl;
+    e->o = r->cell->eval.ppl;
     if (e->o.bos_id == 0 && e->o.protocol == PTQ_PPL_HALFWINDOW) e->o.bos_id = r->tok->add_bos ? r->tok->bos_id : -1;
     if (ptq_text_tokens(e->dataset, r->tok, &e->toks, err)) return -1;
     int L = e->o.seqlen > 0 ? e->o.seqlen : r->cfg.max_seq;
@@ -165,38 +155,6 @@ static int open_eval(stream_run *r, eval_set *e, const char *task, ptq_err *err)
     }
     free(win);
     return rc;
-}
-
-int ptq_stream_check(const ptq_cell_spec *cell, ptq_err *err) {
-    if (ptq_cell_check(cell, err) || ptq_method_streamable(ptq_method_find(cell->method), err)) return -1;
-    for (int i = 0; i < cell->ntasks; i++)
-        if (strncmp(cell->tasks[i], "ppl:", 4))
-            return ptq_fail(err, "--stream evaluates perplexity only: task '%s' is not ppl:DATASET", cell->tasks[i]);
-    for (int i = 0; ptq_named_models[i].name; i++)
-        if (!strcmp(ptq_named_models[i].name, cell->model))
-            return strcmp(ptq_named_models[i].kind, "hf")
-                       ? ptq_fail(err, "--stream: model %s is a %s model, not a Hugging Face checkpoint directory",
-                                  cell->model, ptq_named_models[i].kind)
-                       : 0;
-    char cfgp[4200];
-    snprintf(cfgp, sizeof cfgp, "%s/config.json", cell->model);
-    if (!ptq_file_exists(cfgp))
-        return ptq_fail(err,
-                        "--stream: model '%s' is not a Hugging Face checkpoint directory (no %s); streaming reads "
-                        "config.json + safetensors one block at a time",
-                        cell->model, cfgp);
-    return 0;
-}
-
-static int check_cell(stream_run *r, ptq_err *err) {
-    const ptq_cell_spec *cell = r->cell;
-    if (ptq_stream_check(cell, err)) return -1;
-    r->me = ptq_method_find(cell->method);
-    if (ptq_qspec_parse(cell->qspec, &r->q, err)) return -1;
-    if (!(r->opts = ptq_cell_opts(r->me, cell)) || !(r->info = cJSON_CreateObject()))
-        return ptq_fail(err, "out of memory");
-    if (ptq_method_check_opts(r->me, r->opts, err)) return -1;
-    return 0;
 }
 
 /* ---- the pass ---- */
@@ -244,9 +202,9 @@ static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq
     if (!rc) rc = eval_block(r, l, s, err);
     layer_free(L);
     b->load_sec = t1 - t0, b->quant_sec = t2 - t1, b->fwd_sec = ptq_now_sec() - t2;
-    b->rss_kb = rss_kb(), b->peak_rss_kb = ptq_peak_rss_kb();
+    b->rss_kb = ptq_rss_kb(), b->peak_rss_kb = ptq_peak_rss_kb();
     r->load_sec += b->load_sec, r->quant_sec += b->quant_sec;
-    if (r->cell->progress)
+    if (r->cell->eval.progress)
         fprintf(stderr, "block %2d/%d: load %.2f s, quantize %.2f s, forward %.2f s, RSS %.0f MiB, peak %.0f MiB\n",
                 l + 1, r->cfg.n_layers, b->load_sec, b->quant_sec, b->fwd_sec, b->rss_kb / 1024.0,
                 b->peak_rss_kb / 1024.0);
@@ -256,15 +214,15 @@ static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq
 /* The whole pass: begin, embed, blocks, end. */
 static int run_pass(stream_run *r, ptq_stream_block_stat *blocks, ptq_state *s, ptq_err *err) {
     const ptq_block_method *bm = r->me->blocks;
-    ptq_calib_spec cs = r->cell->calib;
-    if (!cs.dataset[0]) snprintf(cs.dataset, sizeof cs.dataset, "%s", ptq_default_calib(r->cell->model));
-    cs.seed = r->cell->seed;
-    ptq_apply_ctx ctx = {&r->q, r->opts, r->tok, &cs, r->cell->seed, r->info};
-    if (r->me->supports && r->me->supports(&r->q, err)) return -1;
+    const ptq_cell *c = r->cell;
+    ptq_calib_spec cs = c->calib;
+    cs.seed = c->seed;
+    ptq_apply_ctx ctx = {
+        .q = &c->quantizer, .opts = c->run_opts, .tok = r->tok, .calib = &cs, .seed = c->seed, .info = r->info};
     void *mst = NULL;
-    int need = 0;
+    int need = c->needs_calib;
     double t0 = ptq_now_sec();
-    if (bm->begin(&r->m, &ctx, &mst, &need, err)) return ptq_wrap(err, "method %s", r->me->name);
+    if (bm->begin(&r->m, &ctx, &mst, err)) return ptq_wrap(err, "method %s", r->me->name);
     int rc = need ? embed_calib(r, &ctx, err) : 0;
     r->quant_sec += ptq_now_sec() - t0;
     for (int i = 0; i < r->nev && !rc; i++)
@@ -338,9 +296,8 @@ static cJSON *stream_json(const stream_run *r, const ptq_stream_block_stat *b) {
 static void add_row(stream_run *r, eval_set *e, const ptq_ppl_result *res, const ptq_stream_block_stat *b,
                     cJSON *rows) {
     cJSON *met = cJSON_CreateObject();
-    ptq_cell_ppl_metrics(met, res, &e->o);
-    ptq_cell_row_src src = {r->cell, r->me, &r->q, r->opts, r->info, &r->m, r->quant_sec};
-    cJSON *row = ptq_cell_row(&src, e->task, met, e->toks.sha256, e->fwd_sec);
+    ptq_ppl_metrics(met, res, &e->o);
+    cJSON *row = ptq_cell_row(r->cell, &r->m, r->info, r->quant_sec, e->task, met, e->toks.sha256, e->fwd_sec);
     cJSON_AddItemToObject(row, "stream", stream_json(r, b));
     cJSON_AddItemToArray(rows, row);
 }
@@ -356,21 +313,25 @@ static void run_free(stream_run *r) {
     if (r->m.layers || r->m.tok_emb) ptq_model_free(&r->m);
     ptq_tokenizer_free(r->tok);
     if (r->st_open) ptq_st_close(&r->st);
-    cJSON_Delete(r->opts);
     cJSON_Delete(r->info);
 }
 
-int ptq_run_cell_stream(const ptq_cell_spec *cell, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err) {
+int ptq_run_cell_stream(ptq_cell *cell, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err) {
     stream_run r;
     memset(&r, 0, sizeof r);
+    cell->stream = 1;
+    if (!ptq_cell_is_checked(cell) && ptq_cell_check(cell, err))
+        return ptq_wrap(err, "streamed cell %s %s %s", cell->model, cell->method->name, cell->q.text);
     r.cell = cell;
+    r.me = cell->method;
+    if (!(r.info = cJSON_CreateObject())) return ptq_fail(err, "out of memory");
     char tbuf[4096];
     const char *tok_path = NULL;
     ptq_state s;
     memset(&s, 0, sizeof s);
     ptq_stream_block_stat *b = blocks;
     int rc = -1;
-    if (check_cell(&r, err) || resolve_model(&r, &tok_path, tbuf, sizeof tbuf, err)) goto out;
+    if (resolve_model(&r, &tok_path, tbuf, sizeof tbuf, err)) goto out;
     if (ptq_hf_read_config(r.dir, &r.cfg, err) || ptq_hf_open_weights(r.dir, &r.cfg, &r.st, err)) goto out;
     r.st_open = 1;
     if (ptq_hf_open_tokenizer(r.dir, tok_path, r.cfg.vocab_size, &r.tok, err)) goto out;
@@ -388,7 +349,5 @@ out:
     ptq_state_free(&s);
     if (b != blocks) free(b);
     run_free(&r);
-    return rc ? ptq_wrap(err, "streamed cell %s %s %s", cell->model, cell->method ? cell->method : "",
-                         cell->qspec ? cell->qspec : "")
-              : 0;
+    return rc ? ptq_wrap(err, "streamed cell %s %s %s", cell->model, cell->method->name, cell->q.text) : 0;
 }

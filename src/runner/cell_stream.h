@@ -10,7 +10,7 @@
  * X_eval through the quantized block, free its fp32 weights and hooks and
  * drop its file pages. Then method end() (lm_head) and the head scores the
  * windows. Same windows, targets and NLL code (ptq_window_nll) as the in-RAM
- * cell, and the same calibration walk as ptq_method_apply_blocks, so the
+ * cell, and the same calibration walk as ptq_method_apply's driver, so the
  * result equals `ptqbench run` without --stream.
  *
  * Tasks: ppl:DATASET only. Rows: as ptq_run_cell, plus "stream": {load,
@@ -25,12 +25,10 @@ typedef struct {
     long rss_kb, peak_rss_kb;            /* after the block was released */
 } ptq_stream_block_stat;
 
-/* Validates like ptq_cell_check, then refuses (error naming it) a method
- * without a block-wise implementation, a model that is not an HF checkpoint
- * directory, and any task other than ppl:DATASET. blocks: NULL or n_layers
+/* The cell with c->stream set (set here when not): ptq_cell_check's
+ * streamed-cell rules apply — a block-wise method, ppl:DATASET tasks, an HF
+ * checkpoint directory (or the short name of one). blocks: NULL or n_layers
  * entries. */
-int ptq_run_cell_stream(const ptq_cell_spec *cell, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err);
-/* The checks above that need no file (exit 2 material for the CLI). */
-int ptq_stream_check(const ptq_cell_spec *cell, ptq_err *err);
+int ptq_run_cell_stream(ptq_cell *c, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err);
 
 #endif

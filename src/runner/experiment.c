@@ -8,11 +8,8 @@
 #include <string.h>
 
 #include "datasets.h"
-#include "latency.h"
-#include "method.h"
 #include "model_open.h"
-#include "qspec.h"
-#include "cell.h"
+#include "task.h"
 
 const char *const ptq_override_keys[] = {"limit",           "limit_windows", "seqlen", "ppl_protocol",
                                          "ppl_denominator", "zeroshot_bos",  NULL};
@@ -39,11 +36,11 @@ static const char *type_name(const cJSON *v) {
     return "null";
 }
 
-static int check_keys(const cJSON *obj, const char *const *allowed, const char *src, const char *path,
-                      ptq_err *err) {
+static int check_keys(const cJSON *obj, const char *const *allowed, const char *src, const char *path, ptq_err *err) {
     for (const cJSON *it = obj->child; it; it = it->next) {
         int ok = 0;
-        for (int i = 0; allowed[i]; i++) ok |= !strcmp(allowed[i], it->string);
+        for (int i = 0; allowed[i]; i++)
+            ok |= !strcmp(allowed[i], it->string);
         if (!ok) {
             char list[512] = "";
             for (int i = 0; allowed[i]; i++)
@@ -92,11 +89,25 @@ static int get_int(const cJSON *v, const char *src, const char *path, long lo, l
     return 0;
 }
 
+/* A list of bit-specs (array of strings or one string), each parsed once. */
+static int bits_list(const cJSON *v, const char *src, const char *path, ptq_qspec **out, int *n, ptq_err *err) {
+    const char **strs;
+    *out = NULL;
+    if (str_list(v, src, path, &strs, n, err)) return -1;
+    *out = calloc((size_t)*n, sizeof **out);
+    int rc = *out ? 0 : ptq_fail(err, "out of memory");
+    for (int i = 0; i < *n && !rc; i++)
+        if (ptq_qspec_parse(strs[i], &(*out)[i], err)) rc = ptq_wrap(err, "%s: %s[%d]", src, path, i);
+    free(strs);
+    if (rc) free(*out), *out = NULL;
+    return rc;
+}
+
 /* ---- parsed pieces ------------------------------------------------------ */
 typedef struct {
     const ptq_method *m;
     cJSON *user;     /* scalar options as given (owned) */
-    const char **bits; /* per-method bits override (or NULL) */
+    ptq_qspec *bits; /* per-method bits override (or NULL) */
     int nbits;
     char path[64];
 } method_variant;
@@ -104,7 +115,8 @@ typedef struct {
 typedef struct {
     const char *src;
     const cJSON *cfg;
-    const char **models, **bits, **tasks;
+    const char **models, **tasks;
+    ptq_qspec *bits; /* $.bits, parsed */
     int nmodels, nbits, ntasks;
     int *seeds, nseeds;
     ptq_calib_spec calib;
@@ -118,7 +130,8 @@ typedef struct {
 static cJSON *sorted_copy(const cJSON *obj) {
     const char *keys[64];
     int n = 0;
-    for (const cJSON *it = obj ? obj->child : NULL; it && n < 64; it = it->next) keys[n++] = it->string;
+    for (const cJSON *it = obj ? obj->child : NULL; it && n < 64; it = it->next)
+        keys[n++] = it->string;
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
             const char *t = keys[j];
@@ -131,40 +144,11 @@ static cJSON *sorted_copy(const cJSON *obj) {
     return out;
 }
 
-/* Every option of the method, user value or the table default. */
+/* Every option of the method, user value or the table default, sorted by name. */
 static cJSON *resolve_options(const ptq_method *m, const cJSON *user) {
-    cJSON *all = cJSON_CreateObject();
-    for (const ptq_opt_def *d = m->opts; d && d->name; d++) {
-        const cJSON *u = cJSON_GetObjectItemCaseSensitive(user, d->name);
-        cJSON *v;
-        if (u) v = cJSON_Duplicate(u, 1);
-        else if (d->type == PTQ_OPT_BOOL) v = cJSON_CreateBool(d->def && !strcmp(d->def, "true"));
-        else if (d->type == PTQ_OPT_STRING) v = cJSON_CreateString(d->def ? d->def : "");
-        else v = cJSON_CreateNumber(d->def ? strtod(d->def, NULL) : 0);
-        cJSON_AddItemToObject(all, d->name, v);
-    }
-    cJSON *s = sorted_copy(all);
+    cJSON *all = ptq_opts_resolved(m, user, NULL), *s = sorted_copy(all);
     cJSON_Delete(all);
     return s;
-}
-
-static void scalar_text(const cJSON *v, char *out, size_t cap) {
-    if (cJSON_IsString(v)) snprintf(out, cap, "%s", v->valuestring);
-    else if (cJSON_IsBool(v)) snprintf(out, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
-    else if (cJSON_IsNumber(v)) snprintf(out, cap, "%g", v->valuedouble);
-    else snprintf(out, cap, "?");
-}
-
-static void make_label(const ptq_method *m, const cJSON *user, char *out, size_t cap) {
-    snprintf(out, cap, "%s", m->name);
-    if (!user || !user->child) return;
-    snprintf(out + strlen(out), cap - strlen(out), "(");
-    for (const cJSON *it = user->child; it; it = it->next) {
-        char v[64];
-        scalar_text(it, v, sizeof v);
-        snprintf(out + strlen(out), cap - strlen(out), "%s%s=%s", it == user->child ? "" : ",", it->string, v);
-    }
-    snprintf(out + strlen(out), cap - strlen(out), ")");
 }
 
 static int push_variant(plan_ctx *pc, const method_variant *v) {
@@ -180,12 +164,8 @@ static int push_variant(plan_ctx *pc, const method_variant *v) {
 static int expand_opts(plan_ctx *pc, method_variant *base, const cJSON *opts, const cJSON *at, cJSON *cur,
                        ptq_err *err) {
     if (!at) {
-        method_variant v = *base;
+        method_variant v = *base; /* its options are validated with its cells (ptq_cell_check) */
         v.user = cJSON_Duplicate(cur, 1);
-        if (ptq_method_check_opts(v.m, v.user, err)) {
-            cJSON_Delete(v.user);
-            return ptq_wrap(err, "%s: %s.options", pc->src, base->path);
-        }
         return push_variant(pc, &v);
     }
     if (cJSON_IsArray(at)) {
@@ -221,7 +201,8 @@ static int parse_method(plan_ctx *pc, const cJSON *e, const char *path, int allo
     snprintf(base.path, sizeof base.path, "%s", path);
     const cJSON *opts = NULL;
     const char *name;
-    if (cJSON_IsString(e)) name = e->valuestring;
+    if (cJSON_IsString(e))
+        name = e->valuestring;
     else if (cJSON_IsObject(e)) {
         if (check_keys(e, keys, pc->src, path, err)) return -1;
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
@@ -234,9 +215,10 @@ static int parse_method(plan_ctx *pc, const cJSON *e, const char *path, int allo
         if (b && allow_bits) {
             char p[96];
             snprintf(p, sizeof p, "%s.bits", path);
-            if (str_list(b, pc->src, p, &base.bits, &base.nbits, err)) return -1;
+            if (bits_list(b, pc->src, p, &base.bits, &base.nbits, err)) return -1;
         }
-    } else return bad(err, pc->src, path, "expected a method name or {\"name\", \"options\"}, got %s", type_name(e));
+    } else
+        return bad(err, pc->src, path, "expected a method name or {\"name\", \"options\"}, got %s", type_name(e));
     base.m = ptq_method_find(name);
     if (!base.m) {
         free(base.bits);
@@ -247,7 +229,8 @@ static int parse_method(plan_ctx *pc, const cJSON *e, const char *path, int allo
     int rc = expand_opts(pc, &base, opts, opts ? opts->child : NULL, cur, err);
     cJSON_Delete(cur);
     /* The bits list is shared by the variants; the first one owns it. */
-    for (int i = nbefore + 1; i < pc->nvars; i++) pc->vars[i].nbits = -pc->vars[i].nbits;
+    for (int i = nbefore + 1; i < pc->nvars; i++)
+        pc->vars[i].nbits = -pc->vars[i].nbits;
     if (rc) return -1;
     if (pc->nvars == nbefore) free(base.bits);
     return 0;
@@ -255,33 +238,13 @@ static int parse_method(plan_ctx *pc, const cJSON *e, const char *path, int allo
 
 /* Dataset a task reads (NULL: none, e.g. latency). */
 static const char *task_dataset(const char *task) {
-    const char *colon = strchr(task, ':');
-    return colon && strncmp(task, "latency:", 8) ? colon + 1 : NULL;
+    const ptq_task_kind *k;
+    const char *arg;
+    return ptq_task_parse(task, &k, &arg, NULL) == 0 && k->arg_dataset ? arg : NULL;
 }
 
 static int check_task(plan_ctx *pc, const char *t, const char *path, ptq_err *err) {
-    if (!strcmp(t, "latency") || !strncmp(t, "latency:", 8)) { /* parameters: ptq_cell_check, per cell */
-        ptq_latency_opts lo;
-        if (ptq_latency_parse(t[7] ? t + 8 : "", &lo, err)) return ptq_wrap(err, "%s: %s", pc->src, path);
-        return 0;
-    }
-    const char *colon = strchr(t, ':');
-    if (!colon)
-        return bad(err, pc->src, path,
-                   "task \"%s\": expected ppl:<dataset>, kld:<dataset>, zeroshot:<task> or latency[:<params>]", t);
-    size_t pl = (size_t)(colon - t);
-    const char *arg = colon + 1;
-    if ((pl == 3 && !strncmp(t, "ppl", 3)) || (pl == 3 && !strncmp(t, "kld", 3))) {
-        for (int i = 0; ptq_text_dataset_names[i]; i++)
-            if (!strcmp(arg, ptq_text_dataset_names[i])) return 0;
-        char list[256] = "";
-        for (int i = 0; ptq_text_dataset_names[i]; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                     ptq_text_dataset_names[i]);
-        return bad(err, pc->src, path, "task \"%s\": unknown dataset \"%s\" (expected one of: %s)", t, arg, list);
-    }
-    if (pl == 8 && !strncmp(t, "zeroshot", 8)) return 0; /* task names: ptq_cell_check, per cell */
-    return bad(err, pc->src, path, "task \"%s\": unknown task kind (expected ppl:, kld:, zeroshot: or latency)", t);
+    return ptq_task_check(t, err) ? ptq_wrap(err, "%s: %s", pc->src, path) : 0;
 }
 
 static int parse_calib(plan_ctx *pc, const cJSON *c, ptq_err *err) {
@@ -301,8 +264,10 @@ static int parse_calib(plan_ctx *pc, const cJSON *c, ptq_err *err) {
         for (int i = 0; cJSON_IsString(d) && ptq_text_dataset_names[i]; i++)
             ok |= !strcmp(d->valuestring, ptq_text_dataset_names[i]);
         if (!ok)
-            return bad(err, pc->src, "$.calibration.dataset", "expected a text dataset name (c4, tinystories-calib, "
-                       "tinyshakespeare, ...), got %s", cJSON_IsString(d) ? d->valuestring : type_name(d));
+            return bad(err, pc->src, "$.calibration.dataset",
+                       "expected a text dataset name (c4, tinystories-calib, "
+                       "tinyshakespeare, ...), got %s",
+                       cJSON_IsString(d) ? d->valuestring : type_name(d));
         snprintf(pc->calib.dataset, sizeof pc->calib.dataset, "%s", d->valuestring);
     }
     if (s) {
@@ -327,13 +292,13 @@ static int parse_overrides(plan_ctx *pc, const cJSON *o, ptq_err *err) {
         int iv;
         if (!strcmp(it->string, "zeroshot_bos")) {
             if (!cJSON_IsBool(it)) return bad(err, pc->src, p, "expected true or false, got %s", type_name(it));
-        } else if (!strcmp(it->string, "ppl_protocol")) {
-            if (!cJSON_IsString(it) || (strcmp(it->valuestring, "gptq") && strcmp(it->valuestring, "halfwindow")))
-                return bad(err, pc->src, p, "expected \"gptq\" or \"halfwindow\"");
-        } else if (!strcmp(it->string, "ppl_denominator")) {
-            if (!cJSON_IsString(it) || (strcmp(it->valuestring, "tokens") && strcmp(it->valuestring, "hf")))
-                return bad(err, pc->src, p, "expected \"tokens\" or \"hf\"");
-        } else if (get_int(it, pc->src, p, 0, 1 << 30, &iv, err)) return -1;
+        } else if (!strcmp(it->string, "ppl_protocol") || !strcmp(it->string, "ppl_denominator")) {
+            ptq_ppl_opts tmp = {0};
+            if (!cJSON_IsString(it)) return bad(err, pc->src, p, "expected a string, got %s", type_name(it));
+            if (ptq_ppl_opt_parse(&tmp, it->string + 4, it->valuestring, err))
+                return ptq_wrap(err, "%s: %s", pc->src, p);
+        } else if (get_int(it, pc->src, p, 0, 1 << 30, &iv, err))
+            return -1;
     }
     cJSON_Delete(pc->overrides);
     pc->overrides = sorted_copy(o);
@@ -341,66 +306,82 @@ static int parse_overrides(plan_ctx *pc, const cJSON *o, ptq_err *err) {
 }
 
 /* ---- cells ------------------------------------------------------------- */
+/* The config's evaluation overrides into the cell's evaluation options. */
+static void apply_overrides(ptq_cell *c) {
+    const cJSON *o = c->overrides, *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "seqlen"))) c->eval.ppl.seqlen = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "limit_windows"))) c->eval.ppl.limit_windows = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "ppl_protocol")))
+        ptq_ppl_opt_parse(&c->eval.ppl, "protocol", v->valuestring, NULL);
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "ppl_denominator")))
+        ptq_ppl_opt_parse(&c->eval.ppl, "denominator", v->valuestring, NULL);
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "limit"))) c->eval.zs_limit = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "zeroshot_bos"))) c->eval.zs_bos = cJSON_IsTrue(v);
+}
+
+static void free_cell(ptq_cell *c) {
+    ptq_cell_free(c);
+}
+
 static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char *model, const method_variant *v,
-                    const char *bits, int seed, ptq_err *err) {
-    ptq_qspec q;
-    if (ptq_qspec_parse(bits, &q, err)) return -1;
+                    const ptq_qspec *q, int seed, ptq_err *err) {
     char label[256], id[512];
-    make_label(v->m, v->user, label, sizeof label);
-    snprintf(id, sizeof id, "%s|%s|%s|s%d", model, label, q.text, seed);
+    ptq_opts_label(v->m, v->user, label, sizeof label);
+    snprintf(id, sizeof id, "%s|%s|%s|s%d", model, label, q->text, seed);
     for (int i = 0; i < e->ncells; i++)
         if (!strcmp(e->cells[i].id, id)) return 0; /* include of an existing cell */
     if (e->ncells == *cap) {
         *cap = *cap ? *cap * 2 : 32;
         e->cells = realloc(e->cells, (size_t)*cap * sizeof *e->cells);
     }
-    ptq_exp_cell *c = &e->cells[e->ncells];
-    memset(c, 0, sizeof *c);
+    ptq_cell *c = &e->cells[e->ncells];
+    if (ptq_cell_init(c, model, v->m->name, q, err)) return free_cell(c), -1;
     c->index = e->ncells++;
     snprintf(c->id, sizeof c->id, "%s", id);
     snprintf(c->label, sizeof c->label, "%s", label);
-    snprintf(c->model, sizeof c->model, "%s", model);
-    snprintf(c->method, sizeof c->method, "%s", v->m->name);
-    snprintf(c->bits, sizeof c->bits, "%s", q.text);
-    c->seed = seed;
-    c->options = resolve_options(v->m, v->user);
-    /* calibration.samples/seqlen stand in for the method's own options unless
-     * those are given (cell.h), so the resolved cell says what runs. */
-    static const char *const cal_opt[2] = {"nsamples", "seqlen"};
-    int cal_val[2] = {pc->calib.nsamples, pc->calib.seqlen};
-    for (int k = 0; k < 2; k++)
-        if (cal_val[k] > 0 && cJSON_GetObjectItemCaseSensitive(c->options, cal_opt[k]) &&
-            !cJSON_GetObjectItemCaseSensitive(v->user, cal_opt[k]))
-            cJSON_ReplaceItemInObjectCaseSensitive(c->options, cal_opt[k], cJSON_CreateNumber(cal_val[k]));
-    c->ntasks = pc->ntasks;
-    c->tasks = calloc((size_t)pc->ntasks, sizeof *c->tasks);
-    for (int i = 0; i < pc->ntasks; i++) c->tasks[i] = strdup(pc->tasks[i]);
-    c->has_calib = v->m->needs_calibration;
+    snprintf(c->origin, sizeof c->origin, "%s", v->path);
+    c->seed = (uint64_t)seed;
+    cJSON_Delete(c->opts);
+    c->opts = cJSON_Duplicate(v->user, 1);
+    for (int i = 0; i < pc->ntasks; i++)
+        if (ptq_cell_add_task(c, pc->tasks[i], err)) return -1;
     c->calib = pc->calib;
     c->calib.seed = (uint64_t)seed;
     if (!c->calib.dataset[0]) snprintf(c->calib.dataset, sizeof c->calib.dataset, "%s", ptq_default_calib(model));
     snprintf(c->calib_split, sizeof c->calib_split, "%s",
-             pc->calib_split[0] ? pc->calib_split
+             pc->calib_split[0]                               ? pc->calib_split
              : !strcmp(c->calib.dataset, "tinystories-calib") ? "stories501-1000"
-                                                               : "train");
+                                                              : "train");
     c->overrides = cJSON_Duplicate(pc->overrides, 1);
+    apply_overrides(c);
+    /* calibration.samples/seqlen stand in for the method's own options unless
+     * those are given (cell.h), so the resolved cell says what runs. */
+    cJSON *options = resolve_options(v->m, v->user);
+    static const char *const cal_opt[2] = {"nsamples", "seqlen"};
+    int cal_val[2] = {pc->calib.nsamples, pc->calib.seqlen};
+    for (int k = 0; k < 2; k++)
+        if (cal_val[k] > 0 && cJSON_GetObjectItemCaseSensitive(options, cal_opt[k]) &&
+            !cJSON_GetObjectItemCaseSensitive(v->user, cal_opt[k]))
+            cJSON_ReplaceItemInObjectCaseSensitive(options, cal_opt[k], cJSON_CreateNumber(cal_val[k]));
     /* The canonical resolved cell: fixed key order, sorted options. */
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "model", model);
-    cJSON_AddStringToObject(r, "method", c->method);
-    cJSON_AddItemToObject(r, "options", cJSON_Duplicate(c->options, 1));
-    cJSON_AddStringToObject(r, "bits", c->bits);
+    cJSON_AddStringToObject(r, "method", v->m->name);
+    cJSON_AddItemToObject(r, "options", options);
+    cJSON_AddStringToObject(r, "bits", c->q.text);
     cJSON_AddNumberToObject(r, "seed", seed);
     cJSON *t = cJSON_AddArrayToObject(r, "tasks");
-    for (int i = 0; i < c->ntasks; i++) cJSON_AddItemToArray(t, cJSON_CreateString(c->tasks[i]));
-    if (c->has_calib) {
+    for (int i = 0; i < c->ntasks; i++)
+        cJSON_AddItemToArray(t, cJSON_CreateString(c->tasks[i]));
+    if (ptq_method_needs_calib(v->m, &c->q, c->opts)) {
         cJSON *cb = cJSON_AddObjectToObject(r, "calibration");
         cJSON_AddStringToObject(cb, "dataset", c->calib.dataset);
         cJSON_AddStringToObject(cb, "split", c->calib_split);
         cJSON_AddNumberToObject(cb, "samples", c->calib.nsamples);
         cJSON_AddNumberToObject(cb, "seqlen", c->calib.seqlen);
         cJSON_AddNumberToObject(cb, "seed", seed);
-    } else cJSON_AddNullToObject(r, "calibration");
+    } else
+        cJSON_AddNullToObject(r, "calibration");
     cJSON_AddItemToObject(r, "overrides", cJSON_Duplicate(c->overrides, 1));
     c->resolved = r;
     return 0;
@@ -414,18 +395,16 @@ static int json_eq_scalar(const cJSON *a, const cJSON *b) {
 }
 
 /* Does exclude pattern p (validated) match cell c? */
-static int pattern_match(const cJSON *p, const ptq_exp_cell *c) {
+static int pattern_match(const cJSON *p, const ptq_cell *c) {
+    const cJSON *options = cJSON_GetObjectItemCaseSensitive(c->resolved, "options");
     for (const cJSON *it = p->child; it; it = it->next) {
         if (!strcmp(it->string, "model") && strcmp(it->valuestring, c->model)) return 0;
-        if (!strcmp(it->string, "method") && strcmp(it->valuestring, c->method)) return 0;
-        if (!strcmp(it->string, "seed") && it->valuedouble != c->seed) return 0;
-        if (!strcmp(it->string, "bits")) {
-            ptq_qspec q;
-            if (ptq_qspec_parse(it->valuestring, &q, NULL) || strcmp(q.text, c->bits)) return 0;
-        }
+        if (!strcmp(it->string, "method") && strcmp(it->valuestring, c->method->name)) return 0;
+        if (!strcmp(it->string, "seed") && it->valuedouble != (double)c->seed) return 0;
+        if (!strcmp(it->string, "bits") && strcmp(it->valuestring, c->q.text)) return 0; /* canonical: check_pattern */
         if (!strcmp(it->string, "options"))
             for (const cJSON *o = it->child; o; o = o->next)
-                if (!json_eq_scalar(o, cJSON_GetObjectItemCaseSensitive(c->options, o->string))) return 0;
+                if (!json_eq_scalar(o, cJSON_GetObjectItemCaseSensitive(options, o->string))) return 0;
     }
     return 1;
 }
@@ -443,12 +422,14 @@ static int check_pattern(plan_ctx *pc, const cJSON *p, const char *path, ptq_err
             if (get_int(it, pc->src, q, 0, 1L << 30, &s, err)) return -1;
         } else if (!strcmp(it->string, "options")) {
             if (!cJSON_IsObject(it)) return bad(err, pc->src, q, "expected an object, got %s", type_name(it));
-        } else if (!cJSON_IsString(it)) return bad(err, pc->src, q, "expected a string, got %s", type_name(it));
+        } else if (!cJSON_IsString(it))
+            return bad(err, pc->src, q, "expected a string, got %s", type_name(it));
         else if (!strcmp(it->string, "method") && !ptq_method_find(it->valuestring))
             return unknown_method(pc, q, it->valuestring, err);
-        else if (!strcmp(it->string, "bits")) {
+        else if (!strcmp(it->string, "bits")) { /* compared with the cells' canonical spec */
             ptq_qspec qs;
             if (ptq_qspec_parse(it->valuestring, &qs, err)) return ptq_wrap(err, "%s: %s", pc->src, q);
+            cJSON_SetValuestring((cJSON *)it, qs.text);
         }
     }
     return 0;
@@ -472,20 +453,16 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
             const method_variant *mv = &pc->vars[v];
             /* variants after the first share the first one's bits list */
             const method_variant *owner = mv;
-            while (owner->nbits < 0) owner--;
-            const char **bits = owner->bits ? owner->bits : pc->bits;
+            while (owner->nbits < 0)
+                owner--;
+            const ptq_qspec *bits = owner->bits ? owner->bits : pc->bits;
             int nb = owner->bits ? owner->nbits : pc->nbits;
             for (int b = 0; b < nb; b++)
                 for (int s = 0; s < pc->nseeds; s++) {
                     int before = e->ncells;
-                    if (add_cell(e, &cap, pc, pc->models[mi], mv, bits[b], pc->seeds[s], err)) return -1;
+                    if (add_cell(e, &cap, pc, pc->models[mi], mv, &bits[b], pc->seeds[s], err)) return -1;
                     for (const cJSON *p = excl ? excl->child : NULL; p && e->ncells > before; p = p->next)
-                        if (pattern_match(p, &e->cells[e->ncells - 1])) {
-                            ptq_exp_cell *c = &e->cells[--e->ncells];
-                            cJSON_Delete(c->options), cJSON_Delete(c->overrides), cJSON_Delete(c->resolved);
-                            for (int t = 0; t < c->ntasks; t++) free(c->tasks[t]);
-                            free(c->tasks);
-                        }
+                        if (pattern_match(p, &e->cells[e->ncells - 1])) free_cell(&e->cells[--e->ncells]);
                 }
         }
     i = 0;
@@ -495,7 +472,8 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
         snprintf(path, sizeof path, "$.include[%d]", i);
         if (!cJSON_IsObject(p)) return bad(err, pc->src, path, "expected an object, got %s", type_name(p));
         if (check_keys(p, keys, pc->src, path, err)) return -1;
-        const cJSON *mo = cJSON_GetObjectItemCaseSensitive(p, "model"), *b = cJSON_GetObjectItemCaseSensitive(p, "bits");
+        const cJSON *mo = cJSON_GetObjectItemCaseSensitive(p, "model"),
+                    *b = cJSON_GetObjectItemCaseSensitive(p, "bits");
         const cJSON *sd = cJSON_GetObjectItemCaseSensitive(p, "seed");
         if (!cJSON_IsString(mo)) return bad(err, pc->src, path, "\"model\": expected a string, got %s", type_name(mo));
         if (!cJSON_IsString(b)) return bad(err, pc->src, path, "\"bits\": expected a string, got %s", type_name(b));
@@ -505,8 +483,11 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
             snprintf(q, sizeof q, "%s.seed", path);
             if (get_int(sd, pc->src, q, 0, 1L << 30, &seed, err)) return -1;
         }
+        ptq_qspec qs;
+        if (ptq_qspec_parse(b->valuestring, &qs, err)) return ptq_wrap(err, "%s: %s.bits", pc->src, path);
         cJSON *m = cJSON_CreateObject(); /* method part: {name, options} */
-        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(p, "method"), *op = cJSON_GetObjectItemCaseSensitive(p, "options");
+        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(p, "method"),
+                    *op = cJSON_GetObjectItemCaseSensitive(p, "options");
         if (mn) cJSON_AddItemToObject(m, "name", cJSON_Duplicate(mn, 1));
         if (op) cJSON_AddItemToObject(m, "options", cJSON_Duplicate(op, 1));
         int before = pc->nvars;
@@ -514,25 +495,21 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
         cJSON_Delete(m);
         if (rc) return -1;
         for (int v = before; v < pc->nvars; v++)
-            if (add_cell(e, &cap, pc, mo->valuestring, &pc->vars[v], b->valuestring, seed, err)) return -1;
+            if (add_cell(e, &cap, pc, mo->valuestring, &pc->vars[v], &qs, seed, err)) return -1;
     }
     if (e->ncells == 0) return bad(err, pc->src, "$", "the plan is empty (every cell was excluded)");
     for (int k = 0; k < e->ncells; k++) {
         e->cells[k].index = k;
-        ptq_cell_spec spec;
-        const char *tasks[64];
-        ptq_exp_cell_spec(&e->cells[k], &spec, tasks, 64);
-        if (ptq_cell_check(&spec, err))
-            return ptq_wrap(err, "%s: cell %s (fix the config or add an \"exclude\" entry)", pc->src,
-                            e->cells[k].id);
+        if (ptq_cell_check(&e->cells[k], err))
+            return ptq_wrap(err, "%s: %s: cell %s (fix the config or add an \"exclude\" entry)", pc->src,
+                            e->cells[k].origin, e->cells[k].id);
     }
     return 0;
 }
 
 static int parse_top(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
-    static const char *const keys[] = {"name",  "description", "note",        "models",    "methods",
-                                       "bits",  "tasks",       "seeds",       "calibration", "overrides",
-                                       "exclude", "include",   "report",      NULL};
+    static const char *const keys[] = {"name",  "description", "note",      "models",  "methods", "bits",   "tasks",
+                                       "seeds", "calibration", "overrides", "exclude", "include", "report", NULL};
     const cJSON *cfg = pc->cfg;
     if (!cJSON_IsObject(cfg)) return bad(err, pc->src, "$", "expected a JSON object, got %s", type_name(cfg));
     if (check_keys(cfg, keys, pc->src, "$", err)) return -1;
@@ -556,14 +533,11 @@ static int parse_top(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
             snprintf(p, sizeof p, "$.%s", req[i]);
             return bad(err, pc->src, p, "required key is missing");
         }
-    if (str_list(cJSON_GetObjectItemCaseSensitive(cfg, "models"), pc->src, "$.models", &pc->models, &pc->nmodels, err) ||
-        str_list(cJSON_GetObjectItemCaseSensitive(cfg, "bits"), pc->src, "$.bits", &pc->bits, &pc->nbits, err) ||
+    if (str_list(cJSON_GetObjectItemCaseSensitive(cfg, "models"), pc->src, "$.models", &pc->models, &pc->nmodels,
+                 err) ||
+        bits_list(cJSON_GetObjectItemCaseSensitive(cfg, "bits"), pc->src, "$.bits", &pc->bits, &pc->nbits, err) ||
         str_list(cJSON_GetObjectItemCaseSensitive(cfg, "tasks"), pc->src, "$.tasks", &pc->tasks, &pc->ntasks, err))
         return -1;
-    for (int i = 0; i < pc->nbits; i++) {
-        ptq_qspec q;
-        if (ptq_qspec_parse(pc->bits[i], &q, err)) return ptq_wrap(err, "%s: $.bits[%d]", pc->src, i);
-    }
     if (pc->ntasks > 64) return bad(err, pc->src, "$.tasks", "at most 64 tasks per experiment");
     for (int i = 0; i < pc->ntasks; i++) {
         char p[64];
@@ -591,7 +565,7 @@ static int parse_top(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
         return -1;
     for (int i = 0; i < pc->ntasks; i++) { /* EVAL.md: never calibrate on the evaluated text */
         const char *ds = task_dataset(pc->tasks[i]);
-        if (ds && pc->calib.dataset[0] && strncmp(pc->tasks[i], "zeroshot:", 9) &&
+        if (ds && pc->calib.dataset[0] && ptq_task_kind_of(pc->tasks[i])->text_dataset &&
             !ptq_calib_allowed(pc->calib.dataset, ds))
             return bad(err, pc->src, "$.calibration.dataset", "\"%s\" is the text evaluated by task \"%s\"",
                        pc->calib.dataset, pc->tasks[i]);
@@ -634,7 +608,8 @@ int ptq_experiment_parse(const char *text, const char *src, ptq_experiment *e, p
     e->config = cJSON_ParseWithOpts(text, &ep, 1);
     if (!e->config) {
         int line = 1;
-        for (const char *p = text; ep && p < ep; p++) line += *p == '\n';
+        for (const char *p = text; ep && p < ep; p++)
+            line += *p == '\n';
         return ptq_fail(err, "%s:%d: malformed JSON near '%.20s'", src, line, ep ? ep : "");
     }
     plan_ctx pc = {0};
@@ -646,47 +621,12 @@ int ptq_experiment_parse(const char *text, const char *src, ptq_experiment *e, p
     return rc;
 }
 
-int ptq_experiment_load(const char *path, ptq_experiment *e, ptq_err *err) {
-    char *text;
-    size_t len;
-    memset(e, 0, sizeof *e);
-    if (ptq_read_file(path, &text, &len, err)) return -1;
-    int rc = ptq_experiment_parse(text, path, e, err);
-    free(text);
-    return rc;
-}
-
 void ptq_experiment_free(ptq_experiment *e) {
-    for (int i = 0; i < e->ncells; i++) {
-        ptq_exp_cell *c = &e->cells[i];
-        cJSON_Delete(c->options), cJSON_Delete(c->overrides), cJSON_Delete(c->resolved);
-        for (int t = 0; t < c->ntasks; t++) free(c->tasks[t]);
-        free(c->tasks);
-    }
+    for (int i = 0; i < e->ncells; i++)
+        free_cell(&e->cells[i]);
     free(e->cells);
     cJSON_Delete(e->config);
     memset(e, 0, sizeof *e);
-}
-
-void ptq_exp_cell_spec(const ptq_exp_cell *c, ptq_cell_spec *s, const char **tasks, int cap) {
-    memset(s, 0, sizeof *s);
-    s->model = c->model;
-    s->method = c->method;
-    s->qspec = c->bits;
-    s->opts = c->options;
-    s->calib = c->calib;
-    s->seed = (uint64_t)c->seed;
-    s->ntasks = PTQ_MIN(c->ntasks, cap);
-    for (int i = 0; i < s->ntasks; i++) tasks[i] = c->tasks[i];
-    s->tasks = tasks;
-    const cJSON *o = c->overrides, *v;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "seqlen"))) s->ppl.seqlen = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "limit_windows"))) s->ppl.limit_windows = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "ppl_protocol")))
-        s->ppl.protocol = !strcmp(v->valuestring, "halfwindow") ? PTQ_PPL_HALFWINDOW : PTQ_PPL_GPTQ;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "ppl_denominator"))) s->ppl.denom_hf = !strcmp(v->valuestring, "hf");
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "limit"))) s->zs_limit = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "zeroshot_bos"))) s->zs_bos = cJSON_IsTrue(v);
 }
 
 /* ---- keys ---------------------------------------------------------------- */
@@ -696,7 +636,9 @@ void ptq_row_key(const char *cell_key, const char *task, char out[65]) {
     ptq_sha256_buf(buf, strlen(buf), out);
 }
 
-int ptq_model_sha256(const char *model, char out[65], ptq_err *err) {
+/* sha256 used in keys for a model spec (named model: registry hash; file:
+ * its hash; HF directory: model.safetensors' hash). */
+static int model_sha256(const char *model, char out[65], ptq_err *err) {
     for (const ptq_named_model *n = ptq_named_models; n->name; n++)
         if (!strcmp(n->name, model)) {
             const ptq_asset *a = NULL;
@@ -716,7 +658,9 @@ int ptq_model_sha256(const char *model, char out[65], ptq_err *err) {
     return ptq_sha256_file(model, out, err);
 }
 
-int ptq_dataset_sha256(const char *name, char out[65], ptq_err *err) {
+/* sha256 of the asset a dataset/task name reads (registry), or "" if the
+ * name maps to no single asset (then the registry fingerprint is used). */
+static int dataset_sha256(const char *name, char out[65], ptq_err *err) {
     static const char *const alias[][2] = {{"c4", "c4-train"},
                                            {"tinystories-calib", "tinystories"},
                                            {"openbookqa", "zeroshot.openbook_qa"},
@@ -746,7 +690,8 @@ static int registry_fingerprint(char out[65], ptq_err *err) {
     int n;
     if (ptq_registry(&all, &n, err)) return -1;
     char *buf = calloc((size_t)n + 1, 65);
-    for (int i = 0; i < n; i++) memcpy(buf + 64 * i, all[i].sha256, 64);
+    for (int i = 0; i < n; i++)
+        memcpy(buf + 64 * i, all[i].sha256, 64);
     ptq_sha256_buf(buf, (size_t)n * 64, out);
     free(buf);
     return 0;
@@ -756,18 +701,18 @@ int ptq_experiment_keys(ptq_experiment *e, ptq_err *err) {
     char fp[65];
     if (registry_fingerprint(fp, err)) return -1;
     for (int i = 0; i < e->ncells; i++) {
-        ptq_exp_cell *c = &e->cells[i];
+        ptq_cell *c = &e->cells[i];
         char msha[65], dsha[65];
-        if (ptq_model_sha256(c->model, msha, err)) return ptq_wrap(err, "cell %s", c->id);
+        if (model_sha256(c->model, msha, err)) return ptq_wrap(err, "cell %s", c->id);
         char *canon = cJSON_PrintUnformatted(c->resolved);
         size_t cap = strlen(canon) + 66 * (size_t)(c->ntasks + 4) + 64;
         char *buf = malloc(cap);
         snprintf(buf, cap, "%s\n%s\n", canon, msha);
         free(canon);
         for (int t = -1; t < c->ntasks; t++) {
-            const char *ds = t < 0 ? (c->has_calib ? c->calib.dataset : NULL) : task_dataset(c->tasks[t]);
+            const char *ds = t < 0 ? (c->needs_calib ? c->calib.dataset : NULL) : task_dataset(c->tasks[t]);
             if (!ds) continue;
-            if (ptq_dataset_sha256(ds, dsha, err)) {
+            if (dataset_sha256(ds, dsha, err)) {
                 free(buf);
                 return -1;
             }

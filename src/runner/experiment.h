@@ -16,56 +16,24 @@
 
 #include <cjson/cJSON.h>
 
-#include "calib.h"
-#include "common.h"
 #include "cell.h"
-
-typedef struct {
-    int index;           /* position in the full plan (0-based) */
-    char key[65];        /* filled by ptq_experiment_keys */
-    char id[512];        /* model|label|bits|sSEED: readable, code-version independent */
-    char label[256];     /* method + user-given options, e.g. "smoothquant(alpha=0.85)" */
-    char model[512];     /* short name or path, as in the config */
-    char method[64];
-    cJSON *options;      /* every option of the method, defaults filled (owned) */
-    char bits[64];       /* canonical bit-spec */
-    int seed;
-    char **tasks;        /* "ppl:wikitext2", "zeroshot:piqa", "kld:tinystories", "latency[:params]" */
-    int ntasks;
-    int has_calib;       /* method needs calibration */
-    ptq_calib_spec calib;
-    char calib_split[32];
-    cJSON *overrides;    /* eval overrides (limit, limit_windows, seqlen, ...) (owned) */
-    cJSON *resolved;     /* canonical resolved cell (owned); stored in every row as "cell" */
-} ptq_exp_cell;
 
 typedef struct {
     char name[128];
     char note[1024];
     char average[64];    /* report.average (zero-shot recipe), "" = default */
     cJSON *config;       /* the parsed config (owned) */
-    ptq_exp_cell *cells;
+    ptq_cell *cells; /* checked (ptq_cell_check), with their plan identity */
     int ncells;
 } ptq_experiment;
 
 /* Parse + validate + expand. src names the file in messages. */
 int ptq_experiment_parse(const char *text, const char *src, ptq_experiment *e, ptq_err *err);
-int ptq_experiment_load(const char *path, ptq_experiment *e, ptq_err *err);
 /* Resolve model/dataset sha256s and fill every cell's key. */
 int ptq_experiment_keys(ptq_experiment *e, ptq_err *err);
 void ptq_experiment_free(ptq_experiment *e);
 
 void ptq_row_key(const char *cell_key, const char *task, char out[65]);
-/* sha256 used in keys for a model spec (named model: registry hash; file:
- * its hash; HF directory: model.safetensors' hash). */
-int ptq_model_sha256(const char *model, char out[65], ptq_err *err);
-/* sha256 of the asset a dataset/task name reads (registry), or "" if the
- * name maps to no single asset (then the registry fingerprint is used). */
-int ptq_dataset_sha256(const char *name, char out[65], ptq_err *err);
-
-/* The run_cell spec of a cell (pointers into c; tasks: caller storage of cap). */
-void ptq_exp_cell_spec(const ptq_exp_cell *c, ptq_cell_spec *s, const char **tasks, int cap);
-
 /* Keys accepted in "overrides" (NULL-terminated): limit (zero-shot items),
  * limit_windows, seqlen, ppl_protocol (gptq|halfwindow), ppl_denominator
  * (tokens|hf), zeroshot_bos. */

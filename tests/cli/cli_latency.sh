@@ -9,7 +9,7 @@ BIN="$1"
 source "$(dirname "$0")/testlib.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-B=("$BIN" bench --model stories260K --tokens 16 --ctx 32 --reps 5 --min-ms 1 --no-layers --threads 1)
+B=("$BIN" bench --model stories260K --tokens 16 --ctx 32 --reps 5 --min-ms 1 --threads 1)
 
 expect 0 "row appended to $T/r.jsonl" "${B[@]}" --method rtn --bits W4A4 --out "$T/r.jsonl"
 [ "$(wc -l <"$T/r.jsonl")" = 1 ] || fail "bench --out: expected 1 row"
@@ -23,8 +23,8 @@ cp "$T/r.jsonl" "$T/first.jsonl"
 
 # bad inputs: clear errors, nothing appended
 expect 2 "--out needs --model" "$BIN" bench --shape llama7b --method rtn --bits W4A4 --out "$T/r.jsonl"
-expect 2 "--opt and --no-layers go with --out" "${B[@]}" --method rtn --bits W4A4
-expect 2 "method 'nosuch' is not registered" "${B[@]}" --method nosuch --bits W4A4 --out "$T/r.jsonl"
+expect 2 "unknown method 'nosuch'" "${B[@]}" --method nosuch --bits W4A4 --out "$T/r.jsonl"
+expect 2 "--shape 'gpt9' unknown" "$BIN" bench --shape gpt9 --method rtn --bits W4A4
 expect 2 "unknown option 'bogus'" "${B[@]}" --method rtn --bits W4A4 --opt bogus=1 --out "$T/r.jsonl"
 expect 2 "fp16 is the unquantized reference" "${B[@]}" --method fp16 --bits W4A4 --out "$T/r.jsonl"
 expect 2 "--reps" "${B[@]}" --method rtn --bits W4A4 --reps 2 --out "$T/r.jsonl"
@@ -36,6 +36,11 @@ cat >"$T/bad.json" <<'JSON'
  "tasks": ["ppl:tinystories", "latency:T=16:reps=2"]}
 JSON
 expect 2 '$.tasks[1]' "$BIN" sweep "$T/bad.json" --out "$T/sw"
+
+# a random-weight model of a published shape, quantized by the method and timed by the latency task
+expect 0 "packed path, latency:reps=5:min_ms=0:T=8:ctx=16" "$BIN" bench --shape tiny --vocab 64 --tokens 8 --ctx 16 \
+    --reps 5 --min-ms 0 --threads 1 --method gptq --bits W4A4KV4
+expect 2 "no tokenizer for calibration text" "$BIN" bench --shape tiny --method gptq --bits W4A16 --calib c4
 
 # the FP reference appends a row on the FP32 path; the first row is kept
 expect 0 "row appended" "${B[@]}" --method fp16 --bits W16A16 --out "$T/r.jsonl"

@@ -145,7 +145,16 @@ int main(void) {
     ptq_calib_spec cs = {"tinystories-calib", 4, 128, 0};
     ptq_calib c;
     CHECK(ptq_calib_load(&c, &cs, tok, m.cfg.max_seq, &err) == 0);
-    CHECK(ptq_calib_walk(&m, &c, on_block, NULL, &err) == 0);
+    /* the block walk: inputs of block l are the outputs of the quantized blocks < l */
+    size_t win = (size_t)c.seqlen * m.cfg.dim;
+    float *Xc = calloc((size_t)c.nsamples * win, sizeof(float));
+    int rc = Xc ? 0 : -1;
+    for (int i = 0; i < c.nsamples && !rc; i++)
+        rc = ptq_forward_embed(&m, c.tokens + (size_t)i * c.seqlen, c.seqlen, Xc + i * win, &err);
+    for (int l = 0; l < m.cfg.n_layers && !rc; l++)
+        rc = on_block(NULL, &m, l, Xc, &c, &err) || ptq_calib_block_forward(&m, l, Xc, Xc, &c, NULL, NULL, &err);
+    CHECK(rc == 0);
+    free(Xc);
     /* too small a request is an error naming the dataset */
     ptq_calib c2;
     ptq_calib_spec big = {"tinystories-calib", 100000, 512, 0};

@@ -106,7 +106,7 @@ static void check_opts(void) {
     CHECK(ptq_opts_add_kv(sq, o, "nsamples=1.5", &err) == -1 && strstr(err.msg, "integer"));
     CHECK(ptq_opts_add_kv(sq, o, "novalue", &err) == -1 && strstr(err.msg, "key=value"));
     CHECK(ptq_opts_add_kv(sq, o, "bogus=1", &err) == -1 && strstr(err.msg, "unknown option 'bogus'"));
-    cJSON *res = ptq_opts_resolved(sq, o);
+    cJSON *res = ptq_opts_resolved(sq, o, NULL);
     CHECK(cJSON_GetArraySize(res) > 5);
     CHECK_NEAR(cJSON_GetObjectItem(res, "alpha")->valuedouble, 0.7, 1e-12);
     cJSON_Delete(res);

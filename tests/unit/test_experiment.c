@@ -41,16 +41,16 @@ static void test_expand(void) {
     CHECK(e.ncells == 2 + 8 + 1);
     CHECK(!strcmp(e.cells[0].id, "stories260K|rtn|W4A4|s0"));
     CHECK(!strcmp(e.cells[2].label, "smoothquant(alpha=0.5)"));
-    CHECK(!strcmp(e.cells[10].method, "fp16"));
-    for (int i = 0; i < e.ncells; i++) CHECK(e.cells[i].index == i);
+    CHECK(!strcmp(e.cells[10].method->name, "fp16"));
+    for (int i = 0; i < e.ncells; i++) CHECK(e.cells[i].index == i && e.cells[i].checked);
     /* resolved options carry every default, and calibration.samples stands in for nsamples */
-    const cJSON *ns = cJSON_GetObjectItem(e.cells[2].options, "nsamples");
+    const cJSON *ns = cJSON_GetObjectItem(cJSON_GetObjectItem(e.cells[2].resolved, "options"), "nsamples");
+    CHECK(ns && ns->valueint == 4);
+    ns = cJSON_GetObjectItem(e.cells[2].run_opts, "nsamples");
     CHECK(ns && ns->valueint == 4);
     CHECK(cJSON_GetObjectItem(e.cells[0].resolved, "calibration") && cJSON_IsNull(cJSON_GetObjectItem(e.cells[0].resolved, "calibration")));
-    ptq_cell_spec spec;
-    const char *tasks[64];
-    ptq_exp_cell_spec(&e.cells[2], &spec, tasks, 64);
-    CHECK(spec.ppl.limit_windows == 1 && !strcmp(spec.calib.dataset, "tinystories-calib"));
+    CHECK(e.cells[2].eval.ppl.limit_windows == 1 && !strcmp(e.cells[2].calib.dataset, "tinystories-calib"));
+    CHECK(!strcmp(e.cells[4].q.text, "W4A4") && e.cells[4].needs_calib && !e.cells[0].needs_calib);
 
     if (!tu_asset("models/stories260K/stories260K.bin")) {
         printf("no data root: key tests skipped\n");
@@ -91,9 +91,9 @@ static void test_errors(void) {
     expect_error("{" BASE ",\"methods\":[\"rtn\",\"specquantx\"],\"bits\":[\"W4A4\"]}",
                  "$.methods[1]: unknown method \"specquantx\"", "registered: fp16");
     expect_error("{" BASE ",\"methods\":[{\"name\":\"smoothquant\",\"options\":{\"alfa\":0.5}}],\"bits\":[\"W4A4\"]}",
-                 "$.methods[0].options", "alfa");
+                 "$.methods[0]", "unknown option 'alfa'");
     expect_error("{" BASE ",\"methods\":[{\"name\":\"smoothquant\",\"options\":{\"alpha\":\"x\"}}],\"bits\":[\"W4A4\"]}",
-                 "$.methods[0].options", "alpha");
+                 "$.methods[0]", "option 'alpha' must be a number");
     expect_error("{" BASE ",\"methods\":[{\"name\":\"rtn\",\"opts\":{}}],\"bits\":[\"W4A4\"]}",
                  "$.methods[0]: unknown key \"opts\"", NULL);
     expect_error("{" BASE ",\"methods\":[\"rtn\"],\"bits\":[\"W4A4\",\"W9Q\"]}", "$.bits[1]", NULL);
@@ -102,7 +102,7 @@ static void test_errors(void) {
     expect_error("{" BASE ",\"methods\":[\"rtn\"],\"bits\":[\"W4A4\"],\"seeds\":[]}", "$.seeds", NULL);
     expect_error("{\"name\":\"t\",\"models\":[\"stories260K\"],\"tasks\":[\"ppl:wikitext3\"],\"methods\":[\"rtn\"],"
                  "\"bits\":[\"W4A4\"]}",
-                 "$.tasks[0]", "unknown dataset \"wikitext3\"");
+                 "$.tasks[0]", "unknown dataset 'wikitext3'");
     expect_error("{\"name\":\"t\",\"models\":[\"stories260K\"],\"tasks\":[\"bleu:x\"],\"methods\":[\"rtn\"],"
                  "\"bits\":[\"W4A4\"]}",
                  "$.tasks[0]", "unknown task kind");

@@ -83,7 +83,7 @@ static int quantize(const ptq_model *fp, const ptq_tokenizer *tok, const char *b
     cJSON *info = cJSON_CreateObject(), *o = cJSON_CreateObject();
     ptq_calib_spec cs = {"tinystories-calib", 0, 0, 0};
     int rc = ptq_qspec_parse(bits, qs, &err);
-    ptq_apply_ctx ctx = {qs, o, tok, &cs, 0, info};
+    ptq_apply_ctx ctx = {.q = qs, .opts = o, .tok = tok, .calib = &cs, .info = info};
     if (!rc) rc = ptq_model_clone(q, fp, &err) || ptq_method_apply(ptq_method_find("rtn"), q, &ctx, &err);
     if (rc) fprintf(stderr, "quantize %s: %s\n", bits, err.msg);
     cJSON_Delete(info), cJSON_Delete(o);
@@ -141,12 +141,13 @@ static void test_measure(const ptq_model *fp, const ptq_tokenizer *tok) {
 
 /* The runner row: identifying fields next to a ppl row of the same cell. */
 static void test_run_cell(void) {
-    const char *tasks[2] = {"ppl:tinystories", "latency:T=16:ctx=32:reps=5:min_ms=1"};
-    ptq_cell_spec c;
-    memset(&c, 0, sizeof c);
-    c.model = "stories260K", c.method = "rtn", c.qspec = "W4A16", c.tasks = tasks, c.ntasks = 2;
-    c.ppl.limit_windows = 1;
+    ptq_cell c;
     ptq_err err = {{0}};
+    ptq_qspec q;
+    CHECK(ptq_qspec_parse("W4A16", &q, &err) == 0 && ptq_cell_init(&c, "stories260K", "rtn", &q, &err) == 0);
+    CHECK(ptq_cell_add_task(&c, "ppl:tinystories", &err) == 0);
+    CHECK(ptq_cell_add_task(&c, "latency:T=16:ctx=32:reps=5:min_ms=1", &err) == 0);
+    c.eval.ppl.limit_windows = 1;
     cJSON *rows = cJSON_CreateArray();
     CHECK(ptq_run_cell(&c, rows, &err) == 0);
     CHECK(cJSON_GetArraySize(rows) == 2);
@@ -168,8 +169,10 @@ static void test_run_cell(void) {
     CHECK(num(m, "decode_ctx32_tokens_per_sec") > 0 && num(m, "prefill_T16_speedup") > 0);
     cJSON_Delete(rows);
     /* a bad parameter is caught before anything runs */
-    tasks[1] = "latency:T=16:bogus=2";
+    free(c.tasks[1]);
+    c.tasks[1] = strdup("latency:T=16:bogus=2");
     CHECK(ptq_cell_check(&c, &err) == -1 && strstr(err.msg, "unknown parameter 'bogus'"));
+    ptq_cell_free(&c);
 }
 
 static long fsize(const char *dir, const char *name) {

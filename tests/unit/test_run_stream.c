@@ -28,16 +28,20 @@ static ptq_config tiny_cfg(int tied) {
     return c;
 }
 
-static ptq_cell_spec cell_for(const char *dir, const char *method, const char *bits, const cJSON *opts,
-                              const char *const *tasks, int ntasks) {
-    ptq_cell_spec s;
-    memset(&s, 0, sizeof s);
-    s.model = dir, s.tokenizer = g_tok, s.method = method, s.qspec = bits, s.opts = opts;
-    snprintf(s.calib.dataset, sizeof s.calib.dataset, "tinystories-calib");
-    s.calib.nsamples = 4, s.calib.seqlen = 32;
-    s.tasks = tasks, s.ntasks = ntasks;
-    s.ppl.seqlen = 64, s.ppl.limit_windows = 2;
-    return s;
+/* The cell of a test; 0 or -1 with the error in err. */
+static int cell_for(ptq_cell *c, const char *dir, const char *method, const char *bits, const char *kv1,
+                    const char *kv2, const char *const *tasks, int ntasks, ptq_err *err) {
+    ptq_qspec q;
+    memset(c, 0, sizeof *c);
+    if (ptq_qspec_parse(bits, &q, err) || ptq_cell_init(c, dir, method, &q, err)) return -1;
+    if (g_tok) c->tokenizer = strdup(g_tok);
+    if ((kv1 && ptq_cell_add_opt(c, kv1, err)) || (kv2 && ptq_cell_add_opt(c, kv2, err))) return -1;
+    snprintf(c->calib.dataset, sizeof c->calib.dataset, "tinystories-calib");
+    c->calib.nsamples = 4, c->calib.seqlen = 32;
+    for (int i = 0; i < ntasks; i++)
+        if (ptq_cell_add_task(c, tasks[i], err)) return -1;
+    c->eval.ppl.seqlen = 64, c->eval.ppl.limit_windows = 2;
+    return 0;
 }
 
 static double row_ppl(const cJSON *rows, int i) {
@@ -50,12 +54,10 @@ static double row_ppl(const cJSON *rows, int i) {
 static void same(int ck, const char *method, const char *bits, const char *kv1, const char *kv2) {
     static const char *const tasks[] = {"ppl:ptb", "ppl:tinystories"}; /* ptb: the shortest text */
     int nt = !strcmp(method, "gptq") ? 2 : 1;
-    const ptq_method *me = ptq_method_find(method);
-    cJSON *opts = cJSON_CreateObject(), *ra = cJSON_CreateArray(), *rb = cJSON_CreateArray();
+    cJSON *ra = cJSON_CreateArray(), *rb = cJSON_CreateArray();
     ptq_err err;
-    if (kv1) CHECK(ptq_opts_add_kv(me, opts, kv1, &err) == 0);
-    if (kv2) CHECK(ptq_opts_add_kv(me, opts, kv2, &err) == 0);
-    ptq_cell_spec s = cell_for(g_dirs[ck], method, bits, opts, tasks, nt);
+    ptq_cell s;
+    CHECK(cell_for(&s, g_dirs[ck], method, bits, kv1, kv2, tasks, nt, &err) == 0);
     if (ptq_run_cell(&s, ra, &err)) {
         fprintf(stderr, "in RAM %s %s: %s\n", method, bits, err.msg);
         CHECK(0);
@@ -76,18 +78,22 @@ static void same(int ck, const char *method, const char *bits, const char *kv1, 
     CHECK(blk[1].peak_rss_kb > 0 && blk[1].load_sec >= 0 && blk[0].quant_sec >= 0);
     const cJSON *st = cJSON_GetObjectItem(cJSON_GetArrayItem(rb, 0), "stream");
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(st, "blocks")) == 2);
-    cJSON_Delete(opts), cJSON_Delete(ra), cJSON_Delete(rb);
+    cJSON_Delete(ra), cJSON_Delete(rb);
+    ptq_cell_free(&s);
 }
 
-static void expect_fail(const ptq_cell_spec *s, const char *needle) {
+static void expect_fail(const char *dir, const char *method, const char *task, const char *needle) {
     cJSON *rows = cJSON_CreateArray();
     ptq_err err;
+    ptq_cell s;
     err.msg[0] = 0;
-    int rc = ptq_run_cell_stream(s, rows, NULL, &err);
+    int rc = cell_for(&s, dir, method, "W4A16", NULL, NULL, &task, 1, &err);
+    if (!rc) rc = ptq_run_cell_stream(&s, rows, NULL, &err);
     if (rc == 0 || !strstr(err.msg, needle)) fprintf(stderr, "expected failure '%s', got rc %d: %s\n", needle, rc, err.msg);
     CHECK(rc != 0 && strstr(err.msg, needle));
     CHECK(cJSON_GetArraySize(rows) == 0);
     cJSON_Delete(rows);
+    ptq_cell_free(&s);
 }
 
 static int fake_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
@@ -96,17 +102,14 @@ static int fake_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
 }
 
 static void test_refusals(void) {
-    static const char *const ppl[] = {"ppl:tinystories"}, *const zs[] = {"zeroshot:piqa"};
-    ptq_cell_spec s = cell_for("stories260K", "rtn", "W4A16", NULL, ppl, 1);
-    s.tokenizer = NULL;
-    expect_fail(&s, "not a Hugging Face checkpoint");
-    s.model = g_tmp; /* a directory without config.json */
-    expect_fail(&s, "not a Hugging Face checkpoint directory");
-    s = cell_for(g_dirs[0], "rtn", "W4A16", NULL, zs, 1);
-    expect_fail(&s, "perplexity only");
-    s = cell_for(g_dirs[0], "nosuch", "W4A16", NULL, ppl, 1);
-    expect_fail(&s, "unknown method");
-    static const ptq_method fake = {"wholemodel", "", 0, NULL, NULL, fake_apply, NULL};
+    const char *tok = g_tok;
+    g_tok = NULL;
+    expect_fail("stories260K", "rtn", "ppl:tinystories", "not a Hugging Face checkpoint");
+    g_tok = tok;
+    expect_fail(g_tmp, "rtn", "ppl:tinystories", "not a Hugging Face checkpoint directory"); /* no config.json */
+    expect_fail(g_dirs[0], "rtn", "zeroshot:piqa", "perplexity only");
+    expect_fail(g_dirs[0], "nosuch", "ppl:tinystories", "unknown method");
+    static const ptq_method fake = {.name = "wholemodel", .summary = "", .apply = fake_apply};
     ptq_err err;
     CHECK(ptq_method_streamable(&fake, &err) != 0 && strstr(err.msg, "wholemodel") && strstr(err.msg, "stream"));
     for (int i = 0; ptq_methods[i]; i++) /* every registered method is block-wise today */

@@ -1,0 +1,77 @@
+/* method_util.c — helpers the method files share (method_util.h). */
+#include "method_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ptq_needs_calib_always(const ptq_qspec *q, const cJSON *opts) {
+    (void)q, (void)opts;
+    return 1;
+}
+
+/* Per-token activation quantizer: the bit-spec's fields, else the method's
+ * a_sym option (or its default), clip 1, one group per token. */
+static ptq_act_qspec act_spec(const ptq_method *meth, const ptq_apply_ctx *ctx) {
+    const ptq_qspec *q = ctx->q;
+    return (ptq_act_qspec){q->a_bits, q->a_sym >= 0 ? q->a_sym : ptq_opt_bool(meth, ctx->opts, "a_sym"),
+                           q->a_clip > 0.f ? q->a_clip : 1.f, q->a_group >= 0 ? q->a_group : 0};
+}
+
+void ptq_install_act_kv_layer(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, int layer) {
+    const ptq_qspec *q = ctx->q;
+    ptq_act_qspec a = act_spec(meth, ctx);
+    for (int j = 0; j < PTQ_LIN_COUNT; j++)
+        m->layers[layer].lin[j].aq = a;
+    int g = q->kv_group >= 0 ? q->kv_group : (int)ptq_opt_num(meth, ctx->opts, "kv_group");
+    ptq_act_qspec kv = {q->kv_bits, q->kv_sym >= 0 ? q->kv_sym : ptq_opt_bool(meth, ctx->opts, "kv_sym"),
+                        q->kv_clip > 0.f ? q->kv_clip : (float)ptq_opt_num(meth, ctx->opts, "kv_clip"),
+                        g >= m->cfg.head_dim ? 0 : g};
+    m->layers[layer].kq = m->layers[layer].vq = kv;
+}
+
+void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx) {
+    if (ptq_opt_bool(meth, ctx->opts, "quant_lm_head")) m->lm_head.aq = act_spec(meth, ctx);
+}
+
+ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {
+    const ptq_qspec *q = ctx->q;
+    ptq_wq_opts o = ptq_wq_default(q->w_bits, q->w_sym >= 0 ? q->w_sym : default_sym);
+    o.group = q->w_group;
+    o.mse = q->w_mse;
+    return o;
+}
+
+/* nsamples windows of seqlen uniform random token ids, seeded. */
+static int random_windows(ptq_calib *c, const ptq_calib_spec *s, int vocab, ptq_err *err) {
+    memset(c, 0, sizeof *c);
+    c->spec = *s;
+    if (s->nsamples < 1 || s->seqlen < 2)
+        return ptq_fail(err, "calibration needs nsamples >= 1 and seqlen >= 2 (got %d x %d)", s->nsamples, s->seqlen);
+    if (!(c->tokens = ptq_calloc((size_t)s->nsamples * s->seqlen, sizeof(int), err))) return -1;
+    ptq_rng r;
+    ptq_rng_seed(&r, s->seed);
+    for (size_t i = 0; i < (size_t)s->nsamples * s->seqlen; i++)
+        c->tokens[i] = (int)(ptq_rng_u64(&r) % (uint64_t)vocab);
+    c->nsamples = s->nsamples, c->seqlen = s->seqlen;
+    snprintf(c->sampling, sizeof c->sampling, "%d windows of uniform random tokens (seeded)", s->nsamples);
+    return 0;
+}
+
+int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c, ptq_err *err) {
+    ptq_calib_spec s = *ctx->calib;
+    s.nsamples = (int)ptq_opt_num(meth, ctx->opts, "nsamples");
+    s.seqlen = PTQ_MIN((int)ptq_opt_num(meth, ctx->opts, "seqlen"), m->cfg.max_seq);
+    if (!strcmp(s.dataset, PTQ_CALIB_RANDOM) ? random_windows(c, &s, m->cfg.vocab_size, err)
+                                             : ptq_calib_load(c, &s, ctx->tok, m->cfg.max_seq, err))
+        return -1;
+    if (ctx->info) {
+        cJSON *o = cJSON_AddObjectToObject(ctx->info, "calib");
+        cJSON_AddStringToObject(o, "dataset", s.dataset);
+        cJSON_AddStringToObject(o, "sha256", c->dataset_sha256);
+        cJSON_AddNumberToObject(o, "nsamples", c->nsamples);
+        cJSON_AddNumberToObject(o, "seqlen", c->seqlen);
+        cJSON_AddNumberToObject(o, "seed", (double)s.seed);
+        cJSON_AddStringToObject(o, "sampling", c->sampling);
+    }
+    return 0;
+}

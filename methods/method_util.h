@@ -1,0 +1,56 @@
+/* method_util.h — helpers the method files share (method_util.c): the
+ * option-table entries every quantizing method has, the activation/KV
+ * quantizer install, RTN of a block, the weight-quantizer options from the
+ * bit-spec, and calibration loading. */
+#ifndef PTQ_METHOD_UTIL_H
+#define PTQ_METHOD_UTIL_H
+
+#include "method.h"
+#include "wquant.h"
+
+/* Activation/KV quantizer options (the bit-spec's -a:/-kv: fields also set
+ * them, method.h ptq_method_qspec) and lm_head quantization; append to a
+ * method's option table. */
+/* clang-format off */
+#define PTQ_ACT_KV_OPTS                                                                                                \
+    {.name = "a_sym", .type = PTQ_OPT_BOOL, .def = "true",                                                             \
+     .help = "activations: per-token symmetric (false = asymmetric)"},                                                 \
+    {.name = "kv_group", .type = PTQ_OPT_INT, .def = "128", .lo = 0, .hi = 65536,                                      \
+     .help = "KV cache: group size within a head (0 or >= head_dim: per head)"},                                       \
+    {.name = "kv_sym", .type = PTQ_OPT_BOOL, .def = "false",                                                           \
+     .help = "KV cache: symmetric (default asymmetric)"},                                                              \
+    {.name = "kv_clip", .type = PTQ_OPT_FLOAT, .def = "1.0", .lo = 0.01, .hi = 1.0,                                    \
+     .help = "KV cache: clip ratio"},                                                                                  \
+    {.name = "quant_lm_head", .type = PTQ_OPT_BOOL, .def = "false",                                                    \
+     .help = "also quantize lm_head weights and its input"}
+/* clang-format on */
+
+/* Calibration size options with the method's defaults (as text). */
+/* clang-format off */
+#define PTQ_CALIB_OPTS(ns, sl)                                                                                         \
+    {.name = "nsamples", .type = PTQ_OPT_INT, .def = ns, .lo = 1, .hi = 100000,                                        \
+     .help = "calibration windows"},                                                                                   \
+    {.name = "seqlen", .type = PTQ_OPT_INT, .def = sl, .lo = 2, .hi = 1 << 20,                                         \
+     .help = "calibration tokens per window (capped at the model's max_seq)"}
+/* clang-format on */
+
+/* needs_calib of a method that always calibrates. */
+int ptq_needs_calib_always(const ptq_qspec *q, const cJSON *opts);
+
+/* Per-token activation quantizers on every linear input of block `layer` and
+ * its KV quantizers, from ctx->q (fields the spec leaves open: the method's
+ * a_sym / kv_group / kv_sym / kv_clip option or default; clip 1, per token). */
+void ptq_install_act_kv_layer(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, int layer);
+/* The same activation quantizer on lm_head's input when quant_lm_head. */
+void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx);
+
+/* Weight quantizer options from the bit-spec (-g, -sym/-asym, -mse) with the
+ * method's default symmetry. */
+ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym);
+
+/* Calibration windows per ctx->calib and the nsamples/seqlen options
+ * (PTQ_CALIB_RANDOM: seeded uniform random tokens); records dataset, sha256,
+ * nsamples, seqlen, seed and sampling in ctx->info.calib. */
+int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c, ptq_err *err);
+
+#endif

@@ -1,0 +1,46 @@
+/* run_cell.c — a cell's tasks on its prepared model, one result row each
+ * (cell.h ptq_run_cell); streamed cells go to cell_stream.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cell.h"
+#include "cell_stream.h"
+
+static int run_in_ram(ptq_cell *c, cJSON *rows_out, ptq_err *err) {
+    int need_fp = 0;
+    for (int i = 0; i < c->ntasks; i++)
+        need_fp |= ptq_task_kind_of(c->tasks[i])->needs_fp;
+    ptq_prepared p;
+    if (ptq_prepare(c, need_fp, &p, err)) return -1;
+    ptq_task_env env = {.m = &p.m, .fp = p.have_fp ? &p.fp : NULL, .tok = p.tok, .q = &c->quantizer, .o = &c->eval};
+    int rc = 0;
+    for (int i = 0; i < c->ntasks && !rc; i++) {
+        const ptq_task_kind *k;
+        const char *arg;
+        char sha[65] = "";
+        ptq_task_parse(c->tasks[i], &k, &arg, err);
+        cJSON *metrics = cJSON_CreateObject();
+        env.extra = cJSON_CreateObject();
+        double t0 = ptq_now_sec();
+        if (k->run(&env, arg, metrics, sha, err)) {
+            cJSON_Delete(metrics);
+            cJSON_Delete(env.extra);
+            rc = ptq_wrap(err, "task %s", c->tasks[i]);
+            break;
+        }
+        double eval_s = ptq_now_sec() - t0;
+        cJSON *row = ptq_cell_row(c, &p.m, p.info, p.quant_seconds, c->tasks[i], metrics, sha, eval_s);
+        for (cJSON *x = env.extra->child; x; x = env.extra->child)
+            cJSON_AddItemToObject(row, x->string, cJSON_DetachItemViaPointer(env.extra, x));
+        cJSON_Delete(env.extra);
+        cJSON_AddItemToArray(rows_out, row);
+    }
+    ptq_prepared_free(&p);
+    return rc;
+}
+
+int ptq_run_cell(ptq_cell *c, cJSON *rows_out, ptq_err *err) {
+    if (!ptq_cell_is_checked(c) && ptq_cell_check(c, err)) return -1;
+    if (c->ntasks < 1) return ptq_fail(err, "no evaluation task given (e.g. ppl:wikitext2)");
+    return c->stream ? ptq_run_cell_stream(c, rows_out, NULL, err) : run_in_ram(c, rows_out, err);
+}
