@@ -113,4 +113,10 @@ int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *
 /* 0 if the method has a block-wise implementation, else -1 naming it. */
 int ptq_method_streamable(const ptq_method *meth, ptq_err *err);
 
+/* Calibration windows per ctx->calib and the method's nsamples/seqlen options
+ * (PTQ_CALIB_RANDOM: seeded uniform random tokens); records dataset, sha256,
+ * nsamples, seqlen, seed and sampling in ctx->info.calib. The block driver
+ * and the streamed cell load them through this. */
+int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c, ptq_err *err);
+
 #endif

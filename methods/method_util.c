@@ -41,37 +41,3 @@ ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {
     return o;
 }
 
-/* nsamples windows of seqlen uniform random token ids, seeded. */
-static int random_windows(ptq_calib *c, const ptq_calib_spec *s, int vocab, ptq_err *err) {
-    memset(c, 0, sizeof *c);
-    c->spec = *s;
-    if (s->nsamples < 1 || s->seqlen < 2)
-        return ptq_fail(err, "calibration needs nsamples >= 1 and seqlen >= 2 (got %d x %d)", s->nsamples, s->seqlen);
-    if (!(c->tokens = ptq_calloc((size_t)s->nsamples * s->seqlen, sizeof(int), err))) return -1;
-    ptq_rng r;
-    ptq_rng_seed(&r, s->seed);
-    for (size_t i = 0; i < (size_t)s->nsamples * s->seqlen; i++)
-        c->tokens[i] = (int)(ptq_rng_u64(&r) % (uint64_t)vocab);
-    c->nsamples = s->nsamples, c->seqlen = s->seqlen;
-    snprintf(c->sampling, sizeof c->sampling, "%d windows of uniform random tokens (seeded)", s->nsamples);
-    return 0;
-}
-
-int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c, ptq_err *err) {
-    ptq_calib_spec s = *ctx->calib;
-    s.nsamples = (int)ptq_opt_num(meth, ctx->opts, "nsamples");
-    s.seqlen = PTQ_MIN((int)ptq_opt_num(meth, ctx->opts, "seqlen"), m->cfg.max_seq);
-    if (!strcmp(s.dataset, PTQ_CALIB_RANDOM) ? random_windows(c, &s, m->cfg.vocab_size, err)
-                                             : ptq_calib_load(c, &s, ctx->tok, m->cfg.max_seq, err))
-        return -1;
-    if (ctx->info) {
-        cJSON *o = cJSON_AddObjectToObject(ctx->info, "calib");
-        cJSON_AddStringToObject(o, "dataset", s.dataset);
-        cJSON_AddStringToObject(o, "sha256", c->dataset_sha256);
-        cJSON_AddNumberToObject(o, "nsamples", c->nsamples);
-        cJSON_AddNumberToObject(o, "seqlen", c->seqlen);
-        cJSON_AddNumberToObject(o, "seed", (double)s.seed);
-        cJSON_AddStringToObject(o, "sampling", c->sampling);
-    }
-    return 0;
-}

@@ -48,9 +48,5 @@ void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_app
  * method's default symmetry. */
 ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym);
 
-/* Calibration windows per ctx->calib and the nsamples/seqlen options
- * (PTQ_CALIB_RANDOM: seeded uniform random tokens); records dataset, sha256,
- * nsamples, seqlen, seed and sampling in ctx->info.calib. */
-int ptq_method_calib(const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_model *m, ptq_calib *c, ptq_err *err);
 
 #endif
