@@ -211,12 +211,6 @@ static void fmt_cell(const lcol *c, double v, double ratio, char *out, size_t ca
     if (!isnan(ratio)) snprintf(out + strlen(out), cap - strlen(out), " (%.2fx)", ratio);
 }
 
-static int any_error(const ltable *t) {
-    for (int g = 0; g < t->ng; g++)
-        if (t->g[g].error) return 1;
-    return 0;
-}
-
 static void caption(const ltable *t, const char *title, char *out, size_t cap) {
     double reps = NAN;
     for (int g = 0; g < t->ng && isnan(reps); g++)
@@ -234,137 +228,60 @@ static void caption(const ltable *t, const char *title, char *out, size_t cap) {
              t->isa ? t->isa : "unknown");
 }
 
-static void write_md(const ltable *t, const char *title, FILE *f) {
-    lcol c[2 * MAXV + 4];
-    int nc = columns(t, c), err = any_error(t);
-    char cap[2048];
-    caption(t, title, cap, sizeof cap);
-    fprintf(f, "**%s**\n\n| Method | Bits |", cap);
-    for (int i = 0; i < nc; i++)
-        fprintf(f, " %s |", c[i].head);
-    fprintf(f, "%s\n|---|---|", err ? " note |" : "");
-    for (int i = 0; i < nc; i++)
-        fprintf(f, "---:|");
-    fprintf(f, "%s\n", err ? "---|" : "");
-    for (int g = 0; g < t->ng; g++) {
-        const lgroup *G = &t->g[g];
-        fprintf(f, "| %s | %s |", label_of(G->first), qspec_of(G->first));
-        for (int i = 0; i < nc; i++) {
-            double v, r;
-            char s[64];
-            col_vals(G, &c[i], &v, &r);
-            fmt_cell(&c[i], v, r, s, sizeof s);
-            fprintf(f, " %s |", s);
-        }
-        if (err) fprintf(f, " %s |", G->error ? G->error : "");
-        fprintf(f, "\n");
-    }
-    fprintf(f, "\n");
-}
-
-static void write_csv(const ltable *t, FILE *f) {
-    char h[128];
-    const char *fixed[] = {"method",       "bits",
-                           "path",         "threads",
-                           "weight_bytes", "fp32_weight_bytes",
-                           "weight_ratio", "layer_weight_ratio",
-                           "peak_rss_kb",  "loadavg_1"};
-    for (int i = 0; i < 10; i++)
-        ptq_report_csv_field(f, fixed[i], 0);
-    for (int i = 0; i < t->nT; i++)
-        for (int k = 0; k < 3; k++) {
-            snprintf(h, sizeof h,
-                     k == 0   ? "prefill_T%d_tokens_per_sec"
-                     : k == 1 ? "fp32_prefill_T%d_tokens_per_sec"
-                              : "prefill_T%d_speedup",
-                     t->Ts[i]);
-            ptq_report_csv_field(f, h, 0);
-        }
-    for (int i = 0; i < t->nC; i++)
-        for (int k = 0; k < 5; k++) {
-            static const char *const fm[5] = {"decode_ctx%d_tokens_per_sec", "fp32_decode_ctx%d_tokens_per_sec",
-                                              "decode_ctx%d_speedup", "kv_bytes_ctx%d", "kv_ratio_ctx%d"};
-            snprintf(h, sizeof h, fm[k], t->Cs[i]);
-            ptq_report_csv_field(f, h, 0);
-        }
-    ptq_report_csv_field(f, "error", 1);
-    for (int g = 0; g < t->ng; g++) {
-        const lgroup *G = &t->g[g];
-        char v[64];
-        const char *path = ptq_row_str(cJSON_GetObjectItemCaseSensitive(G->first, "metrics"), "path");
-        ptq_report_csv_field(f, label_of(G->first), 0);
-        ptq_report_csv_field(f, qspec_of(G->first), 0);
-        ptq_report_csv_field(f, G->error ? "" : path ? path : "", 0);
-        const char *nums[] = {"threads",      "weight_bytes",       "fp32_weight_bytes",
-                              "weight_ratio", "layer_weight_ratio", "peak_rss_kb"};
-        for (int i = 0; i < 6; i++) {
-            double x = gmetric(G, nums[i]);
-            if (isnan(x))
-                v[0] = 0;
-            else
-                snprintf(v, sizeof v, "%.6g", x);
-            ptq_report_csv_field(f, v, 0);
-        }
-        double la = gloadavg(G);
-        if (isnan(la))
-            v[0] = 0;
-        else
-            snprintf(v, sizeof v, "%.2f", la);
-        ptq_report_csv_field(f, v, 0);
-        for (int i = 0; i < t->nT + t->nC; i++) {
-            int dec = i >= t->nT, x = dec ? t->Cs[i - t->nT] : t->Ts[i];
-            static const char *const fp[3] = {"prefill_T%d_tokens_per_sec", "fp32_prefill_T%d_tokens_per_sec",
-                                              "prefill_T%d_speedup"};
-            static const char *const fd[5] = {"decode_ctx%d_tokens_per_sec", "fp32_decode_ctx%d_tokens_per_sec",
-                                              "decode_ctx%d_speedup", "kv_bytes_ctx%d", "kv_ratio_ctx%d"};
-            for (int k = 0; k < (dec ? 5 : 3); k++) {
-                snprintf(h, sizeof h, dec ? fd[k] : fp[k], x);
-                double y = gmetric(G, h);
-                if (isnan(y))
-                    v[0] = 0;
-                else
-                    snprintf(v, sizeof v, "%.6g", y);
-                ptq_report_csv_field(f, v, 0);
-            }
-        }
-        ptq_report_csv_field(f, G->error ? G->error : "", 1);
-    }
-}
-
-static void write_tex(const ltable *t, const char *title, FILE *f) {
+/* The table as shown: formatted values with their ratio to FP32; a row
+ * whose packed path could not run carries its error as its note. */
+static void fill(const ltable *t, ptq_table *tab) {
     lcol c[2 * MAXV + 4];
     int nc = columns(t, c);
-    char cap[2048], esc[4096];
-    caption(t, title, cap, sizeof cap);
-    ptq_report_tex_escape(cap, esc, sizeof esc);
-    fprintf(f,
-            "\\begin{table}[t]\n\\centering\n\\small\n\\caption{%s}\n\\resizebox{\\linewidth}{!}{\\begin{tabular}{ll",
-            esc);
-    for (int i = 0; i < nc; i++)
-        fprintf(f, "r");
-    fprintf(f, "}\n\\toprule\nMethod & Bits");
-    for (int i = 0; i < nc; i++)
-        fprintf(f, " & %s", c[i].head);
-    fprintf(f, " \\\\\n\\midrule\n");
+    tab->nlab = 2;
+    ptq_table_col(tab, NULL, "Method");
+    ptq_table_col(tab, NULL, "Bits");
+    for (int i = 0; i < nc; i++) ptq_table_col(tab, NULL, "%s", c[i].head);
     for (int g = 0; g < t->ng; g++) {
         const lgroup *G = &t->g[g];
-        ptq_report_tex_escape(label_of(G->first), esc, sizeof esc);
-        fprintf(f, "%s & %s", esc, qspec_of(G->first));
-        if (G->error) {
-            ptq_report_tex_escape(G->error, esc, sizeof esc);
-            fprintf(f, " & \\multicolumn{%d}{l}{\\emph{packed path unavailable: %.120s}} \\\\\n", nc, esc);
-            continue;
-        }
+        ptq_table_row(tab, G->error);
+        ptq_table_cell(tab, 0, "%s", label_of(G->first));
+        ptq_table_cell(tab, 0, "%s", qspec_of(G->first));
         for (int i = 0; i < nc; i++) {
             double v, r;
             char s[64];
             col_vals(G, &c[i], &v, &r);
             fmt_cell(&c[i], v, r, s, sizeof s);
-            fprintf(f, " & %s", s);
+            ptq_table_cell(tab, 0, "%s", s);
         }
-        fprintf(f, " \\\\\n");
     }
-    fprintf(f, "\\bottomrule\n\\end{tabular}}\n\\end{table}\n");
+}
+
+/* The CSV: every measured metric, each column named after its key. */
+static void fill_csv(const ltable *t, ptq_table *tab) {
+    static const char *const fixed[] = {"method",       "bits",        "path",
+                                        "threads",      "weight_bytes", "fp32_weight_bytes",
+                                        "weight_ratio", "layer_weight_ratio", "peak_rss_kb",
+                                        "loadavg_1"};
+    static const char *const prefill[] = {"prefill_T%d_tokens_per_sec", "fp32_prefill_T%d_tokens_per_sec",
+                                          "prefill_T%d_speedup"};
+    static const char *const decode[] = {"decode_ctx%d_tokens_per_sec", "fp32_decode_ctx%d_tokens_per_sec",
+                                         "decode_ctx%d_speedup", "kv_bytes_ctx%d", "kv_ratio_ctx%d"};
+    tab->nlab = 2;
+    for (int i = 0; i < 10; i++) ptq_table_col(tab, NULL, "%s", fixed[i]);
+    for (int i = 0; i < t->nT; i++)
+        for (int k = 0; k < 3; k++) ptq_table_col(tab, NULL, prefill[k], t->Ts[i]);
+    for (int i = 0; i < t->nC; i++)
+        for (int k = 0; k < 5; k++) ptq_table_col(tab, NULL, decode[k], t->Cs[i]);
+    ptq_table_col(tab, NULL, "error");
+    for (int g = 0; g < t->ng; g++) {
+        const lgroup *G = &t->g[g];
+        const char *path = ptq_row_str(cJSON_GetObjectItemCaseSensitive(G->first, "metrics"), "path");
+        ptq_table_row(tab, NULL);
+        ptq_table_cell(tab, 0, "%s", label_of(G->first));
+        ptq_table_cell(tab, 0, "%s", qspec_of(G->first));
+        ptq_table_cell(tab, 0, "%s", G->error || !path ? "" : path);
+        for (int c = 3; c < tab->ncols - 1; c++) {
+            if (!strcmp(tab->head[c], "loadavg_1")) ptq_table_num(tab, "%.2f", gloadavg(G));
+            else ptq_table_num(tab, "%.6g", gmetric(G, tab->head[c]));
+        }
+        ptq_table_cell(tab, 0, "%s", G->error ? G->error : "");
+    }
 }
 
 /* ---- Pareto plots -------------------------------------------------------------- */
@@ -431,17 +348,14 @@ static int plot_pareto(const ltable *t, const char *task, int decode, int ctx, c
     }
     if (n < 2) return 0; /* nothing to trade off */
     double ymin = INFINITY, ymax = 0;
-    char ms[128], ts[128], base[4400], dat[4500], fdat[4500];
-    ptq_report_sanitize(t->model, ms, sizeof ms);
-    ptq_report_sanitize(task + 4, ts, sizeof ts);
-    snprintf(base, sizeof base, "%s/pareto_%s_%s_%s", o->out_dir, ms, ts, decode ? "decode" : "weights");
-    snprintf(dat, sizeof dat, "%s.dat", base);
+    char what[160], base[4400], fdat[4500];
+    snprintf(what, sizeof what, "%s_%s", task + 4, decode ? "decode" : "weights");
+    FILE *f = ptq_report_plot_data(o, "pareto_", t->model, what, base, sizeof base, err), *ff;
+    if (!f) return -1;
     snprintf(fdat, sizeof fdat, "%s.front.dat", base);
-    FILE *f = fopen(dat, "w"), *ff = fopen(fdat, "w");
-    if (!f || !ff) {
-        if (f) fclose(f);
-        if (ff) fclose(ff);
-        return ptq_fail(err, "%s: cannot create", dat);
+    if (!(ff = fopen(fdat, "w"))) {
+        fclose(f);
+        return ptq_fail(err, "%s: cannot create", fdat);
     }
     for (int i = 0; i < n; i++)
         ymin = fmin(ymin, p[i].y), ymax = fmax(ymax, p[i].y);
@@ -503,19 +417,14 @@ static int plot_pareto(const ltable *t, const char *task, int decode, int ctx, c
     snprintf(ttl, sizeof ttl, "%s: perplexity (%s) vs %s", t->model, task + 4,
              decode ? "decode speed" : "weight bytes");
     snprintf(vars, sizeof vars,
-             "datafile='%s'; frontfile='%s'; outbase='%s'; xlab='%s'; ylab='perplexity, %s (lower is better%s)'; "
+             "datafile='%s.dat'; frontfile='%s'; outbase='%s'; xlab='%s'; ylab='perplexity, %s (lower is better%s)'; "
              "ttl='%s'; nblocks=%d; titles='%s'; logy=%d; nbits=%d; bitnames='%s'; pts='%s'; xzero=%d",
-             dat, fdat, base, xlab, task + 4, logy ? ", log scale" : "", ttl, nl, titles, logy, nb, bnames, pts,
+             base, fdat, base, xlab, task + 4, logy ? ", log scale" : "", ttl, nl, titles, logy, nb, bnames, pts,
              decode);
-    if (ptq_report_gnuplot(o, "pareto.gp", vars, err)) return -1;
-    char esc[1024];
-    ptq_report_tex_escape(ttl, esc, sizeof esc);
-    fprintf(figs,
-            "\\begin{figure}[t]\\centering\\includegraphics[width=0.8\\linewidth]{%s.png}\\caption{%s; one point "
-            "per method (colour) and bit-width (shape); dashed and labelled: the Pareto front.}\\end{figure}\n",
-            base, esc);
-    printf("plot: %s.png %s.svg\n", base, base);
-    return 0;
+    return ptq_report_plot(o, "pareto.gp", vars, base, ttl,
+                           "; one point per method (colour) and bit-width (shape); dashed and labelled: the Pareto "
+                           "front.",
+                           figs, err);
 }
 
 int ptq_report_latency(const ptq_rowset *rs, const char *model, const ptq_report_opts *o, FILE *out, FILE *tex_all,
@@ -524,19 +433,14 @@ int ptq_report_latency(const ptq_rowset *rs, const char *model, const ptq_report
     ltable *t = calloc(1, sizeof *t);
     if (!t) return ptq_fail(err, "report: out of memory");
     build(t, rs, model);
-    if (out) write_md(t, o->title, out);
-    FILE *f;
-    int rc = 0;
-    if ((o->formats & PTQ_FMT_MD) && (f = ptq_report_open_table(o->out_dir, model, "_latency.md", err)))
-        write_md(t, o->title, f), fclose(f);
-    if ((o->formats & PTQ_FMT_CSV) && (f = ptq_report_open_table(o->out_dir, model, "_latency.csv", err)))
-        write_csv(t, f), fclose(f);
-    if ((o->formats & PTQ_FMT_TEX) && (f = ptq_report_open_table(o->out_dir, model, "_latency.tex", err))) {
-        write_tex(t, o->title, f);
-        fclose(f);
-        if (tex_all) write_tex(t, o->title, tex_all);
-    }
-    if (err->msg[0]) rc = -1;
+    char cap[2048];
+    caption(t, o->title, cap, sizeof cap);
+    ptq_table shown = {.caption = cap, .note_prefix = "packed path unavailable: ", .tex_resize = 1}, csv = {0};
+    fill(t, &shown);
+    fill_csv(t, &csv);
+    int rc = ptq_report_tables(&shown, &csv, o, model, "_latency", out, tex_all, err);
+    ptq_table_free(&shown);
+    ptq_table_free(&csv);
     /* the ppl datasets of this model, in order of appearance */
     const char *tasks[64];
     int ntasks = 0;

@@ -14,12 +14,9 @@
 #include "latency_table.h"
 #include "task.h"
 
-#include <csv.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 /* ---- the table model ---------------------------------------------------- */
 #define MAXL 256
@@ -274,102 +271,28 @@ static void caption(const table *t, const char *title, char *out, size_t cap) {
     snprintf(out + strlen(out), cap - strlen(out), " Best per column in bold.");
 }
 
-static void write_md(const table *t, const char *title, FILE *f) {
-    char cap[2048];
-    caption(t, title, cap, sizeof cap);
-    fprintf(f, "**%s**\n\n| Method |", cap);
+/* The table as shown (bold best, values at the column's precision) or as
+ * CSV (every value at %.6g). */
+static void fill(const table *t, int csv, ptq_table *tab) {
+    tab->nlab = 1;
+    ptq_table_col(tab, NULL, "%s", csv ? "method" : "Method");
     for (int b = 0; b < t->nbits; b++)
         for (int c = 0; c < t->ncols; c++)
-            if (col_present(t, &t->cols[c], t->bits[b])) fprintf(f, " %s %s |", t->bits[b], t->cols[c].head);
-    fprintf(f, "\n|---|");
-    for (int b = 0; b < t->nbits; b++)
-        for (int c = 0; c < t->ncols; c++)
-            if (col_present(t, &t->cols[c], t->bits[b])) fprintf(f, "---:|");
-    fprintf(f, "\n");
+            if (col_present(t, &t->cols[c], t->bits[b])) ptq_table_col(tab, t->bits[b], "%s", t->cols[c].head);
     for (int l = 0; l < t->nlabels; l++) {
-        fprintf(f, "| %s |", t->labels[l]);
+        ptq_table_row(tab, NULL);
+        ptq_table_cell(tab, 0, "%s", t->labels[l]);
         for (int b = 0; b < t->nbits; b++)
             for (int c = 0; c < t->ncols; c++) {
-                if (!col_present(t, &t->cols[c], t->bits[b])) continue;
-                char v[32];
-                fmt_val(&t->cols[c], col_value(t, &t->cols[c], t->labels[l], t->bits[b]), v, sizeof v);
-                int best = is_best(t, &t->cols[c], t->bits[b], t->labels[l]);
-                fprintf(f, " %s%s%s |", best ? "**" : "", v, best ? "**" : "");
-            }
-        fprintf(f, "\n");
-    }
-    fprintf(f, "\n");
-}
-
-static void write_csv(const table *t, FILE *f) {
-    ptq_report_csv_field(f, "method", 0);
-    int ncol = 0;
-    for (int b = 0; b < t->nbits; b++)
-        for (int c = 0; c < t->ncols; c++) ncol += col_present(t, &t->cols[c], t->bits[b]);
-    int k = 0;
-    for (int b = 0; b < t->nbits; b++)
-        for (int c = 0; c < t->ncols; c++) {
-            if (!col_present(t, &t->cols[c], t->bits[b])) continue;
-            char h[128];
-            snprintf(h, sizeof h, "%s %s", t->bits[b], t->cols[c].head);
-            ptq_report_csv_field(f, h, ++k == ncol);
-        }
-    for (int l = 0; l < t->nlabels; l++) {
-        ptq_report_csv_field(f, t->labels[l], ncol == 0);
-        k = 0;
-        for (int b = 0; b < t->nbits; b++)
-            for (int c = 0; c < t->ncols; c++) {
-                if (!col_present(t, &t->cols[c], t->bits[b])) continue;
-                double v = col_value(t, &t->cols[c], t->labels[l], t->bits[b]);
-                char s[64];
-                if (isnan(v)) s[0] = 0;
-                else snprintf(s, sizeof s, "%.6g", v);
-                ptq_report_csv_field(f, s, ++k == ncol);
+                const colspec *cs = &t->cols[c];
+                if (!col_present(t, cs, t->bits[b])) continue;
+                double v = col_value(t, cs, t->labels[l], t->bits[b]);
+                char s[32];
+                fmt_val(cs, v, s, sizeof s);
+                if (csv) ptq_table_num(tab, "%.6g", v);
+                else ptq_table_cell(tab, is_best(t, cs, t->bits[b], t->labels[l]), "%s", s);
             }
     }
-}
-
-static void write_tex(const table *t, const char *title, FILE *f) {
-    char cap[2048], esc[4096];
-    caption(t, title, cap, sizeof cap);
-    ptq_report_tex_escape(cap, esc, sizeof esc);
-    int per[MAXL], total = 0;
-    for (int b = 0; b < t->nbits; b++) {
-        per[b] = 0;
-        for (int c = 0; c < t->ncols; c++) per[b] += col_present(t, &t->cols[c], t->bits[b]);
-        total += per[b];
-    }
-    fprintf(f, "\\begin{table}[t]\n\\centering\n\\small\n\\caption{%s}\n\\begin{tabular}{l", esc);
-    for (int i = 0; i < total; i++) fprintf(f, "r");
-    fprintf(f, "}\n\\toprule\n");
-    int col = 2;
-    for (int b = 0; b < t->nbits; b++)
-        if (per[b]) fprintf(f, " & \\multicolumn{%d}{c}{%s}", per[b], t->bits[b]);
-    fprintf(f, " \\\\\n");
-    for (int b = 0; b < t->nbits; b++)
-        if (per[b]) {
-            fprintf(f, "\\cmidrule(lr){%d-%d}", col, col + per[b] - 1);
-            col += per[b];
-        }
-    fprintf(f, "\nMethod");
-    for (int b = 0; b < t->nbits; b++)
-        for (int c = 0; c < t->ncols; c++)
-            if (col_present(t, &t->cols[c], t->bits[b])) fprintf(f, " & %s", t->cols[c].head);
-    fprintf(f, " \\\\\n\\midrule\n");
-    for (int l = 0; l < t->nlabels; l++) {
-        ptq_report_tex_escape(t->labels[l], esc, sizeof esc);
-        fprintf(f, "%s", esc);
-        for (int b = 0; b < t->nbits; b++)
-            for (int c = 0; c < t->ncols; c++) {
-                if (!col_present(t, &t->cols[c], t->bits[b])) continue;
-                char v[32];
-                fmt_val(&t->cols[c], col_value(t, &t->cols[c], t->labels[l], t->bits[b]), v, sizeof v);
-                if (!strcmp(v, "inf")) snprintf(v, sizeof v, "$\\infty$");
-                fprintf(f, is_best(t, &t->cols[c], t->bits[b], t->labels[l]) ? " & \\textbf{%s}" : " & %s", v);
-            }
-        fprintf(f, " \\\\\n");
-    }
-    fprintf(f, "\\bottomrule\n\\end{tabular}\n\\end{table}\n");
 }
 
 /* Every metric of every row, long format (one value per line). */
@@ -394,23 +317,17 @@ static int write_long_csv(const ptq_rowset *rs, const char *path, ptq_err *err) 
     return fclose(f) ? ptq_fail(err, "%s: write failed", path) : 0;
 }
 
-/* One line per method over the bit-widths (categorical x). */
-static int plot_lines(const table *t, const colspec *c, const char *out_dir, const char *gpdir, const char *ylab,
-                      int logy, FILE *figs, ptq_err *err) {
-    char ms[128], base[4200], dat[4300], titles[4096] = "";
-    ptq_report_sanitize(t->model, ms, sizeof ms);
-    char ts[128];
-    ptq_report_sanitize(c->task, ts, sizeof ts);
-    snprintf(base, sizeof base, "%s/%s_%s", out_dir, ms, ts);
-    snprintf(dat, sizeof dat, "%s.dat", base);
-    FILE *f = fopen(dat, "w");
-    if (!f) return ptq_fail(err, "%s: cannot create", dat);
+/* One line per method over the bit-widths (categorical x), log y. */
+static int plot_lines(const table *t, const colspec *c, const ptq_report_opts *o, FILE *figs, ptq_err *err) {
+    char base[4200], titles[4096] = "";
+    FILE *f = ptq_report_plot_data(o, "", t->model, c->task, base, sizeof base, err);
+    if (!f) return -1;
     int blocks = 0;
     for (int l = 0; l < t->nlabels; l++) {
         int any = 0;
         for (int b = 0; b < t->nbits; b++) {
             double v = col_value(t, c, t->labels[l], t->bits[b]);
-            if (!isfinite(v) || (logy && v <= 0)) continue;
+            if (!isfinite(v) || v <= 0) continue;
             fprintf(f, "%d %.9g %s\n", b, v, t->bits[b]);
             any = 1;
         }
@@ -422,29 +339,20 @@ static int plot_lines(const table *t, const colspec *c, const char *out_dir, con
     }
     fclose(f);
     if (!blocks) return 0;
-    char vars[20000], title[256];
+    char vars[20000], title[256], tail[128];
     snprintf(title, sizeof title, "%s: %s", t->model, c->task);
     snprintf(vars, sizeof vars,
-             "datafile='%s'; outbase='%s'; ylab='%s'; ttl='%s'; logy=%d; nblocks=%d; titles='%s'; nbits=%d", dat,
-             base, ylab, title, logy, blocks, titles, t->nbits);
-    if (ptq_report_run_gnuplot(gpdir, "lines.gp", vars, err)) return -1;
-    fprintf(figs, "\\begin{figure}[t]\\centering\\includegraphics[width=0.8\\linewidth]{%s.png}\\caption{", base);
-    char esc[512];
-    ptq_report_tex_escape(title, esc, sizeof esc);
-    fprintf(figs, "%s (%s).}\\end{figure}\n", esc, ylab);
-    printf("plot: %s.png %s.svg\n", base, base);
-    return 0;
+             "datafile='%s.dat'; outbase='%s'; ylab='%s'; ttl='%s'; logy=1; nblocks=%d; titles='%s'; nbits=%d", base,
+             base, c->col->plot_label, title, blocks, titles, t->nbits);
+    snprintf(tail, sizeof tail, " (%s).", c->col->plot_label);
+    return ptq_report_plot(o, "lines.gp", vars, base, title, tail, figs, err);
 }
 
 /* Zero-shot average: clustered bars, one cluster per bit-width. */
-static int plot_hist(const table *t, const colspec *c, const char *out_dir, const char *gpdir, FILE *figs,
-                     ptq_err *err) {
-    char ms[128], base[4200], dat[4300];
-    ptq_report_sanitize(t->model, ms, sizeof ms);
-    snprintf(base, sizeof base, "%s/%s_zeroshot_avg", out_dir, ms);
-    snprintf(dat, sizeof dat, "%s.dat", base);
-    FILE *f = fopen(dat, "w");
-    if (!f) return ptq_fail(err, "%s: cannot create", dat);
+static int plot_hist(const table *t, const colspec *c, const ptq_report_opts *o, FILE *figs, ptq_err *err) {
+    char base[4200];
+    FILE *f = ptq_report_plot_data(o, "", t->model, "zeroshot_avg", base, sizeof base, err);
+    if (!f) return -1;
     fprintf(f, "bits");
     for (int l = 0; l < t->nlabels; l++) fprintf(f, " \"%s\"", t->labels[l]);
     fprintf(f, "\n");
@@ -459,42 +367,32 @@ static int plot_hist(const table *t, const colspec *c, const char *out_dir, cons
     fclose(f);
     char vars[20000], title[256];
     snprintf(title, sizeof title, "%s: zero-shot %s", t->model, t->rec->name);
-    snprintf(vars, sizeof vars, "datafile='%s'; outbase='%s'; ylab='accuracy (%%)'; ttl='%s'; ncols=%d", dat, base,
-             title, t->nlabels);
-    if (ptq_report_run_gnuplot(gpdir, "histogram.gp", vars, err)) return -1;
-    char esc[512];
-    ptq_report_tex_escape(title, esc, sizeof esc);
-    fprintf(figs, "\\begin{figure}[t]\\centering\\includegraphics[width=0.8\\linewidth]{%s.png}\\caption{%s.}"
-                  "\\end{figure}\n", base, esc);
-    printf("plot: %s.png %s.svg\n", base, base);
-    return 0;
+    snprintf(vars, sizeof vars, "datafile='%s.dat'; outbase='%s'; ylab='accuracy (%%)'; ttl='%s'; ncols=%d", base,
+             base, title, t->nlabels);
+    return ptq_report_plot(o, "histogram.gp", vars, base, title, ".", figs, err);
 }
 
 static int report_model(const ptq_rowset *rs, const char *model, const ptq_report_opts *o,
                         const ptq_zs_average *rec, FILE *out, FILE *tex_all, FILE *figs, ptq_err *err) {
     table *t = calloc(1, sizeof *t);
-    int rc = 0;
+    if (!t) return ptq_fail(err, "report: out of memory");
     if (build_table(t, rs, model, rec)) {
         if (!ptq_report_has_latency(rs, model))
             fprintf(stderr, "warning: no table for model %s (no rows with ppl/kld/zero-shot/latency metrics)\n", model);
         free(t);
         return ptq_report_latency(rs, model, o, out, tex_all, figs, err);
     }
-    if (out) write_md(t, o->title, out);
-    FILE *f;
-    if ((o->formats & PTQ_FMT_MD) && (f = ptq_report_open_table(o->out_dir, model, ".md", err))) write_md(t, o->title, f), fclose(f);
-    if ((o->formats & PTQ_FMT_CSV) && (f = ptq_report_open_table(o->out_dir, model, ".csv", err))) write_csv(t, f), fclose(f);
-    if ((o->formats & PTQ_FMT_TEX) && (f = ptq_report_open_table(o->out_dir, model, ".tex", err))) {
-        write_tex(t, o->title, f);
-        fclose(f);
-        write_tex(t, o->title, tex_all);
-    }
-    if (err->msg[0]) rc = -1;
+    char cap[2048];
+    caption(t, o->title, cap, sizeof cap);
+    ptq_table shown = {.caption = cap}, csv = {0};
+    fill(t, 0, &shown);
+    fill(t, 1, &csv);
+    int rc = ptq_report_tables(&shown, &csv, o, model, "", out, tex_all, err);
+    ptq_table_free(&shown);
+    ptq_table_free(&csv);
     for (int c = 0; c < t->ncols && o->plots && !rc; c++) {
         const colspec *cs = &t->cols[c];
-        if (cs->col->per_task)
-            rc = plot_lines(t, cs, o->out_dir, ptq_report_gnuplot_dir(o), cs->col->plot_label, 1, figs, err);
-        else rc = plot_hist(t, cs, o->out_dir, ptq_report_gnuplot_dir(o), figs, err);
+        rc = cs->col->per_task ? plot_lines(t, cs, o, figs, err) : plot_hist(t, cs, o, figs, err);
     }
     free(t);
     return rc ? rc : ptq_report_latency(rs, model, o, out, tex_all, figs, err);

@@ -80,6 +80,23 @@ int main(void) {
     CHECK(strstr(lg, "\"m1\",\"rtn\",\"W4A4\",\"1\",\"ppl:wikitext2\",\"ppl\",\"32\""));
     free(lg);
 
+    /* Labels and titles are escaped for each format: a Markdown cell
+     * escapes '|' and has no line break; LaTeX escapes its specials. */
+    add("a|b\\c{x}\n_%&#$^~", "W4A4", 0, "ppl:wikitext2", "ppl", 40.0);
+    o.title = "t\\{1}";
+    CHECK(ptq_report(&rs, &o, NULL, &err) == 0);
+    snprintf(p, sizeof p, "%s/table_m1.md", dir);
+    md = slurp(p);
+    CHECK(strstr(md, "**t\\{1}: m1.") && strstr(md, "\n| a\\|b\\c{x} _%&#$^~ | 40.00 |"));
+    free(md);
+    snprintf(p, sizeof p, "%s/table_m1.tex", dir);
+    tex = slurp(p);
+    CHECK(strstr(tex, "\\caption{t\\textbackslash{}\\{1\\}: m1."));
+    CHECK(strstr(tex, "\na$|$b\\textbackslash{}c\\{x\\} \\_\\%\\&\\#\\$\\^{}\\~{} & 40.00"));
+    free(tex);
+    o.title = "unit";
+    cJSON_Delete(rs.rows[--rs.n]);
+
     /* A recipe whose tasks are not all present says which are missing. */
     o.average = "avg6_quarot";
     CHECK(ptq_report(&rs, &o, NULL, &err) == 0);
