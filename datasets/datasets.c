@@ -107,15 +107,6 @@ const ptq_asset *ptq_registry_find(const char *name) {
     return NULL;
 }
 
-const ptq_asset *ptq_registry_find_path(const char *rel) {
-    const ptq_asset *a;
-    int n;
-    if (ptq_registry(&a, &n, NULL)) return NULL;
-    for (int i = 0; i < n; i++)
-        if (strcmp(a[i].path, rel) == 0) return &a[i];
-    return NULL;
-}
-
 /* sha256 results per path, so a sweep hashes each file once. */
 #define VCACHE 64
 static struct {

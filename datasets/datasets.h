@@ -23,7 +23,6 @@ int ptq_data_path(const char *rel, char *out, size_t cap, ptq_err *err);
 /* Registry (loaded once, cached). Path override: $PTQBENCH_REGISTRY. */
 int ptq_registry(const ptq_asset **assets, int *n, ptq_err *err);
 const ptq_asset *ptq_registry_find(const char *name);
-const ptq_asset *ptq_registry_find_path(const char *rel);
 /* Resolve an asset by registry name to a full path, verifying its size and
  * sha256 (cached per process). sha_out may be NULL. */
 int ptq_asset_open(const char *name, char *path, size_t cap, char sha_out[65], ptq_err *err);

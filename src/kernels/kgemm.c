@@ -56,9 +56,9 @@ void *ptq_kalloc64(size_t bytes) {
     return p;
 }
 
-int ptq_kmicro_mr(ptq_isa isa) { return isa == PTQ_ISA_AVXVNNI ? 6 : PTQ_KG_MR; }
+static int micro_mr(ptq_isa isa) { return isa == PTQ_ISA_AVXVNNI ? 6 : PTQ_KG_MR; }
 
-void ptq_kmicro_scalar(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc) {
+static void micro_scalar(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc) {
     memset(acc, 0, sizeof(int32_t) * mr * PTQ_KG_NP);
     for (int m = 0; m < mr; m++) {
         const uint8_t *a = A + (size_t)m * lda;
@@ -132,14 +132,14 @@ int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym
 static ptq_kmicro_fn pick_micro(ptq_isa isa) {
     if (isa == PTQ_ISA_AVX512VNNI) return ptq_kmicro_avx512;
     if (isa == PTQ_ISA_AVXVNNI) return ptq_kmicro_avxvnni;
-    return ptq_kmicro_scalar;
+    return micro_scalar;
 }
 
 /* Exactly one of y / I is non-NULL. */
 static void gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, int64_t *I) {
     ptq_isa isa = ptq_kern_isa();
     ptq_kmicro_fn micro = pick_micro(isa);
-    int MR = ptq_kmicro_mr(isa), nrb = w->npad / PTQ_KP_RB, npan = (nrb + 1) / 2, T = a->T, G = w->group;
+    int MR = micro_mr(isa), nrb = w->npad / PTQ_KP_RB, npan = (nrb + 1) / 2, T = a->T, G = w->group;
 #pragma omp parallel
     {
         int8_t *buf = ptq_kalloc64((size_t)w->kpad * PTQ_KG_NP);

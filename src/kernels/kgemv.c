@@ -9,8 +9,8 @@
 
 #include "kinternal.h"
 
-void ptq_kgemv_block_scalar_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, const float *xs,
-                               float *y16) {
+static void gemv_block_scalar_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, const float *xs,
+                                 float *y16) {
     int G = p->group;
     float y[PTQ_KP_RB] = {0};
     for (int g = 0; g < p->ngroups; g++) {
@@ -72,7 +72,7 @@ int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float
             else {
                 ptq_kunpack_block(w, rb, blk);
                 if (isa == PTQ_ISA_AVX512VNNI) ptq_kgemv_block_avx512_i8(w, rb, blk, xp, xs, yb);
-                else ptq_kgemv_block_scalar_i8(w, rb, blk, xp, xs, yb);
+                else gemv_block_scalar_i8(w, rb, blk, xp, xs, yb);
             }
             put_rows(w, rb, nb, yb, bias, y);
         }

@@ -82,7 +82,8 @@ int ptq_linear_set_qweight(ptq_linear *l, ptq_qweight *qw, ptq_err *err) {
     return 0;
 }
 
-void ptq_model_init_rope(ptq_model *m) {
+/* The RoPE tables from cfg. */
+static void init_rope(ptq_model *m) {
     const ptq_config *c = &m->cfg;
     int half = c->head_dim / 2;
     for (int i = 0; i < half; i++) {
@@ -144,7 +145,7 @@ int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err) {
         m->lm_head.owns_w = 1;
         if (!(m->lm_head.w = ptq_calloc((size_t)c->vocab_size * c->dim, sizeof(float), err))) goto fail;
     }
-    ptq_model_init_rope(m);
+    init_rope(m);
     return 0;
 fail:
     ptq_model_free(m);

@@ -82,8 +82,6 @@ int ptq_model_clone(ptq_model *dst, const ptq_model *src, ptq_err *err);
 int ptq_model_untie(ptq_model *m, ptq_err *err);
 /* Validate a config: positive dims, divisibility, sane limits. */
 int ptq_config_check(const ptq_config *c, const char *where, ptq_err *err);
-/* Recompute the RoPE tables from cfg (after cfg changes). */
-void ptq_model_init_rope(ptq_model *m);
 long ptq_model_param_count(const ptq_model *m);
 /* Linear by index: layer in [0, n_layers) with which in PTQ_LIN_*, or
  * layer == n_layers for lm_head (which ignored). */

@@ -208,7 +208,8 @@ done:
     return rc;
 }
 
-int ptq_gptq_linear(ptq_linear *l, const ptq_hessian *h, const ptq_gptq_opts *o, ptq_err *err) {
+/* GPTQ of one linear into its qweight (w = its dequantized values). */
+static int gptq_linear(ptq_linear *l, const ptq_hessian *h, const ptq_gptq_opts *o, ptq_err *err) {
     if (o->wq.bits >= 16) return 0;
     ptq_qweight *qw = ptq_wq_qweight(l->out, l->in, &o->wq, err);
     if (!qw || ptq_gptq_quantize(l->w, l->out, l->in, h, o, NULL, qw, err)) {
@@ -254,7 +255,7 @@ static int gblock(void *ctx, ptq_model *m, int layer, float *X, const ptq_calib 
         }
         if (!rc) rc = ptq_calib_block_forward(m, layer, X, NULL, c, gcap, g, err);
         for (int k = 0; grp[k] >= 0 && !rc; k++)
-            if (ptq_gptq_linear(&m->layers[layer].lin[grp[k]], &g->h[g_slot[grp[k]]], g->o, err))
+            if (gptq_linear(&m->layers[layer].lin[grp[k]], &g->h[g_slot[grp[k]]], g->o, err))
                 rc = ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[grp[k]]);
         for (int s = 0; s < 4; s++)
             if (g->active[s]) ptq_hessian_free(&g->h[s]), g->active[s] = 0;

@@ -40,8 +40,6 @@ void ptq_hessian_free(ptq_hessian *h);
  * H^-1 diagonal in hinv_diag (cols). */
 int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const ptq_gptq_opts *o,
                       double *hinv_diag, ptq_qweight *qw, ptq_err *err);
-/* GPTQ of one linear into its qweight (w = its dequantized values). */
-int ptq_gptq_linear(ptq_linear *l, const ptq_hessian *h, const ptq_gptq_opts *o, ptq_err *err);
 
 /* GPTQ on the seven linears of block `layer` from its calibration inputs X
  * (the outputs of the already-quantized blocks < layer), with sub-groups

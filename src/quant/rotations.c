@@ -33,7 +33,8 @@ static void householder_rows_d(double *x, long rows, int n, const double *u) {
     }
 }
 
-long ptq_argmax_abs_row(const double *V, long count, int n) {
+/* Largest |entry| of V over `count` vectors of length n: index of the vector. */
+static long argmax_abs_row(const double *V, long count, int n) {
     long best = 0;
     double m = -1;
     for (long i = 0; i < count * n; i++)
@@ -80,7 +81,7 @@ static void givens_rows_d(double *x, long rows, int n, const double *c, const do
  * 2-D target t of the same norm: cos = <t,v>/|t||v|, sin = (v0 t1 - v1 t0)/|t||v|,
  * which maps v onto t with the (a,b) -> (c a - s b, s a + c b) convention. */
 static void givens_round(double *V, long count, double *M, int B, ptq_rng *rng, double *c, double *s) {
-    const double *v = V + ptq_argmax_abs_row(V, count, B) * B;
+    const double *v = V + argmax_abs_row(V, count, B) * B;
     for (int i = 0; i + 1 < B; i += 2) {
         double v0 = v[i], v1 = v[i + 1], nv = hypot(v0, v1), t[2];
         uniform_target(rng, 2, nv, t);
@@ -112,7 +113,7 @@ int ptq_ru_get_R(const float *X, long count, int B, int K, int lambda, ptq_rng *
     /* M's rows evolve like the block vectors: row i = R e_i, so M = R^T */
     for (int i = 0; i < B; i++) M[(size_t)i * B + i] = 1;
     for (int step = 0; step < K; step++) {
-        const double *v = V + ptq_argmax_abs_row(V, count, B) * B;
+        const double *v = V + argmax_abs_row(V, count, B) * B;
         double nv = 0;
         for (int i = 0; i < B; i++) nv += v[i] * v[i];
         uniform_target(rng, B, sqrt(nv), t);

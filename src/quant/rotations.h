@@ -20,9 +20,6 @@
  * when v and t coincide. */
 int ptq_householder_unit(const double *v, const double *t, int n, double *u);
 
-/* Largest |entry| of v over `count` vectors of length n: index of the vector. */
-long ptq_argmax_abs_row(const double *V, long count, int n);
-
 /* RUQuant get_R on `count` block vectors X (count x B, rows): start at I;
  * K times: Householder that maps the vector holding the largest |entry| onto
  * normalize(U[0,1)^B) * its norm, then lambda rounds of (random permutation,

@@ -50,7 +50,7 @@ TGT512 void ptq_kmicro_avx512(int mr, const uint8_t *A, int lda, const int8_t *W
 /* int4 plane: lane nibble i (bits 4i..4i+3) is column 4*(i%2) + i/2 of the
  * 8-column block. vpermps picks the code's float from a 0..15 table using
  * only the low 4 index bits, so no mask is needed. */
-TGT512 void ptq_kgemv_block_avx512_int4(const ptq_kpacked *p, int rb, const float *x, const float *xs, float *y16) {
+static TGT512 void gemv_block_avx512_int4(const ptq_kpacked *p, int rb, const float *x, const float *xs, float *y16) {
     const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     int nkb = p->kpad / 8, G = p->group;
     const uint8_t *src = p->data + (size_t)rb * nkb * 64;
@@ -190,7 +190,7 @@ TGT512 void ptq_kgemv_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, c
     case 4: int4_blocks(4, p, rb, x, xs, ynb); break;
     case 3: int4_blocks(3, p, rb, x, xs, ynb); break;
     case 2: int4_blocks(2, p, rb, x, xs, ynb); break;
-    default: ptq_kgemv_block_avx512_int4(p, rb, x, xs, ynb); break; /* one block: four accumulators */
+    default: gemv_block_avx512_int4(p, rb, x, xs, ynb); break; /* one block: four accumulators */
     }
 }
 
