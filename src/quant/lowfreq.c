@@ -1,34 +1,9 @@
-/* lowfreq.c — low-frequency truncation, k budgets, the branch from spectra
- * and its evaluation (see lowfreq.h). */
+/* lowfreq.c — k budgets and the branch from spectra (see lowfreq.h). */
 #include "lowfreq.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-int ptq_spectral_lowpass(const float *W, int rows, int n, const int *k, float *W_low, double *spec_out,
-                         ptq_err *err) {
-    int nb = ptq_spectral_nbins(n);
-    double *spec = spec_out ? spec_out : malloc(sizeof(double) * 2 * (size_t)nb * rows);
-    double *trunc = malloc(sizeof(double) * 2 * (size_t)nb * rows);
-    int rc = -1;
-    if (!spec || !trunc) {
-        ptq_fail(err, "spectral lowpass: out of memory (%d x %d)", rows, n);
-        goto out;
-    }
-    if (ptq_rfft_rows(W, rows, n, spec, err)) goto out;
-    memcpy(trunc, spec, sizeof(double) * 2 * (size_t)nb * rows);
-    for (int o = 0; o < rows; o++) {
-        int ko = k[o] < 0 ? 0 : (k[o] > nb ? nb : k[o]);
-        memset(trunc + ((size_t)o * nb + ko) * 2, 0, sizeof(double) * 2 * (size_t)(nb - ko));
-    }
-    rc = ptq_irfft_rows(trunc, rows, n, W_low, err);
-out:
-    if (!spec_out) free(spec);
-    free(trunc);
-    return rc;
-}
 
 void ptq_spectral_k_energy(const double *spec, int rows, int n, double frac, int *k) {
     int nb = ptq_spectral_nbins(n);
@@ -83,28 +58,3 @@ int ptq_spectral_branch_init(ptq_spectral_branch *b, const double *spec, int out
     return 0;
 }
 
-int ptq_spectral_branch_apply(const ptq_spectral_branch *b, const float *x, int T, float *y, ptq_err *err) {
-    if (b->kmax == 0 || T == 0) return 0;
-    int nb = ptq_spectral_nbins(b->n), K2 = 2 * b->kmax;
-    double *X = malloc(sizeof(double) * 2 * (size_t)nb * T);
-    float *A = malloc(sizeof(float) * (size_t)T * K2), *B = malloc(sizeof(float) * (size_t)b->out * K2);
-    int rc = -1;
-    if (!X || !A || !B) {
-        ptq_fail(err, "spectral branch apply: out of memory (%d x %d)", T, b->n);
-        goto out;
-    }
-    if (ptq_rfft_rows(x, T, b->n, X, err)) goto out;
-    /* Re(F conj X) = Re F Re X + Im F Im X; the bin weight and 1/n go to B */
-    for (int t = 0; t < T; t++)
-        for (int j = 0; j < K2; j++) A[(size_t)t * K2 + j] = (float)X[(size_t)t * nb * 2 + j];
-    for (int o = 0; o < b->out; o++)
-        for (int j = 0; j < K2; j++)
-            B[(size_t)o * K2 + j] = b->coef[(size_t)o * K2 + j] * ptq_spectral_bin_weight(j / 2, b->n) / b->n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, b->out, K2, 1.f, A, K2, B, K2, 1.f, y, b->out);
-    rc = 0;
-out:
-    free(X);
-    free(A);
-    free(B);
-    return rc;
-}

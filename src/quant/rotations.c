@@ -173,17 +173,6 @@ int ptq_block_size_for(int C, int maxB) {
     return 1;
 }
 
-double ptq_orthogonality_error(const float *M, int n) {
-    double e = 0;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            double d = 0;
-            for (int k = 0; k < n; k++) d += (double)M[(size_t)i * n + k] * M[(size_t)j * n + k];
-            e = fmax(e, fabs(d - (i == j)));
-        }
-    return e;
-}
-
 static void channel_absmax(const float *X, long T, int C, float *mx) {
     memset(mx, 0, sizeof(float) * C);
     for (long t = 0; t < T; t++)

@@ -37,9 +37,6 @@ void ptq_zigzag_perm(const float *chmax, int C, int B, int *perm);
  * multiple of 128, e.g. 172 -> 86). */
 int ptq_block_size_for(int C, int maxB);
 
-/* max |M M^T - I| of an n x n matrix. */
-double ptq_orthogonality_error(const float *M, int n);
-
 typedef struct {
     int K, lambda; /* Householder steps and Givens rounds per get_R */
     int B;         /* block size (must divide C) */

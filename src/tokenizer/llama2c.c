@@ -269,26 +269,3 @@ void ptq_tokenizer_free(ptq_tokenizer *t) {
     if (t && t->destroy) t->destroy(t);
 }
 
-char *ptq_tokenizer_decode_all(const ptq_tokenizer *t, const int *ids, int n) {
-    size_t cap = 64, len = 0;
-    char *s = malloc(cap), piece[512];
-    if (!s) return NULL;
-    s[0] = 0;
-    for (int i = 0; i < n; i++) {
-        if (ids[i] == t->bos_id || ids[i] == t->eos_id) continue; /* special tokens have no text */
-        int k = t->decode(t, i > 0 ? ids[i - 1] : -1, ids[i], piece, sizeof piece);
-        if (len + k + 1 > cap) {
-            while (len + k + 1 > cap) cap *= 2;
-            char *ns = realloc(s, cap);
-            if (!ns) {
-                free(s);
-                return NULL;
-            }
-            s = ns;
-        }
-        memcpy(s + len, piece, k);
-        len += k;
-        s[len] = 0;
-    }
-    return s;
-}

@@ -34,7 +34,5 @@ int ptq_tokenizer_load_hf(ptq_tokenizer **out, const char *path, ptq_err *err);
 /* SentencePiece .model through libsentencepiece (sentencepiece.cc). */
 int ptq_tokenizer_load_sp(ptq_tokenizer **out, const char *path, ptq_err *err);
 void ptq_tokenizer_free(ptq_tokenizer *t);
-/* Decode a whole id sequence to a malloc'd NUL-terminated string. */
-char *ptq_tokenizer_decode_all(const ptq_tokenizer *t, const int *ids, int n);
 
 #endif

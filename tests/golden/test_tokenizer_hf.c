@@ -16,6 +16,7 @@
 
 #include "datasets.h"
 #include "hf_checkpoint.h"
+#include "testref.h"
 #include "testutil.h"
 
 static int check_ids(const ptq_tokenizer *t, const char *text, int bos, const int *want, int nwant) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testref.h"
 #include "testutil.h"
 #include "tokenizer.h"
 

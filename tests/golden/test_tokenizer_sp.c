@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "datasets.h"
+#include "testref.h"
 #include "testutil.h"
 #include "tokenizer.h"
 

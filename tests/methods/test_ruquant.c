@@ -11,6 +11,7 @@
 #include "method.h"
 #include "model_open.h"
 #include "rotations.h"
+#include "testref.h"
 #include "testutil.h"
 
 /* Heavy-tailed activations with a few outlier channels. */

@@ -13,6 +13,7 @@
 #include "model_open.h"
 #include "fakequant.h"
 #include "specquant.h"
+#include "testref.h"
 #include "testutil.h"
 
 #define ROWS 40

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "hf_checkpoint.h"
+#include "testref.h"
 #include "testutil.h"
 
 static char tmpdir[256];

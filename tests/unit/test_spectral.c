@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lowfreq.h"
+#include "testref.h"
 #include "testutil.h"
 
 static void fill(float *x, size_t n, uint64_t seed) {

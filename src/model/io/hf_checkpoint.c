@@ -279,25 +279,6 @@ int ptq_load_hf(ptq_model *m, const char *dir, ptq_err *err) {
     return 0;
 }
 
-int ptq_qk_permute(float *w, int n_heads, int hd, int in, int to_interleaved, ptq_err *err) {
-    int half = hd / 2;
-    float *tmp = ptq_calloc((size_t)hd * in, sizeof(float), err);
-    if (!tmp) return -1;
-    for (int h = 0; h < n_heads; h++) {
-        float *head = w + (size_t)h * hd * in;
-        memcpy(tmp, head, (size_t)hd * in * sizeof(float));
-        for (int i = 0; i < half; i++)
-            for (int s = 0; s < 2; s++) {
-                /* HF row i + s*half is the s-th member of pair i; interleaved row 2i + s */
-                int hf = i + s * half, il = 2 * i + s;
-                int dst = to_interleaved ? il : hf, src = to_interleaved ? hf : il;
-                memcpy(head + (size_t)dst * in, tmp + (size_t)src * in, (size_t)in * sizeof(float));
-            }
-    }
-    free(tmp);
-    return 0;
-}
-
 /* ---- tokenizer of a model directory ---- */
 static int ends_with(const char *s, const char *suf) {
     size_t n = strlen(s), k = strlen(suf);

@@ -4,8 +4,8 @@
  *
  * Weights are kept as published: HF stores q_proj/k_proj rows in the
  * rotate_half order, so the model gets cfg.rope_style = PTQ_ROPE_HALF.
- * ptq_qk_permute converts between that order and llama2.c/Meta's interleaved
- * pairs (tested: both layouts give the same logits). */
+ * The tests convert them to llama2.c/Meta's interleaved pairs and check
+ * that both layouts give the same logits. */
 #ifndef PTQ_MODEL_HF_H
 #define PTQ_MODEL_HF_H
 
@@ -25,11 +25,6 @@ int ptq_hf_load_layer(const ptq_st *st, const ptq_config *cfg, int layer, ptq_la
 int ptq_hf_load_outer(const ptq_st *st, ptq_model *m, int release, ptq_err *err);
 /* The whole model into fp32 RAM. */
 int ptq_load_hf(ptq_model *m, const char *dir, ptq_err *err);
-
-/* Reorder the rows of a q/k projection (n_heads x head_dim rows of `in`
- * columns; bias when in == 1) between HF rotate_half order and interleaved
- * RoPE pairs. to_interleaved=1: HF -> interleaved; 0: back. */
-int ptq_qk_permute(float *w, int n_heads, int head_dim, int in, int to_interleaved, ptq_err *err);
 
 /* Write an HF checkpoint directory: config.json (model_type llama) and
  * model.safetensors, or n_shards > 1 shard files + model.safetensors.index.json.
