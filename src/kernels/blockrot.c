@@ -67,9 +67,3 @@ double ptq_ru_flops_per_row(const ptq_ru_transform *tr) {
     return f;
 }
 
-int ptq_ru_matrix(const ptq_ru_transform *tr, float *M, ptq_err *err) {
-    int C = tr->C;
-    memset(M, 0, sizeof(float) * C * C);
-    for (int i = 0; i < C; i++) M[(size_t)i * C + i] = 1;
-    return ptq_ru_rotate_rows(tr, M, C, err); /* row i = e_i . M */
-}

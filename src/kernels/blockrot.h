@@ -37,7 +37,5 @@ int ptq_ru_apply(const ptq_ru_transform *tr, float *x, long rows, ptq_err *err);
 /* Frees the arrays and tr itself (a transform from ptq_ru_build). */
 void ptq_ru_free(ptq_ru_transform *tr);
 double ptq_ru_flops_per_row(const ptq_ru_transform *tr);
-/* The dense C x C matrix M of the rotations (x . M), for tests. */
-int ptq_ru_matrix(const ptq_ru_transform *tr, float *M, ptq_err *err);
 
 #endif

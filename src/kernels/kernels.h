@@ -57,9 +57,8 @@ typedef struct {
 int ptq_kpack(ptq_kpacked *p, const uint8_t *codes, const float *scale, const int *zero, int out, int in, int bits,
               int group, ptq_err *err);
 void ptq_kpacked_free(ptq_kpacked *p);
-/* Codes back (out x in, 0..2^bits-1), and the dequantized matrix. */
+/* Codes back (out x in, 0..2^bits-1). */
 void ptq_kunpack_codes(const ptq_kpacked *p, uint8_t *codes);
-void ptq_kdequant(const ptq_kpacked *p, float *w);
 /* Bytes as stored for inference: planes + fp32 scales + int16 zeros + int32 code sums. */
 size_t ptq_kpacked_bytes(const ptq_kpacked *p);
 /* Rows [r0, r0+16) unpacked to the int8 VNNI layout [kpad/4][16][4] at dst (row block r0/16). */
@@ -147,8 +146,6 @@ typedef struct {
     int *col;
     float *val;
 } ptq_kcsr;
-/* From a dense matrix: keep entries where keep[i] != 0 (keep NULL: nonzeros). */
-int ptq_kcsr_from_dense(ptq_kcsr *s, const float *D, const unsigned char *keep, int out, int in, ptq_err *err);
 void ptq_kcsr_apply(const ptq_kcsr *s, const float *x, int T, float *y);
 void ptq_kcsr_free(ptq_kcsr *s);
 size_t ptq_kcsr_bytes(const ptq_kcsr *s);

@@ -119,30 +119,6 @@ size_t ptq_klowfreq_bytes(const ptq_klowfreq *lf) { return sizeof(float) * (size
 
 /* ---- SEPTQ sparse add ------------------------------------------------------ */
 
-int ptq_kcsr_from_dense(ptq_kcsr *s, const float *D, const unsigned char *keep, int out, int in, ptq_err *err) {
-    memset(s, 0, sizeof *s);
-    long nnz = 0;
-    for (size_t i = 0; i < (size_t)out * in; i++) nnz += keep ? keep[i] != 0 : D[i] != 0.f;
-    s->out = out, s->in = in, s->nnz = nnz;
-    s->rowptr = malloc(sizeof(long) * (out + 1));
-    s->col = malloc(sizeof(int) * (nnz ? nnz : 1));
-    s->val = malloc(sizeof(float) * (nnz ? nnz : 1));
-    if (!s->rowptr || !s->col || !s->val) {
-        ptq_kcsr_free(s);
-        return ptq_fail(err, "csr: out of memory for %ld entries", nnz);
-    }
-    long p = 0;
-    for (int o = 0; o < out; o++) {
-        s->rowptr[o] = p;
-        for (int i = 0; i < in; i++) {
-            size_t at = (size_t)o * in + i;
-            if (keep ? keep[at] != 0 : D[at] != 0.f) s->col[p] = i, s->val[p++] = D[at];
-        }
-    }
-    s->rowptr[out] = p;
-    return 0;
-}
-
 void ptq_kcsr_apply(const ptq_kcsr *s, const float *x, int T, float *y) {
 #pragma omp parallel for schedule(static) if ((long)T * s->nnz > 100000)
     for (int o = 0; o < s->out; o++)

@@ -140,20 +140,6 @@ void ptq_kunpack_codes(const ptq_kpacked *p, uint8_t *codes) {
     free(buf);
 }
 
-void ptq_kdequant(const ptq_kpacked *p, float *w) {
-    uint8_t *codes = malloc((size_t)p->out * p->in);
-    if (!codes) return;
-    ptq_kunpack_codes(p, codes);
-    int off8 = p->bits == 8 ? 128 : 0;
-    for (int r = 0; r < p->out; r++)
-        for (int k = 0; k < p->in; k++) {
-            size_t gi = (size_t)(k / p->group) * p->npad + r;
-            int c = codes[(size_t)r * p->in + k] - off8;
-            w[(size_t)r * p->in + k] = p->scale[gi] * (float)(c - p->zero[gi]);
-        }
-    free(codes);
-}
-
 size_t ptq_kpacked_bytes(const ptq_kpacked *p) {
     size_t ng = (size_t)p->ngroups * p->out;
     return p->data_bytes + ng * (sizeof(float) + sizeof(int16_t) + sizeof(int32_t));

@@ -74,6 +74,7 @@
 #include "kernels.h"
 #include "online_ops.h"
 #include "reference.h"
+#include "testref.h"
 #include "testutil.h"
 
 #define TOL 1e-5

@@ -29,6 +29,7 @@
 #include "packed.h"
 #include "perplexity.h"
 #include "lowfreq.h"
+#include "testref.h"
 #include "testutil.h"
 
 #ifndef PTQ_E2E_SLOW

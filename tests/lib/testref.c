@@ -108,3 +108,48 @@ out:
     free(B);
     return rc;
 }
+
+void ptq_kdequant(const ptq_kpacked *p, float *w) {
+    uint8_t *codes = malloc((size_t)p->out * p->in);
+    if (!codes) return;
+    ptq_kunpack_codes(p, codes);
+    int off8 = p->bits == 8 ? 128 : 0;
+    for (int r = 0; r < p->out; r++)
+        for (int k = 0; k < p->in; k++) {
+            size_t gi = (size_t)(k / p->group) * p->npad + r;
+            int c = codes[(size_t)r * p->in + k] - off8;
+            w[(size_t)r * p->in + k] = p->scale[gi] * (float)(c - p->zero[gi]);
+        }
+    free(codes);
+}
+
+int ptq_kcsr_from_dense(ptq_kcsr *s, const float *D, const unsigned char *keep, int out, int in, ptq_err *err) {
+    memset(s, 0, sizeof *s);
+    long nnz = 0;
+    for (size_t i = 0; i < (size_t)out * in; i++) nnz += keep ? keep[i] != 0 : D[i] != 0.f;
+    s->out = out, s->in = in, s->nnz = nnz;
+    s->rowptr = malloc(sizeof(long) * (out + 1));
+    s->col = malloc(sizeof(int) * (nnz ? nnz : 1));
+    s->val = malloc(sizeof(float) * (nnz ? nnz : 1));
+    if (!s->rowptr || !s->col || !s->val) {
+        ptq_kcsr_free(s);
+        return ptq_fail(err, "csr: out of memory for %ld entries", nnz);
+    }
+    long p = 0;
+    for (int o = 0; o < out; o++) {
+        s->rowptr[o] = p;
+        for (int i = 0; i < in; i++) {
+            size_t at = (size_t)o * in + i;
+            if (keep ? keep[at] != 0 : D[at] != 0.f) s->col[p] = i, s->val[p++] = D[at];
+        }
+    }
+    s->rowptr[out] = p;
+    return 0;
+}
+
+int ptq_ru_matrix(const ptq_ru_transform *tr, float *M, ptq_err *err) {
+    int C = tr->C;
+    memset(M, 0, sizeof(float) * C * C);
+    for (int i = 0; i < C; i++) M[(size_t)i * C + i] = 1;
+    return ptq_ru_rotate_rows(tr, M, C, err); /* row i = e_i . M */
+}

@@ -3,6 +3,8 @@
 #ifndef PTQ_TESTREF_H
 #define PTQ_TESTREF_H
 
+#include "blockrot.h"
+#include "kernels.h"
 #include "spectral.h"
 #include "tokenizer.h"
 
@@ -21,5 +23,11 @@ int ptq_spectral_lowpass(const float *W, int rows, int n, const int *k, float *W
 /* y (T x out) += x (T x n) . W_low^T evaluated from the coefficients (the
  * dense reference of the packed path's low-frequency kernel). */
 int ptq_spectral_branch_apply(const ptq_spectral_branch *b, const float *x, int T, float *y, ptq_err *err);
+/* The dequantized matrix of packed weights (out x in). */
+void ptq_kdequant(const ptq_kpacked *p, float *w);
+/* CSR from a dense matrix: keep entries where keep[i] != 0 (keep NULL: nonzeros). */
+int ptq_kcsr_from_dense(ptq_kcsr *s, const float *D, const unsigned char *keep, int out, int in, ptq_err *err);
+/* The dense C x C matrix M of the rotations (x . M). */
+int ptq_ru_matrix(const ptq_ru_transform *tr, float *M, ptq_err *err);
 
 #endif

@@ -16,6 +16,7 @@
 #include "hadamard.h"
 #include "kernels.h"
 #include "model.h"
+#include "testref.h"
 #include "testutil.h"
 
 /* Allocation failure injection: every malloc of the libraries (and of this
