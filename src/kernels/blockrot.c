@@ -66,4 +66,3 @@ double ptq_ru_flops_per_row(const ptq_ru_transform *tr) {
     if (tr->s_inv) f += tr->C;
     return f;
 }
-

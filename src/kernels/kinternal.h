@@ -2,6 +2,8 @@
 #ifndef PTQ_KINTERNAL_H
 #define PTQ_KINTERNAL_H
 
+#include <string.h>
+
 #include "kernels.h"
 
 #define PTQ_KG_NP 32 /* rows per GEMM panel (two plane blocks) */
@@ -12,6 +14,13 @@
 typedef void (*ptq_kmicro_fn)(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc);
 void ptq_kmicro_avx512(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc);
 void ptq_kmicro_avxvnni(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc);
+
+/* Four bytes as one int32 (unaligned). */
+static inline int32_t ptq_kld32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
 /* Float GEMV over one 16-row block: acc[16] per group range. */
 void ptq_kunpack_block_ld(const ptq_kpacked *p, int rb, uint32_t *dst32, int ld);

@@ -57,4 +57,3 @@ int ptq_spectral_branch_init(ptq_spectral_branch *b, const double *spec, int out
     }
     return 0;
 }
-

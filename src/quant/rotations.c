@@ -256,4 +256,3 @@ out:
     *out = tr;
     return rc;
 }
-

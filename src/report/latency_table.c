@@ -254,10 +254,9 @@ static void fill(const ltable *t, ptq_table *tab) {
 
 /* The CSV: every measured metric, each column named after its key. */
 static void fill_csv(const ltable *t, ptq_table *tab) {
-    static const char *const fixed[] = {"method",       "bits",        "path",
-                                        "threads",      "weight_bytes", "fp32_weight_bytes",
-                                        "weight_ratio", "layer_weight_ratio", "peak_rss_kb",
-                                        "loadavg_1"};
+    static const char *const fixed[] = {"method",       "bits",         "path",               "threads",
+                                        "weight_bytes", "fp32_weight_bytes", "weight_ratio", "layer_weight_ratio",
+                                        "peak_rss_kb",  "loadavg_1"};
     static const char *const prefill[] = {"prefill_T%d_tokens_per_sec", "fp32_prefill_T%d_tokens_per_sec",
                                           "prefill_T%d_speedup"};
     static const char *const decode[] = {"decode_ctx%d_tokens_per_sec", "fp32_decode_ctx%d_tokens_per_sec",
@@ -365,25 +364,19 @@ static int plot_pareto(const ltable *t, const char *task, int decode, int ctx, c
     const char *bits[12];
     int nb = 0;
     char bnames[1024] = "", pts[128] = "";
-    for (int i = 0; i < n && nb < 12; i++) {
-        int seen = 0;
-        for (int j = 0; j < nb; j++)
-            seen |= !strcmp(bits[j], p[i].bits);
-        if (seen) continue;
-        bits[nb] = p[i].bits;
+    for (int i = 0; i < n; i++) {
+        int had = nb;
+        if (ptq_report_add_unique(bits, &nb, 12, p[i].bits) != had) continue;
         snprintf(bnames + strlen(bnames), sizeof bnames - strlen(bnames), "%s ", p[i].bits);
-        snprintf(pts + strlen(pts), sizeof pts - strlen(pts), "%d ", shapes[nb++]);
+        snprintf(pts + strlen(pts), sizeof pts - strlen(pts), "%d ", shapes[had]);
     }
     /* one block per method label (colour), point shape from its bits */
     const char *labels[MAXG];
     int nl = 0;
     char titles[8192] = "";
     for (int i = 0; i < n; i++) {
-        int seen = 0;
-        for (int j = 0; j < nl; j++)
-            seen |= !strcmp(labels[j], p[i].label);
-        if (seen) continue;
-        labels[nl++] = p[i].label;
+        int had = nl;
+        if (ptq_report_add_unique(labels, &nl, MAXG, p[i].label) != had) continue;
         for (int k = 0; k < n; k++)
             if (!strcmp(p[k].label, p[i].label)) {
                 int sh = 1;
@@ -446,11 +439,7 @@ int ptq_report_latency(const ptq_rowset *rs, const char *model, const ptq_report
     int ntasks = 0;
     for (int i = 0; i < rs->n && o->plots && !rc; i++) {
         const char *k = ptq_row_str(rs->rows[i], "task");
-        if (!k || strncmp(k, "ppl:", 4) || !model_is(rs->rows[i], model)) continue;
-        int seen = 0;
-        for (int j = 0; j < ntasks; j++)
-            seen |= !strcmp(tasks[j], k);
-        if (!seen && ntasks < 64) tasks[ntasks++] = k;
+        if (k && !strncmp(k, "ppl:", 4) && model_is(rs->rows[i], model)) ptq_report_add_unique(tasks, &ntasks, 64, k);
     }
     for (int i = 0; i < ntasks && !rc; i++) {
         rc = plot_pareto(t, tasks[i], 0, 0, o, figs, err);

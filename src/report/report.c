@@ -49,15 +49,6 @@ static const char *row_label(const cJSON *r) {
     return l ? l : ptq_row_str(r, "method");
 }
 
-static int add_unique(const char **list, int *n, const char *s) {
-    if (!s) return -1;
-    for (int i = 0; i < *n; i++)
-        if (!strcmp(list[i], s)) return i;
-    if (*n >= MAXL) return -1;
-    list[(*n)++] = s;
-    return *n - 1;
-}
-
 /* Mean over seeds of a metric for (model, label, bits, task). */
 static double cell_metric(const table *t, const char *label, const char *bits, const char *task, const char *metric) {
     double sum = 0;
@@ -168,14 +159,14 @@ static int build_table(table *t, const ptq_rowset *rs, const char *model, const 
         const cJSON *r = rs->rows[order[k]];
         const char *m = ptq_row_str(r, "model");
         if (!m || strcmp(m, model)) continue;
-        add_unique(t->labels, &t->nlabels, row_label(r));
-        add_unique(t->bits, &t->nbits, ptq_row_str(r, "bits"));
+        ptq_report_add_unique(t->labels, &t->nlabels, MAXL, row_label(r));
+        ptq_report_add_unique(t->bits, &t->nbits, MAXL, ptq_row_str(r, "bits"));
         const char *task = ptq_row_str(r, "task");
         const ptq_task_kind *k = ptq_task_kind_of(task);
-        add_unique(tasks, &ntasks, task);
+        ptq_report_add_unique(tasks, &ntasks, MAXL, task);
         if (k && k->report && !k->report->per_task && (!t->avg_kind || t->avg_kind == k)) {
             t->avg_kind = k;
-            add_unique(t->zs, &t->nzs, task + strlen(k->name) + 1);
+            ptq_report_add_unique(t->zs, &t->nzs, MAXL, task + strlen(k->name) + 1);
         }
     }
     free(order);
@@ -421,7 +412,7 @@ int ptq_report(const ptq_rowset *rs, const ptq_report_opts *o, FILE *out, ptq_er
     err->msg[0] = 0;
     const char *models[MAXL];
     int nm = 0, rc = 0;
-    for (int i = 0; i < rs->n; i++) add_unique(models, &nm, ptq_row_str(rs->rows[i], "model"));
+    for (int i = 0; i < rs->n; i++) ptq_report_add_unique(models, &nm, MAXL, ptq_row_str(rs->rows[i], "model"));
     for (int i = 0; i < nm && !rc; i++) rc = report_model(rs, models[i], o, rec, out, tex_all, figs, err);
     fclose(tex_all);
     fclose(figs);

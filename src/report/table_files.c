@@ -221,6 +221,15 @@ int ptq_report_tables(const ptq_table *shown, const ptq_table *csv, const ptq_re
     return rc;
 }
 
+int ptq_report_add_unique(const char **list, int *n, int cap, const char *s) {
+    if (!s) return -1;
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(list[i], s)) return i;
+    if (*n >= cap) return -1;
+    list[(*n)++] = s;
+    return *n - 1;
+}
+
 /* ---- files and plots ----------------------------------------------------------- */
 void ptq_report_sanitize(const char *s, char *out, size_t cap) {
     size_t o = 0;

@@ -65,6 +65,10 @@ void ptq_table_free(ptq_table *t);
 int ptq_report_tables(const ptq_table *shown, const ptq_table *csv, const ptq_report_opts *o, const char *model,
                       const char *suffix, FILE *out, FILE *tex_all, ptq_err *err);
 
+/* Index of s in list[0..*n), appended when absent; -1 when s is NULL or the
+ * list already holds cap strings. */
+int ptq_report_add_unique(const char **list, int *n, int cap, const char *s);
+
 /* ---- files and plots --------------------------------------------------- */
 /* Characters unsafe in file names (/ |:()=,) become '_'. */
 void ptq_report_sanitize(const char *s, char *out, size_t cap);

@@ -268,4 +268,3 @@ fail:
 void ptq_tokenizer_free(ptq_tokenizer *t) {
     if (t && t->destroy) t->destroy(t);
 }
-

@@ -4,17 +4,10 @@
  * from the unpacked int8 block). Compiled with function-level target
  * attributes so the library still runs on CPUs without them. */
 #include <immintrin.h>
-#include <string.h>
 
 #include "kinternal.h"
 
 #define TGT512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
-
-static inline int32_t ld32(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 static inline __attribute__((always_inline)) TGT512 void micro(const int mr, const uint8_t *A, int lda,
                                                                const int8_t *W, int k4a, int k4b, int32_t *acc) {
@@ -24,7 +17,7 @@ static inline __attribute__((always_inline)) TGT512 void micro(const int mr, con
     for (int k4 = k4a; k4 < k4b; k4++, w += 128) {
         __m512i w0 = _mm512_load_si512((const void *)w), w1 = _mm512_load_si512((const void *)(w + 64));
         for (int m = 0; m < mr; m++) {
-            __m512i av = _mm512_set1_epi32(ld32(A + (size_t)m * lda + 4 * k4));
+            __m512i av = _mm512_set1_epi32(ptq_kld32(A + (size_t)m * lda + 4 * k4));
             c0[m] = _mm512_dpbusd_epi32(c0[m], av, w0);
             c1[m] = _mm512_dpbusd_epi32(c1[m], av, w1);
         }
@@ -124,8 +117,8 @@ TGT512 void ptq_kgemv_int_block_avx512_int4(const ptq_kpacked *p, int rb, const 
         __m512i c0 = _mm512_setzero_si512(), c1 = c0;
         for (int b = b0; b < b1; b++) {
             __m512i v = _mm512_load_si512((const void *)(src + (size_t)b * 64));
-            c0 = _mm512_dpbusd_epi32(c0, _mm512_set1_epi32(ld32(ac + 8 * b)), _mm512_and_si512(v, m4));
-            c1 = _mm512_dpbusd_epi32(c1, _mm512_set1_epi32(ld32(ac + 8 * b + 4)),
+            c0 = _mm512_dpbusd_epi32(c0, _mm512_set1_epi32(ptq_kld32(ac + 8 * b)), _mm512_and_si512(v, m4));
+            c1 = _mm512_dpbusd_epi32(c1, _mm512_set1_epi32(ptq_kld32(ac + 8 * b + 4)),
                                      _mm512_and_si512(_mm512_srli_epi32(v, 4), m4));
         }
         size_t gi = (size_t)g * p->npad + rb * 16;

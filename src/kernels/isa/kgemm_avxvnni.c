@@ -2,17 +2,10 @@
  * without AVX-512: 6 tokens x 16 rows at a time (12 ymm accumulators), the
  * 32-row panel in two halves. */
 #include <immintrin.h>
-#include <string.h>
 
 #include "kinternal.h"
 
 #define TGTVNNI __attribute__((target("avxvnni,avx2")))
-
-static inline int32_t ld32(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 static inline __attribute__((always_inline)) TGTVNNI void micro(const int mr, const uint8_t *A, int lda,
                                                                 const int8_t *W, int k4a, int k4b, int32_t *acc) {
@@ -23,7 +16,7 @@ static inline __attribute__((always_inline)) TGTVNNI void micro(const int mr, co
         for (int k4 = k4a; k4 < k4b; k4++, w += 128) {
             __m256i w0 = _mm256_load_si256((const __m256i *)w), w1 = _mm256_load_si256((const __m256i *)(w + 32));
             for (int m = 0; m < mr; m++) {
-                __m256i av = _mm256_set1_epi32(ld32(A + (size_t)m * lda + 4 * k4));
+                __m256i av = _mm256_set1_epi32(ptq_kld32(A + (size_t)m * lda + 4 * k4));
                 c0[m] = _mm256_dpbusd_avx_epi32(c0[m], av, w0);
                 c1[m] = _mm256_dpbusd_avx_epi32(c1[m], av, w1);
             }
