@@ -21,7 +21,7 @@ static char *vformat(ptq_table *t, const char *fmt, va_list ap) {
 }
 
 void ptq_table_col(ptq_table *t, const char *group, const char *fmt, ...) {
-    if (t->ncols == PTQ_TABLE_MAXC) {
+    if (t->ncols == PTQ_TABLE_MAXC || t->nrows) { /* columns come before the rows */
         t->full = 1;
         return;
     }
@@ -43,6 +43,7 @@ void ptq_table_row(ptq_table *t, const char *note) {
         return;
     }
     t->note[t->nrows] = note ? strdup(note) : NULL;
+    t->full = note && !t->note[t->nrows];
     t->row[t->nrows++] = r;
     t->ncell = 0;
 }
