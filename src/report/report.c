@@ -76,20 +76,16 @@ static const char *short_ds(const char *ds) {
     return ds;
 }
 
-static double col_value_raw(const table *t, const colspec *c, const char *label, const char *bits);
 static int label_index(const table *t, const char *label) {
     for (int i = 0; i < t->nlabels; i++)
         if (!strcmp(t->labels[i], label)) return i;
     return -1;
 }
 
+/* A reference row shows its reference bit-width's value in every group. */
 static double col_value(const table *t, const colspec *c, const char *label, const char *bits) {
     int li = label_index(t, label);
     if (t->ref_bits && li >= 0 && t->is_ref[li]) bits = t->ref_bits;
-    return col_value_raw(t, c, label, bits);
-}
-
-static double col_value_raw(const table *t, const colspec *c, const char *label, const char *bits) {
     if (c->col->per_task) return cell_metric(t, label, bits, c->task, c->col->metric);
     double s = 0;
     int n = 0;
@@ -102,8 +98,6 @@ static double col_value_raw(const table *t, const colspec *c, const char *label,
     }
     return n ? 100.0 * s / n : NAN;
 }
-
-static int lower_better(const colspec *c) { return c->col->lower_better; }
 
 static int is_fp_bits(const char *b) { return !strcmp(b, "W16A16") || !strcmp(b, "W16A16KV16"); }
 
@@ -231,7 +225,7 @@ static int is_best(const table *t, const colspec *c, const char *bits, const cha
         if (!isfinite(o) || t->is_ref[i]) continue;
         nfinite++;
         all_tie &= o == v;
-        if (lower_better(c) ? o < v : o > v) return 0;
+        if (c->col->lower_better ? o < v : o > v) return 0;
     }
     return nfinite > 1 && !all_tie;
 }
@@ -409,7 +403,6 @@ int ptq_report(const ptq_rowset *rs, const ptq_report_opts *o, FILE *out, ptq_er
         if (figs) fclose(figs);
         return ptq_fail(err, "%s: cannot create report files", o->out_dir);
     }
-    err->msg[0] = 0;
     const char *models[MAXL];
     int nm = 0, rc = 0;
     for (int i = 0; i < rs->n; i++) ptq_report_add_unique(models, &nm, MAXL, ptq_row_str(rs->rows[i], "model"));
