@@ -176,12 +176,6 @@ static int foundry_mc_line(const ptq_zs_task *t, const cJSON *o, const char *pat
     return 0;
 }
 
-static int load_foundry_mc(const ptq_zs_task *t, const char *path, const char *path2, ptq_zs_data *d, ptq_err *err) {
-    (void)path2;
-    int cap = 0;
-    return walk_jsonl(t, path, foundry_mc_line, d, &cap, err);
-}
-
 /* ---- format: llm-foundry LAMBADA {context, continuation} ---- */
 static int lambada_line(const ptq_zs_task *t, const cJSON *o, const char *path, int line, ptq_zs_data *d, int *cap,
                         ptq_err *err) {
@@ -193,10 +187,11 @@ static int lambada_line(const ptq_zs_task *t, const cJSON *o, const char *path, 
     return set_choice(it, 0, w, err);
 }
 
-static int load_lambada(const ptq_zs_task *t, const char *path, const char *path2, ptq_zs_data *d, ptq_err *err) {
+/* llm-foundry JSONL: LAMBADA items for a greedy task, multiple choice otherwise. */
+static int load_foundry(const ptq_zs_task *t, const char *path, const char *path2, ptq_zs_data *d, ptq_err *err) {
     (void)path2;
     int cap = 0;
-    return walk_jsonl(t, path, lambada_line, d, &cap, err);
+    return walk_jsonl(t, path, t->kind == PTQ_ZS_GREEDY ? lambada_line : foundry_mc_line, d, &cap, err);
 }
 
 /* ---- format: original PIQA valid.jsonl + valid-labels.lst ---- */
@@ -432,25 +427,24 @@ static int load_winogrande_csv(const ptq_zs_task *t, const char *path, const cha
 
 /* ---- the task table ---- */
 const ptq_zs_task ptq_zs_task_table[] = {
-    {"piqa", "zeroshot.piqa.valid.jsonl", "zeroshot.piqa.valid-labels.lst", load_piqa, NULL, "Question: ",
-     "\nAnswer:", PTQ_ZS_CHOICE, 1, "original PIQA dev + labels"},
-    {"arc_easy", "zeroshot.arc_easy", NULL, load_foundry_mc, "Question: ", "Question: ", "\nAnswer:", PTQ_ZS_CHOICE,
-     1, "llm-foundry ARC-Easy test; every item 4-choice in the asset"},
-    {"arc_challenge", "zeroshot.arc_challenge", NULL, load_foundry_mc, "Question: ", "Question: ", "\nAnswer:",
+    {"piqa", "zeroshot.piqa.valid.jsonl", "zeroshot.piqa.valid-labels.lst", load_piqa, NULL,
+     "Question: ", "\nAnswer:", PTQ_ZS_CHOICE, 1, "original PIQA dev + labels"},
+    {"arc_easy", "zeroshot.arc_easy", NULL, load_foundry, "Question: ", "Question: ", "\nAnswer:", PTQ_ZS_CHOICE, 1,
+     "llm-foundry ARC-Easy test; every item 4-choice in the asset"},
+    {"arc_challenge", "zeroshot.arc_challenge", NULL, load_foundry, "Question: ", "Question: ", "\nAnswer:",
      PTQ_ZS_CHOICE, 1, "llm-foundry ARC-Challenge test; every item 4-choice in the asset"},
-    {"hellaswag", "zeroshot.hellaswag.hellaswag_val_full.txt", NULL, load_hellaswag, NULL, NULL, NULL,
-     PTQ_ZS_CHOICE, 1, "llama.cpp HellaSwag val text; ctx_b capitalisation inferred"},
+    {"hellaswag", "zeroshot.hellaswag.hellaswag_val_full.txt", NULL, load_hellaswag, NULL, NULL, NULL, PTQ_ZS_CHOICE, 1,
+     "llama.cpp HellaSwag val text; ctx_b capitalisation inferred"},
     {"winogrande", "zeroshot.winogrande.winogrande_xl_dev.llamacpp.csv", NULL, load_winogrande_csv, NULL, NULL, NULL,
      PTQ_ZS_CHOICE, 0, "xl dev, partial scoring, reconstructed llama.cpp CSV"},
-    {"boolq", "zeroshot.boolq", NULL, load_foundry_mc, "Passage: ", "", "\nAnswer:", PTQ_ZS_CHOICE, 0,
+    {"boolq", "zeroshot.boolq", NULL, load_foundry, "Passage: ", "", "\nAnswer:", PTQ_ZS_CHOICE, 0,
      "llm-foundry BoolQ validation"},
-    {"lambada_openai", "zeroshot.lambada_openai", NULL, load_lambada, NULL, NULL, NULL, PTQ_ZS_GREEDY, 0,
+    {"lambada_openai", "zeroshot.lambada_openai", NULL, load_foundry, NULL, NULL, NULL, PTQ_ZS_GREEDY, 0,
      "llm-foundry LAMBADA (OpenAI detok) test"},
-    {"openbookqa", "zeroshot.openbook_qa", NULL, load_foundry_mc, NULL, NULL, NULL, PTQ_ZS_CHOICE, 1,
+    {"openbookqa", "zeroshot.openbook_qa", NULL, load_foundry, NULL, NULL, NULL, PTQ_ZS_CHOICE, 1,
      "llm-foundry OpenBookQA main test"},
-    {"copa", "zeroshot.copa", NULL, load_foundry_mc, NULL, NULL, NULL, PTQ_ZS_CHOICE, 0,
-     "llm-foundry COPA validation"},
-    {"siqa2", "zeroshot.siqa", NULL, load_foundry_mc, NULL, NULL, NULL, PTQ_ZS_CHOICE, 0,
+    {"copa", "zeroshot.copa", NULL, load_foundry, NULL, NULL, NULL, PTQ_ZS_CHOICE, 0, "llm-foundry COPA validation"},
+    {"siqa2", "zeroshot.siqa", NULL, load_foundry, NULL, NULL, NULL, PTQ_ZS_CHOICE, 0,
      "2-choice lettered Social IQa variant (llm-foundry): NOT comparable with siqa"},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL},
 };

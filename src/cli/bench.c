@@ -60,20 +60,9 @@ static int bench_shape(const char *label, int dim, int hidden, int layers, int h
     ptq_model m;
     ptq_err err;
     ptq_state s;
-    ptq_random_spec spec = {.seed = 42,
-                            .cfg = {.dim = dim,
-                                    .hidden_dim = hidden,
-                                    .n_layers = layers,
-                                    .n_heads = heads,
-                                    .n_kv_heads = heads,
-                                    .vocab_size = 512,
-                                    .max_seq = T,
-                                    .head_dim = dim / heads,
-                                    .rope_theta = 10000.f,
-                                    .norm_eps = 1e-5f,
-                                    .tied_embeddings = 1,
-                                    .bos_id = 1,
-                                    .eos_id = 2}};
+    ptq_random_spec spec = {.seed = 42, .cfg = PTQ_SHAPE(dim, hidden, layers, heads, heads, 512, T)};
+    spec.cfg.rope_style = PTQ_ROPE_INTERLEAVED;
+    spec.cfg.tied_embeddings = 1;
     snprintf(spec.name, sizeof spec.name, "%s", label);
     if (ptq_random_model(&m, &spec, &err) || ptq_state_init(&s, &m, T, &err)) return ptq_cli_error(1, "%s", err.msg);
     int *tok = malloc(sizeof(int) * T);

@@ -4,17 +4,10 @@
 #include <math.h>
 #include <string.h>
 
-#define SHAPE(d, h, l, nh, kv, v, ms)                                                                                  \
-    {                                                                                                                  \
-        .dim = d, .hidden_dim = h, .n_layers = l, .n_heads = nh, .n_kv_heads = kv, .vocab_size = v, .max_seq = ms,     \
-        .head_dim = (d) / (nh), .rope_theta = 10000.f, .norm_eps = 1e-5f, .rope_style = PTQ_ROPE_HALF, .bos_id = 1,    \
-        .eos_id = 2                                                                                                    \
-    }
-
 const ptq_model_shape ptq_model_shapes[] = {
-    {.name = "llama2-7b", .alias = "llama7b", .cfg = SHAPE(4096, 11008, 32, 32, 32, 32000, 4096), .shards = 2},
-    {.name = "llama2-13b", .cfg = SHAPE(5120, 13824, 40, 40, 40, 32000, 4096), .shards = 3},
-    {.name = "tiny", .cfg = SHAPE(64, 128, 2, 4, 2, 32000, 256), .shards = 1},
+    {.name = "llama2-7b", .alias = "llama7b", .cfg = PTQ_SHAPE(4096, 11008, 32, 32, 32, 32000, 4096), .shards = 2},
+    {.name = "llama2-13b", .cfg = PTQ_SHAPE(5120, 13824, 40, 40, 40, 32000, 4096), .shards = 3},
+    {.name = "tiny", .cfg = PTQ_SHAPE(64, 128, 2, 4, 2, 32000, 256), .shards = 1},
     {0},
 };
 

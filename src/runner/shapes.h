@@ -6,6 +6,14 @@
 
 #include "model.h"
 
+/* A LLaMA-style config from its sizes (the rest: HF defaults). */
+#define PTQ_SHAPE(d, h, l, nh, kv, v, ms)                                                                              \
+    {                                                                                                                  \
+        .dim = d, .hidden_dim = h, .n_layers = l, .n_heads = nh, .n_kv_heads = kv, .vocab_size = v, .max_seq = ms,     \
+        .head_dim = (d) / (nh), .rope_theta = 10000.f, .norm_eps = 1e-5f, .rope_style = PTQ_ROPE_HALF, .bos_id = 1,    \
+        .eos_id = 2                                                                                                    \
+    }
+
 typedef struct {
     const char *name, *alias; /* alias: another accepted name (NULL: none) */
     ptq_config cfg;

@@ -16,28 +16,10 @@
 #include <unistd.h>
 
 #include "online_ops.h"
+#include "safetensors.h"
 
 #define FIXED 96
 #define ALIGN 64
-
-/* ---- fp16 (only values already representable in fp16 are stored so) ---- */
-static uint16_t f2h(float f) {
-    uint16_t s = signbit(f) ? 0x8000 : 0;
-    float a = fabsf(f);
-    if (a == 0.f) return s;
-    if (isinf(a)) return s | 0x7c00;
-    if (isnan(a)) return 0x7e00;
-    if (a < 0x1p-14f) return s | (uint16_t)lrintf(a * 0x1p24f);
-    int e;
-    float fr = frexpf(a, &e); /* a = fr 2^e, fr in [0.5, 1) */
-    return s | (uint16_t)((e + 14) << 10) | (uint16_t)lrintf((fr * 2.f - 1.f) * 1024.f);
-}
-
-static float h2f(uint16_t h) {
-    int e = (h >> 10) & 31, m = h & 1023;
-    float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(1024 + m), e - 25);
-    return h & 0x8000 ? -v : v;
-}
 
 static size_t code_bytes(size_t n, int bits) { return (n * (size_t)bits + 7) / 8; }
 
@@ -133,7 +115,8 @@ static int add_spectral(olist *L, const char *base, const ptq_spectral_branch *b
     for (size_t i = 0; i < nc && half; i++) half = ptq_round_fp16(b->coef[i]) == b->coef[i];
     void *c = malloc(nc * (half ? 2 : 4));
     if (c && half)
-        for (size_t i = 0; i < nc; i++) ((uint16_t *)c)[i] = f2h(b->coef[i]);
+        for (size_t i = 0; i < nc; i++)
+            ((uint16_t *)c)[i] = ptq_f32_to_f16(b->coef[i]);
     else if (c)
         memcpy(c, b->coef, nc * 4);
     snprintf(nm, sizeof nm, "%s.side_k", base);
@@ -745,7 +728,8 @@ static int load_side(ireader *R, const char *base, ptq_linear *li, ptq_qweight *
             rc = ptq_fail(R->err, "%s: tensor '%s.side_k': row %d keeps %d bins, outside 0..%d", R->path, base, o, kk[o],
                           b.kmax);
     for (size_t i = 0; !rc && i < (size_t)li->out * b.kmax * 2; i++)
-        b.coef[i] = tc->dtype[1] == '1' ? h2f(((const uint16_t *)tc->data)[i]) : ((const float *)tc->data)[i];
+        b.coef[i] =
+            tc->dtype[1] == '1' ? ptq_f16_to_f32(((const uint16_t *)tc->data)[i]) : ((const float *)tc->data)[i];
     if (!rc) rc = qw ? ptq_qweight_set_lowfreq(qw, &b, R->err) : ptq_spectral_branch_dense(&b, li->w_side, R->err);
     ptq_spectral_branch_free(&b);
     return rc;

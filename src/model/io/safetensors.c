@@ -332,21 +332,16 @@ int ptq_st_read_f32(const ptq_st *st, const ptq_st_tensor *t, float *out, ptq_er
         memcpy(out, p, n * 4);
         break;
     case PTQ_ST_F16:
+    case PTQ_ST_BF16: {
+        float (*to_f32)(uint16_t) = t->dtype == PTQ_ST_F16 ? ptq_f16_to_f32 : ptq_bf16_to_f32;
 #pragma omp parallel for schedule(static) if (n > 1 << 16)
         for (size_t i = 0; i < n; i++) {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
-            out[i] = ptq_f16_to_f32(h);
+            out[i] = to_f32(h);
         }
         break;
-    case PTQ_ST_BF16:
-#pragma omp parallel for schedule(static) if (n > 1 << 16)
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            out[i] = ptq_bf16_to_f32(h);
-        }
-        break;
+    }
     default:
         return ptq_fail(err, "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 weights are supported", f->path,
                         t->name, ptq_st_dtype_name(t->dtype));
