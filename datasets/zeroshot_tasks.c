@@ -228,23 +228,6 @@ static int load_piqa(const ptq_zs_task *t, const char *path, const char *labels,
 }
 
 /* ---- format: llama.cpp HellaSwag (6 lines per task) ---- */
-static char *str_replace_all(const char *s, const char *from, const char *to) {
-    size_t lf = strlen(from), lt = strlen(to), n = 0;
-    for (const char *p = strstr(s, from); p; p = strstr(p + lf, from)) n++;
-    char *out = malloc(strlen(s) + n * lt + 1), *o = out;
-    if (!out) return NULL;
-    const char *p = s, *q;
-    while ((q = strstr(p, from))) { /* left to right, non-overlapping, like str.replace */
-        memcpy(o, p, (size_t)(q - p));
-        o += q - p;
-        memcpy(o, to, lt);
-        o += lt;
-        p = q + lf;
-    }
-    strcpy(o, p);
-    return out;
-}
-
 /* lm-eval hellaswag preprocess(); `\[.*?\]` through PCRE2. */
 char *ptq_zs_hellaswag_preprocess(const char *s) {
     static pcre2_code *re;
@@ -254,10 +237,10 @@ char *ptq_zs_hellaswag_preprocess(const char *s) {
         re = pcre2_compile((PCRE2_SPTR) "\\[.*?\\]", PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
         if (!re) return NULL;
     }
-    size_t b = 0, e = strlen(s);
+    size_t b = 0, e = strlen(s), n;
     while (b < e && isspace((unsigned char)s[b])) b++;
     while (e > b && isspace((unsigned char)s[e - 1])) e--;
-    char *st = cat3("", s + b, e - b, ""), *t1 = st ? str_replace_all(st, " [title]", ". ") : NULL;
+    char *st = cat3("", s + b, e - b, ""), *t1 = st ? ptq_replace_all(st, strlen(st), " [title]", ". ", &n) : NULL;
     free(st);
     if (!t1) return NULL;
     PCRE2_SIZE olen = strlen(t1) + 1;
@@ -272,7 +255,7 @@ char *ptq_zs_hellaswag_preprocess(const char *s) {
         free(t2);
         return NULL;
     }
-    char *t3 = str_replace_all(t2, "  ", " ");
+    char *t3 = ptq_replace_all(t2, strlen(t2), "  ", " ", &n);
     free(t2);
     return t3;
 }

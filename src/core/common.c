@@ -57,6 +57,23 @@ void *ptq_calloc(size_t n, size_t size, ptq_err *err) {
     return p;
 }
 
+char *ptq_replace_all(const char *s, size_t n, const char *from, const char *to, size_t *outn) {
+    size_t fl = strlen(from), tl = strlen(to), cnt = 0;
+    for (size_t i = 0; fl && i + fl <= n; i++)
+        if (!memcmp(s + i, from, fl)) cnt++, i += fl - 1;
+    char *o = malloc(n + cnt * tl + 1), *p = o;
+    if (!o) return NULL;
+    for (size_t i = 0; i < n;) {
+        if (fl && i + fl <= n && !memcmp(s + i, from, fl)) {
+            memcpy(p, to, tl), p += tl, i += fl;
+        } else
+            *p++ = s[i++];
+    }
+    *p = 0;
+    *outn = (size_t)(p - o);
+    return o;
+}
+
 int ptq_read_file(const char *path, char **data, size_t *len, ptq_err *err) {
     *data = NULL;
     *len = 0;

@@ -26,6 +26,11 @@ int ptq_wrap(ptq_err *err, const char *fmt, ...) __attribute__((format(printf, 2
  * overflows or exceeds the limit (bytes), never aborts. Memory is zeroed. */
 void *ptq_calloc(size_t n, size_t size, ptq_err *err);
 
+/* Replace every occurrence of `from` by `to` in (s, n), left to right and
+ * non-overlapping like Python's str.replace: a malloc'd NUL-terminated result
+ * of *outn bytes, or NULL. */
+char *ptq_replace_all(const char *s, size_t n, const char *from, const char *to, size_t *outn);
+
 /* Whole file into memory (NUL-terminated for convenience). */
 int ptq_read_file(const char *path, char **data, size_t *len, ptq_err *err);
 /* Write a whole file atomically: tmp + fsync + rename. */

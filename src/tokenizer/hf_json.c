@@ -120,24 +120,6 @@ static void wl_free(wlist *l) {
     memset(l, 0, sizeof *l);
 }
 
-/* Replace every occurrence of `from` by `to` in (s, n): malloc'd result. */
-static char *replace_all(const char *s, size_t n, const char *from, const char *to, size_t *outn) {
-    size_t fl = strlen(from), tl = strlen(to), cnt = 0;
-    for (size_t i = 0; fl && i + fl <= n; i++)
-        if (!memcmp(s + i, from, fl)) cnt++, i += fl - 1;
-    char *o = malloc(n + cnt * tl + 1), *p = o;
-    if (!o) return NULL;
-    for (size_t i = 0; i < n;) {
-        if (fl && i + fl <= n && !memcmp(s + i, from, fl)) {
-            memcpy(p, to, tl), p += tl, i += fl;
-        } else
-            *p++ = s[i++];
-    }
-    *p = 0;
-    *outn = (size_t)(p - o);
-    return o;
-}
-
 static int utf8_len(unsigned char c) {
     return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
 }
@@ -197,7 +179,7 @@ static int apply_pre(const hf_impl *im, const op *o, wlist *in, int first_segmen
             free(tmp);
         } else if (o->type == OP_METASPACE) {
             size_t n;
-            char *r = replace_all(w.s, w.n, " ", o->a, &n);
+            char *r = ptq_replace_all(w.s, w.n, " ", o->a, &n);
             if (!r) return -1;
             size_t rl = strlen(o->a);
             int pre = n && o->prefix_space && (!o->first_only || (first_segment && i == 0)) &&
@@ -360,7 +342,7 @@ static int encode_segment(const hf_impl *im, const char *s, size_t n, int first,
             memcpy(nx, o->a, pl);
             memcpy(nx + pl, cur, n + 1);
             nn = n + pl;
-        } else if (!(nx = replace_all(cur, n, o->a, o->b, &nn)))
+        } else if (!(nx = ptq_replace_all(cur, n, o->a, o->b, &nn)))
             break;
         free(cur);
         cur = nx, n = nn;
@@ -436,7 +418,7 @@ static int hf_decode(const ptq_tokenizer *t, int prev, int token, char *buf, int
         buf[k++] = (char)byte;
     else {
         size_t rn;
-        char *r = replace_all(p, n, "\xe2\x96\x81", " ", &rn);
+        char *r = ptq_replace_all(p, n, "\xe2\x96\x81", " ", &rn);
         if (!r) return 0;
         const char *q = r;
         if (im->dec_strip && (prev < 0 || (prev < t->vocab_size && im->special[prev])) && rn && q[0] == ' ') q++, rn--;
