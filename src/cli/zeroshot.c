@@ -26,28 +26,19 @@ static int add_task(const char **list, int *n, const char *t) {
 static int parse_tasks(char *arg, const char **list, int *n) {
     *n = 0;
     for (char *save = NULL, *t = strtok_r(arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        int found = 0;
-        if (!strcmp(t, "all")) {
-            for (int i = 0; ptq_zeroshot_tasks[i]; i++)
-                add_task(list, n, ptq_zeroshot_tasks[i]);
-            continue;
-        }
-        for (int i = 0; ptq_zeroshot_tasks[i] && !found; i++)
-            if (!strcmp(t, ptq_zeroshot_tasks[i])) found = 1, add_task(list, n, ptq_zeroshot_tasks[i]);
-        for (const ptq_zs_average *r = ptq_zs_averages; r->name && !found; r++) {
-            if (strcmp(t, r->name)) continue;
-            found = 1;
-            if (!r->tasks[0])
-                for (int i = 0; ptq_zeroshot_tasks[i]; i++)
-                    add_task(list, n, ptq_zeroshot_tasks[i]);
-            for (int i = 0; r->tasks[i]; i++) {
-                int known = 0;
-                for (int k = 0; ptq_zeroshot_tasks[k]; k++)
-                    known |= !strcmp(r->tasks[i], ptq_zeroshot_tasks[k]);
-                if (!known)
-                    return ptq_cli_error(2, "--tasks %s: task %s of that recipe is not available here", t, r->tasks[i]);
-                add_task(list, n, r->tasks[i]);
-            }
+        const ptq_zs_average *rec = NULL; /* a named average means its tasks (none listed: every task) */
+        for (const ptq_zs_average *r = ptq_zs_averages; r->name && !rec; r++)
+            if (!strcmp(t, r->name)) rec = r;
+        int all = !strcmp(t, "all") || (rec && !rec->tasks[0]), found = all || rec;
+        for (int i = 0; ptq_zeroshot_tasks[i]; i++)
+            if (all || (!rec && !strcmp(t, ptq_zeroshot_tasks[i]))) found = 1, add_task(list, n, ptq_zeroshot_tasks[i]);
+        for (int i = 0; rec && rec->tasks[i]; i++) {
+            int known = 0;
+            for (int k = 0; ptq_zeroshot_tasks[k]; k++)
+                known |= !strcmp(rec->tasks[i], ptq_zeroshot_tasks[k]);
+            if (!known)
+                return ptq_cli_error(2, "--tasks %s: task %s of that recipe is not available here", t, rec->tasks[i]);
+            add_task(list, n, rec->tasks[i]);
         }
         if (!found) {
             char names[512] = "";
