@@ -2,6 +2,7 @@
  * integer GEMM driver (prefill W4A4 / W6A6 / W3A3 ...): per 32-row panel,
  * unpack the bit planes once to int8, run the micro kernel over all tokens
  * group by group, and apply the zero-point correction + dequant epilogue. */
+#include <cpuid.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,20 @@
 
 static int g_isa = -1;
 
+/* AVX-VNNI (VEX-encoded vpdpbusd): CPUID.(EAX=7, ECX=1):EAX bit 4. Read
+ * directly because clang 14 does not know the "avxvnni" feature name of
+ * __builtin_cpu_supports; the OS's YMM state support comes with avx2. */
+static int cpu_has_avxvnni(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1);
+}
+
 ptq_isa ptq_kern_isa_best(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vnni"))
         return PTQ_ISA_AVX512VNNI;
-    if (__builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2")) return PTQ_ISA_AVXVNNI;
+    if (__builtin_cpu_supports("avx2") && cpu_has_avxvnni()) return PTQ_ISA_AVXVNNI;
     return PTQ_ISA_SCALAR;
 }
 

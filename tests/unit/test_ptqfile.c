@@ -287,8 +287,8 @@ static void test_packed(const char *p, const char *q) {
            st.linears, st.sparse_entries, st.online_ops, st.file_bytes);
     CHECK(st.packed_linears == 14 && st.sparse_entries == 3 && st.online_ops == 8);
     CHECK(ptq_file_save_ex(q, &a, meta, &o, NULL, &err) == 0); /* written twice: the same bytes */
-    char *f1, *f2;
-    size_t n1, n2;
+    char *f1 = NULL, *f2 = NULL;
+    size_t n1 = 0, n2 = 1;
     CHECK(ptq_read_file(p, &f1, &n1, &err) == 0 && ptq_read_file(q, &f2, &n2, &err) == 0);
     CHECK(n1 == n2 && memcmp(f1, f2, n1) == 0);
     free(f1), free(f2);
