@@ -172,10 +172,11 @@ static int check_tensor(const ptq_st *st, const char *name, const long long *sha
     int ok = t->ndim == ndim;
     for (int d = 0; ok && d < ndim; d++)
         ok = t->shape[d] == shape[d];
-    if (!ok)
-        return ptq_fail(err, "weights: tensor '%s' has shape [%lld%s%lld], config.json implies [%lld%s%lld]", name,
-                        t->shape[0], t->ndim > 1 ? ", " : "", t->ndim > 1 ? t->shape[1] : 0LL, shape[0],
-                        ndim > 1 ? ", " : "", ndim > 1 ? shape[1] : 0LL);
+    if (!ok) {
+        char got[160], want[160];
+        return ptq_fail(err, "weights: tensor '%s' has shape %s, config.json implies %s", name,
+                        ptq_shape_str(t->shape, t->ndim, got, sizeof got), ptq_shape_str(shape, ndim, want, sizeof want));
+    }
     return 0;
 }
 
