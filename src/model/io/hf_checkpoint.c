@@ -300,11 +300,6 @@ int ptq_qk_permute(float *w, int n_heads, int hd, int in, int to_interleaved, pt
 }
 
 /* ---- tokenizer of a model directory ---- */
-static int ends_with(const char *s, const char *suf) {
-    size_t n = strlen(s), k = strlen(suf);
-    return n >= k && !strcmp(s + n - k, suf);
-}
-
 /* add_bos_token from tokenizer_config.json, -1 when absent. */
 static int config_add_bos(const char *dir, ptq_err *err) {
     char path[4200], *text;
@@ -335,15 +330,7 @@ int ptq_hf_open_tokenizer(const char *dir, const char *tok_path, int vocab, ptq_
             return ptq_fail(err, "%s: no tokenizer.json or tokenizer.model (give one with --tokenizer)", dir);
         tok_path = buf;
     }
-    int rc = ends_with(tok_path, ".json")    ? ptq_tokenizer_load_hf(tok, tok_path, err)
-             : ends_with(tok_path, ".model") ? ptq_tokenizer_load_sp(tok, tok_path, err)
-                                             : ptq_tokenizer_load_llama2c(tok, tok_path, vocab, err);
-    if (rc) return -1;
-    if ((*tok)->vocab_size > vocab) {
-        ptq_fail(err, "%s: tokenizer has %d tokens but the model's vocab_size is %d", tok_path, (*tok)->vocab_size,
-                 vocab);
-        goto fail;
-    }
+    if (ptq_tokenizer_open(tok_path, vocab, tok, err)) return -1;
     int ab = config_add_bos(dir, err);
     if (ab == -2) goto fail;
     if (ab >= 0) (*tok)->add_bos = ab && (*tok)->bos_id >= 0;
