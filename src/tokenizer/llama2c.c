@@ -217,8 +217,9 @@ static void l2c_destroy(ptq_tokenizer *t) {
 
 int ptq_tokenizer_load_llama2c(ptq_tokenizer **out, const char *path, int vocab_size, ptq_err *err) {
     *out = NULL;
-    if (vocab_size <= 0 || vocab_size > (1 << 20))
-        return ptq_fail(err, "%s: vocab_size %d out of range", path, vocab_size);
+    if (vocab_size < 3 || vocab_size > (1 << 20)) /* ids 0, 1, 2 are <unk>, <s>, </s> */
+        return ptq_fail(err, "%s: vocab_size %d out of range 3..%d (llama2.c reserves ids 0-2 for <unk>, <s>, </s>)",
+                        path, vocab_size, 1 << 20);
     FILE *f = fopen(path, "rb");
     if (!f) return ptq_fail(err, "%s: cannot open tokenizer: %s", path, strerror(errno));
     ptq_tokenizer *t = ptq_calloc(1, sizeof *t, err);

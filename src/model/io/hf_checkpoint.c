@@ -12,6 +12,7 @@
 #include "hf_checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,8 +29,9 @@ static int jint(const cJSON *o, const char *k, long def, long lo, long hi, int *
         return 0;
     }
     if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) v = cJSON_GetArrayItem(v, 0); /* eos lists */
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble || v->valuedouble < lo ||
-        v->valuedouble > hi)
+    /* range first: converting an out-of-range double to an integer is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+        v->valuedouble != floor(v->valuedouble))
         return ptq_fail(err, "%s: field '%s' must be an integer in %ld..%ld", path, k, lo, hi);
     *out = (int)v->valuedouble;
     return 0;
