@@ -272,8 +272,13 @@ int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err) {
     c.n_layers = h[2];
     c.n_heads = h[3];
     c.n_kv_heads = h[4];
+    if (h[5] == 0 || h[5] == INT32_MIN) { /* the sign says tied (+) or untied (-); -INT32_MIN does not exist */
+        fclose(f);
+        return ptq_fail(err, "%s: llama2.c header: vocab_size field = %d, expected +-1..%d (negative: untied head)",
+                        path, h[5], PTQ_MAX_VOCAB);
+    }
     c.tied_embeddings = h[5] > 0;
-    c.vocab_size = h[5] > 0 ? h[5] : (h[5] == INT32_MIN ? 0 : -h[5]);
+    c.vocab_size = h[5] > 0 ? h[5] : -h[5];
     c.max_seq = h[6];
     c.head_dim = c.n_heads > 0 ? c.dim / c.n_heads : 0;
     c.rope_theta = 10000.f;

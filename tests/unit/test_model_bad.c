@@ -65,6 +65,9 @@ int main(void) {
         hh[6] = 0;
         expect_fail("seq0.bin", data, len, "max_seq");
         hh[6] = 512;
+        hh[5] = INT32_MIN; /* the message shows the field as written, not 0 */
+        expect_fail("vocabmin.bin", data, len, "vocab_size field = -2147483648");
+        hh[5] = 512;
         /* a NaN or infinity in the weights: refused at load, naming the tensor */
         float *w = (float *)(data + 28);
         float saved = w[5];
