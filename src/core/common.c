@@ -274,3 +274,13 @@ double ptq_rng_normal(ptq_rng *r) {
 
 const char *ptq_git_commit(void) { return PTQ_GIT_COMMIT; }
 const char *ptq_version(void) { return "0.1.0"; }
+
+const char *ptq_shape_str(const long long *shape, int ndim, char *buf, size_t cap) {
+    size_t o = 0;
+    if (cap == 0) return buf;
+    buf[0] = 0;
+    o += (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim && o < cap; d++) o += (size_t)snprintf(buf + o, cap - o, "%s%lld", d ? ", " : "", shape[d]);
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+    return buf;
+}

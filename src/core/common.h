@@ -67,6 +67,9 @@ double ptq_rng_normal(ptq_rng *r);
 const char *ptq_git_commit(void);
 const char *ptq_version(void);
 
+/* "[d0, d1, ...]" of a tensor shape (ndim 0..8) into buf; returns buf. */
+const char *ptq_shape_str(const long long *shape, int ndim, char *buf, size_t cap);
+
 #define PTQ_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define PTQ_MAX(a, b) ((a) > (b) ? (a) : (b))
 

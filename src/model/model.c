@@ -293,9 +293,16 @@ void ptq_weight_format_str(const ptq_weight_format *f, char *buf, size_t cap) {
  * rms_final, freq_cis_real, freq_cis_imag (seq_len x head_size/2 each),
  * [wcls]. llama2.c's w1 = gate, w3 = up, w2 = down. */
 
-static int read_floats(FILE *f, float *dst, size_t n, const char *path, const char *what, ptq_err *err) {
+/* n floats of tensor `what`; a NaN or infinity is an error (a model with one
+ * would score NaN, or as perfect where a metric ignores it). */
+static int read_floats(FILE *f, float *dst, size_t n, const char *path, const char *what, int layer, ptq_err *err) {
+    char name[64];
+    if (layer >= 0) snprintf(name, sizeof name, "layer %d %s", layer, what);
+    else snprintf(name, sizeof name, "%s", what);
     if (fread(dst, sizeof(float), n, f) != n)
-        return ptq_fail(err, "%s: truncated while reading %s (%zu floats expected)", path, what, n);
+        return ptq_fail(err, "%s: truncated while reading %s (%zu floats expected)", path, name, n);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(dst[i])) return ptq_fail(err, "%s: %s[%zu] is %g (weights must be finite)", path, name, i, dst[i]);
     return 0;
 }
 
@@ -320,8 +327,13 @@ int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err) {
     c.n_layers = h[2];
     c.n_heads = h[3];
     c.n_kv_heads = h[4];
+    if (h[5] == 0 || h[5] == INT32_MIN) { /* the sign says tied (+) or untied (-); -INT32_MIN does not exist */
+        fclose(f);
+        return ptq_fail(err, "%s: llama2.c header: vocab_size field = %d, expected +-1..%d (negative: untied head)",
+                        path, h[5], PTQ_MAX_VOCAB);
+    }
     c.tied_embeddings = h[5] > 0;
-    c.vocab_size = h[5] > 0 ? h[5] : (h[5] == INT32_MIN ? 0 : -h[5]);
+    c.vocab_size = h[5] > 0 ? h[5] : -h[5];
     c.max_seq = h[6];
     c.head_dim = c.n_heads > 0 ? c.dim / c.n_heads : 0;
     c.rope_theta = 10000.f;
@@ -357,25 +369,25 @@ int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err) {
         fclose(f);
         return ptq_wrap(err, "%s", path);
     }
-    int rc = read_floats(f, m->tok_emb, V * D, path, "token_embedding", err);
-    for (int l = 0; !rc && l < c.n_layers; l++) rc = read_floats(f, m->layers[l].rms_att, D, path, "rms_att", err);
+    int rc = read_floats(f, m->tok_emb, V * D, path, "token_embedding", -1, err);
+    for (int l = 0; !rc && l < c.n_layers; l++) rc = read_floats(f, m->layers[l].rms_att, D, path, "rms_att", l, err);
     static const int order[] = {PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, PTQ_LIN_O};
     for (int j = 0; !rc && j < 4; j++)
         for (int l = 0; !rc && l < c.n_layers; l++) {
             ptq_linear *lin = &m->layers[l].lin[order[j]];
-            rc = read_floats(f, lin->w, (size_t)lin->out * lin->in, path, ptq_linear_names[order[j]], err);
+            rc = read_floats(f, lin->w, (size_t)lin->out * lin->in, path, ptq_linear_names[order[j]], l, err);
         }
-    for (int l = 0; !rc && l < c.n_layers; l++) rc = read_floats(f, m->layers[l].rms_ffn, D, path, "rms_ffn", err);
+    for (int l = 0; !rc && l < c.n_layers; l++) rc = read_floats(f, m->layers[l].rms_ffn, D, path, "rms_ffn", l, err);
     static const int order2[] = {PTQ_LIN_GATE, PTQ_LIN_DOWN, PTQ_LIN_UP};
     for (int j = 0; !rc && j < 3; j++)
         for (int l = 0; !rc && l < c.n_layers; l++) {
             ptq_linear *lin = &m->layers[l].lin[order2[j]];
-            rc = read_floats(f, lin->w, (size_t)lin->out * lin->in, path, ptq_linear_names[order2[j]], err);
+            rc = read_floats(f, lin->w, (size_t)lin->out * lin->in, path, ptq_linear_names[order2[j]], l, err);
         }
-    if (!rc) rc = read_floats(f, m->rms_final, D, path, "rms_final", err);
+    if (!rc) rc = read_floats(f, m->rms_final, D, path, "rms_final", -1, err);
     if (!rc && fseek(f, (long)(S * hs * sizeof(float)), SEEK_CUR) != 0) /* skip freq_cis */
         rc = ptq_fail(err, "%s: cannot skip freq_cis", path);
-    if (!rc && !c.tied_embeddings) rc = read_floats(f, m->lm_head.w, V * D, path, "wcls", err);
+    if (!rc && !c.tied_embeddings) rc = read_floats(f, m->lm_head.w, V * D, path, "wcls", -1, err);
     fclose(f);
     if (rc) {
         ptq_model_free(m);

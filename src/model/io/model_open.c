@@ -28,7 +28,7 @@ static int load_llama2c(const char *path, const char *tok_path, ptq_model *m, pt
         if (!ptq_file_exists(buf)) snprintf(buf, sizeof buf, "%.*s/tokenizer.bin", dirlen, dir);
         tok_path = buf;
     }
-    if (ptq_tokenizer_load_llama2c(tok, tok_path, m->cfg.vocab_size, err)) {
+    if (ptq_tokenizer_open(tok_path, m->cfg.vocab_size, tok, err)) {
         ptq_model_free(m);
         return -1;
     }
@@ -64,12 +64,7 @@ static int load_ptqfile(const char *path, const char *tok_path, ptq_model *m, pt
     int rc = 0;
     if (!tok_path) rc = ptq_fail(err, "%s: no tokenizer recorded in the file; give one with --tokenizer", path);
     else {
-        size_t n = strlen(tok_path);
-        int json = k ? !strcmp(k, "hf-bpe") : n > 5 && !strcmp(tok_path + n - 5, ".json");
-        int spm = k ? !strcmp(k, "sentencepiece") : n > 6 && !strcmp(tok_path + n - 6, ".model");
-        rc = json  ? ptq_tokenizer_load_hf(tok, tok_path, err)
-             : spm ? ptq_tokenizer_load_sp(tok, tok_path, err)
-                   : ptq_tokenizer_load_llama2c(tok, tok_path, m->cfg.vocab_size, err);
+        rc = ptq_tokenizer_open(tok_path, m->cfg.vocab_size, tok, err);
         const cJSON *ab = cJSON_GetObjectItemCaseSensitive(t, "add_bos");
         if (!rc && k && cJSON_IsBool(ab)) (*tok)->add_bos = cJSON_IsTrue(ab) && (*tok)->bos_id >= 0;
     }
