@@ -5,8 +5,9 @@
 # (default 20) after its committed crash reproducers (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# clang + its runtime: the second compiler of CI and libFuzzer for tests/fuzz
-PTQ_EXTRA_PKGS="clang libclang-rt-14-dev" PTQ_BUILD_DIR=build bash scripts/setup.sh -DPTQ_WERROR=ON
+# clang + its runtime: the second compiler of CI and libFuzzer for tests/fuzz;
+# slurm-wlm + munge: the single-node cluster of tests/cli/cli_slurm_slow.sh
+PTQ_EXTRA_PKGS="clang libclang-rt-14-dev slurm-wlm munge" PTQ_BUILD_DIR=build bash scripts/setup.sh -DPTQ_WERROR=ON
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
 echo "== tests (Release) =="
 ctest --test-dir build --output-on-failure -j1 --timeout 900
