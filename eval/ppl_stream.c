@@ -31,7 +31,6 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
     /* a one-block model whose block slot is refilled for every layer */
     shell_cfg = full;
     shell_cfg.n_layers = 1;
-    shell_cfg.max_seq = L;
     ptq_model m;
     ptq_state s;
     memset(&s, 0, sizeof s);

@@ -82,8 +82,7 @@ int ptq_linear_set_qweight(ptq_linear *l, ptq_qweight *qw, ptq_err *err) {
     return 0;
 }
 
-void ptq_model_init_rope(ptq_model *m) {
-    const ptq_config *c = &m->cfg;
+void ptq_rope_tables(const ptq_config *c, int n, float *cos_t, float *sin_t) {
     int half = c->head_dim / 2;
     for (int i = 0; i < half; i++) {
         /* fp32 like llama2.c's run.c so greedy samples match it bit for bit */
@@ -101,10 +100,10 @@ void ptq_model_init_rope(ptq_model *m) {
             }
             ffreq = (float)freq;
         }
-        for (int p = 0; p < c->max_seq; p++) {
+        for (int p = 0; p < n; p++) {
             float val = (float)p * ffreq;
-            m->rope_cos[(size_t)p * half + i] = cosf(val);
-            m->rope_sin[(size_t)p * half + i] = sinf(val);
+            cos_t[(size_t)p * half + i] = cosf(val);
+            sin_t[(size_t)p * half + i] = sinf(val);
         }
     }
 }
@@ -118,9 +117,6 @@ int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err) {
     if (!(m->tok_emb = ptq_calloc((size_t)c->vocab_size * c->dim, sizeof(float), err))) goto fail;
     if (!(m->rms_final = ptq_calloc(c->dim, sizeof(float), err))) goto fail;
     if (!(m->layers = ptq_calloc(c->n_layers, sizeof(ptq_layer), err))) goto fail;
-    size_t half = (size_t)c->head_dim / 2;
-    if (!(m->rope_cos = ptq_calloc((size_t)c->max_seq * half, sizeof(float), err))) goto fail;
-    if (!(m->rope_sin = ptq_calloc((size_t)c->max_seq * half, sizeof(float), err))) goto fail;
     for (int l = 0; l < c->n_layers; l++) {
         ptq_layer *L = &m->layers[l];
         if (!(L->rms_att = ptq_calloc(c->dim, sizeof(float), err))) goto fail;
@@ -144,7 +140,6 @@ int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err) {
         m->lm_head.owns_w = 1;
         if (!(m->lm_head.w = ptq_calloc((size_t)c->vocab_size * c->dim, sizeof(float), err))) goto fail;
     }
-    ptq_model_init_rope(m);
     return 0;
 fail:
     ptq_model_free(m);
@@ -167,8 +162,6 @@ void ptq_model_free(ptq_model *m) {
     free(m->layers);
     free(m->tok_emb);
     free(m->rms_final);
-    free(m->rope_cos);
-    free(m->rope_sin);
     memset(m, 0, sizeof *m);
 }
 
@@ -226,8 +219,6 @@ int ptq_model_clone(ptq_model *d, const ptq_model *s, ptq_err *err) {
         d->layers[l].vq = s->layers[l].vq;
     }
     if (copy_linear(&d->lm_head, &s->lm_head, err)) goto fail;
-    memcpy(d->rope_cos, s->rope_cos, (size_t)c->max_seq * (c->head_dim / 2) * sizeof(float));
-    memcpy(d->rope_sin, s->rope_sin, (size_t)c->max_seq * (c->head_dim / 2) * sizeof(float));
     memcpy(d->path, s->path, sizeof d->path);
     memcpy(d->sha256, s->sha256, sizeof d->sha256);
     memcpy(d->name, s->name, sizeof d->name);

@@ -625,11 +625,13 @@ static itensor *need(ireader *R, const char *name, const char *kind, const char 
         return NULL;
     }
     int nd = d2 ? 3 : d1 ? 2 : 1;
+    const long long want[3] = {d0, d1, d2};
     if (strcmp(t->kind, kind) || (dtype && strcmp(t->dtype, dtype)) || t->ndim != nd || t->shape[0] != d0 ||
         (nd > 1 && t->shape[1] != d1) || (nd > 2 && t->shape[2] != d2)) {
-        ptq_fail(R->err, "%s: tensor '%s' must be kind %s dtype %s shape [%lld%s%.0lld%s%.0lld], got kind %s dtype %s",
-                 R->path, name, kind, dtype ? dtype : "?", d0, nd > 1 ? ", " : "", d1, nd > 2 ? ", " : "", d2, t->kind,
-                 t->dtype);
+        char ws[80], gs[80];
+        ptq_fail(R->err, "%s: tensor '%s' must be kind %s dtype %s shape %s, got kind %s dtype %s shape %s", R->path,
+                 name, kind, dtype ? dtype : "?", ptq_shape_str(want, nd, ws, sizeof ws), t->kind, t->dtype,
+                 ptq_shape_str(t->shape, t->ndim, gs, sizeof gs));
         return NULL;
     }
     t->used = 1;
