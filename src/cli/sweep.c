@@ -144,7 +144,11 @@ int cmd_sweep(int argc, char **argv) {
         free(cfg_text);
         return ptq_cli_error(2, "%s", err.msg);
     }
-    if (ptq_experiment_keys(&e, &err) || ptq_sweep_plan_make(&e, &o, &p, &err)) {
+    if (ptq_experiment_keys(&e, &err)) { /* the config's models: input */
+        rc = ptq_cli_error(2, "%s", err.msg);
+        goto done0;
+    }
+    if (ptq_sweep_plan_make(&e, &o, &p, &err)) {
         rc = ptq_cli_error(1, "%s", err.msg);
         goto done0;
     }

@@ -750,13 +750,29 @@ static int registry_fingerprint(char out[65], ptq_err *err) {
     return 0;
 }
 
+/* overrides.seqlen must fit the model (cells are model-major: one header
+ * read per run of cells of the same model). */
+static int check_seqlen(const ptq_cell *c, const char **last, int *max_seq, ptq_err *err) {
+    if (c->eval.ppl.seqlen <= 0) return 0;
+    if ((!*last || strcmp(*last, c->model)) && ptq_model_max_seq(c->model, max_seq, err))
+        return ptq_wrap(err, "cell %s", c->id);
+    *last = c->model;
+    if (*max_seq > 0 && c->eval.ppl.seqlen > *max_seq)
+        return ptq_fail(err, "cell %s: overrides.seqlen %d is above the max_seq %d of model %s", c->id,
+                        c->eval.ppl.seqlen, *max_seq, c->model);
+    return 0;
+}
+
 int ptq_experiment_keys(ptq_experiment *e, ptq_err *err) {
     char fp[65];
+    const char *last = NULL;
+    int max_seq = 0;
     if (registry_fingerprint(fp, err)) return -1;
     for (int i = 0; i < e->ncells; i++) {
         ptq_cell *c = &e->cells[i];
         char msha[65], dsha[65];
         if (model_sha256(c->model, msha, err)) return ptq_wrap(err, "cell %s", c->id);
+        if (check_seqlen(c, &last, &max_seq, err)) return -1;
         char *canon = cJSON_PrintUnformatted(c->resolved);
         size_t cap = strlen(canon) + 66 * (size_t)(c->ntasks + 4) + 64;
         char *buf = malloc(cap);

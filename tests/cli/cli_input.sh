@@ -4,7 +4,8 @@
 # runtime exit 1 or a hang): option values outside their choices, repeated
 # --opt keys, unknown or empty datasets, --only keys matching nothing,
 # malformed launcher shard variables, a results directory of another
-# experiment, FIFOs given as files, and plans too large to expand.
+# experiment, overrides.seqlen above the max_seq of a model, FIFOs given as
+# files, and plans too large to expand.
 set -u
 BIN="$1"
 source "$(dirname "$0")/testlib.sh"
@@ -55,8 +56,16 @@ expect 1 "$T/fifo: tokenizer is not a regular file" timeout 20 "$BIN" info stori
 expect 1 "unrecognised model format" timeout 20 "$BIN" info "$T/fifo.bin"
 printf '{"name":"fifo","models":["%s"],"methods":["fp16"],"bits":["W16A16"],"tasks":["ppl:wikitext2"]}' \
     "$T/fifo.bin" >"$T/fifo_model.json"
-expect 1 "$T/fifo.bin: is a FIFO" timeout 20 "$BIN" sweep "$T/fifo_model.json" --dry-run --out "$T/fm"
+expect 2 "$T/fifo.bin: is a FIFO" timeout 20 "$BIN" sweep "$T/fifo_model.json" --dry-run --out "$T/fm"
 expect 2 "$T: is a directory, not a regular file" timeout 20 "$BIN" sweep "$T" --dry-run
+# overrides.seqlen above a model's max_seq is a plan-time error naming the cell and the model
+for sl in 1024 512; do
+    printf '{"name":"sl","models":["stories260K"],"methods":["fp16","rtn"],"bits":["W16A16"],"tasks":["ppl:wikitext2"],
+      "overrides":{"seqlen":%d}}' $sl >"$T/seqlen$sl.json"
+done
+expect 2 "cell stories260K|fp16|W16A16|s0: overrides.seqlen 1024 is above the max_seq 512 of model stories260K" \
+    "$BIN" sweep "$T/seqlen1024.json" --dry-run --out "$T/sl"
+expect 0 "2 selected" "$BIN" sweep "$T/seqlen512.json" --dry-run --out "$T/sl"
 # plan expansion: 48,000 cells plan in seconds (a quadratic duplicate check took 20 s); 1.2M cells are
 # refused at once with the axes and the product
 seeds=$(seq -s, 0 999)
