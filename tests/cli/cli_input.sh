@@ -16,7 +16,6 @@ RUN=("$BIN" run --model stories260K --eval ppl:wikitext2 --limit-windows 1)
 
 # option values and repeated options
 expect 2 "option 'weights' must be one of gptq|rtn, got 'foo'" "${RUN[@]}" --method quarot --bits W4A16 --opt weights=foo
-expect 2 "option 'budget' must be one of fixed|energy|softmax" "${RUN[@]}" --method specquant --bits W4A4 --opt budget=x
 expect 2 "--opt a_sym given twice" "${RUN[@]}" --method rtn --bits W4A4 --opt a_sym=true --opt a_sym=false
 # datasets
 expect 2 "--dataset: 'nosuch' is not a text dataset (expected a comma list of: wikitext2" \
