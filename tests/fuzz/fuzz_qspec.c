@@ -2,6 +2,7 @@
  * position inside the spec; a parsed spec's canonical form parses to the
  * identical struct (every field and the canonical text itself), and
  * formatting that struct again gives the same text. */
+#define _GNU_SOURCE /* strcasestr */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ptq_err err;
     if (ptq_qspec_parse(s, &q, &err)) {
         /* "position N": 0 <= N <= the length (the message quotes the spec,
-         * so a spec with its own "position" or quote is not checked) */
-        const char *at = strstr(s, "position") || strchr(s, '\'') ? NULL : err.msg;
+         * and its options lower-cased, so a spec with its own "position" or
+         * quote is not checked) */
+        const char *at = strcasestr(s, "position") || strchr(s, '\'') ? NULL : err.msg;
         for (; at && (at = strstr(at, "position ")); at += 9) {
             long pos = strtol(at + 9, NULL, 10);
             if (pos < 0 || (size_t)pos > strlen(s)) abort();
