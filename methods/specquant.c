@@ -49,7 +49,7 @@ static const ptq_opt_def sq_opts[] = {
     {.name = "k", .type = PTQ_OPT_INT, .def = "-1", .lo = -1, .hi = 1 << 20,
      .help = "low-frequency bins kept per row (fixed budget; average for softmax); "
              "-1: max(1, round(16 * C_in / 4096))"},
-    {.name = "budget", .type = PTQ_OPT_STRING, .def = "fixed", .help = "fixed | energy | softmax"},
+    {.name = "budget", .type = PTQ_OPT_STRING, .def = "fixed", .choices = "fixed|energy|softmax", .help = "fixed | energy | softmax"},
     {.name = "energy", .type = PTQ_OPT_FLOAT, .def = "0.5", .lo = 0.0, .hi = 1.0,
      .help = "energy fraction kept per row (budget=energy)"},
     {.name = "softmax_temp", .type = PTQ_OPT_FLOAT, .def = "1.0", .lo = 0.0, .hi = 1000.0,

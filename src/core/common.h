@@ -26,6 +26,13 @@ int ptq_wrap(ptq_err *err, const char *fmt, ...) __attribute__((format(printf, 2
  * overflows or exceeds the limit (bytes), never aborts. Memory is zeroed. */
 void *ptq_calloc(size_t n, size_t size, ptq_err *err);
 
+/* Open a file to read, refusing anything but a regular file (a FIFO, a
+ * device, a directory) before a read could block on it: every reader of
+ * models, tokenizers, configs, datasets and results opens through these.
+ * An fd / a FILE, or -1 / NULL with "PATH: cannot open: ..." or "PATH: is a
+ * FIFO, not a regular file". */
+int ptq_open_regular(const char *path, ptq_err *err);
+FILE *ptq_fopen_regular(const char *path, ptq_err *err);
 /* Whole file into memory (NUL-terminated for convenience). */
 int ptq_read_file(const char *path, char **data, size_t *len, ptq_err *err);
 /* Write a whole file atomically: tmp + fsync + rename. */

@@ -299,12 +299,12 @@ static int read_floats(FILE *f, float *dst, size_t n, const char *path, const ch
 
 int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err) {
     memset(m, 0, sizeof *m);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ptq_fail(err, "%s: cannot open model: %s", path, strerror(errno));
+    FILE *f = ptq_fopen_regular(path, err);
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!f) return ptq_wrap(err, "model");
+    if (fstat(fileno(f), &st) != 0) {
         fclose(f);
-        return ptq_fail(err, "%s: not a regular file", path);
+        return ptq_fail(err, "%s: cannot stat model: %s", path, strerror(errno));
     }
     int32_t h[7];
     if (fread(h, sizeof(int32_t), 7, f) != 7) {

@@ -1,6 +1,7 @@
 /* sweep.c — an experiment's plan into its results directory (sweep.h). */
 #include "sweep.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,19 +9,33 @@
 
 #include "sysinfo.h"
 
-int ptq_sweep_env_shard(int *shard, int *nshards, const char **from) {
+/* A launcher's variable: a whole decimal number in lo..hi. */
+static int env_int(const char *name, const char *v, long lo, long hi, int *out, ptq_err *err) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi)
+        return ptq_fail(err, "environment variable %s='%s': expected an integer in %ld..%ld", name, v, lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+int ptq_sweep_env_shard(int *shard, int *nshards, const char **from, ptq_err *err) {
     static const char *const pairs[][2] = {{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
                                            {"PMI_RANK", "PMI_SIZE"},
                                            {"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"}};
     for (int k = 0; k < 3; k++) {
         const char *r = getenv(pairs[k][0]), *s = getenv(pairs[k][1]);
-        if (!r || !s) continue;
-        int i = atoi(r), n = atoi(s);
-        if (n > 1 && i >= 0 && i < n) {
-            *shard = i, *nshards = n, *from = pairs[k][0];
-            return 1;
-        }
-        return 0;
+        if (!r && !s) continue;
+        if (!r || !s)
+            return ptq_fail(err, "environment variable %s is set but %s is not (a launcher sets both)",
+                            pairs[k][r ? 0 : 1], pairs[k][r ? 1 : 0]);
+        int i = 0, n = 1;
+        if (env_int(pairs[k][1], s, 1, 100000, &n, err) || env_int(pairs[k][0], r, 0, 100000, &i, err)) return -1;
+        if (i >= n)
+            return ptq_fail(err, "environment variable %s=%d is not below %s=%d", pairs[k][0], i, pairs[k][1], n);
+        *shard = i, *nshards = n, *from = pairs[k][0];
+        return 1;
     }
     return 0;
 }

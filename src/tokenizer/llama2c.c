@@ -220,8 +220,8 @@ int ptq_tokenizer_load_llama2c(ptq_tokenizer **out, const char *path, int vocab_
     if (vocab_size < 3 || vocab_size > (1 << 20)) /* ids 0, 1, 2 are <unk>, <s>, </s> */
         return ptq_fail(err, "%s: vocab_size %d out of range 3..%d (llama2.c reserves ids 0-2 for <unk>, <s>, </s>)",
                         path, vocab_size, 1 << 20);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ptq_fail(err, "%s: cannot open tokenizer: %s", path, strerror(errno));
+    FILE *f = ptq_fopen_regular(path, err);
+    if (!f) return ptq_wrap(err, "tokenizer");
     ptq_tokenizer *t = ptq_calloc(1, sizeof *t, err);
     l2c_impl *im = t ? ptq_calloc(1, sizeof *im, err) : NULL;
     if (!t || !im) {

@@ -14,7 +14,7 @@ expect 2 "unknown option" "$BIN" ppl --model stories260K --bogus-flag
 expect 2 "--seqlen" "$BIN" ppl --model stories260K --seqlen abc
 expect 2 "above the model's max_seq 512" "$BIN" ppl --model stories260K --seqlen 4096
 expect 2 "--ppl-protocol" "$BIN" ppl --model stories260K --ppl-protocol sliding
-expect 1 "unknown dataset 'nosuch'" "$BIN" ppl --model stories260K --dataset nosuch --limit-windows 1
+expect 2 "'nosuch' is not a text dataset" "$BIN" ppl --model stories260K --dataset nosuch --limit-windows 1
 expect 1 "not a known model name" "$BIN" info /nonexistent/model.bin
 expect 2 "--steps" "$BIN" generate --model stories260K --steps 0
 expect 2 "datasets: unknown action" "$BIN" datasets frob

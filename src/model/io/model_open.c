@@ -87,6 +87,29 @@ const ptq_named_model ptq_named_models[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+int ptq_model_max_seq(const char *spec, int *max_seq, ptq_err *err) {
+    char path[4096];
+    *max_seq = 0;
+    snprintf(path, sizeof path, "%s", spec);
+    for (int i = 0; ptq_named_models[i].name; i++)
+        if (!strcmp(ptq_named_models[i].name, spec) && ptq_data_path(ptq_named_models[i].path, path, sizeof path, err))
+            return -1;
+    ptq_config cfg;
+    if (detect_hf(path)) {
+        if (ptq_hf_read_config(path, &cfg, err)) return -1;
+        *max_seq = cfg.max_seq;
+    } else if (detect_llama2c(path)) { /* header: dim, hidden, layers, heads, kv heads, vocab, seq_len */
+        int32_t h[7];
+        FILE *f = ptq_fopen_regular(path, err);
+        if (!f) return -1;
+        int ok = fread(h, sizeof h[0], 7, f) == 7;
+        fclose(f);
+        if (!ok) return ptq_fail(err, "%s: too short for the llama2.c header", path);
+        *max_seq = h[6];
+    }
+    return 0;
+}
+
 int ptq_open_model(const char *spec, const char *tokenizer_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
     *tok = NULL;
     char path[4096], tpath[4096], sha[65] = "";

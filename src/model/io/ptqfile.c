@@ -466,7 +466,7 @@ int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, co
 
 int ptq_file_detect(const char *path) {
     char b[8];
-    FILE *f = fopen(path, "rb");
+    FILE *f = ptq_fopen_regular(path, NULL);
     if (!f) return 0;
     int ok = fread(b, 1, 8, f) == 8 && !memcmp(b, PTQ_FILE_MAGIC, 8);
     fclose(f);
@@ -1038,11 +1038,12 @@ out:
 int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err) {
     memset(m, 0, sizeof *m);
     if (meta) *meta = NULL;
-    int fd = open(path, O_RDONLY);
+    int fd = ptq_open_regular(path, err);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st)) {
-        if (fd >= 0) close(fd);
-        return ptq_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return -1;
+    if (fstat(fd, &st)) {
+        close(fd);
+        return ptq_fail(err, "%s: cannot stat: %s", path, strerror(errno));
     }
     if (st.st_size < FIXED) {
         close(fd);
