@@ -4,13 +4,15 @@
  * threads, and within 1e-5 (relative to sum |a||b|) of a naive double loop.
  * Plain threaded OpenBLAS, which the latency benchmark still times as its
  * baseline, is not invariant: its spread between thread counts is printed and
- * bounded by the same 1e-5. */
+ * bounded by the same 1e-5. The packed low-bit kernels (W4A4 integer GEMM,
+ * W4A16 prefill and decode) are the same bit for bit at 1..4 threads too. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "kernels.h"
 #include "matmul.h"
 #include "testutil.h"
 
@@ -118,6 +120,40 @@ static void plain_blas_bound(ptq_rng *r) {
     free(A), free(B);
 }
 
+/* y of the packed kernels at 1..4 threads: W4A4 (kgemm), W4A16 prefill (T > 1) and decode (T = 1). */
+static void packed_invariant(ptq_rng *r) {
+    enum { OUT = 301, IN = 256, T = 37 };
+    ptq_err err = {{0}};
+    uint8_t *codes = malloc(OUT * IN);
+    float *scale = malloc(sizeof(float) * OUT), *x = malloc(sizeof(float) * T * IN), *y[4];
+    int *zero = malloc(sizeof(int) * OUT);
+    for (int i = 0; i < OUT * IN; i++) codes[i] = (uint8_t)(ptq_rng_u64(r) & 15);
+    for (int o = 0; o < OUT; o++) scale[o] = 0.01f + 0.001f * (float)(o % 7), zero[o] = 8;
+    fill(x, (size_t)T * IN, r);
+    ptq_kpacked w;
+    ptq_kacts a;
+    memset(&a, 0, sizeof a);
+    CHECK(ptq_kpack(&w, codes, scale, zero, OUT, IN, 4, 0, &err) == 0);
+    for (int kind = 0; kind < 3; kind++) {
+        int rows = kind == 2 ? 1 : T;
+        for (int t = 0; t < 4; t++) {
+            y[t] = calloc((size_t)T * OUT, sizeof(float));
+            omp_set_num_threads(t + 1);
+            int rc = kind ? ptq_kgemm_f32(&w, x, rows, NULL, y[t], &err)
+                          : ptq_kact_quant(&a, x, T, IN, 4, 0, 1.f, 0, &err) || ptq_kgemm(&a, &w, NULL, y[t], &err);
+            CHECK(rc == 0);
+            if (t && memcmp(y[t], y[0], sizeof(float) * T * OUT)) {
+                fprintf(stderr, "packed kernel %d: %d threads differ from 1\n", kind, t + 1);
+                CHECK(0);
+            }
+        }
+        for (int t = 0; t < 4; t++) free(y[t]);
+    }
+    ptq_kpacked_free(&w);
+    ptq_kacts_free(&a);
+    free(codes), free(scale), free(x), free(zero);
+}
+
 int main(void) {
     ptq_rng r;
     ptq_rng_seed(&r, 14);
@@ -131,6 +167,7 @@ int main(void) {
     check_dsyrk(129, 17, 0.25, &r);
     check_dsyrk(300, 40, 1.0, &r);
     plain_blas_bound(&r);
+    packed_invariant(&r);
     omp_set_num_threads(all);
     return tu_done("test_matmul");
 }
