@@ -233,8 +233,7 @@ static double group_mse(const ptq_model *m, int layer, const group_def *g, const
             return -1;
         }
         /* y = X W^T - Q(X^) Q(R)^T - X^ W_low^T */
-        ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, 1.f, cap->sample, n, L->w, n, 0.f, y,
-                    L->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, 1.f, cap->sample, n, L->w, n, 0.f, y, L->out);
         ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xq, n, w, n, 1.f, y, L->out);
         if (side)
             ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xs, n, side, n, 1.f, y, L->out);

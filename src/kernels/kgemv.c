@@ -120,8 +120,7 @@ int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias
         }
         if (fail) break;
         float *tmp = y; /* y[:, r0:r0+nr] with row stride out */
-        ptq_sgemm(CblasNoTrans, CblasTrans, T, nr, w->in, 1.f, x, w->in, wf, w->in, 0.f, tmp + r0,
-                    w->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, nr, w->in, 1.f, x, w->in, wf, w->in, 0.f, tmp + r0, w->out);
     }
     free(wf);
     if (fail) return ptq_fail(err, "kgemm_f32: out of memory");

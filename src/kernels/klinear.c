@@ -23,8 +23,7 @@ int ptq_lin_kernel_forward(const ptq_lin_kernel *k, const float *x, int T, int a
         return -1;
     if (k->lf.coef && ptq_klowfreq_apply(&k->lf, x, T, y, err)) return -1;
     if (!k->lf.coef && k->side_dense)
-        ptq_sgemm(CblasNoTrans, CblasTrans, T, w->out, w->in, 1.f, x, w->in, k->side_dense, w->in,
-                    1.f, y, w->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, w->out, w->in, 1.f, x, w->in, k->side_dense, w->in, 1.f, y, w->out);
     if (k->sp.rowptr) ptq_kcsr_apply(&k->sp, x, T, y);
     return 0;
 }

@@ -94,8 +94,7 @@ int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, 
         fftwf_free(buf), fftwf_free(F);
     }
     if (!fail)
-        ptq_sgemm(CblasNoTrans, CblasTrans, T, lf->out, 2 * k, 1.f, X, 2 * k, lf->coef, 2 * k, 1.f,
-                    y, lf->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, lf->out, 2 * k, 1.f, X, 2 * k, lf->coef, 2 * k, 1.f, y, lf->out);
     free(X);
     return fail ? ptq_fail(err, "lowfreq: out of memory") : 0;
 }

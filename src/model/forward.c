@@ -168,11 +168,9 @@ static int linear_fp32(const ptq_linear *l, const float *x, float *scratch, floa
         xq = q;
     }
     if (cap) cap(cap_ctx, layer, which, pre, xq, T, l->in);
-    ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, xq, l->in, l->w, l->in, 0.f, y,
-                l->out);
+    ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, xq, l->in, l->w, l->in, 0.f, y, l->out);
     if (l->w_side)
-        ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, pre, l->in, l->w_side, l->in,
-                    1.f, y, l->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, pre, l->in, l->w_side, l->in, 1.f, y, l->out);
     if (l->bias)
         for (int t = 0; t < T; t++)
             for (int o = 0; o < l->out; o++) y[(size_t)t * l->out + o] += l->bias[o];
@@ -332,13 +330,11 @@ static void attention(const ptq_model *m, ptq_state *s, int layer, int T, int po
         int kvh = h / group, ldk, ldv;
         const float *kc = kv_rows(m, s, layer, 0, kvh, L, panel, &ldk);
         /* S (T x L) = Q_h K_h^T * scale */
-        ptq_sgemm(CblasNoTrans, CblasTrans, T, L, hd, scale, s->q + (size_t)h * hd, qd, kc, ldk, 0.f,
-                    S, L);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, L, hd, scale, s->q + (size_t)h * hd, qd, kc, ldk, 0.f, S, L);
         for (int t = 0; t < T; t++) softmax_causal(S + (size_t)t * L, pos0 + t + 1, L); /* causal: keys 0..pos0+t */
         const float *vc = kv_rows(m, s, layer, 1, kvh, L, panel ? panel + (size_t)c->max_seq * hd : NULL, &ldv);
         /* out_h (T x hd) = P V_h */
-        ptq_sgemm(CblasNoTrans, CblasNoTrans, T, hd, L, 1.f, S, L, vc, ldv, 0.f,
-                    s->xb2 + (size_t)h * hd, qd);
+        ptq_sgemm(CblasNoTrans, CblasNoTrans, T, hd, L, 1.f, S, L, vc, ldv, 0.f, s->xb2 + (size_t)h * hd, qd);
     }
 }
 

@@ -195,8 +195,8 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
             }
         }
         if (i2 < cols) /* lazy update: W[:, i2:] -= E (rows x cnt) * Hinv[i1:i2, i2:] */
-            ptq_sgemm(CblasNoTrans, CblasNoTrans, rows, cols - i2, cnt, -1.f, E, bs,
-                        Hf + (size_t)i1 * cols + i2, cols, 1.f, Wp + i2, cols);
+            ptq_sgemm(CblasNoTrans, CblasNoTrans, rows, cols - i2, cnt, -1.f, E, bs, Hf + (size_t)i1 * cols + i2, cols,
+                      1.f, Wp + i2, cols);
     }
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < cols; k++) {
