@@ -59,15 +59,17 @@ typedef struct {
 } ppl_acc;
 
 double ptq_window_nll(const float *logits, const int *win, int T, int first, int vocab) {
-    double part[64] = {0}; /* per-thread partial sums keep the result deterministic per thread count */
-    int nt = PTQ_MIN(ptq_num_threads(), 64);
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int t = first; t < T - 1; t++) {
-        int id = ptq_thread_id();
-        part[id] -= ptq_logprob(logits + (size_t)t * vocab, vocab, win[t + 1]);
+    /* per-position terms summed in position order: the same sum at any thread count */
+    int n = T - 1 - first;
+    double s = 0, *lp = n > 0 ? malloc((size_t)n * sizeof(double)) : NULL;
+    if (!lp) { /* the same terms in the same order, on one thread */
+        for (int t = first; t < T - 1; t++) s -= ptq_logprob(logits + (size_t)t * vocab, vocab, win[t + 1]);
+        return s;
     }
-    double s = 0;
-    for (int i = 0; i < nt; i++) s += part[i];
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) lp[i] = ptq_logprob(logits + (size_t)(first + i) * vocab, vocab, win[first + i + 1]);
+    for (int i = 0; i < n; i++) s -= lp[i];
+    free(lp);
     return s;
 }
 

@@ -36,7 +36,7 @@
  *     uses 256 WikiText-2 samples; nsamples is an option). */
 #include "specquant.h"
 
-#include <cblas.h>
+#include "matmul.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,11 +233,10 @@ static double group_mse(const ptq_model *m, int layer, const group_def *g, const
             return -1;
         }
         /* y = X W^T - Q(X^) Q(R)^T - X^ W_low^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L->out, n, 1.f, cap->sample, n, L->w, n, 0.f, y,
-                    L->out);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xq, n, w, n, 1.f, y, L->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, 1.f, cap->sample, n, L->w, n, 0.f, y, L->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xq, n, w, n, 1.f, y, L->out);
         if (side)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xs, n, side, n, 1.f, y, L->out);
+            ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xs, n, side, n, 1.f, y, L->out);
         for (size_t i2 = 0; i2 < (size_t)S * L->out; i2++) e += (double)y[i2] * y[i2];
         free(w);
         free(y);

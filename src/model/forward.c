@@ -3,14 +3,14 @@
  * Read top to bottom like llama2.c's run.c: embed -> for each layer
  * (RMSNorm, q/k/v, RoPE, KV cache, attention, o, residual, RMSNorm,
  * SwiGLU FFN, residual) -> final RMSNorm -> lm_head. Every projection is one
- * cblas_sgemm over all T rows; attention is two sgemm calls per head
+ * ptq_sgemm (matmul.h) over all T rows; attention is two sgemm calls per head
  * (QK^T and PV), heads in parallel with OpenMP. Quantization hooks (online
  * ops, activation and KV fake quantizers) sit exactly where the methods'
  * papers put them and are identity by default.
  * The same loop is the real low-bit path: a linear with kernels attached
  * (packed.c) runs them instead of the fp32 GEMM, and a state made with
  * ptq_state_init_packed stores 8/4-bit K/V as integer codes. */
-#include <cblas.h>
+#include "matmul.h"
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -178,11 +178,9 @@ static int linear_fp32(const ptq_linear *l, const float *x, float *scratch, floa
         xq = q;
     }
     if (cap) cap(cap_ctx, layer, which, pre, xq, T, l->in);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, xq, l->in, l->w, l->in, 0.f, y,
-                l->out);
+    ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, xq, l->in, l->w, l->in, 0.f, y, l->out);
     if (l->w_side)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, pre, l->in, l->w_side, l->in,
-                    1.f, y, l->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, pre, l->in, l->w_side, l->in, 1.f, y, l->out);
     if (l->bias)
         for (int t = 0; t < T; t++)
             for (int o = 0; o < l->out; o++) y[(size_t)t * l->out + o] += l->bias[o];
@@ -342,13 +340,11 @@ static void attention(const ptq_model *m, ptq_state *s, int layer, int T, int po
         int kvh = h / group, ldk, ldv;
         const float *kc = kv_rows(m, s, layer, 0, kvh, L, panel, &ldk);
         /* S (T x L) = Q_h K_h^T * scale */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, L, hd, scale, s->q + (size_t)h * hd, qd, kc, ldk, 0.f,
-                    S, L);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, L, hd, scale, s->q + (size_t)h * hd, qd, kc, ldk, 0.f, S, L);
         for (int t = 0; t < T; t++) softmax_causal(S + (size_t)t * L, pos0 + t + 1, L); /* causal: keys 0..pos0+t */
         const float *vc = kv_rows(m, s, layer, 1, kvh, L, panel ? panel + (size_t)s->ctx * hd : NULL, &ldv);
         /* out_h (T x hd) = P V_h */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, L, 1.f, S, L, vc, ldv, 0.f,
-                    s->xb2 + (size_t)h * hd, qd);
+        ptq_sgemm(CblasNoTrans, CblasNoTrans, T, hd, L, 1.f, S, L, vc, ldv, 0.f, s->xb2 + (size_t)h * hd, qd);
     }
 }
 

@@ -2,7 +2,7 @@
  * and its evaluation (see lowfreq.h). */
 #include "lowfreq.h"
 
-#include <cblas.h>
+#include "matmul.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +100,7 @@ int ptq_spectral_branch_apply(const ptq_spectral_branch *b, const float *x, int 
     for (int o = 0; o < b->out; o++)
         for (int j = 0; j < K2; j++)
             B[(size_t)o * K2 + j] = b->coef[(size_t)o * K2 + j] * ptq_spectral_bin_weight(j / 2, b->n) / b->n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, b->out, K2, 1.f, A, K2, B, K2, 1.f, y, b->out);
+    ptq_sgemm(CblasNoTrans, CblasTrans, T, b->out, K2, 1.f, A, K2, B, K2, 1.f, y, b->out);
     rc = 0;
 out:
     free(X);
