@@ -377,6 +377,7 @@ int ptq_kld_run(const ptq_model *q, const ptq_model *fp, const ptq_tokenizer *to
         cJSON_AddStringToObject(metrics, "cache", cache_state);
         cJSON_AddStringToObject(metrics, "cache_path", path);
     }
+    if (!rc) rc = ptq_metrics_finite(metrics, err);
     free(qc.kld);
     free(qc.top1);
     free(qc.nll_q);
