@@ -276,14 +276,22 @@ static void hash_ints(const int *ids, long n, char hex[65]) { ptq_sha256_buf(ids
 
 int ptq_kld_run(const ptq_model *q, const ptq_model *fp, const ptq_tokenizer *tok, const char *dataset,
                 const ptq_kld_opts *o, cJSON *metrics, ptq_err *err) {
+    ptq_tokens toks;
+    if (ptq_text_tokens(dataset, tok, &toks, err)) return -1;
+    int rc = ptq_kld_run_tokens(q, fp, &toks, dataset, o, metrics, err);
+    ptq_tokens_free(&toks);
+    return rc;
+}
+
+int ptq_kld_run_tokens(const ptq_model *q, const ptq_model *fp, const ptq_tokens *tp, const char *dataset,
+                       const ptq_kld_opts *o, cJSON *metrics, ptq_err *err) {
     const ptq_model *ref = fp ? fp : q;
+    const ptq_tokens toks = *tp;
     if (!ref->sha256[0]) return ptq_fail(err, "kld: the model's sha256 is unknown, cannot key the FP cache");
     if (fp && (fp->cfg.vocab_size != q->cfg.vocab_size || fp->cfg.max_seq != q->cfg.max_seq))
         return ptq_fail(err, "kld: FP and quantized models differ in vocab (%d vs %d) or max_seq (%d vs %d)",
                         fp->cfg.vocab_size, q->cfg.vocab_size, fp->cfg.max_seq, q->cfg.max_seq);
     if (o->topk < 0) return ptq_fail(err, "kld: topk %d must be >= 0", o->topk);
-    ptq_tokens toks;
-    if (ptq_text_tokens(dataset, tok, &toks, err)) return -1;
     int V = q->cfg.vocab_size, L = o->ppl.seqlen > 0 ? o->ppl.seqlen : q->cfg.max_seq;
     kld_header want;
     memset(&want, 0, sizeof want);
@@ -382,7 +390,6 @@ int ptq_kld_run(const ptq_model *q, const ptq_model *fp, const ptq_tokenizer *to
     free(qc.top1);
     free(qc.nll_q);
     free(c.data);
-    ptq_tokens_free(&toks);
     return rc;
 }
 
