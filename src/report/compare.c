@@ -213,6 +213,15 @@ int ptq_compare(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare
             if (out) fprintf(out, "| %s | - | | | | | MISSING in new results |\n", id);
             continue;
         }
+        if (ptq_row_failed(nr) || ptq_row_failed(base->rows[i])) { /* no value to gate: a failure */
+            const cJSON *fr = ptq_row_failed(nr) ? nr : base->rows[i];
+            const char *why = ptq_row_str(fr, "error");
+            fprintf(stderr, "error: compare: %s row '%s' is a failed cell: %s\n", fr == nr ? "new" : "baseline", id,
+                    why ? why : "?");
+            if (out) fprintf(out, "| %s | - | | | | | FAILED cell (%s) |\n", id, fr == nr ? "new" : "baseline");
+            s->invalid++;
+            continue;
+        }
         check_row(id, nr, base->rows[i], t, out, s);
     }
     for (int i = 0; i < cur->n; i++) {

@@ -229,12 +229,12 @@ int ptq_results_read_file(const char *path, ptq_rowset *rs, ptq_err *err) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int has_key(const ptq_rowset *rs, int upto, const char *key) {
+static int find_key(const ptq_rowset *rs, int upto, const char *key) {
     for (int i = 0; i < upto; i++) {
         const char *k = ptq_row_str(rs->rows[i], "row_key");
-        if (k && !strcmp(k, key)) return 1;
+        if (k && !strcmp(k, key)) return i;
     }
-    return 0;
+    return -1;
 }
 
 int ptq_results_read(const char *path, ptq_rowset *rs, ptq_err *err) {
@@ -264,12 +264,18 @@ int ptq_results_read(const char *path, ptq_rowset *rs, ptq_err *err) {
         }
         if (rc) return -1;
     }
-    /* Merge: the same row may exist in two shard files after a re-shard. */
+    /* Merge: the same row may exist in two shard files after a re-shard, a
+     * failed cell's rows before those of its successful re-run. */
     int w = start;
     for (int i = start; i < rs->n; i++) {
         const char *k = ptq_row_str(rs->rows[i], "row_key");
-        if (k && has_key(rs, w, k)) cJSON_Delete(rs->rows[i]);
-        else rs->rows[w++] = rs->rows[i];
+        int j = k ? find_key(rs, w, k) : -1;
+        if (j < 0) rs->rows[w++] = rs->rows[i];
+        else if (ptq_row_failed(rs->rows[j]) && !ptq_row_failed(rs->rows[i])) {
+            cJSON_Delete(rs->rows[j]);
+            rs->rows[j] = rs->rows[i];
+        } else
+            cJSON_Delete(rs->rows[i]);
     }
     rs->n = w;
     return 0;
@@ -279,6 +285,11 @@ void ptq_rowset_free(ptq_rowset *rs) {
     for (int i = 0; i < rs->n; i++) cJSON_Delete(rs->rows[i]);
     free(rs->rows);
     memset(rs, 0, sizeof *rs);
+}
+
+int ptq_row_failed(const cJSON *row) {
+    const char *s = ptq_row_str(row, "status");
+    return s && !strcmp(s, "failed");
 }
 
 double ptq_row_metric(const cJSON *row, const char *name) {

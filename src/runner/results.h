@@ -48,9 +48,16 @@ typedef struct {
  * A malformed line that is not the last one is an error naming file:line. */
 int ptq_results_read_file(const char *path, ptq_rowset *rs, ptq_err *err);
 /* path may be a .jsonl file or a directory (every results*.jsonl in it,
- * sorted by name). Rows with an already-seen "row_key" are dropped. */
+ * sorted by name). Rows with an already-seen "row_key" are dropped, except
+ * that a row replaces a failed one. */
 int ptq_results_read(const char *path, ptq_rowset *rs, ptq_err *err);
 void ptq_rowset_free(ptq_rowset *rs);
+
+/* A row of a cell that failed ("status": "failed", "error": why, no
+ * metrics): the sweep records it so reports and the gate show the cell as
+ * failed; resume runs the cell again, and readers of a directory let a later
+ * row of the same key replace it. */
+int ptq_row_failed(const cJSON *row);
 
 /* Metric lookup: row.metrics.<name>, else row.<name>. NaN when absent. */
 double ptq_row_metric(const cJSON *row, const char *name);

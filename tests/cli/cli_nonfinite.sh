@@ -3,7 +3,8 @@
 # value: a model whose logits overflow (stories260K with its embedding scaled
 # by 1e18, finite weights) fails `ppl`, `run` and `kld` naming the metric and
 # prints no nan/inf; `compare` fails (exit 1) on a new or baseline value that
-# is null, a string, inf or out of range, naming the side, the row and the metric.
+# is null, a string, inf or out of range, naming the side, the row and the metric;
+# a sweep records such a cell as failed and the report shows it so.
 # Usage: bash tests/cli/cli_nonfinite.sh /path/to/ptqbench   (from the repo root)
 set -u
 BIN=${1:?usage: cli_nonfinite.sh PTQBENCH}
@@ -45,6 +46,18 @@ EOF
     expect 1 "task kld:tinystories: metric 'ppl_q' is not finite (inf)" \
         "${IN_T[@]}" run --model "$T/huge.bin" --method rtn --bits W8A8 --eval kld:tinystories "${FL[@]}"
     expect 1 "metric 'ppl_q' is not finite" "${IN_T[@]}" kld --model "$T/huge.bin" --method rtn --bits W8A8 "${FL[@]}"
+    # a sweep records the overflowing cell as failed (no metric), runs the others; the
+    # report shows it as failed, compare fails on it, resume runs it again
+    mkdir -p "$T/hm" && cp "$T/huge.bin" "$T/hm/" && cp "$M/tok512.bin" "$T/hm/tokenizer.bin"
+    printf '{"name":"nonfinite","models":["%s","stories260K"],"methods":["rtn"],"bits":["W8A8"],
+      "tasks":["ppl:tinystories"],"overrides":{"limit_windows":1,"seqlen":64}}' "$T/hm/huge.bin" >"$T/exp.json"
+    expect 1 "task ppl:tinystories: perplexity is not finite" "$BIN" sweep "$T/exp.json" --out "$T/sw"
+    [ "$(grep -c '"status":"failed"' "$T/sw/results.jsonl")" -eq 1 ] || fail "no failed row: $(cat "$T/sw/results.jsonl")"
+    grep -qE '"metrics":\{[^}]*(null|nan|inf)' "$T/sw/results.jsonl" && fail "a row carries a non-finite metric"
+    expect 0 "| rtn | failed |" "$BIN" report "$T/sw" --format md
+    expect 1 "new row '$T/hm/huge.bin|rtn|W8A8|s0|ppl:tinystories' is a failed cell: task ppl:tinystories" \
+        "$BIN" compare "$T/sw" "$T/sw"
+    expect 1 "plan: 2 selected, 1 done" "$BIN" sweep "$T/exp.json" --out "$T/sw" --resume
     out=$("$BIN" ppl --model "$T/huge.bin" --dataset tinystories "${FL[@]}" 2>/dev/null)
     grep -qiE '(^|[^a-z])(nan|inf)([^a-z]|$)' <<<"$out" && fail "ppl printed a non-finite value: $out"
 else

@@ -229,6 +229,24 @@ static void test_torn_cell(void) {
     cJSON_Delete(a[0]), cJSON_Delete(a[1]);
 }
 
+/* A failed cell's row gives way to the row of its successful re-run. */
+static void test_failed_replaced(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/failed.jsonl", dir);
+    write_text(path, "{\"row_key\":\"k\",\"status\":\"failed\",\"error\":\"boom\",\"metrics\":{}}\n"
+                     "{\"row_key\":\"j\",\"metrics\":{\"ppl\":3}}\n"
+                     "{\"row_key\":\"k\",\"metrics\":{\"ppl\":2}}\n"
+                     "{\"row_key\":\"j\",\"status\":\"failed\",\"metrics\":{}}\n");
+    ptq_rowset rs = {0};
+    ptq_err err;
+    CHECK(ptq_results_read(path, &rs, &err) == 0 && rs.n == 2);
+    if (rs.n == 2) {
+        CHECK(!ptq_row_failed(rs.rows[0]) && ptq_row_metric(rs.rows[0], "ppl") == 2);
+        CHECK(!ptq_row_failed(rs.rows[1]) && ptq_row_metric(rs.rows[1], "ppl") == 3);
+    }
+    ptq_rowset_free(&rs);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/ptq_test_results.%d", (int)getpid());
     ptq_err err;
@@ -240,6 +258,7 @@ int main(void) {
     test_kill9();
     test_disk_full();
     test_torn_cell();
+    test_failed_replaced();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
