@@ -229,6 +229,29 @@ static int q_window(void *vctx, int w, const int *win, const float *logits, int 
 }
 
 /* ---- cache I/O ---- */
+/* -1 unless every record holds ids in 0..V-1 and finite log-probs <= 0 (a
+ * cache with a valid checksum can still come from a buggy or hostile writer;
+ * its ids index the quantized model's log-probs). */
+static long bad_record(const kld_cache *c) {
+    int V = c->h.vocab, K = c->h.topk, nf = K ? K : V;
+    for (long p = 0; p < c->h.positions; p++) {
+        const unsigned char *r = rec_at(c, p);
+        int32_t id;
+        float lp;
+        memcpy(&lp, r, 4), memcpy(&id, r + 4, 4);
+        if (!(lp <= 0) || !isfinite(lp) || id < 0 || id >= V) return p;
+        for (int i = 0; i < K; i++) {
+            memcpy(&id, r + 8 + 4 * (size_t)i, 4);
+            if (id < 0 || id >= V) return p;
+        }
+        for (int i = 0; i < nf; i++) {
+            memcpy(&lp, r + 8 + 4 * (size_t)(K + i), 4);
+            if (!(lp <= 0) || !isfinite(lp)) return p;
+        }
+    }
+    return -1;
+}
+
 static int cache_load(kld_cache *c, const char *path, const kld_header *want, char *why, size_t whycap) {
     char *buf;
     size_t len;
@@ -258,8 +281,12 @@ static int cache_load(kld_cache *c, const char *path, const kld_header *want, ch
             char hex[65];
             header_checksum(c, hex);
             memcpy(c->data, &c->h, sizeof c->h);
-            if (strcmp(hex, h.checksum) == 0) return 0;
-            snprintf(why, whycap, "%s: checksum mismatch (corrupt)", path);
+            long bad = strcmp(hex, h.checksum) ? -2 : bad_record(c);
+            if (bad == -1) return 0;
+            if (bad == -2) snprintf(why, whycap, "%s: checksum mismatch (corrupt)", path);
+            else
+                snprintf(why, whycap, "%s: record %ld holds an id outside the vocabulary or a log-prob that is not "
+                         "finite and <= 0", path, bad);
             c->data = NULL;
         }
     }
