@@ -27,11 +27,16 @@ grep -q "append failed" "$T/full.log" || fail "no append failure under a $limit-
 "$BIN" sweep $CFG --out "$T/full" --resume >"$T/full2.log" 2>&1 || fail "resume after disk full: $(tail -3 "$T/full2.log")"
 same "$T/full" "disk full + resume"
 
-# 2. kill -9 at random times (seeded), resumed after each kill
+# 2. kill -9 at a random time (seeded) after each run has landed one more
+# cell (so every kill falls in a later cell's work, on a busy machine too),
+# resumed after each kill
+nrows() { cat "$T/k/results.jsonl" 2>/dev/null | wc -l; }
 for k in $(seq 1 "$KILLS"); do
     resume=; [ -f "$T/k/results.jsonl" ] && resume=--resume
-    "$BIN" sweep $CFG --out "$T/k" $resume >>"$T/k.log" 2>&1 &
+    before=$(nrows)
+    "$BIN" sweep $CFG --out "$T/k" $resume >"$T/k$k.log" 2>&1 &
     PID=$!
+    for i in $(seq 1 1200); do [ "$(nrows)" -gt "$before" ] && break; sleep 0.1; done
     sleep "$((RANDOM % 30 / 10)).$((RANDOM % 10))"
     kill -9 $PID 2>/dev/null
     wait $PID 2>/dev/null
@@ -39,7 +44,7 @@ for k in $(seq 1 "$KILLS"); do
     echo "kill $k: $(wc -l <"$T/k/results.jsonl" 2>/dev/null || echo 0) rows on disk"
 done
 resume=; [ -f "$T/k/results.jsonl" ] && resume=--resume
-"$BIN" sweep $CFG --out "$T/k" $resume >>"$T/k.log" 2>&1 || fail "final resume: $(tail -3 "$T/k.log")"
+"$BIN" sweep $CFG --out "$T/k" $resume >"$T/k.log" 2>&1 || fail "final resume: $(tail -3 "$T/k.log")"
 same "$T/k" "$KILLS x kill -9 + resume"
 [ "$(wc -l <"$T/k/results.jsonl")" -eq "$rows" ] || fail "kill -9: $(wc -l <"$T/k/results.jsonl") rows, expected $rows"
 echo "PASS cli_resume_slow"
