@@ -35,6 +35,13 @@ static void cell_part(const char *line, size_t len, int *i, int *n) {
     cJSON_Delete(r);
 }
 
+static int is_object(const char *text, size_t len) {
+    cJSON *r = cJSON_ParseWithLength(text, len);
+    int ok = cJSON_IsObject(r);
+    cJSON_Delete(r);
+    return ok;
+}
+
 /* Length of the prefix of text made of whole cells: a torn last line and
  * the rows of a cell whose last rows never landed are outside it. An
  * unterminated last line counts as whole when it parses (`whole_tail`: for
@@ -42,11 +49,7 @@ static void cell_part(const char *line, size_t len, int *i, int *n) {
 static size_t whole_cells_len(const char *text, size_t len, int whole_tail) {
     size_t end = len;
     while (end > 0 && text[end - 1] != '\n') end--;
-    if (whole_tail && end < len) {
-        cJSON *r = cJSON_ParseWithLength(text + end, len - end);
-        if (cJSON_IsObject(r)) end = len;
-        cJSON_Delete(r);
-    }
+    if (whole_tail && end < len && is_object(text + end, len - end)) end = len;
     if (end == 0) return 0;
     size_t ls = line_start(text, end);
     int i, n;
@@ -186,7 +189,7 @@ int ptq_results_read_file(const char *path, ptq_rowset *rs, ptq_err *err) {
     size_t len;
     if (ptq_read_file(path, &text, &len, err)) return -1;
     size_t whole = whole_cells_len(text, len, 1);
-    if (whole < len && memchr(text + whole, '\n', len - whole)) {
+    if (whole < len && (memchr(text + whole, '\n', len - whole) || is_object(text + whole, len - whole))) {
         fprintf(stderr, "warning: %s: skipping the rows of an incomplete last cell left by an interrupted write\n",
                 path);
         rs->truncated++;

@@ -218,6 +218,10 @@ static void test_torn_cell(void) {
     CHECK(ptq_results_read_file(path, &rs, &err) == 0);
     CHECK(rs.n == 2 && rs.truncated == 1);
     ptq_rowset_free(&rs);
+    CHECK(truncate(path, cell_a + b1 - 1) == 0); /* cut before the first row's newline */
+    CHECK(ptq_results_read_file(path, &rs, &err) == 0);
+    CHECK(rs.n == 2 && rs.truncated == 1);
+    ptq_rowset_free(&rs);
     CHECK(truncate(path, cell_a + b1) == 0); /* cut exactly after the first row */
     CHECK(ptq_results_read_file(path, &rs, &err) == 0);
     CHECK(rs.n == 2 && rs.truncated == 1);
