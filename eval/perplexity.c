@@ -81,6 +81,14 @@ static int ppl_window(void *ctx, int w, const int *win, const float *logits, int
     return 0;
 }
 
+int ptq_ppl_finite(const ptq_ppl_result *r, ptq_err *err) {
+    if (isfinite(r->ppl)) return 0;
+    return ptq_fail(err,
+                    "perplexity is not finite (ppl = %g from an NLL sum of %g over %ld tokens): the model's "
+                    "outputs overflow or are NaN",
+                    r->ppl, r->nll_sum, r->tokens_scored);
+}
+
 int ptq_eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r, ptq_err *err) {
     memset(r, 0, sizeof *r);
     ppl_acc a = {0, 0};
@@ -92,7 +100,7 @@ int ptq_eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts 
     double denom = o->denom_hf ? (double)r->windows * r->seqlen : (double)a.n;
     r->ppl = exp(a.nll / denom);
     r->tokens_per_sec = r->seconds > 0 ? (double)r->windows * r->seqlen / r->seconds : 0;
-    return 0;
+    return ptq_ppl_finite(r, err);
 }
 
 void ptq_ppl_metrics(cJSON *metrics, const ptq_ppl_result *r, const ptq_ppl_opts *o) {

@@ -74,7 +74,7 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
     r->seconds = ptq_now_sec() - t0;
     r->ppl = exp(r->nll_sum / (o->denom_hf ? (double)nwin * L : (double)r->tokens_scored));
     r->tokens_per_sec = r->seconds > 0 ? (double)nwin * L / r->seconds : 0;
-    rc = 0;
+    rc = ptq_ppl_finite(r, err);
 out:
     free(X);
     free(win);

@@ -71,6 +71,7 @@ static double cell_metric(const table *t, const char *label, const char *bits, c
         const char *l = row_label(r);
         if (!m || !b || !k || !l || strcmp(m, t->model) || strcmp(l, label) || strcmp(b, bits) || strcmp(k, task))
             continue;
+        if (ptq_row_failed(r)) return INFINITY; /* shown as "failed", never as a number */
         double v = ptq_row_metric(r, metric);
         if (!strcmp(metric, "acc_norm") && isnan(v)) v = ptq_row_metric(r, "acc");
         if (isnan(v)) continue;
@@ -219,7 +220,7 @@ static int build_table(table *t, const ptq_rowset *rs, const char *model, const 
 static void fmt_val(const colspec *c, double v, char *out, size_t cap) {
     int d = c->col->decimals;
     if (isnan(v)) snprintf(out, cap, "-");
-    else if (isinf(v)) snprintf(out, cap, "inf");
+    else if (isinf(v)) snprintf(out, cap, "failed");
     else if (c->col->per_task && v >= 1000) snprintf(out, cap, "%.3g", v);
     else snprintf(out, cap, "%.*f", d, fabs(v) < 0.5 * pow(10, -d) ? 0.0 : v); /* no "-0.0000" */
 }
@@ -323,6 +324,7 @@ static void write_csv(const table *t, FILE *f) {
                 double v = col_value(t, &t->cols[c], t->labels[l], t->bits[b]);
                 char s[64];
                 if (isnan(v)) s[0] = 0;
+                else if (isinf(v)) snprintf(s, sizeof s, "failed");
                 else snprintf(s, sizeof s, "%.6g", v);
                 ptq_report_csv_field(f, s, ++k == ncol);
             }

@@ -96,7 +96,7 @@ static int cell_done(const ptq_cell *c, const ptq_rowset *have) {
         int found = 0;
         for (int i = 0; i < have->n && !found; i++) {
             const char *k = ptq_row_str(have->rows[i], "row_key");
-            found = k && !strcmp(k, rk);
+            found = k && !strcmp(k, rk) && !ptq_row_failed(have->rows[i]); /* a failed cell runs again */
         }
         if (!found) return 0;
     }
@@ -200,7 +200,23 @@ static void fmt_secs(double s, char *out, size_t cap) {
         snprintf(out, cap, "%.1fh", s / 3600);
 }
 
-/* One cell: run it, annotate its rows, append them in one write. */
+/* A failed cell's rows: one per task, the error and no metric. */
+static cJSON *failed_rows(const ptq_cell *c, const char *why) {
+    cJSON *rows = cJSON_CreateArray();
+    for (int t = 0; t < c->ntasks; t++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "task", c->tasks[t]);
+        cJSON_AddStringToObject(r, "status", "failed");
+        cJSON_AddStringToObject(r, "error", why);
+        cJSON_AddItemToObject(r, "metrics", cJSON_CreateObject());
+        cJSON_AddStringToObject(r, "method", c->method->name);
+        cJSON_AddItemToArray(rows, r);
+    }
+    return rows;
+}
+
+/* One cell: run it, annotate its rows (the failure rows when it fails),
+ * append them in one write. */
 static int run_one(const ptq_experiment *e, ptq_cell *c, const ptq_sweep_opts *o, ptq_results_writer *w, ptq_err *err) {
     c->eval.progress = isatty(2);
     char started[32];
@@ -210,16 +226,17 @@ static int run_one(const ptq_experiment *e, ptq_cell *c, const ptq_sweep_opts *o
     int rc = ptq_run_cell(c, rows, err);
     if (!rc && cJSON_GetArraySize(rows) != c->ntasks)
         rc = ptq_fail(err, "the cell returned %d rows for %d tasks", cJSON_GetArraySize(rows), c->ntasks);
-    if (!rc) {
-        double wall = ptq_now_sec() - t0;
-        int n = cJSON_GetArraySize(rows);
-        cJSON **list = calloc((size_t)n, sizeof *list);
-        int i = 0;
-        for (cJSON *r = rows->child; r; r = r->next)
-            annotate(r, e, c, o, started, wall), list[i++] = r;
-        rc = ptq_results_append(w, list, n, err);
-        free(list);
-    }
+    if (rc) cJSON_Delete(rows), rows = failed_rows(c, err->msg);
+    double wall = ptq_now_sec() - t0;
+    int n = cJSON_GetArraySize(rows), i = 0;
+    cJSON **list = calloc((size_t)n, sizeof *list);
+    for (cJSON *r = rows->child; r && list; r = r->next)
+        annotate(r, e, c, o, started, wall), list[i++] = r;
+    ptq_err werr;
+    int wrc = list ? ptq_results_append(w, list, n, &werr) : ptq_fail(&werr, "out of memory");
+    if (wrc && rc) fprintf(stderr, "warning: recording the failure: %s\n", werr.msg);
+    else if (wrc) rc = -1, *err = werr;
+    free(list);
     cJSON_Delete(rows);
     return rc;
 }

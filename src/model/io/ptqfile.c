@@ -558,6 +558,26 @@ static size_t dtype_bytes(const char *dt, size_t count, int *bits) {
     return 0;
 }
 
+/* Float tensors must hold finite values (a NaN weight or scale would reach
+ * the quantizers' float-to-int conversions), as the other loaders require. */
+static int finite_floats(ireader *R, const itensor *t, size_t count) {
+    int f16 = !strcmp(t->dtype, "f16");
+    if (!f16 && strcmp(t->dtype, "f32")) return 0;
+    for (size_t i = 0; i < count; i++) {
+        float x;
+        if (f16) {
+            uint16_t h;
+            memcpy(&h, t->data + 2 * i, 2);
+            x = h2f(h);
+        } else
+            memcpy(&x, t->data + 4 * i, 4);
+        if (!isfinite(x))
+            return ptq_fail(R->err, "%s: tensor '%s' holds a non-finite value (%g) at element %zu", R->path, t->name,
+                            (double)x, i);
+    }
+    return 0;
+}
+
 static int parse_tensor(ireader *R, const cJSON *e, const unsigned char *payload, size_t pl, itensor *t) {
     const char *p = R->path;
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name"), *kd = cJSON_GetObjectItemCaseSensitive(e, "kind"),
@@ -607,7 +627,7 @@ static int parse_tensor(ireader *R, const cJSON *e, const unsigned char *payload
         return ptq_fail(R->err, "%s: tensor '%s': %.0f bytes at offset %.0f, expected %zu bytes (%s) inside the %zu-byte payload",
                         p, t->name, bytes, off, want, t->dtype, pl);
     t->data = payload + (size_t)off, t->bytes = want;
-    return 0;
+    return finite_floats(R, t, count);
 }
 
 static itensor *find_t(ireader *R, const char *name) {
