@@ -169,6 +169,10 @@ static void mut_shape(cJSON *h) { /* the same 32 floats as a 2 x 16 matrix: only
     int d[2] = {2, 16};
     cJSON_ReplaceItemInObject(e, "shape", cJSON_CreateIntArray(d, 2));
 }
+static void mut_offset(cJSON *h) { /* 2 bytes into the padding after the tensor: in bounds, misaligned */
+    cJSON *e = tensor_named(h, "rms_final");
+    cJSON_SetNumberValue(cJSON_GetObjectItem(e, "offset"), cJSON_GetObjectItem(e, "offset")->valuedouble + 2);
+}
 static void mut_opkind(cJSON *h) {
     cJSON_SetValuestring(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(h, "ops"), 0), "kind"), "fancy");
 }
@@ -398,6 +402,8 @@ static void test_packed(const char *p, const char *q) {
     expect_load_fail(q, "unknown dtype 'q9'");
     rewrite(p, q, mut_shape);
     expect_load_fail(q, "'rms_final' must be kind norm dtype f32 shape [32], got kind norm dtype f32 shape [2, 16]");
+    rewrite(p, q, mut_offset);
+    expect_load_fail(q, "is not a multiple of 64");
     rewrite(p, q, mut_opkind);
     expect_load_fail(q, "kind 'fancy'");
     rewrite(p, q, mut_kind);

@@ -623,6 +623,8 @@ static int parse_tensor(ireader *R, const cJSON *e, const unsigned char *payload
     } else if (bits)
         return ptq_fail(R->err, "%s: tensor '%s' of kind %s cannot have dtype %s", p, t->name, t->kind, t->dtype);
     if (!jnum(e, "n", 1, 1 << 24, &v)) t->n = (int)v;
+    if ((size_t)off % ALIGN) /* the writer aligns every tensor; the kernels load f32/i32 in place */
+        return ptq_fail(R->err, "%s: tensor '%s': offset %.0f is not a multiple of %d", p, t->name, off, ALIGN);
     if ((size_t)bytes != want || (size_t)off > pl || (size_t)bytes > pl - (size_t)off)
         return ptq_fail(R->err, "%s: tensor '%s': %.0f bytes at offset %.0f, expected %zu bytes (%s) inside the %zu-byte payload",
                         p, t->name, bytes, off, want, t->dtype, pl);
