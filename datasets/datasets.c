@@ -118,8 +118,8 @@ static int g_nv;
 int ptq_asset_verify(const ptq_asset *a, const char *path, ptq_err *err) {
     for (int i = 0; i < g_nv; i++)
         if (strcmp(g_vcache[i].path, path) == 0) return 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ptq_fail(err, "%s: cannot open (asset %s)", path, a->name);
+    FILE *f = ptq_fopen_regular(path, err);
+    if (!f) return ptq_wrap(err, "asset %s", a->name);
     fseek(f, 0, SEEK_END);
     long long sz = ftell(f);
     fclose(f);

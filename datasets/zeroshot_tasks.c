@@ -438,7 +438,7 @@ const ptq_zs_task *ptq_zs_task_find(const char *name) {
     return NULL;
 }
 
-static int load_files(const ptq_zs_task *t, const char *path, const char *path2, ptq_zs_data *d, ptq_err *err) {
+int ptq_zs_load_files(const ptq_zs_task *t, const char *path, const char *path2, ptq_zs_data *d, ptq_err *err) {
     memset(d, 0, sizeof *d);
     if (t->load(t, path, path2, d, err)) {
         ptq_zs_data_free(d);
@@ -454,7 +454,7 @@ int ptq_zs_load(const ptq_zs_task *t, ptq_zs_data *d, ptq_err *err) {
     if (ptq_asset_open(t->asset, path, sizeof path, sha, err)) return ptq_wrap(err, "task %s", t->name);
     if (t->asset2 && ptq_asset_open(t->asset2, path2, sizeof path2, NULL, err))
         return ptq_wrap(err, "task %s", t->name);
-    if (load_files(t, path, t->asset2 ? path2 : NULL, d, err)) return -1;
+    if (ptq_zs_load_files(t, path, t->asset2 ? path2 : NULL, d, err)) return -1;
     memcpy(d->sha256, sha, 65);
     return 0;
 }

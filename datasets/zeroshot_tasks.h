@@ -55,6 +55,8 @@ const ptq_zs_task *ptq_zs_task_find(const char *name);
  * Bad input (malformed line, missing field, gold out of range, empty
  * choices) is an error naming file:line, never a skipped item. */
 int ptq_zs_load(const ptq_zs_task *t, ptq_zs_data *d, ptq_err *err);
+/* Same, from explicit files (the task-file fuzz harness). */
+int ptq_zs_load_files(const ptq_zs_task *t, const char *path, const char *path2, ptq_zs_data *d, ptq_err *err);
 void ptq_zs_data_free(ptq_zs_data *d);
 
 /* lm-eval's HellaSwag preprocess(): strip, " [title]" -> ". ", drop "[...]",

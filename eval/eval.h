@@ -42,5 +42,8 @@ typedef struct {
  * ppl_ratio, ppl_q, ppl_fp. */
 int ptq_kld_run(const ptq_model *q, const ptq_model *fp, const ptq_tokenizer *tok, const char *dataset,
                 const ptq_kld_opts *o, cJSON *metrics, ptq_err *err);
+/* The same on a token stream already made (toks->sha256 names the text). */
+int ptq_kld_run_tokens(const ptq_model *q, const ptq_model *fp, const ptq_tokens *toks, const char *dataset,
+                       const ptq_kld_opts *o, cJSON *metrics, ptq_err *err);
 
 #endif

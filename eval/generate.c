@@ -28,16 +28,17 @@ static int sample(const float *logits, int n, float temp, ptq_rng *rng) {
 
 int ptq_generate(const ptq_model *m, const ptq_tokenizer *tok, const char *prompt, int steps, double temperature,
                  uint64_t seed, ptq_piece_fn emit, void *ctx, ptq_err *err) {
-    if (steps > m->cfg.max_seq) steps = m->cfg.max_seq;
-    int *ids = NULL, n = 0, rc = -1;
+    int *ids = NULL, n = 0, rc = -1, limit = PTQ_MIN(steps, m->cfg.max_seq);
     ptq_state s;
     if (tok->encode(tok, prompt, strlen(prompt), 1, 0, &ids, &n, err)) return -1;
-    if (n > steps) {
+    if (n > limit) {
         free(ids);
-        ptq_fail(err, "the prompt has %d tokens, more than --steps %d", n, steps);
+        if (n > steps) ptq_fail(err, "the prompt has %d tokens, more than --steps %d", n, steps);
+        else ptq_fail(err, "the prompt has %d tokens, more than the model's max_seq %d (--steps %d)", n, limit, steps);
         return PTQ_GEN_PROMPT;
     }
-    if (ptq_state_init(&s, m, 1, err)) {
+    steps = limit;
+    if (ptq_state_init_ctx(&s, m, 1, steps, err)) {
         free(ids);
         return -1;
     }

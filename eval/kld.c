@@ -229,6 +229,29 @@ static int q_window(void *vctx, int w, const int *win, const float *logits, int 
 }
 
 /* ---- cache I/O ---- */
+/* -1 unless every record holds ids in 0..V-1 and finite log-probs <= 0 (a
+ * cache with a valid checksum can still come from a buggy or hostile writer;
+ * its ids index the quantized model's log-probs). */
+static long bad_record(const kld_cache *c) {
+    int V = c->h.vocab, K = c->h.topk, nf = K ? K : V;
+    for (long p = 0; p < c->h.positions; p++) {
+        const unsigned char *r = rec_at(c, p);
+        int32_t id;
+        float lp;
+        memcpy(&lp, r, 4), memcpy(&id, r + 4, 4);
+        if (!(lp <= 0) || !isfinite(lp) || id < 0 || id >= V) return p;
+        for (int i = 0; i < K; i++) {
+            memcpy(&id, r + 8 + 4 * (size_t)i, 4);
+            if (id < 0 || id >= V) return p;
+        }
+        for (int i = 0; i < nf; i++) {
+            memcpy(&lp, r + 8 + 4 * (size_t)(K + i), 4);
+            if (!(lp <= 0) || !isfinite(lp)) return p;
+        }
+    }
+    return -1;
+}
+
 static int cache_load(kld_cache *c, const char *path, const kld_header *want, char *why, size_t whycap) {
     char *buf;
     size_t len;
@@ -258,8 +281,12 @@ static int cache_load(kld_cache *c, const char *path, const kld_header *want, ch
             char hex[65];
             header_checksum(c, hex);
             memcpy(c->data, &c->h, sizeof c->h);
-            if (strcmp(hex, h.checksum) == 0) return 0;
-            snprintf(why, whycap, "%s: checksum mismatch (corrupt)", path);
+            long bad = strcmp(hex, h.checksum) ? -2 : bad_record(c);
+            if (bad == -1) return 0;
+            if (bad == -2) snprintf(why, whycap, "%s: checksum mismatch (corrupt)", path);
+            else
+                snprintf(why, whycap, "%s: record %ld holds an id outside the vocabulary or a log-prob that is not "
+                         "finite and <= 0", path, bad);
             c->data = NULL;
         }
     }
@@ -276,14 +303,22 @@ static void hash_ints(const int *ids, long n, char hex[65]) { ptq_sha256_buf(ids
 
 int ptq_kld_run(const ptq_model *q, const ptq_model *fp, const ptq_tokenizer *tok, const char *dataset,
                 const ptq_kld_opts *o, cJSON *metrics, ptq_err *err) {
+    ptq_tokens toks;
+    if (ptq_text_tokens(dataset, tok, &toks, err)) return -1;
+    int rc = ptq_kld_run_tokens(q, fp, &toks, dataset, o, metrics, err);
+    ptq_tokens_free(&toks);
+    return rc;
+}
+
+int ptq_kld_run_tokens(const ptq_model *q, const ptq_model *fp, const ptq_tokens *tp, const char *dataset,
+                       const ptq_kld_opts *o, cJSON *metrics, ptq_err *err) {
     const ptq_model *ref = fp ? fp : q;
+    const ptq_tokens toks = *tp;
     if (!ref->sha256[0]) return ptq_fail(err, "kld: the model's sha256 is unknown, cannot key the FP cache");
     if (fp && (fp->cfg.vocab_size != q->cfg.vocab_size || fp->cfg.max_seq != q->cfg.max_seq))
         return ptq_fail(err, "kld: FP and quantized models differ in vocab (%d vs %d) or max_seq (%d vs %d)",
                         fp->cfg.vocab_size, q->cfg.vocab_size, fp->cfg.max_seq, q->cfg.max_seq);
     if (o->topk < 0) return ptq_fail(err, "kld: topk %d must be >= 0", o->topk);
-    ptq_tokens toks;
-    if (ptq_text_tokens(dataset, tok, &toks, err)) return -1;
     int V = q->cfg.vocab_size, L = o->ppl.seqlen > 0 ? o->ppl.seqlen : q->cfg.max_seq;
     kld_header want;
     memset(&want, 0, sizeof want);
@@ -377,11 +412,11 @@ int ptq_kld_run(const ptq_model *q, const ptq_model *fp, const ptq_tokenizer *to
         cJSON_AddStringToObject(metrics, "cache", cache_state);
         cJSON_AddStringToObject(metrics, "cache_path", path);
     }
+    if (!rc) rc = ptq_metrics_finite(metrics, err);
     free(qc.kld);
     free(qc.top1);
     free(qc.nll_q);
     free(c.data);
-    ptq_tokens_free(&toks);
     return rc;
 }
 

@@ -96,11 +96,11 @@ typedef struct {
     int have_pm, have_ps;
 } pk_path;
 
-static int pk_init(pk_path *p, const ptq_model *q, int max_T, ptq_err *err) {
+static int pk_init(pk_path *p, const ptq_model *q, int max_T, int ctx, ptq_err *err) {
     memset(p, 0, sizeof *p);
     if (ptq_packed_model_build(&p->pm, q, err)) return -1;
     p->have_pm = 1;
-    if (ptq_state_init_packed(&p->ps, &p->pm.view, max_T, err)) return -1;
+    if (ptq_state_init_packed(&p->ps, &p->pm.view, max_T, ctx, err)) return -1;
     p->have_ps = 1;
     return 0;
 }
@@ -303,9 +303,12 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
     if (fp->cfg.max_seq < 2) return ptq_fail(err, "latency: max_seq %d is too short", fp->cfg.max_seq);
     ptq_latency_opts o;
     resolve(oin, fp->cfg.max_seq, &o);
-    int maxT = 1;
+    int maxT = 1, ctx; /* ctx: positions used, prefill 0..T-1 and decode at each context */
     for (int i = 0; i < o.nT; i++)
         maxT = PTQ_MAX(maxT, o.Ts[i]);
+    ctx = maxT;
+    for (int i = 0; i < o.nC; i++)
+        ctx = PTQ_MAX(ctx, o.ctxs[i] + 1);
     double la0[3] = {NAN, NAN, NAN}, la1[3] = {NAN, NAN, NAN};
     ptq_loadavg(la0);
     ptq_weight_format wf;
@@ -318,22 +321,22 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
     ptq_state st, stq; /* FP32 path; the quantized model's when it has no packed form */
     int have_st = 0, have_stq = 0;
     lat_stat pre[2][PTQ_LAT_MAXLIST], dec[2][PTQ_LAT_MAXLIST]; /* [0] quantized path, [1] FP32 */
-    int *tok = make_tokens(fp->cfg.max_seq, fp->cfg.vocab_size);
+    int *tok = make_tokens(ctx, fp->cfg.vocab_size);
     float *logits = ptq_calloc((size_t)maxT * fp->cfg.vocab_size, sizeof(float), err);
     if (!tok || !logits) {
         if (!tok) ptq_fail(err, "latency: out of memory");
         goto out;
     }
-    if (ptq_state_init(&st, fp, maxT, err)) goto out;
+    if (ptq_state_init_ctx(&st, fp, maxT, ctx, err)) goto out;
     have_st = 1;
     path pf = {fp, &st, tok, logits, maxT}, pq = {&pk.pm.view, &pk.ps, tok, logits, maxT};
-    if (packed && pk_init(&pk, q, maxT, err)) {
+    if (packed && pk_init(&pk, q, maxT, ctx, err)) {
         ptq_wrap(err, "packed path (%s weights)", fmt);
         rc = PTQ_LAT_UNSUPPORTED;
         goto out;
     }
     if (!packed) { /* no packed form: the quantized model itself on the FP32 path */
-        if (ptq_state_init(&stq, q, maxT, err)) goto out;
+        if (ptq_state_init_ctx(&stq, q, maxT, ctx, err)) goto out;
         have_stq = 1, pq.m = q, pq.st = &stq;
     }
     rc = run_paths(&pq, &pf, &o, pre, dec, err);

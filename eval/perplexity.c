@@ -59,15 +59,17 @@ typedef struct {
 } ppl_acc;
 
 double ptq_window_nll(const float *logits, const int *win, int T, int first, int vocab) {
-    double part[64] = {0}; /* per-thread partial sums keep the result deterministic per thread count */
-    int nt = PTQ_MIN(ptq_num_threads(), 64);
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int t = first; t < T - 1; t++) {
-        int id = ptq_thread_id();
-        part[id] -= ptq_logprob(logits + (size_t)t * vocab, vocab, win[t + 1]);
+    /* per-position terms summed in position order: the same sum at any thread count */
+    int n = T - 1 - first;
+    double s = 0, *lp = n > 0 ? malloc((size_t)n * sizeof(double)) : NULL;
+    if (!lp) { /* the same terms in the same order, on one thread */
+        for (int t = first; t < T - 1; t++) s -= ptq_logprob(logits + (size_t)t * vocab, vocab, win[t + 1]);
+        return s;
     }
-    double s = 0;
-    for (int i = 0; i < nt; i++) s += part[i];
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) lp[i] = ptq_logprob(logits + (size_t)(first + i) * vocab, vocab, win[first + i + 1]);
+    for (int i = 0; i < n; i++) s -= lp[i];
+    free(lp);
     return s;
 }
 
@@ -77,6 +79,14 @@ static int ppl_window(void *ctx, int w, const int *win, const float *logits, int
     a->nll += ptq_window_nll(logits, win, T, first, vocab);
     a->n += T - 1 - first;
     return 0;
+}
+
+int ptq_ppl_finite(const ptq_ppl_result *r, ptq_err *err) {
+    if (isfinite(r->ppl)) return 0;
+    return ptq_fail(err,
+                    "perplexity is not finite (ppl = %g from an NLL sum of %g over %ld tokens): the model's "
+                    "outputs overflow or are NaN",
+                    r->ppl, r->nll_sum, r->tokens_scored);
 }
 
 int ptq_eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r, ptq_err *err) {
@@ -90,7 +100,7 @@ int ptq_eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts 
     double denom = o->denom_hf ? (double)r->windows * r->seqlen : (double)a.n;
     r->ppl = exp(a.nll / denom);
     r->tokens_per_sec = r->seconds > 0 ? (double)r->windows * r->seqlen / r->seconds : 0;
-    return 0;
+    return ptq_ppl_finite(r, err);
 }
 
 void ptq_ppl_metrics(cJSON *metrics, const ptq_ppl_result *r, const ptq_ppl_opts *o) {

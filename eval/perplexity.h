@@ -41,6 +41,8 @@ typedef int (*ptq_window_fn)(void *ctx, int w, const int *win, const float *logi
 int ptq_eval_windows(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_window_fn fn, void *ctx,
                      int *nwin_out, int *seqlen_out, ptq_err *err);
 
+/* An error (naming the NLL sum and the token count) when r->ppl is not finite. */
+int ptq_ppl_finite(const ptq_ppl_result *r, ptq_err *err);
 int ptq_eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r, ptq_err *err);
 
 /* One option from its text: "seqlen" (2..2^20), "limit_windows" (>= 1),

@@ -31,7 +31,6 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
     /* a one-block model whose block slot is refilled for every layer */
     shell_cfg = full;
     shell_cfg.n_layers = 1;
-    shell_cfg.max_seq = L;
     ptq_model m;
     ptq_state s;
     memset(&s, 0, sizeof s);
@@ -75,7 +74,7 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
     r->seconds = ptq_now_sec() - t0;
     r->ppl = exp(r->nll_sum / (o->denom_hf ? (double)nwin * L : (double)r->tokens_scored));
     r->tokens_per_sec = r->seconds > 0 ? (double)nwin * L / r->seconds : 0;
-    rc = 0;
+    rc = ptq_ppl_finite(r, err);
 out:
     free(X);
     free(win);

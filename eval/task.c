@@ -56,6 +56,17 @@ const ptq_task_kind *ptq_task_kind_of(const char *task) {
     return find(task, colon ? (size_t)(colon - task) : strlen(task));
 }
 
+int ptq_metrics_finite(const cJSON *metrics, ptq_err *err) {
+    const cJSON *v;
+    cJSON_ArrayForEach(v, metrics) {
+        if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+            return ptq_fail(err, "metric '%s' is not finite (%g)", v->string ? v->string : "?", v->valuedouble);
+        if ((cJSON_IsObject(v) || cJSON_IsArray(v)) && ptq_metrics_finite(v, err))
+            return v->string ? ptq_wrap(err, "in '%s'", v->string) : -1;
+    }
+    return 0;
+}
+
 void ptq_task_take_sha(const cJSON *metrics, char sha[65]) {
     const cJSON *v = cJSON_GetObjectItem(metrics, "dataset_sha256");
     if (cJSON_IsString(v)) snprintf(sha, 65, "%s", v->valuestring);

@@ -83,6 +83,11 @@ int ptq_task_check(const char *task, ptq_err *err);
 /* The kind of a result row's task ("ppl:wikitext2" -> ppl); NULL if unknown. */
 const ptq_task_kind *ptq_task_kind_of(const char *task);
 
+/* 0 when every number in metrics (nested too) is finite; else an error
+ * naming the first non-finite metric: such a result is a failure, never a
+ * value in a row (JSON has no nan/inf). */
+int ptq_metrics_finite(const cJSON *metrics, ptq_err *err);
+
 /* For the kinds: the "dataset_sha256" an evaluator put in metrics, into sha. */
 void ptq_task_take_sha(const cJSON *metrics, char sha[65]);
 

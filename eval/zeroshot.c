@@ -183,6 +183,7 @@ typedef struct {
     double *ll;
     int *greedy;
     int nitems, share, failed;
+    int window; /* the longest request input after truncation: the states' size */
     long done;
     ptq_zs_stats st;
     ptq_err err;
@@ -195,7 +196,7 @@ static void score_items(run_ctx *c, int nthr) {
         ptq_state s;
         ptq_err e;
         ptq_zs_stats st = {0, 0, 0, 0, 0};
-        int ok = ptq_state_init(&s, c->m, c->m->cfg.max_seq, &e) == 0;
+        int ok = ptq_state_init(&s, c->m, c->window, &e) == 0;
         int tid = ptq_thread_id();
         if (!ok) {
 #pragma omp critical(zs_err)
@@ -282,6 +283,9 @@ int ptq_zeroshot_run(const ptq_model *m, const ptq_tokenizer *tok, const char *t
         for (int j = 0; j < d.items[i].n && !rc; j++)
             if (ptq_zs_encode(tok, d.items[i].ctx[j], d.items[i].cont[j], o->add_bos, &c.req[c.off[i] + j], err))
                 rc = ptq_wrap(err, "task %s item %d choice %d", task, i, j);
+    c.window = 1;
+    for (int i = 0; i < nreq && !rc; i++)
+        c.window = PTQ_MAX(c.window, PTQ_MIN(c.req[i].n - 1, m->cfg.max_seq));
     double t0 = ptq_now_sec();
     if (!rc) {
         ptq_progress pb;

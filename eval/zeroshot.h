@@ -30,7 +30,7 @@ typedef struct {
     int cont_empty;        /* continuations with no tokens after the split: ll = 0 like lm-eval */
 } ptq_zs_stats;
 
-/* Score the n requests of one item on state s (max_T = max_seq):
+/* Score the n requests of one item on state s (max_T >= the longest input):
  * ll[i] = sum log p(continuation_i | context_i) (fp64), greedy[i] = 1 when
  * every continuation token is the argmax. Inputs are (ctx+cont)[-(max_seq+1):][:-1]
  * like lm-eval (a continuation longer than max_seq keeps its last max_seq

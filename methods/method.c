@@ -41,6 +41,16 @@ static int list_opts(const ptq_method *m, char *buf, size_t cap) {
     return 0;
 }
 
+/* A string option with a list of choices holds one of them. */
+static int check_choice(const ptq_method *m, const ptq_opt_def *d, const char *v, ptq_err *err) {
+    size_t n = strlen(v);
+    for (const char *c = d->choices; c && *c; c += strcspn(c, "|"), c += *c == '|')
+        if (strcspn(c, "|") == n && !strncmp(c, v, n)) return 0;
+    return d->choices
+               ? ptq_fail(err, "method %s: option '%s' must be one of %s, got '%s'", m->name, d->name, d->choices, v)
+               : 0;
+}
+
 int ptq_method_check_opts(const ptq_method *m, const cJSON *opts, ptq_err *err) {
     if (!opts || cJSON_IsNull(opts)) return 0;
     if (!cJSON_IsObject(opts)) return ptq_fail(err, "method %s: options must be a JSON object", m->name);
@@ -68,6 +78,7 @@ int ptq_method_check_opts(const ptq_method *m, const cJSON *opts, ptq_err *err) 
             break;
         }
         if (!ok) return ptq_fail(err, "method %s: option '%s' must be %s", m->name, d->name, type_name(d->type));
+        if (d->type == PTQ_OPT_STRING && check_choice(m, d, it->valuestring, err)) return -1;
         if ((d->type == PTQ_OPT_INT || d->type == PTQ_OPT_FLOAT) && d->lo < d->hi &&
             (it->valuedouble < d->lo || it->valuedouble > d->hi))
             return ptq_fail(err, "method %s: option '%s' = %g is out of range %g..%g", m->name, d->name,
@@ -132,7 +143,9 @@ int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *er
         int t = !strcasecmp(val, "true") || !strcmp(val, "1"), f = !strcasecmp(val, "false") || !strcmp(val, "0");
         if (!t && !f) return ptq_fail(err, "method %s: option '%s' must be true or false, got '%s'", m->name, key, val);
         item = cJSON_CreateBool(t);
-    } else
+    } else if (check_choice(m, d, val, err))
+        return -1;
+    else
         item = cJSON_CreateString(val);
     cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
     cJSON_AddItemToObject(obj, key, item);

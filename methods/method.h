@@ -24,6 +24,7 @@ typedef struct {
     ptq_opt_type type;
     const char *def; /* default as text, e.g. "0.5", "true", "c4" */
     double lo, hi;   /* range of a number (none when lo >= hi) */
+    const char *choices; /* a string's allowed values, "a|b|c" (NULL: any) */
     const char *help;
 } ptq_opt_def;
 

@@ -33,7 +33,8 @@
 #include "method_util.h"
 
 static const ptq_opt_def qr_opts[] = {
-    {.name = "weights", .type = PTQ_OPT_STRING, .def = "gptq", .help = "weight quantizer: gptq or rtn"},
+    {.name = "weights", .type = PTQ_OPT_STRING, .def = "gptq", .choices = "gptq|rtn",
+     .help = "weight quantizer: gptq or rtn"},
     {.name = "percdamp", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 10.0, .help = "GPTQ damping"},
     {.name = "act_order", .type = PTQ_OPT_BOOL, .def = "false", .help = "GPTQ act-order"},
     {.name = "online_head_had", .type = PTQ_OPT_BOOL, .def = "true",

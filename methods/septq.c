@@ -38,7 +38,7 @@
 static const ptq_opt_def septq_opts[] = {
     {.name = "sparsity", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 0.5,
      .help = "fraction of weights kept in full precision (top OBS scores)"},
-    {.name = "masked_value", .type = PTQ_OPT_STRING, .def = "original",
+    {.name = "masked_value", .type = PTQ_OPT_STRING, .def = "original", .choices = "original|updated",
      .help = "original | updated (SEPTQ code: GPTQ-updated value)"},
     {.name = "mse", .type = PTQ_OPT_BOOL, .def = "true", .help = "MSE clip search for Q0 and the GPTQ grids"},
     {.name = "percdamp", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 10.0,

@@ -36,7 +36,7 @@
  *     uses 256 WikiText-2 samples; nsamples is an option). */
 #include "specquant.h"
 
-#include <cblas.h>
+#include "matmul.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +49,7 @@ static const ptq_opt_def sq_opts[] = {
     {.name = "k", .type = PTQ_OPT_INT, .def = "-1", .lo = -1, .hi = 1 << 20,
      .help = "low-frequency bins kept per row (fixed budget; average for softmax); "
              "-1: max(1, round(16 * C_in / 4096))"},
-    {.name = "budget", .type = PTQ_OPT_STRING, .def = "fixed", .help = "fixed | energy | softmax"},
+    {.name = "budget", .type = PTQ_OPT_STRING, .def = "fixed", .choices = "fixed|energy|softmax", .help = "fixed | energy | softmax"},
     {.name = "energy", .type = PTQ_OPT_FLOAT, .def = "0.5", .lo = 0.0, .hi = 1.0,
      .help = "energy fraction kept per row (budget=energy)"},
     {.name = "softmax_temp", .type = PTQ_OPT_FLOAT, .def = "1.0", .lo = 0.0, .hi = 1000.0,
@@ -233,11 +233,10 @@ static double group_mse(const ptq_model *m, int layer, const group_def *g, const
             return -1;
         }
         /* y = X W^T - Q(X^) Q(R)^T - X^ W_low^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L->out, n, 1.f, cap->sample, n, L->w, n, 0.f, y,
-                    L->out);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xq, n, w, n, 1.f, y, L->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, 1.f, cap->sample, n, L->w, n, 0.f, y, L->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xq, n, w, n, 1.f, y, L->out);
         if (side)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xs, n, side, n, 1.f, y, L->out);
+            ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xs, n, side, n, 1.f, y, L->out);
         for (size_t i2 = 0; i2 < (size_t)S * L->out; i2++) e += (double)y[i2] * y[i2];
         free(w);
         free(y);

@@ -123,8 +123,14 @@ int ptq_cli_cell_make(const ptq_cli_cell *f, const char *cmd, ptq_cell *c) {
     if (ptq_qspec_parse(f->bits, &q, &err)) return ptq_cli_error(2, "%s: --bits: %s", cmd, err.msg);
     int rc = ptq_cell_init(c, f->model, f->method, &q, &err);
     if (!rc && f->tokenizer && !(c->tokenizer = strdup(f->tokenizer))) rc = ptq_fail(&err, "out of memory");
-    for (int i = 0; i < f->nopts && !rc; i++)
-        rc = ptq_cell_add_opt(c, f->opts[i], &err);
+    for (int i = 0; i < f->nopts && !rc; i++) {
+        size_t k = strcspn(f->opts[i], "="); /* one value per key: a repeated key is a typo, not an override */
+        for (int j = 0; j < i && !rc; j++)
+            if (strcspn(f->opts[j], "=") == k && !strncmp(f->opts[i], f->opts[j], k))
+                rc = ptq_fail(&err, "--opt %.*s given twice ('%s', then '%s')", (int)k, f->opts[i], f->opts[j],
+                              f->opts[i]);
+        if (!rc) rc = ptq_cell_add_opt(c, f->opts[i], &err);
+    }
     if (rc) {
         ptq_cell_free(c);
         return ptq_cli_error(2, "%s: %s", cmd, err.msg);

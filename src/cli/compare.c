@@ -12,7 +12,9 @@ static void usage(FILE *f) {
                "  NEW, BASELINE: a results .jsonl file or an experiment directory (all shards merged).\n"
                "  Defaults: ppl=0.01 (relative), kld=0.05 (relative) + kld_abs=1e-4, acc=0.01 (absolute,\n"
                "  or k=1 x combined stderr if larger), agree=1 (points of top-1 agreement), latency=1.5 (ratio).\n"
-               "  Exit status: 0 no regression, 1 regression or missing rows, 2 usage error.\n");
+               "  A gated value that is not a finite number in its range (null, a string, nan, ppl <= 0, acc\n"
+               "  outside [0,1]) on either side fails the gate, named on stderr.\n"
+               "  Exit status: 0 no regression, 1 regression, missing rows or invalid values, 2 usage error.\n");
 }
 
 int cmd_compare(int argc, char **argv) {
@@ -38,9 +40,9 @@ int cmd_compare(int argc, char **argv) {
         ptq_compare(&cur, &base, &tol, stdout, &s, &err)) {
         ptq_cli_error(1, "%s", err.msg);
     } else {
-        printf("\n%d metrics checked: %d regressions, %d missing rows, %d improved, %d new rows\n", s.checked,
-               s.regressions, s.missing, s.improved, s.added);
-        rc = s.regressions || s.missing ? 1 : 0;
+        printf("\n%d metrics checked: %d regressions, %d missing rows, %d invalid values, %d improved, %d new rows\n",
+               s.checked, s.regressions, s.missing, s.invalid, s.improved, s.added);
+        rc = s.regressions || s.missing || s.invalid ? 1 : 0;
         printf("%s\n", rc ? "FAIL: regression against the baseline" : "PASS");
     }
     ptq_rowset_free(&cur);

@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "model_open.h"
+#include "datasets.h"
 #include "hf_checkpoint.h"
+#include "model_open.h"
 #include "perplexity.h"
 #include "ppl_stream.h"
 #include "sysinfo.h"
@@ -62,6 +63,24 @@ static int ppl_stream(const char *model, const char *tok_path, char *datasets, p
     return rc;
 }
 
+/* --dataset: a comma list of registered text datasets, none empty (checked
+ * before the model loads, so a typo is a usage error). */
+static int check_datasets(const char *list) {
+    char names[512] = "";
+    for (int i = 0; ptq_text_dataset_names[i]; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", ptq_text_dataset_names[i]);
+    for (const char *d = list;; d += strcspn(d, ",") + 1) {
+        size_t n = strcspn(d, ",");
+        int ok = 0;
+        for (int i = 0; n && ptq_text_dataset_names[i]; i++)
+            ok |= strlen(ptq_text_dataset_names[i]) == n && !strncmp(ptq_text_dataset_names[i], d, n);
+        if (!ok)
+            return ptq_cli_error(2, "ppl: --dataset: %s%.*s%s is not a text dataset (expected a comma list of: %s)",
+                                 n ? "'" : "an empty name", (int)n, d, n ? "'" : "", names);
+        if (!d[n]) return 0;
+    }
+}
+
 int cmd_ppl(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"tokenizer", required_argument, 0, 'z'},
@@ -96,6 +115,7 @@ int cmd_ppl(int argc, char **argv) {
     }
     if (optind < argc) return ptq_cli_error(2, "ppl: unexpected argument '%s'", argv[optind]);
     if (!model) return ptq_cli_error(2, "ppl: --model is required");
+    if (check_datasets(datasets)) return 2;
     if (stream) return ppl_stream(model, tokp, datasets, &po);
     ptq_model m;
     ptq_tokenizer *tok;

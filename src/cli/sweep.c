@@ -96,8 +96,38 @@ static int parse_args(int argc, char **argv, ptq_sweep_opts *o, int *resume, int
         snprintf(o->only + strlen(o->only), sizeof o->only - strlen(o->only), "%s,", argv[optind]);
     }
     const char *from;
-    if (!have_shard && ptq_sweep_env_shard(&o->shard, &o->nshards, &from))
-        fprintf(stderr, "sweep: shard %d/%d from %s\n", o->shard, o->nshards, from);
+    ptq_err err;
+    int env = have_shard ? 0 : ptq_sweep_env_shard(&o->shard, &o->nshards, &from, &err);
+    if (env < 0) return ptq_cli_error(2, "sweep: %s", err.msg);
+    if (env) fprintf(stderr, "sweep: shard %d/%d from %s\n", o->shard, o->nshards, from);
+    return 0;
+}
+
+/* Every --only prefix must name some cell of the plan: a typo would run nothing. */
+static int check_only(const ptq_experiment *e, const char *only) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", only);
+    for (char *sv = NULL, *k = strtok_r(buf, ",", &sv); k; k = strtok_r(NULL, ",", &sv)) {
+        int hit = 0;
+        for (int i = 0; i < e->ncells && !hit; i++)
+            hit = !strncmp(e->cells[i].key, k, strlen(k));
+        if (!hit)
+            return ptq_cli_error(2,
+                                 "sweep: --only %s: no cell of experiment %s has a key starting with it "
+                                 "(`sweep --dry-run` lists the keys)",
+                                 k, e->name);
+    }
+    return 0;
+}
+
+/* A results directory belongs to one experiment (DIR/experiment.json): rows
+ * of another one must not mix in. */
+static int check_dir_owner(const ptq_experiment *e, const char *dir) {
+    char name[128] = "", avg[64];
+    ptq_sweep_stored_config(dir, name, sizeof name, avg, sizeof avg);
+    if (name[0] && strcmp(name, e->name))
+        return ptq_cli_error(2, "sweep: %s holds results of experiment '%s', not '%s' (use another --out)", dir, name,
+                             e->name);
     return 0;
 }
 
@@ -114,10 +144,15 @@ int cmd_sweep(int argc, char **argv) {
         free(cfg_text);
         return ptq_cli_error(2, "%s", err.msg);
     }
-    if (ptq_experiment_keys(&e, &err) || ptq_sweep_plan_make(&e, &o, &p, &err)) {
+    if (ptq_experiment_keys(&e, &err)) { /* the config's models: input */
+        rc = ptq_cli_error(2, "%s", err.msg);
+        goto done0;
+    }
+    if (ptq_sweep_plan_make(&e, &o, &p, &err)) {
         rc = ptq_cli_error(1, "%s", err.msg);
         goto done0;
     }
+    if ((rc = check_only(&e, o.only)) || (rc = check_dir_owner(&e, p.dir))) goto done;
     if (p.shard_rows && !resume && !dry_run) {
         rc = ptq_cli_error(2, "%s already holds %d rows: pass --resume to skip the cells already done, or remove it",
                            p.path, p.shard_rows);

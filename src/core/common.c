@@ -74,15 +74,45 @@ char *ptq_replace_all(const char *s, size_t n, const char *from, const char *to,
     return o;
 }
 
+/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused by type. */
+int ptq_open_regular(const char *path, ptq_err *err) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        ptq_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        ptq_fail(err, "%s: is %s, not a regular file", path,
+                 S_ISFIFO(st.st_mode)  ? "a FIFO"
+                 : S_ISDIR(st.st_mode) ? "a directory"
+                 : S_ISCHR(st.st_mode) ? "a character device"
+                 : S_ISBLK(st.st_mode) ? "a block device"
+                                       : "a socket");
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+FILE *ptq_fopen_regular(const char *path, ptq_err *err) {
+    int fd = ptq_open_regular(path, err);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (fd >= 0 && !f) ptq_fail(err, "%s: cannot open: %s", path, strerror(errno)), close(fd);
+    return f;
+}
+
 int ptq_read_file(const char *path, char **data, size_t *len, ptq_err *err) {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ptq_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = ptq_fopen_regular(path, err);
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!f) return -1;
+    if (fstat(fileno(f), &st) != 0) {
         fclose(f);
-        return ptq_fail(err, "%s: not a regular file", path);
+        return ptq_fail(err, "%s: cannot stat: %s", path, strerror(errno));
     }
     size_t n = (size_t)st.st_size;
     char *buf = ptq_calloc(n + 1, 1, err);
@@ -157,8 +187,8 @@ static void hex_digest(const unsigned char *md, char hex[65]) {
 }
 
 int ptq_sha256_file(const char *path, char hex[65], ptq_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ptq_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = ptq_fopen_regular(path, err);
+    if (!f) return -1;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     unsigned char buf[1 << 16];
@@ -291,3 +321,13 @@ double ptq_rng_normal(ptq_rng *r) {
 
 const char *ptq_git_commit(void) { return PTQ_GIT_COMMIT; }
 const char *ptq_version(void) { return "0.1.0"; }
+
+const char *ptq_shape_str(const long long *shape, int ndim, char *buf, size_t cap) {
+    size_t o = 0;
+    if (cap == 0) return buf;
+    buf[0] = 0;
+    o += (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim && o < cap; d++) o += (size_t)snprintf(buf + o, cap - o, "%s%lld", d ? ", " : "", shape[d]);
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+    return buf;
+}

@@ -31,6 +31,13 @@ void *ptq_calloc(size_t n, size_t size, ptq_err *err);
  * of *outn bytes, or NULL. */
 char *ptq_replace_all(const char *s, size_t n, const char *from, const char *to, size_t *outn);
 
+/* Open a file to read, refusing anything but a regular file (a FIFO, a
+ * device, a directory) before a read could block on it: every reader of
+ * models, tokenizers, configs, datasets and results opens through these.
+ * An fd / a FILE, or -1 / NULL with "PATH: cannot open: ..." or "PATH: is a
+ * FIFO, not a regular file". */
+int ptq_open_regular(const char *path, ptq_err *err);
+FILE *ptq_fopen_regular(const char *path, ptq_err *err);
 /* Whole file into memory (NUL-terminated for convenience). */
 int ptq_read_file(const char *path, char **data, size_t *len, ptq_err *err);
 /* Write a whole file atomically: tmp + fsync + rename. */
@@ -71,6 +78,9 @@ double ptq_rng_normal(ptq_rng *r);
 /* Git commit the binary was built from ("unknown" if not a checkout). */
 const char *ptq_git_commit(void);
 const char *ptq_version(void);
+
+/* "[d0, d1, ...]" of a tensor shape (ndim 0..8) into buf; returns buf. */
+const char *ptq_shape_str(const long long *shape, int ndim, char *buf, size_t cap);
 
 #define PTQ_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define PTQ_MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -3,7 +3,7 @@
  * global Householder reflection. The builders live in quant/rotations.c. */
 #include "blockrot.h"
 
-#include <cblas.h>
+#include "matmul.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +29,7 @@ void ptq_permute_rows(float *x, long rows, int C, const int *perm, float *tmp) {
 void ptq_block_rotate_rows(float *x, long rows, int C, int B, const float *Rt, float *tmp) {
     long m = rows * (C / B);
     memcpy(tmp, x, sizeof(float) * rows * C);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, B, B, 1.f, tmp, B, Rt, B, 0.f, x, B);
+    ptq_sgemm(CblasNoTrans, CblasNoTrans, (int)m, B, B, 1.f, tmp, B, Rt, B, 0.f, x, B);
 }
 
 int ptq_ru_rotate_rows(const ptq_ru_transform *tr, float *x, long rows, ptq_err *err) {

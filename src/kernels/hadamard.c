@@ -17,7 +17,7 @@
  * FWHT on each row, then H_K applied across rows (one sgemm). */
 #include "hadamard.h"
 
-#include <cblas.h>
+#include "matmul.h"
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -235,7 +235,7 @@ int ptq_hadamard_rows(float *x, int rows, int n, ptq_err *err) {
             for (int a = 0; a < K; a++)
                 fwht(v + (size_t)a * P, P);
             if (K > 1 && tmp) { /* (K x P) <- H_K (K x K) * (K x P) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, P, K, norm, HK, K, v, P, 0.f, tmp, P);
+                ptq_sgemm(CblasNoTrans, CblasNoTrans, K, P, K, norm, HK, K, v, P, 0.f, tmp, P);
                 memcpy(v, tmp, (size_t)n * sizeof(float));
             } else
                 for (int i = 0; i < n; i++)
@@ -275,10 +275,12 @@ int ptq_random_orthogonal(float *Q, int n, uint64_t seed, ptq_err *err) {
     ptq_rng_seed(&r, seed);
     for (size_t i = 0; i < (size_t)n * n; i++)
         A[i] = ptq_rng_normal(&r);
+    int tok = ptq_blas_serial_begin(); /* the same Q at any thread count */
     int rc = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, n, A, n, tau);
     for (int i = 0; i < n && !rc; i++)
         d[i] = A[(size_t)i * n + i] < 0 ? -1.0 : 1.0;
     if (!rc) rc = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, n, n, n, A, n, tau);
+    ptq_blas_serial_end(tok);
     if (!rc) /* sign-fix by diag(R) so the distribution is Haar */
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)

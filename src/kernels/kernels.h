@@ -92,7 +92,7 @@ int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float
  * share the x broadcasts and loop overhead). For benchmarks and tests. */
 void ptq_kern_gemv_int4_blocks(int nb);
 /* T rows of fp32 activations (weight-only prefill): the GEMV for T = 1, else
- * 128-row panels dequantized to fp32 and multiplied with cblas_sgemm. */
+ * 128-row panels dequantized to fp32 and multiplied with ptq_sgemm (matmul.h). */
 int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err);
 
 /* ---- KV cache in int8 / int4 with per-head groups ------------------------ */

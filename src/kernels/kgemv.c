@@ -2,7 +2,7 @@
  * activations): decode GEMV dequantizing on the fly, prefill by
  * dequantizing 128-row panels and calling sgemm; and the int8 / int4 KV
  * cache with per-head groups. */
-#include <cblas.h>
+#include "matmul.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,8 +120,7 @@ int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias
         }
         if (fail) break;
         float *tmp = y; /* y[:, r0:r0+nr] with row stride out */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, nr, w->in, 1.f, x, w->in, wf, w->in, 0.f, tmp + r0,
-                    w->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, nr, w->in, 1.f, x, w->in, wf, w->in, 0.f, tmp + r0, w->out);
     }
     free(wf);
     if (fail) return ptq_fail(err, "kgemm_f32: out of memory");

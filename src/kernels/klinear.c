@@ -2,7 +2,7 @@
  * the packed GEMM/GEMV on integer activation codes or fp32 rows, then the
  * method's side branch on the same unquantized rows. forward.c dispatches
  * here when a linear has kernels attached (packed.c attaches them). */
-#include <cblas.h>
+#include "matmul.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,8 +23,7 @@ int ptq_lin_kernel_forward(const ptq_lin_kernel *k, const float *x, int T, int a
         return -1;
     if (k->lf.coef && ptq_klowfreq_apply(&k->lf, x, T, y, err)) return -1;
     if (!k->lf.coef && k->side_dense)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, w->out, w->in, 1.f, x, w->in, k->side_dense, w->in,
-                    1.f, y, w->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, w->out, w->in, 1.f, x, w->in, k->side_dense, w->in, 1.f, y, w->out);
     if (k->sp.rowptr) ptq_kcsr_apply(&k->sp, x, T, y);
     return 0;
 }

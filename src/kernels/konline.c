@@ -3,7 +3,7 @@
  * bins) and SEPTQ's sparse full-precision add (CSR). Matrix products go
  * through OpenBLAS. The online ops that transform a linear's input live in
  * model/online_ops.c (row kernels: hadamard.c, blockrot.c). */
-#include <cblas.h>
+#include "matmul.h"
 #include <fftw3.h>
 #include <math.h>
 #include <stdlib.h>
@@ -94,8 +94,7 @@ int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, 
         fftwf_free(buf), fftwf_free(F);
     }
     if (!fail)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, lf->out, 2 * k, 1.f, X, 2 * k, lf->coef, 2 * k, 1.f,
-                    y, lf->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, lf->out, 2 * k, 1.f, X, 2 * k, lf->coef, 2 * k, 1.f, y, lf->out);
     free(X);
     return fail ? ptq_fail(err, "lowfreq: out of memory") : 0;
 }

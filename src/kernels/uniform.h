@@ -38,7 +38,8 @@ static inline void ptq_uq_grid(float lo, float hi, int bits, int sym, float *sca
     }
     float s = hi == lo ? 0.f : (hi - lo) / (float)ptq_uq_maxq(bits);
     *scale = s == 0.f ? 0.f : s;
-    *zero = s == 0.f ? 0 : (int)nearbyintf(-lo / s);
+    float z = s == 0.f ? 0.f : nearbyintf(-lo / s);
+    *zero = fabsf(z) <= 1e9f ? (int)z : 0; /* a non-finite range (overflowed activations): no UB conversion */
 }
 
 /* The code of x on the grid (scale, zero). */

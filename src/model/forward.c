@@ -3,14 +3,14 @@
  * Read top to bottom like llama2.c's run.c: embed -> for each layer
  * (RMSNorm, q/k/v, RoPE, KV cache, attention, o, residual, RMSNorm,
  * SwiGLU FFN, residual) -> final RMSNorm -> lm_head. Every projection is one
- * cblas_sgemm over all T rows; attention is two sgemm calls per head
+ * ptq_sgemm (matmul.h) over all T rows; attention is two sgemm calls per head
  * (QK^T and PV), heads in parallel with OpenMP. Quantization hooks (online
  * ops, activation and KV fake quantizers) sit exactly where the methods'
  * papers put them and are identity by default.
  * The same loop is the real low-bit path: a linear with kernels attached
  * (packed.c) runs them instead of the fp32 GEMM, and a state made with
  * ptq_state_init_packed stores 8/4-bit K/V as integer codes. */
-#include <cblas.h>
+#include "matmul.h"
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -43,16 +43,19 @@ static int kv_int_fmt(const ptq_model *m, int l, int v, ptq_kvfmt *f) {
     return 0;
 }
 
-static int state_init(ptq_state *s, const ptq_model *m, int max_T, int packed, ptq_err *err) {
+static int state_init(ptq_state *s, const ptq_model *m, int max_T, int ctx, int packed, ptq_err *err) {
     memset(s, 0, sizeof *s);
     const ptq_config *c = &m->cfg;
     if (max_T <= 0 || max_T > c->max_seq)
         return ptq_fail(err, "sequence length %d out of range 1..%d (model max_seq)", max_T, c->max_seq);
+    if (ctx < max_T || ctx > c->max_seq)
+        return ptq_fail(err, "context of %d positions out of range %d..%d (model max_seq)", ctx, max_T, c->max_seq);
     s->max_T = max_T;
+    s->ctx = ctx;
     s->n_layers = c->n_layers;
     size_t T = max_T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t wide = PTQ_MAX((size_t)c->hidden_dim, PTQ_MAX(qd, (size_t)c->dim));
-    size_t rows = (size_t)c->max_seq * c->n_kv_heads; /* cache rows per layer */
+    size_t rows = (size_t)ctx * c->n_kv_heads, half = (size_t)c->head_dim / 2; /* cache rows per layer */
     int nthr = ptq_num_threads(), fp_k = !packed, fp_v = !packed;
     if (packed) {
         if (!(s->kvq = ptq_calloc(2 * (size_t)c->n_layers, sizeof(ptq_kvcache), err))) goto fail;
@@ -66,7 +69,7 @@ static int state_init(ptq_state *s, const ptq_model *m, int max_T, int packed, p
                 !(kc->sz = ptq_calloc(rows * 2 * kc->f.ngroups, sizeof(float), err)))
                 goto fail;
         }
-        if (!(s->kv_panel = ptq_calloc((size_t)nthr * 2 * c->max_seq * c->head_dim, sizeof(float), err))) goto fail;
+        if (!(s->kv_panel = ptq_calloc((size_t)nthr * 2 * ctx * c->head_dim, sizeof(float), err))) goto fail;
     }
     if (!(s->acts = ptq_calloc(1, sizeof(ptq_kacts), err)) || !(s->x = ptq_calloc(T * c->dim, sizeof(float), err)) ||
         !(s->xb = ptq_calloc(T * wide, sizeof(float), err)) ||
@@ -74,13 +77,16 @@ static int state_init(ptq_state *s, const ptq_model *m, int max_T, int packed, p
         !(s->xq = ptq_calloc(2 * T * max_in(c), sizeof(float), err)) ||
         !(s->q = ptq_calloc(T * qd, sizeof(float), err)) || !(s->k = ptq_calloc(T * kvd, sizeof(float), err)) ||
         !(s->v = ptq_calloc(T * kvd, sizeof(float), err)) ||
-        !(s->att = ptq_calloc((size_t)nthr * T * c->max_seq, sizeof(float), err)) ||
+        !(s->att = ptq_calloc((size_t)nthr * T * ctx, sizeof(float), err)) ||
         !(s->hb = ptq_calloc(T * c->hidden_dim, sizeof(float), err)) ||
         !(s->hb2 = ptq_calloc(T * c->hidden_dim, sizeof(float), err)) ||
-        (fp_k && !(s->key_cache = ptq_calloc((size_t)c->n_layers * c->max_seq * kvd, sizeof(float), err))) ||
-        (fp_v && !(s->value_cache = ptq_calloc((size_t)c->n_layers * c->max_seq * kvd, sizeof(float), err))) ||
+        (fp_k && !(s->key_cache = ptq_calloc((size_t)c->n_layers * ctx * kvd, sizeof(float), err))) ||
+        (fp_v && !(s->value_cache = ptq_calloc((size_t)c->n_layers * ctx * kvd, sizeof(float), err))) ||
+        !(s->rope_cos = ptq_calloc(ctx * half, sizeof(float), err)) ||
+        !(s->rope_sin = ptq_calloc(ctx * half, sizeof(float), err)) ||
         !(s->logits = ptq_calloc(T * c->vocab_size, sizeof(float), err)))
         goto fail;
+    ptq_rope_tables(c, ctx, s->rope_cos, s->rope_sin);
     return 0;
 fail:
     ptq_state_free(s);
@@ -88,16 +94,20 @@ fail:
 }
 
 int ptq_state_init(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err) {
-    return state_init(s, m, max_T, 0, err);
+    return state_init(s, m, max_T, max_T, 0, err);
 }
 
-int ptq_state_init_packed(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err) {
-    return state_init(s, m, max_T, 1, err);
+int ptq_state_init_ctx(ptq_state *s, const ptq_model *m, int max_T, int ctx, ptq_err *err) {
+    return state_init(s, m, max_T, ctx, 0, err);
+}
+
+int ptq_state_init_packed(ptq_state *s, const ptq_model *m, int max_T, int ctx, ptq_err *err) {
+    return state_init(s, m, max_T, ctx, 1, err);
 }
 
 void ptq_state_free(ptq_state *s) {
-    float *bufs[] = {s->x,   s->xb, s->xb2, s->xq,        s->q,           s->k,      s->v,
-                     s->att, s->hb, s->hb2, s->key_cache, s->value_cache, s->logits, s->kv_panel};
+    float *bufs[] = {s->x,  s->xb,  s->xb2,       s->xq,           s->q,      s->k,        s->v,        s->att,
+                     s->hb, s->hb2, s->key_cache, s->value_cache, s->logits, s->kv_panel, s->rope_cos, s->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     if (s->acts) ptq_kacts_free(s->acts);
     free(s->acts);
@@ -168,11 +178,9 @@ static int linear_fp32(const ptq_linear *l, const float *x, float *scratch, floa
         xq = q;
     }
     if (cap) cap(cap_ctx, layer, which, pre, xq, T, l->in);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, xq, l->in, l->w, l->in, 0.f, y,
-                l->out);
+    ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, xq, l->in, l->w, l->in, 0.f, y, l->out);
     if (l->w_side)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, pre, l->in, l->w_side, l->in,
-                    1.f, y, l->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, pre, l->in, l->w_side, l->in, 1.f, y, l->out);
     if (l->bias)
         for (int t = 0; t < T; t++)
             for (int o = 0; o < l->out; o++) y[(size_t)t * l->out + o] += l->bias[o];
@@ -226,10 +234,10 @@ static int layer_op(const ptq_online_op *op, float *x, int rows, int n, int l, c
 }
 
 /* Rotate every head vector of `x` (T rows of nheads*hd) at positions pos0+t. */
-static void rope(const ptq_model *m, float *x, int T, int nheads, int pos0) {
+static void rope(const ptq_model *m, const ptq_state *s, float *x, int T, int nheads, int pos0) {
     int hd = m->cfg.head_dim, half = hd / 2;
     for (int t = 0; t < T; t++) {
-        const float *cs = m->rope_cos + (size_t)(pos0 + t) * half, *sn = m->rope_sin + (size_t)(pos0 + t) * half;
+        const float *cs = s->rope_cos + (size_t)(pos0 + t) * half, *sn = s->rope_sin + (size_t)(pos0 + t) * half;
         for (int h = 0; h < nheads; h++) {
             float *v = x + ((size_t)t * nheads + h) * hd;
             for (int i = 0; i < half; i++) {
@@ -263,7 +271,7 @@ static const float *kv_rows(const ptq_model *m, const ptq_state *s, int layer, i
     const ptq_kvcache *kc = int_cache(s, layer, v);
     if (!kc) {
         *ld = kvd;
-        return (v ? s->value_cache : s->key_cache) + (size_t)layer * c->max_seq * kvd + (size_t)kvh * hd;
+        return (v ? s->value_cache : s->key_cache) + (size_t)layer * s->ctx * kvd + (size_t)kvh * hd;
     }
     for (int p = 0; p < L; p++) {
         size_t r = (size_t)p * c->n_kv_heads + kvh;
@@ -298,7 +306,7 @@ static void attention_decode_int(const ptq_model *m, ptq_state *s, int layer, in
 #pragma omp parallel for schedule(dynamic, 1)
     for (int h = 0; h < c->n_heads; h++) {
         int tid = ptq_thread_id();
-        float *S = s->att + (size_t)tid * s->max_T * c->max_seq, *o = s->xb2 + (size_t)h * hd;
+        float *S = s->att + (size_t)tid * s->max_T * s->ctx, *o = s->xb2 + (size_t)h * hd;
         const float *q = s->q + (size_t)h * hd;
         int kvh = h / group;
         for (int p = 0; p < L; p++) {
@@ -327,18 +335,16 @@ static void attention(const ptq_model *m, ptq_state *s, int layer, int T, int po
 #pragma omp parallel for schedule(dynamic, 1)
     for (int h = 0; h < c->n_heads; h++) {
         int tid = ptq_thread_id();
-        float *S = s->att + (size_t)tid * s->max_T * c->max_seq;
-        float *panel = s->kv_panel ? s->kv_panel + (size_t)tid * 2 * c->max_seq * hd : NULL;
+        float *S = s->att + (size_t)tid * s->max_T * s->ctx;
+        float *panel = s->kv_panel ? s->kv_panel + (size_t)tid * 2 * s->ctx * hd : NULL;
         int kvh = h / group, ldk, ldv;
         const float *kc = kv_rows(m, s, layer, 0, kvh, L, panel, &ldk);
         /* S (T x L) = Q_h K_h^T * scale */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, L, hd, scale, s->q + (size_t)h * hd, qd, kc, ldk, 0.f,
-                    S, L);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, L, hd, scale, s->q + (size_t)h * hd, qd, kc, ldk, 0.f, S, L);
         for (int t = 0; t < T; t++) softmax_causal(S + (size_t)t * L, pos0 + t + 1, L); /* causal: keys 0..pos0+t */
-        const float *vc = kv_rows(m, s, layer, 1, kvh, L, panel ? panel + (size_t)c->max_seq * hd : NULL, &ldv);
+        const float *vc = kv_rows(m, s, layer, 1, kvh, L, panel ? panel + (size_t)s->ctx * hd : NULL, &ldv);
         /* out_h (T x hd) = P V_h */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, L, 1.f, S, L, vc, ldv, 0.f,
-                    s->xb2 + (size_t)h * hd, qd);
+        ptq_sgemm(CblasNoTrans, CblasNoTrans, T, hd, L, 1.f, S, L, vc, ldv, 0.f, s->xb2 + (size_t)h * hd, qd);
     }
 }
 
@@ -353,7 +359,7 @@ static void kv_store(const ptq_model *m, ptq_state *s, int l, int T, int pos0) {
         const ptq_kvcache *kc = int_cache(s, l, v);
         if (!kc) {
             ptq_fq_rows(src, T * nkv, hd, v ? &L->vq : &L->kq);
-            memcpy((v ? s->value_cache : s->key_cache) + ((size_t)l * c->max_seq + pos0) * kvd, src,
+            memcpy((v ? s->value_cache : s->key_cache) + ((size_t)l * s->ctx + pos0) * kvd, src,
                    (size_t)T * kvd * sizeof(float));
             continue;
         }
@@ -377,10 +383,21 @@ int ptq_forward_embed(const ptq_model *m, const int *tokens, int T, float *x, pt
     return 0;
 }
 
+/* The state holds T rows at positions pos0.. and layer l's caches. */
+static int check_span(const ptq_state *s, int l, int T, int pos0, ptq_err *err) {
+    if (T <= 0 || T > s->max_T) return ptq_fail(err, "forward: %d tokens, state holds 1..%d", T, s->max_T);
+    if (pos0 < 0 || pos0 > s->ctx - T)
+        return ptq_fail(err, "forward: positions %d..%d outside the state's context 0..%d", pos0, pos0 + T - 1,
+                        s->ctx - 1);
+    if (l < 0 || l >= s->n_layers) return ptq_fail(err, "forward: layer %d, state holds %d", l, s->n_layers);
+    return 0;
+}
+
 int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
     const ptq_config *c = &m->cfg;
     const ptq_layer *L = &m->layers[l];
     int d = c->dim, hd = c->head_dim;
+    if (check_span(s, l, T, pos0, err)) return -1;
 
     /* attention */
     rmsnorm_rows(s->xb, x, L->rms_att, T, d, c->norm_eps);
@@ -388,8 +405,8 @@ int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, 
         linear_in_state(s, &L->lin[PTQ_LIN_K], s->xb, s->k, T, l, PTQ_LIN_K, err) ||
         linear_in_state(s, &L->lin[PTQ_LIN_V], s->xb, s->v, T, l, PTQ_LIN_V, err))
         return -1;
-    rope(m, s->q, T, c->n_heads, pos0);
-    rope(m, s->k, T, c->n_kv_heads, pos0);
+    rope(m, s, s->q, T, c->n_heads, pos0);
+    rope(m, s, s->k, T, c->n_kv_heads, pos0);
     if (layer_op(&L->qk_op, s->q, T * c->n_heads, hd, l, "qk", err) ||
         layer_op(&L->qk_op, s->k, T * c->n_kv_heads, hd, l, "qk", err))
         return -1;
@@ -419,16 +436,14 @@ int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, 
 }
 
 int ptq_forward_head(const ptq_model *m, ptq_state *s, const float *x, int T, float *logits, ptq_err *err) {
+    if (T <= 0 || T > s->max_T) return ptq_fail(err, "forward: %d tokens, state holds 1..%d", T, s->max_T);
     rmsnorm_rows(s->xb, x, m->rms_final, T, m->cfg.dim, m->cfg.norm_eps);
     return linear_in_state(s, &m->lm_head, s->xb, logits, T, m->cfg.n_layers, 0, err);
 }
 
 int ptq_forward(const ptq_model *m, ptq_state *s, const int *tokens, int T, int pos0, float *logits, int last_only,
                 ptq_err *err) {
-    if (T <= 0 || T > s->max_T)
-        return ptq_fail(err, "forward: %d tokens, state holds 1..%d", T, s->max_T);
-    if (pos0 < 0 || pos0 + T > m->cfg.max_seq)
-        return ptq_fail(err, "forward: positions %d..%d exceed max_seq %d", pos0, pos0 + T - 1, m->cfg.max_seq);
+    if (check_span(s, 0, T, pos0, err)) return -1;
     if (ptq_forward_embed(m, tokens, T, s->x, err)) return -1;
     for (int l = 0; l < m->cfg.n_layers; l++)
         if (ptq_forward_block(m, s, l, s->x, T, pos0, err)) return ptq_wrap(err, "forward");

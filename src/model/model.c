@@ -82,9 +82,7 @@ int ptq_linear_set_qweight(ptq_linear *l, ptq_qweight *qw, ptq_err *err) {
     return 0;
 }
 
-/* The RoPE tables from cfg. */
-static void init_rope(ptq_model *m) {
-    const ptq_config *c = &m->cfg;
+void ptq_rope_tables(const ptq_config *c, int n, float *cos_t, float *sin_t) {
     int half = c->head_dim / 2;
     for (int i = 0; i < half; i++) {
         /* fp32 like llama2.c's run.c so greedy samples match it bit for bit */
@@ -102,10 +100,10 @@ static void init_rope(ptq_model *m) {
             }
             ffreq = (float)freq;
         }
-        for (int p = 0; p < c->max_seq; p++) {
+        for (int p = 0; p < n; p++) {
             float val = (float)p * ffreq;
-            m->rope_cos[(size_t)p * half + i] = cosf(val);
-            m->rope_sin[(size_t)p * half + i] = sinf(val);
+            cos_t[(size_t)p * half + i] = cosf(val);
+            sin_t[(size_t)p * half + i] = sinf(val);
         }
     }
 }
@@ -119,9 +117,6 @@ int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err) {
     if (!(m->tok_emb = ptq_calloc((size_t)c->vocab_size * c->dim, sizeof(float), err))) goto fail;
     if (!(m->rms_final = ptq_calloc(c->dim, sizeof(float), err))) goto fail;
     if (!(m->layers = ptq_calloc(c->n_layers, sizeof(ptq_layer), err))) goto fail;
-    size_t half = (size_t)c->head_dim / 2;
-    if (!(m->rope_cos = ptq_calloc((size_t)c->max_seq * half, sizeof(float), err))) goto fail;
-    if (!(m->rope_sin = ptq_calloc((size_t)c->max_seq * half, sizeof(float), err))) goto fail;
     for (int l = 0; l < c->n_layers; l++) {
         ptq_layer *L = &m->layers[l];
         if (!(L->rms_att = ptq_calloc(c->dim, sizeof(float), err))) goto fail;
@@ -145,7 +140,6 @@ int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err) {
         m->lm_head.owns_w = 1;
         if (!(m->lm_head.w = ptq_calloc((size_t)c->vocab_size * c->dim, sizeof(float), err))) goto fail;
     }
-    init_rope(m);
     return 0;
 fail:
     ptq_model_free(m);
@@ -168,8 +162,6 @@ void ptq_model_free(ptq_model *m) {
     free(m->layers);
     free(m->tok_emb);
     free(m->rms_final);
-    free(m->rope_cos);
-    free(m->rope_sin);
     memset(m, 0, sizeof *m);
 }
 
@@ -227,8 +219,6 @@ int ptq_model_clone(ptq_model *d, const ptq_model *s, ptq_err *err) {
         d->layers[l].vq = s->layers[l].vq;
     }
     if (copy_linear(&d->lm_head, &s->lm_head, err)) goto fail;
-    memcpy(d->rope_cos, s->rope_cos, (size_t)c->max_seq * (c->head_dim / 2) * sizeof(float));
-    memcpy(d->rope_sin, s->rope_sin, (size_t)c->max_seq * (c->head_dim / 2) * sizeof(float));
     memcpy(d->path, s->path, sizeof d->path);
     memcpy(d->sha256, s->sha256, sizeof d->sha256);
     memcpy(d->name, s->name, sizeof d->name);
@@ -294,20 +284,27 @@ void ptq_weight_format_str(const ptq_weight_format *f, char *buf, size_t cap) {
  * rms_final, freq_cis_real, freq_cis_imag (seq_len x head_size/2 each),
  * [wcls]. llama2.c's w1 = gate, w3 = up, w2 = down. */
 
-static int read_floats(FILE *f, float *dst, size_t n, const char *path, const char *what, ptq_err *err) {
+/* n floats of tensor `what`; a NaN or infinity is an error (a model with one
+ * would score NaN, or as perfect where a metric ignores it). */
+static int read_floats(FILE *f, float *dst, size_t n, const char *path, const char *what, int layer, ptq_err *err) {
+    char name[64];
+    if (layer >= 0) snprintf(name, sizeof name, "layer %d %s", layer, what);
+    else snprintf(name, sizeof name, "%s", what);
     if (fread(dst, sizeof(float), n, f) != n)
-        return ptq_fail(err, "%s: truncated while reading %s (%zu floats expected)", path, what, n);
+        return ptq_fail(err, "%s: truncated while reading %s (%zu floats expected)", path, name, n);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(dst[i])) return ptq_fail(err, "%s: %s[%zu] is %g (weights must be finite)", path, name, i, dst[i]);
     return 0;
 }
 
 int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err) {
     memset(m, 0, sizeof *m);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ptq_fail(err, "%s: cannot open model: %s", path, strerror(errno));
+    FILE *f = ptq_fopen_regular(path, err);
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!f) return ptq_wrap(err, "model");
+    if (fstat(fileno(f), &st) != 0) {
         fclose(f);
-        return ptq_fail(err, "%s: not a regular file", path);
+        return ptq_fail(err, "%s: cannot stat model: %s", path, strerror(errno));
     }
     int32_t h[7];
     if (fread(h, sizeof(int32_t), 7, f) != 7) {
@@ -321,8 +318,13 @@ int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err) {
     c.n_layers = h[2];
     c.n_heads = h[3];
     c.n_kv_heads = h[4];
+    if (h[5] == 0 || h[5] == INT32_MIN) { /* the sign says tied (+) or untied (-); -INT32_MIN does not exist */
+        fclose(f);
+        return ptq_fail(err, "%s: llama2.c header: vocab_size field = %d, expected +-1..%d (negative: untied head)",
+                        path, h[5], PTQ_MAX_VOCAB);
+    }
     c.tied_embeddings = h[5] > 0;
-    c.vocab_size = h[5] > 0 ? h[5] : (h[5] == INT32_MIN ? 0 : -h[5]);
+    c.vocab_size = h[5] > 0 ? h[5] : -h[5];
     c.max_seq = h[6];
     c.head_dim = c.n_heads > 0 ? c.dim / c.n_heads : 0;
     c.rope_theta = 10000.f;
@@ -358,25 +360,25 @@ int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err) {
         fclose(f);
         return ptq_wrap(err, "%s", path);
     }
-    int rc = read_floats(f, m->tok_emb, V * D, path, "token_embedding", err);
-    for (int l = 0; !rc && l < c.n_layers; l++) rc = read_floats(f, m->layers[l].rms_att, D, path, "rms_att", err);
+    int rc = read_floats(f, m->tok_emb, V * D, path, "token_embedding", -1, err);
+    for (int l = 0; !rc && l < c.n_layers; l++) rc = read_floats(f, m->layers[l].rms_att, D, path, "rms_att", l, err);
     static const int order[] = {PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, PTQ_LIN_O};
     for (int j = 0; !rc && j < 4; j++)
         for (int l = 0; !rc && l < c.n_layers; l++) {
             ptq_linear *lin = &m->layers[l].lin[order[j]];
-            rc = read_floats(f, lin->w, (size_t)lin->out * lin->in, path, ptq_linear_names[order[j]], err);
+            rc = read_floats(f, lin->w, (size_t)lin->out * lin->in, path, ptq_linear_names[order[j]], l, err);
         }
-    for (int l = 0; !rc && l < c.n_layers; l++) rc = read_floats(f, m->layers[l].rms_ffn, D, path, "rms_ffn", err);
+    for (int l = 0; !rc && l < c.n_layers; l++) rc = read_floats(f, m->layers[l].rms_ffn, D, path, "rms_ffn", l, err);
     static const int order2[] = {PTQ_LIN_GATE, PTQ_LIN_DOWN, PTQ_LIN_UP};
     for (int j = 0; !rc && j < 3; j++)
         for (int l = 0; !rc && l < c.n_layers; l++) {
             ptq_linear *lin = &m->layers[l].lin[order2[j]];
-            rc = read_floats(f, lin->w, (size_t)lin->out * lin->in, path, ptq_linear_names[order2[j]], err);
+            rc = read_floats(f, lin->w, (size_t)lin->out * lin->in, path, ptq_linear_names[order2[j]], l, err);
         }
-    if (!rc) rc = read_floats(f, m->rms_final, D, path, "rms_final", err);
+    if (!rc) rc = read_floats(f, m->rms_final, D, path, "rms_final", -1, err);
     if (!rc && fseek(f, (long)(S * hs * sizeof(float)), SEEK_CUR) != 0) /* skip freq_cis */
         rc = ptq_fail(err, "%s: cannot skip freq_cis", path);
-    if (!rc && !c.tied_embeddings) rc = read_floats(f, m->lm_head.w, V * D, path, "wcls", err);
+    if (!rc && !c.tied_embeddings) rc = read_floats(f, m->lm_head.w, V * D, path, "wcls", -1, err);
     fclose(f);
     if (rc) {
         ptq_model_free(m);

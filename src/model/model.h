@@ -67,7 +67,6 @@ typedef struct {
     float *rms_final; /* [dim] */
     ptq_linear lm_head;
     ptq_layer *layers;
-    float *rope_cos, *rope_sin; /* max_seq x head_dim/2 */
     char path[4096];  /* file or directory it was loaded from */
     char sha256[65];  /* of the weights file ("" if not computed) */
     char name[128];   /* short name, e.g. "stories260K" */
@@ -82,6 +81,8 @@ int ptq_model_clone(ptq_model *dst, const ptq_model *src, ptq_err *err);
 int ptq_model_untie(ptq_model *m, ptq_err *err);
 /* Validate a config: positive dims, divisibility, sane limits. */
 int ptq_config_check(const ptq_config *c, const char *where, ptq_err *err);
+/* RoPE cos/sin of positions 0..n-1 (n x head_dim/2 each) for config c. */
+void ptq_rope_tables(const ptq_config *c, int n, float *cos_t, float *sin_t);
 long ptq_model_param_count(const ptq_model *m);
 /* Linear by index: layer in [0, n_layers) with which in PTQ_LIN_*, or
  * layer == n_layers for lm_head (which ignored). */
@@ -121,10 +122,15 @@ int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err);
 typedef void (*ptq_capture_fn)(void *ctx, int layer, int which, const float *x_pre, const float *x_q, int T,
                                int n);
 
+/* Every buffer is sized by the window asked for (max_T rows, ctx
+ * positions), never by the model's max_seq: a model declaring 1M positions
+ * evaluated at 256 needs the memory of 256. */
 typedef struct {
     int max_T; /* rows the scratch buffers hold */
+    int ctx;   /* positions the KV caches and RoPE tables hold: pos0 + T <= ctx */
     float *x, *xb, *xb2, *xq, *q, *k, *v, *att, *hb, *hb2;
-    float *key_cache, *value_cache; /* n_layers x max_seq x kv_dim */
+    float *key_cache, *value_cache; /* n_layers x ctx x kv_dim */
+    float *rope_cos, *rope_sin;     /* ctx x head_dim/2, of the model's config */
     float *logits;                  /* max_T x vocab */
     ptq_capture_fn capture;
     void *capture_ctx;
@@ -134,15 +140,19 @@ typedef struct {
      * bits, else f.bits 0 and key_cache/value_cache hold it in fp32. */
     struct ptq_kacts *acts;
     struct ptq_kvcache *kvq;
-    float *kv_panel;   /* per thread 2 x max_seq x head_dim: dequantized K/V of a head (prefill) */
+    float *kv_panel;   /* per thread 2 x ctx x head_dim: dequantized K/V of a head (prefill) */
     int n_layers;      /* of the model the state was made for */
 } ptq_state;
 
+/* A state for windows of up to max_T tokens at positions 0..max_T-1. */
 int ptq_state_init(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err);
-/* A state for the real low-bit path: as ptq_state_init, plus int8/int4 KV
+/* Forward calls of up to max_T tokens at positions up to ctx - 1
+ * (max_T <= ctx <= max_seq), e.g. decoding one token at a time. */
+int ptq_state_init_ctx(ptq_state *s, const ptq_model *m, int max_T, int ctx, ptq_err *err);
+/* A state for the real low-bit path: as ptq_state_init_ctx, plus int8/int4 KV
  * caches (kernels.h ptq_kvfmt, same codes as the fake quantizer) for the
  * layers whose kq/vq have 8 or 4 bits; fp32 caches only where needed. */
-int ptq_state_init_packed(ptq_state *s, const ptq_model *m, int max_T, ptq_err *err);
+int ptq_state_init_packed(ptq_state *s, const ptq_model *m, int max_T, int ctx, ptq_err *err);
 void ptq_state_free(ptq_state *s);
 /* KV cache bytes of ctx positions as this state stores them (codes +
  * scales/zeros for int layers, fp32 otherwise). */
@@ -151,7 +161,8 @@ size_t ptq_state_kv_bytes(const ptq_state *s, const ptq_model *m, int ctx);
 int ptq_state_kv_packed(const ptq_state *s);
 
 /* Causal forward of T tokens at positions pos0..pos0+T-1, attending to the
- * KV cache of positions < pos0 written by earlier calls. Writes logits for
+ * KV cache of positions < pos0 written by earlier calls. T above the
+ * state's max_T or a position at or past its ctx is an error. Writes logits for
  * all T positions (T x vocab) into `logits` (or s->logits when NULL); when
  * last_only, only the last position's logits are computed (into row 0).
  * Fails (out of memory in an online op or a kernel) with a message naming

@@ -3,7 +3,7 @@
  * blockrot.c (RUQuant); dense and low-rank products go through OpenBLAS. */
 #include "online_ops.h"
 
-#include <cblas.h>
+#include "matmul.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,7 +171,7 @@ static int dense_rows(const ptq_online_op *op, float *x, int rows, ptq_err *err)
     int n = op->n;
     float *t = malloc(sizeof(float) * (size_t)rows * n);
     if (!t) return ptq_fail(err, "out of memory (%d x %d floats)", rows, n);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, n, 1.f, x, n, op->data->A, n, 0.f, t, n);
+    ptq_sgemm(CblasNoTrans, CblasNoTrans, rows, n, n, 1.f, x, n, op->data->A, n, 0.f, t, n);
     memcpy(x, t, sizeof(float) * (size_t)rows * n);
     free(t);
     return 0;
@@ -184,9 +184,9 @@ static int lowrank_rows(const ptq_online_op *op, float *x, int rows, ptq_err *er
     if (!Y) return ptq_fail(err, "out of memory (2 x %d x %d floats)", rows, r);
     float *Z = Y + (size_t)rows * r;
     const float *Q = op->data->Q, *M = op->data->M;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, r, d, 1.f, x, d, Q, r, 0.f, Y, r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, r, r, 1.f, Y, r, M, r, 0.f, Z, r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d, r, 1.f, Z, r, Q, r, 1.f, x, d);
+    ptq_sgemm(CblasNoTrans, CblasNoTrans, rows, r, d, 1.f, x, d, Q, r, 0.f, Y, r);
+    ptq_sgemm(CblasNoTrans, CblasTrans, rows, r, r, 1.f, Y, r, M, r, 0.f, Z, r);
+    ptq_sgemm(CblasNoTrans, CblasTrans, rows, d, r, 1.f, Z, r, Q, r, 1.f, x, d);
     free(Y);
     return 0;
 }

@@ -9,7 +9,7 @@
  * with act-order, groups hold consecutive permuted columns (qweight gidx). */
 #include "gptq.h"
 
-#include <cblas.h>
+#include "matmul.h"
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -49,7 +49,7 @@ void ptq_hessian_add(ptq_hessian *h, const float *x, int T) {
     double sc = sqrt(2.0 / (double)tot);
     for (size_t i = 0; i < (size_t)T * n; i++)
         xd[i] = sc * x[i];
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, T, 1.0, xd, n, (double)h->nsamples / (double)tot, h->H, n);
+    ptq_dsyrk_upper_t(n, T, 1.0, xd, n, (double)h->nsamples / (double)tot, h->H, n);
     h->nsamples = tot;
     free(xd);
 }
@@ -62,9 +62,11 @@ static int hinv_factor(double *H, int n, double percdamp, ptq_err *err) {
     mean /= n;
     for (int j = 0; j < n; j++)
         H[(size_t)j * n + j] += percdamp * mean;
+    int tok = ptq_blas_serial_begin(); /* OpenBLAS's threaded potrf rounds by its thread count */
     int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n, H, n);
     if (!info) info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', n, H, n);
     if (!info) info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n, H, n);
+    ptq_blas_serial_end(tok);
     if (info)
         return ptq_fail(err,
                         "GPTQ: Hessian (%dx%d) is not positive definite after damping %g (LAPACK info %d); "
@@ -193,8 +195,8 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
             }
         }
         if (i2 < cols) /* lazy update: W[:, i2:] -= E (rows x cnt) * Hinv[i1:i2, i2:] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols - i2, cnt, -1.f, E, bs,
-                        Hf + (size_t)i1 * cols + i2, cols, 1.f, Wp + i2, cols);
+            ptq_sgemm(CblasNoTrans, CblasNoTrans, rows, cols - i2, cnt, -1.f, E, bs, Hf + (size_t)i1 * cols + i2, cols,
+                      1.f, Wp + i2, cols);
     }
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < cols; k++) {

@@ -62,17 +62,16 @@ static int read_group(parse_state *st, const char *opt, const char *digits, int 
     return 0;
 }
 
-/* "clip<r>" -> r in [0.01, 1], kept at the 6 significant digits the
- * canonical form prints, so that the canonical string parses to the same value. */
+/* "clip<r>" -> r in [0.01, 1], as the float nearest to the decimal (the
+ * value stored; the canonical form prints it back exactly, put_ratio). */
 static int read_clip(parse_state *st, const char *opt, const char *num, int pos, float *out, ptq_err *err) {
-    char *end, buf[32];
+    char *end;
     errno = 0;
-    double c = strtod(num, &end);
-    if (!isdigit((unsigned char)num[0]) || errno || *end || !(c >= 0.01 && c <= 1.0))
+    float c = strtof(num, &end);
+    if (!isdigit((unsigned char)num[0]) || errno || *end || !(c >= 0.01f && c <= 1.0f))
         return ptq_fail(err, "bit-spec '%s': clip ratio in '-%s' at position %d must be a number in [0.01, 1]",
                         st->spec, opt, pos);
-    snprintf(buf, sizeof buf, "%g", c);
-    *out = (float)strtod(buf, NULL);
+    *out = c;
     return 0;
 }
 
@@ -117,7 +116,18 @@ static int parse_opt(parse_state *st, const char *opt, int pos, ptq_qspec *q, pt
     return unknown(st, opt, pos, err);
 }
 
+/* The shortest %g form (6..9 significant digits) that reads back as r: common
+ * ratios keep their short form (0.9), distinct floats get distinct strings. */
+static const char *put_ratio(float r, char buf[32]) {
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, 32, "%.*g", prec, (double)r);
+        if (strtof(buf, NULL) == r) break;
+    }
+    return buf;
+}
+
 void ptq_qspec_format(ptq_qspec *q) {
+    char num[32];
     char *t = q->text;
     size_t cap = sizeof q->text, n = 0;
 #define PUT(...) n += (size_t)snprintf(t + n, n < cap ? cap - n : 0, __VA_ARGS__)
@@ -125,13 +135,13 @@ void ptq_qspec_format(ptq_qspec *q) {
     if (q->kv_bits < 16) PUT("KV%d", q->kv_bits);
     if (q->w_group) PUT("-g%d", q->w_group);
     if (q->w_sym >= 0) PUT("-%s", q->w_sym ? "sym" : "asym");
-    if (q->a_clip > 0.f) PUT("-clip%g", (double)q->a_clip);
+    if (q->a_clip > 0.f) PUT("-clip%s", put_ratio(q->a_clip, num));
     if (q->w_mse) PUT("-mse");
     if (q->a_sym >= 0) PUT("-a:%s", q->a_sym ? "sym" : "asym");
     if (q->a_group >= 0) PUT("-a:g%d", q->a_group);
     if (q->kv_sym >= 0) PUT("-kv:%s", q->kv_sym ? "sym" : "asym");
     if (q->kv_group >= 0) PUT("-kv:g%d", q->kv_group);
-    if (q->kv_clip > 0.f) PUT("-kv:clip%g", (double)q->kv_clip);
+    if (q->kv_clip > 0.f) PUT("-kv:clip%s", put_ratio(q->kv_clip, num));
 #undef PUT
 }
 

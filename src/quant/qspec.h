@@ -19,7 +19,10 @@
  *
  * Canonical form (ptq_qspec.text): W<b>A<b>[KV<b>] then, where set,
  * -g<N> -sym|-asym -clip<r> -mse -a:sym|-a:asym -a:g<N> -kv:sym|-kv:asym
- * -kv:g<N> -kv:clip<r>. Parsing the canonical form gives the same struct.
+ * -kv:g<N> -kv:clip<r>. Parsing the canonical form gives the same struct:
+ * a clip ratio is stored as the nearest float and printed with the fewest
+ * digits (6 to 9) that read back as that float, so 0.9 stays "0.9" and
+ * 0.1234567 and 0.1234568 stay distinct.
  * Examples: W4A4KV4, W4A16-g128, W3A3-asym, W4A4KV4-clip0.9-kv:g64, W8A8-a:asym. */
 #ifndef PTQ_QSPEC_H
 #define PTQ_QSPEC_H

@@ -4,8 +4,9 @@
  * code version (different cell keys) compares against an old baseline. The
  * gated metrics of a row and their rules come from its task kind
  * (eval/task.h): relative for perplexity and KLD, absolute and stderr-aware
- * for accuracies, a ratio for latency. Exit 1 on any regression or missing
- * row, 0 otherwise. */
+ * for accuracies, a ratio for latency. Exit 1 on any regression, missing
+ * row or invalid value (null, a string, non-finite, out of the metric's
+ * range) on either side, 0 otherwise. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,19 +103,60 @@ static int is_ratio(int rule) {
     return rule == PTQ_GATE_SPEED || rule == PTQ_GATE_TIME;
 }
 
+static const cJSON *metric_item(const cJSON *row, const char *name) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(row, "metrics");
+    const cJSON *v = m ? cJSON_GetObjectItemCaseSensitive(m, name) : NULL;
+    return v ? v : cJSON_GetObjectItemCaseSensitive(row, name);
+}
+
+/* NULL when v (present) is a valid value of a metric gated by rule, else
+ * what it should be. */
+static const char *invalid_value(const cJSON *v, int rule) {
+    static const char *const want[] = {
+        [PTQ_GATE_NONE] = "a finite number",    [PTQ_GATE_PPL] = "a finite number > 0",
+        [PTQ_GATE_KLD] = "a finite number >= 0 (-1e-6 for rounding)", [PTQ_GATE_ACC] = "a finite number in [0, 1]",
+        [PTQ_GATE_AGREE] = "a number in [0, 100]", [PTQ_GATE_SPEED] = "a finite number > 0",
+        [PTQ_GATE_TIME] = "a finite number > 0",
+    };
+    double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    int ok = isfinite(x);
+    if (ok && (rule == PTQ_GATE_PPL || rule == PTQ_GATE_SPEED || rule == PTQ_GATE_TIME)) ok = x > 0;
+    if (ok && rule == PTQ_GATE_KLD) ok = x >= -1e-6; /* a divergence near 0 rounds slightly below it */
+    if (ok && rule == PTQ_GATE_ACC) ok = x >= 0 && x <= 1;
+    if (ok && rule == PTQ_GATE_AGREE) ok = x >= 0 && x <= 100;
+    return ok ? NULL : want[rule];
+}
+
+/* A value that is not a valid metric fails the gate, on either side, with
+ * a line on stderr naming the side, the row and the metric. */
+static void flag_invalid(const char *side, const char *id, const char *metric, const cJSON *v, const char *want,
+                        FILE *out, ptq_compare_summary *s) {
+    char num[32], *text = cJSON_IsNumber(v) ? NULL : cJSON_PrintUnformatted(v);
+    if (cJSON_IsNumber(v)) snprintf(num, sizeof num, "%.17g", v->valuedouble); /* cJSON prints inf as null */
+    const char *shown = cJSON_IsNumber(v) ? num : text ? text : "?";
+    fprintf(stderr, "error: compare: %s row '%s': metric '%s' is %s, expected %s\n", side, id, metric, shown, want);
+    if (out) fprintf(out, "| %s | %s | | | | | INVALID %s value %s |\n", id, metric, side, shown);
+    free(text);
+    s->invalid++;
+}
+
 static void check_metric(const char *id, const char *metric, int rule, const char *se_name, const cJSON *nr,
                          const cJSON *br, const ptq_compare_tol *t, FILE *out, ptq_compare_summary *s) {
-    double b = ptq_row_metric(br, metric), n = ptq_row_metric(nr, metric);
-    if (!isfinite(b) && !isfinite(n)) return; /* not gated here (or diverged in both) */
+    const cJSON *bv = metric_item(br, metric), *nv = metric_item(nr, metric);
+    if (!bv && !nv) return; /* not a metric of this row */
     s->checked++;
+    const char *bad_b = bv ? invalid_value(bv, rule) : NULL, *bad_n = nv ? invalid_value(nv, rule) : NULL;
+    if (bad_b) flag_invalid("baseline", id, metric, bv, bad_b, out, s);
+    if (bad_n) flag_invalid("new", id, metric, nv, bad_n, out, s);
+    if (bad_b || bad_n) return;
+    double b = ptq_row_metric(br, metric), n = ptq_row_metric(nr, metric);
     const char *status;
     double worse = NAN, allowed = NAN;
-    if (!isfinite(n)) {
-        status = "REGRESSION (missing/non-finite)";
+    if (!nv) {
+        status = "REGRESSION (missing)";
         s->regressions++;
-    } else if (!isfinite(b)) {
-        status = "fixed (baseline non-finite)";
-        s->improved++;
+    } else if (!bv) {
+        status = "ok (no baseline value)";
     } else {
         double se_b = se_name ? ptq_row_metric(br, se_name) : NAN, se_n = se_name ? ptq_row_metric(nr, se_name) : NAN;
         judge(rule, b, n, se_b, se_n, t, &worse, &allowed);
@@ -169,6 +211,15 @@ int ptq_compare(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare
         if (!nr) {
             s->missing++;
             if (out) fprintf(out, "| %s | - | | | | | MISSING in new results |\n", id);
+            continue;
+        }
+        if (ptq_row_failed(nr) || ptq_row_failed(base->rows[i])) { /* no value to gate: a failure */
+            const cJSON *fr = ptq_row_failed(nr) ? nr : base->rows[i];
+            const char *why = ptq_row_str(fr, "error");
+            fprintf(stderr, "error: compare: %s row '%s' is a failed cell: %s\n", fr == nr ? "new" : "baseline", id,
+                    why ? why : "?");
+            if (out) fprintf(out, "| %s | - | | | | | FAILED cell (%s) |\n", id, fr == nr ? "new" : "baseline");
+            s->invalid++;
             continue;
         }
         check_row(id, nr, base->rows[i], t, out, s);

@@ -22,10 +22,13 @@ int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err);
 
 typedef struct {
     int checked, regressions, missing, improved, added;
+    int invalid; /* values that are not a valid metric (null, a string, nan, ppl <= 0, ...): a failure */
 } ptq_compare_summary;
 /* Match rows by "id" (model|method|bits|seed|task), check every gated
  * metric, print a diff table to out (may be NULL). A baseline row with no
- * match in `cur` counts as missing (and fails the gate). */
+ * match in `cur` counts as missing, a gated value on either side that is not
+ * a finite number in the metric's range as invalid (named on stderr); both
+ * fail the gate. */
 int ptq_compare(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare_tol *t, FILE *out,
                 ptq_compare_summary *s, ptq_err *err);
 

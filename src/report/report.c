@@ -59,6 +59,7 @@ static double cell_metric(const table *t, const char *label, const char *bits, c
         const char *l = row_label(r);
         if (!m || !b || !k || !l || strcmp(m, t->model) || strcmp(l, label) || strcmp(b, bits) || strcmp(k, task))
             continue;
+        if (ptq_row_failed(r)) return INFINITY; /* shown as "failed", never as a number */
         double v = ptq_row_metric(r, metric);
         if (!strcmp(metric, "acc_norm") && isnan(v)) v = ptq_row_metric(r, "acc");
         if (isnan(v)) continue;
@@ -201,7 +202,7 @@ static int build_table(table *t, const ptq_rowset *rs, const char *model, const 
 static void fmt_val(const colspec *c, double v, char *out, size_t cap) {
     int d = c->col->decimals;
     if (isnan(v)) snprintf(out, cap, "-");
-    else if (isinf(v)) snprintf(out, cap, "inf");
+    else if (isinf(v)) snprintf(out, cap, "failed");
     else if (c->col->per_task && v >= 1000) snprintf(out, cap, "%.3g", v);
     else snprintf(out, cap, "%.*f", d, fabs(v) < 0.5 * pow(10, -d) ? 0.0 : v); /* no "-0.0000" */
 }
@@ -274,7 +275,8 @@ static void fill(const table *t, int csv, ptq_table *tab) {
                 double v = col_value(t, cs, t->labels[l], t->bits[b]);
                 char s[32];
                 fmt_val(cs, v, s, sizeof s);
-                if (csv) ptq_table_num(tab, "%.6g", v);
+                if (csv && isinf(v)) ptq_table_cell(tab, 0, "failed"); /* a failed cell, never a number */
+                else if (csv) ptq_table_num(tab, "%.6g", v);
                 else ptq_table_cell(tab, is_best(t, cs, t->bits[b], t->labels[l]), "%s", s);
             }
     }

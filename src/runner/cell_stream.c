@@ -270,7 +270,7 @@ static int score(stream_run *r, eval_set *e, ptq_state *s, ptq_ppl_result *res, 
     double denom = e->o.denom_hf ? (double)e->nwin * e->L : (double)res->tokens_scored;
     res->ppl = exp(res->nll_sum / denom);
     res->tokens_per_sec = e->fwd_sec > 0 ? (double)e->nwin * e->L / e->fwd_sec : 0;
-    return 0;
+    return ptq_ppl_finite(res, err);
 }
 
 static cJSON *stream_json(const stream_run *r, const ptq_stream_block_stat *b) {

@@ -124,7 +124,12 @@ typedef struct {
     cJSON *overrides;
     method_variant *vars;
     int nvars, capvars;
+    int *ids;       /* hash set of the cells' ids: index + 1 per slot, 0 = empty */
+    size_t idsmask; /* slots - 1 (a power of two) */
 } plan_ctx;
+
+/* Larger plans are refused: split the experiment (or use exclude/only). */
+#define PLAN_MAX_CELLS 100000
 
 /* Build a key-sorted copy of an object of scalars. */
 static cJSON *sorted_copy(const cJSON *obj) {
@@ -151,7 +156,10 @@ static cJSON *resolve_options(const ptq_method *m, const cJSON *user) {
     return s;
 }
 
-static int push_variant(plan_ctx *pc, const method_variant *v) {
+static int push_variant(plan_ctx *pc, const method_variant *v, ptq_err *err) {
+    if (pc->nvars >= PLAN_MAX_CELLS)
+        return bad(err, pc->src, v->path, "the option sweeps expand to more than %d method variants (the plan limit)",
+                   PLAN_MAX_CELLS);
     if (pc->nvars == pc->capvars) {
         pc->capvars = pc->capvars ? pc->capvars * 2 : 16;
         pc->vars = realloc(pc->vars, (size_t)pc->capvars * sizeof *pc->vars);
@@ -166,7 +174,8 @@ static int expand_opts(plan_ctx *pc, method_variant *base, const cJSON *opts, co
     if (!at) {
         method_variant v = *base; /* its options are validated with its cells (ptq_cell_check) */
         v.user = cJSON_Duplicate(cur, 1);
-        return push_variant(pc, &v);
+        if (push_variant(pc, &v, err)) return cJSON_Delete(v.user), -1;
+        return 0;
     }
     if (cJSON_IsArray(at)) {
         if (cJSON_GetArraySize(at) == 0)
@@ -323,13 +332,31 @@ static void free_cell(ptq_cell *c) {
     ptq_cell_free(c);
 }
 
+static int pattern_match(const cJSON *p, const ptq_cell *c);
+
+/* The slot of id in the set: where it is, or the empty slot it would take. */
+static size_t id_slot(const plan_ctx *pc, const ptq_experiment *e, const char *id) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *s = id; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    size_t i = (size_t)h & pc->idsmask;
+    while (pc->ids[i] && strcmp(e->cells[pc->ids[i] - 1].id, id))
+        i = (i + 1) & pc->idsmask;
+    return i;
+}
+
+/* A cell of the plan, unless it is there already (an include of an existing
+ * cell, a repeated bit-spec or seed) or an exclude pattern matches it. */
 static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char *model, const method_variant *v,
-                    const ptq_qspec *q, int seed, ptq_err *err) {
+                    const ptq_qspec *q, int seed, const cJSON *excl, ptq_err *err) {
     char label[256], id[512];
     ptq_opts_label(v->m, v->user, label, sizeof label);
     snprintf(id, sizeof id, "%s|%s|%s|s%d", model, label, q->text, seed);
-    for (int i = 0; i < e->ncells; i++)
-        if (!strcmp(e->cells[i].id, id)) return 0; /* include of an existing cell */
+    size_t slot = id_slot(pc, e, id);
+    if (pc->ids[slot]) return 0;
+    if (e->ncells >= PLAN_MAX_CELLS)
+        return bad(err, pc->src, v->path, "the plan (with its includes) has more than %d cells: split the experiment",
+                   PLAN_MAX_CELLS);
     if (e->ncells == *cap) {
         *cap = *cap ? *cap * 2 : 32;
         e->cells = realloc(e->cells, (size_t)*cap * sizeof *e->cells);
@@ -384,6 +411,9 @@ static int add_cell(ptq_experiment *e, int *cap, const plan_ctx *pc, const char 
         cJSON_AddNullToObject(r, "calibration");
     cJSON_AddItemToObject(r, "overrides", cJSON_Duplicate(c->overrides, 1));
     c->resolved = r;
+    for (const cJSON *p = excl ? excl->child : NULL; p; p = p->next)
+        if (pattern_match(p, c)) return free_cell(&e->cells[--e->ncells]), 0;
+    pc->ids[slot] = e->ncells;
     return 0;
 }
 
@@ -435,6 +465,31 @@ static int check_pattern(plan_ctx *pc, const cJSON *p, const char *path, ptq_err
     return 0;
 }
 
+/* The size of the product (each variant with its own bits list), refused
+ * above PLAN_MAX_CELLS; then the id set for up to PLAN_MAX_CELLS cells
+ * (add_cell refuses more), at most 40% full. */
+static int plan_size(plan_ctx *pc, ptq_err *err) {
+    double nb = 0;
+    for (int v = 0; v < pc->nvars; v++) {
+        const method_variant *owner = &pc->vars[v];
+        while (owner->nbits < 0)
+            owner--;
+        nb += owner->bits ? owner->nbits : pc->nbits;
+    }
+    double n = pc->nmodels * nb * pc->nseeds;
+    if (n > PLAN_MAX_CELLS)
+        return bad(err, pc->src, "$",
+                   "the plan has %.0f cells (models %d x method variants %d x bits %.0f x seeds %d), "
+                   "more than the limit of %d: split the experiment or narrow its axes",
+                   n, pc->nmodels, pc->nvars, pc->nvars ? nb / pc->nvars : 0, pc->nseeds, PLAN_MAX_CELLS);
+    size_t slots = 64;
+    while (slots < 2.5 * PLAN_MAX_CELLS)
+        slots *= 2;
+    pc->ids = ptq_calloc(slots, sizeof *pc->ids, err);
+    pc->idsmask = slots - 1;
+    return pc->ids ? 0 : -1;
+}
+
 static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
     int cap = 0;
     const cJSON *excl = cJSON_GetObjectItemCaseSensitive(pc->cfg, "exclude");
@@ -448,6 +503,7 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
         if (check_pattern(pc, p, path, err)) return -1;
     }
     int nmain = pc->nvars;
+    if (plan_size(pc, err)) return -1;
     for (int mi = 0; mi < pc->nmodels; mi++)
         for (int v = 0; v < nmain; v++) {
             const method_variant *mv = &pc->vars[v];
@@ -458,12 +514,8 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
             const ptq_qspec *bits = owner->bits ? owner->bits : pc->bits;
             int nb = owner->bits ? owner->nbits : pc->nbits;
             for (int b = 0; b < nb; b++)
-                for (int s = 0; s < pc->nseeds; s++) {
-                    int before = e->ncells;
-                    if (add_cell(e, &cap, pc, pc->models[mi], mv, &bits[b], pc->seeds[s], err)) return -1;
-                    for (const cJSON *p = excl ? excl->child : NULL; p && e->ncells > before; p = p->next)
-                        if (pattern_match(p, &e->cells[e->ncells - 1])) free_cell(&e->cells[--e->ncells]);
-                }
+                for (int s = 0; s < pc->nseeds; s++)
+                    if (add_cell(e, &cap, pc, pc->models[mi], mv, &bits[b], pc->seeds[s], excl, err)) return -1;
         }
     i = 0;
     for (const cJSON *p = incl ? incl->child : NULL; p; p = p->next, i++) {
@@ -495,7 +547,7 @@ static int build_cells(ptq_experiment *e, plan_ctx *pc, ptq_err *err) {
         cJSON_Delete(m);
         if (rc) return -1;
         for (int v = before; v < pc->nvars; v++)
-            if (add_cell(e, &cap, pc, mo->valuestring, &pc->vars[v], &qs, seed, err)) return -1;
+            if (add_cell(e, &cap, pc, mo->valuestring, &pc->vars[v], &qs, seed, NULL, err)) return -1;
     }
     if (e->ncells == 0) return bad(err, pc->src, "$", "the plan is empty (every cell was excluded)");
     for (int k = 0; k < e->ncells; k++) {
@@ -600,6 +652,7 @@ static void plan_free(plan_ctx *pc) {
         if (pc->vars[i].nbits > 0) free(pc->vars[i].bits);
     }
     free(pc->vars);
+    free(pc->ids);
 }
 
 int ptq_experiment_parse(const char *text, const char *src, ptq_experiment *e, ptq_err *err) {
@@ -697,13 +750,29 @@ static int registry_fingerprint(char out[65], ptq_err *err) {
     return 0;
 }
 
+/* overrides.seqlen must fit the model (cells are model-major: one header
+ * read per run of cells of the same model). */
+static int check_seqlen(const ptq_cell *c, const char **last, int *max_seq, ptq_err *err) {
+    if (c->eval.ppl.seqlen <= 0) return 0;
+    if ((!*last || strcmp(*last, c->model)) && ptq_model_max_seq(c->model, max_seq, err))
+        return ptq_wrap(err, "cell %s", c->id);
+    *last = c->model;
+    if (*max_seq > 0 && c->eval.ppl.seqlen > *max_seq)
+        return ptq_fail(err, "cell %s: overrides.seqlen %d is above the max_seq %d of model %s", c->id,
+                        c->eval.ppl.seqlen, *max_seq, c->model);
+    return 0;
+}
+
 int ptq_experiment_keys(ptq_experiment *e, ptq_err *err) {
     char fp[65];
+    const char *last = NULL;
+    int max_seq = 0;
     if (registry_fingerprint(fp, err)) return -1;
     for (int i = 0; i < e->ncells; i++) {
         ptq_cell *c = &e->cells[i];
         char msha[65], dsha[65];
         if (model_sha256(c->model, msha, err)) return ptq_wrap(err, "cell %s", c->id);
+        if (check_seqlen(c, &last, &max_seq, err)) return -1;
         char *canon = cJSON_PrintUnformatted(c->resolved);
         size_t cap = strlen(canon) + 66 * (size_t)(c->ntasks + 4) + 64;
         char *buf = malloc(cap);

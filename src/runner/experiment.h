@@ -4,7 +4,8 @@
  * calibration and overrides. The plan is the cartesian product
  * models x methods (x option sweeps: an array-valued option is an axis) x bits
  * x seeds, in that order (deterministic, so shards agree), minus "exclude"
- * patterns, plus "include" cells. Validation is strict: unknown keys, wrong
+ * patterns, plus "include" cells; a repeated cell is planned once, and a
+ * plan of more than 100,000 cells is an error naming its axes. Validation is strict: unknown keys, wrong
  * types, unknown methods/options/datasets, bad bit-specs and calibration on
  * the evaluation text are errors that name the JSON path ("$.methods[1].options.alpha").
  *
@@ -29,7 +30,8 @@ typedef struct {
 
 /* Parse + validate + expand. src names the file in messages. */
 int ptq_experiment_parse(const char *text, const char *src, ptq_experiment *e, ptq_err *err);
-/* Resolve model/dataset sha256s and fill every cell's key. */
+/* Resolve model/dataset sha256s and fill every cell's key; checks what needs
+ * the model's header (overrides.seqlen <= max_seq). */
 int ptq_experiment_keys(ptq_experiment *e, ptq_err *err);
 void ptq_experiment_free(ptq_experiment *e);
 

@@ -18,29 +18,65 @@ void ptq_results_path(const char *dir, int shard, int nshards, char *out, size_t
     else snprintf(out, cap, "%s/results.shard-%d-of-%d.jsonl", dir, shard, nshards);
 }
 
-/* Cut anything after the last '\n': the remains of a write that never
+/* Start of the line that ends at text[end] (end: just past its '\n'). */
+static size_t line_start(const char *text, size_t end) {
+    size_t i = end ? end - 1 : 0;
+    while (i > 0 && text[i - 1] != '\n') i--;
+    return i;
+}
+
+/* The i-th of the n rows its cell was appended with; 1 of 1 when unmarked. */
+static void cell_part(const char *line, size_t len, int *i, int *n) {
+    *i = *n = 1;
+    cJSON *r = cJSON_ParseWithLength(line, len);
+    const cJSON *ri = cJSON_GetObjectItemCaseSensitive(r, "cell_row"), *rn = cJSON_GetObjectItemCaseSensitive(r, "cell_rows");
+    if (cJSON_IsNumber(ri) && cJSON_IsNumber(rn) && ri->valueint >= 1 && ri->valueint <= rn->valueint)
+        *i = ri->valueint, *n = rn->valueint;
+    cJSON_Delete(r);
+}
+
+static int is_object(const char *text, size_t len) {
+    cJSON *r = cJSON_ParseWithLength(text, len);
+    int ok = cJSON_IsObject(r);
+    cJSON_Delete(r);
+    return ok;
+}
+
+/* Length of the prefix of text made of whole cells: a torn last line and
+ * the rows of a cell whose last rows never landed are outside it. An
+ * unterminated last line counts as whole when it parses (`whole_tail`: for
+ * hand-written files; the writer always ends a row with '\n'). */
+static size_t whole_cells_len(const char *text, size_t len, int whole_tail) {
+    size_t end = len;
+    while (end > 0 && text[end - 1] != '\n') end--;
+    if (whole_tail && end < len && is_object(text + end, len - end)) end = len;
+    if (end == 0) return 0;
+    size_t ls = line_start(text, end);
+    int i, n;
+    cell_part(text + ls, end - ls, &i, &n);
+    if (i == n) return end;
+    for (end = ls; --i > 0 && end > 0;) end = line_start(text, end); /* rows 1..i-1 of that cell */
+    return end;
+}
+
+/* Cut what follows the last whole cell: the remains of a write that never
  * completed. Runs under the lock, so no writer is active. */
 static int cut_torn_tail(int fd, const char *path, ptq_err *err) {
     struct stat st;
     if (fstat(fd, &st)) return ptq_fail(err, "%s: stat failed: %s", path, strerror(errno));
-    off_t end = st.st_size, pos = end;
-    char buf[4096];
-    while (pos > 0) {
-        size_t chunk = pos > (off_t)sizeof buf ? sizeof buf : (size_t)pos;
-        if (pread(fd, buf, chunk, pos - (off_t)chunk) != (ssize_t)chunk)
-            return ptq_fail(err, "%s: read failed: %s", path, strerror(errno));
-        size_t i = chunk;
-        while (i > 0 && buf[i - 1] != '\n') i--;
-        if (i > 0) {
-            pos = pos - (off_t)chunk + (off_t)i;
-            break;
-        }
-        pos -= (off_t)chunk;
-    }
-    if (pos == end) return 0;
-    fprintf(stderr, "warning: %s: dropping a truncated last line (%lld bytes) left by an interrupted write\n", path,
-            (long long)(end - pos));
-    if (ftruncate(fd, pos) || fsync(fd)) return ptq_fail(err, "%s: truncate failed: %s", path, strerror(errno));
+    size_t len = (size_t)st.st_size;
+    char *text = malloc(len + 1);
+    if (!text) return ptq_fail(err, "%s: out of memory reading %zu bytes", path, len);
+    ssize_t got = len ? pread(fd, text, len, 0) : 0;
+    size_t keep = got == (ssize_t)len ? whole_cells_len(text, len, 0) : 0;
+    free(text);
+    if (got != (ssize_t)len) return ptq_fail(err, "%s: read failed: %s", path, strerror(errno));
+    if (keep == len) return 0;
+    fprintf(stderr,
+            "warning: %s: dropping %zu bytes at the end (a truncated row or the rows of an incomplete cell) left "
+            "by an interrupted write\n",
+            path, len - keep);
+    if (ftruncate(fd, (off_t)keep) || fsync(fd)) return ptq_fail(err, "%s: truncate failed: %s", path, strerror(errno));
     return 0;
 }
 
@@ -87,6 +123,11 @@ int ptq_results_append(ptq_results_writer *w, cJSON *const *rows, int n, ptq_err
     size_t len = 0, cap = 0;
     char *buf = NULL;
     for (int i = 0; i < n; i++) {
+        /* Which row of how many: a reader can tell a cell whose last rows are missing. */
+        cJSON_DeleteItemFromObjectCaseSensitive(rows[i], "cell_row");
+        cJSON_DeleteItemFromObjectCaseSensitive(rows[i], "cell_rows");
+        cJSON_AddNumberToObject(rows[i], "cell_row", i + 1);
+        cJSON_AddNumberToObject(rows[i], "cell_rows", n);
         char *s = cJSON_PrintUnformatted(rows[i]);
         if (!s) {
             free(buf);
@@ -108,13 +149,17 @@ int ptq_results_append(ptq_results_writer *w, cJSON *const *rows, int n, ptq_err
         buf[len++] = '\n';
         free(s);
     }
-    /* One write: with O_APPEND the lines land together or not at all. */
-    ssize_t wr = len ? write(w->fd, buf, len) : 0;
+    /* One write on O_APPEND; a short one (disk full) is undone to the old end. */
+    off_t before = lseek(w->fd, 0, SEEK_END);
+    ssize_t wr = len && before >= 0 ? write(w->fd, buf, len) : 0;
+    int e = errno;
     free(buf);
+    if (before < 0) return ptq_fail(err, "%s: seek failed: %s", w->path, strerror(e));
     if (wr != (ssize_t)len) {
-        int e = errno;
-        if (wr > 0) cut_torn_tail(w->fd, w->path, NULL); /* short write (disk full): undo it */
-        return ptq_fail(err, "%s: append failed: %s", w->path, wr < 0 ? strerror(e) : "short write");
+        if (wr > 0 && ftruncate(w->fd, before))
+            return ptq_fail(err, "%s: append failed (short write) and cutting it failed: %s", w->path,
+                            strerror(errno));
+        return ptq_fail(err, "%s: append failed: %s", w->path, wr < 0 ? strerror(e) : "short write (disk full?)");
     }
     if (fsync(w->fd)) return ptq_fail(err, "%s: fsync failed: %s", w->path, strerror(errno));
     return 0;
@@ -143,6 +188,13 @@ int ptq_results_read_file(const char *path, ptq_rowset *rs, ptq_err *err) {
     char *text;
     size_t len;
     if (ptq_read_file(path, &text, &len, err)) return -1;
+    size_t whole = whole_cells_len(text, len, 1);
+    if (whole < len && (memchr(text + whole, '\n', len - whole) || is_object(text + whole, len - whole))) {
+        fprintf(stderr, "warning: %s: skipping the rows of an incomplete last cell left by an interrupted write\n",
+                path);
+        rs->truncated++;
+        len = whole;
+    }
     int lineno = 0, rc = 0;
     for (char *p = text; p < text + len && !rc;) {
         char *nl = memchr(p, '\n', (size_t)(text + len - p));
@@ -180,12 +232,12 @@ int ptq_results_read_file(const char *path, ptq_rowset *rs, ptq_err *err) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int has_key(const ptq_rowset *rs, int upto, const char *key) {
+static int find_key(const ptq_rowset *rs, int upto, const char *key) {
     for (int i = 0; i < upto; i++) {
         const char *k = ptq_row_str(rs->rows[i], "row_key");
-        if (k && !strcmp(k, key)) return 1;
+        if (k && !strcmp(k, key)) return i;
     }
-    return 0;
+    return -1;
 }
 
 int ptq_results_read(const char *path, ptq_rowset *rs, ptq_err *err) {
@@ -215,12 +267,18 @@ int ptq_results_read(const char *path, ptq_rowset *rs, ptq_err *err) {
         }
         if (rc) return -1;
     }
-    /* Merge: the same row may exist in two shard files after a re-shard. */
+    /* Merge: the same row may exist in two shard files after a re-shard, a
+     * failed cell's rows before those of its successful re-run. */
     int w = start;
     for (int i = start; i < rs->n; i++) {
         const char *k = ptq_row_str(rs->rows[i], "row_key");
-        if (k && has_key(rs, w, k)) cJSON_Delete(rs->rows[i]);
-        else rs->rows[w++] = rs->rows[i];
+        int j = k ? find_key(rs, w, k) : -1;
+        if (j < 0) rs->rows[w++] = rs->rows[i];
+        else if (ptq_row_failed(rs->rows[j]) && !ptq_row_failed(rs->rows[i])) {
+            cJSON_Delete(rs->rows[j]);
+            rs->rows[j] = rs->rows[i];
+        } else
+            cJSON_Delete(rs->rows[i]);
     }
     rs->n = w;
     return 0;
@@ -230,6 +288,11 @@ void ptq_rowset_free(ptq_rowset *rs) {
     for (int i = 0; i < rs->n; i++) cJSON_Delete(rs->rows[i]);
     free(rs->rows);
     memset(rs, 0, sizeof *rs);
+}
+
+int ptq_row_failed(const cJSON *row) {
+    const char *s = ptq_row_str(row, "status");
+    return s && !strcmp(s, "failed");
 }
 
 double ptq_row_metric(const cJSON *row, const char *name) {

@@ -3,9 +3,12 @@
  * One row per cell x task, one JSON object per line. Writers hold an
  * exclusive flock on "<file>.lock" for the whole sweep (a second sweep on the
  * same file gets a clear error) and append all rows of a cell with ONE
- * write(2) on an O_APPEND descriptor followed by fsync, so a kill -9 leaves
- * either the whole cell or nothing (a torn tail, if the disk fills, is cut
- * off at the next open). Readers skip a truncated last line with a warning.
+ * write(2) on an O_APPEND descriptor followed by fsync. Each row carries
+ * "cell_row": i and "cell_rows": n (its place in the cell), so a cell is
+ * all-or-nothing on disk: a short write (disk full) is cut back at once, and
+ * after a kill the next writer cuts a torn last line and every row of an
+ * incomplete last cell; readers skip them with a warning. Rows without the
+ * two fields (older files) count as whole cells.
  *
  * Shards (--shard I/N, mpirun, Slurm arrays) write
  * results.shard-I-of-N.jsonl next to results.jsonl; readers of a directory
@@ -27,9 +30,11 @@ typedef struct {
 } ptq_results_writer;
 
 /* Create dir if needed, take the lock (error if another process holds it),
- * cut a torn tail line (warning on stderr), open for appending. */
+ * cut a torn tail and an incomplete last cell (warning on stderr), open for
+ * appending. */
 int ptq_results_open(ptq_results_writer *w, const char *path, ptq_err *err);
-/* Append rows (each serialized on one line) with a single write + fsync. */
+/* Append the rows of one cell (each on one line, with "cell_row"/"cell_rows"
+ * set) with a single write + fsync; a failed write leaves the file as it was. */
 int ptq_results_append(ptq_results_writer *w, cJSON *const *rows, int n, ptq_err *err);
 void ptq_results_close(ptq_results_writer *w);
 
@@ -43,9 +48,16 @@ typedef struct {
  * A malformed line that is not the last one is an error naming file:line. */
 int ptq_results_read_file(const char *path, ptq_rowset *rs, ptq_err *err);
 /* path may be a .jsonl file or a directory (every results*.jsonl in it,
- * sorted by name). Rows with an already-seen "row_key" are dropped. */
+ * sorted by name). Rows with an already-seen "row_key" are dropped, except
+ * that a row replaces a failed one. */
 int ptq_results_read(const char *path, ptq_rowset *rs, ptq_err *err);
 void ptq_rowset_free(ptq_rowset *rs);
+
+/* A row of a cell that failed ("status": "failed", "error": why, no
+ * metrics): the sweep records it so reports and the gate show the cell as
+ * failed; resume runs the cell again, and readers of a directory let a later
+ * row of the same key replace it. */
+int ptq_row_failed(const cJSON *row);
 
 /* Metric lookup: row.metrics.<name>, else row.<name>. NaN when absent. */
 double ptq_row_metric(const cJSON *row, const char *name);

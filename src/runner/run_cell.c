@@ -22,7 +22,7 @@ static int run_in_ram(ptq_cell *c, cJSON *rows_out, ptq_err *err) {
         cJSON *metrics = cJSON_CreateObject();
         env.extra = cJSON_CreateObject();
         double t0 = ptq_now_sec();
-        if (k->run(&env, arg, metrics, sha, err)) {
+        if (k->run(&env, arg, metrics, sha, err) || ptq_metrics_finite(metrics, err)) {
             cJSON_Delete(metrics);
             cJSON_Delete(env.extra);
             rc = ptq_wrap(err, "task %s", c->tasks[i]);

@@ -1,6 +1,7 @@
 /* sweep.c — an experiment's plan into its results directory (sweep.h). */
 #include "sweep.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,19 +9,33 @@
 
 #include "sysinfo.h"
 
-int ptq_sweep_env_shard(int *shard, int *nshards, const char **from) {
+/* A launcher's variable: a whole decimal number in lo..hi. */
+static int env_int(const char *name, const char *v, long lo, long hi, int *out, ptq_err *err) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi)
+        return ptq_fail(err, "environment variable %s='%s': expected an integer in %ld..%ld", name, v, lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+int ptq_sweep_env_shard(int *shard, int *nshards, const char **from, ptq_err *err) {
     static const char *const pairs[][2] = {{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
                                            {"PMI_RANK", "PMI_SIZE"},
                                            {"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"}};
     for (int k = 0; k < 3; k++) {
         const char *r = getenv(pairs[k][0]), *s = getenv(pairs[k][1]);
-        if (!r || !s) continue;
-        int i = atoi(r), n = atoi(s);
-        if (n > 1 && i >= 0 && i < n) {
-            *shard = i, *nshards = n, *from = pairs[k][0];
-            return 1;
-        }
-        return 0;
+        if (!r && !s) continue;
+        if (!r || !s)
+            return ptq_fail(err, "environment variable %s is set but %s is not (a launcher sets both)",
+                            pairs[k][r ? 0 : 1], pairs[k][r ? 1 : 0]);
+        int i = 0, n = 1;
+        if (env_int(pairs[k][1], s, 1, 100000, &n, err) || env_int(pairs[k][0], r, 0, 100000, &i, err)) return -1;
+        if (i >= n)
+            return ptq_fail(err, "environment variable %s=%d is not below %s=%d", pairs[k][0], i, pairs[k][1], n);
+        *shard = i, *nshards = n, *from = pairs[k][0];
+        return 1;
     }
     return 0;
 }
@@ -81,7 +96,7 @@ static int cell_done(const ptq_cell *c, const ptq_rowset *have) {
         int found = 0;
         for (int i = 0; i < have->n && !found; i++) {
             const char *k = ptq_row_str(have->rows[i], "row_key");
-            found = k && !strcmp(k, rk);
+            found = k && !strcmp(k, rk) && !ptq_row_failed(have->rows[i]); /* a failed cell runs again */
         }
         if (!found) return 0;
     }
@@ -185,7 +200,23 @@ static void fmt_secs(double s, char *out, size_t cap) {
         snprintf(out, cap, "%.1fh", s / 3600);
 }
 
-/* One cell: run it, annotate its rows, append them in one write. */
+/* A failed cell's rows: one per task, the error and no metric. */
+static cJSON *failed_rows(const ptq_cell *c, const char *why) {
+    cJSON *rows = cJSON_CreateArray();
+    for (int t = 0; t < c->ntasks; t++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "task", c->tasks[t]);
+        cJSON_AddStringToObject(r, "status", "failed");
+        cJSON_AddStringToObject(r, "error", why);
+        cJSON_AddItemToObject(r, "metrics", cJSON_CreateObject());
+        cJSON_AddStringToObject(r, "method", c->method->name);
+        cJSON_AddItemToArray(rows, r);
+    }
+    return rows;
+}
+
+/* One cell: run it, annotate its rows (the failure rows when it fails),
+ * append them in one write. */
 static int run_one(const ptq_experiment *e, ptq_cell *c, const ptq_sweep_opts *o, ptq_results_writer *w, ptq_err *err) {
     c->eval.progress = isatty(2);
     char started[32];
@@ -195,16 +226,17 @@ static int run_one(const ptq_experiment *e, ptq_cell *c, const ptq_sweep_opts *o
     int rc = ptq_run_cell(c, rows, err);
     if (!rc && cJSON_GetArraySize(rows) != c->ntasks)
         rc = ptq_fail(err, "the cell returned %d rows for %d tasks", cJSON_GetArraySize(rows), c->ntasks);
-    if (!rc) {
-        double wall = ptq_now_sec() - t0;
-        int n = cJSON_GetArraySize(rows);
-        cJSON **list = calloc((size_t)n, sizeof *list);
-        int i = 0;
-        for (cJSON *r = rows->child; r; r = r->next)
-            annotate(r, e, c, o, started, wall), list[i++] = r;
-        rc = ptq_results_append(w, list, n, err);
-        free(list);
-    }
+    if (rc) cJSON_Delete(rows), rows = failed_rows(c, err->msg);
+    double wall = ptq_now_sec() - t0;
+    int n = cJSON_GetArraySize(rows), i = 0;
+    cJSON **list = calloc((size_t)n, sizeof *list);
+    for (cJSON *r = rows->child; r && list; r = r->next)
+        annotate(r, e, c, o, started, wall), list[i++] = r;
+    ptq_err werr;
+    int wrc = list ? ptq_results_append(w, list, n, &werr) : ptq_fail(&werr, "out of memory");
+    if (wrc && rc) fprintf(stderr, "warning: recording the failure: %s\n", werr.msg);
+    else if (wrc) rc = -1, *err = werr;
+    free(list);
     cJSON_Delete(rows);
     return rc;
 }

@@ -24,8 +24,9 @@ typedef struct {
 } ptq_sweep_opts;
 
 /* Shard from a launcher's environment (OpenMPI, PMI, Slurm array), if any:
- * 1 and the variable names in *from, else 0. */
-int ptq_sweep_env_shard(int *shard, int *nshards, const char **from);
+ * 1 and the variable names in *from; 0 when none is set; -1 when a variable
+ * is malformed (not a number, negative, rank >= size, one of a pair unset). */
+int ptq_sweep_env_shard(int *shard, int *nshards, const char **from, ptq_err *err);
 
 /* Load the config with the overrides of o folded in (models, overrides.limit,
  * overrides.limit_windows: they are part of the cells, so of their keys).

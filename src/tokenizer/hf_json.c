@@ -86,7 +86,14 @@ typedef struct {
     int added[64], n_added; /* ids of added tokens, longest content first */
     int byte_id[256];       /* <0xXX> ids (byte fallback), -1 if absent */
     int b2u[256], u2b[512];
+    pcre2_match_context *mctx; /* match limits: a regex that backtracks catastrophically fails, never stalls */
 } hf_impl;
+
+/* Per pcre2_match call. The GPT-2 / LLaMA-3 pre-tokenizer regexes stay below
+ * a few hundred steps on any word; a pathological pattern from a
+ * tokenizer.json hits the limit within milliseconds. */
+#define PTQ_RE_MATCH_LIMIT 1000000u
+#define PTQ_RE_DEPTH_LIMIT 10000u
 
 static const char *const GPT2_RE = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
@@ -130,15 +137,21 @@ static int put_utf8(char *o, int cp) {
     return 3;
 }
 
-/* Split with a regex: matches (and, for Isolated, the gaps) become words. */
-static int regex_split(const pcre2_code *re, const word *w, wlist *out) {
+/* Split with a regex: matches (and, for Isolated, the gaps) become words.
+ * Returns 0, -1 when out of memory, or PCRE2's (negative) error code when a
+ * match fails for another reason than "no match" (e.g. its match limit). */
+static int regex_split(const hf_impl *im, const pcre2_code *re, const word *w, wlist *out) {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
     if (!md) return -1;
     size_t pos = 0, last = 0;
     int rc = 0;
     while (pos <= w->n && !rc) {
-        int r = pcre2_match(re, (PCRE2_SPTR)w->s, w->n, pos, 0, md, NULL);
-        if (r < 0) break; /* no more matches (or invalid UTF-8 tail: kept as a gap) */
+        int r = pcre2_match(re, (PCRE2_SPTR)w->s, w->n, pos, 0, md, im->mctx);
+        if (r == PCRE2_ERROR_NOMATCH) break; /* (invalid UTF-8 never matches: kept as a gap) */
+        if (r < 0) {
+            rc = r;
+            break;
+        }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         if (ov[0] > last) rc = wl_push(out, w->s + last, ov[0] - last);
         if (!rc && ov[1] > ov[0]) rc = wl_push(out, w->s + ov[0], ov[1] - ov[0]);
@@ -156,7 +169,7 @@ static int apply_pre(const hf_impl *im, const op *o, wlist *in, int first_segmen
     for (int i = 0; i < in->n && !rc; i++) {
         word w = in->w[i];
         if (o->type == OP_SPLIT)
-            rc = regex_split(o->re, &w, &out);
+            rc = regex_split(im, o->re, &w, &out);
         else if (o->type == OP_BYTELEVEL) {
             wlist parts = {0};
             char *tmp = NULL;
@@ -166,7 +179,7 @@ static int apply_pre(const hf_impl *im, const op *o, wlist *in, int first_segmen
                 memcpy(tmp + 1, w.s, w.n + 1);
                 w = (word){tmp, w.n + 1};
             }
-            rc = o->re ? regex_split(o->re, &w, &parts) : wl_push(&parts, w.s, w.n);
+            rc = o->re ? regex_split(im, o->re, &w, &parts) : wl_push(&parts, w.s, w.n);
             for (int k = 0; k < parts.n && !rc; k++) { /* bytes -> printable code points */
                 char *m = malloc(parts.w[k].n * 2 + 1), *p = m;
                 if (!m) rc = -1;
@@ -388,6 +401,13 @@ static int hf_encode(const ptq_tokenizer *t, const char *text, size_t len, int b
         start = i;
     }
     if (!rc && eos && t->eos_id >= 0) rc = iv_push(&out, t->eos_id);
+    if (rc < -1) { /* a pre-tokenizer regex failed to run (PCRE2 error) */
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(rc, msg, sizeof msg);
+        free(out.v);
+        return ptq_fail(err, "%s: pre-tokenizer regex failed on the text (%s); the pattern backtracks too much", t->path,
+                        (char *)msg);
+    }
     if (rc || out.n > 0x7fffffff) {
         free(out.v);
         return ptq_fail(err, "%s: out of memory while tokenizing %zu bytes", t->path, len);
@@ -438,6 +458,7 @@ static void hf_destroy(ptq_tokenizer *t) {
         free(im->piece), free(im->plen), free(im->special), free(im->vocab.a), free(im->merges);
         for (int i = 0; i < im->n_pre; i++)
             pcre2_code_free(im->pre[i].re);
+        pcre2_match_context_free(im->mctx);
         free(im);
     }
     free(t);
@@ -732,7 +753,14 @@ int ptq_tokenizer_load_hf(ptq_tokenizer **out, const char *path, ptq_err *err) {
     t->bos_id = t->eos_id = -1;
     snprintf(t->kind, sizeof t->kind, "hf-bpe");
     snprintf(t->path, sizeof t->path, "%s", path);
-    int rc = load_json(t, im, j, path, err);
+    int rc = 0;
+    if (!(im->mctx = pcre2_match_context_create(NULL)))
+        rc = ptq_fail(err, "out of memory");
+    else {
+        pcre2_set_match_limit(im->mctx, PTQ_RE_MATCH_LIMIT);
+        pcre2_set_depth_limit(im->mctx, PTQ_RE_DEPTH_LIMIT);
+        rc = load_json(t, im, j, path, err);
+    }
     cJSON_Delete(j);
     if (rc) {
         hf_destroy(t);

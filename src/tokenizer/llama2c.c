@@ -1,5 +1,7 @@
 /* llama2c.c — llama2.c's tokenizer.bin: SentencePiece-style BPE by
- * merge score with byte fallback (<0xXX> = ids 3..258).
+ * merge score with byte fallback (the pieces "<0xXX>", ids 3..258 in
+ * llama2.c's exports; looked up by name here, so a vocabulary without them
+ * gives a clear error instead of ids past its end).
  *
  * Encoding follows llama2.c run.c's encode(): optional BOS, a dummy-prefix
  * space when the text is non-empty, one token per UTF-8 code point (bytes
@@ -20,7 +22,7 @@ typedef struct {
     float *scores;
     int *sorted; /* ids sorted by piece string, for bsearch */
     int max_len;
-    unsigned char byte_pieces[512];
+    int byte_id[256]; /* id of the piece "<0xXX>" of each byte, -1 when the vocabulary has none */
 } l2c_impl;
 
 static const l2c_impl *g_sort_impl; /* qsort has no context argument */
@@ -128,7 +130,17 @@ static int l2c_encode(const ptq_tokenizer *t, const char *text, size_t len, int 
         int id = lookup(im, t->vocab_size, cp);
         if (id >= 0) tok[n++] = id;
         else
-            for (size_t j = 0; j < cl; j++) tok[n++] = (unsigned char)cp[j] + 3;
+            for (size_t j = 0; j < cl; j++) {
+                int b = (unsigned char)cp[j];
+                if (im->byte_id[b] < 0) {
+                    ptq_fail(err,
+                             "%s: the text has a character (byte 0x%02X at offset %zu) that is not in the vocabulary, "
+                             "and the tokenizer has no byte-fallback piece <0x%02X>",
+                             t->path, b, i + j, b);
+                    goto done;
+                }
+                tok[n++] = im->byte_id[b];
+            }
         i += cl;
     }
     for (int i = 0; i < n; i++) {
@@ -205,10 +217,11 @@ static void l2c_destroy(ptq_tokenizer *t) {
 
 int ptq_tokenizer_load_llama2c(ptq_tokenizer **out, const char *path, int vocab_size, ptq_err *err) {
     *out = NULL;
-    if (vocab_size <= 0 || vocab_size > (1 << 20))
-        return ptq_fail(err, "%s: vocab_size %d out of range", path, vocab_size);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ptq_fail(err, "%s: cannot open tokenizer: %s", path, strerror(errno));
+    if (vocab_size < 3 || vocab_size > (1 << 20)) /* ids 0, 1, 2 are <unk>, <s>, </s> */
+        return ptq_fail(err, "%s: vocab_size %d out of range 3..%d (llama2.c reserves ids 0-2 for <unk>, <s>, </s>)",
+                        path, vocab_size, 1 << 20);
+    FILE *f = ptq_fopen_regular(path, err);
+    if (!f) return ptq_wrap(err, "tokenizer");
     ptq_tokenizer *t = ptq_calloc(1, sizeof *t, err);
     l2c_impl *im = t ? ptq_calloc(1, sizeof *im, err) : NULL;
     if (!t || !im) {
@@ -257,6 +270,11 @@ int ptq_tokenizer_load_llama2c(ptq_tokenizer **out, const char *path, int vocab_
     for (int i = 0; i < vocab_size; i++) im->sorted[i] = i;
     g_sort_impl = im;
     qsort(im->sorted, vocab_size, sizeof(int), cmp_ids);
+    for (int b = 0; b < 256; b++) {
+        char piece[8];
+        snprintf(piece, sizeof piece, "<0x%02X>", b);
+        im->byte_id[b] = lookup(im, vocab_size, piece);
+    }
     *out = t;
     return 0;
 fail:

@@ -33,6 +33,9 @@ int ptq_tokenizer_load_llama2c(ptq_tokenizer **out, const char *path, int vocab_
 int ptq_tokenizer_load_hf(ptq_tokenizer **out, const char *path, ptq_err *err);
 /* SentencePiece .model through libsentencepiece (sentencepiece.cc). */
 int ptq_tokenizer_load_sp(ptq_tokenizer **out, const char *path, ptq_err *err);
+/* Any of the three, recognised by the file's content (open.c); a tokenizer
+ * with more tokens than the model's vocab_size is refused. */
+int ptq_tokenizer_open(const char *path, int vocab_size, ptq_tokenizer **out, ptq_err *err);
 void ptq_tokenizer_free(ptq_tokenizer *t);
 
 #endif

@@ -14,7 +14,7 @@ expect 2 "unknown option" "$BIN" ppl --model stories260K --bogus-flag
 expect 2 "--seqlen" "$BIN" ppl --model stories260K --seqlen abc
 expect 2 "above the model's max_seq 512" "$BIN" ppl --model stories260K --seqlen 4096
 expect 2 "--ppl-protocol" "$BIN" ppl --model stories260K --ppl-protocol sliding
-expect 1 "unknown dataset 'nosuch'" "$BIN" ppl --model stories260K --dataset nosuch --limit-windows 1
+expect 2 "'nosuch' is not a text dataset" "$BIN" ppl --model stories260K --dataset nosuch --limit-windows 1
 expect 1 "not a known model name" "$BIN" info /nonexistent/model.bin
 expect 2 "--steps" "$BIN" generate --model stories260K --steps 0
 expect 2 "datasets: unknown action" "$BIN" datasets frob
@@ -31,6 +31,13 @@ expect 1 "cannot open tokenizer" "$BIN" info "$T/m.bin"
 # corrupt tokenizer
 head -c 100 "$ROOT/models/stories260K/tok512.bin" >"$T/tok512.bin"
 expect 1 "truncated" "$BIN" info "$T/m.bin"
+# a tokenizer is recognised by its content, not its name: a SentencePiece
+# .model given to a llama2.c model is read as SentencePiece (and refused for
+# its vocabulary), not parsed as tokenizer.bin
+expect 1 "tokenizer has 32000 tokens but the model's vocab_size is 512" \
+    "$BIN" generate --model stories260K --steps 2 --tokenizer "$ROOT/models/tokenizers/llama2-32k/tokenizer.model"
+cp "$ROOT/models/tokenizers/llama2-32k/tokenizer.model" "$T/tok.bin"
+expect 1 "tokenizer has 32000 tokens" "$BIN" generate --model stories260K --steps 2 --tokenizer "$T/tok.bin"
 
 # a data root whose wikitext file is corrupted: sha256 mismatch
 mkdir -p "$T/data"

@@ -28,7 +28,7 @@ expect 2 "unknown task kind 'foo'" "${R[@]}" --method rtn --bits W4A4 --eval foo
 expect 2 "unknown zero-shot task 'nosuch'" "${R[@]}" --method rtn --bits W4A4 --eval zeroshot:nosuch
 expect 2 "expected kind:argument" "${R[@]}" --method rtn --bits W4A4 --eval wikitext2
 expect 1 "calibration set too small" "${R[@]}" --method gptq --bits W4A16 --opt nsamples=5000 --eval ppl:wikitext2
-expect 1 "weights' must be \"gptq\" or \"rtn\"" "${R[@]}" --method quarot --bits W4A4 --opt weights=foo
+expect 2 "option 'weights' must be one of gptq|rtn, got 'foo'" "${R[@]}" --method quarot --bits W4A4 --opt weights=foo
 expect 1 "not a known model name" "$BIN" run --model /nonexistent.bin --method rtn --bits W4A4
 
 out=$("${R[@]}" --method rtn --bits W4A4KV4 --eval ppl:tinystories 2>/dev/null)

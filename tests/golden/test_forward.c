@@ -1,11 +1,14 @@
 /* test_forward.c — golden checks of the fp32 forward pass on stories260K:
  * greedy generation reproduces llama2.c's reference sample; the batched
  * forward equals the one-token decode path; a KV-cache continuation equals
- * one long forward; perplexity equals a naive per-token computation. */
+ * one long forward; perplexity equals a naive per-token computation; a
+ * state refuses positions past the context it was made for; generate's
+ * prompt-length message names the real limit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "generate.h"
 #include "model_open.h"
 #include "perplexity.h"
 #include "testutil.h"
@@ -31,7 +34,7 @@ static char *reference_sample(void) {
 static void test_greedy(const ptq_model *m, const ptq_tokenizer *tok) {
     ptq_state s;
     ptq_err err;
-    CHECK(ptq_state_init(&s, m, 1, &err) == 0);
+    CHECK(ptq_state_init_ctx(&s, m, 1, 256, &err) == 0);
     char out[8192] = "", piece[256];
     int token = tok->bos_id;
     for (int pos = 0; pos < 256; pos++) {
@@ -63,7 +66,7 @@ static void test_batched_vs_decode(const ptq_model *m) {
     ptq_state sb, sd;
     ptq_err err;
     CHECK(ptq_state_init(&sb, m, T, &err) == 0);
-    CHECK(ptq_state_init(&sd, m, 1, &err) == 0);
+    CHECK(ptq_state_init_ctx(&sd, m, 1, T, &err) == 0);
     CHECK(ptq_forward(m, &sb, toks, T, 0, NULL, 0, &err) == 0);
     double maxd = 0;
     for (int t = 0; t < T; t++) {
@@ -89,10 +92,51 @@ static void test_batched_vs_decode(const ptq_model *m) {
     /* bad inputs to forward */
     int bad = m->cfg.vocab_size;
     CHECK(ptq_forward(m, &sd, &bad, 1, 0, NULL, 0, &err) == -1 && strstr(err.msg, "outside the vocabulary"));
-    CHECK(ptq_forward(m, &sd, toks, 1, m->cfg.max_seq, NULL, 0, &err) == -1 && strstr(err.msg, "max_seq"));
+    CHECK(ptq_forward(m, &sd, toks, 2, 0, NULL, 0, &err) == -1 && strstr(err.msg, "state holds 1..1"));
     ptq_state_free(&sb);
     ptq_state_free(&sd);
     ptq_state_free(&sc);
+}
+
+/* A state holds the positions it was made for, not the model's max_seq: a
+ * position at or past its context is an error (no write past the caches). */
+static void test_state_context(const ptq_model *m) {
+    int toks[9] = {1, 5, 9, 33, 2, 17, 39, 3, 7};
+    ptq_state s;
+    ptq_err err;
+    CHECK(ptq_state_init(&s, m, 8, &err) == 0);
+    CHECK(ptq_forward(m, &s, toks, 8, 0, NULL, 0, &err) == 0);
+    CHECK(ptq_forward(m, &s, toks + 8, 1, 8, NULL, 0, &err) == -1 && strstr(err.msg, "context 0..7"));
+    CHECK(ptq_forward(m, &s, toks, 2, 7, NULL, 0, &err) == -1 && strstr(err.msg, "positions 7..8"));
+    CHECK(ptq_forward(m, &s, toks, 1, -1, NULL, 0, &err) == -1 && strstr(err.msg, "context 0..7"));
+    float *x = calloc((size_t)8 * m->cfg.dim, sizeof(float));
+    CHECK(ptq_forward_embed(m, toks, 8, x, &err) == 0);
+    CHECK(ptq_forward_block(m, &s, 0, x, 1, 8, &err) == -1 && strstr(err.msg, "context 0..7"));
+    CHECK(ptq_forward_block(m, &s, 0, x, 2, 7, &err) == -1 && strstr(err.msg, "context 0..7"));
+    free(x);
+    ptq_state_free(&s);
+    /* decoding: one row at a time over a context of 16 positions */
+    CHECK(ptq_state_init_ctx(&s, m, 1, 16, &err) == 0);
+    for (int p = 0; p < 16; p++) CHECK(ptq_forward(m, &s, toks + p % 9, 1, p, NULL, 1, &err) == 0);
+    CHECK(ptq_forward(m, &s, toks, 1, 16, NULL, 1, &err) == -1 && strstr(err.msg, "context 0..15"));
+    ptq_state_free(&s);
+    CHECK(ptq_state_init_ctx(&s, m, 4, 2, &err) == -1 && strstr(err.msg, "out of range 4.."));
+    CHECK(ptq_state_init_ctx(&s, m, 1, m->cfg.max_seq + 1, &err) == -1 && strstr(err.msg, "max_seq"));
+}
+
+static void no_piece(void *ctx, const char *piece, int len) { (void)ctx, (void)piece, (void)len; }
+
+/* A prompt too long for the steps: the message names the --steps asked for
+ * and, when max_seq is the limit, max_seq (not the capped steps). */
+static void test_generate_prompt(const ptq_model *m, const ptq_tokenizer *tok) {
+    char prompt[8192] = "";
+    for (int i = 0; i < 150; i++) strcat(prompt, "Once upon a time "); /* about 600 tokens */
+    ptq_err err;
+    CHECK(ptq_generate(m, tok, prompt, 1000, 0, 0, no_piece, NULL, &err) == PTQ_GEN_PROMPT);
+    CHECK(strstr(err.msg, "more than the model's max_seq 512 (--steps 1000)") != NULL);
+    CHECK(ptq_generate(m, tok, "Once upon a time", 3, 0, 0, no_piece, NULL, &err) == PTQ_GEN_PROMPT);
+    CHECK(strstr(err.msg, "more than --steps 3") != NULL);
+    CHECK(ptq_generate(m, tok, "Once upon a time", 600, 0, 0, no_piece, NULL, &err) == 0);
 }
 
 static void test_ppl_naive(const ptq_model *m, const ptq_tokenizer *tok) {
@@ -110,7 +154,7 @@ static void test_ppl_naive(const ptq_model *m, const ptq_tokenizer *tok) {
     /* naive: each window separately, token-by-token decode */
     double nll = 0;
     ptq_state s;
-    CHECK(ptq_state_init(&s, m, 1, &err) == 0);
+    CHECK(ptq_state_init_ctx(&s, m, 1, L - 1, &err) == 0);
     for (int w = 0; w < 3; w++)
         for (int t = 0; t < L - 1; t++) {
             ptq_forward(m, &s, &toks.ids[w * L + t], 1, t, NULL, 0, &err);
@@ -147,6 +191,8 @@ int main(void) {
     }
     test_greedy(&m, tok);
     test_batched_vs_decode(&m);
+    test_state_context(&m);
+    test_generate_prompt(&m, tok);
     test_ppl_naive(&m, tok);
     ptq_tokenizer_free(tok);
     ptq_model_free(&m);

@@ -219,6 +219,24 @@ static void test_bad(void) {
     ptq_tokenizer *t;
     ptq_err err;
     CHECK(ptq_tokenizer_load_hf(&t, "/nonexistent/tokenizer.json", &err) == -1);
+    /* A pre-tokenizer regex with catastrophic backtracking: an error within
+     * PCRE2's match limit, not a stall and not a silent "no more matches". */
+    char *j = bytelevel_json("{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{"
+                             "\"Regex\":\"(a|aa)+$\"},\"behavior\":\"Isolated\",\"invert\":false},"
+                             "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]}",
+                             "{\"type\":\"ByteLevel\"}");
+    write_text("backtrack.json", j);
+    free(j);
+    if ((t = load_tmp("backtrack.json"))) {
+        char text[80];
+        memset(text, 'a', 60), text[60] = 'b', text[61] = 0;
+        int *ids = NULL, n = 0;
+        double t0 = ptq_now_sec();
+        CHECK(t->encode(t, text, strlen(text), 0, 0, &ids, &n, &err) == -1 && strstr(err.msg, "regex"));
+        CHECK(ptq_now_sec() - t0 < 10.0);
+        free(ids);
+        ptq_tokenizer_free(t);
+    }
 }
 
 int main(void) {

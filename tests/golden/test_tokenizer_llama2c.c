@@ -3,6 +3,8 @@
  * decode(encode(x)) == x. Uses the 512-token stories vocab and the 32k
  * llama2 vocab (tokenizer.bin export). */
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,7 +106,39 @@ static void check_vocab(const char *asset, int vocab, const char *const *texts, 
     ptq_tokenizer_free(t);
 }
 
+/* A vocabulary without byte-fallback pieces (fewer than 259 tokens): text
+ * outside it is an error naming the byte, never an id past the vocabulary. */
+static void check_no_byte_fallback(void) {
+    static const char *const pieces[] = {"<unk>", "<s>", "</s>", " ", "a", "b", " a", "ab"};
+    enum { N = 8 };
+    char path[] = "/tmp/ptq_tok_small_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "wb");
+    int32_t maxlen = 5;
+    fwrite(&maxlen, 4, 1, f);
+    for (int i = 0; i < N; i++) {
+        float score = (float)i;
+        int32_t len = (int32_t)strlen(pieces[i]);
+        fwrite(&score, 4, 1, f), fwrite(&len, 4, 1, f), fwrite(pieces[i], 1, (size_t)len, f);
+    }
+    fclose(f);
+    ptq_tokenizer *t;
+    ptq_err err = {{0}};
+    CHECK(ptq_tokenizer_load_llama2c(&t, path, N, &err) == 0);
+    int *ids = NULL, n = 0;
+    CHECK(t->encode(t, "abba", 4, 1, 0, &ids, &n, &err) == 0);
+    for (int i = 0; i < n; i++) CHECK(ids[i] >= 0 && ids[i] < N);
+    free(ids);
+    ids = NULL;
+    CHECK(t->encode(t, "a\xc3\xa9 z", 5, 1, 0, &ids, &n, &err) == -1 && strstr(err.msg, "byte 0xC3") &&
+          strstr(err.msg, "<0xC3>"));
+    CHECK(ids == NULL);
+    ptq_tokenizer_free(t);
+    remove(path);
+}
+
 int main(void) {
+    check_no_byte_fallback();
     static const char *const texts[] = {
         "Once upon a time, there was a little girl named Lily.",
         "The quick brown fox jumps over the lazy dog!\nNew line\n\n  two spaces",

@@ -192,7 +192,7 @@ static int check_qweights(const ptq_model *m, const ptq_packed_model *pm) {
 
 static int packed_logits(const ptq_packed_model *pm, float *out, int *kv_int, ptq_err *err) {
     ptq_state s;
-    if (ptq_state_init_packed(&s, &pm->view, T, err)) return -1;
+    if (ptq_state_init_packed(&s, &pm->view, T, T, err)) return -1;
     *kv_int = ptq_state_kv_packed(&s);
     size_t V = pm->view.cfg.vocab_size;
     int rc = ptq_forward(&pm->view, &s, g_toks.ids, T / 2, 0, out, 0, err); /* prefill half */

@@ -126,7 +126,7 @@ static void roundtrip(const char *method, const char *bits, int want_sparse, con
     CHECK(want_sparse ? st.sparse_entries > 0 : st.sparse_entries == 0);
     /* the packed path (kernels attached to pm.view) on the loaded codes */
     ptq_state ps;
-    if (ptq_state_init_packed(&ps, &pm.view, NT, &err) == 0) {
+    if (ptq_state_init_packed(&ps, &pm.view, NT, NT, &err) == 0) {
         rc = ptq_forward(&pm.view, &ps, g_toks.ids, NT, 0, lp, 0, &err);
         CHECK(rc == 0);
         double dp = 0, s = 0;

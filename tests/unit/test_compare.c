@@ -1,6 +1,7 @@
 /* test_compare.c — the regression gate on synthetic rows: identical results
  * pass, a perturbed ppl/KLD/accuracy fails, stderr widens the accuracy
- * tolerance, a missing row fails, tolerances parse strictly. */
+ * tolerance, a missing row fails, a value that is no valid metric (null, a
+ * string, nan, out of range) fails on either side, tolerances parse strictly. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,23 @@ int main(void) {
     set(&cur, INFINITY, 0.10, 0.60, 0.01, 100); /* diverged (cJSON would store null) */
     cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cur.rows[0], "metrics"), "ppl");
     CHECK(gate(&cur, &base, &t, &s) == 1);
+
+    /* values that are no metric fail on either side, never pass as "better" or "fixed" */
+    set(&cur, -5, 0.10, 0.60, 0.01, 100);
+    CHECK(gate(&cur, &base, &t, &s) == 0 && s.invalid == 1 && s.improved == 0);
+    set(&cur, 20.0, 0.10, 1.5, 0.01, 100); /* an accuracy above 1 */
+    CHECK(gate(&cur, &base, &t, &s) == 0 && s.invalid == 1);
+    set(&cur, 20.0, 0.10, 0.60, 0.01, 0); /* zero throughput */
+    CHECK(gate(&cur, &base, &t, &s) == 0 && s.invalid == 1);
+    set(&cur, 20.0, 0.10, 0.60, 0.01, 100);
+    cJSON *bm = cJSON_GetObjectItem(base.rows[0], "metrics");
+    cJSON_ReplaceItemInObject(bm, "ppl", cJSON_CreateString("improved"));
+    CHECK(gate(&cur, &base, &t, &s) == 0 && s.invalid == 1 && s.improved == 0);
+    cJSON_ReplaceItemInObject(bm, "ppl", cJSON_CreateNull());
+    CHECK(gate(&cur, &base, &t, &s) == 0 && s.invalid == 1);
+    set(&base, 20.0, 0.10, 0.60, 0.01, 100);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(cur.rows[1], "metrics"), "kld_mean", cJSON_CreateNumber(NAN));
+    CHECK(gate(&cur, &base, &t, &s) == 0 && s.invalid == 1);
 
     set(&cur, 20.0, 0.10, 0.60, 0.01, 100);
     cJSON_Delete(cur.rows[3]);

@@ -110,6 +110,27 @@ int main(void) {
         CHECK(c && !strcmp(str(c, "cache"), "hit"));
         cJSON_Delete(c);
     }
+    /* a record with an id outside the vocabulary under a valid checksum (a
+     * buggy or hostile writer) -> refused, recomputed */
+    {
+        char *d;
+        size_t n;
+        CHECK(ptq_read_file(path_a, &d, &n, &e) == 0);
+        enum { SUM_OFF = 312, HDR = 384 }; /* kld_header: checksum offset, size */
+        int32_t id = 1 << 20;
+        memcpy(d + HDR + 4, &id, 4); /* record 0's FP argmax */
+        memset(d + SUM_OFF, 0, 65);
+        char hex[65];
+        ptq_sha256_buf(d, n, hex);
+        memcpy(d + SUM_OFF, hex, 65);
+        FILE *f = fopen(path_a, "wb");
+        fwrite(d, 1, n, f);
+        fclose(f);
+        free(d);
+        cJSON *c = run(&p, &m, tok, &o);
+        CHECK(c && !strcmp(str(c, "cache"), "recomputed") && num(c, "kld_mean") == kb);
+        cJSON_Delete(c);
+    }
     /* truncated file, and a cold cache without the FP model -> error */
     {
         char *d;

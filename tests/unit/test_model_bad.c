@@ -64,6 +64,19 @@ int main(void) {
         hh[2] = 5;
         hh[6] = 0;
         expect_fail("seq0.bin", data, len, "max_seq");
+        hh[6] = 512;
+        hh[5] = INT32_MIN; /* the message shows the field as written, not 0 */
+        expect_fail("vocabmin.bin", data, len, "vocab_size field = -2147483648");
+        hh[5] = 512;
+        /* a NaN or infinity in the weights: refused at load, naming the tensor */
+        float *w = (float *)(data + 28);
+        float saved = w[5];
+        w[5] = NAN;
+        expect_fail("nan.bin", data, len, "token_embedding[5] is nan");
+        w[5] = saved;
+        size_t q0 = 512 * 64 + 5 * 64; /* after tok_emb and the 5 rms_att vectors: layer 0 q_proj */
+        w[q0 + 7] = INFINITY;
+        expect_fail("inf.bin", data, len, "layer 0 q_proj[7] is inf");
         free(data);
     }
     ptq_model m;

@@ -10,7 +10,8 @@
  *    the loaded qweights; version 2 stores the random orthogonal matrix
  *    densely and reloads to the same logits;
  *  - bad input: truncated, wrong version, checksum (payload and header),
- *    packed tensor with the wrong byte count, unknown op kind, an op kind
+ *    packed tensor with the wrong byte count, a tensor of the wrong shape
+ *    (the message shows the expected and the file's shape), unknown op kind, an op kind
  *    newer than the file's version, bits out of
  *    range, unknown tensor kind, stray tensor, op size, zero point out of
  *    range, sym flag against the zero points, broken permutation, CSR column
@@ -162,6 +163,15 @@ static void mut_bits(cJSON *h) {
 }
 static void mut_dtype(cJSON *h) {
     cJSON_SetValuestring(cJSON_GetObjectItem(tensor_named(h, "layers.0.q_proj.weight"), "dtype"), "q9");
+}
+static void mut_shape(cJSON *h) { /* the same 32 floats as a 2 x 16 matrix: only the shape check sees it */
+    cJSON *e = tensor_named(h, "rms_final");
+    int d[2] = {2, 16};
+    cJSON_ReplaceItemInObject(e, "shape", cJSON_CreateIntArray(d, 2));
+}
+static void mut_offset(cJSON *h) { /* 2 bytes into the padding after the tensor: in bounds, misaligned */
+    cJSON *e = tensor_named(h, "rms_final");
+    cJSON_SetNumberValue(cJSON_GetObjectItem(e, "offset"), cJSON_GetObjectItem(e, "offset")->valuedouble + 2);
 }
 static void mut_opkind(cJSON *h) {
     cJSON_SetValuestring(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(h, "ops"), 0), "kind"), "fancy");
@@ -390,6 +400,10 @@ static void test_packed(const char *p, const char *q) {
     expect_load_fail(q, "bits must be 1..8");
     rewrite(p, q, mut_dtype);
     expect_load_fail(q, "unknown dtype 'q9'");
+    rewrite(p, q, mut_shape);
+    expect_load_fail(q, "'rms_final' must be kind norm dtype f32 shape [32], got kind norm dtype f32 shape [2, 16]");
+    rewrite(p, q, mut_offset);
+    expect_load_fail(q, "is not a multiple of 64");
     rewrite(p, q, mut_opkind);
     expect_load_fail(q, "kind 'fancy'");
     rewrite(p, q, mut_kind);

@@ -95,8 +95,13 @@ int main(void) {
     w(q, 4, 8, 4, 128, 0, 1);
     act(q, 0.85f, 0, 32);
     kv(q, 0, 128, 1.f);
-    /* more digits than the canonical form keeps: the value is the canonical one */
-    act(ok("W4A4-clip0.123456789", "W4A4-clip0.123457"), 0.123457f, -1, -1);
+    /* the canonical form keeps every digit the stored float needs: ratios
+     * that differ in the 7th digit stay distinct cells */
+    act(ok("W4A4-clip0.1234567", "W4A4-clip0.1234567"), 0.1234567f, -1, -1);
+    act(ok("W4A4-clip0.1234568", "W4A4-clip0.1234568"), 0.1234568f, -1, -1);
+    act(ok("W4A4-clip0.123456789", "W4A4-clip0.12345679"), 0.123456789f, -1, -1);
+    kv(ok("W4A4KV4-kv:clip0.99999994", "W4A4KV4-kv:clip0.99999994"), -1, -1, 0.99999994f);
+    act(ok("W4A4-clip0.90000000001", "W4A4-clip0.9"), 0.9f, -1, -1);
     act(ok("W4A4-clip1", "W4A4-clip1"), 1.f, -1, -1);
 
     bad(NULL, "empty", -1);

@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -148,6 +150,107 @@ static void test_kill9(void) {
     ptq_results_close(&w);
 }
 
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) ? -1 : (long)st.st_size;
+}
+
+static long line_len(const cJSON *r) {
+    char *s = cJSON_PrintUnformatted(r);
+    long n = (long)strlen(s) + 1;
+    free(s);
+    return n;
+}
+
+/* The disk fills in the middle of a cell's second row (RLIMIT_FSIZE: a short
+ * write, then EFBIG); the cell is written again afterwards (resume). The file
+ * must hold every row once: the failed append leaves nothing behind. */
+static void test_disk_full(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/full/results.jsonl", dir);
+    ptq_results_writer w;
+    ptq_err err;
+    CHECK(ptq_results_open(&w, path, &err) == 0);
+    cJSON *a[2] = {row("a1", 1), row("a2", 2)}, *b[2] = {row("b1", 3), row("b2", 4)};
+    CHECK(ptq_results_append(&w, a, 2, &err) == 0);
+    CHECK(ptq_results_append(&w, b, 2, &err) == 0); /* b as written (with what the writer adds) */
+    long cell_a = file_size(path) - line_len(b[0]) - line_len(b[1]);
+    CHECK(truncate(path, cell_a) == 0);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = (rlim_t)(cell_a + line_len(b[0]) + line_len(b[1]) / 2);
+    signal(SIGXFSZ, SIG_IGN);
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    CHECK(ptq_results_append(&w, b, 2, &err) == -1);
+    CHECK(ptq_results_append(&w, b, 2, &err) == -1); /* at the limit: EFBIG */
+    CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, SIG_DFL);
+    ptq_results_close(&w);
+    CHECK(ptq_results_open(&w, path, &err) == 0); /* resume: the cell again */
+    CHECK(ptq_results_append(&w, b, 2, &err) == 0);
+    ptq_results_close(&w);
+    ptq_rowset rs = {0};
+    CHECK(ptq_results_read_file(path, &rs, &err) == 0);
+    CHECK(rs.n == 4 && rs.truncated == 0);
+    for (int i = 0; i < rs.n && rs.n == 4; i++)
+        CHECK(!strcmp(ptq_row_str(rs.rows[i], "row_key"), (const char *[]){"a1", "a2", "b1", "b2"}[i]));
+    ptq_rowset_free(&rs);
+    for (int i = 0; i < 2; i++) cJSON_Delete(a[i]), cJSON_Delete(b[i]);
+}
+
+/* A kill in the middle of a three-row cell's write leaves its first row
+ * whole: readers skip the incomplete cell and the writer cuts it. */
+static void test_torn_cell(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/torn/results.jsonl", dir);
+    ptq_results_writer w;
+    ptq_err err;
+    CHECK(ptq_results_open(&w, path, &err) == 0);
+    cJSON *a[2] = {row("a1", 1), row("a2", 2)}, *b[3] = {row("b1", 3), row("b2", 4), row("b3", 5)};
+    CHECK(ptq_results_append(&w, a, 2, &err) == 0);
+    long cell_a = file_size(path);
+    CHECK(ptq_results_append(&w, b, 3, &err) == 0);
+    ptq_results_close(&w);
+    long b1 = line_len(b[0]);
+    CHECK(truncate(path, cell_a + b1 + 7) == 0);
+    ptq_rowset rs = {0};
+    CHECK(ptq_results_read_file(path, &rs, &err) == 0);
+    CHECK(rs.n == 2 && rs.truncated == 1);
+    ptq_rowset_free(&rs);
+    CHECK(truncate(path, cell_a + b1 - 1) == 0); /* cut before the first row's newline */
+    CHECK(ptq_results_read_file(path, &rs, &err) == 0);
+    CHECK(rs.n == 2 && rs.truncated == 1);
+    ptq_rowset_free(&rs);
+    CHECK(truncate(path, cell_a + b1) == 0); /* cut exactly after the first row */
+    CHECK(ptq_results_read_file(path, &rs, &err) == 0);
+    CHECK(rs.n == 2 && rs.truncated == 1);
+    ptq_rowset_free(&rs);
+    CHECK(ptq_results_open(&w, path, &err) == 0);
+    ptq_results_close(&w);
+    CHECK(file_size(path) == cell_a);
+    for (int i = 0; i < 3; i++) cJSON_Delete(b[i]);
+    cJSON_Delete(a[0]), cJSON_Delete(a[1]);
+}
+
+/* A failed cell's row gives way to the row of its successful re-run. */
+static void test_failed_replaced(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/failed.jsonl", dir);
+    write_text(path, "{\"row_key\":\"k\",\"status\":\"failed\",\"error\":\"boom\",\"metrics\":{}}\n"
+                     "{\"row_key\":\"j\",\"metrics\":{\"ppl\":3}}\n"
+                     "{\"row_key\":\"k\",\"metrics\":{\"ppl\":2}}\n"
+                     "{\"row_key\":\"j\",\"status\":\"failed\",\"metrics\":{}}\n");
+    ptq_rowset rs = {0};
+    ptq_err err;
+    CHECK(ptq_results_read(path, &rs, &err) == 0 && rs.n == 2);
+    if (rs.n == 2) {
+        CHECK(!ptq_row_failed(rs.rows[0]) && ptq_row_metric(rs.rows[0], "ppl") == 2);
+        CHECK(!ptq_row_failed(rs.rows[1]) && ptq_row_metric(rs.rows[1], "ppl") == 3);
+    }
+    ptq_rowset_free(&rs);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/ptq_test_results.%d", (int)getpid());
     ptq_err err;
@@ -157,6 +260,9 @@ int main(void) {
     test_lock();
     test_shards_merge();
     test_kill9();
+    test_disk_full();
+    test_torn_cell();
+    test_failed_replaced();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);

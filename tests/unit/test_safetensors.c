@@ -302,7 +302,33 @@ static void test_bad(void) {
     CHECK(ptq_hf_write(bd, &c2, NULL, PTQ_ST_F32, 1, 0, &err) == 0);
     snprintf(src, sizeof src, "%s/model.safetensors", dir), snprintf(dst, sizeof dst, "%s/model.safetensors", bd);
     copy_file(src, dst, -1);
-    expect_load_fail(bd, "config.json implies");
+    expect_load_fail(bd, "has shape [48, 32], config.json implies [64, 32]");
+    /* shapes of other ranks are printed whole: a 1-D norm stored as 2-D, a 2-D weight stored as 1-D */
+    const char *reshape[][3] = {{"\"model.norm.weight\"", "[32]", "[2,16]"},
+                                {"\"model.layers.0.mlp.down_proj.weight\"", "[32,48]", "[1536]"}};
+    const char *want[] = {"has shape [2, 16], config.json implies [32]", "has shape [1536], config.json implies [32, 48]"};
+    for (int k = 0; k < 2; k++) {
+        sub(bd, k ? "reshape1" : "reshape0");
+        CHECK(ptq_hf_write(bd, &c, &a, PTQ_ST_F32, 1, 0, &err) == 0);
+        snprintf(dst, sizeof dst, "%s/model.safetensors", bd);
+        char *buf;
+        size_t len;
+        CHECK(ptq_read_file(dst, &buf, &len, &err) == 0);
+        uint64_t hl;
+        memcpy(&hl, buf, 8);
+        char *hdr = strndup(buf + 8, hl), *at = strstr(hdr, reshape[k][0]), *sh = at ? strstr(at, reshape[k][1]) : NULL;
+        CHECK(sh != NULL);
+        if (sh) {
+            size_t pre = (size_t)(sh - hdr), ol = strlen(reshape[k][1]), nl = strlen(reshape[k][2]);
+            uint64_t nhl = hl - ol + nl;
+            FILE *f = fopen(dst, "wb");
+            fwrite(&nhl, 8, 1, f), fwrite(hdr, 1, pre, f), fwrite(reshape[k][2], 1, nl, f);
+            fwrite(sh + ol, 1, hl - pre - ol, f), fwrite(buf + 8 + hl, 1, len - 8 - hl, f);
+            fclose(f);
+            expect_load_fail(bd, want[k]);
+        }
+        free(hdr), free(buf);
+    }
     /* config with fewer layers than the weights */
     ptq_config c3 = c;
     c3.n_layers = 1;

@@ -12,6 +12,7 @@
 #include "hf_checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,8 +29,9 @@ static int jint(const cJSON *o, const char *k, long def, long lo, long hi, int *
         return 0;
     }
     if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) v = cJSON_GetArrayItem(v, 0); /* eos lists */
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble || v->valuedouble < lo ||
-        v->valuedouble > hi)
+    /* range first: converting an out-of-range double to an integer is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+        v->valuedouble != floor(v->valuedouble))
         return ptq_fail(err, "%s: field '%s' must be an integer in %ld..%ld", path, k, lo, hi);
     *out = (int)v->valuedouble;
     return 0;
@@ -172,10 +174,11 @@ static int check_tensor(const ptq_st *st, const char *name, const long long *sha
     int ok = t->ndim == ndim;
     for (int d = 0; ok && d < ndim; d++)
         ok = t->shape[d] == shape[d];
-    if (!ok)
-        return ptq_fail(err, "weights: tensor '%s' has shape [%lld%s%lld], config.json implies [%lld%s%lld]", name,
-                        t->shape[0], t->ndim > 1 ? ", " : "", t->ndim > 1 ? t->shape[1] : 0LL, shape[0],
-                        ndim > 1 ? ", " : "", ndim > 1 ? shape[1] : 0LL);
+    if (!ok) {
+        char got[160], want[160];
+        return ptq_fail(err, "weights: tensor '%s' has shape %s, config.json implies %s", name,
+                        ptq_shape_str(t->shape, t->ndim, got, sizeof got), ptq_shape_str(shape, ndim, want, sizeof want));
+    }
     return 0;
 }
 
@@ -280,11 +283,6 @@ int ptq_load_hf(ptq_model *m, const char *dir, ptq_err *err) {
 }
 
 /* ---- tokenizer of a model directory ---- */
-static int ends_with(const char *s, const char *suf) {
-    size_t n = strlen(s), k = strlen(suf);
-    return n >= k && !strcmp(s + n - k, suf);
-}
-
 /* add_bos_token from tokenizer_config.json, -1 when absent. */
 static int config_add_bos(const char *dir, ptq_err *err) {
     char path[4200], *text;
@@ -315,15 +313,7 @@ int ptq_hf_open_tokenizer(const char *dir, const char *tok_path, int vocab, ptq_
             return ptq_fail(err, "%s: no tokenizer.json or tokenizer.model (give one with --tokenizer)", dir);
         tok_path = buf;
     }
-    int rc = ends_with(tok_path, ".json")    ? ptq_tokenizer_load_hf(tok, tok_path, err)
-             : ends_with(tok_path, ".model") ? ptq_tokenizer_load_sp(tok, tok_path, err)
-                                             : ptq_tokenizer_load_llama2c(tok, tok_path, vocab, err);
-    if (rc) return -1;
-    if ((*tok)->vocab_size > vocab) {
-        ptq_fail(err, "%s: tokenizer has %d tokens but the model's vocab_size is %d", tok_path, (*tok)->vocab_size,
-                 vocab);
-        goto fail;
-    }
+    if (ptq_tokenizer_open(tok_path, vocab, tok, err)) return -1;
     int ab = config_add_bos(dir, err);
     if (ab == -2) goto fail;
     if (ab >= 0) (*tok)->add_bos = ab && (*tok)->bos_id >= 0;

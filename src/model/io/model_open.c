@@ -28,7 +28,7 @@ static int load_llama2c(const char *path, const char *tok_path, ptq_model *m, pt
         if (!ptq_file_exists(buf)) snprintf(buf, sizeof buf, "%.*s/tokenizer.bin", dirlen, dir);
         tok_path = buf;
     }
-    if (ptq_tokenizer_load_llama2c(tok, tok_path, m->cfg.vocab_size, err)) {
+    if (ptq_tokenizer_open(tok_path, m->cfg.vocab_size, tok, err)) {
         ptq_model_free(m);
         return -1;
     }
@@ -64,12 +64,7 @@ static int load_ptqfile(const char *path, const char *tok_path, ptq_model *m, pt
     int rc = 0;
     if (!tok_path) rc = ptq_fail(err, "%s: no tokenizer recorded in the file; give one with --tokenizer", path);
     else {
-        size_t n = strlen(tok_path);
-        int json = k ? !strcmp(k, "hf-bpe") : n > 5 && !strcmp(tok_path + n - 5, ".json");
-        int spm = k ? !strcmp(k, "sentencepiece") : n > 6 && !strcmp(tok_path + n - 6, ".model");
-        rc = json  ? ptq_tokenizer_load_hf(tok, tok_path, err)
-             : spm ? ptq_tokenizer_load_sp(tok, tok_path, err)
-                   : ptq_tokenizer_load_llama2c(tok, tok_path, m->cfg.vocab_size, err);
+        rc = ptq_tokenizer_open(tok_path, m->cfg.vocab_size, tok, err);
         const cJSON *ab = cJSON_GetObjectItemCaseSensitive(t, "add_bos");
         if (!rc && k && cJSON_IsBool(ab)) (*tok)->add_bos = cJSON_IsTrue(ab) && (*tok)->bos_id >= 0;
     }
@@ -91,6 +86,29 @@ const ptq_named_model ptq_named_models[] = {
      "models/tinystories-656k"},
     {NULL, NULL, NULL, NULL, NULL},
 };
+
+int ptq_model_max_seq(const char *spec, int *max_seq, ptq_err *err) {
+    char path[4096];
+    *max_seq = 0;
+    snprintf(path, sizeof path, "%s", spec);
+    for (int i = 0; ptq_named_models[i].name; i++)
+        if (!strcmp(ptq_named_models[i].name, spec) && ptq_data_path(ptq_named_models[i].path, path, sizeof path, err))
+            return -1;
+    ptq_config cfg;
+    if (detect_hf(path)) {
+        if (ptq_hf_read_config(path, &cfg, err)) return -1;
+        *max_seq = cfg.max_seq;
+    } else if (detect_llama2c(path)) { /* header: dim, hidden, layers, heads, kv heads, vocab, seq_len */
+        int32_t h[7];
+        FILE *f = ptq_fopen_regular(path, err);
+        if (!f) return -1;
+        int ok = fread(h, sizeof h[0], 7, f) == 7;
+        fclose(f);
+        if (!ok) return ptq_fail(err, "%s: too short for the llama2.c header", path);
+        *max_seq = h[6];
+    }
+    return 0;
+}
 
 int ptq_open_model(const char *spec, const char *tokenizer_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
     *tok = NULL;

@@ -449,7 +449,7 @@ int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, co
 
 int ptq_file_detect(const char *path) {
     char b[8];
-    FILE *f = fopen(path, "rb");
+    FILE *f = ptq_fopen_regular(path, NULL);
     if (!f) return 0;
     int ok = fread(b, 1, 8, f) == 8 && !memcmp(b, PTQ_FILE_MAGIC, 8);
     fclose(f);
@@ -541,6 +541,26 @@ static size_t dtype_bytes(const char *dt, size_t count, int *bits) {
     return 0;
 }
 
+/* Float tensors must hold finite values (a NaN weight or scale would reach
+ * the quantizers' float-to-int conversions), as the other loaders require. */
+static int finite_floats(ireader *R, const itensor *t, size_t count) {
+    int f16 = !strcmp(t->dtype, "f16");
+    if (!f16 && strcmp(t->dtype, "f32")) return 0;
+    for (size_t i = 0; i < count; i++) {
+        float x;
+        if (f16) {
+            uint16_t h;
+            memcpy(&h, t->data + 2 * i, 2);
+            x = ptq_f16_to_f32(h);
+        } else
+            memcpy(&x, t->data + 4 * i, 4);
+        if (!isfinite(x))
+            return ptq_fail(R->err, "%s: tensor '%s' holds a non-finite value (%g) at element %zu", R->path, t->name,
+                            (double)x, i);
+    }
+    return 0;
+}
+
 static int parse_tensor(ireader *R, const cJSON *e, const unsigned char *payload, size_t pl, itensor *t) {
     const char *p = R->path;
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name"), *kd = cJSON_GetObjectItemCaseSensitive(e, "kind"),
@@ -586,11 +606,13 @@ static int parse_tensor(ireader *R, const cJSON *e, const unsigned char *payload
     } else if (bits)
         return ptq_fail(R->err, "%s: tensor '%s' of kind %s cannot have dtype %s", p, t->name, t->kind, t->dtype);
     if (!jnum(e, "n", 1, 1 << 24, &v)) t->n = (int)v;
+    if ((size_t)off % ALIGN) /* the writer aligns every tensor; the kernels load f32/i32 in place */
+        return ptq_fail(R->err, "%s: tensor '%s': offset %.0f is not a multiple of %d", p, t->name, off, ALIGN);
     if ((size_t)bytes != want || (size_t)off > pl || (size_t)bytes > pl - (size_t)off)
         return ptq_fail(R->err, "%s: tensor '%s': %.0f bytes at offset %.0f, expected %zu bytes (%s) inside the %zu-byte payload",
                         p, t->name, bytes, off, want, t->dtype, pl);
     t->data = payload + (size_t)off, t->bytes = want;
-    return 0;
+    return finite_floats(R, t, count);
 }
 
 static itensor *find_t(ireader *R, const char *name) {
@@ -608,11 +630,13 @@ static itensor *need(ireader *R, const char *name, const char *kind, const char 
         return NULL;
     }
     int nd = d2 ? 3 : d1 ? 2 : 1;
+    const long long want[3] = {d0, d1, d2};
     if (strcmp(t->kind, kind) || (dtype && strcmp(t->dtype, dtype)) || t->ndim != nd || t->shape[0] != d0 ||
         (nd > 1 && t->shape[1] != d1) || (nd > 2 && t->shape[2] != d2)) {
-        ptq_fail(R->err, "%s: tensor '%s' must be kind %s dtype %s shape [%lld%s%.0lld%s%.0lld], got kind %s dtype %s",
-                 R->path, name, kind, dtype ? dtype : "?", d0, nd > 1 ? ", " : "", d1, nd > 2 ? ", " : "", d2, t->kind,
-                 t->dtype);
+        char ws[80], gs[80];
+        ptq_fail(R->err, "%s: tensor '%s' must be kind %s dtype %s shape %s, got kind %s dtype %s shape %s", R->path,
+                 name, kind, dtype ? dtype : "?", ptq_shape_str(want, nd, ws, sizeof ws), t->kind, t->dtype,
+                 ptq_shape_str(t->shape, t->ndim, gs, sizeof gs));
         return NULL;
     }
     t->used = 1;
@@ -1020,11 +1044,12 @@ out:
 int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err) {
     memset(m, 0, sizeof *m);
     if (meta) *meta = NULL;
-    int fd = open(path, O_RDONLY);
+    int fd = ptq_open_regular(path, err);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st)) {
-        if (fd >= 0) close(fd);
-        return ptq_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return -1;
+    if (fstat(fd, &st)) {
+        close(fd);
+        return ptq_fail(err, "%s: cannot stat: %s", path, strerror(errno));
     }
     if (st.st_size < FIXED) {
         close(fd);

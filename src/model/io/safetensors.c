@@ -78,9 +78,8 @@ static int file_open(ptq_st_file *f, const char *path, ptq_err *err) {
     f->fd = -1;
     snprintf(f->path, sizeof f->path, "%s", path);
     struct stat sb;
-    if ((f->fd = open(path, O_RDONLY)) < 0 || fstat(f->fd, &sb) != 0)
-        return ptq_fail(err, "%s: cannot open safetensors file: %s", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode)) return ptq_fail(err, "%s: not a regular file", path);
+    if ((f->fd = ptq_open_regular(path, err)) < 0) return ptq_wrap(err, "safetensors file");
+    if (fstat(f->fd, &sb) != 0) return ptq_fail(err, "%s: cannot stat safetensors file: %s", path, strerror(errno));
     f->size = (size_t)sb.st_size;
     if (f->size < 8) return ptq_fail(err, "%s: truncated safetensors (%zu bytes, need at least 8)", path, f->size);
     f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);

@@ -1,0 +1,80 @@
+/* matmul.c — see matmul.h. */
+#include "matmul.h"
+
+#include <pthread.h>
+
+#include "common.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int openblas_get_parallel(void);
+void openblas_set_num_threads(int n);
+
+/* A pthreads OpenBLAS has its own thread pool, set once to one thread; an
+ * OpenMP OpenBLAS sizes each call by the caller's OpenMP thread count (and
+ * runs on one thread inside a parallel region), so that count is lowered to
+ * one around each call instead (openblas_set_num_threads would change the
+ * program's own OpenMP thread count there). */
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static void pool_single(void) {
+    if (openblas_get_parallel() == 1) openblas_set_num_threads(1);
+}
+
+int ptq_blas_serial_begin(void) {
+    pthread_once(&pool_once, pool_single);
+#ifdef _OPENMP
+    int n = omp_get_max_threads();
+    if (n > 1) omp_set_num_threads(1);
+    return n;
+#else
+    return 1;
+#endif
+}
+
+void ptq_blas_serial_end(int token) {
+#ifdef _OPENMP
+    if (token > 1) omp_set_num_threads(token);
+#else
+    (void)token;
+#endif
+}
+
+static int ntiles(int n, int tile) { return n > 0 ? (n + tile - 1) / tile : 0; }
+
+void ptq_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc) {
+    int tm = ntiles(M, PTQ_MM_TILE_M), tn = ntiles(N, PTQ_MM_TILE_N);
+    long tiles = (long)tm * tn;
+#pragma omp parallel for schedule(dynamic, 1) if (tiles > 1)
+    for (long t = 0; t < tiles; t++) {
+        int i0 = (int)(t / tn) * PTQ_MM_TILE_M, j0 = (int)(t % tn) * PTQ_MM_TILE_N;
+        int m = PTQ_MIN(PTQ_MM_TILE_M, M - i0), n = PTQ_MIN(PTQ_MM_TILE_N, N - j0);
+        const float *a = ta == CblasNoTrans ? A + (size_t)i0 * lda : A + i0;
+        const float *b = tb == CblasNoTrans ? B + j0 : B + (size_t)j0 * ldb;
+        int tok = ptq_blas_serial_begin();
+        cblas_sgemm(CblasRowMajor, ta, tb, m, n, K, alpha, a, lda, b, ldb, beta, C + (size_t)i0 * ldc + j0, ldc);
+        ptq_blas_serial_end(tok);
+    }
+}
+
+/* Tiles of the upper triangle: diagonal tiles by dsyrk, the ones above by dgemm. */
+void ptq_dsyrk_upper_t(int n, int k, double alpha, const double *A, int lda, double beta, double *C, int ldc) {
+    enum { TILE = 128 };
+    int nt = ntiles(n, TILE);
+    long tiles = (long)nt * nt;
+#pragma omp parallel for schedule(dynamic, 1) if (tiles > 1)
+    for (long t = 0; t < tiles; t++) {
+        int bi = (int)(t / nt), bj = (int)(t % nt);
+        if (bi > bj) continue;
+        int i0 = bi * TILE, j0 = bj * TILE, m = PTQ_MIN(TILE, n - i0), w = PTQ_MIN(TILE, n - j0);
+        double *c = C + (size_t)i0 * ldc + j0;
+        int tok = ptq_blas_serial_begin();
+        if (bi == bj) cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, m, k, alpha, A + i0, lda, beta, c, ldc);
+        else
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, w, k, alpha, A + i0, lda, A + j0, lda, beta, c,
+                        ldc);
+        ptq_blas_serial_end(tok);
+    }
+}

@@ -1,0 +1,25 @@
+/* fuzz.h — what every harness in tests/fuzz/ shares.
+ *
+ * A harness defines LLVMFuzzerTestOneInput(data, size): it hands the bytes to
+ * one parser or loader of the project and exercises what a successful parse
+ * returns. Built with clang -DPTQ_FUZZ=ON it links libFuzzer
+ * (scripts/fuzz.sh); otherwise driver.c gives it a main() that runs every
+ * file of the directories on its command line, which is how ctest replays
+ * the committed corpora and crash reproducers under ASan/UBSan. A harness
+ * must never crash, hang, leak or read out of bounds on any input; errors
+ * are expected and ignored. */
+#ifndef PTQ_FUZZ_H
+#define PTQ_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The bytes as a file: a memfd, reachable through the returned path
+ * (/proc/self/fd/N) by every open/fopen/mmap in the project. Close it with
+ * fuzz_file_close. Returns NULL when the system refuses a memfd. */
+const char *fuzz_file(const uint8_t *data, size_t size, int *fd);
+void fuzz_file_close(int fd);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#endif
