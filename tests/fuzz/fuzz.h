@@ -20,6 +20,11 @@
 const char *fuzz_file(const uint8_t *data, size_t size, int *fd);
 void fuzz_file_close(int fd);
 
+/* Encode each text with t, check every id is inside the vocabulary (abort
+ * otherwise), decode it back; then free t. */
+struct ptq_tokenizer;
+void fuzz_tokenizer_texts(struct ptq_tokenizer *t, const char *const *texts, int ntexts);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #endif

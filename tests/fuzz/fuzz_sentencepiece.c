@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "testref.h"
 #include "tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -14,12 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ptq_err err;
     if (path && ptq_tokenizer_load_sp(&t, path, &err) == 0) {
         static const char *const texts[] = {"Once upon a time, 12345 caf\xc3\xa9!", "", " x "};
-        for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
-            int *ids = NULL, n = 0;
-            if (t->encode(t, texts[k], strlen(texts[k]), 1, 1, &ids, &n, &err) == 0) free(ptq_tokenizer_decode_all(t, ids, n));
-            free(ids);
-        }
-        ptq_tokenizer_free(t);
+        fuzz_tokenizer_texts(t, texts, (int)(sizeof texts / sizeof texts[0]));
     }
     fuzz_file_close(fd);
     return 0;

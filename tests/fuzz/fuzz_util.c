@@ -1,10 +1,13 @@
-/* fuzz_util.c — memfd files for the harnesses (fuzz.h). */
+/* fuzz_util.c — memfd files and the tokenizer exercise for the harnesses (fuzz.h). */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "testref.h"
 
 const char *fuzz_file(const uint8_t *data, size_t size, int *fd) {
     static char path[64];
@@ -26,4 +29,18 @@ const char *fuzz_file(const uint8_t *data, size_t size, int *fd) {
 
 void fuzz_file_close(int fd) {
     if (fd >= 0) close(fd);
+}
+
+void fuzz_tokenizer_texts(ptq_tokenizer *t, const char *const *texts, int ntexts) {
+    ptq_err err;
+    for (int k = 0; k < ntexts; k++) {
+        int *ids = NULL, n = 0;
+        if (t->encode(t, texts[k], strlen(texts[k]), 1, 1, &ids, &n, &err) == 0) {
+            for (int i = 0; i < n; i++)
+                if (ids[i] < 0 || ids[i] >= t->vocab_size) abort(); /* an id past the vocabulary is a bug */
+            free(ptq_tokenizer_decode_all(t, ids, n));
+        }
+        free(ids);
+    }
+    ptq_tokenizer_free(t);
 }
