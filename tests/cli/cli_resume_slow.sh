@@ -36,8 +36,9 @@ for k in $(seq 1 "$KILLS"); do
     before=$(nrows)
     "$BIN" sweep $CFG --out "$T/k" $resume >"$T/k$k.log" 2>&1 &
     PID=$!
-    for i in $(seq 1 1200); do [ "$(nrows)" -gt "$before" ] && break; sleep 0.1; done
-    sleep "$((RANDOM % 30 / 10)).$((RANDOM % 10))"
+    # until one more row lands, or the run ends (a resume of a finished sweep adds none)
+    for i in $(seq 1 1200); do [ "$(nrows)" -gt "$before" ] || ! kill -0 $PID 2>/dev/null && break; sleep 0.1; done
+    sleep "0.$((RANDOM % 4))"
     kill -9 $PID 2>/dev/null
     wait $PID 2>/dev/null
     PID=0
