@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 #include <csv.h>
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -145,11 +146,11 @@ static const char *get_str(const cJSON *o, const char *key, const char *path, in
 
 static int get_gold(const cJSON *o, int n, const char *path, int line, int *gold, ptq_err *err) {
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "gold");
-    if (!cJSON_IsNumber(g) || g->valuedouble != (double)(int)g->valuedouble)
+    if (!cJSON_IsNumber(g) || g->valuedouble != floor(g->valuedouble))
         return ptq_fail(err, "%s:%d: missing or non-integer field \"gold\"", path, line);
-    if (g->valueint < 0 || g->valueint >= n)
-        return ptq_fail(err, "%s:%d: gold index %d out of range 0..%d", path, line, g->valueint, n - 1);
-    *gold = g->valueint;
+    if (!(g->valuedouble >= 0 && g->valuedouble < n)) /* before any conversion to int (1e51 is UB there) */
+        return ptq_fail(err, "%s:%d: gold index %g out of range 0..%d", path, line, g->valuedouble, n - 1);
+    *gold = (int)g->valuedouble;
     return 0;
 }
 
