@@ -30,8 +30,12 @@ void ptq_embedding_backward(float *dE, const float *dout, const int *tokens, int
     }
 }
 
+/* Parallel regions only above ~32K values: on a loaded machine a region
+ * costs milliseconds when a thread waits for a descheduled peer. */
+#define PAR_MIN 32768L
+
 void ptq_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int n, float eps) {
-#pragma omp parallel for schedule(static) if (T > 4)
+#pragma omp parallel for schedule(static) if ((long)T * n > PAR_MIN)
     for (int t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * n;
         float *o = out + (size_t)t * n;
@@ -48,7 +52,7 @@ void ptq_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w
 void ptq_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
                           const float *rstd, int T, int n) {
     if (dx) {
-#pragma omp parallel for schedule(static) if (T > 4)
+#pragma omp parallel for schedule(static) if ((long)T * n > PAR_MIN)
         for (int t = 0; t < T; t++) {
             const float *xr = x + (size_t)t * n, *g = dout + (size_t)t * n;
             float *d = dx + (size_t)t * n;
@@ -59,7 +63,7 @@ void ptq_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *
         }
     }
     if (dw) {
-#pragma omp parallel for schedule(static) if (n > 64)
+#pragma omp parallel for schedule(static) if ((long)T * n > PAR_MIN)
         for (int j = 0; j < n; j++) {
             double s = 0;
             for (int t = 0; t < T; t++) s += (double)dout[(size_t)t * n + j] * rstd[t] * x[(size_t)t * n + j];
@@ -80,7 +84,7 @@ void ptq_matmul_backward(float *dx, float *dW, float *db, const float *dout, con
     if (dx) ptq_sgemm(CblasNoTrans, CblasNoTrans, T, i, o, 1.f, dout, o, W, i, 1.f, dx, i);
     if (dW) ptq_sgemm(CblasTrans, CblasNoTrans, o, i, T, 1.f, dout, o, x, i, 1.f, dW, i);
     if (db) {
-#pragma omp parallel for schedule(static) if (o > 256)
+#pragma omp parallel for schedule(static) if ((long)T * o > PAR_MIN)
         for (int j = 0; j < o; j++) {
             double s = 0;
             for (int t = 0; t < T; t++) s += dout[(size_t)t * o + j];
@@ -150,7 +154,7 @@ void ptq_attention_forward(float *out, float *P, const float *q, const float *k,
                            int nkv, int hd) {
     int qd = nh * hd, kvd = nkv * hd, group = nh / nkv;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if ((long)T * T * nh * hd > PAR_MIN)
     for (int h = 0; h < nh; h++) {
         float *S = P + (size_t)h * T * T;
         int kvh = h / group;
@@ -169,7 +173,7 @@ void ptq_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
                             const float *k, const float *v, int T, int nh, int nkv, int hd, float *scratch) {
     int qd = nh * hd, kvd = nkv * hd, group = nh / nkv;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(dynamic, 1) if (nkv >= ptq_num_threads())
+#pragma omp parallel for schedule(dynamic, 1) if (nkv >= ptq_num_threads() && (long)T * T * nh * hd > PAR_MIN)
     for (int kvh = 0; kvh < nkv; kvh++) {
         float *dS = scratch + (size_t)ptq_thread_id() * 2 * T * T;
         const float *kh = k + (size_t)kvh * hd, *vh = v + (size_t)kvh * hd;
@@ -246,7 +250,7 @@ void ptq_crossentropy_backward(float *dlogits, const float *probs, const int *ta
     for (int t = 0; t < T; t++) counted += targets[t] >= 0;
     if (!counted) return;
     float c = scale / counted;
-#pragma omp parallel for schedule(static) if (T > 4)
+#pragma omp parallel for schedule(static) if ((long)T * V > PAR_MIN)
     for (int t = 0; t < T; t++) {
         if (targets[t] < 0) continue;
         const float *p = probs + (size_t)t * V;
@@ -281,7 +285,7 @@ void ptq_fq_ste_forward(float *xq, unsigned char *mask, const float *x, int rows
     ptq_fq_rows(xq, rows, n, q);
     int g = q->group > 0 && q->group < n ? q->group : n, maxq = ptq_uq_maxq(q->bits);
     float clip = q->clip > 0.f ? q->clip : 1.f;
-#pragma omp parallel for schedule(static) if (rows > 16)
+#pragma omp parallel for schedule(static) if ((long)rows * n > PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const float *row = x + (size_t)r * n;
         unsigned char *m = mask + (size_t)r * n;

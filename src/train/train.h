@@ -79,8 +79,7 @@ typedef struct ptq_tmodel {
     /* Rotation matrices of the rotation parameters, made each forward
      * (HOUSEHOLDER) or aliased (STIEFEL): rmat[i], drmat[i] for parameter i. */
     float **rmat, **drmat;
-    /* Dense matrices of the model's online ops for their backward. */
-    struct ptq_opmats *ops;
+    struct ptq_tpriv *priv; /* weight parameter indices, online-op matrices (tmodel.c) */
 } ptq_tmodel;
 
 /* A trainable view of m. train_weights = 0 freezes the weights (gradients
