@@ -207,4 +207,17 @@ void ptq_train_progress_end(ptq_train_progress *p);
 /* err "<what>: loss is not finite (nan) at step S" when loss is not finite. */
 int ptq_train_check_loss(double loss, long step, const char *what, ptq_err *err);
 
+/* ---- Speed (bench train) ------------------------------------------------ */
+
+/* One pretraining step (forward, backward, AdamW on every weight) of a
+ * random model of config c at T tokens, against the same products as single
+ * OpenBLAS cblas_sgemm calls (forward x W^T, backward dY W and dY^T X of every
+ * linear and lm_head), best of reps after a warm-up, same threads.
+ * FLOPs: 6 N T for the N weights of the products plus causal attention
+ * (QK^T, PV forward; four products backward: 6 x 2 T(T+1)/2 head_dim per head). */
+typedef struct {
+    double step_sec, step_flops, gemm_sec, gemm_flops;
+} ptq_train_bench_result;
+int ptq_train_bench(const ptq_config *c, int T, int reps, ptq_train_bench_result *r, ptq_err *err);
+
 #endif
