@@ -17,7 +17,8 @@
  *    combined by Richardson extrapolation, so the truncation error is O(h^4)
  *    and float rounding of the loss is divided by a larger step): relative error
  *    of each gradient vector < 1e-3.
- * 4. Bad input: a token outside the vocabulary, a rotation that does not
+ * 4. Loss and gradients are bit for bit equal at 1 and 3 threads (odd tile splits).
+ * 5. Bad input: a token outside the vocabulary, a rotation that does not
  *    divide a width, a non-orthogonal initial rotation, a window longer
  *    than the tape. */
 #include <math.h>
@@ -296,6 +297,70 @@ static void test_gradients(int bias) {
 #endif
 }
 
+/* Loss and every gradient bit for bit equal at 1 and 3 threads, on a model
+ * big enough for the parallel paths (attention heads, GEMM tiles, quantizer rows). */
+static void test_threads(void) {
+#ifdef _OPENMP
+    int nthr = omp_get_max_threads();
+    ptq_config c = {.dim = 64, .hidden_dim = 128, .n_layers = 1, .n_heads = 4, .n_kv_heads = 2, .vocab_size = 300,
+                    .max_seq = 64, .head_dim = 16, .rope_theta = 10000.f, .norm_eps = 1e-5f};
+    ptq_model m;
+    ptq_err err;
+    CHECK(ptq_model_alloc(&m, &c, &err) == 0);
+    fill(m.tok_emb, (size_t)c.vocab_size * c.dim, 0.5f, 0);
+    fill(m.lm_head.w, (size_t)c.vocab_size * c.dim, 0.2f, 0);
+    fill(m.rms_final, c.dim, 0.1f, 1);
+    fill(m.layers[0].rms_att, c.dim, 0.1f, 1);
+    fill(m.layers[0].rms_ffn, c.dim, 0.1f, 1);
+    for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+        ptq_linear *l = &m.layers[0].lin[j];
+        fill(l->w, (size_t)l->out * l->in, 0.15f, 0);
+        l->aq = (ptq_act_qspec){4, 0, 0.9f, 0};
+    }
+    m.layers[0].kq = m.layers[0].vq = (ptq_act_qspec){4, 0, 1.f, 8};
+    int tok[64], tgt[64];
+    for (int t = 0; t < 64; t++) tok[t] = (int)(ptq_rng_u64(&rng) % c.vocab_size);
+    for (int t = 0; t < 64; t++) tgt[t] = t < 63 ? tok[t + 1] : -1;
+    float *ref = NULL;
+    size_t ng = 0;
+    double L0 = 0;
+    for (int th = 1; th <= 3; th += 2) {
+        omp_set_num_threads(th);
+        ptq_tmodel tm;
+        CHECK(ptq_tmodel_init(&tm, &m, 1, &err) == 0);
+        float R[256];
+        CHECK(ptq_random_orthogonal(R, 16, 3, &err) == 0);
+        int r2 = ptq_tmodel_add_rotation(&tm, "R2", 16, R, &err);
+        CHECK(ptq_tmodel_set_out_rot(&tm, 0, PTQ_LIN_V, r2, &err) == 0);
+        CHECK(ptq_tmodel_set_in_rot(&tm, 0, PTQ_LIN_O, r2, 0, &err) == 0);
+        ptq_tape *tp = ptq_tape_new(&tm, 64, &err);
+        double L;
+        ptq_params_zero_grad(&tm.P);
+        CHECK(ptq_train_forward(&tm, tp, tok, tgt, 64, NULL, &L, &err) == 0);
+        CHECK(ptq_train_backward(&tm, tp, 1.f, &err) == 0);
+        size_t n = 0;
+        for (int i = 0; i < tm.P.n; i++) n += (size_t)ptq_param_size(&tm.P.p[i]);
+        float *g = malloc(n * sizeof(float)), *q = g;
+        for (int i = 0; i < tm.P.n; i++) {
+            memcpy(q, tm.P.p[i].grad, (size_t)ptq_param_size(&tm.P.p[i]) * sizeof(float));
+            q += ptq_param_size(&tm.P.p[i]);
+        }
+        if (th == 1) ref = g, ng = n, L0 = L;
+        else {
+            CHECK(n == ng && memcmp(g, ref, n * sizeof(float)) == 0);
+            CHECK(L == L0);
+            free(g);
+        }
+        ptq_tape_free(tp);
+        ptq_tmodel_free(&tm);
+    }
+    printf("loss and %zu gradient values bit for bit equal at 1 and 3 threads\n", ng);
+    free(ref);
+    ptq_model_free(&m);
+    omp_set_num_threads(nthr);
+#endif
+}
+
 static void test_bad_input(void) {
     ptq_model m;
     ptq_err err;
@@ -328,6 +393,7 @@ int main(void) {
     test_invariance();
     test_gradients(0);
     test_gradients(1);
+    test_threads();
     test_bad_input();
     return tu_done("test_train_model");
 }
