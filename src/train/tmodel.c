@@ -78,13 +78,32 @@ ptq_linear *ptq_tm_linear(const ptq_tmodel *tm, int l, int j) {
 float *ptq_tm_pgrad(const ptq_tmodel *tm, int idx) { return idx >= 0 ? tm->P.p[idx].grad : NULL; }
 
 /* x -> x A of an online op as its dense matrix A (apply it to I's rows): the
- * backward multiplies by A^T. NULL for the identity. */
-static int op_matrix(const ptq_online_op *op, int n, float **A, const char *site, ptq_err *err) {
+ * backward multiplies by A^T. NULL for the identity. Sites holding the same
+ * op (same kind and size, or the same shared data) share one matrix. */
+static int op_matrix(ptq_tpriv *pv, const ptq_online_op *op, int n, float **A, const char *site, ptq_err *err) {
     *A = NULL;
     if (op->kind == PTQ_OP_IDENTITY) return 0;
-    if (!(*A = ptq_calloc((size_t)n * n, sizeof(float), err))) return ptq_wrap(err, "%s", site);
-    for (int i = 0; i < n; i++) (*A)[(size_t)i * n + i] = 1.f;
-    if (ptq_online_op_apply(op, *A, n, n, err)) return ptq_wrap(err, "%s", site);
+    for (int i = 0; i < pv->nmat; i++) {
+        const ptq_online_op *o = &pv->mat_op[i];
+        if (o->kind == op->kind && o->n == op->n && o->heads == op->heads && o->rank == op->rank &&
+            o->data == op->data && o->seed == op->seed) {
+            *A = pv->mat[i];
+            return 0;
+        }
+    }
+    if (n > PTQ_TRAIN_MAX_OP)
+        return ptq_fail(err, "%s: the backward of a %s op of width %d needs its dense matrix, above the engine's "
+                             "limit of %d", site, ptq_op_kind_name(op->kind), n, PTQ_TRAIN_MAX_OP);
+    if (pv->nmat == PTQ_TRAIN_MAX_MATS) return ptq_fail(err, "%s: more than %d distinct online ops", site, PTQ_TRAIN_MAX_MATS);
+    float *M = ptq_calloc((size_t)n * n, sizeof(float), err);
+    if (!M) return ptq_wrap(err, "%s", site);
+    for (int i = 0; i < n; i++) M[(size_t)i * n + i] = 1.f;
+    if (ptq_online_op_apply(op, M, n, n, err)) {
+        free(M);
+        return ptq_wrap(err, "%s", site);
+    }
+    pv->mat_op[pv->nmat] = *op;
+    pv->mat[pv->nmat++] = *A = M;
     return 0;
 }
 
@@ -159,14 +178,14 @@ int ptq_tmodel_init(ptq_tmodel *tm, ptq_model *m, int train_weights, ptq_err *er
         for (int j = 0; j < (l == L ? 1 : PTQ_LIN_COUNT); j++) {
             const ptq_linear *li = ptq_tm_linear(tm, l, j);
             snprintf(site, sizeof site, "layers.%d.%s.in", l, l == L ? "lm_head" : ptq_linear_names[j]);
-            if (op_matrix(&li->in_op, li->in, &pv->lin_op[l * PTQ_LIN_COUNT + j], site, err)) goto fail;
+            if (op_matrix(pv, &li->in_op, li->in, &pv->lin_op[l * PTQ_LIN_COUNT + j], site, err)) goto fail;
         }
     for (int l = 0; l < L; l++) {
         snprintf(site, sizeof site, "layers.%d.qk", l);
-        if (op_matrix(&m->layers[l].qk_op, c->head_dim, &pv->qk_op[l], site, err)) goto fail;
+        if (op_matrix(pv, &m->layers[l].qk_op, c->head_dim, &pv->qk_op[l], site, err)) goto fail;
         for (int r = 0; r < 2; r++) {
             snprintf(site, sizeof site, "layers.%d.resid%d", l, r);
-            if (op_matrix(&m->layers[l].resid_op[r], c->dim, &pv->res_op[2 * l + r], site, err)) goto fail;
+            if (op_matrix(pv, &m->layers[l].resid_op[r], c->dim, &pv->res_op[2 * l + r], site, err)) goto fail;
         }
     }
     return 0;
@@ -192,12 +211,7 @@ void ptq_tmodel_free(ptq_tmodel *tm) {
         }
     free(tm->lin);
     if (pv) {
-        if (pv->lin_op)
-            for (int i = 0; i < nl; i++) free(pv->lin_op[i]);
-        for (int l = 0; l < L; l++) {
-            if (pv->qk_op) free(pv->qk_op[l]);
-            if (pv->res_op) free(pv->res_op[2 * l]), free(pv->res_op[2 * l + 1]);
-        }
+        for (int i = 0; i < pv->nmat; i++) free(pv->mat[i]);
         free(pv->w), free(pv->b), free(pv->rms_att), free(pv->rms_ffn), free(pv->lin_op), free(pv->qk_op);
         free(pv->res_op), free(pv->wtmp);
         free(pv);

@@ -83,8 +83,11 @@ typedef struct ptq_tmodel {
 } ptq_tmodel;
 
 /* A trainable view of m. train_weights = 0 freezes the weights (gradients
- * only for the rotations added below). Refuses what the engine cannot
- * differentiate yet, naming it (packed kernels attached, w_side branches). */
+ * only for the rotations added below). The model's online ops are read now
+ * (their backward uses each distinct op's dense matrix, width <= 16384):
+ * make the view after installing them. Refuses what the engine cannot
+ * differentiate, naming it (packed kernels attached, w_side branches,
+ * trained weights that hold quantized codes). */
 int ptq_tmodel_init(ptq_tmodel *tm, ptq_model *m, int train_weights, ptq_err *err);
 void ptq_tmodel_free(ptq_tmodel *tm);
 /* Add an n x n rotation initialised to R0 (NULL: identity); returns its
@@ -149,8 +152,8 @@ typedef struct {
     float **m, **v; /* per parameter, NULL for untrained or non-AdamW ones */
     int n;
 } ptq_adamw;
-/* AdamW state for the DENSE and HOUSEHOLDER parameters of P (defaults:
- * beta 0.9/0.999, eps 1e-8, weight decay 0 on STIEFEL-free params as given). */
+/* AdamW state for the trainable DENSE and HOUSEHOLDER parameters of P
+ * (beta1 0.9, beta2 0.999, eps 1e-8: change the fields after init). */
 int ptq_adamw_init(ptq_adamw *o, const ptq_params *P, double lr, double weight_decay, ptq_err *err);
 void ptq_adamw_step(ptq_adamw *o, ptq_params *P, double lr);
 void ptq_adamw_free(ptq_adamw *o);
