@@ -17,6 +17,9 @@
  *    combined by Richardson extrapolation, so the truncation error is O(h^4)
  *    and float rounding of the loss is divided by a larger step): relative error
  *    of each gradient vector < 1e-3.
+ * 3b. One block (block-wise objectives): output equal to ptq_forward_block's;
+ *    its MSE's gradients w.r.t. a weight-side Householder vector, weights, a
+ *    norm and the block input against central differences.
  * 4. Loss and gradients are bit for bit equal at 1 and 3 threads (odd tile splits).
  * 5. Bad input: a token outside the vocabulary, a rotation that does not
  *    divide a width, a non-orthogonal initial rotation, a window longer
@@ -215,9 +218,18 @@ static void test_invariance(void) {
     ptq_model_free(&m);
 }
 
+/* Block mode (g_block_x set): the loss is the MSE of block 0's output
+ * against g_block_y, as a block-wise objective (RUQuant+ft) computes it. */
+static float *g_block_x, *g_block_y, *g_block_out;
+
 static double loss_of(ptq_tmodel *tm, ptq_tape *tp, const int *tok, const int *tgt) {
     ptq_err err;
     double L = NAN;
+    if (g_block_x) {
+        if (ptq_train_prepare(tm, &err) || ptq_train_block_forward(tm, tp, 0, g_block_x, g_block_out, T, &err))
+            fprintf(stderr, "%s\n", err.msg);
+        return ptq_mse_forward(g_block_out, g_block_y, (size_t)T * tm->m->cfg.dim);
+    }
     if (ptq_train_forward(tm, tp, tok, tgt, T, NULL, &L, &err)) fprintf(stderr, "%s\n", err.msg);
     return L;
 }
@@ -361,6 +373,67 @@ static void test_threads(void) {
 #endif
 }
 
+/* One block: output equal to ptq_forward_block's; the MSE's gradients w.r.t.
+ * a weight-side Householder vector, weights, a norm and the block input. */
+static void test_block(void) {
+#ifdef _OPENMP
+    int nthr = omp_get_max_threads();
+    omp_set_num_threads(1); /* finite differences: see test_gradients */
+#endif
+    ptq_model m;
+    ptq_err err;
+    make_model(&m, 0, PTQ_ROPE_INTERLEAVED, 0, 0);
+    set_ops(&m);
+    int d = m.cfg.dim;
+    size_t n = (size_t)T * d;
+    float *x = calloc(n, sizeof(float)), *y = calloc(n, sizeof(float)), *ref = calloc(n, sizeof(float));
+    float *out = calloc(n, sizeof(float)), *dout = calloc(n, sizeof(float)), *dx = calloc(n, sizeof(float));
+    fill(x, n, 1.f, 0);
+    fill(y, n, 1.f, 0);
+    ptq_state s;
+    CHECK(ptq_state_init(&s, &m, T, &err) == 0);
+    memcpy(ref, x, n * sizeof(float));
+    CHECK(ptq_forward_block(&m, &s, 0, ref, T, 0, &err) == 0);
+    ptq_state_free(&s);
+    ptq_tmodel tm;
+    CHECK(ptq_tmodel_init(&tm, &m, 1, &err) == 0);
+    ptq_tape *tp = ptq_tape_new(&tm, T, &err);
+    CHECK(ptq_train_prepare(&tm, &err) == 0);
+    CHECK(ptq_train_block_forward(&tm, tp, 0, x, out, T, &err) == 0);
+    CHECK(memcmp(out, ref, n * sizeof(float)) == 0);
+    float u[32];
+    fill(u, d, 1.f, 0);
+    int hh = ptq_tmodel_add_householder(&tm, "layers.0.gate.u", d, u, &err);
+    CHECK(hh >= 0);
+    CHECK(ptq_tmodel_set_in_rot(&tm, 0, PTQ_LIN_GATE, hh, 0, &err) == 0);
+    CHECK(ptq_tmodel_set_in_rot(&tm, 0, PTQ_LIN_UP, hh, 0, &err) == 0);
+    g_block_x = x, g_block_y = y, g_block_out = out;
+    ptq_params_zero_grad(&tm.P);
+    double L = loss_of(&tm, tp, NULL, NULL);
+    ptq_mse_backward(dout, out, y, n, 1.f);
+    CHECK(ptq_train_block_backward(&tm, tp, 0, dout, dx, T, &err) == 0);
+    ptq_train_finish_grads(&tm);
+    printf("block 0 MSE %.4f (output = ptq_forward_block's):\n", L);
+    grad_check(&tm, tp, NULL, NULL, hh, 16);
+    grad_check(&tm, tp, NULL, NULL, ptq_params_find(&tm.P, "layers.0.k_proj.weight"), 16);
+    grad_check(&tm, tp, NULL, NULL, ptq_params_find(&tm.P, "layers.0.rms_att"), 16);
+    grad_check(&tm, tp, NULL, NULL, ptq_params_find(&tm.P, "layers.0.up_proj.weight"), 16);
+    ptq_param px = {.name = "x (block input)", .rows = T, .cols = d, .val = x, .grad = dx};
+    ptq_param *save = tm.P.p;
+    int save_n = tm.P.n;
+    tm.P.p = &px, tm.P.n = 1; /* grad_check reads parameter 0 */
+    grad_check(&tm, tp, NULL, NULL, 0, 24);
+    tm.P.p = save, tm.P.n = save_n;
+    g_block_x = NULL;
+    ptq_tape_free(tp);
+    ptq_tmodel_free(&tm);
+    ptq_model_free(&m);
+    free(x), free(y), free(ref), free(out), free(dout), free(dx);
+#ifdef _OPENMP
+    omp_set_num_threads(nthr);
+#endif
+}
+
 static void test_bad_input(void) {
     ptq_model m;
     ptq_err err;
@@ -394,6 +467,7 @@ int main(void) {
     test_gradients(0);
     test_gradients(1);
     test_threads();
+    test_block();
     test_bad_input();
     return tu_done("test_train_model");
 }
