@@ -325,6 +325,27 @@ int ptq_tmodel_set_wq(ptq_tmodel *tm, int layer, int which, const ptq_wq_opts *o
     return 0;
 }
 
+int ptq_tmodel_rotate_residual(ptq_tmodel *tm, int rot, ptq_err *err) {
+    int L = tm->m->cfg.n_layers;
+    if (ptq_tmodel_set_emb_rot(tm, rot, err) || ptq_tmodel_set_in_rot(tm, L, 0, rot, 0, err)) return -1;
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN ? ptq_tmodel_set_out_rot(tm, l, j, rot, err)
+                                                    : ptq_tmodel_set_in_rot(tm, l, j, rot, 0, err))
+                return -1;
+    return 0;
+}
+
+int ptq_tmodel_rotate_heads(ptq_tmodel *tm, int l, int rot, ptq_err *err) {
+    if (l < 0 || l >= tm->m->cfg.n_layers) return ptq_fail(err, "training: no layer %d", l);
+    if (rot >= 0 && (rot >= tm->P.n || ptq_tm_rot_size(tm, rot) != tm->m->cfg.head_dim))
+        return ptq_fail(err, "training: the per-head rotation of layer %d must be %d x %d", l, tm->m->cfg.head_dim,
+                        tm->m->cfg.head_dim);
+    if (ptq_tmodel_set_out_rot(tm, l, PTQ_LIN_V, rot, err) || ptq_tmodel_set_in_rot(tm, l, PTQ_LIN_O, rot, 0, err))
+        return -1;
+    return 0;
+}
+
 int ptq_tm_has_transform(const ptq_tlin *t) { return t->in_rot >= 0 || t->out_rot >= 0 || t->wq.bits < 16; }
 
 const float *ptq_tmodel_weight(const ptq_tmodel *tm, int layer, int which) {
@@ -438,4 +459,71 @@ void ptq_train_finish_grads(ptq_tmodel *tm) {
         ptq_householder_backward(p->grad, tm->drmat[i], p->val, p->cols);
         memset(tm->drmat[i], 0, (size_t)p->cols * p->cols * sizeof(float));
     }
+}
+
+/* ---- fusing ---- */
+
+/* A rotation applied to x online stays online: the linear's input op becomes
+ * dense (its previous op, then blockdiag(M)). */
+static int fuse_online(ptq_tmodel *tm, int l, int j, ptq_err *err) {
+    const ptq_tlin *t = &tm->lin[l * PTQ_LIN_COUNT + j];
+    ptq_linear *li = ptq_tm_linear(tm, l, j);
+    int n = li->in, b = t->in_block;
+    const float *A = tm->priv->lin_op[l * PTQ_LIN_COUNT + j];
+    float *F = ptq_calloc((size_t)n * n, sizeof(float), err);
+    if (!F) return -1;
+    for (int i = 0; i < n; i++) F[(size_t)i * n + i] = 1.f;
+    if (A) memcpy(F, A, (size_t)n * n * sizeof(float));
+    float *G = ptq_calloc((size_t)n * n, sizeof(float), err);
+    if (!G) {
+        free(F);
+        return -1;
+    }
+    ptq_rotate_forward(G, F, tm->rmat[t->in_rot], n, n, b); /* F . blockdiag(M) */
+    ptq_online_op op = {0};
+    int rc = ptq_op_dense(&op, G, n, err);
+    free(F), free(G);
+    if (rc) return ptq_wrap(err, "layer %d linear %d input op", l, j);
+    ptq_online_op_clear(&li->in_op);
+    li->in_op = op;
+    return 0;
+}
+
+int ptq_tmodel_fuse(ptq_tmodel *tm, ptq_err *err) {
+    ptq_model *m = tm->m;
+    int L = m->cfg.n_layers, d = m->cfg.dim;
+    const ptq_tlin *head = &tm->lin[L * PTQ_LIN_COUNT];
+    if (!m->lm_head.owns_w && (head->in_rot != tm->emb_rot || head->out_rot >= 0))
+        return ptq_fail(err, "fuse: the tied lm_head is rotated differently from the embedding; untie it first");
+    for (int l = 0; l <= L; l++)
+        for (int j = 0; j < (l == L ? 1 : PTQ_LIN_COUNT); j++) {
+            const ptq_tlin *t = &tm->lin[l * PTQ_LIN_COUNT + j];
+            if ((t->in_rot >= 0 || t->out_rot >= 0) && ptq_tm_linear(tm, l, j)->qw && ptq_tm_linear(tm, l, j)->owns_w)
+                return ptq_fail(err, "fuse: layer %d linear %d holds quantized codes; fuse before quantizing", l, j);
+        }
+    for (int i = 0; i < tm->P.n; i++)
+        if (tm->P.p[i].kind == PTQ_PK_HOUSEHOLDER) ptq_householder_forward(tm->rmat[i], tm->P.p[i].val, tm->P.p[i].cols);
+    for (int l = 0; l <= L; l++)
+        for (int j = 0; j < (l == L ? 1 : PTQ_LIN_COUNT); j++) {
+            ptq_tlin *t = &tm->lin[l * PTQ_LIN_COUNT + j];
+            ptq_linear *li = ptq_tm_linear(tm, l, j);
+            if ((t->in_rot < 0 && t->out_rot < 0) || !li->owns_w) continue;
+            ptq_wq_opts keep = t->wq;
+            t->wq.bits = 16; /* the rotated weight, unquantized */
+            if (prepare_linear(tm, l, j, err)) return ptq_wrap(err, "fuse");
+            t->wq = keep;
+            memcpy(li->w, t->w_eff, (size_t)li->out * li->in * sizeof(float));
+            if (t->rot_x && fuse_online(tm, l, j, err)) return ptq_wrap(err, "fuse");
+        }
+    if (tm->emb_rot >= 0) {
+        size_t n = (size_t)m->cfg.vocab_size * d;
+        float *E = ptq_calloc(n, sizeof(float), err);
+        if (!E) return ptq_wrap(err, "fuse: embedding");
+        ptq_rotate_forward(E, m->tok_emb, tm->rmat[tm->emb_rot], m->cfg.vocab_size, d, d);
+        memcpy(m->tok_emb, E, n * sizeof(float));
+        free(E);
+    }
+    for (int i = 0; i < (L + 1) * PTQ_LIN_COUNT; i++) tm->lin[i].in_rot = tm->lin[i].out_rot = -1, tm->lin[i].rot_x = 0;
+    tm->emb_rot = -1;
+    return 0;
 }

@@ -103,6 +103,21 @@ int ptq_tmodel_set_out_rot(ptq_tmodel *tm, int layer, int which, int rot, ptq_er
 int ptq_tmodel_set_emb_rot(ptq_tmodel *tm, int rot, ptq_err *err);
 /* Fake-quantize linear (layer, which)'s effective weight with o on every forward. */
 int ptq_tmodel_set_wq(ptq_tmodel *tm, int layer, int which, const ptq_wq_opts *o, ptq_err *err);
+/* SpinQuant's R1: the residual stream in the basis of rot (dim x dim): the
+ * embedding, every reader's input (q, k, v, gate, up, lm_head) and every
+ * writer's output (o, down). Function-preserving when the norms are fused. */
+int ptq_tmodel_rotate_residual(ptq_tmodel *tm, int rot, ptq_err *err);
+/* SpinQuant's R2 for layer l: v's output and o's input, per head (rot is
+ * head_dim x head_dim). Function-preserving; V's quantizer sees v . R2. */
+int ptq_tmodel_rotate_heads(ptq_tmodel *tm, int l, int rot, ptq_err *err);
+/* Fuse every attached rotation into the model's weights (W <- M_out^T W
+ * M_in, E <- E . M_emb; a rotation applied to x (rot_x) becomes the linear's
+ * input op, dense: previous op then the rotation), then detach them:
+ * ptq_forward on the model computes what the training forward computed
+ * (weight quantizers are not applied: quantize after). The view is done
+ * afterwards (its op matrices are stale): free it. Refuses a linear holding
+ * quantized codes and a tied head rotated unlike the embedding. */
+int ptq_tmodel_fuse(ptq_tmodel *tm, ptq_err *err);
 /* The effective weight of a linear (its w when no transform is set), as of
  * the last forward: what a method fuses into the model after training. */
 const float *ptq_tmodel_weight(const ptq_tmodel *tm, int layer, int which);

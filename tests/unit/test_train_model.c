@@ -20,6 +20,8 @@
  * 3b. One block (block-wise objectives): output equal to ptq_forward_block's;
  *    its MSE's gradients w.r.t. a weight-side Householder vector, weights, a
  *    norm and the block input against central differences.
+ * 3c. Fusing the rotations into the model: ptq_forward then equals the
+ *    training forward with the rotations attached (within 1e-5).
  * 4. Loss and gradients are bit for bit equal at 1 and 3 threads (odd tile splits).
  * 5. Bad input: a token outside the vocabulary, a rotation that does not
  *    divide a width, a non-orthogonal initial rotation, a window longer
@@ -434,6 +436,55 @@ static void test_block(void) {
 #endif
 }
 
+/* Fusing the rotations (R1, R2 by the helpers, a weight-side Householder, an
+ * explicit input rotation after a Hadamard op) into the model: ptq_forward then gives the
+ * training forward's logits (unfused norms, online ops present). */
+static void test_fuse(void) {
+    ptq_model m;
+    ptq_err err;
+    int tok[T], tgt[T];
+    make_model(&m, 0, PTQ_ROPE_HALF, 0, 0);
+    set_ops(&m);
+    tokens_of(tok, tgt, m.cfg.vocab_size);
+    int V = m.cfg.vocab_size;
+    float *a = calloc((size_t)T * V, sizeof(float)), *b = calloc((size_t)T * V, sizeof(float));
+    ptq_tmodel tm;
+    CHECK(ptq_tmodel_init(&tm, &m, 0, &err) == 0);
+    float R[256], u[32];
+    CHECK(ptq_random_orthogonal(R, 16, 41, &err) == 0);
+    int r1 = ptq_tmodel_add_rotation(&tm, "R1", 16, R, &err);
+    CHECK(ptq_tmodel_rotate_residual(&tm, r1, &err) == 0);
+    for (int l = 0; l < 2; l++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "R2.%d", l);
+        CHECK(ptq_random_orthogonal(R, 4, 50 + l, &err) == 0);
+        CHECK(ptq_tmodel_rotate_heads(&tm, l, ptq_tmodel_add_rotation(&tm, nm, 4, R, &err), &err) == 0);
+    }
+    CHECK(ptq_tmodel_rotate_heads(&tm, 0, r1, &err) == -1 && strstr(err.msg, "per-head"));
+    fill(u, 32, 1.f, 0);
+    int hh = ptq_tmodel_add_householder(&tm, "u", 32, u, &err);
+    CHECK(ptq_tmodel_set_in_rot(&tm, 0, PTQ_LIN_DOWN, hh, 0, &err) == 0); /* weight side only */
+    CHECK(ptq_random_orthogonal(R, 8, 52, &err) == 0);
+    int rx = ptq_tmodel_add_rotation(&tm, "Rx", 8, R, &err);
+    CHECK(ptq_tmodel_set_in_rot(&tm, 1, PTQ_LIN_DOWN, rx, 1, &err) == 0); /* x too: online after fusing */
+    ptq_tape *tp = ptq_tape_new(&tm, T, &err);
+    CHECK(ptq_train_forward(&tm, tp, tok, NULL, T, a, NULL, &err) == 0);
+    CHECK(ptq_tmodel_fuse(&tm, &err) == 0);
+    CHECK(tm.emb_rot == -1 && tm.lin[PTQ_LIN_DOWN + PTQ_LIN_COUNT].in_rot == -1);
+    CHECK(m.layers[1].lin[PTQ_LIN_DOWN].in_op.kind == PTQ_OP_DENSE);
+    ptq_tape_free(tp);
+    ptq_tmodel_free(&tm);
+    ptq_state s;
+    CHECK(ptq_state_init(&s, &m, T, &err) == 0);
+    CHECK(ptq_forward(&m, &s, tok, T, 0, b, 0, &err) == 0);
+    double d = rel_diff(b, a, (size_t)T * V);
+    printf("fused model vs training forward with rotations: rel diff %.2e\n", d);
+    CHECK(d <= 1e-5);
+    ptq_state_free(&s);
+    free(a), free(b);
+    ptq_model_free(&m);
+}
+
 static void test_bad_input(void) {
     ptq_model m;
     ptq_err err;
@@ -468,6 +519,7 @@ int main(void) {
     test_gradients(1);
     test_threads();
     test_block();
+    test_fuse();
     test_bad_input();
     return tu_done("test_train_model");
 }
