@@ -83,6 +83,8 @@ fail:
     return NULL;
 }
 
+int ptq_tape_max_T(const ptq_tape *t) { return t->max_T; }
+
 static void slot_free(tslot *s) {
     float *b[] = {s->x_in, s->rstd1, s->xn1, s->q, s->kq, s->vq, s->P, s->att, s->x_mid, s->rstd2, s->xn2,
                   s->hg, s->hu, s->hs};

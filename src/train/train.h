@@ -129,6 +129,7 @@ typedef struct ptq_tape ptq_tape; /* activations of one forward (train.c) */
 /* A tape for windows of up to max_T tokens (max_T <= max_seq). */
 ptq_tape *ptq_tape_new(const ptq_tmodel *tm, int max_T, ptq_err *err);
 void ptq_tape_free(ptq_tape *t);
+int ptq_tape_max_T(const ptq_tape *t);
 
 /* Forward of T tokens from position 0, keeping the activations. With
  * targets (T ids, < 0 = ignored) returns the mean cross-entropy in *loss.
@@ -224,6 +225,37 @@ void ptq_train_progress_update(ptq_train_progress *p, long step, double loss, lo
 void ptq_train_progress_end(ptq_train_progress *p);
 /* err "<what>: loss is not finite (nan) at step S" when loss is not finite. */
 int ptq_train_check_loss(double loss, long step, const char *what, ptq_err *err);
+
+/* ---- The loop ----------------------------------------------------------- */
+
+/* Fills window `w` of step `step`: tokens and targets (< 0: ignored), *T
+ * tokens (1..tape max_T). rng is the loop's data RNG (checkpointed). */
+typedef int (*ptq_batch_fn)(void *ctx, long step, int w, ptq_rng *rng, int *tokens, int *targets, int *T,
+                            ptq_err *err);
+
+typedef struct {
+    const char *label;   /* progress line and error messages, e.g. "spinquant" */
+    long steps;          /* > 0 */
+    int accum;           /* windows per step (>= 1), gradients averaged */
+    double clip;         /* global gradient-norm clip (0: none) */
+    ptq_adamw *adam;     /* NULL: no AdamW; lr: warm-up then cosine to lr_min */
+    double lr, lr_min;
+    long warmup;
+    ptq_cayley *cay;     /* NULL: no Cayley SGD; cosine from cay_lr to 0, no warm-up */
+    double cay_lr;
+    const char *ckpt_path; /* NULL: none; an existing file is resumed from */
+    long ckpt_every;       /* save every N steps and at the end (0: only at the end) */
+    const char *identity;  /* model + method + options: a checkpoint of another is refused */
+    uint64_t seed;         /* data RNG */
+    ptq_batch_fn batch;
+    void *batch_ctx;
+    double *losses;        /* NULL or [steps]: mean loss per step (NaN before a resume) */
+    int quiet;             /* no progress line */
+} ptq_train_loop_opts;
+/* Run (or resume) the optimization. A non-finite loss or gradient stops it
+ * with "<label>: loss is not finite (nan) at step S" (or "gradient ...") and
+ * writes nothing more. */
+int ptq_train_loop(ptq_tmodel *tm, ptq_tape *tp, const ptq_train_loop_opts *o, ptq_err *err);
 
 /* ---- Speed (bench train) ------------------------------------------------ */
 
