@@ -59,8 +59,8 @@ int ptq_params_find(const ptq_params *P, const char *name);
 /* ---- A trainable view of a model ----------------------------------------- */
 
 typedef struct {
-    int in_rot, in_block, rot_x; /* parameter index or -1; block size (0 = whole row); rotate x too */
-    int out_rot, out_block;      /* parameter index or -1 */
+    int in_rot, in_block, rot_x; /* parameter index or -1; its size b (b x b repeated along the row); rotate x too */
+    int out_rot, out_block;      /* parameter index or -1; its size */
     ptq_wq_opts wq;              /* bits >= 16 (the default): weight not fake-quantized */
     /* derived each forward: */
     float *w_eff;  /* out x in when any transform is set, else NULL (the model's w) */
