@@ -35,6 +35,7 @@ static const struct {
     {.name = "compare",
      .fn = cmd_compare,
      .help = "regression gate: NEW vs BASELINE results with tolerances (exit 1 on regression)"},
+    {.name = "stats", .fn = cmd_stats, .help = "outlier statistics of activations and weights (tables, plots)"},
 };
 
 static void usage(FILE *f) {
