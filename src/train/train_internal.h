@@ -1,0 +1,26 @@
+/* train_internal.h — shared between the training layer's files, not API. */
+#ifndef PTQ_TRAIN_INTERNAL_H
+#define PTQ_TRAIN_INTERNAL_H
+
+#include "train.h"
+
+/* Parameter indices of the model's weights (-1: frozen) and the dense
+ * matrices of its online ops (NULL: identity). Linear i = layer * 7 + which
+ * (lm_head: n_layers * 7). */
+typedef struct ptq_tpriv {
+    int emb, rms_final;
+    int *rms_att, *rms_ffn; /* per layer */
+    int *w, *b;             /* per linear */
+    float **lin_op;         /* per linear: its in_op */
+    float **qk_op;          /* per layer */
+    float **res_op;         /* per layer x 2 */
+    float *wtmp;            /* out x in scratch of the weight-side backward */
+    size_t wtmp_n;
+} ptq_tpriv;
+
+ptq_linear *ptq_tm_linear(const ptq_tmodel *tm, int l, int j);
+float *ptq_tm_pgrad(const ptq_tmodel *tm, int idx);
+int ptq_tm_rot_size(const ptq_tmodel *tm, int rot);
+int ptq_tm_has_transform(const ptq_tlin *t);
+
+#endif
