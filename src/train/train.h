@@ -162,6 +162,8 @@ typedef struct {
     int n;
     ptq_rng rng;   /* QR re-orthonormalisation draws (probability 1/101) */
     int qr_every;  /* 0: random 1/101 as SpinQuant; k > 0: every k-th step (tests) */
+    double orth_tol; /* QR also when max |X X^T - I| exceeds it after a step (1e-6; 0: never) */
+    long n_fixed;    /* steps that needed that correction */
 } ptq_cayley;
 /* Cayley SGD (METHODS.md §6) on the STIEFEL parameters of P. */
 int ptq_cayley_init(ptq_cayley *o, const ptq_params *P, double momentum, uint64_t seed, ptq_err *err);
