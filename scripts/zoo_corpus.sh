@@ -27,7 +27,8 @@
 # the result (OUT/overlap.txt: rate 0 by construction, recorded as evidence).
 # Then every 200th document goes to val.txt, the rest to train.txt, and
 # spm_train makes OUT/tokenizer.model (BPE, ZOO_VOCAB default 4096, byte
-# fallback, bos 1 eos 2 unk 0, seeded). When the ptqbench binary is built
+# fallback, identity normalization so text round-trips byte for byte, bos 1
+# eos 2 unk 0, seeded). When the ptqbench binary is built
 # (build/ptqbench), the tokenizer is loaded through ptqbench's tokenizer path
 # and val.txt must round-trip (ptqbench train --check-tokenizer).
 set -euo pipefail
@@ -147,7 +148,8 @@ done
 
 need_pkg sentencepiece || { echo "error: spm_train (Debian sentencepiece) is needed for the tokenizer" >&2; exit 1; }
 spm_train --input="$OUT/train.txt" --model_prefix="$OUT/tokenizer" --model_type=bpe --vocab_size="$VOCAB" \
-    --character_coverage=1.0 --byte_fallback=true --split_digits=true --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 \
+    --character_coverage=1.0 --byte_fallback=true --split_digits=true \
+    --normalization_rule_name=identity --remove_extra_whitespaces=false --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 \
     --input_sentence_size=400000 --shuffle_input_sentence=true --random_seed=1234 --num_threads=2 \
     --max_sentence_length=16384 --minloglevel=1 > "$OUT/spm_train.log" 2>&1 ||
     { tail -5 "$OUT/spm_train.log" >&2; echo "error: spm_train failed (log: $OUT/spm_train.log)" >&2; exit 1; }

@@ -25,6 +25,7 @@ int cmd_export(int argc, char **argv);
 int cmd_zeroshot(int argc, char **argv);
 int cmd_kld(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 /* The flags that describe a cell, shared by run, export, bench, zeroshot
  * and kld: --model --method --bits --opt --calib --nsamples --calib-seqlen
