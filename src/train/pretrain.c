@@ -500,7 +500,7 @@ int ptq_pretrain_run(const ptq_pretrain_cfg *c, long stop_after, ptq_pretrain_re
         fflush(log);
         progress(&R, step, loss, vloss, tps, (double)(c->steps - step) * el / (double)(step - r->step0),
                  step == c->steps);
-        if (step % c->ckpt_every == 0 || step == c->steps) {
+        if (step % c->ckpt_every == 0 || step == c->steps || (stop_after > 0 && step - r->step0 >= stop_after)) {
             info.step = step;
             rc = ptq_ckpt_save(R.ckpt, &info, &R.tm.P, &R.opt, NULL, err);
         }
