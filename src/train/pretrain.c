@@ -16,7 +16,7 @@
 
 /* ---- config -------------------------------------------------------------- */
 
-typedef enum { F_STR, F_INT, F_LONG, F_DBL, F_BOOL, F_U64 } ftype;
+typedef enum { F_STR, F_INT, F_LONG, F_DBL, F_BOOL, F_U64, F_FRACS } ftype;
 typedef struct {
     const char *sec, *key;
     ftype t;
@@ -60,6 +60,7 @@ static const field fields[] = {
     NUM("eval", "every", F_LONG, eval_every, 1, 1e9, 1, 0),
     NUM("eval", "windows", F_INT, val_windows, 1, 1000000, 1, 0),
     NUM("checkpoint", "every", F_LONG, ckpt_every, 1, 1e9, 1, 0),
+    NUM("checkpoint", "snapshots", F_FRACS, snapshots, 0, 1, 0, 0),
     NUM("expected", "val_loss", F_DBL, expected_val_loss, 0, 100, 0, NAN),
     STR("expected", "note", expected_note),
 };
@@ -89,6 +90,20 @@ static int set_field(const field *f, const cJSON *v, ptq_pretrain_cfg *c, const 
         if ((!n && strcmp(f->key, "note")) || n >= f->cap)
             return ptq_fail(err, "%s: %s: expected a non-empty string of at most %zu bytes", where, p, f->cap - 1);
         memcpy(dst, v->valuestring, n + 1);
+        return 0;
+    }
+    if (f->t == F_FRACS) { /* up to 8 increasing fractions in (0, 1) */
+        int n = cJSON_GetArraySize(v);
+        if (!cJSON_IsArray(v) || n > 8)
+            return ptq_fail(err, "%s: %s: expected an array of at most 8 numbers, got %s", where, p, type_name(v));
+        for (int i = 0; i < n; i++) {
+            const cJSON *x = cJSON_GetArrayItem(v, i);
+            double y = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+            if (!(y > 0 && y < 1) || (i && y <= c->snapshots[i - 1]))
+                return ptq_fail(err, "%s: %s[%d]: expected increasing fractions in (0, 1)", where, p, i);
+            c->snapshots[i] = y;
+        }
+        c->nsnapshots = n;
         return 0;
     }
     if (f->t == F_BOOL) {
@@ -413,20 +428,20 @@ static void progress(const run_t *R, long step, double loss, double vloss, doubl
     fflush(stderr);
 }
 
-static int write_model(run_t *R, ptq_err *err) {
+static int write_model(run_t *R, const char *dir, ptq_err *err) {
     const ptq_pretrain_cfg *c = R->c;
     char path[4200];
-    if (ptq_hf_write(c->out, &R->m.cfg, &R->m, PTQ_ST_F32, 1, 0, err)) return -1;
+    if (ptq_hf_write(dir, &R->m.cfg, &R->m, PTQ_ST_F32, 1, 0, err)) return -1;
     const char *ext = strrchr(c->tokenizer, '.');
     int json = ext && !strcmp(ext, ".json");
-    snprintf(path, sizeof path, "%s/%s", c->out, json ? "tokenizer.json" : "tokenizer.model");
+    snprintf(path, sizeof path, "%s/%s", dir, json ? "tokenizer.json" : "tokenizer.model");
     char *d;
     size_t n;
     if (ptq_read_file(c->tokenizer, &d, &n, err)) return -1;
     int rc = ptq_write_file_atomic(path, d, n, err);
     free(d);
     static const char tc[] = "{\"add_bos_token\": true, \"add_eos_token\": false}\n";
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", c->out);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     return rc || ptq_write_file_atomic(path, tc, sizeof tc - 1, err) ? -1 : 0;
 }
 
@@ -500,6 +515,13 @@ int ptq_pretrain_run(const ptq_pretrain_cfg *c, long stop_after, ptq_pretrain_re
         fflush(log);
         progress(&R, step, loss, vloss, tps, (double)(c->steps - step) * el / (double)(step - r->step0),
                  step == c->steps);
+        for (int i = 0; i < c->nsnapshots && !rc; i++)
+            if (step == (long)llround(c->snapshots[i] * (double)c->steps)) {
+                char dir[4200];
+                snprintf(dir, sizeof dir, "%s/step%ld", c->out, step);
+                rc = write_model(&R, dir, err);
+            }
+        if (rc) break;
         if (step % c->ckpt_every == 0 || step == c->steps || (stop_after > 0 && step - r->step0 >= stop_after)) {
             info.step = step;
             rc = ptq_ckpt_save(R.ckpt, &info, &R.tm.P, &R.opt, NULL, err);
@@ -510,7 +532,7 @@ int ptq_pretrain_run(const ptq_pretrain_cfg *c, long stop_after, ptq_pretrain_re
     r->seconds = ptq_now_sec() - t0;
     r->tokens_per_sec = tokens / fmax(r->seconds, 1e-9);
     r->model_gflops = r->tokens_per_sec * r->flops_per_token / 1e9;
-    if (!rc && step == c->steps) rc = write_model(&R, err);
+    if (!rc && step == c->steps) rc = write_model(&R, c->out, err);
     run_free(&R);
     return rc ? ptq_wrap(err, "train %s", c->name) : 0;
 }

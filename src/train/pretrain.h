@@ -11,7 +11,8 @@
  *   train       {seed, steps, batch, seq_len, lr, lr_min, warmup, weight_decay = 0.1,
  *                beta1 = 0.9, beta2 = 0.95, grad_clip = 1.0, init_std = 0.02}
  *   eval        {every: steps between validation losses, windows: validation windows}
- *   checkpoint  {every: steps between checkpoints}
+ *   checkpoint  {every: steps between checkpoints, snapshots = []: fractions of steps in (0, 1)
+ *                at which <out>/step<S>/ is written as an HF directory too (outlier growth)}
  *   expected    {val_loss: number, note: string}   (documentation; not used)
  * Relative paths are taken from the current directory.
  *
@@ -35,6 +36,8 @@ typedef struct {
     int batch, seq_len;
     double lr, lr_min, weight_decay, beta1, beta2, grad_clip, init_std;
     long eval_every, ckpt_every;
+    double snapshots[8];
+    int nsnapshots;
     int val_windows;
     double expected_val_loss; /* NAN when not given */
     char expected_note[1024];

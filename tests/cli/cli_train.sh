@@ -34,7 +34,7 @@ cfg() { # cfg NAME OUT [JSON-FRAGMENT-REPLACING-TRAIN]: a tiny recipe
  "data": {"train": "$T/train.txt", "val": "$T/val.txt", "tokenizer": "$T/tok.model"},
  $tr,
  "eval": {"every": 4, "windows": 2},
- "checkpoint": {"every": 2},
+ "checkpoint": {"every": 2, "snapshots": [0.5]},
  "expected": {"val_loss": 5.0, "note": "toy"}}
 JSON
 }
@@ -53,6 +53,8 @@ bad "train.lr_min 0.5 is above train.lr" '"train": {"seed": 1, "steps": 8, "batc
 bad "train: expected an object" '"train": [1]'
 bad "zoo: unknown field" '"zoo": 1, "train": {"seed": 1, "steps": 8, "batch": 2, "seq_len": 16, "lr": 0.1}'
 cfg bad "$T/bad"
+sed 's/\[0.5\]/[0.5, 0.2]/' "$T/bad.json" > "$T/bad2.json"
+expect 2 "checkpoint.snapshots[1]: expected increasing fractions" "$BIN" train "$T/bad2.json"
 sed 's/"n_heads": 1,/"n_heads": 3,/' "$T/bad.json" > "$T/bad2.json"
 expect 2 "model.dim 64 is not a multiple of model.n_heads 3" "$BIN" train "$T/bad2.json"
 sed 's/"tied_embeddings_x": 1//; s/"max_seq": 64}/"max_seq": 64, "tied_embeddings": 1}/' "$T/bad.json" > "$T/bad2.json"
@@ -82,4 +84,7 @@ cmp -s "$T/full/model.safetensors" "$T/part/model.safetensors" || fail "re-runni
 expect 0 '"task":"ppl:tinystories"' "$BIN" ppl --model "$T/full" --dataset tinystories --seqlen 32 --limit-windows 2
 expect 0 "Once" "$BIN" generate --model "$T/full" --prompt "Once" --steps 8 --temperature 0
 expect 0 "| 0 | down_proj.in | 96 |" "$BIN" stats "$T/full" --nsamples 2 --seqlen 32 --no-plots --out "$T/stats"
+# the half-way snapshot is a model of its own
+expect 0 "| 0 | qkv_proj.in | 64 |" "$BIN" stats "$T/full/step4" --nsamples 2 --seqlen 32 --no-plots --out "$T/stats4"
+cmp -s "$T/full/step4/model.safetensors" "$T/full/model.safetensors" && fail "the snapshot is the final model"
 exit $((fails > 0))
