@@ -16,10 +16,16 @@
  *   from the checkpoint written at step 4 ends bit for bit equal to the
  *   uninterrupted run (parameters and optimizer state); a checkpoint is
  *   refused when its identity, parameters or bytes differ; no temp file
- *   is left; a non-finite loss is an error naming the step. */
+ *   is left; a non-finite loss is an error naming the step.
+ * - ptq_train_loop: a child process running 12 steps (2 windows each,
+ *   checkpoint every 3) is killed with SIGKILL at step 7; the loop restarted
+ *   on its checkpoint ends bit for bit equal to an uninterrupted run (state
+ *   and per-step losses); a finished run resumes to nothing; refusals. */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hadamard.h"
@@ -285,8 +291,91 @@ static void test_loop_and_resume(void) {
     run_free(&b);
 }
 
+/* ---- ptq_train_loop: kill -9 and resume ---- */
+
+static int g_kill_at = -1; /* the child kills itself when asked for this step's batch */
+
+static int batch(void *ctx, long step, int w, ptq_rng *r, int *tok, int *tgt, int *T, ptq_err *err) {
+    (void)ctx, (void)w, (void)err;
+    if (step == g_kill_at) raise(SIGKILL);
+    *T = 8 + (int)(step % 5);
+    for (int t = 0; t < *T; t++) tok[t] = (int)(ptq_rng_u64(r) % 5);
+    for (int t = 0; t < *T; t++) tgt[t] = t + 1 < *T ? tok[t + 1] : -1;
+    return 0;
+}
+
+static ptq_train_loop_opts loop_opts(run *r, const char *path, double *losses) {
+    return (ptq_train_loop_opts){.label = "loop-test", .steps = 12, .accum = 2, .clip = 1.0, .adam = &r->adam,
+                                 .lr = 3e-2, .lr_min = 3e-3, .warmup = 2, .cay = &r->cay, .cay_lr = 0.2,
+                                 .ckpt_path = path, .ckpt_every = 3, .identity = "tiny loop-test", .seed = 99,
+                                 .batch = batch, .losses = losses, .quiet = 1};
+}
+
+/* Runs first in main: fork before any OpenMP thread pool exists. */
+static void test_loop_kill(void) {
+    char path[256], path2[256];
+    snprintf(path, sizeof path, "/tmp/ptq_test_loop_%ld.ckpt", (long)getpid());
+    snprintf(path2, sizeof path2, "/tmp/ptq_test_loop_%ld_b.ckpt", (long)getpid());
+    remove(path), remove(path2);
+    pid_t pid = fork();
+    if (pid == 0) { /* killed at step 7's batch: the checkpoint of step 6 is on disk */
+        run c;
+        ptq_err e;
+        run_init(&c);
+        g_kill_at = 7;
+        ptq_train_loop_opts o = loop_opts(&c, path, NULL);
+        ptq_train_loop(&c.tm, c.tp, &o, &e);
+        _exit(3); /* not reached */
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    CHECK(ptq_file_exists(path));
+    ptq_err err;
+    run a, b;
+    double la[12], lb[12];
+    run_init(&a);
+    ptq_train_loop_opts oa = loop_opts(&a, path2, la);
+    CHECK(ptq_train_loop(&a.tm, a.tp, &oa, &err) == 0);
+    run_init(&b);
+    ptq_train_loop_opts ob = loop_opts(&b, path, lb);
+    CHECK(ptq_train_loop(&b.tm, b.tp, &ob, &err) == 0);
+    CHECK(same_state(&a, &b));
+    CHECK(isnan(lb[5]) && lb[6] == la[6] && lb[11] == la[11]);
+    CHECK(la[11] < la[0]);
+    printf("loop: killed (SIGKILL) at step 7, resumed from the step-6 checkpoint: final state %s; loss %.4f -> %.4f\n",
+           same_state(&a, &b) ? "bit-identical" : "DIFFERENT", la[0], la[11]);
+    /* a finished run resumes to nothing; a checkpoint of another run is refused */
+    CHECK(ptq_train_loop(&b.tm, b.tp, &ob, &err) == 0);
+    ob.identity = "other-model loop-test";
+    CHECK(ptq_train_loop(&b.tm, b.tp, &ob, &err) == -1 && strstr(err.msg, "another model or method"));
+    ob.identity = "tiny loop-test", ob.steps = 0;
+    CHECK(ptq_train_loop(&b.tm, b.tp, &ob, &err) == -1 && strstr(err.msg, "steps must be positive"));
+    remove(path), remove(path2);
+    /* a non-finite loss names the step */
+    run_free(&b);
+    run_init(&b);
+    b.m.layers[0].rms_att[3] = NAN;
+    ob = loop_opts(&b, NULL, NULL);
+    CHECK(ptq_train_loop(&b.tm, b.tp, &ob, &err) == -1 && strstr(err.msg, "loop-test: ") &&
+          strstr(err.msg, "is not finite") && strstr(err.msg, "at step 0"));
+    printf("NaN weight: %s\n", err.msg);
+    run_free(&b);
+    run_init(&b);
+    for (int l = 0; l < 2; l++)
+        for (int j = 0; j < PTQ_LIN_COUNT; j++) b.m.layers[l].lin[j].aq.bits = 16; /* no quantizer to clamp it */
+    b.m.layers[1].rms_ffn[2] = INFINITY;
+    ob = loop_opts(&b, NULL, NULL);
+    CHECK(ptq_train_loop(&b.tm, b.tp, &ob, &err) == -1 && strstr(err.msg, "loop-test: loss is not finite") &&
+          strstr(err.msg, "at step 0"));
+    printf("inf weight: %s\n", err.msg);
+    run_free(&a);
+    run_free(&b);
+}
+
 int main(void) {
     ptq_rng_seed(&rng, 1);
+    test_loop_kill();
     test_schedule();
     test_adamw();
     test_cayley();
