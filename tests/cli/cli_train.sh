@@ -66,6 +66,12 @@ expect 2 "error:" "$BIN" train "$T/nosuch.json"
 sed "s|$T/tok.model|$T/nosuch.model|" "$T/bad.json" > "$T/bad2.json"
 expect 1 "data.tokenizer" "$BIN" train "$T/bad2.json"
 
+# every committed recipe parses (it then fails on the missing tokenizer, exit 1, not on its fields)
+for r in experiments/zoo/*.json; do
+    sed "s|data/zoo/tokenizer.model|$T/nosuch/tokenizer.model|" "$r" > "$T/recipe.json"
+    expect 1 "data.tokenizer: $T/nosuch/tokenizer.model" "$BIN" train "$T/recipe.json"
+done
+
 # uninterrupted vs stopped twice and resumed: same bytes
 cfg full "$T/full"
 cfg part "$T/part"
