@@ -154,22 +154,29 @@ int main(int argc, char **argv) {
     }
     set S = {0};
     if (grow(&S)) return fprintf(stderr, "error: out of memory\n"), 1;
-    int nf = argc - a - 1;
-    char **ev = argv + a + 1;
-    for (int f = 0; f < nf; f++) {
+    int nf = argc - a - 1, rc = 0;
+    char **ev = argv + a + 1, *tr = NULL;
+    FILE *out = NULL;
+    for (int f = 0; f < nf && !rc; f++) {
         size_t len;
         char *t = read_all(ev[f], &len);
-        if (!t) return fprintf(stderr, "error: %s: cannot read\n", ev[f]), 2;
+        if (!t) {
+            rc = (fprintf(stderr, "error: %s: cannot read\n", ev[f]), 2);
+            break;
+        }
         ctx_t x = {.S = &S, .file = f};
         grams(t, len, N, add_eval, &x);
         free(t);
-        if (x.oom) return fprintf(stderr, "error: out of memory\n"), 1;
+        if (x.oom) rc = (fprintf(stderr, "error: out of memory\n"), 1);
     }
     size_t tlen;
-    char *tr = read_all(argv[a], &tlen);
-    if (!tr) return fprintf(stderr, "error: %s: cannot read\n", argv[a]), 2;
-    FILE *out = filtered ? fopen(filtered, "wb") : NULL;
-    if (filtered && !out) return fprintf(stderr, "error: %s: cannot create\n", filtered), 2;
+    if (!rc && !(tr = read_all(argv[a], &tlen))) rc = (fprintf(stderr, "error: %s: cannot read\n", argv[a]), 2);
+    if (!rc && filtered && !(out = fopen(filtered, "wb")))
+        rc = (fprintf(stderr, "error: %s: cannot create\n", filtered), 2);
+    if (rc) {
+        free(S.key), free(S.files), free(S.hit);
+        return rc;
+    }
     long docs = 0, dirty = 0, dirty_grams = 0;
     size_t kept = 0;
     for (size_t p = 0; p < tlen;) {
