@@ -18,8 +18,6 @@
 
 #include "safetensors.h"
 
-/* Block dequantizers come from ggml_types.h once it lands. */
-#define PTQ_GGML_DEQ(t) NULL
 
 enum { MAX_DIMS = 4, MAX_NAME = 256, MAX_KEY = 65536 };
 
@@ -27,75 +25,55 @@ enum { MAX_DIMS = 4, MAX_NAME = 256, MAX_KEY = 65536 };
 typedef struct {
     const char *name;
     int blck, bytes;
-    void (*to_f32)(const void *src, float *dst, int64_t n); /* NULL: not readable here */
 } gtype;
 
-static void f32_to_f32(const void *s, float *d, int64_t n) {
-    memcpy(d, s, (size_t)n * 4);
-}
-static void f16_to_f32(const void *s, float *d, int64_t n) {
-    const unsigned char *p = s;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, 2);
-        d[i] = ptq_f16_to_f32(h);
-    }
-}
-static void bf16_to_f32(const void *s, float *d, int64_t n) {
-    const unsigned char *p = s;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, 2);
-        d[i] = ptq_bf16_to_f32(h);
-    }
-}
-
 /* Numbered as in ggml.h; gaps are types removed from the format. */
-static const gtype gtypes[PTQ_GGML_NTYPES] = {
-    [0] = {"F32", 1, 4, f32_to_f32},
-    [1] = {"F16", 1, 2, f16_to_f32},
-    [2] = {"Q4_0", 32, 18, PTQ_GGML_DEQ(q4_0)},
-    [3] = {"Q4_1", 32, 20, PTQ_GGML_DEQ(q4_1)},
-    [6] = {"Q5_0", 32, 22, PTQ_GGML_DEQ(q5_0)},
-    [7] = {"Q5_1", 32, 24, PTQ_GGML_DEQ(q5_1)},
-    [8] = {"Q8_0", 32, 34, PTQ_GGML_DEQ(q8_0)},
-    [9] = {"Q8_1", 32, 36, NULL},
-    [10] = {"Q2_K", 256, 84, PTQ_GGML_DEQ(q2_k)},
-    [11] = {"Q3_K", 256, 110, PTQ_GGML_DEQ(q3_k)},
-    [12] = {"Q4_K", 256, 144, PTQ_GGML_DEQ(q4_k)},
-    [13] = {"Q5_K", 256, 176, PTQ_GGML_DEQ(q5_k)},
-    [14] = {"Q6_K", 256, 210, PTQ_GGML_DEQ(q6_k)},
-    [15] = {"Q8_K", 256, 292, NULL},
-    [16] = {"IQ2_XXS", 256, 66, NULL},
-    [17] = {"IQ2_XS", 256, 74, NULL},
-    [18] = {"IQ3_XXS", 256, 98, NULL},
-    [19] = {"IQ1_S", 256, 50, NULL},
-    [20] = {"IQ4_NL", 32, 18, PTQ_GGML_DEQ(iq4_nl)},
-    [21] = {"IQ3_S", 256, 110, NULL},
-    [22] = {"IQ2_S", 256, 82, NULL},
-    [23] = {"IQ4_XS", 256, 136, NULL},
-    [24] = {"I8", 1, 1, NULL},
-    [25] = {"I16", 1, 2, NULL},
-    [26] = {"I32", 1, 4, NULL},
-    [27] = {"I64", 1, 8, NULL},
-    [28] = {"F64", 1, 8, NULL},
-    [29] = {"IQ1_M", 256, 56, NULL},
-    [30] = {"BF16", 1, 2, bf16_to_f32},
-    [34] = {"TQ1_0", 256, 54, NULL},
-    [35] = {"TQ2_0", 256, 66, NULL},
-    [39] = {"MXFP4", 32, 17, NULL},
+static const gtype gtypes[PTQ_GGUF_NGTYPES] = {
+    [0] = {"F32", 1, 4},
+    [1] = {"F16", 1, 2},
+    [2] = {"Q4_0", 32, 18},
+    [3] = {"Q4_1", 32, 20},
+    [6] = {"Q5_0", 32, 22},
+    [7] = {"Q5_1", 32, 24},
+    [8] = {"Q8_0", 32, 34},
+    [9] = {"Q8_1", 32, 36},
+    [10] = {"Q2_K", 256, 84},
+    [11] = {"Q3_K", 256, 110},
+    [12] = {"Q4_K", 256, 144},
+    [13] = {"Q5_K", 256, 176},
+    [14] = {"Q6_K", 256, 210},
+    [15] = {"Q8_K", 256, 292},
+    [16] = {"IQ2_XXS", 256, 66},
+    [17] = {"IQ2_XS", 256, 74},
+    [18] = {"IQ3_XXS", 256, 98},
+    [19] = {"IQ1_S", 256, 50},
+    [20] = {"IQ4_NL", 32, 18},
+    [21] = {"IQ3_S", 256, 110},
+    [22] = {"IQ2_S", 256, 82},
+    [23] = {"IQ4_XS", 256, 136},
+    [24] = {"I8", 1, 1},
+    [25] = {"I16", 1, 2},
+    [26] = {"I32", 1, 4},
+    [27] = {"I64", 1, 8},
+    [28] = {"F64", 1, 8},
+    [29] = {"IQ1_M", 256, 56},
+    [30] = {"BF16", 1, 2},
+    [34] = {"TQ1_0", 256, 54},
+    [35] = {"TQ2_0", 256, 66},
+    [39] = {"MXFP4", 32, 17},
 };
 
 const char *ptq_ggml_type_name(int type) {
-    return type >= 0 && type < PTQ_GGML_NTYPES && gtypes[type].name ? gtypes[type].name : "?";
+    return type >= 0 && type < PTQ_GGUF_NGTYPES && gtypes[type].name ? gtypes[type].name : "?";
 }
 int ptq_ggml_type_block(int type, int *blck, int *bytes) {
-    if (type < 0 || type >= PTQ_GGML_NTYPES || !gtypes[type].name) return 0;
+    if (type < 0 || type >= PTQ_GGUF_NGTYPES || !gtypes[type].name) return 0;
     *blck = gtypes[type].blck, *bytes = gtypes[type].bytes;
     return 1;
 }
 int ptq_ggml_type_readable(int type) {
-    return type >= 0 && type < PTQ_GGML_NTYPES && gtypes[type].to_f32;
+    const ptq_ggml_type_info *ti = ptq_ggml_type_info_of(type);
+    return ti && ti->dequant;
 }
 
 /* ---- container ---- */
@@ -484,19 +462,15 @@ static void str_next(const unsigned char **p, const char **s, size_t *len) {
 int ptq_gguf_read_f32(const ptq_gguf *g, const ptq_gguf_tensor *t, float *out, ptq_err *err) {
     if (!ptq_ggml_type_readable(t->type)) {
         char list[256] = "";
-        for (int i = 0; i < PTQ_GGML_NTYPES; i++)
-            if (gtypes[i].to_f32)
+        for (int i = 0; i < PTQ_GGUF_NGTYPES; i++)
+            if (ptq_ggml_type_readable(i))
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? " " : "", gtypes[i].name);
         return ptq_fail(err, "%s: tensor '%s' has type %s, which this build cannot read (readable: %s)", g->path,
                         t->name, ptq_ggml_type_name(t->type), list);
     }
-    const gtype *ty = &gtypes[t->type];
     const unsigned char *src = g->map + g->data_off + t->offset;
-    long long rows = ptq_gguf_numel(t) / t->ne[0];
-    size_t row_bytes = (size_t)(t->ne[0] / ty->blck) * (size_t)ty->bytes;
-#pragma omp parallel for schedule(static) if (rows > 64)
-    for (long long r = 0; r < rows; r++)
-        ty->to_f32(src + (size_t)r * row_bytes, out + (size_t)r * t->ne[0], t->ne[0]);
+    if (ptq_ggml_dequantize(t->type, src, out, (long)(ptq_gguf_numel(t) / t->ne[0]), (long)t->ne[0], err))
+        return ptq_wrap(err, "%s: tensor '%s'", g->path, t->name);
     size_t n = (size_t)ptq_gguf_numel(t);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(out[i]))

@@ -18,6 +18,7 @@
 #define PTQ_GGUF_H
 
 #include "common.h"
+#include "ggml_types.h"
 #include "model.h"
 #include "tokenizer.h"
 
@@ -26,10 +27,7 @@ enum { /* value types */
        PTQ_GGUF_BOOL, PTQ_GGUF_STRING, PTQ_GGUF_ARRAY, PTQ_GGUF_U64, PTQ_GGUF_I64, PTQ_GGUF_F64,
        PTQ_GGUF_NVTYPES };
 
-enum { /* ggml tensor types used here (numbering is the file format's) */
-       PTQ_GGML_F32 = 0, PTQ_GGML_F16 = 1, PTQ_GGML_Q4_0 = 2, PTQ_GGML_Q4_1 = 3, PTQ_GGML_Q5_0 = 6,
-       PTQ_GGML_Q5_1 = 7, PTQ_GGML_Q8_0 = 8, PTQ_GGML_Q2_K = 10, PTQ_GGML_Q3_K = 11, PTQ_GGML_Q4_K = 12,
-       PTQ_GGML_Q5_K = 13, PTQ_GGML_Q6_K = 14, PTQ_GGML_IQ4_NL = 20, PTQ_GGML_BF16 = 30, PTQ_GGML_NTYPES = 40 };
+enum { PTQ_GGUF_NGTYPES = 40 }; /* ggml type ids below this are known by name and block size */
 
 typedef struct {
     char *key;
