@@ -135,6 +135,7 @@ static int parse_value(cursor *c, ptq_gguf_kv *kv) {
         return ptq_fail(c->err, "%s: key '%s': unknown value type %u (expected 0..%d)", c->path, kv->key, t,
                         PTQ_GGUF_NVTYPES - 1);
     kv->type = (int)t;
+    kv->raw = c->p + c->off;
     const unsigned char *a;
     if (t == PTQ_GGUF_STRING) return rd_str(c, &kv->data, &kv->n, c->n, what);
     if (t != PTQ_GGUF_ARRAY) {
@@ -248,6 +249,7 @@ static int parse(ptq_gguf *g, ptq_err *err) {
         if (ptq_gguf_kv_find(g, kv->key) != kv)
             return ptq_fail(err, "%s: key '%s' appears twice", g->path, kv->key);
         if (parse_value(&c, kv)) return -1;
+        kv->raw_len = (size_t)(c.off - (size_t)(kv->raw - g->map));
     }
     g->alignment = 32;
     const ptq_gguf_kv *al = ptq_gguf_kv_find(g, "general.alignment");

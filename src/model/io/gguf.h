@@ -35,6 +35,8 @@ typedef struct {
     int arr_type;              /* element type of an array */
     uint64_t n;                /* array length; string length */
     const unsigned char *data; /* the value's bytes in the file (after the type/length fields) */
+    const unsigned char *raw;  /* the value as serialized (after the type field), raw_len bytes */
+    size_t raw_len;
 } ptq_gguf_kv;
 
 typedef struct {
