@@ -170,9 +170,9 @@ static int l2c_encode(const ptq_tokenizer *t, const char *text, size_t len, int 
     int *ids = ptq_calloc((size_t)n + 2, sizeof(int), err);
     if (!ids) goto done;
     int m = 0;
-    if (bos) ids[m++] = t->bos_id;
+    if (bos && t->bos_id >= 0) ids[m++] = t->bos_id;
     for (int i = n > 0 ? 0 : -1; i >= 0; i = next[i]) ids[m++] = tok[i];
-    if (eos) ids[m++] = t->eos_id;
+    if (eos && t->eos_id >= 0) ids[m++] = t->eos_id;
     *ids_out = ids;
     *n_out = m;
     rc = 0;

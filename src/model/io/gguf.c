@@ -589,33 +589,34 @@ static int read_want(const ptq_gguf *g, const want *w, ptq_err *err) {
         return ptq_fail(err, "%s: tensor '%s' has shape [%lld, %lld] (ne0 first), the metadata implies [%lld, %lld]",
                         g->path, w->name, (long long)t->ne[0], (long long)(t->n_dims > 1 ? t->ne[1] : 1),
                         (long long)w->ne0, (long long)(w->ne1 ? w->ne1 : 1));
-    return ptq_gguf_read_f32(g, t, w->dst, err);
+    return w->dst ? ptq_gguf_read_f32(g, t, w->dst, err) : 0;
 }
 
-static int load_weights(const ptq_gguf *g, ptq_model *m, ptq_err *err) {
-    const ptq_config *c = &m->cfg;
+/* m NULL: check names and shapes only (before anything is allocated). */
+static int load_weights(const ptq_gguf *g, const ptq_config *c, ptq_model *m, ptq_err *err) {
     int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim, used = 0;
-    want outer[3] = {{"token_embd.weight", c->dim, c->vocab_size, m->tok_emb},
-                     {"output_norm.weight", c->dim, 0, m->rms_final},
-                     {"output.weight", c->dim, c->vocab_size, m->lm_head.w}};
+    want outer[3] = {{"token_embd.weight", c->dim, c->vocab_size, m ? m->tok_emb : NULL},
+                     {"output_norm.weight", c->dim, 0, m ? m->rms_final : NULL},
+                     {"output.weight", c->dim, c->vocab_size, m ? m->lm_head.w : NULL}};
     for (int i = 0; i < (c->tied_embeddings ? 2 : 3); i++, used++)
         if (read_want(g, &outer[i], err)) return -1;
     for (int l = 0; l < c->n_layers; l++) {
-        ptq_layer *L = &m->layers[l];
+        ptq_layer *L = m ? &m->layers[l] : NULL;
         int64_t outs[PTQ_LIN_COUNT] = {qd, kvd, kvd, c->dim, c->hidden_dim, c->hidden_dim, c->dim};
+        int64_t ins[PTQ_LIN_COUNT] = {c->dim, c->dim, c->dim, qd, c->dim, c->dim, c->hidden_dim};
         want w;
         for (int i = 0; i < PTQ_LIN_COUNT; i++, used++) {
-            w = (want){"", L->lin[i].in, outs[i], L->lin[i].w};
+            w = (want){"", ins[i], outs[i], L ? L->lin[i].w : NULL};
             snprintf(w.name, sizeof w.name, "blk.%d.%s.weight", l, lin_names[i]);
             if (read_want(g, &w, err)) return -1;
         }
         for (int i = 0; i < 3 && c->attn_bias; i++, used++) {
-            w = (want){"", outs[i], 0, L->lin[i].bias};
+            w = (want){"", outs[i], 0, L ? L->lin[i].bias : NULL};
             snprintf(w.name, sizeof w.name, "blk.%d.%s.bias", l, lin_names[i]);
             if (read_want(g, &w, err)) return -1;
         }
         for (int i = 0; i < 2; i++, used++) {
-            w = (want){"", c->dim, 0, i ? L->rms_ffn : L->rms_att};
+            w = (want){"", c->dim, 0, !L ? NULL : i ? L->rms_ffn : L->rms_att};
             snprintf(w.name, sizeof w.name, "blk.%d.%s.weight", l, i ? "ffn_norm" : "attn_norm");
             if (read_want(g, &w, err)) return -1;
         }
@@ -651,8 +652,9 @@ int ptq_load_gguf(ptq_model *m, const char *path, ptq_tokenizer **tok, ptq_err *
     if (tok) *tok = NULL;
     if (ptq_gguf_open(&g, path, err)) return -1;
     int rc = ptq_gguf_read_config(&g, &c, err);
+    if (!rc) rc = load_weights(&g, &c, NULL, err);
     if (!rc) rc = ptq_model_alloc(m, &c, err);
-    if (!rc) rc = load_weights(&g, m, err);
+    if (!rc) rc = load_weights(&g, &c, m, err);
     if (!rc && tok) rc = ptq_gguf_tokenizer(&g, tok, err);
     if (!rc && tok && (*tok)->vocab_size > c.vocab_size)
         rc = ptq_fail(err, "%s: the tokenizer has %d tokens but the model's vocabulary is %d", path,
