@@ -964,6 +964,70 @@ static void q_bf16(const float *x, void *vy, long n, const float *qw) {
     for (long i = 0; i < n; i++) y[i] = ptq_f32_to_bf16(x[i]);
 }
 
+/* ---- grid form of the symmetric types ---- */
+static int grid_q8_0(const void *v, long i, uint8_t *c, float *s) {
+    const blk_q8_0 *b = (const blk_q8_0 *)v + i;
+    s[0] = H2F(b->d);
+    for (int j = 0; j < QK; j++) c[j] = (uint8_t)(b->qs[j] + 128);
+    return 1;
+}
+static int grid_q4_0(const void *v, long i, uint8_t *c, float *s) {
+    const blk_q4_0 *b = (const blk_q4_0 *)v + i;
+    s[0] = H2F(b->d);
+    for (int j = 0; j < QK / 2; j++) c[j] = b->qs[j] & 0xF, c[j + QK / 2] = b->qs[j] >> 4;
+    return 1;
+}
+static int grid_q5_0(const void *v, long i, uint8_t *c, float *s) {
+    const blk_q5_0 *b = (const blk_q5_0 *)v + i;
+    s[0] = H2F(b->d);
+    for (int j = 0; j < QK; j++) c[j] = (uint8_t)q5_code(b->qs, b->qh, j);
+    return 1;
+}
+static int grid_q3_k(const void *v, long i, uint8_t *c, float *s) {
+    const blk_q3_k *b = (const blk_q3_k *)v + i;
+    const float d = H2F(b->d);
+    for (int g = 0; g < QK_K / 16; g++) s[g] = d * k3_scale(b->scales, g);
+    for (int j = 0; j < QK_K; j++) c[j] = (uint8_t)(crumb(b->qs, j) + 4 * ((b->hmask[j % 32] >> (j / 32)) & 1));
+    return QK_K / 16;
+}
+static int grid_q6_k(const void *v, long i, uint8_t *c, float *s) {
+    const blk_q6_k *b = (const blk_q6_k *)v + i;
+    const float d = H2F(b->d);
+    for (int g = 0; g < QK_K / 16; g++) s[g] = d * b->scales[g];
+    for (int j = 0; j < QK_K; j++) c[j] = (uint8_t)q6_code(b, j);
+    return QK_K / 16;
+}
+
+/* Per block i: codes of its values, scales of its groups; returns the group count. */
+static const struct {
+    int id, bits, group;
+    int (*block)(const void *row, long i, uint8_t *codes, float *scales);
+} grids[] = {
+    {PTQ_GGML_Q8_0, 8, QK, grid_q8_0}, {PTQ_GGML_Q4_0, 4, QK, grid_q4_0}, {PTQ_GGML_Q5_0, 5, QK, grid_q5_0},
+    {PTQ_GGML_Q3_K, 3, 16, grid_q3_k}, {PTQ_GGML_Q6_K, 6, 16, grid_q6_k},
+};
+
+int ptq_ggml_grid_info(int id, int *bits, int *group) {
+    for (size_t k = 0; k < sizeof grids / sizeof grids[0]; k++)
+        if (grids[k].id == id) {
+            *bits = grids[k].bits, *group = grids[k].group;
+            return 1;
+        }
+    return 0;
+}
+
+int ptq_ggml_to_grid(int id, const void *row, long n, uint8_t *codes, float *scales, ptq_err *err) {
+    if (ptq_ggml_row_bytes(id, n, err) < 0) return -1;
+    for (size_t k = 0; k < sizeof grids / sizeof grids[0]; k++)
+        if (grids[k].id == id) {
+            const int blk = ptq_ggml_type_info_of(id)->block;
+            for (long i = 0; i < n / blk; i++) scales += grids[k].block(row, i, codes + i * blk, scales);
+            return 0;
+        }
+    return ptq_fail(err, "ggml type %s has no uniform-grid form (a float min or non-uniform levels)",
+                    ptq_ggml_type_info_of(id)->name);
+}
+
 /* ---- registry ---- */
 static const ptq_ggml_type_info ggml_types[] = {
     {.id = PTQ_GGML_F32, .name = "f32", .block = 1, .block_bytes = 4, .dequant = dq_f32, .quant = q_f32},

@@ -73,6 +73,17 @@ int ptq_ggml_dequantize(int id, const void *src, float *y, long nrows, long n, p
  * thread count). */
 int ptq_ggml_quantize(int id, const float *x, void *dst, long nrows, long n, const float *imatrix, ptq_err *err);
 
+/* The uniform-grid form of the symmetric types, for the packed kernels
+ * (qweight.h): q8_0, q4_0, q5_0 (groups of 32), q3_K, q6_K (groups of 16)
+ * dequantize to scale[g] * (code - 2^(bits-1)) with one float scale per
+ * group, bit for bit the values of the dequantizer above. Returns 1 and
+ * fills bits/group for those types, 0 for the others (q4_1, q5_1, q2_K,
+ * q4_K, q5_K: a float min; iq4_nl: non-uniform levels). */
+int ptq_ggml_grid_info(int id, int *bits, int *group);
+/* One row of n values: codes[n], scales[n / group]. 0, or -1 when the type
+ * has no grid form or n is not a multiple of its block. */
+int ptq_ggml_to_grid(int id, const void *row, long n, uint8_t *codes, float *scales, ptq_err *err);
+
 /* fp16 as ggml converts it (IEEE binary16, round to nearest even). */
 uint16_t ptq_ggml_fp32_to_fp16(float f);
 float ptq_ggml_fp16_to_fp32(uint16_t h);

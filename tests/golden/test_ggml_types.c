@@ -184,6 +184,40 @@ static void test_error_bounds(void) {
     }
 }
 
+/* The grid form reproduces the dequantizer bit for bit (what lets these
+ * types run on the packed kernels), and the others refuse it. */
+static void test_grid_form(void) {
+    enum { R = REFGEN_BIG_ROWS, C = REFGEN_BIG_COLS };
+    static float x[R * C], im[C], y[R * C], scales[C];
+    static unsigned char q[R * C * 4], codes[C];
+    refgen_big(x, im);
+    ptq_err err;
+    int n, ngrid = 0;
+    const ptq_ggml_type_info *ts = ptq_ggml_types(&n);
+    for (int k = 0; k < n; k++) {
+        int bits, group;
+        if (ts[k].block == 1) continue;
+        if (!ptq_ggml_grid_info(ts[k].id, &bits, &group)) {
+            CHECK(ptq_ggml_to_grid(ts[k].id, q, C, codes, scales, &err) == -1 && strstr(err.msg, ts[k].name));
+            continue;
+        }
+        ngrid++;
+        long rb = ptq_ggml_row_bytes(ts[k].id, C, &err), bad = 0;
+        CHECK(ptq_ggml_quantize(ts[k].id, x, q, R, C, im, &err) == 0);
+        CHECK(ptq_ggml_dequantize(ts[k].id, q, y, R, C, &err) == 0);
+        for (int r = 0; r < R; r++) {
+            CHECK(ptq_ggml_to_grid(ts[k].id, q + r * rb, C, codes, scales, &err) == 0);
+            for (int j = 0; j < C; j++) {
+                float v = scales[j / group] * (float)(codes[j] - (1 << (bits - 1)));
+                bad += codes[j] >> bits || memcmp(&v, &y[(long)r * C + j], 4);
+            }
+        }
+        if (bad) fprintf(stderr, "%s: %ld grid values differ from the dequantizer\n", ts[k].name, bad);
+        CHECK(bad == 0);
+    }
+    CHECK(ngrid == 5);
+}
+
 static void test_threads_and_bad_input(void) {
     enum { R = REFGEN_BIG_ROWS, C = REFGEN_BIG_COLS };
     static float x[R * C], im[C];
@@ -213,6 +247,7 @@ int main(void) {
     test_registry();
     test_reference_bytes();
     test_error_bounds();
+    test_grid_form();
     test_threads_and_bad_input();
     return tu_done("test_ggml_types");
 }
