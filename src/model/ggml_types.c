@@ -1028,6 +1028,49 @@ int ptq_ggml_to_grid(int id, const void *row, long n, uint8_t *codes, float *sca
                     ptq_ggml_type_info_of(id)->name);
 }
 
+int ptq_ggml_from_grid(int id, const uint8_t *codes, const float *scales, const int *zeros, long n, void *row,
+                       ptq_err *err) {
+    static const struct {
+        int id, bits, sym;
+    } to[] = {{PTQ_GGML_Q8_0, 8, 1}, {PTQ_GGML_Q4_0, 4, 1}, {PTQ_GGML_Q5_0, 5, 1}, {PTQ_GGML_Q4_1, 4, 0},
+              {PTQ_GGML_Q5_1, 5, 0}};
+    int k = 0;
+    while (k < 5 && to[k].id != id) k++;
+    if (k == 5) return ptq_fail(err, "ggml type %d cannot be written from a grid (q8_0 q4_0 q5_0 q4_1 q5_1)", id);
+    long rb = ptq_ggml_row_bytes(id, n, err);
+    if (rb < 0) return -1;
+    const int bits = to[k].bits, half = 1 << (bits - 1);
+    for (long g = 0; g < n / QK; g++) {
+        const uint8_t *c = codes + g * QK;
+        if (to[k].sym && zeros[g] != half)
+            return ptq_fail(err, "ggml %s: group %ld has zero point %d; the type's grid is symmetric (zero %d)",
+                            ptq_ggml_type_info_of(id)->name, g, zeros[g], half);
+        for (int j = 0; j < QK; j++)
+            if (c[j] >> bits)
+                return ptq_fail(err, "ggml %s: code %d in group %ld does not fit %d bits", ptq_ggml_type_info_of(id)->name,
+                                c[j], g, bits);
+        const uint16_t d = F2H(scales[g]), m = F2H(-scales[g] * (float)zeros[g]);
+        switch (id) {
+        case PTQ_GGML_Q8_0: {
+            blk_q8_0 *b = (blk_q8_0 *)row + g;
+            b->d = d;
+            for (int j = 0; j < QK; j++) b->qs[j] = (int8_t)(c[j] - 128);
+        } break;
+        case PTQ_GGML_Q4_0: ((blk_q4_0 *)row)[g].d = d, pack_nibbles(((blk_q4_0 *)row)[g].qs, c); break;
+        case PTQ_GGML_Q5_0: ((blk_q5_0 *)row)[g].d = d, pack_q5(((blk_q5_0 *)row)[g].qs, ((blk_q5_0 *)row)[g].qh, c); break;
+        case PTQ_GGML_Q4_1: {
+            blk_q4_1 *b = (blk_q4_1 *)row + g;
+            b->d = d, b->m = m, pack_nibbles(b->qs, c);
+        } break;
+        default: {
+            blk_q5_1 *b = (blk_q5_1 *)row + g;
+            b->d = d, b->m = m, pack_q5(b->qs, b->qh, c);
+        }
+        }
+    }
+    return 0;
+}
+
 /* ---- registry ---- */
 static const ptq_ggml_type_info ggml_types[] = {
     {.id = PTQ_GGML_F32, .name = "f32", .block = 1, .block_bytes = 4, .dequant = dq_f32, .quant = q_f32},

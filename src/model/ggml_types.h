@@ -84,6 +84,14 @@ int ptq_ggml_grid_info(int id, int *bits, int *group);
  * has no grid form or n is not a multiple of its block. */
 int ptq_ggml_to_grid(int id, const void *row, long n, uint8_t *codes, float *scales, ptq_err *err);
 
+/* The other way, for export: one row of n values on a grid of groups of
+ * 32 (w = scale[g] * (code - zero[g])) written as q8_0, q4_0, q5_0 (zero
+ * must be 2^(bits-1)) or q4_1, q5_1 (any zero: d = scale, m = -scale *
+ * zero). Scales and mins are rounded to fp16 (the only loss). -1 with a
+ * message naming the group when a code or zero does not fit the type. */
+int ptq_ggml_from_grid(int id, const uint8_t *codes, const float *scales, const int *zeros, long n, void *row,
+                       ptq_err *err);
+
 /* fp16 as ggml converts it (IEEE binary16, round to nearest even). */
 uint16_t ptq_ggml_fp32_to_fp16(float f);
 float ptq_ggml_fp16_to_fp32(uint16_t h);

@@ -218,6 +218,47 @@ static void test_grid_form(void) {
     CHECK(ngrid == 5);
 }
 
+/* from_grid: llama.cpp's q8_0/q4_0/q5_0 blocks come back byte for byte from
+ * their grid form; an asymmetric grid written as q4_1/q5_1 dequantizes to
+ * scale * (code - zero) up to the fp16 rounding of d and m; bad grids fail. */
+static void test_from_grid(void) {
+    enum { C = 256 };
+    static float x[REFGEN_BIG_ROWS * REFGEN_BIG_COLS], im[REFGEN_BIG_COLS], scales[C], y[C];
+    static unsigned char q[C * 4], back[C * 4], codes[C];
+    static int zeros[C];
+    refgen_big(x, im);
+    ptq_err err;
+    static const int sym[] = {PTQ_GGML_Q8_0, PTQ_GGML_Q4_0, PTQ_GGML_Q5_0};
+    for (int k = 0; k < 3; k++) {
+        int bits, group;
+        long rb = ptq_ggml_row_bytes(sym[k], C, &err);
+        CHECK(ptq_ggml_grid_info(sym[k], &bits, &group) && group == 32);
+        CHECK(ptq_ggml_quantize(sym[k], x, q, 1, C, NULL, &err) == 0);
+        CHECK(ptq_ggml_to_grid(sym[k], q, C, codes, scales, &err) == 0);
+        for (int g = 0; g < C / 32; g++) zeros[g] = 1 << (bits - 1);
+        CHECK(ptq_ggml_from_grid(sym[k], codes, scales, zeros, C, back, &err) == 0 && !memcmp(q, back, (size_t)rb));
+    }
+    for (int bits = 4; bits <= 5; bits++) {
+        int id = bits == 4 ? PTQ_GGML_Q4_1 : PTQ_GGML_Q5_1;
+        for (int j = 0; j < C; j++) codes[j] = (unsigned char)((j * 7 + 3) % (1 << bits));
+        for (int g = 0; g < C / 32; g++) scales[g] = 0.01f * (float)(g + 1), zeros[g] = g % (1 << bits);
+        CHECK(ptq_ggml_from_grid(id, codes, scales, zeros, C, q, &err) == 0);
+        CHECK(ptq_ggml_dequantize(id, q, y, 1, C, &err) == 0);
+        double worst = 0;
+        for (int j = 0; j < C; j++) {
+            double want = scales[j / 32] * (codes[j] - zeros[j / 32]);
+            worst = fmax(worst, fabs(y[j] - want) / (scales[j / 32] * (1 << bits)));
+        }
+        CHECK(worst < 2e-3); /* fp16: 2^-11 relative on d and on m */
+    }
+    zeros[0] = 7;
+    CHECK(ptq_ggml_from_grid(PTQ_GGML_Q4_0, codes, scales, zeros, C, q, &err) == -1 && strstr(err.msg, "group 0"));
+    for (int j = 0; j < C; j++) codes[j] = (unsigned char)(j % 16), zeros[j / 32] = 8;
+    codes[40] = 16;
+    CHECK(ptq_ggml_from_grid(PTQ_GGML_Q4_0, codes, scales, zeros, C, q, &err) == -1 && strstr(err.msg, "code 16"));
+    CHECK(ptq_ggml_from_grid(PTQ_GGML_Q4_K, codes, scales, zeros, C, q, &err) == -1);
+}
+
 static void test_threads_and_bad_input(void) {
     enum { R = REFGEN_BIG_ROWS, C = REFGEN_BIG_COLS };
     static float x[R * C], im[C];
@@ -248,6 +289,7 @@ int main(void) {
     test_reference_bytes();
     test_error_bounds();
     test_grid_form();
+    test_from_grid();
     test_threads_and_bad_input();
     return tu_done("test_ggml_types");
 }

@@ -8,6 +8,8 @@
  *    being the mean x^2 of the full-precision model's linear inputs on the
  *    same calibration windows, computed here independently; grid types carry
  *    a qweight whose dequantization is that same matrix;
+ *  - embed/quant_lm_head give the embedding and lm_head llama.cpp's
+ *    token_embd and output types;
  *  - info (bytes, counts), option and bit-spec errors. */
 #include <math.h>
 #include <stdlib.h>
@@ -99,14 +101,15 @@ static void cap(void *ctx, int layer, int which, const float *x, const float *xq
     a->rows[layer][which] += T;
 }
 
-static int apply(const ptq_model *ref, ptq_model *m, const char *bits, const char *type, int imatrix, cJSON *info,
-                 ptq_err *err) {
+static int apply_ex(const ptq_model *ref, ptq_model *m, const char *bits, const char *type, int imatrix, int io,
+                    cJSON *info, ptq_err *err) {
     ptq_qspec q;
     memset(m, 0, sizeof *m);
     if (ptq_qspec_parse(bits, &q, err)) return -1;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "type", type);
     cJSON_AddBoolToObject(o, "imatrix", imatrix);
+    if (io) cJSON_AddBoolToObject(o, "embed", 1), cJSON_AddBoolToObject(o, "quant_lm_head", 1);
     cJSON_AddNumberToObject(o, "nsamples", 3);
     cJSON_AddNumberToObject(o, "seqlen", 32);
     ptq_calib_spec cs = {PTQ_CALIB_RANDOM, 0, 0, 9};
@@ -118,6 +121,45 @@ static int apply(const ptq_model *ref, ptq_model *m, const char *bits, const cha
     if (!rc) rc = ptq_method_apply(me, m, &ctx, err);
     cJSON_Delete(o);
     return rc;
+}
+
+static int apply(const ptq_model *ref, ptq_model *m, const char *bits, const char *type, int imatrix, cJSON *info,
+                 ptq_err *err) {
+    return apply_ex(ref, m, bits, type, imatrix, 0, info, err);
+}
+
+/* w (out x in) after ggml quantize + dequantize as `type`, no imatrix, equals got. */
+static int same_as_ggml(const float *w, const float *got, int out, int in, int type) {
+    ptq_err err;
+    long rb = ptq_ggml_row_bytes(type, in, &err), n = (long)out * in;
+    unsigned char *q = malloc((size_t)rb * out);
+    float *want = malloc(sizeof(float) * n);
+    int ok = !ptq_ggml_quantize(type, w, q, out, in, NULL, &err) && !ptq_ggml_dequantize(type, q, want, out, in, &err) &&
+             !memcmp(want, got, sizeof(float) * n);
+    free(q), free(want);
+    return ok;
+}
+
+/* embed=true, quant_lm_head=true: llama.cpp's token_embd (the ftype's base
+ * type) and output (q6_K) types on the embedding table and lm_head. */
+static void test_io_tensors(const ptq_model *ref) {
+    ptq_model m;
+    ptq_err err;
+    cJSON *info = cJSON_CreateObject();
+    int rc = apply_ex(ref, &m, "W4A16", "q4_k_m", 0, 1, info, &err);
+    CHECK(rc == 0);
+    if (!rc) {
+        const cJSON *t = cJSON_GetObjectItem(info, "tensor_types");
+        CHECK(!strcmp(cJSON_GetObjectItem(t, "token_embd")->valuestring, "q4_K"));
+        CHECK(!strcmp(cJSON_GetObjectItem(t, "lm_head")->valuestring, "q6_K"));
+        CHECK(same_as_ggml(ref->tok_emb, m.tok_emb, 64, 256, PTQ_GGML_Q4_K));
+        CHECK(same_as_ggml(ref->lm_head.w, m.lm_head.w, 64, 256, PTQ_GGML_Q6_K) && m.lm_head.qw && m.lm_head.qw->bits == 6);
+        CHECK(cJSON_GetObjectItem(info, "ggml_bytes")->valuedouble ==
+              cJSON_GetObjectItem(info, "layer_bytes")->valuedouble + 64 * 144 + 64 * 210);
+    } else
+        fprintf(stderr, "io tensors: %s\n", err.msg);
+    ptq_model_free(&m);
+    cJSON_Delete(info);
 }
 
 /* The imatrix of every layer linear: the fp model on the method's windows. */
@@ -222,6 +264,7 @@ static void test_end_to_end(void) {
         if (rc == 0 || !strstr(err.msg, bad[i].msg)) fprintf(stderr, "bad case %zu: %s\n", i, rc ? err.msg : "accepted");
         ptq_model_free(&m);
     }
+    test_io_tensors(&ref);
     for (int l = 0; l < 2; l++)
         for (int j = 0; j < PTQ_LIN_COUNT; j++) free(a.sum[l][j]);
     ptq_model_free(&ref);
