@@ -6,12 +6,17 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ggml_types.h"
+#include "gguf_write.h"
 #include "ptqfile.h"
 
 static void usage(void) {
     printf("usage: ptqbench export --model M --method NAME --bits SPEC --out FILE.ptq [--opt key=value ...]\n"
            "       [--calib DATASET] [--nsamples N] [--calib-seqlen L] [--seed S] [--tokenizer PATH]\n"
-           "Saves the quantized model (format: src/model/io/ptqfile.h); `--model FILE.ptq` loads it back.\n");
+           "       [--format ptq|gguf]\n"
+           "Saves the quantized model (format: src/model/io/ptqfile.h); `--model FILE.ptq` loads it back.\n"
+           "--format gguf writes a llama.cpp GGUF (weight-only methods without online ops; each linear in the\n"
+           "block type that holds its grid exactly: Q4_0/Q4_1/Q5_0/Q5_1/Q8_0; scales rounded to fp16).\n");
     ptq_cli_cell_help(stdout);
     ptq_cli_bitspec_help(stdout);
 }
@@ -34,9 +39,27 @@ static cJSON *export_meta(const ptq_cell *c, const ptq_prepared *p) {
     return meta;
 }
 
+/* GGUF: refusals are input errors (exit 2): the method's form has no GGUF equivalent. */
+static int export_gguf(const ptq_cell *cell, const ptq_prepared *p, const char *out, ptq_err *err) {
+    ptq_gguf_write_stats st;
+    double t1 = ptq_now_sec();
+    if (ptq_gguf_save(out, &p->m, p->tok, &st, err)) return 2;
+    printf("exported %s %s %s -> %s (GGUF, quantized in %.1f s, saved in %.2f s): %ld bytes, %d of %d linears "
+           "quantized (%d of them as F16: rows not whole 32-blocks or off-grid entries); tensors:",
+           p->m.name, cell->method->name, cell->q.text, out, p->quant_seconds, ptq_now_sec() - t1, st.bytes,
+           st.quantized, st.linears, st.f16_linears);
+    for (int i = 0; i < 40; i++)
+        if (st.type_count[i]) printf(" %s x%d", ptq_ggml_type_info_of(i)->name, st.type_count[i]);
+    printf("\nfp16 scale rounding: relative error %.3e over the quantized weights (worst %.3e in %s)\n",
+           st.scale_rel_err, st.max_rel, st.max_rel_tensor[0] ? st.max_rel_tensor : "-");
+    return 0;
+}
+
 int cmd_export(int argc, char **argv) {
     static const struct option lo[] = {
-        PTQ_CELL_LONGOPTS, {"out", required_argument, 0, 'O'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        PTQ_CELL_LONGOPTS, {"out", required_argument, 0, 'O'}, {"format", required_argument, 0, 'F'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int gguf = 0;
     ptq_cli_cell f = {0};
     const char *out = NULL;
     int c;
@@ -47,6 +70,10 @@ int cmd_export(int argc, char **argv) {
         if (r > 0) continue;
         if (c == 'O')
             out = optarg;
+        else if (c == 'F' && (!strcmp(optarg, "gguf") || !strcmp(optarg, "ptq")))
+            gguf = !strcmp(optarg, "gguf");
+        else if (c == 'F')
+            return ptq_cli_error(2, "export: --format must be ptq or gguf, not '%s'", optarg);
         else if (c == 'h')
             return usage(), 0;
         else
@@ -66,6 +93,11 @@ int cmd_export(int argc, char **argv) {
     ptq_prepared p;
     rc = 1;
     if (ptq_prepare(&cell, 0, &p, &err)) goto out0;
+    if (gguf) {
+        rc = export_gguf(&cell, &p, out, &err);
+        ptq_prepared_free(&p);
+        goto out0;
+    }
     cJSON *meta = export_meta(&cell, &p);
     double t1 = ptq_now_sec();
     ptq_file_stats fs;

@@ -739,11 +739,18 @@ int ptq_tokenizer_load_hf(ptq_tokenizer **out, const char *path, ptq_err *err) {
         cJSON_Delete(j);
         return ptq_fail(err, "%s: malformed JSON (expected a tokenizer.json object)", path);
     }
+    int rc = ptq_tokenizer_load_hf_obj(out, j, path, err);
+    cJSON_Delete(j);
+    if (!rc) read_token_config(*out, (*out)->impl, path);
+    return rc;
+}
+
+int ptq_tokenizer_load_hf_obj(ptq_tokenizer **out, const cJSON *j, const char *path, ptq_err *err) {
+    *out = NULL;
     ptq_tokenizer *t = ptq_calloc(1, sizeof *t, err);
     hf_impl *im = t ? ptq_calloc(1, sizeof *im, err) : NULL;
     if (!im) {
         free(t);
-        cJSON_Delete(j);
         return -1;
     }
     t->impl = im;
@@ -761,12 +768,10 @@ int ptq_tokenizer_load_hf(ptq_tokenizer **out, const char *path, ptq_err *err) {
         pcre2_set_depth_limit(im->mctx, PTQ_RE_DEPTH_LIMIT);
         rc = load_json(t, im, j, path, err);
     }
-    cJSON_Delete(j);
     if (rc) {
         hf_destroy(t);
         return -1;
     }
-    read_token_config(t, im, path);
     *out = t;
     return 0;
 }

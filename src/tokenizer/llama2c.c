@@ -23,6 +23,8 @@ typedef struct {
     int *sorted; /* ids sorted by piece string, for bsearch */
     int max_len;
     int byte_id[256]; /* id of the piece "<0xXX>" of each byte, -1 when the vocabulary has none */
+    int no_prefix;    /* no dummy-prefix space (GGUF add_space_prefix = false) */
+    int unk_id;       /* for a code point without a piece or byte pieces; -1: an error */
 } l2c_impl;
 
 static const l2c_impl *g_sort_impl; /* qsort has no context argument */
@@ -117,7 +119,7 @@ static int l2c_encode(const ptq_tokenizer *t, const char *text, size_t len, int 
     heap h = {0};
     int rc = -1, n = 0;
     if (!tok || !next || !prev || !buf) goto done;
-    if (len > 0) { /* dummy prefix, as SentencePiece's add_dummy_prefix */
+    if (len > 0 && !im->no_prefix) { /* dummy prefix, as SentencePiece's add_dummy_prefix */
         int sp = lookup(im, t->vocab_size, " ");
         if (sp >= 0) tok[n++] = sp;
     }
@@ -129,6 +131,9 @@ static int l2c_encode(const ptq_tokenizer *t, const char *text, size_t len, int 
         cp[cl] = 0;
         int id = lookup(im, t->vocab_size, cp);
         if (id >= 0) tok[n++] = id;
+        else if (im->unk_id >= 0 && im->byte_id[(unsigned char)cp[0]] < 0) {
+            if (!n || tok[n - 1] != im->unk_id) tok[n++] = im->unk_id; /* a run of them is one, as fuse_unk */
+        }
         else
             for (size_t j = 0; j < cl; j++) {
                 int b = (unsigned char)cp[j];
@@ -165,9 +170,9 @@ static int l2c_encode(const ptq_tokenizer *t, const char *text, size_t len, int 
     int *ids = ptq_calloc((size_t)n + 2, sizeof(int), err);
     if (!ids) goto done;
     int m = 0;
-    if (bos) ids[m++] = t->bos_id;
+    if (bos && t->bos_id >= 0) ids[m++] = t->bos_id;
     for (int i = n > 0 ? 0 : -1; i >= 0; i = next[i]) ids[m++] = tok[i];
-    if (eos) ids[m++] = t->eos_id;
+    if (eos && t->eos_id >= 0) ids[m++] = t->eos_id;
     *ids_out = ids;
     *n_out = m;
     rc = 0;
@@ -215,6 +220,9 @@ static void l2c_destroy(ptq_tokenizer *t) {
     free(t);
 }
 
+static void finish(l2c_impl *im, int vocab_size);
+static ptq_tokenizer *l2c_new(const char *path, int vocab_size, ptq_err *err);
+
 int ptq_tokenizer_load_llama2c(ptq_tokenizer **out, const char *path, int vocab_size, ptq_err *err) {
     *out = NULL;
     if (vocab_size < 3 || vocab_size > (1 << 20)) /* ids 0, 1, 2 are <unk>, <s>, </s> */
@@ -222,23 +230,12 @@ int ptq_tokenizer_load_llama2c(ptq_tokenizer **out, const char *path, int vocab_
                         path, vocab_size, 1 << 20);
     FILE *f = ptq_fopen_regular(path, err);
     if (!f) return ptq_wrap(err, "tokenizer");
-    ptq_tokenizer *t = ptq_calloc(1, sizeof *t, err);
-    l2c_impl *im = t ? ptq_calloc(1, sizeof *im, err) : NULL;
-    if (!t || !im) {
+    ptq_tokenizer *t = l2c_new(path, vocab_size, err);
+    if (!t) {
         fclose(f);
-        free(t);
         return -1;
     }
-    t->impl = im;
-    t->vocab_size = vocab_size;
-    t->destroy = l2c_destroy;
-    t->encode = l2c_encode;
-    t->decode = l2c_decode;
-    t->bos_id = 1;
-    t->eos_id = 2;
-    t->add_bos = 1;
-    snprintf(t->kind, sizeof t->kind, "llama2c");
-    snprintf(t->path, sizeof t->path, "%s", path);
+    l2c_impl *im = t->impl;
     int32_t maxlen;
     if (!(im->vocab = ptq_calloc(vocab_size, sizeof(char *), err)) ||
         !(im->scores = ptq_calloc(vocab_size, sizeof(float), err)) ||
@@ -267,6 +264,16 @@ int ptq_tokenizer_load_llama2c(ptq_tokenizer **out, const char *path, int vocab_
         }
     }
     fclose(f);
+    finish(im, vocab_size);
+    *out = t;
+    return 0;
+fail:
+    fclose(f);
+    l2c_destroy(t);
+    return -1;
+}
+
+static void finish(l2c_impl *im, int vocab_size) {
     for (int i = 0; i < vocab_size; i++) im->sorted[i] = i;
     g_sort_impl = im;
     qsort(im->sorted, vocab_size, sizeof(int), cmp_ids);
@@ -275,12 +282,49 @@ int ptq_tokenizer_load_llama2c(ptq_tokenizer **out, const char *path, int vocab_
         snprintf(piece, sizeof piece, "<0x%02X>", b);
         im->byte_id[b] = lookup(im, vocab_size, piece);
     }
+}
+
+static ptq_tokenizer *l2c_new(const char *path, int vocab_size, ptq_err *err) {
+    ptq_tokenizer *t = ptq_calloc(1, sizeof *t, err);
+    l2c_impl *im = t ? ptq_calloc(1, sizeof *im, err) : NULL;
+    if (!im) {
+        free(t);
+        return NULL;
+    }
+    t->impl = im;
+    im->unk_id = -1;
+    t->vocab_size = vocab_size;
+    t->destroy = l2c_destroy;
+    t->encode = l2c_encode;
+    t->decode = l2c_decode;
+    t->bos_id = 1;
+    t->eos_id = 2;
+    t->add_bos = 1;
+    snprintf(t->kind, sizeof t->kind, "llama2c");
+    snprintf(t->path, sizeof t->path, "%s", path);
+    return t;
+}
+
+int ptq_tokenizer_llama2c_from_pieces(ptq_tokenizer **out, const char *name, int n, char **pieces, float *scores,
+                                      int dummy_prefix, int unk_id, ptq_err *err) {
+    *out = NULL;
+    ptq_tokenizer *t = l2c_new(name, n, err);
+    if (!t) {
+        for (int i = 0; i < n; i++) free(pieces[i]);
+        free(pieces);
+        free(scores);
+        return -1;
+    }
+    l2c_impl *im = t->impl;
+    im->vocab = pieces, im->scores = scores, im->no_prefix = !dummy_prefix, im->unk_id = unk_id;
+    if (!(im->sorted = ptq_calloc(n, sizeof(int), err))) {
+        l2c_destroy(t);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) im->max_len = PTQ_MAX(im->max_len, (int)strlen(pieces[i]));
+    finish(im, n);
     *out = t;
     return 0;
-fail:
-    fclose(f);
-    l2c_destroy(t);
-    return -1;
 }
 
 void ptq_tokenizer_free(ptq_tokenizer *t) {

@@ -38,4 +38,32 @@ int ptq_tokenizer_load_sp(ptq_tokenizer **out, const char *path, ptq_err *err);
 int ptq_tokenizer_open(const char *path, int vocab_size, ptq_tokenizer **out, ptq_err *err);
 void ptq_tokenizer_free(ptq_tokenizer *t);
 
+/* A vocabulary held in memory (a GGUF file's tokenizer.ggml.*; gguf_vocab.c).
+ * model "llama": SentencePiece-style pieces with '▁' for space, merged by
+ * score as llama2.c does; model "gpt2": byte-level BPE with merges ranked by
+ * position and the pre-tokenizer regex named by pre ("default", "gpt2",
+ * "llama-bpe", "qwen2", ...). Strings are not NUL-terminated (lengths given)
+ * and are copied. */
+typedef struct {
+    const char *name, *model, *pre;
+    int n;
+    const char *const *tokens;
+    const int *token_len;
+    const float *scores; /* NULL: all 0 */
+    const int *types;    /* llama.cpp token types (1 normal, 2 unknown, 3 control, 4 user, 5 unused, 6 byte); NULL: normal */
+    int n_merges;
+    const char *const *merges; /* "left right" */
+    const int *merge_len;
+    int bos_id, eos_id, unk_id, add_bos, add_space_prefix; /* -1: none */
+} ptq_vocab_spec;
+int ptq_tokenizer_from_vocab(const ptq_vocab_spec *v, ptq_tokenizer **out, ptq_err *err);
+/* Internals the in-memory vocabularies reuse: a llama2.c tokenizer from
+ * pieces (with spaces, not '▁') and scores, taking ownership of both arrays
+ * (unk_id >= 0: the token of a character with no piece and no byte piece);
+ * an HF tokenizer.json already parsed (a cJSON object). */
+int ptq_tokenizer_llama2c_from_pieces(ptq_tokenizer **out, const char *name, int n, char **pieces, float *scores,
+                                      int dummy_prefix, int unk_id, ptq_err *err);
+struct cJSON;
+int ptq_tokenizer_load_hf_obj(ptq_tokenizer **out, const struct cJSON *j, const char *name, ptq_err *err);
+
 #endif

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "datasets.h"
+#include "gguf.h"
 #include "hf_checkpoint.h"
 #include "ptqfile.h"
 
@@ -73,11 +74,22 @@ static int load_ptqfile(const char *path, const char *tok_path, ptq_model *m, pt
     return rc;
 }
 
+/* GGUF: the tokenizer embedded in the file unless one is given. */
+static int load_gguf(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
+    if (ptq_load_gguf(m, path, tok_path ? NULL : tok, err)) return -1;
+    if (tok_path && ptq_tokenizer_open(tok_path, m->cfg.vocab_size, tok, err)) {
+        ptq_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
 /* Formats in the order they are tried. */
 static const ptq_model_format formats[] = {
     {"llama2c", detect_llama2c, load_llama2c},
     {"hf", detect_hf, load_hf},
     {"ptqfile", ptq_file_detect, load_ptqfile},
+    {"gguf", ptq_gguf_detect, load_gguf},
 };
 
 const ptq_named_model ptq_named_models[] = {
@@ -106,6 +118,13 @@ int ptq_model_max_seq(const char *spec, int *max_seq, ptq_err *err) {
         fclose(f);
         if (!ok) return ptq_fail(err, "%s: too short for the llama2.c header", path);
         *max_seq = h[6];
+    } else if (ptq_gguf_detect(path)) {
+        ptq_gguf g;
+        if (ptq_gguf_open(&g, path, err)) return -1;
+        int rc = ptq_gguf_read_config(&g, &cfg, err);
+        ptq_gguf_close(&g);
+        if (rc) return -1;
+        *max_seq = cfg.max_seq;
     }
     return 0;
 }
@@ -147,7 +166,7 @@ int ptq_open_model(const char *spec, const char *tokenizer_path, ptq_model *m, p
         for (size_t i = 0; i < sizeof formats / sizeof formats[0] && !fmt; i++)
             if (formats[i].detect(path)) fmt = &formats[i];
     }
-    if (!fmt) return ptq_fail(err, "%s: unrecognised model format (expected a llama2.c .bin, an HF directory or a ptqbench export file)", path);
+    if (!fmt) return ptq_fail(err, "%s: unrecognised model format (expected a llama2.c .bin, an HF directory, a GGUF file or a ptqbench export file)", path);
     if (fmt->load(path, tokenizer_path, m, tok, err)) return -1;
     if (!sha[0]) {
         struct stat st;
