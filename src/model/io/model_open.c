@@ -44,7 +44,7 @@ static int detect_hf(const char *path) {
 }
 
 static int load_hf(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
-    if (ptq_load_hf(m, path, err)) return -1;
+    if (ptq_load_hf_compact(m, path, err)) return -1; /* methods widen what they change */
     if (ptq_hf_open_tokenizer(path, tok_path, m->cfg.vocab_size, tok, err)) {
         ptq_model_free(m);
         return -1;
@@ -57,6 +57,7 @@ static int load_hf(const char *path, const char *tok_path, ptq_model *m, ptq_tok
 static int load_ptqfile(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
     cJSON *meta = NULL;
     if (ptq_file_load(path, m, &meta, err)) return -1;
+    ptq_model_drop_shadow(m); /* quantized linears live as their qweight alone */
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(t, "kind"), *tp = cJSON_GetObjectItemCaseSensitive(t, "path");
     const char *k = tok_path ? NULL : cJSON_IsString(kind) ? kind->valuestring : "";
