@@ -10,7 +10,8 @@
  *  - an RTN W4 model with the fp32 copy dropped (qweight alone, dequantized
  *    per panel) gives the same logits bit for bit, and a method applied to a
  *    compact model widens it first (same result as on the fp32 load);
- *  - a shard truncated after opening fails naming the shard and the tensor. */
+ *  - a shard truncated after opening fails naming the shard and the tensor;
+ *  - resetting the RSS high-water mark drops it below an earlier peak. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include "hf_checkpoint.h"
 #include "matmul.h"
+#include "cell.h"
 #include "method.h"
 #include "sysinfo.h"
 #include "testutil.h"
@@ -174,10 +176,29 @@ static void check_truncated(const char *dir) {
     ptq_st_close(&st);
 }
 
+/* After a reset the high-water mark is the RSS from then on, not the
+ * process's earlier peak (the per-cell peak of result rows). */
+static void check_peak_reset(void) {
+    size_t n = 96u << 20;
+    volatile char *big = malloc(n); /* volatile: the stores are not optimised away */
+    if (!big) return;
+    for (size_t i = 0; i < n; i += 4096) big[i] = 1;
+    long before = ptq_peak_rss_kb();
+    free((void *)big);
+    if (ptq_peak_rss_reset()) {
+        printf("peak reset unavailable here (/proc/self/clear_refs)\n");
+        return;
+    }
+    long after = ptq_peak_rss_kb(), now = ptq_rss_kb();
+    printf("peak RSS %ld kB before the reset, %ld kB after (RSS %ld kB)\n", before, after, now);
+    CHECK(after < before - 64 * 1024 && after < now + 8 * 1024);
+}
+
 int main(void) {
     ptq_rng r;
     ptq_rng_seed(&r, 11);
     check_converters();
+    check_peak_reset();
     int shapes[][3] = {{1, 1, 7}, {1, 300, 64}, {3, 129, 33}, {300, 257, 40}, {17, 128, 1}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int dt = PTQ_W16_BF16; dt <= PTQ_W16_F16; dt++) {

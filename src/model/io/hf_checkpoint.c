@@ -318,6 +318,24 @@ static int load_hf(ptq_model *m, const char *dir, int compact, ptq_err *err) {
 int ptq_load_hf(ptq_model *m, const char *dir, ptq_err *err) { return load_hf(m, dir, 0, err); }
 int ptq_load_hf_compact(ptq_model *m, const char *dir, ptq_err *err) { return load_hf(m, dir, 1, err); }
 
+int ptq_hf_dir_sha256(const char *dir, char hex[65], ptq_err *err) {
+    char cfgp[4200], h[65];
+    ptq_config c;
+    ptq_st st;
+    if (ptq_hf_read_config(dir, &c, err) || ptq_hf_open_weights(dir, &c, &st, err)) return -1;
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
+    char *cat = ptq_calloc((size_t)(st.n_files + 1) * 64 + 1, 1, err);
+    int rc = !cat || ptq_sha256_file(cfgp, h, err) ? -1 : 0;
+    size_t n = 0;
+    if (!rc) memcpy(cat, h, 64), n = 64;
+    for (int i = 0; i < st.n_files && !rc; i++)
+        if (!(rc = ptq_sha256_file(st.files[i].path, h, err))) memcpy(cat + n, h, 64), n += 64;
+    if (!rc) ptq_sha256_buf(cat, n, hex);
+    free(cat);
+    ptq_st_close(&st);
+    return rc;
+}
+
 /* ---- tokenizer of a model directory ---- */
 /* add_bos_token from tokenizer_config.json, -1 when absent. */
 static int config_add_bos(const char *dir, ptq_err *err) {
