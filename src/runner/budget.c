@@ -66,7 +66,7 @@ int ptq_cell_estimate_rss(const ptq_cell *c, ptq_rss_estimate *e, ptq_err *err) 
     } else {
         /* quantizing: the fp32 form the method changes plus a code byte per weight; kept compact otherwise */
         e->weights = fp ? P * bpw : P * (4 + 1);
-        e->fp_copy = need_fp ? P * bpw : 0;
+        e->fp_copy = need_fp && !fp ? P * bpw : 0; /* fp16 is its own FP model */
         e->state = state_bytes(cfg, T, T);
     }
     e->total = e->weights + e->fp_copy + e->method + e->state + 64 * 1048576.0;

@@ -191,7 +191,9 @@ static void check_peak_reset(void) {
     }
     long after = ptq_peak_rss_kb(), now = ptq_rss_kb();
     printf("peak RSS %ld kB before the reset, %ld kB after (RSS %ld kB)\n", before, after, now);
-    CHECK(after < before - 64 * 1024 && after < now + 8 * 1024);
+    CHECK(after < now + 8 * 1024); /* the mark restarts from the current RSS */
+    /* below the earlier peak, once the memory went back (ASan keeps freed memory in quarantine) */
+    CHECK(after < before - 64 * 1024 || now > before - 64 * 1024);
 }
 
 int main(void) {
