@@ -345,7 +345,7 @@ static int fp_kld_caches(stream_run *r, ptq_err *err) {
         if (!k->needs_fp) continue;
         if (!opened) {
             if (ptq_open_model(r->cell->model, r->cell->tokenizer, &fp, &tok, err)) return ptq_wrap(err, "FP model");
-            memcpy(fp.sha256, r->m.sha256, sizeof fp.sha256);
+            memcpy(fp.sha256, r->sha, sizeof fp.sha256);
             opened = 1;
         }
         ptq_task_env env = {.m = &fp, .fp = &fp, .tok = tok, .q = &r->cell->quantizer, .o = &r->cell->eval};
@@ -399,8 +399,8 @@ int ptq_run_cell_stream(ptq_cell *cell, cJSON *rows_out, ptq_stream_block_stat *
     }
     for (int i = 0; i < cell->ntasks; i++)
         if (ptq_task_kind_of(cell->tasks[i])->needs_fp && !r.sha[0] && ptq_hf_dir_sha256(r.dir, r.sha, err)) goto out;
-    if (open_shell(&r, err)) goto out;
-    if (fp_kld_caches(&r, err) || run_pass(&r, b, &s, err)) goto out;
+    /* FP log-probs first: the FP model is gone before the shell and the blocks exist */
+    if (fp_kld_caches(&r, err) || open_shell(&r, err) || run_pass(&r, b, &s, err)) goto out;
     rc = 0;
     cJSON *rows = cJSON_CreateArray(); /* all or nothing: no partial rows on a failure */
     for (int i = 0, k = 0; i < cell->ntasks && !rc; i++) {
