@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "eval.h"
+#include "hf_checkpoint.h"
 #include "task.h"
 
 #define KLD_MAGIC "PTQKLD\x01"
@@ -314,7 +315,11 @@ int ptq_kld_run_tokens(const ptq_model *q, const ptq_model *fp, const ptq_tokens
                        const ptq_kld_opts *o, cJSON *metrics, ptq_err *err) {
     const ptq_model *ref = fp ? fp : q;
     const ptq_tokens toks = *tp;
-    if (!ref->sha256[0]) return ptq_fail(err, "kld: the model's sha256 is unknown, cannot key the FP cache");
+    char dsha[65] = "", cfgp[4200]; /* an HF directory has no file hash: its config + shards' */
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", ref->path);
+    if (!ref->sha256[0] && ptq_file_exists(cfgp) && ptq_hf_dir_sha256(ref->path, dsha, err))
+        return ptq_wrap(err, "kld: keying the FP cache");
+    if (!ref->sha256[0] && !dsha[0]) return ptq_fail(err, "kld: the model's sha256 is unknown, cannot key the FP cache");
     if (fp && (fp->cfg.vocab_size != q->cfg.vocab_size || fp->cfg.max_seq != q->cfg.max_seq))
         return ptq_fail(err, "kld: FP and quantized models differ in vocab (%d vs %d) or max_seq (%d vs %d)",
                         fp->cfg.vocab_size, q->cfg.vocab_size, fp->cfg.max_seq, q->cfg.max_seq);
@@ -325,7 +330,7 @@ int ptq_kld_run_tokens(const ptq_model *q, const ptq_model *fp, const ptq_tokens
     memcpy(want.magic, KLD_MAGIC, 8);
     want.version = KLD_VERSION;
     want.header_bytes = sizeof want;
-    snprintf(want.model_sha, sizeof want.model_sha, "%s", ref->sha256);
+    snprintf(want.model_sha, sizeof want.model_sha, "%s", dsha[0] ? dsha : ref->sha256);
     snprintf(want.dataset_sha, sizeof want.dataset_sha, "%s", toks.sha256);
     snprintf(want.dataset, sizeof want.dataset, "%s", dataset);
     hash_ints(toks.ids, toks.n, want.tokens_sha);

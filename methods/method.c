@@ -376,6 +376,9 @@ int ptq_method_apply(const ptq_method *meth, ptq_model *m, const ptq_apply_ctx *
     if (ptq_method_needs_calib(meth, ctx->q, ctx->opts) &&
         (!ctx->calib || (!ctx->tok && strcmp(ctx->calib->dataset, PTQ_CALIB_RANDOM))))
         return ptq_fail(err, "method %s needs calibration data (a calibration spec and a tokenizer)", meth->name);
+    /* Methods change fp32 weights; the unquantized reference leaves a
+     * compact (16-bit resident) model as it is. */
+    if (strcmp(meth->name, "fp16") && ptq_model_widen(m, err)) return ptq_wrap(err, "method %s", meth->name);
     int rc;
     if (meth->blocks)
         rc = ptq_method_streamable(meth, err) ? -1 : apply_blocks(meth, m, ctx, err);

@@ -13,6 +13,7 @@ static void run_usage(void) {
            "       [--seqlen L] [--ppl-protocol gptq|halfwindow] [--ppl-denominator tokens|hf]\n"
            "       [--limit-windows N] [--limit N] [--zeroshot-bos] [--no-progress]\n"
            "       [--stream]  (HF checkpoint: quantize + ppl one block at a time; block-wise methods)\n"
+           "       [--max-rss GiB]  (refuse the cell before loading when its estimated peak RSS is above GiB)\n"
            "tasks:");
     for (int i = 0; ptq_task_kinds[i]; i++)
         printf(" %s", ptq_task_kinds[i]->usage);
@@ -59,12 +60,14 @@ int cmd_run(int argc, char **argv) {
                                           {"ppl-denominator", required_argument, 0, 1003},
                                           {"limit-windows", required_argument, 0, 1004},
                                           {"stream", no_argument, 0, 1005},
+                                          {"max-rss", required_argument, 0, 1006},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     ptq_cli_cell f = {.bits = "W16A16"};
     ptq_eval_opts eo = {.progress = 1};
     char evals[1024] = "ppl:wikitext2";
     int c, stream = 0;
+    double max_rss = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
         int r = ptq_ppl_parse_flag(c, optarg, &eo.ppl);
@@ -87,6 +90,9 @@ int cmd_run(int argc, char **argv) {
         case 1005:
             stream = 1;
             break;
+        case 1006:
+            if (ptq_parse_double("--max-rss", optarg, 1e-4, 1 << 20, &max_rss)) return 2;
+            break;
         case 'h':
             run_usage();
             return 0;
@@ -102,10 +108,12 @@ int cmd_run(int argc, char **argv) {
     if (rc) return rc;
     cell.eval = eo;
     cell.stream = stream;
+    cell.max_rss_gib = max_rss;
     ptq_err err;
     for (char *save = NULL, *t = strtok_r(evals, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save))
         rc = ptq_cell_add_task(&cell, t, &err);
-    if (rc || ptq_cell_check(&cell, &err)) {
+    ptq_rss_estimate est;
+    if (rc || ptq_cell_check(&cell, &err) || (max_rss > 0 && ptq_cell_check_budget(&cell, &est, &err))) {
         ptq_cell_free(&cell);
         return ptq_cli_error(2, "%s", err.msg);
     }

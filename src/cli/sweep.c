@@ -9,7 +9,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ptqbench sweep CONFIG.json [--resume] [--dry-run] [--only KEY[,KEY...]] [--shard I/N]\n"
-               "                     [--out DIR] [--limit N] [--limit-windows N]\n"
+               "                     [--out DIR] [--limit N] [--limit-windows N] [--max-rss GiB]\n"
                "  Runs every cell (model x method x options x bits x seed) of the experiment and appends one\n"
                "  row per cell x task to DIR/results.jsonl (default DIR: results/<experiment name>).\n"
                "  --resume         skip cells whose rows are already in DIR (any shard); required when\n"
@@ -21,7 +21,8 @@ static void usage(FILE *f) {
                "                   (SLURM_ARRAY_TASK_ID/COUNT) sets the shard\n"
                "  --models A,B     replace the config's models (paper tables on your own model paths)\n"
                "  --limit N, --limit-windows N  override the config's zero-shot items / ppl windows\n"
-               "                   (they are part of the cell, so they change the keys)\n");
+               "                   (they are part of the cell, so they change the keys)\n"
+               "  --max-rss GiB    refuse (as a failed cell) any cell whose estimated peak RSS is above GiB\n");
 }
 
 static int parse_shard(const char *s, int *i, int *n) {
@@ -43,6 +44,7 @@ static int parse_args(int argc, char **argv, ptq_sweep_opts *o, int *resume, int
                                          {"limit", required_argument, 0, 'l'},
                                          {"limit-windows", required_argument, 0, 'w'},
                                          {"models", required_argument, 0, 'm'},
+                                         {"max-rss", required_argument, 0, 'M'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -78,6 +80,9 @@ static int parse_args(int argc, char **argv, ptq_sweep_opts *o, int *resume, int
             break;
         case 'w':
             if (ptq_parse_int("--limit-windows", optarg, 0, 1 << 30, &o->limit_windows)) return 2;
+            break;
+        case 'M':
+            if (ptq_parse_double("--max-rss", optarg, 1e-4, 1 << 20, &o->max_rss_gib)) return 2;
             break;
         case 'h':
             usage(stdout);

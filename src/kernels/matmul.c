@@ -2,6 +2,8 @@
 #include "matmul.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
 
@@ -57,6 +59,85 @@ void ptq_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, floa
         cblas_sgemm(CblasRowMajor, ta, tb, m, n, K, alpha, a, lda, b, ldb, beta, C + (size_t)i0 * ldc + j0, ldc);
         ptq_blas_serial_end(tok);
     }
+}
+
+/* One panel buffer per thread, grown on demand and kept (freed at exit). */
+static _Thread_local float *panel_buf;
+static _Thread_local size_t panel_cap;
+
+static float *panel_get(size_t n) {
+    if (n <= panel_cap) return panel_buf;
+    float *p = realloc(panel_buf, n * sizeof(float));
+    if (!p) return NULL;
+    panel_buf = p, panel_cap = n;
+    return p;
+}
+
+int ptq_sgemm_panels(int M, int N, int K, const float *A, int lda, ptq_widen_fn widen, const void *ctx, float beta,
+                     float *C, int ldc, ptq_err *err) {
+    int tm = ntiles(M, PTQ_MM_TILE_M), tn = ntiles(N, PTQ_MM_TILE_N);
+    int fail = 0;
+#pragma omp parallel for schedule(dynamic, 1) if (tn > 1) reduction(| : fail)
+    for (int jt = 0; jt < tn; jt++) {
+        int j0 = jt * PTQ_MM_TILE_N, n = PTQ_MIN(PTQ_MM_TILE_N, N - j0);
+        float *b = panel_get((size_t)PTQ_MM_TILE_N * K);
+        if (!b) {
+            fail = 1;
+            continue;
+        }
+        widen(ctx, j0, n, b);
+        for (int it = 0; it < tm; it++) {
+            int i0 = it * PTQ_MM_TILE_M, m = PTQ_MIN(PTQ_MM_TILE_M, M - i0);
+            int tok = ptq_blas_serial_begin();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, 1.f, A + (size_t)i0 * lda, lda, b, K, beta,
+                        C + (size_t)i0 * ldc + j0, ldc);
+            ptq_blas_serial_end(tok);
+        }
+    }
+    return fail ? ptq_fail(err, "out of memory for a %d x %d fp32 weight panel", PTQ_MM_TILE_N, K) : 0;
+}
+
+float ptq_w16_to_f32(int dtype, uint16_t h) {
+    uint32_t u;
+    float f;
+    if (dtype == PTQ_W16_BF16) u = (uint32_t)h << 16;
+    else {
+        uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, man = h & 0x3ff;
+        if (e == 0x1f) u = sign | 0x7f800000u | (man << 13); /* inf / nan */
+        else if (e) u = sign | ((e + 112) << 23) | (man << 13);
+        else if (!man) u = sign;
+        else { /* subnormal: normalise */
+            e = 113;
+            while (!(man & 0x400)) man <<= 1, e--;
+            u = sign | (e << 23) | ((man & 0x3ff) << 13);
+        }
+    }
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+void ptq_w16_row(int dtype, const uint16_t *src, float *dst, int n) {
+    if (dtype == PTQ_W16_BF16) {
+#pragma omp simd
+        for (int i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)src[i] << 16;
+            memcpy(&dst[i], &u, sizeof u);
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) dst[i] = ptq_w16_to_f32(dtype, src[i]);
+}
+
+static void widen_w16(const void *ctx, int r0, int n, float *dst) {
+    const ptq_w16 *w = ctx;
+    int K = w->ld;
+    for (int r = 0; r < n; r++) ptq_w16_row(w->dtype, w->w + (size_t)(r0 + r) * K, dst + (size_t)r * K, K);
+}
+
+int ptq_sgemm_w16(int M, int N, int K, const float *A, int lda, const ptq_w16 *w, float beta, float *C, int ldc,
+                  ptq_err *err) {
+    if (w->ld != K) return ptq_fail(err, "16-bit weight rows of %d values, product inner size %d", w->ld, K);
+    return ptq_sgemm_panels(M, N, K, A, lda, widen_w16, w, beta, C, ldc, err);
 }
 
 /* Tiles of the upper triangle: diagonal tiles by dsyrk, the ones above by dgemm. */

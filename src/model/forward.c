@@ -162,6 +162,19 @@ static int linear_op(const ptq_linear *l, const float *x, float *scratch, int T,
     return ptq_wrap(err, "%s.in", site);
 }
 
+/* y (T x out) = x W^T with W as the linear holds it: fp32, 16-bit storage
+ * or a qweight alone, the last two widened one panel at a time (matmul.h:
+ * bit for bit the fp32 product on the widened matrix). */
+static int weight_product(const ptq_linear *l, const float *x, float *y, int T, ptq_err *err) {
+    if (l->w) {
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, x, l->in, l->w, l->in, 0.f, y, l->out);
+        return 0;
+    }
+    if (l->w16.w) return ptq_sgemm_w16(T, l->out, l->in, x, l->in, &l->w16, 0.f, y, l->out, err);
+    if (l->qw) return ptq_sgemm_panels(T, l->out, l->in, x, l->in, ptq_qweight_dequant_rows, l->qw, 0.f, y, l->out, err);
+    return ptq_fail(err, "a %d x %d linear without weights", l->out, l->in);
+}
+
 /* The fake-quant path: fp32 GEMM on the (fake-)quantized rows. */
 static int linear_fp32(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
                        void *cap_ctx, int layer, int which, int n_layers, ptq_err *err) {
@@ -178,7 +191,11 @@ static int linear_fp32(const ptq_linear *l, const float *x, float *scratch, floa
         xq = q;
     }
     if (cap) cap(cap_ctx, layer, which, pre, xq, T, l->in);
-    ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, xq, l->in, l->w, l->in, 0.f, y, l->out);
+    if (weight_product(l, xq, y, T, err)) {
+        char site[64];
+        linear_site(site, sizeof site, layer, which, n_layers);
+        return ptq_wrap(err, "%s", site);
+    }
     if (l->w_side)
         ptq_sgemm(CblasNoTrans, CblasTrans, T, l->out, l->in, 1.f, pre, l->in, l->w_side, l->in, 1.f, y, l->out);
     if (l->bias)
@@ -378,7 +395,8 @@ int ptq_forward_embed(const ptq_model *m, const int *tokens, int T, float *x, pt
         if (tokens[t] < 0 || tokens[t] >= m->cfg.vocab_size)
             return ptq_fail(err, "token id %d at position %d is outside the vocabulary (0..%d)", tokens[t], t,
                             m->cfg.vocab_size - 1);
-        memcpy(x + (size_t)t * d, m->tok_emb + (size_t)tokens[t] * d, d * sizeof(float));
+        if (m->tok_emb) memcpy(x + (size_t)t * d, m->tok_emb + (size_t)tokens[t] * d, d * sizeof(float));
+        else ptq_w16_row(m->emb16.dtype, m->emb16.w + (size_t)tokens[t] * d, x + (size_t)t * d, d);
     }
     return 0;
 }

@@ -36,20 +36,25 @@ int ptq_config_check(const ptq_config *c, const char *where, ptq_err *err) {
     return 0;
 }
 
-static int linear_alloc(ptq_linear *l, int out, int in, int bias, ptq_err *err) {
+/* w16: 0 for an fp32 weight, else the PTQ_W16_* dtype of 16-bit storage. */
+static int linear_alloc(ptq_linear *l, int out, int in, int bias, int w16, ptq_err *err) {
     memset(l, 0, sizeof *l);
     l->out = out;
     l->in = in;
     l->aq.bits = 16;
     l->aq.clip = 1.f;
     l->owns_w = 1;
-    if (!(l->w = ptq_calloc((size_t)out * in, sizeof(float), err))) return -1;
+    if (w16) {
+        l->w16 = (ptq_w16){ptq_calloc((size_t)out * in, sizeof(uint16_t), err), w16, in};
+        if (!l->w16.w) return -1;
+    } else if (!(l->w = ptq_calloc((size_t)out * in, sizeof(float), err)))
+        return -1;
     if (bias && !(l->bias = ptq_calloc(out, sizeof(float), err))) return -1;
     return 0;
 }
 
 static void linear_free(ptq_linear *l) {
-    if (l->owns_w) free(l->w);
+    if (l->owns_w) free(l->w), free((void *)l->w16.w);
     free(l->bias);
     free(l->w_side);
     ptq_online_op_clear(&l->in_op);
@@ -63,6 +68,8 @@ int ptq_linear_refresh(ptq_linear *l, ptq_err *err) {
     if (qw->out != l->out || qw->in != l->in)
         return ptq_fail(err, "a %d x %d quantized weight on a %d x %d linear", qw->out, qw->in, l->out, l->in);
     if (!l->owns_w) return ptq_fail(err, "the linear shares its weight (tied lm_head): untie it before quantizing");
+    if (!l->w && !(l->w = ptq_calloc((size_t)l->out * l->in, sizeof(float), err))) return -1;
+    free((void *)l->w16.w), l->w16.w = NULL;
     ptq_qweight_dequant(qw, l->w);
     if (qw->lowfreq.kmax > 0) {
         if (!l->w_side && !(l->w_side = ptq_calloc((size_t)l->out * l->in, sizeof(float), err))) return -1;
@@ -108,13 +115,18 @@ void ptq_rope_tables(const ptq_config *c, int n, float *cos_t, float *sin_t) {
     }
 }
 
-int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err) {
+static int model_alloc(ptq_model *m, const ptq_config *cfg, int w16, ptq_err *err) {
     memset(m, 0, sizeof *m);
     if (ptq_config_check(cfg, "model config", err)) return -1;
     m->cfg = *cfg;
     const ptq_config *c = &m->cfg;
     int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-    if (!(m->tok_emb = ptq_calloc((size_t)c->vocab_size * c->dim, sizeof(float), err))) goto fail;
+    size_t nemb = (size_t)c->vocab_size * c->dim;
+    if (w16) {
+        m->emb16 = (ptq_w16){ptq_calloc(nemb, sizeof(uint16_t), err), w16, c->dim};
+        if (!m->emb16.w) goto fail;
+    } else if (!(m->tok_emb = ptq_calloc(nemb, sizeof(float), err)))
+        goto fail;
     if (!(m->rms_final = ptq_calloc(c->dim, sizeof(float), err))) goto fail;
     if (!(m->layers = ptq_calloc(c->n_layers, sizeof(ptq_layer), err))) goto fail;
     for (int l = 0; l < c->n_layers; l++) {
@@ -126,7 +138,7 @@ int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err) {
                                         {c->hidden_dim, c->dim, 0},       {c->hidden_dim, c->dim, 0},
                                         {c->dim, c->hidden_dim, 0}};
         for (int j = 0; j < PTQ_LIN_COUNT; j++)
-            if (linear_alloc(&L->lin[j], shapes[j][0], shapes[j][1], shapes[j][2], err)) goto fail;
+            if (linear_alloc(&L->lin[j], shapes[j][0], shapes[j][1], shapes[j][2], w16, err)) goto fail;
         L->kq = L->vq = (ptq_act_qspec){16, 0, 1.f, 0};
     }
     memset(&m->lm_head, 0, sizeof m->lm_head);
@@ -135,15 +147,89 @@ int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err) {
     m->lm_head.aq = (ptq_act_qspec){16, 0, 1.f, 0};
     if (c->tied_embeddings) {
         m->lm_head.w = m->tok_emb;
+        m->lm_head.w16 = m->emb16;
         m->lm_head.owns_w = 0;
     } else {
         m->lm_head.owns_w = 1;
-        if (!(m->lm_head.w = ptq_calloc((size_t)c->vocab_size * c->dim, sizeof(float), err))) goto fail;
+        if (w16) {
+            m->lm_head.w16 = (ptq_w16){ptq_calloc(nemb, sizeof(uint16_t), err), w16, c->dim};
+            if (!m->lm_head.w16.w) goto fail;
+        } else if (!(m->lm_head.w = ptq_calloc(nemb, sizeof(float), err)))
+            goto fail;
     }
     return 0;
 fail:
     ptq_model_free(m);
     return -1;
+}
+
+int ptq_model_alloc(ptq_model *m, const ptq_config *cfg, ptq_err *err) { return model_alloc(m, cfg, 0, err); }
+
+int ptq_model_alloc_w16(ptq_model *m, const ptq_config *cfg, int dtype, ptq_err *err) {
+    if (dtype != PTQ_W16_BF16 && dtype != PTQ_W16_F16) return ptq_fail(err, "16-bit weight dtype %d unknown", dtype);
+    return model_alloc(m, cfg, dtype, err);
+}
+
+/* A linear's fp32 weight from its 16-bit storage or its qweight. */
+static int linear_widen(ptq_linear *l, ptq_err *err) {
+    if (l->w || !l->owns_w) return 0;
+    size_t n = (size_t)l->out * l->in;
+    if (!l->w16.w && !l->qw) return 0;
+    if (!(l->w = ptq_calloc(n, sizeof(float), err))) return -1;
+    if (l->w16.w) {
+        for (int r = 0; r < l->out; r++) ptq_w16_row(l->w16.dtype, l->w16.w + (size_t)r * l->in, l->w + (size_t)r * l->in, l->in);
+        free((void *)l->w16.w);
+        l->w16.w = NULL;
+    } else
+        ptq_qweight_dequant(l->qw, l->w);
+    return 0;
+}
+
+int ptq_model_is_compact(const ptq_model *m) {
+    if (m->emb16.w) return 1;
+    for (int i = 0; i <= m->cfg.n_layers * PTQ_LIN_COUNT; i++) {
+        const ptq_linear *l = ptq_model_linear((ptq_model *)m, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
+        if (!l->w) return 1;
+    }
+    return 0;
+}
+
+int ptq_model_widen(ptq_model *m, ptq_err *err) {
+    const ptq_config *c = &m->cfg;
+    if (m->emb16.w) {
+        size_t n = (size_t)c->vocab_size * c->dim;
+        if (!(m->tok_emb = ptq_calloc(n, sizeof(float), err))) return -1;
+        for (int r = 0; r < c->vocab_size; r++)
+            ptq_w16_row(m->emb16.dtype, m->emb16.w + (size_t)r * c->dim, m->tok_emb + (size_t)r * c->dim, c->dim);
+        if (!m->lm_head.owns_w) m->lm_head.w = m->tok_emb, m->lm_head.w16.w = NULL;
+        free((void *)m->emb16.w);
+        m->emb16.w = NULL;
+    }
+    for (int i = 0; i <= c->n_layers * PTQ_LIN_COUNT; i++)
+        if (linear_widen(ptq_model_linear(m, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT), err)) return -1;
+    return 0;
+}
+
+void ptq_model_drop_shadow(ptq_model *m) {
+    for (int i = 0; i <= m->cfg.n_layers * PTQ_LIN_COUNT; i++) {
+        ptq_linear *l = ptq_model_linear(m, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
+        if (l->qw && l->owns_w && l->w) free(l->w), l->w = NULL;
+    }
+}
+
+static size_t linear_bytes(const ptq_linear *l) {
+    size_t n = (size_t)l->out * l->in;
+    size_t b = l->w ? n * sizeof(float) : l->w16.w ? n * sizeof(uint16_t) : 0;
+    if (l->qw) b += n + (size_t)l->out * l->qw->ngroups * (sizeof(float) + sizeof(int)) + (size_t)l->qw->side_bytes;
+    return b + (l->w_side ? n * sizeof(float) : 0);
+}
+
+size_t ptq_model_resident_bytes(const ptq_model *m) {
+    const ptq_config *c = &m->cfg;
+    size_t b = (size_t)c->vocab_size * c->dim * (m->emb16.w ? sizeof(uint16_t) : sizeof(float));
+    for (int l = 0; l < c->n_layers; l++)
+        for (int j = 0; j < PTQ_LIN_COUNT; j++) b += linear_bytes(&m->layers[l].lin[j]);
+    return b + (m->lm_head.owns_w ? linear_bytes(&m->lm_head) : 0);
 }
 
 void ptq_model_free(ptq_model *m) {
@@ -161,6 +247,7 @@ void ptq_model_free(ptq_model *m) {
     linear_free(&m->lm_head);
     free(m->layers);
     free(m->tok_emb);
+    free((void *)m->emb16.w);
     free(m->rms_final);
     memset(m, 0, sizeof *m);
 }
@@ -174,6 +261,15 @@ ptq_linear *ptq_model_linear(ptq_model *m, int layer, int which) {
 int ptq_model_untie(ptq_model *m, ptq_err *err) {
     if (m->lm_head.owns_w) return 0;
     size_t n = (size_t)m->cfg.vocab_size * m->cfg.dim;
+    if (m->emb16.w) { /* a 16-bit copy */
+        uint16_t *w = ptq_calloc(n, sizeof(uint16_t), err);
+        if (!w) return -1;
+        memcpy(w, m->emb16.w, n * sizeof(uint16_t));
+        m->lm_head.w16 = (ptq_w16){w, m->emb16.dtype, m->cfg.dim};
+        m->lm_head.owns_w = 1;
+        m->cfg.tied_embeddings = 0;
+        return 0;
+    }
     float *w = ptq_calloc(n, sizeof(float), err);
     if (!w) return -1;
     memcpy(w, m->tok_emb, n * sizeof(float));
@@ -183,9 +279,22 @@ int ptq_model_untie(ptq_model *m, ptq_err *err) {
     return 0;
 }
 
+/* d's weight stored like s's (fp32, 16-bit or none beside a qweight), copied. */
+static int copy_weight(ptq_linear *d, const ptq_linear *s, ptq_err *err) {
+    size_t n = (size_t)s->out * s->in;
+    if (!d->owns_w) return 0;
+    if (!s->w) free(d->w), d->w = NULL;
+    if (!s->w16.w) free((void *)d->w16.w), d->w16.w = NULL;
+    if (s->w && !d->w && !(d->w = ptq_calloc(n, sizeof(float), err))) return -1;
+    if (s->w16.w && !d->w16.w && !(d->w16.w = ptq_calloc(n, sizeof(uint16_t), err))) return -1;
+    if (s->w) memcpy(d->w, s->w, n * sizeof(float));
+    if (s->w16.w) memcpy((void *)d->w16.w, s->w16.w, n * sizeof(uint16_t)), d->w16.dtype = s->w16.dtype, d->w16.ld = s->in;
+    return 0;
+}
+
 static int copy_linear(ptq_linear *d, const ptq_linear *s, ptq_err *err) {
     size_t n = (size_t)s->out * s->in;
-    if (d->owns_w) memcpy(d->w, s->w, n * sizeof(float));
+    if (copy_weight(d, s, err)) return -1;
     if (s->bias && d->bias) memcpy(d->bias, s->bias, (size_t)s->out * sizeof(float));
     if (s->w_side) {
         if (!(d->w_side = ptq_calloc(n, sizeof(float), err))) return -1;
@@ -197,18 +306,21 @@ static int copy_linear(ptq_linear *d, const ptq_linear *s, ptq_err *err) {
 }
 
 int ptq_model_clone(ptq_model *d, const ptq_model *s, ptq_err *err) {
-    if (ptq_model_alloc(d, &s->cfg, err)) return -1;
+    if (model_alloc(d, &s->cfg, s->emb16.w ? s->emb16.dtype : 0, err)) return -1;
     const ptq_config *c = &s->cfg;
     if (!s->lm_head.owns_w && d->lm_head.owns_w) { /* source untied earlier than cfg says */
-        free(d->lm_head.w);
+        free(d->lm_head.w), free((void *)d->lm_head.w16.w);
         d->lm_head.w = d->tok_emb;
+        d->lm_head.w16 = d->emb16;
         d->lm_head.owns_w = 0;
     }
     if (s->lm_head.owns_w && !d->lm_head.owns_w) {
         d->cfg.tied_embeddings = 1;
         if (ptq_model_untie(d, err)) goto fail;
     }
-    memcpy(d->tok_emb, s->tok_emb, (size_t)c->vocab_size * c->dim * sizeof(float));
+    size_t nemb = (size_t)c->vocab_size * c->dim;
+    if (s->emb16.w) memcpy((void *)d->emb16.w, s->emb16.w, nemb * sizeof(uint16_t));
+    else memcpy(d->tok_emb, s->tok_emb, nemb * sizeof(float));
     memcpy(d->rms_final, s->rms_final, (size_t)c->dim * sizeof(float));
     for (int l = 0; l < c->n_layers; l++) {
         memcpy(d->layers[l].rms_att, s->layers[l].rms_att, (size_t)c->dim * sizeof(float));

@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "fakequant.h"
+#include "w16.h"
 #include "online_ops.h"
 #include "qweight.h"
 
@@ -34,7 +35,10 @@ typedef struct {
 
 typedef struct {
     int out, in;
-    float *w;      /* out x in, fp32: the weight; with qw, its dequantized values */
+    float *w;      /* out x in, fp32: the weight; with qw, its dequantized values.
+                      NULL in a compact model: the weight is w16, or qw alone
+                      (the forward widens one panel at a time, matmul.h) */
+    ptq_w16 w16;   /* w16.w: the weight in its checkpoint dtype (bf16/fp16), owned like w */
     float *bias;   /* NULL or [out] */
     float *w_side; /* NULL or out x in: full-precision branch applied to the
                       input *before* activation quantization; with a
@@ -63,7 +67,8 @@ typedef struct {
 
 typedef struct {
     ptq_config cfg;
-    float *tok_emb;   /* vocab x dim */
+    float *tok_emb;   /* vocab x dim; NULL when emb16 holds it */
+    ptq_w16 emb16;    /* the embedding in its checkpoint dtype (compact models) */
     float *rms_final; /* [dim] */
     ptq_linear lm_head;
     ptq_layer *layers;
@@ -111,6 +116,21 @@ typedef struct {
 void ptq_model_weight_format(const ptq_model *m, ptq_weight_format *f);
 /* "W4-g128 asym", "W3 asym act-order", "W4 sym (mixed: 34 of 35 layer linears quantized)", "fp32" */
 void ptq_weight_format_str(const ptq_weight_format *f, char *buf, size_t cap);
+
+/* Compact models: the FP weights resident in their checkpoint dtype (w16,
+ * emb16) and quantized linears as their qweight alone, no fp32 copy. */
+/* Allocate like ptq_model_alloc but with every linear and the embedding as
+ * zeroed 16-bit storage of dtype (PTQ_W16_BF16 / PTQ_W16_F16). */
+int ptq_model_alloc_w16(ptq_model *m, const ptq_config *cfg, int dtype, ptq_err *err);
+/* 1 when some weight is held as 16-bit storage or as a qweight alone. */
+int ptq_model_is_compact(const ptq_model *m);
+/* Give every weight its fp32 form (what quantization methods modify). */
+int ptq_model_widen(ptq_model *m, ptq_err *err);
+/* Free the fp32 dequantized copy of every linear that has a qweight: the
+ * fake-quant forward dequantizes it one panel at a time (same values). */
+void ptq_model_drop_shadow(ptq_model *m);
+/* Bytes of the weights as resident (fp32, 16-bit or qweight codes+scales). */
+size_t ptq_model_resident_bytes(const ptq_model *m);
 
 /* Loaders. */
 int ptq_load_llama2c(ptq_model *m, const char *path, ptq_err *err);

@@ -66,22 +66,28 @@ ptq_qweight *ptq_qweight_clone(const ptq_qweight *s, ptq_err *err) {
     return d;
 }
 
-void ptq_qweight_dequant(const ptq_qweight *qw, float *w) {
+static void dequant_row(const ptq_qweight *qw, int r, float *wr) {
     int G = qw->group ? qw->group : qw->in;
+    const uint8_t *c = qw->codes + (size_t)r * qw->in;
+    const float *s = qw->scale + (size_t)r * qw->ngroups;
+    const int *z = qw->zero + (size_t)r * qw->ngroups;
+    if (qw->gidx)
+        for (int j = 0; j < qw->in; j++) wr[j] = ptq_uq_value(c[j], s[qw->gidx[j]], z[qw->gidx[j]]);
+    else
+        for (int g = 0; g < qw->ngroups; g++)
+            for (int j = g * G; j < PTQ_MIN(qw->in, (g + 1) * G); j++) wr[j] = ptq_uq_value(c[j], s[g], z[g]);
+    for (long p = qw->nnz ? qw->sp_rowptr[r] : 0; qw->nnz && p < qw->sp_rowptr[r + 1]; p++)
+        wr[qw->sp_col[p]] = qw->sp_val[p];
+}
+
+void ptq_qweight_dequant(const ptq_qweight *qw, float *w) {
 #pragma omp parallel for schedule(static) if ((long)qw->out * qw->in > 65536)
-    for (int r = 0; r < qw->out; r++) {
-        const uint8_t *c = qw->codes + (size_t)r * qw->in;
-        const float *s = qw->scale + (size_t)r * qw->ngroups;
-        const int *z = qw->zero + (size_t)r * qw->ngroups;
-        float *wr = w + (size_t)r * qw->in;
-        if (qw->gidx)
-            for (int j = 0; j < qw->in; j++) wr[j] = ptq_uq_value(c[j], s[qw->gidx[j]], z[qw->gidx[j]]);
-        else
-            for (int g = 0; g < qw->ngroups; g++)
-                for (int j = g * G; j < PTQ_MIN(qw->in, (g + 1) * G); j++) wr[j] = ptq_uq_value(c[j], s[g], z[g]);
-        for (long p = qw->nnz ? qw->sp_rowptr[r] : 0; qw->nnz && p < qw->sp_rowptr[r + 1]; p++)
-            wr[qw->sp_col[p]] = qw->sp_val[p];
-    }
+    for (int r = 0; r < qw->out; r++) dequant_row(qw, r, w + (size_t)r * qw->in);
+}
+
+void ptq_qweight_dequant_rows(const void *qw, int r0, int n, float *w) {
+    const ptq_qweight *q = qw;
+    for (int r = 0; r < n; r++) dequant_row(q, r0 + r, w + (size_t)r * q->in);
 }
 
 int ptq_qweight_set_sparse(ptq_qweight *qw, const unsigned char *mask, const float *W, ptq_err *err) {

@@ -56,6 +56,8 @@ void ptq_qweight_free(ptq_qweight *qw);
 ptq_qweight *ptq_qweight_clone(const ptq_qweight *qw, ptq_err *err);
 /* w (out x in) = scale * (code - zero); off-grid entries = their value. */
 void ptq_qweight_dequant(const ptq_qweight *qw, float *w);
+/* Rows [r0, r0 + n) of it into w (n x in): a matmul.h ptq_widen_fn. */
+void ptq_qweight_dequant_rows(const void *qw, int r0, int n, float *w);
 /* The group of column j. */
 static inline int ptq_qweight_group_of(const ptq_qweight *qw, int j) {
     return qw->gidx ? qw->gidx[j] : qw->group ? j / qw->group : 0;

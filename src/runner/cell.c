@@ -74,12 +74,9 @@ static int is_text_dataset(const char *name) {
     return 0;
 }
 
-/* A streamed cell: a block-wise method, ppl tasks, an HF checkpoint. */
+/* A streamed cell: a block-wise method, an HF checkpoint. */
 static int check_stream(const ptq_cell *c, ptq_err *err) {
     if (ptq_method_streamable(c->method, err)) return -1;
-    for (int i = 0; i < c->ntasks; i++)
-        if (ptq_task_kind_of(c->tasks[i]) != &ptq_task_ppl)
-            return ptq_fail(err, "--stream evaluates perplexity only: task '%s' is not ppl:DATASET", c->tasks[i]);
     if (c->synthetic) return ptq_fail(err, "--stream reads a Hugging Face checkpoint, not a synthetic model");
     for (int i = 0; ptq_named_models[i].name; i++)
         if (!strcmp(ptq_named_models[i].name, c->model))

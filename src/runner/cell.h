@@ -32,6 +32,7 @@ typedef struct {
     int ntasks;
     ptq_eval_opts eval; /* ppl windows/protocol (also kld), zero-shot limit/BOS, progress bars */
     int stream;         /* HF checkpoint quantized and evaluated one block at a time (cell_stream.h) */
+    double max_rss_gib; /* > 0: refuse the cell when its estimated peak RSS is above it (budget.c) */
     /* ---- derived by ptq_cell_check ---- */
     int checked;         /* 1 + stream of the last successful check; 0: not checked (ptq_cell_is_checked) */
     ptq_qspec quantizer; /* q with the method's alias options applied: what the method gets */
@@ -100,6 +101,24 @@ int ptq_run_cell(ptq_cell *c, cJSON *rows_out, ptq_err *err);
  * in-RAM and the streamed cell. */
 cJSON *ptq_cell_row(const ptq_cell *c, const ptq_model *m, const cJSON *info, double quant_seconds, const char *task,
                     cJSON *metrics, const char *dataset_sha256, double eval_seconds);
+
+/* ---- memory (budget.c) ---- */
+/* A cell's peak RSS estimated from headers alone, before anything loads. */
+typedef struct {
+    long long file_bytes; /* the model's weight files */
+    double weights;       /* the model as resident (and, quantizing, its fp32 form + codes) */
+    double fp_copy;       /* the full-precision copy tasks like kld keep */
+    double method;        /* method working memory (calibration activations, Hessians) */
+    double state;         /* forward state: KV cache, logits, scratch */
+    double total;         /* bytes */
+} ptq_rss_estimate;
+int ptq_cell_estimate_rss(const ptq_cell *c, ptq_rss_estimate *e, ptq_err *err);
+/* With c->max_rss_gib > 0: fail when the checkpoint files or the estimate
+ * exceed it, the message giving the estimate and its parts. */
+int ptq_cell_check_budget(const ptq_cell *c, ptq_rss_estimate *e, ptq_err *err);
+/* Reset the process's RSS high-water mark (VmHWM) to the current RSS so
+ * that the next reading is the peak of what follows; 0 on success. */
+int ptq_peak_rss_reset(void);
 
 /* Default calibration dataset of a model (by name): tinystories-calib for
  * the stories models, else c4. */

@@ -35,8 +35,9 @@ typedef struct {
     int st_open;
     ptq_tokenizer *tok;
     ptq_model m;
-    eval_set *ev;
+    eval_set *ev; /* the ppl tasks, scored block by block */
     int nev;
+    int keep; /* other tasks: each block stays after its pass, compact (qweights, no fp32 copy) */
     ptq_calib cal;
     float *Xc;
     double quant_sec, load_sec;
@@ -200,7 +201,10 @@ static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq
     if (!rc && bm->block_end) rc = bm->block_end(mst, &r->m, l, err);
     double t2 = ptq_now_sec();
     if (!rc) rc = eval_block(r, l, s, err);
-    layer_free(L);
+    if (!r->keep) layer_free(L);
+    else /* the quantized block stays as its qweights; full-precision linears (fp16) in fp32 */
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            if (L->lin[j].qw) free(L->lin[j].w), L->lin[j].w = NULL;
     b->load_sec = t1 - t0, b->quant_sec = t2 - t1, b->fwd_sec = ptq_now_sec() - t2;
     b->rss_kb = ptq_rss_kb(), b->peak_rss_kb = ptq_peak_rss_kb();
     r->load_sec += b->load_sec, r->quant_sec += b->quant_sec;
@@ -225,14 +229,14 @@ static int run_pass(stream_run *r, ptq_stream_block_stat *blocks, ptq_state *s, 
     if (bm->begin(&r->m, &ctx, &mst, err)) return ptq_wrap(err, "method %s", r->me->name);
     int rc = need ? embed_calib(r, &ctx, err) : 0;
     r->quant_sec += ptq_now_sec() - t0;
-    for (int i = 0; i < r->nev && !rc; i++)
-        rc = open_eval(r, &r->ev[i], r->cell->tasks[i], err);
+    for (int i = 0, k = 0; i < r->cell->ntasks && !rc; i++)
+        if (ptq_task_kind_of(r->cell->tasks[i]) == &ptq_task_ppl) rc = open_eval(r, &r->ev[k++], r->cell->tasks[i], err);
     int maxL = 0;
     for (int i = 0; i < r->nev && !rc; i++)
         maxL = PTQ_MAX(maxL, r->ev[i].L);
     ptq_model view = r->m;
     view.cfg.n_layers = 1;
-    if (!rc) rc = ptq_state_init(s, &view, maxL, err);
+    if (!rc && maxL) rc = ptq_state_init(s, &view, maxL, err);
     for (int l = 0; l < r->cfg.n_layers && !rc; l++)
         rc = do_block(r, mst, need, l, s, &blocks[l], err);
     t0 = ptq_now_sec();
@@ -302,6 +306,58 @@ static void add_row(stream_run *r, eval_set *e, const ptq_ppl_result *res, const
     cJSON_AddItemToArray(rows, row);
 }
 
+/* A task other than ppl on the model the pass left in RAM (r->keep). */
+static int other_task(stream_run *r, const char *task, const ptq_stream_block_stat *b, cJSON *rows, ptq_err *err) {
+    const ptq_task_kind *k;
+    const char *arg;
+    char sha[65] = "";
+    if (ptq_task_parse(task, &k, &arg, err)) return -1;
+    ptq_task_env env = {.m = &r->m, .tok = r->tok, .q = &r->cell->quantizer, .o = &r->cell->eval};
+    cJSON *met = cJSON_CreateObject();
+    env.extra = cJSON_CreateObject();
+    double t0 = ptq_now_sec();
+    int rc = k->run(&env, arg, met, sha, err) || ptq_metrics_finite(met, err);
+    if (rc) {
+        cJSON_Delete(met), cJSON_Delete(env.extra);
+        return ptq_wrap(err, "task %s", task);
+    }
+    cJSON *row = ptq_cell_row(r->cell, &r->m, r->info, r->quant_sec, task, met, sha, ptq_now_sec() - t0);
+    for (cJSON *x = env.extra->child; x; x = env.extra->child)
+        cJSON_AddItemToObject(row, x->string, cJSON_DetachItemViaPointer(env.extra, x));
+    cJSON_Delete(env.extra);
+    cJSON_AddItemToObject(row, "stream", stream_json(r, b));
+    cJSON_AddItemToArray(rows, row);
+    return 0;
+}
+
+/* KLD needs the FP log-probs: computed once, before quantizing, from the FP
+ * model resident in its checkpoint dtype (kld.c caches them on disk by the
+ * model's sha256), so the pass never holds both models. */
+static int fp_kld_caches(stream_run *r, ptq_err *err) {
+    ptq_model fp;
+    ptq_tokenizer *tok = NULL;
+    int rc = 0, opened = 0;
+    for (int i = 0; i < r->cell->ntasks && !rc; i++) {
+        const ptq_task_kind *k;
+        const char *arg;
+        char sha[65];
+        if (ptq_task_parse(r->cell->tasks[i], &k, &arg, err)) return -1;
+        if (!k->needs_fp) continue;
+        if (!opened) {
+            if (ptq_open_model(r->cell->model, r->cell->tokenizer, &fp, &tok, err)) return ptq_wrap(err, "FP model");
+            memcpy(fp.sha256, r->sha, sizeof fp.sha256);
+            opened = 1;
+        }
+        ptq_task_env env = {.m = &fp, .fp = &fp, .tok = tok, .q = &r->cell->quantizer, .o = &r->cell->eval};
+        cJSON *met = cJSON_CreateObject();
+        env.extra = cJSON_CreateObject();
+        rc = k->run(&env, arg, met, sha, err) ? ptq_wrap(err, "FP log-probs for %s", r->cell->tasks[i]) : 0;
+        cJSON_Delete(met), cJSON_Delete(env.extra);
+    }
+    if (opened) ptq_model_free(&fp), ptq_tokenizer_free(tok);
+    return rc;
+}
+
 static void run_free(stream_run *r) {
     for (int i = 0; i < r->nev; i++) {
         if (r->ev[i].toks.ids) ptq_tokens_free(&r->ev[i].toks);
@@ -337,14 +393,31 @@ int ptq_run_cell_stream(ptq_cell *cell, cJSON *rows_out, ptq_stream_block_stat *
     if (ptq_hf_open_tokenizer(r.dir, tok_path, r.cfg.vocab_size, &r.tok, err)) goto out;
     if (!b && !(b = ptq_calloc(r.cfg.n_layers, sizeof *b, err))) goto out;
     if (!(r.ev = ptq_calloc(cell->ntasks, sizeof *r.ev, err))) goto out;
-    r.nev = cell->ntasks;
-    if (open_shell(&r, err) || run_pass(&r, b, &s, err)) goto out;
-    for (int i = 0; i < r.nev; i++) {
-        ptq_ppl_result res;
-        if (score(&r, &r.ev[i], &s, &res, err)) goto out;
-        add_row(&r, &r.ev[i], &res, b, rows_out);
+    for (int i = 0; i < cell->ntasks; i++) {
+        int ppl = ptq_task_kind_of(cell->tasks[i]) == &ptq_task_ppl;
+        r.nev += ppl, r.keep |= !ppl;
     }
+    for (int i = 0; i < cell->ntasks; i++)
+        if (ptq_task_kind_of(cell->tasks[i])->needs_fp && !r.sha[0] && ptq_hf_dir_sha256(r.dir, r.sha, err)) goto out;
+    /* FP log-probs first: the FP model is gone before the shell and the blocks exist */
+    if (fp_kld_caches(&r, err) || open_shell(&r, err) || run_pass(&r, b, &s, err)) goto out;
     rc = 0;
+    cJSON *rows = cJSON_CreateArray(); /* all or nothing: no partial rows on a failure */
+    for (int i = 0, k = 0; i < cell->ntasks && !rc; i++) {
+        if (ptq_task_kind_of(cell->tasks[i]) != &ptq_task_ppl) {
+            rc = other_task(&r, cell->tasks[i], b, rows, err);
+            continue;
+        }
+        ptq_ppl_result res;
+        rc = score(&r, &r.ev[k], &s, &res, err);
+        if (!rc) add_row(&r, &r.ev[k++], &res, b, rows);
+    }
+    if (rc) {
+        cJSON_Delete(rows);
+        goto out;
+    }
+    for (cJSON *x = rows->child; x; x = rows->child) cJSON_AddItemToArray(rows_out, cJSON_DetachItemViaPointer(rows, x));
+    cJSON_Delete(rows);
 out:
     ptq_state_free(&s);
     if (b != blocks) free(b);

@@ -13,8 +13,15 @@
  * cell, and the same calibration walk as ptq_method_apply's driver, so the
  * result equals `ptqbench run` without --stream.
  *
- * Tasks: ppl:DATASET only. Rows: as ptq_run_cell, plus "stream": {load,
- * quantize and forward seconds in total and per block, RSS per block}. */
+ * Tasks: ppl:DATASET windows are scored in the pass. Any other task
+ * (zeroshot, kld, latency) makes each block stay after its pass in compact
+ * form (its qweights, the fp32 copy freed: the forward dequantizes per
+ * panel), and the task runs after the pass on that model exactly as in RAM;
+ * KLD's FP log-probs are computed first, once, from the FP model resident
+ * in its checkpoint dtype, into kld.c's on-disk cache, so the two models are
+ * never held together. Rows (all or none: a failure leaves no partial row):
+ * as ptq_run_cell, plus "stream": {load, quantize and forward seconds in
+ * total and per block, RSS per block}. */
 #ifndef PTQ_RUN_STREAM_H
 #define PTQ_RUN_STREAM_H
 
@@ -26,8 +33,7 @@ typedef struct {
 } ptq_stream_block_stat;
 
 /* The cell with c->stream set (set here when not): ptq_cell_check's
- * streamed-cell rules apply — a block-wise method, ppl:DATASET tasks, an HF
- * checkpoint directory (or the short name of one). blocks: NULL or n_layers
+ * streamed-cell rules apply — a block-wise method, an HF checkpoint directory (or the short name of one). blocks: NULL or n_layers
  * entries. */
 int ptq_run_cell_stream(ptq_cell *c, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err);
 

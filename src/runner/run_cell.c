@@ -10,9 +10,12 @@ static int run_in_ram(ptq_cell *c, cJSON *rows_out, ptq_err *err) {
     int need_fp = 0;
     for (int i = 0; i < c->ntasks; i++)
         need_fp |= ptq_task_kind_of(c->tasks[i])->needs_fp;
+    /* the unquantized reference is its own FP model: no second copy */
+    int same = !strcmp(c->method->name, "fp16");
     ptq_prepared p;
-    if (ptq_prepare(c, need_fp, &p, err)) return -1;
-    ptq_task_env env = {.m = &p.m, .fp = p.have_fp ? &p.fp : NULL, .tok = p.tok, .q = &c->quantizer, .o = &c->eval};
+    if (ptq_prepare(c, need_fp && !same, &p, err)) return -1;
+    ptq_task_env env = {.m = &p.m, .fp = p.have_fp ? &p.fp : need_fp && same ? &p.m : NULL, .tok = p.tok,
+                        .q = &c->quantizer, .o = &c->eval};
     int rc = 0;
     for (int i = 0; i < c->ntasks && !rc; i++) {
         const ptq_task_kind *k;
@@ -42,5 +45,17 @@ static int run_in_ram(ptq_cell *c, cJSON *rows_out, ptq_err *err) {
 int ptq_run_cell(ptq_cell *c, cJSON *rows_out, ptq_err *err) {
     if (!ptq_cell_is_checked(c) && ptq_cell_check(c, err)) return -1;
     if (c->ntasks < 1) return ptq_fail(err, "no evaluation task given (e.g. ppl:wikitext2)");
-    return c->stream ? ptq_run_cell_stream(c, rows_out, NULL, err) : run_in_ram(c, rows_out, err);
+    ptq_rss_estimate est;
+    ptq_err eerr;
+    int have_est = c->max_rss_gib > 0 || !ptq_cell_estimate_rss(c, &est, &eerr); /* without a budget: best effort */
+    if (c->max_rss_gib > 0 && ptq_cell_check_budget(c, &est, err)) return -1;
+    /* rows record this cell's own peak: the high-water mark restarts here */
+    const char *scope = ptq_peak_rss_reset() ? "process" : "cell";
+    int first = cJSON_GetArraySize(rows_out);
+    int rc = c->stream ? ptq_run_cell_stream(c, rows_out, NULL, err) : run_in_ram(c, rows_out, err);
+    for (cJSON *r = cJSON_GetArrayItem(rows_out, first); !rc && r; r = r->next) {
+        cJSON_AddStringToObject(r, "peak_rss_scope", scope);
+        if (have_est) cJSON_AddNumberToObject(r, "rss_estimate_kb", est.total / 1024);
+    }
+    return rc;
 }

@@ -18,6 +18,7 @@ typedef struct {
     const char *config;       /* the config file */
     const char *models;       /* comma list replacing the config's models, or NULL */
     int limit, limit_windows; /* >= 0: override the config's zero-shot items / ppl windows */
+    double max_rss_gib;       /* > 0: refuse cells whose estimated peak RSS is above it (not part of the key) */
     const char *out_dir;      /* NULL: results/<experiment name> */
     int shard, nshards;       /* this shard of nshards (1: everything) */
     char only[4096];          /* comma-separated key prefixes; "" = every cell */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # cli_stream.sh — `ptqbench run --stream`: on a random tiny HF checkpoint the
 # streamed cell (quantize + perplexity one block at a time) prints the same
-# perplexity as the in-RAM cell and per-block timings; bad input gets one
-# `error:` line (exit 2).
+# perplexity as the in-RAM cell and per-block timings, and the same
+# zero-shot and KLD metrics; bad input gets one `error:` line (exit 2).
 set -u
 BIN="$1"
 source "$(dirname "$0")/testlib.sh"
@@ -24,13 +24,25 @@ for mb in rtn:W4A8KV8 gptq:W4A16; do
     grep -q "^block  2/2: load .* quantize .* forward .* peak" "$T/err" || fail "$mb: no per-block line: $(cat "$T/err")"
 done
 
+# zero-shot and KLD streamed: the quantized blocks stay compact after their
+# pass (qweights alone) and the tasks run on them; the FP log-probs for KLD
+# come first from the bf16-resident FP model. Same metrics as in RAM.
+metrics() { grep -o '"task":"[^"]*","metrics":{[^}]*}' <<<"$1" |
+    sed -E 's/"(tokens_per_sec|seconds)":[0-9.e+-]*//g; s/"cache":"[a-z]*"//'; } # timings; KLD cache miss/hit
+ATOK="$(cd "$(dirname "$TOK")" && pwd)/$(basename "$TOK")"
+zcfg=(--tokenizer "$ATOK" --eval zeroshot:piqa,kld:tinystories,ppl:tinystories --limit 6 --seqlen 64 --limit-windows 2
+    --no-progress)
+a=$(cd "$T" && "$BIN" run --model "$T/tiny" --method rtn --bits W4A8KV8 "${zcfg[@]}" 2>&1) # KLD cache under $T/results
+rm -rf "$T/results"
+b=$(cd "$T" && "$BIN" run --model "$T/tiny" --method rtn --bits W4A8KV8 "${zcfg[@]}" --stream 2>&1)
+[ "$(metrics "$a" | wc -l)" = 3 ] && [ "$(metrics "$a")" = "$(metrics "$b")" ] ||
+    fail "streamed zeroshot/kld/ppl differ from in RAM: $(metrics "$a") vs $(metrics "$b") $b"
+
 # bad input
 expect 2 "not a Hugging Face checkpoint" "$BIN" run --model stories260K --method rtn --bits W4A16 \
     --eval ppl:tinystories --stream
 expect 2 "not a Hugging Face checkpoint directory" "$BIN" run --model "$T" --method rtn --bits W4A16 \
     --eval ppl:tinystories --stream
-expect 2 "perplexity only" "$BIN" run --model "$T/tiny" --tokenizer "$TOK" --method rtn --bits W4A16 \
-    --eval zeroshot:piqa --stream
 expect 2 "unknown method" "$BIN" run --model "$T/tiny" --method nosuch --bits W4A16 --eval ppl:tinystories --stream
 
 if [ "$fails" -ne 0 ]; then

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -107,7 +108,14 @@ static void test_refusals(void) {
     expect_fail("stories260K", "rtn", "ppl:tinystories", "not a Hugging Face checkpoint");
     g_tok = tok;
     expect_fail(g_tmp, "rtn", "ppl:tinystories", "not a Hugging Face checkpoint directory"); /* no config.json */
-    expect_fail(g_dirs[0], "rtn", "zeroshot:piqa", "perplexity only");
+    /* a truncated shard: refused naming the shard and its tensor, no row */
+    char cut[400], shard[500];
+    ptq_config tc = tiny_cfg(0);
+    ptq_err werr;
+    snprintf(cut, sizeof cut, "%s/cut", g_tmp);
+    snprintf(shard, sizeof shard, "%s/model-00002-of-00003.safetensors", cut);
+    CHECK(ptq_hf_write(cut, &tc, NULL, PTQ_ST_BF16, 3, 9, &werr) == 0 && truncate(shard, 4096) == 0);
+    expect_fail(cut, "rtn", "zeroshot:piqa", "model-00002-of-00003.safetensors: tensor 'model.layers.");
     expect_fail(g_dirs[0], "nosuch", "ppl:tinystories", "unknown method");
     static const ptq_method fake = {.name = "wholemodel", .summary = "", .apply = fake_apply};
     ptq_err err;

@@ -239,12 +239,42 @@ static int read_named(const ptq_st *st, const char *name, float *out, int releas
     return rc;
 }
 
+/* A weight into 16-bit storage as stored (same dtype) or fp32. */
+static int read_weight(const ptq_st *st, const char *name, float *w, const ptq_w16 *w16, int release, ptq_err *err) {
+    if (!w16 || !w16->w) return read_named(st, name, w, release, err);
+    const ptq_st_tensor *t = ptq_st_find(st, name);
+    if (!t) return ptq_fail(err, "weights: tensor '%s' is missing", name);
+    int want = w16->dtype == PTQ_W16_BF16 ? PTQ_ST_BF16 : PTQ_ST_F16;
+    if (t->dtype != want)
+        return ptq_fail(err, "weights: tensor '%s' is %s, the model is held as %s", name, ptq_st_dtype_name(t->dtype),
+                        ptq_st_dtype_name(want));
+    int rc = ptq_st_read_u16(st, t, (uint16_t *)w16->w, err);
+    if (release) ptq_st_release(st, t);
+    return rc;
+}
+
+int ptq_hf_weights_dtype16(const ptq_st *st, const ptq_config *c) {
+    int dt = -1;
+    for (int i = 0; i < st->n_tensors; i++) {
+        const ptq_st_tensor *t = &st->tensors[i];
+        if (t->ndim != 2) continue; /* norms and biases are read as fp32 */
+        if (dt < 0) dt = t->dtype;
+        if (t->dtype != dt) return 0;
+    }
+    (void)c;
+    return dt == PTQ_ST_BF16 ? PTQ_W16_BF16 : dt == PTQ_ST_F16 ? PTQ_W16_F16 : 0;
+}
+
 int ptq_hf_load_layer(const ptq_st *st, const ptq_config *c, int l, ptq_layer *L, int release, ptq_err *err) {
     for (int i = 0; i < N_LAYER_T; i++) {
         char name[256];
         long long sh[2];
         int nd;
         if (!layer_tensor(c, l, i, name, sizeof name, sh, &nd)) continue;
+        if (i < PTQ_LIN_COUNT && L->lin[i].w16.w) {
+            if (read_weight(st, name, NULL, &L->lin[i].w16, release, err)) return -1;
+            continue;
+        }
         float *dst = i < PTQ_LIN_COUNT        ? L->lin[i].w
                      : i < PTQ_LIN_COUNT + 3  ? L->lin[i - PTQ_LIN_COUNT].bias
                      : i == PTQ_LIN_COUNT + 3 ? L->rms_att
@@ -257,22 +287,25 @@ int ptq_hf_load_layer(const ptq_st *st, const ptq_config *c, int l, ptq_layer *L
 
 int ptq_hf_load_outer(const ptq_st *st, ptq_model *m, int release, ptq_err *err) {
     const char *emb = ptq_st_find(st, "model.embed_tokens.weight") ? "model.embed_tokens.weight" : "lm_head.weight";
-    if (read_named(st, emb, m->tok_emb, release, err) ||
+    if (read_weight(st, emb, m->tok_emb, &m->emb16, release, err) ||
         read_named(st, "model.norm.weight", m->rms_final, release, err))
         return -1;
-    if (!m->cfg.tied_embeddings && read_named(st, "lm_head.weight", m->lm_head.w, release, err)) return -1;
+    if (!m->cfg.tied_embeddings && read_weight(st, "lm_head.weight", m->lm_head.w, &m->lm_head.w16, release, err))
+        return -1;
     return 0;
 }
 
-int ptq_load_hf(ptq_model *m, const char *dir, ptq_err *err) {
+static int load_hf(ptq_model *m, const char *dir, int compact, ptq_err *err) {
     ptq_config c;
     ptq_st st;
     memset(m, 0, sizeof *m);
     if (ptq_hf_read_config(dir, &c, err) || ptq_hf_open_weights(dir, &c, &st, err)) return -1;
-    int rc = ptq_model_alloc(m, &c, err);
-    if (!rc) rc = ptq_hf_load_outer(&st, m, 0, err);
+    int dt = compact ? ptq_hf_weights_dtype16(&st, &c) : 0;
+    int rc = dt ? ptq_model_alloc_w16(m, &c, dt, err) : ptq_model_alloc(m, &c, err);
+    /* each tensor's file pages are dropped once copied: the peak is the model, not model + file */
+    if (!rc) rc = ptq_hf_load_outer(&st, m, 1, err);
     for (int l = 0; l < c.n_layers && !rc; l++)
-        rc = ptq_hf_load_layer(&st, &c, l, &m->layers[l], 0, err);
+        rc = ptq_hf_load_layer(&st, &c, l, &m->layers[l], 1, err);
     ptq_st_close(&st);
     if (rc) {
         ptq_model_free(m);
@@ -280,6 +313,27 @@ int ptq_load_hf(ptq_model *m, const char *dir, ptq_err *err) {
     }
     snprintf(m->path, sizeof m->path, "%s", dir);
     return 0;
+}
+
+int ptq_load_hf(ptq_model *m, const char *dir, ptq_err *err) { return load_hf(m, dir, 0, err); }
+int ptq_load_hf_compact(ptq_model *m, const char *dir, ptq_err *err) { return load_hf(m, dir, 1, err); }
+
+int ptq_hf_dir_sha256(const char *dir, char hex[65], ptq_err *err) {
+    char cfgp[4200], h[65];
+    ptq_config c;
+    ptq_st st;
+    if (ptq_hf_read_config(dir, &c, err) || ptq_hf_open_weights(dir, &c, &st, err)) return -1;
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
+    char *cat = ptq_calloc((size_t)(st.n_files + 1) * 64 + 1, 1, err);
+    int rc = !cat || ptq_sha256_file(cfgp, h, err) ? -1 : 0;
+    size_t n = 0;
+    if (!rc) memcpy(cat, h, 64), n = 64;
+    for (int i = 0; i < st.n_files && !rc; i++)
+        if (!(rc = ptq_sha256_file(st.files[i].path, h, err))) memcpy(cat + n, h, 64), n += 64;
+    if (!rc) ptq_sha256_buf(cat, n, hex);
+    free(cat);
+    ptq_st_close(&st);
+    return rc;
 }
 
 /* ---- tokenizer of a model directory ---- */

@@ -25,6 +25,16 @@ int ptq_hf_load_layer(const ptq_st *st, const ptq_config *cfg, int layer, ptq_la
 int ptq_hf_load_outer(const ptq_st *st, ptq_model *m, int release, ptq_err *err);
 /* The whole model into fp32 RAM. */
 int ptq_load_hf(ptq_model *m, const char *dir, ptq_err *err);
+/* The whole model, weight matrices kept in their dtype when every one is
+ * BF16 (or every one F16): a compact model (model.h) of about the file's
+ * size; otherwise as ptq_load_hf. */
+int ptq_load_hf_compact(ptq_model *m, const char *dir, ptq_err *err);
+/* PTQ_W16_BF16/F16 when every 2-D tensor has that dtype, else 0. */
+int ptq_hf_weights_dtype16(const ptq_st *st, const ptq_config *c);
+
+/* A checkpoint directory's identity: sha256 over the sha256 of config.json
+ * and of every weight file, in the index's order (reads every byte). */
+int ptq_hf_dir_sha256(const char *dir, char hex[65], ptq_err *err);
 
 /* Write an HF checkpoint directory: config.json (model_type llama) and
  * model.safetensors, or n_shards > 1 shard files + model.safetensors.index.json.

@@ -45,7 +45,7 @@ static int detect_hf(const char *path) {
 }
 
 static int load_hf(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
-    if (ptq_load_hf(m, path, err)) return -1;
+    if (ptq_load_hf_compact(m, path, err)) return -1; /* methods widen what they change */
     if (ptq_hf_open_tokenizer(path, tok_path, m->cfg.vocab_size, tok, err)) {
         ptq_model_free(m);
         return -1;
@@ -58,6 +58,7 @@ static int load_hf(const char *path, const char *tok_path, ptq_model *m, ptq_tok
 static int load_ptqfile(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
     cJSON *meta = NULL;
     if (ptq_file_load(path, m, &meta, err)) return -1;
+    ptq_model_drop_shadow(m); /* quantized linears live as their qweight alone */
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(t, "kind"), *tp = cJSON_GetObjectItemCaseSensitive(t, "path");
     const char *k = tok_path ? NULL : cJSON_IsString(kind) ? kind->valuestring : "";
@@ -125,6 +126,42 @@ int ptq_model_max_seq(const char *spec, int *max_seq, ptq_err *err) {
         ptq_gguf_close(&g);
         if (rc) return -1;
         *max_seq = cfg.max_seq;
+    }
+    return 0;
+}
+
+int ptq_model_footprint_of(const char *spec, ptq_model_footprint *f, ptq_err *err) {
+    memset(f, 0, sizeof *f);
+    snprintf(f->path, sizeof f->path, "%s", spec);
+    for (int i = 0; ptq_named_models[i].name; i++)
+        if (!strcmp(ptq_named_models[i].name, spec) &&
+            ptq_data_path(ptq_named_models[i].path, f->path, sizeof f->path, err))
+            return -1;
+    struct stat sb;
+    if (detect_hf(f->path)) {
+        ptq_st st;
+        if (ptq_hf_read_config(f->path, &f->cfg, err) || ptq_hf_open_weights(f->path, &f->cfg, &st, err)) return -1;
+        for (int i = 0; i < st.n_files; i++) f->file_bytes += (long long)st.files[i].size;
+        f->bytes_per_weight = ptq_hf_weights_dtype16(&st, &f->cfg) ? 2 : 4;
+        ptq_st_close(&st);
+        return 0;
+    }
+    if (stat(f->path, &sb) != 0) return ptq_fail(err, "model '%s': cannot stat %s", spec, f->path);
+    f->file_bytes = (long long)sb.st_size;
+    if (detect_llama2c(f->path)) {
+        int32_t h[7];
+        FILE *fp = ptq_fopen_regular(f->path, err);
+        if (!fp) return -1;
+        int ok = fread(h, sizeof h[0], 7, fp) == 7;
+        fclose(fp);
+        if (!ok) return ptq_fail(err, "%s: too short for the llama2.c header", f->path);
+        ptq_config c = {.dim = h[0], .hidden_dim = h[1], .n_layers = h[2], .n_heads = h[3], .n_kv_heads = h[4],
+                        .vocab_size = h[5] < 0 ? -h[5] : h[5], .max_seq = h[6], .tied_embeddings = h[5] > 0,
+                        .rope_theta = 1e4f, .norm_eps = 1e-5f};
+        c.head_dim = c.n_heads > 0 ? c.dim / c.n_heads : 0;
+        if (ptq_config_check(&c, f->path, err)) return -1;
+        f->cfg = c;
+        f->bytes_per_weight = 4;
     }
     return 0;
 }

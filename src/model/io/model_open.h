@@ -26,4 +26,16 @@ int ptq_open_model(const char *spec, const char *tokenizer_path, ptq_model *m, p
  * for plan-time checks; 0 when the format keeps it elsewhere (.ptq exports). */
 int ptq_model_max_seq(const char *spec, int *max_seq, ptq_err *err);
 
+/* What a model needs before it is loaded: its config (cfg->dim 0 when the
+ * format keeps it elsewhere: .ptq exports), the bytes of its weight files,
+ * and the bytes per weight it will be resident in (2: a bf16/fp16 HF
+ * checkpoint kept compact, 4: fp32; 0 unknown). Reads headers only. */
+typedef struct {
+    ptq_config cfg;
+    long long file_bytes;
+    int bytes_per_weight;
+    char path[4096];
+} ptq_model_footprint;
+int ptq_model_footprint_of(const char *spec, ptq_model_footprint *f, ptq_err *err);
+
 #endif

@@ -163,6 +163,23 @@ static int add_qweight(olist *L, const char *base, const ptq_qweight *qw) {
     return 0;
 }
 
+/* A weight matrix as f32: in place when the model holds it in fp32, else
+ * an owned copy widened from 16-bit storage or dequantized from the qweight
+ * (a compact model, model.h). Returns 0 on failure like add. */
+static otensor *add_matrix(olist *L, const char *nm, const char *kind, const float *w, const ptq_w16 *w16,
+                           const ptq_qweight *qw, int rows, int cols) {
+    if (w) return F32(L, nm, kind, w, rows, cols, 2);
+    size_t n = (size_t)rows * cols;
+    float *f = malloc(n * sizeof(float) + 1);
+    if (f && w16 && w16->w)
+        for (int r = 0; r < rows; r++) ptq_w16_row(w16->dtype, w16->w + (size_t)r * cols, f + (size_t)r * cols, cols);
+    else if (f && qw)
+        ptq_qweight_dequant(qw, f);
+    else
+        return free(f), NULL;
+    return add_owned(L, nm, kind, "f32", f, n * sizeof(float), 2, rows, cols, 0);
+}
+
 /* A linear: its qweight when it has one (version 2), else f32; bias; side
  * branch (the qweight's coefficients, else a dense w_side). */
 static int add_linear(olist *L, const char *base, const ptq_linear *li, int version, int *npacked) {
@@ -172,7 +189,7 @@ static int add_linear(olist *L, const char *base, const ptq_linear *li, int vers
     if (qw) {
         if (add_qweight(L, base, qw)) return -1;
         (*npacked)++;
-    } else if (li->owns_w && !F32(L, nm, "weight", li->w, li->out, li->in, 2))
+    } else if (li->owns_w && !add_matrix(L, nm, "weight", li->w, &li->w16, li->qw, li->out, li->in))
         return -1;
     if (li->bias) {
         snprintf(nm, sizeof nm, "%s.bias", base);
@@ -293,7 +310,7 @@ static cJSON *config_json(const ptq_config *c) {
 static int list_tensors(olist *L, const ptq_model *m, int version, int *npacked) {
     const ptq_config *c = &m->cfg;
     char nm[112];
-    int rc = !F32(L, "tok_emb", "embedding", m->tok_emb, c->vocab_size, c->dim, 2) ||
+    int rc = !add_matrix(L, "tok_emb", "embedding", m->tok_emb, &m->emb16, NULL, c->vocab_size, c->dim) ||
              !F32(L, "rms_final", "norm", m->rms_final, c->dim, 0, 1);
     for (int l = 0; l < c->n_layers && !rc; l++) {
         const ptq_layer *Ly = &m->layers[l];

@@ -322,9 +322,44 @@ const ptq_st_tensor *ptq_st_find(const ptq_st *st, const char *name) {
     return NULL;
 }
 
+/* The tensor's bytes, after checking the file still holds them: a shard
+ * truncated after it was opened (a copy still in progress, a full disk)
+ * would otherwise fault in the middle of a run when its pages are touched. */
+static const unsigned char *tensor_bytes(const ptq_st *st, const ptq_st_tensor *t, ptq_err *err) {
+    const ptq_st_file *f = &st->files[t->file];
+    struct stat sb;
+    if (fstat(f->fd, &sb) != 0) {
+        ptq_fail(err, "%s: cannot stat shard while reading tensor '%s': %s", f->path, t->name, strerror(errno));
+        return NULL;
+    }
+    if ((size_t)sb.st_size < f->data_off + t->end) {
+        ptq_fail(err, "%s: shard truncated to %lld bytes while reading tensor '%s' (its data ends at byte %zu)",
+                 f->path, (long long)sb.st_size, t->name, f->data_off + t->end);
+        return NULL;
+    }
+    return f->map + f->data_off + t->begin;
+}
+
+int ptq_st_read_u16(const ptq_st *st, const ptq_st_tensor *t, uint16_t *out, ptq_err *err) {
+    const ptq_st_file *f = &st->files[t->file];
+    if (t->dtype != PTQ_ST_F16 && t->dtype != PTQ_ST_BF16)
+        return ptq_fail(err, "%s: tensor '%s' has dtype %s, not F16 or BF16", f->path, t->name,
+                        ptq_st_dtype_name(t->dtype));
+    const unsigned char *p = tensor_bytes(st, t, err);
+    if (!p) return -1;
+    size_t n = (size_t)ptq_st_numel(t);
+    memcpy(out, p, n * 2);
+    uint16_t emask = t->dtype == PTQ_ST_F16 ? 0x7c00 : 0x7f80; /* all-ones exponent: inf or nan */
+    for (size_t i = 0; i < n; i++)
+        if ((out[i] & emask) == emask)
+            return ptq_fail(err, "%s: tensor '%s' holds a non-finite value at element %zu", f->path, t->name, i);
+    return 0;
+}
+
 int ptq_st_read_f32(const ptq_st *st, const ptq_st_tensor *t, float *out, ptq_err *err) {
     const ptq_st_file *f = &st->files[t->file];
-    const unsigned char *p = f->map + f->data_off + t->begin;
+    const unsigned char *p = tensor_bytes(st, t, err);
+    if (!p) return -1;
     size_t n = (size_t)ptq_st_numel(t);
     switch (t->dtype) {
     case PTQ_ST_F32:

@@ -68,6 +68,10 @@ long long ptq_st_numel(const ptq_st_tensor *t);
 const char *ptq_st_dtype_name(int dtype);
 /* Convert a tensor to fp32 into out (numel floats). Unsupported dtypes fail. */
 int ptq_st_read_f32(const ptq_st *st, const ptq_st_tensor *t, float *out, ptq_err *err);
+/* Copy an F16/BF16 tensor as stored (numel 16-bit values; non-finite fails). */
+int ptq_st_read_u16(const ptq_st *st, const ptq_st_tensor *t, uint16_t *out, ptq_err *err);
+/* Both readers first check that the shard still holds the tensor's bytes:
+ * a shard truncated after opening fails naming the shard and the tensor. */
 /* Drop the tensor's pages from this process (MADV_DONTNEED) after reading. */
 void ptq_st_release(const ptq_st *st, const ptq_st_tensor *t);
 
