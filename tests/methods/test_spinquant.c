@@ -7,12 +7,12 @@
 #include "spintest.h"
 
 /* Learning: the calibration CE after training is below the initial one. */
-static void check_learning(const char *method, const char *opts) {
+static void check_learning(const char *method, const char *bits, const char *opts) {
     ptq_err err = {{0}};
     ptq_model m;
     cJSON *info = cJSON_CreateObject();
     double t0 = ptq_now_sec();
-    int rc = apply_opts(method, "W4A4KV4", opts, &m, info, &err);
+    int rc = apply_opts(method, bits, opts, &m, info, &err);
     CHECK(rc == 0);
     if (rc) {
         fprintf(stderr, "%s: %s\n", method, err.msg);
@@ -22,7 +22,7 @@ static void check_learning(const char *method, const char *opts) {
     const cJSON *lr = cJSON_GetObjectItem(info, "learning");
     double a = cJSON_GetNumberValue(cJSON_GetObjectItem(lr, "calib_loss_initial"));
     double b = cJSON_GetNumberValue(cJSON_GetObjectItem(lr, "calib_loss_learned"));
-    printf("%s(%s) W4A4KV4: calibration CE %.4f -> %.4f (%.1f s)\n", method, opts, a, b, ptq_now_sec() - t0);
+    printf("%s(%s) %s: calibration CE %.4f -> %.4f (%.1f s)\n", method, opts, bits, a, b, ptq_now_sec() - t0);
     CHECK(isfinite(a) && isfinite(b) && b < a);
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(lr, "loss_curve")) > 0);
     cJSON_Delete(info);
@@ -64,9 +64,11 @@ int main(void) {
     check_fp_equal("respinquant", "rotation=learned,steps=2,batch=2,rank=-1");
     check_refused("spinquant", "W4A4KV4", "steps=0", "'steps'");
     check_refused("spinquant", "W4A4KV4", "steps=-5", "'steps'");
-    /* full-batch steps on 4 windows of 32 tokens: the loss measured is the one optimised */
-    check_learning("spinquant", "nsamples=4,seqlen=32,batch=4,steps=5,weights=rtn");
-    check_learning("respinquant", "nsamples=4,seqlen=32,batch=4,steps=5,weights=rtn,rank=-1");
+    /* Full-batch steps (the loss measured is the one optimised). The step is min(lr, 1/|W|_1): at
+     * the paper's lr 1.5 this 260K-parameter model overshoots within 6 steps (measured 1.94 -> 2.01
+     * at W4A4KV4; lr 0.2: 1.97; lr 0.05: 1.90), so the descent property is checked at lr 0.05. */
+    check_learning("spinquant", "W4A4KV4", "nsamples=4,seqlen=64,batch=4,steps=6,lr=0.05,weights=rtn");
+    check_learning("respinquant", "W4A4KV4", "nsamples=4,seqlen=64,batch=4,steps=6,lr=0.05,weights=rtn,rank=-1");
     check_nan();
     close_assets();
     return tu_done("test_spinquant");
