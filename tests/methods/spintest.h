@@ -24,12 +24,14 @@ static int apply_opts(const char *method, const char *bits, const char *opts, pt
     ptq_qspec q;
     if (!me || ptq_qspec_parse(bits, &q, err)) return -1;
     cJSON *o = cJSON_CreateObject();
-    char buf[512], *save = NULL;
+    char buf[512];
     snprintf(buf, sizeof buf, "%s%s%s", strstr(opts, "nsamples=") ? "" : "nsamples=4,",
              strstr(opts, "seqlen=") ? "" : "seqlen=64,", opts); /* small calibration unless opts set it */
     int rc = 0;
-    for (char *kv = strtok_r(buf, ",", &save); kv && !rc; kv = strtok_r(NULL, ",", &save))
+    for (char *kv = buf, *e; kv && *kv && !rc; kv = e ? e + 1 : NULL) { /* comma-separated */
+        if ((e = strchr(kv, ','))) *e = 0;
         rc = ptq_opts_add_kv(me, o, kv, err);
+    }
     ptq_qspec qq;
     if (!rc) rc = ptq_method_check_opts(me, o, err) || ptq_method_qspec(me, &q, o, &qq, err);
     ptq_calib_spec cs = {"tinystories-calib", 0, 0, 0};
