@@ -84,14 +84,12 @@ int ptq_spin_lowrank(const float *Rin, const float *Rout, int d, int r, float *Q
     double *S = malloc(sizeof(double) * (3 * (size_t)r * r + (size_t)d * r));
     if (!T || !S) return free(T), free(S), ptq_fail(err, "out of memory (residual correction, d %d)", d);
     double *u = S + (size_t)r * r, *vt = u + (size_t)r * r, *TQ = vt + (size_t)r * r;
-    /* T = Rout^T Rin: x Rin (row) -> x Rout, i.e. column vectors y = T x */
-    for (int i = 0; i < d; i++)
-        for (int j = 0; j < d; j++) {
-            double s = 0;
-            for (int k = 0; k < d; k++) s += (double)Rout[(size_t)k * d + i] * Rin[(size_t)k * d + j];
-            T[(size_t)i * d + j] = s;
-            D[(size_t)i * d + j] = s - (i == j);
-        }
+    /* T = Rout^T Rin: x Rin (row) -> x Rout, i.e. column vectors y = T x (sgemm: O(d^3)) */
+    float *Tf = malloc(sizeof(float) * dd);
+    if (!Tf) return free(T), free(S), ptq_fail(err, "out of memory (residual correction, d %d)", d);
+    ptq_sgemm(CblasTrans, CblasNoTrans, d, d, d, 1.f, Rout, d, Rin, d, 0.f, Tf, d);
+    for (size_t i = 0; i < dd; i++) T[i] = Tf[i], D[i] = Tf[i] - (i % (d + 1) == 0);
+    free(Tf);
     int rc = svd(D, d, U, Vt, err); /* Q = first r columns of U */
     for (int i = 0; i < d && !rc; i++)
         for (int a = 0; a < r; a++) {
