@@ -230,14 +230,18 @@ void ptq_residual_backward(float *da, float *db, const float *dout, size_t n) {
 double ptq_crossentropy_forward(float *probs, const float *logits, const int *targets, int T, int V) {
     double total = 0;
     int counted = 0;
-    for (int t = 0; t < T; t++) { /* sequential: a fixed summation order */
+    for (int t = 0; t < T; t++) { /* rows in order: a fixed summation order */
         const float *l = logits + (size_t)t * V;
         float *p = probs + (size_t)t * V;
         float mx = l[0];
         for (int j = 1; j < V; j++) mx = l[j] > mx ? l[j] : mx;
         double sum = 0;
-        for (int j = 0; j < V; j++) sum += exp((double)l[j] - mx);
-        for (int j = 0; j < V; j++) p[j] = (float)(exp((double)l[j] - mx) / sum);
+        for (int j = 0; j < V; j++) {
+            p[j] = expf(l[j] - mx);
+            sum += p[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int j = 0; j < V; j++) p[j] *= inv;
         if (targets[t] < 0) continue;
         total += log(sum) + mx - l[targets[t]];
         counted++;

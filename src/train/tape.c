@@ -83,6 +83,8 @@ fail:
     return NULL;
 }
 
+int ptq_tape_max_T(const ptq_tape *t) { return t->max_T; }
+
 static void slot_free(tslot *s) {
     float *b[] = {s->x_in, s->rstd1, s->xn1, s->q, s->kq, s->vq, s->P, s->att, s->x_mid, s->rstd2, s->xn2,
                   s->hg, s->hu, s->hs};
@@ -247,6 +249,13 @@ int ptq_train_block_backward(ptq_tmodel *tm, ptq_tape *tp, int l, const float *d
     size_t nd = (size_t)T * d, nq = (size_t)T * nh * hd, nkvd = (size_t)T * nkv * hd, nh_ = (size_t)T * hid;
     float *dxi = dx_in ? dx_in : tp->dx1;
     if (!dx_in) memset(dxi, 0, nd * sizeof(float));
+    if (ptq_num_threads() > tp->nthr) { /* threads raised since the tape was made: attention scratch per thread */
+        int n = ptq_num_threads();
+        float *a = fbuf((size_t)n * 2 * tp->max_T * tp->max_T, err);
+        if (!a) return ptq_wrap(err, "training backward");
+        free(tp->att_scr);
+        tp->att_scr = a, tp->nthr = n;
+    }
 
     /* x_out = r1(x_mid) + down(swiglu(gate(n2), up(n2))) */
     memset(tp->dhs, 0, nh_ * sizeof(float));

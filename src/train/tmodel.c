@@ -78,13 +78,32 @@ ptq_linear *ptq_tm_linear(const ptq_tmodel *tm, int l, int j) {
 float *ptq_tm_pgrad(const ptq_tmodel *tm, int idx) { return idx >= 0 ? tm->P.p[idx].grad : NULL; }
 
 /* x -> x A of an online op as its dense matrix A (apply it to I's rows): the
- * backward multiplies by A^T. NULL for the identity. */
-static int op_matrix(const ptq_online_op *op, int n, float **A, const char *site, ptq_err *err) {
+ * backward multiplies by A^T. NULL for the identity. Sites holding the same
+ * op (same kind and size, or the same shared data) share one matrix. */
+static int op_matrix(ptq_tpriv *pv, const ptq_online_op *op, int n, float **A, const char *site, ptq_err *err) {
     *A = NULL;
     if (op->kind == PTQ_OP_IDENTITY) return 0;
-    if (!(*A = ptq_calloc((size_t)n * n, sizeof(float), err))) return ptq_wrap(err, "%s", site);
-    for (int i = 0; i < n; i++) (*A)[(size_t)i * n + i] = 1.f;
-    if (ptq_online_op_apply(op, *A, n, n, err)) return ptq_wrap(err, "%s", site);
+    for (int i = 0; i < pv->nmat; i++) {
+        const ptq_online_op *o = &pv->mat_op[i];
+        if (o->kind == op->kind && o->n == op->n && o->heads == op->heads && o->rank == op->rank &&
+            o->data == op->data && o->seed == op->seed) {
+            *A = pv->mat[i];
+            return 0;
+        }
+    }
+    if (n > PTQ_TRAIN_MAX_OP)
+        return ptq_fail(err, "%s: the backward of a %s op of width %d needs its dense matrix, above the engine's "
+                             "limit of %d", site, ptq_op_kind_name(op->kind), n, PTQ_TRAIN_MAX_OP);
+    if (pv->nmat == PTQ_TRAIN_MAX_MATS) return ptq_fail(err, "%s: more than %d distinct online ops", site, PTQ_TRAIN_MAX_MATS);
+    float *M = ptq_calloc((size_t)n * n, sizeof(float), err);
+    if (!M) return ptq_wrap(err, "%s", site);
+    for (int i = 0; i < n; i++) M[(size_t)i * n + i] = 1.f;
+    if (ptq_online_op_apply(op, M, n, n, err)) {
+        free(M);
+        return ptq_wrap(err, "%s", site);
+    }
+    pv->mat_op[pv->nmat] = *op;
+    pv->mat[pv->nmat++] = *A = M;
     return 0;
 }
 
@@ -159,14 +178,14 @@ int ptq_tmodel_init(ptq_tmodel *tm, ptq_model *m, int train_weights, ptq_err *er
         for (int j = 0; j < (l == L ? 1 : PTQ_LIN_COUNT); j++) {
             const ptq_linear *li = ptq_tm_linear(tm, l, j);
             snprintf(site, sizeof site, "layers.%d.%s.in", l, l == L ? "lm_head" : ptq_linear_names[j]);
-            if (op_matrix(&li->in_op, li->in, &pv->lin_op[l * PTQ_LIN_COUNT + j], site, err)) goto fail;
+            if (op_matrix(pv, &li->in_op, li->in, &pv->lin_op[l * PTQ_LIN_COUNT + j], site, err)) goto fail;
         }
     for (int l = 0; l < L; l++) {
         snprintf(site, sizeof site, "layers.%d.qk", l);
-        if (op_matrix(&m->layers[l].qk_op, c->head_dim, &pv->qk_op[l], site, err)) goto fail;
+        if (op_matrix(pv, &m->layers[l].qk_op, c->head_dim, &pv->qk_op[l], site, err)) goto fail;
         for (int r = 0; r < 2; r++) {
             snprintf(site, sizeof site, "layers.%d.resid%d", l, r);
-            if (op_matrix(&m->layers[l].resid_op[r], c->dim, &pv->res_op[2 * l + r], site, err)) goto fail;
+            if (op_matrix(pv, &m->layers[l].resid_op[r], c->dim, &pv->res_op[2 * l + r], site, err)) goto fail;
         }
     }
     return 0;
@@ -192,12 +211,7 @@ void ptq_tmodel_free(ptq_tmodel *tm) {
         }
     free(tm->lin);
     if (pv) {
-        if (pv->lin_op)
-            for (int i = 0; i < nl; i++) free(pv->lin_op[i]);
-        for (int l = 0; l < L; l++) {
-            if (pv->qk_op) free(pv->qk_op[l]);
-            if (pv->res_op) free(pv->res_op[2 * l]), free(pv->res_op[2 * l + 1]);
-        }
+        for (int i = 0; i < pv->nmat; i++) free(pv->mat[i]);
         free(pv->w), free(pv->b), free(pv->rms_att), free(pv->rms_ffn), free(pv->lin_op), free(pv->qk_op);
         free(pv->res_op), free(pv->wtmp);
         free(pv);
@@ -308,6 +322,27 @@ int ptq_tmodel_set_wq(ptq_tmodel *tm, int layer, int which, const ptq_wq_opts *o
     if (o->bits < 16 && (o->bits < 1 || o->bits > 8))
         return ptq_fail(err, "training: weight bits %d out of range 1..8 (16 = none)", o->bits);
     tlin(tm, layer, which)->wq = *o;
+    return 0;
+}
+
+int ptq_tmodel_rotate_residual(ptq_tmodel *tm, int rot, ptq_err *err) {
+    int L = tm->m->cfg.n_layers;
+    if (ptq_tmodel_set_emb_rot(tm, rot, err) || ptq_tmodel_set_in_rot(tm, L, 0, rot, 0, err)) return -1;
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN ? ptq_tmodel_set_out_rot(tm, l, j, rot, err)
+                                                    : ptq_tmodel_set_in_rot(tm, l, j, rot, 0, err))
+                return -1;
+    return 0;
+}
+
+int ptq_tmodel_rotate_heads(ptq_tmodel *tm, int l, int rot, ptq_err *err) {
+    if (l < 0 || l >= tm->m->cfg.n_layers) return ptq_fail(err, "training: no layer %d", l);
+    if (rot >= 0 && (rot >= tm->P.n || ptq_tm_rot_size(tm, rot) != tm->m->cfg.head_dim))
+        return ptq_fail(err, "training: the per-head rotation of layer %d must be %d x %d", l, tm->m->cfg.head_dim,
+                        tm->m->cfg.head_dim);
+    if (ptq_tmodel_set_out_rot(tm, l, PTQ_LIN_V, rot, err) || ptq_tmodel_set_in_rot(tm, l, PTQ_LIN_O, rot, 0, err))
+        return -1;
     return 0;
 }
 
@@ -424,4 +459,71 @@ void ptq_train_finish_grads(ptq_tmodel *tm) {
         ptq_householder_backward(p->grad, tm->drmat[i], p->val, p->cols);
         memset(tm->drmat[i], 0, (size_t)p->cols * p->cols * sizeof(float));
     }
+}
+
+/* ---- fusing ---- */
+
+/* A rotation applied to x online stays online: the linear's input op becomes
+ * dense (its previous op, then blockdiag(M)). */
+static int fuse_online(ptq_tmodel *tm, int l, int j, ptq_err *err) {
+    const ptq_tlin *t = &tm->lin[l * PTQ_LIN_COUNT + j];
+    ptq_linear *li = ptq_tm_linear(tm, l, j);
+    int n = li->in, b = t->in_block;
+    const float *A = tm->priv->lin_op[l * PTQ_LIN_COUNT + j];
+    float *F = ptq_calloc((size_t)n * n, sizeof(float), err);
+    if (!F) return -1;
+    for (int i = 0; i < n; i++) F[(size_t)i * n + i] = 1.f;
+    if (A) memcpy(F, A, (size_t)n * n * sizeof(float));
+    float *G = ptq_calloc((size_t)n * n, sizeof(float), err);
+    if (!G) {
+        free(F);
+        return -1;
+    }
+    ptq_rotate_forward(G, F, tm->rmat[t->in_rot], n, n, b); /* F . blockdiag(M) */
+    ptq_online_op op = {0};
+    int rc = ptq_op_dense(&op, G, n, err);
+    free(F), free(G);
+    if (rc) return ptq_wrap(err, "layer %d linear %d input op", l, j);
+    ptq_online_op_clear(&li->in_op);
+    li->in_op = op;
+    return 0;
+}
+
+int ptq_tmodel_fuse(ptq_tmodel *tm, ptq_err *err) {
+    ptq_model *m = tm->m;
+    int L = m->cfg.n_layers, d = m->cfg.dim;
+    const ptq_tlin *head = &tm->lin[L * PTQ_LIN_COUNT];
+    if (!m->lm_head.owns_w && (head->in_rot != tm->emb_rot || head->out_rot >= 0))
+        return ptq_fail(err, "fuse: the tied lm_head is rotated differently from the embedding; untie it first");
+    for (int l = 0; l <= L; l++)
+        for (int j = 0; j < (l == L ? 1 : PTQ_LIN_COUNT); j++) {
+            const ptq_tlin *t = &tm->lin[l * PTQ_LIN_COUNT + j];
+            if ((t->in_rot >= 0 || t->out_rot >= 0) && ptq_tm_linear(tm, l, j)->qw && ptq_tm_linear(tm, l, j)->owns_w)
+                return ptq_fail(err, "fuse: layer %d linear %d holds quantized codes; fuse before quantizing", l, j);
+        }
+    for (int i = 0; i < tm->P.n; i++)
+        if (tm->P.p[i].kind == PTQ_PK_HOUSEHOLDER) ptq_householder_forward(tm->rmat[i], tm->P.p[i].val, tm->P.p[i].cols);
+    for (int l = 0; l <= L; l++)
+        for (int j = 0; j < (l == L ? 1 : PTQ_LIN_COUNT); j++) {
+            ptq_tlin *t = &tm->lin[l * PTQ_LIN_COUNT + j];
+            ptq_linear *li = ptq_tm_linear(tm, l, j);
+            if ((t->in_rot < 0 && t->out_rot < 0) || !li->owns_w) continue;
+            ptq_wq_opts keep = t->wq;
+            t->wq.bits = 16; /* the rotated weight, unquantized */
+            if (prepare_linear(tm, l, j, err)) return ptq_wrap(err, "fuse");
+            t->wq = keep;
+            memcpy(li->w, t->w_eff, (size_t)li->out * li->in * sizeof(float));
+            if (t->rot_x && fuse_online(tm, l, j, err)) return ptq_wrap(err, "fuse");
+        }
+    if (tm->emb_rot >= 0) {
+        size_t n = (size_t)m->cfg.vocab_size * d;
+        float *E = ptq_calloc(n, sizeof(float), err);
+        if (!E) return ptq_wrap(err, "fuse: embedding");
+        ptq_rotate_forward(E, m->tok_emb, tm->rmat[tm->emb_rot], m->cfg.vocab_size, d, d);
+        memcpy(m->tok_emb, E, n * sizeof(float));
+        free(E);
+    }
+    for (int i = 0; i < (L + 1) * PTQ_LIN_COUNT; i++) tm->lin[i].in_rot = tm->lin[i].out_rot = -1, tm->lin[i].rot_x = 0;
+    tm->emb_rot = -1;
+    return 0;
 }

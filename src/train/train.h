@@ -83,8 +83,11 @@ typedef struct ptq_tmodel {
 } ptq_tmodel;
 
 /* A trainable view of m. train_weights = 0 freezes the weights (gradients
- * only for the rotations added below). Refuses what the engine cannot
- * differentiate yet, naming it (packed kernels attached, w_side branches). */
+ * only for the rotations added below). The model's online ops are read now
+ * (their backward uses each distinct op's dense matrix, width <= 16384):
+ * make the view after installing them. Refuses what the engine cannot
+ * differentiate, naming it (packed kernels attached, w_side branches,
+ * trained weights that hold quantized codes). */
 int ptq_tmodel_init(ptq_tmodel *tm, ptq_model *m, int train_weights, ptq_err *err);
 void ptq_tmodel_free(ptq_tmodel *tm);
 /* Add an n x n rotation initialised to R0 (NULL: identity); returns its
@@ -100,6 +103,21 @@ int ptq_tmodel_set_out_rot(ptq_tmodel *tm, int layer, int which, int rot, ptq_er
 int ptq_tmodel_set_emb_rot(ptq_tmodel *tm, int rot, ptq_err *err);
 /* Fake-quantize linear (layer, which)'s effective weight with o on every forward. */
 int ptq_tmodel_set_wq(ptq_tmodel *tm, int layer, int which, const ptq_wq_opts *o, ptq_err *err);
+/* SpinQuant's R1: the residual stream in the basis of rot (dim x dim): the
+ * embedding, every reader's input (q, k, v, gate, up, lm_head) and every
+ * writer's output (o, down). Function-preserving when the norms are fused. */
+int ptq_tmodel_rotate_residual(ptq_tmodel *tm, int rot, ptq_err *err);
+/* SpinQuant's R2 for layer l: v's output and o's input, per head (rot is
+ * head_dim x head_dim). Function-preserving; V's quantizer sees v . R2. */
+int ptq_tmodel_rotate_heads(ptq_tmodel *tm, int l, int rot, ptq_err *err);
+/* Fuse every attached rotation into the model's weights (W <- M_out^T W
+ * M_in, E <- E . M_emb; a rotation applied to x (rot_x) becomes the linear's
+ * input op, dense: previous op then the rotation), then detach them:
+ * ptq_forward on the model computes what the training forward computed
+ * (weight quantizers are not applied: quantize after). The view is done
+ * afterwards (its op matrices are stale): free it. Refuses a linear holding
+ * quantized codes and a tied head rotated unlike the embedding. */
+int ptq_tmodel_fuse(ptq_tmodel *tm, ptq_err *err);
 /* The effective weight of a linear (its w when no transform is set), as of
  * the last forward: what a method fuses into the model after training. */
 const float *ptq_tmodel_weight(const ptq_tmodel *tm, int layer, int which);
@@ -111,6 +129,7 @@ typedef struct ptq_tape ptq_tape; /* activations of one forward (train.c) */
 /* A tape for windows of up to max_T tokens (max_T <= max_seq). */
 ptq_tape *ptq_tape_new(const ptq_tmodel *tm, int max_T, ptq_err *err);
 void ptq_tape_free(ptq_tape *t);
+int ptq_tape_max_T(const ptq_tape *t);
 
 /* Forward of T tokens from position 0, keeping the activations. With
  * targets (T ids, < 0 = ignored) returns the mean cross-entropy in *loss.
@@ -149,8 +168,8 @@ typedef struct {
     float **m, **v; /* per parameter, NULL for untrained or non-AdamW ones */
     int n;
 } ptq_adamw;
-/* AdamW state for the DENSE and HOUSEHOLDER parameters of P (defaults:
- * beta 0.9/0.999, eps 1e-8, weight decay 0 on STIEFEL-free params as given). */
+/* AdamW state for the trainable DENSE and HOUSEHOLDER parameters of P
+ * (beta1 0.9, beta2 0.999, eps 1e-8: change the fields after init). */
 int ptq_adamw_init(ptq_adamw *o, const ptq_params *P, double lr, double weight_decay, ptq_err *err);
 void ptq_adamw_step(ptq_adamw *o, ptq_params *P, double lr);
 void ptq_adamw_free(ptq_adamw *o);
@@ -162,6 +181,8 @@ typedef struct {
     int n;
     ptq_rng rng;   /* QR re-orthonormalisation draws (probability 1/101) */
     int qr_every;  /* 0: random 1/101 as SpinQuant; k > 0: every k-th step (tests) */
+    double orth_tol; /* QR also when max |X X^T - I| exceeds it after a step (1e-6; 0: never) */
+    long n_fixed;    /* steps that needed that correction */
 } ptq_cayley;
 /* Cayley SGD (METHODS.md §6) on the STIEFEL parameters of P. */
 int ptq_cayley_init(ptq_cayley *o, const ptq_params *P, double momentum, uint64_t seed, ptq_err *err);
@@ -204,5 +225,49 @@ void ptq_train_progress_update(ptq_train_progress *p, long step, double loss, lo
 void ptq_train_progress_end(ptq_train_progress *p);
 /* err "<what>: loss is not finite (nan) at step S" when loss is not finite. */
 int ptq_train_check_loss(double loss, long step, const char *what, ptq_err *err);
+
+/* ---- The loop ----------------------------------------------------------- */
+
+/* Fills window `w` of step `step`: tokens and targets (< 0: ignored), *T
+ * tokens (1..tape max_T). rng is the loop's data RNG (checkpointed). */
+typedef int (*ptq_batch_fn)(void *ctx, long step, int w, ptq_rng *rng, int *tokens, int *targets, int *T,
+                            ptq_err *err);
+
+typedef struct {
+    const char *label;   /* progress line and error messages, e.g. "spinquant" */
+    long steps;          /* > 0 */
+    int accum;           /* windows per step (>= 1), gradients averaged */
+    double clip;         /* global gradient-norm clip (0: none) */
+    ptq_adamw *adam;     /* NULL: no AdamW; lr: warm-up then cosine to lr_min */
+    double lr, lr_min;
+    long warmup;
+    ptq_cayley *cay;     /* NULL: no Cayley SGD; cosine from cay_lr to 0, no warm-up */
+    double cay_lr;
+    const char *ckpt_path; /* NULL: none; an existing file is resumed from */
+    long ckpt_every;       /* save every N steps and at the end (0: only at the end) */
+    const char *identity;  /* model + method + options: a checkpoint of another is refused */
+    uint64_t seed;         /* data RNG */
+    ptq_batch_fn batch;
+    void *batch_ctx;
+    double *losses;        /* NULL or [steps]: mean loss per step (NaN before a resume) */
+    int quiet;             /* no progress line */
+} ptq_train_loop_opts;
+/* Run (or resume) the optimization. A non-finite loss or gradient stops it
+ * with "<label>: loss is not finite (nan) at step S" (or "gradient ...") and
+ * writes nothing more. */
+int ptq_train_loop(ptq_tmodel *tm, ptq_tape *tp, const ptq_train_loop_opts *o, ptq_err *err);
+
+/* ---- Speed (bench train) ------------------------------------------------ */
+
+/* One pretraining step (forward, backward, AdamW on every weight) of a
+ * random model of config c at T tokens, against the same products as single
+ * OpenBLAS cblas_sgemm calls (forward x W^T, backward dY W and dY^T X of every
+ * linear and lm_head), best of reps after a warm-up, same threads.
+ * FLOPs: 6 N T for the N weights of the products plus causal attention
+ * (QK^T, PV forward; four products backward: 6 x 2 T(T+1)/2 head_dim per head). */
+typedef struct {
+    double step_sec, step_flops, gemm_sec, gemm_flops;
+} ptq_train_bench_result;
+int ptq_train_bench(const ptq_config *c, int T, int reps, ptq_train_bench_result *r, ptq_err *err);
 
 #endif

@@ -17,7 +17,13 @@
  *    combined by Richardson extrapolation, so the truncation error is O(h^4)
  *    and float rounding of the loss is divided by a larger step): relative error
  *    of each gradient vector < 1e-3.
- * 4. Bad input: a token outside the vocabulary, a rotation that does not
+ * 3b. One block (block-wise objectives): output equal to ptq_forward_block's;
+ *    its MSE's gradients w.r.t. a weight-side Householder vector, weights, a
+ *    norm and the block input against central differences.
+ * 3c. Fusing the rotations into the model: ptq_forward then equals the
+ *    training forward with the rotations attached (within 1e-5).
+ * 4. Loss and gradients are bit for bit equal at 1 and 3 threads (odd tile splits).
+ * 5. Bad input: a token outside the vocabulary, a rotation that does not
  *    divide a width, a non-orthogonal initial rotation, a window longer
  *    than the tape. */
 #include <math.h>
@@ -214,9 +220,18 @@ static void test_invariance(void) {
     ptq_model_free(&m);
 }
 
+/* Block mode (g_block_x set): the loss is the MSE of block 0's output
+ * against g_block_y, as a block-wise objective (RUQuant+ft) computes it. */
+static float *g_block_x, *g_block_y, *g_block_out;
+
 static double loss_of(ptq_tmodel *tm, ptq_tape *tp, const int *tok, const int *tgt) {
     ptq_err err;
     double L = NAN;
+    if (g_block_x) {
+        if (ptq_train_prepare(tm, &err) || ptq_train_block_forward(tm, tp, 0, g_block_x, g_block_out, T, &err))
+            fprintf(stderr, "%s\n", err.msg);
+        return ptq_mse_forward(g_block_out, g_block_y, (size_t)T * tm->m->cfg.dim);
+    }
     if (ptq_train_forward(tm, tp, tok, tgt, T, NULL, &L, &err)) fprintf(stderr, "%s\n", err.msg);
     return L;
 }
@@ -296,6 +311,180 @@ static void test_gradients(int bias) {
 #endif
 }
 
+/* Loss and every gradient bit for bit equal at 1 and 3 threads, on a model
+ * big enough for the parallel paths (attention heads, GEMM tiles, quantizer rows). */
+static void test_threads(void) {
+#ifdef _OPENMP
+    int nthr = omp_get_max_threads();
+    ptq_config c = {.dim = 64, .hidden_dim = 128, .n_layers = 1, .n_heads = 4, .n_kv_heads = 2, .vocab_size = 300,
+                    .max_seq = 64, .head_dim = 16, .rope_theta = 10000.f, .norm_eps = 1e-5f};
+    ptq_model m;
+    ptq_err err;
+    CHECK(ptq_model_alloc(&m, &c, &err) == 0);
+    fill(m.tok_emb, (size_t)c.vocab_size * c.dim, 0.5f, 0);
+    fill(m.lm_head.w, (size_t)c.vocab_size * c.dim, 0.2f, 0);
+    fill(m.rms_final, c.dim, 0.1f, 1);
+    fill(m.layers[0].rms_att, c.dim, 0.1f, 1);
+    fill(m.layers[0].rms_ffn, c.dim, 0.1f, 1);
+    for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+        ptq_linear *l = &m.layers[0].lin[j];
+        fill(l->w, (size_t)l->out * l->in, 0.15f, 0);
+        l->aq = (ptq_act_qspec){4, 0, 0.9f, 0};
+    }
+    m.layers[0].kq = m.layers[0].vq = (ptq_act_qspec){4, 0, 1.f, 8};
+    int tok[64], tgt[64];
+    for (int t = 0; t < 64; t++) tok[t] = (int)(ptq_rng_u64(&rng) % c.vocab_size);
+    for (int t = 0; t < 64; t++) tgt[t] = t < 63 ? tok[t + 1] : -1;
+    float *ref = NULL;
+    size_t ng = 0;
+    double L0 = 0;
+    for (int th = 1; th <= 3; th += 2) {
+        omp_set_num_threads(th);
+        ptq_tmodel tm;
+        CHECK(ptq_tmodel_init(&tm, &m, 1, &err) == 0);
+        float R[256];
+        CHECK(ptq_random_orthogonal(R, 16, 3, &err) == 0);
+        int r2 = ptq_tmodel_add_rotation(&tm, "R2", 16, R, &err);
+        CHECK(ptq_tmodel_set_out_rot(&tm, 0, PTQ_LIN_V, r2, &err) == 0);
+        CHECK(ptq_tmodel_set_in_rot(&tm, 0, PTQ_LIN_O, r2, 0, &err) == 0);
+        ptq_tape *tp = ptq_tape_new(&tm, 64, &err);
+        double L;
+        ptq_params_zero_grad(&tm.P);
+        CHECK(ptq_train_forward(&tm, tp, tok, tgt, 64, NULL, &L, &err) == 0);
+        CHECK(ptq_train_backward(&tm, tp, 1.f, &err) == 0);
+        size_t n = 0;
+        for (int i = 0; i < tm.P.n; i++) n += (size_t)ptq_param_size(&tm.P.p[i]);
+        float *g = malloc(n * sizeof(float)), *q = g;
+        for (int i = 0; i < tm.P.n; i++) {
+            memcpy(q, tm.P.p[i].grad, (size_t)ptq_param_size(&tm.P.p[i]) * sizeof(float));
+            q += ptq_param_size(&tm.P.p[i]);
+        }
+        if (th == 1) ref = g, ng = n, L0 = L;
+        else {
+            CHECK(n == ng && memcmp(g, ref, n * sizeof(float)) == 0);
+            CHECK(L == L0);
+            free(g);
+        }
+        ptq_tape_free(tp);
+        ptq_tmodel_free(&tm);
+    }
+    printf("loss and %zu gradient values bit for bit equal at 1 and 3 threads\n", ng);
+    free(ref);
+    ptq_model_free(&m);
+    omp_set_num_threads(nthr);
+#endif
+}
+
+/* One block: output equal to ptq_forward_block's; the MSE's gradients w.r.t.
+ * a weight-side Householder vector, weights, a norm and the block input. */
+static void test_block(void) {
+#ifdef _OPENMP
+    int nthr = omp_get_max_threads();
+    omp_set_num_threads(1); /* finite differences: see test_gradients */
+#endif
+    ptq_model m;
+    ptq_err err;
+    make_model(&m, 0, PTQ_ROPE_INTERLEAVED, 0, 0);
+    set_ops(&m);
+    int d = m.cfg.dim;
+    size_t n = (size_t)T * d;
+    float *x = calloc(n, sizeof(float)), *y = calloc(n, sizeof(float)), *ref = calloc(n, sizeof(float));
+    float *out = calloc(n, sizeof(float)), *dout = calloc(n, sizeof(float)), *dx = calloc(n, sizeof(float));
+    fill(x, n, 1.f, 0);
+    fill(y, n, 1.f, 0);
+    ptq_state s;
+    CHECK(ptq_state_init(&s, &m, T, &err) == 0);
+    memcpy(ref, x, n * sizeof(float));
+    CHECK(ptq_forward_block(&m, &s, 0, ref, T, 0, &err) == 0);
+    ptq_state_free(&s);
+    ptq_tmodel tm;
+    CHECK(ptq_tmodel_init(&tm, &m, 1, &err) == 0);
+    ptq_tape *tp = ptq_tape_new(&tm, T, &err);
+    CHECK(ptq_train_prepare(&tm, &err) == 0);
+    CHECK(ptq_train_block_forward(&tm, tp, 0, x, out, T, &err) == 0);
+    CHECK(memcmp(out, ref, n * sizeof(float)) == 0);
+    float u[32];
+    fill(u, d, 1.f, 0);
+    int hh = ptq_tmodel_add_householder(&tm, "layers.0.gate.u", d, u, &err);
+    CHECK(hh >= 0);
+    CHECK(ptq_tmodel_set_in_rot(&tm, 0, PTQ_LIN_GATE, hh, 0, &err) == 0);
+    CHECK(ptq_tmodel_set_in_rot(&tm, 0, PTQ_LIN_UP, hh, 0, &err) == 0);
+    g_block_x = x, g_block_y = y, g_block_out = out;
+    ptq_params_zero_grad(&tm.P);
+    double L = loss_of(&tm, tp, NULL, NULL);
+    ptq_mse_backward(dout, out, y, n, 1.f);
+    CHECK(ptq_train_block_backward(&tm, tp, 0, dout, dx, T, &err) == 0);
+    ptq_train_finish_grads(&tm);
+    printf("block 0 MSE %.4f (output = ptq_forward_block's):\n", L);
+    grad_check(&tm, tp, NULL, NULL, hh, 16);
+    grad_check(&tm, tp, NULL, NULL, ptq_params_find(&tm.P, "layers.0.k_proj.weight"), 16);
+    grad_check(&tm, tp, NULL, NULL, ptq_params_find(&tm.P, "layers.0.rms_att"), 16);
+    grad_check(&tm, tp, NULL, NULL, ptq_params_find(&tm.P, "layers.0.up_proj.weight"), 16);
+    ptq_param px = {.name = "x (block input)", .rows = T, .cols = d, .val = x, .grad = dx};
+    ptq_param *save = tm.P.p;
+    int save_n = tm.P.n;
+    tm.P.p = &px, tm.P.n = 1; /* grad_check reads parameter 0 */
+    grad_check(&tm, tp, NULL, NULL, 0, 24);
+    tm.P.p = save, tm.P.n = save_n;
+    g_block_x = NULL;
+    ptq_tape_free(tp);
+    ptq_tmodel_free(&tm);
+    ptq_model_free(&m);
+    free(x), free(y), free(ref), free(out), free(dout), free(dx);
+#ifdef _OPENMP
+    omp_set_num_threads(nthr);
+#endif
+}
+
+/* Fusing the rotations (R1, R2 by the helpers, a weight-side Householder, an
+ * explicit input rotation after a Hadamard op) into the model: ptq_forward then gives the
+ * training forward's logits (unfused norms, online ops present). */
+static void test_fuse(void) {
+    ptq_model m;
+    ptq_err err;
+    int tok[T], tgt[T];
+    make_model(&m, 0, PTQ_ROPE_HALF, 0, 0);
+    set_ops(&m);
+    tokens_of(tok, tgt, m.cfg.vocab_size);
+    int V = m.cfg.vocab_size;
+    float *a = calloc((size_t)T * V, sizeof(float)), *b = calloc((size_t)T * V, sizeof(float));
+    ptq_tmodel tm;
+    CHECK(ptq_tmodel_init(&tm, &m, 0, &err) == 0);
+    float R[256], u[32];
+    CHECK(ptq_random_orthogonal(R, 16, 41, &err) == 0);
+    int r1 = ptq_tmodel_add_rotation(&tm, "R1", 16, R, &err);
+    CHECK(ptq_tmodel_rotate_residual(&tm, r1, &err) == 0);
+    for (int l = 0; l < 2; l++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "R2.%d", l);
+        CHECK(ptq_random_orthogonal(R, 4, 50 + l, &err) == 0);
+        CHECK(ptq_tmodel_rotate_heads(&tm, l, ptq_tmodel_add_rotation(&tm, nm, 4, R, &err), &err) == 0);
+    }
+    CHECK(ptq_tmodel_rotate_heads(&tm, 0, r1, &err) == -1 && strstr(err.msg, "per-head"));
+    fill(u, 32, 1.f, 0);
+    int hh = ptq_tmodel_add_householder(&tm, "u", 32, u, &err);
+    CHECK(ptq_tmodel_set_in_rot(&tm, 0, PTQ_LIN_DOWN, hh, 0, &err) == 0); /* weight side only */
+    CHECK(ptq_random_orthogonal(R, 8, 52, &err) == 0);
+    int rx = ptq_tmodel_add_rotation(&tm, "Rx", 8, R, &err);
+    CHECK(ptq_tmodel_set_in_rot(&tm, 1, PTQ_LIN_DOWN, rx, 1, &err) == 0); /* x too: online after fusing */
+    ptq_tape *tp = ptq_tape_new(&tm, T, &err);
+    CHECK(ptq_train_forward(&tm, tp, tok, NULL, T, a, NULL, &err) == 0);
+    CHECK(ptq_tmodel_fuse(&tm, &err) == 0);
+    CHECK(tm.emb_rot == -1 && tm.lin[PTQ_LIN_DOWN + PTQ_LIN_COUNT].in_rot == -1);
+    CHECK(m.layers[1].lin[PTQ_LIN_DOWN].in_op.kind == PTQ_OP_DENSE);
+    ptq_tape_free(tp);
+    ptq_tmodel_free(&tm);
+    ptq_state s;
+    CHECK(ptq_state_init(&s, &m, T, &err) == 0);
+    CHECK(ptq_forward(&m, &s, tok, T, 0, b, 0, &err) == 0);
+    double d = rel_diff(b, a, (size_t)T * V);
+    printf("fused model vs training forward with rotations: rel diff %.2e\n", d);
+    CHECK(d <= 1e-5);
+    ptq_state_free(&s);
+    free(a), free(b);
+    ptq_model_free(&m);
+}
+
 static void test_bad_input(void) {
     ptq_model m;
     ptq_err err;
@@ -328,6 +517,9 @@ int main(void) {
     test_invariance();
     test_gradients(0);
     test_gradients(1);
+    test_threads();
+    test_block();
+    test_fuse();
     test_bad_input();
     return tu_done("test_train_model");
 }
