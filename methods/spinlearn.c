@@ -4,6 +4,7 @@
  * fake-quantized, weights at 16 bits. */
 #include "spinrot.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,7 @@ typedef struct {
     ptq_cayley cay;
     ptq_calib cal;
     int *rid, *vid, *tgt;
+    int batch;
     int have_mc, have_tm, have_cay;
 } learn_ws;
 
@@ -97,32 +99,33 @@ static int learn_setup(learn_ws *w, const ptq_method *me, ptq_spin_plan *p, cons
     return 0;
 }
 
-/* Steps of Cayley SGD: `batch` windows per step (gradients averaged), lr on
- * a cosine to 0. The loss of every step goes to `curve`. */
-static int learn_loop(learn_ws *w, const ptq_method *me, long steps, int batch, double lr, cJSON *curve,
-                      ptq_err *err) {
-    const ptq_calib *c = &w->cal;
-    ptq_train_progress pr;
-    ptq_train_progress_start(&pr, me->name, 0, steps);
-    int rc = 0;
-    for (long s = 0; s < steps && !rc; s++) {
-        double sum = 0;
-        ptq_params_zero_grad(&w->tm.P);
-        for (int b = 0; b < batch && !rc; b++) {
-            const int *tok = c->tokens + (size_t)((s * batch + b) % c->nsamples) * c->seqlen;
-            double loss;
-            for (int t = 0; t < c->seqlen; t++) w->tgt[t] = t + 1 < c->seqlen ? tok[t + 1] : -1;
-            rc = ptq_train_forward(&w->tm, w->tp, tok, w->tgt, c->seqlen, NULL, &loss, err) ||
-                 ptq_train_check_loss(loss, s, me->name, err) ||
-                 ptq_train_backward(&w->tm, w->tp, 1.f / batch, err);
-            sum += loss;
-        }
-        if (!rc) rc = ptq_cayley_step(&w->cay, &w->tm.P, ptq_lr_cosine(s, steps, 0, lr, 0), err);
-        if (!rc && curve) cJSON_AddItemToArray(curve, cJSON_CreateNumber(sum / batch));
-        ptq_train_progress_update(&pr, s + 1, sum / batch, (long)batch * c->seqlen);
-    }
-    ptq_train_progress_end(&pr);
-    return rc ? -1 : 0;
+/* Window (step * batch + w) mod nsamples of the calibration set. */
+static int next_window(void *ctx, long step, int w, ptq_rng *rng, int *tokens, int *targets, int *T, ptq_err *err) {
+    (void)rng, (void)err;
+    const learn_ws *ws = ctx;
+    const ptq_calib *c = &ws->cal;
+    const int *tok = c->tokens + (size_t)((step * ws->batch + w) % c->nsamples) * c->seqlen;
+    memcpy(tokens, tok, sizeof(int) * c->seqlen);
+    for (int t = 0; t < c->seqlen; t++) targets[t] = t + 1 < c->seqlen ? tok[t + 1] : -1;
+    *T = c->seqlen;
+    return 0;
+}
+
+/* Cayley SGD through the engine's loop: `batch` windows per step (gradients
+ * averaged), lr on a cosine to 0; checkpoint/resume when ckpt names a file
+ * (a checkpoint of another model, method or options is refused). */
+static int learn_loop(learn_ws *w, const ptq_method *me, const ptq_model *m, const ptq_apply_ctx *ctx, long steps,
+                      double lr, double *losses, ptq_err *err) {
+    const char *ckpt = ptq_opt_str(me, ctx->opts, "checkpoint");
+    char label[512], id[1536];
+    ptq_opts_label(me, ctx->opts, label, sizeof label);
+    snprintf(id, sizeof id, "%s %s %s seed %llu calib %s x%d x%d", m->path, ctx->q->text, label,
+             (unsigned long long)ctx->seed, w->cal.dataset_sha256, w->cal.nsamples, w->cal.seqlen);
+    ptq_train_loop_opts o = {.label = me->name, .steps = steps, .accum = w->batch, .cay = &w->cay, .cay_lr = lr,
+                             .ckpt_path = ckpt && *ckpt ? ckpt : NULL,
+                             .ckpt_every = (long)ptq_opt_num(me, ctx->opts, "checkpoint_every"), .identity = id,
+                             .seed = ctx->seed, .batch = next_window, .batch_ctx = w, .losses = losses};
+    return ptq_train_loop(&w->tm, w->tp, &o, err);
 }
 
 int ptq_spin_learn(const ptq_method *me, ptq_spin_plan *p, const ptq_model *m, const ptq_apply_ctx *ctx,
@@ -135,10 +138,11 @@ int ptq_spin_learn(const ptq_method *me, ptq_spin_plan *p, const ptq_model *m, c
     if (steps < 0) steps = (ns + batch - 1) / batch;
     learn_ws w;
     memset(&w, 0, sizeof w);
-    cJSON *curve = ctx->info ? cJSON_CreateArray() : NULL;
-    double t0 = ptq_now_sec();
-    int rc = learn_setup(&w, me, p, m, ctx, err) || calib_loss(&w.tm, w.tp, &w.cal, w.tgt, &p->loss0, err) ||
-             ptq_train_check_loss(p->loss0, 0, me->name, err) || learn_loop(&w, me, steps, batch, lr, curve, err) ||
+    double *losses = ptq_calloc(steps, sizeof(double), err), t0 = ptq_now_sec();
+    w.batch = batch;
+    int rc = !losses || learn_setup(&w, me, p, m, ctx, err) ||
+             calib_loss(&w.tm, w.tp, &w.cal, w.tgt, &p->loss0, err) ||
+             ptq_train_check_loss(p->loss0, 0, me->name, err) || learn_loop(&w, me, m, ctx, steps, lr, losses, err) ||
              calib_loss(&w.tm, w.tp, &w.cal, w.tgt, &p->loss1, err) ||
              ptq_train_check_loss(p->loss1, steps, me->name, err);
     if (!rc) { /* the learned matrices back into the plan */
@@ -157,11 +161,12 @@ int ptq_spin_learn(const ptq_method *me, ptq_spin_plan *p, const ptq_model *m, c
             cJSON_AddNumberToObject(o, "calib_loss_initial", p->loss0);
             cJSON_AddNumberToObject(o, "calib_loss_learned", p->loss1);
             cJSON_AddNumberToObject(o, "seconds", p->learn_seconds);
-            cJSON_AddItemToObject(o, "loss_curve", curve);
-            curve = NULL;
+            cJSON *curve = cJSON_AddArrayToObject(o, "loss_curve"); /* NaN before a resume: null */
+            for (long i = 0; i < steps; i++)
+                cJSON_AddItemToArray(curve, isfinite(losses[i]) ? cJSON_CreateNumber(losses[i]) : cJSON_CreateNull());
         }
     }
-    cJSON_Delete(curve);
+    free(losses);
     learn_ws_free(&w);
     return rc ? ptq_wrap(err, "%s: learning the rotations", me->name) : 0;
 }

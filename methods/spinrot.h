@@ -25,6 +25,10 @@
     {.name = "batch", .type = PTQ_OPT_INT, .def = "8", .lo = 1, .hi = 4096, .help = "windows per step"},              \
     {.name = "lr", .type = PTQ_OPT_FLOAT, .def = "1.5", .lo = 0.0, .hi = 1000.0,                                       \
      .help = "Cayley SGD learning rate (cosine schedule to 0)"},                                                        \
+    {.name = "checkpoint", .type = PTQ_OPT_STRING, .def = "",                                                          \
+     .help = "learning: checkpoint file (resumed from when it exists; another run's is refused)"},                     \
+    {.name = "checkpoint_every", .type = PTQ_OPT_INT, .def = "10", .lo = 0, .hi = 1000000,                             \
+     .help = "learning: save the checkpoint every N steps (0: only at the end)"},                                      \
     {.name = "momentum", .type = PTQ_OPT_FLOAT, .def = "0", .lo = 0.0, .hi = 0.999, .help = "Cayley SGD momentum"},   \
     {.name = "weights", .type = PTQ_OPT_STRING, .def = "gptq", .choices = "gptq|rtn",                                  \
      .help = "weight quantizer after the rotations: gptq or rtn"},                                                     \

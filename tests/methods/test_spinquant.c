@@ -3,7 +3,10 @@
  * the calibration loss of the quantized network versus its initial
  * rotation (SpinQuant and ReSpinQuant); bad input: steps <= 0, a
  * non-finite loss (stops naming the step, the model is left as it was),
- * --stream (R1 is global). */
+ * --stream (R1 is global), a checkpoint of another run (refused); a
+ * finished run's checkpoint resumes to the same result. */
+#include <unistd.h>
+
 #include "spintest.h"
 
 /* Learning: the calibration CE after training is below the initial one. */
@@ -54,6 +57,33 @@ static void check_nan(void) {
     ptq_model_free(&m);
 }
 
+/* A finished run's checkpoint resumes to the same rotations; another run's is refused. */
+static void check_checkpoint(void) {
+    ptq_err err = {{0}};
+    char path[128], o1[320], o2[320];
+    snprintf(path, sizeof path, "/tmp/ptq_spin_ckpt_%d.bin", (int)getpid());
+    unlink(path);
+    snprintf(o1, sizeof o1, "nsamples=2,seqlen=32,batch=2,steps=4,lr=0.05,weights=rtn,checkpoint=%s,checkpoint_every=2",
+             path);
+    snprintf(o2, sizeof o2, "%s,momentum=0.5", o1);
+    ptq_model a, b;
+    cJSON *ia = cJSON_CreateObject(), *ib = cJSON_CreateObject();
+    int ra = apply_opts("spinquant", "W4A4KV4", o1, &a, ia, &err);
+    int rb = ra ? -1 : apply_opts("spinquant", "W4A4KV4", o1, &b, ib, &err); /* resumes at step 4 of 4 */
+    CHECK(ra == 0 && rb == 0);
+    if (!ra && !rb) {
+        double la = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ia, "learning"), "calib_loss_learned"));
+        double lb = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ib, "learning"), "calib_loss_learned"));
+        printf("spinquant checkpoint: learned CE %.6f, resumed from the finished checkpoint %.6f\n", la, lb);
+        CHECK(la == lb && !memcmp(a.tok_emb, b.tok_emb, sizeof(float) * a.cfg.vocab_size * a.cfg.dim));
+    }
+    if (!ra) ptq_model_free(&a);
+    if (!rb) ptq_model_free(&b);
+    check_refused("spinquant", "W4A4KV4", o2, "resume"); /* other options: refused */
+    unlink(path);
+    cJSON_Delete(ia), cJSON_Delete(ib);
+}
+
 int main(void) {
     ptq_err err = {{0}};
     CHECK(ptq_method_streamable(ptq_method_find("spinquant"), &err) != 0 && strstr(err.msg, "spinquant"));
@@ -70,6 +100,7 @@ int main(void) {
     check_learning("spinquant", "W4A4KV4", "nsamples=4,seqlen=64,batch=4,steps=6,lr=0.05,weights=rtn");
     check_learning("respinquant", "W4A4KV4", "nsamples=4,seqlen=64,batch=4,steps=6,lr=0.05,weights=rtn,rank=-1");
     check_nan();
+    check_checkpoint();
     close_assets();
     return tu_done("test_spinquant");
 }
