@@ -18,7 +18,7 @@ static ptq_tokenizer *g_tok;
 static ptq_tokens g_toks;
 
 /* opts: "key=value,key=value" (typed by the method's table). info: NULL or filled. */
-static int apply_opts(const char *method, const char *bits, const char *opts, ptq_model *m, cJSON *info,
+static inline int apply_opts(const char *method, const char *bits, const char *opts, ptq_model *m, cJSON *info,
                       ptq_err *err) {
     const ptq_method *me = ptq_method_find(method);
     ptq_qspec q;
@@ -36,12 +36,13 @@ static int apply_opts(const char *method, const char *bits, const char *opts, pt
     if (!rc) rc = ptq_method_check_opts(me, o, err) || ptq_method_qspec(me, &q, o, &qq, err);
     ptq_calib_spec cs = {"tinystories-calib", 0, 0, 0};
     ptq_apply_ctx ctx = {&qq, o, g_tok, &cs, 3, info};
-    if (!rc) rc = ptq_model_clone(m, &g_ref, err) ? -1 : ptq_method_apply(me, m, &ctx, err);
+    if (!rc && !(rc = ptq_model_clone(m, &g_ref, err)) && (rc = ptq_method_apply(me, m, &ctx, err)))
+        ptq_model_free(m); /* m is set only on success */
     cJSON_Delete(o);
     return rc;
 }
 
-static void logits_of(const ptq_model *m, float *logits) {
+static inline void logits_of(const ptq_model *m, float *logits) {
     ptq_state s;
     ptq_err err;
     CHECK(ptq_state_init(&s, m, NT, &err) == 0);
@@ -50,7 +51,7 @@ static void logits_of(const ptq_model *m, float *logits) {
 }
 
 /* ||logits(m) - logits(ref)|| / ||logits(ref)|| */
-static double rel_diff(const ptq_model *m) {
+static inline double rel_diff(const ptq_model *m) {
     size_t n = (size_t)NT * g_ref.cfg.vocab_size;
     float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
     logits_of(&g_ref, a);
@@ -62,7 +63,7 @@ static double rel_diff(const ptq_model *m) {
 }
 
 /* The rotated FP model (W16A16) equals the original. */
-static void check_fp_equal(const char *method, const char *opts) {
+static inline void check_fp_equal(const char *method, const char *opts) {
     ptq_err err = {{0}};
     ptq_model m;
     int rc = apply_opts(method, "W16A16", opts, &m, NULL, &err);
@@ -78,7 +79,7 @@ static void check_fp_equal(const char *method, const char *opts) {
 }
 
 /* apply must fail with a message containing want. */
-static void check_refused(const char *method, const char *bits, const char *opts, const char *want) {
+static inline void check_refused(const char *method, const char *bits, const char *opts, const char *want) {
     ptq_err err = {{0}};
     ptq_model m;
     int rc = apply_opts(method, bits, opts, &m, NULL, &err);
@@ -87,7 +88,7 @@ static void check_refused(const char *method, const char *bits, const char *opts
     if (!rc) ptq_model_free(&m);
 }
 
-static int open_assets(void) {
+static inline int open_assets(void) {
     ptq_err err = {{0}};
     if (!tu_asset("models/stories260K/stories260K.bin") || ptq_open_model("stories260K", NULL, &g_ref, &g_tok, &err) ||
         ptq_text_tokens("tinystories", g_tok, &g_toks, &err)) {
@@ -97,7 +98,7 @@ static int open_assets(void) {
     return 1;
 }
 
-static void close_assets(void) {
+static inline void close_assets(void) {
     ptq_tokens_free(&g_toks);
     ptq_tokenizer_free(g_tok);
     ptq_model_free(&g_ref);
