@@ -16,6 +16,7 @@
 static ptq_model g_ref;
 static ptq_tokenizer *g_tok;
 static ptq_tokens g_toks;
+static uint64_t g_seed; /* calibration sampling seed (the CLI's --seed sets it too) */
 
 /* opts: "key=value,key=value" (typed by the method's table). info: NULL or filled. */
 static inline int apply_opts(const char *method, const char *bits, const char *opts, ptq_model *m, cJSON *info,
@@ -34,7 +35,7 @@ static inline int apply_opts(const char *method, const char *bits, const char *o
     }
     ptq_qspec qq;
     if (!rc) rc = ptq_method_check_opts(me, o, err) || ptq_method_qspec(me, &q, o, &qq, err);
-    ptq_calib_spec cs = {"tinystories-calib", 0, 0, 0};
+    ptq_calib_spec cs = {"tinystories-calib", 0, 0, g_seed};
     ptq_apply_ctx ctx = {&qq, o, g_tok, &cs, 3, info};
     if (!rc && !(rc = ptq_model_clone(m, &g_ref, err)) && (rc = ptq_method_apply(me, m, &ctx, err)))
         ptq_model_free(m); /* m is set only on success */
