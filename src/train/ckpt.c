@@ -29,7 +29,8 @@ typedef struct {
 
 static void fnv(uint64_t *h, const void *p, size_t n) {
     const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) *h = (*h ^ b[i]) * 0x100000001b3ULL;
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ b[i]) * 0x100000001b3ULL;
 }
 
 static void put(wr *w, const void *p, size_t n) {
@@ -37,9 +38,15 @@ static void put(wr *w, const void *p, size_t n) {
     fnv(&w->h, p, n);
     if (fwrite(p, 1, n, w->f) != n) w->bad = 1;
 }
-static void put_u32(wr *w, uint32_t v) { put(w, &v, 4); }
-static void put_i64(wr *w, int64_t v) { put(w, &v, 8); }
-static void put_u8(wr *w, uint8_t v) { put(w, &v, 1); }
+static void put_u32(wr *w, uint32_t v) {
+    put(w, &v, 4);
+}
+static void put_i64(wr *w, int64_t v) {
+    put(w, &v, 8);
+}
+static void put_u8(wr *w, uint8_t v) {
+    put(w, &v, 1);
+}
 static void put_str(wr *w, const char *s) {
     put_u32(w, (uint32_t)strlen(s));
     put(w, s, strlen(s));
@@ -186,7 +193,8 @@ static int parse(rd *r, const char *path, ptq_ckpt_info *info, ptq_params *P, pt
         if (apply) adam->t = t;
         for (int i = 0; i < P->n && !r->bad; i++) {
             int has = get_u8(r), want_has = i < adam->n && adam->m[i];
-            if (has != want_has) return ptq_fail(err, "%s: AdamW state of %s does not match the run", path, P->p[i].name);
+            if (has != want_has)
+                return ptq_fail(err, "%s: AdamW state of %s does not match the run", path, P->p[i].name);
             if (!has) continue;
             size_t n = (size_t)ptq_param_size(&P->p[i]) * sizeof(float);
             const void *a = get(r, n), *b = get(r, n);
@@ -225,14 +233,17 @@ int ptq_ckpt_load(const char *path, ptq_ckpt_info *info, ptq_params *P, ptq_adam
     size_t len;
     if (ptq_read_file(path, &data, &len, err)) return -1;
     int rc = -1;
-    if (len < 8 + 8) ptq_fail(err, "%s: checkpoint is truncated (%zu bytes)", path, len);
+    if (len < 8 + 8)
+        ptq_fail(err, "%s: checkpoint is truncated (%zu bytes)", path, len);
     else {
         uint64_t h = 0xcbf29ce484222325ULL, stored;
         fnv(&h, data, len - 8);
         memcpy(&stored, data + len - 8, 8);
         rd r = {.p = (const unsigned char *)data, .n = len - 8};
-        if (h != stored) ptq_fail(err, "%s: checkpoint is corrupt (checksum mismatch)", path);
-        else if (!parse(&r, path, info, P, adam, cay, 0, err)) rc = parse(&r, path, info, P, adam, cay, 1, err);
+        if (h != stored)
+            ptq_fail(err, "%s: checkpoint is corrupt (checksum mismatch)", path);
+        else if (!parse(&r, path, info, P, adam, cay, 0, err))
+            rc = parse(&r, path, info, P, adam, cay, 1, err);
     }
     free(data);
     return rc;

@@ -36,7 +36,8 @@ int ptq_train_loop(ptq_tmodel *tm, ptq_tape *tp, const ptq_train_loop_opts *o, p
                             o->steps);
     }
     if (o->losses)
-        for (long s = 0; s < o->steps; s++) o->losses[s] = NAN;
+        for (long s = 0; s < o->steps; s++)
+            o->losses[s] = NAN;
     int cap = ptq_tape_max_T(tp), T;
     int *tok = ptq_calloc((size_t)cap, sizeof(int), err), *tgt = tok ? ptq_calloc((size_t)cap, sizeof(int), err) : NULL;
     if (!tgt) {

@@ -19,14 +19,16 @@ float expf(float) __attribute__((__simd__("notinbranch")));
 #endif
 
 void ptq_embedding_forward(float *out, const int *tokens, int T, const float *E, int d) {
-    for (int t = 0; t < T; t++) memcpy(out + (size_t)t * d, E + (size_t)tokens[t] * d, d * sizeof(float));
+    for (int t = 0; t < T; t++)
+        memcpy(out + (size_t)t * d, E + (size_t)tokens[t] * d, d * sizeof(float));
 }
 
 void ptq_embedding_backward(float *dE, const float *dout, const int *tokens, int T, int d) {
     for (int t = 0; t < T; t++) { /* sequential: a token seen twice adds in row order */
         float *g = dE + (size_t)tokens[t] * d;
         const float *s = dout + (size_t)t * d;
-        for (int j = 0; j < d; j++) g[j] += s[j];
+        for (int j = 0; j < d; j++)
+            g[j] += s[j];
     }
 }
 
@@ -40,33 +42,38 @@ void ptq_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w
         const float *xr = x + (size_t)t * n;
         float *o = out + (size_t)t * n;
         float ss = 0.f;
-        for (int j = 0; j < n; j++) ss += xr[j] * xr[j];
+        for (int j = 0; j < n; j++)
+            ss += xr[j] * xr[j];
         ss = 1.0f / sqrtf(ss / n + eps);
         rstd[t] = ss;
-        for (int j = 0; j < n; j++) o[j] = w[j] * (ss * xr[j]);
+        for (int j = 0; j < n; j++)
+            o[j] = w[j] * (ss * xr[j]);
     }
 }
 
 /* o_j = w_j r x_j with r = (mean x^2 + eps)^-1/2:
  * dx_j = r w_j g_j - (r^3 / n) x_j sum_k g_k w_k x_k;  dw_j = sum_t g_j r x_j. */
-void ptq_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
-                          const float *rstd, int T, int n) {
+void ptq_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
+                          int T, int n) {
     if (dx) {
 #pragma omp parallel for schedule(static) if ((long)T * n > PAR_MIN)
         for (int t = 0; t < T; t++) {
             const float *xr = x + (size_t)t * n, *g = dout + (size_t)t * n;
             float *d = dx + (size_t)t * n;
             double r = rstd[t], dot = 0;
-            for (int j = 0; j < n; j++) dot += (double)g[j] * w[j] * xr[j];
+            for (int j = 0; j < n; j++)
+                dot += (double)g[j] * w[j] * xr[j];
             double c = r * r * r * dot / n;
-            for (int j = 0; j < n; j++) d[j] += (float)(r * w[j] * g[j] - c * xr[j]);
+            for (int j = 0; j < n; j++)
+                d[j] += (float)(r * w[j] * g[j] - c * xr[j]);
         }
     }
     if (dw) {
 #pragma omp parallel for schedule(static) if ((long)T * n > PAR_MIN)
         for (int j = 0; j < n; j++) {
             double s = 0;
-            for (int t = 0; t < T; t++) s += (double)dout[(size_t)t * n + j] * rstd[t] * x[(size_t)t * n + j];
+            for (int t = 0; t < T; t++)
+                s += (double)dout[(size_t)t * n + j] * rstd[t] * x[(size_t)t * n + j];
             dw[j] += (float)s;
         }
     }
@@ -76,7 +83,8 @@ void ptq_matmul_forward(float *out, const float *x, const float *W, const float 
     ptq_sgemm(CblasNoTrans, CblasTrans, T, o, i, 1.f, x, i, W, i, 0.f, out, o);
     if (b)
         for (int t = 0; t < T; t++)
-            for (int j = 0; j < o; j++) out[(size_t)t * o + j] += b[j];
+            for (int j = 0; j < o; j++)
+                out[(size_t)t * o + j] += b[j];
 }
 
 void ptq_matmul_backward(float *dx, float *dW, float *db, const float *dout, const float *x, const float *W, int T,
@@ -87,7 +95,8 @@ void ptq_matmul_backward(float *dx, float *dW, float *db, const float *dout, con
 #pragma omp parallel for schedule(static) if ((long)T * o > PAR_MIN)
         for (int j = 0; j < o; j++) {
             double s = 0;
-            for (int t = 0; t < T; t++) s += dout[(size_t)t * o + j];
+            for (int t = 0; t < T; t++)
+                s += dout[(size_t)t * o + j];
             db[j] += (float)s;
         }
     }
@@ -106,8 +115,8 @@ void ptq_rotate_backward(float *dx, float *dR, const float *dy, const float *x, 
 }
 
 /* The pair rotated by (cos, sin) at frequency i: interleaved or HF halves. */
-static void rope_rows(float *x, const float *cos_t, const float *sin_t, int T, int nheads, int hd, int style,
-                      int pos0, float sign) {
+static void rope_rows(float *x, const float *cos_t, const float *sin_t, int T, int nheads, int hd, int style, int pos0,
+                      float sign) {
     int half = hd / 2;
     for (int t = 0; t < T; t++) {
         const float *cs = cos_t + (size_t)(pos0 + t) * half, *sn = sin_t + (size_t)(pos0 + t) * half;
@@ -138,7 +147,8 @@ void ptq_rope_backward(float *dx, const float *cos_t, const float *sin_t, int T,
 /* forward.c's causal softmax: row[0..n) <- softmax, row[n..L) <- 0. */
 static void softmax_causal(float *row, int n, int L) {
     float mx = row[0];
-    for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    for (int j = 1; j < n; j++)
+        mx = row[j] > mx ? row[j] : mx;
     float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
     for (int j = 0; j < n; j++) {
@@ -146,23 +156,26 @@ static void softmax_causal(float *row, int n, int L) {
         sum += row[j];
     }
     float inv = 1.f / sum;
-    for (int j = 0; j < n; j++) row[j] *= inv;
-    for (int j = n; j < L; j++) row[j] = 0.f;
+    for (int j = 0; j < n; j++)
+        row[j] *= inv;
+    for (int j = n; j < L; j++)
+        row[j] = 0.f;
 }
 
-void ptq_attention_forward(float *out, float *P, const float *q, const float *k, const float *v, int T, int nh,
-                           int nkv, int hd) {
+void ptq_attention_forward(float *out, float *P, const float *q, const float *k, const float *v, int T, int nh, int nkv,
+                           int hd) {
     int qd = nh * hd, kvd = nkv * hd, group = nh / nkv;
     float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for schedule(dynamic, 1) if ((long)T * T * nh * hd > PAR_MIN)
     for (int h = 0; h < nh; h++) {
         float *S = P + (size_t)h * T * T;
         int kvh = h / group;
-        ptq_sgemm(CblasNoTrans, CblasTrans, T, T, hd, scale, q + (size_t)h * hd, qd, k + (size_t)kvh * hd, kvd, 0.f,
-                  S, T);
-        for (int t = 0; t < T; t++) softmax_causal(S + (size_t)t * T, t + 1, T);
-        ptq_sgemm(CblasNoTrans, CblasNoTrans, T, hd, T, 1.f, S, T, v + (size_t)kvh * hd, kvd, 0.f,
-                  out + (size_t)h * hd, qd);
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, T, hd, scale, q + (size_t)h * hd, qd, k + (size_t)kvh * hd, kvd, 0.f, S,
+                  T);
+        for (int t = 0; t < T; t++)
+            softmax_causal(S + (size_t)t * T, t + 1, T);
+        ptq_sgemm(CblasNoTrans, CblasNoTrans, T, hd, T, 1.f, S, T, v + (size_t)kvh * hd, kvd, 0.f, out + (size_t)h * hd,
+                  qd);
     }
 }
 
@@ -185,9 +198,12 @@ void ptq_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
                 const float *p = Ph + (size_t)t * T;
                 float *d = dS + (size_t)t * T;
                 double dot = 0;
-                for (int j = 0; j <= t; j++) dot += (double)p[j] * d[j];
-                for (int j = 0; j <= t; j++) d[j] = (float)(p[j] * (d[j] - dot));
-                for (int j = t + 1; j < T; j++) d[j] = 0.f;
+                for (int j = 0; j <= t; j++)
+                    dot += (double)p[j] * d[j];
+                for (int j = 0; j <= t; j++)
+                    d[j] = (float)(p[j] * (d[j] - dot));
+                for (int j = t + 1; j < T; j++)
+                    d[j] = 0.f;
             }
             if (dq)
                 ptq_sgemm(CblasNoTrans, CblasNoTrans, T, hd, T, scale, dS, T, kh, kvd, 1.f, dq + (size_t)h * hd, qd);
@@ -217,7 +233,8 @@ void ptq_swiglu_backward(float *dg, float *du, const float *dout, const float *g
 }
 
 void ptq_residual_forward(float *out, const float *a, const float *b, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
 }
 
 void ptq_residual_backward(float *da, float *db, const float *dout, size_t n) {
@@ -234,14 +251,16 @@ double ptq_crossentropy_forward(float *probs, const float *logits, const int *ta
         const float *l = logits + (size_t)t * V;
         float *p = probs + (size_t)t * V;
         float mx = l[0];
-        for (int j = 1; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+        for (int j = 1; j < V; j++)
+            mx = l[j] > mx ? l[j] : mx;
         double sum = 0;
         for (int j = 0; j < V; j++) {
             p[j] = expf(l[j] - mx);
             sum += p[j];
         }
         float inv = (float)(1.0 / sum);
-        for (int j = 0; j < V; j++) p[j] *= inv;
+        for (int j = 0; j < V; j++)
+            p[j] *= inv;
         if (targets[t] < 0) continue;
         total += log(sum) + mx - l[targets[t]];
         counted++;
@@ -251,7 +270,8 @@ double ptq_crossentropy_forward(float *probs, const float *logits, const int *ta
 
 void ptq_crossentropy_backward(float *dlogits, const float *probs, const int *targets, int T, int V, float scale) {
     int counted = 0;
-    for (int t = 0; t < T; t++) counted += targets[t] >= 0;
+    for (int t = 0; t < T; t++)
+        counted += targets[t] >= 0;
     if (!counted) return;
     float c = scale / counted;
 #pragma omp parallel for schedule(static) if ((long)T * V > PAR_MIN)
@@ -259,7 +279,8 @@ void ptq_crossentropy_backward(float *dlogits, const float *probs, const int *ta
         if (targets[t] < 0) continue;
         const float *p = probs + (size_t)t * V;
         float *d = dlogits + (size_t)t * V;
-        for (int j = 0; j < V; j++) d[j] += c * p[j];
+        for (int j = 0; j < V; j++)
+            d[j] += c * p[j];
         d[targets[t]] -= c;
     }
 }
@@ -275,7 +296,8 @@ double ptq_mse_forward(const float *a, const float *b, size_t n) {
 
 void ptq_mse_backward(float *da, const float *a, const float *b, size_t n, float scale) {
     double c = 2.0 * scale / (double)n;
-    for (size_t i = 0; i < n; i++) da[i] += (float)(c * ((double)a[i] - b[i]));
+    for (size_t i = 0; i < n; i++)
+        da[i] += (float)(c * ((double)a[i] - b[i]));
 }
 
 /* ptq_fq_rows's values, plus where the code was not clamped. */
@@ -313,24 +335,29 @@ void ptq_fq_ste_backward(float *dx, const float *dxq, const unsigned char *mask,
 
 void ptq_householder_forward(float *H, const float *u, int n) {
     double s = 0;
-    for (int i = 0; i < n; i++) s += (double)u[i] * u[i];
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) H[(size_t)i * n + j] = (float)((i == j) - 2.0 * u[i] * u[j] / s);
+        s += (double)u[i] * u[i];
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            H[(size_t)i * n + j] = (float)((i == j) - 2.0 * u[i] * u[j] / s);
 }
 
 /* H_ij = d_ij - 2 u_i u_j / s, s = u.u:
  * du = -(2/s)(dH + dH^T) u + (4/s^2)(u^T dH u) u. */
 void ptq_householder_backward(float *du, const float *dH, const float *u, int n) {
     double s = 0, quad = 0;
-    for (int i = 0; i < n; i++) s += (double)u[i] * u[i];
+    for (int i = 0; i < n; i++)
+        s += (double)u[i] * u[i];
     for (int i = 0; i < n; i++) {
         double a = 0;
-        for (int j = 0; j < n; j++) a += (double)dH[(size_t)i * n + j] * u[j];
+        for (int j = 0; j < n; j++)
+            a += (double)dH[(size_t)i * n + j] * u[j];
         quad += u[i] * a;
     }
     for (int k = 0; k < n; k++) {
         double a = 0;
-        for (int j = 0; j < n; j++) a += ((double)dH[(size_t)k * n + j] + dH[(size_t)j * n + k]) * u[j];
+        for (int j = 0; j < n; j++)
+            a += ((double)dH[(size_t)k * n + j] + dH[(size_t)j * n + k]) * u[j];
         du[k] += (float)(-2.0 / s * a + 4.0 / (s * s) * quad * u[k]);
     }
 }

@@ -20,8 +20,8 @@ void ptq_embedding_backward(float *dE, const float *dout, const int *tokens, int
 
 /* out = w * x / rms(x) per row; rstd[t] = 1/sqrt(mean(x^2) + eps) is kept. */
 void ptq_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int T, int n, float eps);
-void ptq_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
-                          const float *rstd, int T, int n);
+void ptq_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
+                          int T, int n);
 
 /* out (T x o) = x (T x i) W^T (+ b); W is o x i (Hugging Face layout). */
 void ptq_matmul_forward(float *out, const float *x, const float *W, const float *b, int T, int i, int o);
@@ -34,15 +34,14 @@ void ptq_rotate_backward(float *dx, float *dR, const float *dy, const float *x, 
 
 /* RoPE in place on T rows of nheads x hd at positions pos0.. (tables as
  * ptq_rope_tables, style PTQ_ROPE_*). The backward rotates by -angle. */
-void ptq_rope_forward(float *x, const float *cos_t, const float *sin_t, int T, int nheads, int hd, int style,
-                      int pos0);
+void ptq_rope_forward(float *x, const float *cos_t, const float *sin_t, int T, int nheads, int hd, int style, int pos0);
 void ptq_rope_backward(float *dx, const float *cos_t, const float *sin_t, int T, int nheads, int hd, int style,
                        int pos0);
 
 /* Causal GQA attention from position 0: q (T x nh*hd), k, v (T x nkv*hd);
  * out (T x nh*hd); P (nh x T x T) keeps the softmax probabilities. */
-void ptq_attention_forward(float *out, float *P, const float *q, const float *k, const float *v, int T, int nh,
-                           int nkv, int hd);
+void ptq_attention_forward(float *out, float *P, const float *q, const float *k, const float *v, int T, int nh, int nkv,
+                           int hd);
 /* dq, dk, dv accumulate; scratch holds 2 x T x T floats per OpenMP thread. */
 void ptq_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *P, const float *q,
                             const float *k, const float *v, int T, int nh, int nkv, int hd, float *scratch);

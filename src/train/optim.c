@@ -32,7 +32,9 @@ double ptq_lr_cosine(long step, long total, long warmup, double lr_max, double l
     return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + cos(M_PI * p));
 }
 
-static int adam_param(const ptq_param *p) { return p->grad && p->kind != PTQ_PK_STIEFEL; }
+static int adam_param(const ptq_param *p) {
+    return p->grad && p->kind != PTQ_PK_STIEFEL;
+}
 
 int ptq_adamw_init(ptq_adamw *o, const ptq_params *P, double lr, double weight_decay, ptq_err *err) {
     memset(o, 0, sizeof *o);
@@ -43,8 +45,7 @@ int ptq_adamw_init(ptq_adamw *o, const ptq_params *P, double lr, double weight_d
     for (int i = 0; i < P->n; i++) {
         if (!adam_param(&P->p[i])) continue;
         size_t n = (size_t)ptq_param_size(&P->p[i]);
-        if (!(o->m[i] = ptq_calloc(n, sizeof(float), err)) || !(o->v[i] = ptq_calloc(n, sizeof(float), err)))
-            goto fail;
+        if (!(o->m[i] = ptq_calloc(n, sizeof(float), err)) || !(o->v[i] = ptq_calloc(n, sizeof(float), err))) goto fail;
     }
     return 0;
 fail:
@@ -98,7 +99,8 @@ int ptq_cayley_init(ptq_cayley *o, const ptq_params *P, double momentum, uint64_
 }
 
 void ptq_cayley_free(ptq_cayley *o) {
-    for (int i = 0; i < o->n && o->buf; i++) free(o->buf[i]);
+    for (int i = 0; i < o->n && o->buf; i++)
+        free(o->buf[i]);
     free(o->buf);
     memset(o, 0, sizeof *o);
 }
@@ -108,7 +110,8 @@ double ptq_orth_error(const float *M, int n) {
     for (int i = 0; i < n; i++)
         for (int j = i; j < n; j++) {
             double s = 0;
-            for (int k = 0; k < n; k++) s += (double)M[(size_t)i * n + k] * M[(size_t)j * n + k];
+            for (int k = 0; k < n; k++)
+                s += (double)M[(size_t)i * n + k] * M[(size_t)j * n + k];
             e = fmax(e, fabs(s - (i == j)));
         }
     return e;
@@ -122,12 +125,14 @@ static int qr_retract(float *X, int n, ptq_err *err) {
         return ptq_wrap(err, "QR re-orthonormalisation");
     }
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) A[(size_t)i * n + j] = X[(size_t)j * n + i]; /* A = X^T */
+        for (int j = 0; j < n; j++)
+            A[(size_t)i * n + j] = X[(size_t)j * n + i]; /* A = X^T */
     int tok = ptq_blas_serial_begin();
     int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, n, A, n, tau);
     double *sgn = ptq_calloc(n, sizeof(double), NULL);
     if (!info && sgn) {
-        for (int i = 0; i < n; i++) sgn[i] = A[(size_t)i * n + i] < 0 ? -1.0 : 1.0;
+        for (int i = 0; i < n; i++)
+            sgn[i] = A[(size_t)i * n + i] < 0 ? -1.0 : 1.0;
         info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, n, n, n, A, n, tau);
     }
     ptq_blas_serial_end(tok);
@@ -136,14 +141,16 @@ static int qr_retract(float *X, int n, ptq_err *err) {
         return ptq_fail(err, "QR re-orthonormalisation failed (LAPACK info %d)", info);
     }
     for (int i = 0; i < n; i++) /* Q column j times sign(R_jj); X = Q^T */
-        for (int j = 0; j < n; j++) X[(size_t)j * n + i] = (float)(A[(size_t)i * n + j] * sgn[j]);
+        for (int j = 0; j < n; j++)
+            X[(size_t)j * n + i] = (float)(A[(size_t)i * n + j] * sgn[j]);
     free(A), free(tau), free(sgn);
     return 0;
 }
 
 static void transpose(float *dst, const float *src, int n) {
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) dst[(size_t)j * n + i] = src[(size_t)i * n + j];
+        for (int j = 0; j < n; j++)
+            dst[(size_t)j * n + i] = src[(size_t)i * n + j];
 }
 
 static int cayley_one(ptq_cayley *o, ptq_param *p, float *V, double lr, ptq_err *err) {
@@ -155,9 +162,11 @@ static int cayley_one(ptq_cayley *o, ptq_param *p, float *V, double lr, ptq_err 
     float *MX = buf, *T1 = buf + nn, *W = buf + 2 * nn, *Xt = buf + 3 * nn, *Y = buf + 4 * nn;
     for (int i = 0; i < n; i++) { /* unit rows */
         double s = 0;
-        for (int j = 0; j < n; j++) s += (double)X[(size_t)i * n + j] * X[(size_t)i * n + j];
+        for (int j = 0; j < n; j++)
+            s += (double)X[(size_t)i * n + j] * X[(size_t)i * n + j];
         float inv = (float)(1.0 / sqrt(s));
-        for (int j = 0; j < n; j++) X[(size_t)i * n + j] *= inv;
+        for (int j = 0; j < n; j++)
+            X[(size_t)i * n + j] *= inv;
     }
     int qr = o->qr_every > 0 ? o->t % o->qr_every == 0 : ptq_rng_u64(&o->rng) % 101 == 0;
     if (qr && qr_retract(X, n, err)) {
@@ -172,11 +181,13 @@ static int cayley_one(ptq_cayley *o, ptq_param *p, float *V, double lr, ptq_err 
     ptq_sgemm(CblasTrans, CblasNoTrans, n, n, n, -0.5f, X, n, T1, n, 1.f, MX, n); /* W^ = MX - X^T X MX / 2 */
     double norm1 = 0;
     for (int j = 0; j < n; j++) { /* W = W^ - W^T; |W|_1 = max column sum */
-        for (int i = 0; i < n; i++) W[(size_t)i * n + j] = MX[(size_t)i * n + j] - MX[(size_t)j * n + i];
+        for (int i = 0; i < n; i++)
+            W[(size_t)i * n + j] = MX[(size_t)i * n + j] - MX[(size_t)j * n + i];
     }
     for (int j = 0; j < n; j++) {
         double s = 0;
-        for (int i = 0; i < n; i++) s += fabs(W[(size_t)i * n + j]);
+        for (int i = 0; i < n; i++)
+            s += fabs(W[(size_t)i * n + j]);
         norm1 = fmax(norm1, s);
     }
     if (!isfinite(norm1)) {
@@ -185,19 +196,22 @@ static int cayley_one(ptq_cayley *o, ptq_param *p, float *V, double lr, ptq_err 
     }
     float t = (float)fmin(lr, 1.0 / (norm1 + o->eps));
     transpose(Xt, X, n);
-    for (size_t i = 0; i < nn; i++) Y[i] = Xt[i] + t * V[i];
+    for (size_t i = 0; i < nn; i++)
+        Y[i] = Xt[i] + t * V[i];
     for (int it = 0; it < 5; it++) { /* Y = X^T + t W (X^T + Y) / 2 */
-        for (size_t i = 0; i < nn; i++) T1[i] = 0.5f * (Xt[i] + Y[i]);
+        for (size_t i = 0; i < nn; i++)
+            T1[i] = 0.5f * (Xt[i] + Y[i]);
         memcpy(Y, Xt, nn * sizeof(float));
         ptq_sgemm(CblasNoTrans, CblasNoTrans, n, n, n, t, W, n, T1, n, 1.f, Y, n);
     }
     transpose(X, Y, n);
     ptq_sgemm(CblasNoTrans, CblasNoTrans, n, n, n, 1.f, W, n, Xt, n, 0.f, V, n); /* V = W X^T */
-    if (o->orth_tol > 0) { /* drift check: max |X X^T - I| */
+    if (o->orth_tol > 0) {                                                       /* drift check: max |X X^T - I| */
         ptq_sgemm(CblasNoTrans, CblasTrans, n, n, n, 1.f, X, n, X, n, 0.f, T1, n);
         double e = 0;
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) e = fmax(e, fabs(T1[(size_t)i * n + j] - (i == j)));
+            for (int j = 0; j < n; j++)
+                e = fmax(e, fabs(T1[(size_t)i * n + j] - (i == j)));
         if (e > o->orth_tol) {
             o->n_fixed++;
             if (qr_retract(X, n, err)) {
@@ -233,8 +247,8 @@ void ptq_train_progress_update(ptq_train_progress *p, long step, double loss, lo
     if (p->tty ? now - p->last < 0.2 && !last : step % every && !last) return;
     p->last = now;
     double eta = done > 0 ? el / done * left : 0;
-    fprintf(stderr, "%s%s step %ld/%ld loss %.4f %.0f tok/s ETA %.0fs%s", p->tty ? "\r" : "", p->label, step,
-            p->total, loss, el > 0 ? p->tokens / el : 0.0, eta, p->tty ? "   " : "\n");
+    fprintf(stderr, "%s%s step %ld/%ld loss %.4f %.0f tok/s ETA %.0fs%s", p->tty ? "\r" : "", p->label, step, p->total,
+            loss, el > 0 ? p->tokens / el : 0.0, eta, p->tty ? "   " : "\n");
     fflush(stderr);
 }
 

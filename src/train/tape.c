@@ -17,9 +17,9 @@
 typedef struct {
     float *x_in, *rstd1, *xn1, *q, *kq, *vq, *P, *att, *x_mid, *rstd2, *xn2, *hg, *hu, *hs;
     unsigned char *kmask, *vmask;
-    float *xq[PTQ_LIN_COUNT]; /* what multiplied W, when not the linear's input itself */
-    const float *xin[PTQ_LIN_COUNT]; /* = xq[j] or the input buffer */
-    float *xo[PTQ_LIN_COUNT]; /* input of the explicit rotation (rot_x) */
+    float *xq[PTQ_LIN_COUNT];           /* what multiplied W, when not the linear's input itself */
+    const float *xin[PTQ_LIN_COUNT];    /* = xq[j] or the input buffer */
+    float *xo[PTQ_LIN_COUNT];           /* input of the explicit rotation (rot_x) */
     unsigned char *mask[PTQ_LIN_COUNT]; /* activation quantizer's STE mask, NULL: none */
 } tslot;
 
@@ -39,7 +39,9 @@ static int max_in(const ptq_config *c) {
     return PTQ_MAX(n, c->n_heads * c->head_dim);
 }
 
-static float *fbuf(size_t n, ptq_err *err) { return ptq_calloc(n, sizeof(float), err); }
+static float *fbuf(size_t n, ptq_err *err) {
+    return ptq_calloc(n, sizeof(float), err);
+}
 
 ptq_tape *ptq_tape_new(const ptq_tmodel *tm, int max_T, ptq_err *err) {
     const ptq_config *c = &tm->m->cfg;
@@ -83,30 +85,39 @@ fail:
     return NULL;
 }
 
-int ptq_tape_max_T(const ptq_tape *t) { return t->max_T; }
+int ptq_tape_max_T(const ptq_tape *t) {
+    return t->max_T;
+}
 
 static void slot_free(tslot *s) {
-    float *b[] = {s->x_in, s->rstd1, s->xn1, s->q, s->kq, s->vq, s->P, s->att, s->x_mid, s->rstd2, s->xn2,
-                  s->hg, s->hu, s->hs};
-    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) free(b[i]);
+    float *b[] = {s->x_in, s->rstd1, s->xn1,   s->q,   s->kq, s->vq, s->P,
+                  s->att,  s->x_mid, s->rstd2, s->xn2, s->hg, s->hu, s->hs};
+    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++)
+        free(b[i]);
     free(s->kmask), free(s->vmask);
-    for (int j = 0; j < PTQ_LIN_COUNT; j++) free(s->xq[j]), free(s->xo[j]), free(s->mask[j]);
+    for (int j = 0; j < PTQ_LIN_COUNT; j++)
+        free(s->xq[j]), free(s->xo[j]), free(s->mask[j]);
 }
 
 void ptq_tape_free(ptq_tape *t) {
     if (!t) return;
     if (t->L)
-        for (int l = 0; l <= t->n_layers; l++) slot_free(&t->L[l]);
-    float *b[] = {t->emb_raw, t->x_fin, t->rstd_f, t->xn_f, t->logits, t->probs, t->cos_t, t->sin_t, t->s_in,
-                  t->s_a, t->s_b, t->s_k, t->s_v, t->y_o, t->y_d, t->dx0, t->dx1, t->dxn, t->dxmid, t->datt,
-                  t->dq, t->dk, t->dv, t->dkq, t->dvq, t->dhs, t->dhg, t->dhu, t->att_scr, t->dlogits};
-    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) free(b[i]);
+        for (int l = 0; l <= t->n_layers; l++)
+            slot_free(&t->L[l]);
+    float *b[] = {t->emb_raw, t->x_fin, t->rstd_f, t->xn_f, t->logits,  t->probs,  t->cos_t, t->sin_t,
+                  t->s_in,    t->s_a,   t->s_b,    t->s_k,  t->s_v,     t->y_o,    t->y_d,   t->dx0,
+                  t->dx1,     t->dxn,   t->dxmid,  t->datt, t->dq,      t->dk,     t->dv,    t->dkq,
+                  t->dvq,     t->dhs,   t->dhg,    t->dhu,  t->att_scr, t->dlogits};
+    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++)
+        free(b[i]);
     free(t->L), free(t->tokens), free(t->targets), free(t);
 }
 
 /* ---- one linear ---- */
 
-static int ensure(float **b, size_t n, ptq_err *err) { return *b || (*b = fbuf(n, err)) ? 0 : -1; }
+static int ensure(float **b, size_t n, ptq_err *err) {
+    return *b || (*b = fbuf(n, err)) ? 0 : -1;
+}
 
 static const char *lin_name(const ptq_tmodel *tm, int l, int j) {
     return l == tm->m->cfg.n_layers ? "lm_head" : ptq_linear_names[j];
@@ -167,16 +178,19 @@ static void lin_bwd(ptq_tmodel *tm, ptq_tape *tp, int l, int j, const float *dy,
     memset(d1, 0, n * sizeof(float));
     ptq_matmul_backward(d1, dW, db, dy, s->xin[j], W, T, li->in, li->out);
     if (s->mask[j])
-        for (size_t i = 0; i < n; i++) d1[i] = s->mask[j][i] ? d1[i] : 0.f;
+        for (size_t i = 0; i < n; i++)
+            d1[i] = s->mask[j][i] ? d1[i] : 0.f;
     if (tl->rot_x) {
         float *d2 = tp->s_b;
         memset(d2, 0, n * sizeof(float));
         ptq_rotate_backward(d2, tm->drmat[tl->in_rot], d1, s->xo[j], tm->rmat[tl->in_rot], T, li->in, tl->in_block);
         d1 = d2;
     }
-    if (A) ptq_sgemm(CblasNoTrans, CblasTrans, T, li->in, li->in, 1.f, d1, li->in, A, li->in, 1.f, dx, li->in);
+    if (A)
+        ptq_sgemm(CblasNoTrans, CblasTrans, T, li->in, li->in, 1.f, d1, li->in, A, li->in, 1.f, dx, li->in);
     else
-        for (size_t i = 0; i < n; i++) dx[i] += d1[i];
+        for (size_t i = 0; i < n; i++)
+            dx[i] += d1[i];
 }
 
 /* x <- x A^T rows (the backward of an online op x -> x A), via scratch. */
@@ -198,8 +212,7 @@ static int check_T(const ptq_tape *tp, int T, ptq_err *err) {
     return 0;
 }
 
-int ptq_train_block_forward(ptq_tmodel *tm, ptq_tape *tp, int l, const float *x_in, float *x_out, int T,
-                            ptq_err *err) {
+int ptq_train_block_forward(ptq_tmodel *tm, ptq_tape *tp, int l, const float *x_in, float *x_out, int T, ptq_err *err) {
     const ptq_config *c = &tm->m->cfg;
     if (check_T(tp, T, err)) return -1;
     if (l < 0 || l >= c->n_layers) return ptq_fail(err, "training: no layer %d", l);
@@ -224,16 +237,19 @@ int ptq_train_block_forward(ptq_tmodel *tm, ptq_tape *tp, int l, const float *x_
     if (lin_fwd(tm, tp, l, PTQ_LIN_O, s->att, tp->y_o, T, err)) return -1;
     memcpy(s->x_mid, s->x_in, nd * sizeof(float));
     if (layer_op(&L->resid_op[0], s->x_mid, T, d, l, "resid0", err)) return -1;
-    for (size_t i = 0; i < nd; i++) s->x_mid[i] += tp->y_o[i];
+    for (size_t i = 0; i < nd; i++)
+        s->x_mid[i] += tp->y_o[i];
 
     ptq_rmsnorm_forward(s->xn2, s->rstd2, s->x_mid, L->rms_ffn, T, d, c->norm_eps);
-    if (lin_fwd(tm, tp, l, PTQ_LIN_GATE, s->xn2, s->hg, T, err) || lin_fwd(tm, tp, l, PTQ_LIN_UP, s->xn2, s->hu, T, err))
+    if (lin_fwd(tm, tp, l, PTQ_LIN_GATE, s->xn2, s->hg, T, err) ||
+        lin_fwd(tm, tp, l, PTQ_LIN_UP, s->xn2, s->hu, T, err))
         return -1;
     ptq_swiglu_forward(s->hs, s->hg, s->hu, (size_t)T * c->hidden_dim);
     if (lin_fwd(tm, tp, l, PTQ_LIN_DOWN, s->hs, tp->y_d, T, err)) return -1;
     if (x_out != s->x_mid) memcpy(x_out, s->x_mid, nd * sizeof(float));
     if (layer_op(&L->resid_op[1], x_out, T, d, l, "resid1", err)) return -1;
-    for (size_t i = 0; i < nd; i++) x_out[i] += tp->y_d[i];
+    for (size_t i = 0; i < nd; i++)
+        x_out[i] += tp->y_d[i];
     return 0;
 }
 
@@ -274,7 +290,8 @@ int ptq_train_block_backward(ptq_tmodel *tm, ptq_tape *tp, int l, const float *d
     memset(tp->datt, 0, nq * sizeof(float));
     lin_bwd(tm, tp, l, PTQ_LIN_O, tp->dxmid, tp->datt, T);
     op_bwd(pv->res_op[2 * l], tp->dxmid, T, d, tp->s_in);
-    for (size_t i = 0; i < nd; i++) dxi[i] += tp->dxmid[i];
+    for (size_t i = 0; i < nd; i++)
+        dxi[i] += tp->dxmid[i];
     memset(tp->dq, 0, nq * sizeof(float));
     memset(tp->dkq, 0, nkvd * sizeof(float));
     memset(tp->dvq, 0, nkvd * sizeof(float));
@@ -307,8 +324,8 @@ int ptq_train_forward(ptq_tmodel *tm, ptq_tape *tp, const int *tokens, const int
             return ptq_fail(err, "training: token id %d at position %d is outside the vocabulary (0..%d)", tokens[t], t,
                             V - 1);
         if (targets && targets[t] >= V)
-            return ptq_fail(err, "training: target id %d at position %d is outside the vocabulary (0..%d)",
-                            targets[t], t, V - 1);
+            return ptq_fail(err, "training: target id %d at position %d is outside the vocabulary (0..%d)", targets[t],
+                            t, V - 1);
     }
     if (ptq_train_prepare(tm, err)) return -1;
     tp->T = T;

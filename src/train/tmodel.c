@@ -13,8 +13,8 @@
 
 /* ---- parameter set ---- */
 
-static int params_push(ptq_tmodel *tm, const char *name, ptq_pkind kind, int rows, int cols, float *val,
-                       int owns_val, int trainable, ptq_err *err) {
+static int params_push(ptq_tmodel *tm, const char *name, ptq_pkind kind, int rows, int cols, float *val, int owns_val,
+                       int trainable, ptq_err *err) {
     ptq_params *P = &tm->P;
     if (P->n == P->cap) {
         int cap = P->cap ? 2 * P->cap : 64;
@@ -25,7 +25,8 @@ static int params_push(ptq_tmodel *tm, const char *name, ptq_pkind kind, int row
         if (dm) tm->drmat = dm;
         if (p) P->p = p;
         if (!p || !rm || !dm) return ptq_fail(err, "out of memory registering parameter %s", name);
-        for (int i = P->cap; i < cap; i++) tm->rmat[i] = tm->drmat[i] = NULL;
+        for (int i = P->cap; i < cap; i++)
+            tm->rmat[i] = tm->drmat[i] = NULL;
         P->cap = cap;
     }
     ptq_param *p = &P->p[P->n];
@@ -47,7 +48,8 @@ double ptq_params_grad_norm(const ptq_params *P) {
     for (int i = 0; i < P->n; i++) {
         const float *g = P->p[i].grad;
         if (!g) continue;
-        for (long j = 0; j < ptq_param_size(&P->p[i]); j++) s += (double)g[j] * g[j];
+        for (long j = 0; j < ptq_param_size(&P->p[i]); j++)
+            s += (double)g[j] * g[j];
     }
     return sqrt(s);
 }
@@ -58,7 +60,8 @@ double ptq_params_clip_grad(ptq_params *P, double max_norm) {
         float c = (float)(max_norm / n);
         for (int i = 0; i < P->n; i++)
             if (P->p[i].grad)
-                for (long j = 0; j < ptq_param_size(&P->p[i]); j++) P->p[i].grad[j] *= c;
+                for (long j = 0; j < ptq_param_size(&P->p[i]); j++)
+                    P->p[i].grad[j] *= c;
     }
     return n;
 }
@@ -75,7 +78,9 @@ ptq_linear *ptq_tm_linear(const ptq_tmodel *tm, int l, int j) {
     return l == tm->m->cfg.n_layers ? &tm->m->lm_head : &tm->m->layers[l].lin[j];
 }
 
-float *ptq_tm_pgrad(const ptq_tmodel *tm, int idx) { return idx >= 0 ? tm->P.p[idx].grad : NULL; }
+float *ptq_tm_pgrad(const ptq_tmodel *tm, int idx) {
+    return idx >= 0 ? tm->P.p[idx].grad : NULL;
+}
 
 /* x -> x A of an online op as its dense matrix A (apply it to I's rows): the
  * backward multiplies by A^T. NULL for the identity. Sites holding the same
@@ -92,12 +97,16 @@ static int op_matrix(ptq_tpriv *pv, const ptq_online_op *op, int n, float **A, c
         }
     }
     if (n > PTQ_TRAIN_MAX_OP)
-        return ptq_fail(err, "%s: the backward of a %s op of width %d needs its dense matrix, above the engine's "
-                             "limit of %d", site, ptq_op_kind_name(op->kind), n, PTQ_TRAIN_MAX_OP);
-    if (pv->nmat == PTQ_TRAIN_MAX_MATS) return ptq_fail(err, "%s: more than %d distinct online ops", site, PTQ_TRAIN_MAX_MATS);
+        return ptq_fail(err,
+                        "%s: the backward of a %s op of width %d needs its dense matrix, above the engine's "
+                        "limit of %d",
+                        site, ptq_op_kind_name(op->kind), n, PTQ_TRAIN_MAX_OP);
+    if (pv->nmat == PTQ_TRAIN_MAX_MATS)
+        return ptq_fail(err, "%s: more than %d distinct online ops", site, PTQ_TRAIN_MAX_MATS);
     float *M = ptq_calloc((size_t)n * n, sizeof(float), err);
     if (!M) return ptq_wrap(err, "%s", site);
-    for (int i = 0; i < n; i++) M[(size_t)i * n + i] = 1.f;
+    for (int i = 0; i < n; i++)
+        M[(size_t)i * n + i] = 1.f;
     if (ptq_online_op_apply(op, M, n, n, err)) {
         free(M);
         return ptq_wrap(err, "%s", site);
@@ -134,8 +143,10 @@ static int register_weights(ptq_tmodel *tm, ptq_err *err) {
     }
     if ((pv->rms_final = add_weight(tm, "rms_final", m->rms_final, 1, c->dim, err)) < 0) return -1;
     int *lw = &pv->w[c->n_layers * PTQ_LIN_COUNT];
-    if (!m->lm_head.owns_w) *lw = pv->emb; /* tied: the embedding's gradient gets both */
-    else if ((*lw = add_weight(tm, "lm_head.weight", m->lm_head.w, c->vocab_size, c->dim, err)) < 0) return -1;
+    if (!m->lm_head.owns_w)
+        *lw = pv->emb; /* tied: the embedding's gradient gets both */
+    else if ((*lw = add_weight(tm, "lm_head.weight", m->lm_head.w, c->vocab_size, c->dim, err)) < 0)
+        return -1;
     tm->n_weights = tm->P.n;
     return 0;
 }
@@ -150,28 +161,34 @@ int ptq_tmodel_init(ptq_tmodel *tm, ptq_model *m, int train_weights, ptq_err *er
             const ptq_linear *li = l == L ? &m->lm_head : &m->layers[l].lin[j];
             const char *nm = l == L ? "lm_head" : ptq_linear_names[j];
             if (li->kern)
-                return ptq_fail(err, "training: %s of layer %d has packed low-bit kernels attached; train on the "
-                                     "fake-quant model", nm, l);
+                return ptq_fail(err,
+                                "training: %s of layer %d has packed low-bit kernels attached; train on the "
+                                "fake-quant model",
+                                nm, l);
             if (li->w_side)
-                return ptq_fail(err, "training: %s of layer %d has a full-precision side branch, which the engine "
-                                     "does not differentiate", nm, l);
+                return ptq_fail(err,
+                                "training: %s of layer %d has a full-precision side branch, which the engine "
+                                "does not differentiate",
+                                nm, l);
             if (train_weights && li->qw && li->owns_w)
-                return ptq_fail(err, "training: %s of layer %d holds a quantized weight; training its weights "
-                                     "would leave the codes stale (train before quantizing)", nm, l);
+                return ptq_fail(err,
+                                "training: %s of layer %d holds a quantized weight; training its weights "
+                                "would leave the codes stale (train before quantizing)",
+                                nm, l);
         }
     ptq_tpriv *pv = tm->priv = ptq_calloc(1, sizeof *pv, err);
-    if (!pv || !(tm->lin = ptq_calloc(nl, sizeof *tm->lin, err)) ||
-        !(pv->w = ptq_calloc(nl, sizeof(int), err)) || !(pv->b = ptq_calloc(nl, sizeof(int), err)) ||
-        !(pv->rms_att = ptq_calloc(L, sizeof(int), err)) || !(pv->rms_ffn = ptq_calloc(L, sizeof(int), err)) ||
-        !(pv->lin_op = ptq_calloc(nl, sizeof(float *), err)) || !(pv->qk_op = ptq_calloc(L, sizeof(float *), err)) ||
-        !(pv->res_op = ptq_calloc(2 * L, sizeof(float *), err)))
+    if (!pv || !(tm->lin = ptq_calloc(nl, sizeof *tm->lin, err)) || !(pv->w = ptq_calloc(nl, sizeof(int), err)) ||
+        !(pv->b = ptq_calloc(nl, sizeof(int), err)) || !(pv->rms_att = ptq_calloc(L, sizeof(int), err)) ||
+        !(pv->rms_ffn = ptq_calloc(L, sizeof(int), err)) || !(pv->lin_op = ptq_calloc(nl, sizeof(float *), err)) ||
+        !(pv->qk_op = ptq_calloc(L, sizeof(float *), err)) || !(pv->res_op = ptq_calloc(2 * L, sizeof(float *), err)))
         goto fail;
     for (int i = 0; i < nl; i++) {
         tm->lin[i] = (ptq_tlin){.in_rot = -1, .out_rot = -1, .wq = {.bits = 16}};
         pv->w[i] = pv->b[i] = -1;
     }
     pv->emb = pv->rms_final = -1;
-    for (int l = 0; l < L; l++) pv->rms_att[l] = pv->rms_ffn[l] = -1;
+    for (int l = 0; l < L; l++)
+        pv->rms_att[l] = pv->rms_ffn[l] = -1;
     if (train_weights && register_weights(tm, err)) goto fail;
     char site[64];
     for (int l = 0; l <= L; l++)
@@ -211,7 +228,8 @@ void ptq_tmodel_free(ptq_tmodel *tm) {
         }
     free(tm->lin);
     if (pv) {
-        for (int i = 0; i < pv->nmat; i++) free(pv->mat[i]);
+        for (int i = 0; i < pv->nmat; i++)
+            free(pv->mat[i]);
         free(pv->w), free(pv->b), free(pv->rms_att), free(pv->rms_ffn), free(pv->lin_op), free(pv->qk_op);
         free(pv->res_op), free(pv->wtmp);
         free(pv);
@@ -226,14 +244,17 @@ int ptq_tmodel_add_rotation(ptq_tmodel *tm, const char *name, int n, const float
     if (ptq_params_find(&tm->P, name) >= 0) return ptq_fail(err, "rotation %s: name already used", name);
     float *R = ptq_calloc((size_t)n * n, sizeof(float), err);
     if (!R) return ptq_wrap(err, "rotation %s", name);
-    for (int i = 0; i < n; i++) R[(size_t)i * n + i] = 1.f;
+    for (int i = 0; i < n; i++)
+        R[(size_t)i * n + i] = 1.f;
     if (R0) {
         memcpy(R, R0, (size_t)n * n * sizeof(float));
         double e = ptq_orth_error(R, n);
         if (!(e <= 1e-4)) {
             free(R);
-            return ptq_fail(err, "rotation %s: initial matrix is not orthogonal (max |R R^T - I| = %.3g, "
-                                 "expected <= 1e-4)", name, e);
+            return ptq_fail(err,
+                            "rotation %s: initial matrix is not orthogonal (max |R R^T - I| = %.3g, "
+                            "expected <= 1e-4)",
+                            name, e);
         }
     }
     int i = params_push(tm, name, PTQ_PK_STIEFEL, n, n, R, 1, 1, err);
@@ -249,7 +270,8 @@ int ptq_tmodel_add_householder(ptq_tmodel *tm, const char *name, int n, const fl
     if (n <= 0) return ptq_fail(err, "householder %s: size %d must be positive", name, n);
     if (ptq_params_find(&tm->P, name) >= 0) return ptq_fail(err, "householder %s: name already used", name);
     double s = 0;
-    for (int i = 0; i < n; i++) s += (double)u0[i] * u0[i];
+    for (int i = 0; i < n; i++)
+        s += (double)u0[i] * u0[i];
     if (!(s > 0) || !isfinite(s)) return ptq_fail(err, "householder %s: vector must be finite and not zero", name);
     float *u = ptq_calloc(n, sizeof(float), err), *H = u ? ptq_calloc((size_t)n * n, sizeof(float), err) : NULL;
     float *dH = H ? ptq_calloc((size_t)n * n, sizeof(float), err) : NULL;
@@ -302,8 +324,10 @@ int ptq_tmodel_set_out_rot(ptq_tmodel *tm, int layer, int which, int rot, ptq_er
         return ptq_fail(err, "training: rotation %s (%d) does not divide the output width %d of layer %d linear %d",
                         tm->P.p[rot].name, b, l->out, layer, which);
     if (rot >= 0 && l->bias)
-        return ptq_fail(err, "training: an output rotation on layer %d linear %d, which has a bias, is not "
-                             "supported", layer, which);
+        return ptq_fail(err,
+                        "training: an output rotation on layer %d linear %d, which has a bias, is not "
+                        "supported",
+                        layer, which);
     ptq_tlin *t = tlin(tm, layer, which);
     t->out_rot = rot, t->out_block = b;
     return 0;
@@ -346,7 +370,9 @@ int ptq_tmodel_rotate_heads(ptq_tmodel *tm, int l, int rot, ptq_err *err) {
     return 0;
 }
 
-int ptq_tm_has_transform(const ptq_tlin *t) { return t->in_rot >= 0 || t->out_rot >= 0 || t->wq.bits < 16; }
+int ptq_tm_has_transform(const ptq_tlin *t) {
+    return t->in_rot >= 0 || t->out_rot >= 0 || t->wq.bits < 16;
+}
 
 const float *ptq_tmodel_weight(const ptq_tmodel *tm, int layer, int which) {
     int L = tm->m->cfg.n_layers;
@@ -411,7 +437,8 @@ static int prepare_linear(ptq_tmodel *tm, int l, int j, ptq_err *err) {
 
 int ptq_train_prepare(ptq_tmodel *tm, ptq_err *err) {
     for (int i = 0; i < tm->P.n; i++)
-        if (tm->P.p[i].kind == PTQ_PK_HOUSEHOLDER) ptq_householder_forward(tm->rmat[i], tm->P.p[i].val, tm->P.p[i].cols);
+        if (tm->P.p[i].kind == PTQ_PK_HOUSEHOLDER)
+            ptq_householder_forward(tm->rmat[i], tm->P.p[i].val, tm->P.p[i].cols);
     int L = tm->m->cfg.n_layers;
     for (int l = 0; l <= L; l++)
         for (int j = 0; j < (l == L ? 1 : PTQ_LIN_COUNT); j++)
@@ -429,7 +456,8 @@ static void finish_linear(ptq_tmodel *tm, int l, int j) {
     size_t n = (size_t)li->out * li->in;
     float *G = t->dw_eff, *dW = ptq_tm_pgrad(tm, pv->w[l * PTQ_LIN_COUNT + j]);
     if (t->wq.bits < 16)
-        for (size_t i = 0; i < n; i++) G[i] = t->w_mask[i] ? G[i] : 0.f;
+        for (size_t i = 0; i < n; i++)
+            G[i] = t->w_mask[i] ? G[i] : 0.f;
     float *dW1 = G;
     if (t->out_rot >= 0) {
         dW1 = pv->wtmp; /* sized by prepare_linear */
@@ -445,14 +473,16 @@ static void finish_linear(ptq_tmodel *tm, int l, int j) {
     if (t->in_rot >= 0)
         ptq_rotate_backward(dW, tm->drmat[t->in_rot], dW1, li->w, tm->rmat[t->in_rot], li->out, li->in, t->in_block);
     else if (dW)
-        for (size_t i = 0; i < n; i++) dW[i] += dW1[i];
+        for (size_t i = 0; i < n; i++)
+            dW[i] += dW1[i];
     memset(G, 0, n * sizeof(float));
 }
 
 void ptq_train_finish_grads(ptq_tmodel *tm) {
     int L = tm->m->cfg.n_layers;
     for (int l = 0; l <= L; l++)
-        for (int j = 0; j < (l == L ? 1 : PTQ_LIN_COUNT); j++) finish_linear(tm, l, j);
+        for (int j = 0; j < (l == L ? 1 : PTQ_LIN_COUNT); j++)
+            finish_linear(tm, l, j);
     for (int i = 0; i < tm->P.n; i++) {
         ptq_param *p = &tm->P.p[i];
         if (p->kind != PTQ_PK_HOUSEHOLDER) continue;
@@ -472,7 +502,8 @@ static int fuse_online(ptq_tmodel *tm, int l, int j, ptq_err *err) {
     const float *A = tm->priv->lin_op[l * PTQ_LIN_COUNT + j];
     float *F = ptq_calloc((size_t)n * n, sizeof(float), err);
     if (!F) return -1;
-    for (int i = 0; i < n; i++) F[(size_t)i * n + i] = 1.f;
+    for (int i = 0; i < n; i++)
+        F[(size_t)i * n + i] = 1.f;
     if (A) memcpy(F, A, (size_t)n * n * sizeof(float));
     float *G = ptq_calloc((size_t)n * n, sizeof(float), err);
     if (!G) {
@@ -502,7 +533,8 @@ int ptq_tmodel_fuse(ptq_tmodel *tm, ptq_err *err) {
                 return ptq_fail(err, "fuse: layer %d linear %d holds quantized codes; fuse before quantizing", l, j);
         }
     for (int i = 0; i < tm->P.n; i++)
-        if (tm->P.p[i].kind == PTQ_PK_HOUSEHOLDER) ptq_householder_forward(tm->rmat[i], tm->P.p[i].val, tm->P.p[i].cols);
+        if (tm->P.p[i].kind == PTQ_PK_HOUSEHOLDER)
+            ptq_householder_forward(tm->rmat[i], tm->P.p[i].val, tm->P.p[i].cols);
     for (int l = 0; l <= L; l++)
         for (int j = 0; j < (l == L ? 1 : PTQ_LIN_COUNT); j++) {
             ptq_tlin *t = &tm->lin[l * PTQ_LIN_COUNT + j];
@@ -523,7 +555,8 @@ int ptq_tmodel_fuse(ptq_tmodel *tm, ptq_err *err) {
         memcpy(m->tok_emb, E, n * sizeof(float));
         free(E);
     }
-    for (int i = 0; i < (L + 1) * PTQ_LIN_COUNT; i++) tm->lin[i].in_rot = tm->lin[i].out_rot = -1, tm->lin[i].rot_x = 0;
+    for (int i = 0; i < (L + 1) * PTQ_LIN_COUNT; i++)
+        tm->lin[i].in_rot = tm->lin[i].out_rot = -1, tm->lin[i].rot_x = 0;
     tm->emb_rot = -1;
     return 0;
 }

@@ -34,11 +34,11 @@
 typedef enum { PTQ_PK_DENSE = 0, PTQ_PK_STIEFEL, PTQ_PK_HOUSEHOLDER } ptq_pkind;
 
 typedef struct {
-    char name[64];   /* "layers.3.q_proj.weight", "R1", "layers.0.R2", ... */
-    ptq_pkind kind;  /* STIEFEL: rows == cols, orthogonal; HOUSEHOLDER: rows 1 */
+    char name[64];  /* "layers.3.q_proj.weight", "R1", "layers.0.R2", ... */
+    ptq_pkind kind; /* STIEFEL: rows == cols, orthogonal; HOUSEHOLDER: rows 1 */
     int rows, cols;
-    float *val;      /* the value (model memory for weights, owned otherwise) */
-    float *grad;     /* rows x cols, owned; NULL when not trainable */
+    float *val;  /* the value (model memory for weights, owned otherwise) */
+    float *grad; /* rows x cols, owned; NULL when not trainable */
     int owns_val;
 } ptq_param;
 
@@ -47,7 +47,9 @@ typedef struct {
     ptq_param *p;
 } ptq_params;
 
-static inline long ptq_param_size(const ptq_param *p) { return (long)p->rows * p->cols; }
+static inline long ptq_param_size(const ptq_param *p) {
+    return (long)p->rows * p->cols;
+}
 void ptq_params_zero_grad(ptq_params *P);
 /* sqrt(sum of squared gradients) over trainable parameters, in double, fixed order. */
 double ptq_params_grad_norm(const ptq_params *P);
@@ -59,23 +61,23 @@ int ptq_params_find(const ptq_params *P, const char *name);
 /* ---- A trainable view of a model ----------------------------------------- */
 
 typedef struct {
-    int in_rot, in_block, rot_x; /* parameter index or -1; block size (0 = whole row); rotate x too */
-    int out_rot, out_block;      /* parameter index or -1 */
+    int in_rot, in_block, rot_x; /* parameter index or -1; its size b (b x b repeated along the row); rotate x too */
+    int out_rot, out_block;      /* parameter index or -1; its size */
     ptq_wq_opts wq;              /* bits >= 16 (the default): weight not fake-quantized */
     /* derived each forward: */
-    float *w_eff;  /* out x in when any transform is set, else NULL (the model's w) */
-    float *w_mid;  /* W . M_in before the output rotation and wq (for the backward) */
+    float *w_eff;          /* out x in when any transform is set, else NULL (the model's w) */
+    float *w_mid;          /* W . M_in before the output rotation and wq (for the backward) */
     unsigned char *w_mask; /* STE mask of wq */
-    float *dw_eff; /* gradient w.r.t. w_eff */
+    float *dw_eff;         /* gradient w.r.t. w_eff */
 } ptq_tlin;
 
 typedef struct ptq_tmodel {
-    ptq_model *m;       /* borrowed: its weights are trained in place */
-    ptq_params P;       /* model weights first (when trained), then rotations */
-    int train_weights;  /* 1: every weight of the model is a parameter */
-    int n_weights;      /* parameters [0, n_weights) are the model's weights */
-    ptq_tlin *lin;      /* (n_layers + 1) x PTQ_LIN_COUNT; lm_head at [n_layers][0] */
-    int emb_rot;        /* parameter index or -1 */
+    ptq_model *m;      /* borrowed: its weights are trained in place */
+    ptq_params P;      /* model weights first (when trained), then rotations */
+    int train_weights; /* 1: every weight of the model is a parameter */
+    int n_weights;     /* parameters [0, n_weights) are the model's weights */
+    ptq_tlin *lin;     /* (n_layers + 1) x PTQ_LIN_COUNT; lm_head at [n_layers][0] */
+    int emb_rot;       /* parameter index or -1 */
     /* Rotation matrices of the rotation parameters, made each forward
      * (HOUSEHOLDER) or aliased (STIEFEL): rmat[i], drmat[i] for parameter i. */
     float **rmat, **drmat;
@@ -144,8 +146,7 @@ int ptq_train_backward(ptq_tmodel *tm, ptq_tape *t, float scale, ptq_err *err);
 
 /* One block: x_out = block l (x_in), T rows from position 0, on the tape's
  * slot for layer l (for block-wise objectives such as an output MSE). */
-int ptq_train_block_forward(ptq_tmodel *tm, ptq_tape *t, int l, const float *x_in, float *x_out, int T,
-                            ptq_err *err);
+int ptq_train_block_forward(ptq_tmodel *tm, ptq_tape *t, int l, const float *x_in, float *x_out, int T, ptq_err *err);
 /* dx_in (may be NULL) += d loss / d x_in given dx_out; parameter gradients add. */
 int ptq_train_block_backward(ptq_tmodel *tm, ptq_tape *t, int l, const float *dx_out, float *dx_in, int T,
                              ptq_err *err);
@@ -164,7 +165,7 @@ double ptq_lr_cosine(long step, long total, long warmup, double lr_max, double l
 
 typedef struct {
     double lr, beta1, beta2, eps, weight_decay;
-    long t;       /* steps taken */
+    long t;         /* steps taken */
     float **m, **v; /* per parameter, NULL for untrained or non-AdamW ones */
     int n;
 } ptq_adamw;
@@ -177,10 +178,10 @@ void ptq_adamw_free(ptq_adamw *o);
 typedef struct {
     double momentum, eps;
     long t;
-    float **buf;   /* per STIEFEL parameter: momentum (n x n) */
+    float **buf; /* per STIEFEL parameter: momentum (n x n) */
     int n;
-    ptq_rng rng;   /* QR re-orthonormalisation draws (probability 1/101) */
-    int qr_every;  /* 0: random 1/101 as SpinQuant; k > 0: every k-th step (tests) */
+    ptq_rng rng;     /* QR re-orthonormalisation draws (probability 1/101) */
+    int qr_every;    /* 0: random 1/101 as SpinQuant; k > 0: every k-th step (tests) */
     double orth_tol; /* QR also when max |X X^T - I| exceeds it after a step (1e-6; 0: never) */
     long n_fixed;    /* steps that needed that correction */
 } ptq_cayley;
@@ -202,13 +203,12 @@ double ptq_orth_error(const float *M, int n);
 typedef struct {
     const char *identity;
     long step;
-    ptq_rng *rng;  /* NULL: not stored */
+    ptq_rng *rng; /* NULL: not stored */
 } ptq_ckpt_info;
 int ptq_ckpt_save(const char *path, const ptq_ckpt_info *info, const ptq_params *P, const ptq_adamw *adam,
                   const ptq_cayley *cay, ptq_err *err);
 /* Restores values and optimizer state; info->step and *info->rng are set. */
-int ptq_ckpt_load(const char *path, ptq_ckpt_info *info, ptq_params *P, ptq_adamw *adam, ptq_cayley *cay,
-                  ptq_err *err);
+int ptq_ckpt_load(const char *path, ptq_ckpt_info *info, ptq_params *P, ptq_adamw *adam, ptq_cayley *cay, ptq_err *err);
 
 /* ---- Progress ------------------------------------------------------------ */
 
@@ -230,18 +230,17 @@ int ptq_train_check_loss(double loss, long step, const char *what, ptq_err *err)
 
 /* Fills window `w` of step `step`: tokens and targets (< 0: ignored), *T
  * tokens (1..tape max_T). rng is the loop's data RNG (checkpointed). */
-typedef int (*ptq_batch_fn)(void *ctx, long step, int w, ptq_rng *rng, int *tokens, int *targets, int *T,
-                            ptq_err *err);
+typedef int (*ptq_batch_fn)(void *ctx, long step, int w, ptq_rng *rng, int *tokens, int *targets, int *T, ptq_err *err);
 
 typedef struct {
-    const char *label;   /* progress line and error messages, e.g. "spinquant" */
-    long steps;          /* > 0 */
-    int accum;           /* windows per step (>= 1), gradients averaged */
-    double clip;         /* global gradient-norm clip (0: none) */
-    ptq_adamw *adam;     /* NULL: no AdamW; lr: warm-up then cosine to lr_min */
+    const char *label; /* progress line and error messages, e.g. "spinquant" */
+    long steps;        /* > 0 */
+    int accum;         /* windows per step (>= 1), gradients averaged */
+    double clip;       /* global gradient-norm clip (0: none) */
+    ptq_adamw *adam;   /* NULL: no AdamW; lr: warm-up then cosine to lr_min */
     double lr, lr_min;
     long warmup;
-    ptq_cayley *cay;     /* NULL: no Cayley SGD; cosine from cay_lr to 0, no warm-up */
+    ptq_cayley *cay; /* NULL: no Cayley SGD; cosine from cay_lr to 0, no warm-up */
     double cay_lr;
     const char *ckpt_path; /* NULL: none; an existing file is resumed from */
     long ckpt_every;       /* save every N steps and at the end (0: only at the end) */
@@ -249,8 +248,8 @@ typedef struct {
     uint64_t seed;         /* data RNG */
     ptq_batch_fn batch;
     void *batch_ctx;
-    double *losses;        /* NULL or [steps]: mean loss per step (NaN before a resume) */
-    int quiet;             /* no progress line */
+    double *losses; /* NULL or [steps]: mean loss per step (NaN before a resume) */
+    int quiet;      /* no progress line */
 } ptq_train_loop_opts;
 /* Run (or resume) the optimization. A non-finite loss or gradient stops it
  * with "<label>: loss is not finite (nan) at step S" (or "gradient ...") and

@@ -13,15 +13,15 @@ enum { PTQ_TRAIN_MAX_OP = 16384, PTQ_TRAIN_MAX_MATS = 64 };
 
 typedef struct ptq_tpriv {
     int emb, rms_final;
-    int *rms_att, *rms_ffn; /* per layer */
-    int *w, *b;             /* per linear */
-    float **lin_op;         /* per linear: its in_op (borrowed from mat) */
-    float **qk_op;          /* per layer */
-    float **res_op;         /* per layer x 2 */
+    int *rms_att, *rms_ffn;                   /* per layer */
+    int *w, *b;                               /* per linear */
+    float **lin_op;                           /* per linear: its in_op (borrowed from mat) */
+    float **qk_op;                            /* per layer */
+    float **res_op;                           /* per layer x 2 */
     ptq_online_op mat_op[PTQ_TRAIN_MAX_MATS]; /* the distinct ops (not owned: kind, size, data pointer) */
     float *mat[PTQ_TRAIN_MAX_MATS];           /* their matrices (owned) */
     int nmat;
-    float *wtmp;            /* out x in scratch of the weight-side backward */
+    float *wtmp; /* out x in scratch of the weight-side backward */
     size_t wtmp_n;
 } ptq_tpriv;
 

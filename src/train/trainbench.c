@@ -7,7 +7,8 @@
 #include "train.h"
 
 static void fill(float *x, size_t n, float s, ptq_rng *r) {
-    for (size_t i = 0; i < n; i++) x[i] = s * (float)(ptq_rng_uniform(r) - 0.5);
+    for (size_t i = 0; i < n; i++)
+        x[i] = s * (float)(ptq_rng_uniform(r) - 0.5);
 }
 
 static int random_model(ptq_model *m, const ptq_config *c, ptq_err *err) {
@@ -15,11 +16,13 @@ static int random_model(ptq_model *m, const ptq_config *c, ptq_err *err) {
     ptq_rng r;
     ptq_rng_seed(&r, 42);
     fill(m->tok_emb, (size_t)c->vocab_size * c->dim, 0.1f, &r);
-    for (int i = 0; i < c->dim; i++) m->rms_final[i] = 1.f;
+    for (int i = 0; i < c->dim; i++)
+        m->rms_final[i] = 1.f;
     if (m->lm_head.owns_w) fill(m->lm_head.w, (size_t)c->vocab_size * c->dim, 0.1f, &r);
     for (int l = 0; l < c->n_layers; l++) {
         ptq_layer *L = &m->layers[l];
-        for (int i = 0; i < c->dim; i++) L->rms_att[i] = L->rms_ffn[i] = 1.f;
+        for (int i = 0; i < c->dim; i++)
+            L->rms_att[i] = L->rms_ffn[i] = 1.f;
         for (int j = 0; j < PTQ_LIN_COUNT; j++)
             fill(L->lin[j].w, (size_t)L->lin[j].out * L->lin[j].in, 0.1f, &r);
     }
@@ -35,7 +38,8 @@ static double time_gemms(const ptq_model *m, int T, int reps, double *flops) {
     double best = 1e30;
     *flops = 0;
     if (!X || !Y || !G) goto done;
-    for (size_t i = 0; i < (size_t)T * wide; i++) X[i] = Y[i] = 0.001f * (float)(i % 97);
+    for (size_t i = 0; i < (size_t)T * wide; i++)
+        X[i] = Y[i] = 0.001f * (float)(i % 97);
     for (int r = 0; r <= reps; r++) {
         double t0 = ptq_now_sec(), f = 0;
         for (int l = 0; l <= c->n_layers; l++)
@@ -67,13 +71,13 @@ int ptq_train_bench(const ptq_config *c, int T, int reps, ptq_train_bench_result
     int *tok = calloc((size_t)T + 1, sizeof(int));
     if (!tok || ptq_tmodel_init(&tm, &m, 1, err)) goto out_model;
     if (!(tp = ptq_tape_new(&tm, T, err)) || ptq_adamw_init(&opt, &tm.P, 1e-4, 0.0, err)) goto out_tm;
-    for (int i = 0; i <= T; i++) tok[i] = (i * 31 + 7) % c->vocab_size;
+    for (int i = 0; i <= T; i++)
+        tok[i] = (i * 31 + 7) % c->vocab_size;
     double best = 1e30, loss;
     for (int r = 0; r <= reps; r++) {
         double t0 = ptq_now_sec();
         ptq_params_zero_grad(&tm.P);
-        if (ptq_train_forward(&tm, tp, tok, tok + 1, T, NULL, &loss, err) ||
-            ptq_train_backward(&tm, tp, 1.f, err))
+        if (ptq_train_forward(&tm, tp, tok, tok + 1, T, NULL, &loss, err) || ptq_train_backward(&tm, tp, 1.f, err))
             goto out_opt;
         ptq_params_clip_grad(&tm.P, 1.0);
         ptq_adamw_step(&opt, &tm.P, 1e-4);

@@ -42,13 +42,24 @@ enum { T = 12 };
 static ptq_rng rng;
 
 static void fill(float *x, size_t n, float s, float mean) {
-    for (size_t i = 0; i < n; i++) x[i] = mean + s * (float)ptq_rng_normal(&rng);
+    for (size_t i = 0; i < n; i++)
+        x[i] = mean + s * (float)ptq_rng_normal(&rng);
 }
 
 static void make_model(ptq_model *m, int tied, int style, int bias, int unit_norms) {
-    ptq_config c = {.dim = 16, .hidden_dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .vocab_size = 24,
-                    .max_seq = 16, .head_dim = 4, .rope_theta = 10000.f, .norm_eps = 1e-5f,
-                    .tied_embeddings = tied, .rope_style = style, .attn_bias = bias};
+    ptq_config c = {.dim = 16,
+                    .hidden_dim = 32,
+                    .n_layers = 2,
+                    .n_heads = 4,
+                    .n_kv_heads = 2,
+                    .vocab_size = 24,
+                    .max_seq = 16,
+                    .head_dim = 4,
+                    .rope_theta = 10000.f,
+                    .norm_eps = 1e-5f,
+                    .tied_embeddings = tied,
+                    .rope_style = style,
+                    .attn_bias = bias};
     ptq_err err;
     if (ptq_model_alloc(m, &c, &err)) {
         fprintf(stderr, "%s\n", err.msg);
@@ -69,13 +80,16 @@ static void make_model(ptq_model *m, int tied, int style, int bias, int unit_nor
 }
 
 static void tokens_of(int *tok, int *tgt, int V) {
-    for (int t = 0; t < T; t++) tok[t] = (int)(ptq_rng_u64(&rng) % V);
-    for (int t = 0; t < T; t++) tgt[t] = t + 1 < T ? tok[t + 1] : -1;
+    for (int t = 0; t < T; t++)
+        tok[t] = (int)(ptq_rng_u64(&rng) % V);
+    for (int t = 0; t < T; t++)
+        tgt[t] = t + 1 < T ? tok[t + 1] : -1;
 }
 
 static double rel_diff(const float *a, const float *b, size_t n) {
     double mx = 0, ref = 0;
-    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs((double)a[i] - b[i])), ref = fmax(ref, fabs((double)b[i]));
+    for (size_t i = 0; i < n; i++)
+        mx = fmax(mx, fabs((double)a[i] - b[i])), ref = fmax(ref, fabs((double)b[i]));
     return mx / ref;
 }
 
@@ -117,8 +131,8 @@ static void test_forward_equal(void) {
         make_model(&m, v & 1, v & 2 ? PTQ_ROPE_HALF : PTQ_ROPE_INTERLEAVED, v == 3, 0);
         tokens_of(tok, tgt, m.cfg.vocab_size);
         double r = compare_forward(&m, tok, NULL);
-        printf("FP forward (tied %d, rope %s, bias %d): rel diff %.2e\n", v & 1, v & 2 ? "half" : "interleaved",
-               v == 3, r);
+        printf("FP forward (tied %d, rope %s, bias %d): rel diff %.2e\n", v & 1, v & 2 ? "half" : "interleaved", v == 3,
+               r);
         CHECK(r <= 1e-5);
         ptq_model_free(&m);
     }
@@ -136,7 +150,8 @@ static void test_forward_equal(void) {
         CHECK(ptq_wq_layer(&m, l, &wo, &err) == 0);
         m.layers[l].kq = (ptq_act_qspec){4, 0, 1.f, 2};
         m.layers[l].vq = (ptq_act_qspec){4, 1, 0.9f, 2};
-        for (int j = 0; j < PTQ_LIN_COUNT; j++) m.layers[l].lin[j].aq = (ptq_act_qspec){4, 0, 0.9f, 0};
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            m.layers[l].lin[j].aq = (ptq_act_qspec){4, 0, 0.9f, 0};
     }
     m.lm_head.aq = (ptq_act_qspec){8, 1, 1.f, 0};
     double r = compare_forward(&m, tok, q);
@@ -290,9 +305,10 @@ static void test_gradients(int bias) {
     CHECK(ptq_train_forward(&tm, tp, tok, tgt, T, NULL, &L, &err) == 0);
     CHECK(ptq_train_backward(&tm, tp, 1.f, &err) == 0);
     printf("gradients (%s), loss %.4f:\n", bias ? "biases, tied head" : "R1, R2, Householder", L);
-    const char *names[] = {"tok_emb", "layers.0.q_proj.weight", "layers.1.k_proj.bias", "layers.0.v_proj.bias",
-                           "layers.1.rms_att", "layers.0.rms_ffn", "layers.1.down_proj.weight",
-                           "layers.0.o_proj.weight", "rms_final", "lm_head.weight", "layers.1.gate_proj.weight"};
+    const char *names[] = {
+        "tok_emb",          "layers.0.q_proj.weight", "layers.1.k_proj.bias",      "layers.0.v_proj.bias",
+        "layers.1.rms_att", "layers.0.rms_ffn",       "layers.1.down_proj.weight", "layers.0.o_proj.weight",
+        "rms_final",        "lm_head.weight",         "layers.1.gate_proj.weight"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         int i = ptq_params_find(&tm.P, names[k]);
         if (i >= 0) grad_check(&tm, tp, tok, tgt, i, 16);
@@ -316,8 +332,16 @@ static void test_gradients(int bias) {
 static void test_threads(void) {
 #ifdef _OPENMP
     int nthr = omp_get_max_threads();
-    ptq_config c = {.dim = 64, .hidden_dim = 128, .n_layers = 1, .n_heads = 4, .n_kv_heads = 2, .vocab_size = 300,
-                    .max_seq = 64, .head_dim = 16, .rope_theta = 10000.f, .norm_eps = 1e-5f};
+    ptq_config c = {.dim = 64,
+                    .hidden_dim = 128,
+                    .n_layers = 1,
+                    .n_heads = 4,
+                    .n_kv_heads = 2,
+                    .vocab_size = 300,
+                    .max_seq = 64,
+                    .head_dim = 16,
+                    .rope_theta = 10000.f,
+                    .norm_eps = 1e-5f};
     ptq_model m;
     ptq_err err;
     CHECK(ptq_model_alloc(&m, &c, &err) == 0);
@@ -333,8 +357,10 @@ static void test_threads(void) {
     }
     m.layers[0].kq = m.layers[0].vq = (ptq_act_qspec){4, 0, 1.f, 8};
     int tok[64], tgt[64];
-    for (int t = 0; t < 64; t++) tok[t] = (int)(ptq_rng_u64(&rng) % c.vocab_size);
-    for (int t = 0; t < 64; t++) tgt[t] = t < 63 ? tok[t + 1] : -1;
+    for (int t = 0; t < 64; t++)
+        tok[t] = (int)(ptq_rng_u64(&rng) % c.vocab_size);
+    for (int t = 0; t < 64; t++)
+        tgt[t] = t < 63 ? tok[t + 1] : -1;
     float *ref = NULL;
     size_t ng = 0;
     double L0 = 0;
@@ -353,13 +379,15 @@ static void test_threads(void) {
         CHECK(ptq_train_forward(&tm, tp, tok, tgt, 64, NULL, &L, &err) == 0);
         CHECK(ptq_train_backward(&tm, tp, 1.f, &err) == 0);
         size_t n = 0;
-        for (int i = 0; i < tm.P.n; i++) n += (size_t)ptq_param_size(&tm.P.p[i]);
+        for (int i = 0; i < tm.P.n; i++)
+            n += (size_t)ptq_param_size(&tm.P.p[i]);
         float *g = malloc(n * sizeof(float)), *q = g;
         for (int i = 0; i < tm.P.n; i++) {
             memcpy(q, tm.P.p[i].grad, (size_t)ptq_param_size(&tm.P.p[i]) * sizeof(float));
             q += ptq_param_size(&tm.P.p[i]);
         }
-        if (th == 1) ref = g, ng = n, L0 = L;
+        if (th == 1)
+            ref = g, ng = n, L0 = L;
         else {
             CHECK(n == ng && memcmp(g, ref, n * sizeof(float)) == 0);
             CHECK(L == L0);
@@ -499,7 +527,8 @@ static void test_bad_input(void) {
     CHECK(ptq_train_forward(&tm, tp, tok, NULL, T + 1, NULL, NULL, &err) == -1 && strstr(err.msg, "tape holds"));
     CHECK(ptq_train_backward(&tm, tp, 1.f, &err) == -1);
     float R[49] = {0};
-    for (int i = 0; i < 7; i++) R[i * 7 + i] = 1.f;
+    for (int i = 0; i < 7; i++)
+        R[i * 7 + i] = 1.f;
     int r7 = ptq_tmodel_add_rotation(&tm, "R7", 7, R, &err);
     CHECK(r7 >= 0);
     CHECK(ptq_tmodel_set_in_rot(&tm, 0, PTQ_LIN_Q, r7, 0, &err) == -1 && strstr(err.msg, "does not divide"));

@@ -34,13 +34,14 @@ static float eps_ = 1e-5f;
 typedef struct {
     const char *name;
     void (*setup)(void);
-    void (*fwd)(float *out);          /* out has nout floats */
-    void (*bwd)(const float *dout);   /* adds into gin[] */
+    void (*fwd)(float *out);        /* out has nout floats */
+    void (*bwd)(const float *dout); /* adds into gin[] */
 } opcase;
 
 static float *rnd(size_t n, float s) {
     float *x = calloc(n, sizeof(float));
-    for (size_t i = 0; i < n; i++) x[i] = s * (float)ptq_rng_normal(&rng);
+    for (size_t i = 0; i < n; i++)
+        x[i] = s * (float)ptq_rng_normal(&rng);
     return x;
 }
 static void add_in(size_t n, float s) {
@@ -57,8 +58,12 @@ static void s_emb(void) {
     add_in((size_t)A_ * D_, 1.f);
     nout = (size_t)T_ * D_;
 }
-static void f_emb(float *o) { ptq_embedding_forward(o, tokens_, T_, in[0], D_); }
-static void b_emb(const float *d) { ptq_embedding_backward(gin[0], d, tokens_, T_, D_); }
+static void f_emb(float *o) {
+    ptq_embedding_forward(o, tokens_, T_, in[0], D_);
+}
+static void b_emb(const float *d) {
+    ptq_embedding_backward(gin[0], d, tokens_, T_, D_);
+}
 
 static void s_rms(void) {
     T_ = 3, D_ = 7;
@@ -67,8 +72,12 @@ static void s_rms(void) {
     aux = calloc(T_, sizeof(float));
     nout = (size_t)T_ * D_;
 }
-static void f_rms(float *o) { ptq_rmsnorm_forward(o, aux, in[0], in[1], T_, D_, eps_); }
-static void b_rms(const float *d) { ptq_rmsnorm_backward(gin[0], gin[1], d, in[0], in[1], aux, T_, D_); }
+static void f_rms(float *o) {
+    ptq_rmsnorm_forward(o, aux, in[0], in[1], T_, D_, eps_);
+}
+static void b_rms(const float *d) {
+    ptq_rmsnorm_backward(gin[0], gin[1], d, in[0], in[1], aux, T_, D_);
+}
 
 static void s_mm(void) {
     T_ = 4, A_ = 5, B_ = 3; /* in 5, out 3 */
@@ -77,8 +86,12 @@ static void s_mm(void) {
     add_in(B_, 1.f);
     nout = (size_t)T_ * B_;
 }
-static void f_mm(float *o) { ptq_matmul_forward(o, in[0], in[1], in[2], T_, A_, B_); }
-static void b_mm(const float *d) { ptq_matmul_backward(gin[0], gin[1], gin[2], d, in[0], in[1], T_, A_, B_); }
+static void f_mm(float *o) {
+    ptq_matmul_forward(o, in[0], in[1], in[2], T_, A_, B_);
+}
+static void b_mm(const float *d) {
+    ptq_matmul_backward(gin[0], gin[1], gin[2], d, in[0], in[1], T_, A_, B_);
+}
 
 static void s_rot(void) {
     T_ = 3, A_ = 6, B_ = 3; /* n 6 as two blocks of 3 */
@@ -86,8 +99,12 @@ static void s_rot(void) {
     add_in((size_t)B_ * B_, 1.f);
     nout = (size_t)T_ * A_;
 }
-static void f_rot(float *o) { ptq_rotate_forward(o, in[0], in[1], T_, A_, B_); }
-static void b_rot(const float *d) { ptq_rotate_backward(gin[0], gin[1], d, in[0], in[1], T_, A_, B_); }
+static void f_rot(float *o) {
+    ptq_rotate_forward(o, in[0], in[1], T_, A_, B_);
+}
+static void b_rot(const float *d) {
+    ptq_rotate_backward(gin[0], gin[1], d, in[0], in[1], T_, A_, B_);
+}
 
 static float cos_t[64], sin_t[64];
 static void s_rope(void) {
@@ -105,11 +122,16 @@ static void b_rope(const float *d) {
     float *t = malloc(nout * sizeof(float));
     memcpy(t, d, nout * sizeof(float));
     ptq_rope_backward(t, cos_t, sin_t, T_, A_, D_, style_, 2);
-    for (size_t i = 0; i < nout; i++) gin[0][i] += t[i];
+    for (size_t i = 0; i < nout; i++)
+        gin[0][i] += t[i];
     free(t);
 }
-static void s_rope_half(void) { s_rope(), style_ = PTQ_ROPE_HALF; }
-static void s_rope_il(void) { s_rope(), style_ = PTQ_ROPE_INTERLEAVED; }
+static void s_rope_half(void) {
+    s_rope(), style_ = PTQ_ROPE_HALF;
+}
+static void s_rope_il(void) {
+    s_rope(), style_ = PTQ_ROPE_INTERLEAVED;
+}
 
 static void s_att(void) {
     T_ = 5, A_ = 4, B_ = 2, D_ = 3; /* 4 query heads, 2 KV heads, head_dim 3 */
@@ -119,7 +141,9 @@ static void s_att(void) {
     aux = calloc((size_t)A_ * T_ * T_, sizeof(float));
     nout = (size_t)T_ * A_ * D_;
 }
-static void f_att(float *o) { ptq_attention_forward(o, aux, in[0], in[1], in[2], T_, A_, B_, D_); }
+static void f_att(float *o) {
+    ptq_attention_forward(o, aux, in[0], in[1], in[2], T_, A_, B_, D_);
+}
 static void b_att(const float *d) {
     float *scr = calloc((size_t)ptq_num_threads() * 2 * T_ * T_, sizeof(float));
     ptq_attention_backward(gin[0], gin[1], gin[2], d, aux, in[0], in[1], in[2], T_, A_, B_, D_, scr);
@@ -131,16 +155,24 @@ static void s_swi(void) {
     add_in(11, 1.f);
     nout = 11;
 }
-static void f_swi(float *o) { ptq_swiglu_forward(o, in[0], in[1], nout); }
-static void b_swi(const float *d) { ptq_swiglu_backward(gin[0], gin[1], d, in[0], in[1], nout); }
+static void f_swi(float *o) {
+    ptq_swiglu_forward(o, in[0], in[1], nout);
+}
+static void b_swi(const float *d) {
+    ptq_swiglu_backward(gin[0], gin[1], d, in[0], in[1], nout);
+}
 
 static void s_res(void) {
     add_in(9, 1.f);
     add_in(9, 1.f);
     nout = 9;
 }
-static void f_res(float *o) { ptq_residual_forward(o, in[0], in[1], nout); }
-static void b_res(const float *d) { ptq_residual_backward(gin[0], gin[1], d, nout); }
+static void f_res(float *o) {
+    ptq_residual_forward(o, in[0], in[1], nout);
+}
+static void b_res(const float *d) {
+    ptq_residual_backward(gin[0], gin[1], d, nout);
+}
 
 /* Scalar losses: out[0] = loss. */
 static void s_ce(void) {
@@ -151,38 +183,57 @@ static void s_ce(void) {
     aux = calloc((size_t)T_ * A_, sizeof(float));
     nout = 1;
 }
-static void f_ce(float *o) { o[0] = (float)ptq_crossentropy_forward(aux, in[0], targets_, T_, A_); }
-static void b_ce(const float *d) { ptq_crossentropy_backward(gin[0], aux, targets_, T_, A_, d[0]); }
+static void f_ce(float *o) {
+    o[0] = (float)ptq_crossentropy_forward(aux, in[0], targets_, T_, A_);
+}
+static void b_ce(const float *d) {
+    ptq_crossentropy_backward(gin[0], aux, targets_, T_, A_, d[0]);
+}
 
 static void s_mse(void) { /* d/da only: b is the target */
     add_in(13, 1.f);
     aux = rnd(13, 1.f);
     nout = 1;
 }
-static void f_mse(float *o) { o[0] = (float)ptq_mse_forward(in[0], aux, 13); }
-static void b_mse(const float *d) { ptq_mse_backward(gin[0], in[0], aux, 13, d[0]); }
+static void f_mse(float *o) {
+    o[0] = (float)ptq_mse_forward(in[0], aux, 13);
+}
+static void b_mse(const float *d) {
+    ptq_mse_backward(gin[0], in[0], aux, 13, d[0]);
+}
 
 static void s_hh(void) {
     A_ = 5;
     add_in(A_, 1.f);
     nout = (size_t)A_ * A_;
 }
-static void f_hh(float *o) { ptq_householder_forward(o, in[0], A_); }
-static void b_hh(const float *d) { ptq_householder_backward(gin[0], d, in[0], A_); }
+static void f_hh(float *o) {
+    ptq_householder_forward(o, in[0], A_);
+}
+static void b_hh(const float *d) {
+    ptq_householder_backward(gin[0], d, in[0], A_);
+}
 
 static const opcase table[] = {
-    {"embedding", s_emb, f_emb, b_emb},       {"rmsnorm", s_rms, f_rms, b_rms},
-    {"matmul+bias", s_mm, f_mm, b_mm},        {"rotate (2 blocks)", s_rot, f_rot, b_rot},
-    {"rope interleaved", s_rope_il, f_rope, b_rope}, {"rope half", s_rope_half, f_rope, b_rope},
-    {"attention gqa", s_att, f_att, b_att},   {"swiglu", s_swi, f_swi, b_swi},
-    {"residual", s_res, f_res, b_res},        {"cross-entropy", s_ce, f_ce, b_ce},
-    {"mse", s_mse, f_mse, b_mse},             {"householder", s_hh, f_hh, b_hh},
+    {"embedding", s_emb, f_emb, b_emb},
+    {"rmsnorm", s_rms, f_rms, b_rms},
+    {"matmul+bias", s_mm, f_mm, b_mm},
+    {"rotate (2 blocks)", s_rot, f_rot, b_rot},
+    {"rope interleaved", s_rope_il, f_rope, b_rope},
+    {"rope half", s_rope_half, f_rope, b_rope},
+    {"attention gqa", s_att, f_att, b_att},
+    {"swiglu", s_swi, f_swi, b_swi},
+    {"residual", s_res, f_res, b_res},
+    {"cross-entropy", s_ce, f_ce, b_ce},
+    {"mse", s_mse, f_mse, b_mse},
+    {"householder", s_hh, f_hh, b_hh},
 };
 
 static double weighted(const opcase *c, const float *r, float *out) {
     c->fwd(out);
     double L = 0;
-    for (size_t i = 0; i < nout; i++) L += (double)r[i] * out[i];
+    for (size_t i = 0; i < nout; i++)
+        L += (double)r[i] * out[i];
     return L;
 }
 
@@ -218,10 +269,12 @@ static void run_row(const opcase *c) {
     weighted(c, r, out);
     c->bwd(r);
     double dbl = 0;
-    for (size_t i = 0; i < nin[0]; i++) dbl = PTQ_MAX(dbl, fabs(gin[0][i] - 2.0 * g1[i]) / (1e-6 + fabs(g1[i])));
+    for (size_t i = 0; i < nin[0]; i++)
+        dbl = PTQ_MAX(dbl, fabs(gin[0][i] - 2.0 * g1[i]) / (1e-6 + fabs(g1[i])));
     CHECK(dbl < 1e-4);
     printf("%-20s grad rel err %.2e\n", c->name, worst);
-    for (int k = 0; k < n_in; k++) free(in[k]), free(gin[k]);
+    for (int k = 0; k < n_in; k++)
+        free(in[k]), free(gin[k]);
     free(g1), free(r), free(out), free(aux);
 }
 
@@ -265,7 +318,8 @@ static void test_ste(void) {
         if (q->clip < 1.f) CHECK(outside > 0);
         float *dq = rnd((size_t)rows * n, 1.f), *dx = calloc((size_t)rows * n, sizeof(float));
         ptq_fq_ste_backward(dx, dq, mask, (size_t)rows * n);
-        for (int i = 0; i < rows * n; i++) CHECK(dx[i] == (mask[i] ? dq[i] : 0.f));
+        for (int i = 0; i < rows * n; i++)
+            CHECK(dx[i] == (mask[i] ? dq[i] : 0.f));
         free(x), free(xq), free(ref), free(mask), free(dq), free(dx);
     }
     printf("%-20s values = ptq_fq_rows, mask = unclamped codes\n", "fq_ste");
@@ -273,13 +327,15 @@ static void test_ste(void) {
 
 static void test_householder_orth(void) {
     float u[9], H[81];
-    for (int i = 0; i < 9; i++) u[i] = (float)ptq_rng_normal(&rng);
+    for (int i = 0; i < 9; i++)
+        u[i] = (float)ptq_rng_normal(&rng);
     ptq_householder_forward(H, u, 9);
     double e = 0;
     for (int i = 0; i < 9; i++)
         for (int j = 0; j < 9; j++) {
             double s = 0;
-            for (int k = 0; k < 9; k++) s += (double)H[i * 9 + k] * H[j * 9 + k];
+            for (int k = 0; k < 9; k++)
+                s += (double)H[i * 9 + k] * H[j * 9 + k];
             e = fmax(e, fabs(s - (i == j)));
         }
     CHECK(e < 1e-6);

@@ -60,10 +60,12 @@ static void test_adamw(void) {
     float c[3] = {0.3f, -1.2f, 2.f};
     CHECK(ptq_adamw_init(&o, &P, 0.05, 0.0, &err) == 0);
     for (int s = 0; s < 300; s++) {
-        for (int i = 0; i < 3; i++) g[i] = 2 * (w[i] - c[i]);
+        for (int i = 0; i < 3; i++)
+            g[i] = 2 * (w[i] - c[i]);
         ptq_adamw_step(&o, &P, ptq_lr_cosine(s, 300, 10, 0.05, 0.0));
     }
-    for (int i = 0; i < 3; i++) CHECK_NEAR(w[i], c[i], 1e-3);
+    for (int i = 0; i < 3; i++)
+        CHECK_NEAR(w[i], c[i], 1e-3);
     ptq_adamw_free(&o);
     /* clipping */
     g[0] = 3.f, g[1] = 4.f, g[2] = 0.f;
@@ -76,7 +78,8 @@ static void test_adamw(void) {
 
 static double dist(const float *a, const float *b, int n) {
     double s = 0;
-    for (int i = 0; i < n * n; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    for (int i = 0; i < n * n; i++)
+        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
     return sqrt(s);
 }
 
@@ -95,20 +98,23 @@ static void cayley_run(int n, double lr, double momentum, int qr_every, double s
             a[j] = c * u - s * v, b[j] = s * u + c * v;
         }
     }
-    ptq_params P = {.n = 1, .cap = 1,
+    ptq_params P = {.n = 1,
+                    .cap = 1,
                     .p = &(ptq_param){.name = "R", .kind = PTQ_PK_STIEFEL, .rows = n, .cols = n, .val = X, .grad = G}};
     ptq_cayley o;
     CHECK(ptq_cayley_init(&o, &P, momentum, 9, &err) == 0);
     o.qr_every = qr_every;
     double d0 = dist(X, Q, n), worst = 0;
     for (int s = 0; s < steps; s++) {
-        for (int i = 0; i < n * n; i++) G[i] = (float)(2 * scale * ((double)X[i] - Q[i]));
+        for (int i = 0; i < n * n; i++)
+            G[i] = (float)(2 * scale * ((double)X[i] - Q[i]));
         CHECK(ptq_cayley_step(&o, &P, lr, &err) == 0);
         worst = fmax(worst, ptq_orth_error(X, n));
     }
     double d1 = dist(X, Q, n);
     printf("cayley n=%d lr=%g momentum=%g qr_every=%d grad x%g: |X-Q| %.3f -> %.3f, max orth err %.2e "
-           "(drift corrections %ld of %d steps)\n", n, lr, momentum, qr_every, scale, d0, d1, worst, o.n_fixed, steps);
+           "(drift corrections %ld of %d steps)\n",
+           n, lr, momentum, qr_every, scale, d0, d1, worst, o.n_fixed, steps);
     CHECK(worst <= 1e-5);
     if (scale == 1) CHECK(d1 < 0.1 * d0);
     CHECK(d1 < d0);
@@ -127,7 +133,8 @@ static void test_cayley(void) {
     float X[144], X0[144], G[144] = {0};
     CHECK(ptq_random_orthogonal(X, n, 3, &err) == 0);
     memcpy(X0, X, sizeof X);
-    ptq_params P = {.n = 1, .cap = 1,
+    ptq_params P = {.n = 1,
+                    .cap = 1,
                     .p = &(ptq_param){.name = "R", .kind = PTQ_PK_STIEFEL, .rows = n, .cols = n, .val = X, .grad = G}};
     ptq_cayley o;
     CHECK(ptq_cayley_init(&o, &P, 0.0, 1, &err) == 0);
@@ -140,19 +147,31 @@ static void test_cayley(void) {
 /* ---- the loop ---- */
 
 static void make_model(ptq_model *m) {
-    ptq_config c = {.dim = 16, .hidden_dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .vocab_size = 20,
-                    .max_seq = 16, .head_dim = 4, .rope_theta = 10000.f, .norm_eps = 1e-5f};
+    ptq_config c = {.dim = 16,
+                    .hidden_dim = 32,
+                    .n_layers = 2,
+                    .n_heads = 4,
+                    .n_kv_heads = 2,
+                    .vocab_size = 20,
+                    .max_seq = 16,
+                    .head_dim = 4,
+                    .rope_theta = 10000.f,
+                    .norm_eps = 1e-5f};
     ptq_err err;
     ptq_rng r;
     ptq_rng_seed(&r, 77);
     if (ptq_model_alloc(m, &c, &err)) exit(1);
-    for (int i = 0; i < c.vocab_size * c.dim; i++) m->tok_emb[i] = 0.5f * (float)ptq_rng_normal(&r);
-    for (int i = 0; i < c.dim; i++) m->rms_final[i] = 1.f;
+    for (int i = 0; i < c.vocab_size * c.dim; i++)
+        m->tok_emb[i] = 0.5f * (float)ptq_rng_normal(&r);
+    for (int i = 0; i < c.dim; i++)
+        m->rms_final[i] = 1.f;
     for (int l = 0; l < c.n_layers; l++) {
         ptq_layer *L = &m->layers[l];
-        for (int i = 0; i < c.dim; i++) L->rms_att[i] = L->rms_ffn[i] = 1.f;
+        for (int i = 0; i < c.dim; i++)
+            L->rms_att[i] = L->rms_ffn[i] = 1.f;
         for (int j = 0; j < PTQ_LIN_COUNT; j++) {
-            for (int i = 0; i < L->lin[j].out * L->lin[j].in; i++) L->lin[j].w[i] = 0.3f * (float)ptq_rng_normal(&r);
+            for (int i = 0; i < L->lin[j].out * L->lin[j].in; i++)
+                L->lin[j].w[i] = 0.3f * (float)ptq_rng_normal(&r);
             L->lin[j].aq = (ptq_act_qspec){6, 0, 1.f, 0};
         }
     }
@@ -178,8 +197,10 @@ static void run_init(run *r) {
     CHECK(r->R1 >= 0);
     for (int l = 0; l < r->m.cfg.n_layers; l++)
         for (int j = 0; j < PTQ_LIN_COUNT; j++)
-            if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN) CHECK(ptq_tmodel_set_out_rot(&r->tm, l, j, r->R1, &err) == 0);
-            else if (j != PTQ_LIN_O) CHECK(ptq_tmodel_set_in_rot(&r->tm, l, j, r->R1, 0, &err) == 0);
+            if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN)
+                CHECK(ptq_tmodel_set_out_rot(&r->tm, l, j, r->R1, &err) == 0);
+            else if (j != PTQ_LIN_O)
+                CHECK(ptq_tmodel_set_in_rot(&r->tm, l, j, r->R1, 0, &err) == 0);
     CHECK(ptq_tmodel_set_in_rot(&r->tm, r->m.cfg.n_layers, 0, r->R1, 0, &err) == 0);
     CHECK(ptq_tmodel_set_emb_rot(&r->tm, r->R1, &err) == 0);
     CHECK((r->tp = ptq_tape_new(&r->tm, 12, &err)) != NULL);
@@ -205,8 +226,10 @@ static double run_steps(run *r, int from, int to, int ck, const char *path, cons
     ptq_train_progress_start(&pg, "test", from, to);
     for (int s = from; s < to; s++) {
         int tok[12], tgt[12];
-        for (int t = 0; t < 12; t++) tok[t] = (int)(ptq_rng_u64(&r->data) % 5); /* a small alphabet: learnable */
-        for (int t = 0; t < 12; t++) tgt[t] = t < 11 ? tok[t + 1] : -1;
+        for (int t = 0; t < 12; t++)
+            tok[t] = (int)(ptq_rng_u64(&r->data) % 5); /* a small alphabet: learnable */
+        for (int t = 0; t < 12; t++)
+            tgt[t] = t < 11 ? tok[t + 1] : -1;
         ptq_params_zero_grad(&r->tm.P);
         CHECK(ptq_train_forward(&r->tm, r->tp, tok, tgt, 12, NULL, &loss, &err) == 0);
         CHECK(ptq_train_check_loss(loss, s, "test", &err) == 0);
@@ -299,16 +322,31 @@ static int batch(void *ctx, long step, int w, ptq_rng *r, int *tok, int *tgt, in
     (void)ctx, (void)w, (void)err;
     if (step == g_kill_at) raise(SIGKILL);
     *T = 8 + (int)(step % 5);
-    for (int t = 0; t < *T; t++) tok[t] = (int)(ptq_rng_u64(r) % 5);
-    for (int t = 0; t < *T; t++) tgt[t] = t + 1 < *T ? tok[t + 1] : -1;
+    for (int t = 0; t < *T; t++)
+        tok[t] = (int)(ptq_rng_u64(r) % 5);
+    for (int t = 0; t < *T; t++)
+        tgt[t] = t + 1 < *T ? tok[t + 1] : -1;
     return 0;
 }
 
 static ptq_train_loop_opts loop_opts(run *r, const char *path, double *losses) {
-    return (ptq_train_loop_opts){.label = "loop-test", .steps = 12, .accum = 2, .clip = 1.0, .adam = &r->adam,
-                                 .lr = 3e-2, .lr_min = 3e-3, .warmup = 2, .cay = &r->cay, .cay_lr = 0.2,
-                                 .ckpt_path = path, .ckpt_every = 3, .identity = "tiny loop-test", .seed = 99,
-                                 .batch = batch, .losses = losses, .quiet = 1};
+    return (ptq_train_loop_opts){.label = "loop-test",
+                                 .steps = 12,
+                                 .accum = 2,
+                                 .clip = 1.0,
+                                 .adam = &r->adam,
+                                 .lr = 3e-2,
+                                 .lr_min = 3e-3,
+                                 .warmup = 2,
+                                 .cay = &r->cay,
+                                 .cay_lr = 0.2,
+                                 .ckpt_path = path,
+                                 .ckpt_every = 3,
+                                 .identity = "tiny loop-test",
+                                 .seed = 99,
+                                 .batch = batch,
+                                 .losses = losses,
+                                 .quiet = 1};
 }
 
 /* Runs first in main: fork before any OpenMP thread pool exists. */
@@ -363,7 +401,8 @@ static void test_loop_kill(void) {
     run_free(&b);
     run_init(&b);
     for (int l = 0; l < 2; l++)
-        for (int j = 0; j < PTQ_LIN_COUNT; j++) b.m.layers[l].lin[j].aq.bits = 16; /* no quantizer to clamp it */
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            b.m.layers[l].lin[j].aq.bits = 16; /* no quantizer to clamp it */
     b.m.layers[1].rms_ffn[2] = INFINITY;
     ob = loop_opts(&b, NULL, NULL);
     CHECK(ptq_train_loop(&b.tm, b.tp, &ob, &err) == -1 && strstr(err.msg, "loop-test: loss is not finite") &&
