@@ -34,7 +34,11 @@
 
 static const ptq_opt_def rs_opts[] = {
     PTQ_SPIN_OPTS("learned"),
-    {.name = "rank", .type = PTQ_OPT_INT, .def = "32", .lo = -1, .hi = 1 << 20,
+    {.name = "rank",
+     .type = PTQ_OPT_INT,
+     .def = "32",
+     .lo = -1,
+     .hi = 1 << 20,
      .help = "rank of the online residual basis-change correction (0: none, -1: full = dim)"},
     {0}};
 
@@ -45,11 +49,12 @@ static int rs_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
     const char *rot = ptq_opt_str(me, ctx->opts, "rotation");
     int d = m->cfg.dim, rank = (int)ptq_opt_num(me, ctx->opts, "rank");
     if (rank > d)
-        return ptq_fail(err, "respinquant: option 'rank' = %d exceeds the residual width (dim %d): use 0..%d or -1 "
-                             "for full", rank, d, d);
+        return ptq_fail(err,
+                        "respinquant: option 'rank' = %d exceeds the residual width (dim %d): use 0..%d or -1 "
+                        "for full",
+                        rank, d, d);
     ptq_spin_plan p;
-    if (ptq_spin_plan_init(&p, &m->cfg, strcmp(rot, "random") ? "hadamard" : "random", 0, ctx->seed, err))
-        return -1;
+    if (ptq_spin_plan_init(&p, &m->cfg, strcmp(rot, "random") ? "hadamard" : "random", 0, ctx->seed, err)) return -1;
     p.init = rot;
     p.rank = rank < 0 ? d : rank;
     int rc = strcmp(rot, "learned") ? 0 : ptq_spin_learn(me, &p, m, ctx, err);

@@ -108,15 +108,13 @@ int ptq_ruft_block(ptq_model *m, int l, const float *X, const float *Y, const pt
     for (int g = 0; g < 4; g++) {
         char nm[48];
         snprintf(nm, sizeof nm, "layers.%d.%s.omega", l, ptq_linear_names[groups[g][0]]);
-        if ((hid[g] = ptq_tmodel_add_householder(&w.tm, nm, Ly->lin[groups[g][0]].in, omega[g], err)) < 0)
-            goto restore;
+        if ((hid[g] = ptq_tmodel_add_householder(&w.tm, nm, Ly->lin[groups[g][0]].in, omega[g], err)) < 0) goto restore;
         for (int i = 0; i < 3 && groups[g][i] >= 0; i++)
             if (ptq_tmodel_set_in_rot(&w.tm, l, groups[g][i], hid[g], 1, err) ||
                 ptq_tmodel_set_wq(&w.tm, l, groups[g][i], &o->wq, err))
                 goto restore;
     }
-    if (!(w.tp = ptq_tape_new(&w.tm, c->seqlen, err)) || ptq_adamw_init(&w.opt, &w.tm.P, o->lr, 0, err))
-        goto restore;
+    if (!(w.tp = ptq_tape_new(&w.tm, c->seqlen, err)) || ptq_adamw_init(&w.opt, &w.tm.P, o->lr, 0, err)) goto restore;
     w.have_opt = 1;
     double first = NAN, last = NAN;
     if (ft_train(&w, l, X, Y, c, o, &first, &last, err)) goto restore;
@@ -124,8 +122,10 @@ int ptq_ruft_block(ptq_model *m, int l, const float *X, const float *Y, const pt
         const float *u = w.tm.P.p[hid[g]].val;
         int n = Ly->lin[groups[g][0]].in;
         double nn = 0;
-        for (int j = 0; j < n; j++) nn += (double)u[j] * u[j];
-        for (int j = 0; j < n && nn > 0; j++) omega[g][j] = (float)(u[j] / sqrt(nn));
+        for (int j = 0; j < n; j++)
+            nn += (double)u[j] * u[j];
+        for (int j = 0; j < n && nn > 0; j++)
+            omega[g][j] = (float)(u[j] / sqrt(nn));
     }
     if (o->info) {
         cJSON *e = cJSON_CreateObject();
@@ -141,7 +141,8 @@ restore: /* the Householder (learned, or the initial one after a failure) back i
         fold_h(Ly, groups[g], omega[g]);
     }
     for (int g = 0; g < 4 && !rc; g++)
-        for (int i = 0; i < 3 && groups[g][i] >= 0 && !rc; i++) rc = ptq_wq_linear(&Ly->lin[groups[g][i]], &o->wq, err);
+        for (int i = 0; i < 3 && groups[g][i] >= 0 && !rc; i++)
+            rc = ptq_wq_linear(&Ly->lin[groups[g][i]], &o->wq, err);
 out:
     ft_free(&w);
     Ly->kq = kq, Ly->vq = vq; /* block_end installs them, after the calibration walk */

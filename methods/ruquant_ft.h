@@ -16,8 +16,8 @@ typedef struct {
     double lr;       /* AdamW */
     int qk_hadamard; /* the Q/K head Hadamard of the quantized block */
     int kv_bits;
-    ptq_wq_opts wq;  /* the weights' fake quantizer while training */
-    cJSON *info;     /* NULL, or an array that gets one entry per block */
+    ptq_wq_opts wq; /* the weights' fake quantizer while training */
+    cJSON *info;    /* NULL, or an array that gets one entry per block */
 } ptq_ruft_opts;
 
 /* Outputs of FP block l for the calibration inputs X (nsamples x seqlen x

@@ -33,8 +33,10 @@ static int attach(ptq_tmodel *tm, ptq_spin_plan *p, int *rid, int *vid, ptq_err 
         if ((vid[l] = ptq_tmodel_add_rotation(tm, nm, p->hd, p->vo[l], err)) < 0) return -1;
         for (int j = 0; j < PTQ_LIN_COUNT; j++) {
             int rc = 0;
-            if (j == PTQ_LIN_O) rc = ptq_tmodel_set_in_rot(tm, l, j, vid[l], 0, err);
-            else if (j != PTQ_LIN_DOWN) rc = ptq_tmodel_set_in_rot(tm, l, j, rid[2 * l + (j >= PTQ_LIN_GATE)], 1, err);
+            if (j == PTQ_LIN_O)
+                rc = ptq_tmodel_set_in_rot(tm, l, j, vid[l], 0, err);
+            else if (j != PTQ_LIN_DOWN)
+                rc = ptq_tmodel_set_in_rot(tm, l, j, rid[2 * l + (j >= PTQ_LIN_GATE)], 1, err);
             if (rc) return -1;
         }
         if (ptq_tmodel_set_out_rot(tm, l, PTQ_LIN_V, vid[l], err)) return -1;
@@ -48,7 +50,8 @@ static int calib_loss(ptq_tmodel *tm, ptq_tape *tp, const ptq_calib *c, int *tgt
     for (int i = 0; i < c->nsamples; i++) {
         const int *tok = c->tokens + (size_t)i * c->seqlen;
         double loss;
-        for (int t = 0; t < c->seqlen; t++) tgt[t] = t + 1 < c->seqlen ? tok[t + 1] : -1;
+        for (int t = 0; t < c->seqlen; t++)
+            tgt[t] = t + 1 < c->seqlen ? tok[t + 1] : -1;
         if (ptq_train_forward(tm, tp, tok, tgt, c->seqlen, NULL, &loss, err)) return -1;
         sum += loss;
     }
@@ -106,7 +109,8 @@ static int next_window(void *ctx, long step, int w, ptq_rng *rng, int *tokens, i
     const ptq_calib *c = &ws->cal;
     const int *tok = c->tokens + (size_t)((step * ws->batch + w) % c->nsamples) * c->seqlen;
     memcpy(tokens, tok, sizeof(int) * c->seqlen);
-    for (int t = 0; t < c->seqlen; t++) targets[t] = t + 1 < c->seqlen ? tok[t + 1] : -1;
+    for (int t = 0; t < c->seqlen; t++)
+        targets[t] = t + 1 < c->seqlen ? tok[t + 1] : -1;
     *T = c->seqlen;
     return 0;
 }
@@ -121,15 +125,22 @@ static int learn_loop(learn_ws *w, const ptq_method *me, const ptq_model *m, con
     ptq_opts_label(me, ctx->opts, label, sizeof label);
     snprintf(id, sizeof id, "%s %s %s seed %llu calib %s x%d x%d", m->path, ctx->q->text, label,
              (unsigned long long)ctx->seed, w->cal.dataset_sha256, w->cal.nsamples, w->cal.seqlen);
-    ptq_train_loop_opts o = {.label = me->name, .steps = steps, .accum = w->batch, .cay = &w->cay, .cay_lr = lr,
+    ptq_train_loop_opts o = {.label = me->name,
+                             .steps = steps,
+                             .accum = w->batch,
+                             .cay = &w->cay,
+                             .cay_lr = lr,
                              .ckpt_path = ckpt && *ckpt ? ckpt : NULL,
-                             .ckpt_every = (long)ptq_opt_num(me, ctx->opts, "checkpoint_every"), .identity = id,
-                             .seed = ctx->seed, .batch = next_window, .batch_ctx = w, .losses = losses};
+                             .ckpt_every = (long)ptq_opt_num(me, ctx->opts, "checkpoint_every"),
+                             .identity = id,
+                             .seed = ctx->seed,
+                             .batch = next_window,
+                             .batch_ctx = w,
+                             .losses = losses};
     return ptq_train_loop(&w->tm, w->tp, &o, err);
 }
 
-int ptq_spin_learn(const ptq_method *me, ptq_spin_plan *p, const ptq_model *m, const ptq_apply_ctx *ctx,
-                   ptq_err *err) {
+int ptq_spin_learn(const ptq_method *me, ptq_spin_plan *p, const ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
     long steps = (long)ptq_opt_num(me, ctx->opts, "steps");
     int batch = (int)ptq_opt_num(me, ctx->opts, "batch"), ns = (int)ptq_opt_num(me, ctx->opts, "nsamples");
     double lr = ptq_opt_num(me, ctx->opts, "lr");
@@ -140,8 +151,7 @@ int ptq_spin_learn(const ptq_method *me, ptq_spin_plan *p, const ptq_model *m, c
     memset(&w, 0, sizeof w);
     double *losses = ptq_calloc(steps, sizeof(double), err), t0 = ptq_now_sec();
     w.batch = batch;
-    int rc = !losses || learn_setup(&w, me, p, m, ctx, err) ||
-             calib_loss(&w.tm, w.tp, &w.cal, w.tgt, &p->loss0, err) ||
+    int rc = !losses || learn_setup(&w, me, p, m, ctx, err) || calib_loss(&w.tm, w.tp, &w.cal, w.tgt, &p->loss0, err) ||
              ptq_train_check_loss(p->loss0, 0, me->name, err) || learn_loop(&w, me, m, ctx, steps, lr, losses, err) ||
              calib_loss(&w.tm, w.tp, &w.cal, w.tgt, &p->loss1, err) ||
              ptq_train_check_loss(p->loss1, steps, me->name, err);

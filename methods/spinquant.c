@@ -28,7 +28,6 @@
 
 #include "spinrot.h"
 
-
 static const ptq_opt_def sq_opts[] = {PTQ_SPIN_OPTS("learned"), {0}};
 
 extern const ptq_method ptq_method_spinquant;
@@ -37,8 +36,7 @@ static int sq_apply(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err) {
     const ptq_method *me = &ptq_method_spinquant;
     const char *rot = ptq_opt_str(me, ctx->opts, "rotation");
     ptq_spin_plan p;
-    if (ptq_spin_plan_init(&p, &m->cfg, strcmp(rot, "random") ? "hadamard" : "random", 1, ctx->seed, err))
-        return -1;
+    if (ptq_spin_plan_init(&p, &m->cfg, strcmp(rot, "random") ? "hadamard" : "random", 1, ctx->seed, err)) return -1;
     p.init = rot;
     int rc = strcmp(rot, "learned") ? 0 : ptq_spin_learn(me, &p, m, ctx, err);
     if (!rc) rc = ptq_spin_apply(me, &p, m, ctx, err);

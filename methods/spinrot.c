@@ -22,7 +22,8 @@ static int make_basis(float *A, int n, const char *kind, uint64_t seed, ptq_err 
     ptq_rng_seed(&r, seed);
     for (int i = 0; i < n; i++)
         if (ptq_rng_u64(&r) & 1)
-            for (int j = 0; j < n; j++) A[(size_t)i * n + j] = -A[(size_t)i * n + j];
+            for (int j = 0; j < n; j++)
+                A[(size_t)i * n + j] = -A[(size_t)i * n + j];
     return 0;
 }
 
@@ -33,7 +34,8 @@ void ptq_spin_plan_free(ptq_spin_plan *p) {
         free(p->res);
     }
     if (p->vo)
-        for (int l = 0; l < p->n_layers; l++) free(p->vo[l]);
+        for (int l = 0; l < p->n_layers; l++)
+            free(p->vo[l]);
     free(p->vo);
     memset(p, 0, sizeof *p);
 }
@@ -88,30 +90,35 @@ int ptq_spin_lowrank(const float *Rin, const float *Rout, int d, int r, float *Q
     float *Tf = malloc(sizeof(float) * dd);
     if (!Tf) return free(T), free(S), ptq_fail(err, "out of memory (residual correction, d %d)", d);
     ptq_sgemm(CblasTrans, CblasNoTrans, d, d, d, 1.f, Rout, d, Rin, d, 0.f, Tf, d);
-    for (size_t i = 0; i < dd; i++) T[i] = Tf[i], D[i] = Tf[i] - (i % (d + 1) == 0);
+    for (size_t i = 0; i < dd; i++)
+        T[i] = Tf[i], D[i] = Tf[i] - (i % (d + 1) == 0);
     free(Tf);
     int rc = svd(D, d, U, Vt, err); /* Q = first r columns of U */
     for (int i = 0; i < d && !rc; i++)
         for (int a = 0; a < r; a++) {
             double s = 0;
-            for (int k = 0; k < d; k++) s += T[(size_t)i * d + k] * U[(size_t)k * d + a];
+            for (int k = 0; k < d; k++)
+                s += T[(size_t)i * d + k] * U[(size_t)k * d + a];
             TQ[(size_t)i * r + a] = s;
         }
     for (int a = 0; a < r && !rc; a++) /* S = Q^T T Q */
         for (int b = 0; b < r; b++) {
             double s = 0;
-            for (int i = 0; i < d; i++) s += U[(size_t)i * d + a] * TQ[(size_t)i * r + b];
+            for (int i = 0; i < d; i++)
+                s += U[(size_t)i * d + a] * TQ[(size_t)i * r + b];
             S[(size_t)a * r + b] = s;
         }
     if (!rc) rc = svd(S, r, u, vt, err);
     for (int a = 0; a < r && !rc; a++) /* M = u vt - I (polar factor of S) */
         for (int b = 0; b < r; b++) {
             double s = 0;
-            for (int k = 0; k < r; k++) s += u[(size_t)a * r + k] * vt[(size_t)k * r + b];
+            for (int k = 0; k < r; k++)
+                s += u[(size_t)a * r + k] * vt[(size_t)k * r + b];
             M[(size_t)a * r + b] = (float)(s - (a == b));
         }
     for (int i = 0; i < d && !rc; i++)
-        for (int a = 0; a < r; a++) Q[(size_t)i * r + a] = (float)U[(size_t)i * d + a];
+        for (int a = 0; a < r; a++)
+            Q[(size_t)i * r + a] = (float)U[(size_t)i * d + a];
     free(T), free(S);
     return rc;
 }
@@ -122,7 +129,8 @@ static int transpose(float *W, int rows, int cols, ptq_err *err) {
     float *t = ptq_calloc((size_t)rows * cols, sizeof(float), err);
     if (!t) return -1;
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) t[(size_t)c * rows + r] = W[(size_t)r * cols + c];
+        for (int c = 0; c < cols; c++)
+            t[(size_t)c * rows + r] = W[(size_t)r * cols + c];
     memcpy(W, t, (size_t)rows * cols * sizeof(float));
     free(t);
     return 0;
@@ -144,8 +152,10 @@ static int fold_out(const float *A, int n, float *W, int cols, ptq_err *err) {
 
 static void scale_cols(float *W, int rows, int cols, float *g) {
     for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++) W[(size_t)r * cols + j] *= g[j];
-    for (int j = 0; j < cols; j++) g[j] = 1.f;
+        for (int j = 0; j < cols; j++)
+            W[(size_t)r * cols + j] *= g[j];
+    for (int j = 0; j < cols; j++)
+        g[j] = 1.f;
 }
 
 /* RMSNorm gammas into the linears that read them (QuaRot's fusion). */
@@ -158,7 +168,8 @@ void ptq_spin_fuse_norms(ptq_model *m, int l) {
         memcpy(tmp, j >= PTQ_LIN_GATE ? L->rms_ffn : L->rms_att, sizeof tmp);
         scale_cols(L->lin[j].w, L->lin[j].out, d, tmp);
     }
-    for (int j = 0; j < d; j++) L->rms_att[j] = L->rms_ffn[j] = 1.f;
+    for (int j = 0; j < d; j++)
+        L->rms_att[j] = L->rms_ffn[j] = 1.f;
 }
 
 /* The head_dim rotation R on V's output (each head) and O's input (each head). */
@@ -197,9 +208,9 @@ int ptq_spin_online_ops(ptq_model *m, int l, uint64_t seed, ptq_err *err) {
         return ptq_wrap(err, "Q/K Hadamard");
     ptq_linear *D = &L->lin[PTQ_LIN_DOWN];
     ptq_online_op_clear(&D->in_op);
-    if ((ptq_hadamard_supported(c->hidden_dim) ? ptq_op_hadamard(&D->in_op, c->hidden_dim, err)
-                                               : ptq_op_random_orthogonal(&D->in_op, c->hidden_dim,
-                                                                          seed + 1000 + (uint64_t)l, err)) ||
+    if ((ptq_hadamard_supported(c->hidden_dim)
+             ? ptq_op_hadamard(&D->in_op, c->hidden_dim, err)
+             : ptq_op_random_orthogonal(&D->in_op, c->hidden_dim, seed + 1000 + (uint64_t)l, err)) ||
         ptq_online_op_apply(&D->in_op, D->w, D->out, D->in, err))
         return ptq_wrap(err, "down_proj online transform");
     return 0;
@@ -240,14 +251,18 @@ static int sp_block(void *state, ptq_model *m, int l, float *X, const ptq_calib 
     ptq_spin_fuse_norms(m, l);
     for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++) {
         ptq_linear *W = &L->lin[j];
-        if (j == PTQ_LIN_O) rc = fold_out(Rb, d, W->w, W->in, err);
-        else if (j == PTQ_LIN_DOWN) rc = fold_out(Rn, d, W->w, W->in, err);
-        else rc = fold_in(j >= PTQ_LIN_GATE ? Rb : Ra, d, W->w, W->out, err);
+        if (j == PTQ_LIN_O)
+            rc = fold_out(Rb, d, W->w, W->in, err);
+        else if (j == PTQ_LIN_DOWN)
+            rc = fold_out(Rn, d, W->w, W->in, err);
+        else
+            rc = fold_in(j >= PTQ_LIN_GATE ? Rb : Ra, d, W->w, W->out, err);
     }
     if (rc || fuse_vo(m, l, p->vo[l], err)) return ptq_wrap(err, "%s: rotations of layer %d", s->me->name, l);
     if (install_corr(m, l, 0, Ra, Rb, p->rank, err) || install_corr(m, l, 1, Rb, Rn, p->rank, err))
         return ptq_wrap(err, "%s: residual correction of layer %d", s->me->name, l);
-    for (int k = 0; k < 2; k++) s->corr_flops += ptq_online_op_flops(&L->resid_op[k]);
+    for (int k = 0; k < 2; k++)
+        s->corr_flops += ptq_online_op_flops(&L->resid_op[k]);
     if (ptq_spin_online_ops(m, l, s->ctx.seed, err)) return ptq_wrap(err, "%s: layer %d", s->me->name, l);
     if (X) return ptq_gptq_block(m, l, X, cal, &s->o, 1, err);
     return ptq_wq_layer(m, l, &s->wq, err);
@@ -297,7 +312,7 @@ int ptq_spin_apply(const ptq_method *me, ptq_spin_plan *p, ptq_model *m, const p
     s.o.wq = s.wq;
     s.o.percdamp = ptq_opt_num(me, ctx->opts, "percdamp");
     s.o.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
-    const ptq_method inner = {.name = me->name, .summary = me->summary, .opts = me->opts,
-                              .needs_calib = sp_needs_gptq, .blocks = &sp_blocks};
+    const ptq_method inner = {
+        .name = me->name, .summary = me->summary, .opts = me->opts, .needs_calib = sp_needs_gptq, .blocks = &sp_blocks};
     return ptq_method_apply(&inner, m, &s.ctx, err);
 }

@@ -47,10 +47,10 @@
 
 typedef struct {
     int n_layers, d, hd;
-    float **res; /* 2L+1 pointers to d x d matrices (may alias) */
-    float **vo;  /* L pointers to hd x hd matrices (V rows / O columns per head) */
-    int rank;    /* residual correction rank where res[k] != res[k+1] (0: none; d: exact) */
-    const char *init; /* "random", "hadamard" or "learned" (recorded) */
+    float **res;                        /* 2L+1 pointers to d x d matrices (may alias) */
+    float **vo;                         /* L pointers to hd x hd matrices (V rows / O columns per head) */
+    int rank;                           /* residual correction rank where res[k] != res[k+1] (0: none; d: exact) */
+    const char *init;                   /* "random", "hadamard" or "learned" (recorded) */
     double learn_seconds, loss0, loss1; /* learning (when run) */
     int learned_steps;
 } ptq_spin_plan;
@@ -86,7 +86,6 @@ int ptq_spin_online_ops(ptq_model *m, int l, uint64_t seed, ptq_err *err);
  * with activations and KV fake-quantized (weights 16-bit); m is not
  * changed. Options of `me`: steps, batch, lr, momentum, nsamples, seqlen.
  * A non-finite loss stops with an error naming the step. */
-int ptq_spin_learn(const ptq_method *me, ptq_spin_plan *p, const ptq_model *m, const ptq_apply_ctx *ctx,
-                   ptq_err *err);
+int ptq_spin_learn(const ptq_method *me, ptq_spin_plan *p, const ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
 
 #endif

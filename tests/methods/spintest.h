@@ -20,7 +20,7 @@ static uint64_t g_seed; /* calibration sampling seed (the CLI's --seed sets it t
 
 /* opts: "key=value,key=value" (typed by the method's table). info: NULL or filled. */
 static inline int apply_opts(const char *method, const char *bits, const char *opts, ptq_model *m, cJSON *info,
-                      ptq_err *err) {
+                             ptq_err *err) {
     const ptq_method *me = ptq_method_find(method);
     ptq_qspec q;
     if (!me || ptq_qspec_parse(bits, &q, err)) return -1;
@@ -58,7 +58,8 @@ static inline double rel_diff(const ptq_model *m) {
     logits_of(&g_ref, a);
     logits_of(m, b);
     double d = 0, r = 0;
-    for (size_t i = 0; i < n; i++) d += ((double)a[i] - b[i]) * (a[i] - b[i]), r += (double)a[i] * a[i];
+    for (size_t i = 0; i < n; i++)
+        d += ((double)a[i] - b[i]) * (a[i] - b[i]), r += (double)a[i] * a[i];
     free(a), free(b);
     return sqrt(d / r);
 }

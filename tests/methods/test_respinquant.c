@@ -25,8 +25,10 @@ static double corr_error(const float *Rin, const float *Rout, int d, int r, doub
         for (int j = 0; j < d; j++) {
             double c = (i == j), t = 0;
             for (int a = 0; a < r; a++)
-                for (int b = 0; b < r; b++) c += (double)Q[i * r + a] * M[a * r + b] * Q[j * r + b];
-            for (int k = 0; k < d; k++) t += (double)Rout[k * d + i] * Rin[k * d + j];
+                for (int b = 0; b < r; b++)
+                    c += (double)Q[i * r + a] * M[a * r + b] * Q[j * r + b];
+            for (int k = 0; k < d; k++)
+                t += (double)Rout[k * d + i] * Rin[k * d + j];
             C[i * d + j] = (float)c;
             e += (c - t) * (c - t);
         }
@@ -43,7 +45,8 @@ static void test_lowrank(void) {
     double prev = 1e30, orth;
     for (int r = 1; r <= d; r++) {
         double e = corr_error(A, B, d, r, &orth);
-        if (r == 1 || r == 8 || r == d) printf("random bases d=%d rank %2d: ||correction - T|| %.3e, orth err %.1e\n", d, r, e, orth);
+        if (r == 1 || r == 8 || r == d)
+            printf("random bases d=%d rank %2d: ||correction - T|| %.3e, orth err %.1e\n", d, r, e, orth);
         CHECK(e <= prev + 1e-4); /* more rank, no worse */
         CHECK(orth < 1e-5);
         prev = e;
@@ -102,7 +105,8 @@ static void test_export(void) {
         CHECK(ptq_state_init_packed(&ps, &pm.view, NT, NT, &err) == 0);
         CHECK(ptq_forward(&pm.view, &ps, g_toks.ids, NT, 0, lp, 0, &err) == 0);
         double dp = 0, s = 0;
-        for (size_t i = 0; i < n; i++) dp += fabs((double)lp[i] - lb[i]), s += fabs((double)lb[i]);
+        for (size_t i = 0; i < n; i++)
+            dp += fabs((double)lp[i] - lb[i]), s += fabs((double)lb[i]);
         printf("respinquant W4A4KV4 rank 8: export round trip identical; packed path mean |dlogit|/|logit| %.2e\n",
                dp / s);
         CHECK(dp / s < 0.05);

@@ -53,8 +53,10 @@ static void check_checkpoint(void) {
     int rb = ra ? -1 : apply_opts("spinquant", "W4A4KV4", o1, &b, ib, &err); /* resumes at step 4 of 4 */
     CHECK(ra == 0 && rb == 0);
     if (!ra && !rb) {
-        double la = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ia, "learning"), "calib_loss_learned"));
-        double lb = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ib, "learning"), "calib_loss_learned"));
+        double la =
+            cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ia, "learning"), "calib_loss_learned"));
+        double lb =
+            cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ib, "learning"), "calib_loss_learned"));
         printf("spinquant checkpoint: learned CE %.6f, resumed from the finished checkpoint %.6f\n", la, lb);
         CHECK(la == lb && !memcmp(a.tok_emb, b.tok_emb, sizeof(float) * a.cfg.vocab_size * a.cfg.dim));
     }
