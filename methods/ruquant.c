@@ -35,6 +35,15 @@
  *   - All groups of a layer are calibrated from the layer's FP input before
  *     the layer is changed (DuQuant calibrates the layer in one pass); the
  *     walk then advances through the quantized layer. lm_head stays 16-bit.
+ *   - Stage 2 (finetune=true, ruquant_ft.c): per block, each group's
+ *     global Householder vector is learned with AdamW (lr 1e-2, 20 epochs,
+ *     batch 1) on the MSE between the FP block output and the quantized
+ *     block output (activations, KV and RTN weights fake-quantized,
+ *     straight-through), then folded and the weights quantized. In fp32, not
+ *     AMP; the targets are the FP block's outputs on the block's
+ *     (true-sequential) calibration inputs; KV and the Q/K Hadamard are on
+ *     while training and are installed for evaluation in block_end as
+ *     without +ft.
  *   - Rotations are built even at W16A16 (then the model is the rotated FP
  *     model, which tests use to check exactness). */
 #include <math.h>
@@ -45,6 +54,7 @@
 #include "lincapture.h"
 #include "method_util.h"
 #include "rotations.h"
+#include "ruquant_ft.h"
 
 static const ptq_opt_def ru_opts[] = {
     {.name = "alpha", .type = PTQ_OPT_FLOAT, .def = "0.6", .lo = 0.0, .hi = 1.0, .help = "smoothing strength"},
@@ -61,6 +71,11 @@ static const ptq_opt_def ru_opts[] = {
      .help = "weight clip ratio (-1: 0.8 at W<=4, else 1.0)"},
     {.name = "kv_hadamard", .type = PTQ_OPT_BOOL, .def = "true",
      .help = "Hadamard on Q/K heads before KV quantization"},
+    {.name = "finetune", .type = PTQ_OPT_BOOL, .def = "false",
+     .help = "stage 2 (+ft): learn each group's Householder vector with AdamW on the block-output MSE"},
+    {.name = "ft_epochs", .type = PTQ_OPT_INT, .def = "20", .lo = 1, .hi = 100000,
+     .help = "+ft: epochs over the calibration windows (batch 1)"},
+    {.name = "ft_lr", .type = PTQ_OPT_FLOAT, .def = "0.01", .lo = 0.0, .hi = 10.0, .help = "+ft: AdamW learning rate"},
     PTQ_CALIB_OPTS("128", "2048"),
     {0}};
 
@@ -77,6 +92,9 @@ typedef struct {
     ptq_wq_opts wq;
     double online_flops; /* per token, all layers */
     int had;             /* Hadamard on Q/K heads (KV < 16) */
+    int ft, ft_epochs;   /* stage 2 */
+    double ft_lr;
+    cJSON *ft_info;      /* per layer: block-output MSE, first and last epoch */
 } ru_run;
 
 /* Inputs of every group for the window-averaged layer input (T x C each). */
@@ -162,7 +180,7 @@ static int do_group(ru_run *r, ptq_model *m, int layer, int g, const ptq_lincap 
         for (int oo = 0; oo < L->out; oo++)
             for (int j = 0; j < C; j++) L->w[(size_t)oo * C + j] *= s[j];
         if (ptq_ru_rotate_rows(tr, L->w, L->out, err)) goto out;
-        if (ptq_wq_linear(L, &r->wq, err)) goto out;
+        if (!r->ft && ptq_wq_linear(L, &r->wq, err)) goto out; /* +ft: after the Householder is learned */
         ptq_online_op_clear(&L->in_op);
         ptq_online_op_share(&L->in_op, &op);
         L->aq = (ptq_act_qspec){r->ctx->q->a_bits, 0, (float)r->lac, 0};
@@ -183,6 +201,8 @@ static int ru_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_cal
     memset(&mc, 0, sizeof mc);
     memset(caps, 0, sizeof caps);
     int rc = -1;
+    float *Y = NULL; /* +ft: the FP block's outputs */
+    if (r->ft && !(Y = ptq_ruft_targets(m, layer, X, c, err))) return -1;
     for (int g = 0; g < 4; g++)
         if (ptq_lincap_init(&caps[g], groups[g][0], m->layers[layer].lin[groups[g][0]].in, 0, 0, 0, err)) goto out;
     if (ptq_lincap_block(m, layer, X, c, caps, 4, err)) goto out;
@@ -192,8 +212,13 @@ static int ru_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_cal
             ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[groups[g][0]]);
             goto out;
         }
+    if (r->ft) {
+        ptq_ruft_opts fo = {r->ft_epochs, r->ft_lr, r->had, r->ctx->q->kv_bits, r->wq, r->ft_info};
+        if (ptq_ruft_block(m, layer, X, Y, c, groups, &fo, err)) goto out;
+    }
     rc = 0;
 out:
+    free(Y);
     for (int g = 0; g < 4; g++) {
         ptq_lincap_free(&caps[g]);
         free(mc.x[g]);
@@ -221,6 +246,14 @@ static int ru_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_er
     r->ro.zigzag = ptq_opt_bool(me, ctx->opts, "zigzag");
     r->ro.householder = ptq_opt_bool(me, ctx->opts, "householder");
     r->ro.seed = ctx->seed;
+    r->ft = ptq_opt_bool(me, ctx->opts, "finetune");
+    r->ft_epochs = (int)ptq_opt_num(me, ctx->opts, "ft_epochs");
+    r->ft_lr = ptq_opt_num(me, ctx->opts, "ft_lr");
+    if (r->ft && !r->ro.householder) {
+        free(r);
+        return ptq_fail(err, "ruquant: finetune=true learns the global Householder vector: it needs householder=true");
+    }
+    if (r->ft && ctx->info) r->ft_info = cJSON_AddArrayToObject(ctx->info, "ruquant_ft");
     r->lac = q->a_clip > 0 ? q->a_clip : ptq_opt_num(me, ctx->opts, "lac"); /* lac is the bit-spec's -clip */
     r->swc = ptq_opt_num(me, ctx->opts, "swc");
     if (r->lac <= 0) r->lac = q->a_bits <= 4 ? 0.9 : 1.0;

@@ -10,8 +10,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
 # config -> the missing method its error must name
-declare -A missing=([paper_spinquant]=spinquant [paper_respinquant]=spinquant [paper_specquant]=spinquant
-    [ablation_respinquant_rank]=respinquant)
+declare -A missing=()
 n=0
 for cfg in experiments/*.json; do
     name=$(basename "$cfg" .json)
