@@ -408,7 +408,7 @@ static int overlaps_best(table *t, const colspec *c, const char *bits, const cha
  * seed, marked when not significantly different from the best) or as CSV
  * (every mean at %.6g). */
 static void fill(table *t, int csv, ptq_table *tab, cJSON *summary) {
-    t->tested = t->untested = t->nseeds = 0;
+    if (!csv) t->tested = t->untested = t->nseeds = 0;
     tab->nlab = 1;
     ptq_table_col(tab, NULL, "%s", csv ? "method" : "Method");
     for (int b = 0; b < t->nbits; b++)

@@ -155,7 +155,9 @@ static int write_side(const char *results_path, cJSON *row, ptq_err *err) {
         cJSON_AddStringToObject(ref, "file", p);
         cJSON_AddStringToObject(ref, "sha256", sha);
         cJSON_AddNumberToObject(ref, "n", n);
-        cJSON_ReplaceItemViaPointer(side, a, ref);
+        char name[128];
+        snprintf(name, sizeof name, "%s", a->string ? a->string : "");
+        cJSON_ReplaceItemInObjectCaseSensitive(side, name, ref); /* frees a */
         a = ref;
     }
     return 0;
