@@ -578,6 +578,72 @@ static int plot_hist(const table *t, const colspec *c, const ptq_report_opts *o,
     return ptq_report_plot(o, "histogram.gp", vars, base, title, ".", figs, err);
 }
 
+/* `report --vs REF`: per bit-width, every method's ratio to REF (perplexity)
+ * or difference (0-shot avg, points) with its 95% interval. */
+static int vs_table(table *t, const ptq_report_opts *o, FILE *out, ptq_err *err) {
+    const char *ref = NULL;
+    for (int l = 0; l < t->nlabels && !ref; l++)
+        if (!strcmp(t->labels[l], o->vs)) ref = t->labels[l];
+    for (int l = 0; l < t->nlabels && !ref; l++) /* "gptq" matches a lone "gptq(percdamp=0.1)" */
+        if (!strncmp(t->labels[l], o->vs, strlen(o->vs)) && t->labels[l][strlen(o->vs)] == '(') ref = t->labels[l];
+    if (!ref) {
+        fprintf(stderr, "warning: report --vs %s: no such method in model %s (methods:", o->vs, t->model);
+        for (int l = 0; l < t->nlabels; l++) fprintf(stderr, " %s", t->labels[l]);
+        fprintf(stderr, ")\n");
+        return 0;
+    }
+    char cap[512];
+    snprintf(cap, sizeof cap,
+             "%s against %s: perplexity ratio method/%s and 0-shot avg difference (points), seed means, with the "
+             "95%% paired-bootstrap interval (windows or items, and seeds; %d resamples); marked (\xe2\x80\xa0): "
+             "significant, the interval excludes 1 (0). \"-\": no interval (see stderr).",
+             t->model, ref, ref, PTQ_BOOT_RESAMPLES);
+    ptq_table tab = {.caption = cap, .nlab = 3};
+    static const char *const heads[] = {"Bits", "Method", "Column", "Value", "Reference", "vs reference", "95% CI"};
+    for (int i = 0; i < 7; i++) ptq_table_col(&tab, NULL, "%s", heads[i]);
+    for (int b = 0; b < t->nbits; b++)
+        for (int c = 0; c < t->ncols; c++) {
+            const colspec *cs = &t->cols[c];
+            double rv = col_value(t, cs, ref, t->bits[b]);
+            for (int l = 0; l < t->nlabels && isfinite(rv); l++) {
+                double v = col_value(t, cs, t->labels[l], t->bits[b]);
+                if (!strcmp(t->labels[l], ref) || !isfinite(v)) continue;
+                ptq_ci ci;
+                ptq_err e;
+                int ok = col_ci(t, cs, t->bits[b], t->labels[l], ref, &ci, &e) == 0;
+                if (!ok && !(cs->col->per_task && strcmp(cs->col->metric, "ppl")))
+                    fprintf(stderr, "warning: report --vs %s: %s\n", ref, e.msg);
+                char sv[32], sr[32];
+                fmt_val(cs, v, sv, sizeof sv), fmt_val(cs, rv, sr, sizeof sr);
+                ptq_table_row(&tab, NULL);
+                ptq_table_cell(&tab, 0, "%s", t->bits[b]);
+                ptq_table_cell(&tab, 0, "%s", t->labels[l]);
+                ptq_table_cell(&tab, 0, "%s", cs->head);
+                ptq_table_cell(&tab, 0, "%s", sv);
+                ptq_table_cell(&tab, 0, "%s", sr);
+                if (ok && cs->col->per_task) {
+                    ptq_table_cell(&tab, 0, "%.4f", ci.point);
+                    ptq_table_cell(&tab, 0, "[%.4f, %.4f]", ci.lo, ci.hi);
+                } else if (ok) {
+                    ptq_table_cell(&tab, 0, "%+.1f", ci.point);
+                    ptq_table_cell(&tab, 0, "[%+.1f, %+.1f]", ci.lo, ci.hi);
+                } else {
+                    ptq_table_cell(&tab, 0, cs->col->per_task ? "%.4f" : "%+.1f", cs->col->per_task ? v / rv : v - rv);
+                    ptq_table_cell(&tab, 0, "-");
+                }
+                if (ok && (cs->col->per_task ? ci.lo > 1 || ci.hi < 1 : ci.lo > 0 || ci.hi < 0)) ptq_table_mark(&tab);
+            }
+        }
+    char suffix[300], rs[256];
+    ptq_report_sanitize(ref, rs, sizeof rs);
+    snprintf(suffix, sizeof suffix, "_vs_%s", rs);
+    ptq_report_opts fo = *o;
+    fo.formats &= PTQ_FMT_MD | PTQ_FMT_CSV;
+    int rc = ptq_report_tables(&tab, &tab, &fo, t->model, suffix, out, NULL, err);
+    ptq_table_free(&tab);
+    return rc;
+}
+
 static int report_model(const ptq_rowset *rs, const char *model, const ptq_report_opts *o,
                         const ptq_zs_average *rec, FILE *out, FILE *tex_all, FILE *figs, cJSON *summary,
                         ptq_err *err) {
@@ -597,6 +663,7 @@ static int report_model(const ptq_rowset *rs, const char *model, const ptq_repor
     int rc = ptq_report_tables(&shown, &csv, o, model, "", out, tex_all, err);
     ptq_table_free(&shown);
     ptq_table_free(&csv);
+    if (!rc && o->vs) rc = vs_table(t, o, out, err);
     for (int c = 0; c < t->ncols && o->plots && !rc; c++) {
         const colspec *cs = &t->cols[c];
         rc = cs->col->per_task ? plot_lines(t, cs, o, figs, err) : plot_hist(t, cs, o, figs, err);

@@ -17,6 +17,7 @@ typedef struct {
     int formats;           /* PTQ_FMT_* bits */
     int plots;             /* run gnuplot (png + svg) */
     const char *gnuplot_dir; /* directory of the *.gp scripts (NULL = find scripts/gnuplot) */
+    const char *vs;          /* a reference method: per bit-width ratios to it with intervals (NULL = none) */
 } ptq_report_opts;
 
 /* ---- tables ------------------------------------------------------------ */

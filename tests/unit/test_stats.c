@@ -191,6 +191,17 @@ int main(void) {
     char *js = slurp(fp);
     CHECK(strstr(js, "\"vs_best_lo\"") && strstr(js, "\"values\""));
     free(js);
+    /* --vs: the ratio to a reference with its interval; significant ones marked */
+    o.vs = "best";
+    o.formats = PTQ_FMT_MD;
+    CHECK(ptq_report(&rs, &o, NULL, &err) == 0);
+    snprintf(fp, sizeof fp, "%s/table_m_vs_best.md", dir);
+    md = slurp(fp);
+    CHECK(line_has(md, "| W4A4 | worse | a | 7.20 | 7.06 | 1.0", "]\xe2\x80\xa0 |"));
+    CHECK(line_has(md, "| W4A4 | tie | a |", "] |")); /* holds 1: not marked */
+    CHECK(line_has(md, "| W4A4 | same | a | 7.06 | 7.06 | 1.0000 | [1.0000, 1.0000] |", "|"));
+    CHECK(line_has(md, "| W4A4 | bad | a |", " | - |"));
+    free(md);
     ptq_rowset_free(&rs);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
