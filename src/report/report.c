@@ -532,9 +532,12 @@ static int plot_lines(const table *t, const colspec *c, const ptq_report_opts *o
     for (int l = 0; l < t->nlabels; l++) {
         int any = 0;
         for (int b = 0; b < t->nbits; b++) {
-            double v = col_value(t, c, t->labels[l], t->bits[b]);
+            double v = col_value(t, c, t->labels[l], t->bits[b]), sv[64], mean, sd;
             if (!isfinite(v) || v <= 0) continue;
-            fprintf(f, "%d %.9g %s\n", b, v, t->bits[b]);
+            int n = col_seed_values(t, c, t->labels[l], t->bits[b], sv);
+            ptq_mean_std(sv, n > 0 ? n : 0, &mean, &sd);
+            /* error bar: +- std over seeds (none with one seed; kept above 0 for the log axis) */
+            fprintf(f, "%d %.9g %s %.9g %.9g\n", b, v, t->bits[b], v - sd > 0 ? v - sd : v, v + sd);
             any = 1;
         }
         if (any) {
@@ -550,7 +553,7 @@ static int plot_lines(const table *t, const colspec *c, const ptq_report_opts *o
     snprintf(vars, sizeof vars,
              "datafile='%s.dat'; outbase='%s'; ylab='%s'; ttl='%s'; logy=1; nblocks=%d; titles='%s'; nbits=%d", base,
              base, c->col->plot_label, title, blocks, titles, t->nbits);
-    snprintf(tail, sizeof tail, " (%s).", c->col->plot_label);
+    snprintf(tail, sizeof tail, " (%s; error bars: \\(\\pm\\) std over seeds).", c->col->plot_label);
     return ptq_report_plot(o, "lines.gp", vars, base, title, tail, figs, err);
 }
 
