@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "compare.h"
+#include "stats.h"
 #include "task.h"
 
 void ptq_compare_tol_default(ptq_compare_tol *t) {
@@ -140,8 +141,66 @@ static void flag_invalid(const char *side, const char *id, const char *metric, c
     s->invalid++;
 }
 
-static void check_metric(const char *id, const char *metric, int rule, const char *se_name, const cJSON *nr,
-                         const cJSON *br, const ptq_compare_tol *t, FILE *out, ptq_compare_summary *s) {
+/* The gate's inputs, for intervals (side files) and seed groups. */
+typedef struct {
+    const ptq_rowset *cur, *base;
+} gate_ctx;
+
+/* A row's cell without its seed: "model|label|bits|sN|task" -> "model|label|bits|s*|task". */
+static void group_of(const char *id, char *out, size_t cap) {
+    const char *p = strstr(id, "|s");
+    while (p && !(p[2] >= '0' && p[2] <= '9')) p = strstr(p + 1, "|s");
+    const char *e = p ? strchr(p + 1, '|') : NULL;
+    if (!p || !e) snprintf(out, cap, "%s", id);
+    else snprintf(out, cap, "%.*s|s*%s", (int)(p - id), id, e);
+}
+
+/* Values of metric over the seed rows of group g in rs (up to 64). */
+static int group_values(const ptq_rowset *rs, const char *g, const char *metric, double *v) {
+    int n = 0;
+    for (int i = 0; i < rs->n && n < 64; i++) {
+        const char *id = row_id(rs->rows[i]);
+        char gi[700];
+        if (!id) continue;
+        group_of(id, gi, sizeof gi);
+        double x = ptq_row_metric(rs->rows[i], metric);
+        if (!strcmp(gi, g) && isfinite(x) && !ptq_row_failed(rs->rows[i])) v[n++] = x;
+    }
+    return n;
+}
+
+/* Two-sided 97.5% quantile of Student's t with df degrees of freedom. */
+static double t975(int df) {
+    static const double q[] = {0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228};
+    return df <= 0 ? INFINITY : df <= 10 ? q[df] : df <= 20 ? 2.086 : df <= 30 ? 2.042 : 1.96;
+}
+
+/* The paired-bootstrap interval of new/base perplexity over the windows,
+ * when both rows kept their per-window NLL; the text for the table. */
+static void window_interval(const gate_ctx *g, const cJSON *nr, const cJSON *br, char *out, size_t cap) {
+    ptq_side_set a, b;
+    ptq_ci ci;
+    ptq_err err;
+    out[0] = 0;
+    if (!cJSON_GetObjectItemCaseSensitive(nr, "side") || !cJSON_GetObjectItemCaseSensitive(br, "side")) return;
+    if (ptq_side_load(g->cur, &nr, 1, "nll", &a, &err)) {
+        snprintf(out, cap, "no interval: %s", err.msg);
+        return;
+    }
+    if (ptq_side_load(g->base, &br, 1, "nll", &b, &err)) {
+        snprintf(out, cap, "no interval: %s", err.msg);
+        ptq_side_free(&a);
+        return;
+    }
+    if (ptq_ppl_ratio_ci(&a, &b, &ci, &err)) snprintf(out, cap, "no interval: %s", err.msg);
+    else snprintf(out, cap, "ratio %.4f [%.4f, %.4f] over windows", ci.point, ci.lo, ci.hi);
+    ptq_side_free(&a);
+    ptq_side_free(&b);
+}
+
+static void check_metric(const gate_ctx *g, const char *id, const char *metric, int rule, const char *se_name,
+                         const cJSON *nr, const cJSON *br, const ptq_compare_tol *t, FILE *out,
+                         ptq_compare_summary *s) {
     const cJSON *bv = metric_item(br, metric), *nv = metric_item(nr, metric);
     if (!bv && !nv) return; /* not a metric of this row */
     s->checked++;
@@ -152,6 +211,39 @@ static void check_metric(const char *id, const char *metric, int rule, const cha
     double b = ptq_row_metric(br, metric), n = ptq_row_metric(nr, metric);
     const char *status;
     double worse = NAN, allowed = NAN;
+    char iv[600] = "", gid[700];
+    /* several seeds on both sides: the seed means, regressing only outside
+     * the t interval of their difference (calibration noise is not a regression) */
+    double vb[64], vn[64], mb, sb, mn, sn;
+    group_of(id, gid, sizeof gid);
+    int kb = rule == PTQ_GATE_PPL || rule == PTQ_GATE_KLD || rule == PTQ_GATE_ACC ? group_values(g->base, gid, metric, vb) : 0;
+    int kn = kb > 1 ? group_values(g->cur, gid, metric, vn) : 0;
+    if (kb > 1 && kn > 1 && nv && bv) {
+        for (int i = 0; i < g->base->n && g->base->rows[i] != br; i++) { /* judged once, at the group's first row */
+            const char *idi = row_id(g->base->rows[i]);
+            char gi[700];
+            if (idi) group_of(idi, gi, sizeof gi);
+            if (idi && !strcmp(gi, gid) && isfinite(ptq_row_metric(g->base->rows[i], metric))) {
+                s->checked--;
+                return;
+            }
+        }
+        ptq_mean_std(vb, kb, &mb, &sb), ptq_mean_std(vn, kn, &mn, &sn);
+        double half = t975(kb + kn - 2) * sqrt(sb * sb / kb + sn * sn / kn);
+        b = mb, n = mn, id = gid;
+        worse = rule == PTQ_GATE_ACC ? mb - mn : mn - mb;
+        allowed = half;
+        snprintf(iv, sizeof iv, "seed means (%d new vs %d baseline seeds): 95%% interval of the difference [%.6g, %.6g]",
+                 kn, kb, mn - mb - half, mn - mb + half);
+        status = worse > allowed ? "REGRESSION" : -worse > allowed ? "better" : "ok";
+        s->regressions += worse > allowed, s->improved += -worse > allowed;
+        if (out)
+            fprintf(out, "| %s | %s | %.6g | %.6g | %.4g | %.4g | %s | %s |\n", id, metric, b, n, worse, allowed, iv, status);
+        if (worse > allowed)
+            fprintf(stderr, "regression: %s %s: %.6g -> %.6g; %s excludes 0\n", id, metric, b, n, iv);
+        return;
+    }
+    if (rule == PTQ_GATE_PPL && nv && bv) window_interval(g, nr, br, iv, sizeof iv);
     if (!nv) {
         status = "REGRESSION (missing)";
         s->regressions++;
@@ -170,14 +262,17 @@ static void check_metric(const char *id, const char *metric, int rule, const cha
             status = "ok";
     }
     if (out)
-        fprintf(out, "| %s | %s | %.6g | %.6g | %s%.4g | %s%.4g | %s |\n", id, metric, b, n, is_ratio(rule) ? "x" : "",
-                worse, is_ratio(rule) ? "x" : "", allowed, status);
+        fprintf(out, "| %s | %s | %.6g | %.6g | %s%.4g | %s%.4g | %s | %s |\n", id, metric, b, n,
+                is_ratio(rule) ? "x" : "", worse, is_ratio(rule) ? "x" : "", allowed, iv, status);
+    if (!strncmp(status, "REGRESSION", 10))
+        fprintf(stderr, "regression: %s %s: %.6g -> %.6g (worse by %.4g, allowed %.4g)%s%s\n", id, metric, b, n, worse,
+                allowed, iv[0] ? "; " : "", iv);
 }
 
 /* The gates of a row's task kind: its listed metrics, then its metrics gated
  * by name. A row of an unknown kind gets every kind's listed gates. */
-static void check_row(const char *id, const cJSON *nr, const cJSON *br, const ptq_compare_tol *t, FILE *out,
-                      ptq_compare_summary *s) {
+static void check_row(const gate_ctx *gc, const char *id, const cJSON *nr, const cJSON *br, const ptq_compare_tol *t,
+                      FILE *out, ptq_compare_summary *s) {
     const ptq_task_kind *k = ptq_task_kind_of(ptq_row_str(br, "task"));
     for (int i = 0; ptq_task_kinds[i]; i++) {
         const ptq_task_kind *ki = ptq_task_kinds[i];
@@ -187,13 +282,13 @@ static void check_row(const char *id, const cJSON *nr, const cJSON *br, const pt
             for (int j = 0; !k && j < i && !seen; j++)
                 for (const ptq_gate *h = ptq_task_kinds[j]->gates; h && h->metric; h++)
                     seen |= !strcmp(h->metric, g->metric);
-            if (!seen) check_metric(id, g->metric, g->rule, g->stderr_metric, nr, br, t, out, s);
+            if (!seen) check_metric(gc, id, g->metric, g->rule, g->stderr_metric, nr, br, t, out, s);
         }
     }
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(br, "metrics");
     for (const cJSON *it = m && k && k->gate_of ? m->child : NULL; it; it = it->next) {
         ptq_gate_rule rule = k->gate_of(it->string);
-        if (rule != PTQ_GATE_NONE) check_metric(id, it->string, rule, NULL, nr, br, t, out, s);
+        if (rule != PTQ_GATE_NONE) check_metric(gc, id, it->string, rule, NULL, nr, br, t, out, s);
     }
 }
 
@@ -202,8 +297,9 @@ int ptq_compare(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare
     memset(s, 0, sizeof *s);
     if (base->n == 0) return ptq_fail(err, "the baseline has no rows");
     if (out)
-        fprintf(out, "| id | metric | baseline | new | worse by | allowed | status |\n"
-                     "|---|---|---:|---:|---:|---:|---|\n");
+        fprintf(out, "| id | metric | baseline | new | worse by | allowed | interval | status |\n"
+                     "|---|---|---:|---:|---:|---:|---|---|\n");
+    gate_ctx gc = {.cur = cur, .base = base};
     for (int i = 0; i < base->n; i++) {
         const char *id = row_id(base->rows[i]);
         if (!id) return ptq_fail(err, "baseline row %d has no \"id\" or \"row_key\"", i + 1);
@@ -222,7 +318,7 @@ int ptq_compare(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare
             s->invalid++;
             continue;
         }
-        check_row(id, nr, base->rows[i], t, out, s);
+        check_row(&gc, id, nr, base->rows[i], t, out, s);
     }
     for (int i = 0; i < cur->n; i++) {
         const char *id = row_id(cur->rows[i]);

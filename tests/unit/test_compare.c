@@ -1,6 +1,7 @@
 /* test_compare.c — the regression gate on synthetic rows: identical results
  * pass, a perturbed ppl/KLD/accuracy fails, stderr widens the accuracy
- * tolerance, a missing row fails, a value that is no valid metric (null, a
+ * tolerance, a missing row fails, seed groups are judged by their means
+ * against the t interval of the difference, a value that is no valid metric (null, a
  * string, nan, out of range) fails on either side, tolerances parse strictly. */
 #include <math.h>
 #include <stdlib.h>
@@ -29,6 +30,18 @@ static void set(ptq_rowset *rs, double ppl, double kld, double acc, double acc_s
     rs->rows = malloc(sizeof rows);
     memcpy(rs->rows, rows, sizeof rows);
     rs->n = rs->cap = 4;
+}
+
+/* Three seeds of one cell with ppl values v. */
+static void seeds(ptq_rowset *rs, const double *v) {
+    ptq_rowset_free(rs);
+    rs->rows = malloc(3 * sizeof(cJSON *));
+    for (int i = 0; i < 3; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "m|gptq|W4A4|s%d|ppl:wikitext2", i);
+        rs->rows[i] = row(id, "ppl:wikitext2", "ppl", v[i], NULL, 0);
+    }
+    rs->n = rs->cap = 3;
 }
 
 static int gate(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare_tol *t, ptq_compare_summary *s) {
@@ -103,6 +116,23 @@ int main(void) {
     CHECK(ptq_compare_tol_parse("latency=0.5", &t, &err) == -1);
     ptq_rowset empty = {0};
     CHECK(ptq_compare(&cur, &empty, &t, NULL, &s, &err) == -1);
+
+    /* seeds: the seed means, a regression only outside the t interval of their difference */
+    ptq_compare_tol_default(&t);
+    static const double b3[] = {20.0, 20.4, 19.6}, n_ok[] = {20.3, 20.7, 19.9}, n_bad[] = {21.3, 21.5, 21.1};
+    seeds(&base, b3);
+    seeds(&cur, n_ok); /* +1.5%: beyond the 1% tolerance, inside the seed spread */
+    CHECK(gate(&cur, &base, &t, &s) == 0 && s.checked == 1);
+    seeds(&cur, n_bad);
+    FILE *f = tmpfile();
+    CHECK(ptq_compare(&cur, &base, &t, f, &s, &err) == 0 && s.regressions == 1 && s.checked == 1);
+    char buf[4096] = "";
+    rewind(f);
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    buf[got] = 0;
+    fclose(f);
+    CHECK(strstr(buf, "| m|gptq|W4A4|s*|ppl:wikitext2 | ppl | 20 | 21.3 |") && strstr(buf, "95% interval of the difference ["));
+    CHECK(strstr(buf, "REGRESSION"));
     ptq_rowset_free(&cur);
     ptq_rowset_free(&base);
     return tu_done("test_compare");

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compare.h"
 #include "report.h"
 #include "stats.h"
 #include "testutil.h"
@@ -191,6 +192,19 @@ int main(void) {
     char *js = slurp(fp);
     CHECK(strstr(js, "\"vs_best_lo\"") && strstr(js, "\"values\""));
     free(js);
+    /* the gate shows the window interval of new/base for a row with side values */
+    ptq_compare_tol tol;
+    ptq_compare_tol_default(&tol);
+    ptq_compare_summary sum;
+    FILE *cf = tmpfile();
+    CHECK(ptq_compare(&rs, &rs, &tol, cf, &sum, &err) == 0 && sum.regressions == 0);
+    char buf[1 << 15];
+    rewind(cf);
+    buf[fread(buf, 1, sizeof buf - 1, cf)] = 0;
+    fclose(cf);
+    CHECK(strstr(buf, "| best|0|ppl:a|d1 | ppl |") && strstr(buf, "ratio 1.0000 [1.0000, 1.0000] over windows"));
+    CHECK(strstr(buf, "no interval: side file") && strstr(buf, "does not match"));
+
     /* --vs: the ratio to a reference with its interval; significant ones marked */
     o.vs = "best";
     o.formats = PTQ_FMT_MD;
