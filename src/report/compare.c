@@ -23,6 +23,8 @@ void ptq_compare_tol_default(ptq_compare_tol *t) {
     t->stderr_k = 1.0;
     t->agree_abs = 1.0;
     t->lat_ratio = 1.5;
+    t->lat_floor = 0.10;
+    t->lat_k = 3.0;
 }
 
 int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
@@ -37,6 +39,8 @@ int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
         {.name = "k", .off = offsetof(ptq_compare_tol, stderr_k)},
         {.name = "agree", .off = offsetof(ptq_compare_tol, agree_abs)},
         {.name = "latency", .off = offsetof(ptq_compare_tol, lat_ratio)},
+        {.name = "lat_floor", .off = offsetof(ptq_compare_tol, lat_floor)},
+        {.name = "lat_k", .off = offsetof(ptq_compare_tol, lat_k)},
     };
     char buf[512];
     snprintf(buf, sizeof buf, "%s", s);
@@ -52,7 +56,7 @@ int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
         while (k < nk && strcmp(keys[k].name, tok))
             k++;
         if (k == nk)
-            return ptq_fail(err, "--tol: unknown tolerance '%s' (expected ppl, kld, kld_abs, acc, k, agree, latency)",
+            return ptq_fail(err, "--tol: unknown tolerance '%s' (expected ppl, kld, kld_abs, acc, k, agree, latency, lat_floor, lat_k)",
                             tok);
         if (!strcmp(tok, "latency") && v < 1) return ptq_fail(err, "--tol latency: a ratio >= 1 is expected");
         *(double *)((char *)t + keys[k].off) = v;
@@ -269,6 +273,67 @@ static void check_metric(const gate_ctx *g, const char *id, const char *metric, 
                 allowed, iv[0] ? "; " : "", iv);
 }
 
+static int ends_with(const char *s, const char *suf) {
+    size_t l = strlen(s), k = strlen(suf);
+    return l >= k && !strcmp(s + l - k, suf);
+}
+
+/* Relative spread of one latency row's ratio <w>_speedup from its own
+ * repetitions: half the log range of each path's min..max, combined. */
+static double within_sigma(const cJSON *r, const char *metric) {
+    char w[200], k[300];
+    snprintf(w, sizeof w, "%.*s", (int)(strlen(metric) - 8), metric); /* strip "_speedup" */
+    double q[2], f[2];
+    snprintf(k, sizeof k, "%s_tokens_per_sec_min", w), q[0] = ptq_row_metric(r, k);
+    snprintf(k, sizeof k, "%s_tokens_per_sec_max", w), q[1] = ptq_row_metric(r, k);
+    snprintf(k, sizeof k, "fp32_%s_tokens_per_sec_min", w), f[0] = ptq_row_metric(r, k);
+    snprintf(k, sizeof k, "fp32_%s_tokens_per_sec_max", w), f[1] = ptq_row_metric(r, k);
+    double sq = q[0] > 0 && q[1] > 0 ? 0.5 * log(q[1] / q[0]) : 0, sf = f[0] > 0 && f[1] > 0 ? 0.5 * log(f[1] / f[0]) : 0;
+    return sqrt(sq * sq + sf * sf);
+}
+
+/* Latency through a noise model: the packed/FP32 ratio of one run (the
+ * machine's speed cancels), averaged in logs over the repeated runs of the
+ * cell (its seed rows); its noise sigma from the spread between the
+ * baseline's runs and within each run. A regression is a drop of the ratio
+ * beyond max(lat_floor, lat_k * sigma). The load averages are shown. */
+static void check_speedup(const gate_ctx *g, const char *id, const char *metric, const cJSON *nr, const cJSON *br,
+                          const ptq_compare_tol *t, FILE *out, ptq_compare_summary *s) {
+    char gid[700];
+    double vb[64], vn[64], lb[64], ln[64], mb, sb, mn, sn;
+    group_of(id, gid, sizeof gid);
+    for (int i = 0; i < g->base->n && g->base->rows[i] != br; i++) { /* once per group */
+        const char *idi = row_id(g->base->rows[i]);
+        char gi[700];
+        if (idi) group_of(idi, gi, sizeof gi);
+        if (idi && !strcmp(gi, gid) && isfinite(ptq_row_metric(g->base->rows[i], metric))) return;
+    }
+    int kb = group_values(g->base, gid, metric, vb), kn = group_values(g->cur, gid, metric, vn);
+    s->checked++;
+    if (kn < 1 || kb < 1) {
+        if (kn < 1) s->regressions++;
+        if (out) fprintf(out, "| %s | %s | | | | | | %s |\n", gid, metric, kn < 1 ? "REGRESSION (missing)" : "ok (no baseline value)");
+        return;
+    }
+    for (int i = 0; i < kb; i++) lb[i] = log(vb[i]);
+    for (int i = 0; i < kn; i++) ln[i] = log(vn[i]);
+    ptq_mean_std(lb, kb, &mb, &sb), ptq_mean_std(ln, kn, &mn, &sn);
+    double wb = within_sigma(br, metric), wn = within_sigma(nr, metric);
+    double sigma = sqrt(sb * sb + wb * wb / kb + wn * wn / kn);
+    double drop = 1 - exp(mn - mb), allowed = PTQ_MAX(t->lat_floor, 1 - exp(-t->lat_k * sigma));
+    const char *status = drop > allowed ? "REGRESSION" : -drop > allowed ? "better" : "ok";
+    s->regressions += drop > allowed, s->improved += -drop > allowed;
+    char iv[300];
+    snprintf(iv, sizeof iv, "packed/FP32 ratio over %d vs %d runs, noise sigma %.3f (log), flagged below %.4g; load avg %.2g -> %.2g",
+             kn, kb, sigma, exp(mb) * (1 - allowed), ptq_row_metric(br, "loadavg_1"), ptq_row_metric(nr, "loadavg_1"));
+    if (out)
+        fprintf(out, "| %s | %s | %.6g | %.6g | %.1f%% | %.1f%% | %s | %s |\n", kb > 1 || kn > 1 ? gid : id, metric,
+                exp(mb), exp(mn), 100 * drop, 100 * allowed, iv, status);
+    if (drop > allowed)
+        fprintf(stderr, "regression: %s %s: %.4g -> %.4g (-%.1f%%, allowed %.1f%%); %s\n", kb > 1 || kn > 1 ? gid : id,
+                metric, exp(mb), exp(mn), 100 * drop, 100 * allowed, iv);
+}
+
 /* The gates of a row's task kind: its listed metrics, then its metrics gated
  * by name. A row of an unknown kind gets every kind's listed gates. */
 static void check_row(const gate_ctx *gc, const char *id, const cJSON *nr, const cJSON *br, const ptq_compare_tol *t,
@@ -286,9 +351,16 @@ static void check_row(const gate_ctx *gc, const char *id, const cJSON *nr, const
         }
     }
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(br, "metrics");
+    int noise = 0; /* the row measured packed/FP32 ratios: those are gated, absolute speeds only shown */
+    for (const cJSON *it = m && k && k->gate_of ? m->child : NULL; it; it = it->next)
+        noise |= ends_with(it->string, "_speedup");
     for (const cJSON *it = m && k && k->gate_of ? m->child : NULL; it; it = it->next) {
         ptq_gate_rule rule = k->gate_of(it->string);
-        if (rule != PTQ_GATE_NONE) check_metric(gc, id, it->string, rule, NULL, nr, br, t, out, s);
+        if (noise && ends_with(it->string, "_speedup")) check_speedup(gc, id, it->string, nr, br, t, out, s);
+        else if (noise && rule != PTQ_GATE_NONE && out)
+            fprintf(out, "| %s | %s | %.6g | %.6g | | | machine speed: gated through the packed/FP32 ratio | info |\n", id,
+                    it->string, ptq_row_metric(br, it->string), ptq_row_metric(nr, it->string));
+        else if (rule != PTQ_GATE_NONE) check_metric(gc, id, it->string, rule, NULL, nr, br, t, out, s);
     }
 }
 
