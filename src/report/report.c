@@ -368,10 +368,10 @@ static void caption(const table *t, const char *title, char *out, size_t cap) {
     if (t->tested)
         snprintf(out + strlen(out), cap - strlen(out),
                  " Marked (\xe2\x80\xa0 in Markdown, underlined in LaTeX): not significantly different from the "
-                 "best, i.e. the 95%% interval of the perplexity ratio to the best contains 1 (0-shot avg: of the "
-                 "difference in points, contains 0); paired bootstrap over evaluation windows (items, by task) and "
-                 "seeds, %d resamples, seed %u.%s",
-                 PTQ_BOOT_RESAMPLES, PTQ_BOOT_SEED,
+                 "best, i.e. the 95%% interval of the perplexity ratio to the best contains 1%s; paired bootstrap "
+                 "over evaluation windows%s and seeds, %d resamples, seed %u.%s",
+                 t->nzs ? " (0-shot avg: of the difference in points, contains 0)" : "",
+                 t->nzs ? " (items, by task)" : "", PTQ_BOOT_RESAMPLES, PTQ_BOOT_SEED,
                  t->untested ? " Values without per-window data are not tested (warning on stderr)." : "");
 }
 

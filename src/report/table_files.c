@@ -145,6 +145,7 @@ void ptq_report_tex_put(FILE *f, const char *s) {
         else if (*s == '\\') fputs("\\textbackslash{}", f);
         else if (*s == '^' || *s == '~') fprintf(f, "\\%c{}", *s);
         else if (*s == '|') fputs("$|$", f);
+        else if (*s == '<' || *s == '>') fputs(*s == '<' ? "\\textless{}" : "\\textgreater{}", f); /* OT1 has no < > */
         else if (*s == '\n' || *s == '\r') fputc(' ', f);
         else if (strchr("{}%&_#$", *s)) fprintf(f, "\\%c", *s);
         else fputc(*s, f);
