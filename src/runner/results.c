@@ -218,6 +218,9 @@ void ptq_results_close(ptq_results_writer *w) {
 }
 
 static int rowset_push(ptq_rowset *rs, cJSON *row, const char *dir, ptq_err *err) {
+    if (!rs->dirs && rs->n) { /* rows put in by hand before: no directory */
+        if (!(rs->dirs = calloc((size_t)rs->cap, sizeof *rs->dirs))) return ptq_fail(err, "out of memory reading results");
+    }
     if (rs->n == rs->cap) {
         int nc = rs->cap ? rs->cap * 2 : 64;
         cJSON **nr = realloc(rs->rows, (size_t)nc * sizeof *nr);
@@ -373,7 +376,7 @@ int ptq_row_side(const ptq_rowset *rs, const cJSON *row, const char *name, float
     if (!file || !sha || !(want >= 0)) return ptq_fail(err, "no side values '%s' in the row", name);
     if (strstr(file, "..") || file[0] == '/') return ptq_fail(err, "side file name '%s' leaves the results directory", file);
     char p[8400], got[65];
-    snprintf(p, sizeof p, "%s/%s", i < rs->n && rs->dirs ? rs->dirs[i] : ".", file);
+    snprintf(p, sizeof p, "%s/%s", i < rs->n && rs->dirs && rs->dirs[i] ? rs->dirs[i] : ".", file);
     char *data;
     size_t len;
     if (!ptq_file_exists(p)) return ptq_fail(err, "side file %s is missing", p);
