@@ -581,6 +581,29 @@ static int plot_hist(const table *t, const colspec *c, const ptq_report_opts *o,
     return ptq_report_plot(o, "histogram.gp", vars, base, title, ".", figs, err);
 }
 
+/* McNemar's exact p of label vs ref on the zero-shot items pooled over the
+ * column's tasks, when both have one seed; NAN otherwise. */
+static double zs_mcnemar(const table *t, const colspec *c, const char *bits, const char *label, const char *ref) {
+    int n01 = 0, n10 = 0;
+    for (int i = 0; i < t->nzs; i++) {
+        char task[128];
+        const cJSON *ra[64], *rb[64];
+        snprintf(task, sizeof task, "%s:%s", c->kind->name, t->zs[i]);
+        if (task_rows(t, label, bits, task, t->rec->metric, ra) != 1 || task_rows(t, ref, bits, task, t->rec->metric, rb) != 1)
+            return NAN;
+        const char *side = !strcmp(t->rec->metric, "acc_norm") && !isnan(ptq_row_metric(ra[0], "acc_norm")) ? "acc_norm" : "acc";
+        ptq_side_set a, b;
+        ptq_err err;
+        if (ptq_side_load(t->rs, ra, 1, side, &a, &err)) return NAN;
+        if (ptq_side_load(t->rs, rb, 1, side, &b, &err)) return ptq_side_free(&a), NAN;
+        int same = !strcmp(a.units, b.units);
+        for (int w = 0; same && w < a.n; w++) n01 += a.v[0][w] > b.v[0][w], n10 += a.v[0][w] < b.v[0][w];
+        ptq_side_free(&a), ptq_side_free(&b);
+        if (!same) return NAN;
+    }
+    return ptq_mcnemar_p(n01, n10);
+}
+
 /* `report --vs REF`: per bit-width, every method's ratio to REF (perplexity)
  * or difference (0-shot avg, points) with its 95% interval. */
 static int vs_table(table *t, const ptq_report_opts *o, FILE *out, ptq_err *err) {
@@ -599,11 +622,13 @@ static int vs_table(table *t, const ptq_report_opts *o, FILE *out, ptq_err *err)
     snprintf(cap, sizeof cap,
              "%s against %s: perplexity ratio method/%s and 0-shot avg difference (points), seed means, with the "
              "95%% paired-bootstrap interval (windows or items, and seeds; %d resamples); marked (\xe2\x80\xa0): "
-             "significant, the interval excludes 1 (0). \"-\": no interval (see stderr).",
+             "significant, the interval excludes 1 (0). \"-\": no interval (see stderr). McNemar p: exact test on "
+             "the zero-shot items pooled over the tasks, for cells with one seed each.",
              t->model, ref, ref, PTQ_BOOT_RESAMPLES);
     ptq_table tab = {.caption = cap, .nlab = 3};
-    static const char *const heads[] = {"Bits", "Method", "Column", "Value", "Reference", "vs reference", "95% CI"};
-    for (int i = 0; i < 7; i++) ptq_table_col(&tab, NULL, "%s", heads[i]);
+    static const char *const heads[] = {"Bits", "Method", "Column", "Value", "Reference", "vs reference", "95% CI",
+                                        "McNemar p"};
+    for (int i = 0; i < 8; i++) ptq_table_col(&tab, NULL, "%s", heads[i]);
     for (int b = 0; b < t->nbits; b++)
         for (int c = 0; c < t->ncols; c++) {
             const colspec *cs = &t->cols[c];
@@ -635,6 +660,9 @@ static int vs_table(table *t, const ptq_report_opts *o, FILE *out, ptq_err *err)
                     ptq_table_cell(&tab, 0, "-");
                 }
                 if (ok && (cs->col->per_task ? ci.lo > 1 || ci.hi < 1 : ci.lo > 0 || ci.hi < 0)) ptq_table_mark(&tab);
+                double p = cs->col->per_task ? NAN : zs_mcnemar(t, cs, t->bits[b], t->labels[l], ref);
+                if (isnan(p)) ptq_table_cell(&tab, 0, "%s", "");
+                else ptq_table_cell(&tab, 0, "%.3g", p);
             }
         }
     char suffix[300], rs[256];

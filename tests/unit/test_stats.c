@@ -4,7 +4,7 @@
  * [1, 1] for a model against itself, excludes 1 for a perturbed copy,
  * narrows as windows grow and is deterministic; a missing or altered side
  * file and different window sets give an error (never an interval);
- * McNemar's exact p; the report marks values whose interval against the
+ * McNemar's exact p (also in report --vs for one-seed zero-shot cells); the report marks values whose interval against the
  * best contains 1 and warns (mean only) on a bad side file. */
 #include <math.h>
 #include <stdlib.h>
@@ -42,6 +42,27 @@ static cJSON *ppl_row(const char *label, int seed, const char *task, const char 
     char key[64];
     snprintf(key, sizeof key, "%s|%d|%s|%s", label, seed, task, data);
     cJSON_AddStringToObject(r, "row_key", key);
+    return r;
+}
+
+/* A zero-shot row: per-item outcomes o[0..n). */
+static cJSON *zs_row(const char *label, const float *o, int n) {
+    cJSON *r = cJSON_CreateObject(), *m = cJSON_CreateObject(), *side = cJSON_CreateObject(), *a = cJSON_CreateArray();
+    double acc = 0;
+    for (int i = 0; i < n; i++) acc += o[i], cJSON_AddItemToArray(a, cJSON_CreateNumber(o[i]));
+    cJSON_AddStringToObject(r, "model", "m");
+    cJSON_AddStringToObject(r, "label", label);
+    cJSON_AddStringToObject(r, "bits", "W4A4");
+    cJSON_AddNumberToObject(r, "seed", 0);
+    cJSON_AddNumberToObject(r, "index", 1000);
+    cJSON_AddStringToObject(r, "task", "zeroshot:piqa");
+    cJSON_AddStringToObject(r, "dataset_sha256", "z1");
+    cJSON_AddNumberToObject(m, "acc", acc / n);
+    cJSON_AddNumberToObject(m, "n", n);
+    cJSON_AddItemToObject(r, "metrics", m);
+    cJSON_AddItemToObject(side, "acc", a);
+    cJSON_AddItemToObject(r, "side", side);
+    cJSON_AddStringToObject(r, "row_key", label);
     return r;
 }
 
@@ -117,6 +138,10 @@ int main(void) {
         for (int i = 0; i < N; i++) v[i] += 0.001f;
         put(ppl_row("mixed", s, "ppl:a", s == 2 ? "d9" : "d1", v, 16)); /* one seed on other windows */
     }
+    float za[40], zb[40]; /* zA right where zB is wrong on 10 items, the same elsewhere */
+    for (int i = 0; i < 40; i++) za[i] = i < 10 || i % 3 == 0, zb[i] = i >= 10 && i % 3 == 0;
+    put(zs_row("zA", za, 40));
+    put(zs_row("zB", zb, 40));
     ptq_results_close(&w);
 
     /* side files: content-named float32, the row names them, same content = one file */
@@ -124,7 +149,7 @@ int main(void) {
     CHECK(strstr(text, "\"side\":{\"nll\":{\"file\":\"side/") && !strstr(text, "\"nll\":[")); /* no arrays in rows */
     free(text);
     ptq_rowset rs = {0};
-    CHECK(ptq_results_read(dir, &rs, &err) == 0 && rs.n == 27);
+    CHECK(ptq_results_read(dir, &rs, &err) == 0 && rs.n == 29);
     float *x;
     int n;
     CHECK(ptq_row_side(&rs, rs.rows[0], "nll", &x, &n, &err) == 0 && n == 16);
@@ -215,6 +240,13 @@ int main(void) {
     CHECK(line_has(md, "| W4A4 | tie | a |", "] |")); /* holds 1: not marked */
     CHECK(line_has(md, "| W4A4 | same | a | 7.06 | 7.06 | 1.0000 | [1.0000, 1.0000] |", "|"));
     CHECK(line_has(md, "| W4A4 | bad | a |", " | - |"));
+    free(md);
+    /* zero-shot: paired bootstrap of the difference, McNemar on the items (10 vs 0 disagreements) */
+    o.vs = "zB";
+    CHECK(ptq_report(&rs, &o, NULL, &err) == 0);
+    snprintf(fp, sizeof fp, "%s/table_m_vs_zB.md", dir);
+    md = slurp(fp);
+    CHECK(line_has(md, "| W4A4 | zA | 0-shot avg | 50.0 | 25.0 | +25.0 | [", "]\xe2\x80\xa0 | 0.00195 |"));
     free(md);
     ptq_rowset_free(&rs);
     char cmd[300];
