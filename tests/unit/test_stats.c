@@ -4,8 +4,9 @@
  * [1, 1] for a model against itself, excludes 1 for a perturbed copy,
  * narrows as windows grow and is deterministic; a missing or altered side
  * file and different window sets give an error (never an interval);
- * McNemar's exact p (also in report --vs for one-seed zero-shot cells); the report marks values whose interval against the
- * best contains 1 and warns (mean only) on a bad side file. */
+ * McNemar's exact p (also in report --vs for one-seed zero-shot cells);
+ * the report marks values whose interval against the best contains 1 and
+ * warns (mean only) on a bad side file. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
