@@ -12,6 +12,9 @@ set xlabel 'bit-width'
 set grid ytics mytics
 set key outside right top
 if (logy) { set logscale y }
+# a log axis spanning less than a decade gets no default labels: five labelled ticks over the data
+if (logy) { stats datafile using 2 nooutput; lo = STATS_min; hi = STATS_max }
+if (logy && hi / lo < 10) { do for [i=0:4] { v = lo * (hi / lo) ** (i / 4.0); set ytics add (sprintf("%.3g", v) v) } }
 set xrange [-0.5:nbits-0.5]
 set autoscale yfix
 set offsets 0, 0, graph 0.08, graph 0.08
