@@ -16,6 +16,7 @@ typedef struct {
     ptq_ppl_opts ppl;
     int zs_limit, zs_bos;
     int progress;
+    int keep_side; /* per-window NLL / per-item outcomes into the row's "side" (written as float32 files) */
 } ptq_eval_opts;
 
 typedef struct {
@@ -23,6 +24,7 @@ typedef struct {
     int add_bos;   /* --zeroshot-bos */
     int progress;
     int no_share;  /* 1: one fresh forward per request (reference path, slower) */
+    cJSON *side;   /* when set: per-item 0/1 outcomes added as arrays "acc" (and "acc_norm") */
 } ptq_zeroshot_opts;
 
 /* task: lm-eval name (piqa, arc_easy, ...). metrics: acc, acc_stderr,

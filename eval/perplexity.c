@@ -56,6 +56,7 @@ int ptq_eval_windows(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_o
 typedef struct {
     double nll;
     long n;
+    cJSON *per_window; /* when set: each window's mean NLL per scored token (report's paired bootstrap) */
 } ppl_acc;
 
 double ptq_window_nll(const float *logits, const int *win, int T, int first, int vocab) {
@@ -76,8 +77,10 @@ double ptq_window_nll(const float *logits, const int *win, int T, int first, int
 static int ppl_window(void *ctx, int w, const int *win, const float *logits, int T, int first, int vocab) {
     (void)w;
     ppl_acc *a = ctx;
-    a->nll += ptq_window_nll(logits, win, T, first, vocab);
+    double nll = ptq_window_nll(logits, win, T, first, vocab);
+    a->nll += nll;
     a->n += T - 1 - first;
+    if (a->per_window) cJSON_AddItemToArray(a->per_window, cJSON_CreateNumber((float)(nll / (T - 1 - first))));
     return 0;
 }
 
@@ -89,9 +92,10 @@ int ptq_ppl_finite(const ptq_ppl_result *r, ptq_err *err) {
                     r->ppl, r->nll_sum, r->tokens_scored);
 }
 
-int ptq_eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r, ptq_err *err) {
+static int eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r,
+                    cJSON *per_window, ptq_err *err) {
     memset(r, 0, sizeof *r);
-    ppl_acc a = {0, 0};
+    ppl_acc a = {0, 0, per_window};
     double t0 = ptq_now_sec();
     if (ptq_eval_windows(m, toks, o, ppl_window, &a, &r->windows, &r->seqlen, err)) return -1;
     r->seconds = ptq_now_sec() - t0;
@@ -101,6 +105,10 @@ int ptq_eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts 
     r->ppl = exp(a.nll / denom);
     r->tokens_per_sec = r->seconds > 0 ? (double)r->windows * r->seqlen / r->seconds : 0;
     return ptq_ppl_finite(r, err);
+}
+
+int ptq_eval_ppl(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_ppl_result *r, ptq_err *err) {
+    return eval_ppl(m, toks, o, r, NULL, err);
 }
 
 void ptq_ppl_metrics(cJSON *metrics, const ptq_ppl_result *r, const ptq_ppl_opts *o) {
@@ -160,7 +168,8 @@ static int ppl_run(const ptq_task_env *e, const char *arg, cJSON *metrics, char 
     o.progress = e->o->progress;
     if (o.bos_id == 0 && o.protocol == PTQ_PPL_HALFWINDOW) o.bos_id = e->tok->add_bos ? e->tok->bos_id : -1;
     if (ptq_text_tokens(arg, e->tok, &toks, err)) return -1;
-    int rc = ptq_eval_ppl(e->m, &toks, &o, &r, err);
+    cJSON *side = e->o->keep_side ? cJSON_AddObjectToObject(e->extra, "side") : NULL; /* float32 side file */
+    int rc = eval_ppl(e->m, &toks, &o, &r, side ? cJSON_AddArrayToObject(side, "nll") : NULL, err);
     memcpy(sha, toks.sha256, 65);
     ptq_tokens_free(&toks);
     if (rc) return -1;

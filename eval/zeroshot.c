@@ -233,19 +233,24 @@ static void put_num(cJSON *o, const char *k, double v) {
     else cJSON_AddNullToObject(o, k);
 }
 
-static void task_metrics(const ptq_zs_task *t, const run_ctx *c, cJSON *out) {
+static void task_metrics(const ptq_zs_task *t, const run_ctx *c, cJSON *out, cJSON *side) {
     int n = c->nitems;
     double acc = 0, accn = 0, llsum = 0;
+    cJSON *sa = side ? cJSON_AddArrayToObject(side, "acc") : NULL; /* per-item outcomes: paired tests */
+    cJSON *sn = side && t->has_acc_norm ? cJSON_AddArrayToObject(side, "acc_norm") : NULL;
     for (int i = 0; i < n; i++) {
         const ptq_zs_item *it = &c->d->items[i];
-        int o = c->off[i], k = c->off[i + 1] - o;
+        int o = c->off[i], k = c->off[i + 1] - o, a, an = 0;
         if (t->kind == PTQ_ZS_GREEDY) {
-            acc += c->greedy[o];
+            a = c->greedy[o];
             llsum += c->ll[o];
         } else {
-            acc += ptq_zs_argmax(c->ll + o, NULL, k) == it->gold;
-            accn += ptq_zs_argmax(c->ll + o, it->choice_len, k) == it->gold;
+            a = ptq_zs_argmax(c->ll + o, NULL, k) == it->gold;
+            an = ptq_zs_argmax(c->ll + o, it->choice_len, k) == it->gold;
         }
+        acc += a, accn += an;
+        if (sa) cJSON_AddItemToArray(sa, cJSON_CreateNumber(a));
+        if (sn) cJSON_AddItemToArray(sn, cJSON_CreateNumber(an));
     }
     acc /= n;
     accn /= n;
@@ -298,7 +303,7 @@ int ptq_zeroshot_run(const ptq_model *m, const ptq_tokenizer *tok, const char *t
     double secs = ptq_now_sec() - t0;
     if (!rc) {
         cJSON_AddStringToObject(metrics, "task", task);
-        task_metrics(t, &c, metrics);
+        task_metrics(t, &c, metrics, o->side);
         cJSON_AddNumberToObject(metrics, "n", c.nitems);
         cJSON_AddNumberToObject(metrics, "n_total", d.n);
         cJSON_AddNumberToObject(metrics, "limit", o->limit);
@@ -338,7 +343,8 @@ static int zs_check(const char *arg, ptq_err *err) {
 }
 
 static int zs_run(const ptq_task_env *e, const char *arg, cJSON *metrics, char sha[65], ptq_err *err) {
-    ptq_zeroshot_opts o = {.limit = e->o->zs_limit, .add_bos = e->o->zs_bos, .progress = e->o->progress};
+    ptq_zeroshot_opts o = {.limit = e->o->zs_limit, .add_bos = e->o->zs_bos, .progress = e->o->progress,
+                           .side = e->o->keep_side ? cJSON_AddObjectToObject(e->extra, "side") : NULL};
     if (ptq_zeroshot_run(e->m, e->tok, arg, &o, metrics, err)) return -1;
     ptq_task_take_sha(metrics, sha);
     return 0;

@@ -14,9 +14,14 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 BIN="$BUILD/ptqbench"
 [ -x "$BIN" ] || { echo "error: $BIN not built (cmake --build $BUILD)" >&2; exit 2; }
 OUT=results/nightly-$(date -u +%Y%m%dT%H%M%S)
+mkdir -p "$OUT"
+# the load average goes with the run: latency is judged through a noise model (ptqbench compare --help)
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/loadavg.txt"
 "$BIN" sweep experiments/nightly.json --out "$OUT" || { echo "nightly: the sweep failed" >&2; exit 1; }
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/loadavg.txt"
 if [ "${1:-}" = "--update" ]; then
     cp "$OUT/results.jsonl" results/baselines/nightly.jsonl
+    mkdir -p results/baselines/side && cp "$OUT"/side/*.f32 results/baselines/side/ 2>/dev/null || true
     echo "baseline updated from $OUT"
     exit 0
 fi

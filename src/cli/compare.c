@@ -8,10 +8,17 @@
 #include "compare.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ptqbench compare NEW BASELINE [--tol ppl=R,kld=R,kld_abs=A,acc=A,k=K,agree=A,latency=X]\n"
+    fprintf(f, "usage: ptqbench compare NEW BASELINE [--tol ppl=R,kld=R,kld_abs=A,acc=A,k=K,agree=A,latency=X,\n"
+               "                                              lat_floor=F,lat_k=K]\n"
                "  NEW, BASELINE: a results .jsonl file or an experiment directory (all shards merged).\n"
                "  Defaults: ppl=0.01 (relative), kld=0.05 (relative) + kld_abs=1e-4, acc=0.01 (absolute,\n"
                "  or k=1 x combined stderr if larger), agree=1 (points of top-1 agreement), latency=1.5 (ratio).\n"
+               "  A cell with several seeds on both sides is judged on its seed means: a regression only when\n"
+               "  the 95%% t interval of their difference excludes 0. A single-seed ppl row with side files shows\n"
+               "  the paired-bootstrap interval of new/base over its windows. Latency rows with a packed/FP32\n"
+               "  ratio (<w>_speedup, measured in one run: the machine's speed cancels) are gated on it: mean in\n"
+               "  logs over the cell's runs, flagged when it drops by more than max(lat_floor=0.10, lat_k=3 x\n"
+               "  noise sigma from the spread between and within runs); absolute speeds are shown, not gated.\n"
                "  A gated value that is not a finite number in its range (null, a string, nan, ppl <= 0, acc\n"
                "  outside [0,1]) on either side fails the gate, named on stderr.\n"
                "  Exit status: 0 no regression, 1 regression, missing rows or invalid values, 2 usage error.\n");

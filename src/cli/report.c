@@ -11,8 +11,13 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ptqbench report DIR|FILE.jsonl [--format md,csv,tex] [--plots] [--out DIR]\n"
-               "                      [--average RECIPE] [--title TEXT]\n"
-               "  Tables: one per model, rows = methods, columns = bit-width x metric, best in bold.\n"
+               "                      [--average RECIPE] [--title TEXT] [--vs METHOD]\n"
+               "  Tables: one per model, rows = methods, columns = bit-width x metric, best in bold; seed\n"
+               "  mean +- std (n) where a cell has several seeds; values whose 95%% paired-bootstrap interval\n"
+               "  against the best overlaps it marked (a dagger in Markdown, underlined in LaTeX).\n"
+               "  summary.{csv,json}: every cell's mean, std, n, per-seed values and interval against the best.\n"
+               "  --vs METHOD  per bit-width, each method's perplexity ratio (0-shot avg difference) to METHOD\n"
+               "             with its 95%% interval (table_<model>_vs_<METHOD>.md/.csv; a dagger: significant)\n"
                "  --out      where tables/plots go (default DIR/report)\n"
                "  --plots    gnuplot PNG + SVG: ppl and KLD vs bit-width, zero-shot average bars, and with\n"
                "             latency rows Pareto plots (ppl vs weight bytes / decode tokens/s)\n"
@@ -37,19 +42,21 @@ int cmd_report(int argc, char **argv) {
     static const struct option opts[] = {{"format", required_argument, 0, 'f'}, {"plots", no_argument, 0, 'p'},
                                          {"out", required_argument, 0, 'o'},    {"average", required_argument, 0, 'a'},
                                          {"title", required_argument, 0, 't'},  {"help", no_argument, 0, 'h'},
+                                         {"vs", required_argument, 0, 'v'},
                                          {0, 0, 0, 0}};
     ptq_report_opts o = {0};
     o.formats = PTQ_FMT_MD | PTQ_FMT_CSV | PTQ_FMT_TEX;
     const char *out = NULL, *avg = NULL, *title = NULL;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:po:a:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:po:a:t:v:h", opts, NULL)) != -1) {
         if (c == 'f') {
             if (parse_formats(optarg, &o.formats)) return 2;
         } else if (c == 'p') o.plots = 1;
         else if (c == 'o') out = optarg;
         else if (c == 'a') avg = optarg;
         else if (c == 't') title = optarg;
+        else if (c == 'v') o.vs = optarg;
         else if (c == 'h') return usage(stdout), 0;
         else return ptq_cli_bad_option("report", argv);
     }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "compare.h"
+#include "stats.h"
 #include "task.h"
 
 void ptq_compare_tol_default(ptq_compare_tol *t) {
@@ -22,6 +23,8 @@ void ptq_compare_tol_default(ptq_compare_tol *t) {
     t->stderr_k = 1.0;
     t->agree_abs = 1.0;
     t->lat_ratio = 1.5;
+    t->lat_floor = 0.10;
+    t->lat_k = 3.0;
 }
 
 int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
@@ -36,6 +39,8 @@ int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
         {.name = "k", .off = offsetof(ptq_compare_tol, stderr_k)},
         {.name = "agree", .off = offsetof(ptq_compare_tol, agree_abs)},
         {.name = "latency", .off = offsetof(ptq_compare_tol, lat_ratio)},
+        {.name = "lat_floor", .off = offsetof(ptq_compare_tol, lat_floor)},
+        {.name = "lat_k", .off = offsetof(ptq_compare_tol, lat_k)},
     };
     char buf[512];
     snprintf(buf, sizeof buf, "%s", s);
@@ -51,7 +56,7 @@ int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
         while (k < nk && strcmp(keys[k].name, tok))
             k++;
         if (k == nk)
-            return ptq_fail(err, "--tol: unknown tolerance '%s' (expected ppl, kld, kld_abs, acc, k, agree, latency)",
+            return ptq_fail(err, "--tol: unknown tolerance '%s' (expected ppl, kld, kld_abs, acc, k, agree, latency, lat_floor, lat_k)",
                             tok);
         if (!strcmp(tok, "latency") && v < 1) return ptq_fail(err, "--tol latency: a ratio >= 1 is expected");
         *(double *)((char *)t + keys[k].off) = v;
@@ -140,8 +145,66 @@ static void flag_invalid(const char *side, const char *id, const char *metric, c
     s->invalid++;
 }
 
-static void check_metric(const char *id, const char *metric, int rule, const char *se_name, const cJSON *nr,
-                         const cJSON *br, const ptq_compare_tol *t, FILE *out, ptq_compare_summary *s) {
+/* The gate's inputs, for intervals (side files) and seed groups. */
+typedef struct {
+    const ptq_rowset *cur, *base;
+} gate_ctx;
+
+/* A row's cell without its seed: "model|label|bits|sN|task" -> "model|label|bits|s*|task". */
+static void group_of(const char *id, char *out, size_t cap) {
+    const char *p = strstr(id, "|s");
+    while (p && !(p[2] >= '0' && p[2] <= '9')) p = strstr(p + 1, "|s");
+    const char *e = p ? strchr(p + 1, '|') : NULL;
+    if (!p || !e) snprintf(out, cap, "%s", id);
+    else snprintf(out, cap, "%.*s|s*%s", (int)(p - id), id, e);
+}
+
+/* Values of metric over the seed rows of group g in rs (up to 64). */
+static int group_values(const ptq_rowset *rs, const char *g, const char *metric, double *v) {
+    int n = 0;
+    for (int i = 0; i < rs->n && n < 64; i++) {
+        const char *id = row_id(rs->rows[i]);
+        char gi[700];
+        if (!id) continue;
+        group_of(id, gi, sizeof gi);
+        double x = ptq_row_metric(rs->rows[i], metric);
+        if (!strcmp(gi, g) && isfinite(x) && !ptq_row_failed(rs->rows[i])) v[n++] = x;
+    }
+    return n;
+}
+
+/* Two-sided 97.5% quantile of Student's t with df degrees of freedom. */
+static double t975(int df) {
+    static const double q[] = {0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228};
+    return df <= 0 ? INFINITY : df <= 10 ? q[df] : df <= 20 ? 2.086 : df <= 30 ? 2.042 : 1.96;
+}
+
+/* The paired-bootstrap interval of new/base perplexity over the windows,
+ * when both rows kept their per-window NLL; the text for the table. */
+static void window_interval(const gate_ctx *g, const cJSON *nr, const cJSON *br, char *out, size_t cap) {
+    ptq_side_set a, b;
+    ptq_ci ci;
+    ptq_err err;
+    out[0] = 0;
+    if (!cJSON_GetObjectItemCaseSensitive(nr, "side") || !cJSON_GetObjectItemCaseSensitive(br, "side")) return;
+    if (ptq_side_load(g->cur, &nr, 1, "nll", &a, &err)) {
+        snprintf(out, cap, "no interval: %s", err.msg);
+        return;
+    }
+    if (ptq_side_load(g->base, &br, 1, "nll", &b, &err)) {
+        snprintf(out, cap, "no interval: %s", err.msg);
+        ptq_side_free(&a);
+        return;
+    }
+    if (ptq_ppl_ratio_ci(&a, &b, &ci, &err)) snprintf(out, cap, "no interval: %s", err.msg);
+    else snprintf(out, cap, "ratio %.4f [%.4f, %.4f] over windows", ci.point, ci.lo, ci.hi);
+    ptq_side_free(&a);
+    ptq_side_free(&b);
+}
+
+static void check_metric(const gate_ctx *g, const char *id, const char *metric, int rule, const char *se_name,
+                         const cJSON *nr, const cJSON *br, const ptq_compare_tol *t, FILE *out,
+                         ptq_compare_summary *s) {
     const cJSON *bv = metric_item(br, metric), *nv = metric_item(nr, metric);
     if (!bv && !nv) return; /* not a metric of this row */
     s->checked++;
@@ -152,6 +215,39 @@ static void check_metric(const char *id, const char *metric, int rule, const cha
     double b = ptq_row_metric(br, metric), n = ptq_row_metric(nr, metric);
     const char *status;
     double worse = NAN, allowed = NAN;
+    char iv[600] = "", gid[700];
+    /* several seeds on both sides: the seed means, regressing only outside
+     * the t interval of their difference (calibration noise is not a regression) */
+    double vb[64], vn[64], mb, sb, mn, sn;
+    group_of(id, gid, sizeof gid);
+    int kb = rule == PTQ_GATE_PPL || rule == PTQ_GATE_KLD || rule == PTQ_GATE_ACC ? group_values(g->base, gid, metric, vb) : 0;
+    int kn = kb > 1 ? group_values(g->cur, gid, metric, vn) : 0;
+    if (kb > 1 && kn > 1 && nv && bv) {
+        for (int i = 0; i < g->base->n && g->base->rows[i] != br; i++) { /* judged once, at the group's first row */
+            const char *idi = row_id(g->base->rows[i]);
+            char gi[700];
+            if (idi) group_of(idi, gi, sizeof gi);
+            if (idi && !strcmp(gi, gid) && isfinite(ptq_row_metric(g->base->rows[i], metric))) {
+                s->checked--;
+                return;
+            }
+        }
+        ptq_mean_std(vb, kb, &mb, &sb), ptq_mean_std(vn, kn, &mn, &sn);
+        double half = t975(kb + kn - 2) * sqrt(sb * sb / kb + sn * sn / kn);
+        b = mb, n = mn, id = gid;
+        worse = rule == PTQ_GATE_ACC ? mb - mn : mn - mb;
+        allowed = half;
+        snprintf(iv, sizeof iv, "seed means (%d new vs %d baseline seeds): 95%% interval of the difference [%.6g, %.6g]",
+                 kn, kb, mn - mb - half, mn - mb + half);
+        status = worse > allowed ? "REGRESSION" : -worse > allowed ? "better" : "ok";
+        s->regressions += worse > allowed, s->improved += -worse > allowed;
+        if (out)
+            fprintf(out, "| %s | %s | %.6g | %.6g | %.4g | %.4g | %s | %s |\n", id, metric, b, n, worse, allowed, iv, status);
+        if (worse > allowed)
+            fprintf(stderr, "regression: %s %s: %.6g -> %.6g; %s excludes 0\n", id, metric, b, n, iv);
+        return;
+    }
+    if (rule == PTQ_GATE_PPL && nv && bv) window_interval(g, nr, br, iv, sizeof iv);
     if (!nv) {
         status = "REGRESSION (missing)";
         s->regressions++;
@@ -170,14 +266,78 @@ static void check_metric(const char *id, const char *metric, int rule, const cha
             status = "ok";
     }
     if (out)
-        fprintf(out, "| %s | %s | %.6g | %.6g | %s%.4g | %s%.4g | %s |\n", id, metric, b, n, is_ratio(rule) ? "x" : "",
-                worse, is_ratio(rule) ? "x" : "", allowed, status);
+        fprintf(out, "| %s | %s | %.6g | %.6g | %s%.4g | %s%.4g | %s | %s |\n", id, metric, b, n,
+                is_ratio(rule) ? "x" : "", worse, is_ratio(rule) ? "x" : "", allowed, iv, status);
+    if (!strncmp(status, "REGRESSION", 10))
+        fprintf(stderr, "regression: %s %s: %.6g -> %.6g (worse by %.4g, allowed %.4g)%s%s\n", id, metric, b, n, worse,
+                allowed, iv[0] ? "; " : "", iv);
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t l = strlen(s), k = strlen(suf);
+    return l >= k && !strcmp(s + l - k, suf);
+}
+
+/* Relative spread of one latency row's ratio <w>_speedup from its own
+ * repetitions: half the log range of each path's min..max, combined. */
+static double within_sigma(const cJSON *r, const char *metric) {
+    char w[200], k[300];
+    snprintf(w, sizeof w, "%.*s", (int)(strlen(metric) - 8), metric); /* strip "_speedup" */
+    double q[2], f[2];
+    snprintf(k, sizeof k, "%s_tokens_per_sec_min", w), q[0] = ptq_row_metric(r, k);
+    snprintf(k, sizeof k, "%s_tokens_per_sec_max", w), q[1] = ptq_row_metric(r, k);
+    snprintf(k, sizeof k, "fp32_%s_tokens_per_sec_min", w), f[0] = ptq_row_metric(r, k);
+    snprintf(k, sizeof k, "fp32_%s_tokens_per_sec_max", w), f[1] = ptq_row_metric(r, k);
+    double sq = q[0] > 0 && q[1] > 0 ? 0.5 * log(q[1] / q[0]) : 0, sf = f[0] > 0 && f[1] > 0 ? 0.5 * log(f[1] / f[0]) : 0;
+    return sqrt(sq * sq + sf * sf);
+}
+
+/* Latency through a noise model: the packed/FP32 ratio of one run (the
+ * machine's speed cancels), averaged in logs over the repeated runs of the
+ * cell (its seed rows); its noise sigma from the spread between the
+ * baseline's runs and within each run. A regression is a drop of the ratio
+ * beyond max(lat_floor, lat_k * sigma). The load averages are shown. */
+static void check_speedup(const gate_ctx *g, const char *id, const char *metric, const cJSON *nr, const cJSON *br,
+                          const ptq_compare_tol *t, FILE *out, ptq_compare_summary *s) {
+    char gid[700];
+    double vb[64], vn[64], lb[64], ln[64], mb, sb, mn, sn;
+    group_of(id, gid, sizeof gid);
+    for (int i = 0; i < g->base->n && g->base->rows[i] != br; i++) { /* once per group */
+        const char *idi = row_id(g->base->rows[i]);
+        char gi[700];
+        if (idi) group_of(idi, gi, sizeof gi);
+        if (idi && !strcmp(gi, gid) && isfinite(ptq_row_metric(g->base->rows[i], metric))) return;
+    }
+    int kb = group_values(g->base, gid, metric, vb), kn = group_values(g->cur, gid, metric, vn);
+    s->checked++;
+    if (kn < 1 || kb < 1) {
+        if (kn < 1) s->regressions++;
+        if (out) fprintf(out, "| %s | %s | | | | | | %s |\n", gid, metric, kn < 1 ? "REGRESSION (missing)" : "ok (no baseline value)");
+        return;
+    }
+    for (int i = 0; i < kb; i++) lb[i] = log(vb[i]);
+    for (int i = 0; i < kn; i++) ln[i] = log(vn[i]);
+    ptq_mean_std(lb, kb, &mb, &sb), ptq_mean_std(ln, kn, &mn, &sn);
+    double wb = within_sigma(br, metric), wn = within_sigma(nr, metric);
+    double sigma = sqrt(sb * sb + wb * wb / kb + wn * wn / kn);
+    double drop = 1 - exp(mn - mb), allowed = PTQ_MAX(t->lat_floor, 1 - exp(-t->lat_k * sigma));
+    const char *status = drop > allowed ? "REGRESSION" : -drop > allowed ? "better" : "ok";
+    s->regressions += drop > allowed, s->improved += -drop > allowed;
+    char iv[300];
+    snprintf(iv, sizeof iv, "packed/FP32 ratio over %d vs %d runs, noise sigma %.3f (log), flagged below %.4g; load avg %.2g -> %.2g",
+             kn, kb, sigma, exp(mb) * (1 - allowed), ptq_row_metric(br, "loadavg_1"), ptq_row_metric(nr, "loadavg_1"));
+    if (out)
+        fprintf(out, "| %s | %s | %.6g | %.6g | %.1f%% | %.1f%% | %s | %s |\n", kb > 1 || kn > 1 ? gid : id, metric,
+                exp(mb), exp(mn), 100 * drop, 100 * allowed, iv, status);
+    if (drop > allowed)
+        fprintf(stderr, "regression: %s %s: %.4g -> %.4g (-%.1f%%, allowed %.1f%%); %s\n", kb > 1 || kn > 1 ? gid : id,
+                metric, exp(mb), exp(mn), 100 * drop, 100 * allowed, iv);
 }
 
 /* The gates of a row's task kind: its listed metrics, then its metrics gated
  * by name. A row of an unknown kind gets every kind's listed gates. */
-static void check_row(const char *id, const cJSON *nr, const cJSON *br, const ptq_compare_tol *t, FILE *out,
-                      ptq_compare_summary *s) {
+static void check_row(const gate_ctx *gc, const char *id, const cJSON *nr, const cJSON *br, const ptq_compare_tol *t,
+                      FILE *out, ptq_compare_summary *s) {
     const ptq_task_kind *k = ptq_task_kind_of(ptq_row_str(br, "task"));
     for (int i = 0; ptq_task_kinds[i]; i++) {
         const ptq_task_kind *ki = ptq_task_kinds[i];
@@ -187,13 +347,20 @@ static void check_row(const char *id, const cJSON *nr, const cJSON *br, const pt
             for (int j = 0; !k && j < i && !seen; j++)
                 for (const ptq_gate *h = ptq_task_kinds[j]->gates; h && h->metric; h++)
                     seen |= !strcmp(h->metric, g->metric);
-            if (!seen) check_metric(id, g->metric, g->rule, g->stderr_metric, nr, br, t, out, s);
+            if (!seen) check_metric(gc, id, g->metric, g->rule, g->stderr_metric, nr, br, t, out, s);
         }
     }
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(br, "metrics");
+    int noise = 0; /* the row measured packed/FP32 ratios: those are gated, absolute speeds only shown */
+    for (const cJSON *it = m && k && k->gate_of ? m->child : NULL; it; it = it->next)
+        noise |= ends_with(it->string, "_speedup");
     for (const cJSON *it = m && k && k->gate_of ? m->child : NULL; it; it = it->next) {
         ptq_gate_rule rule = k->gate_of(it->string);
-        if (rule != PTQ_GATE_NONE) check_metric(id, it->string, rule, NULL, nr, br, t, out, s);
+        if (noise && ends_with(it->string, "_speedup")) check_speedup(gc, id, it->string, nr, br, t, out, s);
+        else if (noise && rule != PTQ_GATE_NONE && out)
+            fprintf(out, "| %s | %s | %.6g | %.6g | | | machine speed: gated through the packed/FP32 ratio | info |\n", id,
+                    it->string, ptq_row_metric(br, it->string), ptq_row_metric(nr, it->string));
+        else if (rule != PTQ_GATE_NONE) check_metric(gc, id, it->string, rule, NULL, nr, br, t, out, s);
     }
 }
 
@@ -202,8 +369,9 @@ int ptq_compare(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare
     memset(s, 0, sizeof *s);
     if (base->n == 0) return ptq_fail(err, "the baseline has no rows");
     if (out)
-        fprintf(out, "| id | metric | baseline | new | worse by | allowed | status |\n"
-                     "|---|---|---:|---:|---:|---:|---|\n");
+        fprintf(out, "| id | metric | baseline | new | worse by | allowed | interval | status |\n"
+                     "|---|---|---:|---:|---:|---:|---|---|\n");
+    gate_ctx gc = {.cur = cur, .base = base};
     for (int i = 0; i < base->n; i++) {
         const char *id = row_id(base->rows[i]);
         if (!id) return ptq_fail(err, "baseline row %d has no \"id\" or \"row_key\"", i + 1);
@@ -222,7 +390,7 @@ int ptq_compare(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare
             s->invalid++;
             continue;
         }
-        check_row(id, nr, base->rows[i], t, out, s);
+        check_row(&gc, id, nr, base->rows[i], t, out, s);
     }
     for (int i = 0; i < cur->n; i++) {
         const char *id = row_id(cur->rows[i]);

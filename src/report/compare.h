@@ -14,10 +14,13 @@ typedef struct {
     double acc_abs;   /* acc, acc_norm: base - new <= max(acc_abs, k * sqrt(se_b^2 + se_n^2)) */
     double stderr_k;
     double agree_abs; /* top1_agree (percentage points) */
-    double lat_ratio; /* latency rows: slowdown factor allowed */
+    double lat_ratio; /* latency rows without a packed/FP32 ratio: slowdown factor allowed */
+    double lat_floor; /* latency rows with <w>_speedup (packed/FP32 in the same run): the smallest relative
+                         drop of the ratio flagged, whatever the measured noise */
+    double lat_k;     /* ... and the noise multiple: flagged beyond max(lat_floor, lat_k * sigma) */
 } ptq_compare_tol;
 void ptq_compare_tol_default(ptq_compare_tol *t);
-/* "ppl=0.02,kld=0.1,acc=0.01,agree=1,latency=1.5,k=2" -> t. */
+/* "ppl=0.02,kld=0.1,acc=0.01,agree=1,latency=1.5,k=2,lat_floor=0.1,lat_k=3" -> t. */
 int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err);
 
 typedef struct {

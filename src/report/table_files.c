@@ -59,6 +59,10 @@ void ptq_table_cell(ptq_table *t, int bold, const char *fmt, ...) {
     va_end(ap);
 }
 
+void ptq_table_mark(ptq_table *t) {
+    if (!t->full && t->nrows && t->ncell) t->row[t->nrows - 1][t->ncell - 1].mark = 1;
+}
+
 void ptq_table_num(ptq_table *t, const char *fmt, double v) {
     char s[64] = "";
     if (!isnan(v)) snprintf(s, sizeof s, fmt, v);
@@ -88,10 +92,11 @@ static void md_put(FILE *f, const char *s) {
         else fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
 }
 
-static void md_cell(FILE *f, const char *s, int bold) {
+static void md_cell(FILE *f, const char *s, int bold, int mark) {
     fputs(bold ? " **" : " ", f);
     md_put(f, s);
-    fputs(bold ? "** |" : " |", f);
+    fputs(bold ? "**" : "", f);
+    fputs(mark ? "\xe2\x80\xa0 |" : " |", f); /* dagger */
 }
 
 static void write_md(const ptq_table *t, FILE *f) {
@@ -103,16 +108,16 @@ static void write_md(const ptq_table *t, FILE *f) {
     fputs("**\n\n|", f);
     for (int c = 0; c < t->ncols; c++) {
         heading(t, c, h, sizeof h);
-        md_cell(f, h, 0);
+        md_cell(f, h, 0, 0);
     }
-    if (notes) md_cell(f, "note", 0);
+    if (notes) md_cell(f, "note", 0, 0);
     fputs("\n|", f);
     for (int c = 0; c < t->ncols; c++) fputs(c < t->nlab ? "---|" : "---:|", f);
     fputs(notes ? "---|\n" : "\n", f);
     for (int r = 0; r < t->nrows; r++) {
         fputc('|', f);
-        for (int c = 0; c < t->ncols; c++) md_cell(f, t->row[r][c].text, t->row[r][c].bold);
-        if (notes) md_cell(f, t->note[r] ? t->note[r] : "", 0);
+        for (int c = 0; c < t->ncols; c++) md_cell(f, t->row[r][c].text, t->row[r][c].bold, t->row[r][c].mark);
+        if (notes) md_cell(f, t->note[r] ? t->note[r] : "", 0, 0);
         fputc('\n', f);
     }
     fputc('\n', f);
@@ -135,9 +140,12 @@ static void write_csv(const ptq_table *t, FILE *f) {
 
 void ptq_report_tex_put(FILE *f, const char *s) {
     for (; *s; s++) {
-        if (*s == '\\') fputs("\\textbackslash{}", f);
+        if (!strncmp(s, "\xc2\xb1", 2)) fputs("$\\pm$", f), s++; /* UTF-8 plus-minus and dagger */
+        else if (!strncmp(s, "\xe2\x80\xa0", 3)) fputs("$^\\dagger$", f), s += 2;
+        else if (*s == '\\') fputs("\\textbackslash{}", f);
         else if (*s == '^' || *s == '~') fprintf(f, "\\%c{}", *s);
         else if (*s == '|') fputs("$|$", f);
+        else if (*s == '<' || *s == '>') fputs(*s == '<' ? "\\textless{}" : "\\textgreater{}", f); /* OT1 has no < > */
         else if (*s == '\n' || *s == '\r') fputc(' ', f);
         else if (strchr("{}%&_#$", *s)) fprintf(f, "\\%c", *s);
         else fputc(*s, f);
@@ -154,8 +162,10 @@ static int group_run(const ptq_table *t, int c) {
 static void tex_cell(FILE *f, const ptq_tcell *x, int first) {
     fputs(first ? "" : " & ", f);
     fputs(x->bold ? "\\textbf{" : "", f);
+    fputs(x->mark ? "\\underline{" : "", f);
     if (!strcmp(x->text, "inf")) fputs("$\\infty$", f);
     else ptq_report_tex_put(f, x->text);
+    fputs(x->mark ? "}" : "", f);
     fputs(x->bold ? "}" : "", f);
 }
 

@@ -17,6 +17,7 @@ typedef struct {
     int formats;           /* PTQ_FMT_* bits */
     int plots;             /* run gnuplot (png + svg) */
     const char *gnuplot_dir; /* directory of the *.gp scripts (NULL = find scripts/gnuplot) */
+    const char *vs;          /* a reference method: per bit-width ratios to it with intervals (NULL = none) */
 } ptq_report_opts;
 
 /* ---- tables ------------------------------------------------------------ */
@@ -34,6 +35,7 @@ typedef struct {
 typedef struct {
     char *text;
     int bold;
+    int mark; /* not significantly different from the best: a dagger in Markdown, underlined in LaTeX */
 } ptq_tcell;
 
 typedef struct {
@@ -54,6 +56,8 @@ void ptq_table_col(ptq_table *t, const char *group, const char *fmt, ...) __attr
 void ptq_table_row(ptq_table *t, const char *note);
 /* The next cell of the last row. */
 void ptq_table_cell(ptq_table *t, int bold, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Mark the last cell (ptq_tcell.mark). */
+void ptq_table_mark(ptq_table *t);
 /* A number in fmt; an empty cell for NaN. */
 void ptq_table_num(ptq_table *t, const char *fmt, double v);
 void ptq_table_free(ptq_table *t);

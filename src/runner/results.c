@@ -119,9 +119,55 @@ int ptq_results_open(ptq_results_writer *w, const char *path, ptq_err *err) {
     return 0;
 }
 
+/* Directory part of path ("." when none). */
+static void dir_of(const char *path, char *out, size_t cap) {
+    snprintf(out, cap, "%s", path);
+    char *sl = strrchr(out, '/');
+    if (!sl) snprintf(out, cap, ".");
+    else sl[sl == out] = 0; /* "/x" -> "/" */
+}
+
+/* Each array of numbers in the row's "side" object becomes the float32 file
+ * side/<sha256>.f32 next to the results file (tmp + fsync + rename, before
+ * the row is written: a row never names a file that is not whole; a cell
+ * cut after its files landed leaves unreferenced files, which are harmless
+ * since the name is the content), and the array becomes {file, sha256, n}. */
+static int write_side(const char *results_path, cJSON *row, ptq_err *err) {
+    cJSON *side = cJSON_GetObjectItemCaseSensitive(row, "side");
+    char dir[4096], p[4400];
+    dir_of(results_path, dir, sizeof dir);
+    for (cJSON *a = side ? side->child : NULL; a; a = a->next) {
+        if (!cJSON_IsArray(a)) continue;
+        int n = cJSON_GetArraySize(a), k = 0;
+        float *v = malloc(sizeof(float) * (size_t)(n ? n : 1));
+        if (!v) return ptq_fail(err, "out of memory writing side values");
+        for (const cJSON *x = a->child; x; x = x->next) v[k++] = (float)x->valuedouble;
+        char sha[65];
+        ptq_sha256_buf(v, sizeof(float) * (size_t)n, sha);
+        snprintf(p, sizeof p, "%s/side", dir);
+        int rc = ptq_mkdir_p(p, err);
+        snprintf(p, sizeof p, "%s/side/%s.f32", dir, sha);
+        if (!rc && !ptq_file_exists(p)) rc = ptq_write_file_atomic(p, v, sizeof(float) * (size_t)n, err);
+        free(v);
+        if (rc) return ptq_wrap(err, "side file of row %s", a->string);
+        cJSON *ref = cJSON_CreateObject();
+        snprintf(p, sizeof p, "side/%s.f32", sha);
+        cJSON_AddStringToObject(ref, "file", p);
+        cJSON_AddStringToObject(ref, "sha256", sha);
+        cJSON_AddNumberToObject(ref, "n", n);
+        char name[128];
+        snprintf(name, sizeof name, "%s", a->string ? a->string : "");
+        cJSON_ReplaceItemInObjectCaseSensitive(side, name, ref); /* frees a */
+        a = ref;
+    }
+    return 0;
+}
+
 int ptq_results_append(ptq_results_writer *w, cJSON *const *rows, int n, ptq_err *err) {
     size_t len = 0, cap = 0;
     char *buf = NULL;
+    for (int i = 0; i < n; i++)
+        if (write_side(w->path, rows[i], err)) return -1;
     for (int i = 0; i < n; i++) {
         /* Which row of how many: a reader can tell a cell whose last rows are missing. */
         cJSON_DeleteItemFromObjectCaseSensitive(rows[i], "cell_row");
@@ -171,14 +217,20 @@ void ptq_results_close(ptq_results_writer *w) {
     w->fd = w->lock_fd = -1;
 }
 
-static int rowset_push(ptq_rowset *rs, cJSON *row, ptq_err *err) {
+static int rowset_push(ptq_rowset *rs, cJSON *row, const char *dir, ptq_err *err) {
+    if (!rs->dirs && rs->n) { /* rows put in by hand before: no directory */
+        if (!(rs->dirs = calloc((size_t)rs->cap, sizeof *rs->dirs))) return ptq_fail(err, "out of memory reading results");
+    }
     if (rs->n == rs->cap) {
         int nc = rs->cap ? rs->cap * 2 : 64;
         cJSON **nr = realloc(rs->rows, (size_t)nc * sizeof *nr);
-        if (!nr) return ptq_fail(err, "out of memory reading results");
-        rs->rows = nr;
+        char **nd = nr ? realloc(rs->dirs, (size_t)nc * sizeof *nd) : NULL;
+        if (nr) rs->rows = nr;
+        if (!nd) return ptq_fail(err, "out of memory reading results");
+        rs->dirs = nd;
         rs->cap = nc;
     }
+    rs->dirs[rs->n] = strdup(dir);
     rs->rows[rs->n++] = row;
     return 0;
 }
@@ -196,6 +248,8 @@ int ptq_results_read_file(const char *path, ptq_rowset *rs, ptq_err *err) {
         len = whole;
     }
     int lineno = 0, rc = 0;
+    char dir[4096];
+    dir_of(path, dir, sizeof dir);
     for (char *p = text; p < text + len && !rc;) {
         char *nl = memchr(p, '\n', (size_t)(text + len - p));
         int last = !nl;
@@ -206,7 +260,7 @@ int ptq_results_read_file(const char *path, ptq_rowset *rs, ptq_err *err) {
         if (*q) {
             cJSON *row = cJSON_Parse(q);
             if (row && cJSON_IsObject(row)) {
-                rc = rowset_push(rs, row, err);
+                rc = rowset_push(rs, row, dir, err);
                 if (rc) cJSON_Delete(row);
             } else {
                 cJSON_Delete(row);
@@ -273,20 +327,25 @@ int ptq_results_read(const char *path, ptq_rowset *rs, ptq_err *err) {
     for (int i = start; i < rs->n; i++) {
         const char *k = ptq_row_str(rs->rows[i], "row_key");
         int j = k ? find_key(rs, w, k) : -1;
-        if (j < 0) rs->rows[w++] = rs->rows[i];
+        if (j < 0) rs->dirs[w] = rs->dirs[i], rs->rows[w++] = rs->rows[i];
         else if (ptq_row_failed(rs->rows[j]) && !ptq_row_failed(rs->rows[i])) {
             cJSON_Delete(rs->rows[j]);
-            rs->rows[j] = rs->rows[i];
+            free(rs->dirs[j]);
+            rs->rows[j] = rs->rows[i], rs->dirs[j] = rs->dirs[i];
         } else
-            cJSON_Delete(rs->rows[i]);
+            cJSON_Delete(rs->rows[i]), free(rs->dirs[i]);
     }
     rs->n = w;
     return 0;
 }
 
 void ptq_rowset_free(ptq_rowset *rs) {
-    for (int i = 0; i < rs->n; i++) cJSON_Delete(rs->rows[i]);
+    for (int i = 0; i < rs->n; i++) {
+        cJSON_Delete(rs->rows[i]);
+        if (rs->dirs) free(rs->dirs[i]);
+    }
     free(rs->rows);
+    free(rs->dirs);
     memset(rs, 0, sizeof *rs);
 }
 
@@ -305,4 +364,29 @@ double ptq_row_metric(const cJSON *row, const char *name) {
 const char *ptq_row_str(const cJSON *row, const char *name) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
     return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int ptq_row_side(const ptq_rowset *rs, const cJSON *row, const char *name, float **v, int *n, ptq_err *err) {
+    *v = NULL, *n = 0;
+    int i = 0;
+    while (i < rs->n && rs->rows[i] != row) i++;
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(row, "side"), name);
+    const char *file = ptq_row_str(ref, "file"), *sha = ptq_row_str(ref, "sha256");
+    double want = ptq_row_metric(ref, "n");
+    if (!file || !sha || !(want >= 0)) return ptq_fail(err, "no side values '%s' in the row", name);
+    if (strstr(file, "..") || file[0] == '/') return ptq_fail(err, "side file name '%s' leaves the results directory", file);
+    char p[8400], got[65];
+    snprintf(p, sizeof p, "%s/%s", i < rs->n && rs->dirs && rs->dirs[i] ? rs->dirs[i] : ".", file);
+    char *data;
+    size_t len;
+    if (!ptq_file_exists(p)) return ptq_fail(err, "side file %s is missing", p);
+    if (ptq_read_file(p, &data, &len, err)) return -1;
+    ptq_sha256_buf(data, len, got);
+    if (strcmp(got, sha) || len != sizeof(float) * (size_t)want) {
+        free(data);
+        return ptq_fail(err, "side file %s does not match the row (sha256 %.12s, row says %.12s; %zu bytes for n = %g)",
+                        p, got, sha, len, want);
+    }
+    *v = (float *)data, *n = (int)want;
+    return 0;
 }

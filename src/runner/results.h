@@ -40,6 +40,7 @@ void ptq_results_close(ptq_results_writer *w);
 
 typedef struct {
     cJSON **rows;
+    char **dirs; /* the directory of each row's file (its side files are relative to it); NULL when rows are built in memory */
     int n, cap;
     int truncated; /* torn last lines skipped (with a warning) */
 } ptq_rowset;
@@ -58,6 +59,15 @@ void ptq_rowset_free(ptq_rowset *rs);
  * failed; resume runs the cell again, and readers of a directory let a later
  * row of the same key replace it. */
 int ptq_row_failed(const cJSON *row);
+
+/* Side values: the sweep keeps per-window NLL ("nll", ppl rows) and per-item
+ * outcomes ("acc", "acc_norm", zero-shot rows) as float32 files
+ * <results dir>/side/<sha256>.f32, named from the row as
+ * "side": {"nll": {"file", "sha256", "n"}} (written before the row, see
+ * ptq_results_append). ptq_row_side loads one (malloc'ed in *v) after
+ * checking its size and sha256; an error says what is wrong (no such
+ * values, missing file, mismatch). row must be one of rs's rows. */
+int ptq_row_side(const ptq_rowset *rs, const cJSON *row, const char *name, float **v, int *n, ptq_err *err);
 
 /* Metric lookup: row.metrics.<name>, else row.<name>. NaN when absent. */
 double ptq_row_metric(const cJSON *row, const char *name);

@@ -220,6 +220,8 @@ static cJSON *failed_rows(const ptq_cell *c, const char *why) {
 static int run_one(const ptq_experiment *e, ptq_cell *c, const ptq_sweep_opts *o, ptq_results_writer *w, ptq_err *err) {
     c->eval.progress = isatty(2);
     c->max_rss_gib = o->max_rss_gib;
+
+    c->eval.keep_side = 1; /* per-window/per-item values as side files next to the rows */
     char started[32];
     ptq_utc_now(started, sizeof started);
     double t0 = ptq_now_sec();

@@ -1,6 +1,9 @@
 /* test_compare.c — the regression gate on synthetic rows: identical results
  * pass, a perturbed ppl/KLD/accuracy fails, stderr widens the accuracy
- * tolerance, a missing row fails, a value that is no valid metric (null, a
+ * tolerance, a missing row fails, seed groups are judged by their means
+ * against the t interval of the difference, latency through the packed/FP32
+ * ratio (a slower machine is no alarm, a 20% slower packed path is; noisy
+ * repetitions widen the band), a value that is no valid metric (null, a
  * string, nan, out of range) fails on either side, tolerances parse strictly. */
 #include <math.h>
 #include <stdlib.h>
@@ -29,6 +32,39 @@ static void set(ptq_rowset *rs, double ppl, double kld, double acc, double acc_s
     rs->rows = malloc(sizeof rows);
     memcpy(rs->rows, rows, sizeof rows);
     rs->n = rs->cap = 4;
+}
+
+/* Three seeds of one cell with ppl values v. */
+static void seeds(ptq_rowset *rs, const double *v) {
+    ptq_rowset_free(rs);
+    rs->rows = malloc(3 * sizeof(cJSON *));
+    for (int i = 0; i < 3; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "m|gptq|W4A4|s%d|ppl:wikitext2", i);
+        rs->rows[i] = row(id, "ppl:wikitext2", "ppl", v[i], NULL, 0);
+    }
+    rs->n = rs->cap = 3;
+}
+
+/* k runs of one latency cell: packed/FP32 ratio sp[i], absolute decode speed tps, each path's
+ * repetitions spread +-spread around it. */
+static void lat_runs(ptq_rowset *rs, const double *sp, int k, double tps, double spread) {
+    ptq_rowset_free(rs);
+    rs->rows = malloc((size_t)k * sizeof(cJSON *));
+    for (int i = 0; i < k; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "m|rtn|W4A4|s%d|latency", i);
+        cJSON *r = row(id, "latency", "decode_ctx511_speedup", sp[i], "decode_ctx511_tokens_per_sec", tps * sp[i]);
+        cJSON *m = cJSON_GetObjectItem(r, "metrics");
+        cJSON_AddNumberToObject(m, "decode_ctx511_tokens_per_sec_min", tps * sp[i] * (1 - spread));
+        cJSON_AddNumberToObject(m, "decode_ctx511_tokens_per_sec_max", tps * sp[i] * (1 + spread));
+        cJSON_AddNumberToObject(m, "fp32_decode_ctx511_tokens_per_sec", tps);
+        cJSON_AddNumberToObject(m, "fp32_decode_ctx511_tokens_per_sec_min", tps * (1 - spread));
+        cJSON_AddNumberToObject(m, "fp32_decode_ctx511_tokens_per_sec_max", tps * (1 + spread));
+        cJSON_AddNumberToObject(m, "loadavg_1", tps < 500 ? 8 : 0.5);
+        rs->rows[i] = r;
+    }
+    rs->n = rs->cap = k;
 }
 
 static int gate(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare_tol *t, ptq_compare_summary *s) {
@@ -103,6 +139,38 @@ int main(void) {
     CHECK(ptq_compare_tol_parse("latency=0.5", &t, &err) == -1);
     ptq_rowset empty = {0};
     CHECK(ptq_compare(&cur, &empty, &t, NULL, &s, &err) == -1);
+
+    /* seeds: the seed means, a regression only outside the t interval of their difference */
+    ptq_compare_tol_default(&t);
+    static const double b3[] = {20.0, 20.4, 19.6}, n_ok[] = {20.3, 20.7, 19.9}, n_bad[] = {21.3, 21.5, 21.1};
+    seeds(&base, b3);
+    seeds(&cur, n_ok); /* +1.5%: beyond the 1% tolerance, inside the seed spread */
+    CHECK(gate(&cur, &base, &t, &s) == 0 && s.checked == 1);
+    seeds(&cur, n_bad);
+    FILE *f = tmpfile();
+    CHECK(ptq_compare(&cur, &base, &t, f, &s, &err) == 0 && s.regressions == 1 && s.checked == 1);
+    char buf[4096] = "";
+    rewind(f);
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    buf[got] = 0;
+    fclose(f);
+    CHECK(strstr(buf, "| m|gptq|W4A4|s*|ppl:wikitext2 | ppl | 20 | 21.3 |") && strstr(buf, "95% interval of the difference ["));
+    CHECK(strstr(buf, "REGRESSION"));
+
+    /* latency through the noise model: the packed/FP32 ratio of each run, never the absolute speed */
+    static const double lb[] = {2.0, 2.04, 1.97}, ln[] = {2.02, 1.99, 2.01}, ls[] = {1.6, 1.63, 1.58};
+    lat_runs(&base, lb, 3, 1000, 0.02);
+    lat_runs(&cur, ln, 3, 400, 0.02); /* the machine 2.5x slower (load): same ratio, no alarm */
+    CHECK(ptq_compare(&cur, &base, &t, stderr, &s, &err) == 0 && s.regressions == 0 && s.checked == 1);
+    lat_runs(&cur, ls, 3, 1000, 0.02); /* the packed path 20% slower */
+    CHECK(gate(&cur, &base, &t, &s) == 1);
+    lat_runs(&base, lb, 1, 1000, 0.30); /* one run each, noisy repetitions: a 15% drop is noise */
+    static const double l15[] = {1.7};
+    lat_runs(&cur, l15, 1, 1000, 0.30);
+    CHECK(gate(&cur, &base, &t, &s) == 0);
+    lat_runs(&base, lb, 1, 1000, 0.01); /* ... and flagged when the runs are tight */
+    lat_runs(&cur, l15, 1, 1000, 0.01);
+    CHECK(gate(&cur, &base, &t, &s) == 1);
     ptq_rowset_free(&cur);
     ptq_rowset_free(&base);
     return tu_done("test_compare");

@@ -60,7 +60,8 @@ int main(void) {
     snprintf(p, sizeof p, "%s/table_m1.md", dir);
     char *md = slurp(p);
     CHECK(strstr(md, "| Method | W4A4 Wiki2 | W4A4 KLD TinySt | W4A4 0-shot avg | W6A6 Wiki2 |\n"));
-    CHECK(strstr(md, "| rtn | 31.00 | 0.5000 | 50.0 | 10.00 |\n"));
+    CHECK(strstr(md, "| rtn | 31.00 \xc2\xb1 1.41 (2) | 0.5000 | 50.0 | 10.00 |\n")); /* seed mean +- std (n) */
+    CHECK(strstr(md, "Seed mean \xc2\xb1 std (n seeds)") && !strstr(md, "Marked")); /* no side values: no test claimed */
     CHECK(strstr(md, "| gptq(percdamp=0.1) | **12.00** | **0.2500** | **60.0** | 10.00 |\n"));
     CHECK(strstr(md, "0-shot avg = avg_all_acc"));
     CHECK(strstr(md, "piqa, arc_easy"));
