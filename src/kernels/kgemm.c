@@ -154,7 +154,7 @@ static int gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bi
     ptq_kmicro_fn micro = pick_micro(isa);
     int MR = micro_mr(isa), nrb = w->npad / PTQ_KP_RB, npan = (nrb + 1) / 2, T = a->T, G = w->group;
     int fail = 0;
-#pragma omp parallel reduction(| : fail)
+#pragma omp parallel reduction(| : fail) if ((long)T * w->npad * w->kpad >= PTQ_KPAR_MIN)
     {
         int8_t *buf = ptq_kalloc64((size_t)w->kpad * PTQ_KG_NP);
         if (!buf) fail = 1;
@@ -218,7 +218,7 @@ static int gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bi
 /* Decode (few tokens): int4 / int8 weights read straight from the planes. */
 static void gemv_int(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y) {
     int nrb = w->npad / PTQ_KP_RB;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)a->T * w->npad * w->kpad >= PTQ_KPAR_MIN)
     for (int rb = 0; rb < nrb; rb++) {
         float y16[PTQ_KP_RB];
         for (int t = 0; t < a->T; t++) {

@@ -60,7 +60,7 @@ int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float
     int direct8 = w->bits == 8; /* the 8-bit plane is the int8 block layout: read in place */
     int NB = direct4 ? g_int4_nb : 1, nunit = (nrb + NB - 1) / NB;
     int fail = 0;
-#pragma omp parallel reduction(| : fail)
+#pragma omp parallel reduction(| : fail) if ((long)w->npad * w->kpad >= PTQ_KPAR_MIN)
     {
         int8_t *blk = direct4 || direct8 ? NULL : ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
         if (!direct4 && !direct8 && !blk) fail = 1;
@@ -84,7 +84,8 @@ int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float
     return fail ? ptq_fail(err, "kgemv: out of memory") : 0;
 }
 
-/* Rows [rb*16, rb*16+16) dequantized to fp32 (16 x in, row stride in). */
+/* Rows [rb*16, rb*16+16) dequantized to fp32 (16 x in, row stride in),
+ * group by group (scale and zero hoisted out of the column loop). */
 static void dequant_block(const ptq_kpacked *w, int rb, int8_t *blk, float *dst) {
     ptq_kunpack_block(w, rb, blk);
     for (int l = 0; l < PTQ_KP_RB; l++) {
@@ -94,9 +95,12 @@ static void dequant_block(const ptq_kpacked *w, int rb, int8_t *blk, float *dst)
             memset(d, 0, sizeof(float) * w->in);
             continue;
         }
-        for (int k = 0; k < w->in; k++) {
-            size_t gi = (size_t)(k / w->group) * w->npad + r;
-            d[k] = w->scale[gi] * (float)(blk[((size_t)(k / 4) * PTQ_KP_RB + l) * 4 + k % 4] - w->zero[gi]);
+        for (int g = 0; g < w->ngroups; g++) {
+            size_t gi = (size_t)g * w->npad + r;
+            float sc = w->scale[gi];
+            int z = w->zero[gi];
+            for (int k = g * w->group; k < PTQ_MIN(w->in, (g + 1) * w->group); k++)
+                d[k] = sc * (float)(blk[((size_t)(k >> 2) * PTQ_KP_RB + l) * 4 + (k & 3)] - z);
         }
     }
 }
@@ -111,7 +115,7 @@ int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias
     int fail = 0;
     for (int r0 = 0; r0 < w->out; r0 += PANEL) {
         int nr = PTQ_MIN(PANEL, w->out - r0);
-#pragma omp parallel reduction(| : fail)
+#pragma omp parallel reduction(| : fail) if ((long)nr * w->kpad >= PTQ_KPAR_MIN)
         {
             int8_t *blk = ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
             if (!blk) fail = 1;

@@ -8,6 +8,10 @@
 
 #define PTQ_KG_NP 32 /* rows per GEMM panel (two plane blocks) */
 #define PTQ_KG_MR 12 /* max tokens per micro tile */
+/* Products below this many multiply-adds run on the calling thread: waking
+ * the team costs more (toy models; worse on a loaded machine). Every output
+ * is computed by the same code either way. */
+#define PTQ_KPAR_MIN (1L << 18)
 #define PTQ_KGEMV_CHUNK 64 /* float GEMV: 4-column steps per partial sum (bounds rounding on long rows) */
 
 /* acc (mr x 32 int32) = sum over k4 in [k4a, k4b) of A rows (u8, stride lda)
