@@ -15,11 +15,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench_rows.h"
 #include "cli.h"
 #include "ptqfile.h"
 #include "shapes.h"
+#include "sysinfo.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -208,10 +210,22 @@ static int parse_list(const char *flag, const char *s, int *v, int cap, int lo, 
     return n;
 }
 
+/* --threads auto: the cores not taken by other jobs (online cores minus the
+ * 1-minute load average, rounded), at least one. Results do not depend on
+ * the thread count; the row records the count used. */
+static int free_cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    double la[3];
+    if (n < 1) n = 1;
+    if (ptq_loadavg(la)) return (int)n;
+    long busy = lround(la[0]);
+    return (int)(n - busy < 1 ? 1 : n - busy);
+}
+
 static void usage(void) {
     printf("usage: ptqbench bench (--shape llama7b [--layers N] [--vocab V] | --model M) --method X --bits B\n"
            "       [--opt key=value ...] [--calib DATASET] [--nsamples N] [--calib-seqlen L] [--seed S]\n"
-           "       [--threads N] [--reps N>=5] [--tokens 128,512,2048] [--ctx 512,2048] [--min-ms MS]\n"
+           "       [--threads N|auto] [--reps N>=5] [--tokens 128,512,2048] [--ctx 512,2048] [--min-ms MS]\n"
            "       [--out FILE.jsonl]\n"
            "       ptqbench bench --model FILE.ptq [--out FILE.jsonl] [--tokens ...] [--ctx ...] [--reps N]\n"
            "       ptqbench bench forward [--reps N]\n"
@@ -222,6 +236,7 @@ static void usage(void) {
            "                   of 128), --layers N (default 1), --vocab V (default 512); calibration: --nsamples\n"
            "                   (default 4) windows of --calib-seqlen (default 128) seeded random tokens, since\n"
            "                   speed does not depend on the calibration text (--calib DATASET needs a tokenizer)\n"
+           "  --threads auto   the cores other jobs leave free (online cores minus the 1-minute load average)\n"
            "  --out FILE       (needs --model) append the row to FILE, as a sweep's latency task writes it\n"
            "  --model FILE.ptq an exported model measured as stored: method and bits from its header\n");
     ptq_cli_cell_help(stdout);
@@ -295,7 +310,9 @@ int cmd_bench(int argc, char **argv) {
             if (ptq_parse_int("--vocab", optarg, 3, 1 << 20, &vocab)) return 2;
             break;
         case 't':
-            if (ptq_parse_int("--threads", optarg, 1, 1024, &threads)) return 2;
+            if (!strcmp(optarg, "auto")) threads = free_cores();
+            else if (ptq_parse_int("--threads", optarg, 1, 1024, &threads))
+                return 2;
             break;
         case 'r':
             if (ptq_parse_int("--reps", optarg, 5, 64, &lo.reps)) return 2;
