@@ -188,9 +188,9 @@ static void print_latency_row(const cJSON *row) {
                ptq_row_metric(row, c), 100 * ptq_row_metric(row, d));
     }
     const char *pl = ptq_row_str(m, "prefill_logits"), *wp = ptq_row_str(row, "omp_wait_policy"),
-               *sc = ptq_row_str(row, "gomp_spincount");
-    printf("  prefill logits         %s; threads %.0f; OMP_WAIT_POLICY %s, GOMP_SPINCOUNT %s\n", pl ? pl : "?",
-           ptq_row_metric(row, "threads"), wp ? wp : "?", sc ? sc : "?");
+               *sc = ptq_row_str(row, "gomp_spincount"), *bc = ptq_row_str(row, "openblas_coretype");
+    printf("  prefill logits         %s; threads %.0f; OMP_WAIT_POLICY %s, GOMP_SPINCOUNT %s, OPENBLAS_CORETYPE %s\n",
+           pl ? pl : "?", ptq_row_metric(row, "threads"), wp ? wp : "?", sc ? sc : "?", bc ? bc : "?");
     const cJSON *la = cJSON_GetObjectItemCaseSensitive(row, "loadavg");
     printf("  peak RSS               %.0f KiB   load average %.2f (1 min, at start)\n",
            ptq_row_metric(row, "peak_rss_kb"),
