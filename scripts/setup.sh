@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config git curl bzip2 python3
       libopenblas-openmp-dev liblapacke-dev libfftw3-dev libcjson-dev libcsv-dev
-      libssl-dev libpcre2-dev libsentencepiece-dev gnuplot-nox openmpi-bin libopenmpi-dev
+      libssl-dev libpcre2-dev libsentencepiece-dev sentencepiece gnuplot-nox openmpi-bin libopenmpi-dev
       ${PTQ_EXTRA_PKGS:-})
 
 missing=()

@@ -22,6 +22,7 @@
 #include "ptqfile.h"
 #include "shapes.h"
 #include "sysinfo.h"
+#include "train.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -229,6 +230,7 @@ static void usage(void) {
            "       [--out FILE.jsonl]\n"
            "       ptqbench bench --model FILE.ptq [--out FILE.jsonl] [--tokens ...] [--ctx ...] [--reps N]\n"
            "       ptqbench bench forward [--reps N]\n"
+           "       ptqbench bench train [--reps N]   (one training step vs sgemm on its shapes)\n"
            "  The method is applied as `ptqbench run` applies it and timed by the latency task (eval/latency.c):\n"
            "  prefill T tokens and decode at context C on the packed low-bit path against the FP32 path, median\n"
            "  of --reps runs after a warm-up (T capped at max_seq, contexts at max_seq-1).\n"
@@ -266,7 +268,27 @@ static int error_row(const cJSON *row, const char *out) {
                : ptq_cli_error(1, "bench: %s", e->valuestring);
 }
 
+/* `bench train`: one training step of a dim-512 / 8-layer / hidden-1376
+ * model (stories42M shapes) at T = 512 against OpenBLAS sgemm on the step's
+ * product shapes, same run. */
+static int bench_train(int argc, char **argv) {
+    int reps = 3;
+    if (argc >= 4 && !strcmp(argv[2], "--reps")) {
+        if (ptq_parse_int("--reps", argv[3], 1, 64, &reps)) return 2;
+    } else if (argc > 2)
+        return ptq_cli_error(2, "bench train: unexpected argument '%s'", argv[2]);
+    ptq_config c = PTQ_SHAPE(512, 1376, 8, 8, 8, 32000, 512);
+    ptq_train_bench_result r;
+    ptq_err err;
+    if (ptq_train_bench(&c, 512, reps, &r, &err)) return ptq_cli_error(1, "bench train: %s", err.msg);
+    double gs = r.step_flops / r.step_sec * 1e-9, gg = r.gemm_flops / r.gemm_sec * 1e-9;
+    printf("%-28s T=%-5d threads=%d  train step %7.2f GFLOP/s (%.1f ms)  sgemm %7.2f GFLOP/s  ratio %.2f\n",
+           "train dim512/h1376/8L/8H", 512, ptq_num_threads(), gs, r.step_sec * 1e3, gg, gs / gg);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "train")) return bench_train(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "forward")) {
         int reps = 5;
         if (argc >= 4 && !strcmp(argv[2], "--reps")) {

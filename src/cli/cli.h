@@ -26,6 +26,8 @@ int cmd_make_random_checkpoint(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_zeroshot(int argc, char **argv);
 int cmd_kld(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 /* The flags that describe a cell, shared by run, export, bench, zeroshot
  * and kld: --model --method --bits --opt --calib --nsamples --calib-seqlen

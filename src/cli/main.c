@@ -35,6 +35,8 @@ static const struct {
     {.name = "compare",
      .fn = cmd_compare,
      .help = "regression gate: NEW vs BASELINE results with tolerances (exit 1 on regression)"},
+    {.name = "stats", .fn = cmd_stats, .help = "outlier statistics of activations and weights (tables, plots)"},
+    {.name = "train", .fn = cmd_train, .help = "pre-train a LLaMA-shaped model from a JSON recipe (resumable)"},
 };
 
 static void usage(FILE *f) {

@@ -83,7 +83,9 @@ int ptq_packed_model_build(ptq_packed_model *pm, const ptq_model *m, ptq_err *er
         char what[96];
         if (layer < L) snprintf(what, sizeof what, "layer %d %s", layer, ptq_linear_names[which]);
         else snprintf(what, sizeof what, "lm_head");
-        if (layer == L && !l->qw) continue; /* lm_head in full precision (most methods keep it): fp32 */
+        /* lm_head in full precision (most methods keep it), or a weight-only linear left unpacked (a
+         * ggml type without a grid form, an f16 fallback): the fp32 GEMM on its weights */
+        if (!l->qw && (layer == L || l->aq.bits >= 16)) continue;
         if (ptq_lin_kernel_build(&pm->kern[i], l, what, err)) {
             ptq_packed_model_free(pm);
             return -1;

@@ -373,7 +373,7 @@ int main(void) {
         {"quarot", "W4A4", STRICT, 1},    {"quarot", "W6A6", STRICT, 1},    {"quarot", "W3A3", STRICT, 1},
         {"quarot", "W4A16", STRICT, 1},   {"gptq", "W4A16", STRICT, 1},     {"gptq", "W4A4", STRICT, 1},
         {"ruquant", "W4A4", STRICT, 1},   {"specquant", "W6A6", TIE, 1},    {"septq", "W4A16", STRICT, 1},
-        {"septq", "W3A16", STRICT, 1},
+        {"septq", "W3A16", STRICT, 1},    {"ggml", "W4A16", STRICT, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (cases[i].slow != PTQ_E2E_SLOW) continue;

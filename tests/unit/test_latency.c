@@ -125,25 +125,35 @@ static void test_measure(const ptq_model *fp, const ptq_tokenizer *tok) {
         ptq_model_free(&q);
     }
     /* The format comes from the model: unquantized weights run on the FP32
-     * path; a layer linear without a quantized weight has no packed form. */
+     * path; a layer linear without a quantized weight has no packed form
+     * when its input is quantized, and runs the fp32 GEMM inside the packed
+     * view when it is weight-only (a ggml type without a grid form). */
     cJSON *m = cJSON_CreateObject();
     CHECK(ptq_latency_run(fp, fp, &o, m, &err) == 0 && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(m, "packed")));
     cJSON_Delete(m);
-    ptq_model q;
-    ptq_qspec qs;
-    if (quantize(fp, tok, "W4A16", &q, &qs)) {
-        CHECK(0);
-        return;
+    for (int wonly = 0; wonly < 2; wonly++) {
+        ptq_model q;
+        ptq_qspec qs;
+        if (quantize(fp, tok, wonly ? "W4A16" : "W4A4", &q, &qs)) {
+            CHECK(0);
+            return;
+        }
+        ptq_linear *l = &q.layers[1].lin[PTQ_LIN_UP];
+        ptq_qweight_free(l->qw);
+        l->qw = NULL;
+        m = cJSON_CreateObject();
+        if (wonly) {
+            CHECK(ptq_latency_run(&q, fp, &o, m, &err) == 0 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "packed")));
+            CHECK(num(m, "layer_weight_bytes") > 4.0 * l->out * l->in); /* that linear counts as fp32 */
+        } else {
+            CHECK(ptq_latency_run(&q, fp, &o, m, &err) == PTQ_LAT_UNSUPPORTED);
+            CHECK(strstr(err.msg, "packed path (W4 sym (mixed") &&
+                  strstr(err.msg, "layer 1 up_proj: the weight is not quantized"));
+            CHECK(m->child == NULL);
+        }
+        cJSON_Delete(m);
+        ptq_model_free(&q);
     }
-    ptq_linear *l = &q.layers[1].lin[PTQ_LIN_UP];
-    ptq_qweight_free(l->qw);
-    l->qw = NULL;
-    m = cJSON_CreateObject();
-    CHECK(ptq_latency_run(&q, fp, &o, m, &err) == PTQ_LAT_UNSUPPORTED);
-    CHECK(strstr(err.msg, "packed path (W4 sym (mixed") && strstr(err.msg, "layer 1 up_proj: the weight is not quantized"));
-    CHECK(m->child == NULL);
-    cJSON_Delete(m);
-    ptq_model_free(&q);
 }
 
 /* The runner row: identifying fields next to a ppl row of the same cell. */
