@@ -1,5 +1,6 @@
 /* latency.c — see latency.h. Prefill: one forward of T tokens at position 0
- * (logits for every position, on both paths). Decode: the cache is filled
+ * (logits of the last position, or of every position with logits=all, on
+ * both paths). Decode: the cache is filled
  * with C tokens (untimed), then one token at position C is timed; repeating
  * it overwrites the same cache slot, so every call does the same work. A
  * timed run repeats its call until it lasts min_ms (short calls would be
@@ -52,7 +53,8 @@ int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err) {
     for (char *sv = NULL, *kv = strtok_r(buf, ",:", &sv); kv; kv = strtok_r(NULL, ",:", &sv)) {
         char *eq = strchr(kv, '=');
         if (!eq)
-            return ptq_fail(err, "latency task: '%s': expected key=value (keys: T, ctx, reps, warmup, min_ms)", kv);
+            return ptq_fail(err, "latency task: '%s': expected key=value (keys: T, ctx, reps, warmup, min_ms, logits)",
+                            kv);
         *eq = 0;
         const char *k = kv, *v = eq + 1;
         int rc;
@@ -66,8 +68,13 @@ int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err) {
             rc = parse_int("warmup", v, 1, 100, &o->warmup, err);
         else if (!strcmp(k, "min_ms"))
             rc = parse_int("min_ms", v, 0, 10000, &o->min_ms, err);
-        else
-            return ptq_fail(err, "latency task: unknown parameter '%s' (expected T, ctx, reps, warmup, min_ms)", k);
+        else if (!strcmp(k, "logits")) {
+            if (strcmp(v, "last") && strcmp(v, "all"))
+                return ptq_fail(err, "latency task: logits=%s: expected last or all", v);
+            o->all_logits = !strcmp(v, "all"), rc = 0;
+        } else
+            return ptq_fail(err, "latency task: unknown parameter '%s' (expected T, ctx, reps, warmup, min_ms, logits)",
+                            k);
         if (rc) return -1;
     }
     return 0;
@@ -119,11 +126,11 @@ typedef struct {
     ptq_state *st;
     const int *tok;
     float *logits;
-    int max_T;
+    int max_T, last_only;
 } path;
 
 static int fwd(const path *p, const int *tok, int T, int pos0, ptq_err *err) {
-    return ptq_forward(p->m, p->st, tok, T, pos0, p->logits, 0, err);
+    return ptq_forward(p->m, p->st, tok, T, pos0, p->logits, p->last_only, err);
 }
 
 /* Fill the cache with positions 0..ctx-1 (chunks the state can hold). */
@@ -329,7 +336,7 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
     }
     if (ptq_state_init_ctx(&st, fp, maxT, ctx, err)) goto out;
     have_st = 1;
-    path pf = {fp, &st, tok, logits, maxT}, pq = {&pk.pm.view, &pk.ps, tok, logits, maxT};
+    path pf = {fp, &st, tok, logits, maxT, !o.all_logits}, pq = {&pk.pm.view, &pk.ps, tok, logits, maxT, !o.all_logits};
     if (packed && pk_init(&pk, q, maxT, ctx, err)) {
         ptq_wrap(err, "packed path (%s weights)", fmt);
         rc = PTQ_LAT_UNSUPPORTED;
@@ -354,6 +361,7 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
         cJSON_AddItemToArray(ts, cJSON_CreateNumber(o.Ts[i]));
     for (int i = 0; i < o.nC; i++)
         cJSON_AddItemToArray(cs, cJSON_CreateNumber(o.ctxs[i]));
+    cJSON_AddStringToObject(metrics, "prefill_logits", o.all_logits ? "all" : "last");
     cJSON_AddNumberToObject(metrics, "reps", o.reps);
     cJSON_AddNumberToObject(metrics, "warmup", o.warmup);
     cJSON_AddNumberToObject(metrics, "min_ms_per_run", o.min_ms); /* not "_ms": compare gates those */
@@ -378,6 +386,11 @@ void ptq_latency_machine(cJSON *row) {
     cJSON_AddStringToObject(row, "host", host);
     cJSON_AddStringToObject(row, "cpu", cpu);
     cJSON_AddStringToObject(row, "isa", ptq_isa_name(ptq_kern_isa()));
+    const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");
+    cJSON_AddStringToObject(row, "omp_wait_policy", wp ? wp : "default");
+    cJSON_AddStringToObject(row, "gomp_spincount", sc ? sc : "default");
+    const char *bc = getenv("OPENBLAS_CORETYPE");
+    cJSON_AddStringToObject(row, "openblas_coretype", bc ? bc : "default");
     if (ptq_loadavg(la) == 0) {
         cJSON *a = cJSON_AddArrayToObject(row, "loadavg");
         for (int i = 0; i < 3; i++)
@@ -419,7 +432,7 @@ static ptq_gate_rule lat_gate(const char *name) {
 
 const ptq_task_kind ptq_task_latency = {
     .name = "latency",
-    .usage = "latency[:T=128+512:ctx=512:reps=5]",
+    .usage = "latency[:T=128+512:ctx=512:reps=5:logits=last|all]",
     .bare = 1,
     .needs_fp = 1,
     .check = lat_check,

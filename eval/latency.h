@@ -18,14 +18,16 @@ typedef struct {
     int reps;                      /* timed runs, >= 5; median, min, max */
     int warmup;                    /* untimed runs before them, >= 1 */
     int min_ms;                    /* a timed run repeats the call until it lasts this long */
+    int all_logits;                /* prefill computes logits at every position (perplexity's work);
+                                      0 (default): the last position only, as a deployed engine does */
 } ptq_latency_opts;
 
-/* T = 128,512,2048; ctx = 512,2048; reps 5; warmup 1; min_ms 20. */
+/* T = 128,512,2048; ctx = 512,2048; reps 5; warmup 1; min_ms 20; last-position logits. */
 void ptq_latency_defaults(ptq_latency_opts *o);
 /* Task argument: "" or "default", else key=value pairs separated by ':' or
  * ',' (':' also works inside `ptqbench run --eval a,b`), keys T (lengths
- * joined by '+', e.g. T=128+512), ctx (same), reps, warmup, min_ms, e.g.
- * "latency:T=128+512:ctx=512:reps=5". Unknown keys and bad values are
+ * joined by '+', e.g. T=128+512), ctx (same), reps, warmup, min_ms, logits
+ * (last or all), e.g. "latency:T=128+512:ctx=512:reps=5:logits=all". Unknown keys and bad values are
  * errors naming the key. */
 int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err);
 

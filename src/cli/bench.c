@@ -12,13 +12,16 @@
 #include <cblas.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench_rows.h"
 #include "cli.h"
 #include "ptqfile.h"
 #include "shapes.h"
+#include "sysinfo.h"
 #include "train.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -91,6 +94,53 @@ static int bench_shape(const char *label, int dim, int hidden, int layers, int h
     return 0;
 }
 
+/* Read bandwidth of this machine: the best of 5 streaming reads of a
+ * 512 MiB buffer (far beyond any last-level cache), split over the threads
+ * in fixed chunks. GB/s (1e9 bytes). */
+static double read_bandwidth_gbs(void) {
+    enum { CHUNKS = 64 };
+    size_t n = ((size_t)512 << 20) / sizeof(uint64_t), per = n / CHUNKS;
+    uint64_t *buf = malloc(n * sizeof(uint64_t)), sink = 0;
+    if (!buf) return NAN;
+    for (size_t i = 0; i < n; i++) buf[i] = i * 0x9E3779B97F4A7C15ull;
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t0 = ptq_now_sec();
+        uint64_t acc = 0;
+#pragma omp parallel for schedule(static) reduction(^ : acc)
+        for (int c = 0; c < CHUNKS; c++) {
+            const uint64_t *p = buf + (size_t)c * per;
+            uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            for (size_t i = 0; i < per; i += 4) a0 ^= p[i], a1 ^= p[i + 1], a2 ^= p[i + 2], a3 ^= p[i + 3];
+            acc ^= a0 ^ a1 ^ a2 ^ a3;
+        }
+        best = fmin(best, ptq_now_sec() - t0);
+        sink ^= acc;
+    }
+    free(buf);
+    return sink == 1 ? NAN : (double)per * CHUNKS * sizeof(uint64_t) / best * 1e-9; /* sink keeps the reads */
+}
+
+/* Decode reads every weight and the KV cache once per token: bytes x tok/s
+ * against the machine's read bandwidth, for both paths. */
+static void put_decode_bandwidth(cJSON *row, double bw) {
+    cJSON *m = cJSON_GetObjectItemCaseSensitive(row, "metrics"), *it;
+    if (!m || cJSON_GetObjectItemCaseSensitive(m, "error")) return;
+    cJSON_AddNumberToObject(m, "read_bw_gbs", bw);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(m, "decode_ctx")) {
+        for (int fp = 0; fp < 2; fp++) {
+            char k[96], kv[64], tps[64];
+            snprintf(kv, sizeof kv, "%skv_bytes_ctx%d", fp ? "fp32_" : "", it->valueint);
+            snprintf(tps, sizeof tps, "%sdecode_ctx%d_tokens_per_sec", fp ? "fp32_" : "", it->valueint);
+            double bytes = ptq_row_metric(row, fp ? "fp32_weight_bytes" : "weight_bytes") + ptq_row_metric(row, kv);
+            snprintf(k, sizeof k, "%sdecode_ctx%d_read_gbs", fp ? "fp32_" : "", it->valueint);
+            cJSON_AddNumberToObject(m, k, bytes * ptq_row_metric(row, tps) * 1e-9);
+            snprintf(k, sizeof k, "%sdecode_ctx%d_bw_fraction", fp ? "fp32_" : "", it->valueint);
+            cJSON_AddNumberToObject(m, k, bytes * ptq_row_metric(row, tps) * 1e-9 / bw);
+        }
+    }
+}
+
 static void print_latency_row(const cJSON *row) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(row, "metrics"),
                 *e = cJSON_GetObjectItemCaseSensitive(m, "error");
@@ -128,6 +178,20 @@ static void print_latency_row(const cJSON *row) {
         printf("  KV bytes ctx=%-8d   %.0f   fp32 %.0f   ratio %.4f\n", it->valueint, ptq_row_metric(row, a),
                ptq_row_metric(row, b), ptq_row_metric(row, a) / ptq_row_metric(row, b));
     }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(m, "decode_ctx")) {
+        char a[64], b[64], c[64], d[64];
+        snprintf(a, sizeof a, "decode_ctx%d_read_gbs", it->valueint);
+        snprintf(b, sizeof b, "decode_ctx%d_bw_fraction", it->valueint);
+        snprintf(c, sizeof c, "fp32_decode_ctx%d_read_gbs", it->valueint);
+        snprintf(d, sizeof d, "fp32_decode_ctx%d_bw_fraction", it->valueint);
+        printf("  decode ctx=%-8d    reads packed %.2f GB/s (%.0f%% of %.2f GB/s read bandwidth)   fp32 %.2f GB/s (%.0f%%)\n",
+               it->valueint, ptq_row_metric(row, a), 100 * ptq_row_metric(row, b), ptq_row_metric(row, "read_bw_gbs"),
+               ptq_row_metric(row, c), 100 * ptq_row_metric(row, d));
+    }
+    const char *pl = ptq_row_str(m, "prefill_logits"), *wp = ptq_row_str(row, "omp_wait_policy"),
+               *sc = ptq_row_str(row, "gomp_spincount"), *bc = ptq_row_str(row, "openblas_coretype");
+    printf("  prefill logits         %s; threads %.0f; OMP_WAIT_POLICY %s, GOMP_SPINCOUNT %s, OPENBLAS_CORETYPE %s\n",
+           pl ? pl : "?", ptq_row_metric(row, "threads"), wp ? wp : "?", sc ? sc : "?", bc ? bc : "?");
     const cJSON *la = cJSON_GetObjectItemCaseSensitive(row, "loadavg");
     printf("  peak RSS               %.0f KiB   load average %.2f (1 min, at start)\n",
            ptq_row_metric(row, "peak_rss_kb"),
@@ -147,10 +211,22 @@ static int parse_list(const char *flag, const char *s, int *v, int cap, int lo, 
     return n;
 }
 
+/* --threads auto: the cores not taken by other jobs (online cores minus the
+ * 1-minute load average, rounded), at least one. Results do not depend on
+ * the thread count; the row records the count used. */
+static int free_cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    double la[3];
+    if (n < 1) n = 1;
+    if (ptq_loadavg(la)) return (int)n;
+    long busy = lround(la[0]);
+    return (int)(n - busy < 1 ? 1 : n - busy);
+}
+
 static void usage(void) {
     printf("usage: ptqbench bench (--shape llama7b [--layers N] [--vocab V] | --model M) --method X --bits B\n"
            "       [--opt key=value ...] [--calib DATASET] [--nsamples N] [--calib-seqlen L] [--seed S]\n"
-           "       [--threads N] [--reps N>=5] [--tokens 128,512,2048] [--ctx 512,2048] [--min-ms MS]\n"
+           "       [--threads N|auto] [--reps N>=5] [--tokens 128,512,2048] [--ctx 512,2048] [--min-ms MS]\n"
            "       [--out FILE.jsonl]\n"
            "       ptqbench bench --model FILE.ptq [--out FILE.jsonl] [--tokens ...] [--ctx ...] [--reps N]\n"
            "       ptqbench bench forward [--reps N]\n"
@@ -162,6 +238,7 @@ static void usage(void) {
            "                   of 128), --layers N (default 1), --vocab V (default 512); calibration: --nsamples\n"
            "                   (default 4) windows of --calib-seqlen (default 128) seeded random tokens, since\n"
            "                   speed does not depend on the calibration text (--calib DATASET needs a tokenizer)\n"
+           "  --threads auto   the cores other jobs leave free (online cores minus the 1-minute load average)\n"
            "  --out FILE       (needs --model) append the row to FILE, as a sweep's latency task writes it\n"
            "  --model FILE.ptq an exported model measured as stored: method and bits from its header\n");
     ptq_cli_cell_help(stdout);
@@ -170,6 +247,7 @@ static void usage(void) {
 
 /* Print the row; append it to out when given. 0, or 1 after an error. */
 static int emit(cJSON *row, const char *out) {
+    put_decode_bandwidth(row, read_bandwidth_gbs());
     print_latency_row(row);
     if (!out) return 0;
     ptq_results_writer w;
@@ -254,7 +332,9 @@ int cmd_bench(int argc, char **argv) {
             if (ptq_parse_int("--vocab", optarg, 3, 1 << 20, &vocab)) return 2;
             break;
         case 't':
-            if (ptq_parse_int("--threads", optarg, 1, 1024, &threads)) return 2;
+            if (!strcmp(optarg, "auto")) threads = free_cores();
+            else if (ptq_parse_int("--threads", optarg, 1, 1024, &threads))
+                return 2;
             break;
         case 'r':
             if (ptq_parse_int("--reps", optarg, 5, 64, &lo.reps)) return 2;

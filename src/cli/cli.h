@@ -9,6 +9,8 @@
 #include "common.h"
 
 typedef int (*ptq_cmd_fn)(int argc, char **argv);
+/* Short OpenMP spin before sleeping (waitpolicy.c): re-executes the program once. */
+void ptq_wait_policy_init(char **argv);
 
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);

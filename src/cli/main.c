@@ -47,6 +47,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    ptq_wait_policy_init(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -15,7 +15,8 @@
  * symmetric codes shifted by 2^(b-1)), x = scale * (a - zero): uniform.h's
  * quantizer, the same codes as the fake quantizer. The integer GEMM computes, per group,
  * I = sum (c - zc)(a - za) = sum c a - za sum c - zc sum a + n zc za
- * (int32 accumulation, int64 correction), and the epilogue
+ * (int32 accumulation over at most 65536 columns, longer groups summed in
+ * int64; int64 correction), and the epilogue
  * y += scale_w * scale_a * I.
  *
  * Dispatch: AVX-512 VNNI, AVX-VNNI (256-bit) or portable scalar, chosen at
@@ -57,8 +58,8 @@ typedef struct {
 int ptq_kpack(ptq_kpacked *p, const uint8_t *codes, const float *scale, const int *zero, int out, int in, int bits,
               int group, ptq_err *err);
 void ptq_kpacked_free(ptq_kpacked *p);
-/* Codes back (out x in, 0..2^bits-1). */
-void ptq_kunpack_codes(const ptq_kpacked *p, uint8_t *codes);
+/* Codes back (out x in, 0..2^bits-1). 0, or -1 when out of memory. */
+int ptq_kunpack_codes(const ptq_kpacked *p, uint8_t *codes);
 /* Bytes as stored for inference: planes + fp32 scales + int16 zeros + int32 code sums. */
 size_t ptq_kpacked_bytes(const ptq_kpacked *p);
 /* Rows [r0, r0+16) unpacked to the int8 VNNI layout [kpad/4][16][4] at dst (row block r0/16). */
@@ -86,13 +87,14 @@ int ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float
 /* The exact integer part: I (T x out x ngroups) = sum over each group of (c - zc)(a - za). */
 int ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *Iout, ptq_err *err);
 
-/* Weight-only GEMV: y (out) = x (in, fp32) W^T + bias, dequantizing on the fly. */
+/* Weight-only GEMV: y (out) = x (in, fp32) W^T + bias, dequantizing on the
+ * fly; c - z is formed exactly before it multiplies x (no zero-point fold). */
 int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err);
 /* AVX-512 int4 GEMV: row blocks of 16 per pass, 1..4 (default 4; more blocks
  * share the x broadcasts and loop overhead). For benchmarks and tests. */
 void ptq_kern_gemv_int4_blocks(int nb);
 /* T rows of fp32 activations (weight-only prefill): the GEMV for T = 1, else
- * 128-row panels dequantized to fp32 and multiplied with ptq_sgemm (matmul.h). */
+ * 512-row panels dequantized to fp32 and multiplied with ptq_sgemm (matmul.h). */
 int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err);
 
 /* ---- KV cache in int8 / int4 with per-head groups ------------------------ */

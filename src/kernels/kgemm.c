@@ -135,15 +135,31 @@ static ptq_kmicro_fn pick_micro(ptq_isa isa) {
     return micro_scalar;
 }
 
-/* Exactly one of y / I is non-NULL. */
-static void gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, int64_t *I) {
+/* Columns per int32 accumulation: 65536 x 255 x 128 < 2^31. Longer groups
+ * (per-channel weights with K > 65536) add chunks in int64. */
+#define PTQ_KG_KCHUNK 65536
+
+/* acc64 (mr x 32) = the group's sums over [k0, k1) in chunks that fit int32. */
+static void micro_long(ptq_kmicro_fn micro, int mr, const uint8_t *A, int lda, const int8_t *W, int k0, int k1,
+                       int32_t *acc, int64_t *acc64) {
+    for (int ka = k0; ka < k1; ka += PTQ_KG_KCHUNK) {
+        micro(mr, A, lda, W, ka / 4, (PTQ_MIN(ka + PTQ_KG_KCHUNK, k1) + 3) / 4, acc);
+        for (int i = 0; i < mr * PTQ_KG_NP; i++) acc64[i] = (ka == k0 ? 0 : acc64[i]) + acc[i];
+    }
+}
+
+/* Exactly one of y / I is non-NULL. 0, or -1 when out of memory. */
+static int gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, int64_t *I) {
     ptq_isa isa = ptq_kern_isa();
     ptq_kmicro_fn micro = pick_micro(isa);
     int MR = micro_mr(isa), nrb = w->npad / PTQ_KP_RB, npan = (nrb + 1) / 2, T = a->T, G = w->group;
-#pragma omp parallel
+    int fail = 0;
+#pragma omp parallel reduction(| : fail) if ((long)T * w->npad * w->kpad >= PTQ_KPAR_MIN)
     {
         int8_t *buf = ptq_kalloc64((size_t)w->kpad * PTQ_KG_NP);
+        if (!buf) fail = 1;
         int32_t acc[PTQ_KG_MR * PTQ_KG_NP];
+        int64_t acc64[PTQ_KG_MR * PTQ_KG_NP];
         float yt[PTQ_KG_MR * PTQ_KG_NP];
 #pragma omp for schedule(dynamic, 1)
         for (int p = 0; p < npan; p++) {
@@ -158,8 +174,10 @@ static void gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *b
                 int mr = PTQ_MIN(MR, T - m0);
                 memset(yt, 0, sizeof yt);
                 for (int g = 0; g < w->ngroups; g++) {
-                    int k0 = g * G, k1 = PTQ_MIN(k0 + G, w->in), len = k1 - k0;
-                    micro(mr, a->codes + (size_t)m0 * a->kpad, a->kpad, buf, k0 / 4, (k1 + 3) / 4, acc);
+                    int k0 = g * G, k1 = PTQ_MIN(k0 + G, w->in), len = k1 - k0, lng = len > PTQ_KG_KCHUNK;
+                    const uint8_t *A = a->codes + (size_t)m0 * a->kpad;
+                    if (lng) micro_long(micro, mr, A, a->kpad, buf, k0, k1, acc, acc64);
+                    else micro(mr, A, a->kpad, buf, k0 / 4, (k1 + 3) / 4, acc);
                     const float *sw = w->scale + (size_t)g * w->npad + n0;
                     const int16_t *zw = w->zero + (size_t)g * w->npad + n0;
                     const int32_t *cs = w->csum + (size_t)g * w->npad + n0;
@@ -168,16 +186,17 @@ static void gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *b
                         int64_t za = a->zero[t], as = a->gsum[(size_t)t * a->ngroups + g];
                         float sa = a->scale[t];
                         const int32_t *c = acc + m * PTQ_KG_NP;
+                        const int64_t *c64 = acc64 + m * PTQ_KG_NP;
                         if (I) {
                             for (int n = 0; n < nn; n++)
                                 I[((size_t)t * w->out + n0 + n) * w->ngroups + g] =
-                                    (int64_t)c[n] - za * cs[n] - (int64_t)zw[n] * as + (int64_t)len * zw[n] * za;
+                                    (lng ? c64[n] : c[n]) - za * cs[n] - (int64_t)zw[n] * as + (int64_t)len * zw[n] * za;
                         } else {
                             float *o = yt + m * PTQ_KG_NP;
                             /* only the nn columns that exist: the last panel
                              * may hold one row block, and scale/zero/csum end at npad */
                             for (int n = 0; n < nn; n++) {
-                                int64_t v = (int64_t)c[n] - za * cs[n] - (int64_t)zw[n] * as +
+                                int64_t v = (lng ? c64[n] : c[n]) - za * cs[n] - (int64_t)zw[n] * as +
                                             (int64_t)len * zw[n] * za;
                                 o[n] += sw[n] * sa * (float)v;
                             }
@@ -193,16 +212,18 @@ static void gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *b
         }
         free(buf);
     }
+    return fail ? -1 : 0;
 }
 
-/* Decode (few tokens): int4 weights read straight from the planes. */
-static void gemv_int4(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y) {
+/* Decode (few tokens): int4 / int8 weights read straight from the planes. */
+static void gemv_int(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y) {
     int nrb = w->npad / PTQ_KP_RB;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)a->T * w->npad * w->kpad >= PTQ_KPAR_MIN)
     for (int rb = 0; rb < nrb; rb++) {
         float y16[PTQ_KP_RB];
         for (int t = 0; t < a->T; t++) {
-            ptq_kgemv_int_block_avx512_int4(w, rb, a, t, y16);
+            if (w->bits == 4) ptq_kgemv_int_block_avx512_int4(w, rb, a, t, y16);
+            else ptq_kgemv_int_block_avx512_i8(w, rb, a, t, y16);
             for (int l = 0; l < PTQ_KP_RB && rb * PTQ_KP_RB + l < w->out; l++)
                 y[(size_t)t * w->out + rb * PTQ_KP_RB + l] = y16[l] + (bias ? bias[rb * PTQ_KP_RB + l] : 0.f);
         }
@@ -213,9 +234,11 @@ int ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float
     if (a->K != w->in || a->ngroups != w->ngroups || (w->ngroups > 1 && a->group != w->group))
         return ptq_fail(err, "kgemm: activations (K=%d, %d groups) do not match weights (in=%d, %d groups)", a->K,
                         a->ngroups, w->in, w->ngroups);
-    if (a->T <= 4 && w->bits == 4 && w->group % 8 == 0 && w->kpad <= 65536 && ptq_kern_isa() == PTQ_ISA_AVX512VNNI)
-        gemv_int4(a, w, bias, y);
-    else gemm_driver(a, w, bias, y, NULL);
+    int direct = (w->bits == 4 && w->group % 8 == 0) || w->bits == 8;
+    if (a->T <= 4 && direct && w->kpad <= PTQ_KG_KCHUNK && ptq_kern_isa() == PTQ_ISA_AVX512VNNI)
+        gemv_int(a, w, bias, y);
+    else if (gemm_driver(a, w, bias, y, NULL))
+        return ptq_fail(err, "kgemm: out of memory for a %dx%d panel buffer", w->kpad, PTQ_KG_NP);
     return 0;
 }
 
@@ -223,6 +246,7 @@ int ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *I, ptq_err 
     if (a->K != w->in || a->ngroups != w->ngroups || (w->ngroups > 1 && a->group != w->group))
         return ptq_fail(err, "kgemm_int: activations (K=%d, %d groups of %d) do not match weights (in=%d, %d groups of %d)",
                         a->K, a->ngroups, a->group, w->in, w->ngroups, w->group);
-    gemm_driver(a, w, NULL, NULL, I);
+    if (gemm_driver(a, w, NULL, NULL, I))
+        return ptq_fail(err, "kgemm_int: out of memory for a %dx%d panel buffer", w->kpad, PTQ_KG_NP);
     return 0;
 }

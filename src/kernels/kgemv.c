@@ -1,6 +1,6 @@
 /* kgemv.c — weight-only inference (W4A16 / W3A16 / W2A16 with fp32
  * activations): decode GEMV dequantizing on the fly, prefill by
- * dequantizing 128-row panels and calling sgemm; and the int8 / int4 KV
+ * dequantizing 512-row panels and calling sgemm; and the int8 / int4 KV
  * cache with per-head groups. */
 #include "matmul.h"
 #include <math.h>
@@ -8,39 +8,39 @@
 #include <string.h>
 
 #include "kinternal.h"
+#include "uniform.h"
 
-static void gemv_block_scalar_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, const float *xs,
-                                 float *y16) {
+/* c - z is exact in float; folding the zero point as s (sum c x - z sum x)
+ * would cancel when codes sit near it. */
+static void gemv_block_scalar_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, float *y16) {
     int G = p->group;
     float y[PTQ_KP_RB] = {0};
     for (int g = 0; g < p->ngroups; g++) {
         int q0 = g * G / 4, q1 = PTQ_MIN((g + 1) * G, p->kpad) / 4;
-        float a[PTQ_KP_RB] = {0};
-        for (int q = q0; q < q1; q++) {
-            const int8_t *b = blk + (size_t)q * 64;
-            const float *xq = x + 4 * q;
-            for (int l = 0; l < PTQ_KP_RB; l++)
-                a[l] += b[4 * l] * xq[0] + b[4 * l + 1] * xq[1] + b[4 * l + 2] * xq[2] + b[4 * l + 3] * xq[3];
+        size_t gi = (size_t)g * p->npad + rb * PTQ_KP_RB;
+        float s[PTQ_KP_RB] = {0};
+        for (int qa = q0; qa < q1; qa += PTQ_KGEMV_CHUNK) {
+            float a[PTQ_KP_RB] = {0};
+            for (int q = qa; q < PTQ_MIN(qa + PTQ_KGEMV_CHUNK, q1); q++) {
+                const int8_t *b = blk + (size_t)q * 64;
+                const float *xq = x + 4 * q;
+                for (int l = 0; l < PTQ_KP_RB; l++) {
+                    int z = p->zero[gi + l];
+                    a[l] += (float)(b[4 * l] - z) * xq[0] + (float)(b[4 * l + 1] - z) * xq[1] +
+                            (float)(b[4 * l + 2] - z) * xq[2] + (float)(b[4 * l + 3] - z) * xq[3];
+                }
+            }
+            for (int l = 0; l < PTQ_KP_RB; l++) s[l] += a[l];
         }
-        for (int l = 0; l < PTQ_KP_RB; l++) {
-            size_t gi = (size_t)g * p->npad + rb * PTQ_KP_RB + l;
-            y[l] += p->scale[gi] * (a[l] - (float)p->zero[gi] * xs[g]);
-        }
+        for (int l = 0; l < PTQ_KP_RB; l++) y[l] += p->scale[gi + l] * s[l];
     }
     memcpy(y16, y, sizeof y);
 }
 
-/* x padded to kpad with zeros, and its sum per group. */
-static float *pad_x(const ptq_kpacked *w, const float *x, float **xs) {
-    float *xp = ptq_kalloc64(sizeof(float) * (w->kpad + w->ngroups));
-    if (!xp) return NULL;
-    memcpy(xp, x, sizeof(float) * w->in);
-    *xs = xp + w->kpad;
-    for (int g = 0; g < w->ngroups; g++) {
-        float s = 0.f;
-        for (int k = g * w->group; k < PTQ_MIN(w->in, (g + 1) * w->group); k++) s += x[k];
-        (*xs)[g] = s;
-    }
+/* x padded to kpad with zeros. */
+static float *pad_x(const ptq_kpacked *w, const float *x) {
+    float *xp = ptq_kalloc64(sizeof(float) * w->kpad);
+    if (xp) memcpy(xp, x, sizeof(float) * w->in);
     return xp;
 }
 
@@ -53,26 +53,28 @@ static void put_rows(const ptq_kpacked *w, int rb, int nb, const float *yb, cons
 }
 
 int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err) {
-    float *xs, *xp = pad_x(w, x, &xs);
+    float *xp = pad_x(w, x);
     if (!xp) return ptq_fail(err, "kgemv: out of memory");
     ptq_isa isa = ptq_kern_isa();
     int nrb = w->npad / PTQ_KP_RB, direct4 = isa == PTQ_ISA_AVX512VNNI && w->bits == 4 && w->group % 8 == 0;
+    int direct8 = w->bits == 8; /* the 8-bit plane is the int8 block layout: read in place */
     int NB = direct4 ? g_int4_nb : 1, nunit = (nrb + NB - 1) / NB;
     int fail = 0;
-#pragma omp parallel reduction(| : fail)
+#pragma omp parallel reduction(| : fail) if ((long)w->npad * w->kpad >= PTQ_KPAR_MIN)
     {
-        int8_t *blk = direct4 ? NULL : ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
-        if (!direct4 && !blk) fail = 1;
+        int8_t *blk = direct4 || direct8 ? NULL : ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
+        if (!direct4 && !direct8 && !blk) fail = 1;
         float yb[4 * PTQ_KP_RB];
 #pragma omp for schedule(static)
         for (int u = 0; u < nunit; u++) {
             if (fail) continue;
             int rb = u * NB, nb = PTQ_MIN(NB, nrb - rb);
-            if (direct4) ptq_kgemv_blocks_avx512_int4(nb, w, rb, xp, xs, yb);
+            if (direct4) ptq_kgemv_blocks_avx512_int4(nb, w, rb, xp, yb);
             else {
-                ptq_kunpack_block(w, rb, blk);
-                if (isa == PTQ_ISA_AVX512VNNI) ptq_kgemv_block_avx512_i8(w, rb, blk, xp, xs, yb);
-                else gemv_block_scalar_i8(w, rb, blk, xp, xs, yb);
+                const int8_t *b = direct8 ? (const int8_t *)w->data + (size_t)rb * w->kpad * PTQ_KP_RB : blk;
+                if (!direct8) ptq_kunpack_block(w, rb, blk);
+                if (isa == PTQ_ISA_AVX512VNNI) ptq_kgemv_block_avx512_i8(w, rb, b, xp, yb);
+                else gemv_block_scalar_i8(w, rb, b, xp, yb);
             }
             put_rows(w, rb, nb, yb, bias, y);
         }
@@ -82,7 +84,8 @@ int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float
     return fail ? ptq_fail(err, "kgemv: out of memory") : 0;
 }
 
-/* Rows [rb*16, rb*16+16) dequantized to fp32 (16 x in, row stride in). */
+/* Rows [rb*16, rb*16+16) dequantized to fp32 (16 x in, row stride in),
+ * group by group (scale and zero hoisted out of the column loop). */
 static void dequant_block(const ptq_kpacked *w, int rb, int8_t *blk, float *dst) {
     ptq_kunpack_block(w, rb, blk);
     for (int l = 0; l < PTQ_KP_RB; l++) {
@@ -92,9 +95,12 @@ static void dequant_block(const ptq_kpacked *w, int rb, int8_t *blk, float *dst)
             memset(d, 0, sizeof(float) * w->in);
             continue;
         }
-        for (int k = 0; k < w->in; k++) {
-            size_t gi = (size_t)(k / w->group) * w->npad + r;
-            d[k] = w->scale[gi] * (float)(blk[((size_t)(k / 4) * PTQ_KP_RB + l) * 4 + k % 4] - w->zero[gi]);
+        for (int g = 0; g < w->ngroups; g++) {
+            size_t gi = (size_t)g * w->npad + r;
+            float sc = w->scale[gi];
+            int z = w->zero[gi];
+            for (int k = g * w->group; k < PTQ_MIN(w->in, (g + 1) * w->group); k++)
+                d[k] = sc * (float)(blk[((size_t)(k >> 2) * PTQ_KP_RB + l) * 4 + (k & 3)] - z);
         }
     }
 }
@@ -109,7 +115,7 @@ int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias
     int fail = 0;
     for (int r0 = 0; r0 < w->out; r0 += PANEL) {
         int nr = PTQ_MIN(PANEL, w->out - r0);
-#pragma omp parallel reduction(| : fail)
+#pragma omp parallel reduction(| : fail) if ((long)nr * w->kpad >= PTQ_KPAR_MIN)
         {
             int8_t *blk = ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
             if (!blk) fail = 1;
@@ -147,22 +153,23 @@ static inline int kv_get(const ptq_kvfmt *f, const uint8_t *c, int k) {
     return f->bits == 8 ? c[k] : (c[k / 2] >> (4 * (k & 1))) & 15;
 }
 
+/* uniform.h's quantizer per group, written straight into the codes (the
+ * same codes as ptq_kquant_row, with no scratch buffer to run out of). */
 void ptq_kv_quant_row(const ptq_kvfmt *f, const float *x, uint8_t *codes, float *scale, float *zero) {
-    uint8_t q[1024];
     memset(codes, 0, f->row_bytes);
+    int maxq = ptq_uq_maxq(f->bits);
     for (int g = 0; g < f->ngroups; g++) {
-        int32_t z;
         const float *xg = x + (size_t)g * f->group;
-        uint8_t *qq = f->group <= 1024 ? q : malloc(f->group);
-        if (!qq) return;
-        ptq_kquant_row(xg, f->group, f->bits, f->sym, f->clip, qq, &scale[g], &z);
-        zero[g] = (float)z;
+        float lo, hi, s;
+        int z;
+        ptq_uq_range(xg, f->group, f->clip, &lo, &hi);
+        ptq_uq_grid(lo, hi, f->bits, f->sym, &s, &z);
+        scale[g] = s, zero[g] = (float)z;
         for (int k = 0; k < f->group; k++) {
-            int kk = g * f->group + k;
-            if (f->bits == 8) codes[kk] = qq[k];
-            else codes[kk / 2] |= (uint8_t)(qq[k] << (4 * (kk & 1)));
+            int kk = g * f->group + k, q = ptq_uq_code(xg[k], s, z, maxq);
+            if (f->bits == 8) codes[kk] = (uint8_t)q;
+            else codes[kk / 2] |= (uint8_t)(q << (4 * (kk & 1)));
         }
-        if (qq != q) free(qq);
     }
 }
 

@@ -8,6 +8,11 @@
 
 #define PTQ_KG_NP 32 /* rows per GEMM panel (two plane blocks) */
 #define PTQ_KG_MR 12 /* max tokens per micro tile */
+/* Products below this many multiply-adds run on the calling thread: waking
+ * the team costs more (toy models; worse on a loaded machine). Every output
+ * is computed by the same code either way. */
+#define PTQ_KPAR_MIN (1L << 18)
+#define PTQ_KGEMV_CHUNK 64 /* float GEMV: 4-column steps per partial sum (bounds rounding on long rows) */
 
 /* acc (mr x 32 int32) = sum over k4 in [k4a, k4b) of A rows (u8, stride lda)
  * times the int8 panel W ([k4][32][4]). */
@@ -25,9 +30,10 @@ static inline int32_t ptq_kld32(const uint8_t *p) {
 /* Float GEMV over one 16-row block: acc[16] per group range. */
 void ptq_kunpack_block_ld(const ptq_kpacked *p, int rb, uint32_t *dst32, int ld);
 /* nb (1..4) row blocks from rb per pass, sharing the x broadcasts (ynb: nb*16). */
-void ptq_kgemv_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, const float *x, const float *xs, float *ynb);
+void ptq_kgemv_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, const float *x, float *ynb);
 void ptq_kgemv_int_block_avx512_int4(const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *y16);
-void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, const float *xs, float *y16);
+void ptq_kgemv_int_block_avx512_i8(const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *y16);
+void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, float *y16);
 
 /* uniform.h's quantizer of one vector as codes (0..2^b-1). */
 void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale, int32_t *zero);

@@ -122,9 +122,9 @@ void ptq_kunpack_block(const ptq_kpacked *p, int rb, int8_t *dst) {
     ptq_kunpack_block_ld(p, rb, (uint32_t *)(void *)dst, PTQ_KP_RB);
 }
 
-void ptq_kunpack_codes(const ptq_kpacked *p, uint8_t *codes) {
+int ptq_kunpack_codes(const ptq_kpacked *p, uint8_t *codes) {
     int8_t *buf = alloc64((size_t)p->kpad * PTQ_KP_RB);
-    if (!buf) return;
+    if (!buf) return -1;
     int off8 = p->bits == 8 ? 128 : 0;
     for (int rb = 0; rb < p->npad / PTQ_KP_RB; rb++) {
         ptq_kunpack_block(p, rb, buf);
@@ -138,9 +138,10 @@ void ptq_kunpack_codes(const ptq_kpacked *p, uint8_t *codes) {
         }
     }
     free(buf);
+    return 0;
 }
 
 size_t ptq_kpacked_bytes(const ptq_kpacked *p) {
-    size_t ng = (size_t)p->ngroups * p->out;
+    size_t ng = (size_t)p->ngroups * p->npad; /* as allocated: rows padded to 16 */
     return p->data_bytes + ng * (sizeof(float) + sizeof(int16_t) + sizeof(int32_t));
 }

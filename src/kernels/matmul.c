@@ -45,8 +45,32 @@ void ptq_blas_serial_end(int token) {
 
 static int ntiles(int n, int tile) { return n > 0 ? (n + tile - 1) / tile : 0; }
 
+/* One row (decode): sgemm would pack each B panel, an extra pass over the
+ * weights; sgemv reads them once. Fixed blocks of outputs, one
+ * single-threaded sgemv each, so the order per element stays fixed. */
+static void sgemv_row(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C) {
+    enum { ROWS = 64 };
+    int nb = ntiles(N, ROWS), inca = ta == CblasNoTrans ? 1 : lda;
+#pragma omp parallel for schedule(static) if (nb > 1 && (long)N * K > 32768)
+    for (int b = 0; b < nb; b++) {
+        int j0 = b * ROWS, n = PTQ_MIN(ROWS, N - j0);
+        if (beta == 0.f) memset(C + j0, 0, sizeof(float) * n); /* beta 0 must not read C (NaN * 0) */
+        int tok = ptq_blas_serial_begin();
+        if (tb == CblasTrans) /* B is N x K: y = B x */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, n, K, alpha, B + (size_t)j0 * ldb, ldb, A, inca, beta, C + j0, 1);
+        else /* B is K x N: y = B^T x over columns j0.. */
+            cblas_sgemv(CblasRowMajor, CblasTrans, K, n, alpha, B + j0, ldb, A, inca, beta, C + j0, 1);
+        ptq_blas_serial_end(tok);
+    }
+}
+
 void ptq_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M == 1 && K > 0) {
+        sgemv_row(ta, tb, N, K, alpha, A, lda, B, ldb, beta, C);
+        return;
+    }
     int tm = ntiles(M, PTQ_MM_TILE_M), tn = ntiles(N, PTQ_MM_TILE_N);
     long tiles = (long)tm * tn;
 #pragma omp parallel for schedule(dynamic, 1) if (tiles > 1)

@@ -144,7 +144,7 @@ void ptq_kdequant_ref(const ptq_kpacked *p, float *w) {
 }
 
 size_t ptq_kpacked_bytes_ref(const ptq_kpacked *p) {
-    return p->data_bytes + (size_t)p->ngroups * p->out * (sizeof(float) + sizeof(int16_t) + sizeof(int32_t));
+    return p->data_bytes + (size_t)p->ngroups * p->npad * (sizeof(float) + sizeof(int16_t) + sizeof(int32_t)); /* as allocated */
 }
 
 /* ---- the uniform quantizer (fakequant.h) ------------------------------------

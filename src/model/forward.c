@@ -320,7 +320,7 @@ static void attention_decode_int(const ptq_model *m, ptq_state *s, int layer, in
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, L = pos0 + 1;
     const ptq_kvcache *kc = int_cache(s, layer, 0), *vc = int_cache(s, layer, 1);
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if ((long)c->n_heads * L * hd >= (1L << 16))
     for (int h = 0; h < c->n_heads; h++) {
         int tid = ptq_thread_id();
         float *S = s->att + (size_t)tid * s->max_T * s->ctx, *o = s->xb2 + (size_t)h * hd;
@@ -349,7 +349,8 @@ static void attention(const ptq_model *m, ptq_state *s, int layer, int T, int po
         return;
     }
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(dynamic, 1)
+    /* small attention (toy models, short contexts) on the calling thread: waking the team costs more */
+#pragma omp parallel for schedule(dynamic, 1) if ((long)c->n_heads * T * L * hd >= (1L << 16))
     for (int h = 0; h < c->n_heads; h++) {
         int tid = ptq_thread_id();
         float *S = s->att + (size_t)tid * s->max_T * s->ctx;

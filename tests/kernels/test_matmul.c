@@ -159,7 +159,7 @@ int main(void) {
     ptq_rng_seed(&r, 14);
     int all = omp_get_max_threads();
     const int shapes[][3] = {{1, 1, 1},     {1, 513, 77},  {7, 3, 5},      {255, 129, 64}, {257, 257, 33},
-                             {513, 31, 19}, {64, 1000, 9}, {300, 300, 300}, {1, 4096, 64}, {2048, 8, 8}};
+                             {513, 31, 19}, {64, 1000, 9}, {300, 300, 300}, {1, 4096, 64}, {2048, 8, 8}, {1, 3000, 700}};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
         for (int tr = 0; tr < 4; tr++)
             check_sgemm(shapes[s][0], shapes[s][1], shapes[s][2], tr & 1, tr >> 1, tr == 3 ? 0.5f : 0.f, &r);

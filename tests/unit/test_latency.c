@@ -36,6 +36,11 @@ static void test_parse(void) {
     CHECK(ptq_latency_parse("T=", &o, &err) == -1 && strstr(err.msg, "T: empty list"));
     CHECK(ptq_latency_parse("T=12x", &o, &err) == -1 && strstr(err.msg, "T=12x"));
     CHECK(ptq_latency_parse("ctx", &o, &err) == -1 && strstr(err.msg, "expected key=value"));
+    /* prefill logits: the last position by default, every position with logits=all */
+    CHECK(ptq_latency_parse("", &o, &err) == 0 && o.all_logits == 0);
+    CHECK(ptq_latency_parse("T=16:logits=all", &o, &err) == 0 && o.all_logits == 1);
+    CHECK(ptq_latency_parse("logits=last", &o, &err) == 0 && o.all_logits == 0);
+    CHECK(ptq_latency_parse("logits=some", &o, &err) == -1 && strstr(err.msg, "logits=some: expected last or all"));
     /* in a config: the error names the JSON path */
     const char *cfg = "{\"name\":\"x\",\"models\":[\"stories260K\"],\"methods\":[\"rtn\"],\"bits\":[\"W4A4\"],"
                       "\"tasks\":[\"ppl:tinystories\",\"latency:bogus=1\"]}";
@@ -109,6 +114,8 @@ static void test_measure(const ptq_model *fp, const ptq_tokenizer *tok) {
             fprintf(stderr, "latency %s: %s\n", bits[b], err.msg);
         else {
             check_metrics(m, bits[b]);
+            const cJSON *pl = cJSON_GetObjectItemCaseSensitive(m, "prefill_logits");
+            CHECK(cJSON_IsString(pl) && !strcmp(pl->valuestring, "last"));
             const cJSON *cs = cJSON_GetObjectItemCaseSensitive(m, "decode_ctx");
             CHECK(cJSON_GetArraySize(cs) == 2 && cJSON_GetArrayItem(cs, 1)->valueint == 511);
             /* int4 KV: head_dim 8 -> 4 code bytes + fp32 scale and zero = 12 of 32 bytes */

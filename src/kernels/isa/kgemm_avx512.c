@@ -41,64 +41,83 @@ TGT512 void ptq_kmicro_avx512(int mr, const uint8_t *A, int lda, const int8_t *W
 }
 
 /* int4 plane: lane nibble i (bits 4i..4i+3) is column 4*(i%2) + i/2 of the
- * 8-column block. vpermps picks the code's float from a 0..15 table using
- * only the low 4 index bits, so no mask is needed. */
-static TGT512 void gemv_block_avx512_int4(const ptq_kpacked *p, int rb, const float *x, const float *xs, float *y16) {
-    const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+ * 8-column block, so byte k of (v & 0x0F..) holds column k and byte k of
+ * (v >> 4 & 0x0F..) column 4 + k. Adding 16 - z to every byte gives
+ * c - z + 16 in 1..31, and vpermt2ps (low 5 index bits) looks up the float
+ * c - z in a 32-entry table: the zero point is subtracted exactly, before any
+ * rounding (folding it as s (sum c x - z sum x) cancels when codes sit near
+ * z). */
+static inline __attribute__((always_inline)) TGT512 __m512i zbytes(const ptq_kpacked *p, size_t gi) {
+    __m512i z = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
+    return _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_set1_epi32(16), z), _mm512_set1_epi32(0x01010101));
+}
+
+static inline __attribute__((always_inline)) TGT512 void int4_split(__m512i v, __m512i zb, __m512i *lo, __m512i *hi) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    *lo = _mm512_add_epi8(_mm512_and_si512(v, m4), zb);
+    *hi = _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi32(v, 4), m4), zb);
+}
+
+#define INT4_TABLES                                                                                                \
+    const __m512 tlo = _mm512_setr_ps(-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1);      \
+    const __m512 thi = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+#define INT4_VAL(idx) _mm512_permutex2var_ps(tlo, (idx), thi)
+
+static TGT512 void gemv_block_avx512_int4(const ptq_kpacked *p, int rb, const float *x, float *y16) {
+    INT4_TABLES;
     int nkb = p->kpad / 8, G = p->group;
     const uint8_t *src = p->data + (size_t)rb * nkb * 64;
     __m512 y = _mm512_setzero_ps();
     for (int g = 0; g < p->ngroups; g++) {
         int b0 = g * G / 8, b1 = PTQ_MIN((g + 1) * G, p->kpad) / 8;
+        size_t gi = (size_t)g * p->npad + rb * 16;
+        __m512i zb = zbytes(p, gi);
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int b = b0; b < b1; b++) {
-            __m512i v = _mm512_load_si512((const void *)(src + (size_t)b * 64));
+            __m512i lo, hi;
+            int4_split(_mm512_load_si512((const void *)(src + (size_t)b * 64)), zb, &lo, &hi);
             const float *xb = x + 8 * b;
             _mm_prefetch((const char *)(src + (size_t)b * 64 + 1024), _MM_HINT_T0);
-            a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(v, table), _mm512_set1_ps(xb[0]), a0);
-            a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table), _mm512_set1_ps(xb[4]), a1);
-            a2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 8), table), _mm512_set1_ps(xb[1]), a2);
-            a3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 12), table), _mm512_set1_ps(xb[5]), a3);
-            a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 16), table), _mm512_set1_ps(xb[2]), a0);
-            a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 20), table), _mm512_set1_ps(xb[6]), a1);
-            a2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 24), table), _mm512_set1_ps(xb[3]), a2);
-            a3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 28), table), _mm512_set1_ps(xb[7]), a3);
+            a0 = _mm512_fmadd_ps(INT4_VAL(lo), _mm512_set1_ps(xb[0]), a0);
+            a1 = _mm512_fmadd_ps(INT4_VAL(hi), _mm512_set1_ps(xb[4]), a1);
+            a2 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(lo, 8)), _mm512_set1_ps(xb[1]), a2);
+            a3 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(hi, 8)), _mm512_set1_ps(xb[5]), a3);
+            a0 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(lo, 16)), _mm512_set1_ps(xb[2]), a0);
+            a1 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(hi, 16)), _mm512_set1_ps(xb[6]), a1);
+            a2 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(lo, 24)), _mm512_set1_ps(xb[3]), a2);
+            a3 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(hi, 24)), _mm512_set1_ps(xb[7]), a3);
         }
         __m512 s = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
-        __m512 sc = _mm512_loadu_ps(p->scale + (size_t)g * p->npad + rb * 16);
-        __m512 zf = _mm512_cvtepi32_ps(
-            _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + (size_t)g * p->npad + rb * 16))));
-        s = _mm512_fnmadd_ps(zf, _mm512_set1_ps(xs[g]), s);
-        y = _mm512_fmadd_ps(sc, s, y);
+        y = _mm512_fmadd_ps(_mm512_loadu_ps(p->scale + gi), s, y);
     }
     _mm512_storeu_ps(y16, y);
 }
 
-/* Generic width: the block already unpacked to int8 [kpad/4][16][4]. */
-TGT512 void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x,
-                                      const float *xs, float *y16) {
+/* Generic width: the block as int8 [kpad/4][16][4] (unpacked, or the 8-bit
+ * plane itself); c - z is formed in int32, exact, before the conversion. */
+TGT512 void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, float *y16) {
     int G = p->group;
     __m512 y = _mm512_setzero_ps();
     for (int g = 0; g < p->ngroups; g++) {
         int q0 = g * G / 4, q1 = PTQ_MIN((g + 1) * G, p->kpad) / 4;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int q = q0; q < q1; q++) {
-            __m512i v = _mm512_load_si512((const void *)(blk + (size_t)q * 64));
-            const float *xq = x + 4 * q;
-            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24), 24)),
-                                 _mm512_set1_ps(xq[0]), a0);
-            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 16), 24)),
-                                 _mm512_set1_ps(xq[1]), a1);
-            a2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 8), 24)),
-                                 _mm512_set1_ps(xq[2]), a2);
-            a3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(v, 24)), _mm512_set1_ps(xq[3]), a3);
+        size_t gi = (size_t)g * p->npad + rb * 16;
+        __m512i z = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
+        __m512 s = _mm512_setzero_ps();
+        for (int qa = q0; qa < q1; qa += PTQ_KGEMV_CHUNK) { /* partial sums of 256 columns: long same-sign rows */
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int q = qa; q < PTQ_MIN(qa + PTQ_KGEMV_CHUNK, q1); q++) {
+                __m512i v = _mm512_load_si512((const void *)(blk + (size_t)q * 64));
+                const float *xq = x + 4 * q;
+#define CZ(e) _mm512_cvtepi32_ps(_mm512_sub_epi32(e, z))
+                a0 = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 24), 24)), _mm512_set1_ps(xq[0]), a0);
+                a1 = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 16), 24)), _mm512_set1_ps(xq[1]), a1);
+                a2 = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 8), 24)), _mm512_set1_ps(xq[2]), a2);
+                a3 = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(v, 24)), _mm512_set1_ps(xq[3]), a3);
+#undef CZ
+            }
+            s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
         }
-        __m512 s = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
-        __m512 sc = _mm512_loadu_ps(p->scale + (size_t)g * p->npad + rb * 16);
-        __m512 zf = _mm512_cvtepi32_ps(
-            _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + (size_t)g * p->npad + rb * 16))));
-        s = _mm512_fnmadd_ps(zf, _mm512_set1_ps(xs[g]), s);
-        y = _mm512_fmadd_ps(sc, s, y);
+        y = _mm512_fmadd_ps(_mm512_loadu_ps(p->scale + gi), s, y);
     }
     _mm512_storeu_ps(y16, y);
 }
@@ -134,14 +153,50 @@ TGT512 void ptq_kgemv_int_block_avx512_int4(const ptq_kpacked *p, int rb, const 
     _mm512_storeu_ps(y16, y);
 }
 
+/* Integer decode GEMV, 8-bit weights: the 8-bit plane is already the
+ * vpdpbusd layout, so one load and one vpdpbusd per 4 columns x 16 rows.
+ * The sum of products fits int32 for K <= 65536 (|c| <= 128, a <= 255); the
+ * zero-point terms (za sum c reaches 2^31 there) are formed in int64. */
+TGT512 void ptq_kgemv_int_block_avx512_i8(const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *y16) {
+    int nk4 = p->kpad / 4, G = p->group;
+    const int8_t *src = (const int8_t *)p->data + (size_t)rb * nk4 * 64;
+    const uint8_t *ac = a->codes + (size_t)t * a->kpad;
+    float y[16] = {0};
+    int64_t za = a->zero[t];
+    for (int g = 0; g < p->ngroups; g++) {
+        int q0 = g * G / 4, q1 = PTQ_MIN((g + 1) * G, p->kpad) / 4, len = PTQ_MIN((g + 1) * G, p->in) - g * G;
+        __m512i c0 = _mm512_setzero_si512(), c1 = c0;
+        int q = q0;
+        for (; q + 1 < q1; q += 2) {
+            c0 = _mm512_dpbusd_epi32(c0, _mm512_set1_epi32(ptq_kld32(ac + 4 * q)),
+                                     _mm512_load_si512((const void *)(src + (size_t)q * 64)));
+            c1 = _mm512_dpbusd_epi32(c1, _mm512_set1_epi32(ptq_kld32(ac + 4 * q + 4)),
+                                     _mm512_load_si512((const void *)(src + (size_t)q * 64 + 64)));
+        }
+        if (q < q1)
+            c0 = _mm512_dpbusd_epi32(c0, _mm512_set1_epi32(ptq_kld32(ac + 4 * q)),
+                                     _mm512_load_si512((const void *)(src + (size_t)q * 64)));
+        int32_t c[16];
+        _mm512_storeu_si512((void *)c, _mm512_add_epi32(c0, c1));
+        size_t gi = (size_t)g * p->npad + rb * 16;
+        int64_t as = a->gsum[(size_t)t * a->ngroups + g];
+        float sa = a->scale[t];
+        for (int l = 0; l < 16; l++) {
+            int64_t zc = p->zero[gi + l], v = (int64_t)c[l] - za * p->csum[gi + l] - zc * as + (int64_t)len * zc * za;
+            y[l] += p->scale[gi + l] * sa * (float)v;
+        }
+    }
+    memcpy(y16, y, sizeof y);
+}
+
 /* NB row blocks per pass of the int4 kernel above: the x broadcasts, loop
  * and prefetch overhead are shared by NB blocks (ynb = NB*16 outputs from row
  * rb*16), two accumulators per block by nibble parity. The one-block kernel
  * is bound by its ~23 vector ops per 64 bytes; on the 2-thread Zen 4 box, 4
  * blocks per pass measured ~1.2-1.3x faster than one. */
 static inline __attribute__((always_inline)) TGT512 void int4_blocks(const int NB, const ptq_kpacked *p, int rb,
-                                                                     const float *x, const float *xs, float *ynb) {
-    const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+                                                                     const float *x, float *ynb) {
+    INT4_TABLES;
     int nkb = p->kpad / 8, G = p->group;
     const uint8_t *src = p->data + (size_t)rb * nkb * 64;
     const size_t bstride = (size_t)nkb * 64;
@@ -150,40 +205,41 @@ static inline __attribute__((always_inline)) TGT512 void int4_blocks(const int N
     for (int g = 0; g < p->ngroups; g++) {
         int b0 = g * G / 8, b1 = PTQ_MIN((g + 1) * G, p->kpad) / 8;
         __m512 a[4][2];
-        for (int j = 0; j < NB; j++) a[j][0] = a[j][1] = _mm512_setzero_ps();
+        __m512i zb[4];
+        for (int j = 0; j < NB; j++) {
+            a[j][0] = a[j][1] = _mm512_setzero_ps();
+            zb[j] = zbytes(p, (size_t)g * p->npad + (rb + j) * 16);
+        }
         for (int b = b0; b < b1; b++) {
-            __m512i v[4];
+            __m512i lo[4], hi[4];
             for (int j = 0; j < NB; j++) {
-                v[j] = _mm512_load_si512((const void *)(src + j * bstride + (size_t)b * 64));
+                int4_split(_mm512_load_si512((const void *)(src + j * bstride + (size_t)b * 64)), zb[j], &lo[j], &hi[j]);
                 _mm_prefetch((const char *)(src + j * bstride + (size_t)b * 64 + 1024), _MM_HINT_T0);
             }
             const float *xb = x + 8 * b;
-            static const int xi[8] = {0, 4, 1, 5, 2, 6, 3, 7}; /* column of nibble i */
-            for (int i = 0; i < 8; i++) {
-                __m512 xv = _mm512_set1_ps(xb[xi[i]]);
-                for (int j = 0; j < NB; j++)
-                    a[j][i & 1] = _mm512_fmadd_ps(
-                        _mm512_permutexvar_ps(i ? _mm512_srli_epi32(v[j], 4 * i) : v[j], table), xv, a[j][i & 1]);
+            for (int k = 0; k < 4; k++) { /* byte k: column k (lo) and 4 + k (hi) */
+                __m512 xl = _mm512_set1_ps(xb[k]), xh = _mm512_set1_ps(xb[4 + k]);
+                for (int j = 0; j < NB; j++) {
+                    __m512i il = k ? _mm512_srli_epi32(lo[j], 8 * k) : lo[j];
+                    __m512i ih = k ? _mm512_srli_epi32(hi[j], 8 * k) : hi[j];
+                    a[j][0] = _mm512_fmadd_ps(INT4_VAL(il), xl, a[j][0]);
+                    a[j][1] = _mm512_fmadd_ps(INT4_VAL(ih), xh, a[j][1]);
+                }
             }
         }
-        __m512 xg = _mm512_set1_ps(xs[g]);
         for (int j = 0; j < NB; j++) {
             size_t gi = (size_t)g * p->npad + (rb + j) * 16;
-            __m512 zf = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi))));
-            y[j] = _mm512_fmadd_ps(_mm512_loadu_ps(p->scale + gi),
-                                   _mm512_fnmadd_ps(zf, xg, _mm512_add_ps(a[j][0], a[j][1])), y[j]);
+            y[j] = _mm512_fmadd_ps(_mm512_loadu_ps(p->scale + gi), _mm512_add_ps(a[j][0], a[j][1]), y[j]);
         }
     }
     for (int j = 0; j < NB; j++) _mm512_storeu_ps(ynb + 16 * j, y[j]);
 }
 
-TGT512 void ptq_kgemv_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, const float *x, const float *xs,
-                                         float *ynb) {
+TGT512 void ptq_kgemv_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, const float *x, float *ynb) {
     switch (nb) {
-    case 4: int4_blocks(4, p, rb, x, xs, ynb); break;
-    case 3: int4_blocks(3, p, rb, x, xs, ynb); break;
-    case 2: int4_blocks(2, p, rb, x, xs, ynb); break;
-    default: gemv_block_avx512_int4(p, rb, x, xs, ynb); break; /* one block: four accumulators */
+    case 4: int4_blocks(4, p, rb, x, ynb); break;
+    case 3: int4_blocks(3, p, rb, x, ynb); break;
+    case 2: int4_blocks(2, p, rb, x, ynb); break;
+    default: gemv_block_avx512_int4(p, rb, x, ynb); break; /* one block: four accumulators */
     }
 }
-
