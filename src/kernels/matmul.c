@@ -46,22 +46,28 @@ void ptq_blas_serial_end(int token) {
 static int ntiles(int n, int tile) { return n > 0 ? (n + tile - 1) / tile : 0; }
 
 /* One row (decode): sgemm would pack each B panel, an extra pass over the
- * weights; sgemv reads them once. Fixed blocks of outputs, one
- * single-threaded sgemv each, so the order per element stays fixed. */
+ * weights; sgemv reads them once. Fixed blocks of GEMV_ROWS outputs, one
+ * single-threaded sgemv each, so the order per element stays fixed; the
+ * panel product (below) makes the same calls on its widened panels. */
+enum { GEMV_ROWS = 64 };
+static void sgemv_block(CBLAS_TRANSPOSE tb, int n, int K, float alpha, const float *A, int inca, const float *B, int ldb,
+                        float beta, float *C) {
+    if (beta == 0.f) memset(C, 0, sizeof(float) * n); /* beta 0 must not read C (NaN * 0) */
+    int tok = ptq_blas_serial_begin();
+    if (tb == CblasTrans) /* B is n x K: y = B x */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, K, alpha, B, ldb, A, inca, beta, C, 1);
+    else /* B is K x n: y = B^T x */
+        cblas_sgemv(CblasRowMajor, CblasTrans, K, n, alpha, B, ldb, A, inca, beta, C, 1);
+    ptq_blas_serial_end(tok);
+}
+
 static void sgemv_row(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C) {
-    enum { ROWS = 64 };
-    int nb = ntiles(N, ROWS), inca = ta == CblasNoTrans ? 1 : lda;
+    int nb = ntiles(N, GEMV_ROWS), inca = ta == CblasNoTrans ? 1 : lda;
 #pragma omp parallel for schedule(static) if (nb > 1 && (long)N * K > 32768)
     for (int b = 0; b < nb; b++) {
-        int j0 = b * ROWS, n = PTQ_MIN(ROWS, N - j0);
-        if (beta == 0.f) memset(C + j0, 0, sizeof(float) * n); /* beta 0 must not read C (NaN * 0) */
-        int tok = ptq_blas_serial_begin();
-        if (tb == CblasTrans) /* B is N x K: y = B x */
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, n, K, alpha, B + (size_t)j0 * ldb, ldb, A, inca, beta, C + j0, 1);
-        else /* B is K x N: y = B^T x over columns j0.. */
-            cblas_sgemv(CblasRowMajor, CblasTrans, K, n, alpha, B + j0, ldb, A, inca, beta, C + j0, 1);
-        ptq_blas_serial_end(tok);
+        int j0 = b * GEMV_ROWS, n = PTQ_MIN(GEMV_ROWS, N - j0);
+        sgemv_block(tb, n, K, alpha, A, inca, tb == CblasTrans ? B + (size_t)j0 * ldb : B + j0, ldb, beta, C + j0);
     }
 }
 
@@ -99,6 +105,7 @@ static float *panel_get(size_t n) {
 
 int ptq_sgemm_panels(int M, int N, int K, const float *A, int lda, ptq_widen_fn widen, const void *ctx, float beta,
                      float *C, int ldc, ptq_err *err) {
+    _Static_assert(PTQ_MM_TILE_N % GEMV_ROWS == 0, "panel GEMV blocks must align with ptq_sgemm's");
     int tm = ntiles(M, PTQ_MM_TILE_M), tn = ntiles(N, PTQ_MM_TILE_N);
     int fail = 0;
 #pragma omp parallel for schedule(dynamic, 1) if (tn > 1) reduction(| : fail)
@@ -110,6 +117,11 @@ int ptq_sgemm_panels(int M, int N, int K, const float *A, int lda, ptq_widen_fn 
             continue;
         }
         widen(ctx, j0, n, b);
+        if (M == 1 && K > 0) { /* decode: ptq_sgemm's GEMV blocks (tiles are multiples of GEMV_ROWS) */
+            for (int r = 0; r < n; r += GEMV_ROWS)
+                sgemv_block(CblasTrans, PTQ_MIN(GEMV_ROWS, n - r), K, 1.f, A, 1, b + (size_t)r * K, K, beta, C + j0 + r);
+            continue;
+        }
         for (int it = 0; it < tm; it++) {
             int i0 = it * PTQ_MM_TILE_M, m = PTQ_MIN(PTQ_MM_TILE_M, M - i0);
             int tok = ptq_blas_serial_begin();
