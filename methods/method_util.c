@@ -41,3 +41,27 @@ ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {
     return o;
 }
 
+
+int ptq_transpose_inplace(float *W, int rows, int cols, ptq_err *err) {
+    float *t = ptq_calloc((size_t)rows * cols, sizeof(float), err);
+    if (!t) return -1;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            t[(size_t)c * rows + r] = W[(size_t)r * cols + c];
+    memcpy(W, t, (size_t)rows * cols * sizeof(float));
+    free(t);
+    return 0;
+}
+
+int ptq_fold_out(const ptq_online_op *op, float *W, int n, int cols, ptq_err *err) {
+    if (ptq_transpose_inplace(W, n, cols, err) || ptq_online_op_apply(op, W, cols, n, err)) return -1;
+    return ptq_transpose_inplace(W, cols, n, err);
+}
+
+void ptq_fold_norm(float *W, int rows, int cols, float *g) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++)
+            W[(size_t)r * cols + j] *= g[j];
+    for (int j = 0; j < cols; j++)
+        g[j] = 1.f;
+}

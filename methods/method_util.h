@@ -48,5 +48,12 @@ void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_app
  * method's default symmetry. */
 ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym);
 
+/* Folding rotations into weights (QuaRot-style fusion). W (rows x cols) is
+ * transposed in place; ptq_fold_out sets W (n x cols) <- A^T W for op(x) = x A
+ * (the outputs move to the basis A); ptq_fold_norm scales W's columns by the
+ * norm weight g and sets g to 1. */
+int ptq_transpose_inplace(float *W, int rows, int cols, ptq_err *err);
+int ptq_fold_out(const ptq_online_op *op, float *W, int n, int cols, ptq_err *err);
+void ptq_fold_norm(float *W, int rows, int cols, float *g);
 
 #endif

@@ -53,33 +53,9 @@ static int make_op(ptq_online_op *op, int n, uint64_t seed, const char **kind, p
     return ptq_hadamard_supported(n) ? ptq_op_hadamard(op, n, err) : ptq_op_random_orthogonal(op, n, seed, err);
 }
 
-static int transpose(float *W, int rows, int cols, ptq_err *err) {
-    float *t = ptq_calloc((size_t)rows * cols, sizeof(float), err);
-    if (!t) return -1;
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            t[(size_t)c * rows + r] = W[(size_t)r * cols + c];
-    memcpy(W, t, (size_t)rows * cols * sizeof(float));
-    free(t);
-    return 0;
-}
-
 /* W (rows x n) <- W A, where op(x) = x A. */
 static int fold_in(const ptq_online_op *op, float *W, int rows, int n, ptq_err *err) {
     return ptq_online_op_apply(op, W, rows, n, err);
-}
-/* W (n x cols) <- A^T W, i.e. W^T <- W^T A. */
-static int fold_out(const ptq_online_op *op, float *W, int n, int cols, ptq_err *err) {
-    if (transpose(W, n, cols, err) || ptq_online_op_apply(op, W, cols, n, err)) return -1;
-    return transpose(W, cols, n, err);
-}
-
-static void scale_cols(float *W, int rows, int cols, float *g) {
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++)
-            W[(size_t)r * cols + j] *= g[j];
-    for (int j = 0; j < cols; j++)
-        g[j] = 1.f;
 }
 
 /* Fold the two RMSNorm gammas of block l into the linears that read them. */
@@ -93,7 +69,7 @@ static void fuse_layer(ptq_model *m, int l) {
         if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN) continue;
         float tmp[d];
         memcpy(tmp, g[j >= PTQ_LIN_GATE], sizeof tmp);
-        scale_cols(L->lin[j].w, L->lin[j].out, d, tmp);
+        ptq_fold_norm(L->lin[j].w, L->lin[j].out, d, tmp);
     }
     for (int j = 0; j < d; j++)
         L->rms_att[j] = L->rms_ffn[j] = 1.f;
@@ -152,7 +128,7 @@ static int qr_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_er
     s->o.percdamp = ptq_opt_num(me, ctx->opts, "percdamp");
     s->o.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
     if (ptq_model_untie(m, err)) return free(s), -1;
-    scale_cols(m->lm_head.w, m->lm_head.out, c->dim, m->rms_final);
+    ptq_fold_norm(m->lm_head.w, m->lm_head.out, c->dim, m->rms_final);
     if (residual_op(&s->R1, c->dim, ctx->seed, &k1, err)) return free(s), -1;
     if (fold_in(&s->R1, m->tok_emb, c->vocab_size, c->dim, err) ||
         fold_in(&s->R1, m->lm_head.w, m->lm_head.out, c->dim, err))
@@ -184,7 +160,7 @@ static int qr_block(void *state, ptq_model *m, int l, float *X, const ptq_calib 
     for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++) {
         ptq_linear *W = &L->lin[j];
         if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN)
-            rc = fold_out(&s->R1, W->w, W->out, W->in, err);
+            rc = ptq_fold_out(&s->R1, W->w, W->out, W->in, err);
         else
             rc = fold_in(&s->R1, W->w, W->out, W->in, err);
     }
@@ -192,8 +168,8 @@ static int qr_block(void *state, ptq_model *m, int l, float *X, const ptq_calib 
     if (s->vo) { /* V/O head-dim Hadamard */
         ptq_linear *V = &L->lin[PTQ_LIN_V], *O = &L->lin[PTQ_LIN_O];
         ptq_online_op_clear(&L->qk_op); /* Q/K after RoPE: cancels inside QK^T */
-        if (transpose(V->w, kvd, d, err) || ptq_hadamard_rows(V->w, d * c->n_kv_heads, hd, err) ||
-            transpose(V->w, d, kvd, err) || (V->bias && ptq_hadamard_rows(V->bias, c->n_kv_heads, hd, err)) ||
+        if (ptq_transpose_inplace(V->w, kvd, d, err) || ptq_hadamard_rows(V->w, d * c->n_kv_heads, hd, err) ||
+            ptq_transpose_inplace(V->w, d, kvd, err) || (V->bias && ptq_hadamard_rows(V->bias, c->n_kv_heads, hd, err)) ||
             ptq_hadamard_rows(O->w, d * c->n_heads, hd, err) || ptq_op_hadamard(&L->qk_op, hd, err))
             return ptq_wrap(err, "quarot: V/O head-dim Hadamard, layer %d", l);
     }

@@ -125,17 +125,6 @@ int ptq_spin_lowrank(const float *Rin, const float *Rout, int d, int r, float *Q
 
 /* ---- fusion --------------------------------------------------------------- */
 
-static int transpose(float *W, int rows, int cols, ptq_err *err) {
-    float *t = ptq_calloc((size_t)rows * cols, sizeof(float), err);
-    if (!t) return -1;
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            t[(size_t)c * rows + r] = W[(size_t)r * cols + c];
-    memcpy(W, t, (size_t)rows * cols * sizeof(float));
-    free(t);
-    return 0;
-}
-
 /* W (rows x n) <- W A (each row x <- x A). */
 static int fold_in(const float *A, int n, float *W, long rows, ptq_err *err) {
     ptq_online_op op = {0};
@@ -146,16 +135,10 @@ static int fold_in(const float *A, int n, float *W, long rows, ptq_err *err) {
 
 /* W (n x cols) <- A^T W: the outputs move to the basis A. */
 static int fold_out(const float *A, int n, float *W, int cols, ptq_err *err) {
-    if (transpose(W, n, cols, err) || fold_in(A, n, W, cols, err)) return -1;
-    return transpose(W, cols, n, err);
-}
-
-static void scale_cols(float *W, int rows, int cols, float *g) {
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++)
-            W[(size_t)r * cols + j] *= g[j];
-    for (int j = 0; j < cols; j++)
-        g[j] = 1.f;
+    ptq_online_op op = {0};
+    int rc = ptq_op_dense(&op, A, n, err) || ptq_fold_out(&op, W, n, cols, err);
+    ptq_online_op_clear(&op);
+    return rc ? -1 : 0;
 }
 
 /* RMSNorm gammas into the linears that read them (QuaRot's fusion). */
@@ -166,7 +149,7 @@ void ptq_spin_fuse_norms(ptq_model *m, int l) {
         if (j == PTQ_LIN_O || j == PTQ_LIN_DOWN) continue;
         float tmp[d];
         memcpy(tmp, j >= PTQ_LIN_GATE ? L->rms_ffn : L->rms_att, sizeof tmp);
-        scale_cols(L->lin[j].w, L->lin[j].out, d, tmp);
+        ptq_fold_norm(L->lin[j].w, L->lin[j].out, d, tmp);
     }
     for (int j = 0; j < d; j++)
         L->rms_att[j] = L->rms_ffn[j] = 1.f;
@@ -177,8 +160,8 @@ static int fuse_vo(ptq_model *m, int l, const float *R, ptq_err *err) {
     const ptq_config *c = &m->cfg;
     int d = c->dim, hd = c->head_dim, kvd = c->n_kv_heads * hd;
     ptq_linear *V = &m->layers[l].lin[PTQ_LIN_V], *O = &m->layers[l].lin[PTQ_LIN_O];
-    if (transpose(V->w, kvd, d, err) || fold_in(R, hd, V->w, (long)d * c->n_kv_heads, err) ||
-        transpose(V->w, d, kvd, err) || (V->bias && fold_in(R, hd, V->bias, c->n_kv_heads, err)))
+    if (ptq_transpose_inplace(V->w, kvd, d, err) || fold_in(R, hd, V->w, (long)d * c->n_kv_heads, err) ||
+        ptq_transpose_inplace(V->w, d, kvd, err) || (V->bias && fold_in(R, hd, V->bias, c->n_kv_heads, err)))
         return -1;
     return fold_in(R, hd, O->w, (long)d * c->n_heads, err);
 }
@@ -233,7 +216,7 @@ static int sp_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_er
     ptq_spin_plan *p = s->p;
     const ptq_config *c = &m->cfg;
     if (ptq_model_untie(m, err)) return -1;
-    scale_cols(m->lm_head.w, m->lm_head.out, c->dim, m->rms_final);
+    ptq_fold_norm(m->lm_head.w, m->lm_head.out, c->dim, m->rms_final);
     if (fold_in(p->res[0], c->dim, m->tok_emb, c->vocab_size, err) ||
         fold_in(p->res[2 * c->n_layers], c->dim, m->lm_head.w, m->lm_head.out, err))
         return ptq_wrap(err, "%s: residual basis on the embedding and lm_head", s->me->name);

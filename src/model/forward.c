@@ -298,8 +298,7 @@ static const float *kv_rows(const ptq_model *m, const ptq_state *s, int layer, i
     return panel;
 }
 
-/* In place: row[0..n) <- softmax, row[n..L) <- 0. */
-static void softmax_causal(float *row, int n, int L) {
+void ptq_softmax_causal(float *row, int n, int L) {
     float mx = row[0];
     for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
     float sum = 0.f;
@@ -330,7 +329,7 @@ static void attention_decode_int(const ptq_model *m, ptq_state *s, int layer, in
             size_t r = (size_t)p * c->n_kv_heads + kvh;
             S[p] = ptq_kv_dot(&kc->f, q, kv_codes(kc, r), kv_scale(kc, r), kv_zero(kc, r)) * scale;
         }
-        softmax_causal(S, L, L);
+        ptq_softmax_causal(S, L, L);
         memset(o, 0, sizeof(float) * hd);
         for (int p = 0; p < L; p++) {
             size_t r = (size_t)p * c->n_kv_heads + kvh;
@@ -359,7 +358,7 @@ static void attention(const ptq_model *m, ptq_state *s, int layer, int T, int po
         const float *kc = kv_rows(m, s, layer, 0, kvh, L, panel, &ldk);
         /* S (T x L) = Q_h K_h^T * scale */
         ptq_sgemm(CblasNoTrans, CblasTrans, T, L, hd, scale, s->q + (size_t)h * hd, qd, kc, ldk, 0.f, S, L);
-        for (int t = 0; t < T; t++) softmax_causal(S + (size_t)t * L, pos0 + t + 1, L); /* causal: keys 0..pos0+t */
+        for (int t = 0; t < T; t++) ptq_softmax_causal(S + (size_t)t * L, pos0 + t + 1, L); /* causal: keys 0..pos0+t */
         const float *vc = kv_rows(m, s, layer, 1, kvh, L, panel ? panel + (size_t)s->ctx * hd : NULL, &ldv);
         /* out_h (T x hd) = P V_h */
         ptq_sgemm(CblasNoTrans, CblasNoTrans, T, hd, L, 1.f, S, L, vc, ldv, 0.f, s->xb2 + (size_t)h * hd, qd);

@@ -250,17 +250,19 @@ static void dq_q6_k(const void *vx, float *y, long n) {
 
 /* ---- scale searches (ggml-quants.c semantics) ---- */
 
+/* The value of largest magnitude (the first one on ties), and its magnitude. */
+static float signed_absmax(const float *x, int n, float *amax) {
+    float max = 0;
+    *amax = 0;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > *amax) *amax = fabsf(x[i]), max = x[i];
+    return max;
+}
+
 /* Symmetric levels -nmax..nmax-1 (L holds l + nmax), weighted least-squares
  * scale over 19 trial grids; rmse_type 1 without qw weighs by x^2. */
 static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, int rmse_type, const float *qw) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax, max = signed_absmax(x, n, &amax);
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.f;
@@ -303,14 +305,7 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, int rmse
 /* q3_K's search: start from the max-based grid, then up to 5 passes of
  * coordinate moves that raise the x^2-weighted fit (sumlx^2 / suml2). */
 static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax, max = signed_absmax(x, n, &amax);
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.f;

@@ -129,6 +129,10 @@ int ptq_model_widen(ptq_model *m, ptq_err *err);
 /* Free the fp32 dequantized copy of every linear that has a qweight: the
  * fake-quant forward dequantizes it one panel at a time (same values). */
 void ptq_model_drop_shadow(ptq_model *m);
+
+/* In place: row[0..n) <- softmax, row[n..L) <- 0 (the attention's causal
+ * softmax; the training forward calls the same function). */
+void ptq_softmax_causal(float *row, int n, int L);
 /* Bytes of the weights as resident (fp32, 16-bit or qweight codes+scales). */
 size_t ptq_model_resident_bytes(const ptq_model *m);
 

@@ -144,24 +144,6 @@ void ptq_rope_backward(float *dx, const float *cos_t, const float *sin_t, int T,
     rope_rows(dx, cos_t, sin_t, T, nheads, hd, style, pos0, -1.f);
 }
 
-/* forward.c's causal softmax: row[0..n) <- softmax, row[n..L) <- 0. */
-static void softmax_causal(float *row, int n, int L) {
-    float mx = row[0];
-    for (int j = 1; j < n; j++)
-        mx = row[j] > mx ? row[j] : mx;
-    float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; j++) {
-        row[j] = expf(row[j] - mx);
-        sum += row[j];
-    }
-    float inv = 1.f / sum;
-    for (int j = 0; j < n; j++)
-        row[j] *= inv;
-    for (int j = n; j < L; j++)
-        row[j] = 0.f;
-}
-
 void ptq_attention_forward(float *out, float *P, const float *q, const float *k, const float *v, int T, int nh, int nkv,
                            int hd) {
     int qd = nh * hd, kvd = nkv * hd, group = nh / nkv;
@@ -173,7 +155,7 @@ void ptq_attention_forward(float *out, float *P, const float *q, const float *k,
         ptq_sgemm(CblasNoTrans, CblasTrans, T, T, hd, scale, q + (size_t)h * hd, qd, k + (size_t)kvh * hd, kvd, 0.f, S,
                   T);
         for (int t = 0; t < T; t++)
-            softmax_causal(S + (size_t)t * T, t + 1, T);
+            ptq_softmax_causal(S + (size_t)t * T, t + 1, T);
         ptq_sgemm(CblasNoTrans, CblasNoTrans, T, hd, T, 1.f, S, T, v + (size_t)kvh * hd, kvd, 0.f, out + (size_t)h * hd,
                   qd);
     }
