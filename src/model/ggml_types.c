@@ -201,33 +201,27 @@ static void dq_q3_k(const void *vx, float *y, long n) {
     }
 }
 
+/* q4_K and q5_K: 8 sub-blocks of 32 with 6-bit scales and mins; value j's low
+ * nibble in qs, q5_K's fifth bit in qh (NULL for q4_K). */
+static void dq_k45(float d, float dmin, const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, float *y) {
+    for (int j = 0; j < QK_K; j++) {
+        uint8_t sc, m;
+        k4_scale_min(j / 32, scales, &sc, &m);
+        const float d1 = d * sc, m1 = dmin * m;
+        const uint8_t b = qs[32 * (j / 64) + j % 32];
+        int q = ((j / 32) % 2 ? b >> 4 : b & 0xF) + (qh && (qh[j % 32] >> (j / 32)) & 1 ? 16 : 0);
+        y[j] = d1 * q - m1;
+    }
+}
+
 static void dq_q4_k(const void *vx, float *y, long n) {
     const blk_q4_k *x = vx;
-    for (long i = 0; i < n / QK_K; i++, y += QK_K) {
-        const float d = H2F(x[i].d), dmin = H2F(x[i].dmin);
-        for (int j = 0; j < QK_K; j++) {
-            uint8_t sc, m;
-            k4_scale_min(j / 32, x[i].scales, &sc, &m);
-            const float d1 = d * sc, m1 = dmin * m;
-            const uint8_t b = x[i].qs[32 * (j / 64) + j % 32];
-            y[j] = d1 * ((j / 32) % 2 ? b >> 4 : b & 0xF) - m1;
-        }
-    }
+    for (long i = 0; i < n / QK_K; i++, y += QK_K) dq_k45(H2F(x[i].d), H2F(x[i].dmin), x[i].scales, x[i].qs, NULL, y);
 }
 
 static void dq_q5_k(const void *vx, float *y, long n) {
     const blk_q5_k *x = vx;
-    for (long i = 0; i < n / QK_K; i++, y += QK_K) {
-        const float d = H2F(x[i].d), dmin = H2F(x[i].dmin);
-        for (int j = 0; j < QK_K; j++) {
-            uint8_t sc, m;
-            k4_scale_min(j / 32, x[i].scales, &sc, &m);
-            const float d1 = d * sc, m1 = dmin * m;
-            const uint8_t b = x[i].qs[32 * (j / 64) + j % 32];
-            int q = ((j / 32) % 2 ? b >> 4 : b & 0xF) + ((x[i].qh[j % 32] >> (j / 32)) & 1 ? 16 : 0);
-            y[j] = d1 * q - m1;
-        }
-    }
+    for (long i = 0; i < n / QK_K; i++, y += QK_K) dq_k45(H2F(x[i].d), H2F(x[i].dmin), x[i].scales, x[i].qs, x[i].qh, y);
 }
 
 /* q6_K: value 32*g + l of a 128-value half: low nibble in ql (g even: low
