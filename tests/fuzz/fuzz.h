@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model.h"
+
 /* The bytes as a file: a memfd, reachable through the returned path
  * (/proc/self/fd/N) by every open/fopen/mmap in the project. Close it with
  * fuzz_file_close. Returns NULL when the system refuses a memfd. */
@@ -24,6 +26,10 @@ void fuzz_file_close(int fd);
  * otherwise), decode it back; then free t. */
 struct ptq_tokenizer;
 void fuzz_tokenizer_texts(struct ptq_tokenizer *t, const char *const *texts, int ntexts);
+
+/* Run a 2-token forward pass (1 when max_seq is 1) on a loaded model, then
+ * free it: a model that loaded must also run. */
+void fuzz_forward_and_free(ptq_model *m);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -20,13 +20,7 @@ static void load(const uint8_t *data, size_t size) {
     ptq_err err;
     cJSON *meta = NULL;
     if (path && ptq_file_load(path, &m, &meta, &err) == 0) {
-        ptq_state s;
-        int T = m.cfg.max_seq < 2 ? m.cfg.max_seq : 2, toks[2] = {1 % m.cfg.vocab_size, 0};
-        if (ptq_state_init(&s, &m, T, &err) == 0) {
-            ptq_forward(&m, &s, toks, T, 0, NULL, 0, &err);
-            ptq_state_free(&s);
-        }
-        ptq_model_free(&m);
+        fuzz_forward_and_free(&m);
         cJSON_Delete(meta);
     }
     fuzz_file_close(fd);

@@ -44,3 +44,14 @@ void fuzz_tokenizer_texts(ptq_tokenizer *t, const char *const *texts, int ntexts
     }
     ptq_tokenizer_free(t);
 }
+
+void fuzz_forward_and_free(ptq_model *m) {
+    ptq_err err;
+    ptq_state s;
+    int T = m->cfg.max_seq < 2 ? m->cfg.max_seq : 2, toks[2] = {1 % m->cfg.vocab_size, 0};
+    if (ptq_state_init(&s, m, T, &err) == 0) {
+        ptq_forward(m, &s, toks, T, 0, NULL, 0, &err);
+        ptq_state_free(&s);
+    }
+    ptq_model_free(m);
+}
