@@ -94,7 +94,9 @@ int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float
  * share the x broadcasts and loop overhead). For benchmarks and tests. */
 void ptq_kern_gemv_int4_blocks(int nb);
 /* T rows of fp32 activations (weight-only prefill): the GEMV for T = 1, else
- * 512-row panels dequantized to fp32 and multiplied with ptq_sgemm (matmul.h). */
+ * a GEMM dequantizing 32-row panels inside the tile (kgemm_w16.c): every
+ * output one FMA chain in column order, the same bits on every ISA path and
+ * thread count. */
 int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err);
 
 /* ---- KV cache in int8 / int4 with per-head groups ------------------------ */
@@ -171,6 +173,18 @@ typedef struct ptq_lin_kernel {
 int ptq_lin_kernel_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
                            int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err);
 void ptq_lin_kernel_free(ptq_lin_kernel *k);
+
+/* Execution mode of weight-only linears (a_bits >= 16) for T > 1 rows
+ * (prefill), process-wide: PTQ_W16_FP32 (default) the dequantizing fp32
+ * GEMM; PTQ_W16_INT8 the rows quantized per token to 8-bit asymmetric codes
+ * (uniform.h, no clipping) and the integer GEMM, as llama.cpp multiplies
+ * Q4_0/Q8_0 by Q8_0 activations: faster, with an activation rounding error of
+ * at most scale/2 per element (|y - y_fp32| <= scale/2 sum |w| per output).
+ * Decode (T = 1) is the fp32 GEMV in both. A labelled option: rows record it. */
+typedef enum { PTQ_W16_FP32 = 0, PTQ_W16_INT8 = 1 } ptq_w16_prefill;
+void ptq_kern_set_w16_prefill(ptq_w16_prefill m);
+ptq_w16_prefill ptq_kern_w16_prefill(void);
+const char *ptq_w16_prefill_name(ptq_w16_prefill m);
 /* Bytes as stored: packed weights + side branch (+ side_dense as fp32). */
 size_t ptq_lin_kernel_bytes(const ptq_lin_kernel *k);
 

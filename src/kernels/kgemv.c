@@ -1,8 +1,6 @@
 /* kgemv.c — weight-only inference (W4A16 / W3A16 / W2A16 with fp32
- * activations): decode GEMV dequantizing on the fly, prefill by
- * dequantizing 512-row panels and calling sgemm; and the int8 / int4 KV
- * cache with per-head groups. */
-#include "matmul.h"
+ * activations): decode GEMV dequantizing on the fly (prefill is
+ * kgemm_w16.c); and the int8 / int4 KV cache with per-head groups. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,58 +80,6 @@ int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float
     }
     free(xp);
     return fail ? ptq_fail(err, "kgemv: out of memory") : 0;
-}
-
-/* Rows [rb*16, rb*16+16) dequantized to fp32 (16 x in, row stride in),
- * group by group (scale and zero hoisted out of the column loop). */
-static void dequant_block(const ptq_kpacked *w, int rb, int8_t *blk, float *dst) {
-    ptq_kunpack_block(w, rb, blk);
-    for (int l = 0; l < PTQ_KP_RB; l++) {
-        int r = rb * PTQ_KP_RB + l;
-        float *d = dst + (size_t)l * w->in;
-        if (r >= w->out) {
-            memset(d, 0, sizeof(float) * w->in);
-            continue;
-        }
-        for (int g = 0; g < w->ngroups; g++) {
-            size_t gi = (size_t)g * w->npad + r;
-            float sc = w->scale[gi];
-            int z = w->zero[gi];
-            for (int k = g * w->group; k < PTQ_MIN(w->in, (g + 1) * w->group); k++)
-                d[k] = sc * (float)(blk[((size_t)(k >> 2) * PTQ_KP_RB + l) * 4 + (k & 3)] - z);
-        }
-    }
-}
-
-int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err) {
-    if (T == 1) return ptq_kgemv_f32(w, x, bias, y, err);
-    /* rows dequantized per sgemm: 512 beat 128 (0.49-0.65x -> 0.55-0.82x of
-     * FP32 on 7B shapes) and 1024 (cache misses at in = 11008) */
-    enum { PANEL = 512 };
-    float *wf = ptq_kalloc64(sizeof(float) * PANEL * w->in);
-    if (!wf) return ptq_fail(err, "kgemm_f32: out of memory");
-    int fail = 0;
-    for (int r0 = 0; r0 < w->out; r0 += PANEL) {
-        int nr = PTQ_MIN(PANEL, w->out - r0);
-#pragma omp parallel reduction(| : fail) if ((long)nr * w->kpad >= PTQ_KPAR_MIN)
-        {
-            int8_t *blk = ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
-            if (!blk) fail = 1;
-#pragma omp for schedule(static)
-            for (int b = 0; b < (nr + PTQ_KP_RB - 1) / PTQ_KP_RB; b++)
-                if (blk) dequant_block(w, r0 / PTQ_KP_RB + b, blk, wf + (size_t)b * PTQ_KP_RB * w->in);
-            free(blk);
-        }
-        if (fail) break;
-        float *tmp = y; /* y[:, r0:r0+nr] with row stride out */
-        ptq_sgemm(CblasNoTrans, CblasTrans, T, nr, w->in, 1.f, x, w->in, wf, w->in, 0.f, tmp + r0, w->out);
-    }
-    free(wf);
-    if (fail) return ptq_fail(err, "kgemm_f32: out of memory");
-    if (bias)
-        for (int t = 0; t < T; t++)
-            for (int o = 0; o < w->out; o++) y[(size_t)t * w->out + o] += bias[o];
-    return 0;
 }
 
 /* ---- KV cache ------------------------------------------------------------ */

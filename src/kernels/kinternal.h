@@ -35,6 +35,12 @@ void ptq_kgemv_int_block_avx512_int4(const ptq_kpacked *p, int rb, const ptq_kac
 void ptq_kgemv_int_block_avx512_i8(const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *y16);
 void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, float *y16);
 
+/* Weight-only prefill GEMM (kgemm_w16.c): a 32-row int8 panel slice
+ * [k0, k0 + kn) dequantized to B (kn x 32 fp32), and C (mr x 32) =
+ * (load ? C : 0) + A (mr x kn, stride lda) B as one FMA chain per element. */
+void ptq_kw16_dequant_avx512(const ptq_kpacked *w, const int8_t *pan, int n0, int k0, int kn, float *B);
+void ptq_kw16_micro_avx512(int mr, const float *A, int lda, const float *B, int kn, float *C, int load);
+
 /* uniform.h's quantizer of one vector as codes (0..2^b-1). */
 void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale, int32_t *zero);
 void *ptq_kalloc64(size_t bytes); /* zeroed, 64-byte aligned; free() */

@@ -199,6 +199,10 @@ static const family table[] = {
      .modes = DM({X_RANDN, W_MAX})},
     {.k = K_WGEMM, .shapes = SH({1, 40, 4100}, {5, 20, 4100}), .bits = L(4, 8), .groups = L(0, 128),
      .modes = DM({X_MAX, W_MAX})},
+    /* the prefill GEMM's tiles: T past two 12-token tiles, three 32-row panels (the last one block),
+     * in across a 1024-column slice, not a multiple of 32; every ISA and 1 thread give the same bits */
+    {.k = K_WGEMM, .shapes = SH({29, 70, 1100}, {13, 16, 2100}), .bits = L(3, 4, 8), .groups = L(0, 20, 128),
+     .vars = L(1), .modes = DM({X_RANDN, W_RAND}, {X_MIXED, W_MIXED})},
     /* KV cache rows (groups that do not divide the row are left out) */
     {.k = K_KV, .shapes = SH({7, 0, 48}, {7, 0, 128}, {7, 0, 96}, {7, 0, 2}), .bits = L(8, 4),
      .groups = L(0, 16, 32, 24), .syms = L(0, 1),
@@ -536,12 +540,15 @@ static void run_gemm(const tcase *c) {
     free(x), free(y), free(bias), free(Ir), free(Ik), free(yr), free(mag);
 }
 
+/* T > 1: the prefill GEMM gives the same bits on every ISA path and on one
+ * thread as on all (one fixed FMA order per output element). */
 static void run_wgemm(const tcase *c) {
     int T = c->T, out = c->out, in = c->in;
     ptq_kpacked w;
     ptq_err err;
     if (!pack_case(&w, c, c->bits, c->group)) return row(c, "-", 1, -1);
-    float *x = fnew((size_t)T * in), *y = fnew((size_t)T * out), *bias = make_bias(out, c->var);
+    float *x = fnew((size_t)T * in), *y = fnew((size_t)T * out), *y0 = fnew((size_t)T * out),
+          *bias = make_bias(out, c->var);
     double *yr = dnew((size_t)T * out), *mag = dnew((size_t)T * out);
     make_x(x, T, in, c->x);
     ptq_kgemm_f32_ref(&w, x, T, bias, yr, mag);
@@ -560,6 +567,16 @@ static void run_wgemm(const tcase *c) {
                 memset(y, 0xff, sizeof(float) * out);
                 bad += ptq_kgemv_f32(&w, x, bias, y, &err) != 0;
                 worst = fmax(worst, ferr(y, yr, mag, out));
+            } else {
+                if (i == 0) memcpy(y0, y, sizeof(float) * T * out);
+                bad += ndiff(y, y0, sizeof(float) * T * out);
+#ifdef _OPENMP
+                omp_set_num_threads(1);
+                memset(y, 0xff, sizeof(float) * T * out);
+                bad += ptq_kgemm_f32(&w, x, T, bias, y, &err) != 0;
+                bad += ndiff(y, y0, sizeof(float) * T * out);
+                omp_set_num_threads(g_threads);
+#endif
             }
             row(c, label, bad, worst);
         }
@@ -567,7 +584,7 @@ static void run_wgemm(const tcase *c) {
     ptq_kern_force_isa(ptq_kern_isa_best());
     ptq_kern_gemv_int4_blocks(4);
     ptq_kpacked_free(&w);
-    free(x), free(y), free(bias), free(yr), free(mag);
+    free(x), free(y), free(y0), free(bias), free(yr), free(mag);
 }
 
 static void run_kv(const tcase *c) {
