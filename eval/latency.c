@@ -53,7 +53,7 @@ int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err) {
     for (char *sv = NULL, *kv = strtok_r(buf, ",:", &sv); kv; kv = strtok_r(NULL, ",:", &sv)) {
         char *eq = strchr(kv, '=');
         if (!eq)
-            return ptq_fail(err, "latency task: '%s': expected key=value (keys: T, ctx, reps, warmup, min_ms, logits)",
+            return ptq_fail(err, "latency task: '%s': expected key=value (keys: T, ctx, reps, warmup, min_ms, logits, w16)",
                             kv);
         *eq = 0;
         const char *k = kv, *v = eq + 1;
@@ -72,8 +72,12 @@ int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err) {
             if (strcmp(v, "last") && strcmp(v, "all"))
                 return ptq_fail(err, "latency task: logits=%s: expected last or all", v);
             o->all_logits = !strcmp(v, "all"), rc = 0;
+        } else if (!strcmp(k, "w16")) {
+            if (strcmp(v, "fp32") && strcmp(v, "int8"))
+                return ptq_fail(err, "latency task: w16=%s: expected fp32 or int8", v);
+            o->w16_int8 = !strcmp(v, "int8"), rc = 0;
         } else
-            return ptq_fail(err, "latency task: unknown parameter '%s' (expected T, ctx, reps, warmup, min_ms, logits)",
+            return ptq_fail(err, "latency task: unknown parameter '%s' (expected T, ctx, reps, warmup, min_ms, logits, w16)",
                             k);
         if (rc) return -1;
     }
@@ -346,7 +350,10 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
         if (ptq_state_init_ctx(&stq, q, maxT, ctx, err)) goto out;
         have_stq = 1, pq.m = q, pq.st = &stq;
     }
+    ptq_w16_prefill w16_was = ptq_kern_w16_prefill();
+    ptq_kern_set_w16_prefill(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32);
     rc = run_paths(&pq, &pf, &o, pre, dec, err);
+    ptq_kern_set_w16_prefill(w16_was);
     if (rc == PTQ_LAT_UNSUPPORTED) ptq_wrap(err, "%s path (%s weights)", packed ? "packed" : "quantized model's", fmt);
     if (rc) goto out;
     ptq_loadavg(la1);
@@ -362,6 +369,7 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
     for (int i = 0; i < o.nC; i++)
         cJSON_AddItemToArray(cs, cJSON_CreateNumber(o.ctxs[i]));
     cJSON_AddStringToObject(metrics, "prefill_logits", o.all_logits ? "all" : "last");
+    cJSON_AddStringToObject(metrics, "w16_prefill", ptq_w16_prefill_name(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32));
     cJSON_AddNumberToObject(metrics, "reps", o.reps);
     cJSON_AddNumberToObject(metrics, "warmup", o.warmup);
     cJSON_AddNumberToObject(metrics, "min_ms_per_run", o.min_ms); /* not "_ms": compare gates those */

@@ -1,0 +1,88 @@
+/* test_w16act.c — the weight-only linears' execution modes (kernels.h
+ * ptq_w16_prefill) through ptq_lin_kernel_forward:
+ *   fp32 (default): ptq_kgemm_f32's bits for T > 1 and the GEMV's for T = 1;
+ *   int8: for T > 1, exactly ptq_kact_quant (8-bit asymmetric per token,
+ *   clip 1) + ptq_kgemm, and within the activation-rounding bound of the
+ *   fp32 product: |y - x W^T| <= s_t / 2 sum_k |w_rk| (+ 1e-5 of the terms'
+ *   magnitude for float rounding), s_t the token's activation scale; T = 1
+ *   stays the fp32 GEMV. Shapes: per channel and groups of 32 / 128,
+ *   activations with outliers. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "reference.h"
+#include "testutil.h"
+
+static ptq_rng rng;
+
+static int same(const float *a, const float *b, size_t n) { return !memcmp(a, b, sizeof(float) * n); }
+
+static void one(int T, int out, int in, int bits, int group) {
+    ptq_err err;
+    int ng = group ? (in + group - 1) / group : 1;
+    uint8_t *codes = malloc((size_t)out * in);
+    float *scale = malloc(sizeof(float) * out * ng), *x = malloc(sizeof(float) * T * in),
+          *bias = malloc(sizeof(float) * out), *y = malloc(sizeof(float) * T * out),
+          *yk = malloc(sizeof(float) * T * out), *wd = malloc(sizeof(float) * out * in);
+    int *zero = malloc(sizeof(int) * out * ng);
+    double *yr = malloc(sizeof(double) * T * out), *mag = malloc(sizeof(double) * T * out);
+    for (size_t i = 0; i < (size_t)out * in; i++) codes[i] = (uint8_t)(ptq_rng_u64(&rng) % (1u << bits));
+    for (int i = 0; i < out * ng; i++)
+        scale[i] = 0.01f * (float)(1 + ptq_rng_u64(&rng) % 100), zero[i] = (int)(ptq_rng_u64(&rng) % (1u << bits));
+    for (int i = 0; i < T * in; i++) x[i] = (float)ptq_rng_normal(&rng) * (i % 97 == 5 ? 30.f : 1.f);
+    for (int i = 0; i < out; i++) bias[i] = (float)ptq_rng_normal(&rng);
+    ptq_lin_kernel k;
+    memset(&k, 0, sizeof k);
+    CHECK(ptq_kpack(&k.w, codes, scale, zero, out, in, bits, group, &err) == 0);
+    ptq_kdequant_ref(&k.w, wd);
+    ptq_kgemm_f32_ref(&k.w, x, T, bias, yr, mag);
+    ptq_kacts acts = {0}, a2 = {0};
+
+    /* fp32 mode: the dequantizing GEMM (GEMV for one row) */
+    ptq_kern_set_w16_prefill(PTQ_W16_FP32);
+    CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, y, &err) == 0);
+    CHECK(ptq_kgemm_f32(&k.w, x, T, bias, yk, &err) == 0);
+    CHECK(same(y, yk, (size_t)T * out));
+
+    /* int8 mode */
+    ptq_kern_set_w16_prefill(PTQ_W16_INT8);
+    CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, y, &err) == 0);
+    if (T == 1) {
+        CHECK(ptq_kgemv_f32(&k.w, x, bias, yk, &err) == 0);
+        CHECK(same(y, yk, out));
+    } else {
+        CHECK(ptq_kact_quant(&a2, x, T, in, 8, 0, 1.f, k.w.group, &err) == 0);
+        CHECK(ptq_kgemm(&a2, &k.w, bias, yk, &err) == 0);
+        CHECK(same(y, yk, (size_t)T * out));
+        double worst = 0; /* error / bound */
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < out; o++) {
+                double sw = 0;
+                for (int i = 0; i < in; i++) sw += fabs(wd[(size_t)o * in + i]);
+                size_t j = (size_t)t * out + o;
+                double bound = 0.5 * a2.scale[t] * sw + 1e-5 * (mag[j] + 0.5 * a2.scale[t] * sw);
+                worst = fmax(worst, fabs(y[j] - yr[j]) / bound);
+            }
+        CHECK(worst <= 1.0);
+        /* the bound is not vacuous: the error is a sizeable part of it */
+        CHECK(worst > 1e-3);
+        printf("  T=%d %dx%d W%d g%d: int8-act error / bound %.3f\n", T, out, in, bits, group, worst);
+    }
+    ptq_kern_set_w16_prefill(PTQ_W16_FP32);
+    CHECK(!strcmp(ptq_w16_prefill_name(PTQ_W16_INT8), "int8-act"));
+    ptq_kacts_free(&acts), ptq_kacts_free(&a2);
+    ptq_lin_kernel_free(&k);
+    free(codes), free(scale), free(x), free(bias), free(y), free(yk), free(wd), free(zero), free(yr), free(mag);
+}
+
+int main(void) {
+    ptq_rng_seed(&rng, 17);
+    static const int shapes[][3] = {{1, 40, 96}, {7, 40, 96}, {29, 70, 260}, {64, 48, 1100}};
+    static const int groups[] = {0, 32, 128}, bits[] = {4, 8};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t g = 0; g < 3; g++)
+            for (size_t b = 0; b < 2; b++) one(shapes[s][0], shapes[s][1], shapes[s][2], bits[b], groups[g]);
+    return tu_done("test_w16act");
+}
