@@ -289,6 +289,14 @@ static void put_bytes(cJSON *m, const ptq_model *q, const ptq_model *fp, const p
         cJSON_AddNumberToObject(m, k, (double)kf);
         snprintf(k, sizeof k, "kv_ratio_ctx%d", o->ctxs[i]);
         cJSON_AddNumberToObject(m, k, (double)kq / kf);
+        /* one decoded token at context C reads every linear (lm_head included), the K and V of
+         * positions 0..C, the norm weights and one embedding row */
+        size_t kq1 = pk ? ptq_state_kv_bytes(&pk->ps, q, o->ctxs[i] + 1) : fp32_kv_bytes(c, o->ctxs[i] + 1);
+        size_t rest = sizeof(float) * (size_t)c->dim * (2 * L + 2);
+        snprintf(k, sizeof k, "decode_ctx%d_bytes_per_token", o->ctxs[i]);
+        cJSON_AddNumberToObject(m, k, (double)(qw + kq1 + rest));
+        snprintf(k, sizeof k, "fp32_decode_ctx%d_bytes_per_token", o->ctxs[i]);
+        cJSON_AddNumberToObject(m, k, (double)(fpw + fp32_kv_bytes(c, o->ctxs[i] + 1) + rest));
     }
     if (pk) {
         cJSON_AddBoolToObject(m, "lm_head_packed", pk->pm.packed[pk->pm.n - 1]);

@@ -10,11 +10,15 @@
 # Prefill computes the last position's logits on both engines (the deployed setting; ptqbench's
 # latency task default). Each pair runs llama.cpp then ptqbench, alternately:
 #   F32 / FP32 (ptqbench's FP32 path, re-measured in every ptqbench run), Q8_0 / W8A8, Q8_0 / W8A16,
-#   Q4_0 / W4A16, Q4_0 / W4A4, Q4_K_M / W4A16-g128.
+#   Q4_0 / W4A16, Q4_0 / W4A4, Q4_K_M / W4A16-g128; and the weight-only ones again with
+#   `--w16-prefill int8` (rows "... +int8": prefill on per-token int8 activations, a labelled mode; decode
+#   is the same fp32 GEMV).
 # Prints the issue's table (ratios ptqbench / llama.cpp, median of runs, best in parentheses), both
 # engines' tok/s, ptqbench's decode read-bandwidth fraction (bytes read per token x tok/s / the machine's
-# streaming read bandwidth, measured in the same ptqbench run) and the 1-minute load average around
-# every run. Needs the peer installed (bash ../shared/peer/llamacpp/setup.sh) and python3 with numpy (to
+# streaming read bandwidth, measured in the same ptqbench run; "*" when the bytes fit in the last-level
+# cache, so part of them need not come from DRAM) and the 1-minute load average around every run.
+# This is the supported side-by-side: the peer directory's own bench.sh passes flags ptqbench no longer
+# has (--no-kernels, --no-layers) and fails; it is not ours to edit. Needs the peer installed (bash ../shared/peer/llamacpp/setup.sh) and python3 with numpy (to
 # write the GGUFs once, into PEER/models). Measure on a quiet machine; a busy one only shows the noise.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -84,11 +88,14 @@ echo "bench_peer: threads=$TH reps=$REPS tokens=$TOKENS ctx=$CTX modes=$MODES ->
 for mode in ${MODES//,/ }; do
     case "$mode" in layer) V=512 ;; model) V=32000 ;; *) die "--modes: layer and/or model" ;; esac
     BASE=$(model $V)
-    for pair in "f32 W4A16" "q8_0 W8A8" "q8_0 W8A16" "q4_0 W4A4" "q4_k_m W4A16-g128"; do
+    for pair in "f32 W4A16" "q8_0 W8A8" "q8_0 W8A16" "q4_0 W4A4" "q4_k_m W4A16-g128" \
+                "q8_0 W8A16+int8" "q4_0 W4A16+int8" "q4_k_m W4A16-g128+int8"; do
         set -- $pair
+        w16=fp32
+        [[ "$2" == *+int8 ]] && w16=int8
         [ -f "$OUT/${mode}_llama_$1.txt" ] || run "${mode}_llama_$1" "$LLM" bench "$BASE-$1.gguf" "$TH" "$REPS" "$TOKENS" "$CTX"
-        run "${mode}_ptq_$2" "$PTQ" bench --shape llama7b --layers 2 --vocab $V --method rtn --bits "$2" \
-            --threads "$TH" --reps "$REPS" --tokens "$TOKENS" --ctx "$CTX"
+        run "${mode}_ptq_$2" "$PTQ" bench --shape llama7b --layers 2 --vocab $V --method rtn --bits "${2%+int8}" \
+            --w16-prefill $w16 --threads "$TH" --reps "$REPS" --tokens "$TOKENS" --ctx "$CTX"
     done
 done
 
@@ -99,9 +106,9 @@ rx_l = re.compile(r"^\s+(prefill T=\d+|decode ctx=\d+)\s+([\d.]+) tok/s \[([\d.]
 rx_p = re.compile(r"^\s+(prefill T=\d+|decode ctx=\d+)\s+packed\s+([\d.]+) tok/s \[([\d.]+)\.\.([\d.]+)\]"
                   r"\s+fp32\s+([\d.]+) \[([\d.]+)\.\.([\d.]+)\]")
 rx_bw = re.compile(r"^\s+decode ctx=(\d+)\s+reads packed ([\d.]+) GB/s \(([\d.]+)% of ([\d.]+) GB/s read bandwidth\)"
-                   r"\s+fp32 ([\d.]+) GB/s \(([\d.]+)%\)")
+                   r"( \[fits LLC\])?\s+fp32 ([\d.]+) GB/s \(([\d.]+)%\)( \[fits LLC\])?")
 med = lambda v: sorted(v)[len(v) // 2] if len(v) % 2 else 0.5 * (sorted(v)[len(v) // 2 - 1] + sorted(v)[len(v) // 2])
-data, bw, loads, metrics = {}, {}, [], []
+data, bw, loads, metrics, own = {}, {}, [], [], {}
 for f in sorted(glob.glob(os.path.join(out, "*.txt"))):
     name = os.path.basename(f)[:-4]
     mode, eng, cfg = name.split("_", 2)
@@ -116,21 +123,23 @@ for f in sorted(glob.glob(os.path.join(out, "*.txt"))):
                 data[(mode, "llama.cpp", cfg, met)] = (float(m.group(2)), float(m.group(4)))
             else:
                 data[(mode, "ptqbench", cfg, met)] = (float(m.group(2)), float(m.group(4)))
+                own[(mode, cfg, met)] = float(m.group(2)) / float(m.group(5))
                 data.setdefault((mode, "ptqbench", "FP32", met), []).append((float(m.group(5)), float(m.group(7))))
         b = rx_bw.match(line) if eng == "ptq" else None
         if b:
-            bw[(mode, cfg)] = (float(b.group(3)), float(b.group(4)))
-            bw.setdefault((mode, "FP32"), []).append(float(b.group(6)))
+            bw[(mode, cfg)] = (float(b.group(3)), float(b.group(4)), bool(b.group(5)))
+            bw.setdefault((mode, "FP32"), []).append((float(b.group(7)), bool(b.group(8))))
 for k, v in list(data.items()):  # ptqbench FP32: median of its per-run medians, best of its best
     if isinstance(v, list):
         data[k] = (med([x[0] for x in v]), max(x[1] for x in v))
 for k, v in list(bw.items()):
     if isinstance(v, list):
-        bw[k] = (med(v), None)
+        bw[k] = (med([x[0] for x in v]), None, any(x[1] for x in v))
 metrics.sort(key=lambda s: (s.startswith("decode"), int(s.split("=")[1])))
 pairs = [("FP32", "f32", "FP32 / F32"), ("W8A8", "q8_0", "W8A8 / Q8_0"), ("W8A16", "q8_0", "W8A16 / Q8_0"),
          ("W4A16", "q4_0", "W4A16 / Q4_0"), ("W4A4", "q4_0", "W4A4 / Q4_0"),
-         ("W4A16-g128", "q4_k_m", "W4A16-g128 / Q4_K_M")]
+         ("W4A16-g128", "q4_k_m", "W4A16-g128 / Q4_K_M"), ("W8A16+int8", "q8_0", "W8A16 int8-act / Q8_0"),
+         ("W4A16+int8", "q4_0", "W4A16 int8-act / Q4_0"), ("W4A16-g128+int8", "q4_k_m", "W4A16-g128 int8-act / Q4_K_M")]
 modes = [m for m in ("layer", "model") if any(k[0] == m for k in data)]
 title = {"layer": "per layer (2 layers, vocab 512)", "model": "whole model (2 layers, vocab 32000)"}
 print("\nratio ptqbench / llama.cpp, median of runs (best / best); prefill with last-position logits\n")
@@ -143,8 +152,17 @@ for mode in modes:
             a, b = data.get((mode, "ptqbench", p, met)), data.get((mode, "llama.cpp", l, met))
             cells.append(f"{a[0] / b[0]:.2f}x ({a[1] / b[1]:.2f}x)" if a and b else "-")
         f = bw.get((mode, p))
-        cells.append(f"{f[0]:.0f}%" if f else "-")
+        cells.append(f"{f[0]:.0f}%{'*' if f[2] else ''}" if f else "-")
         print(f"| {title[mode]}, {label} | " + " | ".join(cells) + " |")
+print("\nptqbench packed / its own FP32 path, same run (median tok/s ratio)\n")
+print("| ptqbench config | " + " | ".join(metrics) + " |")
+print("|---|" + "---|" * len(metrics))
+for mode in modes:
+    for cfg in sorted({k[1] for k in own if k[0] == mode}):
+        print(f"| {title[mode]}, {cfg} | " + " | ".join(f"{own[(mode, cfg, m)]:.2f}x" if (mode, cfg, m) in own else "-"
+                                                     for m in metrics) + " |")
+print("\n* the decode bytes fit in the last-level cache: part of them need not come from DRAM between tokens")
+print("int8-act: weight-only prefill on per-token int8 activations (bench --w16-prefill int8), a labelled mode")
 print("\ntok/s (whole 2-layer model), median (best)\n")
 print("| mode | engine | config | " + " | ".join(metrics) + " |")
 print("|---|---|---|" + "---|" * len(metrics))

@@ -53,3 +53,17 @@ long ptq_peak_rss_kb(void) {
     fclose(f);
     return kb;
 }
+
+size_t ptq_llc_bytes(void) {
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (v > 0) return (size_t)v;
+#endif
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cache/index3/size", "r");
+    long kb = 0;
+    if (f) {
+        if (fscanf(f, "%ldK", &kb) != 1) kb = 0;
+        fclose(f);
+    }
+    return kb > 0 ? (size_t)kb * 1024 : 0;
+}

@@ -15,5 +15,7 @@ int ptq_loadavg(double la[3]);
 long ptq_rss_kb(void);
 /* Peak resident set size of this process (VmHWM), KiB; -1 when unreadable. */
 long ptq_peak_rss_kb(void);
+/* Size of the last-level cache in bytes (sysconf, else sysfs index3); 0 when unknown. */
+size_t ptq_llc_bytes(void);
 
 #endif

@@ -41,6 +41,11 @@ static void test_parse(void) {
     CHECK(ptq_latency_parse("T=16:logits=all", &o, &err) == 0 && o.all_logits == 1);
     CHECK(ptq_latency_parse("logits=last", &o, &err) == 0 && o.all_logits == 0);
     CHECK(ptq_latency_parse("logits=some", &o, &err) == -1 && strstr(err.msg, "logits=some: expected last or all"));
+    /* weight-only prefill mode: fp32 by default, int8 activations as an option */
+    CHECK(ptq_latency_parse("", &o, &err) == 0 && o.w16_int8 == 0);
+    CHECK(ptq_latency_parse("w16=int8", &o, &err) == 0 && o.w16_int8 == 1);
+    CHECK(ptq_latency_parse("w16=fp32", &o, &err) == 0 && o.w16_int8 == 0);
+    CHECK(ptq_latency_parse("w16=int4", &o, &err) == -1 && strstr(err.msg, "w16=int4: expected fp32 or int8"));
     /* in a config: the error names the JSON path */
     const char *cfg = "{\"name\":\"x\",\"models\":[\"stories260K\"],\"methods\":[\"rtn\"],\"bits\":[\"W4A4\"],"
                       "\"tasks\":[\"ppl:tinystories\",\"latency:bogus=1\"]}";
@@ -83,6 +88,26 @@ static void check_metrics(const cJSON *m, const char *what) {
            num(m, "layer_weight_ratio"), num(m, "kv_ratio_ctx48"));
 }
 
+/* Bytes one decoded token at context C reads, counted by hand from the
+ * shapes: W4 per-channel packed linears (codes: rows padded to 16, columns
+ * to 32, half a byte each; per row an fp32 scale, an int16 zero and an int32
+ * code sum), the fp32 lm_head, K and V of positions 0..C (fp32, or int4
+ * codes + fp32 scale and zero per head), 2L+1 norm weights and one
+ * embedding row. */
+static double hand_bytes(const ptq_config *c, int ctx, int packed, int kv4) {
+    int L = c->n_layers, kvd = c->n_kv_heads * c->head_dim;
+    int shapes[PTQ_LIN_COUNT][2] = {{c->dim, c->dim}, {kvd, c->dim}, {kvd, c->dim}, {c->dim, c->dim},
+                                    {c->hidden_dim, c->dim}, {c->hidden_dim, c->dim}, {c->dim, c->hidden_dim}};
+    double b = 0;
+    for (int i = 0; i < PTQ_LIN_COUNT; i++) {
+        double out = shapes[i][0], in = shapes[i][1], np = ceil(out / 16) * 16, kp = ceil(in / 32) * 32;
+        b += L * (packed ? np * kp / 2 + np * (4 + 2 + 4) : 4 * out * in);
+    }
+    b += 4.0 * c->vocab_size * c->dim;
+    double kv_pos = kv4 ? c->n_kv_heads * (c->head_dim / 2 + 8.0) : 4.0 * kvd;
+    return b + 2.0 * L * (ctx + 1) * kv_pos + 4.0 * c->dim * (2 * L + 2);
+}
+
 static int quantize(const ptq_model *fp, const ptq_tokenizer *tok, const char *bits, ptq_model *q, ptq_qspec *qs) {
     ptq_err err = {{0}};
     cJSON *info = cJSON_CreateObject(), *o = cJSON_CreateObject();
@@ -120,6 +145,13 @@ static void test_measure(const ptq_model *fp, const ptq_tokenizer *tok) {
             CHECK(cJSON_GetArraySize(cs) == 2 && cJSON_GetArrayItem(cs, 1)->valueint == 511);
             /* int4 KV: head_dim 8 -> 4 code bytes + fp32 scale and zero = 12 of 32 bytes */
             CHECK(b == 0 ? num(m, "kv_ratio_ctx48") == 1.0 : fabs(num(m, "kv_ratio_ctx48") - 0.375) < 1e-9);
+            /* bytes read per decoded token = the hand count (the lm_head stays fp32 under rtn) */
+            CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(m, "lm_head_packed")));
+            CHECK(num(m, "decode_ctx48_bytes_per_token") == hand_bytes(&fp->cfg, 48, 1, b == 1));
+            CHECK(num(m, "fp32_decode_ctx48_bytes_per_token") == hand_bytes(&fp->cfg, 48, 0, 0));
+            printf("%s bytes per decoded token at ctx 48: packed %.0f, fp32 %.0f (hand count %.0f, %.0f)\n", bits[b],
+                   num(m, "decode_ctx48_bytes_per_token"), num(m, "fp32_decode_ctx48_bytes_per_token"),
+                   hand_bytes(&fp->cfg, 48, 1, b == 1), hand_bytes(&fp->cfg, 48, 0, 0));
         }
         cJSON_Delete(m);
         ptq_model_free(&q);
