@@ -218,7 +218,7 @@ static int gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bi
 /* Decode (few tokens): int4 / int8 weights read straight from the planes. */
 static void gemv_int(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y) {
     int nrb = w->npad / PTQ_KP_RB;
-#pragma omp parallel for schedule(static) if ((long)a->T * w->npad * w->kpad >= PTQ_KPAR_MIN)
+#pragma omp parallel for schedule(dynamic, 4) if ((long)a->T * w->npad * w->kpad >= PTQ_KPAR_MIN)
     for (int rb = 0; rb < nrb; rb++) {
         float y16[PTQ_KP_RB];
         for (int t = 0; t < a->T; t++) {

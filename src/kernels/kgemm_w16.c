@@ -75,16 +75,21 @@ static void panel(const wkern *kk, const ptq_kpacked *w, int p, const float *x, 
         for (int n = 0; n < nn; n++) y[(size_t)t * w->out + n0 + n] = C[(size_t)t * NR + n] + (bias ? bias[n0 + n] : 0.f);
 }
 
+/* Per-call scratch, not zeroed (every byte is written before it is read). */
+static void *scratch(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
 int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err) {
     if (T == 1) return ptq_kgemv_f32(w, x, bias, y, err);
     wkern kk = pick();
-    int npan = (w->npad / PTQ_KP_RB + 1) / 2, fail = 0;
-#pragma omp parallel reduction(| : fail) if ((long)T * w->npad * w->kpad >= PTQ_KPAR_MIN)
+    int npan = (w->npad / PTQ_KP_RB + 1) / 2, kc = PTQ_MIN(KC, w->kpad), fail = 0;
+    /* panels go to threads dynamically (a thread slowed by another job takes fewer); small products stay
+     * on the calling thread, as ptq_sgemm keeps a one-tile product */
+#pragma omp parallel reduction(| : fail) if (npan > 1 && (long)T * w->npad * w->kpad >= PTQ_KPAR_MIN)
     {
-        int8_t *pan = ptq_kalloc64((size_t)w->kpad * NR);
-        float *B = ptq_kalloc64(sizeof(float) * KC * NR), *C = ptq_kalloc64(sizeof(float) * (size_t)T * NR);
+        int8_t *pan = scratch((size_t)w->kpad * NR);
+        float *B = scratch(sizeof(float) * kc * NR), *C = scratch(sizeof(float) * (size_t)T * NR);
         fail = !pan || !B || !C;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int p = 0; p < npan; p++)
             if (!fail) panel(&kk, w, p, x, T, bias, y, pan, B, C);
         free(pan), free(B), free(C);

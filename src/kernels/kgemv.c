@@ -63,7 +63,7 @@ int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float
         int8_t *blk = direct4 || direct8 ? NULL : ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
         if (!direct4 && !direct8 && !blk) fail = 1;
         float yb[4 * PTQ_KP_RB];
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1) /* a thread slowed by another job takes fewer */
         for (int u = 0; u < nunit; u++) {
             if (fail) continue;
             int rb = u * NB, nb = PTQ_MIN(NB, nrb - rb);

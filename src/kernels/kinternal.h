@@ -8,10 +8,12 @@
 
 #define PTQ_KG_NP 32 /* rows per GEMM panel (two plane blocks) */
 #define PTQ_KG_MR 12 /* max tokens per micro tile */
-/* Products below this many multiply-adds run on the calling thread: waking
- * the team costs more (toy models; worse on a loaded machine). Every output
- * is computed by the same code either way. */
-#define PTQ_KPAR_MIN (1L << 18)
+/* Products below this many multiply-adds (~0.1 ms on one core) run on the
+ * calling thread: waking the team costs more, and on a loaded machine a
+ * region waits for its descheduled thread (toy-model prefill at 2^18 ran at
+ * 0.3x FP32, whose one-tile products stay serial). Every output is computed
+ * by the same code either way. */
+#define PTQ_KPAR_MIN (1L << 20)
 #define PTQ_KGEMV_CHUNK 64 /* float GEMV: 4-column steps per partial sum (bounds rounding on long rows) */
 
 /* acc (mr x 32 int32) = sum over k4 in [k4a, k4b) of A rows (u8, stride lda)
