@@ -113,7 +113,7 @@ int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym
     }
     a->T = T, a->K = K, a->kpad = kpad, a->bits = bits, a->group = G, a->ngroups = ng;
     float c = clip > 0.f ? clip : 1.f;
-#pragma omp parallel for schedule(static) if (T > 16)
+#pragma omp parallel for schedule(static) if ((long)T * K >= PTQ_KPAR_MIN / 4)
     for (int t = 0; t < T; t++) {
         uint8_t *q = a->codes + (size_t)t * kpad;
         ptq_kquant_row(x + (size_t)t * K, K, bits, sym, c, q, &a->scale[t], &a->zero[t]);

@@ -123,20 +123,51 @@ size_t ptq_klowfreq_bytes(const ptq_klowfreq *lf) { return sizeof(float) * (size
  * tokens inside gathered from T rows of x per output: cache misses made the
  * correction cost several times the GEMM at T = 512). Each (t, o) sum runs
  * over the row's entries in order, as before. */
+/* Rows [ob*OB, ...) for one token (decode). */
+static void csr_rows_1(const ptq_kcsr *s, int o0, int o1, const float *xt, float *yt) {
+    for (int o = o0; o < o1; o++) {
+        float acc = 0.f;
+        for (long p = s->rowptr[o]; p < s->rowptr[o + 1]; p++) acc += s->val[p] * xt[s->col[p]];
+        yt[o] += acc;
+    }
+}
+
+/* Prefill: TB tokens at once from x transposed to xT (in x TB), so each
+ * nonzero is one TB-wide multiply-add instead of TB gathers; per (token,
+ * row) the sum runs over the row's nonzeros in the order the one-token path
+ * uses. */
+enum { CSR_TB = 16 };
+static void csr_rows_tb(const ptq_kcsr *s, int o0, int o1, const float *xT, int tb, float *y, int t0) {
+    for (int o = o0; o < o1; o++) {
+        float acc[CSR_TB] = {0};
+        for (long p = s->rowptr[o]; p < s->rowptr[o + 1]; p++) {
+            const float *xc = xT + (size_t)s->col[p] * CSR_TB;
+            float v = s->val[p];
+#pragma omp simd
+            for (int j = 0; j < CSR_TB; j++) acc[j] += v * xc[j];
+        }
+        for (int j = 0; j < tb; j++) y[(size_t)(t0 + j) * s->out + o] += acc[j];
+    }
+}
+
 void ptq_kcsr_apply(const ptq_kcsr *s, const float *x, int T, float *y) {
     enum { OB = 256 };
-    int nob = (s->out + OB - 1) / OB;
-#pragma omp parallel for schedule(static) if ((long)T * s->nnz > 100000)
-    for (int ob = 0; ob < nob; ob++)
-        for (int t = 0; t < T; t++) {
-            const float *xt = x + (size_t)t * s->in;
-            float *yt = y + (size_t)t * s->out;
-            for (int o = ob * OB; o < PTQ_MIN(s->out, (ob + 1) * OB); o++) {
-                float acc = 0.f;
-                for (long p = s->rowptr[o]; p < s->rowptr[o + 1]; p++) acc += s->val[p] * xt[s->col[p]];
-                yt[o] += acc;
-            }
+    int nob = (s->out + OB - 1) / OB, ntb = (T + CSR_TB - 1) / CSR_TB;
+    float *xT = T > 1 ? aligned_alloc(64, sizeof(float) * CSR_TB * (size_t)s->in) : NULL;
+    for (int b = 0; b < ntb; b++) {
+        int t0 = b * CSR_TB, tb = PTQ_MIN(CSR_TB, T - t0);
+        if (xT)
+            for (int i = 0; i < s->in; i++)
+                for (int j = 0; j < CSR_TB; j++) xT[(size_t)i * CSR_TB + j] = j < tb ? x[(size_t)(t0 + j) * s->in + i] : 0.f;
+#pragma omp parallel for schedule(dynamic, 1) if ((long)tb * s->nnz > 100000)
+        for (int ob = 0; ob < nob; ob++) {
+            int o0 = ob * OB, o1 = PTQ_MIN(s->out, o0 + OB);
+            if (xT) csr_rows_tb(s, o0, o1, xT, tb, y, t0);
+            else
+                for (int t = t0; t < t0 + tb; t++) csr_rows_1(s, o0, o1, x + (size_t)t * s->in, y + (size_t)t * s->out);
         }
+    }
+    free(xT);
 }
 
 void ptq_kcsr_free(ptq_kcsr *s) {
