@@ -98,6 +98,11 @@ void ptq_kern_gemv_int4_blocks(int nb);
  * output one FMA chain in column order, the same bits on every ISA path and
  * thread count. */
 int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err);
+struct ptq_kcsr;
+/* The same with a sparse full-precision part S (SEPTQ; NULL: none): y = x (W + S)^T + bias, S added to each
+ * dequantized panel slice (T > 1), or applied after the GEMV (T = 1). */
+int ptq_kgemm_f32_sparse(const ptq_kpacked *w, const struct ptq_kcsr *sp, const float *x, int T, const float *bias,
+                         float *y, ptq_err *err);
 
 /* ---- KV cache in int8 / int4 with per-head groups ------------------------ */
 typedef struct {
@@ -143,7 +148,7 @@ void ptq_klowfreq_free(ptq_klowfreq *lf);
 size_t ptq_klowfreq_bytes(const ptq_klowfreq *lf);
 
 /* SEPTQ sparse full-precision add: y (T x out) += x S^T with S in CSR. */
-typedef struct {
+typedef struct ptq_kcsr {
     int out, in;
     long nnz;
     long *rowptr; /* out + 1 */

@@ -56,9 +56,18 @@ static wkern pick(void) {
     return (wkern){.mr = PTQ_KG_MR, .dequant = dequant_scalar, .micro = micro_scalar};
 }
 
+/* SEPTQ's sparse full-precision values of the panel's rows that fall in the
+ * slice, added to the dequantized B (the correction then costs no pass of
+ * its own over the activations). */
+static void add_sparse(const ptq_kcsr *sp, int n0, int nn, int k0, int kn, float *B) {
+    for (int n = 0; n < nn; n++)
+        for (long q = sp->rowptr[n0 + n]; q < sp->rowptr[n0 + n + 1]; q++)
+            if (sp->col[q] >= k0 && sp->col[q] < k0 + kn) B[(size_t)(sp->col[q] - k0) * NR + n] += sp->val[q];
+}
+
 /* One 32-row panel p of y (T x out): unpack, then slice by slice. */
-static void panel(const wkern *kk, const ptq_kpacked *w, int p, const float *x, int T, const float *bias, float *y,
-                  int8_t *pan, float *B, float *C) {
+static void panel(const wkern *kk, const ptq_kpacked *w, const ptq_kcsr *sp, int p, const float *x, int T,
+                  const float *bias, float *y, int8_t *pan, float *B, float *C) {
     int nrb = w->npad / PTQ_KP_RB, n0 = p * NR, nn = PTQ_MIN(NR, w->out - n0);
     uint32_t *p32 = (uint32_t *)(void *)pan;
     ptq_kunpack_block_ld(w, 2 * p, p32, NR);
@@ -68,6 +77,7 @@ static void panel(const wkern *kk, const ptq_kpacked *w, int p, const float *x, 
     for (int k0 = 0; k0 < w->in; k0 += KC) {
         int kn = PTQ_MIN(KC, w->in - k0);
         kk->dequant(w, pan, n0, k0, kn, B);
+        if (sp) add_sparse(sp, n0, nn, k0, kn, B);
         for (int m0 = 0; m0 < T; m0 += kk->mr)
             kk->micro(PTQ_MIN(kk->mr, T - m0), x + (size_t)m0 * w->in + k0, w->in, B, kn, C + (size_t)m0 * NR, k0 > 0);
     }
@@ -78,8 +88,15 @@ static void panel(const wkern *kk, const ptq_kpacked *w, int p, const float *x, 
 /* Per-call scratch, not zeroed (every byte is written before it is read). */
 static void *scratch(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
 
-int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err) {
-    if (T == 1) return ptq_kgemv_f32(w, x, bias, y, err);
+int ptq_kgemm_f32_sparse(const ptq_kpacked *w, const ptq_kcsr *sp, const float *x, int T, const float *bias, float *y,
+                         ptq_err *err) {
+    if (sp && (sp->out != w->out || sp->in != w->in))
+        return ptq_fail(err, "kgemm_f32: a %d x %d sparse part on a %d x %d weight", sp->out, sp->in, w->out, w->in);
+    if (T == 1) {
+        if (ptq_kgemv_f32(w, x, bias, y, err)) return -1;
+        if (sp) ptq_kcsr_apply(sp, x, 1, y);
+        return 0;
+    }
     wkern kk = pick();
     int npan = (w->npad / PTQ_KP_RB + 1) / 2, kc = PTQ_MIN(KC, w->kpad), fail = 0;
     /* panels go to threads dynamically (a thread slowed by another job takes fewer); small products stay
@@ -91,8 +108,12 @@ int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias
         fail = !pan || !B || !C;
 #pragma omp for schedule(dynamic, 1)
         for (int p = 0; p < npan; p++)
-            if (!fail) panel(&kk, w, p, x, T, bias, y, pan, B, C);
+            if (!fail) panel(&kk, w, sp, p, x, T, bias, y, pan, B, C);
         free(pan), free(B), free(C);
     }
     return fail ? ptq_fail(err, "kgemm_f32: out of memory for a %d x %d panel", NR, w->kpad) : 0;
+}
+
+int ptq_kgemm_f32(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err) {
+    return ptq_kgemm_f32_sparse(w, NULL, x, T, bias, y, err);
 }

@@ -16,6 +16,7 @@ const char *ptq_w16_prefill_name(ptq_w16_prefill m) { return m == PTQ_W16_INT8 ?
 static int lin_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
                        int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err) {
     const ptq_kpacked *w = &k->w;
+    int sparse_done = 0;
     if (a_bits < 16) {
         if (a_bits < 2 || a_bits > 8) return ptq_fail(err, "packed linear: %d-bit activations (2..8 or 16)", a_bits);
         if (a_group > 0 && a_group < w->in)
@@ -27,12 +28,14 @@ static int lin_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bit
     } else if (T > 1 && g_w16 == PTQ_W16_INT8) { /* 8-bit asymmetric per token, no clipping */
         if (ptq_kact_quant(acts, x, T, w->in, 8, 0, 1.f, w->group, err) || ptq_kgemm(acts, w, bias, y, err))
             return -1;
-    } else if (ptq_kgemm_f32(w, x, T, bias, y, err))
+    } else if (ptq_kgemm_f32_sparse(w, k->sp.rowptr ? &k->sp : NULL, x, T, bias, y, err))
         return -1;
+    else
+        sparse_done = 1; /* folded into the weight panels (T > 1) or applied after the GEMV */
     if (k->lf.coef && ptq_klowfreq_apply(&k->lf, x, T, y, err)) return -1;
     if (!k->lf.coef && k->side_dense)
         ptq_sgemm(CblasNoTrans, CblasTrans, T, w->out, w->in, 1.f, x, w->in, k->side_dense, w->in, 1.f, y, w->out);
-    if (k->sp.rowptr) ptq_kcsr_apply(&k->sp, x, T, y);
+    if (k->sp.rowptr && !sparse_done) ptq_kcsr_apply(&k->sp, x, T, y);
     return 0;
 }
 

@@ -123,12 +123,16 @@ size_t ptq_klowfreq_bytes(const ptq_klowfreq *lf) { return sizeof(float) * (size
  * tokens inside gathered from T rows of x per output: cache misses made the
  * correction cost several times the GEMM at T = 512). Each (t, o) sum runs
  * over the row's entries in order, as before. */
-/* Rows [ob*OB, ...) for one token (decode). */
+/* Rows [o0, o1) for one token (decode): four partial sums (nonzero p into
+ * p mod 4), so the adds do not wait on each other. */
 static void csr_rows_1(const ptq_kcsr *s, int o0, int o1, const float *xt, float *yt) {
     for (int o = o0; o < o1; o++) {
-        float acc = 0.f;
-        for (long p = s->rowptr[o]; p < s->rowptr[o + 1]; p++) acc += s->val[p] * xt[s->col[p]];
-        yt[o] += acc;
+        float a[4] = {0};
+        long p = s->rowptr[o], e = s->rowptr[o + 1];
+        for (; p + 4 <= e; p += 4)
+            for (int j = 0; j < 4; j++) a[j] += s->val[p + j] * xt[s->col[p + j]];
+        for (int j = 0; p < e; p++, j++) a[j] += s->val[p] * xt[s->col[p]];
+        yt[o] += (a[0] + a[1]) + (a[2] + a[3]);
     }
 }
 
@@ -159,7 +163,7 @@ void ptq_kcsr_apply(const ptq_kcsr *s, const float *x, int T, float *y) {
         if (xT)
             for (int i = 0; i < s->in; i++)
                 for (int j = 0; j < CSR_TB; j++) xT[(size_t)i * CSR_TB + j] = j < tb ? x[(size_t)(t0 + j) * s->in + i] : 0.f;
-#pragma omp parallel for schedule(dynamic, 1) if ((long)tb * s->nnz > 100000)
+#pragma omp parallel for schedule(dynamic, 1) if ((long)tb * s->nnz >= PTQ_KPAR_MIN / 4)
         for (int ob = 0; ob < nob; ob++) {
             int o0 = ob * OB, o1 = PTQ_MIN(s->out, o0 + OB);
             if (xT) csr_rows_tb(s, o0, o1, xT, tb, y, t0);

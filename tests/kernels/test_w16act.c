@@ -6,7 +6,13 @@
  *   fp32 product: |y - x W^T| <= s_t / 2 sum_k |w_rk| (+ 1e-5 of the terms'
  *   magnitude for float rounding), s_t the token's activation scale; T = 1
  *   stays the fp32 GEMV. Shapes: per channel and groups of 32 / 128,
- *   activations with outliers. */
+ *   activations with outliers.
+ * SEPTQ's sparse part in the fp32 mode (folded into the dequantized panels
+ * for T > 1, after the GEMV for T = 1): y = x (W + S)^T + bias within 1e-5 of
+ * the terms' magnitude, the same bits on 1 thread as on 2. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +83,60 @@ static void one(int T, int out, int in, int bits, int group) {
     free(codes), free(scale), free(x), free(bias), free(y), free(yk), free(wd), free(zero), free(yr), free(mag);
 }
 
+static void sparse(int T, int out, int in, int group) {
+    ptq_err err;
+    int ng = group ? (in + group - 1) / group : 1;
+    uint8_t *codes = malloc((size_t)out * in);
+    float *scale = malloc(sizeof(float) * out * ng), *x = malloc(sizeof(float) * T * in),
+          *y = malloc(sizeof(float) * T * out), *y1 = malloc(sizeof(float) * T * out),
+          *wd = malloc(sizeof(float) * out * in);
+    int *zero = malloc(sizeof(int) * out * ng);
+    for (size_t i = 0; i < (size_t)out * in; i++) codes[i] = (uint8_t)(ptq_rng_u64(&rng) % 16);
+    for (int i = 0; i < out * ng; i++) scale[i] = 0.05f, zero[i] = 8;
+    for (int i = 0; i < T * in; i++) x[i] = (float)ptq_rng_normal(&rng);
+    ptq_lin_kernel k;
+    memset(&k, 0, sizeof k);
+    CHECK(ptq_kpack(&k.w, codes, scale, zero, out, in, 4, group, &err) == 0);
+    ptq_kdequant_ref(&k.w, wd);
+    ptq_kcsr *sp = &k.sp; /* about 3 % of each row, columns ascending, values of order 1 */
+    sp->out = out, sp->in = in;
+    sp->rowptr = calloc(out + 1, sizeof(long)), sp->col = malloc(sizeof(int) * out * in), sp->val = malloc(sizeof(float) * out * in);
+    for (int o = 0; o < out; o++) {
+        sp->rowptr[o + 1] = sp->rowptr[o];
+        for (int i = 0; i < in; i++)
+            if (ptq_rng_u64(&rng) % 32 == 0) {
+                long q = sp->rowptr[o + 1]++;
+                sp->col[q] = i, sp->val[q] = (float)ptq_rng_normal(&rng);
+                wd[(size_t)o * in + i] += sp->val[q];
+            }
+    }
+    sp->nnz = sp->rowptr[out];
+    ptq_kacts acts = {0};
+    CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, NULL, &acts, y, &err) == 0);
+    double worst = 0;
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < out; o++) {
+            double r = 0, mag = 0;
+            for (int i = 0; i < in; i++) {
+                double v = (double)x[(size_t)t * in + i] * wd[(size_t)o * in + i];
+                r += v, mag += fabs(v);
+            }
+            worst = fmax(worst, fabs(y[(size_t)t * out + o] - r) / mag);
+        }
+    CHECK(worst <= 1e-5);
+#ifdef _OPENMP
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+    CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, NULL, &acts, y1, &err) == 0);
+    CHECK(same(y, y1, (size_t)T * out));
+    omp_set_num_threads(nt);
+#endif
+    printf("  sparse T=%d %dx%d g%d (%ld nonzeros): worst error / magnitude %.1e\n", T, out, in, group, sp->nnz, worst);
+    ptq_kacts_free(&acts);
+    ptq_lin_kernel_free(&k);
+    free(codes), free(scale), free(x), free(y), free(y1), free(wd), free(zero);
+}
+
 int main(void) {
     ptq_rng_seed(&rng, 17);
     static const int shapes[][3] = {{1, 40, 96}, {7, 40, 96}, {29, 70, 260}, {64, 48, 1100}};
@@ -84,5 +144,8 @@ int main(void) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t g = 0; g < 3; g++)
             for (size_t b = 0; b < 2; b++) one(shapes[s][0], shapes[s][1], shapes[s][2], bits[b], groups[g]);
+    sparse(1, 40, 96, 0);
+    sparse(29, 70, 1100, 32);
+    sparse(13, 33, 2100, 0);
     return tu_done("test_w16act");
 }
