@@ -202,9 +202,14 @@ int ptq_pretrain_parse(const char *text, size_t len, const char *where, ptq_pret
             else set_default(f, c);
         }
     }
+    if (!rc) { /* the identity leaves out `expected` (documentation): filling in measured figures keeps it */
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "expected");
+        char *canon = cJSON_PrintUnformatted(root);
+        if (!canon) rc = ptq_fail(err, "%s: out of memory", where);
+        else ptq_sha256_buf(canon, strlen(canon), c->sha256), cJSON_free(canon);
+    }
     cJSON_Delete(root);
     if (!rc) rc = check_cfg(c, where, err);
-    ptq_sha256_buf(text, len, c->sha256);
     return rc;
 }
 

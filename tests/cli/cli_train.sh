@@ -3,7 +3,8 @@
 # naming the field and exit 2; a SentencePiece BPE tokenizer made by spm_train
 # loads and round-trips through --check-tokenizer; a tiny run stopped twice
 # (--stop-after) and resumed from its checkpoint ends in the same
-# model.safetensors bytes as an uninterrupted run; the output directory loads
+# model.safetensors bytes as an uninterrupted run (an edited `expected` note
+# keeps the run's identity, a changed training field does not); the output directory loads
 # in `ptqbench ppl`, `generate` and `stats`. (kill -9: cli_train_slow.sh.)
 set -u
 BIN="$1"
@@ -78,6 +79,9 @@ cfg part "$T/part"
 sed -i 's/"name": "part"/"name": "full"/' "$T/part.json" # same identity except the out path
 expect 0 '"finished":true' "$BIN" train "$T/full.json"
 expect 0 '"finished":false' "$BIN" train "$T/part.json" --stop-after 3
+sed 's/"lr": 0.003,/"lr": 0.002,/' "$T/part.json" > "$T/other.json" # another recipe: its checkpoint is refused
+expect 1 "checkpoint of another model or method" "$BIN" train "$T/other.json"
+sed -i 's/"note": "toy"/"note": "toy; measured: 8 steps"/' "$T/part.json" # documentation only: the same run
 expect 0 '"resumed_from":3' "$BIN" train "$T/part.json" --stop-after 3
 [ -e "$T/part/model.safetensors" ] && fail "an unfinished run wrote the model"
 expect 0 '"resumed_from":6' "$BIN" train "$T/part.json"
