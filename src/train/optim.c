@@ -248,7 +248,8 @@ void ptq_train_progress_update(ptq_train_progress *p, long step, double loss, lo
     p->last = now;
     double eta = done > 0 ? el / done * left : 0;
     char val[32] = "";
-    if (p->val) snprintf(val, sizeof val, isfinite(*p->val) ? " val %.4f" : " val -", *p->val);
+    if (p->val && isfinite(*p->val)) snprintf(val, sizeof val, " val %.4f", *p->val);
+    else if (p->val) snprintf(val, sizeof val, " val -");
     fprintf(stderr, "%s%s step %ld/%ld loss %.4f%s %.0f tok/s ETA %.0fs%s", p->tty ? "\r" : "", p->label, step, p->total,
             loss, val, el > 0 ? p->tokens / el : 0.0, eta, p->tty ? "   " : "\n");
     fflush(stderr);

@@ -221,7 +221,7 @@ typedef struct {
     const double *val; /* NULL, or a validation loss shown after the loss ("val -" while NaN) */
 } ptq_train_progress;
 void ptq_train_progress_start(ptq_train_progress *p, const char *label, long step0, long total);
-/* One line (TTY: redrawn) on stderr: step, loss, tokens/s, ETA. */
+/* One line (TTY: redrawn) on stderr: step, loss, validation loss (when val is set), tokens/s, ETA. */
 void ptq_train_progress_update(ptq_train_progress *p, long step, double loss, long tokens);
 void ptq_train_progress_end(ptq_train_progress *p);
 /* err "<what>: loss is not finite (nan) at step S" when loss is not finite. */
