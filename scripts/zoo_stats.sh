@@ -67,10 +67,9 @@ EOF
 )
 for r in $REFS; do LIST+=$'\n'"$r"$'\t'"$r"$'\t'"$r"; done
 SEQ=$(python3 - "$@" <<'EOF'
-import json, os, sys
-lens = [json.load(open(os.path.join(d, f)))["max_position_embeddings"] for d in sys.argv[1:]
-        for f in [p for p in ["config.json"] if os.path.exists(os.path.join(d, p))]]
-print(min([256] + lens))
+import glob, json, sys
+cfgs = [f for d in sys.argv[1:] for f in glob.glob(d + "/config.json") + glob.glob(d + "/step*/config.json")]
+print(min([256] + [json.load(open(f))["max_position_embeddings"] for f in cfgs]))
 EOF
 )
 
