@@ -36,7 +36,8 @@ NS=${ZOO_STATS_NSAMPLES:-16}
 REFS=${ZOO_STATS_REFS-stories260K tinystories-656k}
 # A ./data without the assets (e.g. only data/zoo from the recipes) shadows ../shared/assets as the data root.
 if [ -z "${PTQBENCH_DATA:-}" ] && [ ! -e data/SHA256SUMS ] && [ -e ../shared/assets/SHA256SUMS ]; then
-    export PTQBENCH_DATA=$(cd ../shared/assets && pwd)
+    PTQBENCH_DATA=$(cd ../shared/assets && pwd)
+    export PTQBENCH_DATA
 fi
 for d in "$@"; do
     [ -f "$d/config.json" ] || ls -d "$d"/step* >/dev/null 2>&1 ||
