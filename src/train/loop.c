@@ -21,6 +21,16 @@ static int check_opts(const ptq_train_loop_opts *o, const ptq_tape *tp, ptq_err 
     return 0;
 }
 
+/* Decoupled weight decay on the model's matrices (rows >= 2: not the norm gains). */
+static void decay_matrices(ptq_tmodel *tm, double lr, double decay) {
+    float f = (float)(1.0 - lr * decay);
+    for (int i = 0; i < tm->n_weights; i++) {
+        ptq_param *p = &tm->P.p[i];
+        if (p->rows < 2 || !p->grad) continue;
+        for (long j = 0; j < ptq_param_size(p); j++) p->val[j] *= f;
+    }
+}
+
 int ptq_train_loop(ptq_tmodel *tm, ptq_tape *tp, const ptq_train_loop_opts *o, ptq_err *err) {
     if (check_opts(o, tp, err)) return -1;
     const char *label = o->label ? o->label : "training";
@@ -45,7 +55,7 @@ int ptq_train_loop(ptq_tmodel *tm, ptq_tape *tp, const ptq_train_loop_opts *o, p
         return ptq_wrap(err, "%s", label);
     }
     ptq_train_progress pg;
-    if (!o->quiet) ptq_train_progress_start(&pg, label, step0, o->steps);
+    if (!o->quiet) ptq_train_progress_start(&pg, label, step0, o->steps), pg.val = o->val_loss;
     int rc = -1;
     for (long s = step0; s < o->steps; s++) {
         double mean = 0;
@@ -70,18 +80,23 @@ int ptq_train_loop(ptq_tmodel *tm, ptq_tape *tp, const ptq_train_loop_opts *o, p
             ptq_fail(err, "%s: gradient is not finite (norm %g) at step %ld", label, gnorm, s);
             goto out;
         }
-        if (o->adam) ptq_adamw_step(o->adam, &tm->P, ptq_lr_cosine(s, o->steps, o->warmup, o->lr, o->lr_min));
+        double lr = ptq_lr_cosine(s, o->steps, o->warmup, o->lr, o->lr_min);
+        if (o->adam && o->decay_matrices > 0) decay_matrices(tm, lr, o->decay_matrices);
+        if (o->adam) ptq_adamw_step(o->adam, &tm->P, lr);
         if (o->cay && ptq_cayley_step(o->cay, &tm->P, ptq_lr_cosine(s, o->steps, 0, o->cay_lr, 0.0), err)) {
             ptq_wrap(err, "%s: step %ld", label, s);
             goto out;
         }
         if (o->losses) o->losses[s] = mean;
+        int stop = o->after_step ? o->after_step(o->step_ctx, s + 1, mean, gnorm, err) : 0;
+        if (stop < 0) goto out;
         if (!o->quiet) ptq_train_progress_update(&pg, s + 1, mean, ntok);
         int last = s + 1 == o->steps, due = o->ckpt_every > 0 && (s + 1) % o->ckpt_every == 0;
-        if (o->ckpt_path && (last || due)) {
+        if (o->ckpt_path && (last || due || stop)) {
             info.step = s + 1;
             if (ptq_ckpt_save(o->ckpt_path, &info, &tm->P, o->adam, o->cay, err)) goto out;
         }
+        if (stop) break;
     }
     rc = 0;
 out:

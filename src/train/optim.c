@@ -247,8 +247,11 @@ void ptq_train_progress_update(ptq_train_progress *p, long step, double loss, lo
     if (p->tty ? now - p->last < 0.2 && !last : step % every && !last) return;
     p->last = now;
     double eta = done > 0 ? el / done * left : 0;
-    fprintf(stderr, "%s%s step %ld/%ld loss %.4f %.0f tok/s ETA %.0fs%s", p->tty ? "\r" : "", p->label, step, p->total,
-            loss, el > 0 ? p->tokens / el : 0.0, eta, p->tty ? "   " : "\n");
+    char val[32] = "";
+    if (p->val && isfinite(*p->val)) snprintf(val, sizeof val, " val %.4f", *p->val);
+    else if (p->val) snprintf(val, sizeof val, " val -");
+    fprintf(stderr, "%s%s step %ld/%ld loss %.4f%s %.0f tok/s ETA %.0fs%s", p->tty ? "\r" : "", p->label, step, p->total,
+            loss, val, el > 0 ? p->tokens / el : 0.0, eta, p->tty ? "   " : "\n");
     fflush(stderr);
 }
 

@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "hf_checkpoint.h"
 #include "matmul.h"
@@ -202,9 +201,14 @@ int ptq_pretrain_parse(const char *text, size_t len, const char *where, ptq_pret
             else set_default(f, c);
         }
     }
+    if (!rc) { /* the identity leaves out `expected` (documentation): filling in measured figures keeps it */
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "expected");
+        char *canon = cJSON_PrintUnformatted(root);
+        if (!canon) rc = ptq_fail(err, "%s: out of memory", where);
+        else ptq_sha256_buf(canon, strlen(canon), c->sha256), cJSON_free(canon);
+    }
     cJSON_Delete(root);
     if (!rc) rc = check_cfg(c, where, err);
-    ptq_sha256_buf(text, len, c->sha256);
     return rc;
 }
 
@@ -287,9 +291,12 @@ typedef struct {
     ptq_tokenizer *tok;
     int *train, *val;
     long ntrain, nval;
-    ptq_rng data; /* the window sampler: the only randomness after init */
     int have_m, have_tm, have_opt;
     char ckpt[4200], log[4200];
+    /* per-step state (after_step) */
+    long stop_after, step0, step; /* step0 -1 until the first step of this process */
+    double loss, vloss; /* last step's batch loss, last validation loss */
+    FILE *logf;
 } run_t;
 
 static void fill_normal(float *w, size_t n, double sd, ptq_rng *r) {
@@ -354,32 +361,15 @@ static int val_loss(run_t *R, double *out, ptq_err *err) {
     return ptq_train_check_loss(*out, 0, "validation", err);
 }
 
-/* One optimizer step on `batch` sampled windows; returns the mean loss. */
-static int train_step(run_t *R, long step, double *loss, double *gnorm, ptq_err *err) {
-    const ptq_pretrain_cfg *c = R->c;
-    ptq_params *P = &R->tm.P;
-    ptq_params_zero_grad(P);
-    double sum = 0;
-    for (int b = 0; b < c->batch; b++) {
-        long off = (long)(ptq_rng_u64(&R->data) % (uint64_t)(R->ntrain - c->seq_len - 1));
-        double l;
-        if (ptq_train_forward(&R->tm, R->tape, R->train + off, R->train + off + 1, c->seq_len, NULL, &l, err) ||
-            ptq_train_backward(&R->tm, R->tape, 1.0f / (float)c->batch, err))
-            return -1;
-        sum += l;
-    }
-    *loss = sum / c->batch;
-    if (ptq_train_check_loss(*loss, step, "training", err)) return -1;
-    *gnorm = c->grad_clip > 0 ? ptq_params_clip_grad(P, c->grad_clip) : ptq_params_grad_norm(P);
-    double lr = ptq_lr_cosine(step, c->steps, c->warmup, c->lr, c->lr_min);
-    /* decoupled weight decay on matrices only (not norm gains); AdamW's own is 0 */
-    for (int i = 0; i < R->tm.n_weights; i++) {
-        ptq_param *p = &P->p[i];
-        if (p->rows < 2 || !p->grad) continue;
-        float f = (float)(1.0 - lr * c->weight_decay);
-        for (long j = 0; j < ptq_param_size(p); j++) p->val[j] *= f;
-    }
-    ptq_adamw_step(&R->opt, P, lr);
+/* Window w of a step: seq_len + 1 tokens at an offset drawn from the loop's data RNG. */
+static int sample_window(void *ctx, long step, int w, ptq_rng *rng, int *tokens, int *targets, int *T, ptq_err *err) {
+    const run_t *R = ctx;
+    int n = R->c->seq_len;
+    long off = (long)(ptq_rng_u64(rng) % (uint64_t)(R->ntrain - n - 1));
+    memcpy(tokens, R->train + off, (size_t)n * sizeof(int));
+    memcpy(targets, R->train + off + 1, (size_t)n * sizeof(int));
+    *T = n;
+    (void)step, (void)w, (void)err;
     return 0;
 }
 
@@ -415,17 +405,6 @@ static void log_truncate(const char *path, long step) {
     }
     if (f) fclose(f);
     free(d);
-}
-
-static void progress(const run_t *R, long step, double loss, double vloss, double tps, double t_left, int last) {
-    static double shown;
-    int tty = isatty(2);
-    double now = ptq_now_sec();
-    if (!last && (tty ? now - shown < 0.5 : step % PTQ_MAX(1, R->c->steps / 20))) return;
-    shown = now;
-    fprintf(stderr, "%s%s step %ld/%ld loss %.4f val %.4f %.0f tok/s ETA %.0fs%s", tty ? "\r" : "", R->c->name, step,
-            R->c->steps, loss, vloss, tps, t_left, tty && !last ? "   " : "\n");
-    fflush(stderr);
 }
 
 static int write_model(run_t *R, const char *dir, ptq_err *err) {
@@ -467,72 +446,68 @@ static int setup(run_t *R, ptq_err *err) {
     if (ptq_adamw_init(&R->opt, &R->tm.P, c->lr, 0.0, err)) return -1;
     R->have_opt = 1;
     R->opt.beta1 = c->beta1, R->opt.beta2 = c->beta2;
-    ptq_rng_seed(&R->data, c->seed ^ 0x5eed0da7aULL);
     if (ptq_mkdir_p(c->out, err)) return -1;
     snprintf(R->ckpt, sizeof R->ckpt, "%s/train.ckpt", c->out);
     snprintf(R->log, sizeof R->log, "%s/train_log.jsonl", c->out);
     return 0;
 }
 
+/* After each step: the log line, validation every eval.every steps, snapshots; 1 stops (--stop-after). */
+static int after_step(void *ctx, long step, double loss, double gnorm, ptq_err *err) {
+    run_t *R = ctx;
+    const ptq_pretrain_cfg *c = R->c;
+    if (R->step0 < 0) { /* the first step of this process: the loop resumed (or started) at step - 1 */
+        R->step0 = step - 1;
+        if (R->step0) fprintf(stderr, "train: resumed from %s at step %ld\n", R->ckpt, R->step0);
+        log_truncate(R->log, R->step0);
+        if (!(R->logf = fopen(R->log, "a"))) return ptq_fail(err, "%s: cannot append", R->log);
+    }
+    R->step = step, R->loss = loss;
+    int evals = step % c->eval_every == 0 || step == c->steps;
+    if (evals && val_loss(R, &R->vloss, err)) return -1;
+    fprintf(R->logf, "{\"step\":%ld,\"loss\":%.6f,\"grad_norm\":%.6f,\"lr\":%.6g", step, loss, gnorm,
+            ptq_lr_cosine(step - 1, c->steps, c->warmup, c->lr, c->lr_min));
+    if (evals) fprintf(R->logf, ",\"val_loss\":%.6f", R->vloss);
+    fprintf(R->logf, "}\n");
+    fflush(R->logf);
+    for (int i = 0; i < c->nsnapshots; i++)
+        if (step == (long)llround(c->snapshots[i] * (double)c->steps)) {
+            char dir[4200];
+            snprintf(dir, sizeof dir, "%s/step%ld", c->out, step);
+            if (write_model(R, dir, err)) return -1;
+        }
+    return R->stop_after > 0 && step - R->step0 >= R->stop_after;
+}
+
 int ptq_pretrain_run(const ptq_pretrain_cfg *c, long stop_after, ptq_pretrain_result *r, ptq_err *err) {
-    run_t R = {.c = c};
+    run_t R = {.c = c, .stop_after = stop_after, .step0 = -1, .loss = NAN, .vloss = NAN};
     memset(r, 0, sizeof *r);
     r->val_loss = r->train_loss = NAN;
     char identity[256];
     snprintf(identity, sizeof identity, "ptqbench train %s config sha256:%s", c->name, c->sha256);
-    ptq_ckpt_info info = {.identity = identity, .rng = &R.data};
-    int rc = setup(&R, err);
-    long step = 0;
-    if (!rc && ptq_file_exists(R.ckpt)) {
-        rc = ptq_ckpt_load(R.ckpt, &info, &R.tm.P, &R.opt, NULL, err);
-        if (!rc) step = info.step, fprintf(stderr, "train: resumed from %s at step %ld\n", R.ckpt, step);
-    }
-    if (rc) {
+    if (setup(&R, err)) {
         run_free(&R);
         return ptq_wrap(err, "train %s", c->name);
     }
-    log_truncate(R.log, step);
-    r->step0 = step;
     r->params = ptq_model_param_count(&R.m);
     r->flops_per_token = 6.0 * linear_params(&R.m) + 6.0 * c->model.n_layers * c->seq_len * c->model.dim;
     r->sgemm_gflops = sgemm_gflops(&R.m.cfg, c->seq_len);
-    FILE *log = fopen(R.log, "a");
-    if (!log) rc = ptq_fail(err, "%s: cannot append", R.log);
-    double t0 = ptq_now_sec(), vloss = NAN;
-    long tokens = 0;
-    while (!rc && step < c->steps && !(stop_after > 0 && step - r->step0 >= stop_after)) {
-        double loss, gnorm;
-        if ((rc = train_step(&R, step, &loss, &gnorm, err))) break;
-        step++, tokens += (long)c->batch * c->seq_len;
-        int evals = step % c->eval_every == 0 || step == c->steps;
-        if (evals && (rc = val_loss(&R, &vloss, err))) break;
-        double el = ptq_now_sec() - t0, tps = tokens / fmax(el, 1e-9);
-        r->train_loss = loss;
-        fprintf(log, "{\"step\":%ld,\"loss\":%.6f,\"grad_norm\":%.6f,\"lr\":%.6g", step, loss, gnorm,
-                ptq_lr_cosine(step - 1, c->steps, c->warmup, c->lr, c->lr_min));
-        if (evals) fprintf(log, ",\"val_loss\":%.6f", vloss);
-        fprintf(log, "}\n");
-        fflush(log);
-        progress(&R, step, loss, vloss, tps, (double)(c->steps - step) * el / (double)(step - r->step0),
-                 step == c->steps);
-        for (int i = 0; i < c->nsnapshots && !rc; i++)
-            if (step == (long)llround(c->snapshots[i] * (double)c->steps)) {
-                char dir[4200];
-                snprintf(dir, sizeof dir, "%s/step%ld", c->out, step);
-                rc = write_model(&R, dir, err);
-            }
-        if (rc) break;
-        if (step % c->ckpt_every == 0 || step == c->steps || (stop_after > 0 && step - r->step0 >= stop_after)) {
-            info.step = step;
-            rc = ptq_ckpt_save(R.ckpt, &info, &R.tm.P, &R.opt, NULL, err);
-        }
-    }
-    if (log) fclose(log);
-    r->steps = step, r->tokens = tokens, r->val_loss = vloss;
+    ptq_train_loop_opts o = {.label = c->name, .steps = c->steps, .accum = c->batch, .clip = c->grad_clip,
+                             .adam = &R.opt, .lr = c->lr, .lr_min = c->lr_min, .warmup = c->warmup,
+                             .ckpt_path = R.ckpt, .ckpt_every = c->ckpt_every, .identity = identity,
+                             .seed = c->seed ^ 0x5eed0da7aULL, .batch = sample_window, .batch_ctx = &R,
+                             .decay_matrices = c->weight_decay, .after_step = after_step, .step_ctx = &R,
+                             .val_loss = &R.vloss};
+    double t0 = ptq_now_sec();
+    int rc = ptq_train_loop(&R.tm, R.tape, &o, err);
+    if (R.logf) fclose(R.logf);
+    if (!rc && R.step0 < 0) R.step0 = R.step = c->steps; /* no step ran: the checkpoint was complete */
+    r->step0 = PTQ_MAX(R.step0, 0), r->steps = R.step, r->train_loss = R.loss, r->val_loss = R.vloss;
+    r->tokens = (R.step - R.step0) * c->batch * c->seq_len;
     r->seconds = ptq_now_sec() - t0;
-    r->tokens_per_sec = tokens / fmax(r->seconds, 1e-9);
+    r->tokens_per_sec = r->tokens / fmax(r->seconds, 1e-9);
     r->model_gflops = r->tokens_per_sec * r->flops_per_token / 1e9;
-    if (!rc && step == c->steps) rc = write_model(&R, c->out, err);
+    if (!rc && R.step == c->steps) rc = write_model(&R, c->out, err);
     run_free(&R);
     return rc ? ptq_wrap(err, "train %s", c->name) : 0;
 }

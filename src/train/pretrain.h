@@ -13,7 +13,7 @@
  *   eval        {every: steps between validation losses, windows: validation windows}
  *   checkpoint  {every: steps between checkpoints, snapshots = []: fractions of steps in (0, 1)
  *                at which <out>/step<S>/ is written as an HF directory too (outlier growth)}
- *   expected    {val_loss: number, note: string}   (documentation; not used)
+ *   expected    {val_loss: number, note: string}   (documentation: not used, not in the run's identity)
  * Relative paths are taken from the current directory.
  *
  * Data: each document is encoded with BOS and the documents are concatenated;
@@ -41,7 +41,7 @@ typedef struct {
     int val_windows;
     double expected_val_loss; /* NAN when not given */
     char expected_note[1024];
-    char sha256[65];          /* of the config text: a checkpoint's identity */
+    char sha256[65];          /* of the config without `expected`, printed compactly by cJSON: a checkpoint's identity */
 } ptq_pretrain_cfg;
 
 /* Parse a config from text (where = file name for errors). Errors name the

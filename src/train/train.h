@@ -218,9 +218,10 @@ typedef struct {
     double t0, last;
     long tokens;
     int tty;
+    const double *val; /* NULL, or a validation loss shown after the loss ("val -" while NaN) */
 } ptq_train_progress;
 void ptq_train_progress_start(ptq_train_progress *p, const char *label, long step0, long total);
-/* One line (TTY: redrawn) on stderr: step, loss, tokens/s, ETA. */
+/* One line (TTY: redrawn) on stderr: step, loss, validation loss (when val is set), tokens/s, ETA. */
 void ptq_train_progress_update(ptq_train_progress *p, long step, double loss, long tokens);
 void ptq_train_progress_end(ptq_train_progress *p);
 /* err "<what>: loss is not finite (nan) at step S" when loss is not finite. */
@@ -250,6 +251,13 @@ typedef struct {
     void *batch_ctx;
     double *losses; /* NULL or [steps]: mean loss per step (NaN before a resume) */
     int quiet;      /* no progress line */
+    double decay_matrices; /* > 0: decoupled weight decay w *= 1 - lr * decay on the model's weight matrices (not
+                            * norm gains) before each AdamW step (pretraining) */
+    /* NULL, or called after each step (steps done, mean loss, gradient norm before clipping), before the progress
+     * line and the checkpoint: 0 go on, 1 stop after this step (its checkpoint is saved), -1 error (err set). */
+    int (*after_step)(void *ctx, long step, double loss, double gnorm, ptq_err *err);
+    void *step_ctx;
+    const double *val_loss; /* NULL, or shown on the progress line ("val -" while NaN) */
 } ptq_train_loop_opts;
 /* Run (or resume) the optimization. A non-finite loss or gradient stops it
  * with "<label>: loss is not finite (nan) at step S" (or "gradient ...") and

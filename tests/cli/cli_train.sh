@@ -3,8 +3,9 @@
 # naming the field and exit 2; a SentencePiece BPE tokenizer made by spm_train
 # loads and round-trips through --check-tokenizer; a tiny run stopped twice
 # (--stop-after) and resumed from its checkpoint ends in the same
-# model.safetensors bytes as an uninterrupted run; the output directory loads
-# in `ptqbench ppl`, `generate` and `stats`. (kill -9: cli_train_slow.sh.)
+# model.safetensors bytes as an uninterrupted run (an edited `expected` note
+# keeps the run's identity, a changed training field does not); the output directory loads
+# in `ptqbench ppl`, `generate`, `stats` and scripts/zoo_stats.sh. (kill -9: cli_train_slow.sh.)
 set -u
 BIN="$1"
 source "$(dirname "$0")/testlib.sh"
@@ -67,7 +68,7 @@ sed "s|$T/tok.model|$T/nosuch.model|" "$T/bad.json" > "$T/bad2.json"
 expect 1 "data.tokenizer" "$BIN" train "$T/bad2.json"
 
 # every committed recipe parses (it then fails on the missing tokenizer, exit 1, not on its fields)
-for r in experiments/zoo/*.json; do
+for r in experiments/zoo/zoo-*.json; do
     sed "s|data/zoo/tokenizer.model|$T/nosuch/tokenizer.model|" "$r" > "$T/recipe.json"
     expect 1 "data.tokenizer: $T/nosuch/tokenizer.model" "$BIN" train "$T/recipe.json"
 done
@@ -78,6 +79,9 @@ cfg part "$T/part"
 sed -i 's/"name": "part"/"name": "full"/' "$T/part.json" # same identity except the out path
 expect 0 '"finished":true' "$BIN" train "$T/full.json"
 expect 0 '"finished":false' "$BIN" train "$T/part.json" --stop-after 3
+sed 's/"lr": 0.003,/"lr": 0.002,/' "$T/part.json" > "$T/other.json" # another recipe: its checkpoint is refused
+expect 1 "checkpoint of another model or method" "$BIN" train "$T/other.json"
+sed -i 's/"note": "toy"/"note": "toy; measured: 8 steps"/' "$T/part.json" # documentation only: the same run
 expect 0 '"resumed_from":3' "$BIN" train "$T/part.json" --stop-after 3
 [ -e "$T/part/model.safetensors" ] && fail "an unfinished run wrote the model"
 expect 0 '"resumed_from":6' "$BIN" train "$T/part.json"
@@ -93,4 +97,20 @@ expect 0 "| 0 | down_proj.in | 96 |" "$BIN" stats "$T/full" --nsamples 2 --seqle
 # the half-way snapshot is a model of its own
 expect 0 "| 0 | qkv_proj.in | 64 |" "$BIN" stats "$T/full/step4" --nsamples 2 --seqlen 32 --no-plots --out "$T/stats4"
 cmp -s "$T/full/step4/model.safetensors" "$T/full/model.safetensors" && fail "the snapshot is the final model"
+
+# the zoo quickstart sweep plans on a trained model (every method x 3 bit-widths + the FP row)
+expect 0 "plan: 28 selected" "$BIN" sweep experiments/zoo/quickstart_zoo.json --dry-run --models "$T/full" --out "$T/qs"
+
+# scripts/zoo_stats.sh: the snapshot, the final model and a reference side by side; each cell is the
+# maximum over layers of the model's own stats table
+Z="$T/zoo"
+expect 0 "samples: $Z/samples.md" env PTQBENCH_BIN="$BIN" ZOO_STATS_OUT="$Z" ZOO_STATS_NSAMPLES=2 ZOO_STATS_REFS=stories260K \
+    ZOO_SAMPLE_STEPS=8 bash "$(dirname "$0")/../../scripts/zoo_stats.sh" "$T/full"
+grep -qF "| input | full@50% (step 4) | full@100% (step 8) | stories260K |" "$Z/outliers.md" || fail "outliers.md columns"
+want=$(awk -F'","' '$2 == "down_proj.in" { v = $6 + 0; if (v > m) m = v } END { printf "%.3g", m }' "$Z"/stats/full_step8/table_*_actstats.csv)
+grep -A9 "^## top/median" "$Z/outliers.md" | grep -q "^| down_proj.in | [^|]* | $want (L0) |" ||
+    fail "down_proj.in top/median at 100% is not $want: $(grep -A9 '^## top/median' "$Z/outliers.md")"
+[ -s "$Z/growth_full_top_ratio.png" ] || fail "no growth plot"
+grep -q "^Once upon a time" "$Z/samples.md" || fail "no greedy sample: $(cat "$Z/samples.md")"
+expect 2 "no such directory" bash "$(dirname "$0")/../../scripts/zoo_stats.sh" "$T/nosuch"
 exit $((fails > 0))
