@@ -17,8 +17,11 @@ static void usage(FILE *f) {
                "  the 95%% t interval of their difference excludes 0. A single-seed ppl row with side files shows\n"
                "  the paired-bootstrap interval of new/base over its windows. Latency rows with a packed/FP32\n"
                "  ratio (<w>_speedup, measured in one run: the machine's speed cancels) are gated on it: mean in\n"
-               "  logs over the cell's runs, flagged when it drops by more than max(lat_floor=0.10, lat_k=3 x\n"
-               "  noise sigma from the spread between and within runs); absolute speeds are shown, not gated.\n"
+               "  logs over the cell's runs (its seed rows), flagged when it drops by more than max(lat_floor=0.03,\n"
+               "  lat_k=4 x noise sigma); sigma per side: the larger of the spread between its runs and the\n"
+               "  runs' own repetition noise (<w>_speedup_log_sd), over the run count. The line names the cell,\n"
+               "  old and new ratio, the 95%% interval of new/old and the load averages; absolute speeds are\n"
+               "  shown, not gated.\n"
                "  A gated value that is not a finite number in its range (null, a string, nan, ppl <= 0, acc\n"
                "  outside [0,1]) on either side fails the gate, named on stderr.\n"
                "  Exit status: 0 no regression, 1 regression, missing rows or invalid values, 2 usage error.\n");
