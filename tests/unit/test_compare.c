@@ -47,8 +47,9 @@ static void seeds(ptq_rowset *rs, const double *v) {
 }
 
 /* k runs of one latency cell: packed/FP32 ratio sp[i], absolute decode speed tps, each path's
- * repetitions spread +-spread around it. */
-static void lat_runs(ptq_rowset *rs, const double *sp, int k, double tps, double spread) {
+ * repetitions spread +-spread around it; with log_sd > 0, the paired repetitions' spread
+ * (decode_ctx511_speedup_log_sd over 25 reps) as eval/latency.c records it. */
+static void lat_runs_sd(ptq_rowset *rs, const double *sp, int k, double tps, double spread, double log_sd) {
     ptq_rowset_free(rs);
     rs->rows = malloc((size_t)k * sizeof(cJSON *));
     for (int i = 0; i < k; i++) {
@@ -62,9 +63,17 @@ static void lat_runs(ptq_rowset *rs, const double *sp, int k, double tps, double
         cJSON_AddNumberToObject(m, "fp32_decode_ctx511_tokens_per_sec_min", tps * (1 - spread));
         cJSON_AddNumberToObject(m, "fp32_decode_ctx511_tokens_per_sec_max", tps * (1 + spread));
         cJSON_AddNumberToObject(m, "loadavg_1", tps < 500 ? 8 : 0.5);
+        if (log_sd > 0) {
+            cJSON_AddNumberToObject(m, "decode_ctx511_speedup_log_sd", log_sd);
+            cJSON_AddNumberToObject(m, "reps", 25);
+        }
         rs->rows[i] = r;
     }
     rs->n = rs->cap = k;
+}
+
+static void lat_runs(ptq_rowset *rs, const double *sp, int k, double tps, double spread) {
+    lat_runs_sd(rs, sp, k, tps, spread, 0);
 }
 
 static int gate(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare_tol *t, ptq_compare_summary *s) {
@@ -171,6 +180,28 @@ int main(void) {
     lat_runs(&base, lb, 1, 1000, 0.01); /* ... and flagged when the runs are tight */
     lat_runs(&cur, l15, 1, 1000, 0.01);
     CHECK(gate(&cur, &base, &t, &s) == 1);
+
+    /* the paired repetitions' spread: 3 runs a side, 4% per repetition (0.01 per run);
+     * the machine 2.5x slower with the same ratio passes, a 5% drop of the ratio is caught
+     * and named with old, new, interval and load */
+    static const double q0[] = {1.250, 1.246, 1.255}, q1[] = {1.243, 1.258, 1.249}, q5[] = {1.190, 1.184, 1.192};
+    lat_runs_sd(&base, q0, 3, 1000, 0.3, 0.04);
+    lat_runs_sd(&cur, q1, 3, 400, 0.3, 0.04);
+    CHECK(ptq_compare(&cur, &base, &t, stderr, &s, &err) == 0 && s.regressions == 0);
+    lat_runs_sd(&cur, q5, 3, 1000, 0.3, 0.04);
+    f = tmpfile();
+    CHECK(ptq_compare(&cur, &base, &t, f, &s, &err) == 0 && s.regressions == 1);
+    rewind(f);
+    got = fread(buf, 1, sizeof buf - 1, f);
+    buf[got] = 0;
+    fclose(f);
+    CHECK(strstr(buf, "| m|rtn|W4A4|s*|latency | decode_ctx511_speedup | 1.25033 | 1.18866 |") && strstr(buf, "REGRESSION"));
+    CHECK(strstr(buf, "new/old 0.9507, 95% interval [0.9355, 0.9661]") && strstr(buf, "(3 new vs 3 old runs") && strstr(buf, "load avg 0.5 -> 0.5"));
+    /* ... but not when the runs disagree with each other by as much (between-run spread 5%) */
+    static const double w0[] = {1.20, 1.25, 1.31}, w1[] = {1.14, 1.19, 1.24};
+    lat_runs_sd(&base, w0, 3, 1000, 0.3, 0.04);
+    lat_runs_sd(&cur, w1, 3, 1000, 0.3, 0.04);
+    CHECK(gate(&cur, &base, &t, &s) == 0);
     ptq_rowset_free(&cur);
     ptq_rowset_free(&base);
     return tu_done("test_compare");
