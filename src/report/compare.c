@@ -179,6 +179,26 @@ static double t975(int df) {
     return df <= 0 ? INFINITY : df <= 10 ? q[df] : df <= 20 ? 2.086 : df <= 30 ? 2.042 : 1.96;
 }
 
+/* Worsening new - base (base - new for accuracies) of each baseline seed row
+ * of group gid that has a row of the same id in the new results; the count,
+ * or -1 when a baseline seed has none. */
+static int paired_diffs(const gate_ctx *g, const char *gid, const char *metric, int acc, double *d) {
+    int k = 0;
+    for (int i = 0; i < g->base->n && k < 64; i++) {
+        const char *idi = row_id(g->base->rows[i]);
+        char gi[700];
+        if (!idi) continue;
+        group_of(idi, gi, sizeof gi);
+        double b = ptq_row_metric(g->base->rows[i], metric);
+        if (strcmp(gi, gid) || !isfinite(b) || ptq_row_failed(g->base->rows[i])) continue;
+        const cJSON *nr = find_row(g->cur, idi);
+        double n = nr && !ptq_row_failed(nr) ? ptq_row_metric(nr, metric) : NAN;
+        if (!isfinite(n)) return -1;
+        d[k++] = acc ? b - n : n - b;
+    }
+    return k;
+}
+
 /* The paired-bootstrap interval of new/base perplexity over the windows,
  * when both rows kept their per-window NLL; the text for the table. */
 static void window_interval(const gate_ctx *g, const cJSON *nr, const cJSON *br, char *out, size_t cap) {
@@ -216,8 +236,11 @@ static void check_metric(const gate_ctx *g, const char *id, const char *metric, 
     const char *status;
     double worse = NAN, allowed = NAN;
     char iv[600] = "", gid[700];
-    /* several seeds on both sides: the seed means, regressing only outside
-     * the t interval of their difference (calibration noise is not a regression) */
+    /* several seeds on both sides: the seed means. With the same seeds, the
+     * per-seed differences (each seed's calibration sample is the same on both
+     * sides): a regression beyond their t interval and the deterministic
+     * tolerance; otherwise outside the t interval of the difference of the
+     * means (calibration noise is not a regression) */
     double vb[64], vn[64], mb, sb, mn, sn;
     group_of(id, gid, sizeof gid);
     int kb = rule == PTQ_GATE_PPL || rule == PTQ_GATE_KLD || rule == PTQ_GATE_ACC ? group_values(g->base, gid, metric, vb) : 0;
@@ -233,18 +256,32 @@ static void check_metric(const gate_ctx *g, const char *id, const char *metric, 
             }
         }
         ptq_mean_std(vb, kb, &mb, &sb), ptq_mean_std(vn, kn, &mn, &sn);
-        double half = t975(kb + kn - 2) * sqrt(sb * sb / kb + sn * sn / kn);
+        double dd[64], md, sd;
+        int kp = paired_diffs(g, gid, metric, rule == PTQ_GATE_ACC, dd);
         b = mb, n = mn, id = gid;
         worse = rule == PTQ_GATE_ACC ? mb - mn : mn - mb;
-        allowed = half;
-        snprintf(iv, sizeof iv, "seed means (%d new vs %d baseline seeds): 95%% interval of the difference [%.6g, %.6g]",
-                 kn, kb, mn - mb - half, mn - mb + half);
+        if (kp == kb) { /* every baseline seed again: per-seed differences (the same calibration sample) */
+            ptq_mean_std(dd, kp, &md, &sd);
+            double half = t975(kp - 1) * sd / sqrt(kp), tol, w0;
+            judge(rule, mb, mb, NAN, NAN, t, &w0, &tol); /* the deterministic tolerance at the baseline mean */
+            allowed = PTQ_MAX(half, tol);
+            snprintf(iv, sizeof iv,
+                     "paired by seed (%d seeds): mean worsening %.6g, 95%% interval [%.6g, %.6g]; tolerance %.4g", kp,
+                     md, md - half, md + half, tol);
+        } else {
+            double half = t975(kb + kn - 2) * sqrt(sb * sb / kb + sn * sn / kn);
+            allowed = half;
+            snprintf(iv, sizeof iv,
+                     "seed means (%d new vs %d baseline seeds): 95%% interval of the difference [%.6g, %.6g]", kn, kb,
+                     mn - mb - half, mn - mb + half);
+        }
         status = worse > allowed ? "REGRESSION" : -worse > allowed ? "better" : "ok";
         s->regressions += worse > allowed, s->improved += -worse > allowed;
         if (out)
             fprintf(out, "| %s | %s | %.6g | %.6g | %.4g | %.4g | %s | %s |\n", id, metric, b, n, worse, allowed, iv, status);
         if (worse > allowed)
-            fprintf(stderr, "regression: %s %s: %.6g -> %.6g; %s excludes 0\n", id, metric, b, n, iv);
+            fprintf(stderr, "regression: %s %s: %.6g -> %.6g (worse by %.4g, allowed %.4g); %s\n", id, metric, b, n,
+                    worse, allowed, iv);
         return;
     }
     if (rule == PTQ_GATE_PPL && nv && bv) window_interval(g, nr, br, iv, sizeof iv);

@@ -35,12 +35,18 @@ static void set(ptq_rowset *rs, double ppl, double kld, double acc, double acc_s
 }
 
 /* Three seeds of one cell with ppl values v. */
+static void seeds_from(ptq_rowset *rs, const double *v, int s0);
 static void seeds(ptq_rowset *rs, const double *v) {
+    seeds_from(rs, v, 0);
+}
+
+/* Three seed rows s0.. s0+2 of one gptq cell. */
+static void seeds_from(ptq_rowset *rs, const double *v, int s0) {
     ptq_rowset_free(rs);
     rs->rows = malloc(3 * sizeof(cJSON *));
     for (int i = 0; i < 3; i++) {
         char id[64];
-        snprintf(id, sizeof id, "m|gptq|W4A4|s%d|ppl:wikitext2", i);
+        snprintf(id, sizeof id, "m|gptq|W4A4|s%d|ppl:wikitext2", s0 + i);
         rs->rows[i] = row(id, "ppl:wikitext2", "ppl", v[i], NULL, 0);
     }
     rs->n = rs->cap = 3;
@@ -149,12 +155,20 @@ int main(void) {
     ptq_rowset empty = {0};
     CHECK(ptq_compare(&cur, &empty, &t, NULL, &s, &err) == -1);
 
-    /* seeds: the seed means, a regression only outside the t interval of their difference */
+    /* seeds: the same seeds on both sides are paired (each seed's calibration sample is the
+     * same): a regression beyond the t interval of the per-seed differences and the tolerance */
     ptq_compare_tol_default(&t);
-    static const double b3[] = {20.0, 20.4, 19.6}, n_ok[] = {20.3, 20.7, 19.9}, n_bad[] = {21.3, 21.5, 21.1};
+    static const double b3[] = {20.0, 20.4, 19.6}, n_ok[] = {20.3, 20.7, 19.9}, n_bad[] = {21.3, 21.5, 21.1},
+                        n_noise[] = {20.3, 20.1, 19.7};
     seeds(&base, b3);
-    seeds(&cur, n_ok); /* +1.5%: beyond the 1% tolerance, inside the seed spread */
+    seeds(&cur, n_noise); /* per seed +-1.5% both ways: noise */
     CHECK(gate(&cur, &base, &t, &s) == 0 && s.checked == 1);
+    seeds(&cur, n_ok); /* +1.5% on every seed: beyond the 1% tolerance, a regression when paired */
+    CHECK(gate(&cur, &base, &t, &s) == 1 && s.checked == 1);
+    seeds_from(&base, b3, 3); /* the baseline on other seeds */
+    seeds(&cur, n_ok);
+    CHECK(gate(&cur, &base, &t, &s) == 3 && s.missing == 3); /* each missing, never judged on other seeds */
+    seeds(&base, b3);
     seeds(&cur, n_bad);
     FILE *f = tmpfile();
     CHECK(ptq_compare(&cur, &base, &t, f, &s, &err) == 0 && s.regressions == 1 && s.checked == 1);
@@ -163,7 +177,7 @@ int main(void) {
     size_t got = fread(buf, 1, sizeof buf - 1, f);
     buf[got] = 0;
     fclose(f);
-    CHECK(strstr(buf, "| m|gptq|W4A4|s*|ppl:wikitext2 | ppl | 20 | 21.3 |") && strstr(buf, "95% interval of the difference ["));
+    CHECK(strstr(buf, "| m|gptq|W4A4|s*|ppl:wikitext2 | ppl | 20 | 21.3 |") && strstr(buf, "paired by seed (3 seeds)"));
     CHECK(strstr(buf, "REGRESSION"));
 
     /* latency through the noise model: the packed/FP32 ratio of each run, never the absolute speed */
