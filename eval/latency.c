@@ -13,6 +13,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "kernels.h"
 #include "packed.h"
@@ -53,7 +57,7 @@ int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err) {
     for (char *sv = NULL, *kv = strtok_r(buf, ",:", &sv); kv; kv = strtok_r(NULL, ",:", &sv)) {
         char *eq = strchr(kv, '=');
         if (!eq)
-            return ptq_fail(err, "latency task: '%s': expected key=value (keys: T, ctx, reps, warmup, min_ms, logits, w16)",
+            return ptq_fail(err, "latency task: '%s': expected key=value (keys: T, ctx, reps, warmup, min_ms, logits, w16, clock, threads)",
                             kv);
         *eq = 0;
         const char *k = kv, *v = eq + 1;
@@ -68,7 +72,13 @@ int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err) {
             rc = parse_int("warmup", v, 1, 100, &o->warmup, err);
         else if (!strcmp(k, "min_ms"))
             rc = parse_int("min_ms", v, 0, 10000, &o->min_ms, err);
-        else if (!strcmp(k, "logits")) {
+        else if (!strcmp(k, "threads"))
+            rc = parse_int("threads", v, 1, 256, &o->threads, err);
+        else if (!strcmp(k, "clock")) {
+            if (strcmp(v, "wall") && strcmp(v, "cpu"))
+                return ptq_fail(err, "latency task: clock=%s: expected wall or cpu", v);
+            o->cpu_clock = !strcmp(v, "cpu"), rc = 0;
+        } else if (!strcmp(k, "logits")) {
             if (strcmp(v, "last") && strcmp(v, "all"))
                 return ptq_fail(err, "latency task: logits=%s: expected last or all", v);
             o->all_logits = !strcmp(v, "all"), rc = 0;
@@ -77,7 +87,7 @@ int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err) {
                 return ptq_fail(err, "latency task: w16=%s: expected fp32 or int8", v);
             o->w16_int8 = !strcmp(v, "int8"), rc = 0;
         } else
-            return ptq_fail(err, "latency task: unknown parameter '%s' (expected T, ctx, reps, warmup, min_ms, logits, w16)",
+            return ptq_fail(err, "latency task: unknown parameter '%s' (expected T, ctx, reps, warmup, min_ms, logits, w16, clock, threads)",
                             k);
         if (rc) return -1;
     }
@@ -130,8 +140,17 @@ typedef struct {
     ptq_state *st;
     const int *tok;
     float *logits;
-    int max_T, last_only;
+    int max_T, last_only, cpu_clock;
 } path;
+
+/* Wall time, or the process's CPU time (all threads): time the process
+ * waited for a core, which other load on a shared machine causes, is not counted. */
+static double now(const path *p) {
+    if (!p->cpu_clock) return ptq_now_sec();
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int fwd(const path *p, const int *tok, int T, int pos0, ptq_err *err) {
     return ptq_forward(p->m, p->st, tok, T, pos0, p->logits, p->last_only, err);
@@ -149,6 +168,7 @@ static int fill_cache(const path *p, int ctx, ptq_err *err) {
 
 typedef struct {
     double med, min, max;
+    double lr_sd; /* std over reps of log(packed / FP32) of the adjacent runs (packed path's stat only) */
     int inner;
 } lat_stat;
 
@@ -161,19 +181,19 @@ static int cmp_d(const void *a, const void *b) {
 static int warm(const path *p, int T, int pos0, const ptq_latency_opts *o, int *inner, ptq_err *err) {
     double t1 = 1e30;
     for (int w = 0; w < o->warmup; w++) {
-        double t0 = ptq_now_sec();
+        double t0 = now(p);
         if (fwd(p, p->tok + pos0, T, pos0, err)) return -1;
-        t1 = fmin(t1, ptq_now_sec() - t0);
+        t1 = fmin(t1, now(p) - t0);
     }
     *inner = (int)fmin(100000.0, fmax(1.0, ceil(o->min_ms * 1e-3 / fmax(t1, 1e-9))));
     return 0;
 }
 
 static int timed(const path *p, int T, int pos0, int inner, double *tps, ptq_err *err) {
-    double t0 = ptq_now_sec();
+    double t0 = now(p);
     for (int i = 0; i < inner; i++)
         if (fwd(p, p->tok + pos0, T, pos0, err)) return -1;
-    *tps = (double)T * inner / fmax(ptq_now_sec() - t0, 1e-12);
+    *tps = (double)T * inner / fmax(now(p) - t0, 1e-12);
     return 0;
 }
 
@@ -201,7 +221,13 @@ static int measure(const path *pq, const path *pf, int T, int pos0, const ptq_la
             if (timed(q ? pq : pf, T, pos0, q ? iq : iff, &v[q ? r : o->reps + r], err))
                 rc = q ? PTQ_LAT_UNSUPPORTED : -1;
         }
+    double s1 = 0, s2 = 0; /* the paired ratios' spread, before the sort */
+    for (int r = 0; r < o->reps && !rc; r++) {
+        double l = log(v[r] / v[o->reps + r]);
+        s1 += l, s2 += l * l;
+    }
     if (!rc) stat_of(v, o->reps, iq, sq), stat_of(v + o->reps, o->reps, iff, sf);
+    sq->lr_sd = sqrt(fmax(0.0, (s2 - s1 * s1 / o->reps) / (o->reps - 1)));
     free(v);
     return rc;
 }
@@ -229,6 +255,8 @@ static void put_series(cJSON *m, const char *kind, const int *ns, int count, lat
         put_stat(m, "fp32_", w, &st[1][i]);
         snprintf(k, sizeof k, "%s_speedup", w);
         cJSON_AddNumberToObject(m, k, st[0][i].med / st[1][i].med);
+        snprintf(k, sizeof k, "%s_speedup_log_sd", w);
+        cJSON_AddNumberToObject(m, k, st[0][i].lr_sd);
     }
 }
 
@@ -348,7 +376,8 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
     }
     if (ptq_state_init_ctx(&st, fp, maxT, ctx, err)) goto out;
     have_st = 1;
-    path pf = {fp, &st, tok, logits, maxT, !o.all_logits}, pq = {&pk.pm.view, &pk.ps, tok, logits, maxT, !o.all_logits};
+    path pf = {fp, &st, tok, logits, maxT, !o.all_logits, o.cpu_clock},
+         pq = {&pk.pm.view, &pk.ps, tok, logits, maxT, !o.all_logits, o.cpu_clock};
     if (packed && pk_init(&pk, q, maxT, ctx, err)) {
         ptq_wrap(err, "packed path (%s weights)", fmt);
         rc = PTQ_LAT_UNSUPPORTED;
@@ -358,10 +387,17 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
         if (ptq_state_init_ctx(&stq, q, maxT, ctx, err)) goto out;
         have_stq = 1, pq.m = q, pq.st = &stq;
     }
+    int nthr = ptq_num_threads();
+#ifdef _OPENMP
+    if (o.threads > 0) omp_set_num_threads(o.threads);
+#endif
     ptq_w16_prefill w16_was = ptq_kern_w16_prefill();
     ptq_kern_set_w16_prefill(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32);
     rc = run_paths(&pq, &pf, &o, pre, dec, err);
     ptq_kern_set_w16_prefill(w16_was);
+#ifdef _OPENMP
+    omp_set_num_threads(nthr);
+#endif
     if (rc == PTQ_LAT_UNSUPPORTED) ptq_wrap(err, "%s path (%s weights)", packed ? "packed" : "quantized model's", fmt);
     if (rc) goto out;
     ptq_loadavg(la1);
@@ -379,6 +415,8 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
     cJSON_AddStringToObject(metrics, "prefill_logits", o.all_logits ? "all" : "last");
     cJSON_AddStringToObject(metrics, "w16_prefill", ptq_w16_prefill_name(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32));
     cJSON_AddNumberToObject(metrics, "reps", o.reps);
+    cJSON_AddStringToObject(metrics, "clock", o.cpu_clock ? "cpu" : "wall");
+    cJSON_AddNumberToObject(metrics, "timing_threads", o.threads > 0 ? o.threads : nthr);
     cJSON_AddNumberToObject(metrics, "warmup", o.warmup);
     cJSON_AddNumberToObject(metrics, "min_ms_per_run", o.min_ms); /* not "_ms": compare gates those */
     cJSON_AddNumberToObject(metrics, "loadavg_1", la0[0]);

@@ -22,6 +22,9 @@ typedef struct {
                                       0 (default): the last position only, as a deployed engine does */
     int w16_int8;                  /* weight-only linears' prefill on int8 activations (kernels.h
                                       PTQ_W16_INT8, key w16=int8); 0 (default, w16=fp32): fp32 */
+    int cpu_clock;                 /* 1: process CPU time instead of wall time (clock=cpu; a shared
+                                      machine's other load barely moves it: the nightly gate) */
+    int threads;                   /* >0: OpenMP threads while timing (restored after); 0: unchanged */
 } ptq_latency_opts;
 
 /* T = 128,512,2048; ctx = 512,2048; reps 5; warmup 1; min_ms 20; last-position logits. */
@@ -29,7 +32,8 @@ void ptq_latency_defaults(ptq_latency_opts *o);
 /* Task argument: "" or "default", else key=value pairs separated by ':' or
  * ',' (':' also works inside `ptqbench run --eval a,b`), keys T (lengths
  * joined by '+', e.g. T=128+512), ctx (same), reps, warmup, min_ms, logits
- * (last or all), w16 (fp32 or int8: kernels.h ptq_w16_prefill), e.g. "latency:T=128+512:ctx=512:reps=5:logits=all". Unknown keys and bad values are
+ * (last or all), w16 (fp32 or int8: kernels.h ptq_w16_prefill), clock (wall or cpu),
+ * threads (1..256), e.g. "latency:T=128+512:ctx=512:reps=5:logits=all". Unknown keys and bad values are
  * errors naming the key. */
 int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err);
 

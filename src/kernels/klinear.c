@@ -13,8 +13,8 @@ void ptq_kern_set_w16_prefill(ptq_w16_prefill m) { g_w16 = m; }
 ptq_w16_prefill ptq_kern_w16_prefill(void) { return g_w16; }
 const char *ptq_w16_prefill_name(ptq_w16_prefill m) { return m == PTQ_W16_INT8 ? "int8-act" : "fp32"; }
 
-static int lin_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
-                       int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err) {
+int ptq_lin_kernel_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
+                           int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err) {
     const ptq_kpacked *w = &k->w;
     int sparse_done = 0;
     if (a_bits < 16) {
@@ -37,25 +37,6 @@ static int lin_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bit
         ptq_sgemm(CblasNoTrans, CblasTrans, T, w->out, w->in, 1.f, x, w->in, k->side_dense, w->in, 1.f, y, w->out);
     if (k->sp.rowptr && !sparse_done) ptq_kcsr_apply(&k->sp, x, T, y);
     return 0;
-}
-
-/* Test-only: PTQ_TEST_SLOW_PACKED=F stretches every packed linear by 1 + F
- * (a busy wait after it), so the latency gate's test can inject a known
- * slowdown into one kernel. Read once, at startup. */
-static double slow_packed;
-__attribute__((constructor)) static void read_slow_packed(void) {
-    const char *s = getenv("PTQ_TEST_SLOW_PACKED");
-    slow_packed = s ? atof(s) : 0;
-}
-
-int ptq_lin_kernel_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
-                           int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err) {
-    if (!(slow_packed > 0)) return lin_forward(k, x, T, a_bits, a_sym, a_clip, a_group, bias, acts, y, err);
-    double t0 = ptq_now_sec();
-    int rc = lin_forward(k, x, T, a_bits, a_sym, a_clip, a_group, bias, acts, y, err);
-    for (double end = t0 + (1 + slow_packed) * (ptq_now_sec() - t0); ptq_now_sec() < end;) {
-    }
-    return rc;
 }
 
 void ptq_lin_kernel_free(ptq_lin_kernel *k) {

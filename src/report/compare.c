@@ -23,8 +23,8 @@ void ptq_compare_tol_default(ptq_compare_tol *t) {
     t->stderr_k = 1.0;
     t->agree_abs = 1.0;
     t->lat_ratio = 1.5;
-    t->lat_floor = 0.10;
-    t->lat_k = 3.0;
+    t->lat_floor = 0.03;
+    t->lat_k = 4.0;
 }
 
 int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err) {
@@ -179,6 +179,26 @@ static double t975(int df) {
     return df <= 0 ? INFINITY : df <= 10 ? q[df] : df <= 20 ? 2.086 : df <= 30 ? 2.042 : 1.96;
 }
 
+/* Worsening new - base (base - new for accuracies) of each baseline seed row
+ * of group gid that has a row of the same id in the new results; the count,
+ * or -1 when a baseline seed has none. */
+static int paired_diffs(const gate_ctx *g, const char *gid, const char *metric, int acc, double *d) {
+    int k = 0;
+    for (int i = 0; i < g->base->n && k < 64; i++) {
+        const char *idi = row_id(g->base->rows[i]);
+        char gi[700];
+        if (!idi) continue;
+        group_of(idi, gi, sizeof gi);
+        double b = ptq_row_metric(g->base->rows[i], metric);
+        if (strcmp(gi, gid) || !isfinite(b) || ptq_row_failed(g->base->rows[i])) continue;
+        const cJSON *nr = find_row(g->cur, idi);
+        double n = nr && !ptq_row_failed(nr) ? ptq_row_metric(nr, metric) : NAN;
+        if (!isfinite(n)) return -1;
+        d[k++] = acc ? b - n : n - b;
+    }
+    return k;
+}
+
 /* The paired-bootstrap interval of new/base perplexity over the windows,
  * when both rows kept their per-window NLL; the text for the table. */
 static void window_interval(const gate_ctx *g, const cJSON *nr, const cJSON *br, char *out, size_t cap) {
@@ -216,8 +236,11 @@ static void check_metric(const gate_ctx *g, const char *id, const char *metric, 
     const char *status;
     double worse = NAN, allowed = NAN;
     char iv[600] = "", gid[700];
-    /* several seeds on both sides: the seed means, regressing only outside
-     * the t interval of their difference (calibration noise is not a regression) */
+    /* several seeds on both sides: the seed means. With the same seeds, the
+     * per-seed differences (each seed's calibration sample is the same on both
+     * sides): a regression beyond their t interval and the deterministic
+     * tolerance; otherwise outside the t interval of the difference of the
+     * means (calibration noise is not a regression) */
     double vb[64], vn[64], mb, sb, mn, sn;
     group_of(id, gid, sizeof gid);
     int kb = rule == PTQ_GATE_PPL || rule == PTQ_GATE_KLD || rule == PTQ_GATE_ACC ? group_values(g->base, gid, metric, vb) : 0;
@@ -233,18 +256,32 @@ static void check_metric(const gate_ctx *g, const char *id, const char *metric, 
             }
         }
         ptq_mean_std(vb, kb, &mb, &sb), ptq_mean_std(vn, kn, &mn, &sn);
-        double half = t975(kb + kn - 2) * sqrt(sb * sb / kb + sn * sn / kn);
+        double dd[64], md, sd;
+        int kp = paired_diffs(g, gid, metric, rule == PTQ_GATE_ACC, dd);
         b = mb, n = mn, id = gid;
         worse = rule == PTQ_GATE_ACC ? mb - mn : mn - mb;
-        allowed = half;
-        snprintf(iv, sizeof iv, "seed means (%d new vs %d baseline seeds): 95%% interval of the difference [%.6g, %.6g]",
-                 kn, kb, mn - mb - half, mn - mb + half);
+        if (kp == kb) { /* every baseline seed again: per-seed differences (the same calibration sample) */
+            ptq_mean_std(dd, kp, &md, &sd);
+            double half = t975(kp - 1) * sd / sqrt(kp), tol, w0;
+            judge(rule, mb, mb, NAN, NAN, t, &w0, &tol); /* the deterministic tolerance at the baseline mean */
+            allowed = PTQ_MAX(half, tol);
+            snprintf(iv, sizeof iv,
+                     "paired by seed (%d seeds): mean worsening %.6g, 95%% interval [%.6g, %.6g]; tolerance %.4g", kp,
+                     md, md - half, md + half, tol);
+        } else {
+            double half = t975(kb + kn - 2) * sqrt(sb * sb / kb + sn * sn / kn);
+            allowed = half;
+            snprintf(iv, sizeof iv,
+                     "seed means (%d new vs %d baseline seeds): 95%% interval of the difference [%.6g, %.6g]", kn, kb,
+                     mn - mb - half, mn - mb + half);
+        }
         status = worse > allowed ? "REGRESSION" : -worse > allowed ? "better" : "ok";
         s->regressions += worse > allowed, s->improved += -worse > allowed;
         if (out)
             fprintf(out, "| %s | %s | %.6g | %.6g | %.4g | %.4g | %s | %s |\n", id, metric, b, n, worse, allowed, iv, status);
         if (worse > allowed)
-            fprintf(stderr, "regression: %s %s: %.6g -> %.6g; %s excludes 0\n", id, metric, b, n, iv);
+            fprintf(stderr, "regression: %s %s: %.6g -> %.6g (worse by %.4g, allowed %.4g); %s\n", id, metric, b, n,
+                    worse, allowed, iv);
         return;
     }
     if (rule == PTQ_GATE_PPL && nv && bv) window_interval(g, nr, br, iv, sizeof iv);
@@ -278,10 +315,15 @@ static int ends_with(const char *s, const char *suf) {
     return l >= k && !strcmp(s + l - k, suf);
 }
 
-/* Relative spread of one latency row's ratio <w>_speedup from its own
- * repetitions: half the log range of each path's min..max, combined. */
-static double within_sigma(const cJSON *r, const char *metric) {
+/* Standard error (in logs) of one latency row's ratio <w>_speedup from its
+ * own repetitions: the spread of the adjacent packed/FP32 pairs
+ * (<w>_speedup_log_sd over reps; x1.25 for a median), else (older rows)
+ * half the log range of each path's min..max, combined. */
+static double within_se(const cJSON *r, const char *metric) {
     char w[200], k[300];
+    snprintf(k, sizeof k, "%s_log_sd", metric);
+    double sd = ptq_row_metric(r, k), reps = ptq_row_metric(r, "reps");
+    if (isfinite(sd) && reps >= 2) return 1.2533 * sd / sqrt(reps);
     snprintf(w, sizeof w, "%.*s", (int)(strlen(metric) - 8), metric); /* strip "_speedup" */
     double q[2], f[2];
     snprintf(k, sizeof k, "%s_tokens_per_sec_min", w), q[0] = ptq_row_metric(r, k);
@@ -292,15 +334,40 @@ static double within_sigma(const cJSON *r, const char *metric) {
     return sqrt(sq * sq + sf * sf);
 }
 
+/* One side of the latency gate: the mean log ratio over the cell's runs
+ * (rows of the group in rs) and its variance, the larger of the spread
+ * between the runs and the runs' own repetition noise, over the run count. */
+static int lat_side(const ptq_rowset *rs, const char *gid, const char *metric, double *mean, double *var, double *la) {
+    double l[64], e2 = 0;
+    int k = 0;
+    *la = NAN;
+    for (int i = 0; i < rs->n && k < 64; i++) {
+        const char *id = row_id(rs->rows[i]);
+        char gi[700];
+        if (!id) continue;
+        group_of(id, gi, sizeof gi);
+        double x = ptq_row_metric(rs->rows[i], metric);
+        if (strcmp(gi, gid) || !(x > 0) || !isfinite(x) || ptq_row_failed(rs->rows[i])) continue;
+        double e = within_se(rs->rows[i], metric);
+        l[k++] = log(x), e2 += e * e;
+        if (isnan(*la)) *la = ptq_row_metric(rs->rows[i], "loadavg_1");
+    }
+    if (!k) return 0;
+    double sd;
+    ptq_mean_std(l, k, mean, &sd);
+    *var = PTQ_MAX(sd * sd, e2 / k) / k;
+    return k;
+}
+
 /* Latency through a noise model: the packed/FP32 ratio of one run (the
  * machine's speed cancels), averaged in logs over the repeated runs of the
- * cell (its seed rows); its noise sigma from the spread between the
- * baseline's runs and within each run. A regression is a drop of the ratio
- * beyond max(lat_floor, lat_k * sigma). The load averages are shown. */
-static void check_speedup(const gate_ctx *g, const char *id, const char *metric, const cJSON *nr, const cJSON *br,
+ * cell (its seed rows); its noise sigma from both sides' runs (lat_side). A
+ * regression is a drop of the ratio beyond max(lat_floor, lat_k * sigma);
+ * the interval, the run counts and the load averages are shown. */
+static void check_speedup(const gate_ctx *g, const char *id, const char *metric, const cJSON *br,
                           const ptq_compare_tol *t, FILE *out, ptq_compare_summary *s) {
     char gid[700];
-    double vb[64], vn[64], lb[64], ln[64], mb, sb, mn, sn;
+    double mb, mn, vb, vn, lab, lan;
     group_of(id, gid, sizeof gid);
     for (int i = 0; i < g->base->n && g->base->rows[i] != br; i++) { /* once per group */
         const char *idi = row_id(g->base->rows[i]);
@@ -308,30 +375,29 @@ static void check_speedup(const gate_ctx *g, const char *id, const char *metric,
         if (idi) group_of(idi, gi, sizeof gi);
         if (idi && !strcmp(gi, gid) && isfinite(ptq_row_metric(g->base->rows[i], metric))) return;
     }
-    int kb = group_values(g->base, gid, metric, vb), kn = group_values(g->cur, gid, metric, vn);
+    int kb = lat_side(g->base, gid, metric, &mb, &vb, &lab), kn = lat_side(g->cur, gid, metric, &mn, &vn, &lan);
+    const char *shown = kb > 1 || kn > 1 ? gid : id;
     s->checked++;
     if (kn < 1 || kb < 1) {
         if (kn < 1) s->regressions++;
-        if (out) fprintf(out, "| %s | %s | | | | | | %s |\n", gid, metric, kn < 1 ? "REGRESSION (missing)" : "ok (no baseline value)");
+        if (out) fprintf(out, "| %s | %s | | | | | | %s |\n", shown, metric, kn < 1 ? "REGRESSION (missing)" : "ok (no baseline value)");
         return;
     }
-    for (int i = 0; i < kb; i++) lb[i] = log(vb[i]);
-    for (int i = 0; i < kn; i++) ln[i] = log(vn[i]);
-    ptq_mean_std(lb, kb, &mb, &sb), ptq_mean_std(ln, kn, &mn, &sn);
-    double wb = within_sigma(br, metric), wn = within_sigma(nr, metric);
-    double sigma = sqrt(sb * sb + wb * wb / kb + wn * wn / kn);
+    double sigma = sqrt(vb + vn), z = 1.959964 * sigma;
     double drop = 1 - exp(mn - mb), allowed = PTQ_MAX(t->lat_floor, 1 - exp(-t->lat_k * sigma));
     const char *status = drop > allowed ? "REGRESSION" : -drop > allowed ? "better" : "ok";
     s->regressions += drop > allowed, s->improved += -drop > allowed;
-    char iv[300];
-    snprintf(iv, sizeof iv, "packed/FP32 ratio over %d vs %d runs, noise sigma %.3f (log), flagged below %.4g; load avg %.2g -> %.2g",
-             kn, kb, sigma, exp(mb) * (1 - allowed), ptq_row_metric(br, "loadavg_1"), ptq_row_metric(nr, "loadavg_1"));
+    char iv[400];
+    snprintf(iv, sizeof iv,
+             "packed/FP32 ratio new/old %.4f, 95%% interval [%.4f, %.4f] (%d new vs %d old runs, noise sigma %.4f in "
+             "logs); flagged below %.4g; load avg %.3g -> %.3g",
+             exp(mn - mb), exp(mn - mb - z), exp(mn - mb + z), kn, kb, sigma, exp(mb) * (1 - allowed), lab, lan);
     if (out)
-        fprintf(out, "| %s | %s | %.6g | %.6g | %.1f%% | %.1f%% | %s | %s |\n", kb > 1 || kn > 1 ? gid : id, metric,
-                exp(mb), exp(mn), 100 * drop, 100 * allowed, iv, status);
+        fprintf(out, "| %s | %s | %.6g | %.6g | %.1f%% | %.1f%% | %s | %s |\n", shown, metric, exp(mb), exp(mn),
+                100 * drop, 100 * allowed, iv, status);
     if (drop > allowed)
-        fprintf(stderr, "regression: %s %s: %.4g -> %.4g (-%.1f%%, allowed %.1f%%); %s\n", kb > 1 || kn > 1 ? gid : id,
-                metric, exp(mb), exp(mn), 100 * drop, 100 * allowed, iv);
+        fprintf(stderr, "regression: %s %s: %.4g -> %.4g (-%.1f%%, allowed %.1f%%); %s\n", shown, metric, exp(mb),
+                exp(mn), 100 * drop, 100 * allowed, iv);
 }
 
 /* The gates of a row's task kind: its listed metrics, then its metrics gated
@@ -356,7 +422,7 @@ static void check_row(const gate_ctx *gc, const char *id, const cJSON *nr, const
         noise |= ends_with(it->string, "_speedup");
     for (const cJSON *it = m && k && k->gate_of ? m->child : NULL; it; it = it->next) {
         ptq_gate_rule rule = k->gate_of(it->string);
-        if (noise && ends_with(it->string, "_speedup")) check_speedup(gc, id, it->string, nr, br, t, out, s);
+        if (noise && ends_with(it->string, "_speedup")) check_speedup(gc, id, it->string, br, t, out, s);
         else if (noise && rule != PTQ_GATE_NONE && out)
             fprintf(out, "| %s | %s | %.6g | %.6g | | | machine speed: gated through the packed/FP32 ratio | info |\n", id,
                     it->string, ptq_row_metric(br, it->string), ptq_row_metric(nr, it->string));

@@ -20,7 +20,7 @@ typedef struct {
     double lat_k;     /* ... and the noise multiple: flagged beyond max(lat_floor, lat_k * sigma) */
 } ptq_compare_tol;
 void ptq_compare_tol_default(ptq_compare_tol *t);
-/* "ppl=0.02,kld=0.1,acc=0.01,agree=1,latency=1.5,k=2,lat_floor=0.1,lat_k=3" -> t. */
+/* "ppl=0.02,kld=0.1,acc=0.01,agree=1,latency=1.5,k=2,lat_floor=0.03,lat_k=4" -> t. */
 int ptq_compare_tol_parse(const char *s, ptq_compare_tol *t, ptq_err *err);
 
 typedef struct {

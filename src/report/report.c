@@ -311,7 +311,7 @@ static void fmt_val(const colspec *c, double v, char *out, size_t cap) {
     int d = c->col->decimals;
     if (isnan(v)) snprintf(out, cap, "-");
     else if (isinf(v)) snprintf(out, cap, "failed");
-    else if (c->col->per_task && v >= 1000) snprintf(out, cap, "%.3g", v);
+    else if (c->col->per_task && v >= 1000) snprintf(out, cap, "%.0f", v); /* 1497, not 1.5e+03 */
     else snprintf(out, cap, "%.*f", d, fabs(v) < 0.5 * pow(10, -d) ? 0.0 : v); /* no "-0.0000" */
 }
 
@@ -413,7 +413,10 @@ static void fill(table *t, int csv, ptq_table *tab, cJSON *summary) {
     ptq_table_col(tab, NULL, "%s", csv ? "method" : "Method");
     for (int b = 0; b < t->nbits; b++)
         for (int c = 0; c < t->ncols; c++)
-            if (col_present(t, &t->cols[c], t->bits[b])) ptq_table_col(tab, t->bits[b], "%s", t->cols[c].head);
+            if (col_present(t, &t->cols[c], t->bits[b])) {
+                ptq_table_col(tab, t->bits[b], "%s", t->cols[c].head);
+                if (csv && t->nseeds > 1) ptq_table_col(tab, t->bits[b], "%s std", t->cols[c].head);
+            }
     for (int l = 0; l < t->nlabels; l++) {
         ptq_table_row(tab, NULL);
         ptq_table_cell(tab, 0, "%s", t->labels[l]);
@@ -427,16 +430,20 @@ static void fill(table *t, int csv, ptq_table *tab, cJSON *summary) {
                 ptq_mean_std(sv, n > 0 ? n : 0, &mean, &sd);
                 char s[32], e[32];
                 fmt_val(cs, v, s, sizeof s);
+                if (n > 1 && isfinite(v)) /* mean and std at the std's precision */
+                    ptq_fmt_pm(v, sd, cs->col->decimals, s, sizeof s, e, sizeof e);
                 if (csv && isinf(v)) {
                     ptq_table_cell(tab, 0, "failed"); /* a failed cell, never a number */
+                    if (t->nseeds > 1) ptq_table_cell(tab, 0, "%s", "");
                     continue;
-                } else if (csv) {
-                    ptq_table_num(tab, "%.6g", v);
+                } else if (csv) { /* one seed: %.6g; several: mean and std as shown */
+                    if (n > 1 && isfinite(v)) ptq_table_cell(tab, 0, "%s", s);
+                    else ptq_table_num(tab, "%.6g", v);
+                    if (t->nseeds > 1) ptq_table_cell(tab, 0, "%s", n > 1 && isfinite(v) ? e : "");
                     continue;
                 }
                 ptq_ci ci;
                 int sig = isfinite(v) ? overlaps_best(t, cs, t->bits[b], t->labels[l], &ci) : -1;
-                fmt_val(cs, sd, e, sizeof e);
                 if (n > 1 && isfinite(v)) ptq_table_cell(tab, is_best(t, cs, t->bits[b], t->labels[l]), "%s \xc2\xb1 %s (%d)", s, e, n);
                 else ptq_table_cell(tab, is_best(t, cs, t->bits[b], t->labels[l]), "%s", s);
                 if (sig == 1) ptq_table_mark(tab);

@@ -88,6 +88,19 @@ void ptq_mean_std(const double *v, int n, double *mean, double *std) {
     *std = n > 1 ? sqrt(ss / (n - 1)) : 0;
 }
 
+int ptq_pm_decimals(double std, int dflt) {
+    if (!(std > 0) || !isfinite(std)) return dflt;
+    int d = 1 - (int)floor(log10(std)); /* two significant digits of the std */
+    return d < 0 ? 0 : d > 6 ? 6 : d;
+}
+
+void ptq_fmt_pm(double mean, double std, int dflt, char *m, size_t mcap, char *s, size_t scap) {
+    int d = ptq_pm_decimals(std, dflt);
+    double half = 0.5 * pow(10, -d);
+    snprintf(m, mcap, "%.*f", d, fabs(mean) < half ? 0.0 : mean); /* no "-0.00" */
+    snprintf(s, scap, "%.*f", d, std);
+}
+
 /* ---- on result rows ---- */
 void ptq_side_free(ptq_side_set *s) {
     for (int i = 0; i < s->k; i++) free(s->v[i]);

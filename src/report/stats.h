@@ -31,6 +31,13 @@ double ptq_mcnemar_p(int n01, int n10);
 /* Mean, sample std (ddof 1; 0 for one value) of v[0..n). */
 void ptq_mean_std(const double *v, int n, double *mean, double *std);
 
+/* Decimals that a mean and its std share: two significant digits of the
+ * std, none below the units (1497 +- 118, 61.56 +- 0.83, 5.383 +- 0.061),
+ * at most 6; dflt when the std is 0 or not finite. */
+int ptq_pm_decimals(double std, int dflt);
+/* mean and std printed at those decimals into m and s. */
+void ptq_fmt_pm(double mean, double std, int dflt, char *m, size_t mcap, char *s, size_t scap);
+
 /* ---- on result rows ---- */
 /* The per-unit values of one cell's seed rows, checked for pairing: every
  * row has its side values `name` whole (size, sha256) and the same

@@ -35,20 +35,27 @@ static void set(ptq_rowset *rs, double ppl, double kld, double acc, double acc_s
 }
 
 /* Three seeds of one cell with ppl values v. */
+static void seeds_from(ptq_rowset *rs, const double *v, int s0);
 static void seeds(ptq_rowset *rs, const double *v) {
+    seeds_from(rs, v, 0);
+}
+
+/* Three seed rows s0.. s0+2 of one gptq cell. */
+static void seeds_from(ptq_rowset *rs, const double *v, int s0) {
     ptq_rowset_free(rs);
     rs->rows = malloc(3 * sizeof(cJSON *));
     for (int i = 0; i < 3; i++) {
         char id[64];
-        snprintf(id, sizeof id, "m|gptq|W4A4|s%d|ppl:wikitext2", i);
+        snprintf(id, sizeof id, "m|gptq|W4A4|s%d|ppl:wikitext2", s0 + i);
         rs->rows[i] = row(id, "ppl:wikitext2", "ppl", v[i], NULL, 0);
     }
     rs->n = rs->cap = 3;
 }
 
 /* k runs of one latency cell: packed/FP32 ratio sp[i], absolute decode speed tps, each path's
- * repetitions spread +-spread around it. */
-static void lat_runs(ptq_rowset *rs, const double *sp, int k, double tps, double spread) {
+ * repetitions spread +-spread around it; with log_sd > 0, the paired repetitions' spread
+ * (decode_ctx511_speedup_log_sd over 25 reps) as eval/latency.c records it. */
+static void lat_runs_sd(ptq_rowset *rs, const double *sp, int k, double tps, double spread, double log_sd) {
     ptq_rowset_free(rs);
     rs->rows = malloc((size_t)k * sizeof(cJSON *));
     for (int i = 0; i < k; i++) {
@@ -62,9 +69,17 @@ static void lat_runs(ptq_rowset *rs, const double *sp, int k, double tps, double
         cJSON_AddNumberToObject(m, "fp32_decode_ctx511_tokens_per_sec_min", tps * (1 - spread));
         cJSON_AddNumberToObject(m, "fp32_decode_ctx511_tokens_per_sec_max", tps * (1 + spread));
         cJSON_AddNumberToObject(m, "loadavg_1", tps < 500 ? 8 : 0.5);
+        if (log_sd > 0) {
+            cJSON_AddNumberToObject(m, "decode_ctx511_speedup_log_sd", log_sd);
+            cJSON_AddNumberToObject(m, "reps", 25);
+        }
         rs->rows[i] = r;
     }
     rs->n = rs->cap = k;
+}
+
+static void lat_runs(ptq_rowset *rs, const double *sp, int k, double tps, double spread) {
+    lat_runs_sd(rs, sp, k, tps, spread, 0);
 }
 
 static int gate(const ptq_rowset *cur, const ptq_rowset *base, const ptq_compare_tol *t, ptq_compare_summary *s) {
@@ -140,12 +155,20 @@ int main(void) {
     ptq_rowset empty = {0};
     CHECK(ptq_compare(&cur, &empty, &t, NULL, &s, &err) == -1);
 
-    /* seeds: the seed means, a regression only outside the t interval of their difference */
+    /* seeds: the same seeds on both sides are paired (each seed's calibration sample is the
+     * same): a regression beyond the t interval of the per-seed differences and the tolerance */
     ptq_compare_tol_default(&t);
-    static const double b3[] = {20.0, 20.4, 19.6}, n_ok[] = {20.3, 20.7, 19.9}, n_bad[] = {21.3, 21.5, 21.1};
+    static const double b3[] = {20.0, 20.4, 19.6}, n_ok[] = {20.3, 20.7, 19.9}, n_bad[] = {21.3, 21.5, 21.1},
+                        n_noise[] = {20.3, 20.1, 19.7};
     seeds(&base, b3);
-    seeds(&cur, n_ok); /* +1.5%: beyond the 1% tolerance, inside the seed spread */
+    seeds(&cur, n_noise); /* per seed +-1.5% both ways: noise */
     CHECK(gate(&cur, &base, &t, &s) == 0 && s.checked == 1);
+    seeds(&cur, n_ok); /* +1.5% on every seed: beyond the 1% tolerance, a regression when paired */
+    CHECK(gate(&cur, &base, &t, &s) == 1 && s.checked == 1);
+    seeds_from(&base, b3, 3); /* the baseline on other seeds */
+    seeds(&cur, n_ok);
+    CHECK(gate(&cur, &base, &t, &s) == 3 && s.missing == 3); /* each missing, never judged on other seeds */
+    seeds(&base, b3);
     seeds(&cur, n_bad);
     FILE *f = tmpfile();
     CHECK(ptq_compare(&cur, &base, &t, f, &s, &err) == 0 && s.regressions == 1 && s.checked == 1);
@@ -154,7 +177,7 @@ int main(void) {
     size_t got = fread(buf, 1, sizeof buf - 1, f);
     buf[got] = 0;
     fclose(f);
-    CHECK(strstr(buf, "| m|gptq|W4A4|s*|ppl:wikitext2 | ppl | 20 | 21.3 |") && strstr(buf, "95% interval of the difference ["));
+    CHECK(strstr(buf, "| m|gptq|W4A4|s*|ppl:wikitext2 | ppl | 20 | 21.3 |") && strstr(buf, "paired by seed (3 seeds)"));
     CHECK(strstr(buf, "REGRESSION"));
 
     /* latency through the noise model: the packed/FP32 ratio of each run, never the absolute speed */
@@ -171,6 +194,28 @@ int main(void) {
     lat_runs(&base, lb, 1, 1000, 0.01); /* ... and flagged when the runs are tight */
     lat_runs(&cur, l15, 1, 1000, 0.01);
     CHECK(gate(&cur, &base, &t, &s) == 1);
+
+    /* the paired repetitions' spread: 3 runs a side, 4% per repetition (0.01 per run);
+     * the machine 2.5x slower with the same ratio passes, a 5% drop of the ratio is caught
+     * and named with old, new, interval and load */
+    static const double q0[] = {1.250, 1.246, 1.255}, q1[] = {1.243, 1.258, 1.249}, q5[] = {1.190, 1.184, 1.192};
+    lat_runs_sd(&base, q0, 3, 1000, 0.3, 0.04);
+    lat_runs_sd(&cur, q1, 3, 400, 0.3, 0.04);
+    CHECK(ptq_compare(&cur, &base, &t, stderr, &s, &err) == 0 && s.regressions == 0);
+    lat_runs_sd(&cur, q5, 3, 1000, 0.3, 0.04);
+    f = tmpfile();
+    CHECK(ptq_compare(&cur, &base, &t, f, &s, &err) == 0 && s.regressions == 1);
+    rewind(f);
+    got = fread(buf, 1, sizeof buf - 1, f);
+    buf[got] = 0;
+    fclose(f);
+    CHECK(strstr(buf, "| m|rtn|W4A4|s*|latency | decode_ctx511_speedup | 1.25033 | 1.18866 |") && strstr(buf, "REGRESSION"));
+    CHECK(strstr(buf, "new/old 0.9507, 95% interval [0.9355, 0.9661]") && strstr(buf, "(3 new vs 3 old runs") && strstr(buf, "load avg 0.5 -> 0.5"));
+    /* ... but not when the runs disagree with each other by as much (between-run spread 5%) */
+    static const double w0[] = {1.20, 1.25, 1.31}, w1[] = {1.14, 1.19, 1.24};
+    lat_runs_sd(&base, w0, 3, 1000, 0.3, 0.04);
+    lat_runs_sd(&cur, w1, 3, 1000, 0.3, 0.04);
+    CHECK(gate(&cur, &base, &t, &s) == 0);
     ptq_rowset_free(&cur);
     ptq_rowset_free(&base);
     return tu_done("test_compare");

@@ -46,6 +46,11 @@ static void test_parse(void) {
     CHECK(ptq_latency_parse("w16=int8", &o, &err) == 0 && o.w16_int8 == 1);
     CHECK(ptq_latency_parse("w16=fp32", &o, &err) == 0 && o.w16_int8 == 0);
     CHECK(ptq_latency_parse("w16=int4", &o, &err) == -1 && strstr(err.msg, "w16=int4: expected fp32 or int8"));
+    /* the clock (wall by default; cpu: the process's CPU time) and the timing threads */
+    CHECK(ptq_latency_parse("", &o, &err) == 0 && o.cpu_clock == 0 && o.threads == 0);
+    CHECK(ptq_latency_parse("clock=cpu:threads=1", &o, &err) == 0 && o.cpu_clock == 1 && o.threads == 1);
+    CHECK(ptq_latency_parse("clock=tsc", &o, &err) == -1 && strstr(err.msg, "clock=tsc: expected wall or cpu"));
+    CHECK(ptq_latency_parse("threads=0", &o, &err) == -1 && strstr(err.msg, "threads=0"));
     /* in a config: the error names the JSON path */
     const char *cfg = "{\"name\":\"x\",\"models\":[\"stories260K\"],\"methods\":[\"rtn\"],\"bits\":[\"W4A4\"],"
                       "\"tasks\":[\"ppl:tinystories\",\"latency:bogus=1\"]}";
@@ -195,10 +200,12 @@ static void test_run_cell(void) {
     ptq_qspec q;
     CHECK(ptq_qspec_parse("W4A16", &q, &err) == 0 && ptq_cell_init(&c, "stories260K", "rtn", &q, &err) == 0);
     CHECK(ptq_cell_add_task(&c, "ppl:tinystories", &err) == 0);
-    CHECK(ptq_cell_add_task(&c, "latency:T=16:ctx=32:reps=5:min_ms=1", &err) == 0);
+    CHECK(ptq_cell_add_task(&c, "latency:T=16:ctx=32:reps=5:min_ms=1:clock=cpu:threads=1", &err) == 0);
     c.eval.ppl.limit_windows = 1;
     cJSON *rows = cJSON_CreateArray();
+    int nthr = ptq_num_threads();
     CHECK(ptq_run_cell(&c, rows, &err) == 0);
+    CHECK(ptq_num_threads() == nthr); /* the timing threads are restored */
     CHECK(cJSON_GetArraySize(rows) == 2);
     const cJSON *r = cJSON_GetArrayItem(rows, 1);
     static const char *const strs[] = {"task", "model", "method", "qspec",        "git_commit", "timestamp",
@@ -216,6 +223,9 @@ static void test_run_cell(void) {
     const cJSON *path = cJSON_GetObjectItemCaseSensitive(m, "path");
     CHECK(cJSON_IsString(path) && !strcmp(path->valuestring, "packed"));
     CHECK(num(m, "decode_ctx32_tokens_per_sec") > 0 && num(m, "prefill_T16_speedup") > 0);
+    /* the paired repetitions' spread of each ratio, the clock and the timing threads are recorded */
+    CHECK(num(m, "prefill_T16_speedup_log_sd") >= 0 && num(m, "decode_ctx32_speedup_log_sd") < 5);
+    CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "clock")), "cpu") && num(m, "timing_threads") == 1);
     cJSON_Delete(rows);
     /* a bad parameter is caught before anything runs */
     free(c.tasks[1]);

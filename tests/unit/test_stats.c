@@ -199,6 +199,20 @@ int main(void) {
     CHECK_NEAR(ptq_mcnemar_p(8, 2), 2.0 * 56 / 1024, 1e-12);
     CHECK(ptq_mcnemar_p(5, 5) == 1.0 && ptq_mcnemar_p(0, 0) == 1.0);
 
+    /* mean and std share their decimals, two significant digits of the std */
+    static const struct {
+        double mean, std;
+        const char *m, *s;
+    } pm[] = {{1497.3, 118.14, "1497", "118"}, {61.5612, 0.8312, "61.56", "0.83"}, {5.38291, 0.06123, "5.383", "0.061"},
+              {966.5, 0, "966.50", "0.00"},    {7.0, 9.96, "7.0", "10.0"},       {-1e-9, 0.004, "0.0000", "0.0040"},
+              {3.0, 1e-12, "3.000000", "0.000000"}};
+    for (size_t i = 0; i < sizeof pm / sizeof pm[0]; i++) {
+        char m[32], sd[32];
+        ptq_fmt_pm(pm[i].mean, pm[i].std, 2, m, sizeof m, sd, sizeof sd);
+        CHECK(!strcmp(m, pm[i].m) && !strcmp(sd, pm[i].s));
+    }
+    CHECK(ptq_pm_decimals(NAN, 4) == 4 && ptq_pm_decimals(250, 2) == 0);
+
     /* the report: best bold, tie and same marked, worse not, bad warned and unmarked */
     ptq_report_opts o = {.out_dir = dir, .formats = PTQ_FMT_MD | PTQ_FMT_TEX | PTQ_FMT_CSV, .title = "unit"};
     CHECK(ptq_report(&rs, &o, NULL, &err) == 0);
