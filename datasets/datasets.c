@@ -20,8 +20,12 @@ int ptq_data_root(char *out, size_t cap, ptq_err *err) {
     const char *cands[] = {"data", "../shared/assets", PTQ_SOURCE_DIR "/data", PTQ_SOURCE_DIR "/../shared/assets"};
     for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
         char probe[4096];
+        /* a ./data without the assets' layout (e.g. only the zoo's data/zoo) must not hide ../shared/assets */
         snprintf(probe, sizeof probe, "%s/SHA256SUMS", cands[i]);
-        if (ptq_file_exists(probe) || (i % 2 == 0 && ptq_file_exists(cands[i]))) {
+        int found = ptq_file_exists(probe);
+        snprintf(probe, sizeof probe, "%s/datasets", cands[i]);
+        found = found || (i % 2 == 0 && ptq_file_exists(probe));
+        if (found) {
             snprintf(out, cap, "%s", cands[i]);
             return 0;
         }

@@ -94,5 +94,10 @@ out=$("$BIN" ppl --model stories260K --dataset tinystories --limit-windows 2 2>/
 grep -q '"windows":2' <<<"$out" || { echo "FAIL: ppl good path: $out" >&2; fails=$((fails + 1)); }
 "$BIN" info stories260K | grep -q "parameters   " || { echo "FAIL: info" >&2; fails=$((fails + 1)); }
 
+# a ./data without the assets' layout (the zoo's data/zoo) does not hide the real data root
+mkdir -p "$T/cwd/data/zoo"
+got=$(cd "$T/cwd" && env -u PTQBENCH_DATA "$BIN" datasets list | sed -n 's/^data root: //p')
+[ -n "$got" ] && [ "$got" != data ] || { echo "FAIL: ./data/zoo taken as the data root: '$got'" >&2; fails=$((fails + 1)); }
+
 if [ "$fails" -ne 0 ]; then echo "cli_foundation: $fails failure(s)"; exit 1; fi
 echo "cli_foundation: all checks passed"
