@@ -43,8 +43,7 @@ static cJSON *export_meta(const ptq_cell *c, const ptq_prepared *p) {
 static int export_gguf(const ptq_cell *cell, ptq_prepared *p, const char *out, ptq_err *err) {
     ptq_gguf_write_stats st;
     double t1 = ptq_now_sec();
-    /* the writer reads fp32 rows: a compact model (bf16-resident or qweight-only linears) is widened first */
-    if (ptq_model_widen(&p->m, err)) return 1;
+    /* the writer reads each row from the form the model holds it in (fp32, bf16, codes) */
     if (ptq_gguf_save(out, &p->m, p->tok, &st, err)) return 2;
     printf("exported %s %s %s -> %s (GGUF, quantized in %.1f s, saved in %.2f s): %ld bytes, %d of %d linears "
            "quantized (%d of them as F16: rows not whole 32-blocks or off-grid entries); tensors:",

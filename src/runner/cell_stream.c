@@ -35,6 +35,7 @@ typedef struct {
     int st_open;
     ptq_tokenizer *tok;
     ptq_model m;
+    int dtype16; /* the checkpoint's 16-bit dtype (PTQ_W16_*), 0: fp32 */
     eval_set *ev; /* the ppl tasks, scored block by block */
     int nev;
     int keep; /* other tasks: each block stays after its pass, compact (qweights, no fp32 copy) */
@@ -126,7 +127,15 @@ static int open_shell(stream_run *r, ptq_err *err) {
     snprintf(r->m.path, sizeof r->m.path, "%s", r->dir);
     snprintf(r->m.name, sizeof r->m.name, "%s", r->name);
     memcpy(r->m.sha256, r->sha, 65);
+    r->dtype16 = ptq_hf_weights_dtype16(&r->st, &r->cfg);
     return ptq_hf_load_outer(&r->st, &r->m, 1, err);
+}
+
+/* The outer tensors a method left as loaded go back to the checkpoint's
+ * 16-bit dtype (exact, so the same forward): the embedding once begin has
+ * run, lm_head once end has. */
+static int narrow_outer(stream_run *r, int which, ptq_err *err) {
+    return r->dtype16 ? ptq_model_narrow(&r->m, r->dtype16, which, err) : 0;
 }
 
 /* Tokens and embedded windows of one ppl task (as task_ppl / ptq_eval_windows). */
@@ -202,9 +211,9 @@ static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq
     double t2 = ptq_now_sec();
     if (!rc) rc = eval_block(r, l, s, err);
     if (!r->keep) layer_free(L);
-    else /* the quantized block stays as its qweights; full-precision linears (fp16) in fp32 */
-        for (int j = 0; j < PTQ_LIN_COUNT; j++)
-            if (L->lin[j].qw) free(L->lin[j].w), L->lin[j].w = NULL;
+    else /* the quantized block stays as its packed qweights; full-precision linears (fp16) in fp32 */
+        for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++)
+            if (L->lin[j].qw) free(L->lin[j].w), L->lin[j].w = NULL, rc = ptq_qweight_compact(L->lin[j].qw, err);
     b->load_sec = t1 - t0, b->quant_sec = t2 - t1, b->fwd_sec = ptq_now_sec() - t2;
     b->rss_kb = ptq_rss_kb(), b->peak_rss_kb = ptq_peak_rss_kb();
     r->load_sec += b->load_sec, r->quant_sec += b->quant_sec;
@@ -227,7 +236,8 @@ static int run_pass(stream_run *r, ptq_stream_block_stat *blocks, ptq_state *s, 
     int need = c->needs_calib;
     double t0 = ptq_now_sec();
     if (bm->begin(&r->m, &ctx, &mst, err)) return ptq_wrap(err, "method %s", r->me->name);
-    int rc = need ? embed_calib(r, &ctx, err) : 0;
+    int rc = narrow_outer(r, PTQ_NARROW_EMB, err);
+    if (!rc && need) rc = embed_calib(r, &ctx, err);
     r->quant_sec += ptq_now_sec() - t0;
     for (int i = 0, k = 0; i < r->cell->ntasks && !rc; i++)
         if (ptq_task_kind_of(r->cell->tasks[i]) == &ptq_task_ppl) rc = open_eval(r, &r->ev[k++], r->cell->tasks[i], err);
@@ -246,6 +256,7 @@ static int run_pass(stream_run *r, ptq_stream_block_stat *blocks, ptq_state *s, 
         return ptq_wrap(err, "method %s", r->me->name);
     }
     rc = bm->end(mst, &r->m, 1, err);
+    if (!rc) rc = narrow_outer(r, PTQ_NARROW_EMB | PTQ_NARROW_LM_HEAD, err);
     r->quant_sec += ptq_now_sec() - t0;
     return rc ? ptq_wrap(err, "method %s", r->me->name) : 0;
 }
