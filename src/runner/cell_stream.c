@@ -377,10 +377,47 @@ static void run_free(stream_run *r) {
     free(r->ev);
     free(r->Xc);
     ptq_calib_free(&r->cal);
-    if (r->m.layers || r->m.tok_emb) ptq_model_free(&r->m);
+    if (r->m.layers || r->m.tok_emb || r->m.emb16.w) ptq_model_free(&r->m);
     ptq_tokenizer_free(r->tok);
     if (r->st_open) ptq_st_close(&r->st);
     cJSON_Delete(r->info);
+}
+
+/* Config, weights, tokenizer and block stats of a streamed cell. */
+static int stream_open(stream_run *r, ptq_cell *cell, ptq_stream_block_stat **b, ptq_err *err) {
+    char tbuf[4096];
+    const char *tok_path = NULL;
+    if (resolve_model(r, &tok_path, tbuf, sizeof tbuf, err)) return -1;
+    if (ptq_hf_read_config(r->dir, &r->cfg, err) || ptq_hf_open_weights(r->dir, &r->cfg, &r->st, err)) return -1;
+    r->st_open = 1;
+    if (ptq_hf_open_tokenizer(r->dir, tok_path, r->cfg.vocab_size, &r->tok, err)) return -1;
+    if (!*b && !(*b = ptq_calloc(r->cfg.n_layers, sizeof **b, err))) return -1;
+    return (r->ev = ptq_calloc(cell->ntasks + 1, sizeof *r->ev, err)) ? 0 : -1;
+}
+
+int ptq_prepare_stream(ptq_cell *cell, ptq_prepared *p, ptq_err *err) {
+    stream_run r;
+    memset(&r, 0, sizeof r);
+    memset(p, 0, sizeof *p);
+    cell->stream = 1;
+    if (!ptq_cell_is_checked(cell) && ptq_cell_check(cell, err))
+        return ptq_wrap(err, "streamed cell %s %s %s", cell->model, cell->method->name, cell->q.text);
+    r.cell = cell;
+    r.me = cell->method;
+    r.keep = 1; /* every block stays, compact */
+    if (!(r.info = cJSON_CreateObject())) return ptq_fail(err, "out of memory");
+    ptq_state s;
+    memset(&s, 0, sizeof s);
+    ptq_stream_block_stat *b = NULL;
+    int rc = stream_open(&r, cell, &b, err) || open_shell(&r, err) || run_pass(&r, b, &s, err) ? -1 : 0;
+    if (!rc) { /* the model, tokenizer and info move to p */
+        p->m = r.m, p->have_m = 1, p->tok = r.tok, p->info = r.info, p->quant_seconds = r.quant_sec;
+        memset(&r.m, 0, sizeof r.m), r.tok = NULL, r.info = NULL;
+    }
+    ptq_state_free(&s);
+    free(b);
+    run_free(&r);
+    return rc ? ptq_wrap(err, "streamed cell %s %s %s", cell->model, cell->method->name, cell->q.text) : 0;
 }
 
 int ptq_run_cell_stream(ptq_cell *cell, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err) {
@@ -392,18 +429,11 @@ int ptq_run_cell_stream(ptq_cell *cell, cJSON *rows_out, ptq_stream_block_stat *
     r.cell = cell;
     r.me = cell->method;
     if (!(r.info = cJSON_CreateObject())) return ptq_fail(err, "out of memory");
-    char tbuf[4096];
-    const char *tok_path = NULL;
     ptq_state s;
     memset(&s, 0, sizeof s);
     ptq_stream_block_stat *b = blocks;
     int rc = -1;
-    if (resolve_model(&r, &tok_path, tbuf, sizeof tbuf, err)) goto out;
-    if (ptq_hf_read_config(r.dir, &r.cfg, err) || ptq_hf_open_weights(r.dir, &r.cfg, &r.st, err)) goto out;
-    r.st_open = 1;
-    if (ptq_hf_open_tokenizer(r.dir, tok_path, r.cfg.vocab_size, &r.tok, err)) goto out;
-    if (!b && !(b = ptq_calloc(r.cfg.n_layers, sizeof *b, err))) goto out;
-    if (!(r.ev = ptq_calloc(cell->ntasks, sizeof *r.ev, err))) goto out;
+    if (stream_open(&r, cell, &b, err)) goto out;
     for (int i = 0; i < cell->ntasks; i++) {
         int ppl = ptq_task_kind_of(cell->tasks[i]) == &ptq_task_ppl;
         r.nev += ppl, r.keep |= !ppl;
