@@ -13,13 +13,15 @@
 #include "hf_checkpoint.h"
 #include "method_util.h"
 #include "model_open.h"
+#include "scorer.h"
 #include "sysinfo.h"
 
 typedef struct { /* one ppl task: its windows and their hidden states */
     const char *task, *dataset;
     ptq_tokens toks;
     ptq_ppl_opts o;
-    int L, first;
+    ptq_rolling rw; /* its windows (scorer.h) */
+    int L;
     long nwin;
     float *X; /* nwin x L x dim */
     double fwd_sec;
@@ -145,22 +147,15 @@ static int open_eval(stream_run *r, eval_set *e, const char *task, ptq_err *err)
     e->o = r->cell->eval.ppl;
     if (e->o.bos_id == 0 && e->o.protocol == PTQ_PPL_HALFWINDOW) e->o.bos_id = r->tok->add_bos ? r->tok->bos_id : -1;
     if (ptq_text_tokens(e->dataset, r->tok, &e->toks, err)) return -1;
-    int L = e->o.seqlen > 0 ? e->o.seqlen : r->cfg.max_seq;
-    if (L > r->cfg.max_seq) return ptq_fail(err, "--seqlen %d is above the model's max_seq %d", L, r->cfg.max_seq);
-    if (L < 2) return ptq_fail(err, "--seqlen %d: need at least 2 tokens per window", L);
-    e->nwin = e->toks.n / L;
-    if (e->nwin < 1)
-        return ptq_fail(err, "dataset %s has %ld tokens, fewer than one window of %d", e->toks.name, e->toks.n, L);
-    if (e->o.limit_windows > 0 && e->o.limit_windows < e->nwin) e->nwin = e->o.limit_windows;
-    e->L = L;
-    e->first = e->o.protocol == PTQ_PPL_HALFWINDOW ? L / 2 : 0;
+    if (ptq_rolling_plan(&r->cfg, &e->toks, &e->o, &e->rw, err)) return -1;
+    int L = e->L = e->rw.L;
+    e->nwin = e->rw.nwin;
     size_t per = (size_t)L * r->cfg.dim;
     int *win = ptq_calloc(L, sizeof(int), err);
     if (!win || !(e->X = ptq_calloc((size_t)e->nwin * per, sizeof(float), err))) return free(win), -1;
     int rc = 0;
     for (long w = 0; w < e->nwin && !rc; w++) {
-        memcpy(win, e->toks.ids + w * L, (size_t)L * sizeof(int));
-        if (e->o.protocol == PTQ_PPL_HALFWINDOW && e->o.bos_id >= 0) win[0] = e->o.bos_id;
+        ptq_rolling_window(&e->rw, w, win);
         rc = ptq_forward_embed(&r->m, win, L, e->X + w * per, err);
     }
     free(win);
@@ -268,14 +263,13 @@ static int score(stream_run *r, eval_set *e, ptq_state *s, ptq_ppl_result *res, 
     double t = ptq_now_sec();
     int *win = malloc((size_t)e->L * sizeof(int));
     for (long w = 0; w < e->nwin && win; w++) {
-        memcpy(win, e->toks.ids + w * e->L, (size_t)e->L * sizeof(int));
-        if (e->o.protocol == PTQ_PPL_HALFWINDOW && e->o.bos_id >= 0) win[0] = e->o.bos_id;
+        ptq_rolling_window(&e->rw, w, win);
         if (ptq_forward_head(&r->m, s, e->X + (size_t)w * e->L * r->cfg.dim, e->L, s->logits, err)) {
             free(win);
             return -1;
         }
-        res->nll_sum += ptq_window_nll(s->logits, win, e->L, e->first, r->cfg.vocab_size);
-        res->tokens_scored += e->L - 1 - e->first;
+        res->nll_sum += ptq_window_nll(s->logits, win, e->L, e->rw.first, r->cfg.vocab_size);
+        res->tokens_scored += e->L - 1 - e->rw.first;
     }
     free(win);
     e->fwd_sec += ptq_now_sec() - t;
