@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scorer.h"
 #include "task.h"
 
 double ptq_logprob(const float *logits, int vocab, int target) {
@@ -18,14 +19,10 @@ double ptq_logprob(const float *logits, int vocab, int target) {
 
 int ptq_eval_windows(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_window_fn fn, void *ctx,
                      int *nwin_out, int *seqlen_out, ptq_err *err) {
-    int L = o->seqlen > 0 ? o->seqlen : m->cfg.max_seq;
-    if (L > m->cfg.max_seq)
-        return ptq_fail(err, "--seqlen %d is above the model's max_seq %d", L, m->cfg.max_seq);
-    if (L < 2) return ptq_fail(err, "--seqlen %d: need at least 2 tokens per window", L);
-    long nwin = toks->n / L;
-    if (nwin < 1)
-        return ptq_fail(err, "dataset %s has %ld tokens, fewer than one window of %d", toks->name, toks->n, L);
-    if (o->limit_windows > 0 && o->limit_windows < nwin) nwin = o->limit_windows;
+    ptq_rolling rw;
+    if (ptq_rolling_plan(&m->cfg, toks, o, &rw, err)) return -1;
+    int L = rw.L, first = rw.first;
+    long nwin = rw.nwin;
     ptq_state s;
     if (ptq_state_init(&s, m, L, err)) return -1;
     int *win = ptq_calloc(L, sizeof(int), err);
@@ -33,13 +30,11 @@ int ptq_eval_windows(const ptq_model *m, const ptq_tokens *toks, const ptq_ppl_o
         ptq_state_free(&s);
         return -1;
     }
-    int first = o->protocol == PTQ_PPL_HALFWINDOW ? L / 2 : 0;
     ptq_progress pb;
     if (o->progress) ptq_progress_start(&pb, "perplexity", nwin);
     int rc = 0;
     for (long w = 0; w < nwin && !rc; w++) {
-        memcpy(win, toks->ids + w * L, (size_t)L * sizeof(int));
-        if (o->protocol == PTQ_PPL_HALFWINDOW && o->bos_id >= 0) win[0] = o->bos_id;
+        ptq_rolling_window(&rw, w, win);
         rc = ptq_forward(m, &s, win, L, 0, NULL, 0, err);
         if (!rc && fn(ctx, (int)w, win, s.logits, L, first, m->cfg.vocab_size))
             rc = ptq_fail(err, "window evaluation stopped at window %ld", w);

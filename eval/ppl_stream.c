@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hf_checkpoint.h"
+#include "scorer.h"
 #include "sysinfo.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -17,17 +18,13 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
     ptq_config full, shell_cfg;
     ptq_st st;
     if (ptq_hf_read_config(dir, &full, err) || ptq_hf_open_weights(dir, &full, &st, err)) return -1;
-    int L = o->seqlen > 0 ? o->seqlen : full.max_seq, rc = -1;
-    long nwin = L >= 2 ? toks->n / L : 0;
-    if (L > full.max_seq || L < 2) {
+    ptq_rolling rw;
+    if (ptq_rolling_plan(&full, toks, o, &rw, err)) {
         ptq_st_close(&st);
-        return ptq_fail(err, "--seqlen %d: expected 2..%d (model max_seq)", L, full.max_seq);
+        return -1;
     }
-    if (o->limit_windows > 0 && o->limit_windows < nwin) nwin = o->limit_windows;
-    if (nwin < 1) {
-        ptq_st_close(&st);
-        return ptq_fail(err, "dataset %s has %ld tokens, fewer than one window of %d", toks->name, toks->n, L);
-    }
+    int L = rw.L, first = rw.first, rc = -1;
+    long nwin = rw.nwin;
     /* a one-block model whose block slot is refilled for every layer */
     shell_cfg = full;
     shell_cfg.n_layers = 1;
@@ -45,10 +42,8 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
     if (ptq_hf_load_outer(&st, &m, 1, err) || ptq_state_init(&s, &m, L, err) ||
         !(X = ptq_calloc((size_t)nwin * per, sizeof(float), err)) || !(win = ptq_calloc(L, sizeof(int), err)))
         goto out;
-    int first = o->protocol == PTQ_PPL_HALFWINDOW ? L / 2 : 0;
     for (long w = 0; w < nwin; w++) {
-        memcpy(win, toks->ids + w * L, (size_t)L * sizeof(int));
-        if (o->protocol == PTQ_PPL_HALFWINDOW && o->bos_id >= 0) win[0] = o->bos_id;
+        ptq_rolling_window(&rw, w, win);
         if (ptq_forward_embed(&m, win, L, X + w * per, err)) goto out;
     }
     for (int l = 0; l < full.n_layers; l++) {
@@ -64,7 +59,7 @@ int ptq_eval_ppl_stream(const char *dir, const ptq_tokens *toks, const ptq_ppl_o
                     full.n_layers, b.load_sec, b.compute_sec, b.rss_kb / 1024.0, b.peak_rss_kb / 1024.0);
     }
     for (long w = 0; w < nwin; w++) {
-        memcpy(win, toks->ids + w * L, (size_t)L * sizeof(int));
+        ptq_rolling_window(&rw, w, win);
         if (ptq_forward_head(&m, &s, X + w * per, L, s.logits, err)) goto out;
         r->nll_sum += ptq_window_nll(s.logits, win, L, first, full.vocab_size);
         r->tokens_scored += L - 1 - first;

@@ -21,132 +21,9 @@
 #include <string.h>
 
 #include "eval.h"
+#include "scorer.h"
 #include "task.h"
 #include "zeroshot_tasks.h"
-
-/* ---- tokenization (lm-eval _encode_pair) ---- */
-static int enc(const ptq_tokenizer *tok, const char *s, size_t len, int bos, int **ids, int *n, ptq_err *err) {
-    return tok->encode(tok, s, len, bos, 0, ids, n, err);
-}
-
-int ptq_zs_encode(const ptq_tokenizer *tok, const char *ctx, const char *cont, int add_bos, ptq_zs_req *r,
-                  ptq_err *err) {
-    memset(r, 0, sizeof *r);
-    size_t lc = strlen(ctx), lk = strlen(cont);
-    int *cids = NULL, *wids = NULL, nc = 0, nw = 0;
-    if (lc == 0) { /* lm-eval: the prefix token stands in for an empty context */
-        int pre = tok->bos_id >= 0 ? tok->bos_id : tok->eos_id;
-        if (pre < 0) return ptq_fail(err, "empty context and the tokenizer has no BOS/EOS token");
-        if (enc(tok, cont, lk, 0, &wids, &nw, err)) return -1;
-        r->ids = malloc(((size_t)nw + 1) * sizeof(int));
-        if (!r->ids) return free(wids), ptq_fail(err, "out of memory");
-        r->ids[0] = pre;
-        memcpy(r->ids + 1, wids, (size_t)nw * sizeof(int));
-        r->n = nw + 1;
-        r->ncont = nw;
-        free(wids);
-    } else {
-        size_t keep = lc; /* trailing whitespace of the context moves to the continuation */
-        while (keep > 0 && strchr(" \t\n\r\v\f", ctx[keep - 1])) keep--;
-        char *whole = malloc(lc + lk + 1);
-        if (!whole) return ptq_fail(err, "out of memory");
-        memcpy(whole, ctx, lc);
-        memcpy(whole + lc, cont, lk + 1);
-        int rc = enc(tok, ctx, keep, add_bos, &cids, &nc, err) || enc(tok, whole, lc + lk, add_bos, &wids, &nw, err);
-        free(whole);
-        if (!rc && nc == 0) rc = ptq_fail(err, "context \"%.40s\" encodes to no tokens", ctx);
-        /* model input = encode(ctx) + whole[len(encode(ctx)):], as lm-eval */
-        int nk = nw > nc ? nw - nc : 0;
-        if (!rc && !(r->ids = malloc(((size_t)nc + nk) * sizeof(int)))) rc = ptq_fail(err, "out of memory");
-        if (!rc) {
-            memcpy(r->ids, cids, (size_t)nc * sizeof(int));
-            memcpy(r->ids + nc, wids + nc, (size_t)nk * sizeof(int));
-            r->n = nc + nk;
-            r->ncont = nk;
-        }
-        free(cids);
-        free(wids);
-        if (rc) return -1;
-    }
-    /* An empty continuation (the whole string tokenizes no longer than the
-     * context, e.g. "the"+" ground" -> one token) scores ll = 0 in lm-eval;
-     * we do the same and count it (cont_empty) instead of dropping the item. */
-    return 0;
-}
-
-/* ---- scoring ---- */
-static int argmax_row(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
-/* Input of request r after left truncation: x = seq[0..len-1], scored rows from first. */
-typedef struct {
-    const int *x;
-    int len, first;
-} req_view;
-
-static void view(const ptq_model *m, const ptq_zs_req *r, req_view *v, ptq_zs_stats *st) {
-    int L = m->cfg.max_seq;
-    int S = r->n > L + 1 ? L + 1 : r->n;
-    st->truncated += r->n > L + 1;
-    v->x = r->ids + (r->n - S);
-    v->len = S - 1;
-    /* A continuation longer than the context window (lm-eval would fail):
-     * score its last max_seq tokens and count it. */
-    st->cont_truncated += r->ncont > L;
-    st->cont_empty += r->ncont == 0;
-    v->first = r->ncont > L ? 0 : S - 1 - r->ncont;
-}
-
-int ptq_zs_score(const ptq_model *m, ptq_state *s, const ptq_zs_req *r, int n, int share, double *ll, int *greedy,
-                 ptq_zs_stats *st, ptq_err *err) {
-    int V = m->cfg.vocab_size;
-    req_view v[64];
-    if (n < 1 || n > 64) return ptq_fail(err, "an item has %d requests (1..64 supported)", n);
-    for (int i = 0; i < n; i++) view(m, &r[i], &v[i], st);
-    /* P: shared prefix, at most up to each request's first scored row */
-    int P = 0;
-    if (share) {
-        P = v[0].first + 1;
-        for (int i = 1; i < n; i++) P = PTQ_MIN(P, v[i].first + 1);
-        for (int i = 1; i < n && P > 0; i++) {
-            int k = 0;
-            while (k < P && k < v[i].len && v[i].x[k] == v[0].x[k]) k++;
-            P = k;
-        }
-        P = PTQ_MIN(P, v[0].len);
-    }
-    float *prow = NULL;
-    if (P > 0) {
-        if (!(prow = malloc((size_t)V * sizeof(float)))) return ptq_fail(err, "out of memory");
-        if (ptq_forward(m, s, v[0].x, P, 0, prow, 1, err)) return free(prow), -1;
-        st->tokens_forwarded += P;
-    }
-    int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
-        st->tokens_requests += v[i].len;
-        int T = v[i].len - P;
-        if (T > 0) {
-            if ((rc = ptq_forward(m, s, v[i].x + P, T, P, s->logits, 0, err))) break;
-            st->tokens_forwarded += T;
-        }
-        double sum = 0;
-        int ok = 1;
-        for (int p = v[i].first; p < v[i].len; p++) {
-            const float *row = p == P - 1 ? prow : s->logits + (size_t)(p - P) * V;
-            int target = v[i].x[p + 1]; /* the truncated sequence has len + 1 tokens */
-            sum += ptq_logprob(row, V, target);
-            ok &= argmax_row(row, V) == target;
-        }
-        ll[i] = sum;
-        if (greedy) greedy[i] = ok;
-    }
-    free(prow);
-    return rc;
-}
 
 int ptq_zs_argmax(const double *ll, const int *len, int n) {
     int b = 0;
@@ -178,14 +55,14 @@ static int has_online_ops(const ptq_model *m) {
 typedef struct {
     const ptq_model *m;
     const ptq_zs_data *d;
-    ptq_zs_req *req;   /* flattened requests */
+    ptq_ll_req *req;   /* flattened requests */
     int *off;          /* item i: requests off[i]..off[i+1]-1 */
     double *ll;
     int *greedy;
     int nitems, share, failed;
     int window; /* the longest request input after truncation: the states' size */
     long done;
-    ptq_zs_stats st;
+    ptq_ll_stats st;
     ptq_err err;
     ptq_progress *pb;
 } run_ctx;
@@ -195,7 +72,7 @@ static void score_items(run_ctx *c, int nthr) {
     {
         ptq_state s;
         ptq_err e;
-        ptq_zs_stats st = {0, 0, 0, 0, 0};
+        ptq_ll_stats st = {0, 0, 0, 0, 0};
         int ok = ptq_state_init(&s, c->m, c->window, &e) == 0;
         int tid = ptq_thread_id();
         if (!ok) {
@@ -206,7 +83,7 @@ static void score_items(run_ctx *c, int nthr) {
         for (int i = 0; i < c->nitems; i++) {
             if (!ok || c->failed) continue;
             int o = c->off[i], n = c->off[i + 1] - o;
-            if (ptq_zs_score(c->m, &s, c->req + o, n, c->share, c->ll + o, c->greedy + o, &st, &e)) {
+            if (ptq_ll_score(c->m, &s, c->req + o, n, c->share, c->ll + o, c->greedy + o, &st, &e)) {
                 ptq_wrap(&e, "item %d", i);
 #pragma omp critical(zs_err)
                 if (!c->failed) c->failed = 1, c->err = e;
@@ -286,7 +163,7 @@ int ptq_zeroshot_run(const ptq_model *m, const ptq_tokenizer *tok, const char *t
     if (!rc && (!c.req || !c.ll || !c.greedy)) rc = ptq_fail(err, "out of memory");
     for (int i = 0; i < c.nitems && !rc; i++)
         for (int j = 0; j < d.items[i].n && !rc; j++)
-            if (ptq_zs_encode(tok, d.items[i].ctx[j], d.items[i].cont[j], o->add_bos, &c.req[c.off[i] + j], err))
+            if (ptq_ll_encode(tok, d.items[i].ctx[j], d.items[i].cont[j], o->add_bos, &c.req[c.off[i] + j], err))
                 rc = ptq_wrap(err, "task %s item %d choice %d", task, i, j);
     c.window = 1;
     for (int i = 0; i < nreq && !rc; i++)

@@ -5,6 +5,7 @@
 # and KLD run on the compact quantized model the pass leaves), plus the FP
 # model evaluated in RAM resident in bf16. One markdown row per cell:
 #   method | bits | quantize s | peak RSS GiB (the cell's own) | estimate GiB | ppl tok/s | zero-shot items/s | KLD
+#   | export bytes (export --stream: quantized block by block, written from the packed codes) | export peak RSS GiB
 # Usage: scripts/big7b.sh [BIN]
 # env: LAYERS (32; 2 gives a quick 7B-shaped check), CKPT (checkpoint dir,
 #      made when missing), TOK (LLaMA-2 tokenizer.model), WINDOWS (ppl windows,
@@ -33,8 +34,8 @@ METHODS=${METHODS:-"rtn:W4A16 smoothquant:W4A4KV4 gptq:W4A16 quarot:W4A4KV4 spec
     "$BIN" make-random-checkpoint --shape llama2-7b --layers "$LAYERS" --dtype bf16 --shards 2 --out "$CKPT" || exit 1
 OUT=$(mktemp -d)
 echo "# $CKPT: $(du -sh "$CKPT" | cut -f1), $LAYERS layers, $OMP_NUM_THREADS threads, $(date -u +%FT%TZ), load $(cut -d' ' -f1 /proc/loadavg)"
-echo "| method | bits | quantize s | peak RSS GiB | estimate GiB | ppl tok/s | zero-shot items/s | KLD mean |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| method | bits | quantize s | peak RSS GiB | estimate GiB | ppl tok/s | zero-shot items/s | KLD mean | export bytes | export peak GiB |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 num() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p" <<<"$2" | head -1; }
 cell() { # method bits [--stream]
     local rows="$OUT/$1-$2.jsonl"
@@ -44,17 +45,24 @@ cell() { # method bits [--stream]
     local p z k
     p=$(grep '"task":"ppl:' "$rows") z=$(grep '"task":"zeroshot:' "$rows") k=$(grep '"task":"kld:' "$rows")
     if [ -z "$p" ]; then
-        echo "| $1 | $2 | failed: $(tail -1 "$rows.err" | cut -c1-160) | | | | | |"
+        echo "| $1 | $2 | failed: $(tail -1 "$rows.err" | cut -c1-160) | | | | | | | |"
         return
     fi
     local peak est zn zs
     peak=$(for r in "$p" "$z" "$k"; do num peak_rss_kb "$r"; done | sort -g | tail -1)
     est=$(num rss_estimate_kb "$p")
     zn=$(num n "$z") zs=$(num eval_seconds "$z")
-    printf '| %s | %s | %.1f | %.2f | %.2f | %.2f | %s | %s |\n' "$1" "$2" "$(num quant_seconds "$p")" \
+    local eb=- ep=-
+    if [ "${3:-}" = --stream ] && [ "${EXPORT:-1}" = 1 ]; then # the streamed export: file bytes and the process peak
+        /usr/bin/time -f "%M" -o "$OUT/$1.time" "$BIN" export --model "$CKPT" --tokenizer "$TOK" --method "$1" --bits "$2" \
+            --nsamples "$NSAMPLES" --stream --out "$OUT/$1.ptq" >"$OUT/$1.export.log" 2>&1 &&
+            eb=$(stat -c %s "$OUT/$1.ptq") ep=$(awk '{ printf "%.2f", $1 / 1048576 }' "$OUT/$1.time" | tail -1)
+        rm -f "$OUT/$1.ptq"
+    fi
+    printf '| %s | %s | %.1f | %.2f | %.2f | %.2f | %s | %s | %s | %s |\n' "$1" "$2" "$(num quant_seconds "$p")" \
         "$(awk -v k="$peak" 'BEGIN{print k/1048576}')" "$(awk -v k="$est" 'BEGIN{print k/1048576}')" \
         "$(num tokens_per_sec "$p")" "$(awk -v n="$zn" -v s="$zs" 'BEGIN{ if (s > 0) printf "%.3f", n/s; else print "-" }')" \
-        "$(num kld_mean "$k")"
+        "$(num kld_mean "$k")" "$eb" "$ep"
 }
 cell fp16 W16A16 # in RAM, weights resident in bf16
 for mb in $METHODS; do cell "${mb%%:*}" "${mb##*:}" --stream; done

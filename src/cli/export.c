@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cell_stream.h"
 #include "cli.h"
 #include "ggml_types.h"
 #include "gguf_write.h"
@@ -13,10 +14,12 @@
 static void usage(void) {
     printf("usage: ptqbench export --model M --method NAME --bits SPEC --out FILE.ptq [--opt key=value ...]\n"
            "       [--calib DATASET] [--nsamples N] [--calib-seqlen L] [--seed S] [--tokenizer PATH]\n"
-           "       [--format ptq|gguf]\n"
+           "       [--format ptq|gguf] [--stream]\n"
            "Saves the quantized model (format: src/model/io/ptqfile.h); `--model FILE.ptq` loads it back.\n"
            "--format gguf writes a llama.cpp GGUF (weight-only methods without online ops; each linear in the\n"
-           "block type that holds its grid exactly: Q4_0/Q4_1/Q5_0/Q5_1/Q8_0; scales rounded to fp16).\n");
+           "block type that holds its grid exactly: Q4_0/Q4_1/Q5_0/Q5_1/Q8_0; scales rounded to fp16).\n"
+           "--stream quantizes an HF checkpoint block by block (block-wise methods), keeping each block as its\n"
+           "packed codes: a 7B-class model is exported without ever holding it in fp32.\n");
     ptq_cli_cell_help(stdout);
     ptq_cli_bitspec_help(stdout);
 }
@@ -43,8 +46,7 @@ static cJSON *export_meta(const ptq_cell *c, const ptq_prepared *p) {
 static int export_gguf(const ptq_cell *cell, ptq_prepared *p, const char *out, ptq_err *err) {
     ptq_gguf_write_stats st;
     double t1 = ptq_now_sec();
-    /* the writer reads fp32 rows: a compact model (bf16-resident or qweight-only linears) is widened first */
-    if (ptq_model_widen(&p->m, err)) return 1;
+    /* the writer reads each row from the form the model holds it in (fp32, bf16, codes) */
     if (ptq_gguf_save(out, &p->m, p->tok, &st, err)) return 2;
     printf("exported %s %s %s -> %s (GGUF, quantized in %.1f s, saved in %.2f s): %ld bytes, %d of %d linears "
            "quantized (%d of them as F16: rows not whole 32-blocks or off-grid entries); tensors:",
@@ -60,8 +62,9 @@ static int export_gguf(const ptq_cell *cell, ptq_prepared *p, const char *out, p
 int cmd_export(int argc, char **argv) {
     static const struct option lo[] = {
         PTQ_CELL_LONGOPTS, {"out", required_argument, 0, 'O'}, {"format", required_argument, 0, 'F'},
+        {"stream", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int gguf = 0;
+    int gguf = 0, stream = 0;
     ptq_cli_cell f = {0};
     const char *out = NULL;
     int c;
@@ -72,6 +75,8 @@ int cmd_export(int argc, char **argv) {
         if (r > 0) continue;
         if (c == 'O')
             out = optarg;
+        else if (c == 'S')
+            stream = 1;
         else if (c == 'F' && (!strcmp(optarg, "gguf") || !strcmp(optarg, "ptq")))
             gguf = !strcmp(optarg, "gguf");
         else if (c == 'F')
@@ -88,13 +93,14 @@ int cmd_export(int argc, char **argv) {
     ptq_err err;
     int rc = ptq_cli_cell_make(&f, "export", &cell);
     if (rc) return rc;
+    cell.stream = stream;
     if (ptq_cell_check(&cell, &err)) {
         ptq_cell_free(&cell);
         return ptq_cli_error(2, "export: %s", err.msg);
     }
     ptq_prepared p;
     rc = 1;
-    if (ptq_prepare(&cell, 0, &p, &err)) goto out0;
+    if (stream ? ptq_prepare_stream(&cell, &p, &err) : ptq_prepare(&cell, 0, &p, &err)) goto out0;
     if (gguf) {
         rc = export_gguf(&cell, &p, out, &err);
         ptq_prepared_free(&p);

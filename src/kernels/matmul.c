@@ -91,15 +91,21 @@ void ptq_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, floa
     }
 }
 
-/* One panel buffer per thread, grown on demand and kept (freed at exit). */
+/* One panel buffer per thread, grown on demand and kept; freed when its
+ * thread exits (a pthread key destructor: OpenMP teams shrink and grow). */
 static _Thread_local float *panel_buf;
 static _Thread_local size_t panel_cap;
+static pthread_key_t panel_key;
+static pthread_once_t panel_once = PTHREAD_ONCE_INIT;
+static void panel_key_make(void) { pthread_key_create(&panel_key, free); }
 
 static float *panel_get(size_t n) {
     if (n <= panel_cap) return panel_buf;
+    pthread_once(&panel_once, panel_key_make);
     float *p = realloc(panel_buf, n * sizeof(float));
     if (!p) return NULL;
     panel_buf = p, panel_cap = n;
+    pthread_setspecific(panel_key, p);
     return p;
 }
 

@@ -1,5 +1,6 @@
 /* model.c — model allocation, cloning and the llama2.c checkpoint loader. */
 #include "model.h"
+#include "ggml_types.h"
 
 #include <errno.h>
 #include <math.h>
@@ -210,17 +211,59 @@ int ptq_model_widen(ptq_model *m, ptq_err *err) {
     return 0;
 }
 
-void ptq_model_drop_shadow(ptq_model *m) {
+int ptq_model_drop_shadow(ptq_model *m, ptq_err *err) {
     for (int i = 0; i <= m->cfg.n_layers * PTQ_LIN_COUNT; i++) {
         ptq_linear *l = ptq_model_linear(m, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
-        if (l->qw && l->owns_w && l->w) free(l->w), l->w = NULL;
+        if (!l->qw || !l->owns_w) continue;
+        if (l->w) free(l->w), l->w = NULL;
+        if (ptq_qweight_compact(l->qw, err)) return -1;
     }
+    return 0;
+}
+
+/* fp32 -> 16-bit storage of dtype when exact; 0 at the first value that is not. */
+static int narrow_exact(int dtype, const float *w, size_t n, uint16_t *out) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &w[i], sizeof u);
+        uint16_t h = dtype == PTQ_W16_BF16 ? (uint16_t)(u >> 16) : ptq_ggml_fp32_to_fp16(w[i]);
+        float back = ptq_w16_to_f32(dtype, h);
+        if (memcmp(&back, &w[i], sizeof back)) return 0;
+        if (out) out[i] = h;
+    }
+    return 1;
+}
+
+/* *w (n floats) into 16-bit storage *w16 when exact; frees *w. */
+static int narrow_one(float **w, ptq_w16 *w16, int dtype, size_t n, int ld, ptq_err *err) {
+    if (!*w || !narrow_exact(dtype, *w, n, NULL)) return 0;
+    uint16_t *h = ptq_calloc(n, sizeof *h, err);
+    if (!h) return -1;
+    narrow_exact(dtype, *w, n, h);
+    free(*w);
+    *w = NULL;
+    *w16 = (ptq_w16){h, dtype, ld};
+    return 0;
+}
+
+int ptq_model_narrow(ptq_model *m, int dtype, int which, ptq_err *err) {
+    const ptq_config *c = &m->cfg;
+    size_t n = (size_t)c->vocab_size * c->dim;
+    ptq_linear *h = &m->lm_head;
+    int tied = !h->owns_w && h->w == m->tok_emb;
+    if ((which & PTQ_NARROW_EMB) && (!tied || (which & PTQ_NARROW_LM_HEAD))) {
+        if (narrow_one(&m->tok_emb, &m->emb16, dtype, n, c->dim, err)) return -1;
+        if (tied && !m->tok_emb) h->w = NULL, h->w16 = m->emb16;
+    }
+    if ((which & PTQ_NARROW_LM_HEAD) && h->owns_w && !h->qw && !h->w_side)
+        return narrow_one(&h->w, &h->w16, dtype, (size_t)h->out * h->in, h->in, err);
+    return 0;
 }
 
 static size_t linear_bytes(const ptq_linear *l) {
     size_t n = (size_t)l->out * l->in;
     size_t b = l->w ? n * sizeof(float) : l->w16.w ? n * sizeof(uint16_t) : 0;
-    if (l->qw) b += n + (size_t)l->out * l->qw->ngroups * (sizeof(float) + sizeof(int)) + (size_t)l->qw->side_bytes;
+    if (l->qw) b += ptq_qweight_code_bytes(l->qw) + (size_t)l->out * l->qw->ngroups * (sizeof(float) + sizeof(int)) + (size_t)l->qw->side_bytes;
     return b + (l->w_side ? n * sizeof(float) : 0);
 }
 

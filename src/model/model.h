@@ -126,9 +126,19 @@ int ptq_model_alloc_w16(ptq_model *m, const ptq_config *cfg, int dtype, ptq_err 
 int ptq_model_is_compact(const ptq_model *m);
 /* Give every weight its fp32 form (what quantization methods modify). */
 int ptq_model_widen(ptq_model *m, ptq_err *err);
-/* Free the fp32 dequantized copy of every linear that has a qweight: the
- * fake-quant forward dequantizes it one panel at a time (same values). */
-void ptq_model_drop_shadow(ptq_model *m);
+/* Free the fp32 dequantized copy of every linear that has a qweight and
+ * pack its codes of <= 4 bits two per byte (ptq_qweight_compact): the
+ * fake-quant forward dequantizes one panel at a time (same values). Fails
+ * only out of memory. */
+int ptq_model_drop_shadow(ptq_model *m, ptq_err *err);
+
+/* Back to 16-bit storage of dtype (PTQ_W16_*): the fp32 embedding
+ * (PTQ_NARROW_EMB) and/or a full-precision lm_head (PTQ_NARROW_LM_HEAD; a
+ * tied pair only with both bits), each only when every value is exactly a
+ * dtype value (a method left it as loaded), so the forward is unchanged.
+ * Otherwise it stays fp32. Fails only out of memory. */
+enum { PTQ_NARROW_EMB = 1, PTQ_NARROW_LM_HEAD = 2 };
+int ptq_model_narrow(ptq_model *m, int dtype, int which, ptq_err *err);
 
 /* In place: row[0..n) <- softmax, row[n..L) <- 0 (the attention's causal
  * softmax; the training forward calls the same function). */

@@ -19,18 +19,25 @@ int ptq_lin_kernel_build(ptq_lin_kernel *k, const ptq_linear *l, const char *wha
     memset(k, 0, sizeof *k);
     const ptq_qweight *qw = l->qw;
     const char *why = act_unsupported(&l->aq, l->in);
-    if (why) return ptq_fail(err, "%s: %s (%d bits, group %d) has no packed kernel", what, why, l->aq.bits, l->aq.group);
+    if (why)
+        return ptq_fail(err, "%s: %s (%d bits, group %d) has no packed kernel in this build (it has per-token "
+                             "activation codes of 2..8 bits, or 16-bit activations)",
+                        what, why, l->aq.bits, l->aq.group);
     if (!qw) return ptq_fail(err, "%s: the weight is not quantized (fp32): no integer codes to pack", what);
     if (qw->out != l->out || qw->in != l->in)
         return ptq_fail(err, "%s: a %d x %d quantized weight on a %d x %d linear", what, qw->out, qw->in, l->out, l->in);
     if (qw->bits < 2 || qw->bits > 8 || qw->group % 4)
-        return ptq_fail(err, "%s: %d-bit weights in groups of %d have no packed kernel (2..8 bits, group 0 or a "
-                        "multiple of 4)", what, qw->bits, qw->group);
+        return ptq_fail(err, "%s: %d-bit weights in groups of %d have no packed kernel in this build (it has 2..8 "
+                        "bits, group 0 or a multiple of 4)", what, qw->bits, qw->group);
     if (qw->gidx)
-        return ptq_fail(err, "%s: groups over permuted columns (GPTQ act-order with a group size) have no packed kernel",
+        return ptq_fail(err, "%s: groups over permuted columns (GPTQ act-order with a group size) have no packed kernel "
+                        "in this build (it has groups of consecutive columns)",
                         what);
-    if (ptq_kpack(&k->w, qw->codes, qw->scale, qw->zero, l->out, l->in, qw->bits, qw->group, err))
-        return ptq_wrap(err, "%s", what);
+    uint8_t *tmp;
+    const uint8_t *codes = ptq_qweight_byte_codes(qw, &tmp, err);
+    int bad = !codes || ptq_kpack(&k->w, codes, qw->scale, qw->zero, l->out, l->in, qw->bits, qw->group, err);
+    free(tmp);
+    if (bad) return ptq_wrap(err, "%s", what);
     int rc = 0;
     if (qw->nnz) { /* the code there is the zero point: the correction is the value itself */
         ptq_kcsr *sp = &k->sp;
@@ -81,14 +88,14 @@ int ptq_packed_model_build(ptq_packed_model *pm, const ptq_model *m, ptq_err *er
         int layer = i / PTQ_LIN_COUNT, which = i % PTQ_LIN_COUNT;
         const ptq_linear *l = ptq_model_linear((ptq_model *)m, layer, which);
         char what[96];
-        if (layer < L) snprintf(what, sizeof what, "layer %d %s", layer, ptq_linear_names[which]);
-        else snprintf(what, sizeof what, "lm_head");
+        if (layer < L) snprintf(what, sizeof what, "tensor layers.%d.%s.weight", layer, ptq_linear_names[which]);
+        else snprintf(what, sizeof what, "tensor lm_head.weight");
         /* lm_head in full precision (most methods keep it), or a weight-only linear left unpacked (a
          * ggml type without a grid form, an f16 fallback): the fp32 GEMM on its weights */
         if (!l->qw && (layer == L || l->aq.bits >= 16)) continue;
         if (ptq_lin_kernel_build(&pm->kern[i], l, what, err)) {
             ptq_packed_model_free(pm);
-            return -1;
+            return m->path[0] ? ptq_wrap(err, "%s", m->path) : -1; /* the model file that asks for it */
         }
         pm->packed[i] = 1;
     }

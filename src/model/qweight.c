@@ -50,7 +50,7 @@ ptq_qweight *ptq_qweight_clone(const ptq_qweight *s, ptq_err *err) {
     *d = *s;
     int ok = 1;
     size_t ng = (size_t)s->out * s->ngroups;
-    d->codes = dup(s->codes, (size_t)s->out * s->in, &ok);
+    d->codes = dup(s->codes, ptq_qweight_code_bytes(s), &ok);
     d->scale = dup(s->scale, ng * sizeof(float), &ok);
     d->zero = dup(s->zero, ng * sizeof(int), &ok);
     d->gidx = dup(s->gidx, s->in * sizeof(int), &ok);
@@ -66,18 +66,54 @@ ptq_qweight *ptq_qweight_clone(const ptq_qweight *s, ptq_err *err) {
     return d;
 }
 
+size_t ptq_qweight_code_bytes(const ptq_qweight *qw) {
+    return (size_t)qw->out * (qw->nibbles ? (size_t)(qw->in + 1) / 2 : (size_t)qw->in);
+}
+
+int ptq_qweight_compact(ptq_qweight *qw, ptq_err *err) {
+    if (qw->nibbles || qw->bits > 4) return 0;
+    size_t rb = (size_t)(qw->in + 1) / 2;
+    uint8_t *p = ptq_calloc((size_t)qw->out * rb, 1, err);
+    if (!p) return -1;
+    for (int r = 0; r < qw->out; r++) {
+        const uint8_t *c = qw->codes + (size_t)r * qw->in;
+        uint8_t *d = p + (size_t)r * rb;
+        for (int j = 0; j < qw->in; j++) d[j >> 1] |= (uint8_t)(c[j] << ((j & 1) * 4));
+    }
+    free(qw->codes);
+    qw->codes = p, qw->nibbles = 1;
+    return 0;
+}
+
+const uint8_t *ptq_qweight_row_codes(const ptq_qweight *qw, int r, uint8_t *buf) {
+    if (!qw->nibbles) return qw->codes + (size_t)r * qw->in;
+    const uint8_t *p = qw->codes + (size_t)r * ((qw->in + 1) / 2);
+    for (int j = 0; j < qw->in; j++) buf[j] = p[j >> 1] >> ((j & 1) * 4) & 15;
+    return buf;
+}
+
+const uint8_t *ptq_qweight_byte_codes(const ptq_qweight *qw, uint8_t **tmp, ptq_err *err) {
+    *tmp = NULL;
+    if (!qw->nibbles) return qw->codes;
+    if (!(*tmp = ptq_calloc((size_t)qw->out * qw->in, 1, err))) return NULL;
+    for (int r = 0; r < qw->out; r++) ptq_qweight_row_codes(qw, r, *tmp + (size_t)r * qw->in);
+    return *tmp;
+}
+
 static void dequant_row(const ptq_qweight *qw, int r, float *wr) {
     int G = qw->group ? qw->group : qw->in;
-    const uint8_t *c = qw->codes + (size_t)r * qw->in;
     const float *s = qw->scale + (size_t)r * qw->ngroups;
     const int *z = qw->zero + (size_t)r * qw->ngroups;
+    const uint8_t *c = qw->codes + (size_t)r * qw->in, *p = qw->codes + (size_t)r * ((qw->in + 1) / 2);
+#define CODE(j) (qw->nibbles ? p[(j) >> 1] >> (((j) & 1) * 4) & 15 : c[j])
     if (qw->gidx)
-        for (int j = 0; j < qw->in; j++) wr[j] = ptq_uq_value(c[j], s[qw->gidx[j]], z[qw->gidx[j]]);
+        for (int j = 0; j < qw->in; j++) wr[j] = ptq_uq_value(CODE(j), s[qw->gidx[j]], z[qw->gidx[j]]);
     else
         for (int g = 0; g < qw->ngroups; g++)
-            for (int j = g * G; j < PTQ_MIN(qw->in, (g + 1) * G); j++) wr[j] = ptq_uq_value(c[j], s[g], z[g]);
-    for (long p = qw->nnz ? qw->sp_rowptr[r] : 0; qw->nnz && p < qw->sp_rowptr[r + 1]; p++)
-        wr[qw->sp_col[p]] = qw->sp_val[p];
+            for (int j = g * G; j < PTQ_MIN(qw->in, (g + 1) * G); j++) wr[j] = ptq_uq_value(CODE(j), s[g], z[g]);
+#undef CODE
+    for (long q = qw->nnz ? qw->sp_rowptr[r] : 0; qw->nnz && q < qw->sp_rowptr[r + 1]; q++)
+        wr[qw->sp_col[q]] = qw->sp_val[q];
 }
 
 void ptq_qweight_dequant(const ptq_qweight *qw, float *w) {

@@ -37,7 +37,8 @@ typedef struct ptq_qweight {
     int group;   /* columns per scale group; 0 = one group per row */
     int ngroups; /* groups per row: ceil(in / group), 1 when group == 0 */
     int sym;     /* symmetric grid (zero = 2^(bits-1)) */
-    uint8_t *codes; /* out x in */
+    uint8_t *codes; /* out x in, a byte each; with nibbles, ceil(in/2) bytes per row */
+    int nibbles;    /* codes two per byte, low nibble first (ptq_qweight_compact; bits <= 4) */
     float *scale;   /* out x ngroups */
     int *zero;      /* out x ngroups, 0..2^bits-1 */
     int *gidx;      /* NULL, or [in]: the group of each column (0..ngroups-1) */
@@ -54,6 +55,17 @@ typedef struct ptq_qweight {
 ptq_qweight *ptq_qweight_new(int out, int in, int bits, int group, int sym, ptq_err *err);
 void ptq_qweight_free(ptq_qweight *qw);
 ptq_qweight *ptq_qweight_clone(const ptq_qweight *qw, ptq_err *err);
+/* Resident form: codes of bits <= 4 packed two per byte, each row starting
+ * on a byte (halves the codes of a model kept in RAM for evaluation). Only
+ * readers use a compacted qweight: ptq_qweight_row_codes, dequant, clone. */
+int ptq_qweight_compact(ptq_qweight *qw, ptq_err *err);
+/* Bytes the codes array holds as resident (a byte per code, or nibbles). */
+size_t ptq_qweight_code_bytes(const ptq_qweight *qw);
+/* Row r's codes, a byte each: the row itself, or unpacked into buf[in]. */
+const uint8_t *ptq_qweight_row_codes(const ptq_qweight *qw, int r, uint8_t *buf);
+/* Every code a byte: qw->codes itself, or a copy unpacked into *tmp (the
+ * caller frees *tmp; NULL when none was needed). NULL on failure. */
+const uint8_t *ptq_qweight_byte_codes(const ptq_qweight *qw, uint8_t **tmp, ptq_err *err);
 /* w (out x in) = scale * (code - zero); off-grid entries = their value. */
 void ptq_qweight_dequant(const ptq_qweight *qw, float *w);
 /* Rows [r0, r0 + n) of it into w (n x in): a matmul.h ptq_widen_fn. */

@@ -60,6 +60,11 @@ int ptq_cell_estimate_rss(const ptq_cell *c, ptq_rss_estimate *e, ptq_err *err) 
     e->method = fp ? 0 : calib + (c->needs_calib ? 8.0 * wide * wide : 0);
     if (c->stream) { /* shell (fp32 embedding + lm_head), one fp32 block + its codes, the windows' hidden states */
         e->weights = 4 * emb_params(cfg) * (cfg->tied_embeddings ? 1 : 2) + 5 * block_params(cfg);
+        int other = 0; /* a task other than ppl keeps every block: codes (two per byte up to 4 bits) + group scales */
+        for (int i = 0; i < c->ntasks; i++) other |= ptq_task_kind_of(c->tasks[i]) != &ptq_task_ppl;
+        int wb = c->quantizer.w_bits, g = c->quantizer.w_group > 0 ? c->quantizer.w_group : cfg->dim;
+        if (other && !fp)
+            e->weights += cfg->n_layers * block_params(cfg) * ((wb <= 4 ? 0.5 : wb < 16 ? 1 : 4) + 8.0 / g);
         int nwin = c->eval.ppl.limit_windows > 0 ? c->eval.ppl.limit_windows : 64;
         e->state = 4.0 * nwin * T * cfg->dim + state_bytes(cfg, T, T) - 4.0 * 2 * (cfg->n_layers - 1) * T *
                                                                              cfg->n_kv_heads * cfg->head_dim;

@@ -13,13 +13,15 @@
 #include "hf_checkpoint.h"
 #include "method_util.h"
 #include "model_open.h"
+#include "scorer.h"
 #include "sysinfo.h"
 
 typedef struct { /* one ppl task: its windows and their hidden states */
     const char *task, *dataset;
     ptq_tokens toks;
     ptq_ppl_opts o;
-    int L, first;
+    ptq_rolling rw; /* its windows (scorer.h) */
+    int L;
     long nwin;
     float *X; /* nwin x L x dim */
     double fwd_sec;
@@ -35,6 +37,7 @@ typedef struct {
     int st_open;
     ptq_tokenizer *tok;
     ptq_model m;
+    int dtype16; /* the checkpoint's 16-bit dtype (PTQ_W16_*), 0: fp32 */
     eval_set *ev; /* the ppl tasks, scored block by block */
     int nev;
     int keep; /* other tasks: each block stays after its pass, compact (qweights, no fp32 copy) */
@@ -126,7 +129,15 @@ static int open_shell(stream_run *r, ptq_err *err) {
     snprintf(r->m.path, sizeof r->m.path, "%s", r->dir);
     snprintf(r->m.name, sizeof r->m.name, "%s", r->name);
     memcpy(r->m.sha256, r->sha, 65);
+    r->dtype16 = ptq_hf_weights_dtype16(&r->st, &r->cfg);
     return ptq_hf_load_outer(&r->st, &r->m, 1, err);
+}
+
+/* The outer tensors a method left as loaded go back to the checkpoint's
+ * 16-bit dtype (exact, so the same forward): the embedding once begin has
+ * run, lm_head once end has. */
+static int narrow_outer(stream_run *r, int which, ptq_err *err) {
+    return r->dtype16 ? ptq_model_narrow(&r->m, r->dtype16, which, err) : 0;
 }
 
 /* Tokens and embedded windows of one ppl task (as task_ppl / ptq_eval_windows). */
@@ -136,22 +147,15 @@ static int open_eval(stream_run *r, eval_set *e, const char *task, ptq_err *err)
     e->o = r->cell->eval.ppl;
     if (e->o.bos_id == 0 && e->o.protocol == PTQ_PPL_HALFWINDOW) e->o.bos_id = r->tok->add_bos ? r->tok->bos_id : -1;
     if (ptq_text_tokens(e->dataset, r->tok, &e->toks, err)) return -1;
-    int L = e->o.seqlen > 0 ? e->o.seqlen : r->cfg.max_seq;
-    if (L > r->cfg.max_seq) return ptq_fail(err, "--seqlen %d is above the model's max_seq %d", L, r->cfg.max_seq);
-    if (L < 2) return ptq_fail(err, "--seqlen %d: need at least 2 tokens per window", L);
-    e->nwin = e->toks.n / L;
-    if (e->nwin < 1)
-        return ptq_fail(err, "dataset %s has %ld tokens, fewer than one window of %d", e->toks.name, e->toks.n, L);
-    if (e->o.limit_windows > 0 && e->o.limit_windows < e->nwin) e->nwin = e->o.limit_windows;
-    e->L = L;
-    e->first = e->o.protocol == PTQ_PPL_HALFWINDOW ? L / 2 : 0;
+    if (ptq_rolling_plan(&r->cfg, &e->toks, &e->o, &e->rw, err)) return -1;
+    int L = e->L = e->rw.L;
+    e->nwin = e->rw.nwin;
     size_t per = (size_t)L * r->cfg.dim;
     int *win = ptq_calloc(L, sizeof(int), err);
     if (!win || !(e->X = ptq_calloc((size_t)e->nwin * per, sizeof(float), err))) return free(win), -1;
     int rc = 0;
     for (long w = 0; w < e->nwin && !rc; w++) {
-        memcpy(win, e->toks.ids + w * L, (size_t)L * sizeof(int));
-        if (e->o.protocol == PTQ_PPL_HALFWINDOW && e->o.bos_id >= 0) win[0] = e->o.bos_id;
+        ptq_rolling_window(&e->rw, w, win);
         rc = ptq_forward_embed(&r->m, win, L, e->X + w * per, err);
     }
     free(win);
@@ -202,9 +206,9 @@ static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq
     double t2 = ptq_now_sec();
     if (!rc) rc = eval_block(r, l, s, err);
     if (!r->keep) layer_free(L);
-    else /* the quantized block stays as its qweights; full-precision linears (fp16) in fp32 */
-        for (int j = 0; j < PTQ_LIN_COUNT; j++)
-            if (L->lin[j].qw) free(L->lin[j].w), L->lin[j].w = NULL;
+    else /* the quantized block stays as its packed qweights; full-precision linears (fp16) in fp32 */
+        for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++)
+            if (L->lin[j].qw) free(L->lin[j].w), L->lin[j].w = NULL, rc = ptq_qweight_compact(L->lin[j].qw, err);
     b->load_sec = t1 - t0, b->quant_sec = t2 - t1, b->fwd_sec = ptq_now_sec() - t2;
     b->rss_kb = ptq_rss_kb(), b->peak_rss_kb = ptq_peak_rss_kb();
     r->load_sec += b->load_sec, r->quant_sec += b->quant_sec;
@@ -227,7 +231,8 @@ static int run_pass(stream_run *r, ptq_stream_block_stat *blocks, ptq_state *s, 
     int need = c->needs_calib;
     double t0 = ptq_now_sec();
     if (bm->begin(&r->m, &ctx, &mst, err)) return ptq_wrap(err, "method %s", r->me->name);
-    int rc = need ? embed_calib(r, &ctx, err) : 0;
+    int rc = narrow_outer(r, PTQ_NARROW_EMB, err);
+    if (!rc && need) rc = embed_calib(r, &ctx, err);
     r->quant_sec += ptq_now_sec() - t0;
     for (int i = 0, k = 0; i < r->cell->ntasks && !rc; i++)
         if (ptq_task_kind_of(r->cell->tasks[i]) == &ptq_task_ppl) rc = open_eval(r, &r->ev[k++], r->cell->tasks[i], err);
@@ -246,6 +251,7 @@ static int run_pass(stream_run *r, ptq_stream_block_stat *blocks, ptq_state *s, 
         return ptq_wrap(err, "method %s", r->me->name);
     }
     rc = bm->end(mst, &r->m, 1, err);
+    if (!rc) rc = narrow_outer(r, PTQ_NARROW_EMB | PTQ_NARROW_LM_HEAD, err);
     r->quant_sec += ptq_now_sec() - t0;
     return rc ? ptq_wrap(err, "method %s", r->me->name) : 0;
 }
@@ -257,14 +263,13 @@ static int score(stream_run *r, eval_set *e, ptq_state *s, ptq_ppl_result *res, 
     double t = ptq_now_sec();
     int *win = malloc((size_t)e->L * sizeof(int));
     for (long w = 0; w < e->nwin && win; w++) {
-        memcpy(win, e->toks.ids + w * e->L, (size_t)e->L * sizeof(int));
-        if (e->o.protocol == PTQ_PPL_HALFWINDOW && e->o.bos_id >= 0) win[0] = e->o.bos_id;
+        ptq_rolling_window(&e->rw, w, win);
         if (ptq_forward_head(&r->m, s, e->X + (size_t)w * e->L * r->cfg.dim, e->L, s->logits, err)) {
             free(win);
             return -1;
         }
-        res->nll_sum += ptq_window_nll(s->logits, win, e->L, e->first, r->cfg.vocab_size);
-        res->tokens_scored += e->L - 1 - e->first;
+        res->nll_sum += ptq_window_nll(s->logits, win, e->L, e->rw.first, r->cfg.vocab_size);
+        res->tokens_scored += e->L - 1 - e->rw.first;
     }
     free(win);
     e->fwd_sec += ptq_now_sec() - t;
@@ -366,10 +371,47 @@ static void run_free(stream_run *r) {
     free(r->ev);
     free(r->Xc);
     ptq_calib_free(&r->cal);
-    if (r->m.layers || r->m.tok_emb) ptq_model_free(&r->m);
+    if (r->m.layers || r->m.tok_emb || r->m.emb16.w) ptq_model_free(&r->m);
     ptq_tokenizer_free(r->tok);
     if (r->st_open) ptq_st_close(&r->st);
     cJSON_Delete(r->info);
+}
+
+/* Config, weights, tokenizer and block stats of a streamed cell. */
+static int stream_open(stream_run *r, ptq_cell *cell, ptq_stream_block_stat **b, ptq_err *err) {
+    char tbuf[4096];
+    const char *tok_path = NULL;
+    if (resolve_model(r, &tok_path, tbuf, sizeof tbuf, err)) return -1;
+    if (ptq_hf_read_config(r->dir, &r->cfg, err) || ptq_hf_open_weights(r->dir, &r->cfg, &r->st, err)) return -1;
+    r->st_open = 1;
+    if (ptq_hf_open_tokenizer(r->dir, tok_path, r->cfg.vocab_size, &r->tok, err)) return -1;
+    if (!*b && !(*b = ptq_calloc(r->cfg.n_layers, sizeof **b, err))) return -1;
+    return (r->ev = ptq_calloc(cell->ntasks + 1, sizeof *r->ev, err)) ? 0 : -1;
+}
+
+int ptq_prepare_stream(ptq_cell *cell, ptq_prepared *p, ptq_err *err) {
+    stream_run r;
+    memset(&r, 0, sizeof r);
+    memset(p, 0, sizeof *p);
+    cell->stream = 1;
+    if (!ptq_cell_is_checked(cell) && ptq_cell_check(cell, err))
+        return ptq_wrap(err, "streamed cell %s %s %s", cell->model, cell->method->name, cell->q.text);
+    r.cell = cell;
+    r.me = cell->method;
+    r.keep = 1; /* every block stays, compact */
+    if (!(r.info = cJSON_CreateObject())) return ptq_fail(err, "out of memory");
+    ptq_state s;
+    memset(&s, 0, sizeof s);
+    ptq_stream_block_stat *b = NULL;
+    int rc = stream_open(&r, cell, &b, err) || open_shell(&r, err) || run_pass(&r, b, &s, err) ? -1 : 0;
+    if (!rc) { /* the model, tokenizer and info move to p */
+        p->m = r.m, p->have_m = 1, p->tok = r.tok, p->info = r.info, p->quant_seconds = r.quant_sec;
+        memset(&r.m, 0, sizeof r.m), r.tok = NULL, r.info = NULL;
+    }
+    ptq_state_free(&s);
+    free(b);
+    run_free(&r);
+    return rc ? ptq_wrap(err, "streamed cell %s %s %s", cell->model, cell->method->name, cell->q.text) : 0;
 }
 
 int ptq_run_cell_stream(ptq_cell *cell, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err) {
@@ -381,18 +423,11 @@ int ptq_run_cell_stream(ptq_cell *cell, cJSON *rows_out, ptq_stream_block_stat *
     r.cell = cell;
     r.me = cell->method;
     if (!(r.info = cJSON_CreateObject())) return ptq_fail(err, "out of memory");
-    char tbuf[4096];
-    const char *tok_path = NULL;
     ptq_state s;
     memset(&s, 0, sizeof s);
     ptq_stream_block_stat *b = blocks;
     int rc = -1;
-    if (resolve_model(&r, &tok_path, tbuf, sizeof tbuf, err)) goto out;
-    if (ptq_hf_read_config(r.dir, &r.cfg, err) || ptq_hf_open_weights(r.dir, &r.cfg, &r.st, err)) goto out;
-    r.st_open = 1;
-    if (ptq_hf_open_tokenizer(r.dir, tok_path, r.cfg.vocab_size, &r.tok, err)) goto out;
-    if (!b && !(b = ptq_calloc(r.cfg.n_layers, sizeof *b, err))) goto out;
-    if (!(r.ev = ptq_calloc(cell->ntasks, sizeof *r.ev, err))) goto out;
+    if (stream_open(&r, cell, &b, err)) goto out;
     for (int i = 0; i < cell->ntasks; i++) {
         int ppl = ptq_task_kind_of(cell->tasks[i]) == &ptq_task_ppl;
         r.nev += ppl, r.keep |= !ppl;

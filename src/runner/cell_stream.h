@@ -37,4 +37,10 @@ typedef struct {
  * entries. */
 int ptq_run_cell_stream(ptq_cell *c, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err);
 
+/* ptq_prepare for a streamed cell (same rules): the same pass without
+ * evaluation windows, every block kept compact, so p->m is the quantized
+ * model (packed codes, 16-bit outer tensors where exact) without a whole
+ * fp32 model ever in RAM; `export --stream` writes it. */
+int ptq_prepare_stream(ptq_cell *c, ptq_prepared *p, ptq_err *err);
+
 #endif

@@ -30,7 +30,7 @@ int ptq_prepare(ptq_cell *c, int keep_fp, ptq_prepared *p, ptq_err *err) {
         double t0 = ptq_now_sec();
         rc = ptq_method_apply(c->method, &p->m, &ctx, err);
         p->quant_seconds = ptq_now_sec() - t0;
-        if (!rc) ptq_model_drop_shadow(&p->m); /* quantized linears: qweight alone, dequantized per panel */
+        if (!rc) rc = ptq_model_drop_shadow(&p->m, err); /* quantized linears: packed qweight alone, dequantized per panel */
     }
     if (rc) ptq_prepared_free(p);
     return rc;

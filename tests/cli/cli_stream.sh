@@ -38,6 +38,27 @@ b=$(cd "$T" && "$BIN" run --model "$T/tiny" --method rtn --bits W4A8KV8 "${zcfg[
 [ "$(metrics "$a" | wc -l)" = 3 ] && [ "$(metrics "$a")" = "$(metrics "$b")" ] ||
     fail "streamed zeroshot/kld/ppl differ from in RAM: $(metrics "$a") vs $(metrics "$b") $b"
 
+# export --stream: quantized block by block, kept as packed codes, written
+# from that compact model: the same file byte for byte as the in-RAM export
+for mb in gptq:W4A16 quarot:W4A8KV8; do
+    ecfg=(--model "$T/tiny" --tokenizer "$ATOK" --method "${mb%%:*}" --bits "${mb##*:}" --calib tinystories-calib
+        --nsamples 4 --calib-seqlen 32)
+    expect 0 "exported" "$BIN" export "${ecfg[@]}" --out "$T/a.ptq"
+    expect 0 "exported" "$BIN" export "${ecfg[@]}" --out "$T/b.ptq" --stream
+    cmp -s "$T/a.ptq" "$T/b.ptq" || fail "$mb: export --stream wrote a different file than the in-RAM export"
+done
+expect 2 "not a Hugging Face checkpoint" "$BIN" export --model stories260K --method rtn --bits W4A16 --out "$T/c.ptq" \
+    --stream
+
+# a truncated shard: one error naming the shard and the tensor, no result row
+expect 0 "wrote" "$BIN" make-random-checkpoint --shape tiny --dtype bf16 --shards 2 --out "$T/two"
+shard="$T/two/model-00002-of-00002.safetensors"
+truncate -s $(($(stat -c %s "$shard") - 1000)) "$shard"
+out=$("$BIN" run --model "$T/two" --method rtn --bits W4A16 "${cfg[@]}" --stream 2>&1)
+grep -q "model-00002-of-00002.safetensors: tensor '.*': .*truncated" <<<"$out" ||
+    fail "truncated shard: no error naming the shard and the tensor: $out"
+! grep -q '^{' <<<"$out" || fail "truncated shard: a result row was written: $out"
+
 # bad input
 expect 2 "not a Hugging Face checkpoint" "$BIN" run --model stories260K --method rtn --bits W4A16 \
     --eval ppl:tinystories --stream

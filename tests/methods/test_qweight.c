@@ -109,7 +109,7 @@ static void check_act_order_groups(void) {
     ptq_model_weight_format(&m, &f);
     CHECK(f.uniform && f.act_order && f.bits == 4 && f.group == 32);
     ptq_packed_model pm;
-    CHECK(ptq_packed_model_build(&pm, &m, &err) == -1 && strstr(err.msg, "layer 0 q_proj: groups over permuted columns"));
+    CHECK(ptq_packed_model_build(&pm, &m, &err) == -1 && strstr(err.msg, "tensor layers.0.q_proj.weight: groups over permuted columns"));
     char p[128];
     snprintf(p, sizeof p, "/tmp/ptq_qweight_test_%d.ptq", (int)getpid());
     ptq_file_stats st;

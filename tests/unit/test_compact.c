@@ -10,6 +10,11 @@
  *  - an RTN W4 model with the fp32 copy dropped (qweight alone, dequantized
  *    per panel) gives the same logits bit for bit, and a method applied to a
  *    compact model widens it first (same result as on the fp32 load);
+ *  - packing a qweight's codes two per byte (odd widths, 2..4 bits, act-order
+ *    groups, off-grid entries) leaves every code and dequantized value as it
+ *    was and halves the code bytes; 5+ bits stay a byte each;
+ *  - an fp32 embedding / lm_head holding bf16 (fp16) values narrows back to
+ *    16 bits with the same logits; one value off the grid keeps it fp32;
  *  - a shard truncated after opening fails naming the shard and the tensor;
  *  - resetting the RSS high-water mark drops it below an earlier peak. */
 #include <math.h>
@@ -101,6 +106,58 @@ static int quantize_rtn(ptq_model *m, ptq_err *err) {
     return rc;
 }
 
+static void check_qweight_pack(ptq_rng *r) {
+    const int shapes[][3] = {{5, 7, 2}, {3, 33, 3}, {4, 64, 4}, {2, 9, 5}};
+    for (int s = 0; s < 4; s++) {
+        ptq_err err;
+        int out = shapes[s][0], in = shapes[s][1], bits = shapes[s][2];
+        ptq_qweight *q = ptq_qweight_new(out, in, bits, 4, 0, &err);
+        size_t n = (size_t)out * in;
+        float *W = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+        unsigned char *mask = calloc(n, 1);
+        uint8_t *c0 = malloc(n), *row = malloc(in), *tmp;
+        for (size_t i = 0; i < n; i++) q->codes[i] = (uint8_t)(ptq_rng_u64(r) % (1u << bits));
+        for (size_t i = 0; i < (size_t)out * q->ngroups; i++)
+            q->scale[i] = (float)ptq_rng_uniform(r), q->zero[i] = (int)(ptq_rng_u64(r) % (1u << bits));
+        if (s == 1) { /* act-order: column j in group (j * 7) % ngroups */
+            q->gidx = malloc(in * sizeof(int));
+            for (int j = 0; j < in; j++) q->gidx[j] = (j * 7) % q->ngroups;
+        }
+        for (size_t i = 0; i < n; i += 5) mask[i] = 1, W[i] = (float)ptq_rng_normal(r);
+        CHECK(ptq_qweight_set_sparse(q, mask, W, &err) == 0);
+        memcpy(c0, q->codes, n);
+        ptq_qweight_dequant(q, a);
+        CHECK(ptq_qweight_compact(q, &err) == 0 && q->nibbles == (bits <= 4));
+        CHECK(ptq_qweight_code_bytes(q) == (bits <= 4 ? (size_t)out * ((in + 1) / 2) : n));
+        ptq_qweight_dequant(q, b);
+        CHECK(!memcmp(a, b, n * sizeof(float)));
+        for (int i = 0; i < out; i++) CHECK(!memcmp(ptq_qweight_row_codes(q, i, row), c0 + (size_t)i * in, in));
+        const uint8_t *all = ptq_qweight_byte_codes(q, &tmp, &err);
+        CHECK(all && !memcmp(all, c0, n) && (tmp != NULL) == (bits <= 4));
+        ptq_qweight *d = ptq_qweight_clone(q, &err);
+        CHECK(d && d->nibbles == q->nibbles && !memcmp(d->codes, q->codes, ptq_qweight_code_bytes(q)));
+        ptq_qweight_free(d), ptq_qweight_free(q), free(tmp);
+        free(W), free(a), free(b), free(mask), free(c0), free(row);
+    }
+}
+
+/* An fp32 load narrowed back to its checkpoint dtype: same logits; a changed value keeps fp32. */
+static void check_narrow(const ptq_model *f, int dtype, int tied) {
+    ptq_err err;
+    ptq_model g, x;
+    CHECK(ptq_model_clone(&g, f, &err) == 0 && ptq_model_clone(&x, f, &err) == 0);
+    CHECK(ptq_model_narrow(&g, dtype, PTQ_NARROW_EMB, &err) == 0);
+    CHECK(tied ? g.tok_emb != NULL : (g.tok_emb == NULL && g.emb16.dtype == dtype));
+    CHECK(ptq_model_narrow(&g, dtype, PTQ_NARROW_EMB | PTQ_NARROW_LM_HEAD, &err) == 0);
+    CHECK(!g.tok_emb && !g.lm_head.w && g.lm_head.w16.w && ptq_model_is_compact(&g));
+    CHECK(same_logits(f, &g, 9) && same_logits(f, &g, 1));
+    x.tok_emb[3] += 1e-3f; /* off the 16-bit grid */
+    if (!tied) x.lm_head.w[5] = nextafterf(x.lm_head.w[5], 1e9f);
+    CHECK(ptq_model_narrow(&x, dtype, PTQ_NARROW_EMB | PTQ_NARROW_LM_HEAD, &err) == 0);
+    CHECK(x.tok_emb && x.lm_head.w && !x.emb16.w && !x.lm_head.w16.w);
+    ptq_model_free(&g), ptq_model_free(&x);
+}
+
 static void check_model(const char *dir, int dtype, int tied) {
     ptq_err err;
     ptq_config c = small_cfg(tied);
@@ -112,6 +169,7 @@ static void check_model(const char *dir, int dtype, int tied) {
         return;
     }
     CHECK(ptq_model_is_compact(&h) && !ptq_model_is_compact(&f));
+    check_narrow(&f, dtype, tied);
     CHECK(h.emb16.dtype == dtype && h.layers[1].lin[PTQ_LIN_DOWN].w16.w && !h.layers[1].lin[PTQ_LIN_DOWN].w);
     CHECK(2 * ptq_model_resident_bytes(&h) == ptq_model_resident_bytes(&f));
     CHECK(same_logits(&f, &h, 9));
@@ -121,7 +179,7 @@ static void check_model(const char *dir, int dtype, int tied) {
     /* a method on the compact model widens it first: same quantized model */
     CHECK(quantize_rtn(&f, &err) == 0 && quantize_rtn(&k, &err) == 0);
     CHECK(!ptq_model_is_compact(&f) && same_logits(&f, &k, 9));
-    ptq_model_drop_shadow(&k); /* quantized linears: qweight alone */
+    CHECK(ptq_model_drop_shadow(&k, &err) == 0); /* quantized linears: packed qweight alone */
     CHECK(ptq_model_is_compact(&k) && !k.layers[0].lin[PTQ_LIN_Q].w && k.layers[0].lin[PTQ_LIN_Q].qw);
     CHECK(ptq_model_resident_bytes(&k) < ptq_model_resident_bytes(&f));
     CHECK(same_logits(&f, &k, 9));
@@ -201,6 +259,7 @@ int main(void) {
     ptq_rng_seed(&r, 11);
     check_converters();
     check_peak_reset();
+    check_qweight_pack(&r);
     int shapes[][3] = {{1, 1, 7}, {1, 300, 64}, {3, 129, 33}, {300, 257, 40}, {17, 128, 1}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int dt = PTQ_W16_BF16; dt <= PTQ_W16_F16; dt++) {

@@ -185,7 +185,7 @@ static void test_measure(const ptq_model *fp, const ptq_tokenizer *tok) {
         } else {
             CHECK(ptq_latency_run(&q, fp, &o, m, &err) == PTQ_LAT_UNSUPPORTED);
             CHECK(strstr(err.msg, "packed path (W4 sym (mixed") &&
-                  strstr(err.msg, "layer 1 up_proj: the weight is not quantized"));
+                  strstr(err.msg, "tensor layers.1.up_proj.weight: the weight is not quantized"));
             CHECK(m->child == NULL);
         }
         cJSON_Delete(m);

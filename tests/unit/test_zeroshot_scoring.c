@@ -19,9 +19,9 @@ static int *enc(const ptq_tokenizer *t, const char *s, int *n) {
 
 /* lm-eval _encode_pair on explicit strings. */
 static void check_split(const ptq_tokenizer *t, const char *ctx, const char *cont, const char *moved_ctx) {
-    ptq_zs_req r;
+    ptq_ll_req r;
     ptq_err e;
-    CHECK(ptq_zs_encode(t, ctx, cont, 0, &r, &e) == 0);
+    CHECK(ptq_ll_encode(t, ctx, cont, 0, &r, &e) == 0);
     char whole[512];
     snprintf(whole, sizeof whole, "%s%s", ctx, cont);
     int nw, nc;
@@ -36,7 +36,7 @@ static void check_split(const ptq_tokenizer *t, const char *ctx, const char *con
 }
 
 /* Reference: one fresh forward of (ctx+cont)[:-1] and a plain sum. */
-static double ref_ll(const ptq_model *m, const ptq_zs_req *r, int *greedy) {
+static double ref_ll(const ptq_model *m, const ptq_ll_req *r, int *greedy) {
     ptq_state s;
     ptq_err e;
     int L = m->cfg.max_seq, S = r->n > L + 1 ? L + 1 : r->n;
@@ -87,14 +87,14 @@ int main(void) {
     check_split(tok, "Once upon a time ", "there was", "Once upon a time");
     check_split(tok, "The ca", "t sat", "The ca");
     {
-        ptq_zs_req r; /* empty context: BOS stands in */
-        CHECK(ptq_zs_encode(tok, "", " hello", 0, &r, &e) == 0);
+        ptq_ll_req r; /* empty context: BOS stands in */
+        CHECK(ptq_ll_encode(tok, "", " hello", 0, &r, &e) == 0);
         int n, *h = enc(tok, " hello", &n);
         CHECK(r.ids[0] == tok->bos_id && r.n == n + 1 && r.ncont == n && !memcmp(r.ids + 1, h, n * sizeof(int)));
         free(h);
         free(r.ids);
         /* --zeroshot-bos puts BOS in front of the context */
-        CHECK(ptq_zs_encode(tok, "Lily", " ran", 1, &r, &e) == 0);
+        CHECK(ptq_ll_encode(tok, "Lily", " ran", 1, &r, &e) == 0);
         CHECK(r.ids[0] == tok->bos_id);
         free(r.ids);
     }
@@ -106,13 +106,13 @@ int main(void) {
         CHECK(ptq_model_alloc(&z, &m.cfg, &e) == 0);
         ptq_state s;
         CHECK(ptq_state_init(&s, &z, z.cfg.max_seq, &e) == 0);
-        ptq_zs_req r[2];
-        CHECK(ptq_zs_encode(tok, "Lily saw a dog.", " It was big.", 0, &r[0], &e) == 0);
-        CHECK(ptq_zs_encode(tok, "Lily saw a dog.", " It ran", 0, &r[1], &e) == 0);
+        ptq_ll_req r[2];
+        CHECK(ptq_ll_encode(tok, "Lily saw a dog.", " It was big.", 0, &r[0], &e) == 0);
+        CHECK(ptq_ll_encode(tok, "Lily saw a dog.", " It ran", 0, &r[1], &e) == 0);
         double zl[2];
         int g[2];
-        ptq_zs_stats st = {0, 0, 0, 0, 0};
-        CHECK(ptq_zs_score(&z, &s, r, 2, 1, zl, g, &st, &e) == 0);
+        ptq_ll_stats st = {0, 0, 0, 0, 0};
+        CHECK(ptq_ll_score(&z, &s, r, 2, 1, zl, g, &st, &e) == 0);
         CHECK_NEAR(zl[0], -r[0].ncont * log(512.0), 1e-6);
         CHECK_NEAR(zl[1], -r[1].ncont * log(512.0), 1e-6);
         free(r[0].ids);
@@ -125,23 +125,23 @@ int main(void) {
     {
         const char *ctx = "Once upon a time, there was a little girl named Lily. She liked to";
         const char *conts[4] = {" play outside with her dog.", " eat", " play in the park", " sing songs."};
-        ptq_zs_req r[5];
-        for (int i = 0; i < 4; i++) CHECK(ptq_zs_encode(tok, ctx, conts[i], 0, &r[i], &e) == 0);
+        ptq_ll_req r[5];
+        for (int i = 0; i < 4; i++) CHECK(ptq_ll_encode(tok, ctx, conts[i], 0, &r[i], &e) == 0);
         /* a request longer than max_seq: left truncation like lm-eval */
         char *big = malloc(20000);
         big[0] = 0;
         for (int i = 0; i < 120; i++) strcat(big, "Tom and Sue went to the park. ");
-        CHECK(ptq_zs_encode(tok, big, " They were happy.", 0, &r[4], &e) == 0);
+        CHECK(ptq_ll_encode(tok, big, " They were happy.", 0, &r[4], &e) == 0);
         CHECK(r[4].n > m.cfg.max_seq + 1);
         ptq_state s;
         CHECK(ptq_state_init(&s, &m, m.cfg.max_seq, &e) == 0);
         double lb[5], lu[5];
         int gb[5], gu[5];
-        ptq_zs_stats sb = {0, 0, 0, 0, 0}, su = {0, 0, 0, 0, 0};
-        CHECK(ptq_zs_score(&m, &s, r, 4, 1, lb, gb, &sb, &e) == 0);
-        CHECK(ptq_zs_score(&m, &s, r, 4, 0, lu, gu, &su, &e) == 0);
-        CHECK(ptq_zs_score(&m, &s, r + 4, 1, 1, lb + 4, gb + 4, &sb, &e) == 0);
-        CHECK(ptq_zs_score(&m, &s, r + 4, 1, 0, lu + 4, gu + 4, &su, &e) == 0);
+        ptq_ll_stats sb = {0, 0, 0, 0, 0}, su = {0, 0, 0, 0, 0};
+        CHECK(ptq_ll_score(&m, &s, r, 4, 1, lb, gb, &sb, &e) == 0);
+        CHECK(ptq_ll_score(&m, &s, r, 4, 0, lu, gu, &su, &e) == 0);
+        CHECK(ptq_ll_score(&m, &s, r + 4, 1, 1, lb + 4, gb + 4, &sb, &e) == 0);
+        CHECK(ptq_ll_score(&m, &s, r + 4, 1, 0, lu + 4, gu + 4, &su, &e) == 0);
         CHECK(sb.tokens_forwarded < su.tokens_forwarded); /* the context ran once */
         CHECK(sb.tokens_requests == su.tokens_requests);
         CHECK(sb.truncated == 1 && su.truncated == 1);

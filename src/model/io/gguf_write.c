@@ -80,8 +80,9 @@ static void kv_bool(buf *b, const char *k, int v) {
 /* ---- what each tensor becomes ---- */
 typedef struct {
     char name[64];
-    const ptq_linear *lin; /* NULL: a plain fp32 vector/matrix in src */
+    const ptq_linear *lin; /* NULL: a plain fp32 vector/matrix in src (or src16) */
     const float *src;
+    const ptq_w16 *src16; /* the embedding resident in 16 bits (src NULL) */
     int64_t ne0, ne1; /* ne1 0: 1-D */
     int type;         /* ggml type */
     int qk_heads;     /* > 0: reorder rows from rotate-half to adjacent pairs, per head of ne0/.. rows */
@@ -149,9 +150,10 @@ static void put_f16(unsigned char *p, float v) {
 
 /* One row of a quantized linear as blocks; accumulates the squared error
  * the fp16 scales add (against the model's dequantized weight). */
-static void encode_row(const ptq_qweight *q, int64_t r, int type, unsigned char *dst, double *e2, double *w2) {
+static void encode_row(const ptq_qweight *q, int64_t r, int type, unsigned char *dst, double *e2, double *w2,
+                       uint8_t *cbuf) {
     int n = q->in, ng = q->ngroups, gs = q->group ? q->group : q->in;
-    const uint8_t *c = q->codes + (size_t)r * n;
+    const uint8_t *c = ptq_qweight_row_codes(q, (int)r, cbuf);
     int bb = type == PTQ_GGML_Q4_0 ? 18 : type == PTQ_GGML_Q4_1 ? 20 : type == PTQ_GGML_Q5_0 ? 22
              : type == PTQ_GGML_Q5_1 ? 24 : 34;
     for (int b0 = 0; b0 < n; b0 += 32, dst += bb) {
@@ -191,16 +193,30 @@ static void encode_row(const ptq_qweight *q, int64_t r, int type, unsigned char 
     }
 }
 
+/* Row r of a tensor in fp32, read from the form the model holds it in
+ * (fp32, 16-bit storage, or a qweight alone): no whole-model fp32 copy. */
+static const float *row_f32(const wtensor *t, int64_t r, float *buf) {
+    const ptq_linear *l = t->lin;
+    size_t off = (size_t)r * t->ne0;
+    if (l ? !!l->w : !!t->src) return (l ? l->w : t->src) + off;
+    const ptq_w16 *w16 = l ? &l->w16 : t->src16;
+    if (w16 && w16->w) ptq_w16_row(w16->dtype, w16->w + off, buf, (int)t->ne0);
+    else ptq_qweight_dequant_rows(l->qw, (int)r, 1, buf);
+    return buf;
+}
+
 static int write_tensor(FILE *fp, const wtensor *t, ptq_gguf_write_stats *st, ptq_err *err) {
     unsigned char *out = ptq_calloc(t->nbytes ? t->nbytes : 1, 1, err);
-    if (!out) return -1;
+    float *wbuf = ptq_calloc((size_t)t->ne0, sizeof(float), err);
+    uint8_t *cbuf = ptq_calloc((size_t)t->ne0, 1, err);
+    if (!out || !wbuf || !cbuf) return free(out), free(wbuf), free(cbuf), -1;
     int64_t rows = t->ne1 ? t->ne1 : 1;
     size_t rb = t->nbytes / (size_t)rows;
     double e2 = 0, w2 = 0;
     for (int64_t r = 0; r < rows; r++) {
         int64_t sr = src_row(t, r);
         unsigned char *dst = out + (size_t)r * rb;
-        const float *w = t->lin ? t->lin->w + (size_t)sr * t->ne0 : t->src + (size_t)sr * t->ne0;
+        const float *w = t->type == PTQ_GGML_F32 || t->type == PTQ_GGML_F16 ? row_f32(t, sr, wbuf) : NULL;
         if (t->type == PTQ_GGML_F32)
             memcpy(dst, w, (size_t)t->ne0 * 4);
         else if (t->type == PTQ_GGML_F16)
@@ -210,8 +226,9 @@ static int write_tensor(FILE *fp, const wtensor *t, ptq_gguf_write_stats *st, pt
                 e2 += (double)d * d, w2 += (double)w[j] * w[j];
             }
         else
-            encode_row(t->lin->qw, sr, t->type, dst, &e2, &w2);
+            encode_row(t->lin->qw, sr, t->type, dst, &e2, &w2, cbuf);
     }
+    free(wbuf), free(cbuf);
     if (t->lin && t->lin->qw) {
         st->err2 += e2, st->w2 += w2;
         double rel = w2 > 0 ? sqrt(e2 / w2) : 0;
@@ -310,18 +327,18 @@ int ptq_gguf_save(const char *path, const ptq_model *m, const ptq_tokenizer *tok
     wtensor *t = ptq_calloc((size_t)nt_max, sizeof *t, err);
     if (!t) return -1;
     int nt = 0;
-    t[nt++] = (wtensor){"token_embd.weight", NULL, m->tok_emb, c->dim, c->vocab_size, PTQ_GGML_F32, 0, 0, 0};
+    t[nt++] = (wtensor){"token_embd.weight", NULL, m->tok_emb, &m->emb16, c->dim, c->vocab_size, PTQ_GGML_F32, 0, 0, 0};
     static const char *const ln[PTQ_LIN_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output",
                                                   "ffn_gate", "ffn_up", "ffn_down"};
     for (int l = 0; l < c->n_layers; l++) {
         const ptq_layer *L = &m->layers[l];
         wtensor *w = &t[nt++];
-        *w = (wtensor){"", NULL, L->rms_att, c->dim, 0, PTQ_GGML_F32, 0, 0, 0};
+        *w = (wtensor){"", NULL, L->rms_att, NULL, c->dim, 0, PTQ_GGML_F32, 0, 0, 0};
         snprintf(w->name, sizeof w->name, "blk.%d.attn_norm.weight", l);
         for (int i = 0; i < PTQ_LIN_COUNT; i++) {
             const ptq_linear *li = &L->lin[i];
             w = &t[nt++];
-            *w = (wtensor){"", li, NULL, li->in, li->out, type_of(li), 0, 0, 0};
+            *w = (wtensor){"", li, NULL, NULL, li->in, li->out, type_of(li), 0, 0, 0};
             if (permute && i <= PTQ_LIN_K) w->qk_heads = i == PTQ_LIN_Q ? c->n_heads : c->n_kv_heads;
             snprintf(w->name, sizeof w->name, "blk.%d.%s.weight", l, ln[i]);
             if (w->type == PTQ_GGML_F16 && li->qw) st->f16_linears++;
@@ -329,17 +346,17 @@ int ptq_gguf_save(const char *path, const ptq_model *m, const ptq_tokenizer *tok
             st->linears++;
             if (i < 3 && li->bias) {
                 w = &t[nt++];
-                *w = (wtensor){"", NULL, li->bias, li->out, 0, PTQ_GGML_F32, 0, 0, 0};
+                *w = (wtensor){"", NULL, li->bias, NULL, li->out, 0, PTQ_GGML_F32, 0, 0, 0};
                 snprintf(w->name, sizeof w->name, "blk.%d.%s.bias", l, ln[i]);
             }
         }
         w = &t[nt++];
-        *w = (wtensor){"", NULL, L->rms_ffn, c->dim, 0, PTQ_GGML_F32, 0, 0, 0};
+        *w = (wtensor){"", NULL, L->rms_ffn, NULL, c->dim, 0, PTQ_GGML_F32, 0, 0, 0};
         snprintf(w->name, sizeof w->name, "blk.%d.ffn_norm.weight", l);
     }
-    t[nt++] = (wtensor){"output_norm.weight", NULL, m->rms_final, c->dim, 0, PTQ_GGML_F32, 0, 0, 0};
-    if (m->lm_head.w != m->tok_emb || m->lm_head.qw) {
-        t[nt] = (wtensor){"output.weight", &m->lm_head, NULL, c->dim, c->vocab_size, type_of(&m->lm_head), 0, 0, 0};
+    t[nt++] = (wtensor){"output_norm.weight", NULL, m->rms_final, NULL, c->dim, 0, PTQ_GGML_F32, 0, 0, 0};
+    if (m->lm_head.owns_w || m->lm_head.qw) {
+        t[nt] = (wtensor){"output.weight", &m->lm_head, NULL, NULL, c->dim, c->vocab_size, type_of(&m->lm_head), 0, 0, 0};
         if (m->lm_head.qw) st->quantized++;
         st->linears++;
         nt++;

@@ -58,7 +58,10 @@ static int load_hf(const char *path, const char *tok_path, ptq_model *m, ptq_tok
 static int load_ptqfile(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
     cJSON *meta = NULL;
     if (ptq_file_load(path, m, &meta, err)) return -1;
-    ptq_model_drop_shadow(m); /* quantized linears live as their qweight alone */
+    if (ptq_model_drop_shadow(m, err)) { /* quantized linears live as their packed qweight alone */
+        cJSON_Delete(meta), ptq_model_free(m);
+        return -1;
+    }
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(t, "kind"), *tp = cJSON_GetObjectItemCaseSensitive(t, "path");
     const char *k = tok_path ? NULL : cJSON_IsString(kind) ? kind->valuestring : "";

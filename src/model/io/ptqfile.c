@@ -134,8 +134,12 @@ static int add_qweight(olist *L, const char *base, const ptq_qweight *qw) {
     static const char *const qd[9] = {"", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"};
     char nm[112];
     size_t n = (size_t)qw->out * qw->in, ng = (size_t)qw->out * qw->ngroups;
-    uint8_t *codes = malloc(code_bytes(n, qw->bits)), *zero = malloc(ng);
-    if (codes) pack_codes(qw->codes, n, qw->bits, codes);
+    uint8_t *codes = malloc(code_bytes(n, qw->bits)), *zero = malloc(ng), *tmp = NULL;
+    ptq_err e2;
+    const uint8_t *src = codes ? ptq_qweight_byte_codes(qw, &tmp, &e2) : NULL;
+    if (src) pack_codes(src, n, qw->bits, codes);
+    else free(codes), codes = NULL;
+    free(tmp);
     for (size_t i = 0; zero && i < ng; i++) zero[i] = (uint8_t)qw->zero[i];
     snprintf(nm, sizeof nm, "%s.weight", base);
     otensor *t = add_owned(L, nm, "packed", qd[qw->bits], codes, code_bytes(n, qw->bits), 2, qw->out, qw->in, 0);
@@ -849,8 +853,15 @@ static int load_ops(ireader *R, ptq_model *m, const cJSON *ops, uint32_t version
         }
         const char *where = st->valuestring;
         if ((kind = ptq_op_kind_parse(kd->valuestring)) < 0 || ptq_op_kind_version(kind) > (int)version) {
-            rc = ptq_fail(R->err, "%s: op at %s has kind '%s', not one of format version %u's", R->path, where,
-                          kd->valuestring, version);
+            char have[256] = "";
+            for (int k = 1; k < PTQ_OP_KINDS; k++)
+                if (ptq_op_kind_version(k) <= (int)version)
+                    snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", k > 1 ? ", " : "",
+                             ptq_op_kind_name(k));
+            rc = ptq_fail(R->err,
+                          "%s: op at %s needs kernel '%s', which this build does not have for format version %u "
+                          "(ops it has: %s)",
+                          R->path, where, kd->valuestring, version, have);
             break;
         }
         if ((int)n != want) {
