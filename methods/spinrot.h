@@ -24,9 +24,9 @@
      .help = "Cayley SGD steps (-1: one epoch of the calibration windows at batch size `batch`)"},                     \
     {.name = "batch", .type = PTQ_OPT_INT, .def = "0", .lo = 0, .hi = 4096,                                            \
      .help = "windows per step (0: all calibration windows; then the lowest-loss iterate is kept)"},                   \
-    {.name = "lr", .type = PTQ_OPT_FLOAT, .def = "1e-3", .lo = 0.0, .hi = 1000.0,                                      \
+    {.name = "lr", .type = PTQ_OPT_FLOAT, .def = "0.03", .lo = 0.0, .hi = 1000.0,                                      \
      .help = "Cayley SGD learning rate (cosine schedule to 0)"},                                                        \
-    {.name = "line_search", .type = PTQ_OPT_INT, .def = "4", .lo = 0, .hi = 30,                                        \
+    {.name = "line_search", .type = PTQ_OPT_INT, .def = "8", .lo = 0, .hi = 30,                                        \
      .help = "full batch: step sizes tried per step (lr, lr/4, ...; the first that lowers the CE; 0: plain SGD)"},     \
     {.name = "checkpoint", .type = PTQ_OPT_STRING, .def = "",                                                          \
      .help = "learning: checkpoint file (resumed from when it exists; another run's is refused)"},                     \

@@ -2,7 +2,7 @@
  * rotated FP model still equals the original; at W4A4KV4 the block-output
  * MSE over all calibration windows (held fixed) of the learned vectors is
  * below the one of the initial vectors in every block; perplexity of
- * both variants printed; finetune without the Householder is refused. */
+ * both variants printed; finetune without the Householder and ft_epochs 0 are refused. */
 #include "perplexity.h"
 #include "spintest.h"
 
@@ -45,6 +45,7 @@ int main(void) {
     if (!open_assets()) return tu_done("test_ruquant_ft");
     check_fp_equal("ruquant", "finetune=true,ft_epochs=1");
     check_refused("ruquant", "W4A4KV4", "finetune=true,householder=false", "householder");
+    check_refused("ruquant", "W4A4KV4", "finetune=true,ft_epochs=0", "ft_epochs");
     test_ft();
     close_assets();
     return tu_done("test_ruquant_ft");

@@ -98,13 +98,17 @@ static void check_learning(const char *method, const char *bits, const char *opt
     ptq_model_free(&m);
 }
 
-/* A finished run's checkpoint resumes to the same rotations; another run's is refused. */
+static char g_ckpt[128], g_ckopts[320]; /* stories260K's finished spinquant checkpoint and its options */
+
+/* A finished run's checkpoint resumes to the same rotations; the one of a
+ * run with other options or of another method is refused (another model:
+ * main). */
 static void check_checkpoint(void) {
     ptq_err err = {{0}};
-    char path[128], o1[320], o2[320];
-    snprintf(path, sizeof path, "/tmp/ptq_spin_ckpt_%d.bin", (int)getpid());
+    char *path = g_ckpt, *o1 = g_ckopts, o2[320];
+    snprintf(path, sizeof g_ckpt, "/tmp/ptq_spin_ckpt_%d.bin", (int)getpid());
     unlink(path);
-    snprintf(o1, sizeof o1, "nsamples=2,seqlen=32,steps=4,weights=rtn,checkpoint=%s,checkpoint_every=2", path);
+    snprintf(o1, sizeof g_ckopts, "nsamples=2,seqlen=32,steps=4,weights=rtn,checkpoint=%s,checkpoint_every=2", path);
     snprintf(o2, sizeof o2, "%s,momentum=0.5", o1);
     ptq_model a, b;
     cJSON *ia = cJSON_CreateObject(), *ib = cJSON_CreateObject();
@@ -121,8 +125,8 @@ static void check_checkpoint(void) {
     }
     if (!ra) ptq_model_free(&a);
     if (!rb) ptq_model_free(&b);
-    check_refused("spinquant", "W4A4KV4", o2, "resume"); /* other options: refused */
-    unlink(path);
+    check_refused("spinquant", "W4A4KV4", o2, "another model or method");   /* other options */
+    check_refused("respinquant", "W4A4KV4", o1, "another model or method"); /* another method */
     cJSON_Delete(ia), cJSON_Delete(ib);
 }
 
@@ -136,7 +140,9 @@ int main(void) {
     if (open_model_assets("tinystories-656k", "models/tinystories-656k/model.safetensors")) {
         check_learning("spinquant", "W16A4KV4", CAL, 1);
         check_learning("respinquant", "W4A4KV4", CAL ",rank=-1", 0);
+        if (*g_ckpt) check_refused("spinquant", "W4A4KV4", g_ckopts, "another model or method"); /* another model */
         close_assets();
     }
+    if (*g_ckpt) unlink(g_ckpt);
     return tu_done("test_spinquant_learn_slow");
 }
