@@ -11,9 +11,14 @@
  * 5. Weights by GPTQ (default) or RTN, per-channel symmetric; activations
  *    per-token asymmetric; KV asymmetric, group 128 within a head.
  * Deviations / resolved ambiguities:
- *  - Training length is scaled to the calibration set: one epoch of the
- *    nsamples windows at batch 8 (SpinQuant: 100 steps x 8 = 800 windows of
- *    2048 tokens, one epoch), lr 1.5, cosine to 0, fp32 (not bf16).
+ *  - Training: 8 full-batch steps over the nsamples calibration windows
+ *    (SpinQuant: 100 steps of 8 windows, one epoch), fp32 (not bf16). Each
+ *    step is a backtracking line search along the Cayley direction: sizes
+ *    lr, lr/4, ... (8 of them, lr 0.03 on a cosine) until one lowers the
+ *    calibration CE; none: stop. The lowest-CE iterate is kept. SpinQuant's
+ *    fixed step (lr 1.5, t <= 1/|W|_1) raises the CE on the toy models:
+ *    their straight-through gradient is a descent direction only over a
+ *    short, model-dependent range (spinlearn.c).
  *  - rotation=random uses seeded Haar-random orthogonal R1/R2 and
  *    rotation=hadamard random-sign Hadamards, both without training (the
  *    paper's ablation rows); sizes without a known Hadamard fall back to a

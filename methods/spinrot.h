@@ -20,11 +20,14 @@
 #define PTQ_SPIN_OPTS(rot_default)                                                                                     \
     {.name = "rotation", .type = PTQ_OPT_STRING, .def = rot_default, .choices = "random|hadamard|learned",             \
      .help = "rotations: random orthogonal, random Hadamard (no training) or learned from the Hadamard"},              \
-    {.name = "steps", .type = PTQ_OPT_INT, .def = "-1", .lo = -1, .hi = 1000000,                                       \
+    {.name = "steps", .type = PTQ_OPT_INT, .def = "8", .lo = -1, .hi = 1000000,                                        \
      .help = "Cayley SGD steps (-1: one epoch of the calibration windows at batch size `batch`)"},                     \
-    {.name = "batch", .type = PTQ_OPT_INT, .def = "8", .lo = 1, .hi = 4096, .help = "windows per step"},              \
-    {.name = "lr", .type = PTQ_OPT_FLOAT, .def = "1.5", .lo = 0.0, .hi = 1000.0,                                       \
+    {.name = "batch", .type = PTQ_OPT_INT, .def = "0", .lo = 0, .hi = 4096,                                            \
+     .help = "windows per step (0: all calibration windows; then the lowest-loss iterate is kept)"},                   \
+    {.name = "lr", .type = PTQ_OPT_FLOAT, .def = "0.03", .lo = 0.0, .hi = 1000.0,                                      \
      .help = "Cayley SGD learning rate (cosine schedule to 0)"},                                                        \
+    {.name = "line_search", .type = PTQ_OPT_INT, .def = "8", .lo = 0, .hi = 30,                                        \
+     .help = "full batch: step sizes tried per step (lr, lr/4, ...; the first that lowers the CE; 0: plain SGD)"},     \
     {.name = "checkpoint", .type = PTQ_OPT_STRING, .def = "",                                                          \
      .help = "learning: checkpoint file (resumed from when it exists; another run's is refused)"},                     \
     {.name = "checkpoint_every", .type = PTQ_OPT_INT, .def = "10", .lo = 0, .hi = 1000000,                             \

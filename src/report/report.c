@@ -12,6 +12,7 @@
 #include "report.h"
 
 #include "latency_table.h"
+#include "losscurve.h"
 #include "stats.h"
 #include "task.h"
 
@@ -735,6 +736,7 @@ int ptq_report(const ptq_rowset *rs, const ptq_report_opts *o, FILE *out, ptq_er
     for (int i = 0; i < rs->n; i++) ptq_report_add_unique(models, &nm, MAXL, ptq_row_str(rs->rows[i], "model"));
     cJSON *summary = cJSON_CreateArray();
     for (int i = 0; i < nm && !rc; i++) rc = report_model(rs, models[i], o, rec, out, tex_all, figs, summary, err);
+    if (!rc && o->plots) rc = ptq_report_loss_curves(rs, o, figs, err);
     if (!rc) rc = write_summary(summary, o, err);
     cJSON_Delete(summary);
     fclose(tex_all);

@@ -2,10 +2,11 @@
  * state, step and RNG states, so a resumed run continues bit for bit.
  *
  * Layout (little-endian host order, this machine's floats):
- *   "PTQTRAIN" u32 version=1 | u32 len, identity | i64 step | u8 has_rng, 4 x u64
+ *   "PTQTRAIN" u32 version=2 | u32 len, identity | i64 step | u8 has_rng, 4 x u64
  *   u32 nparam, per parameter: u32 len, name, i32 kind, rows, cols, rows*cols f32
  *   u8 has_adam [i64 t, per parameter: u8 present [m f32..., v f32...]]
  *   u8 has_cayley [i64 t, 4 x u64 rng, per parameter: u8 present [buf f32...]]
+ *   u8 has_best [f64 loss, i64 step, per parameter: u8 present [f32...]]
  *   u64 FNV-1a of every byte before it.
  * Written to PATH.tmp.<pid>, flushed, fsync'd, renamed over PATH: a kill at
  * any moment leaves the previous checkpoint or the new one, never a torn
@@ -19,7 +20,7 @@
 #include "train.h"
 
 #define MAGIC "PTQTRAIN"
-enum { VERSION = 1 };
+enum { VERSION = 2 };
 
 typedef struct {
     FILE *f;
@@ -89,6 +90,17 @@ static void write_body(wr *w, const ptq_ckpt_info *info, const ptq_params *P, co
             int has = i < cay->n && cay->buf[i];
             put_u8(w, (uint8_t)has);
             if (has) put(w, cay->buf[i], (size_t)ptq_param_size(&P->p[i]) * sizeof(float));
+        }
+    }
+    const ptq_best *b = info->best;
+    put_u8(w, b != NULL);
+    if (b) {
+        put(w, &b->loss, sizeof b->loss);
+        put_i64(w, b->step);
+        for (int i = 0; i < P->n; i++) {
+            int has = i < b->n && b->val[i];
+            put_u8(w, (uint8_t)has);
+            if (has) put(w, b->val[i], (size_t)ptq_param_size(&P->p[i]) * sizeof(float));
         }
     }
 }
@@ -217,6 +229,25 @@ static int parse(rd *r, const char *path, ptq_ckpt_info *info, ptq_params *P, pt
             size_t n = (size_t)ptq_param_size(&P->p[i]) * sizeof(float);
             const void *a = get(r, n);
             if (apply && a) memcpy(cay->buf[i], a, n);
+        }
+    }
+    ptq_best *b = info->best;
+    uint8_t hb = get_u8(r);
+    if (!r->bad && hb != (b != NULL))
+        return ptq_fail(err, "%s: checkpoint %s a best-iterate record, the run %s", path, hb ? "holds" : "lacks",
+                        b ? "keeps one" : "does not");
+    if (hb) {
+        const void *lv = get(r, sizeof b->loss);
+        int64_t bs = get_i64(r);
+        if (apply && lv) memcpy(&b->loss, lv, sizeof b->loss), b->step = bs;
+        for (int i = 0; i < P->n && !r->bad; i++) {
+            int has = get_u8(r), want_has = i < b->n && b->val[i];
+            if (has != want_has)
+                return ptq_fail(err, "%s: best-iterate copy of %s does not match the run", path, P->p[i].name);
+            if (!has) continue;
+            size_t n = (size_t)ptq_param_size(&P->p[i]) * sizeof(float);
+            const void *a = get(r, n);
+            if (apply && a) memcpy(b->val[i], a, n);
         }
     }
     if (r->bad || r->off != r->n) return ptq_fail(err, "%s: checkpoint is truncated or has trailing bytes", path);

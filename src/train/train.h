@@ -200,10 +200,20 @@ double ptq_orth_error(const float *M, int n);
  * method (e.g. "stories260K sha256:... spinquant w4a4 ..."); load refuses a
  * file whose identity, parameter names or shapes differ. Either optimizer
  * may be NULL. */
+/* The lowest-loss iterate seen so far (ptq_train_loop's keep_best): loss,
+ * the step it was scored at, a copy of every trainable parameter
+ * (val[i] NULL for the others). */
+typedef struct {
+    double loss;
+    long step;
+    float **val;
+    int n;
+} ptq_best;
 typedef struct {
     const char *identity;
     long step;
-    ptq_rng *rng; /* NULL: not stored */
+    ptq_rng *rng;   /* NULL: not stored */
+    ptq_best *best; /* NULL: not stored */
 } ptq_ckpt_info;
 int ptq_ckpt_save(const char *path, const ptq_ckpt_info *info, const ptq_params *P, const ptq_adamw *adam,
                   const ptq_cayley *cay, ptq_err *err);
@@ -258,6 +268,22 @@ typedef struct {
     int (*after_step)(void *ctx, long step, double loss, double gnorm, ptq_err *err);
     void *step_ctx;
     const double *val_loss; /* NULL, or shown on the progress line ("val -" while NaN) */
+    /* keep_best: every step's windows are the same fixed set (the whole
+     * objective), so a step's mean loss is the objective at the iterate it
+     * starts from. The loop keeps the iterate with the lowest one, scores
+     * the last iterate with one more forward pass, and ends on the best
+     * (checkpointed with the rest). *best_loss / *best_step (when not NULL):
+     * its loss and the number of updates it took (0: the initial point). */
+    int keep_best;
+    double *best_loss;
+    long *best_step;
+    /* line_search (with keep_best and Cayley SGD alone): up to this many
+     * step sizes per step, the scheduled one then each 1/4 of the previous;
+     * the first whose iterate lowers the objective is taken, none: no move.
+     * Every step then descends, and the loop stops (as finished) at the
+     * first step where no size does; the extra cost is one forward pass of
+     * the windows per size tried. */
+    int line_search;
 } ptq_train_loop_opts;
 /* Run (or resume) the optimization. A non-finite loss or gradient stops it
  * with "<label>: loss is not finite (nan) at step S" (or "gradient ...") and

@@ -90,14 +90,19 @@ static inline void check_refused(const char *method, const char *bits, const cha
     if (!rc) ptq_model_free(&m);
 }
 
-static inline int open_assets(void) {
+/* name: a registered model ("stories260K", "tinystories-656k"); file: its asset. */
+static inline int open_model_assets(const char *name, const char *file) {
     ptq_err err = {{0}};
-    if (!tu_asset("models/stories260K/stories260K.bin") || ptq_open_model("stories260K", NULL, &g_ref, &g_tok, &err) ||
+    if (!tu_asset(file) || ptq_open_model(name, NULL, &g_ref, &g_tok, &err) ||
         ptq_text_tokens("tinystories", g_tok, &g_toks, &err)) {
-        fprintf(stderr, "stories260K not available, end-to-end part skipped: %s\n", err.msg);
+        fprintf(stderr, "%s not available, end-to-end part skipped: %s\n", name, err.msg);
         return 0;
     }
     return 1;
+}
+
+static inline int open_assets(void) {
+    return open_model_assets("stories260K", "models/stories260K/stories260K.bin");
 }
 
 static inline void close_assets(void) {

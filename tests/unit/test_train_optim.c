@@ -412,6 +412,98 @@ static void test_loop_kill(void) {
     run_free(&b);
 }
 
+/* ---- line search + best iterate on a fixed window set ---- */
+
+static long g_fail_at = -1; /* the batch provider fails at this step (an interrupted run) */
+
+static int fixed_batch(void *ctx, long step, int w, ptq_rng *r, int *tok, int *tgt, int *T, ptq_err *err) {
+    (void)ctx, (void)r;
+    if (step == g_fail_at) return ptq_fail(err, "interrupted at step %ld", step);
+    ptq_rng q;
+    ptq_rng_seed(&q, 1000 + (uint64_t)w); /* the same windows at every step */
+    *T = 12;
+    for (int t = 0; t < *T; t++)
+        tok[t] = (int)(ptq_rng_u64(&q) % 5);
+    for (int t = 0; t < *T; t++)
+        tgt[t] = t + 1 < *T ? tok[t + 1] : -1;
+    return 0;
+}
+
+/* 3-bit activations and a random lm_head (zero in make_model): the loss
+ * depends on the rotation. */
+static void coarse(run *r) {
+    ptq_rng q;
+    ptq_rng_seed(&q, 31);
+    for (int i = 0; i < r->m.lm_head.out * r->m.lm_head.in; i++)
+        r->m.lm_head.w[i] = (float)ptq_rng_normal(&q);
+    for (int l = 0; l < r->m.cfg.n_layers; l++)
+        for (int j = 0; j < PTQ_LIN_COUNT; j++)
+            r->m.layers[l].lin[j].aq.bits = 3;
+}
+
+/* Cayley SGD alone with keep_best and a line search: every recorded step
+ * lowers the objective (a step where no size does is the last), the loop
+ * ends on an iterate whose objective (scored
+ * again here) is the best loss it reports, below the start; an interrupted
+ * run resumes (best iterate from the checkpoint) to the same bits; a line
+ * search without keep_best is refused. */
+static void test_line_search(void) {
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/ptq_test_ls_%ld.ckpt", (long)getpid());
+    remove(path);
+    ptq_err err = {{0}};
+    run a, b;
+    run_init(&a), run_init(&b);
+    coarse(&a), coarse(&b);
+    double la[10], lb[10], best = NAN, bestb = NAN;
+    long bstep = -1;
+    ptq_train_loop_opts o = {.label = "ls-test",
+                             .steps = 10,
+                             .accum = 3,
+                             .cay = &a.cay,
+                             .cay_lr = 0.5,
+                             .identity = "tiny ls-test",
+                             .seed = 7,
+                             .batch = fixed_batch,
+                             .losses = la,
+                             .quiet = 1,
+                             .keep_best = 1,
+                             .line_search = 6,
+                             .best_loss = &best,
+                             .best_step = &bstep};
+    CHECK(ptq_train_loop(&a.tm, a.tp, &o, &err) == 0);
+    int run_steps = 0, down = 1;
+    for (int s = 0; s < 10 && isfinite(la[s]); s++, run_steps++)
+        if (s > 0) down &= la[s] < la[s - 1];
+    double f = 0;
+    int tok[12], tgt[12], T;
+    for (int w = 0; w < 3; w++) {
+        double l;
+        CHECK(fixed_batch(NULL, 0, w, NULL, tok, tgt, &T, &err) == 0);
+        CHECK(ptq_train_forward(&a.tm, a.tp, tok, tgt, T, NULL, &l, &err) == 0);
+        f += l / 3;
+    }
+    printf("line search: loss %.5f -> %.5f over %d steps (iterate %ld kept), objective at the end %.5f\n", la[0], best,
+           run_steps, bstep, f);
+    CHECK(run_steps >= 2 && down && best < la[0] && f == best && bstep == (run_steps == 10 ? 10 : run_steps - 1));
+    /* interrupted at step 5 (checkpoint of step 4 on disk), resumed: the same end */
+    o.cay = &b.cay, o.losses = lb, o.best_loss = &bestb, o.ckpt_path = path, o.ckpt_every = 2;
+    g_fail_at = 5;
+    CHECK(ptq_train_loop(&b.tm, b.tp, &o, &err) == -1 && strstr(err.msg, "interrupted at step 5"));
+    run_free(&b);
+    run_init(&b);
+    coarse(&b);
+    o.cay = &b.cay;
+    g_fail_at = -1;
+    CHECK(ptq_train_loop(&b.tm, b.tp, &o, &err) == 0);
+    CHECK(same_state(&a, &b) && bestb == best);
+    /* a line search needs keep_best */
+    o.keep_best = 0, o.ckpt_path = NULL;
+    CHECK(ptq_train_loop(&b.tm, b.tp, &o, &err) == -1 && strstr(err.msg, "line search needs keep_best"));
+    remove(path);
+    run_free(&a), run_free(&b);
+}
+
 int main(void) {
     ptq_rng_seed(&rng, 1);
     test_loop_kill();
@@ -419,5 +511,6 @@ int main(void) {
     test_adamw();
     test_cayley();
     test_loop_and_resume();
+    test_line_search();
     return tu_done("test_train_optim");
 }
