@@ -1,4 +1,4 @@
-/* test_ruquant_ft.c — RUQuant stage 2 (finetune=true) on stories260K: the
+/* test_ruquant_ft_slow.c — RUQuant stage 2 (finetune=true) on stories260K: the
  * rotated FP model still equals the original; at W4A4KV4 the block-output
  * MSE over all calibration windows (held fixed) of the learned vectors is
  * below the one of the initial vectors in every block; perplexity of
