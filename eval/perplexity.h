@@ -13,17 +13,7 @@
 
 #include "datasets.h"
 #include "model.h"
-
-enum { PTQ_PPL_GPTQ = 0, PTQ_PPL_HALFWINDOW = 1 };
-
-typedef struct {
-    int seqlen;        /* 0 = model max_seq */
-    int protocol;      /* PTQ_PPL_* */
-    int denom_hf;      /* 1: nwin*L (published numbers), 0: tokens scored */
-    int limit_windows; /* 0 = all */
-    int bos_id;        /* for halfwindow: BOS that replaces each window's first token (-1 = none) */
-    int progress;      /* show a progress bar */
-} ptq_ppl_opts;
+#include "scorer.h"
 
 typedef struct {
     double ppl, nll_sum;
@@ -54,11 +44,5 @@ int ptq_ppl_opt_parse(ptq_ppl_opts *o, const char *key, const char *val, ptq_err
 void ptq_ppl_metrics(cJSON *metrics, const ptq_ppl_result *r, const ptq_ppl_opts *o);
 /* 0 if name is a registered text dataset, else an error listing them. */
 int ptq_text_dataset_check(const char *name, ptq_err *err);
-
-/* NLL of one window's targets t in [first, T-1) (predicting win[t+1]), fp64,
- * summed in per-thread partials (deterministic for a given thread count). */
-double ptq_window_nll(const float *logits, const int *win, int T, int first, int vocab);
-/* log p(target | logits row) computed stably in fp64. */
-double ptq_logprob(const float *logits, int vocab, int target);
 
 #endif

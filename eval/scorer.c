@@ -1,10 +1,34 @@
 /* scorer.c — see scorer.h. */
 #include "scorer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- rolling windows ---- */
+double ptq_logprob(const float *logits, int vocab, int target) {
+    float mx = logits[0];
+    for (int i = 1; i < vocab; i++) mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0.0;
+    for (int i = 0; i < vocab; i++) sum += exp((double)logits[i] - mx);
+    return (double)logits[target] - mx - log(sum);
+}
+
+double ptq_window_nll(const float *logits, const int *win, int T, int first, int vocab) {
+    /* per-position terms summed in position order: the same sum at any thread count */
+    int n = T - 1 - first;
+    double s = 0, *lp = n > 0 ? malloc((size_t)n * sizeof(double)) : NULL;
+    if (!lp) { /* the same terms in the same order, on one thread */
+        for (int t = first; t < T - 1; t++) s -= ptq_logprob(logits + (size_t)t * vocab, vocab, win[t + 1]);
+        return s;
+    }
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) lp[i] = ptq_logprob(logits + (size_t)(first + i) * vocab, vocab, win[first + i + 1]);
+    for (int i = 0; i < n; i++) s -= lp[i];
+    free(lp);
+    return s;
+}
+
 int ptq_rolling_plan(const ptq_config *c, const ptq_tokens *toks, const ptq_ppl_opts *o, ptq_rolling *r,
                      ptq_err *err) {
     memset(r, 0, sizeof *r);

@@ -8,7 +8,7 @@
  *    ptq_rolling splits it into windows (perplexity.h protocols: disjoint
  *    windows of L tokens, targets from `first`, BOS in the first slot for
  *    halfwindow); ptq_rolling_window gives window w's tokens and
- *    ptq_window_nll (perplexity.h) scores its logits. Perplexity and KLD
+ *    ptq_window_nll scores its logits. Perplexity and KLD
  *    (ptq_eval_windows), the streamed cell and the streamed FP perplexity
  *    all take their windows from here.
  *  - Log-likelihood of continuations (loglikelihood): ptq_ll_encode splits
@@ -20,10 +20,27 @@
 
 #include "datasets.h"
 #include "model.h"
-#include "perplexity.h"
 #include "tokenizer.h"
 
 /* ---- rolling windows ---- */
+/* Perplexity protocols (perplexity.h) and the window options. */
+enum { PTQ_PPL_GPTQ = 0, PTQ_PPL_HALFWINDOW = 1 };
+
+typedef struct {
+    int seqlen;        /* 0 = model max_seq */
+    int protocol;      /* PTQ_PPL_* */
+    int denom_hf;      /* 1: nwin*L (published numbers), 0: tokens scored */
+    int limit_windows; /* 0 = all */
+    int bos_id;        /* for halfwindow: BOS that replaces each window's first token (-1 = none) */
+    int progress;      /* show a progress bar */
+} ptq_ppl_opts;
+
+/* NLL of one window's targets t in [first, T-1) (predicting win[t+1]), fp64,
+ * summed in position order (the same sum at any thread count). */
+double ptq_window_nll(const float *logits, const int *win, int T, int first, int vocab);
+/* log p(target | logits row) computed stably in fp64. */
+double ptq_logprob(const float *logits, int vocab, int target);
+
 typedef struct {
     const ptq_tokens *toks;
     long nwin;  /* windows scored (limit_windows applied) */
