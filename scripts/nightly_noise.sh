@@ -7,6 +7,7 @@
 #   scripts/nightly_noise.sh --runs 10                       # quiet machine: expect 0 alarms
 #   scripts/nightly_noise.sh --runs 5 --load 2               # 2 busy competing threads: expect 0 alarms
 #   scripts/nightly_noise.sh --runs 3 --slowdown kgemm:1.2   # the integer GEMM 20% slower: expect alarms
+#   scripts/nightly_noise.sh --runs 5 --slowdown linear:1.2  # every packed linear 20% slower: expect alarms
 # --full runs the whole nightly (accuracy too) instead of its latency part.
 # Exit 0 when every run behaved as expected (no alarm without --slowdown, an
 # alarm in every run with it), 1 otherwise, 2 on a usage error.
@@ -19,11 +20,11 @@ while [ $# -gt 0 ]; do
     --load) LOAD=${2:?}; shift 2 ;;
     --slowdown) SLOW=${2:?}; shift 2 ;;
     --full) PART=""; shift ;;
-    *) echo "usage: scripts/nightly_noise.sh [--runs N] [--load THREADS] [--slowdown kgemm:F] [--full]" >&2; exit 2 ;;
+    *) echo "usage: scripts/nightly_noise.sh [--runs N] [--load THREADS] [--slowdown kgemm:F|linear:F] [--full]" >&2; exit 2 ;;
     esac
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ && "$LOAD" =~ ^[0-9]+$ ]] || { echo "error: --runs N >= 1, --load THREADS >= 0" >&2; exit 2; }
-[ -z "$SLOW" ] || [[ "$SLOW" =~ ^kgemm:[0-9.]+$ ]] || { echo "error: --slowdown kgemm:F expected, got '$SLOW'" >&2; exit 2; }
+[ -z "$SLOW" ] || [[ "$SLOW" =~ ^(kgemm|linear):[0-9.]+$ ]] || { echo "error: --slowdown kgemm:F or linear:F expected, got '$SLOW'" >&2; exit 2; }
 LOADERS=()
 stop_load() { for p in "${LOADERS[@]}"; do kill "$p" 2>/dev/null; done; }
 trap stop_load EXIT

@@ -230,22 +230,34 @@ static void gemv_int(const ptq_kacts *a, const ptq_kpacked *w, const float *bias
     }
 }
 
-/* Test-only: PTQ_TEST_SLOWDOWN=kgemm:F (1 < F <= 4) makes this kernel do F
- * times its work on average (F - 1 of its calls run twice: the same output
- * again), so the latency gate's test can inject a known slowdown. Read once. */
-static double slow_extra, slow_owed;
+/* Test-only: PTQ_TEST_SLOWDOWN=K:F (1 < F <= 4), K = kgemm (this integer
+ * GEMM) or linear (a whole packed linear: activation quantization, GEMM and
+ * side branches), makes that kernel do F times its work on average (F - 1
+ * of its calls run twice: the same output again), so the latency gate's
+ * test can inject a known slowdown. Read once. */
+static double slow_kgemm, slow_linear;
 __attribute__((constructor)) static void read_slowdown(void) {
     const char *s = getenv("PTQ_TEST_SLOWDOWN");
-    if (s && !strncmp(s, "kgemm:", 6) && atof(s + 6) > 1 && atof(s + 6) <= 4) slow_extra = atof(s + 6) - 1;
-    else if (s && *s) fprintf(stderr, "warning: PTQ_TEST_SLOWDOWN=%s ignored (expected kgemm:F, 1 < F <= 4)\n", s);
+    const char *f = s ? strchr(s, ':') : NULL;
+    double F = f ? atof(f + 1) : 0;
+    int ok = F > 1 && F <= 4;
+    if (ok && !strncmp(s, "kgemm:", 6)) slow_kgemm = F - 1;
+    else if (ok && !strncmp(s, "linear:", 7)) slow_linear = F - 1;
+    else if (s && *s) fprintf(stderr, "warning: PTQ_TEST_SLOWDOWN=%s ignored (expected kgemm:F or linear:F, 1 < F <= 4)\n", s);
+}
+
+int ptq_test_slowdown_runs(int linear) {
+    static double owed[2];
+    double extra = linear ? slow_linear : slow_kgemm;
+    if (extra > 0 && (owed[linear] += extra) >= 1) return owed[linear] -= 1, 2;
+    return 1;
 }
 
 int ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, ptq_err *err) {
     if (a->K != w->in || a->ngroups != w->ngroups || (w->ngroups > 1 && a->group != w->group))
         return ptq_fail(err, "kgemm: activations (K=%d, %d groups) do not match weights (in=%d, %d groups)", a->K,
                         a->ngroups, w->in, w->ngroups);
-    int direct = (w->bits == 4 && w->group % 8 == 0) || w->bits == 8, runs = 1;
-    if (slow_extra > 0 && (slow_owed += slow_extra) >= 1) slow_owed -= 1, runs = 2;
+    int direct = (w->bits == 4 && w->group % 8 == 0) || w->bits == 8, runs = ptq_test_slowdown_runs(0);
     for (int r = 0; r < runs; r++)
         if (a->T <= 4 && direct && w->kpad <= PTQ_KG_KCHUNK && ptq_kern_isa() == PTQ_ISA_AVX512VNNI)
             gemv_int(a, w, bias, y);

@@ -47,4 +47,9 @@ void ptq_kw16_micro_avx512(int mr, const float *A, int lda, const float *B, int 
 void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale, int32_t *zero);
 void *ptq_kalloc64(size_t bytes); /* zeroed, 64-byte aligned; free() */
 
+/* Test-only slowdown switch (kgemm.c, PTQ_TEST_SLOWDOWN): how many times
+ * to run this call of the integer GEMM (linear = 0) or of a whole packed
+ * linear (linear = 1): 1, or 2 for the share of calls the switch repeats. */
+int ptq_test_slowdown_runs(int linear);
+
 #endif

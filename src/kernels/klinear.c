@@ -13,8 +13,8 @@ void ptq_kern_set_w16_prefill(ptq_w16_prefill m) { g_w16 = m; }
 ptq_w16_prefill ptq_kern_w16_prefill(void) { return g_w16; }
 const char *ptq_w16_prefill_name(ptq_w16_prefill m) { return m == PTQ_W16_INT8 ? "int8-act" : "fp32"; }
 
-int ptq_lin_kernel_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
-                           int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err) {
+static int lin_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
+                       int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err) {
     const ptq_kpacked *w = &k->w;
     int sparse_done = 0;
     if (a_bits < 16) {
@@ -52,4 +52,12 @@ size_t ptq_lin_kernel_bytes(const ptq_lin_kernel *k) {
     else if (k->side_dense) b += sizeof(float) * (size_t)k->w.out * k->w.in;
     if (k->sp.rowptr) b += ptq_kcsr_bytes(&k->sp);
     return b;
+}
+
+int ptq_lin_kernel_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
+                           int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err) {
+    int rc = 0;
+    for (int r = ptq_test_slowdown_runs(1); r > 0 && !rc; r--) /* 1 unless the test-only switch is set */
+        rc = lin_forward(k, x, T, a_bits, a_sym, a_clip, a_group, bias, acts, y, err);
+    return rc;
 }
