@@ -53,6 +53,15 @@ static void put_str(wr *w, const char *s) {
     put(w, s, strlen(s));
 }
 
+/* An optional fp32 buffer per parameter (NULL: none), each flagged by a byte. */
+static void put_bufs(wr *w, const ptq_params *P, float *const *bufs, int nbufs) {
+    for (int i = 0; i < P->n; i++) {
+        int has = i < nbufs && bufs[i];
+        put_u8(w, (uint8_t)has);
+        if (has) put(w, bufs[i], (size_t)ptq_param_size(&P->p[i]) * sizeof(float));
+    }
+}
+
 static void write_body(wr *w, const ptq_ckpt_info *info, const ptq_params *P, const ptq_adamw *adam,
                        const ptq_cayley *cay) {
     put(w, MAGIC, 8);
@@ -86,22 +95,14 @@ static void write_body(wr *w, const ptq_ckpt_info *info, const ptq_params *P, co
     if (cay) {
         put_i64(w, cay->t);
         put(w, cay->rng.s, sizeof cay->rng.s);
-        for (int i = 0; i < P->n; i++) {
-            int has = i < cay->n && cay->buf[i];
-            put_u8(w, (uint8_t)has);
-            if (has) put(w, cay->buf[i], (size_t)ptq_param_size(&P->p[i]) * sizeof(float));
-        }
+        put_bufs(w, P, cay->buf, cay->n);
     }
     const ptq_best *b = info->best;
     put_u8(w, b != NULL);
     if (b) {
         put(w, &b->loss, sizeof b->loss);
         put_i64(w, b->step);
-        for (int i = 0; i < P->n; i++) {
-            int has = i < b->n && b->val[i];
-            put_u8(w, (uint8_t)has);
-            if (has) put(w, b->val[i], (size_t)ptq_param_size(&P->p[i]) * sizeof(float));
-        }
+        put_bufs(w, P, b->val, b->n);
     }
 }
 
@@ -156,6 +157,20 @@ static int64_t get_i64(rd *r) {
 static uint8_t get_u8(rd *r) {
     const uint8_t *q = get(r, 1);
     return q ? *q : 0;
+}
+
+/* put_bufs' records, checked against the run's buffers (what names them). */
+static int get_bufs(rd *r, const char *path, const ptq_params *P, float **bufs, int nbufs, const char *what,
+                    int apply, ptq_err *err) {
+    for (int i = 0; i < P->n && !r->bad; i++) {
+        int has = get_u8(r), want_has = i < nbufs && bufs[i];
+        if (has != want_has) return ptq_fail(err, "%s: %s of %s does not match the run", path, what, P->p[i].name);
+        if (!has) continue;
+        size_t n = (size_t)ptq_param_size(&P->p[i]) * sizeof(float);
+        const void *a = get(r, n);
+        if (apply && a) memcpy(bufs[i], a, n);
+    }
+    return 0;
 }
 
 /* Walk the file; with apply = 0 only check it against P and the optimizers. */
@@ -221,15 +236,7 @@ static int parse(rd *r, const char *path, ptq_ckpt_info *info, ptq_params *P, pt
         int64_t t = get_i64(r);
         const void *cr = get(r, sizeof cay->rng.s);
         if (apply && cr) cay->t = t, memcpy(cay->rng.s, cr, sizeof cay->rng.s);
-        for (int i = 0; i < P->n && !r->bad; i++) {
-            int has = get_u8(r), want_has = i < cay->n && cay->buf[i];
-            if (has != want_has)
-                return ptq_fail(err, "%s: Cayley SGD state of %s does not match the run", path, P->p[i].name);
-            if (!has) continue;
-            size_t n = (size_t)ptq_param_size(&P->p[i]) * sizeof(float);
-            const void *a = get(r, n);
-            if (apply && a) memcpy(cay->buf[i], a, n);
-        }
+        if (get_bufs(r, path, P, cay->buf, cay->n, "Cayley SGD state", apply, err)) return -1;
     }
     ptq_best *b = info->best;
     uint8_t hb = get_u8(r);
@@ -240,15 +247,7 @@ static int parse(rd *r, const char *path, ptq_ckpt_info *info, ptq_params *P, pt
         const void *lv = get(r, sizeof b->loss);
         int64_t bs = get_i64(r);
         if (apply && lv) memcpy(&b->loss, lv, sizeof b->loss), b->step = bs;
-        for (int i = 0; i < P->n && !r->bad; i++) {
-            int has = get_u8(r), want_has = i < b->n && b->val[i];
-            if (has != want_has)
-                return ptq_fail(err, "%s: best-iterate copy of %s does not match the run", path, P->p[i].name);
-            if (!has) continue;
-            size_t n = (size_t)ptq_param_size(&P->p[i]) * sizeof(float);
-            const void *a = get(r, n);
-            if (apply && a) memcpy(b->val[i], a, n);
-        }
+        if (get_bufs(r, path, P, b->val, b->n, "best-iterate copy", apply, err)) return -1;
     }
     if (r->bad || r->off != r->n) return ptq_fail(err, "%s: checkpoint is truncated or has trailing bytes", path);
     if (apply) {
