@@ -100,6 +100,16 @@ static int loop_mem_init(loop_mem *m, const ptq_params *P, const ptq_train_loop_
     return 0;
 }
 
+/* save = 1: the parameters and the Cayley momentum -> (sv, mom); 0: back. */
+static void search_point(ptq_tmodel *tm, ptq_cayley *c, ptq_best *sv, float **mom, int save) {
+    best_copy(sv, &tm->P, save);
+    for (int i = 0; i < c->n; i++) {
+        if (!c->buf[i]) continue;
+        size_t n = sizeof(float) * ptq_param_size(&tm->P.p[i]);
+        save ? memcpy(mom[i], c->buf[i], n) : memcpy(c->buf[i], mom[i], n);
+    }
+}
+
 /* A Cayley step along the current gradient that lowers the objective f
  * (line_search sizes, see train.h); sv: the point and optimizer state to
  * come back to. *taken: the size taken (0: none). */
@@ -108,16 +118,12 @@ static int cayley_search(ptq_tmodel *tm, ptq_tape *tp, const ptq_train_loop_opts
     ptq_cayley *c = o->cay;
     ptq_rng crng = c->rng, r2;
     long ct = c->t;
-    best_copy(sv, &tm->P, 1);
-    for (int i = 0; i < c->n; i++)
-        if (c->buf[i]) memcpy(mom[i], c->buf[i], sizeof(float) * ptq_param_size(&tm->P.p[i]));
+    search_point(tm, c, sv, mom, 1);
     *taken = 0;
     for (int k = 0; k < o->line_search; k++, lr *= 0.25) {
         double fn;
         if (k > 0) { /* back to the point and state the step started from */
-            best_copy(sv, &tm->P, 0);
-            for (int i = 0; i < c->n; i++)
-                if (c->buf[i]) memcpy(c->buf[i], mom[i], sizeof(float) * ptq_param_size(&tm->P.p[i]));
+            search_point(tm, c, sv, mom, 0);
             c->rng = crng, c->t = ct;
         }
         if (ptq_cayley_step(c, &tm->P, lr, err)) return -1;
@@ -128,9 +134,7 @@ static int cayley_search(ptq_tmodel *tm, ptq_tape *tp, const ptq_train_loop_opts
             return 0;
         }
     }
-    best_copy(sv, &tm->P, 0); /* no size lowered it: stay */
-    for (int i = 0; i < c->n; i++)
-        if (c->buf[i]) memcpy(c->buf[i], mom[i], sizeof(float) * ptq_param_size(&tm->P.p[i]));
+    search_point(tm, c, sv, mom, 0); /* no size lowered it: stay */
     c->rng = crng, c->t = ct + 1;
     return 0;
 }
