@@ -67,20 +67,21 @@ int cmd_train(int argc, char **argv) {
     ptq_err err;
     if (ptq_pretrain_load(argv[optind], &cfg, &err)) return ptq_cli_error(2, "%s", err.msg);
     if (ptq_pretrain_run(&cfg, stop, &r, &err)) return ptq_cli_error(1, "%s", err.msg);
+    const char *blas = getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "default";
     double ratio = r.sgemm_gflops > 0 ? r.model_gflops / r.sgemm_gflops : NAN;
     printf("%s: %ld steps (from %ld), train loss %.4f, val loss %.4f, %ld tokens in %.1fs = %.0f tok/s\n", cfg.name,
            r.steps, r.step0, r.train_loss, r.val_loss, r.tokens, r.seconds, r.tokens_per_sec);
     printf("throughput: %.3g FLOP/token (6N + 6 L T d) -> %.2f GFLOP/s; sgemm %.2f GFLOP/s on %dx%dx%d; ratio %.1f%% "
-           "(%d threads)\n",
+           "(%d threads, OpenBLAS kernels %s)\n",
            r.flops_per_token, r.model_gflops, r.sgemm_gflops, cfg.seq_len, cfg.model.hidden_dim, cfg.model.dim,
-           100 * ratio, ptq_num_threads());
+           100 * ratio, ptq_num_threads(), blas);
     printf("{\"task\":\"train\",\"name\":\"%s\",\"out\":\"%s\",\"config_sha256\":\"%s\",\"params\":%ld,\"steps\":%ld,"
            "\"resumed_from\":%ld,\"train_loss\":%.6f,\"val_loss\":%.6f,\"expected_val_loss\":%.4g,\"tokens\":%ld,"
            "\"seconds\":%.2f,\"tokens_per_sec\":%.1f,\"flops_per_token\":%.6g,\"model_gflops\":%.4f,"
-           "\"sgemm_gflops\":%.4f,\"flop_ratio\":%.4f,\"threads\":%d,\"finished\":%s}\n",
+           "\"sgemm_gflops\":%.4f,\"flop_ratio\":%.4f,\"threads\":%d,\"openblas_coretype\":\"%s\",\"finished\":%s}\n",
            cfg.name, cfg.out, cfg.sha256, r.params, r.steps, r.step0, r.train_loss, r.val_loss,
            isfinite(cfg.expected_val_loss) ? cfg.expected_val_loss : -1.0, r.tokens, r.seconds, r.tokens_per_sec,
-           r.flops_per_token, r.model_gflops, r.sgemm_gflops, ratio, ptq_num_threads(),
+           r.flops_per_token, r.model_gflops, r.sgemm_gflops, ratio, ptq_num_threads(), blas,
            r.steps == cfg.steps ? "true" : "false");
     return 0;
 }
