@@ -15,7 +15,8 @@ static void usage(FILE *f) {
                "  --resume         skip cells whose rows are already in DIR (any shard); required when\n"
                "                   the results file already has rows\n"
                "  --dry-run        print the plan (cell keys, done/todo) and exit\n"
-               "  --only KEY       run only cells whose key starts with KEY (repeatable, comma list)\n"
+               "  --only KEY       run only cells whose key or id (model|method|bits|sSEED) starts with KEY\n"
+               "                   (repeatable, comma list)\n"
                "  --shard I/N      run cells with index %% N == I into results.shard-I-of-N.jsonl; without it,\n"
                "                   mpirun (OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE) or a Slurm array\n"
                "                   (SLURM_ARRAY_TASK_ID/COUNT) sets the shard\n"
@@ -115,10 +116,10 @@ static int check_only(const ptq_experiment *e, const char *only) {
     for (char *sv = NULL, *k = strtok_r(buf, ",", &sv); k; k = strtok_r(NULL, ",", &sv)) {
         int hit = 0;
         for (int i = 0; i < e->ncells && !hit; i++)
-            hit = !strncmp(e->cells[i].key, k, strlen(k));
+            hit = ptq_cell_selected(&e->cells[i], k);
         if (!hit)
             return ptq_cli_error(2,
-                                 "sweep: --only %s: no cell of experiment %s has a key starting with it "
+                                 "sweep: --only %s: no cell of experiment %s has a key or id starting with it "
                                  "(`sweep --dry-run` lists the keys)",
                                  k, e->name);
     }

@@ -689,6 +689,16 @@ void ptq_row_key(const char *cell_key, const char *task, char out[65]) {
     ptq_sha256_buf(buf, strlen(buf), out);
 }
 
+static int prefix_of(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
+
+int ptq_cell_selected(const ptq_cell *c, const char *only) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", only);
+    for (char *sv = NULL, *k = strtok_r(buf, ",", &sv); k; k = strtok_r(NULL, ",", &sv))
+        if (prefix_of(c->key, k) || prefix_of(c->id, k)) return 1;
+    return 0;
+}
+
 /* sha256 used in keys for a model spec (named model: registry hash; file:
  * its hash; HF directory: model.safetensors' hash). */
 static int model_sha256(const char *model, char out[65], ptq_err *err) {

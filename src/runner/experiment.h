@@ -36,6 +36,9 @@ int ptq_experiment_keys(ptq_experiment *e, ptq_err *err);
 void ptq_experiment_free(ptq_experiment *e);
 
 void ptq_row_key(const char *cell_key, const char *task, char out[65]);
+/* Does a `--only` list (comma-separated prefixes of a cell key or of a cell id
+ * such as "stories260K|quarot") select this cell? */
+int ptq_cell_selected(const ptq_cell *c, const char *only);
 /* Keys accepted in "overrides" (NULL-terminated): limit (zero-shot items),
  * limit_windows, seqlen, ppl_protocol (gptq|halfwindow), ppl_denominator
  * (tokens|hf), zeroshot_bos. */

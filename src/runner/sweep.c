@@ -81,12 +81,7 @@ int ptq_sweep_load(const ptq_sweep_opts *o, ptq_experiment *e, char **cfg_text, 
 
 static int selected(const ptq_sweep_opts *o, const ptq_cell *c) {
     if (c->index % o->nshards != o->shard) return 0;
-    if (!o->only[0]) return 1;
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", o->only);
-    for (char *sv = NULL, *k = strtok_r(buf, ",", &sv); k; k = strtok_r(NULL, ",", &sv))
-        if (!strncmp(c->key, k, strlen(k))) return 1;
-    return 0;
+    return !o->only[0] || ptq_cell_selected(c, o->only);
 }
 
 static int cell_done(const ptq_cell *c, const ptq_rowset *have) {

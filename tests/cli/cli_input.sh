@@ -26,6 +26,8 @@ expect 2 "--dataset: an empty name" "$BIN" ppl --model stories260K --dataset wik
 expect 2 "--only nosuchkey: no cell of experiment quickstart" "$BIN" sweep $Q --dry-run --only nosuchkey --out "$T/q"
 key=$("$BIN" sweep $Q --dry-run --out "$T/q" | sed -n 's/^  \[  0\] \([0-9a-f]*\) .*/\1/p')
 expect 0 "1 selected" "$BIN" sweep $Q --dry-run --only "$key" --out "$T/q"
+# ... or by the id a row shows: model|method|bits|sSEED (3 seeds of quarot W4A4 in the quickstart)
+expect 0 "3 selected" "$BIN" sweep $Q --dry-run --only "stories260K|quarot|W4A4|" --out "$T/q"
 # launcher shard variables
 sweep_env() { env "$@" "$BIN" sweep $Q --dry-run --out "$T/q"; }
 for v in abc -1 "" 1x; do
