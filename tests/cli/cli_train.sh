@@ -99,7 +99,7 @@ expect 0 "| 0 | qkv_proj.in | 64 |" "$BIN" stats "$T/full/step4" --nsamples 2 --
 cmp -s "$T/full/step4/model.safetensors" "$T/full/model.safetensors" && fail "the snapshot is the final model"
 
 # the zoo quickstart sweep plans on a trained model (every method x 3 bit-widths + the FP row)
-expect 0 "plan: 28 selected" "$BIN" sweep experiments/zoo/quickstart_zoo.json --dry-run --models "$T/full" --out "$T/qs"
+expect 0 "plan: 31 selected" "$BIN" sweep experiments/zoo/quickstart_zoo.json --dry-run --models "$T/full" --out "$T/qs"
 
 # scripts/zoo_stats.sh: the snapshot, the final model and a reference side by side; each cell is the
 # maximum over layers of the model's own stats table
