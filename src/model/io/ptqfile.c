@@ -567,6 +567,7 @@ typedef struct {
     itensor *t;
     int n;
     ptq_err *err;
+    int compact; /* quantized linears keep their qweight alone (no fp32 copy) */
 } ireader;
 
 static const char *const known_kinds[] = {"embedding",   "norm",   "weight",        "bias",   "side",
@@ -836,7 +837,9 @@ static int load_linear(ireader *R, const char *base, ptq_linear *li) {
     if (!rc) rc = load_side(R, base, li, qw);
     if (rc || !qw) return ptq_qweight_free(qw), rc ? -1 : 0;
     ptq_qweight_count_side(qw);
-    return ptq_linear_set_qweight(li, qw, R->err); /* w = the dequantized codes */
+    if (ptq_linear_set_qweight(li, qw, R->err)) return -1; /* w = the dequantized codes */
+    if (R->compact) free(li->w), li->w = NULL; /* one linear's fp32 at a time */
+    return R->compact ? ptq_qweight_compact(qw, R->err) : 0;
 }
 
 /* Parse "layers.<l>.<lin>.in", "lm_head.in", "layers.<l>.qk", "layers.<l>.resid<k>". */
@@ -1083,14 +1086,14 @@ static int check_fixed(const char *path, const unsigned char *map, size_t size, 
 }
 
 static int load_body(const char *path, const unsigned char *map, size_t size, ptq_model *m, cJSON **meta,
-                     ptq_err *err) {
+                     int compact, ptq_err *err) {
     uint32_t ver = 0;
     uint64_t jl = 0;
     size_t poff = 0, joff = 0;
     if (check_fixed(path, map, size, &ver, &jl, &poff, &joff, err)) return -1;
     size_t pl = ver >= 4 ? joff - poff : size - poff;
     cJSON *h = cJSON_ParseWithLength((const char *)map + joff, (size_t)jl);
-    ireader R = {path, NULL, 0, err};
+    ireader R = {path, NULL, 0, err, compact};
     ptq_config c;
     int rc = -1;
     if (!cJSON_IsObject(h)) {
@@ -1142,6 +1145,10 @@ out:
 }
 
 int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err) {
+    return ptq_file_load_ex(path, m, meta, 0, err);
+}
+
+int ptq_file_load_ex(const char *path, ptq_model *m, cJSON **meta, int compact, ptq_err *err) {
     memset(m, 0, sizeof *m);
     if (meta) *meta = NULL;
     int fd = ptq_open_regular(path, err);
@@ -1158,7 +1165,7 @@ int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err) {
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return ptq_fail(err, "%s: mmap failed: %s", path, strerror(errno));
-    int rc = load_body(path, map, (size_t)st.st_size, m, meta, err);
+    int rc = load_body(path, map, (size_t)st.st_size, m, meta, compact, err);
     munmap(map, (size_t)st.st_size);
     return rc;
 }

@@ -149,8 +149,11 @@ void ptq_file_abort(ptq_file_writer *w);
  * of the header's "meta" object (caller frees). Verifies magic, version,
  * lengths, sha256, every tensor's name/kind/dtype/shape/range. Packed
  * weights come back as the linears' qweights (packed.h builds the kernels
- * from them). */
+ * from them), with w their dequantized fp32 copy. */
 int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err);
+/* compact 1: as ptq_model_drop_shadow after the load, linear by linear (no
+ * fp32 copy of the quantized weights; the peak is one linear's). */
+int ptq_file_load_ex(const char *path, ptq_model *m, cJSON **meta, int compact, ptq_err *err);
 /* 1 if the file starts with the magic. */
 int ptq_file_detect(const char *path);
 
