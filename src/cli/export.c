@@ -18,8 +18,9 @@ static void usage(void) {
            "Saves the quantized model (format: src/model/io/ptqfile.h); `--model FILE.ptq` loads it back.\n"
            "--format gguf writes a llama.cpp GGUF (weight-only methods without online ops; each linear in the\n"
            "block type that holds its grid exactly: Q4_0/Q4_1/Q5_0/Q5_1/Q8_0; scales rounded to fp16).\n"
-           "--stream quantizes an HF checkpoint block by block (block-wise methods), keeping each block as its\n"
-           "packed codes: a 7B-class model is exported without ever holding it in fp32.\n");
+           "--stream quantizes an HF checkpoint block by block (block-wise methods) and writes each block to\n"
+           "FILE.tmp as soon as it is quantized (renamed to FILE at the end): a 7B-class model is exported\n"
+           "holding one block and the embedding and lm_head, never the whole model.\n");
     ptq_cli_cell_help(stdout);
     ptq_cli_bitspec_help(stdout);
 }
@@ -57,6 +58,11 @@ static int export_gguf(const ptq_cell *cell, ptq_prepared *p, const char *out, p
     printf("\nfp16 scale rounding: relative error %.3e over the quantized weights (worst %.3e in %s)\n",
            st.scale_rel_err, st.max_rel, st.max_rel_tensor[0] ? st.max_rel_tensor : "-");
     return 0;
+}
+
+static int write_block(void *w, const ptq_model *m, int l, ptq_err *err) {
+    (void)err; /* the writer reports into the err it was begun with: the same */
+    return ptq_file_put_block(w, m, l);
 }
 
 int cmd_export(int argc, char **argv) {
@@ -100,7 +106,14 @@ int cmd_export(int argc, char **argv) {
     }
     ptq_prepared p;
     rc = 1;
-    if (stream ? ptq_prepare_stream(&cell, &p, &err) : ptq_prepare(&cell, 0, &p, &err)) goto out0;
+    /* streamed to a .ptq: each block is written as soon as it is quantized, then freed */
+    ptq_file_writer *w = stream && !gguf ? ptq_file_begin(out, &err) : NULL;
+    ptq_stream_sink sink = {write_block, w};
+    if (stream && !gguf && !w) goto out0;
+    if (stream ? ptq_prepare_stream(&cell, w ? &sink : NULL, &p, &err) : ptq_prepare(&cell, 0, &p, &err)) {
+        ptq_file_abort(w);
+        goto out0;
+    }
     if (gguf) {
         rc = export_gguf(&cell, &p, out, &err);
         ptq_prepared_free(&p);
@@ -109,7 +122,7 @@ int cmd_export(int argc, char **argv) {
     cJSON *meta = export_meta(&cell, &p);
     double t1 = ptq_now_sec();
     ptq_file_stats fs;
-    if (!ptq_file_save_ex(out, &p.m, meta, NULL, &fs, &err)) {
+    if (!(w ? ptq_file_finish(w, &p.m, meta, &fs) : ptq_file_save_ex(out, &p.m, meta, NULL, &fs, &err))) {
         printf("exported %s %s %s -> %s (quantized in %.1f s, saved in %.2f s): %zu bytes, %d of %d linears "
                "packed, %ld sparse entries, %d online ops\n",
                p.m.name, cell.method->name, cell.q.text, out, p.quant_seconds, ptq_now_sec() - t1, fs.file_bytes,

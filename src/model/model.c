@@ -222,7 +222,7 @@ int ptq_model_drop_shadow(ptq_model *m, ptq_err *err) {
 }
 
 /* fp32 -> 16-bit storage of dtype when exact; 0 at the first value that is not. */
-static int narrow_exact(int dtype, const float *w, size_t n, uint16_t *out) {
+int ptq_narrow_exact(int dtype, const float *w, size_t n, uint16_t *out) {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &w[i], sizeof u);
@@ -236,10 +236,10 @@ static int narrow_exact(int dtype, const float *w, size_t n, uint16_t *out) {
 
 /* *w (n floats) into 16-bit storage *w16 when exact; frees *w. */
 static int narrow_one(float **w, ptq_w16 *w16, int dtype, size_t n, int ld, ptq_err *err) {
-    if (!*w || !narrow_exact(dtype, *w, n, NULL)) return 0;
+    if (!*w || !ptq_narrow_exact(dtype, *w, n, NULL)) return 0;
     uint16_t *h = ptq_calloc(n, sizeof *h, err);
     if (!h) return -1;
-    narrow_exact(dtype, *w, n, h);
+    ptq_narrow_exact(dtype, *w, n, h);
     free(*w);
     *w = NULL;
     *w16 = (ptq_w16){h, dtype, ld};

@@ -139,6 +139,8 @@ int ptq_model_drop_shadow(ptq_model *m, ptq_err *err);
  * Otherwise it stays fp32. Fails only out of memory. */
 enum { PTQ_NARROW_EMB = 1, PTQ_NARROW_LM_HEAD = 2 };
 int ptq_model_narrow(ptq_model *m, int dtype, int which, ptq_err *err);
+/* 1 when each of w[0..n) is exactly a value of dtype (PTQ_W16_*); out (may be NULL) receives them. */
+int ptq_narrow_exact(int dtype, const float *w, size_t n, uint16_t *out);
 
 /* In place: row[0..n) <- softmax, row[n..L) <- 0 (the attention's causal
  * softmax; the training forward calls the same function). */

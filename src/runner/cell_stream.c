@@ -41,6 +41,7 @@ typedef struct {
     eval_set *ev; /* the ppl tasks, scored block by block */
     int nev;
     int keep; /* other tasks: each block stays after its pass, compact (qweights, no fp32 copy) */
+    const ptq_stream_sink *sink; /* export --stream: each block goes there once quantized, then is freed */
     ptq_calib cal;
     float *Xc;
     double quant_sec, load_sec;
@@ -205,6 +206,7 @@ static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq
     if (!rc && bm->block_end) rc = bm->block_end(mst, &r->m, l, err);
     double t2 = ptq_now_sec();
     if (!rc) rc = eval_block(r, l, s, err);
+    if (!rc && r->sink) rc = r->sink->block(r->sink->ctx, &r->m, l, err);
     if (!r->keep) layer_free(L);
     else /* the quantized block stays as its packed qweights; full-precision linears (fp16) in fp32 */
         for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++)
@@ -389,7 +391,7 @@ static int stream_open(stream_run *r, ptq_cell *cell, ptq_stream_block_stat **b,
     return (r->ev = ptq_calloc(cell->ntasks + 1, sizeof *r->ev, err)) ? 0 : -1;
 }
 
-int ptq_prepare_stream(ptq_cell *cell, ptq_prepared *p, ptq_err *err) {
+int ptq_prepare_stream(ptq_cell *cell, const ptq_stream_sink *sink, ptq_prepared *p, ptq_err *err) {
     stream_run r;
     memset(&r, 0, sizeof r);
     memset(p, 0, sizeof *p);
@@ -398,7 +400,8 @@ int ptq_prepare_stream(ptq_cell *cell, ptq_prepared *p, ptq_err *err) {
         return ptq_wrap(err, "streamed cell %s %s %s", cell->model, cell->method->name, cell->q.text);
     r.cell = cell;
     r.me = cell->method;
-    r.keep = 1; /* every block stays, compact */
+    r.keep = !sink; /* every block stays, compact, unless it goes to the sink */
+    r.sink = sink;
     if (!(r.info = cJSON_CreateObject())) return ptq_fail(err, "out of memory");
     ptq_state s;
     memset(&s, 0, sizeof s);

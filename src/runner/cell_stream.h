@@ -37,10 +37,18 @@ typedef struct {
  * entries. */
 int ptq_run_cell_stream(ptq_cell *c, cJSON *rows_out, ptq_stream_block_stat *blocks, ptq_err *err);
 
+/* Where each block goes once quantized (`export --stream` writes it to the
+ * file at once); the block is freed after block() returns. */
+typedef struct {
+    int (*block)(void *ctx, const ptq_model *m, int l, ptq_err *err);
+    void *ctx;
+} ptq_stream_sink;
+
 /* ptq_prepare for a streamed cell (same rules): the same pass without
- * evaluation windows, every block kept compact, so p->m is the quantized
- * model (packed codes, 16-bit outer tensors where exact) without a whole
- * fp32 model ever in RAM; `export --stream` writes it. */
-int ptq_prepare_stream(ptq_cell *c, ptq_prepared *p, ptq_err *err);
+ * evaluation windows, without a whole fp32 model ever in RAM. sink NULL:
+ * every block kept compact, so p->m is the quantized model (packed codes,
+ * 16-bit outer tensors where exact). Otherwise each block goes to the sink
+ * and is freed: p->m keeps the outer tensors and empty block slots. */
+int ptq_prepare_stream(ptq_cell *c, const ptq_stream_sink *sink, ptq_prepared *p, ptq_err *err);
 
 #endif

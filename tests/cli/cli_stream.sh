@@ -38,14 +38,15 @@ b=$(cd "$T" && "$BIN" run --model "$T/tiny" --method rtn --bits W4A8KV8 "${zcfg[
 [ "$(metrics "$a" | wc -l)" = 3 ] && [ "$(metrics "$a")" = "$(metrics "$b")" ] ||
     fail "streamed zeroshot/kld/ppl differ from in RAM: $(metrics "$a") vs $(metrics "$b") $b"
 
-# export --stream: quantized block by block, kept as packed codes, written
-# from that compact model: the same file byte for byte as the in-RAM export
+# export --stream: each block written to FILE.tmp as soon as it is quantized,
+# renamed at the end: the same file byte for byte as the in-RAM export
 for mb in gptq:W4A16 quarot:W4A8KV8; do
     ecfg=(--model "$T/tiny" --tokenizer "$ATOK" --method "${mb%%:*}" --bits "${mb##*:}" --calib tinystories-calib
         --nsamples 4 --calib-seqlen 32)
     expect 0 "exported" "$BIN" export "${ecfg[@]}" --out "$T/a.ptq"
     expect 0 "exported" "$BIN" export "${ecfg[@]}" --out "$T/b.ptq" --stream
     cmp -s "$T/a.ptq" "$T/b.ptq" || fail "$mb: export --stream wrote a different file than the in-RAM export"
+    [ ! -e "$T/b.ptq.tmp" ] || fail "$mb: export --stream left $T/b.ptq.tmp behind"
 done
 expect 2 "not a Hugging Face checkpoint" "$BIN" export --model stories260K --method rtn --bits W4A16 --out "$T/c.ptq" \
     --stream

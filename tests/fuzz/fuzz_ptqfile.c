@@ -3,7 +3,8 @@
  * re-signed — the payload length, the padding and the sha256 made to match
  * the bytes, as an honest writer would — so that mutations of the JSON
  * header and the payload reach the semantic checks behind the checksum. A
- * file that loads runs one forward pass of two tokens. */
+ * file that loads runs one forward pass of two tokens. Versions 1..3 have
+ * the header first, version 4 the payload at 128 and the header last. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,12 +27,30 @@ static void load(const uint8_t *data, size_t size) {
     fuzz_file_close(fd);
 }
 
+/* Version 4: payload at 128, the last jl bytes the JSON; sha256 of payload + JSON + fixed[0..32). */
+static int resign4(uint8_t *d, size_t size, uint64_t jl) {
+    if (size < 128) return 0;
+    if (jl > size - 128) jl = size - 128, memcpy(d + 16, &jl, 8);
+    uint64_t pl = size - 128 - jl;
+    memcpy(d + 24, &pl, 8);
+    memset(d + FIXED, 0, 128 - FIXED);
+    uint8_t *cat = malloc(size - 128 + 32);
+    char hex[65];
+    if (!cat) return 0;
+    memcpy(cat, d + 128, size - 128), memcpy(cat + size - 128, d, 32);
+    ptq_sha256_buf(cat, size - 128 + 32, hex);
+    free(cat);
+    memcpy(d + 32, hex, 64);
+    return 1;
+}
+
 /* The fixed header made consistent with the bytes that follow it. */
 static int resign(uint8_t *d, size_t size) {
     if (size < FIXED) return 0;
     uint32_t ver;
     uint64_t jl, pl;
     memcpy(&ver, d + 8, 4), memcpy(&jl, d + 16, 8);
+    if (ver >= 4) return resign4(d, size, jl);
     if (jl > size - FIXED) jl = size - FIXED, memcpy(d + 16, &jl, 8);
     size_t poff = (FIXED + (size_t)jl + ALIGN - 1) / ALIGN * ALIGN;
     if (poff > size) return 0;

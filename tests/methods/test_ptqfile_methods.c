@@ -7,7 +7,12 @@
  * kind): the same quantized weights (codes, scales, zeros, side data) and
  * bit-identical dequantized weights, the in-memory model's logits and
  * perplexity on a few windows; the packed forward runs on kernels built from
- * the loaded qweights. */
+ * the loaded qweights. RTN and GPTQ W4A16 and QuaRot W4A4KV4 also run on the
+ * model with its embedding rounded to bf16 (as a bf16 checkpoint loads):
+ * the file stores the embedding as bf16 for RTN and GPTQ (half the bytes of
+ * f32: the file is that much smaller than the f32 one of format 3) and as f32
+ * for QuaRot (rotated: no longer bf16 values); the loaded model holds it in
+ * that dtype and gives the same logits bit for bit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +30,7 @@ static ptq_model g_ref;
 static ptq_tokenizer *g_tok;
 static ptq_tokens g_toks;
 
-static int quantize(const char *method, const char *bits, ptq_model *m, ptq_err *err) {
+static int quantize(const char *method, const char *bits, const ptq_model *ref, ptq_model *m, ptq_err *err) {
     const ptq_method *me = ptq_method_find(method);
     ptq_qspec q;
     if (!me || ptq_qspec_parse(bits, &q, err)) return -1;
@@ -36,7 +41,7 @@ static int quantize(const char *method, const char *bits, ptq_model *m, ptq_err 
     if (!strcmp(method, "ruquant")) cJSON_AddNumberToObject(o, "K", 2); /* fewer Householder steps: faster, same format */
     ptq_calib_spec cs = {"tinystories-calib", 0, 0, 0};
     ptq_apply_ctx ctx = {&q, o, g_tok, &cs, 3, info};
-    int rc = ptq_model_clone(m, &g_ref, err) ? -1 : ptq_method_apply(me, m, &ctx, err);
+    int rc = ptq_model_clone(m, ref, err) ? -1 : ptq_method_apply(me, m, &ctx, err);
     cJSON_Delete(o), cJSON_Delete(info);
     return rc;
 }
@@ -57,12 +62,48 @@ static double ppl(const ptq_model *m) {
     return r.ppl;
 }
 
-static void roundtrip(const char *method, const char *bits, int want_sparse, const char *path) {
+/* The file's entry for tensor name: dtype and bytes (format 4: the JSON header ends the file). */
+static void file_tensor(const char *path, const char *name, char *dtype, double *bytes) {
+    char *d;
+    size_t n;
+    uint64_t jl;
+    ptq_err err;
+    dtype[0] = 0, *bytes = 0;
+    if (ptq_read_file(path, &d, &n, &err)) return;
+    memcpy(&jl, d + 16, 8);
+    cJSON *h = d[8] == 4 && jl < n ? cJSON_ParseWithLength(d + n - jl, jl) : NULL, *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(h, "tensors")) {
+        if (strcmp(cJSON_GetObjectItem(e, "name")->valuestring, name)) continue;
+        snprintf(dtype, 8, "%s", cJSON_GetObjectItem(e, "dtype")->valuestring);
+        *bytes = cJSON_GetObjectItem(e, "bytes")->valuedouble;
+    }
+    cJSON_Delete(h);
+    free(d);
+}
+
+/* The same fp32 values, whether held as fp32 or 16-bit storage. */
+static int same_w(const ptq_linear *x, const ptq_linear *y) {
+    int ok = 1;
+    float *a = malloc(sizeof(float) * x->in), *b = malloc(sizeof(float) * x->in);
+    for (int r = 0; r < x->out && ok; r++) {
+        const ptq_linear *l[2] = {x, y};
+        float *o[2] = {a, b};
+        for (int k = 0; k < 2; k++)
+            if (l[k]->w) memcpy(o[k], l[k]->w + (size_t)r * x->in, sizeof(float) * x->in);
+            else ptq_w16_row(l[k]->w16.dtype, l[k]->w16.w + (size_t)r * x->in, o[k], x->in);
+        ok = !memcmp(a, b, sizeof(float) * x->in);
+    }
+    free(a), free(b);
+    return ok;
+}
+
+static void roundtrip(const char *method, const char *bits, const ptq_model *ref, const char *emb_dtype,
+                      int want_sparse, const char *path) {
     ptq_err err = {{0}};
     ptq_model a, b;
     ptq_packed_model pm;
     double tq = ptq_now_sec();
-    if (quantize(method, bits, &a, &err)) {
+    if (quantize(method, bits, ref, &a, &err)) {
         fprintf(stderr, "%s: %s\n", method, err.msg);
         CHECK(0);
         return;
@@ -79,8 +120,21 @@ static void roundtrip(const char *method, const char *bits, int want_sparse, con
         rc = -1;
     }
     double t2 = ptq_now_sec();
-    cJSON_Delete(meta);
     CHECK(rc == 0);
+    char dt[8];
+    double eb, ne = (double)a.cfg.vocab_size * a.cfg.dim;
+    file_tensor(path, "tok_emb", dt, &eb);
+    CHECK(!strcmp(dt, emb_dtype) && eb == ne * (dt[0] == 'b' ? 2 : 4));
+    CHECK(!rc && (dt[0] == 'b' ? b.emb16.dtype == PTQ_W16_BF16 && !b.tok_emb : b.tok_emb && !b.emb16.w));
+    if (!rc && dt[0] == 'b') { /* the old layout (f32 embedding) is larger by the embedding's other half */
+        ptq_file_opts o3 = {3};
+        ptq_file_stats s3;
+        CHECK(ptq_file_save_ex(path, &a, meta, &o3, &s3, &err) == 0);
+        printf("%-9s %-8s tok_emb bf16: %zu bytes, format 3 (f32) %zu bytes\n", method, bits, st.file_bytes,
+               s3.file_bytes);
+        CHECK(fabs((double)s3.file_bytes - (double)st.file_bytes - 2 * ne) < 512);
+    }
+    cJSON_Delete(meta);
     if (rc) {
         fprintf(stderr, "%s: %s\n", method, err.msg);
         ptq_model_free(&a);
@@ -104,7 +158,7 @@ static void roundtrip(const char *method, const char *bits, int want_sparse, con
         const ptq_linear *x = ptq_model_linear(&a, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
         const ptq_linear *y = ptq_model_linear(&b, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
         size_t n = (size_t)x->out * x->in;
-        same &= !x->qw == !y->qw && !memcmp(x->w, y->w, n * sizeof(float)) &&
+        same &= !x->qw == !y->qw && same_w(x, y) &&
                 (!x->w_side || !memcmp(x->w_side, y->w_side, n * sizeof(float)));
         if (!x->qw || !y->qw) continue;
         const ptq_qweight *p = x->qw, *q = y->qw;
@@ -153,11 +207,22 @@ int main(void) {
     char p[256];
     snprintf(p, sizeof p, "/tmp/ptq_file_methods_%d.ptq", (int)getpid());
 #ifdef PTQFILE_SIDE_METHODS /* test_ptqfile_side_slow.c: SEPTQ's calibration alone takes ~25 s */
-    roundtrip("specquant", "W4A4", 0, p);
-    roundtrip("septq", "W4", 1, p);
+    roundtrip("specquant", "W4A4", &g_ref, "f32", 0, p);
+    roundtrip("septq", "W4", &g_ref, "f32", 1, p);
 #else
-    roundtrip("quarot", "W4A4KV4", 0, p);
-    roundtrip("ruquant", "W4A4KV4", 0, p);
+    ptq_model g_ref16; /* the embedding in bf16 values, as a bf16 checkpoint */
+    CHECK(ptq_model_clone(&g_ref16, &g_ref, &err) == 0);
+    for (size_t i = 0; i < (size_t)g_ref.cfg.vocab_size * g_ref.cfg.dim; i++) {
+        uint32_t u;
+        memcpy(&u, &g_ref16.tok_emb[i], 4);
+        u = (u + 0x7fff + (u >> 16 & 1)) & 0xffff0000u;
+        memcpy(&g_ref16.tok_emb[i], &u, 4);
+    }
+    roundtrip("rtn", "W4A16", &g_ref16, "bf16", 0, p);
+    roundtrip("gptq", "W4A16", &g_ref16, "bf16", 0, p);
+    roundtrip("quarot", "W4A4KV4", &g_ref16, "f32", 0, p);
+    roundtrip("ruquant", "W4A4KV4", &g_ref, "f32", 0, p);
+    ptq_model_free(&g_ref16);
 #endif
     unlink(p);
     ptq_tokens_free(&g_toks);

@@ -16,10 +16,19 @@
  *    range, unknown tensor kind, stray tensor, op size, zero point out of
  *    range, sym flag against the zero points, broken permutation, CSR column
  *    out of range, a sparse entry whose code is not the zero point, header
- *    fuzz, truncation at every 1/37 of the file: clear errors. */
+ *    fuzz, truncation at every 1/37 of the file: clear errors;
+ *  - version 4: an embedding and lm_head whose values are all bf16 (or f16)
+ *    are stored and loaded back in that dtype (resident 16-bit, the same
+ *    logits bit for bit, the file 2 x vocab x dim x 2 bytes smaller than
+ *    with f32 values); versions 1..3 (the old layout, header first) store
+ *    them as f32 and load to the same logits;
+ *  - an export killed midway leaves FILE.tmp, never FILE, and the loader
+ *    refuses FILE.tmp naming it; abort removes FILE.tmp. */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hadamard.h"
@@ -94,8 +103,9 @@ static void expect_load_fail(const char *p, const char *needle) {
     }
 }
 
-/* Rewrite a file with a mutated JSON header and a valid version-2 checksum,
- * so the loader's own checks (not the sha256) must catch the mutation. */
+/* Rewrite a file with a mutated JSON header and a valid checksum (versions
+ * 2..3: header first; 4: header after the payload), so the loader's own
+ * checks (not the sha256) must catch the mutation. */
 typedef void (*mutate_fn)(cJSON *h);
 typedef void (*mutate_payload_fn)(const cJSON *h, char *payload);
 static void rewrite2(const char *src, const char *dst, mutate_fn fn, mutate_payload_fn pf) {
@@ -104,20 +114,24 @@ static void rewrite2(const char *src, const char *dst, mutate_fn fn, mutate_payl
     ptq_err err;
     CHECK(ptq_read_file(src, &d, &n, &err) == 0);
     uint64_t jl, pl;
-    memcpy(&jl, d + 16, 8), memcpy(&pl, d + 24, 8);
-    cJSON *h = cJSON_ParseWithLength(d + 96, jl);
+    uint32_t ver;
+    memcpy(&ver, d + 8, 4), memcpy(&jl, d + 16, 8), memcpy(&pl, d + 24, 8);
+    cJSON *h = cJSON_ParseWithLength(d + (ver >= 4 ? 128 + pl : 96), jl);
     if (fn) fn(h);
     char *js = cJSON_PrintUnformatted(h);
     uint64_t nj = strlen(js);
-    size_t poff = (96 + nj + 63) / 64 * 64, total = poff + pl;
+    size_t poff = ver >= 4 ? 128 : (96 + nj + 63) / 64 * 64, total = ver >= 4 ? 128 + pl + nj : poff + pl;
     char *o = calloc(total, 1);
     memcpy(o, d, 32);
     memcpy(o + 16, &nj, 8);
-    memcpy(o + 96, js, nj);
-    memcpy(o + poff, d + (n - pl), pl);
+    memcpy(o + (ver >= 4 ? 128 + pl : 96), js, nj);
+    memcpy(o + poff, d + (ver >= 4 ? 128 : n - pl), pl);
     if (pf) pf(h, o + poff);
     char *cat = malloc(32 + nj + pl), hex[65];
-    memcpy(cat, o, 32), memcpy(cat + 32, js, nj), memcpy(cat + 32 + nj, o + poff, pl);
+    if (ver >= 4) /* payload, JSON, fixed[0..32) */
+        memcpy(cat, o + poff, pl), memcpy(cat + pl, js, nj), memcpy(cat + pl + nj, o, 32);
+    else
+        memcpy(cat, o, 32), memcpy(cat + 32, js, nj), memcpy(cat + 32 + nj, o + poff, pl);
     ptq_sha256_buf(cat, 32 + nj + pl, hex);
     memcpy(o + 32, hex, 64);
     write_bytes(dst, o, total);
@@ -428,9 +442,9 @@ static void test_packed(const char *p, const char *q) {
     ptq_online_op_clear(&a.layers[1].resid_op[0]);
     ptq_model c2, c3;
     float *l2 = malloc(nl * 4), *l3 = malloc(nl * 4);
-    ptq_file_opts o2 = {2};
+    ptq_file_opts o2 = {2}, o3 = {3};
     CHECK(ptq_file_save_ex(q, &a, meta, &o2, NULL, &err) == 0 && ptq_file_load(q, &c2, NULL, &err) == 0);
-    CHECK(ptq_file_save_ex(p, &a, meta, &o, NULL, &err) == 0 && ptq_file_load(p, &c3, NULL, &err) == 0);
+    CHECK(ptq_file_save_ex(p, &a, meta, &o3, NULL, &err) == 0 && ptq_file_load(p, &c3, NULL, &err) == 0);
     uint32_t v2 = 0, v3 = 0;
     CHECK(ptq_read_file(q, &f1, &n1, &err) == 0 && ptq_read_file(p, &f2, &n2, &err) == 0);
     memcpy(&v2, f1 + 8, 4), memcpy(&v3, f2 + 8, 4);
@@ -444,26 +458,132 @@ static void test_packed(const char *p, const char *q) {
     expect_load_fail(p, "which this build does not have for format version 2 (ops it has: ");
     ptq_model_free(&c2), ptq_model_free(&c3);
     free(l2), free(l3);
-    /* without a version-3 kind the writer uses version 2 */
+    /* asked for version 3 without a version-3 kind, the writer uses version 2 */
     ptq_online_op_clear(&a.layers[1].lin[PTQ_LIN_DOWN].in_op);
-    CHECK(ptq_file_save_ex(p, &a, meta, &o, NULL, &err) == 0 && ptq_read_file(p, &f1, &n1, &err) == 0);
+    CHECK(ptq_file_save_ex(p, &a, meta, &o3, NULL, &err) == 0 && ptq_read_file(p, &f1, &n1, &err) == 0);
     memcpy(&v2, f1 + 8, 4);
     CHECK(v2 == 2);
     free(f1);
-    /* header change without a new checksum */
-    char *d;
-    size_t n;
-    CHECK(ptq_read_file(p, &d, &n, &err) == 0);
-    char *at = strstr(d + 96, "\"rope_theta\":10000");
-    if (at) at[14] = '2';
-    write_bytes(q, d, n);
-    expect_load_fail(q, "header or payload");
-    free(d);
+    /* header change without a new checksum: version 2, and 4 (the JSON at the end) */
+    for (int v = 2; v <= 4; v += 2) {
+        ptq_file_opts ov = {v};
+        char *d = NULL;
+        size_t n = 0;
+        uint64_t jl;
+        CHECK(ptq_file_save_ex(p, &a, meta, &ov, NULL, &err) == 0 && ptq_read_file(p, &d, &n, &err) == 0);
+        if (!d) continue;
+        memcpy(&jl, d + 16, 8);
+        char *at = strstr(d + (v == 4 ? n - jl : 96), "\"rope_theta\":10000");
+        CHECK(at != NULL);
+        if (at) at[14] = '2';
+        write_bytes(q, d, n);
+        expect_load_fail(q, "header or payload");
+        free(d);
+    }
     ptq_packed_model_free(&pm);
     ptq_model_free(&b);
     ptq_model_free(&a);
     cJSON_Delete(meta);
     free(la), free(lb);
+}
+
+static size_t file_size(const char *p) {
+    char *d;
+    size_t n = 0;
+    ptq_err err;
+    if (ptq_read_file(p, &d, &n, &err) == 0) free(d);
+    return n;
+}
+
+static void round_bf16(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        u = (u + 0x7fff + (u >> 16 & 1)) & 0xffff0000u;
+        memcpy(&x[i], &u, 4);
+    }
+}
+
+/* 16-bit embedding and lm_head (version 4), and the same model in the old layout. */
+static void test_w16(const char *p, const char *q) {
+    ptq_model a, b;
+    ptq_err err;
+    make_model(&a);
+    size_t ne = (size_t)a.cfg.vocab_size * a.cfg.dim, nl = 8 * (size_t)a.cfg.vocab_size;
+    float *la = malloc(nl * 4), *lb = malloc(nl * 4);
+    CHECK(ptq_file_save_ex(q, &a, NULL, NULL, NULL, &err) == 0); /* f32 values: stored f32 */
+    round_bf16(a.tok_emb, ne), round_bf16(a.lm_head.w, ne);
+    logits(&a, la);
+    for (int v = 4; v >= 1; v -= 3) { /* fp32 in RAM with bf16 values: bf16 in version 4, f32 in 1 */
+        ptq_file_opts o = {v};
+        CHECK(ptq_file_save_ex(p, &a, NULL, &o, NULL, &err) == 0 && ptq_file_load(p, &b, NULL, &err) == 0);
+        CHECK(v == 4 ? b.emb16.dtype == PTQ_W16_BF16 && !b.tok_emb && b.lm_head.w16.dtype == PTQ_W16_BF16 && !b.lm_head.w
+                     : !b.emb16.w && b.tok_emb && b.lm_head.w && !b.lm_head.w16.w);
+        logits(&b, lb);
+        CHECK(memcmp(la, lb, nl * 4) == 0);
+        ptq_model_free(&b);
+        if (v == 4) { /* the two matrices take half the bytes; the JSON differs by a few characters */
+            long d = (long)file_size(q) - (long)file_size(p), want = (long)(2 * ne * 2);
+            printf("  w16: f32 file %zu bytes, bf16 file %zu bytes (%ld less, the tensors %ld)\n", file_size(q),
+                   file_size(p), d, want);
+            CHECK(labs(d - want) < 64);
+        }
+    }
+    /* resident 16-bit (as an HF checkpoint loads): written as it is, f16 too */
+    CHECK(ptq_model_narrow(&a, PTQ_W16_BF16, PTQ_NARROW_EMB | PTQ_NARROW_LM_HEAD, &err) == 0 && a.emb16.w && a.lm_head.w16.w);
+    for (int v = 4; v >= 3; v--) {
+        ptq_file_opts o = {v};
+        CHECK(ptq_file_save_ex(p, &a, NULL, &o, NULL, &err) == 0 && ptq_file_load(p, &b, NULL, &err) == 0);
+        CHECK(v == 4 ? b.emb16.dtype == PTQ_W16_BF16 && b.lm_head.w16.dtype == PTQ_W16_BF16 : b.tok_emb && b.lm_head.w);
+        logits(&b, lb);
+        CHECK(memcmp(la, lb, nl * 4) == 0);
+        ptq_model_free(&b);
+    }
+    ptq_model_free(&a);
+    make_model(&a); /* f16 values */
+    for (size_t i = 0; i < ne; i++) a.tok_emb[i] = ptq_round_fp16(a.tok_emb[i]), a.lm_head.w[i] = ptq_round_fp16(a.lm_head.w[i]);
+    logits(&a, la);
+    CHECK(ptq_file_save_ex(p, &a, NULL, NULL, NULL, &err) == 0 && ptq_file_load(p, &b, NULL, &err) == 0);
+    CHECK(b.emb16.dtype == PTQ_W16_F16 && b.lm_head.w16.dtype == PTQ_W16_F16);
+    logits(&b, lb);
+    CHECK(memcmp(la, lb, nl * 4) == 0);
+    ptq_model_free(&b);
+    ptq_model_free(&a);
+    free(la), free(lb);
+}
+
+/* An export stopped after its first block: FILE.tmp stays (never FILE) and
+ * does not load; abort removes it; a finished file cut short does not load. */
+static void test_killed(const char *p, const char *q) {
+    ptq_model a;
+    ptq_err err;
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", q);
+    unlink(q);
+    make_quant_model(&a, &err);
+    pid_t pid = fork();
+    if (pid == 0) { /* the exporter, killed between blocks */
+        ptq_file_writer *w = ptq_file_begin(q, &err);
+        if (w && ptq_file_put_block(w, &a, 0) == 0 && ptq_file_put_block(w, &a, 1) == 0) raise(SIGKILL);
+        _exit(3);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK(access(q, F_OK) != 0 && access(tmp, F_OK) == 0);
+    expect_load_fail(tmp, "unfinished export");
+    ptq_model m;
+    CHECK(ptq_file_load(tmp, &m, NULL, &err) == -1 && strstr(err.msg, tmp) == err.msg);
+    ptq_file_writer *w = ptq_file_begin(q, &err);
+    CHECK(w && ptq_file_put_block(w, &a, 0) == 0);
+    ptq_file_abort(w);
+    CHECK(access(tmp, F_OK) != 0 && access(q, F_OK) != 0);
+    /* a finished file cut short */
+    char *d = NULL;
+    size_t n = 0;
+    CHECK(ptq_file_save_ex(p, &a, NULL, NULL, NULL, &err) == 0 && ptq_read_file(p, &d, &n, &err) == 0);
+    if (d) write_bytes(q, d, n - 10), expect_load_fail(q, "truncated?");
+    free(d);
+    ptq_model_free(&a);
 }
 
 static void test_fuzz(const char *p, const char *q) {
@@ -472,13 +592,19 @@ static void test_fuzz(const char *p, const char *q) {
     ptq_err err;
     ptq_model b;
     CHECK(ptq_read_file(p, &d, &n, &err) == 0);
+    uint64_t jl;
+    memcpy(&jl, d + 16, 8);
+    CHECK(d[8] == 4 && jl > 0 && jl < n);
     ptq_rng r;
     ptq_rng_seed(&r, 5);
     int rejected = 0;
     for (int it = 0; it < 200; it++) {
         char *m = malloc(n);
         memcpy(m, d, n);
-        for (int k = 0; k < 3; k++) m[ptq_rng_u64(&r) % 1500] = (char)ptq_rng_u64(&r);
+        for (int k = 0; k < 3; k++) { /* version 4: the header is the fixed fields and the last jl bytes */
+            size_t at = ptq_rng_u64(&r) % 1500;
+            m[at < 128 ? at : n - 1 - at % jl] = (char)ptq_rng_u64(&r);
+        }
         write_bytes(q, m, n);
         free(m);
         if (ptq_file_load(q, &b, NULL, &err) == 0) ptq_model_free(&b);
@@ -502,6 +628,8 @@ int main(void) {
     test_f32(p, q);
     test_packed(p, q);
     test_fuzz(p, q);
+    test_w16(p, q);
+    test_killed(p, q);
     unlink(p), unlink(q);
     return tu_done("test_ptqfile");
 }

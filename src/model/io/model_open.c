@@ -57,11 +57,7 @@ static int load_hf(const char *path, const char *tok_path, ptq_model *m, ptq_tok
  * ({kind, path, add_bos} in meta.tokenizer) unless one is given. */
 static int load_ptqfile(const char *path, const char *tok_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err) {
     cJSON *meta = NULL;
-    if (ptq_file_load(path, m, &meta, err)) return -1;
-    if (ptq_model_drop_shadow(m, err)) { /* quantized linears live as their packed qweight alone */
-        cJSON_Delete(meta), ptq_model_free(m);
-        return -1;
-    }
+    if (ptq_file_load_ex(path, m, &meta, 1, err)) return -1; /* quantized linears as their packed qweight alone */
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(t, "kind"), *tp = cJSON_GetObjectItemCaseSensitive(t, "path");
     const char *k = tok_path ? NULL : cJSON_IsString(kind) ? kind->valuestring : "";

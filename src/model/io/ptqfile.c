@@ -47,58 +47,55 @@ static void unpack_codes(const uint8_t *in, size_t n, int bits, uint8_t *c) {
     }
 }
 
-/* ---- the tensor list written to the file -------------------------------- */
+/* ---- the writer: each tensor goes to the file as it is produced --------- */
 
-typedef struct {
-    char name[112];
-    const char *kind, *dtype;
-    const void *data;
-    size_t bytes;
-    int ndim;
-    long long shape[3];
-    int bits, group, sym, n; /* packed: bits/group/sym; side_spectral: row length n */
-    void *owned;             /* freed after writing */
-} otensor;
+struct ptq_file_writer {
+    char path[4096], tmp[4200];
+    FILE *f;         /* NULL: the dry pass of an old-layout file (index only) */
+    EVP_MD_CTX *md;  /* the payload as written (format 4: then JSON, fixed[0..32)) */
+    int version, nop; /* nop: online ops so far, named "ops.<i>" */
+    size_t off;      /* payload bytes so far */
+    cJSON *tensors, *ops, *hooks, *kv;
+    ptq_file_stats st;
+    ptq_err *err;
+};
 
-typedef struct {
-    otensor *t;
-    int n, cap;
-    long nsparse; /* off-grid entries written */
-} olist;
-
-static otensor *add(olist *L, const char *name, const char *kind, const char *dtype, const void *data, size_t bytes,
-                    int ndim, long long d0, long long d1, long long d2) {
-    if (L->n == L->cap) {
-        int cap = L->cap ? 2 * L->cap : 64;
-        otensor *t = realloc(L->t, sizeof *t * cap);
-        if (!t) return NULL;
-        L->t = t, L->cap = cap;
-    }
-    otensor *o = &L->t[L->n++];
-    memset(o, 0, sizeof *o);
-    snprintf(o->name, sizeof o->name, "%s", name);
-    o->kind = kind, o->dtype = dtype, o->data = data, o->bytes = bytes, o->ndim = ndim;
-    o->shape[0] = d0, o->shape[1] = d1, o->shape[2] = d2;
-    return o;
+static int put_bytes(ptq_file_writer *w, const void *p, size_t n) {
+    if (w->md) EVP_DigestUpdate(w->md, p, n);
+    return fwrite(p, 1, n, w->f) == n ? 0 : ptq_fail(w->err, "%s: write failed: %s", w->tmp, strerror(errno));
 }
 
-/* The same for a malloc'd buffer the list frees (also when adding fails). */
-static otensor *add_owned(olist *L, const char *name, const char *kind, const char *dtype, void *data, size_t bytes,
-                          int ndim, long long d0, long long d1, long long d2) {
-    otensor *t = data ? add(L, name, kind, dtype, data, bytes, ndim, d0, d1, d2) : NULL;
-    if (t) t->owned = data;
-    else free(data);
-    return t;
+/* One tensor: its index entry, its bytes at the next 64-byte boundary of the
+ * payload. Returns the entry (for extra fields), NULL on failure. */
+static cJSON *put(ptq_file_writer *w, const char *name, const char *kind, const char *dtype, const void *data,
+                  size_t bytes, int ndim, long long d0, long long d1, long long d2) {
+    static const unsigned char zeros[ALIGN];
+    size_t pad = (bytes + ALIGN - 1) / ALIGN * ALIGN - bytes;
+    if (!data) return ptq_fail(w->err, "%s: out of memory writing tensor '%s'", w->path, name), NULL;
+    if (w->f && (put_bytes(w, data, bytes) || put_bytes(w, zeros, pad))) return NULL;
+    cJSON *e = cJSON_CreateObject();
+    double sh[3] = {(double)d0, (double)d1, (double)d2};
+    cJSON_AddStringToObject(e, "name", name);
+    cJSON_AddStringToObject(e, "kind", kind);
+    cJSON_AddStringToObject(e, "dtype", dtype);
+    cJSON_AddItemToObject(e, "shape", cJSON_CreateDoubleArray(sh, ndim));
+    cJSON_AddNumberToObject(e, "offset", (double)w->off);
+    cJSON_AddNumberToObject(e, "bytes", (double)bytes);
+    cJSON_AddItemToArray(w->tensors, e);
+    w->off += bytes + pad;
+    return e;
 }
 
-static void olist_free(olist *L) {
-    for (int i = 0; i < L->n; i++) free(L->t[i].owned);
-    free(L->t);
-    memset(L, 0, sizeof *L);
+/* The same for a malloc'd buffer, freed once written. */
+static cJSON *put_owned(ptq_file_writer *w, const char *name, const char *kind, const char *dtype, void *data,
+                        size_t bytes, int ndim, long long d0, long long d1, long long d2) {
+    cJSON *e = put(w, name, kind, dtype, data, bytes, ndim, d0, d1, d2);
+    free(data);
+    return e;
 }
 
-#define F32(p, nm, kd, ptr, d0, d1, nd)                                                                                \
-    add(p, nm, kd, "f32", ptr, sizeof(float) * (size_t)(d0) * ((nd) > 1 ? (size_t)(d1) : 1), nd, d0, d1, 0)
+#define F32(w, nm, kd, ptr, d0, d1, nd)                                                                                \
+    put(w, nm, kd, "f32", ptr, sizeof(float) * (size_t)(d0) * ((nd) > 1 ? (size_t)(d1) : 1), nd, d0, d1, 0)
 
 static int32_t *to_i32_int(const int *v, size_t n) {
     int32_t *o = malloc(sizeof(int32_t) * (n ? n : 1));
@@ -108,100 +105,112 @@ static int32_t *to_i32_int(const int *v, size_t n) {
 
 /* The low-frequency branch as coefficients: side_k i32 [out] and side_coef
  * f16 (f32 when a coefficient is not fp16-exact) [out, kmax, 2]. */
-static int add_spectral(olist *L, const char *base, const ptq_spectral_branch *b) {
+static int put_spectral(ptq_file_writer *w, const char *base, const ptq_spectral_branch *b) {
     char nm[112];
     size_t nc = (size_t)b->out * b->kmax * 2;
     int half = 1;
     for (size_t i = 0; i < nc && half; i++) half = ptq_round_fp16(b->coef[i]) == b->coef[i];
-    void *c = malloc(nc * (half ? 2 : 4));
-    if (c && half)
-        for (size_t i = 0; i < nc; i++)
-            ((uint16_t *)c)[i] = ptq_f32_to_f16(b->coef[i]);
-    else if (c)
-        memcpy(c, b->coef, nc * 4);
     snprintf(nm, sizeof nm, "%s.side_k", base);
-    if (!add_owned(L, nm, "side_spectral", "i32", to_i32_int(b->k, b->out), sizeof(int32_t) * b->out, 1, b->out, 0, 0))
-        return free(c), -1;
+    if (!put_owned(w, nm, "side_spectral", "i32", to_i32_int(b->k, b->out), sizeof(int32_t) * b->out, 1, b->out, 0, 0))
+        return -1;
+    uint16_t *c = half ? malloc(nc * 2 + 1) : NULL;
+    for (size_t i = 0; c && i < nc; i++) c[i] = ptq_f32_to_f16(b->coef[i]);
     snprintf(nm, sizeof nm, "%s.side_coef", base);
-    otensor *tc = add_owned(L, nm, "side_spectral", half ? "f16" : "f32", c, nc * (half ? 2 : 4), 3, b->out, b->kmax, 2);
-    if (!tc) return -1;
-    tc->n = b->n;
-    return 0;
+    cJSON *e = half ? put_owned(w, nm, "side_spectral", "f16", c, nc * 2, 3, b->out, b->kmax, 2)
+                    : put(w, nm, "side_spectral", "f32", b->coef, nc * 4, 3, b->out, b->kmax, 2);
+    return e ? (cJSON_AddNumberToObject(e, "n", b->n), 0) : -1;
 }
 
-/* A quantized weight: packed codes, scales, zeros (+ off-grid entries). */
-static int add_qweight(olist *L, const char *base, const ptq_qweight *qw) {
+/* A quantized weight: packed codes, scales, zeros (+ off-grid entries), one
+ * buffer of one tensor at a time. */
+static int put_qweight(ptq_file_writer *w, const char *base, const ptq_qweight *qw) {
     static const char *const qd[9] = {"", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"};
     char nm[112];
     size_t n = (size_t)qw->out * qw->in, ng = (size_t)qw->out * qw->ngroups;
-    uint8_t *codes = malloc(code_bytes(n, qw->bits)), *zero = malloc(ng), *tmp = NULL;
-    ptq_err e2;
-    const uint8_t *src = codes ? ptq_qweight_byte_codes(qw, &tmp, &e2) : NULL;
+    uint8_t *codes = malloc(code_bytes(n, qw->bits) + 1), *tmp = NULL;
+    const uint8_t *src = codes ? ptq_qweight_byte_codes(qw, &tmp, w->err) : NULL;
     if (src) pack_codes(src, n, qw->bits, codes);
     else free(codes), codes = NULL;
     free(tmp);
-    for (size_t i = 0; zero && i < ng; i++) zero[i] = (uint8_t)qw->zero[i];
     snprintf(nm, sizeof nm, "%s.weight", base);
-    otensor *t = add_owned(L, nm, "packed", qd[qw->bits], codes, code_bytes(n, qw->bits), 2, qw->out, qw->in, 0);
-    if (!t) return free(zero), -1;
-    t->bits = qw->bits, t->group = qw->group, t->sym = qw->sym;
+    cJSON *e = put_owned(w, nm, "packed", qd[qw->bits], codes, code_bytes(n, qw->bits), 2, qw->out, qw->in, 0);
+    if (!e) return -1;
+    cJSON_AddNumberToObject(e, "bits", qw->bits);
+    cJSON_AddNumberToObject(e, "group", qw->group);
+    cJSON_AddNumberToObject(e, "sym", qw->sym);
     snprintf(nm, sizeof nm, "%s.scale", base);
-    if (!F32(L, nm, "packed_scale", qw->scale, qw->out, qw->ngroups, 2)) return free(zero), -1;
+    if (!F32(w, nm, "packed_scale", qw->scale, qw->out, qw->ngroups, 2)) return -1;
+    uint8_t *zero = malloc(ng);
+    for (size_t i = 0; zero && i < ng; i++) zero[i] = (uint8_t)qw->zero[i];
     snprintf(nm, sizeof nm, "%s.zero", base);
-    if (!add_owned(L, nm, "packed_zero", "u8", zero, ng, 2, qw->out, qw->ngroups, 0)) return -1;
+    if (!put_owned(w, nm, "packed_zero", "u8", zero, ng, 2, qw->out, qw->ngroups, 0)) return -1;
     snprintf(nm, sizeof nm, "%s.gidx", base);
-    if (qw->gidx && !add_owned(L, nm, "packed_gidx", "i32", to_i32_int(qw->gidx, qw->in), sizeof(int32_t) * qw->in, 1,
+    if (qw->gidx && !put_owned(w, nm, "packed_gidx", "i32", to_i32_int(qw->gidx, qw->in), sizeof(int32_t) * qw->in, 1,
                                qw->in, 0, 0))
         return -1;
     if (!qw->nnz) return 0;
     int32_t *rp = malloc(sizeof(int32_t) * (qw->out + 1));
     for (int r = 0; rp && r <= qw->out; r++) rp[r] = (int32_t)qw->sp_rowptr[r];
     snprintf(nm, sizeof nm, "%s.sparse_rowptr", base);
-    if (!add_owned(L, nm, "sparse", "i32", rp, sizeof(int32_t) * (qw->out + 1), 1, qw->out + 1, 0, 0)) return -1;
+    if (!put_owned(w, nm, "sparse", "i32", rp, sizeof(int32_t) * (qw->out + 1), 1, qw->out + 1, 0, 0)) return -1;
     snprintf(nm, sizeof nm, "%s.sparse_col", base);
-    if (!add_owned(L, nm, "sparse", "i32", to_i32_int(qw->sp_col, qw->nnz), sizeof(int32_t) * qw->nnz, 1, qw->nnz, 0, 0))
+    if (!put_owned(w, nm, "sparse", "i32", to_i32_int(qw->sp_col, qw->nnz), sizeof(int32_t) * qw->nnz, 1, qw->nnz, 0, 0))
         return -1;
     snprintf(nm, sizeof nm, "%s.sparse_val", base);
-    if (!F32(L, nm, "sparse", qw->sp_val, qw->nnz, 0, 1)) return -1;
-    L->nsparse += qw->nnz;
+    if (!F32(w, nm, "sparse", qw->sp_val, qw->nnz, 0, 1)) return -1;
+    w->st.sparse_entries += qw->nnz;
     return 0;
 }
 
-/* A weight matrix as f32: in place when the model holds it in fp32, else
- * an owned copy widened from 16-bit storage or dequantized from the qweight
- * (a compact model, model.h). Returns 0 on failure like add. */
-static otensor *add_matrix(olist *L, const char *nm, const char *kind, const float *w, const ptq_w16 *w16,
-                           const ptq_qweight *qw, int rows, int cols) {
-    if (w) return F32(L, nm, kind, w, rows, cols, 2);
+/* A full-precision matrix. Format 4: 16-bit storage as it is; fp32 as bf16
+ * (else f16) when every value is exactly one, so the load gives the same
+ * values; f32 otherwise. Older formats: f32, widened from 16-bit storage or
+ * dequantized from the qweight (a compact model). */
+static int put_matrix(ptq_file_writer *w, const char *nm, const char *kind, const float *f, const ptq_w16 *h,
+                      const ptq_qweight *qw, int rows, int cols) {
+    static const char *const dn[3] = {"", "bf16", "f16"};
     size_t n = (size_t)rows * cols;
-    float *f = malloc(n * sizeof(float) + 1);
-    if (f && w16 && w16->w)
-        for (int r = 0; r < rows; r++) ptq_w16_row(w16->dtype, w16->w + (size_t)r * cols, f + (size_t)r * cols, cols);
-    else if (f && qw)
-        ptq_qweight_dequant(qw, f);
-    else
-        return free(f), NULL;
-    return add_owned(L, nm, kind, "f32", f, n * sizeof(float), 2, rows, cols, 0);
+    if (w->version >= 4 && h->w) return put(w, nm, kind, dn[h->dtype], h->w, n * 2, 2, rows, cols, 0) ? 0 : -1;
+    for (int dt = PTQ_W16_BF16; f && w->version >= 4 && dt <= PTQ_W16_F16; dt++)
+        if (ptq_narrow_exact(dt, f, n, NULL)) {
+            uint16_t *b = malloc(n * 2 + 1);
+            if (b) ptq_narrow_exact(dt, f, n, b);
+            return put_owned(w, nm, kind, dn[dt], b, n * 2, 2, rows, cols, 0) ? 0 : -1;
+        }
+    if (f) return F32(w, nm, kind, f, rows, cols, 2) ? 0 : -1;
+    if (!h->w && !qw) return ptq_fail(w->err, "%s: tensor '%s' has no weights to write", w->path, nm);
+    float *x = malloc(n * sizeof(float) + 1);
+    for (int r = 0; x && h->w && r < rows; r++) ptq_w16_row(h->dtype, h->w + (size_t)r * cols, x + (size_t)r * cols, cols);
+    if (x && !h->w) ptq_qweight_dequant(qw, x);
+    return put_owned(w, nm, kind, "f32", x, n * sizeof(float), 2, rows, cols, 0) ? 0 : -1;
 }
 
-/* A linear: its qweight when it has one (version 2), else f32; bias; side
- * branch (the qweight's coefficients, else a dense w_side). */
-static int add_linear(olist *L, const char *base, const ptq_linear *li, int version, int *npacked) {
+/* A linear: its qweight when it has one (version 2 on), else full
+ * precision; bias; side branch (the qweight's coefficients, else a dense
+ * w_side); its activation quantizer into "hooks". */
+static int put_linear(ptq_file_writer *w, const char *base, const ptq_linear *li, int layer, const char *hname) {
     char nm[112];
-    const ptq_qweight *qw = li->owns_w && version >= 2 ? li->qw : NULL;
+    const ptq_qweight *qw = li->owns_w && w->version >= 2 ? li->qw : NULL;
     snprintf(nm, sizeof nm, "%s.weight", base);
-    if (qw) {
-        if (add_qweight(L, base, qw)) return -1;
-        (*npacked)++;
-    } else if (li->owns_w && !add_matrix(L, nm, "weight", li->w, &li->w16, li->qw, li->out, li->in))
-        return -1;
-    if (li->bias) {
-        snprintf(nm, sizeof nm, "%s.bias", base);
-        if (!F32(L, nm, "bias", li->bias, li->out, 0, 1)) return -1;
-    }
-    if (li->qw && li->qw->lowfreq.kmax > 0) return add_spectral(L, base, &li->qw->lowfreq);
+    if (qw && put_qweight(w, base, qw)) return -1;
+    if (!qw && li->owns_w && put_matrix(w, nm, "weight", li->w, &li->w16, li->qw, li->out, li->in)) return -1;
+    w->st.packed_linears += qw != NULL;
+    w->st.linears++;
+    snprintf(nm, sizeof nm, "%s.bias", base);
+    if (li->bias && !F32(w, nm, "bias", li->bias, li->out, 0, 1)) return -1;
     snprintf(nm, sizeof nm, "%s.side", base);
-    return li->w_side && !F32(L, nm, "side", li->w_side, li->out, li->in, 2) ? -1 : 0;
+    if (li->qw && li->qw->lowfreq.kmax > 0 ? put_spectral(w, base, &li->qw->lowfreq)
+                                           : li->w_side && !F32(w, nm, "side", li->w_side, li->out, li->in, 2))
+        return -1;
+    if (li->aq.bits < 16) {
+        double v[4] = {li->aq.bits, li->aq.sym, li->aq.clip, li->aq.group};
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "layer", layer);
+        cJSON_AddStringToObject(e, "linear", hname);
+        cJSON_AddItemToObject(e, "aq", cJSON_CreateDoubleArray(v, 4));
+        cJSON_AddItemToArray(w->hooks, e);
+    }
+    return 0;
 }
 
 /* ---- online ops ---------------------------------------------------------- */
@@ -209,61 +218,52 @@ static int add_linear(olist *L, const char *base, const ptq_linear *li, int vers
 typedef struct {
     const ptq_online_op *op;
     char site[64];
-    int n;
 } opsite;
 
-static int list_ops(const ptq_model *m, opsite *s, int cap) {
-    const ptq_config *c = &m->cfg;
+/* The ops installed in block l (l == n_layers: lm_head's), in file order. */
+static int block_ops(const ptq_model *m, int l, opsite s[PTQ_LIN_COUNT + 3]) {
     int n = 0;
-#define SITE(o, nn, ...)                                                                                               \
-    do {                                                                                                               \
-        if ((o)->kind != PTQ_OP_IDENTITY) {                                                                            \
-            if (n < cap) s[n].op = (o), s[n].n = (nn), snprintf(s[n].site, sizeof s[n].site, __VA_ARGS__);             \
-            n++;                                                                                                       \
-        }                                                                                                              \
-    } while (0)
-    for (int l = 0; l < c->n_layers; l++) {
-        const ptq_layer *L = &m->layers[l];
-        for (int j = 0; j < PTQ_LIN_COUNT; j++) SITE(&L->lin[j].in_op, L->lin[j].in, "layers.%d.%s.in", l, ptq_linear_names[j]);
-        SITE(&L->qk_op, c->head_dim, "layers.%d.qk", l);
-        SITE(&L->resid_op[0], c->dim, "layers.%d.resid0", l);
-        SITE(&L->resid_op[1], c->dim, "layers.%d.resid1", l);
+#define SITE(o, ...)                                                                                                   \
+    if ((o)->kind != PTQ_OP_IDENTITY) s[n].op = (o), snprintf(s[n++].site, sizeof s[0].site, __VA_ARGS__)
+    if (l == m->cfg.n_layers) {
+        SITE(&m->lm_head.in_op, "lm_head.in");
+        return n;
     }
-    SITE(&m->lm_head.in_op, m->lm_head.in, "lm_head.in");
+    const ptq_layer *L = &m->layers[l];
+    for (int j = 0; j < PTQ_LIN_COUNT; j++) SITE(&L->lin[j].in_op, "layers.%d.%s.in", l, ptq_linear_names[j]);
+    SITE(&L->qk_op, "layers.%d.qk", l);
+    SITE(&L->resid_op[0], "layers.%d.resid0", l);
+    SITE(&L->resid_op[1], "layers.%d.resid1", l);
 #undef SITE
     return n;
 }
 
 /* The format version the model's ops need (2, or 3 for a kind added in 3). */
 static int ops_version(const ptq_model *m) {
-    int n = list_ops(m, NULL, 0), v = 2;
-    opsite *s = n ? calloc(n, sizeof *s) : NULL;
-    if (n && !s) return PTQ_FILE_VERSION;
-    list_ops(m, s, n);
-    for (int i = 0; i < n; i++) v = PTQ_MAX(v, ptq_op_kind_version(s[i].op->kind));
-    free(s);
+    opsite s[PTQ_LIN_COUNT + 3];
+    int v = 2;
+    for (int l = 0; l <= m->cfg.n_layers; l++)
+        for (int i = block_ops(m, l, s) - 1; i >= 0; i--) v = PTQ_MAX(v, ptq_op_kind_version(s[i].op->kind));
     return v;
 }
 
-/* Every op into JSON + tensors (kind "method", named "ops.<i>.<tensor>");
- * sites holding one op share one "data". */
-static int add_ops(olist *L, const ptq_model *m, cJSON *arr, int version, ptq_err *err) {
-    int n = list_ops(m, NULL, 0);
-    opsite *s = n ? ptq_calloc(n, sizeof *s, err) : NULL;
-    if (n && !s) return -1;
-    list_ops(m, s, n);
-    int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
+/* Block l's ops into "ops" + tensors (kind "method", "ops.<i>.<tensor>");
+ * sites of the block holding one op share one "data". */
+static int put_ops(ptq_file_writer *w, const ptq_model *m, int l) {
+    opsite s[PTQ_LIN_COUNT + 3];
+    int n = block_ops(m, l, s), first = w->nop;
+    if (n && w->version < 2)
+        return ptq_fail(w->err, "%s: the model has an online transform (%s at %s); format version 1 cannot store it",
+                        w->path, ptq_op_kind_name(s[0].op->kind), s[0].site);
+    for (int i = 0; i < n; i++) {
         const ptq_online_op *op = s[i].op;
-        int same = -1;
+        int same = -1, k = w->nop++;
         for (int j = 0; j < i && same < 0; j++)
-            if (op->data && s[j].op->data == op->data) same = j;
+            if (op->data && s[j].op->data == op->data) same = first + j;
         ptq_op_desc d;
-        if (ptq_online_op_describe(op, version, &d, err)) {
-            rc = ptq_wrap(err, "online op at %s", s[i].site);
-            break;
-        }
+        if (ptq_online_op_describe(op, w->version, &d, w->err)) return ptq_wrap(w->err, "online op at %s", s[i].site);
         cJSON *e = cJSON_CreateObject();
+        cJSON_AddItemToArray(w->ops, e);
         cJSON_AddStringToObject(e, "site", s[i].site);
         cJSON_AddStringToObject(e, "kind", ptq_op_kind_name(d.kind));
         cJSON_AddNumberToObject(e, "n", d.n);
@@ -275,31 +275,23 @@ static int add_ops(olist *L, const ptq_model *m, cJSON *arr, int version, ptq_er
             cJSON_AddStringToObject(e, "seed", seed); /* a string: 64 bits do not fit a JSON double */
             cJSON_AddStringToObject(e, "sha256", d.sha256);
         }
-        if (d.ntensor) {
-            char pre[32], nm[112];
-            snprintf(pre, sizeof pre, "ops.%d", same >= 0 ? same : i);
-            cJSON_AddStringToObject(e, "data", pre);
-            for (int b = 0; b < d.ntensor && same < 0 && !rc; b++) {
-                const ptq_op_tensor *t = &d.t[b];
-                snprintf(nm, sizeof nm, "%s.%s", pre, t->name);
-                size_t cnt = (size_t)t->shape[0] * (t->ndim > 1 ? t->shape[1] : 1);
-                if (!add(L, nm, "method", t->is_i32 ? "i32" : "f32", t->data, cnt * 4, t->ndim, t->shape[0],
-                         t->shape[1], 0))
-                    rc = ptq_fail(err, "out of memory");
-            }
+        if (!d.ntensor) continue;
+        char pre[32], nm[112];
+        snprintf(pre, sizeof pre, "ops.%d", same >= 0 ? same : k);
+        cJSON_AddStringToObject(e, "data", pre);
+        for (int b = 0; b < d.ntensor && same < 0; b++) {
+            const ptq_op_tensor *t = &d.t[b];
+            snprintf(nm, sizeof nm, "%s.%s", pre, t->name);
+            size_t cnt = (size_t)t->shape[0] * (t->ndim > 1 ? t->shape[1] : 1);
+            if (!put(w, nm, "method", t->is_i32 ? "i32" : "f32", t->data, cnt * 4, t->ndim, t->shape[0], t->shape[1], 0))
+                return -1;
         }
-        cJSON_AddItemToArray(arr, e);
     }
-    free(s);
-    return rc;
+    w->st.online_ops += n;
+    return 0;
 }
 
 /* ---- save ------------------------------------------------------------------ */
-
-static cJSON *qspec_json(const ptq_act_qspec *q) {
-    double v[4] = {q->bits, q->sym, q->clip, q->group};
-    return cJSON_CreateDoubleArray(v, 4);
-}
 
 static cJSON *config_json(const ptq_config *c) {
     cJSON *j = cJSON_CreateObject();
@@ -311,161 +303,190 @@ static cJSON *config_json(const ptq_config *c) {
     return j;
 }
 
-static int list_tensors(olist *L, const ptq_model *m, int version, int *npacked) {
-    const ptq_config *c = &m->cfg;
+int ptq_file_put_block(ptq_file_writer *w, const ptq_model *m, int l) {
+    const ptq_layer *L = &m->layers[l];
     char nm[112];
-    int rc = !add_matrix(L, "tok_emb", "embedding", m->tok_emb, &m->emb16, NULL, c->vocab_size, c->dim) ||
-             !F32(L, "rms_final", "norm", m->rms_final, c->dim, 0, 1);
-    for (int l = 0; l < c->n_layers && !rc; l++) {
-        const ptq_layer *Ly = &m->layers[l];
-        snprintf(nm, sizeof nm, "layers.%d.rms_att", l);
-        rc |= !F32(L, nm, "norm", Ly->rms_att, c->dim, 0, 1);
-        snprintf(nm, sizeof nm, "layers.%d.rms_ffn", l);
-        rc |= !F32(L, nm, "norm", Ly->rms_ffn, c->dim, 0, 1);
-        for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++) {
-            snprintf(nm, sizeof nm, "layers.%d.%s", l, ptq_linear_names[j]);
-            rc = add_linear(L, nm, &Ly->lin[j], version, npacked);
-        }
+    snprintf(nm, sizeof nm, "layers.%d.rms_att", l);
+    if (!F32(w, nm, "norm", L->rms_att, m->cfg.dim, 0, 1)) return -1;
+    snprintf(nm, sizeof nm, "layers.%d.rms_ffn", l);
+    if (!F32(w, nm, "norm", L->rms_ffn, m->cfg.dim, 0, 1)) return -1;
+    for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+        snprintf(nm, sizeof nm, "layers.%d.%s", l, ptq_linear_names[j]);
+        if (put_linear(w, nm, &L->lin[j], l, ptq_linear_names[j])) return -1;
     }
-    return rc || add_linear(L, "lm_head", &m->lm_head, version, npacked) ? -1 : 0;
+    double v[8] = {L->kq.bits, L->kq.sym, L->kq.clip, L->kq.group, L->vq.bits, L->vq.sym, L->vq.clip, L->vq.group};
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "layer", l);
+    cJSON_AddItemToObject(e, "kq", cJSON_CreateDoubleArray(v, 4));
+    cJSON_AddItemToObject(e, "vq", cJSON_CreateDoubleArray(v + 4, 4));
+    cJSON_AddItemToArray(w->kv, e);
+    return put_ops(w, m, l);
 }
 
-static cJSON *header_json(const ptq_model *m, const cJSON *meta, olist *L, int version, size_t *payload) {
-    cJSON *h = cJSON_CreateObject(), *ts = cJSON_CreateArray(), *hooks = cJSON_CreateArray(), *kv = cJSON_CreateArray();
+/* The outer tensors (embedding, final norm, lm_head and its op) and the
+ * JSON header text. */
+static char *put_outer(ptq_file_writer *w, const ptq_model *m, const cJSON *meta) {
+    const ptq_config *c = &m->cfg;
+    if (put_matrix(w, "tok_emb", "embedding", m->tok_emb, &m->emb16, NULL, c->vocab_size, c->dim) ||
+        !F32(w, "rms_final", "norm", m->rms_final, c->dim, 0, 1) ||
+        put_linear(w, "lm_head", &m->lm_head, c->n_layers, "lm_head") || put_ops(w, m, c->n_layers))
+        return NULL;
+    cJSON *h = cJSON_CreateObject();
     cJSON_AddStringToObject(h, "format", "ptqbench");
-    cJSON_AddNumberToObject(h, "version", version);
-    cJSON_AddItemToObject(h, "config", config_json(&m->cfg));
+    cJSON_AddNumberToObject(h, "version", w->version);
+    cJSON_AddItemToObject(h, "config", config_json(c));
     cJSON_AddItemToObject(h, "meta", meta ? cJSON_Duplicate(meta, 1) : cJSON_CreateObject());
-    size_t off = 0;
-    for (int i = 0; i < L->n; i++) {
-        const otensor *t = &L->t[i];
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "name", t->name);
-        cJSON_AddStringToObject(e, "kind", t->kind);
-        cJSON_AddStringToObject(e, "dtype", t->dtype);
-        double sh[3] = {(double)t->shape[0], (double)t->shape[1], (double)t->shape[2]};
-        cJSON_AddItemToObject(e, "shape", cJSON_CreateDoubleArray(sh, t->ndim));
-        if (!strcmp(t->kind, "packed")) {
-            cJSON_AddNumberToObject(e, "bits", t->bits);
-            cJSON_AddNumberToObject(e, "group", t->group);
-            cJSON_AddNumberToObject(e, "sym", t->sym);
-        }
-        if (t->n) cJSON_AddNumberToObject(e, "n", t->n);
-        cJSON_AddNumberToObject(e, "offset", (double)off);
-        cJSON_AddNumberToObject(e, "bytes", (double)t->bytes);
-        cJSON_AddItemToArray(ts, e);
-        off += (t->bytes + ALIGN - 1) / ALIGN * ALIGN;
-    }
-    *payload = off;
-    for (int l = 0; l <= m->cfg.n_layers; l++)
-        for (int j = 0; j < (l < m->cfg.n_layers ? PTQ_LIN_COUNT : 1); j++) {
-            const ptq_linear *li = l < m->cfg.n_layers ? &m->layers[l].lin[j] : &m->lm_head;
-            if (li->aq.bits >= 16) continue;
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "layer", l);
-            cJSON_AddStringToObject(e, "linear", l < m->cfg.n_layers ? ptq_linear_names[j] : "lm_head");
-            cJSON_AddItemToObject(e, "aq", qspec_json(&li->aq));
-            cJSON_AddItemToArray(hooks, e);
-        }
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "layer", l);
-        cJSON_AddItemToObject(e, "kq", qspec_json(&m->layers[l].kq));
-        cJSON_AddItemToObject(e, "vq", qspec_json(&m->layers[l].vq));
-        cJSON_AddItemToArray(kv, e);
-    }
-    cJSON_AddItemToObject(h, "tensors", ts);
-    cJSON_AddItemToObject(h, "hooks", hooks);
-    cJSON_AddItemToObject(h, "kv", kv);
-    return h;
+    cJSON_AddItemReferenceToObject(h, "tensors", w->tensors);
+    cJSON_AddItemReferenceToObject(h, "hooks", w->hooks);
+    cJSON_AddItemReferenceToObject(h, "kv", w->kv);
+    if (w->version >= 2) cJSON_AddItemReferenceToObject(h, "ops", w->ops);
+    char *js = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!js) ptq_fail(w->err, "out of memory");
+    return js;
 }
 
-static int put(FILE *f, const void *p, size_t n, EVP_MD_CTX *md) {
-    if (md) EVP_DigestUpdate(md, p, n);
-    return fwrite(p, 1, n, f) == n ? 0 : -1;
+static ptq_file_writer *writer_new(const char *path, int version, int dry, ptq_err *err) {
+    ptq_file_writer *w = ptq_calloc(1, sizeof *w, err);
+    if (!w) return NULL;
+    snprintf(w->path, sizeof w->path, "%s", path);
+    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", path);
+    w->version = version, w->err = err;
+    w->tensors = cJSON_CreateArray(), w->ops = cJSON_CreateArray(), w->hooks = cJSON_CreateArray();
+    w->kv = cJSON_CreateArray();
+    if (dry) return w;
+    if (!(w->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(w->md, EVP_sha256(), NULL)) {
+        ptq_fail(err, "out of memory");
+    } else if (!(w->f = fopen(w->tmp, "wb"))) {
+        ptq_fail(err, "%s: cannot create: %s", w->tmp, strerror(errno));
+    } else
+        return w;
+    ptq_file_abort(w);
+    return NULL;
 }
 
-static int write_file(const char *path, const char *js, const olist *L, size_t payload, int version, ptq_err *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int rc = 0;
-    if (!md) rc = ptq_fail(err, "out of memory");
-    else if (!f) rc = ptq_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
-    else {
-        unsigned char fixed[FIXED] = {0}, zeros[ALIGN] = {0}, dg[32];
-        uint32_t ver = (uint32_t)version;
-        uint64_t jl = strlen(js), pl = payload;
-        memcpy(fixed, PTQ_FILE_MAGIC, 8);
-        memcpy(fixed + 8, &ver, 4);
-        memcpy(fixed + 16, &jl, 8);
-        memcpy(fixed + 24, &pl, 8);
-        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-        if (version >= 2) EVP_DigestUpdate(md, fixed, 32), EVP_DigestUpdate(md, js, jl); /* v2: header covered */
-        size_t jpad = (FIXED + jl + ALIGN - 1) / ALIGN * ALIGN - FIXED - jl;
-        rc = put(f, fixed, FIXED, NULL) || put(f, js, jl, NULL) || put(f, zeros, jpad, NULL);
-        for (int i = 0; i < L->n && !rc; i++) {
-            size_t b = L->t[i].bytes, pad = (b + ALIGN - 1) / ALIGN * ALIGN - b;
-            rc = put(f, L->t[i].data, b, md) || put(f, zeros, pad, md);
-        }
-        unsigned int dl = 0;
-        EVP_DigestFinal_ex(md, dg, &dl);
-        char hex[65];
-        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", dg[i]);
-        if (!rc) rc = fseek(f, 32, SEEK_SET) || put(f, hex, 64, NULL);
-        if (!rc) rc = fflush(f) || fsync(fileno(f));
-        if (fclose(f)) rc = -1;
-        if (rc) rc = ptq_fail(err, "%s: write failed: %s", tmp, strerror(errno));
-        else if (rename(tmp, path)) rc = ptq_fail(err, "%s: rename failed: %s", path, strerror(errno));
-        if (rc) unlink(tmp);
+void ptq_file_abort(ptq_file_writer *w) {
+    if (!w) return;
+    if (w->f) fclose(w->f), unlink(w->tmp);
+    EVP_MD_CTX_free(w->md);
+    cJSON_Delete(w->tensors), cJSON_Delete(w->ops), cJSON_Delete(w->hooks), cJSON_Delete(w->kv);
+    free(w);
+}
+
+/* The fixed fields; sha256 hex (64 chars) when given. */
+static void fixed_fields(unsigned char fx[FIXED], int version, uint64_t jl, uint64_t pl, const char *hex) {
+    uint32_t ver = (uint32_t)version;
+    memset(fx, 0, FIXED);
+    memcpy(fx, PTQ_FILE_MAGIC, 8);
+    memcpy(fx + 8, &ver, 4);
+    memcpy(fx + 16, &jl, 8);
+    memcpy(fx + 24, &pl, 8);
+    if (hex) memcpy(fx + 32, hex, 64);
+}
+
+static void digest_hex(EVP_MD_CTX *md, char hex[65]) {
+    unsigned char dg[32];
+    unsigned int dl = 0;
+    EVP_DigestFinal_ex(md, dg, &dl);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", dg[i]);
+}
+
+/* Make the file whole: flush, sync, close, rename path.tmp -> path. */
+static int commit(ptq_file_writer *w) {
+    int rc = fflush(w->f) || fsync(fileno(w->f));
+    rc |= fclose(w->f) != 0;
+    w->f = NULL;
+    if (rc) rc = ptq_fail(w->err, "%s: write failed: %s", w->tmp, strerror(errno));
+    else if (rename(w->tmp, w->path)) rc = ptq_fail(w->err, "%s: rename failed: %s", w->path, strerror(errno));
+    if (rc) unlink(w->tmp);
+    struct stat sb;
+    w->st.file_bytes = !rc && stat(w->path, &sb) == 0 ? (size_t)sb.st_size : 0;
+    return rc;
+}
+
+ptq_file_writer *ptq_file_begin(const char *path, ptq_err *err) {
+    ptq_file_writer *w = writer_new(path, PTQ_FILE_VERSION, 0, err);
+    unsigned char fx[FIXED + 32];
+    fixed_fields(fx, PTQ_FILE_VERSION, 0, 0, NULL); /* lengths 0 until finished: a cut file never loads */
+    memset(fx + FIXED, 0, 32);
+    if (w && fwrite(fx, 1, sizeof fx, w->f) != sizeof fx) {
+        ptq_fail(err, "%s: write failed: %s", w->tmp, strerror(errno));
+        ptq_file_abort(w);
+        return NULL;
     }
-    EVP_MD_CTX_free(md);
+    return w;
+}
+
+int ptq_file_finish(ptq_file_writer *w, const ptq_model *m, const cJSON *meta, ptq_file_stats *st) {
+    char *js = put_outer(w, m, meta), hex[65];
+    int rc = js ? 0 : -1;
+    if (!rc) {
+        unsigned char fx[FIXED];
+        uint64_t jl = strlen(js);
+        fixed_fields(fx, w->version, jl, w->off, NULL);
+        EVP_DigestUpdate(w->md, js, jl); /* sha256 of payload, JSON, fixed[0..32) */
+        EVP_DigestUpdate(w->md, fx, 32);
+        digest_hex(w->md, hex);
+        fixed_fields(fx, w->version, jl, w->off, hex);
+        EVP_MD_CTX_free(w->md), w->md = NULL; /* the JSON and the fixed fields are not payload */
+        rc = put_bytes(w, js, jl);
+        if (!rc && fseek(w->f, 0, SEEK_SET)) rc = ptq_fail(w->err, "%s: seek failed: %s", w->tmp, strerror(errno));
+        if (!rc) rc = put_bytes(w, fx, FIXED) || commit(w);
+    }
+    if (st) *st = w->st;
+    free(js);
+    ptq_file_abort(w);
+    return rc;
+}
+
+static int put_model(ptq_file_writer *w, const ptq_model *m) {
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        if (ptq_file_put_block(w, m, l)) return -1;
+    return 0;
+}
+
+/* Versions 1..3: the JSON header comes first, so a dry pass lays out the
+ * index, then the tensors are written after it (hashed after fixed[0..32)
+ * and the JSON from version 2 on, alone in version 1). */
+static int save_old(const char *path, const ptq_model *m, const cJSON *meta, int version, ptq_file_stats *st,
+                     ptq_err *err) {
+    ptq_file_writer *dry = writer_new(path, version, 1, err), *w = NULL;
+    char *js = dry && !put_model(dry, m) ? put_outer(dry, m, meta) : NULL, hex[65];
+    int rc = -1;
+    if (js && (w = writer_new(path, version, 0, err))) {
+        static const unsigned char zeros[ALIGN];
+        unsigned char fx[FIXED];
+        uint64_t jl = strlen(js);
+        fixed_fields(fx, version, jl, dry->off, NULL);
+        EVP_MD_CTX *md = w->md;
+        w->md = NULL;
+        if (version >= 2) EVP_DigestUpdate(md, fx, 32), EVP_DigestUpdate(md, js, jl);
+        rc = put_bytes(w, fx, FIXED) || put_bytes(w, js, jl) ||
+             put_bytes(w, zeros, (FIXED + jl + ALIGN - 1) / ALIGN * ALIGN - FIXED - jl);
+        w->md = md;
+        char *again = rc || put_model(w, m) ? NULL : put_outer(w, m, meta);
+        free(again);
+        w->md = NULL;
+        digest_hex(md, hex);
+        EVP_MD_CTX_free(md);
+        rc = !again || fseek(w->f, 32, SEEK_SET) || put_bytes(w, hex, 64) ? -1 : commit(w);
+        if (st) *st = w->st;
+    }
+    free(js);
+    ptq_file_abort(dry), ptq_file_abort(w);
     return rc;
 }
 
 int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, const ptq_file_opts *o,
                      ptq_file_stats *st, ptq_err *err) {
-    ptq_file_opts def = {PTQ_FILE_VERSION};
-    if (!o) o = &def;
-    if (o->version < 1 || o->version > PTQ_FILE_VERSION)
-        return ptq_fail(err, "%s: cannot write format version %d (1..%d)", path, o->version, PTQ_FILE_VERSION);
-    /* the oldest version >= 2 that stores the model's ops, at most the one asked for */
-    int version = o->version >= 3 ? ops_version(m) : o->version;
-    int npacked = 0;
-    olist L = {0};
-    cJSON *ops = cJSON_CreateArray();
-    int rc = list_tensors(&L, m, version, &npacked) ? ptq_fail(err, "%s: out of memory listing tensors", path) : 0;
-    if (!rc && version >= 2) rc = add_ops(&L, m, ops, version, err);
-    else if (!rc && list_ops(m, NULL, 0)) {
-        opsite s;
-        list_ops(m, &s, 1);
-        rc = ptq_fail(err, "%s: the model has an online transform (%s at %s); format version 1 cannot store it", path,
-                      ptq_op_kind_name(s.op->kind), s.site);
-    }
-    char *js = NULL;
-    size_t payload = 0;
-    if (!rc) {
-        cJSON *h = header_json(m, meta, &L, version, &payload);
-        if (version >= 2) cJSON_AddItemToObject(h, "ops", ops), ops = NULL;
-        js = cJSON_PrintUnformatted(h);
-        cJSON_Delete(h);
-        if (!js) rc = ptq_fail(err, "out of memory");
-    }
-    if (!rc) rc = write_file(path, js, &L, payload, version, err);
-    if (!rc && st) {
-        struct stat sb;
-        memset(st, 0, sizeof *st);
-        st->file_bytes = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
-        st->packed_linears = npacked;
-        st->linears = m->cfg.n_layers * PTQ_LIN_COUNT + 1;
-        st->sparse_entries = L.nsparse;
-        st->online_ops = list_ops(m, NULL, 0);
-    }
-    cJSON_Delete(ops);
-    free(js);
-    olist_free(&L);
-    return rc;
+    int version = o ? o->version : PTQ_FILE_VERSION;
+    if (version < 1 || version > PTQ_FILE_VERSION)
+        return ptq_fail(err, "%s: cannot write format version %d (1..%d)", path, version, PTQ_FILE_VERSION);
+    if (version == 3) version = ops_version(m); /* the oldest of 2, 3 that stores the model's ops */
+    if (version < 4) return save_old(path, m, meta, version, st, err);
+    ptq_file_writer *w = ptq_file_begin(path, err);
+    if (!w || put_model(w, m)) return ptq_file_abort(w), -1;
+    return ptq_file_finish(w, m, meta, st);
 }
 
 int ptq_file_detect(const char *path) {
@@ -546,6 +567,7 @@ typedef struct {
     itensor *t;
     int n;
     ptq_err *err;
+    int compact; /* quantized linears keep their qweight alone (no fp32 copy) */
 } ireader;
 
 static const char *const known_kinds[] = {"embedding",   "norm",   "weight",        "bias",   "side",
@@ -556,7 +578,7 @@ static const char *const known_kinds[] = {"embedding",   "norm",   "weight",    
 static size_t dtype_bytes(const char *dt, size_t count, int *bits) {
     *bits = 0;
     if (!strcmp(dt, "f32") || !strcmp(dt, "i32")) return count * 4;
-    if (!strcmp(dt, "f16")) return count * 2;
+    if (!strcmp(dt, "f16") || !strcmp(dt, "bf16")) return count * 2;
     if (!strcmp(dt, "u8")) return count;
     if (dt[0] == 'q' && dt[1] >= '1' && dt[1] <= '8' && !dt[2]) return *bits = dt[1] - '0', code_bytes(count, *bits);
     return 0;
@@ -565,14 +587,14 @@ static size_t dtype_bytes(const char *dt, size_t count, int *bits) {
 /* Float tensors must hold finite values (a NaN weight or scale would reach
  * the quantizers' float-to-int conversions), as the other loaders require. */
 static int finite_floats(ireader *R, const itensor *t, size_t count) {
-    int f16 = !strcmp(t->dtype, "f16");
-    if (!f16 && strcmp(t->dtype, "f32")) return 0;
+    int w16 = !strcmp(t->dtype, "f16") ? PTQ_W16_F16 : !strcmp(t->dtype, "bf16") ? PTQ_W16_BF16 : 0;
+    if (!w16 && strcmp(t->dtype, "f32")) return 0;
     for (size_t i = 0; i < count; i++) {
         float x;
-        if (f16) {
+        if (w16) {
             uint16_t h;
             memcpy(&h, t->data + 2 * i, 2);
-            x = ptq_f16_to_f32(h);
+            x = ptq_w16_to_f32(w16, h);
         } else
             memcpy(&x, t->data + 4 * i, 4);
         if (!isfinite(x))
@@ -610,7 +632,8 @@ static int parse_tensor(ireader *R, const cJSON *e, const unsigned char *payload
     }
     int bits;
     size_t want = dtype_bytes(t->dtype, count, &bits);
-    if (!want) return ptq_fail(R->err, "%s: tensor '%s' has unknown dtype '%s' (f32 f16 i32 u8 q1..q8)", p, t->name, t->dtype);
+    if (!want)
+        return ptq_fail(R->err, "%s: tensor '%s' has unknown dtype '%s' (f32 f16 bf16 i32 u8 q1..q8)", p, t->name, t->dtype);
     if (!strcmp(t->kind, "packed")) {
         if (!bits) return ptq_fail(R->err, "%s: packed tensor '%s' needs a q<bits> dtype, got '%s'", p, t->name, t->dtype);
         if (jnum(e, "bits", -1e9, 1e9, &v) || v != bits)
@@ -668,6 +691,22 @@ static int copy_f32(ireader *R, const char *name, const char *kind, float *dst, 
     itensor *t = need(R, name, kind, "f32", d0, d1, 0, 1);
     if (!t) return -1;
     memcpy(dst, t->data, t->bytes);
+    return 0;
+}
+
+/* A full-precision matrix: f32 into *w, or bf16/f16 resident as *h (*w freed). */
+static int load_matrix(ireader *R, const char *name, const char *kind, float **w, ptq_w16 *h, int rows, int cols) {
+    itensor *t = need(R, name, kind, NULL, rows, cols, 0, 1);
+    if (!t) return -1;
+    if (!strcmp(t->dtype, "f32")) return memcpy(*w, t->data, t->bytes), 0;
+    int dt = !strcmp(t->dtype, "bf16") ? PTQ_W16_BF16 : !strcmp(t->dtype, "f16") ? PTQ_W16_F16 : 0;
+    if (!dt) return ptq_fail(R->err, "%s: tensor '%s' must be f32, bf16 or f16, not %s", R->path, name, t->dtype);
+    uint16_t *b = ptq_calloc(t->bytes / 2, 2, R->err);
+    if (!b) return -1;
+    memcpy(b, t->data, t->bytes);
+    free(*w);
+    *w = NULL;
+    *h = (ptq_w16){b, dt, cols};
     return 0;
 }
 
@@ -789,7 +828,7 @@ static int load_linear(ireader *R, const char *base, ptq_linear *li) {
     if (li->owns_w) {
         if (t && !strcmp(t->kind, "packed"))
             rc = !need(R, nm, "packed", NULL, li->out, li->in, 0, 1) || load_packed(R, base, t, li, &qw);
-        else rc = copy_f32(R, nm, "weight", li->w, li->out, li->in);
+        else rc = load_matrix(R, nm, "weight", &li->w, &li->w16, li->out, li->in);
     }
     if (!rc && li->bias) {
         snprintf(nm, sizeof nm, "%s.bias", base);
@@ -798,7 +837,9 @@ static int load_linear(ireader *R, const char *base, ptq_linear *li) {
     if (!rc) rc = load_side(R, base, li, qw);
     if (rc || !qw) return ptq_qweight_free(qw), rc ? -1 : 0;
     ptq_qweight_count_side(qw);
-    return ptq_linear_set_qweight(li, qw, R->err); /* w = the dequantized codes */
+    if (ptq_linear_set_qweight(li, qw, R->err)) return -1; /* w = the dequantized codes */
+    if (R->compact) free(li->w), li->w = NULL; /* one linear's fp32 at a time */
+    return R->compact ? ptq_qweight_compact(qw, R->err) : 0;
 }
 
 /* Parse "layers.<l>.<lin>.in", "lm_head.in", "layers.<l>.qk", "layers.<l>.resid<k>". */
@@ -954,9 +995,10 @@ static int load_tensors(ireader *R, ptq_model *m) {
     const ptq_config *c = &m->cfg;
     char nm[112];
     if (find_t(R, "lm_head.weight") && !m->lm_head.owns_w && ptq_model_untie(m, R->err)) return -1;
-    if (copy_f32(R, "tok_emb", "embedding", m->tok_emb, c->vocab_size, c->dim) ||
+    if (load_matrix(R, "tok_emb", "embedding", &m->tok_emb, &m->emb16, c->vocab_size, c->dim) ||
         copy_f32(R, "rms_final", "norm", m->rms_final, c->dim, 0))
         return -1;
+    if (!m->lm_head.owns_w) m->lm_head.w = m->tok_emb, m->lm_head.w16 = m->emb16; /* tied */
     for (int l = 0; l < c->n_layers; l++) {
         ptq_layer *L = &m->layers[l];
         snprintf(nm, sizeof nm, "layers.%d.rms_att", l);
@@ -971,8 +1013,38 @@ static int load_tensors(ireader *R, ptq_model *m) {
     return load_linear(R, "lm_head", &m->lm_head);
 }
 
+/* Version 4: the payload at 128, the JSON after it, the file ends there;
+ * sha256 of payload + JSON + fixed[0..32). */
+static int check_fixed4(const char *path, const unsigned char *map, size_t size, uint64_t jl, uint64_t pl,
+                        size_t *joff, ptq_err *err) {
+    if (!jl) return ptq_fail(err, "%s: unfinished export (no header: the writer stopped before the end)", path);
+    if (size < 128 || pl > size - 128 || jl != size - 128 - pl)
+        return ptq_fail(err, "%s: payload %llu + header %llu bytes do not fill the file's %zu (truncated?)", path,
+                        (unsigned long long)pl, (unsigned long long)jl, size);
+    for (int i = FIXED; i < 128; i++)
+        if (map[i]) return ptq_fail(err, "%s: non-zero bytes after the fixed fields", path);
+    *joff = 128 + (size_t)pl;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char dg[32];
+    unsigned int dl = 0;
+    char want[65], got[65];
+    if (!md) return ptq_fail(err, "out of memory");
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestUpdate(md, map + 128, size - 128);
+    EVP_DigestUpdate(md, map, 32);
+    EVP_DigestFinal_ex(md, dg, &dl);
+    EVP_MD_CTX_free(md);
+    for (int i = 0; i < 32; i++) snprintf(got + 2 * i, 3, "%02x", dg[i]);
+    memcpy(want, map + 32, 64);
+    want[64] = 0;
+    if (strcmp(want, got))
+        return ptq_fail(err, "%s: sha256 %s does not match the header's %.64s (header or payload corrupted)", path, got,
+                        want);
+    return 0;
+}
+
 static int check_fixed(const char *path, const unsigned char *map, size_t size, uint32_t *ver, uint64_t *jl,
-                       size_t *poff, ptq_err *err) {
+                       size_t *poff, size_t *joff, ptq_err *err) {
     uint32_t flags;
     uint64_t pl;
     if (size < FIXED || memcmp(map, PTQ_FILE_MAGIC, 8))
@@ -981,6 +1053,8 @@ static int check_fixed(const char *path, const unsigned char *map, size_t size, 
     if (*ver < 1 || *ver > PTQ_FILE_VERSION || flags)
         return ptq_fail(err, "%s: format version %u flags %u, this build reads versions 1..%d with flags 0", path, *ver,
                         flags, PTQ_FILE_VERSION);
+    *poff = 128, *joff = FIXED;
+    if (*ver >= 4) return check_fixed4(path, map, size, *jl, pl, joff, err);
     if (*jl > size - FIXED) return ptq_fail(err, "%s: header length %llu beyond the file (truncated?)", path, (unsigned long long)*jl);
     *poff = (FIXED + (size_t)*jl + ALIGN - 1) / ALIGN * ALIGN;
     if (*poff > size || pl != size - *poff)
@@ -1012,13 +1086,14 @@ static int check_fixed(const char *path, const unsigned char *map, size_t size, 
 }
 
 static int load_body(const char *path, const unsigned char *map, size_t size, ptq_model *m, cJSON **meta,
-                     ptq_err *err) {
+                     int compact, ptq_err *err) {
     uint32_t ver = 0;
     uint64_t jl = 0;
-    size_t poff = 0;
-    if (check_fixed(path, map, size, &ver, &jl, &poff, err)) return -1;
-    cJSON *h = cJSON_ParseWithLength((const char *)map + FIXED, (size_t)jl);
-    ireader R = {path, NULL, 0, err};
+    size_t poff = 0, joff = 0;
+    if (check_fixed(path, map, size, &ver, &jl, &poff, &joff, err)) return -1;
+    size_t pl = ver >= 4 ? joff - poff : size - poff;
+    cJSON *h = cJSON_ParseWithLength((const char *)map + joff, (size_t)jl);
+    ireader R = {path, NULL, 0, err, compact};
     ptq_config c;
     int rc = -1;
     if (!cJSON_IsObject(h)) {
@@ -1039,7 +1114,7 @@ static int load_body(const char *path, const unsigned char *map, size_t size, pt
     if (!(R.t = ptq_calloc(nt + 1, sizeof *R.t, err))) goto out;
     const cJSON *e;
     cJSON_ArrayForEach(e, ts) {
-        if (parse_tensor(&R, e, map + poff, size - poff, &R.t[k])) goto out;
+        if (parse_tensor(&R, e, map + poff, pl, &R.t[k])) goto out;
         for (int i = 0; i < k; i++)
             if (!strcmp(R.t[i].name, R.t[k].name)) {
                 ptq_fail(err, "%s: tensor '%s' appears twice", path, R.t[k].name);
@@ -1070,6 +1145,10 @@ out:
 }
 
 int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err) {
+    return ptq_file_load_ex(path, m, meta, 0, err);
+}
+
+int ptq_file_load_ex(const char *path, ptq_model *m, cJSON **meta, int compact, ptq_err *err) {
     memset(m, 0, sizeof *m);
     if (meta) *meta = NULL;
     int fd = ptq_open_regular(path, err);
@@ -1086,7 +1165,7 @@ int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err) {
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return ptq_fail(err, "%s: mmap failed: %s", path, strerror(errno));
-    int rc = load_body(path, map, (size_t)st.st_size, m, meta, err);
+    int rc = load_body(path, map, (size_t)st.st_size, m, meta, compact, err);
     munmap(map, (size_t)st.st_size);
     return rc;
 }

@@ -4,15 +4,24 @@
  *
  * Layout, little-endian:
  *   offset 0   8 bytes  magic "PTQBENCH"
- *          8   u32      format version (this build writes 2 or 3, reads 1..3)
+ *          8   u32      format version (this build writes 4, and 1..3 when
+ *                       asked; reads 1..4)
  *         12   u32      flags (0; readers refuse unknown bits)
  *         16   u64      J = length of the JSON header
  *         24   u64      P = length of the payload
- *         32   64 bytes sha256, lowercase hex. Version 2: of bytes 0..31
- *                       (magic, version, flags, J, P) + the J JSON bytes +
- *                       the payload, so a changed header fails the check too.
- *                       Version 1: of the payload only.
- *         96   J bytes  JSON header (UTF-8), then zero padding to a multiple of 64
+ *         32   64 bytes sha256, lowercase hex. Version 4: of the payload +
+ *                       the J JSON bytes + bytes 0..31 (magic, version,
+ *                       flags, J, P). Versions 2, 3: of bytes 0..31 + JSON +
+ *                       payload. Version 1: of the payload only.
+ *   Version 4 (the index at the end, so tensors are written as they are made):
+ *         96   32 zero bytes
+ *        128   P bytes  payload: tensor data, every tensor 64-byte aligned
+ *    128 + P   J bytes  JSON header (UTF-8); the file ends there
+ *   The writer fills J, P and the sha256 last and renames FILE.tmp to FILE,
+ *   so an export stopped midway leaves FILE.tmp with J = P = 0, which the
+ *   loader refuses.
+ *   Versions 1..3:
+ *         96   J bytes  JSON header, then zero padding to a multiple of 64
  *   payload    P bytes  tensor data; every tensor starts 64-byte aligned
  *
  * JSON header:
@@ -22,12 +31,16 @@
  *              method, qspec, resolved options, tokenizer {kind, path, add_bos})
  *   "tensors": [{"name", "kind", "dtype", "shape": [..], "offset", "bytes"}],
  *              offset relative to the payload, bytes exactly what dtype x
- *              shape needs. dtypes: f32, f16 (IEEE half), i32, u8, and q1..q8
- *              (packed codes, below). Kinds:
+ *              shape needs. dtypes: f32, f16 (IEEE half), bf16 (version
+ *              4), i32, u8, and q1..q8 (packed codes, below). Kinds:
  *     "embedding", "norm", "weight", "bias": f32 model tensors (tok_emb,
  *              rms_final, layers.<l>.{rms_att, rms_ffn},
  *              <lin>.{weight, bias} with <lin> = layers.<l>.<q_proj..down_proj>
- *              or lm_head; lm_head.weight only when untied).
+ *              or lm_head; lm_head.weight only when untied). Version 4
+ *              stores "embedding" and "weight" in bf16 or f16 when every
+ *              value is exactly one (the model held them in that dtype, or
+ *              a method left the checkpoint's values); they load resident
+ *              in that dtype (model.h w16/emb16).
  *     "packed": <lin>.weight as integer codes (the linear's ptq_qweight,
  *              qweight.h), dtype q<b>, shape [out, in], extra fields "bits"
  *              (1..8, = b), "group" (columns per scale group; 0 = one group
@@ -101,14 +114,14 @@
 
 #define PTQ_FILE_MAGIC   "PTQBENCH"
 /* Versions: 1 f32 tensors only, no online ops; 2 packed weights and online
- * ops; 3 adds the op kinds random_orthogonal and lowrank (a file needing
- * neither is written as version 2). */
-#define PTQ_FILE_VERSION 3
+ * ops; 3 adds the op kinds random_orthogonal and lowrank; 4 puts the JSON
+ * header after the payload and adds 16-bit embedding and weights. */
+#define PTQ_FILE_VERSION 4
 
 typedef struct {
-    int version; /* newest version to write (default PTQ_FILE_VERSION): the file
-                    gets the oldest version >= 2 that stores the model's ops
-                    (2 stores random_orthogonal as dense; 1 = f32 only, no
+    int version; /* version to write (default PTQ_FILE_VERSION); asked for 3,
+                    the file gets the oldest of 2, 3 that stores the model's
+                    ops (2 stores random_orthogonal as dense; 1 = f32 only, no
                     online ops, no quantized weights) */
 } ptq_file_opts;
 
@@ -121,12 +134,26 @@ typedef struct {
 /* o NULL: version PTQ_FILE_VERSION; st (may be NULL) receives what was written. */
 int ptq_file_save_ex(const char *path, const ptq_model *m, const cJSON *meta, const ptq_file_opts *o,
                      ptq_file_stats *st, ptq_err *err);
+/* Writing block by block (version 4): begin creates PATH.tmp; put_block
+ * writes layer l's tensors (norms, linears, ops) at once, so the caller may
+ * free the block; finish writes the embedding, final norm, lm_head and the
+ * header, then renames PATH.tmp to PATH (and frees w, also on failure);
+ * abort removes PATH.tmp. ptq_file_save_ex is begin, every block, finish. */
+typedef struct ptq_file_writer ptq_file_writer;
+ptq_file_writer *ptq_file_begin(const char *path, ptq_err *err); /* err is kept for the writer's calls */
+int ptq_file_put_block(ptq_file_writer *w, const ptq_model *m, int l);
+int ptq_file_finish(ptq_file_writer *w, const ptq_model *m, const cJSON *meta, ptq_file_stats *st);
+void ptq_file_abort(ptq_file_writer *w);
+
 /* Load a file written by ptq_file_save; meta (may be NULL) receives a copy
  * of the header's "meta" object (caller frees). Verifies magic, version,
  * lengths, sha256, every tensor's name/kind/dtype/shape/range. Packed
  * weights come back as the linears' qweights (packed.h builds the kernels
- * from them). */
+ * from them), with w their dequantized fp32 copy. */
 int ptq_file_load(const char *path, ptq_model *m, cJSON **meta, ptq_err *err);
+/* compact 1: as ptq_model_drop_shadow after the load, linear by linear (no
+ * fp32 copy of the quantized weights; the peak is one linear's). */
+int ptq_file_load_ex(const char *path, ptq_model *m, cJSON **meta, int compact, ptq_err *err);
 /* 1 if the file starts with the magic. */
 int ptq_file_detect(const char *path);
 
