@@ -153,7 +153,7 @@ static int gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bi
     ptq_isa isa = ptq_kern_isa();
     ptq_kmicro_fn micro = pick_micro(isa);
     int MR = micro_mr(isa), nrb = w->npad / PTQ_KP_RB, npan = (nrb + 1) / 2, T = a->T, G = w->group;
-    int fail = 0;
+    int fail = 0, fused = y && isa == PTQ_ISA_AVX512VNNI && G <= PTQ_KGRP_MAXG;
 #pragma omp parallel reduction(| : fail) if ((long)T * w->npad * w->kpad >= PTQ_KPAR_MIN)
     {
         int8_t *buf = ptq_kalloc64((size_t)w->kpad * PTQ_KG_NP);
@@ -173,7 +173,13 @@ static int gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bi
             for (int m0 = 0; m0 < T; m0 += MR) {
                 int mr = PTQ_MIN(MR, T - m0);
                 memset(yt, 0, sizeof yt);
-                for (int g = 0; g < w->ngroups; g++) {
+                if (fused) {
+                    ptq_kgrp e = {.sw = w->scale + n0, .sa = a->scale + m0, .zw = w->zero + n0, .cs = w->csum + n0,
+                                  .za = a->zero + m0, .as = a->gsum + (size_t)m0 * a->ngroups, .gstride = w->npad,
+                                  .G = G, .K = w->in, .ngroups = w->ngroups, .hi = 2 * p + 1 < nrb};
+                    ptq_kmicro_grp_avx512(mr, a->codes + (size_t)m0 * a->kpad, a->kpad, buf, &e, yt);
+                }
+                for (int g = 0; g < w->ngroups && !fused; g++) {
                     int k0 = g * G, k1 = PTQ_MIN(k0 + G, w->in), len = k1 - k0, lng = len > PTQ_KG_KCHUNK;
                     const uint8_t *A = a->codes + (size_t)m0 * a->kpad;
                     if (lng) micro_long(micro, mr, A, a->kpad, buf, k0, k1, acc, acc64);
@@ -198,7 +204,7 @@ static int gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bi
                             for (int n = 0; n < nn; n++) {
                                 int64_t v = (lng ? c64[n] : c[n]) - za * cs[n] - (int64_t)zw[n] * as +
                                             (int64_t)len * zw[n] * za;
-                                o[n] += sw[n] * sa * (float)v;
+                                o[n] = fmaf(sw[n] * sa, (float)v, o[n]); /* as the fused tile */
                             }
                         }
                     }
