@@ -212,10 +212,11 @@ static void print_latency_row(const cJSON *row) {
     }
     const char *pl = ptq_row_str(m, "prefill_logits"), *wp = ptq_row_str(row, "omp_wait_policy"),
                *sc = ptq_row_str(row, "gomp_spincount"), *bc = ptq_row_str(row, "openblas_coretype");
-    const char *w16 = ptq_row_str(m, "w16_prefill");
-    printf("  prefill logits         %s; w16 prefill %s; threads %.0f; OMP_WAIT_POLICY %s, GOMP_SPINCOUNT %s, "
+    const char *w16 = ptq_row_str(m, "w16_prefill"), *ck = ptq_row_str(m, "clock");
+    printf("  prefill logits         %s; w16 prefill %s; clock %s; threads %.0f; OMP_WAIT_POLICY %s, GOMP_SPINCOUNT %s, "
            "OPENBLAS_CORETYPE %s\n",
-           pl ? pl : "?", w16 ? w16 : "?", ptq_row_metric(row, "threads"), wp ? wp : "?", sc ? sc : "?", bc ? bc : "?");
+           pl ? pl : "?", w16 ? w16 : "?", ck ? ck : "?", ptq_row_metric(row, "threads"), wp ? wp : "?", sc ? sc : "?",
+           bc ? bc : "?");
     const cJSON *la = cJSON_GetObjectItemCaseSensitive(row, "loadavg");
     printf("  peak RSS               %.0f KiB   load average %.2f (1 min, at start)\n",
            ptq_row_metric(row, "peak_rss_kb"),
@@ -251,7 +252,7 @@ static void usage(void) {
     printf("usage: ptqbench bench (--shape llama7b [--layers N] [--vocab V] | --model M) --method X --bits B\n"
            "       [--opt key=value ...] [--calib DATASET] [--nsamples N] [--calib-seqlen L] [--seed S]\n"
            "       [--threads N|auto] [--reps N>=5] [--tokens 128,512,2048] [--ctx 512,2048] [--min-ms MS]\n"
-           "       [--w16-prefill fp32|int8] [--out FILE.jsonl]\n"
+           "       [--w16-prefill fp32|int8] [--clock wall|cpu] [--out FILE.jsonl]\n"
            "       ptqbench bench --model FILE.ptq [--out FILE.jsonl] [--tokens ...] [--ctx ...] [--reps N]\n"
            "       ptqbench bench forward [--reps N]\n"
            "       ptqbench bench train [--reps N]   (one training step vs sgemm on its shapes)\n"
@@ -266,7 +267,9 @@ static void usage(void) {
            "  --out FILE       (needs --model) append the row to FILE, as a sweep's latency task writes it\n"
            "  --model FILE.ptq an exported model measured as stored: method and bits from its header\n"
            "  --w16-prefill    weight-only linears' prefill: fp32 (default; the dequantizing fp32 GEMM) or int8\n"
-           "                   (activations quantized per token to 8 bits, the integer GEMM; labelled in the row)\n");
+           "                   (activations quantized per token to 8 bits, the integer GEMM; labelled in the row)\n"
+           "  --clock cpu      time by the process's CPU time (all threads), not wall time: on a loaded machine\n"
+           "                   the time spent waiting for a core is left out (the row records the clock)\n");
     ptq_cli_cell_help(stdout);
     ptq_cli_bitspec_help(stdout);
 }
@@ -336,6 +339,7 @@ int cmd_bench(int argc, char **argv) {
                                          {"min-ms", required_argument, 0, 'n'},
                                          {"out", required_argument, 0, 'o'},
                                          {"w16-prefill", required_argument, 0, 'w'},
+                                         {"clock", required_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     ptq_cli_cell f = {.method = "rtn", .bits = "W4A4"};
@@ -383,6 +387,11 @@ int cmd_bench(int argc, char **argv) {
                 return ptq_cli_error(2, "bench: --w16-prefill %s: expected fp32 or int8", optarg);
             lo.w16_int8 = !strcmp(optarg, "int8");
             break;
+        case 'k':
+            if (strcmp(optarg, "wall") && strcmp(optarg, "cpu"))
+                return ptq_cli_error(2, "bench: --clock %s: expected wall or cpu", optarg);
+            lo.cpu_clock = !strcmp(optarg, "cpu");
+            break;
         case 'h':
             usage();
             return 0;
@@ -407,6 +416,7 @@ int cmd_bench(int argc, char **argv) {
     char task[256];
     ptq_bench_task(&lo, task, sizeof task);
     if (lo.w16_int8) snprintf(task + strlen(task), sizeof task - strlen(task), ":w16=int8");
+    if (lo.cpu_clock) snprintf(task + strlen(task), sizeof task - strlen(task), ":clock=cpu");
     cJSON *row = NULL;
     ptq_err err;
     int rc;

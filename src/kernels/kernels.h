@@ -16,8 +16,9 @@
  * quantizer, the same codes as the fake quantizer. The integer GEMM computes, per group,
  * I = sum (c - zc)(a - za) = sum c a - za sum c - zc sum a + n zc za
  * (int32 accumulation over at most 65536 columns, longer groups summed in
- * int64; int64 correction), and the epilogue
- * y += scale_w * scale_a * I.
+ * int64; int64 correction), and the epilogue, over the groups in order,
+ * y = fmaf(scale_w * scale_a, (float) I, y): the same bits on every ISA path,
+ * thread count and tile shape (reference.h ptq_kgemm_bits_ref).
  *
  * Dispatch: AVX-512 VNNI, AVX-VNNI (256-bit) or portable scalar, chosen at
  * run time from CPUID; ptq_kern_force_isa() lowers it

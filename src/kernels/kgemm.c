@@ -93,6 +93,19 @@ void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_
     *scale = s, *zero = z;
 }
 
+/* Token t's codes (padded to kpad with 0), scale, zero and group sums. */
+static void quant_token(ptq_kacts *a, const float *x, int t, int sym, float clip) {
+    int K = a->K, G = a->group;
+    uint8_t *q = a->codes + (size_t)t * a->kpad;
+    ptq_kquant_row(x + (size_t)t * K, K, a->bits, sym, clip, q, &a->scale[t], &a->zero[t]);
+    memset(q + K, 0, a->kpad - K);
+    for (int g = 0; g < a->ngroups; g++) {
+        int32_t s = 0;
+        for (int k = g * G; k < PTQ_MIN(K, (g + 1) * G); k++) s += q[k];
+        a->gsum[(size_t)t * a->ngroups + g] = s;
+    }
+}
+
 int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym, float clip, int group,
                    ptq_err *err) {
     if (T <= 0 || K <= 0 || bits < 2 || bits > 8)
@@ -113,16 +126,11 @@ int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym
     }
     a->T = T, a->K = K, a->kpad = kpad, a->bits = bits, a->group = G, a->ngroups = ng;
     float c = clip > 0.f ? clip : 1.f;
-#pragma omp parallel for schedule(static) if ((long)T * K >= PTQ_KPAR_MIN / 4)
-    for (int t = 0; t < T; t++) {
-        uint8_t *q = a->codes + (size_t)t * kpad;
-        ptq_kquant_row(x + (size_t)t * K, K, bits, sym, c, q, &a->scale[t], &a->zero[t]);
-        memset(q + K, 0, kpad - K);
-        for (int g = 0; g < ng; g++) {
-            int32_t s = 0;
-            for (int k = g * G; k < PTQ_MIN(K, (g + 1) * G); k++) s += q[k];
-            a->gsum[(size_t)t * ng + g] = s;
-        }
+    if ((long)T * K < PTQ_KPAR_MIN / 4) /* no OpenMP region: entering one costs more than a short row */
+        for (int t = 0; t < T; t++) quant_token(a, x, t, sym, c);
+    else {
+#pragma omp parallel for schedule(static)
+        for (int t = 0; t < T; t++) quant_token(a, x, t, sym, c);
     }
     return 0;
 }
@@ -148,85 +156,109 @@ static void micro_long(ptq_kmicro_fn micro, int mr, const uint8_t *A, int lda, c
     }
 }
 
-/* Exactly one of y / I is non-NULL. 0, or -1 when out of memory. */
-static int gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, int64_t *I) {
+/* One 32-row panel p: unpack it to buf (kpad x 32), then every token tile.
+ * Exactly one of y / I is non-NULL. */
+static void int_panel(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, int64_t *I, int p,
+                      int8_t *buf) {
     ptq_isa isa = ptq_kern_isa();
     ptq_kmicro_fn micro = pick_micro(isa);
-    int MR = micro_mr(isa), nrb = w->npad / PTQ_KP_RB, npan = (nrb + 1) / 2, T = a->T, G = w->group;
-    int fail = 0;
-#pragma omp parallel reduction(| : fail) if ((long)T * w->npad * w->kpad >= PTQ_KPAR_MIN)
+    int MR = micro_mr(isa), nrb = w->npad / PTQ_KP_RB, T = a->T, G = w->group;
+    int fused = y && isa == PTQ_ISA_AVX512VNNI && G <= PTQ_KGRP_MAXG;
+    int32_t acc[PTQ_KG_MR * PTQ_KG_NP];
+    int64_t acc64[PTQ_KG_MR * PTQ_KG_NP];
+    float yt[PTQ_KG_MR * PTQ_KG_NP];
+    uint32_t *b32 = (uint32_t *)(void *)buf;
+    ptq_kunpack_block_ld(w, 2 * p, b32, PTQ_KG_NP);
+    if (2 * p + 1 < nrb) ptq_kunpack_block_ld(w, 2 * p + 1, b32 + PTQ_KP_RB, PTQ_KG_NP);
+    else
+        for (int k4 = 0; k4 < w->kpad / 4; k4++) memset(b32 + k4 * PTQ_KG_NP + PTQ_KP_RB, 0, 64);
+    int n0 = p * PTQ_KG_NP, nn = PTQ_MIN(PTQ_KG_NP, w->out - n0);
+    for (int m0 = 0; m0 < T; m0 += MR) {
+        int mr = PTQ_MIN(MR, T - m0);
+        memset(yt, 0, sizeof yt);
+        if (fused) {
+            ptq_kgrp e = {.sw = w->scale + n0, .sa = a->scale + m0, .zw = w->zero + n0, .cs = w->csum + n0,
+                          .za = a->zero + m0, .as = a->gsum + (size_t)m0 * a->ngroups, .gstride = w->npad,
+                          .G = G, .K = w->in, .ngroups = w->ngroups, .hi = 2 * p + 1 < nrb};
+            ptq_kmicro_grp_avx512(mr, a->codes + (size_t)m0 * a->kpad, a->kpad, buf, &e, yt);
+        }
+        for (int g = 0; g < w->ngroups && !fused; g++) {
+            int k0 = g * G, k1 = PTQ_MIN(k0 + G, w->in), len = k1 - k0, lng = len > PTQ_KG_KCHUNK;
+            const uint8_t *A = a->codes + (size_t)m0 * a->kpad;
+            if (lng) micro_long(micro, mr, A, a->kpad, buf, k0, k1, acc, acc64);
+            else micro(mr, A, a->kpad, buf, k0 / 4, (k1 + 3) / 4, acc);
+            const float *sw = w->scale + (size_t)g * w->npad + n0;
+            const int16_t *zw = w->zero + (size_t)g * w->npad + n0;
+            const int32_t *cs = w->csum + (size_t)g * w->npad + n0;
+            for (int m = 0; m < mr; m++) {
+                int t = m0 + m;
+                int64_t za = a->zero[t], as = a->gsum[(size_t)t * a->ngroups + g];
+                float sa = a->scale[t];
+                const int32_t *c = acc + m * PTQ_KG_NP;
+                const int64_t *c64 = acc64 + m * PTQ_KG_NP;
+                if (I) {
+                    for (int n = 0; n < nn; n++)
+                        I[((size_t)t * w->out + n0 + n) * w->ngroups + g] =
+                            (lng ? c64[n] : c[n]) - za * cs[n] - (int64_t)zw[n] * as + (int64_t)len * zw[n] * za;
+                } else {
+                    float *o = yt + m * PTQ_KG_NP;
+                    /* only the nn columns that exist: the last panel
+                     * may hold one row block, and scale/zero/csum end at npad */
+                    for (int n = 0; n < nn; n++) {
+                        int64_t v = (lng ? c64[n] : c[n]) - za * cs[n] - (int64_t)zw[n] * as +
+                                    (int64_t)len * zw[n] * za;
+                        o[n] = fmaf(sw[n] * sa, (float)v, o[n]); /* as the fused tile */
+                    }
+                }
+            }
+        }
+        if (y)
+            for (int m = 0; m < mr; m++) {
+                float *dst = y + (size_t)(m0 + m) * w->out + n0;
+                for (int n = 0; n < nn; n++) dst[n] = yt[m * PTQ_KG_NP + n] + (bias ? bias[n0 + n] : 0.f);
+            }
+    }
+}
+
+/* Exactly one of y / I is non-NULL. 0, or -1 when out of memory. Small
+ * products: no OpenMP region, the panel buffer on the stack. */
+static int gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, int64_t *I) {
+    int npan = (w->npad / PTQ_KP_RB + 1) / 2, fail = 0;
+    if ((long)a->T * w->npad * w->kpad < PTQ_KPAR_MIN && w->kpad <= 1024) {
+        _Alignas(64) int8_t buf[1024 * PTQ_KG_NP];
+        for (int p = 0; p < npan; p++) int_panel(a, w, bias, y, I, p, buf);
+        return 0;
+    }
+#pragma omp parallel reduction(| : fail) if ((long)a->T * w->npad * w->kpad >= PTQ_KPAR_MIN)
     {
         int8_t *buf = ptq_kalloc64((size_t)w->kpad * PTQ_KG_NP);
         if (!buf) fail = 1;
-        int32_t acc[PTQ_KG_MR * PTQ_KG_NP];
-        int64_t acc64[PTQ_KG_MR * PTQ_KG_NP];
-        float yt[PTQ_KG_MR * PTQ_KG_NP];
 #pragma omp for schedule(dynamic, 1)
-        for (int p = 0; p < npan; p++) {
-            if (!buf) continue;
-            uint32_t *b32 = (uint32_t *)(void *)buf;
-            ptq_kunpack_block_ld(w, 2 * p, b32, PTQ_KG_NP);
-            if (2 * p + 1 < nrb) ptq_kunpack_block_ld(w, 2 * p + 1, b32 + PTQ_KP_RB, PTQ_KG_NP);
-            else
-                for (int k4 = 0; k4 < w->kpad / 4; k4++) memset(b32 + k4 * PTQ_KG_NP + PTQ_KP_RB, 0, 64);
-            int n0 = p * PTQ_KG_NP, nn = PTQ_MIN(PTQ_KG_NP, w->out - n0);
-            for (int m0 = 0; m0 < T; m0 += MR) {
-                int mr = PTQ_MIN(MR, T - m0);
-                memset(yt, 0, sizeof yt);
-                for (int g = 0; g < w->ngroups; g++) {
-                    int k0 = g * G, k1 = PTQ_MIN(k0 + G, w->in), len = k1 - k0, lng = len > PTQ_KG_KCHUNK;
-                    const uint8_t *A = a->codes + (size_t)m0 * a->kpad;
-                    if (lng) micro_long(micro, mr, A, a->kpad, buf, k0, k1, acc, acc64);
-                    else micro(mr, A, a->kpad, buf, k0 / 4, (k1 + 3) / 4, acc);
-                    const float *sw = w->scale + (size_t)g * w->npad + n0;
-                    const int16_t *zw = w->zero + (size_t)g * w->npad + n0;
-                    const int32_t *cs = w->csum + (size_t)g * w->npad + n0;
-                    for (int m = 0; m < mr; m++) {
-                        int t = m0 + m;
-                        int64_t za = a->zero[t], as = a->gsum[(size_t)t * a->ngroups + g];
-                        float sa = a->scale[t];
-                        const int32_t *c = acc + m * PTQ_KG_NP;
-                        const int64_t *c64 = acc64 + m * PTQ_KG_NP;
-                        if (I) {
-                            for (int n = 0; n < nn; n++)
-                                I[((size_t)t * w->out + n0 + n) * w->ngroups + g] =
-                                    (lng ? c64[n] : c[n]) - za * cs[n] - (int64_t)zw[n] * as + (int64_t)len * zw[n] * za;
-                        } else {
-                            float *o = yt + m * PTQ_KG_NP;
-                            /* only the nn columns that exist: the last panel
-                             * may hold one row block, and scale/zero/csum end at npad */
-                            for (int n = 0; n < nn; n++) {
-                                int64_t v = (lng ? c64[n] : c[n]) - za * cs[n] - (int64_t)zw[n] * as +
-                                            (int64_t)len * zw[n] * za;
-                                o[n] += sw[n] * sa * (float)v;
-                            }
-                        }
-                    }
-                }
-                if (y)
-                    for (int m = 0; m < mr; m++) {
-                        float *dst = y + (size_t)(m0 + m) * w->out + n0;
-                        for (int n = 0; n < nn; n++) dst[n] = yt[m * PTQ_KG_NP + n] + (bias ? bias[n0 + n] : 0.f);
-                    }
-            }
-        }
+        for (int p = 0; p < npan; p++)
+            if (buf) int_panel(a, w, bias, y, I, p, buf);
         free(buf);
     }
     return fail ? -1 : 0;
 }
 
 /* Decode (few tokens): int4 / int8 weights read straight from the planes. */
+static void gemv_int_block(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, int rb) {
+    float y16[PTQ_KP_RB];
+    for (int t = 0; t < a->T; t++) {
+        if (w->bits == 4) ptq_kgemv_int_block_avx512_int4(w, rb, a, t, y16);
+        else ptq_kgemv_int_block_avx512_i8(w, rb, a, t, y16);
+        for (int l = 0; l < PTQ_KP_RB && rb * PTQ_KP_RB + l < w->out; l++)
+            y[(size_t)t * w->out + rb * PTQ_KP_RB + l] = y16[l] + (bias ? bias[rb * PTQ_KP_RB + l] : 0.f);
+    }
+}
+
 static void gemv_int(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y) {
     int nrb = w->npad / PTQ_KP_RB;
-#pragma omp parallel for schedule(dynamic, 4) if ((long)a->T * w->npad * w->kpad >= PTQ_KPAR_MIN)
-    for (int rb = 0; rb < nrb; rb++) {
-        float y16[PTQ_KP_RB];
-        for (int t = 0; t < a->T; t++) {
-            if (w->bits == 4) ptq_kgemv_int_block_avx512_int4(w, rb, a, t, y16);
-            else ptq_kgemv_int_block_avx512_i8(w, rb, a, t, y16);
-            for (int l = 0; l < PTQ_KP_RB && rb * PTQ_KP_RB + l < w->out; l++)
-                y[(size_t)t * w->out + rb * PTQ_KP_RB + l] = y16[l] + (bias ? bias[rb * PTQ_KP_RB + l] : 0.f);
-        }
+    if ((long)a->T * w->npad * w->kpad < PTQ_KPAR_MIN) /* no OpenMP region (see ptq_kact_quant) */
+        for (int rb = 0; rb < nrb; rb++) gemv_int_block(a, w, bias, y, rb);
+    else {
+#pragma omp parallel for schedule(dynamic, 4)
+        for (int rb = 0; rb < nrb; rb++) gemv_int_block(a, w, bias, y, rb);
     }
 }
 

@@ -35,47 +35,68 @@ static void gemv_block_scalar_i8(const ptq_kpacked *p, int rb, const int8_t *blk
     memcpy(y16, y, sizeof y);
 }
 
-/* x padded to kpad with zeros. */
-static float *pad_x(const ptq_kpacked *w, const float *x) {
-    float *xp = ptq_kalloc64(sizeof(float) * w->kpad);
-    if (xp) memcpy(xp, x, sizeof(float) * w->in);
-    return xp;
-}
-
 static int g_int4_nb = 4;
 void ptq_kern_gemv_int4_blocks(int nb) { g_int4_nb = nb < 1 ? 1 : nb > 4 ? 4 : nb; }
 
-static void put_rows(const ptq_kpacked *w, int rb, int nb, const float *yb, const float *bias, float *y) {
+typedef struct {
+    const ptq_kpacked *w;
+    const float *x, *bias; /* x padded to kpad */
+    float *y;
+    int isa, direct4, direct8, NB, nrb;
+} gemv_job;
+
+/* Rows of unit u (NB row blocks); blk: kpad x 16 scratch unless direct. */
+static void gemv_unit(const gemv_job *j, int u, int8_t *blk) {
+    const ptq_kpacked *w = j->w;
+    int rb = u * j->NB, nb = PTQ_MIN(j->NB, j->nrb - rb);
+    float yb[4 * PTQ_KP_RB];
+    if (j->direct4) ptq_kgemv_blocks_avx512_int4(nb, w, rb, j->x, yb);
+    else {
+        const int8_t *b = j->direct8 ? (const int8_t *)w->data + (size_t)rb * w->kpad * PTQ_KP_RB : blk;
+        if (!j->direct8) ptq_kunpack_block(w, rb, blk);
+        if (j->isa == PTQ_ISA_AVX512VNNI) ptq_kgemv_block_avx512_i8(w, rb, b, j->x, yb);
+        else gemv_block_scalar_i8(w, rb, b, j->x, yb);
+    }
     for (int l = 0; l < nb * PTQ_KP_RB && rb * PTQ_KP_RB + l < w->out; l++)
-        y[rb * PTQ_KP_RB + l] = yb[l] + (bias ? bias[rb * PTQ_KP_RB + l] : 0.f);
+        j->y[rb * PTQ_KP_RB + l] = yb[l] + (j->bias ? j->bias[rb * PTQ_KP_RB + l] : 0.f);
 }
 
+/* Short rows (decode on small models): x padded and the unpack scratch on the
+ * stack, no OpenMP region (entering one, even with if(0), allocates the team:
+ * a fixed cost larger than a 64 x 64 product). */
+enum { SMALL_K = 1024 };
+
 int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err) {
-    float *xp = pad_x(w, x);
-    if (!xp) return ptq_fail(err, "kgemv: out of memory");
     ptq_isa isa = ptq_kern_isa();
-    int nrb = w->npad / PTQ_KP_RB, direct4 = isa == PTQ_ISA_AVX512VNNI && w->bits == 4 && w->group % 8 == 0;
+    int direct4 = isa == PTQ_ISA_AVX512VNNI && w->bits == 4 && w->group % 8 == 0;
     int direct8 = w->bits == 8; /* the 8-bit plane is the int8 block layout: read in place */
-    int NB = direct4 ? g_int4_nb : 1, nunit = (nrb + NB - 1) / NB;
-    int fail = 0;
+    gemv_job j = {.w = w, .x = x, .bias = bias, .y = y, .isa = isa, .direct4 = direct4, .direct8 = direct8,
+                  .NB = direct4 ? g_int4_nb : 1, .nrb = w->npad / PTQ_KP_RB};
+    int nunit = (j.nrb + j.NB - 1) / j.NB, fail = 0, unpack = !direct4 && !direct8;
+    if (w->kpad <= SMALL_K && (long)w->npad * w->kpad < PTQ_KPAR_MIN) {
+        _Alignas(64) float xs[SMALL_K];
+        _Alignas(64) int8_t blk[SMALL_K * PTQ_KP_RB];
+        if (w->kpad != w->in) {
+            memcpy(xs, x, sizeof(float) * w->in);
+            memset(xs + w->in, 0, sizeof(float) * (w->kpad - w->in));
+            j.x = xs;
+        }
+        for (int u = 0; u < nunit; u++) gemv_unit(&j, u, blk);
+        return 0;
+    }
+    float *xp = NULL;
+    if (w->kpad != w->in) {
+        if (!(xp = ptq_kalloc64(sizeof(float) * w->kpad))) return ptq_fail(err, "kgemv: out of memory");
+        memcpy(xp, x, sizeof(float) * w->in);
+        j.x = xp;
+    }
 #pragma omp parallel reduction(| : fail) if ((long)w->npad * w->kpad >= PTQ_KPAR_MIN)
     {
-        int8_t *blk = direct4 || direct8 ? NULL : ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB);
-        if (!direct4 && !direct8 && !blk) fail = 1;
-        float yb[4 * PTQ_KP_RB];
+        int8_t *blk = unpack ? ptq_kalloc64((size_t)w->kpad * PTQ_KP_RB) : NULL;
+        if (unpack && !blk) fail = 1;
 #pragma omp for schedule(dynamic, 1) /* a thread slowed by another job takes fewer */
-        for (int u = 0; u < nunit; u++) {
-            if (fail) continue;
-            int rb = u * NB, nb = PTQ_MIN(NB, nrb - rb);
-            if (direct4) ptq_kgemv_blocks_avx512_int4(nb, w, rb, xp, yb);
-            else {
-                const int8_t *b = direct8 ? (const int8_t *)w->data + (size_t)rb * w->kpad * PTQ_KP_RB : blk;
-                if (!direct8) ptq_kunpack_block(w, rb, blk);
-                if (isa == PTQ_ISA_AVX512VNNI) ptq_kgemv_block_avx512_i8(w, rb, b, xp, yb);
-                else gemv_block_scalar_i8(w, rb, b, xp, yb);
-            }
-            put_rows(w, rb, nb, yb, bias, y);
-        }
+        for (int u = 0; u < nunit; u++)
+            if (!fail) gemv_unit(&j, u, blk);
         free(blk);
     }
     free(xp);

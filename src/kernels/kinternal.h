@@ -22,6 +22,24 @@ typedef void (*ptq_kmicro_fn)(int mr, const uint8_t *A, int lda, const int8_t *W
 void ptq_kmicro_avx512(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc);
 void ptq_kmicro_avxvnni(int mr, const uint8_t *A, int lda, const int8_t *W, int k4a, int k4b, int32_t *acc);
 
+/* The integer tile with its dequant epilogue fused, for group-wise weights
+ * (kgemm.c): per weight group g in order, the exact integer sum
+ * I = sum (c - zc)(a - za) of the group, then C = fmaf(s_w s_a, (float) I, C)
+ * (C starts at 0). Weight group g of the panel's rows at sw / zw / cs +
+ * g * gstride (32 rows, or 16 when !hi); token m's activation scale, zero
+ * and group code sums at sa[m], za[m], as[m * ngroups + g]. */
+typedef struct {
+    const float *sw, *sa;
+    const int16_t *zw;
+    const int32_t *cs, *za, *as;
+    size_t gstride;
+    int G, K, ngroups, hi;
+} ptq_kgrp;
+/* Groups up to this long: |I| <= 255^2 G < 2^31, so I is formed in int32
+ * (its zero-point terms may wrap; the sum mod 2^32 is exact). */
+#define PTQ_KGRP_MAXG 16384
+void ptq_kmicro_grp_avx512(int mr, const uint8_t *A, int lda, const int8_t *W, const ptq_kgrp *e, float *C);
+
 /* Four bytes as one int32 (unaligned). */
 static inline int32_t ptq_kld32(const uint8_t *p) {
     int32_t v;

@@ -72,11 +72,31 @@ int ptq_klowfreq_init(ptq_klowfreq *lf, const float *W_low, int out, int in, int
     return 0;
 }
 
-int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err) {
+/* Row t of x: its k lowest rfft bins into X (re then im); buf, F: FFTW scratch. */
+static void lowfreq_row(const ptq_klowfreq *lf, const float *x, int t, float *X, float *buf, fftwf_complex *F) {
     int k = lf->k, in = lf->in;
+    memcpy(buf, x + (size_t)t * in, sizeof(float) * in);
+    fftwf_execute_dft_r2c((fftwf_plan)lf->plan, buf, F);
+    float *xr = X + (size_t)t * 2 * k;
+    const float *f = (const float *)F;
+    for (int j = 0; j < k; j++) xr[j] = f[2 * j], xr[k + j] = f[2 * j + 1];
+}
+
+/* Decode rows this short use stack scratch and no OpenMP region: on small
+ * models the branch's fixed costs (heap, team) were 5x its arithmetic. */
+enum { LF_SMALL = 2048 };
+
+int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err) {
+    int k = lf->k, in = lf->in, fail = 0;
+    if (T == 1 && in <= LF_SMALL) {
+        _Alignas(64) float X[LF_SMALL + 2], buf[LF_SMALL];
+        _Alignas(64) fftwf_complex F[LF_SMALL / 2 + 1];
+        lowfreq_row(lf, x, 0, X, buf, F);
+        ptq_sgemm(CblasNoTrans, CblasTrans, 1, lf->out, 2 * k, 1.f, X, 2 * k, lf->coef, 2 * k, 1.f, y, lf->out);
+        return 0;
+    }
     float *X = ptq_kalloc64(sizeof(float) * T * 2 * k);
     if (!X) return ptq_fail(err, "lowfreq: out of memory");
-    int fail = 0;
     /* FFTs of short rows stay on the calling thread (toy models: a parallel region per call cost more
      * than the transforms, 0.3x FP32 prefill under load) */
 #pragma omp parallel reduction(| : fail) if (T > 1 && (long)T * in >= PTQ_KPAR_MIN / 4)
@@ -85,14 +105,8 @@ int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, 
         fftwf_complex *F = fftwf_malloc(sizeof(fftwf_complex) * (in / 2 + 1));
         if (!buf || !F) fail = 1;
 #pragma omp for schedule(dynamic, 4)
-        for (int t = 0; t < T; t++) {
-            if (!buf || !F) continue;
-            memcpy(buf, x + (size_t)t * in, sizeof(float) * in);
-            fftwf_execute_dft_r2c((fftwf_plan)lf->plan, buf, F);
-            float *xr = X + (size_t)t * 2 * k;
-            const float *f = (const float *)F;
-            for (int j = 0; j < k; j++) xr[j] = f[2 * j], xr[k + j] = f[2 * j + 1];
-        }
+        for (int t = 0; t < T; t++)
+            if (buf && F) lowfreq_row(lf, x, t, X, buf, F);
         fftwf_free(buf), fftwf_free(F);
     }
     if (!fail)

@@ -61,14 +61,21 @@ static void sgemv_block(CBLAS_TRANSPOSE tb, int n, int K, float alpha, const flo
     ptq_blas_serial_end(tok);
 }
 
+static void sgemv_tile(CBLAS_TRANSPOSE tb, int b, int N, int K, float alpha, const float *A, int inca, const float *B,
+                       int ldb, float beta, float *C) {
+    int j0 = b * GEMV_ROWS, n = PTQ_MIN(GEMV_ROWS, N - j0);
+    sgemv_block(tb, n, K, alpha, A, inca, tb == CblasTrans ? B + (size_t)j0 * ldb : B + j0, ldb, beta, C + j0);
+}
+
 static void sgemv_row(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C) {
     int nb = ntiles(N, GEMV_ROWS), inca = ta == CblasNoTrans ? 1 : lda;
-#pragma omp parallel for schedule(static) if (nb > 1 && (long)N * K > 32768)
-    for (int b = 0; b < nb; b++) {
-        int j0 = b * GEMV_ROWS, n = PTQ_MIN(GEMV_ROWS, N - j0);
-        sgemv_block(tb, n, K, alpha, A, inca, tb == CblasTrans ? B + (size_t)j0 * ldb : B + j0, ldb, beta, C + j0);
+    if (nb == 1 || (long)N * K <= 32768) { /* no OpenMP region: entering one (even if(0)) allocates a team */
+        for (int b = 0; b < nb; b++) sgemv_tile(tb, b, N, K, alpha, A, inca, B, ldb, beta, C);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nb; b++) sgemv_tile(tb, b, N, K, alpha, A, inca, B, ldb, beta, C);
 }
 
 void ptq_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A, int lda,

@@ -255,6 +255,21 @@ void ptq_kgemm_ref(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, 
         }
 }
 
+void ptq_kgemm_bits_ref(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y) {
+    int ng = w->ngroups;
+    int64_t *I = malloc(sizeof(int64_t) * (size_t)a->T * w->out * ng);
+    if (!I) abort();
+    ptq_kgemm_int_ref(a, w, I);
+    for (int t = 0; t < a->T; t++)
+        for (int n = 0; n < w->out; n++) {
+            float o = 0.f;
+            for (int g = 0; g < ng; g++)
+                o = fmaf(w->scale[(size_t)g * w->npad + n] * a->scale[t], (float)I[((size_t)t * w->out + n) * ng + g], o);
+            y[(size_t)t * w->out + n] = o + (bias ? bias[n] : 0.f);
+        }
+    free(I);
+}
+
 void ptq_kgemm_f32_ref(const ptq_kpacked *w, const float *x, int T, const float *bias, double *y, double *mag) {
     init_bias(T, w->out, bias, y, mag);
     for (int n = 0; n < w->out; n++)

@@ -44,6 +44,10 @@ int ptq_kact_quant_ref(ptq_kacts *a, const float *x, int T, int K, int bits, int
 void ptq_kgemm_int_ref(const ptq_kacts *a, const ptq_kpacked *w, int64_t *Iout);
 /* y (T x out) = dequant(A) dequant(W)^T + bias. */
 void ptq_kgemm_ref(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, double *y, double *mag);
+/* The integer GEMM's float arithmetic, bit for bit (float, not double):
+ * per output, o = fmaf(s_w * s_a, (float) I_g, o) over the groups in order
+ * from o = 0, I_g of ptq_kgemm_int_ref, then y = o + bias. */
+void ptq_kgemm_bits_ref(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y);
 /* y (T x out) = x dequant(W)^T + bias: the weight-only GEMM, and the GEMV (T = 1). */
 void ptq_kgemm_f32_ref(const ptq_kpacked *w, const float *x, int T, const float *bias, double *y, double *mag);
 void ptq_kgemv_f32_ref(const ptq_kpacked *w, const float *x, const float *bias, double *y, double *mag);

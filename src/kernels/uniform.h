@@ -46,7 +46,8 @@ static inline void ptq_uq_grid(float lo, float hi, int bits, int sym, float *sca
 static inline int ptq_uq_code(float x, float scale, int zero, int maxq) {
     if (scale == 0.f) return zero;
     float q = nearbyintf(x / scale) + (float)zero;
-    return (int)fminf(fmaxf(q, 0.f), (float)maxq);
+    q = q > 0.f ? q : 0.f; /* fminf(fmaxf(q, 0), maxq), NaN -> 0, without libm calls */
+    return (int)(q < (float)maxq ? q : (float)maxq);
 }
 
 /* The value of code c. */

@@ -2,7 +2,9 @@
  * ptq_w16_prefill) through ptq_lin_kernel_forward:
  *   fp32 (default): ptq_kgemm_f32's bits for T > 1 and the GEMV's for T = 1;
  *   int8: for T > 1, exactly ptq_kact_quant (8-bit asymmetric per token,
- *   clip 1) + ptq_kgemm, and within the activation-rounding bound of the
+ *   clip 1) + ptq_kgemm, bit for bit its naive twin ptq_kgemm_bits_ref (per
+ *   weight group the exact integer sum, scaled and added in group order) on
+ *   every ISA path and on 1 thread as on 2, and within the activation-rounding bound of the
  *   fp32 product: |y - x W^T| <= s_t / 2 sum_k |w_rk| (+ 1e-5 of the terms'
  *   magnitude for float rounding), s_t the token's activation scale; T = 1
  *   stays the fp32 GEMV. Shapes: per channel and groups of 32 / 128,
@@ -62,6 +64,24 @@ static void one(int T, int out, int in, int bits, int group) {
         CHECK(ptq_kact_quant(&a2, x, T, in, 8, 0, 1.f, k.w.group, &err) == 0);
         CHECK(ptq_kgemm(&a2, &k.w, bias, yk, &err) == 0);
         CHECK(same(y, yk, (size_t)T * out));
+        /* the naive twin of the same arithmetic, bit for bit, on every ISA path and thread count */
+        float *yb = malloc(sizeof(float) * T * out);
+        ptq_kgemm_bits_ref(&a2, &k.w, bias, yb);
+        CHECK(same(y, yb, (size_t)T * out));
+        for (int isa = PTQ_ISA_SCALAR; isa <= (int)ptq_kern_isa_best(); isa++) {
+            ptq_kern_force_isa((ptq_isa)isa);
+            CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, yk, &err) == 0);
+            CHECK(same(yk, yb, (size_t)T * out));
+        }
+        ptq_kern_force_isa(ptq_kern_isa_best());
+#ifdef _OPENMP
+        int nt = omp_get_max_threads();
+        omp_set_num_threads(1);
+        CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, yk, &err) == 0);
+        CHECK(same(yk, yb, (size_t)T * out));
+        omp_set_num_threads(nt);
+#endif
+        free(yb);
         double worst = 0; /* error / bound */
         for (int t = 0; t < T; t++)
             for (int o = 0; o < out; o++) {
@@ -139,7 +159,7 @@ static void sparse(int T, int out, int in, int group) {
 
 int main(void) {
     ptq_rng_seed(&rng, 17);
-    static const int shapes[][3] = {{1, 40, 96}, {7, 40, 96}, {29, 70, 260}, {64, 48, 1100}};
+    static const int shapes[][3] = {{1, 40, 96}, {3, 40, 96}, {7, 40, 96}, {29, 70, 260}, {64, 48, 1100}, {40, 256, 1024}};
     static const int groups[] = {0, 32, 128}, bits[] = {4, 8};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t g = 0; g < 3; g++)

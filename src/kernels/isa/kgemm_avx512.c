@@ -4,6 +4,7 @@
  * from the unpacked int8 block). Compiled with function-level target
  * attributes so the library still runs on CPUs without them. */
 #include <immintrin.h>
+#include <math.h>
 
 #include "kinternal.h"
 
@@ -33,6 +34,58 @@ TGT512 void ptq_kmicro_avx512(int mr, const uint8_t *A, int lda, const int8_t *W
 #define C(n)                                      \
     case n:                                       \
         micro(n, A, lda, W, k4a, k4b, acc);       \
+        break;
+        C(1) C(2) C(3) C(4) C(5) C(6) C(7) C(8) C(9) C(10) C(11) C(12)
+#undef C
+    default: break;
+    }
+}
+
+/* The group-wise tile (kinternal.h ptq_kgrp): per group the int32 sums of
+ * micro() in registers, then the zero-point terms
+ * I = acc - za cs - zw (as - len za) and C += s_w s_a I, one FMA per element. */
+static inline __attribute__((always_inline)) TGT512 void micro_grp(const int mr, const uint8_t *A, int lda,
+                                                                   const int8_t *W, const ptq_kgrp *e, float *C) {
+    __mmask32 m32 = e->hi ? 0xFFFFFFFFu : 0xFFFFu;
+    for (int g = 0; g < e->ngroups; g++) {
+        int k0 = g * e->G, k1 = PTQ_MIN(k0 + e->G, e->K), len = k1 - k0;
+        __m512i c0[PTQ_KG_MR], c1[PTQ_KG_MR];
+        for (int m = 0; m < mr; m++) c0[m] = c1[m] = _mm512_setzero_si512();
+        const int8_t *w = W + (size_t)(k0 / 4) * 128;
+        for (int k4 = k0 / 4; k4 < (k1 + 3) / 4; k4++, w += 128) {
+            __m512i w0 = _mm512_load_si512((const void *)w), w1 = _mm512_load_si512((const void *)(w + 64));
+            for (int m = 0; m < mr; m++) {
+                __m512i av = _mm512_set1_epi32(ptq_kld32(A + (size_t)m * lda + 4 * k4));
+                c0[m] = _mm512_dpbusd_epi32(c0[m], av, w0);
+                c1[m] = _mm512_dpbusd_epi32(c1[m], av, w1);
+            }
+        }
+        size_t gi = (size_t)g * e->gstride;
+        __m512i cs0 = _mm512_loadu_si512((const void *)(e->cs + gi));
+        __m512i cs1 = _mm512_maskz_loadu_epi32((__mmask16)(m32 >> 16), e->cs + gi + 16);
+        __m512i zw = _mm512_maskz_loadu_epi16(m32, e->zw + gi);
+        __m512i zw0 = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(zw));
+        __m512i zw1 = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(zw, 1));
+        __m512 sw0 = _mm512_loadu_ps(e->sw + gi), sw1 = _mm512_maskz_loadu_ps((__mmask16)(m32 >> 16), e->sw + gi + 16);
+        for (int m = 0; m < mr; m++) {
+            int za = e->za[m];
+            __m512i vza = _mm512_set1_epi32(za), vas = _mm512_set1_epi32(e->as[(size_t)m * e->ngroups + g] - len * za);
+            __m512i i0 = _mm512_sub_epi32(_mm512_sub_epi32(c0[m], _mm512_mullo_epi32(vza, cs0)), _mm512_mullo_epi32(zw0, vas));
+            __m512i i1 = _mm512_sub_epi32(_mm512_sub_epi32(c1[m], _mm512_mullo_epi32(vza, cs1)), _mm512_mullo_epi32(zw1, vas));
+            __m512 sa = _mm512_set1_ps(e->sa[m]), z = _mm512_setzero_ps();
+            float *o = C + m * 32;
+            _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_mul_ps(sw0, sa), _mm512_cvtepi32_ps(i0), g ? _mm512_loadu_ps(o) : z));
+            _mm512_storeu_ps(o + 16,
+                             _mm512_fmadd_ps(_mm512_mul_ps(sw1, sa), _mm512_cvtepi32_ps(i1), g ? _mm512_loadu_ps(o + 16) : z));
+        }
+    }
+}
+
+TGT512 void ptq_kmicro_grp_avx512(int mr, const uint8_t *A, int lda, const int8_t *W, const ptq_kgrp *e, float *out) {
+    switch (mr) {
+#define C(n)                                      \
+    case n:                                       \
+        micro_grp(n, A, lda, W, e, out);          \
         break;
         C(1) C(2) C(3) C(4) C(5) C(6) C(7) C(8) C(9) C(10) C(11) C(12)
 #undef C
@@ -183,7 +236,7 @@ TGT512 void ptq_kgemv_int_block_avx512_i8(const ptq_kpacked *p, int rb, const pt
         float sa = a->scale[t];
         for (int l = 0; l < 16; l++) {
             int64_t zc = p->zero[gi + l], v = (int64_t)c[l] - za * p->csum[gi + l] - zc * as + (int64_t)len * zc * za;
-            y[l] += p->scale[gi + l] * sa * (float)v;
+            y[l] = fmaf(p->scale[gi + l] * sa, (float)v, y[l]); /* the GEMM's epilogue (kinternal.h ptq_kgrp) */
         }
     }
     memcpy(y16, y, sizeof y);
