@@ -124,57 +124,48 @@ static int chol_lower(double *A, int n) {
     return 0;
 }
 
-/* X (n x n, lower) = C^-1 for lower-triangular C: column tile j solves
- * C[j0:, j0:] X[j0:, tile] = I[j0:, tile], one dtrsm each. */
-static void tri_inverse_lower(const double *C, double *X, int n) {
-    int nt = ntiles(n);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int j = 0; j < nt; j++) {
-        int j0 = j * TILE, jb = PTQ_MIN(TILE, n - j0);
-        for (int i = 0; i < n; i++) {
-            double *row = X + (size_t)i * n + j0;
-            memset(row, 0, (size_t)jb * sizeof(double));
-            if (i >= j0 && i < j0 + jb) row[i - j0] = 1.0;
-        }
-        int tok = ptq_blas_serial_begin();
-        cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n - j0, jb, 1.0,
-                    C + (size_t)j0 * n + j0, n, X + (size_t)j0 * n + j0, n);
-        ptq_blas_serial_end(tok);
-    }
-}
-
-/* Hinv (fp32, n x n row-major, upper) = the upper Cholesky factor U of
- * (H + damp I)^-1 from Hr = H reversed (Hr[i][j] = H[n-1-i][n-1-j], lower
- * triangle): with Hr = C C^T, H^-1 = U^T U for U = J C^-1 J (J the
- * reversal). One Cholesky and one triangular inverse (2n^3/3 flops) instead
- * of potrf, potri, potrf (4n^3/3). Hinv is written over Hr's memory (half of
- * it, as floats); udiag (n) gets diag(U) in fp64. */
-static int hinv_factor(double *Hr, int n, double percdamp, double *udiag, ptq_err *err) {
+/* Hinv (fp32, n x n row-major, upper; zeroed by the caller) = the upper
+ * Cholesky factor U of (H + damp I)^-1 from Hr = H reversed (Hr[i][j] =
+ * H[n-1-i][n-1-j], lower triangle): with Hr = C C^T, H^-1 = U^T U for
+ * U = J C^-1 J (J the reversal). One Cholesky and one triangular inverse
+ * (2n^3/3 flops) instead of potrf, potri, potrf (4n^3/3). Column tile j of
+ * C^-1 solves C[j0:, j0:] Y = I[j0:, tile] (one dtrsm into a per-thread
+ * panel) and lands in U reversed, so no n x n fp64 inverse is held. Hr is
+ * destroyed; udiag (n) gets diag(U) in fp64. */
+static int hinv_factor(double *Hr, int n, double percdamp, float *Hinv, double *udiag, ptq_err *err) {
     double mean = 0;
     for (int j = 0; j < n; j++)
         mean += Hr[(size_t)j * n + j];
     mean /= n;
     for (int j = 0; j < n; j++)
         Hr[(size_t)j * n + j] += percdamp * mean;
-    int info = chol_lower(Hr, n);
+    int info = chol_lower(Hr, n), nt = ntiles(n);
     if (info)
         return ptq_fail(err,
                         "GPTQ: Hessian (%dx%d) is not positive definite after damping %g (LAPACK info %d); "
                         "try a larger percdamp or more calibration data",
                         n, n, percdamp, info);
-    double *X = malloc((size_t)n * n * sizeof(double));
-    if (!X) return ptq_fail(err, "GPTQ: out of memory for a %dx%d inverse", n, n);
-    tri_inverse_lower(Hr, X, n);
-    float *Hinv = (float *)Hr; /* Hr is dead: Hinv's rows fill its first half */
-    for (int i = 0; i < n; i++) {
-        const double *xr = X + (size_t)(n - 1 - i) * n + (n - 1); /* U[i][j] = X[n-1-i][n-1-j] */
-        float *u = Hinv + (size_t)i * n;
-        memset(u, 0, (size_t)i * sizeof(float));
-        for (int j = i; j < n; j++)
-            u[j] = (float)xr[-j];
-        udiag[i] = xr[-i];
+    double *panels = malloc((size_t)ptq_num_threads() * n * TILE * sizeof(double));
+    if (!panels) return ptq_fail(err, "GPTQ: out of memory for a %dx%d inverse", n, n);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int j = 0; j < nt; j++) {
+        int j0 = j * TILE, jb = PTQ_MIN(TILE, n - j0), m = n - j0;
+        double *Y = panels + (size_t)ptq_thread_id() * n * TILE; /* m x jb */
+        memset(Y, 0, (size_t)m * jb * sizeof(double));
+        for (int c = 0; c < jb; c++)
+            Y[(size_t)c * jb + c] = 1.0;
+        int tok = ptq_blas_serial_begin();
+        cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, m, jb, 1.0,
+                    Hr + (size_t)j0 * n + j0, n, Y, jb);
+        ptq_blas_serial_end(tok);
+        for (int r = 0; r < m; r++) { /* C^-1[j0 + r][j0 + c] -> U[n-1-j0-r][n-1-j0-c] */
+            float *u = Hinv + (size_t)(n - 1 - j0 - r) * n + (n - 1 - j0);
+            for (int c = 0; c < jb && c <= r; c++)
+                u[-c] = (float)Y[(size_t)r * jb + c];
+            if (r < jb) udiag[n - 1 - j0 - r] = Y[(size_t)r * jb + r];
+        }
     }
-    free(X);
+    free(panels);
     return 0;
 }
 
@@ -207,14 +198,14 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
     if (h->nsamples <= 0) return ptq_fail(err, "GPTQ: Hessian has no calibration samples");
     double *Hr = malloc((size_t)cols * cols * sizeof(double)), *diag = malloc((size_t)cols * sizeof(double));
     int *perm = malloc((size_t)cols * sizeof(int));
-    float *Wp = malloc((size_t)rows * cols * sizeof(float)), *Hf = (float *)Hr; /* Hinv takes Hr's memory */
+    float *Wp = malloc((size_t)rows * cols * sizeof(float)), *Hf = calloc((size_t)cols * cols, sizeof(float));
     int bs = o->blocksize > 0 ? o->blocksize : 128;
     float *E = malloc((size_t)rows * bs * sizeof(float)), *rs = malloc((size_t)rows * sizeof(float));
     int *rz = malloc((size_t)rows * sizeof(int)), rc = 0;
     uint8_t *Cp = qw ? malloc((size_t)rows * cols) : NULL;                /* codes, permuted columns */
     int ag = qw && o->act_order && o->wq.group > 0 && o->wq.group < cols; /* groups of permuted columns */
     if (ag && !qw->gidx) qw->gidx = malloc(sizeof(int) * cols);
-    if (!Hr || !diag || !perm || !Wp || !E || !rs || !rz || (qw && !Cp) || (ag && !qw->gidx)) {
+    if (!Hr || !diag || !perm || !Wp || !Hf || !E || !rs || !rz || (qw && !Cp) || (ag && !qw->gidx)) {
         rc = ptq_fail(err, "GPTQ: out of memory for a %dx%d layer", rows, cols);
         goto done;
     }
@@ -245,7 +236,9 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
         }
         if (diag[a] == 0.0) Hr[(size_t)i * cols + i] = 1.0;
     }
-    if ((rc = hinv_factor(Hr, cols, o->percdamp, diag, err))) goto done;
+    rc = hinv_factor(Hr, cols, o->percdamp, Hf, diag, err);
+    free(Hr), Hr = NULL; /* before the column loop: H's copy is not needed */
+    if (rc) goto done;
     if (hinv_diag)
         for (int k = 0; k < cols; k++)
             hinv_diag[perm[k]] = diag[k];
@@ -296,7 +289,7 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
         qw->gidx[perm[k]] = k / g; /* act-order: group k / g holds column perm[k] */
     if (qw && o->keep_mask) rc = ptq_qweight_set_sparse(qw, o->keep_mask, W, err); /* kept entries: off the grid */
 done:
-    free(Hr), free(diag), free(perm), free(Wp), free(E), free(rs), free(rz), free(Cp);
+    free(Hr), free(diag), free(perm), free(Wp), free(Hf), free(E), free(rs), free(rz), free(Cp);
     return rc;
 }
 
