@@ -17,7 +17,11 @@
  * (GPTQ's g_idx, the qweight's gidx): exported as such, but the packed
  * kernels do not take them.
  * Block-wise (streamable): GPTQ of block l in block(), its activation/KV
- * quantizers in block_end() once the calibration inputs moved past it. */
+ * quantizers in block_end() once the calibration inputs moved past it.
+ * Speed (same objective, other last bits than an fp64 H): each batch's x x^T
+ * is an fp32 product added into the fp64 H (the reference's H is fp32);
+ * each true-sequential group's capture runs the block only up to the
+ * group's first linear (the reference runs the whole block each time). */
 #include "gptq.h"
 
 #include <stdlib.h>

@@ -32,7 +32,7 @@ static const ptq_opt_def sq_opts[] = {
 extern const ptq_method ptq_method_smoothquant;
 
 typedef struct {
-    float *amax[2]; /* [0] attention-norm group input, [1] FFN-norm group input (dim each) */
+    float *amax[3]; /* [0] attention-norm group input, [1] FFN-norm group input, [2] scratch (dim each) */
     double alpha;
     const ptq_apply_ctx *ctx;
     ptq_wq_opts wq;
@@ -48,23 +48,28 @@ static void sq_cap(void *ctx, int layer, int which, const float *x_pre, const fl
             a[j] = fmaxf(a[j], fabsf(x_pre[(size_t)t * n + j]));
 }
 
-/* Fold s into one norm -> {linears} group. */
-static void smooth_group(ptq_layer *L, float *gamma, const int *lins, int nl, const float *amax, int d, double alpha) {
+/* Fold s into one norm -> {linears} group (row by row: a column walk over a
+ * 7B weight misses the cache on every element). */
+static void smooth_group(ptq_layer *L, float *gamma, const int *lins, int nl, const float *amax, int d, double alpha,
+                         float *sv) {
+    for (int j = 0; j < d; j++)
+        sv[j] = 0.f;
+    for (int k = 0; k < nl; k++) {
+        const ptq_linear *lin = &L->lin[lins[k]];
+        for (size_t r = 0; r < (size_t)lin->out; r++)
+            for (int j = 0; j < d; j++)
+                sv[j] = fmaxf(sv[j], fabsf(lin->w[r * lin->in + j]));
+    }
     for (int j = 0; j < d; j++) {
-        float w = 0.f;
-        for (int k = 0; k < nl; k++) {
-            const ptq_linear *lin = &L->lin[lins[k]];
-            for (int r = 0; r < lin->out; r++)
-                w = fmaxf(w, fabsf(lin->w[(size_t)r * lin->in + j]));
-        }
-        double sj = pow(amax[j], alpha) / pow(fmax(w, 1e-5), 1.0 - alpha);
-        sj = fmax(sj, 1e-5);
-        gamma[j] = (float)(gamma[j] / sj);
-        for (int k = 0; k < nl; k++) {
-            ptq_linear *lin = &L->lin[lins[k]];
-            for (int r = 0; r < lin->out; r++)
-                lin->w[(size_t)r * lin->in + j] *= (float)sj;
-        }
+        double sj = pow(amax[j], alpha) / pow(fmax(sv[j], 1e-5), 1.0 - alpha);
+        sv[j] = (float)fmax(sj, 1e-5);
+        gamma[j] = (float)(gamma[j] / fmax(sj, 1e-5));
+    }
+    for (int k = 0; k < nl; k++) {
+        ptq_linear *lin = &L->lin[lins[k]];
+        for (size_t r = 0; r < (size_t)lin->out; r++)
+            for (int j = 0; j < d; j++)
+                lin->w[r * lin->in + j] *= sv[j];
     }
 }
 
@@ -73,11 +78,11 @@ static int sq_block(void *ctx, ptq_model *m, int layer, float *X, const ptq_cali
     int d = m->cfg.dim;
     memset(s->amax[0], 0, (size_t)d * sizeof(float));
     memset(s->amax[1], 0, (size_t)d * sizeof(float));
-    if (ptq_calib_block_forward(m, layer, X, NULL, c, sq_cap, s, err)) return -1;
+    if (ptq_calib_block_capture(m, layer, X, c, PTQ_LIN_GATE, sq_cap, s, err)) return -1; /* amax: q and gate inputs */
     ptq_layer *L = &m->layers[layer];
     static const int att[] = {PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V}, ffn[] = {PTQ_LIN_GATE, PTQ_LIN_UP};
-    smooth_group(L, L->rms_att, att, 3, s->amax[0], d, s->alpha);
-    smooth_group(L, L->rms_ffn, ffn, 2, s->amax[1], d, s->alpha);
+    smooth_group(L, L->rms_att, att, 3, s->amax[0], d, s->alpha, s->amax[2]);
+    smooth_group(L, L->rms_ffn, ffn, 2, s->amax[1], d, s->alpha, s->amax[2]);
     return 0;
 }
 
@@ -87,12 +92,11 @@ static int sq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_er
     s->alpha = ptq_opt_num(&ptq_method_smoothquant, ctx->opts, "alpha");
     s->ctx = ctx;
     s->wq = ptq_method_wq(ctx, 1);
-    if (!(s->amax[0] = ptq_calloc((size_t)m->cfg.dim, sizeof(float), err)) ||
-        !(s->amax[1] = ptq_calloc((size_t)m->cfg.dim, sizeof(float), err))) {
-        free(s->amax[0]);
-        free(s);
-        return -1;
-    }
+    for (int i = 0; i < 3; i++)
+        if (!(s->amax[i] = ptq_calloc((size_t)m->cfg.dim, sizeof(float), err))) {
+            free(s->amax[0]), free(s->amax[1]), free(s);
+            return -1;
+        }
     *state = s;
     return 0;
 }
@@ -113,8 +117,7 @@ static int sq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
         ptq_install_act_lm_head(m, me, s->ctx);
         if (!rc && s->ctx->info) cJSON_AddNumberToObject(s->ctx->info, "alpha", s->alpha);
     }
-    free(s->amax[0]);
-    free(s->amax[1]);
+    free(s->amax[0]), free(s->amax[1]), free(s->amax[2]);
     free(s);
     return rc;
 }

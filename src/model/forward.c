@@ -191,6 +191,7 @@ static int linear_fp32(const ptq_linear *l, const float *x, float *scratch, floa
         xq = q;
     }
     if (cap) cap(cap_ctx, layer, which, pre, xq, T, l->in);
+    if (!y) return 0; /* capture only */
     if (weight_product(l, xq, y, T, err)) {
         char site[64];
         linear_site(site, sizeof site, layer, which, n_layers);
@@ -232,6 +233,15 @@ static int linear_in_state(ptq_state *s, const ptq_linear *l, const float *x, fl
                            ptq_err *err) {
     if (!l->kern) return linear_fp32(l, x, s->xq, y, T, s->capture, s->capture_ctx, layer, which, s->n_layers, err);
     return linear_kern(l, x, s->xq, y, T, s->acts, s->capture, s->capture_ctx, layer, which, s->n_layers, err);
+}
+
+/* linear_in_state, and 1 when it was the linear a calibration capture stops
+ * at (ptq_state.stop_after): its product is skipped, the block ends. */
+static int lin_step(ptq_state *s, const ptq_layer *L, int which, const float *x, float *y, int T, int layer,
+                    ptq_err *err) {
+    int stop = s->capture && s->stop_after == which + 1;
+    if (linear_in_state(s, &L->lin[which], x, stop && !L->lin[which].kern ? NULL : y, T, layer, which, err)) return -1;
+    return stop;
 }
 
 int ptq_linear_forward(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
@@ -419,10 +429,11 @@ int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, 
 
     /* attention */
     rmsnorm_rows(s->xb, x, L->rms_att, T, d, c->norm_eps);
-    if (linear_in_state(s, &L->lin[PTQ_LIN_Q], s->xb, s->q, T, l, PTQ_LIN_Q, err) ||
-        linear_in_state(s, &L->lin[PTQ_LIN_K], s->xb, s->k, T, l, PTQ_LIN_K, err) ||
-        linear_in_state(s, &L->lin[PTQ_LIN_V], s->xb, s->v, T, l, PTQ_LIN_V, err))
-        return -1;
+    int rc;
+    if ((rc = lin_step(s, L, PTQ_LIN_Q, s->xb, s->q, T, l, err)) ||
+        (rc = lin_step(s, L, PTQ_LIN_K, s->xb, s->k, T, l, err)) ||
+        (rc = lin_step(s, L, PTQ_LIN_V, s->xb, s->v, T, l, err)))
+        return rc < 0 ? -1 : 0;
     rope(m, s, s->q, T, c->n_heads, pos0);
     rope(m, s, s->k, T, c->n_kv_heads, pos0);
     if (layer_op(&L->qk_op, s->q, T * c->n_heads, hd, l, "qk", err) ||
@@ -430,25 +441,23 @@ int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, 
         return -1;
     kv_store(m, s, l, T, pos0);
     attention(m, s, l, T, pos0);
-    if (linear_in_state(s, &L->lin[PTQ_LIN_O], s->xb2, s->xb, T, l, PTQ_LIN_O, err) ||
-        layer_op(&L->resid_op[0], x, T, d, l, "resid0", err))
-        return -1;
+    if ((rc = lin_step(s, L, PTQ_LIN_O, s->xb2, s->xb, T, l, err))) return rc < 0 ? -1 : 0;
+    if (layer_op(&L->resid_op[0], x, T, d, l, "resid0", err)) return -1;
     for (size_t i = 0; i < (size_t)T * d; i++) x[i] += s->xb[i];
 
     /* SwiGLU feed-forward */
     rmsnorm_rows(s->xb, x, L->rms_ffn, T, d, c->norm_eps);
-    if (linear_in_state(s, &L->lin[PTQ_LIN_GATE], s->xb, s->hb, T, l, PTQ_LIN_GATE, err) ||
-        linear_in_state(s, &L->lin[PTQ_LIN_UP], s->xb, s->hb2, T, l, PTQ_LIN_UP, err))
-        return -1;
+    if ((rc = lin_step(s, L, PTQ_LIN_GATE, s->xb, s->hb, T, l, err)) ||
+        (rc = lin_step(s, L, PTQ_LIN_UP, s->xb, s->hb2, T, l, err)))
+        return rc < 0 ? -1 : 0;
     size_t nh = (size_t)T * c->hidden_dim;
 #pragma omp parallel for simd schedule(static) if (nh > 65536)
     for (size_t i = 0; i < nh; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
     }
-    if (linear_in_state(s, &L->lin[PTQ_LIN_DOWN], s->hb, s->xb, T, l, PTQ_LIN_DOWN, err) ||
-        layer_op(&L->resid_op[1], x, T, d, l, "resid1", err))
-        return -1;
+    if ((rc = lin_step(s, L, PTQ_LIN_DOWN, s->hb, s->xb, T, l, err))) return rc < 0 ? -1 : 0;
+    if (layer_op(&L->resid_op[1], x, T, d, l, "resid1", err)) return -1;
     for (size_t i = 0; i < (size_t)T * d; i++) x[i] += s->xb[i];
     return 0;
 }

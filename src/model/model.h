@@ -170,6 +170,7 @@ typedef struct {
     float *logits;                  /* max_T x vocab */
     ptq_capture_fn capture;
     void *capture_ctx;
+    int stop_after; /* with a capture: 1 + the PTQ_LIN_* linear after whose capture the block returns (0: none) */
     /* Real low-bit path. acts: activation codes of linears with kernels
      * attached (any state). kvq (ptq_state_init_packed only): per layer K
      * at [2l], V at [2l+1], int8/int4 when the layer's kq/vq ask for 8 or 4

@@ -85,8 +85,8 @@ void ptq_calib_free(ptq_calib *c) {
     c->tokens = NULL;
 }
 
-int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float *out, const ptq_calib *c,
-                            ptq_capture_fn cap, void *cap_ctx, ptq_err *err) {
+static int block_windows(const ptq_model *m, int layer, const float *X, float *out, const ptq_calib *c,
+                         ptq_capture_fn cap, void *cap_ctx, int stop_after, ptq_err *err) {
     ptq_state s;
     if (ptq_state_init(&s, m, c->seqlen, err)) return -1;
     size_t win = (size_t)c->seqlen * m->cfg.dim;
@@ -97,6 +97,7 @@ int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float
     }
     s.capture = cap;
     s.capture_ctx = cap_ctx;
+    s.stop_after = stop_after;
     int rc = 0;
     for (int i = 0; i < c->nsamples && !rc; i++) {
         memcpy(x, X + i * win, win * sizeof(float));
@@ -106,4 +107,14 @@ int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float
     free(x);
     ptq_state_free(&s);
     return rc;
+}
+
+int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float *out, const ptq_calib *c,
+                            ptq_capture_fn cap, void *cap_ctx, ptq_err *err) {
+    return block_windows(m, layer, X, out, c, cap, cap_ctx, 0, err);
+}
+
+int ptq_calib_block_capture(const ptq_model *m, int layer, const float *X, const ptq_calib *c, int last,
+                            ptq_capture_fn cap, void *cap_ctx, ptq_err *err) {
+    return block_windows(m, layer, X, NULL, c, cap, cap_ctx, last + 1, err);
 }

@@ -36,5 +36,9 @@ void ptq_calib_free(ptq_calib *c);
  * advanced, only the capture fires), with an optional capture hook. */
 int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float *out, const ptq_calib *c,
                             ptq_capture_fn cap, void *cap_ctx, ptq_err *err);
+/* Only the capture, up to linear `last` (PTQ_LIN_*): each window's block
+ * returns once `last` has been captured (the rest of the block is not run). */
+int ptq_calib_block_capture(const ptq_model *m, int layer, const float *X, const ptq_calib *c, int last,
+                            ptq_capture_fn cap, void *cap_ctx, ptq_err *err);
 
 #endif

@@ -1,8 +1,10 @@
 /* gptq.c — GPTQ (Frantar et al., ICLR 2023) on one weight matrix; see gptq.h
  * and METHODS.md §4. Rows are independent given Hinv, so the column loop of
  * each 128-column block runs rows in parallel; the lazy trailing update is one
- * sgemm per block. H and its Cholesky factors are fp64 (LAPACKE); the column
- * loop runs in fp32 like the reference code.
+ * sgemm per block. H is fp64, summed from fp32 products per batch (as the
+ * reference's fp32 H); Hinv comes from one fp64 Cholesky of H reversed and
+ * one triangular inverse (LAPACKE/BLAS on fixed tiles: same bits at any
+ * thread count); the column loop runs in fp32 like the reference code.
  * Group grids (groupsize > 0) are computed when the loop reaches the group's
  * first column, from the weights as updated so far (static_groups=False).
  * The codes and grids are recorded as the loop goes (the quantized weight);
@@ -39,42 +41,131 @@ void ptq_hessian_free(ptq_hessian *h) {
     memset(h, 0, sizeof *h);
 }
 
-/* Running mean: H <- H * N/(N+T) + 2/(N+T) X^T X (upper triangle via dsyrk). */
-void ptq_hessian_add(ptq_hessian *h, const float *x, int T) {
-    if (T <= 0) return;
-    int n = h->n;
-    double *xd = malloc((size_t)T * n * sizeof(double));
-    if (!xd) return;
-    long tot = h->nsamples + T;
-    double sc = sqrt(2.0 / (double)tot);
-    for (size_t i = 0; i < (size_t)T * n; i++)
-        xd[i] = sc * x[i];
-    ptq_dsyrk_upper_t(n, T, 1.0, xd, n, (double)h->nsamples / (double)tot, h->H, n);
-    h->nsamples = tot;
-    free(xd);
+enum { TILE = 256 }; /* fixed tiles: each is one single-threaded BLAS call, whatever the thread count */
+
+static int ntiles(int n) {
+    return (n + TILE - 1) / TILE;
 }
 
-/* Hinv (n x n, row-major, upper) = upper Cholesky factor of (H + damp I)^-1. */
-static int hinv_factor(double *H, int n, double percdamp, ptq_err *err) {
+/* Running mean: H <- H * N/(N+T) + 2/(N+T) X^T X (upper triangle). The
+ * product is fp32 (ssyrk/sgemm per tile; the reference accumulates in fp32)
+ * at half the time of fp64, folded into the fp64 H tile by tile. */
+void ptq_hessian_add(ptq_hessian *h, const float *x, int T) {
+    if (T <= 0) return;
+    int n = h->n, nt = ntiles(n);
+    long tot = h->nsamples + T;
+    float sc = (float)sqrt(2.0 / (double)tot), *xs = malloc((size_t)T * n * sizeof(float));
+    float *S = malloc((size_t)ptq_num_threads() * TILE * TILE * sizeof(float));
+    if (!xs || !S) {
+        free(xs), free(S);
+        return;
+    }
+    double keep = (double)h->nsamples / (double)tot;
+    for (size_t i = 0; i < (size_t)T * n; i++)
+        xs[i] = sc * x[i];
+#pragma omp parallel for schedule(dynamic, 1) if (nt > 1)
+    for (long t = 0; t < (long)nt * nt; t++) {
+        int bi = (int)(t / nt), bj = (int)(t % nt);
+        if (bi > bj) continue;
+        int i0 = bi * TILE, j0 = bj * TILE, m = PTQ_MIN(TILE, n - i0), w = PTQ_MIN(TILE, n - j0);
+        float *s = S + (size_t)ptq_thread_id() * TILE * TILE;
+        int tok = ptq_blas_serial_begin();
+        if (bi == bj)
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, m, T, 1.f, xs + i0, n, 0.f, s, w);
+        else
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, w, T, 1.f, xs + i0, n, xs + j0, n, 0.f, s, w);
+        ptq_blas_serial_end(tok);
+        for (int i = 0; i < m; i++)
+            for (int j = bi == bj ? i : 0; j < w; j++) {
+                double *hij = h->H + (size_t)(i0 + i) * n + j0 + j;
+                *hij = *hij * keep + s[i * w + j];
+            }
+    }
+    h->nsamples = tot;
+    free(xs), free(S);
+}
+
+/* Lower Cholesky of A (n x n, row-major, lower triangle read and written)
+ * by TILE-column panels: the diagonal block (dpotrf), the tiles below it
+ * (dtrsm) and the trailing tiles (dsyrk/dgemm) each on one BLAS thread, so
+ * every element sees the same operations at any thread count (OpenBLAS's
+ * threaded potrf rounds by its thread count). Returns LAPACK's info. */
+static int chol_lower(double *A, int n) {
+    int nt = ntiles(n);
+    for (int k = 0; k < nt; k++) {
+        int k0 = k * TILE, kb = PTQ_MIN(TILE, n - k0), tok = ptq_blas_serial_begin();
+        double *Akk = A + (size_t)k0 * n + k0;
+        int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', kb, Akk, n);
+        ptq_blas_serial_end(tok);
+        if (info) return k0 + info;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int i = k + 1; i < nt; i++) { /* A[i, k] <- A[i, k] Akk^-T */
+            int i0 = i * TILE, t2 = ptq_blas_serial_begin();
+            cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, PTQ_MIN(TILE, n - i0), kb, 1.0,
+                        Akk, n, A + (size_t)i0 * n + k0, n);
+            ptq_blas_serial_end(t2);
+        }
+        int r = nt - k - 1;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (long t = 0; t < (long)r * r; t++) { /* A[i, j] -= A[i, k] A[j, k]^T, k < j <= i */
+            int i = k + 1 + (int)(t / r), j = k + 1 + (int)(t % r);
+            if (j > i) continue;
+            int i0 = i * TILE, j0 = j * TILE, ib = PTQ_MIN(TILE, n - i0), t2 = ptq_blas_serial_begin();
+            const double *Ai = A + (size_t)i0 * n + k0;
+            if (i == j)
+                cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, ib, kb, -1.0, Ai, n, 1.0, A + (size_t)i0 * n + i0,
+                            n);
+            else
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ib, PTQ_MIN(TILE, n - j0), kb, -1.0, Ai, n,
+                            A + (size_t)j0 * n + k0, n, 1.0, A + (size_t)i0 * n + j0, n);
+            ptq_blas_serial_end(t2);
+        }
+    }
+    return 0;
+}
+
+/* Hinv (fp32, n x n row-major, upper; zeroed by the caller) = the upper
+ * Cholesky factor U of (H + damp I)^-1 from Hr = H reversed (Hr[i][j] =
+ * H[n-1-i][n-1-j], lower triangle): with Hr = C C^T, H^-1 = U^T U for
+ * U = J C^-1 J (J the reversal). One Cholesky and one triangular inverse
+ * (2n^3/3 flops) instead of potrf, potri, potrf (4n^3/3). Column tile j of
+ * C^-1 solves C[j0:, j0:] Y = I[j0:, tile] (one dtrsm into a per-thread
+ * panel) and lands in U reversed, so no n x n fp64 inverse is held. Hr is
+ * destroyed; udiag (n) gets diag(U) in fp64. */
+static int hinv_factor(double *Hr, int n, double percdamp, float *Hinv, double *udiag, ptq_err *err) {
     double mean = 0;
     for (int j = 0; j < n; j++)
-        mean += H[(size_t)j * n + j];
+        mean += Hr[(size_t)j * n + j];
     mean /= n;
     for (int j = 0; j < n; j++)
-        H[(size_t)j * n + j] += percdamp * mean;
-    int tok = ptq_blas_serial_begin(); /* OpenBLAS's threaded potrf rounds by its thread count */
-    int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n, H, n);
-    if (!info) info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', n, H, n);
-    if (!info) info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n, H, n);
-    ptq_blas_serial_end(tok);
+        Hr[(size_t)j * n + j] += percdamp * mean;
+    int info = chol_lower(Hr, n), nt = ntiles(n);
     if (info)
         return ptq_fail(err,
                         "GPTQ: Hessian (%dx%d) is not positive definite after damping %g (LAPACK info %d); "
                         "try a larger percdamp or more calibration data",
                         n, n, percdamp, info);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < i; j++)
-            H[(size_t)i * n + j] = 0.0;
+    double *panels = malloc((size_t)ptq_num_threads() * n * TILE * sizeof(double));
+    if (!panels) return ptq_fail(err, "GPTQ: out of memory for a %dx%d inverse", n, n);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int j = 0; j < nt; j++) {
+        int j0 = j * TILE, jb = PTQ_MIN(TILE, n - j0), m = n - j0;
+        double *Y = panels + (size_t)ptq_thread_id() * n * TILE; /* m x jb */
+        memset(Y, 0, (size_t)m * jb * sizeof(double));
+        for (int c = 0; c < jb; c++)
+            Y[(size_t)c * jb + c] = 1.0;
+        int tok = ptq_blas_serial_begin();
+        cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, m, jb, 1.0,
+                    Hr + (size_t)j0 * n + j0, n, Y, jb);
+        ptq_blas_serial_end(tok);
+        for (int r = 0; r < m; r++) { /* C^-1[j0 + r][j0 + c] -> U[n-1-j0-r][n-1-j0-c] */
+            float *u = Hinv + (size_t)(n - 1 - j0 - r) * n + (n - 1 - j0);
+            for (int c = 0; c < jb && c <= r; c++)
+                u[-c] = (float)Y[(size_t)r * jb + c];
+            if (r < jb) udiag[n - 1 - j0 - r] = Y[(size_t)r * jb + r];
+        }
+    }
+    free(panels);
     return 0;
 }
 
@@ -105,30 +196,24 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
                       ptq_qweight *qw, ptq_err *err) {
     if (h->n != cols) return ptq_fail(err, "GPTQ: Hessian is %dx%d but the weight has %d columns", h->n, h->n, cols);
     if (h->nsamples <= 0) return ptq_fail(err, "GPTQ: Hessian has no calibration samples");
-    size_t nn = (size_t)cols * cols;
-    double *H = malloc(nn * sizeof(double)), *diag = malloc((size_t)cols * sizeof(double));
+    double *Hr = malloc((size_t)cols * cols * sizeof(double)), *diag = malloc((size_t)cols * sizeof(double));
     int *perm = malloc((size_t)cols * sizeof(int));
-    float *Wp = malloc((size_t)rows * cols * sizeof(float)), *Hf = malloc(nn * sizeof(float));
+    float *Wp = malloc((size_t)rows * cols * sizeof(float)), *Hf = calloc((size_t)cols * cols, sizeof(float));
     int bs = o->blocksize > 0 ? o->blocksize : 128;
     float *E = malloc((size_t)rows * bs * sizeof(float)), *rs = malloc((size_t)rows * sizeof(float));
     int *rz = malloc((size_t)rows * sizeof(int)), rc = 0;
-    uint8_t *Cp = qw ? malloc((size_t)rows * cols) : NULL; /* codes, permuted columns */
+    uint8_t *Cp = qw ? malloc((size_t)rows * cols) : NULL;                /* codes, permuted columns */
     int ag = qw && o->act_order && o->wq.group > 0 && o->wq.group < cols; /* groups of permuted columns */
     if (ag && !qw->gidx) qw->gidx = malloc(sizeof(int) * cols);
-    if (!H || !diag || !perm || !Wp || !Hf || !E || !rs || !rz || (qw && !Cp) || (ag && !qw->gidx)) {
+    if (!Hr || !diag || !perm || !Wp || !Hf || !E || !rs || !rz || (qw && !Cp) || (ag && !qw->gidx)) {
         rc = ptq_fail(err, "GPTQ: out of memory for a %dx%d layer", rows, cols);
         goto done;
     }
-    for (int i = 0; i < cols; i++) /* symmetric copy from the upper triangle */
-        for (int j = i; j < cols; j++)
-            H[(size_t)i * cols + j] = H[(size_t)j * cols + i] = h->H[(size_t)i * cols + j];
     for (int j = 0; j < cols; j++) {
-        diag[j] = H[(size_t)j * cols + j];
-        if (diag[j] == 0.0) { /* dead input: never seen non-zero */
-            H[(size_t)j * cols + j] = 1.0;
+        diag[j] = h->H[(size_t)j * cols + j];
+        if (diag[j] == 0.0) /* dead input: never seen non-zero */
             for (int r = 0; r < rows; r++)
                 W[(size_t)r * cols + j] = 0.f;
-        }
     }
     if (o->act_order) {
         if (argsort_desc(perm, diag, cols)) {
@@ -138,28 +223,25 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
     } else
         for (int j = 0; j < cols; j++)
             perm[j] = j;
-    /* Permuted copies: Wp[:, k] = W[:, perm[k]], H likewise on both sides. */
+    /* Permuted copies: Wp[:, k] = W[:, perm[k]]; Hr = H permuted likewise on both sides, then reversed
+     * (lower triangle, from H's upper one), dead inputs with H_jj = 1 */
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < cols; k++)
             Wp[(size_t)r * cols + k] = W[(size_t)r * cols + perm[k]];
-    if (o->act_order) {
-        double *Hp = malloc(nn * sizeof(double));
-        if (!Hp) {
-            rc = ptq_fail(err, "GPTQ: out of memory");
-            goto done;
+    for (int i = 0; i < cols; i++) {
+        int a = perm[cols - 1 - i];
+        for (int j = 0; j <= i; j++) {
+            int b = perm[cols - 1 - j];
+            Hr[(size_t)i * cols + j] = h->H[(size_t)PTQ_MIN(a, b) * cols + PTQ_MAX(a, b)];
         }
-        for (int i = 0; i < cols; i++)
-            for (int j = 0; j < cols; j++)
-                Hp[(size_t)i * cols + j] = H[(size_t)perm[i] * cols + perm[j]];
-        memcpy(H, Hp, nn * sizeof(double));
-        free(Hp);
+        if (diag[a] == 0.0) Hr[(size_t)i * cols + i] = 1.0;
     }
-    if ((rc = hinv_factor(H, cols, o->percdamp, err))) goto done;
-    for (size_t i = 0; i < nn; i++)
-        Hf[i] = (float)H[i];
+    rc = hinv_factor(Hr, cols, o->percdamp, Hf, diag, err);
+    free(Hr), Hr = NULL; /* before the column loop: H's copy is not needed */
+    if (rc) goto done;
     if (hinv_diag)
         for (int k = 0; k < cols; k++)
-            hinv_diag[perm[k]] = H[(size_t)k * cols + k];
+            hinv_diag[perm[k]] = diag[k];
 
     int g = o->wq.group > 0 && o->wq.group < cols ? o->wq.group : 0, ng = g ? (cols + g - 1) / g : 1;
     int maxq = ptq_uq_maxq(o->wq.bits);
@@ -203,10 +285,11 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
             W[(size_t)r * cols + perm[k]] = Wp[(size_t)r * cols + k];
             if (qw) qw->codes[(size_t)r * cols + perm[k]] = Cp[(size_t)r * cols + k];
         }
-    for (int k = 0; ag && k < cols; k++) qw->gidx[perm[k]] = k / g; /* act-order: group k / g holds column perm[k] */
+    for (int k = 0; ag && k < cols; k++)
+        qw->gidx[perm[k]] = k / g; /* act-order: group k / g holds column perm[k] */
     if (qw && o->keep_mask) rc = ptq_qweight_set_sparse(qw, o->keep_mask, W, err); /* kept entries: off the grid */
 done:
-    free(H), free(diag), free(perm), free(Wp), free(Hf), free(E), free(rs), free(rz), free(Cp);
+    free(Hr), free(diag), free(perm), free(Wp), free(Hf), free(E), free(rs), free(rz), free(Cp);
     return rc;
 }
 
@@ -255,7 +338,8 @@ static int gblock(void *ctx, ptq_model *m, int layer, float *X, const ptq_calib 
             if (!g->active[s]) rc = ptq_hessian_init(&g->h[s], m->layers[layer].lin[grp[k]].in, err);
             g->active[s] = 1;
         }
-        if (!rc) rc = ptq_calib_block_forward(m, layer, X, NULL, c, gcap, g, err);
+        /* the capture needs the block only up to the group's first linear (gcap takes q/k/v's input at q) */
+        if (!rc) rc = ptq_calib_block_capture(m, layer, X, c, g->true_seq ? grp[0] : PTQ_LIN_DOWN, gcap, g, err);
         for (int k = 0; grp[k] >= 0 && !rc; k++)
             if (gptq_linear(&m->layers[layer].lin[grp[k]], &g->h[g_slot[grp[k]]], g->o, err))
                 rc = ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[grp[k]]);

@@ -4,8 +4,9 @@
  * H is the fp64 Hessian 2/N sum x x^T (cols x cols), accumulated from
  * calibration inputs. Dead inputs (H_jj = 0) get H_jj = 1 and W[:, j] = 0;
  * damp = percdamp * mean(diag H); Hinv = upper Cholesky factor of H^-1
- * (LAPACKE dpotrf/dpotri/dpotrf); blocks of `blocksize` columns with the lazy
- * trailing update done as one GEMM. */
+ * (= J C^-1 J for the lower Cholesky factor C of H reversed by J: tiled
+ * dpotrf/dtrsm/dgemm, half the flops of potrf/potri/potrf); blocks of
+ * `blocksize` columns with the lazy trailing update done as one GEMM. */
 #ifndef PTQ_GPTQ_H
 #define PTQ_GPTQ_H
 

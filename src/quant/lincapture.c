@@ -61,7 +61,9 @@ static void on_input(void *ctx, int layer, int which, const float *x, const floa
 int ptq_lincap_block(const ptq_model *m, int layer, const float *X, const ptq_calib *c, ptq_lincap *caps, int ncap,
                      ptq_err *err) {
     cap_ctx cc = {caps, ncap, layer};
-    if (ptq_calib_block_forward(m, layer, X, NULL, c, on_input, &cc, err)) return -1;
+    int last = 0; /* the block runs only up to the last linear captured */
+    for (int i = 0; i < ncap; i++) last = PTQ_MAX(last, caps[i].which);
+    if (ptq_calib_block_capture(m, layer, X, c, last, on_input, &cc, err)) return -1;
     for (int i = 0; i < ncap; i++)
         if (caps[i].rows_seen > 0)
             for (int j = 0; j < caps[i].n; j++) caps[i].mean[j] /= (double)caps[i].rows_seen;

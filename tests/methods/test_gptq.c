@@ -3,9 +3,14 @@
  * (inputs captured from the FP model on a few calibration windows), and on a
  * synthetic correlated layer with groups / act-order; the recorded codes
  * and grids (ptq_qweight; act-order groups through gidx) dequantize to
- * GPTQ's values bit for bit; dead columns. */
+ * GPTQ's values bit for bit; dead columns. Above one 256-column tile: the
+ * same bits at 1 and 2 threads, and diag of Hinv's factor equal to LAPACK's
+ * potrf/potri/potrf chain; a capture stopped at a linear sees exactly the
+ * inputs the whole block's capture sees, and nothing after it. */
 #include <cblas.h>
+#include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +93,95 @@ static int on_block(void *ctx, ptq_model *m, int l, float *X, const ptq_calib *c
     return 0;
 }
 
+/* A layer wider than one tile: 1 and 2 threads give the same bits; diag of
+ * the upper Cholesky factor of (H + damp I)^-1 matches LAPACK's chain. */
+static void wide_layer(void) {
+    enum { T = 700, C = 600, R = 40 };
+    ptq_err err = {{0}};
+    float *X = malloc((size_t)T * C * sizeof(float)), *W = malloc((size_t)R * C * sizeof(float));
+    float *W1 = malloc((size_t)R * C * sizeof(float)), *W2 = malloc((size_t)R * C * sizeof(float));
+    double *H = malloc((size_t)C * C * sizeof(double)), hd[C], mean = 0;
+    ptq_rng r;
+    ptq_rng_seed(&r, 7);
+    for (int t = 0; t < T; t++) {
+        double base = ptq_rng_normal(&r);
+        for (int j = 0; j < C; j++)
+            X[(size_t)t * C + j] = (float)(base * (j % 7) + ptq_rng_normal(&r));
+    }
+    for (int i = 0; i < R * C; i++)
+        W[i] = (float)ptq_rng_normal(&r);
+    ptq_hessian h;
+    CHECK(ptq_hessian_init(&h, C, &err) == 0);
+    ptq_hessian_add(&h, X, T);
+    ptq_gptq_opts o = ptq_gptq_default(4);
+    o.act_order = 1;
+    compare(X, T, W, R, C, &o, "wide act_order");
+    int nt = omp_get_max_threads();
+    for (int th = 1; th <= 2; th++) {
+        float *Wt = th == 1 ? W1 : W2;
+        memcpy(Wt, W, (size_t)R * C * sizeof(float));
+        omp_set_num_threads(th);
+        CHECK(ptq_gptq_quantize(Wt, R, C, &h, &o, hd, NULL, &err) == 0);
+    }
+    omp_set_num_threads(nt);
+    CHECK(memcmp(W1, W2, (size_t)R * C * sizeof(float)) == 0);
+    /* reference: act-order permutes H; compare at the permuted positions via hinv_diag[perm[k]] */
+    int perm[C];
+    for (int j = 0; j < C; j++)
+        perm[j] = j;
+    for (int a = 0; a < C; a++) /* descending diag, ties by index (as argsort_desc) */
+        for (int b = a + 1; b < C; b++) {
+            double da = h.H[(size_t)perm[a] * C + perm[a]], db = h.H[(size_t)perm[b] * C + perm[b]];
+            if (db > da || (db == da && perm[b] < perm[a])) {
+                int t = perm[a];
+                perm[a] = perm[b];
+                perm[b] = t;
+            }
+        }
+    for (int i = 0; i < C; i++)
+        for (int j = 0; j < C; j++) {
+            int a = perm[i], b = perm[j];
+            H[(size_t)i * C + j] = h.H[(size_t)(a < b ? a : b) * C + (a < b ? b : a)];
+        }
+    for (int j = 0; j < C; j++)
+        mean += H[(size_t)j * C + j] / C;
+    for (int j = 0; j < C; j++)
+        H[(size_t)j * C + j] += o.percdamp * mean;
+    CHECK(LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', C, H, C) == 0 && LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', C, H, C) == 0 &&
+          LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', C, H, C) == 0);
+    double worst = 0;
+    for (int k = 0; k < C; k++)
+        worst = fmax(worst, fabs(hd[perm[k]] / H[(size_t)k * C + k] - 1));
+    CHECK(worst < 1e-9);
+    if (worst >= 1e-9) fprintf(stderr, "  Hinv factor diag: relative difference %g\n", worst);
+    ptq_hessian_free(&h);
+    free(X), free(W), free(W1), free(W2), free(H);
+}
+
+/* ptq_calib_block_capture stopped at `last` captures what the whole block's
+ * capture does for the linears up to it, and none after. */
+static void capture_stops(const ptq_model *m, const float *X, const ptq_calib *c) {
+    ptq_err err = {{0}};
+    capt full;
+    memset(&full, 0, sizeof full);
+    CHECK(ptq_calib_block_forward(m, 0, X, NULL, c, cap, &full, &err) == 0);
+    static const int lasts[] = {PTQ_LIN_Q, PTQ_LIN_O, PTQ_LIN_GATE, PTQ_LIN_DOWN};
+    for (int k = 0; k < 4; k++) {
+        capt part;
+        memset(&part, 0, sizeof part);
+        CHECK(ptq_calib_block_capture(m, 0, X, c, lasts[k], cap, &part, &err) == 0);
+        for (int j = 0; j < PTQ_LIN_COUNT; j++) {
+            int n = m->layers[0].lin[j].in;
+            CHECK(part.T[j] == (j <= lasts[k] ? full.T[j] : 0));
+            if (j <= lasts[k] && part.T[j] == full.T[j])
+                CHECK(memcmp(part.X[j], full.X[j], (size_t)full.T[j] * n * sizeof(float)) == 0);
+            free(part.X[j]);
+        }
+    }
+    for (int j = 0; j < PTQ_LIN_COUNT; j++)
+        free(full.X[j]);
+}
+
 int main(void) {
     ptq_err err = {{0}};
     /* synthetic correlated layer */
@@ -115,6 +209,7 @@ int main(void) {
         o.wq.mse = 1;
         compare(X, T, W, rows, cols, &o, "synthetic g16 mse");
     }
+    wide_layer();
     /* dead column: input 5 always zero -> W[:, 5] = 0, no NaN */
     for (int t = 0; t < T; t++)
         X[(size_t)t * cols + 5] = 0.f;
@@ -151,6 +246,7 @@ int main(void) {
     int rc = Xc ? 0 : -1;
     for (int i = 0; i < c.nsamples && !rc; i++)
         rc = ptq_forward_embed(&m, c.tokens + (size_t)i * c.seqlen, c.seqlen, Xc + i * win, &err);
+    if (!rc) capture_stops(&m, Xc, &c);
     for (int l = 0; l < m.cfg.n_layers && !rc; l++)
         rc = on_block(NULL, &m, l, Xc, &c, &err) || ptq_calib_block_forward(&m, l, Xc, Xc, &c, NULL, NULL, &err);
     CHECK(rc == 0);
