@@ -346,9 +346,12 @@ int ptq_kld_run_tokens(const ptq_model *q, const ptq_model *fp, const ptq_tokens
     if (want.topk == V) want.topk = 0; /* top-V is the full distribution */
     want.payload_bytes = (int64_t)rec_bytes(V, want.topk) * want.positions;
 
-    char key_text[512], key[65], dir[4096], path[4600];
-    snprintf(key_text, sizeof key_text, "%s|%s|%s|%d|%d|%d|%d|%d", want.model_sha, want.dataset_sha, want.tokens_sha,
-             L, want.windows, want.first, V, want.topk);
+    /* The FP log-probs carry the rounding of the code and of OpenBLAS's kernels that made them: a cache made
+     * by another version or kernel set would give the FP model a KLD of ~1e-10 to itself. */
+    const char *blas = getenv("OPENBLAS_CORETYPE");
+    char key_text[640], key[65], dir[4096], path[4600];
+    snprintf(key_text, sizeof key_text, "%s|%s|%s|%d|%d|%d|%d|%d|%s|%s", want.model_sha, want.dataset_sha,
+             want.tokens_sha, L, want.windows, want.first, V, want.topk, ptq_version(), blas ? blas : "default");
     ptq_sha256_buf(key_text, strlen(key_text), key);
     snprintf(dir, sizeof dir, "%s", o->cache_dir && *o->cache_dir ? o->cache_dir : "results/.kld_cache");
     snprintf(path, sizeof path, "%s/kld-%s-%.24s.bin", dir, dataset, key);
