@@ -348,10 +348,9 @@ int ptq_kld_run_tokens(const ptq_model *q, const ptq_model *fp, const ptq_tokens
 
     /* The FP log-probs carry the rounding of the code and of OpenBLAS's kernels that made them: a cache made
      * by another version or kernel set would give the FP model a KLD of ~1e-10 to itself. */
-    const char *blas = getenv("OPENBLAS_CORETYPE");
     char key_text[640], key[65], dir[4096], path[4600];
     snprintf(key_text, sizeof key_text, "%s|%s|%s|%d|%d|%d|%d|%d|%s|%s", want.model_sha, want.dataset_sha,
-             want.tokens_sha, L, want.windows, want.first, V, want.topk, ptq_version(), blas ? blas : "default");
+             want.tokens_sha, L, want.windows, want.first, V, want.topk, ptq_version(), ptq_blas_kernels());
     ptq_sha256_buf(key_text, strlen(key_text), key);
     snprintf(dir, sizeof dir, "%s", o->cache_dir && *o->cache_dir ? o->cache_dir : "results/.kld_cache");
     snprintf(path, sizeof path, "%s/kld-%s-%.24s.bin", dir, dataset, key);

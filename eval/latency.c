@@ -443,8 +443,7 @@ void ptq_latency_machine(cJSON *row) {
     const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");
     cJSON_AddStringToObject(row, "omp_wait_policy", wp ? wp : "default");
     cJSON_AddStringToObject(row, "gomp_spincount", sc ? sc : "default");
-    const char *bc = getenv("OPENBLAS_CORETYPE");
-    cJSON_AddStringToObject(row, "openblas_coretype", bc ? bc : "default");
+    cJSON_AddStringToObject(row, "openblas_coretype", ptq_blas_kernels());
     if (ptq_loadavg(la) == 0) {
         cJSON *a = cJSON_AddArrayToObject(row, "loadavg");
         for (int i = 0; i < 3; i++)

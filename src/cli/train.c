@@ -67,7 +67,7 @@ int cmd_train(int argc, char **argv) {
     ptq_err err;
     if (ptq_pretrain_load(argv[optind], &cfg, &err)) return ptq_cli_error(2, "%s", err.msg);
     if (ptq_pretrain_run(&cfg, stop, &r, &err)) return ptq_cli_error(1, "%s", err.msg);
-    const char *blas = getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "default";
+    const char *blas = ptq_blas_kernels();
     double ratio = r.sgemm_gflops > 0 ? r.model_gflops / r.sgemm_gflops : NAN;
     printf("%s: %ld steps (from %ld), train loss %.4f, val loss %.4f, %ld tokens in %.1fs = %.0f tok/s\n", cfg.name,
            r.steps, r.step0, r.train_loss, r.val_loss, r.tokens, r.seconds, r.tokens_per_sec);

@@ -322,6 +322,11 @@ double ptq_rng_normal(ptq_rng *r) {
 const char *ptq_git_commit(void) { return PTQ_GIT_COMMIT; }
 const char *ptq_version(void) { return "0.1.0"; }
 
+const char *ptq_blas_kernels(void) {
+    const char *k = getenv("OPENBLAS_CORETYPE");
+    return k ? k : "default";
+}
+
 const char *ptq_shape_str(const long long *shape, int ndim, char *buf, size_t cap) {
     size_t o = 0;
     if (cap == 0) return buf;

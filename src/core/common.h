@@ -78,6 +78,8 @@ double ptq_rng_normal(ptq_rng *r);
 /* Git commit the binary was built from ("unknown" if not a checkout). */
 const char *ptq_git_commit(void);
 const char *ptq_version(void);
+/* OpenBLAS's kernel set ($OPENBLAS_CORETYPE, "default" when unset): its rounding is in every number. */
+const char *ptq_blas_kernels(void);
 
 /* "[d0, d1, ...]" of a tensor shape (ndim 0..8) into buf; returns buf. */
 const char *ptq_shape_str(const long long *shape, int ndim, char *buf, size_t cap);

@@ -154,9 +154,8 @@ cJSON *ptq_cell_row(const ptq_cell *c, const ptq_model *m, const cJSON *info, do
     cJSON_AddNumberToObject(row, "peak_rss_kb", (double)ptq_peak_rss_kb());
     cJSON_AddStringToObject(row, "git_commit", ptq_git_commit());
     cJSON_AddNumberToObject(row, "threads", ptq_num_threads());
-    const char *blas = getenv("OPENBLAS_CORETYPE"); /* the products' kernels: their rounding is in every number */
     if (!cJSON_GetObjectItemCaseSensitive(row, "openblas_coretype"))
-        cJSON_AddStringToObject(row, "openblas_coretype", blas ? blas : "default");
+        cJSON_AddStringToObject(row, "openblas_coretype", ptq_blas_kernels());
     ptq_utc_now(ts, sizeof ts);
     cJSON_AddStringToObject(row, "timestamp", ts);
     return row;
