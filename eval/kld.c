@@ -29,7 +29,7 @@
 #include <string.h>
 
 #include "eval.h"
-#include "hf_checkpoint.h"
+#include "model_open.h"
 #include "task.h"
 
 #define KLD_MAGIC "PTQKLD\x01"
@@ -315,11 +315,15 @@ int ptq_kld_run_tokens(const ptq_model *q, const ptq_model *fp, const ptq_tokens
                        const ptq_kld_opts *o, cJSON *metrics, ptq_err *err) {
     const ptq_model *ref = fp ? fp : q;
     const ptq_tokens toks = *tp;
-    char dsha[65] = "", cfgp[4200]; /* an HF directory has no file hash: its config + shards' */
-    snprintf(cfgp, sizeof cfgp, "%s/config.json", ref->path);
-    if (!ref->sha256[0] && ptq_file_exists(cfgp) && ptq_hf_dir_sha256(ref->path, dsha, err))
-        return ptq_wrap(err, "kld: keying the FP cache");
-    if (!ref->sha256[0] && !dsha[0]) return ptq_fail(err, "kld: the model's sha256 is unknown, cannot key the FP cache");
+    /* An exported file without its FP model: the FP model it was made from
+     * names the cache (never the file itself: that would be a KLD of 0). */
+    int from_export = !fp && q->source.method[0];
+    char fp_sha[65] = "";
+    if (from_export && !q->source.sha256[0])
+        return ptq_fail(err, "kld: %s does not record the sha256 of the FP model it was exported from (%s): "
+                        "use `ptqbench kld --model FP --qmodel %s`", q->path, q->source.model, q->path);
+    if (from_export) snprintf(fp_sha, sizeof fp_sha, "%s", q->source.sha256);
+    else if (ptq_model_weights_sha256(ref, fp_sha, err)) return ptq_wrap(err, "kld: keying the FP cache");
     if (fp && (fp->cfg.vocab_size != q->cfg.vocab_size || fp->cfg.max_seq != q->cfg.max_seq))
         return ptq_fail(err, "kld: FP and quantized models differ in vocab (%d vs %d) or max_seq (%d vs %d)",
                         fp->cfg.vocab_size, q->cfg.vocab_size, fp->cfg.max_seq, q->cfg.max_seq);
@@ -330,7 +334,7 @@ int ptq_kld_run_tokens(const ptq_model *q, const ptq_model *fp, const ptq_tokens
     memcpy(want.magic, KLD_MAGIC, 8);
     want.version = KLD_VERSION;
     want.header_bytes = sizeof want;
-    snprintf(want.model_sha, sizeof want.model_sha, "%s", dsha[0] ? dsha : ref->sha256);
+    snprintf(want.model_sha, sizeof want.model_sha, "%s", fp_sha);
     snprintf(want.dataset_sha, sizeof want.dataset_sha, "%s", toks.sha256);
     snprintf(want.dataset, sizeof want.dataset, "%s", dataset);
     hash_ints(toks.ids, toks.n, want.tokens_sha);
@@ -362,7 +366,14 @@ int ptq_kld_run_tokens(const ptq_model *q, const ptq_model *fp, const ptq_tokens
     if (cache_load(&c, path, &want, why, sizeof why)) {
         if (strcmp(why, "no cache yet") != 0) fprintf(stderr, "warning: KLD cache %s; recomputing\n", why);
         cache_state = strcmp(why, "no cache yet") == 0 ? "miss" : "recomputed";
-        if (!fp) rc = ptq_fail(err, "kld: FP log-probs not cached (%s) and no FP model given", why);
+        if (from_export)
+            rc = ptq_fail(err, "kld: %s is an export of %s; the FP log-probs of that model for %s (these windows) are "
+                          "not cached (%s): score the FP model once with the same --seqlen/--limit-windows "
+                          "(`ptqbench run --model %s --method fp16 --eval kld:%s`), or use `ptqbench kld --model "
+                          "%s --qmodel %s`", q->path, q->source.model, dataset, why, q->source.model, dataset,
+                          q->source.model, q->path);
+        else if (!fp)
+            rc = ptq_fail(err, "kld: FP log-probs not cached (%s) and no FP model given", why);
         c.h = want;
         c.rec = rec_bytes(V, want.topk);
         c.bytes = sizeof want + (size_t)want.payload_bytes;

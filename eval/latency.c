@@ -274,8 +274,10 @@ static int run_paths(const path *pq, const path *pf, const ptq_latency_opts *o, 
 }
 
 /* ---- bytes ----------------------------------------------------------------- */
+/* The FP path's weights as held: fp32, or 16-bit storage (a bf16 lm_head). */
 static size_t fp32_linear_bytes(const ptq_linear *l) {
-    return sizeof(float) * ((size_t)l->out * l->in + (l->bias ? (size_t)l->out : 0));
+    size_t wb = !l->w && l->w16.w ? sizeof(uint16_t) : sizeof(float);
+    return wb * (size_t)l->out * l->in + (l->bias ? sizeof(float) * (size_t)l->out : 0);
 }
 
 static size_t fp32_kv_bytes(const ptq_config *c, int ctx) {
@@ -299,7 +301,8 @@ static void put_bytes(cJSON *m, const ptq_model *q, const ptq_model *fp, const p
     } else
         qw = fpw, ql = fpl;
     const ptq_config *c = &fp->cfg;
-    size_t other = sizeof(float) * ((size_t)c->vocab_size * c->dim + (size_t)c->dim * (2 * L + 1));
+    size_t other = (fp->emb16.w ? sizeof(uint16_t) : sizeof(float)) * (size_t)c->vocab_size * c->dim +
+                   sizeof(float) * (size_t)c->dim * (2 * L + 1);
     cJSON_AddNumberToObject(m, "weight_bytes", (double)qw);
     cJSON_AddNumberToObject(m, "fp32_weight_bytes", (double)fpw);
     cJSON_AddNumberToObject(m, "weight_ratio", (double)qw / fpw);
@@ -444,12 +447,36 @@ void ptq_latency_machine(cJSON *row) {
     cJSON_AddStringToObject(row, "omp_wait_policy", wp ? wp : "default");
     cJSON_AddStringToObject(row, "gomp_spincount", sc ? sc : "default");
     cJSON_AddStringToObject(row, "openblas_coretype", ptq_blas_kernels());
+    cJSON_AddStringToObject(row, "openblas_coretype_cpu", ptq_blas_kernels_cpu());
     if (ptq_loadavg(la) == 0) {
         cJSON *a = cJSON_AddArrayToObject(row, "loadavg");
         for (int i = 0; i < 3; i++)
             cJSON_AddItemToArray(a, cJSON_CreateNumber(la[i]));
     } else
         cJSON_AddNullToObject(row, "loadavg");
+}
+
+/* The FP32 reference of an exported model: same shapes and weights (the
+ * codes dequantized; a SpecQuant branch is dropped with the other side
+ * branches), every quantizer off. */
+int ptq_latency_fp32_twin(ptq_model *fp, const ptq_model *q, ptq_err *err) {
+    if (ptq_model_clone(fp, q, err)) return -1;
+    for (int l = 0; l <= fp->cfg.n_layers; l++)
+        for (int j = 0; j < (l < fp->cfg.n_layers ? PTQ_LIN_COUNT : 1); j++) {
+            ptq_linear *L = ptq_model_linear(fp, l, j);
+            L->aq.bits = 16;
+            if (L->qw && !L->w && !L->w16.w) { /* a compact model holds the codes alone: widen them once */
+                if (!(L->w = ptq_calloc((size_t)L->out * L->in, sizeof(float), err))) return ptq_model_free(fp), -1;
+                ptq_qweight_dequant(L->qw, L->w);
+                L->owns_w = 1;
+            }
+            free(L->w_side);
+            ptq_qweight_free(L->qw);
+            L->w_side = NULL, L->qw = NULL;
+        }
+    for (int l = 0; l < fp->cfg.n_layers; l++)
+        fp->layers[l].kq.bits = fp->layers[l].vq.bits = 16;
+    return 0;
 }
 
 /* ---- task kind "latency[:params]" ---- */
@@ -465,7 +492,12 @@ static int lat_run(const ptq_task_env *e, const char *arg, cJSON *metrics, char 
     (void)sha;
     if (ptq_latency_parse(arg, &o, err)) return -1;
     ptq_latency_machine(e->extra);
-    int rc = ptq_latency_run(e->m, e->fp, &o, metrics, err);
+    /* an exported model comes without its FP model: the FP32 path runs its dequantized twin, as bench does */
+    ptq_model twin;
+    int have_twin = !e->fp && !ptq_latency_fp32_twin(&twin, e->m, err);
+    if (!e->fp && !have_twin) return -1;
+    int rc = ptq_latency_run(e->m, have_twin ? &twin : e->fp, &o, metrics, err);
+    if (have_twin) ptq_model_free(&twin);
     if (rc == PTQ_LAT_UNSUPPORTED) {
         fprintf(stderr, "warning: latency task: %s\n", err->msg);
         cJSON_AddStringToObject(metrics, "error", err->msg);

@@ -46,6 +46,10 @@ int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err);
  * quantized weight (W16) has no packed form: it is then timed on the FP32
  * path (metric packed = 0). */
 #define PTQ_LAT_UNSUPPORTED 1
+/* The FP32 reference of a quantized model that has no FP model beside it
+ * (an exported .ptq): its weights dequantized, every quantizer and side
+ * branch off. Free with ptq_model_free. */
+int ptq_latency_fp32_twin(ptq_model *fp, const ptq_model *q, ptq_err *err);
 int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_opts *o, cJSON *metrics,
                     ptq_err *err);
 

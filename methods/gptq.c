@@ -19,9 +19,12 @@
  * Block-wise (streamable): GPTQ of block l in block(), its activation/KV
  * quantizers in block_end() once the calibration inputs moved past it.
  * Speed (same objective, other last bits than an fp64 H): each batch's x x^T
- * is an fp32 product added into the fp64 H (the reference's H is fp32);
- * each true-sequential group's capture runs the block only up to the
- * group's first linear (the reference runs the whole block each time). */
+ * is an fp32 product added into the fp64 H (the reference's H is fp32).
+ * The true-sequential walk computes each linear's product once per window
+ * (the reference runs the whole block for each group): o's and down's
+ * inputs are kept between groups (N x T x dim, N x T x hidden floats) while
+ * each fits in keep_mib, else recomputed from X (same bits); X is advanced
+ * to the block's output by the walk itself. */
 #include "gptq.h"
 
 #include <stdlib.h>
@@ -37,6 +40,9 @@ static const ptq_opt_def gptq_opts[] = {
      .help = "quantize columns in order of descending diag(H)"},
     {.name = "true_sequential", .type = PTQ_OPT_BOOL, .def = "true",
      .help = "quantize q/k/v, o, gate/up, down in turn within a block"},
+    {.name = "keep_mib", .type = PTQ_OPT_FLOAT, .def = "1024", .lo = 0, .hi = 1e7,
+     .help = "true-sequential walk: keep o's/down's calibration inputs up to this size (MiB), else recompute them "
+             "(same bits, more time)"},
     PTQ_CALIB_OPTS("128", "2048"),
     PTQ_ACT_KV_OPTS,
     {0}};
@@ -61,6 +67,7 @@ static int gptq_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_
     s->o.blocksize = (int)ptq_opt_num(me, ctx->opts, "blocksize");
     s->o.act_order = ptq_opt_bool(me, ctx->opts, "act_order");
     s->true_seq = ptq_opt_bool(me, ctx->opts, "true_sequential");
+    s->o.keep_mib = ptq_opt_num(me, ctx->opts, "keep_mib");
     *state = s;
     return 0;
 }

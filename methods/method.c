@@ -357,7 +357,8 @@ static int apply_blocks(const ptq_method *meth, ptq_model *m, const ptq_apply_ct
     if (need) ptq_progress_start(&pb, "calibration blocks", m->cfg.n_layers);
     for (int l = 0; l < m->cfg.n_layers && !rc; l++) {
         rc = b->block(st, m, l, X, need ? &c : NULL, err);
-        if (!rc && need) rc = ptq_calib_block_forward(m, l, X, X, &c, NULL, NULL, err);
+        if (rc == 0 && need) rc = ptq_calib_block_forward(m, l, X, X, &c, NULL, NULL, err);
+        rc = rc < 0 ? -1 : 0; /* 1: block() advanced X itself */
         if (!rc && b->block_end) rc = b->block_end(st, m, l, err);
         if (need) ptq_progress_update(&pb, l + 1);
     }

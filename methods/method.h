@@ -52,6 +52,9 @@ typedef struct {
  *  begin:     outer tensors only (tok_emb, rms_final, lm_head: untie, folds)
  *             and the run state.
  *  block:     quantize layer `layer` in place; touch no other layer.
+ *             Returns 0, or 1 when it left X at the quantized block's
+ *             output itself (the driver then does not run the block on
+ *             X), -1 on error.
  *  block_end: optional; runs after X went through the block: changes that
  *             calibration of later blocks must not see (activation/KV
  *             quantizers after GPTQ, RTN after SmoothQuant's smoothing).
@@ -76,6 +79,11 @@ typedef struct {
      * run streamed); NULL when blocks is set. */
     int (*apply)(ptq_model *m, const ptq_apply_ctx *ctx, ptq_err *err);
     const ptq_block_method *blocks;
+    /* Bytes the method holds beyond what runner/budget.c counts for every
+     * method (fp32 weights + codes, calibration activations, GPTQ's Hessian
+     * transients) at its peak, for the --max-rss estimate: stream = one block
+     * at a time. NULL: none. */
+    double (*extra_rss)(const ptq_config *c, const cJSON *opts, int stream);
 } ptq_method;
 
 extern const ptq_method *const ptq_methods[]; /* NULL-terminated, registry.c */

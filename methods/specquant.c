@@ -422,6 +422,19 @@ static int spec_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     return 0;
 }
 
+/* Memory beyond the common estimate: each quantized linear keeps its branch
+ * as a dense fp32 w_side (a block's worth, or the model's without --stream),
+ * and the one being quantized holds its fp64 spectrum (rows x (cols/2+1)
+ * complex) through GPTQ. */
+static double spec_extra_rss(const ptq_config *c, const cJSON *opts, int stream) {
+    (void)opts;
+    double qd = (double)c->n_heads * c->head_dim, kvd = (double)c->n_kv_heads * c->head_dim;
+    double block = 2 * c->dim * qd + 2 * c->dim * kvd + 3.0 * c->dim * c->hidden_dim;
+    double shapes[4][2] = {{qd, c->dim}, {c->dim, qd}, {c->hidden_dim, c->dim}, {c->dim, c->hidden_dim}}, spec = 0;
+    for (int i = 0; i < 4; i++) spec = fmax(spec, 16.0 * shapes[i][0] * (floor(shapes[i][1] / 2) + 1));
+    return 4.0 * block * (stream ? 1 : c->n_layers) + spec;
+}
+
 static const ptq_block_method spec_blocks = {.begin = spec_begin, .block = spec_block, .end = spec_end};
 
 const ptq_method ptq_method_specquant = {
@@ -431,4 +444,5 @@ const ptq_method ptq_method_specquant = {
     .opts = sq_opts,
     .needs_calib = ptq_needs_calib_always,
     .blocks = &spec_blocks,
+    .extra_rss = spec_extra_rss,
 };

@@ -8,19 +8,21 @@
 #include "cell_stream.h"
 #include "cli.h"
 #include "ggml_types.h"
+#include "model_open.h"
 #include "gguf_write.h"
 #include "ptqfile.h"
 
 static void usage(void) {
     printf("usage: ptqbench export --model M --method NAME --bits SPEC --out FILE.ptq [--opt key=value ...]\n"
            "       [--calib DATASET] [--nsamples N] [--calib-seqlen L] [--seed S] [--tokenizer PATH]\n"
-           "       [--format ptq|gguf] [--stream]\n"
+           "       [--format ptq|gguf] [--stream] [--max-rss GiB]\n"
            "Saves the quantized model (format: src/model/io/ptqfile.h); `--model FILE.ptq` loads it back.\n"
            "--format gguf writes a llama.cpp GGUF (weight-only methods without online ops; each linear in the\n"
            "block type that holds its grid exactly: Q4_0/Q4_1/Q5_0/Q5_1/Q8_0; scales rounded to fp16).\n"
            "--stream quantizes an HF checkpoint block by block (block-wise methods) and writes each block to\n"
            "FILE.tmp as soon as it is quantized (renamed to FILE at the end): a 7B-class model is exported\n"
-           "holding one block and the embedding and lm_head, never the whole model.\n");
+           "holding one block and the embedding and lm_head, never the whole model.\n"
+           "--max-rss GiB refuses, before loading, an export whose estimated peak RSS is above GiB.\n");
     ptq_cli_cell_help(stdout);
     ptq_cli_bitspec_help(stdout);
 }
@@ -32,8 +34,17 @@ static cJSON *export_meta(const ptq_cell *c, const ptq_prepared *p) {
     cJSON_AddStringToObject(tj, "kind", p->tok->kind);
     cJSON_AddStringToObject(tj, "path", realpath(p->tok->path, abs) ? abs : p->tok->path);
     cJSON_AddBoolToObject(tj, "add_bos", p->tok->add_bos);
-    cJSON_AddStringToObject(meta, "source_model", p->m.name);
-    cJSON_AddStringToObject(meta, "source_sha256", p->m.sha256);
+    /* the FP model it came from (an export of an export: the first one's), by
+     * name, path and weights hash: a KLD of the file is keyed by them */
+    const char *src = p->m.source.method[0] ? p->m.source.model : p->m.name;
+    char sha[65] = "", path[4096];
+    ptq_err e;
+    if (p->m.source.method[0]) snprintf(sha, sizeof sha, "%s", p->m.source.sha256);
+    else if (ptq_model_weights_sha256(&p->m, sha, &e)) fprintf(stderr, "warning: export: %s\n", e.msg);
+    snprintf(path, sizeof path, "%s", p->m.source.method[0] ? p->m.source.model : realpath(p->m.path, abs) ? abs : p->m.path);
+    cJSON_AddStringToObject(meta, "source_model", src);
+    cJSON_AddStringToObject(meta, "source_path", path);
+    cJSON_AddStringToObject(meta, "source_sha256", sha);
     cJSON_AddStringToObject(meta, "method", c->method->name);
     cJSON_AddStringToObject(meta, "qspec", c->q.text);
     cJSON_AddStringToObject(meta, "quantizer", c->quantizer.text);
@@ -68,9 +79,10 @@ static int write_block(void *w, const ptq_model *m, int l, ptq_err *err) {
 int cmd_export(int argc, char **argv) {
     static const struct option lo[] = {
         PTQ_CELL_LONGOPTS, {"out", required_argument, 0, 'O'}, {"format", required_argument, 0, 'F'},
-        {"stream", no_argument, 0, 'S'},
+        {"stream", no_argument, 0, 'S'}, {"max-rss", required_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int gguf = 0, stream = 0;
+    double max_rss = 0;
     ptq_cli_cell f = {0};
     const char *out = NULL;
     int c;
@@ -83,6 +95,10 @@ int cmd_export(int argc, char **argv) {
             out = optarg;
         else if (c == 'S')
             stream = 1;
+        else if (c == 'M' && ptq_parse_double("--max-rss", optarg, 1e-4, 1 << 20, &max_rss))
+            return 2;
+        else if (c == 'M')
+            continue;
         else if (c == 'F' && (!strcmp(optarg, "gguf") || !strcmp(optarg, "ptq")))
             gguf = !strcmp(optarg, "gguf");
         else if (c == 'F')
@@ -100,7 +116,9 @@ int cmd_export(int argc, char **argv) {
     int rc = ptq_cli_cell_make(&f, "export", &cell);
     if (rc) return rc;
     cell.stream = stream;
-    if (ptq_cell_check(&cell, &err)) {
+    cell.max_rss_gib = max_rss;
+    ptq_rss_estimate est;
+    if (ptq_cell_check(&cell, &err) || (max_rss > 0 && ptq_cell_check_budget(&cell, &est, &err))) {
         ptq_cell_free(&cell);
         return ptq_cli_error(2, "export: %s", err.msg);
     }

@@ -24,7 +24,9 @@
  * (SSE3): sgemm measured 3.7x slower than its AVX-512 kernels on such a host,
  * and zoo training 3.3x slower. Every command therefore chooses the kernels
  * from the CPU's features, which is also what OpenBLAS picks on a bare-metal
- * host of the same CPU, so rows agree between the two. */
+ * host of the same CPU, so rows agree between the two. A value already in
+ * the environment is kept (some hosts set OPENBLAS_CORETYPE=Haswell for
+ * every process: sgemm 1.9x slower on an AVX-512 CPU); rows record both. */
 static const char *blas_core(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -40,6 +42,7 @@ void ptq_wait_policy_init(char **argv) {
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
         again |= !setenv("GOMP_SPINCOUNT", PTQ_SPINCOUNT, 1);
     const char *core = blas_core();
+    if (core) setenv("PTQ_CPU_CORETYPE", core, 1); /* what this CPU supports, for rows and bench's report */
     if (core && !getenv("OPENBLAS_CORETYPE"))
         again |= !setenv("OPENBLAS_CORETYPE", core, 1);
     if (!again || setenv("PTQ_WAIT_POLICY_SET", "1", 1)) return;

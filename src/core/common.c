@@ -327,6 +327,11 @@ const char *ptq_blas_kernels(void) {
     return k ? k : "default";
 }
 
+const char *ptq_blas_kernels_cpu(void) {
+    const char *k = getenv("PTQ_CPU_CORETYPE");
+    return k ? k : "unknown";
+}
+
 const char *ptq_shape_str(const long long *shape, int ndim, char *buf, size_t cap) {
     size_t o = 0;
     if (cap == 0) return buf;

@@ -80,6 +80,8 @@ const char *ptq_git_commit(void);
 const char *ptq_version(void);
 /* OpenBLAS's kernel set ($OPENBLAS_CORETYPE, "default" when unset): its rounding is in every number. */
 const char *ptq_blas_kernels(void);
+/* The OpenBLAS core this CPU's features support (cli/waitpolicy.c), "unknown" if not set. */
+const char *ptq_blas_kernels_cpu(void);
 
 /* "[d0, d1, ...]" of a tensor shape (ndim 0..8) into buf; returns buf. */
 const char *ptq_shape_str(const long long *shape, int ndim, char *buf, size_t cap);

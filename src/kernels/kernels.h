@@ -91,6 +91,12 @@ int ptq_kgemm_int(const ptq_kacts *a, const ptq_kpacked *w, int64_t *Iout, ptq_e
 /* Weight-only GEMV: y (out) = x (in, fp32) W^T + bias, dequantizing on the
  * fly; c - z is formed exactly before it multiplies x (no zero-point fold). */
 int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err);
+struct ptq_kcsr;
+/* The same plus a sparse part (NULL: none), each row's entries added right
+ * after the row's dot product, in the order ptq_kcsr_apply sums them (same
+ * bits; no second pass over the rows, no second parallel region). */
+int ptq_kgemv_f32_sparse(const ptq_kpacked *w, const struct ptq_kcsr *sp, const float *x, const float *bias, float *y,
+                         ptq_err *err);
 /* AVX-512 int4 GEMV: row blocks of 16 per pass, 1..4 (default 4; more blocks
  * share the x broadcasts and loop overhead). For benchmarks and tests. */
 void ptq_kern_gemv_int4_blocks(int nb);
@@ -131,12 +137,16 @@ void ptq_kv_axpy(const ptq_kvfmt *f, float p, const uint8_t *codes, const float 
 
 /* SpecQuant low-frequency branch: y (T x out) += x W_low^T where every row of
  * W_low holds only the k lowest rfft bins. Stored as k complex coefficients
- * per row (pre-scaled by the Parseval weights); applied as an FFTW r2c of each
- * x row and one (T x 2k)(2k x out) sgemm. */
+ * per row (pre-scaled by the Parseval weights); applied as the rows' k lowest
+ * bins X (T x 2k), then one sgemm y += X coef^T. X is an FFTW r2c of each row,
+ * or, when 2k <= log2(in) (few bins: toy models), one sgemm X = x D with the
+ * in x 2k DFT table D = [cos | -sin] shared by every branch of that (in, k). */
 typedef struct {
     int in, out, k;
-    float *coef;   /* out x 2k: [Re c_0..c_{k-1}, Im c_0..c_{k-1}] x weight */
-    void *plan;    /* fftwf_plan, r2c of length in */
+    float *coef;     /* out x 2k: [Re c_0..c_{k-1}, Im c_0..c_{k-1}] x weight */
+    void *plan;      /* fftwf_plan, r2c of length in (init from W_low) */
+    const float *dft; /* NULL (FFT path) or in x 2k: cos(2 pi jn/in) then -sin(...), j < k */
+    float *dft_own;  /* dft when the shared table cache was full; else NULL */
 } ptq_klowfreq;
 /* k <= in/2 + 1; W_low (out x in) is read once (its bins >= k are dropped). */
 int ptq_klowfreq_init(ptq_klowfreq *lf, const float *W_low, int out, int in, int k, ptq_err *err);
@@ -148,12 +158,16 @@ int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, 
 void ptq_klowfreq_free(ptq_klowfreq *lf);
 size_t ptq_klowfreq_bytes(const ptq_klowfreq *lf);
 
-/* SEPTQ sparse full-precision add: y (T x out) += x S^T with S in CSR. */
+/* SEPTQ sparse full-precision add: y (T x out) += x S^T with S in CSR.
+ * Columns are 16-bit (in <= PTQ_KCSR_MAX_IN; every LLaMA linear's input is):
+ * at 1% density a W4 decode reads 6 instead of 8 bytes per kept value, 12%
+ * instead of 16% on top of the codes. */
+#define PTQ_KCSR_MAX_IN 65536
 typedef struct ptq_kcsr {
     int out, in;
     long nnz;
     long *rowptr; /* out + 1 */
-    int *col;
+    uint16_t *col;
     float *val;
 } ptq_kcsr;
 void ptq_kcsr_apply(const ptq_kcsr *s, const float *x, int T, float *y);

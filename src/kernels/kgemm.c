@@ -94,10 +94,10 @@ void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_
 }
 
 /* Token t's codes (padded to kpad with 0), scale, zero and group sums. */
-static void quant_token(ptq_kacts *a, const float *x, int t, int sym, float clip) {
+static void quant_token(ptq_kacts *a, const float *x, int t, int sym, float clip, ptq_kquant_fn quant) {
     int K = a->K, G = a->group;
     uint8_t *q = a->codes + (size_t)t * a->kpad;
-    ptq_kquant_row(x + (size_t)t * K, K, a->bits, sym, clip, q, &a->scale[t], &a->zero[t]);
+    quant(x + (size_t)t * K, K, a->bits, sym, clip, q, &a->scale[t], &a->zero[t]);
     memset(q + K, 0, a->kpad - K);
     for (int g = 0; g < a->ngroups; g++) {
         int32_t s = 0;
@@ -126,11 +126,12 @@ int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym
     }
     a->T = T, a->K = K, a->kpad = kpad, a->bits = bits, a->group = G, a->ngroups = ng;
     float c = clip > 0.f ? clip : 1.f;
+    ptq_kquant_fn quant = ptq_kern_isa() == PTQ_ISA_AVX512VNNI ? ptq_kquant_row_avx512 : ptq_kquant_row;
     if ((long)T * K < PTQ_KPAR_MIN / 4) /* no OpenMP region: entering one costs more than a short row */
-        for (int t = 0; t < T; t++) quant_token(a, x, t, sym, c);
+        for (int t = 0; t < T; t++) quant_token(a, x, t, sym, c, quant);
     else {
 #pragma omp parallel for schedule(static)
-        for (int t = 0; t < T; t++) quant_token(a, x, t, sym, c);
+        for (int t = 0; t < T; t++) quant_token(a, x, t, sym, c, quant);
     }
     return 0;
 }
@@ -264,8 +265,9 @@ static void gemv_int(const ptq_kacts *a, const ptq_kpacked *w, const float *bias
 
 /* Test-only: PTQ_TEST_SLOWDOWN=K:F (1 < F <= 4), K = kgemm (this integer
  * GEMM) or linear (a whole packed linear: activation quantization, GEMM and
- * side branches), makes that kernel do F times its work on average (F - 1
- * of its calls run twice: the same output again), so the latency gate's
+ * side branches), makes that kernel do F times its work on average (each
+ * call runs 1 + the whole repeats owed so far: the same output again; before,
+ * a call ran at most twice, so F > 2 acted as 2), so the latency gate's
  * test can inject a known slowdown. Read once. */
 static double slow_kgemm, slow_linear;
 __attribute__((constructor)) static void read_slowdown(void) {
@@ -281,8 +283,10 @@ __attribute__((constructor)) static void read_slowdown(void) {
 int ptq_test_slowdown_runs(int linear) {
     static double owed[2];
     double extra = linear ? slow_linear : slow_kgemm;
-    if (extra > 0 && (owed[linear] += extra) >= 1) return owed[linear] -= 1, 2;
-    return 1;
+    int runs = 1;
+    if (extra > 0)
+        for (owed[linear] += extra; owed[linear] >= 1; owed[linear] -= 1) runs++;
+    return runs;
 }
 
 int ptq_kgemm(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, ptq_err *err) {

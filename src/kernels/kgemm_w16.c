@@ -88,28 +88,40 @@ static void panel(const wkern *kk, const ptq_kpacked *w, const ptq_kcsr *sp, int
 /* Per-call scratch, not zeroed (every byte is written before it is read). */
 static void *scratch(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
 
+/* Every panel on the calling thread (a small product). 1 when out of memory. */
+static int run_panels(const wkern *kk, const ptq_kpacked *w, const ptq_kcsr *sp, const float *x, int T,
+                      const float *bias, float *y) {
+    int npan = (w->npad / PTQ_KP_RB + 1) / 2;
+    int8_t *pan = scratch((size_t)w->kpad * NR);
+    float *B = scratch(sizeof(float) * PTQ_MIN(KC, w->kpad) * NR), *C = scratch(sizeof(float) * (size_t)T * NR);
+    int fail = !pan || !B || !C;
+    for (int p = 0; p < npan && !fail; p++) panel(kk, w, sp, p, x, T, bias, y, pan, B, C);
+    free(pan), free(B), free(C);
+    return fail;
+}
+
 int ptq_kgemm_f32_sparse(const ptq_kpacked *w, const ptq_kcsr *sp, const float *x, int T, const float *bias, float *y,
                          ptq_err *err) {
+    if (T == 1) return ptq_kgemv_f32_sparse(w, sp, x, bias, y, err); /* checks the sparse part's shape */
     if (sp && (sp->out != w->out || sp->in != w->in))
         return ptq_fail(err, "kgemm_f32: a %d x %d sparse part on a %d x %d weight", sp->out, sp->in, w->out, w->in);
-    if (T == 1) {
-        if (ptq_kgemv_f32(w, x, bias, y, err)) return -1;
-        if (sp) ptq_kcsr_apply(sp, x, 1, y);
-        return 0;
-    }
     wkern kk = pick();
-    int npan = (w->npad / PTQ_KP_RB + 1) / 2, kc = PTQ_MIN(KC, w->kpad), fail = 0;
+    int npan = (w->npad / PTQ_KP_RB + 1) / 2, fail = 0;
     /* panels go to threads dynamically (a thread slowed by another job takes fewer); small products stay
-     * on the calling thread, as ptq_sgemm keeps a one-tile product */
-#pragma omp parallel reduction(| : fail) if (npan > 1 && (long)T * w->npad * w->kpad >= PTQ_KPAR_MIN)
-    {
-        int8_t *pan = scratch((size_t)w->kpad * NR);
-        float *B = scratch(sizeof(float) * kc * NR), *C = scratch(sizeof(float) * (size_t)T * NR);
-        fail = !pan || !B || !C;
+     * on the calling thread without a region (entering one, even under if (0), costs a team) */
+    if (npan == 1 || (long)T * w->npad * w->kpad < PTQ_KPAR_MIN)
+        fail = run_panels(&kk, w, sp, x, T, bias, y);
+    else {
+#pragma omp parallel reduction(| : fail)
+        {
+            int8_t *pan = scratch((size_t)w->kpad * NR);
+            float *B = scratch(sizeof(float) * PTQ_MIN(KC, w->kpad) * NR), *C = scratch(sizeof(float) * (size_t)T * NR);
+            fail = !pan || !B || !C;
 #pragma omp for schedule(dynamic, 1)
-        for (int p = 0; p < npan; p++)
-            if (!fail) panel(&kk, w, sp, p, x, T, bias, y, pan, B, C);
-        free(pan), free(B), free(C);
+            for (int p = 0; p < npan; p++)
+                if (!fail) panel(&kk, w, sp, p, x, T, bias, y, pan, B, C);
+            free(pan), free(B), free(C);
+        }
     }
     return fail ? ptq_fail(err, "kgemm_f32: out of memory for a %d x %d panel", NR, w->kpad) : 0;
 }

@@ -62,8 +62,15 @@ void ptq_kw16_dequant_avx512(const ptq_kpacked *w, const int8_t *pan, int n0, in
 void ptq_kw16_micro_avx512(int mr, const float *A, int lda, const float *B, int kn, float *C, int load);
 
 /* uniform.h's quantizer of one vector as codes (0..2^b-1). */
+typedef void (*ptq_kquant_fn)(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale,
+                              int32_t *zero);
 void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale, int32_t *zero);
+/* The same codes, scale and zero bit for bit, in AVX-512 (isa/kquant_avx512.c). */
+void ptq_kquant_row_avx512(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale,
+                           int32_t *zero);
 void *ptq_kalloc64(size_t bytes); /* zeroed, 64-byte aligned; free() */
+/* konline.c: y[o] += row o of S . x for rows [o0, o1) (one token). */
+void ptq_kcsr_rows_1(const ptq_kcsr *s, int o0, int o1, const float *x, float *y);
 
 /* Test-only slowdown switch (kgemm.c, PTQ_TEST_SLOWDOWN): how many times
  * to run this call of the integer GEMM (linear = 0) or of a whole packed

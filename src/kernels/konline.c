@@ -1,6 +1,6 @@
 /* konline.c — the side branches a linear adds to its output on fp32 rows:
- * SpecQuant's low-frequency branch (FFTW r2c + one real GEMM over k complex
- * bins) and SEPTQ's sparse full-precision add (CSR). Matrix products go
+ * SpecQuant's low-frequency branch (FFTW r2c or, with few bins, a DFT-table
+ * GEMM to k complex bins, then one real GEMM) and SEPTQ's sparse full-precision add (CSR). Matrix products go
  * through OpenBLAS. The online ops that transform a linear's input live in
  * model/online_ops.c (row kernels: hadamard.c, blockrot.c). */
 #include "matmul.h"
@@ -19,8 +19,51 @@
 
 static float parseval_weight(int j, int N) { return (j == 0 || (N % 2 == 0 && j == N / 2)) ? 1.f : 2.f; }
 
-/* Sizes, coefficient storage and the r2c plan (planned on scratch arrays,
- * applied with the new-array execute). */
+/* The in x 2k DFT table of the first k bins; cos and sin of the exact
+ * phase (j n mod N) / N in double, rounded once. */
+static float *dft_build(int N, int k) {
+    float *D = ptq_kalloc64(sizeof(float) * N * 2 * k);
+    for (int n = 0; D && n < N; n++)
+        for (int j = 0; j < k; j++) {
+            double a = 6.283185307179586476925 * (double)((long)j * n % N) / N;
+            D[(size_t)n * 2 * k + j] = (float)cos(a), D[(size_t)n * 2 * k + k + j] = (float)-sin(a);
+        }
+    return D;
+}
+
+/* Shared tables, one per (N, k), kept for the process (like FFTW plans). */
+enum { DFT_SLOTS = 64 };
+static struct {
+    int n, k;
+    float *d;
+} dft_slots[DFT_SLOTS];
+static int ndft;
+
+static const float *dft_shared(int N, int k) {
+    const float *d = NULL;
+#pragma omp critical(ptq_lf_dft)
+    {
+        for (int i = 0; i < ndft && !d; i++)
+            if (dft_slots[i].n == N && dft_slots[i].k == k) d = dft_slots[i].d;
+        if (!d && ndft < DFT_SLOTS && (dft_slots[ndft].d = dft_build(N, k)))
+            d = dft_slots[ndft].d, dft_slots[ndft].n = N, dft_slots[ndft++].k = k;
+    }
+    return d;
+}
+
+/* The table pays when its 2k multiply-adds per input are fewer than an
+ * FFT's ~log2(in) butterflies (toy models: k = 1..3); with more bins
+ * (LLaMA-7B shapes: k = 16 of 4096) FFTW's transforms are cheaper. A
+ * property of the shape: every call of a branch takes the same path. */
+enum { LF_DFT_MAXK = 16 };
+static int lowfreq_use_dft(int in, int k) {
+    int lg = 0;
+    while ((1 << (lg + 1)) <= in) lg++;
+    return k <= LF_DFT_MAXK && 2 * k <= lg;
+}
+
+/* Sizes, coefficient storage, the DFT table and the r2c plan (planned on
+ * scratch arrays, applied with the new-array execute). */
 static int lowfreq_setup(ptq_klowfreq *lf, int out, int in, int k, ptq_err *err) {
     memset(lf, 0, sizeof *lf);
     if (out <= 0 || in <= 0 || k <= 0 || k > in / 2 + 1)
@@ -29,7 +72,8 @@ static int lowfreq_setup(ptq_klowfreq *lf, int out, int in, int k, ptq_err *err)
     float *buf = fftwf_malloc(sizeof(float) * in);
     fftwf_complex *F = fftwf_malloc(sizeof(fftwf_complex) * (in / 2 + 1));
     lf->coef = ptq_kalloc64(sizeof(float) * out * 2 * k);
-    if (buf && F && lf->coef) {
+    if (lowfreq_use_dft(in, k) && !(lf->dft = dft_shared(in, k))) lf->dft = lf->dft_own = dft_build(in, k);
+    if (buf && F && lf->coef && (lf->dft || !lowfreq_use_dft(in, k))) {
         fftwf_plan plan;
 #pragma omp critical(ptq_fftw_plan)
         plan = fftwf_plan_dft_r2c_1d(in, buf, F, FFTW_ESTIMATE);
@@ -86,8 +130,22 @@ static void lowfreq_row(const ptq_klowfreq *lf, const float *x, int t, float *X,
  * models the branch's fixed costs (heap, team) were 5x its arithmetic. */
 enum { LF_SMALL = 2048 };
 
+/* Few bins: the rows' bins as one GEMM with the DFT table (2k multiply-adds
+ * per input, no per-row FFT call); otherwise an FFT of each row. */
+static int lowfreq_dft(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err) {
+    int k2 = 2 * lf->k;
+    _Alignas(64) float Xs[2 * LF_DFT_MAXK];
+    float *X = T * k2 <= 2 * LF_DFT_MAXK ? Xs : ptq_kalloc64(sizeof(float) * T * k2);
+    if (!X) return ptq_fail(err, "lowfreq: out of memory");
+    ptq_sgemm(CblasNoTrans, CblasNoTrans, T, k2, lf->in, 1.f, x, lf->in, lf->dft, k2, 0.f, X, k2);
+    ptq_sgemm(CblasNoTrans, CblasTrans, T, lf->out, k2, 1.f, X, k2, lf->coef, k2, 1.f, y, lf->out);
+    if (X != Xs) free(X);
+    return 0;
+}
+
 int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err) {
     int k = lf->k, in = lf->in, fail = 0;
+    if (lf->dft) return lowfreq_dft(lf, x, T, y, err);
     if (T == 1 && in <= LF_SMALL) {
         _Alignas(64) float X[LF_SMALL + 2], buf[LF_SMALL];
         _Alignas(64) fftwf_complex F[LF_SMALL / 2 + 1];
@@ -121,6 +179,7 @@ void ptq_klowfreq_free(ptq_klowfreq *lf) {
         fftwf_destroy_plan((fftwf_plan)lf->plan);
     }
     free(lf->coef);
+    free(lf->dft_own);
     memset(lf, 0, sizeof *lf);
 }
 
@@ -139,16 +198,46 @@ size_t ptq_klowfreq_bytes(const ptq_klowfreq *lf) { return sizeof(float) * (size
  * tokens inside gathered from T rows of x per output: cache misses made the
  * correction cost several times the GEMM at T = 512). Each (t, o) sum runs
  * over the row's entries in order, as before. */
-/* Rows [o0, o1) for one token (decode): four partial sums (nonzero p into
- * p mod 4), so the adds do not wait on each other. */
-static void csr_rows_1(const ptq_kcsr *s, int o0, int o1, const float *xt, float *yt) {
-    for (int o = o0; o < o1; o++) {
-        float a[4] = {0};
-        long p = s->rowptr[o], e = s->rowptr[o + 1];
-        for (; p + 4 <= e; p += 4)
-            for (int j = 0; j < 4; j++) a[j] += s->val[p + j] * xt[s->col[p + j]];
-        for (int j = 0; p < e; p++, j++) a[j] += s->val[p] * xt[s->col[p]];
-        yt[o] += (a[0] + a[1]) + (a[2] + a[3]);
+/* Rows [o0, o1) for one token (decode). The products val * x[col] of a run
+ * of rows go to pr in one vectorized pass (the rows are short: ~in/100
+ * entries, so a per-row loop was all overhead), then each row sums its own
+ * in order into four partial sums (entry i into i mod 4). */
+enum { CSR_CH = 2048 }; /* products per pass; a multiple of 4 */
+
+static void csr_products(const ptq_kcsr *s, long p0, long n, const float *xt, float *pr) {
+#pragma omp simd
+    for (long i = 0; i < n; i++) pr[i] = s->val[p0 + i] * xt[s->col[p0 + i]];
+}
+
+static void csr_acc4(float a[4], const float *pr, long n) {
+    long i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) a[j] += pr[i + j];
+    for (int j = 0; i < n; i++, j++) a[j] += pr[i];
+}
+
+void ptq_kcsr_rows_1(const ptq_kcsr *s, int o0, int o1, const float *xt, float *yt) {
+    float pr[CSR_CH];
+    for (int o = o0; o < o1;) {
+        long p0 = s->rowptr[o];
+        int oe = o;
+        while (oe < o1 && s->rowptr[oe + 1] - p0 <= CSR_CH) oe++;
+        if (oe == o) { /* one row longer than a pass: its products in passes of CSR_CH */
+            float a[4] = {0};
+            for (long p = p0, e = s->rowptr[o + 1]; p < e; p += CSR_CH) {
+                long n = PTQ_MIN(CSR_CH, e - p);
+                csr_products(s, p, n, xt, pr);
+                csr_acc4(a, pr, n);
+            }
+            yt[o++] += (a[0] + a[1]) + (a[2] + a[3]);
+            continue;
+        }
+        csr_products(s, p0, s->rowptr[oe] - p0, xt, pr);
+        for (; o < oe; o++) {
+            float a[4] = {0};
+            csr_acc4(a, pr + (s->rowptr[o] - p0), s->rowptr[o + 1] - s->rowptr[o]);
+            yt[o] += (a[0] + a[1]) + (a[2] + a[3]);
+        }
     }
 }
 
@@ -170,6 +259,13 @@ static void csr_rows_tb(const ptq_kcsr *s, int o0, int o1, const float *xT, int 
     }
 }
 
+/* Output rows [o0, o1) for tokens [t0, t0 + tb). */
+static void csr_block(const ptq_kcsr *s, const float *x, const float *xT, int tb, float *y, int t0, int o0, int o1) {
+    if (xT) csr_rows_tb(s, o0, o1, xT, tb, y, t0);
+    else
+        for (int t = t0; t < t0 + tb; t++) ptq_kcsr_rows_1(s, o0, o1, x + (size_t)t * s->in, y + (size_t)t * s->out);
+}
+
 void ptq_kcsr_apply(const ptq_kcsr *s, const float *x, int T, float *y) {
     enum { OB = 256 };
     int nob = (s->out + OB - 1) / OB, ntb = (T + CSR_TB - 1) / CSR_TB;
@@ -179,12 +275,11 @@ void ptq_kcsr_apply(const ptq_kcsr *s, const float *x, int T, float *y) {
         if (xT)
             for (int i = 0; i < s->in; i++)
                 for (int j = 0; j < CSR_TB; j++) xT[(size_t)i * CSR_TB + j] = j < tb ? x[(size_t)(t0 + j) * s->in + i] : 0.f;
-#pragma omp parallel for schedule(dynamic, 1) if ((long)tb * s->nnz >= PTQ_KPAR_MIN / 4)
-        for (int ob = 0; ob < nob; ob++) {
-            int o0 = ob * OB, o1 = PTQ_MIN(s->out, o0 + OB);
-            if (xT) csr_rows_tb(s, o0, o1, xT, tb, y, t0);
-            else
-                for (int t = t0; t < t0 + tb; t++) csr_rows_1(s, o0, o1, x + (size_t)t * s->in, y + (size_t)t * s->out);
+        if ((long)tb * s->nnz < PTQ_KPAR_MIN / 4) /* no region: entering one, even under if (0), costs a team */
+            csr_block(s, x, xT, tb, y, t0, 0, s->out);
+        else {
+#pragma omp parallel for schedule(dynamic, 1)
+            for (int ob = 0; ob < nob; ob++) csr_block(s, x, xT, tb, y, t0, ob * OB, PTQ_MIN(s->out, ob * OB + OB));
         }
     }
     free(xT);
@@ -196,5 +291,5 @@ void ptq_kcsr_free(ptq_kcsr *s) {
 }
 
 size_t ptq_kcsr_bytes(const ptq_kcsr *s) {
-    return sizeof(long) * (s->out + 1) + (sizeof(int) + sizeof(float)) * (size_t)s->nnz;
+    return sizeof(long) * (s->out + 1) + (sizeof(uint16_t) + sizeof(float)) * (size_t)s->nnz;
 }

@@ -27,6 +27,32 @@
 float expf(float) __attribute__((__simd__("notinbranch")));
 #endif
 
+/* out = silu(g) * u in fixed blocks of SILU_BLOCK elements, the blocks spread
+ * over the threads: an element takes the vector expf or the scalar one (the
+ * loop's tail), which round differently, by its place in its block alone.
+ * With `parallel for simd` over all n, the threads' chunk edges fell at n/3
+ * with 3 threads, off the vector width, and the rows changed with the
+ * thread count. */
+enum { SILU_BLOCK = 4096 }; /* a multiple of every vector width */
+
+static void silu_mul_block(float *out, const float *g, const float *u, size_t i0, size_t i1) {
+#pragma omp simd
+    for (size_t i = i0; i < i1; i++) {
+        float x = g[i];
+        out[i] = x / (1.0f + expf(-x)) * u[i];
+    }
+}
+
+void ptq_silu_mul(float *out, const float *g, const float *u, size_t n) {
+    size_t nb = (n + SILU_BLOCK - 1) / SILU_BLOCK;
+    if (n <= 65536) { /* no region: entering one costs more than a short row */
+        for (size_t b = 0; b < nb; b++) silu_mul_block(out, g, u, b * SILU_BLOCK, PTQ_MIN(n, (b + 1) * SILU_BLOCK));
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < nb; b++) silu_mul_block(out, g, u, b * SILU_BLOCK, PTQ_MIN(n, (b + 1) * SILU_BLOCK));
+}
+
 static int max_in(const ptq_config *c) {
     int n = PTQ_MAX(c->dim, c->hidden_dim);
     return PTQ_MAX(n, c->n_heads * c->head_dim);
@@ -421,19 +447,18 @@ static int check_span(const ptq_state *s, int l, int T, int pos0, ptq_err *err) 
     return 0;
 }
 
-int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
+/* The block in four parts, split at the inputs of o and down (kept in
+ * s->xb2 and s->hb between parts). Each returns -1 on error, 1 when a
+ * calibration capture stopped the block (lin_step), else 0. */
+static int part_attn(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
     const ptq_config *c = &m->cfg;
     const ptq_layer *L = &m->layers[l];
-    int d = c->dim, hd = c->head_dim;
-    if (check_span(s, l, T, pos0, err)) return -1;
-
-    /* attention */
-    rmsnorm_rows(s->xb, x, L->rms_att, T, d, c->norm_eps);
-    int rc;
+    int hd = c->head_dim, rc;
+    rmsnorm_rows(s->xb, x, L->rms_att, T, c->dim, c->norm_eps);
     if ((rc = lin_step(s, L, PTQ_LIN_Q, s->xb, s->q, T, l, err)) ||
         (rc = lin_step(s, L, PTQ_LIN_K, s->xb, s->k, T, l, err)) ||
         (rc = lin_step(s, L, PTQ_LIN_V, s->xb, s->v, T, l, err)))
-        return rc < 0 ? -1 : 0;
+        return rc;
     rope(m, s, s->q, T, c->n_heads, pos0);
     rope(m, s, s->k, T, c->n_kv_heads, pos0);
     if (layer_op(&L->qk_op, s->q, T * c->n_heads, hd, l, "qk", err) ||
@@ -441,24 +466,58 @@ int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, 
         return -1;
     kv_store(m, s, l, T, pos0);
     attention(m, s, l, T, pos0);
-    if ((rc = lin_step(s, L, PTQ_LIN_O, s->xb2, s->xb, T, l, err))) return rc < 0 ? -1 : 0;
-    if (layer_op(&L->resid_op[0], x, T, d, l, "resid0", err)) return -1;
-    for (size_t i = 0; i < (size_t)T * d; i++) x[i] += s->xb[i];
+    return 0;
+}
 
-    /* SwiGLU feed-forward */
-    rmsnorm_rows(s->xb, x, L->rms_ffn, T, d, c->norm_eps);
+/* x += resid op(x) + y, as the residual adds of the block do. */
+static int resid_add(const ptq_layer *L, int k, float *x, const float *y, int T, int d, int l, ptq_err *err) {
+    if (layer_op(&L->resid_op[k], x, T, d, l, k ? "resid1" : "resid0", err)) return -1;
+    for (size_t i = 0; i < (size_t)T * d; i++) x[i] += y[i];
+    return 0;
+}
+
+static int part_o(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
+    (void)pos0;
+    const ptq_layer *L = &m->layers[l];
+    int rc = lin_step(s, L, PTQ_LIN_O, s->xb2, s->xb, T, l, err);
+    return rc ? rc : resid_add(L, 0, x, s->xb, T, m->cfg.dim, l, err);
+}
+
+static int part_ffn(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
+    (void)pos0;
+    const ptq_config *c = &m->cfg;
+    const ptq_layer *L = &m->layers[l];
+    int rc;
+    rmsnorm_rows(s->xb, x, L->rms_ffn, T, c->dim, c->norm_eps);
     if ((rc = lin_step(s, L, PTQ_LIN_GATE, s->xb, s->hb, T, l, err)) ||
         (rc = lin_step(s, L, PTQ_LIN_UP, s->xb, s->hb2, T, l, err)))
-        return rc < 0 ? -1 : 0;
-    size_t nh = (size_t)T * c->hidden_dim;
-#pragma omp parallel for simd schedule(static) if (nh > 65536)
-    for (size_t i = 0; i < nh; i++) {
-        float g = s->hb[i];
-        s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
+        return rc;
+    ptq_silu_mul(s->hb, s->hb, s->hb2, (size_t)T * c->hidden_dim);
+    return 0;
+}
+
+static int part_down(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
+    (void)pos0;
+    const ptq_layer *L = &m->layers[l];
+    int rc = lin_step(s, L, PTQ_LIN_DOWN, s->hb, s->xb, T, l, err);
+    return rc ? rc : resid_add(L, 1, x, s->xb, T, m->cfg.dim, l, err);
+}
+
+static int (*const g_parts[PTQ_PART_COUNT])(const ptq_model *, ptq_state *, int, float *, int, int, ptq_err *) = {
+    [PTQ_PART_ATTN] = part_attn, [PTQ_PART_O] = part_o, [PTQ_PART_FFN] = part_ffn, [PTQ_PART_DOWN] = part_down};
+
+int ptq_forward_part(const ptq_model *m, ptq_state *s, int l, int part, float *x, int T, int pos0, ptq_err *err) {
+    if (part < 0 || part >= PTQ_PART_COUNT) return ptq_fail(err, "forward: block part %d (0..%d)", part, PTQ_PART_COUNT - 1);
+    if (check_span(s, l, T, pos0, err)) return -1;
+    return g_parts[part](m, s, l, x, T, pos0, err);
+}
+
+int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
+    if (check_span(s, l, T, pos0, err)) return -1;
+    for (int p = 0; p < PTQ_PART_COUNT; p++) {
+        int rc = g_parts[p](m, s, l, x, T, pos0, err);
+        if (rc) return rc < 0 ? -1 : 0;
     }
-    if ((rc = lin_step(s, L, PTQ_LIN_DOWN, s->hb, s->xb, T, l, err))) return rc < 0 ? -1 : 0;
-    if (layer_op(&L->resid_op[1], x, T, d, l, "resid1", err)) return -1;
-    for (size_t i = 0; i < (size_t)T * d; i++) x[i] += s->xb[i];
     return 0;
 }
 

@@ -172,7 +172,7 @@ int ptq_model_alloc_w16(ptq_model *m, const ptq_config *cfg, int dtype, ptq_err 
 }
 
 /* A linear's fp32 weight from its 16-bit storage or its qweight. */
-static int linear_widen(ptq_linear *l, ptq_err *err) {
+int ptq_linear_widen(ptq_linear *l, ptq_err *err) {
     if (l->w || !l->owns_w) return 0;
     size_t n = (size_t)l->out * l->in;
     if (!l->w16.w && !l->qw) return 0;
@@ -207,7 +207,7 @@ int ptq_model_widen(ptq_model *m, ptq_err *err) {
         m->emb16.w = NULL;
     }
     for (int i = 0; i <= c->n_layers * PTQ_LIN_COUNT; i++)
-        if (linear_widen(ptq_model_linear(m, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT), err)) return -1;
+        if (ptq_linear_widen(ptq_model_linear(m, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT), err)) return -1;
     return 0;
 }
 

@@ -75,6 +75,11 @@ typedef struct {
     char path[4096];  /* file or directory it was loaded from */
     char sha256[65];  /* of the weights file ("" if not computed) */
     char name[128];   /* short name, e.g. "stories260K" */
+    /* An exported .ptq file: the FP model, method and bit-spec it was made
+     * from (all "" for any other model). */
+    struct {
+        char model[4096], sha256[65], method[64], qspec[64];
+    } source;
 } ptq_model;
 
 /* Allocate a model with the given config, all weights zero, hooks identity. */
@@ -126,6 +131,8 @@ int ptq_model_alloc_w16(ptq_model *m, const ptq_config *cfg, int dtype, ptq_err 
 int ptq_model_is_compact(const ptq_model *m);
 /* Give every weight its fp32 form (what quantization methods modify). */
 int ptq_model_widen(ptq_model *m, ptq_err *err);
+/* The same for one linear it owns (16-bit storage or qweight -> fp32 w). */
+int ptq_linear_widen(ptq_linear *l, ptq_err *err);
 /* Free the fp32 dequantized copy of every linear that has a qweight and
  * pack its codes of <= 4 bits two per byte (ptq_qweight_compact): the
  * fake-quant forward dequantizes one panel at a time (same values). Fails
@@ -145,6 +152,8 @@ int ptq_narrow_exact(int dtype, const float *w, size_t n, uint16_t *out);
 /* In place: row[0..n) <- softmax, row[n..L) <- 0 (the attention's causal
  * softmax; the training forward calls the same function). */
 void ptq_softmax_causal(float *row, int n, int L);
+/* out[i] = silu(g[i]) * u[i] (SwiGLU), the same bits at any thread count (out may be g). */
+void ptq_silu_mul(float *out, const float *g, const float *u, size_t n);
 /* Bytes of the weights as resident (fp32, 16-bit or qweight codes+scales). */
 size_t ptq_model_resident_bytes(const ptq_model *m);
 
@@ -210,6 +219,14 @@ int ptq_forward(const ptq_model *m, ptq_state *s, const int *tokens, int T, int 
 int ptq_forward_embed(const ptq_model *m, const int *tokens, int T, float *x, ptq_err *err);
 int ptq_forward_block(const ptq_model *m, ptq_state *s, int layer, float *x, int T, int pos0, ptq_err *err);
 int ptq_forward_head(const ptq_model *m, ptq_state *s, const float *x, int T, float *logits, ptq_err *err);
+/* The block split at the inputs of o and down, for calibration walks that
+ * keep those inputs: ATTN (norm, q/k/v, RoPE, KV store, attention: o's
+ * input in s->xb2), O (o, resid0, x += ), FFN (norm, gate/up, SwiGLU: down's
+ * input in s->hb), DOWN (down, resid1, x += ). ptq_forward_block runs the
+ * four in order. Returns -1 on error, 1 when a capture stopped the block
+ * (ptq_state.stop_after), else 0. */
+enum { PTQ_PART_ATTN, PTQ_PART_O, PTQ_PART_FFN, PTQ_PART_DOWN, PTQ_PART_COUNT };
+int ptq_forward_part(const ptq_model *m, ptq_state *s, int layer, int part, float *x, int T, int pos0, ptq_err *err);
 /* One linear with its hooks: y (T x out) = hooks(x) W^T (+ side, + bias).
  * x (T x in) is not modified; scratch holds 2 x T x in floats. With kernels
  * attached (l->kern) it runs them instead of the fp32 GEMM. */

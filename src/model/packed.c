@@ -42,12 +42,15 @@ int ptq_lin_kernel_build(ptq_lin_kernel *k, const ptq_linear *l, const char *wha
     if (qw->nnz) { /* the code there is the zero point: the correction is the value itself */
         ptq_kcsr *sp = &k->sp;
         sp->out = l->out, sp->in = l->in, sp->nnz = qw->nnz;
-        if (!(sp->rowptr = ptq_calloc(l->out + 1, sizeof(long), err)) || !(sp->col = ptq_calloc(qw->nnz, sizeof(int), err)) ||
+        if (l->in > PTQ_KCSR_MAX_IN)
+            rc = ptq_fail(err, "a sparse part on a linear of %d inputs (the kernel's 16-bit columns take at most %d)",
+                          l->in, PTQ_KCSR_MAX_IN);
+        else if (!(sp->rowptr = ptq_calloc(l->out + 1, sizeof(long), err)) || !(sp->col = ptq_calloc(qw->nnz, sizeof(uint16_t), err)) ||
             !(sp->val = ptq_calloc(qw->nnz, sizeof(float), err)))
             rc = -1;
         else {
             memcpy(sp->rowptr, qw->sp_rowptr, sizeof(long) * (l->out + 1));
-            memcpy(sp->col, qw->sp_col, sizeof(int) * qw->nnz);
+            for (long q = 0; q < qw->nnz; q++) sp->col[q] = (uint16_t)qw->sp_col[q];
             memcpy(sp->val, qw->sp_val, sizeof(float) * qw->nnz);
         }
     }
@@ -70,8 +73,9 @@ void ptq_packed_model_free(ptq_packed_model *pm) {
 
 size_t ptq_packed_linear_bytes(const ptq_packed_model *pm, int i) {
     const ptq_linear *l = ptq_model_linear((ptq_model *)&pm->view, i / PTQ_LIN_COUNT, i % PTQ_LIN_COUNT);
+    size_t wb = !l->w && l->w16.w ? sizeof(uint16_t) : sizeof(float); /* unpacked: held in 16-bit storage or fp32 */
     size_t b = pm->packed[i] ? ptq_lin_kernel_bytes(&pm->kern[i])
-                             : sizeof(float) * (size_t)l->out * l->in * (l->w_side ? 2 : 1);
+                             : (size_t)l->out * l->in * (wb + (l->w_side ? sizeof(float) : 0));
     return b + (l->bias ? sizeof(float) * l->out : 0);
 }
 

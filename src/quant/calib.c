@@ -85,8 +85,38 @@ void ptq_calib_free(ptq_calib *c) {
     c->tokens = NULL;
 }
 
-static int block_windows(const ptq_model *m, int layer, const float *X, float *out, const ptq_calib *c,
-                         ptq_capture_fn cap, void *cap_ctx, int stop_after, ptq_err *err) {
+/* Seconds spent in calibration forwards, capture callbacks excluded. */
+static double g_fwd_sec;
+
+double ptq_calib_forward_seconds(void) {
+    return g_fwd_sec;
+}
+
+typedef struct {
+    ptq_capture_fn cap;
+    void *ctx;
+    double sec;
+} timed_cap;
+
+static void cap_timed(void *ctx, int layer, int which, const float *x_pre, const float *x_q, int T, int n) {
+    timed_cap *t = ctx;
+    double t0 = ptq_now_sec();
+    t->cap(t->ctx, layer, which, x_pre, x_q, T, n);
+    t->sec += ptq_now_sec() - t0;
+}
+
+/* Floats of the kept input of part p (o's or down's) per window. */
+static size_t part_in(const ptq_model *m, int p, int T) {
+    return (size_t)T * (p == PTQ_PART_O ? m->cfg.dim : m->cfg.hidden_dim);
+}
+
+static float *part_buf(ptq_state *s, int p) {
+    return p == PTQ_PART_O ? s->xb2 : s->hb;
+}
+
+int ptq_calib_pass_run(const ptq_model *m, int layer, const float *X, const ptq_calib *c, const ptq_calib_pass *p,
+                       ptq_err *err) {
+    double t0 = ptq_now_sec();
     ptq_state s;
     if (ptq_state_init(&s, m, c->seqlen, err)) return -1;
     size_t win = (size_t)c->seqlen * m->cfg.dim;
@@ -95,26 +125,45 @@ static int block_windows(const ptq_model *m, int layer, const float *X, float *o
         ptq_state_free(&s);
         return -1;
     }
-    s.capture = cap;
-    s.capture_ctx = cap_ctx;
-    s.stop_after = stop_after;
+    timed_cap tc = {.cap = p->cap, .ctx = p->cap_ctx};
+    s.capture = p->cap ? cap_timed : NULL;
+    s.capture_ctx = &tc;
+    s.stop_after = p->stop_after;
+    /* a kept input of part `from` (o's or down's) replaces the part before it */
+    int from = p->from, has_in = p->in && (from == PTQ_PART_O || from == PTQ_PART_DOWN);
+    if (!has_in && (from == PTQ_PART_O || from == PTQ_PART_DOWN)) from--;
     int rc = 0;
     for (int i = 0; i < c->nsamples && !rc; i++) {
         memcpy(x, X + i * win, win * sizeof(float));
-        rc = ptq_forward_block(m, &s, layer, x, c->seqlen, 0, err);
-        if (out && !rc) memcpy(out + i * win, x, win * sizeof(float));
+        if (has_in) {
+            size_t n = part_in(m, p->from, c->seqlen);
+            memcpy(part_buf(&s, p->from), p->in + i * n, n * sizeof(float));
+        }
+        for (int q = from; q <= p->to && !rc; q++) {
+            if (p->keep && q == p->keep_part) {
+                size_t n = part_in(m, q, c->seqlen);
+                memcpy(p->keep + i * n, part_buf(&s, q), n * sizeof(float));
+            }
+            rc = ptq_forward_part(m, &s, layer, q, x, c->seqlen, 0, err);
+        }
+        rc = rc < 0 ? -1 : 0;
+        if (p->out && !rc) memcpy(p->out + i * win, x, win * sizeof(float));
     }
     free(x);
     ptq_state_free(&s);
+    g_fwd_sec += ptq_now_sec() - t0 - tc.sec;
     return rc;
 }
 
 int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float *out, const ptq_calib *c,
                             ptq_capture_fn cap, void *cap_ctx, ptq_err *err) {
-    return block_windows(m, layer, X, out, c, cap, cap_ctx, 0, err);
+    ptq_calib_pass p = {.from = PTQ_PART_ATTN, .to = PTQ_PART_DOWN, .out = out, .cap = cap, .cap_ctx = cap_ctx};
+    return ptq_calib_pass_run(m, layer, X, c, &p, err);
 }
 
 int ptq_calib_block_capture(const ptq_model *m, int layer, const float *X, const ptq_calib *c, int last,
                             ptq_capture_fn cap, void *cap_ctx, ptq_err *err) {
-    return block_windows(m, layer, X, NULL, c, cap, cap_ctx, last + 1, err);
+    ptq_calib_pass p = {
+        .from = PTQ_PART_ATTN, .to = PTQ_PART_DOWN, .stop_after = last + 1, .cap = cap, .cap_ctx = cap_ctx};
+    return ptq_calib_pass_run(m, layer, X, c, &p, err);
 }

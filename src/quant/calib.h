@@ -41,4 +41,29 @@ int ptq_calib_block_forward(const ptq_model *m, int layer, const float *X, float
 int ptq_calib_block_capture(const ptq_model *m, int layer, const float *X, const ptq_calib *c, int last,
                             ptq_capture_fn cap, void *cap_ctx, ptq_err *err);
 
+/* One pass over all windows through parts from..to (PTQ_PART_*) of block
+ * `layer`, for walks that compute each linear's product once: window i
+ * starts from X_i; with `in`, part from (O or DOWN) takes its input from
+ * in_i (kept by an earlier pass) instead of running the part before it;
+ * with `keep`, the input of part keep_part (O or DOWN) is saved in keep_i
+ * before the part runs; with `out`, x after the parts goes to out_i (may be
+ * X). A capture stopped at stop_after (1 + PTQ_LIN_*, 0: none) ends the
+ * window's parts. Kept and recomputed inputs are the same bits. */
+typedef struct {
+    int from, to;
+    const float *in;
+    float *keep;
+    int keep_part;
+    float *out;
+    int stop_after;
+    ptq_capture_fn cap;
+    void *cap_ctx;
+} ptq_calib_pass;
+int ptq_calib_pass_run(const ptq_model *m, int layer, const float *X, const ptq_calib *c, const ptq_calib_pass *p,
+                       ptq_err *err);
+/* Seconds spent in calibration forwards so far in this process (capture
+ * callbacks, e.g. Hessian products, excluded): the runner's split of a
+ * block's quantize time. */
+double ptq_calib_forward_seconds(void);
+
 #endif

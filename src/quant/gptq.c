@@ -25,6 +25,7 @@ ptq_gptq_opts ptq_gptq_default(int bits) {
     o.wq = ptq_wq_default(bits, 0);
     o.percdamp = 0.01;
     o.blocksize = 128;
+    o.keep_mib = 1024;
     return o;
 }
 
@@ -311,7 +312,6 @@ typedef struct {
     ptq_hessian h[4];
     int active[4];
     const ptq_gptq_opts *o;
-    int true_seq;
 } gwalk;
 
 static void gcap(void *ctx, int layer, int which, const float *x_pre, const float *x_q, int T, int n) {
@@ -325,36 +325,79 @@ static void gcap(void *ctx, int layer, int which, const float *x_pre, const floa
         ptq_hessian_add(&g->h[s], x_pre, T);
 }
 
-static int gblock(void *ctx, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
-    gwalk *g = ctx;
-    static const int seq[4][PTQ_LIN_COUNT + 1] = {
-        {PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, -1}, {PTQ_LIN_O, -1}, {PTQ_LIN_GATE, PTQ_LIN_UP, -1}, {PTQ_LIN_DOWN, -1}};
-    static const int all[PTQ_LIN_COUNT + 1] = {0, 1, 2, 3, 4, 5, 6, -1};
-    int ngroups = g->true_seq ? 4 : 1, rc = 0;
-    for (int gi = 0; gi < ngroups && !rc; gi++) {
-        const int *grp = g->true_seq ? seq[gi] : all;
-        for (int k = 0; grp[k] >= 0 && !rc; k++) {
-            int s = g_slot[grp[k]];
-            if (!g->active[s]) rc = ptq_hessian_init(&g->h[s], m->layers[layer].lin[grp[k]].in, err);
-            g->active[s] = 1;
-        }
-        /* the capture needs the block only up to the group's first linear (gcap takes q/k/v's input at q) */
-        if (!rc) rc = ptq_calib_block_capture(m, layer, X, c, g->true_seq ? grp[0] : PTQ_LIN_DOWN, gcap, g, err);
-        for (int k = 0; grp[k] >= 0 && !rc; k++)
-            if (gptq_linear(&m->layers[layer].lin[grp[k]], &g->h[g_slot[grp[k]]], g->o, err))
-                rc = ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[grp[k]]);
-        for (int s = 0; s < 4; s++)
-            if (g->active[s]) ptq_hessian_free(&g->h[s]), g->active[s] = 0;
+/* Hessians of the group grp from one pass (p's capture), then GPTQ of its linears. */
+static int gstep(gwalk *g, ptq_model *m, int layer, const int *grp, const float *X, const ptq_calib *c,
+                 ptq_calib_pass p, ptq_err *err) {
+    int rc = 0;
+    for (int k = 0; grp[k] >= 0 && !rc; k++) {
+        int s = g_slot[grp[k]];
+        if (!g->active[s]) rc = ptq_hessian_init(&g->h[s], m->layers[layer].lin[grp[k]].in, err);
+        g->active[s] = 1;
     }
+    p.cap = gcap, p.cap_ctx = g;
+    if (!rc) rc = ptq_calib_pass_run(m, layer, X, c, &p, err);
+    for (int k = 0; grp[k] >= 0 && !rc; k++)
+        if (gptq_linear(&m->layers[layer].lin[grp[k]], &g->h[g_slot[grp[k]]], g->o, err))
+            rc = ptq_wrap(err, "layer %d %s", layer, ptq_linear_names[grp[k]]);
+    for (int s = 0; s < 4; s++)
+        if (g->active[s]) ptq_hessian_free(&g->h[s]), g->active[s] = 0;
     return rc;
 }
 
-int ptq_gptq_block(ptq_model *m, int layer, const float *X, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq,
+/* A kept part input of `per` floats per window, or NULL (recompute) above the cap or out of memory. */
+static float *keep_buf(const gwalk *g, const ptq_calib *c, size_t per) {
+    size_t bytes = (size_t)c->nsamples * per * sizeof(float);
+    return (double)bytes <= g->o->keep_mib * 1048576.0 ? malloc(bytes) : NULL;
+}
+
+/* True-sequential: q/k/v from the block input; o from the attention output;
+ * X += o(...) (the mid-block residual) while gate/up's input is captured;
+ * down from the SwiGLU output; X += down(...). Each product runs once. */
+static int gblock_staged(gwalk *g, ptq_model *m, int layer, float *X, const ptq_calib *c, ptq_err *err) {
+    static const int qkv[] = {PTQ_LIN_Q, PTQ_LIN_K, PTQ_LIN_V, -1}, o[] = {PTQ_LIN_O, -1},
+                     gu[] = {PTQ_LIN_GATE, PTQ_LIN_UP, -1}, dn[] = {PTQ_LIN_DOWN, -1};
+    size_t T = (size_t)c->seqlen;
+    float *ko = keep_buf(g, c, T * m->cfg.dim), *kd = NULL;
+    int rc = gstep(g, m, layer, qkv, X, c,
+                   (ptq_calib_pass){.from = PTQ_PART_ATTN, .to = PTQ_PART_ATTN, .stop_after = PTQ_LIN_Q + 1}, err);
+    if (!rc)
+        rc = gstep(g, m, layer, o, X, c,
+                   (ptq_calib_pass){.from = PTQ_PART_ATTN, .to = PTQ_PART_O, .keep = ko, .keep_part = PTQ_PART_O,
+                                    .stop_after = PTQ_LIN_O + 1},
+                   err);
+    if (!rc)
+        rc = gstep(g, m, layer, gu, X, c,
+                   (ptq_calib_pass){
+                       .from = PTQ_PART_O, .to = PTQ_PART_FFN, .in = ko, .out = X, .stop_after = PTQ_LIN_GATE + 1},
+                   err);
+    free(ko);
+    if (!rc) kd = keep_buf(g, c, T * m->cfg.hidden_dim);
+    if (!rc)
+        rc = gstep(g, m, layer, dn, X, c,
+                   (ptq_calib_pass){.from = PTQ_PART_FFN, .to = PTQ_PART_DOWN, .keep = kd, .keep_part = PTQ_PART_DOWN,
+                                    .stop_after = PTQ_LIN_DOWN + 1},
+                   err);
+    if (!rc) {
+        ptq_calib_pass p = {.from = PTQ_PART_DOWN, .to = PTQ_PART_DOWN, .in = kd, .out = X};
+        rc = ptq_calib_pass_run(m, layer, X, c, &p, err);
+    }
+    free(kd);
+    return rc;
+}
+
+int ptq_gptq_block(ptq_model *m, int layer, float *X, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq,
                    ptq_err *err) {
     if (o->wq.bits >= 16) return 0;
+    static const int all[PTQ_LIN_COUNT + 1] = {0, 1, 2, 3, 4, 5, 6, -1};
     gwalk g;
     memset(&g, 0, sizeof g);
     g.o = o;
-    g.true_seq = true_seq;
-    return gblock(&g, m, layer, (float *)X, c, err);
+    int rc;
+    if (true_seq) rc = gblock_staged(&g, m, layer, X, c, err);
+    else { /* all seven from the FP block, then X through the quantized block */
+        rc = gstep(&g, m, layer, all, X, c,
+                   (ptq_calib_pass){.from = PTQ_PART_ATTN, .to = PTQ_PART_DOWN, .stop_after = PTQ_LIN_DOWN + 1}, err);
+        if (!rc) rc = ptq_calib_block_forward(m, layer, X, X, c, NULL, NULL, err);
+    }
+    return rc ? -1 : 1;
 }

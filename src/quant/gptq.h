@@ -19,6 +19,7 @@ typedef struct {
     int blocksize;     /* 128 */
     int act_order;     /* permute columns by descending diag(H) */
     const unsigned char *keep_mask; /* rows x cols, 1 = keep full precision (SEPTQ); NULL = none */
+    double keep_mib; /* block walk: o's/down's inputs up to this size are kept, larger ones recomputed (1024) */
 } ptq_gptq_opts;
 
 ptq_gptq_opts ptq_gptq_default(int bits);
@@ -46,8 +47,13 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
  * (the outputs of the already-quantized blocks < layer), with sub-groups
  * {q,k,v}, {o}, {gate,up}, {down} when true_seq (else all seven linears from
  * one capture). Hessians come from each linear's input after its online op
- * and before activation quantization. X is not advanced. */
-int ptq_gptq_block(ptq_model *m, int layer, const float *X, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq,
+ * and before activation quantization. X is advanced to the block's output
+ * (the quantized block's): returns 1 then, 0 when nothing was quantized
+ * (X untouched), -1 on error. true_seq walks the block once: each linear's
+ * product runs once per window, on the inputs kept from the part before
+ * (o's: N x T x dim, down's: N x T x hidden floats) when they fit in
+ * o->keep_mib, else recomputed from X (same bits). */
+int ptq_gptq_block(ptq_model *m, int layer, float *X, const ptq_calib *c, const ptq_gptq_opts *o, int true_seq,
                    ptq_err *err);
 
 #endif

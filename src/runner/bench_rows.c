@@ -43,23 +43,6 @@ int ptq_bench_cell(ptq_cell *c, cJSON **row, ptq_err *err) {
     return 0;
 }
 
-/* The FP32 reference of an exported model: same shapes and weights, every
- * quantizer and side branch off. */
-static int fp32_twin(ptq_model *fp, const ptq_model *q, ptq_err *err) {
-    if (ptq_model_clone(fp, q, err)) return -1;
-    for (int l = 0; l <= fp->cfg.n_layers; l++)
-        for (int j = 0; j < (l < fp->cfg.n_layers ? PTQ_LIN_COUNT : 1); j++) {
-            ptq_linear *L = ptq_model_linear(fp, l, j);
-            L->aq.bits = 16;
-            free(L->w_side);
-            ptq_qweight_free(L->qw);
-            L->w_side = NULL, L->qw = NULL;
-        }
-    for (int l = 0; l < fp->cfg.n_layers; l++)
-        fp->layers[l].kq.bits = fp->layers[l].vq.bits = 16;
-    return 0;
-}
-
 int ptq_bench_file(const char *path, const char *task, cJSON **row, ptq_err *err) {
     ptq_model q, fp;
     cJSON *meta = NULL, *metrics = cJSON_CreateObject();
@@ -73,7 +56,7 @@ int ptq_bench_file(const char *path, const char *task, cJSON **row, ptq_err *err
     if (!method) method = "unknown";
     if (!src) src = path;
     if (!bits) bits = "unknown"; /* a label only: the weight format is read from the model */
-    if (ptq_latency_parse(strncmp(task, "latency:", 8) ? "" : task + 8, &lo, err) || fp32_twin(&fp, &q, err)) goto out;
+    if (ptq_latency_parse(strncmp(task, "latency:", 8) ? "" : task + 8, &lo, err) || ptq_latency_fp32_twin(&fp, &q, err)) goto out;
     twin = 1;
     int lr = ptq_latency_run(&q, &fp, &lo, metrics, err);
     if (lr < 0) goto out;

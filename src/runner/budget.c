@@ -33,6 +33,48 @@ static double state_bytes(const ptq_config *c, int T, int ctx) {
     return 4 * (kv + logits + scratch);
 }
 
+/* Weights quantized by gptq.c's block walk: GPTQ itself (keep_mib) or weights=gptq (QuaRot, SpinQuant). */
+static int uses_gptq_walk(const ptq_cell *c) {
+    const ptq_method *me = c->method;
+    return ptq_method_opt(me, "keep_mib") ||
+           (ptq_method_opt(me, "weights") && !strcmp(ptq_opt_str(me, c->run_opts, "weights"), "gptq"));
+}
+
+/* A Hessian per linear: the GPTQ walk, or a method's own GPTQ-style column updates (lazy-update blocksize). */
+static int uses_hessian(const ptq_cell *c) { return uses_gptq_walk(c) || ptq_method_opt(c->method, "blocksize"); }
+
+/* A calibration size: the method's option (the cell's --nsamples/--calib-seqlen are set into it), else def. */
+static double calib_size(const ptq_cell *c, const char *key, int cell_val, double def) {
+    if (ptq_method_opt(c->method, key)) return ptq_opt_num(c->method, c->run_opts, key);
+    return cell_val > 0 ? cell_val : def;
+}
+
+/* GPTQ's staged block walk keeps down's input (nsamples x seqlen x hidden
+ * floats) while down is quantized when it fits keep_mib (gptq.c keep_buf);
+ * o's smaller one is freed before then. */
+static double kept_bytes(const ptq_cell *c, const ptq_config *cfg, double N, double L) {
+    if (!uses_gptq_walk(c)) return 0;
+    double cap = (ptq_method_opt(c->method, "keep_mib") ? ptq_opt_num(c->method, c->run_opts, "keep_mib") : 1024);
+    double down = 4.0 * N * L * cfg->hidden_dim;
+    return down <= cap * 1048576.0 ? down : 0;
+}
+
+/* Calibration: the token windows and their block activations (nsamples x
+ * seqlen x dim floats, advanced in place block by block), and for GPTQ-based
+ * weights the largest transient of one linear (gptq.c): the fp64 H of the
+ * widest input, its reversed fp64 copy, the fp32 Hinv and the permuted fp32
+ * weight, next to down's kept input. The per-window forward scratch is small
+ * beside these. */
+static double calib_bytes(const ptq_cell *c, const ptq_config *cfg) {
+    if (!c->needs_calib) return 0;
+    double N = calib_size(c, "nsamples", c->calib.nsamples, 128);
+    double L = PTQ_MIN(calib_size(c, "seqlen", c->calib.seqlen, 2048), cfg->max_seq);
+    double x = N * L * (4.0 * cfg->dim + sizeof(int));
+    double n = PTQ_MAX(PTQ_MAX(cfg->dim, cfg->hidden_dim), cfg->n_heads * cfg->head_dim);
+    double rows = n == cfg->hidden_dim ? cfg->dim : PTQ_MAX(cfg->dim, cfg->hidden_dim);
+    return x + (uses_hessian(c) ? (8.0 + 8.0 + 4.0) * n * n + 4.0 * rows * n + kept_bytes(c, cfg, N, L) : 0);
+}
+
 int ptq_cell_estimate_rss(const ptq_cell *c, ptq_rss_estimate *e, ptq_err *err) {
     memset(e, 0, sizeof *e);
     ptq_model_footprint f;
@@ -52,12 +94,7 @@ int ptq_cell_estimate_rss(const ptq_cell *c, ptq_rss_estimate *e, ptq_err *err) 
     double P = cfg->n_layers * block_params(cfg) + emb_params(cfg) * (cfg->tied_embeddings ? 1 : 2);
     double bpw = f.bytes_per_weight ? f.bytes_per_weight : 4;
     int T = c->eval.ppl.seqlen > 0 ? c->eval.ppl.seqlen : cfg->max_seq < 2048 ? cfg->max_seq : 2048;
-    double wide = cfg->hidden_dim > cfg->dim ? cfg->hidden_dim : cfg->dim;
-    /* calibration activations in and out of a block, and a Hessian (in x in doubles) per linear in flight */
-    double calib = c->needs_calib ? 2.0 * 4 * (double)(c->calib.nsamples > 0 ? c->calib.nsamples : 128) *
-                                        (c->calib.seqlen > 0 ? c->calib.seqlen : T) * wide
-                                  : 0;
-    e->method = fp ? 0 : calib + (c->needs_calib ? 8.0 * wide * wide : 0);
+    e->method = fp ? 0 : calib_bytes(c, cfg) + (c->method->extra_rss ? c->method->extra_rss(cfg, c->run_opts, c->stream) : 0);
     if (c->stream) { /* shell (fp32 embedding + lm_head), one fp32 block + its codes, the windows' hidden states */
         e->weights = 4 * emb_params(cfg) * (cfg->tied_embeddings ? 1 : 2) + 5 * block_params(cfg);
         int other = 0; /* a task other than ppl keeps every block: codes (two per byte up to 4 bits) + group scales */
@@ -65,9 +102,13 @@ int ptq_cell_estimate_rss(const ptq_cell *c, ptq_rss_estimate *e, ptq_err *err) 
         int wb = c->quantizer.w_bits, g = c->quantizer.w_group > 0 ? c->quantizer.w_group : cfg->dim;
         if (other && !fp)
             e->weights += cfg->n_layers * block_params(cfg) * ((wb <= 4 ? 0.5 : wb < 16 ? 1 : 4) + 8.0 / g);
-        int nwin = c->eval.ppl.limit_windows > 0 ? c->eval.ppl.limit_windows : 64;
-        e->state = 4.0 * nwin * T * cfg->dim + state_bytes(cfg, T, T) - 4.0 * 2 * (cfg->n_layers - 1) * T *
-                                                                             cfg->n_kv_heads * cfg->head_dim;
+        int nwin = c->eval.ppl.limit_windows > 0 ? c->eval.ppl.limit_windows : 64, nppl = 0;
+        for (int i = 0; i < c->ntasks; i++) nppl += ptq_task_kind_of(c->tasks[i]) == &ptq_task_ppl;
+        /* each ppl task's windows as hidden states; an export (no task) runs no evaluation forward */
+        e->state = 4.0 * nppl * nwin * T * cfg->dim +
+                   (c->ntasks ? state_bytes(cfg, T, T) - 4.0 * 2 * (cfg->n_layers - 1) * T * cfg->n_kv_heads *
+                                                             cfg->head_dim
+                              : 0);
     } else {
         /* quantizing: the fp32 form the method changes plus a code byte per weight; kept compact otherwise */
         e->weights = fp ? P * bpw : P * (4 + 1);
@@ -82,7 +123,7 @@ int ptq_cell_check_budget(const ptq_cell *c, ptq_rss_estimate *e, ptq_err *err) 
     if (ptq_cell_estimate_rss(c, e, err)) return -1;
     double b = c->max_rss_gib * GIB;
     if (c->max_rss_gib <= 0) return 0;
-    if (e->file_bytes > b)
+    if (!c->stream && e->file_bytes > b) /* --stream reads one block at a time: the estimate decides */
         return ptq_fail(err,
                         "--max-rss %.2f GiB: the checkpoint %s is %.2f GiB on disk, larger than the budget; refused "
                         "before loading",
@@ -90,7 +131,7 @@ int ptq_cell_check_budget(const ptq_cell *c, ptq_rss_estimate *e, ptq_err *err) 
     if (e->total > b)
         return ptq_fail(err,
                         "--max-rss %.2f GiB: cell %s %s %s needs an estimated %.2f GiB (weights %.2f, full-precision "
-                        "copy %.2f, method %.2f, forward state %.2f); refused before loading%s",
+                        "copy %.2f, calibration and method %.2f, forward state %.2f); refused before loading%s",
                         c->max_rss_gib, c->model, c->method->name, c->q.text, e->total / GIB, e->weights / GIB,
                         e->fp_copy / GIB, e->method / GIB, e->state / GIB,
                         c->stream || !c->method->blocks ? "" : " (--stream quantizes block by block)");

@@ -146,6 +146,13 @@ cJSON *ptq_cell_row(const ptq_cell *c, const ptq_model *m, const cJSON *info, do
     cJSON_AddItemToObject(row, "method_info", mi);
     cJSON_AddStringToObject(row, "model", m->name);
     cJSON_AddStringToObject(row, "model_sha256", m->sha256);
+    if (m->source.method[0]) { /* an exported file, evaluated as stored */
+        cJSON *src = cJSON_AddObjectToObject(row, "export_of");
+        cJSON_AddStringToObject(src, "model", m->source.model);
+        cJSON_AddStringToObject(src, "sha256", m->source.sha256);
+        cJSON_AddStringToObject(src, "method", m->source.method);
+        cJSON_AddStringToObject(src, "qspec", m->source.qspec);
+    }
     cJSON_AddStringToObject(row, "dataset_sha256", dataset_sha256);
     cJSON_AddItemToObject(row, "calib", calib ? calib : cJSON_CreateNull());
     cJSON_AddNumberToObject(row, "seed", (double)c->seed);
@@ -156,6 +163,8 @@ cJSON *ptq_cell_row(const ptq_cell *c, const ptq_model *m, const cJSON *info, do
     cJSON_AddNumberToObject(row, "threads", ptq_num_threads());
     if (!cJSON_GetObjectItemCaseSensitive(row, "openblas_coretype"))
         cJSON_AddStringToObject(row, "openblas_coretype", ptq_blas_kernels());
+    if (!cJSON_GetObjectItemCaseSensitive(row, "openblas_coretype_cpu"))
+        cJSON_AddStringToObject(row, "openblas_coretype_cpu", ptq_blas_kernels_cpu());
     ptq_utc_now(ts, sizeof ts);
     cJSON_AddStringToObject(row, "timestamp", ts);
     return row;

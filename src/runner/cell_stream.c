@@ -135,10 +135,19 @@ static int open_shell(stream_run *r, ptq_err *err) {
 }
 
 /* The outer tensors a method left as loaded go back to the checkpoint's
- * 16-bit dtype (exact, so the same forward): the embedding once begin has
- * run, lm_head once end has. */
+ * 16-bit dtype (exact, so the same forward) once begin has run. */
 static int narrow_outer(stream_run *r, int which, ptq_err *err) {
     return r->dtype16 ? ptq_model_narrow(&r->m, r->dtype16, which, err) : 0;
+}
+
+/* The one use of lm_head's fp32 form after begin: end() rounds it under
+ * quant_lm_head (from an untied copy), so it is widened back only then. */
+static int lm_head_for_end(stream_run *r, ptq_err *err) {
+    const ptq_method *me = r->me;
+    if (!ptq_method_opt(me, "quant_lm_head") || !ptq_opt_bool(me, r->cell->run_opts, "quant_lm_head") ||
+        r->cell->quantizer.w_bits >= 16)
+        return 0;
+    return ptq_model_untie(&r->m, err) || ptq_linear_widen(&r->m.lm_head, err) ? -1 : 0;
 }
 
 /* Tokens and embedded windows of one ppl task (as task_ppl / ptq_eval_windows). */
@@ -201,8 +210,10 @@ static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq
     if (layer_alloc(L, &r->cfg, err) || ptq_hf_load_layer(&r->st, &r->cfg, l, L, 1, err))
         return ptq_wrap(err, "block %d", l);
     double t1 = ptq_now_sec();
+    double f0 = ptq_calib_forward_seconds();
     int rc = bm->block(mst, &r->m, l, r->Xc, need ? &r->cal : NULL, err);
-    if (!rc && need) rc = ptq_calib_block_forward(&r->m, l, r->Xc, r->Xc, &r->cal, NULL, NULL, err);
+    if (rc == 0 && need) rc = ptq_calib_block_forward(&r->m, l, r->Xc, r->Xc, &r->cal, NULL, NULL, err);
+    rc = rc < 0 ? -1 : 0; /* 1: block() advanced X itself */
     if (!rc && bm->block_end) rc = bm->block_end(mst, &r->m, l, err);
     double t2 = ptq_now_sec();
     if (!rc) rc = eval_block(r, l, s, err);
@@ -212,11 +223,14 @@ static int do_block(stream_run *r, void *mst, int need, int l, ptq_state *s, ptq
         for (int j = 0; j < PTQ_LIN_COUNT && !rc; j++)
             if (L->lin[j].qw) free(L->lin[j].w), L->lin[j].w = NULL, rc = ptq_qweight_compact(L->lin[j].qw, err);
     b->load_sec = t1 - t0, b->quant_sec = t2 - t1, b->fwd_sec = ptq_now_sec() - t2;
+    b->calib_fwd_sec = ptq_calib_forward_seconds() - f0;
     b->rss_kb = ptq_rss_kb(), b->peak_rss_kb = ptq_peak_rss_kb();
     r->load_sec += b->load_sec, r->quant_sec += b->quant_sec;
     if (r->cell->eval.progress)
-        fprintf(stderr, "block %2d/%d: load %.2f s, quantize %.2f s, forward %.2f s, RSS %.0f MiB, peak %.0f MiB\n",
-                l + 1, r->cfg.n_layers, b->load_sec, b->quant_sec, b->fwd_sec, b->rss_kb / 1024.0,
+        fprintf(stderr,
+                "block %2d/%d: load %.2f s, quantize %.2f s (calibration forward %.2f s), forward %.2f s, RSS %.0f "
+                "MiB, peak %.0f MiB\n",
+                l + 1, r->cfg.n_layers, b->load_sec, b->quant_sec, b->calib_fwd_sec, b->fwd_sec, b->rss_kb / 1024.0,
                 b->peak_rss_kb / 1024.0);
     return rc;
 }
@@ -233,7 +247,7 @@ static int run_pass(stream_run *r, ptq_stream_block_stat *blocks, ptq_state *s, 
     int need = c->needs_calib;
     double t0 = ptq_now_sec();
     if (bm->begin(&r->m, &ctx, &mst, err)) return ptq_wrap(err, "method %s", r->me->name);
-    int rc = narrow_outer(r, PTQ_NARROW_EMB, err);
+    int rc = narrow_outer(r, PTQ_NARROW_EMB | PTQ_NARROW_LM_HEAD, err);
     if (!rc && need) rc = embed_calib(r, &ctx, err);
     r->quant_sec += ptq_now_sec() - t0;
     for (int i = 0, k = 0; i < r->cell->ntasks && !rc; i++)
@@ -247,6 +261,7 @@ static int run_pass(stream_run *r, ptq_stream_block_stat *blocks, ptq_state *s, 
     for (int l = 0; l < r->cfg.n_layers && !rc; l++)
         rc = do_block(r, mst, need, l, s, &blocks[l], err);
     t0 = ptq_now_sec();
+    if (!rc) rc = lm_head_for_end(r, err);
     if (rc) {
         ptq_err scratch;
         bm->end(mst, &r->m, 0, &scratch);
@@ -286,20 +301,22 @@ static int score(stream_run *r, eval_set *e, ptq_state *s, ptq_ppl_result *res, 
 
 static cJSON *stream_json(const stream_run *r, const ptq_stream_block_stat *b) {
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-    double fwd = 0;
+    double fwd = 0, cfwd = 0;
     for (int l = 0; l < r->cfg.n_layers; l++) {
         cJSON *x = cJSON_CreateObject();
         cJSON_AddNumberToObject(x, "load_sec", b[l].load_sec);
         cJSON_AddNumberToObject(x, "quant_sec", b[l].quant_sec);
+        cJSON_AddNumberToObject(x, "calib_fwd_sec", b[l].calib_fwd_sec);
         cJSON_AddNumberToObject(x, "fwd_sec", b[l].fwd_sec);
         cJSON_AddNumberToObject(x, "rss_kb", (double)b[l].rss_kb);
         cJSON_AddNumberToObject(x, "peak_rss_kb", (double)b[l].peak_rss_kb);
         cJSON_AddItemToArray(arr, x);
-        fwd += b[l].fwd_sec;
+        fwd += b[l].fwd_sec, cfwd += b[l].calib_fwd_sec;
     }
     cJSON_AddNumberToObject(o, "load_seconds", r->load_sec);
     cJSON_AddNumberToObject(o, "quantize_seconds", r->quant_sec);
     cJSON_AddNumberToObject(o, "block_forward_seconds", fwd);
+    cJSON_AddNumberToObject(o, "calib_forward_seconds", cfwd); /* of quantize_seconds; the rest: Hessians, GPTQ */
     cJSON_AddItemToObject(o, "blocks", arr);
     return o;
 }

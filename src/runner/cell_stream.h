@@ -29,6 +29,7 @@
 
 typedef struct {
     double load_sec, quant_sec, fwd_sec; /* this block: read+convert, method, eval forward */
+    double calib_fwd_sec;                /* of quant_sec: calibration forwards (capture callbacks excluded) */
     long rss_kb, peak_rss_kb;            /* after the block was released */
 } ptq_stream_block_stat;
 

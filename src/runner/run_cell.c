@@ -10,11 +10,13 @@ static int run_in_ram(ptq_cell *c, cJSON *rows_out, ptq_err *err) {
     int need_fp = 0;
     for (int i = 0; i < c->ntasks; i++)
         need_fp |= ptq_task_kind_of(c->tasks[i])->needs_fp;
-    /* the unquantized reference is its own FP model: no second copy */
+    /* the unquantized reference is its own FP model: no second copy (an
+     * exported file never is: its KLD is keyed by the model it came from) */
     int same = !strcmp(c->method->name, "fp16");
     ptq_prepared p;
     if (ptq_prepare(c, need_fp && !same, &p, err)) return -1;
-    ptq_task_env env = {.m = &p.m, .fp = p.have_fp ? &p.fp : need_fp && same ? &p.m : NULL, .tok = p.tok,
+    int exported = p.m.source.method[0] != 0;
+    ptq_task_env env = {.m = &p.m, .fp = p.have_fp ? &p.fp : need_fp && same && !exported ? &p.m : NULL, .tok = p.tok,
                         .q = &c->quantizer, .o = &c->eval};
     int rc = 0;
     for (int i = 0; i < c->ntasks && !rc; i++) {

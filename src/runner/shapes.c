@@ -4,6 +4,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "safetensors.h"
+#include "w16.h"
+
 const ptq_model_shape ptq_model_shapes[] = {
     {.name = "llama2-7b", .alias = "llama7b", .cfg = PTQ_SHAPE(4096, 11008, 32, 32, 32, 32000, 4096), .shards = 2},
     {.name = "llama2-13b", .cfg = PTQ_SHAPE(5120, 13824, 40, 40, 40, 32000, 4096), .shards = 3},
@@ -48,5 +51,11 @@ int ptq_random_model(ptq_model *m, const ptq_random_spec *s, ptq_err *err) {
         }
     }
     snprintf(m->name, sizeof m->name, "%s", s->name);
-    return 0;
+    if (!s->outer16) return 0;
+    /* as a 16-bit checkpoint holds them: each value rounded to the dtype, so the narrowing is exact */
+    for (size_t i = 0; i < ne; i++) {
+        float x = m->tok_emb[i];
+        m->tok_emb[i] = ptq_w16_to_f32(s->outer16, s->outer16 == PTQ_W16_BF16 ? ptq_f32_to_bf16(x) : ptq_f32_to_f16(x));
+    }
+    return ptq_model_narrow(m, s->outer16, PTQ_NARROW_EMB | PTQ_NARROW_LM_HEAD, err);
 }

@@ -31,10 +31,11 @@ typedef struct {
     char name[128];
     ptq_config cfg;
     uint64_t seed;
+    int outer16; /* PTQ_W16_*: embedding and lm_head rounded to that dtype and held in it; 0: fp32 */
 } ptq_random_spec;
 
 /* Build it in RAM: embeddings uniform in [-0.5, 0.5), linears uniform scaled
- * by 1/sqrt(fan-in), norms 1. */
+ * by 1/sqrt(fan-in), norms 1 (lm_head, when untied, zero). */
 int ptq_random_model(ptq_model *m, const ptq_random_spec *s, ptq_err *err);
 
 #endif

@@ -196,13 +196,8 @@ void ptq_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
     }
 }
 
-void ptq_swiglu_forward(float *out, const float *g, const float *u, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float x = g[i];
-        out[i] = x / (1.0f + expf(-x)) * u[i];
-    }
-}
+/* The forward's SiLU product (model/forward.c: fixed blocks, the same bits at any thread count). */
+void ptq_swiglu_forward(float *out, const float *g, const float *u, size_t n) { ptq_silu_mul(out, g, u, n); }
 
 /* silu(g) = g s, s = sigmoid(g); silu' = s (1 + g (1 - s)). */
 void ptq_swiglu_backward(float *dg, float *du, const float *dout, const float *g, const float *u, size_t n) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_budget.sh — memory per cell: `--max-rss GiB` refuses, before loading, a
+# cli_budget.sh — memory per cell: `--max-rss GiB` (run, sweep, export) refuses, before loading, a
 # checkpoint larger than the budget and a cell whose estimated peak RSS is
 # above it (exit 2, the estimate in the message; a sweep records the cell as
 # failed, no metric row); a cell within the budget runs and its row records
@@ -26,6 +26,15 @@ expect 2 "larger than the budget; refused before loading" "$BIN" run "${cfg[@]}"
 mid=$(awk -v b="$bytes" 'BEGIN { printf "%.4f", b * 1.1 / 1073741824 }')
 expect 2 "needs an estimated" "$BIN" run "${cfg[@]}" --method rtn --bits W4A16 --max-rss "$mid"
 expect 2 "--max-rss" "$BIN" run "${cfg[@]}" --method rtn --bits W4A16 --max-rss lots
+
+# export: the same check before loading; a refused export writes no file
+expect 2 "--max-rss" "$BIN" export --model "$T/tiny" --method rtn --bits W4A16 --out "$T/x.ptq" --max-rss lots
+expect 2 "needs an estimated" "$BIN" export --model "$T/tiny" --method rtn --bits W4A16 --out "$T/x.ptq" \
+    --max-rss "$mid"
+expect 2 "needs an estimated" "$BIN" export --model "$T/tiny" --method rtn --bits W4A16 --out "$T/x.ptq" --stream \
+    --max-rss 0.0001
+[ ! -e "$T/x.ptq" ] && [ ! -e "$T/x.ptq.tmp" ] || fail "a refused export wrote $(ls "$T"/x.ptq*)"
+expect 0 "exported" "$BIN" export --model "$T/tiny" --method rtn --bits W4A16 --out "$T/x.ptq" --max-rss 8
 
 # within the budget: the row has the cell's own peak and the estimate
 out=$("$BIN" run "${cfg[@]}" --method rtn --bits W4A16 --max-rss 8 2>&1)

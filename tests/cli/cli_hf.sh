@@ -46,6 +46,20 @@ head -c 30000 "$T/ts.ptq" >"$T/trunc.ptq"
 expect 1 "truncated" "$BIN" info "$T/trunc.ptq"
 expect 2 "unknown method" "$BIN" export --model tinystories-656k --method nosuch --bits W4 --out "$T/x.ptq"
 
+# an exported file is evaluated as stored: its KLD is keyed by the FP checkpoint it came from (the file records its
+# path and weights hash), equals the in-RAM cell's, and needs that model's FP log-probs; no second quantization
+expect 0 "exported" "$BIN" export --model "$T/tiny" --tokenizer "$SPM" --method rtn --bits W4A16 --out "$T/t.ptq"
+export PTQBENCH_DATA="${PTQBENCH_DATA:-$(cd "$ROOT" && pwd)}" # the cells below run in a scratch directory (their KLD cache)
+kcfg=(--tokenizer "$(realpath "$SPM")" --eval kld:ptb --seqlen 64 --limit-windows 2 --no-progress)
+mkdir -p "$T/k" && cd "$T/k" || fail "cd $T/k"
+expect 1 "FP log-probs of that model for ptb" "$BIN" run --model "$T/t.ptq" --method rtn --bits W4A16 "${kcfg[@]}"
+expect 1 "would quantize it again" "$BIN" run --model "$T/t.ptq" --method gptq --bits W4A16 "${kcfg[@]}"
+expect 0 "kld_mean" "$BIN" run --model "$T/tiny" --method fp16 --bits W16A16 "${kcfg[@]}"
+a=$("$BIN" run --model "$T/tiny" --method rtn --bits W4A16 "${kcfg[@]}" 2>/dev/null | sed -n 's/.*"kld_mean":\([0-9.e-]*\).*/\1/p')
+b=$("$BIN" run --model "$T/t.ptq" --method rtn --bits W4A16 "${kcfg[@]}" 2>/dev/null | sed -n 's/.*"kld_mean":\([0-9.e-]*\).*/\1/p')
+awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > 0 && a == b) }' || fail "exported file's KLD '$b' != in-RAM KLD '$a' (or 0)"
+cd - >/dev/null || true
+
 # bad input
 expect 2 "--shape: unknown shape" "$BIN" make-random-checkpoint --shape gpt5 --out "$T/x"
 expect 2 "--dtype" "$BIN" make-random-checkpoint --shape tiny --dtype int3 --out "$T/x"

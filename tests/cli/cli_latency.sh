@@ -41,6 +41,15 @@ expect 2 '$.tasks[1]' "$BIN" sweep "$T/bad.json" --out "$T/sw"
 expect 0 "packed path, latency:reps=5:min_ms=0:T=8:ctx=16" "$BIN" bench --shape tiny --vocab 64 --tokens 8 --ctx 16 \
     --reps 5 --min-ms 0 --threads 1 --method gptq --bits W4A4KV4
 expect 2 "no tokenizer for calibration text" "$BIN" bench --shape tiny --method gptq --bits W4A16 --calib c4
+# --outer bf16: the embedding and lm_head held in bf16; the rows count lm_head's 32000 x 64 weights at 2 bytes
+wb() { "$BIN" bench --shape tiny --vocab 32000 --outer "$1" --tokens 8 --ctx 16 --reps 5 --min-ms 0 --threads 1 \
+    --method rtn --bits W4A16 2>&1 | sed -n 's/^  weight bytes *\([0-9]*\) *fp32 \([0-9]*\).*/\1 \2/p'; }
+read -r q32 f32 <<<"$(wb f32)"
+read -r q16 f16 <<<"$(wb bf16)"
+[ -n "$q32" ] && [ -n "$q16" ] && [ $((q32 - q16)) = $((32000 * 64 * 2)) ] && [ $((f32 - f16)) = $((32000 * 64 * 2)) ] ||
+    fail "--outer bf16: weight bytes $q16/$f16 vs f32 $q32/$f32, expected lm_head 4096000 bytes fewer"
+expect 2 "--outer must be bf16, f16 or f32" "$BIN" bench --shape tiny --outer f8 --method rtn --bits W4A16
+expect 2 "--outer needs --shape" "$BIN" bench --model stories260K --outer bf16 --method rtn --bits W4A16
 
 # the FP reference appends a row on the FP32 path; the first row is kept
 expect 0 "row appended" "${B[@]}" --method fp16 --bits W16A16 --out "$T/r.jsonl"

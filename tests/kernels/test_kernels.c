@@ -216,6 +216,8 @@ static const family table[] = {
     /* SEPTQ sparse add */
     {.k = K_CSR, .shapes = SH({1, 17, 33}, {7, 64, 130}, {3, 5, 7}, {30, 40, 96}), .vars = L(0, 50, 1000),
      .opts = L(0, 1), .modes = DM({X_RANDN, 0}, {X_MIXED, 0})},
+    /* decode: many short rows per product pass, rows around and past one pass (2048 entries) */
+    {.k = K_CSR, .shapes = SH({1, 300, 100}, {1, 9, 3000}, {1, 6, 5000}), .vars = L(20, 500, 1000), .opts = L(1)},
     /* one linear: GEMM / weight-only + side branches */
     {.k = K_LINEAR, .shapes = SH({1, 37, 75}, {5, 33, 130}, {3, 20, 64}), .bits = L(4), .abits = L(4, 8, 16),
      .groups = L(0, 32), .vars = L(0, 1, 2, 4, 7), .serial = 1},
@@ -707,13 +709,13 @@ static void run_csr(const tcase *c) {
         for (int o = 0; o < out; o++) {
             bad += s.rowptr[o + 1] < s.rowptr[o];
             for (long p = s.rowptr[o]; p < s.rowptr[o + 1]; p++)
-                bad += s.col[p] < 0 || s.col[p] >= in || (p > s.rowptr[o] && s.col[p] <= s.col[p - 1]);
+                bad += s.col[p] >= in || (p > s.rowptr[o] && s.col[p] <= s.col[p - 1]);
         }
         if (!bad) {
             ptq_kcsr_dense_ref(&s, S2);
             bad += ndiff(S, S2, sizeof(double) * n);
         }
-        bad += ptq_kcsr_bytes(&s) != sizeof(long) * (out + 1) + (sizeof(int) + sizeof(float)) * (size_t)nnz;
+        bad += ptq_kcsr_bytes(&s) != sizeof(long) * (out + 1) + (sizeof(uint16_t) + sizeof(float)) * (size_t)nnz;
         ptq_kcsr_apply(&s, x, T, y);
         worst = ferr(y, yr, mag, (size_t)T * out);
         ptq_kcsr_free(&s);

@@ -44,16 +44,7 @@
  * ~7 under ASan on an Intel host, the scalar fallback too). That build is
  * here for memory safety, so every pair gets the tie-robust criterion in it;
  * Release keeps the strict one. */
-#if defined(__SANITIZE_ADDRESS__)
-#define PTQ_E2E_ALL_TIE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PTQ_E2E_ALL_TIE 1
-#endif
-#endif
-#ifndef PTQ_E2E_ALL_TIE
-#define PTQ_E2E_ALL_TIE 0
-#endif
+#define PTQ_E2E_ALL_TIE PTQ_TEST_ASAN
 #define T 64
 #define TIE_NLL_REL 0.01 /* relative sequence-NLL difference allowed for tie-sensitive pairs */
 #define TIE_TOP1 0.9     /* top-1 agreement required for them */
@@ -309,6 +300,20 @@ static void check_sparse_pack(void) {
     CHECK(ptq_lin_kernel_build(&k, &l, "g6", &err) == -1 && strstr(err.msg, "groups of 6"));
     ptq_qweight_free(l.qw);
     free(l.w);
+    /* wider than the kernel's 16-bit sparse columns: refused, not wrapped */
+    enum { WIDE = PTQ_KCSR_MAX_IN + 4 };
+    ptq_qweight *wq = ptq_qweight_new(1, WIDE, 4, 0, 0, &err);
+    float *Ww = calloc(WIDE, sizeof(float));
+    unsigned char *kw = calloc(WIDE, 1);
+    wq->scale[0] = 0.05f, wq->zero[0] = 7;
+    for (int i = 0; i < WIDE; i++) wq->codes[i] = 7;
+    Ww[WIDE - 1] = 1.f, kw[WIDE - 1] = 1;
+    memset(&l, 0, sizeof l);
+    l.out = 1, l.in = WIDE, l.owns_w = 1, l.aq.bits = 16, l.w = calloc(WIDE, sizeof(float));
+    CHECK(ptq_qweight_set_sparse(wq, kw, Ww, &err) == 0 && ptq_linear_set_qweight(&l, wq, &err) == 0);
+    CHECK(ptq_lin_kernel_build(&k, &l, "wide", &err) == -1 && strstr(err.msg, "wide") && strstr(err.msg, "16-bit columns"));
+    ptq_qweight_free(l.qw);
+    free(l.w), free(Ww), free(kw);
 }
 
 /* The FFT branch from stored coefficients equals the dense W_low. */

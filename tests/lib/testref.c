@@ -129,7 +129,7 @@ int ptq_kcsr_from_dense(ptq_kcsr *s, const float *D, const unsigned char *keep, 
     for (size_t i = 0; i < (size_t)out * in; i++) nnz += keep ? keep[i] != 0 : D[i] != 0.f;
     s->out = out, s->in = in, s->nnz = nnz;
     s->rowptr = malloc(sizeof(long) * (out + 1));
-    s->col = malloc(sizeof(int) * (nnz ? nnz : 1));
+    s->col = malloc(sizeof(uint16_t) * (nnz ? nnz : 1));
     s->val = malloc(sizeof(float) * (nnz ? nnz : 1));
     if (!s->rowptr || !s->col || !s->val) {
         ptq_kcsr_free(s);
@@ -140,7 +140,7 @@ int ptq_kcsr_from_dense(ptq_kcsr *s, const float *D, const unsigned char *keep, 
         s->rowptr[o] = p;
         for (int i = 0; i < in; i++) {
             size_t at = (size_t)o * in + i;
-            if (keep ? keep[at] != 0 : D[at] != 0.f) s->col[p] = i, s->val[p++] = D[at];
+            if (keep ? keep[at] != 0 : D[at] != 0.f) s->col[p] = (uint16_t)i, s->val[p++] = D[at];
         }
     }
     s->rowptr[out] = p;

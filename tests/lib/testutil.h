@@ -5,6 +5,18 @@
 #include <stdio.h>
 
 extern int tu_failures;
+/* PTQ_TEST_ASAN: 1 in a build under AddressSanitizer (gcc or clang). */
+#if defined(__SANITIZE_ADDRESS__)
+#define PTQ_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PTQ_TEST_ASAN 1
+#endif
+#endif
+#ifndef PTQ_TEST_ASAN
+#define PTQ_TEST_ASAN 0
+#endif
+
 #define CHECK(cond)                                                                                            \
     do {                                                                                                       \
         if (!(cond)) {                                                                                         \

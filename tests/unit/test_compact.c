@@ -187,6 +187,11 @@ static void check_model(const char *dir, int dtype, int tied) {
     ptq_model_free(&f), ptq_model_free(&h), ptq_model_free(&k);
 }
 
+/* Under AddressSanitizer every heap byte also costs 1/8 byte of shadow plus
+ * redzones (measured +26% over the file at this size), so that build allows
+ * more above the file size; the fp32 bound below still separates the two. */
+#define RSS_SLACK (PTQ_TEST_ASAN ? 1.45 : 1.25)
+
 /* RSS grows by about the file size when a bf16 checkpoint loads compact. */
 static void check_rss(const char *dir) {
     ptq_err err;
@@ -209,8 +214,8 @@ static void check_rss(const char *dir) {
     double fp32_mb = (ptq_rss_kb() - r0) / 1024.0;
     ptq_model_free(&f);
     printf("bf16 checkpoint %.1f MiB: RSS +%.1f MiB compact, +%.1f MiB fp32\n", file_mb, compact_mb, fp32_mb);
-    CHECK(compact_mb > 0.8 * file_mb && compact_mb < 1.25 * file_mb);
-    CHECK(fp32_mb > 1.6 * file_mb);
+    CHECK(compact_mb > 0.8 * file_mb && compact_mb < RSS_SLACK * file_mb);
+    CHECK(fp32_mb > 1.6 * file_mb && fp32_mb > compact_mb + 0.8 * file_mb);
 }
 
 /* A shard cut short after the checkpoint was opened. */

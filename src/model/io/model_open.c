@@ -1,6 +1,7 @@
 /* model_open.c — the model format table and short-name registry. */
 #include "model_open.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,6 +63,20 @@ static int load_ptqfile(const char *path, const char *tok_path, ptq_model *m, pt
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(t, "kind"), *tp = cJSON_GetObjectItemCaseSensitive(t, "path");
     const char *k = tok_path ? NULL : cJSON_IsString(kind) ? kind->valuestring : "";
     if (!tok_path) tok_path = cJSON_IsString(tp) ? tp->valuestring : NULL;
+    static const struct {
+        const char *key;
+        size_t off, cap;
+    } src[] = {{"source_model", offsetof(ptq_model, source.model), sizeof m->source.model},
+               {"source_sha256", offsetof(ptq_model, source.sha256), sizeof m->source.sha256},
+               {"method", offsetof(ptq_model, source.method), sizeof m->source.method},
+               {"qspec", offsetof(ptq_model, source.qspec), sizeof m->source.qspec}};
+    for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, src[i].key);
+        snprintf((char *)m + src[i].off, src[i].cap, "%s", cJSON_IsString(v) ? v->valuestring : "");
+    }
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(meta, "source_path"); /* version 4 files: openable as given */
+    if (cJSON_IsString(sp) && sp->valuestring[0]) snprintf(m->source.model, sizeof m->source.model, "%s", sp->valuestring);
+    if (!m->source.method[0]) snprintf(m->source.method, sizeof m->source.method, "unknown");
     int rc = 0;
     if (!tok_path) rc = ptq_fail(err, "%s: no tokenizer recorded in the file; give one with --tokenizer", path);
     else {
@@ -216,4 +231,12 @@ int ptq_open_model(const char *spec, const char *tokenizer_path, ptq_model *m, p
     memcpy(m->sha256, sha, 65);
     snprintf(m->name, sizeof m->name, "%s", named ? named->name : spec);
     return 0;
+}
+
+int ptq_model_weights_sha256(const ptq_model *m, char hex[65], ptq_err *err) {
+    char cfgp[4200];
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", m->path);
+    if (m->sha256[0]) return snprintf(hex, 65, "%s", m->sha256), 0;
+    if (ptq_file_exists(cfgp)) return ptq_hf_dir_sha256(m->path, hex, err);
+    return ptq_fail(err, "%s: the weights' sha256 is unknown", m->path);
 }

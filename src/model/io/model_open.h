@@ -22,6 +22,10 @@ extern const ptq_named_model ptq_named_models[];
 /* spec: a short name (stories260K, tinystories-656k) or a path to a
  * llama2.c .bin or a Hugging Face model directory. Sets m->name, m->sha256. */
 int ptq_open_model(const char *spec, const char *tokenizer_path, ptq_model *m, ptq_tokenizer **tok, ptq_err *err);
+/* The hash that names a model's weights (the KLD cache key, an export's
+ * source_sha256): m->sha256, or for a Hugging Face directory the sha256 of
+ * config.json's and every shard's sha256 (reads every shard). */
+int ptq_model_weights_sha256(const ptq_model *m, char hex[65], ptq_err *err);
 /* The model's max_seq from its header or config.json alone (no weights read),
  * for plan-time checks; 0 when the format keeps it elsewhere (.ptq exports). */
 int ptq_model_max_seq(const char *spec, int *max_seq, ptq_err *err);
