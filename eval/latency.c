@@ -394,10 +394,10 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
 #ifdef _OPENMP
     if (o.threads > 0) omp_set_num_threads(o.threads);
 #endif
-    ptq_w16_prefill w16_was = ptq_kern_w16_prefill();
-    ptq_kern_set_w16_prefill(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32);
+    ptq_w16_act w16_was = ptq_kern_w16_act();
+    ptq_kern_set_w16_act(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32);
     rc = run_paths(&pq, &pf, &o, pre, dec, err);
-    ptq_kern_set_w16_prefill(w16_was);
+    ptq_kern_set_w16_act(w16_was);
 #ifdef _OPENMP
     omp_set_num_threads(nthr);
 #endif
@@ -416,7 +416,7 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
     for (int i = 0; i < o.nC; i++)
         cJSON_AddItemToArray(cs, cJSON_CreateNumber(o.ctxs[i]));
     cJSON_AddStringToObject(metrics, "prefill_logits", o.all_logits ? "all" : "last");
-    cJSON_AddStringToObject(metrics, "w16_prefill", ptq_w16_prefill_name(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32));
+    cJSON_AddStringToObject(metrics, "w16_act", ptq_w16_act_name(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32));
     cJSON_AddNumberToObject(metrics, "reps", o.reps);
     cJSON_AddStringToObject(metrics, "clock", o.cpu_clock ? "cpu" : "wall");
     cJSON_AddNumberToObject(metrics, "timing_threads", o.threads > 0 ? o.threads : nthr);

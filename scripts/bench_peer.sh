@@ -11,8 +11,10 @@
 # latency task default). Each pair runs llama.cpp then ptqbench, alternately:
 #   F32 / FP32 (ptqbench's FP32 path, re-measured in every ptqbench run), Q8_0 / W8A8, Q8_0 / W8A16,
 #   Q4_0 / W4A16, Q4_0 / W4A4, Q4_K_M / W4A16-g128; and the weight-only ones again with
-#   `--w16-prefill int8` (rows "... +int8": prefill on per-token int8 activations, a labelled mode; decode
-#   is the same fp32 GEMV).
+#   `--w16-act int8` (rows "... +int8": prefill and decode on per-token int8 activations, as llama.cpp's
+#   Q8_0 activations, a labelled mode). ptqbench holds the embedding and lm_head in bf16 (`--outer bf16`)
+#   beside a quantized llama.cpp file (whose output.weight is Q6_K or Q8_0: still ~2x fewer bytes than
+#   bf16) and in fp32 beside F32.
 # Prints the issue's table (ratios ptqbench / llama.cpp, median of runs, best in parentheses), both
 # engines' tok/s, ptqbench's decode read-bandwidth fraction (bytes read per token x tok/s / the machine's
 # streaming read bandwidth, measured in the same ptqbench run; "*" when the bytes fit in the last-level
@@ -91,11 +93,12 @@ for mode in ${MODES//,/ }; do
     for pair in "f32 W4A16" "q8_0 W8A8" "q8_0 W8A16" "q4_0 W4A4" "q4_k_m W4A16-g128" \
                 "q8_0 W8A16+int8" "q4_0 W4A16+int8" "q4_k_m W4A16-g128+int8"; do
         set -- $pair
-        w16=fp32
+        w16=fp32 outer=bf16
         [[ "$2" == *+int8 ]] && w16=int8
+        [ "$1" = f32 ] && outer=f32
         [ -f "$OUT/${mode}_llama_$1.txt" ] || run "${mode}_llama_$1" "$LLM" bench "$BASE-$1.gguf" "$TH" "$REPS" "$TOKENS" "$CTX"
         run "${mode}_ptq_$2" "$PTQ" bench --shape llama7b --layers 2 --vocab $V --method rtn --bits "${2%+int8}" \
-            --w16-prefill $w16 --threads "$TH" --reps "$REPS" --tokens "$TOKENS" --ctx "$CTX"
+            --outer $outer --w16-act $w16 --threads "$TH" --reps "$REPS" --tokens "$TOKENS" --ctx "$CTX"
     done
 done
 
@@ -162,7 +165,8 @@ for mode in modes:
         print(f"| {title[mode]}, {cfg} | " + " | ".join(f"{own[(mode, cfg, m)]:.2f}x" if (mode, cfg, m) in own else "-"
                                                      for m in metrics) + " |")
 print("\n* the decode bytes fit in the last-level cache: part of them need not come from DRAM between tokens")
-print("int8-act: weight-only prefill on per-token int8 activations (bench --w16-prefill int8), a labelled mode")
+print("int8-act: weight-only linears on per-token int8 activations, prefill and decode (bench --w16-act int8), a labelled mode")
+print("ptqbench embedding and lm_head: bf16 beside quantized llama.cpp files (their output.weight: Q6_K / Q8_0), fp32 beside F32")
 print("\ntok/s (whole 2-layer model), median (best)\n")
 print("| mode | engine | config | " + " | ".join(metrics) + " |")
 print("|---|---|---|" + "---|" * len(metrics))

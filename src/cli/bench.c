@@ -213,8 +213,9 @@ static void print_latency_row(const cJSON *row) {
     const char *pl = ptq_row_str(m, "prefill_logits"), *wp = ptq_row_str(row, "omp_wait_policy"),
                *sc = ptq_row_str(row, "gomp_spincount"), *bc = ptq_row_str(row, "openblas_coretype"),
                *bcpu = ptq_row_str(row, "openblas_coretype_cpu");
-    const char *w16 = ptq_row_str(m, "w16_prefill"), *ck = ptq_row_str(m, "clock");
-    printf("  prefill logits         %s; w16 prefill %s; clock %s; threads %.0f; OMP_WAIT_POLICY %s, GOMP_SPINCOUNT %s, "
+    const char *w16 = ptq_row_str(m, "w16_act"), *ck = ptq_row_str(m, "clock");
+    if (!w16) w16 = ptq_row_str(m, "w16_prefill"); /* rows before 2026-12-02: int8 was prefill only */
+    printf("  prefill logits         %s; w16 act %s; clock %s; threads %.0f; OMP_WAIT_POLICY %s, GOMP_SPINCOUNT %s, "
            "OPENBLAS_CORETYPE %s\n",
            pl ? pl : "?", w16 ? w16 : "?", ck ? ck : "?", ptq_row_metric(row, "threads"), wp ? wp : "?", sc ? sc : "?",
            bc ? bc : "?");
@@ -258,7 +259,7 @@ static void usage(void) {
            "       --bits B\n"
            "       [--opt key=value ...] [--calib DATASET] [--nsamples N] [--calib-seqlen L] [--seed S]\n"
            "       [--threads N|auto] [--reps N>=5] [--tokens 128,512,2048] [--ctx 512,2048] [--min-ms MS]\n"
-           "       [--w16-prefill fp32|int8] [--clock wall|cpu] [--out FILE.jsonl]\n"
+           "       [--w16-act fp32|int8] [--clock wall|cpu] [--out FILE.jsonl]\n"
            "       ptqbench bench --model FILE.ptq [--out FILE.jsonl] [--tokens ...] [--ctx ...] [--reps N]\n"
            "       ptqbench bench forward [--reps N]\n"
            "       ptqbench bench train [--reps N]   (one training step vs sgemm on its shapes)\n"
@@ -275,8 +276,10 @@ static void usage(void) {
            "  --threads auto   the cores other jobs leave free (online cores minus the 1-minute load average)\n"
            "  --out FILE       (needs --model) append the row to FILE, as a sweep's latency task writes it\n"
            "  --model FILE.ptq an exported model measured as stored: method and bits from its header\n"
-           "  --w16-prefill    weight-only linears' prefill: fp32 (default; the dequantizing fp32 GEMM) or int8\n"
-           "                   (activations quantized per token to 8 bits, the integer GEMM; labelled in the row)\n"
+           "  --w16-act        weight-only linears' activations: fp32 (default; the dequantizing fp32 GEMM and\n"
+           "                   GEMV) or int8 (quantized per token to 8 bits, the integer GEMM and GEMV, prefill\n"
+           "                   and decode, as llama.cpp's Q8_0 activations; labelled in the row). --w16-prefill\n"
+           "                   is its old name (before 2026-12-02 the int8 mode left decode in fp32)\n"
            "  --clock cpu      time by the process's CPU time (all threads), not wall time: on a loaded machine\n"
            "                   the time spent waiting for a core is left out (the row records the clock)\n");
     ptq_cli_cell_help(stdout);
@@ -348,6 +351,7 @@ int cmd_bench(int argc, char **argv) {
                                          {"ctx", required_argument, 0, 'c'},
                                          {"min-ms", required_argument, 0, 'n'},
                                          {"out", required_argument, 0, 'o'},
+                                         {"w16-act", required_argument, 0, 'w'},
                                          {"w16-prefill", required_argument, 0, 'w'},
                                          {"clock", required_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
@@ -399,7 +403,7 @@ int cmd_bench(int argc, char **argv) {
             break;
         case 'w':
             if (strcmp(optarg, "fp32") && strcmp(optarg, "int8"))
-                return ptq_cli_error(2, "bench: --w16-prefill %s: expected fp32 or int8", optarg);
+                return ptq_cli_error(2, "bench: --w16-act %s: expected fp32 or int8", optarg);
             lo.w16_int8 = !strcmp(optarg, "int8");
             break;
         case 'k':

@@ -194,17 +194,18 @@ int ptq_lin_kernel_forward(const ptq_lin_kernel *k, const float *x, int T, int a
                            int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err);
 void ptq_lin_kernel_free(ptq_lin_kernel *k);
 
-/* Execution mode of weight-only linears (a_bits >= 16) for T > 1 rows
- * (prefill), process-wide: PTQ_W16_FP32 (default) the dequantizing fp32
- * GEMM; PTQ_W16_INT8 the rows quantized per token to 8-bit asymmetric codes
- * (uniform.h, no clipping) and the integer GEMM, as llama.cpp multiplies
- * Q4_0/Q8_0 by Q8_0 activations: faster, with an activation rounding error of
- * at most scale/2 per element (|y - y_fp32| <= scale/2 sum |w| per output).
- * Decode (T = 1) is the fp32 GEMV in both. A labelled option: rows record it. */
-typedef enum { PTQ_W16_FP32 = 0, PTQ_W16_INT8 = 1 } ptq_w16_prefill;
-void ptq_kern_set_w16_prefill(ptq_w16_prefill m);
-ptq_w16_prefill ptq_kern_w16_prefill(void);
-const char *ptq_w16_prefill_name(ptq_w16_prefill m);
+/* Execution mode of weight-only linears (a_bits >= 16), process-wide:
+ * PTQ_W16_FP32 (default) the dequantizing fp32 GEMM (GEMV for one row);
+ * PTQ_W16_INT8 the rows quantized per token to 8-bit asymmetric codes
+ * (uniform.h, no clipping) and the integer GEMM (its direct GEMV for decode),
+ * as llama.cpp multiplies Q4_0/Q8_0 weights by Q8_0 activations in prefill
+ * and decode: faster, with an activation rounding error of at most scale/2
+ * per element (|y - y_fp32| <= scale/2 sum |w| per output). A labelled
+ * option: rows record it (latency key w16_act). */
+typedef enum { PTQ_W16_FP32 = 0, PTQ_W16_INT8 = 1 } ptq_w16_act;
+void ptq_kern_set_w16_act(ptq_w16_act m);
+ptq_w16_act ptq_kern_w16_act(void);
+const char *ptq_w16_act_name(ptq_w16_act m);
 /* Bytes as stored: packed weights + side branch (+ side_dense as fp32). */
 size_t ptq_lin_kernel_bytes(const ptq_lin_kernel *k);
 

@@ -66,6 +66,11 @@ typedef void (*ptq_kquant_fn)(const float *x, int K, int bits, int sym, float cl
                               int32_t *zero);
 void ptq_kquant_row(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale, int32_t *zero);
 /* The same codes, scale and zero bit for bit, in AVX-512 (isa/kquant_avx512.c). */
+/* matmul.h's decode GEMV on AVX-512 (isa/sgemv_avx512.c): y (n) = alpha W x
+ * + beta y (beta 0: y not read), W rows of K at ldw as fp32 (dtype 0) or
+ * PTQ_W16_BF16 / PTQ_W16_F16; reference.c ptq_gemv_rows_ref is its twin. */
+void ptq_gemv_rows_avx512(int n, int K, float alpha, int dtype, const void *W, int ldw, const float *x, float beta,
+                          float *y);
 void ptq_kquant_row_avx512(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale,
                            int32_t *zero);
 void *ptq_kalloc64(size_t bytes); /* zeroed, 64-byte aligned; free() */

@@ -8,10 +8,10 @@
 
 #include "kinternal.h"
 
-static ptq_w16_prefill g_w16 = PTQ_W16_FP32;
-void ptq_kern_set_w16_prefill(ptq_w16_prefill m) { g_w16 = m; }
-ptq_w16_prefill ptq_kern_w16_prefill(void) { return g_w16; }
-const char *ptq_w16_prefill_name(ptq_w16_prefill m) { return m == PTQ_W16_INT8 ? "int8-act" : "fp32"; }
+static ptq_w16_act g_w16 = PTQ_W16_FP32;
+void ptq_kern_set_w16_act(ptq_w16_act m) { g_w16 = m; }
+ptq_w16_act ptq_kern_w16_act(void) { return g_w16; }
+const char *ptq_w16_act_name(ptq_w16_act m) { return m == PTQ_W16_INT8 ? "int8-act" : "fp32"; }
 
 static int lin_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
                        int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err) {
@@ -25,7 +25,7 @@ static int lin_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bit
         if (ptq_kact_quant(acts, x, T, w->in, a_bits, a_sym, a_clip, w->group, err) ||
             ptq_kgemm(acts, w, bias, y, err))
             return -1;
-    } else if (T > 1 && g_w16 == PTQ_W16_INT8) { /* 8-bit asymmetric per token, no clipping */
+    } else if (g_w16 == PTQ_W16_INT8) { /* 8-bit asymmetric per token, no clipping; prefill and decode */
         if (ptq_kact_quant(acts, x, T, w->in, 8, 0, 1.f, w->group, err) || ptq_kgemm(acts, w, bias, y, err))
             return -1;
     } else if (ptq_kgemm_f32_sparse(w, k->sp.rowptr ? &k->sp : NULL, x, T, bias, y, err))

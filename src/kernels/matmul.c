@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "kinternal.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -46,12 +47,29 @@ void ptq_blas_serial_end(int token) {
 static int ntiles(int n, int tile) { return n > 0 ? (n + tile - 1) / tile : 0; }
 
 /* One row (decode): sgemm would pack each B panel, an extra pass over the
- * weights; sgemv reads them once. Fixed blocks of GEMV_ROWS outputs, one
- * single-threaded sgemv each, so the order per element stays fixed; the
- * panel product (below) makes the same calls on its widened panels. */
+ * weights; a GEMV reads them once. Fixed blocks of GEMV_ROWS outputs, one
+ * single-threaded GEMV each, so the order per element stays fixed; the panel
+ * product (below) makes the same calls on its widened panels. y = x W^T
+ * (W rows contiguous) is the fixed-lane ptq_gemv_rows on AVX-512 CPUs (the
+ * same bits for a 16-bit W, no widened copy), else OpenBLAS's sgemv. */
 enum { GEMV_ROWS = 64 };
+static int g_lanes;
+static pthread_once_t lanes_once = PTHREAD_ONCE_INIT;
+static void lanes_init(void) {
+    __builtin_cpu_init();
+    g_lanes = ptq_kern_isa_best() == PTQ_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vl");
+}
+static int lanes_gemv(void) {
+    pthread_once(&lanes_once, lanes_init);
+    return g_lanes;
+}
+
 static void sgemv_block(CBLAS_TRANSPOSE tb, int n, int K, float alpha, const float *A, int inca, const float *B, int ldb,
                         float beta, float *C) {
+    if (tb == CblasTrans && inca == 1 && lanes_gemv()) {
+        ptq_gemv_rows_avx512(n, K, alpha, 0, B, ldb, A, beta, C);
+        return;
+    }
     if (beta == 0.f) memset(C, 0, sizeof(float) * n); /* beta 0 must not read C (NaN * 0) */
     int tok = ptq_blas_serial_begin();
     if (tb == CblasTrans) /* B is n x K: y = B x */
@@ -70,12 +88,18 @@ static void sgemv_tile(CBLAS_TRANSPOSE tb, int b, int N, int K, float alpha, con
 static void sgemv_row(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C) {
     int nb = ntiles(N, GEMV_ROWS), inca = ta == CblasNoTrans ? 1 : lda;
+    float *xc = NULL;
+    if (inca != 1 && tb == CblasTrans && lanes_gemv() && (xc = malloc(sizeof(float) * K))) {
+        for (int k = 0; k < K; k++) xc[k] = A[(size_t)k * inca]; /* a column of A: the lane kernel reads x contiguous */
+        A = xc, inca = 1;
+    }
     if (nb == 1 || (long)N * K <= 32768) { /* no OpenMP region: entering one (even if(0)) allocates a team */
         for (int b = 0; b < nb; b++) sgemv_tile(tb, b, N, K, alpha, A, inca, B, ldb, beta, C);
-        return;
-    }
+    } else {
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < nb; b++) sgemv_tile(tb, b, N, K, alpha, A, inca, B, ldb, beta, C);
+        for (int b = 0; b < nb; b++) sgemv_tile(tb, b, N, K, alpha, A, inca, B, ldb, beta, C);
+    }
+    free(xc);
 }
 
 void ptq_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A, int lda,
@@ -186,6 +210,15 @@ static void widen_w16(const void *ctx, int r0, int n, float *dst) {
 int ptq_sgemm_w16(int M, int N, int K, const float *A, int lda, const ptq_w16 *w, float beta, float *C, int ldc,
                   ptq_err *err) {
     if (w->ld != K) return ptq_fail(err, "16-bit weight rows of %d values, product inner size %d", w->ld, K);
+    if (M == 1 && K > 0 && lanes_gemv()) { /* decode: the lane GEMV widens in registers, same bits as on fp32 */
+        int nb = ntiles(N, GEMV_ROWS);
+#pragma omp parallel for schedule(static) if (nb > 1 && (long)N * K > 32768)
+        for (int b = 0; b < nb; b++) {
+            int j0 = b * GEMV_ROWS, n = PTQ_MIN(GEMV_ROWS, N - j0);
+            ptq_gemv_rows_avx512(n, K, 1.f, w->dtype, w->w + (size_t)j0 * K, K, A, beta, C + j0);
+        }
+        return 0;
+    }
     return ptq_sgemm_panels(M, N, K, A, lda, widen_w16, w, beta, C, ldc, err);
 }
 

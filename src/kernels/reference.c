@@ -2,6 +2,7 @@
  * loop here is the definition of the result, nothing is blocked, vectorized
  * or threaded. */
 #include "reference.h"
+#include "w16.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -268,6 +269,22 @@ void ptq_kgemm_bits_ref(const ptq_kacts *a, const ptq_kpacked *w, const float *b
             y[(size_t)t * w->out + n] = o + (bias ? bias[n] : 0.f);
         }
     free(I);
+}
+
+void ptq_gemv_rows_ref(int n, int K, float alpha, int dtype, const void *W, int ldw, const float *x, float beta,
+                       float *y) {
+    for (int r = 0; r < n; r++) {
+        float a[16] = {0};
+        for (int k = 0; k < K; k++) {
+            size_t i = (size_t)r * ldw + k;
+            float w = dtype ? ptq_w16_to_f32(dtype, ((const uint16_t *)W)[i]) : ((const float *)W)[i];
+            a[k % 16] = fmaf(w, x[k], a[k % 16]);
+        }
+        for (int h = 8; h > 0; h /= 2)
+            for (int j = 0; j < h; j++) a[j] += a[j + h];
+        float v = alpha == 1.f ? a[0] : alpha * a[0];
+        y[r] = beta == 0.f ? v : fmaf(beta, y[r], v);
+    }
 }
 
 void ptq_kgemm_f32_ref(const ptq_kpacked *w, const float *x, int T, const float *bias, double *y, double *mag) {

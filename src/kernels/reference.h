@@ -52,6 +52,13 @@ void ptq_kgemm_bits_ref(const ptq_kacts *a, const ptq_kpacked *w, const float *b
 void ptq_kgemm_f32_ref(const ptq_kpacked *w, const float *x, int T, const float *bias, double *y, double *mag);
 void ptq_kgemv_f32_ref(const ptq_kpacked *w, const float *x, const float *bias, double *y, double *mag);
 
+/* matmul.h's decode GEMV bit for bit: y (n) = alpha W x + beta y, W rows of K
+ * at ldw as fp32 (dtype 0) or bf16 / fp16 (w16.h); per row a[j] = fmaf(w_k,
+ * x_k, a[j]) for k = j mod 16 in k order, a[j] += a[j + h] for h = 8, 4, 2,
+ * 1, then alpha d (alpha != 1) and fmaf(beta, y, .) (beta != 0). */
+void ptq_gemv_rows_ref(int n, int K, float alpha, int dtype, const void *W, int ldw, const float *x, float beta,
+                       float *y);
+
 /* ---- KV cache ------------------------------------------------------------- */
 void ptq_kv_quant_row_ref(const ptq_kvfmt *f, const float *x, uint8_t *codes, float *scale, float *zero);
 void ptq_kv_dequant_row_ref(const ptq_kvfmt *f, const uint8_t *codes, const float *scale, const float *zero, float *x);

@@ -5,7 +5,12 @@
  * Plain threaded OpenBLAS, which the latency benchmark still times as its
  * baseline, is not invariant: its spread between thread counts is printed and
  * bounded by the same 1e-5. The packed low-bit kernels (W4A4 integer GEMM,
- * W4A16 prefill and decode) are the same bit for bit at 1..4 threads too. */
+ * W4A16 prefill and decode) are the same bit for bit at 1..4 threads too.
+ * The decode GEMV of dense weights (one row of A, W^T; on AVX-512 the
+ * fixed-lane kernel) equals its twin ptq_gemv_rows_ref bit for bit for fp32,
+ * bf16 and fp16 rows (tails of K mod 16, padded ldw, row counts not a
+ * multiple of 4, alpha and beta), and so does ptq_sgemm's M = 1 call with a
+ * strided A (ta = Trans). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -13,7 +18,9 @@
 
 #include "common.h"
 #include "kernels.h"
+#include "kinternal.h"
 #include "matmul.h"
+#include "reference.h"
 #include "testutil.h"
 
 #define TOL 1e-5
@@ -154,6 +161,72 @@ static void packed_invariant(ptq_rng *r) {
     free(codes), free(scale), free(x), free(zero);
 }
 
+/* dtype 0 (fp32) or PTQ_W16_*: the kernel, its twin and ptq_sgemm / ptq_sgemm_w16 at M = 1 */
+static void check_gemv_lanes(int n, int K, int dtype, float alpha, float beta, ptq_rng *r) {
+    int ldw = K + (n & 3), lanes = ptq_kern_isa_best() == PTQ_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vl");
+    size_t nw = (size_t)n * ldw;
+    float *Wf = malloc(nw * sizeof(float)), *x = malloc((size_t)K * 3 * sizeof(float)), *y0 = malloc(n * sizeof(float));
+    float *yr = malloc(n * sizeof(float)), *yk = malloc(n * sizeof(float));
+    uint16_t *Wh = malloc(nw * sizeof(uint16_t));
+    fill(Wf, nw, r), fill(x, (size_t)K * 3, r), fill(y0, n, r);
+    for (size_t i = 0; i < nw; i++) {
+        uint32_t u;
+        memcpy(&u, &Wf[i], sizeof u);
+        /* bf16: the float's top half; fp16: sign, an exponent 0..29 (0: subnormal) and a random mantissa */
+        Wh[i] = dtype == PTQ_W16_F16 ? (uint16_t)((u & 0x8000u) | ((uint32_t)(ptq_rng_u64(r) % 30)) << 10 | (u & 0x3ffu))
+                                     : (uint16_t)(u >> 16);
+        if (dtype) Wf[i] = ptq_w16_to_f32(dtype, Wh[i]); /* the widened matrix */
+    }
+    const void *W = dtype ? (const void *)Wh : (const void *)Wf;
+    memcpy(yr, y0, n * sizeof(float));
+    ptq_gemv_rows_ref(n, K, alpha, dtype, W, ldw, x, beta, yr);
+    double e = 0;
+    for (int i = 0; i < n; i++) { /* the twin is a dot product */
+        double d = 0, m = fabs(beta * y0[i]);
+        for (int k = 0; k < K; k++) d += (double)Wf[(size_t)i * ldw + k] * x[k], m += fabs(Wf[(size_t)i * ldw + k] * x[k]);
+        e = fmax(e, fabs(alpha * d + (beta != 0.f ? beta * y0[i] : 0.) - yr[i]) / (fabs(alpha) * m + 1e-30));
+    }
+    CHECK(e <= TOL);
+    if (lanes) {
+        memcpy(yk, y0, n * sizeof(float));
+        ptq_gemv_rows_avx512(n, K, alpha, dtype, W, ldw, x, beta, yk);
+        if (memcmp(yk, yr, n * sizeof(float)))
+        {
+            fprintf(stderr, "gemv lanes %dx%d dtype %d: kernel != twin\n", n, K, dtype);
+            CHECK(0);
+        }
+        /* ptq_sgemm's decode call on the (widened) fp32 rows, x read with stride 3 (A is K x 1 of lda 3) */
+        float *xs = x, *xt = malloc((size_t)K * 3 * sizeof(float));
+        for (int k = 0; k < K; k++) xt[(size_t)k * 3] = xs[k];
+        for (int t = 1; t <= 3; t += 2) {
+            omp_set_num_threads(t);
+            memcpy(yk, y0, n * sizeof(float));
+            ptq_sgemm(CblasTrans, CblasTrans, 1, n, K, alpha, xt, 3, Wf, ldw, beta, yk, n);
+            if (ldw == K && alpha == 1.f && memcmp(yk, yr, n * sizeof(float)) && !dtype)
+            {
+                fprintf(stderr, "sgemm M=1 %dx%d: != twin\n", n, K);
+                CHECK(0);
+            }
+            if (dtype && ldw == K) { /* the 16-bit product at M = 1: the same bits as on the widened rows */
+                ptq_w16 w16 = {Wh, dtype, K};
+                float *yw = malloc(n * sizeof(float));
+                ptq_err err;
+                memcpy(yw, y0, n * sizeof(float));
+                CHECK(ptq_sgemm_w16(1, n, K, x, K, &w16, beta, yw, n, &err) == 0);
+                memcpy(yk, y0, n * sizeof(float));
+                ptq_sgemm(CblasNoTrans, CblasTrans, 1, n, K, 1.f, x, K, Wf, K, beta, yk, n);
+                if (memcmp(yk, yw, n * sizeof(float))) {
+                    fprintf(stderr, "w16 M=1 %dx%d differs\n", n, K);
+                    CHECK(0);
+                }
+                free(yw);
+            }
+        }
+        free(xt);
+    }
+    free(Wf), free(x), free(y0), free(yr), free(yk), free(Wh);
+}
+
 int main(void) {
     ptq_rng r;
     ptq_rng_seed(&r, 14);
@@ -168,6 +241,12 @@ int main(void) {
     check_dsyrk(300, 40, 1.0, &r);
     plain_blas_bound(&r);
     packed_invariant(&r);
+    const int gv[][2] = {{1, 1}, {3, 15}, {4, 16}, {5, 17}, {64, 64}, {130, 4096}, {67, 11008}, {9, 333}};
+    for (size_t s = 0; s < sizeof gv / sizeof *gv; s++)
+        for (int dt = 0; dt <= PTQ_W16_F16; dt++) {
+            check_gemv_lanes(gv[s][0], gv[s][1], dt, 1.f, 0.f, &r);
+            check_gemv_lanes(gv[s][0], gv[s][1], dt, 0.7f, 0.5f, &r);
+        }
     omp_set_num_threads(all);
     return tu_done("test_matmul");
 }

@@ -1,13 +1,12 @@
 /* test_w16act.c — the weight-only linears' execution modes (kernels.h
- * ptq_w16_prefill) through ptq_lin_kernel_forward:
+ * ptq_w16_act) through ptq_lin_kernel_forward:
  *   fp32 (default): ptq_kgemm_f32's bits for T > 1 and the GEMV's for T = 1;
- *   int8: for T > 1, exactly ptq_kact_quant (8-bit asymmetric per token,
+ *   int8: for every T (decode too), exactly ptq_kact_quant (8-bit asymmetric per token,
  *   clip 1) + ptq_kgemm, bit for bit its naive twin ptq_kgemm_bits_ref (per
  *   weight group the exact integer sum, scaled and added in group order) on
  *   every ISA path and on 1 thread as on 2, and within the activation-rounding bound of the
  *   fp32 product: |y - x W^T| <= s_t / 2 sum_k |w_rk| (+ 1e-5 of the terms'
- *   magnitude for float rounding), s_t the token's activation scale; T = 1
- *   stays the fp32 GEMV. Shapes: per channel and groups of 32 / 128,
+ *   magnitude for float rounding), s_t the token's activation scale. Shapes: per channel and groups of 32 / 128,
  *   activations with outliers.
  * SEPTQ's sparse part in the fp32 mode (folded into the dequantized panels
  * for T > 1, after the GEMV for T = 1): y = x (W + S)^T + bias within 1e-5 of
@@ -49,18 +48,15 @@ static void one(int T, int out, int in, int bits, int group) {
     ptq_kacts acts = {0}, a2 = {0};
 
     /* fp32 mode: the dequantizing GEMM (GEMV for one row) */
-    ptq_kern_set_w16_prefill(PTQ_W16_FP32);
+    ptq_kern_set_w16_act(PTQ_W16_FP32);
     CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, y, &err) == 0);
     CHECK(ptq_kgemm_f32(&k.w, x, T, bias, yk, &err) == 0);
     CHECK(same(y, yk, (size_t)T * out));
 
     /* int8 mode */
-    ptq_kern_set_w16_prefill(PTQ_W16_INT8);
+    ptq_kern_set_w16_act(PTQ_W16_INT8);
     CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, y, &err) == 0);
-    if (T == 1) {
-        CHECK(ptq_kgemv_f32(&k.w, x, bias, yk, &err) == 0);
-        CHECK(same(y, yk, out));
-    } else {
+    {
         CHECK(ptq_kact_quant(&a2, x, T, in, 8, 0, 1.f, k.w.group, &err) == 0);
         CHECK(ptq_kgemm(&a2, &k.w, bias, yk, &err) == 0);
         CHECK(same(y, yk, (size_t)T * out));
@@ -96,8 +92,8 @@ static void one(int T, int out, int in, int bits, int group) {
         CHECK(worst > 1e-3);
         printf("  T=%d %dx%d W%d g%d: int8-act error / bound %.3f\n", T, out, in, bits, group, worst);
     }
-    ptq_kern_set_w16_prefill(PTQ_W16_FP32);
-    CHECK(!strcmp(ptq_w16_prefill_name(PTQ_W16_INT8), "int8-act"));
+    ptq_kern_set_w16_act(PTQ_W16_FP32);
+    CHECK(!strcmp(ptq_w16_act_name(PTQ_W16_INT8), "int8-act"));
     ptq_kacts_free(&acts), ptq_kacts_free(&a2);
     ptq_lin_kernel_free(&k);
     free(codes), free(scale), free(x), free(bias), free(y), free(yk), free(wd), free(zero), free(yr), free(mag);
@@ -164,7 +160,7 @@ static void sparse(int T, int out, int in, int group) {
 
 int main(void) {
     ptq_rng_seed(&rng, 17);
-    static const int shapes[][3] = {{1, 40, 96}, {3, 40, 96}, {7, 40, 96}, {29, 70, 260}, {64, 48, 1100}, {40, 256, 1024}};
+    static const int shapes[][3] = {{1, 40, 96}, {3, 40, 96}, {7, 40, 96}, {29, 70, 260}, {64, 48, 1100}, {40, 256, 1024}, {1, 300, 2048}};
     static const int groups[] = {0, 32, 128}, bits[] = {4, 8};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t g = 0; g < 3; g++)
