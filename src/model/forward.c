@@ -476,11 +476,17 @@ static int resid_add(const ptq_layer *L, int k, float *x, const float *y, int T,
     return 0;
 }
 
+/* Linear `which` of `in` into s->xb, then the block's residual add k. */
+static int lin_resid(const ptq_model *m, ptq_state *s, int l, int which, int k, const float *in, float *x, int T,
+                     ptq_err *err) {
+    const ptq_layer *L = &m->layers[l];
+    int rc = lin_step(s, L, which, in, s->xb, T, l, err);
+    return rc ? rc : resid_add(L, k, x, s->xb, T, m->cfg.dim, l, err);
+}
+
 static int part_o(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
     (void)pos0;
-    const ptq_layer *L = &m->layers[l];
-    int rc = lin_step(s, L, PTQ_LIN_O, s->xb2, s->xb, T, l, err);
-    return rc ? rc : resid_add(L, 0, x, s->xb, T, m->cfg.dim, l, err);
+    return lin_resid(m, s, l, PTQ_LIN_O, 0, s->xb2, x, T, err);
 }
 
 static int part_ffn(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
@@ -498,9 +504,7 @@ static int part_ffn(const ptq_model *m, ptq_state *s, int l, float *x, int T, in
 
 static int part_down(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
     (void)pos0;
-    const ptq_layer *L = &m->layers[l];
-    int rc = lin_step(s, L, PTQ_LIN_DOWN, s->hb, s->xb, T, l, err);
-    return rc ? rc : resid_add(L, 1, x, s->xb, T, m->cfg.dim, l, err);
+    return lin_resid(m, s, l, PTQ_LIN_DOWN, 1, s->hb, x, T, err);
 }
 
 static int (*const g_parts[PTQ_PART_COUNT])(const ptq_model *, ptq_state *, int, float *, int, int, ptq_err *) = {

@@ -7,11 +7,9 @@
 set -u
 BIN="$1"
 source "$(dirname "$0")/testlib.sh"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export OMP_NUM_THREADS=1
+cli_scratch
 
-ROOT=$("$BIN" datasets list | sed -n 's/^data root: //p')
+ROOT=$(data_root)
 TOK="$ROOT/models/tinystories-656k/tokenizer.json"
 expect 0 "wrote" "$BIN" make-random-checkpoint --shape tiny --dtype bf16 --out "$T/tiny"
 cp "$TOK" "$T/tiny/tokenizer.json" # 2048 ids < the model's vocabulary: enough here

@@ -22,7 +22,7 @@ expect 2 "datasets: unknown action" "$BIN" datasets frob
 # empty / truncated model file
 : >"$T/empty.bin"
 expect 1 "too short for the llama2.c header" "$BIN" info "$T/empty.bin"
-ROOT=$("$BIN" datasets list | sed -n 's/^data root: //p')
+ROOT=$(data_root)
 head -c 1000 "$ROOT/models/stories260K/stories260K.bin" >"$T/trunc.bin"
 expect 1 "implies" "$BIN" info "$T/trunc.bin"
 # missing tokenizer beside a valid model

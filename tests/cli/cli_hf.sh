@@ -10,7 +10,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
 
-ROOT=$("$BIN" datasets list | sed -n 's/^data root: //p')
+ROOT=$(data_root)
 SPM="$ROOT/models/tokenizers/llama2-32k/tokenizer.model"
 TS="$ROOT/models/tinystories-656k"
 

@@ -10,7 +10,7 @@ source "$(dirname "$0")/testlib.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-ROOT=$("$BIN" datasets list | sed -n 's/^data root: //p')
+ROOT=$(data_root)
 LIMIT=$((1500 * 1000 * 1000))
 LIM=(prlimit --as=$LIMIT)
 # AddressSanitizer reserves terabytes of shadow address space: there the

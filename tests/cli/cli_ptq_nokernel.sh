@@ -9,11 +9,9 @@
 set -u
 BIN="$1"
 source "$(dirname "$0")/testlib.sh"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export OMP_NUM_THREADS=1
+cli_scratch
 
-ROOT=$("$BIN" datasets list | sed -n 's/^data root: //p')
+ROOT=$(data_root)
 expect 0 "wrote" "$BIN" make-random-checkpoint --shape tiny --dtype bf16 --out "$T/tiny"
 cp "$ROOT/models/tinystories-656k/tokenizer.json" "$T/tiny/tokenizer.json"
 expect 0 "exported" "$BIN" export --model "$T/tiny" --method gptq --bits W4A16-g32 --opt act_order=true \

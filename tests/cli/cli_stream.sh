@@ -6,11 +6,9 @@
 set -u
 BIN="$1"
 source "$(dirname "$0")/testlib.sh"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export OMP_NUM_THREADS=1
+cli_scratch
 
-ROOT=$("$BIN" datasets list | sed -n 's/^data root: //p')
+ROOT=$(data_root)
 TOK="$ROOT/models/tinystories-656k/tokenizer.json" # 2048 ids < the model's 32000: fast, and enough here
 cfg=(--tokenizer "$TOK" --eval ppl:tinystories --seqlen 64 --limit-windows 2 --calib tinystories-calib --nsamples 4
     --calib-seqlen 32)

@@ -9,9 +9,7 @@
 set -u
 BIN="$1"
 source "$(dirname "$0")/testlib.sh"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export OMP_NUM_THREADS=1
+cli_scratch
 ROOT=$(cd "$("$BIN" datasets list | sed -n 's/^data root: //p')" && pwd)
 command -v spm_train >/dev/null || { echo "FAIL: spm_train missing (Debian sentencepiece; scripts/setup.sh)"; exit 1; }
 

@@ -14,3 +14,12 @@ expect() {
     fi
 }
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+# cli_scratch: T = a fresh directory, removed when the script exits; one
+# OpenMP thread (the scripts check behaviour, not speed).
+cli_scratch() {
+    T=$(mktemp -d)
+    trap 'rm -rf "$T"' EXIT
+    export OMP_NUM_THREADS=1
+}
+# data_root: the directory "$BIN" reads its assets from.
+data_root() { "$BIN" datasets list | sed -n 's/^data root: //p'; }
