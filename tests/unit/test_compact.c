@@ -187,10 +187,13 @@ static void check_model(const char *dir, int dtype, int tied) {
     ptq_model_free(&f), ptq_model_free(&h), ptq_model_free(&k);
 }
 
-/* Under AddressSanitizer every heap byte also costs 1/8 byte of shadow plus
- * redzones (measured +26% over the file at this size), so that build allows
- * more above the file size; the fp32 bound below still separates the two. */
-#define RSS_SLACK (PTQ_TEST_ASAN ? 1.45 : 1.25)
+/* Under AddressSanitizer every heap byte also costs shadow, redzones and a
+ * quarantine that holds freed blocks, so RSS growth there depends on the
+ * runtime's state and the host (+26% over the file here, but a CI host of
+ * the same kind failed this check after it was widened to 1.45x): the
+ * sanitizer build checks only that the loads succeed; Release checks the
+ * sizes. */
+#define RSS_SLACK 1.25
 
 /* RSS grows by about the file size when a bf16 checkpoint loads compact. */
 static void check_rss(const char *dir) {
@@ -214,6 +217,7 @@ static void check_rss(const char *dir) {
     double fp32_mb = (ptq_rss_kb() - r0) / 1024.0;
     ptq_model_free(&f);
     printf("bf16 checkpoint %.1f MiB: RSS +%.1f MiB compact, +%.1f MiB fp32\n", file_mb, compact_mb, fp32_mb);
+    if (PTQ_TEST_ASAN) return;
     CHECK(compact_mb > 0.8 * file_mb && compact_mb < RSS_SLACK * file_mb);
     CHECK(fp32_mb > 1.6 * file_mb && fp32_mb > compact_mb + 0.8 * file_mb);
 }
