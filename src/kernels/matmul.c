@@ -79,14 +79,21 @@ static void sgemv_block(CBLAS_TRANSPOSE tb, int n, int K, float alpha, const flo
     ptq_blas_serial_end(tok);
 }
 
-static void sgemv_tile(CBLAS_TRANSPOSE tb, int b, int N, int K, float alpha, const float *A, int inca, const float *B,
-                       int ldb, float beta, float *C) {
+/* Tile b of y = op(B) x; B holds fp32 (dtype 0) or, on the lane path only,
+ * 16-bit rows (PTQ_W16_*), read as they are. */
+static void sgemv_tile(CBLAS_TRANSPOSE tb, int b, int N, int K, float alpha, const float *A, int inca, const void *B,
+                       int dtype, int ldb, float beta, float *C) {
     int j0 = b * GEMV_ROWS, n = PTQ_MIN(GEMV_ROWS, N - j0);
-    sgemv_block(tb, n, K, alpha, A, inca, tb == CblasTrans ? B + (size_t)j0 * ldb : B + j0, ldb, beta, C + j0);
+    if (dtype)
+        ptq_gemv_rows_avx512(n, K, alpha, dtype, (const uint16_t *)B + (size_t)j0 * ldb, ldb, A, beta, C + j0);
+    else {
+        const float *Bf = B;
+        sgemv_block(tb, n, K, alpha, A, inca, tb == CblasTrans ? Bf + (size_t)j0 * ldb : Bf + j0, ldb, beta, C + j0);
+    }
 }
 
 static void sgemv_row(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int N, int K, float alpha, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C) {
+                      const void *B, int dtype, int ldb, float beta, float *C) {
     int nb = ntiles(N, GEMV_ROWS), inca = ta == CblasNoTrans ? 1 : lda;
     float *xc = NULL;
     if (inca != 1 && tb == CblasTrans && lanes_gemv() && (xc = malloc(sizeof(float) * K))) {
@@ -94,10 +101,10 @@ static void sgemv_row(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int N, int K, floa
         A = xc, inca = 1;
     }
     if (nb == 1 || (long)N * K <= 32768) { /* no OpenMP region: entering one (even if(0)) allocates a team */
-        for (int b = 0; b < nb; b++) sgemv_tile(tb, b, N, K, alpha, A, inca, B, ldb, beta, C);
+        for (int b = 0; b < nb; b++) sgemv_tile(tb, b, N, K, alpha, A, inca, B, dtype, ldb, beta, C);
     } else {
 #pragma omp parallel for schedule(static)
-        for (int b = 0; b < nb; b++) sgemv_tile(tb, b, N, K, alpha, A, inca, B, ldb, beta, C);
+        for (int b = 0; b < nb; b++) sgemv_tile(tb, b, N, K, alpha, A, inca, B, dtype, ldb, beta, C);
     }
     free(xc);
 }
@@ -105,7 +112,7 @@ static void sgemv_row(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int N, int K, floa
 void ptq_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc) {
     if (M == 1 && K > 0) {
-        sgemv_row(ta, tb, N, K, alpha, A, lda, B, ldb, beta, C);
+        sgemv_row(ta, tb, N, K, alpha, A, lda, B, 0, ldb, beta, C);
         return;
     }
     int tm = ntiles(M, PTQ_MM_TILE_M), tn = ntiles(N, PTQ_MM_TILE_N);
@@ -211,12 +218,7 @@ int ptq_sgemm_w16(int M, int N, int K, const float *A, int lda, const ptq_w16 *w
                   ptq_err *err) {
     if (w->ld != K) return ptq_fail(err, "16-bit weight rows of %d values, product inner size %d", w->ld, K);
     if (M == 1 && K > 0 && lanes_gemv()) { /* decode: the lane GEMV widens in registers, same bits as on fp32 */
-        int nb = ntiles(N, GEMV_ROWS);
-#pragma omp parallel for schedule(static) if (nb > 1 && (long)N * K > 32768)
-        for (int b = 0; b < nb; b++) {
-            int j0 = b * GEMV_ROWS, n = PTQ_MIN(GEMV_ROWS, N - j0);
-            ptq_gemv_rows_avx512(n, K, 1.f, w->dtype, w->w + (size_t)j0 * K, K, A, beta, C + j0);
-        }
+        sgemv_row(CblasNoTrans, CblasTrans, N, K, 1.f, A, lda, w->w, w->dtype, K, beta, C);
         return 0;
     }
     return ptq_sgemm_panels(M, N, K, A, lda, widen_w16, w, beta, C, ldc, err);
