@@ -89,9 +89,7 @@ static int gptq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     gptq_state *s = state;
     int rc = 0;
     if (ok) {
-        int qlm = ptq_opt_bool(&ptq_method_gptq, s->ctx->opts, "quant_lm_head");
-        rc = qlm ? ptq_wq_lm_head(m, &s->o.wq, err) : 0;
-        ptq_install_act_lm_head(m, &ptq_method_gptq, s->ctx);
+        rc = ptq_quant_lm_head(m, &ptq_method_gptq, s->ctx, &s->o.wq, err);
     }
     free(s);
     return rc;

@@ -28,6 +28,12 @@ const ptq_opt_def *ptq_method_opt(const ptq_method *m, const char *key) {
     return NULL;
 }
 
+int ptq_lm_head_wbits(const ptq_method *m, const cJSON *opts, int w_bits) {
+    if (!ptq_method_opt(m, "quant_lm_head") || !ptq_opt_bool(m, opts, "quant_lm_head")) return 16;
+    int b = ptq_method_opt(m, "lm_head_bits") ? (int)ptq_opt_num(m, opts, "lm_head_bits") : 0;
+    return b > 0 ? b : w_bits;
+}
+
 static const char *type_name(ptq_opt_type t) {
     static const char *const n[] = {"an integer", "a number", "a boolean (true/false)", "a string"};
     return n[t];

@@ -100,6 +100,9 @@ const ptq_opt_def *ptq_method_opt(const ptq_method *m, const char *key); /* NULL
 double ptq_opt_num(const ptq_method *m, const cJSON *opts, const char *key);
 int ptq_opt_bool(const ptq_method *m, const cJSON *opts, const char *key);
 const char *ptq_opt_str(const ptq_method *m, const cJSON *opts, const char *key);
+/* lm_head's weight bits: 16 (full precision) unless the method has and sets
+ * quant_lm_head, then its lm_head_bits or else the cell's w_bits. */
+int ptq_lm_head_wbits(const ptq_method *m, const cJSON *opts, int w_bits);
 /* Parse "key=value" (CLI --opt) into obj using the option's declared type. */
 int ptq_opts_add_kv(const ptq_method *m, cJSON *obj, const char *kv, ptq_err *err);
 /* "name(key=value,...)" of the options given (the label of result rows). */

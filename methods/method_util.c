@@ -29,8 +29,16 @@ void ptq_install_act_kv_layer(ptq_model *m, const ptq_method *meth, const ptq_ap
     m->layers[layer].kq = m->layers[layer].vq = kv;
 }
 
-void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx) {
-    if (ptq_opt_bool(meth, ctx->opts, "quant_lm_head")) m->lm_head.aq = act_spec(meth, ctx);
+int ptq_quant_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_wq_opts *wq,
+                      ptq_err *err) {
+    if (!ptq_opt_bool(meth, ctx->opts, "quant_lm_head")) return 0;
+    ptq_wq_opts o = *wq;
+    o.bits = ptq_lm_head_wbits(meth, ctx->opts, wq->bits);
+    if (ptq_wq_lm_head(m, &o, err)) return -1;
+    ptq_act_qspec a = act_spec(meth, ctx);
+    if (a.bits < 16 && o.bits != wq->bits) a.bits = o.bits; /* an int8 classifier takes int8 inputs */
+    m->lm_head.aq = a;
+    return 0;
 }
 
 ptq_wq_opts ptq_method_wq(const ptq_apply_ctx *ctx, int default_sym) {

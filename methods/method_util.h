@@ -8,6 +8,13 @@
 #include "method.h"
 #include "wquant.h"
 
+/* clang-format off */
+#define PTQ_LM_HEAD_BITS_OPT                                                                                           \
+    {.name = "lm_head_bits", .type = PTQ_OPT_INT, .def = "0", .lo = 0, .hi = 8,                                        \
+     .help = "with quant_lm_head: lm_head's weight bits, RTN (0: the cell's; 8: an int8 classifier as llama.cpp's "    \
+             "Q8_0/Q6_K output.weight); quantized activations there get the same bits"}
+/* clang-format on */
+
 /* Activation/KV quantizer options (the bit-spec's -a:/-kv: fields also set
  * them, method.h ptq_method_qspec) and lm_head quantization; append to a
  * method's option table. */
@@ -22,7 +29,8 @@
     {.name = "kv_clip", .type = PTQ_OPT_FLOAT, .def = "1.0", .lo = 0.01, .hi = 1.0,                                    \
      .help = "KV cache: clip ratio"},                                                                                  \
     {.name = "quant_lm_head", .type = PTQ_OPT_BOOL, .def = "false",                                                    \
-     .help = "also quantize lm_head weights and its input"}
+     .help = "also quantize lm_head weights and its input"},                                                           \
+    PTQ_LM_HEAD_BITS_OPT
 /* clang-format on */
 
 /* Calibration size options with the method's defaults (as text). */
@@ -41,8 +49,12 @@ int ptq_needs_calib_always(const ptq_qspec *q, const cJSON *opts);
  * its KV quantizers, from ctx->q (fields the spec leaves open: the method's
  * a_sym / kv_group / kv_sym / kv_clip option or default; clip 1, per token). */
 void ptq_install_act_kv_layer(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, int layer);
-/* The same activation quantizer on lm_head's input when quant_lm_head. */
-void ptq_install_act_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx);
+/* Under quant_lm_head: lm_head's weights rounded (RTN, wq's grid, at
+ * lm_head_bits when set) and the activation quantizer on its input (the
+ * cell's, at lm_head_bits when set and the cell quantizes activations).
+ * Nothing otherwise. */
+int ptq_quant_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx *ctx, const ptq_wq_opts *wq,
+                      ptq_err *err);
 
 /* Weight quantizer options from the bit-spec (-g, -sym/-asym, -mse) with the
  * method's default symmetry. */

@@ -199,8 +199,7 @@ static int qr_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     const ptq_method *me = &ptq_method_quarot;
     int rc = 0;
     if (ok) {
-        rc = ptq_opt_bool(me, s->ctx->opts, "quant_lm_head") ? ptq_wq_lm_head(m, &s->wq, err) : 0;
-        ptq_install_act_lm_head(m, me, s->ctx);
+        rc = ptq_quant_lm_head(m, me, s->ctx, &s->wq, err);
         if (!rc && s->ctx->info) cJSON_AddStringToObject(s->ctx->info, "weights", s->use_gptq ? "gptq" : "rtn");
     }
     qr_free(s);

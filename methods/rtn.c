@@ -39,8 +39,7 @@ static int rtn_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     rtn_state *s = state;
     int rc = 0;
     if (ok) {
-        rc = ptq_opt_bool(&ptq_method_rtn, s->ctx->opts, "quant_lm_head") ? ptq_wq_lm_head(m, &s->wq, err) : 0;
-        ptq_install_act_lm_head(m, &ptq_method_rtn, s->ctx);
+        rc = ptq_quant_lm_head(m, &ptq_method_rtn, s->ctx, &s->wq, err);
     }
     free(s);
     return rc;

@@ -113,8 +113,7 @@ static int sq_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     const ptq_method *me = &ptq_method_smoothquant;
     int rc = 0;
     if (ok) {
-        rc = ptq_opt_bool(me, s->ctx->opts, "quant_lm_head") ? ptq_wq_lm_head(m, &s->wq, err) : 0;
-        ptq_install_act_lm_head(m, me, s->ctx);
+        rc = ptq_quant_lm_head(m, me, s->ctx, &s->wq, err);
         if (!rc && s->ctx->info) cJSON_AddNumberToObject(s->ctx->info, "alpha", s->alpha);
     }
     free(s->amax[0]), free(s->amax[1]), free(s->amax[2]);

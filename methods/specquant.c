@@ -375,6 +375,7 @@ static int spec_block(void *vctx, ptq_model *m, int layer, float *X, const ptq_c
 }
 
 static int spec_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_err *err) {
+    (void)m; /* lm_head stays 16-bit: nothing to install on it */
     const ptq_method *me = &ptq_method_specquant;
     spec_run *rp = ptq_calloc(1, sizeof *rp, err);
     if (!rp) return -1;
@@ -404,7 +405,6 @@ static int spec_begin(ptq_model *m, const ptq_apply_ctx *ctx, void **state, ptq_
         return free(rp), ptq_fail(err, "alpha_lo (%g) must not exceed alpha_hi (%g)", r.alo, r.ahi);
     r.smooth_od = ptq_opt_bool(me, ctx->opts, "smooth_od");
     r.search_tokens = (int)ptq_opt_num(me, ctx->opts, "search_tokens");
-    ptq_install_act_lm_head(m, me, ctx);
     if (ctx->info) r.alphas = cJSON_AddArrayToObject(ctx->info, "specquant_alpha");
     *rp = r;
     *state = rp;

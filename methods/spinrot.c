@@ -261,8 +261,7 @@ static int sp_block_end(void *state, ptq_model *m, int l, ptq_err *err) {
 static int sp_end(void *state, ptq_model *m, int ok, ptq_err *err) {
     spin_run *s = state;
     if (!ok) return 0;
-    int rc = ptq_opt_bool(s->me, s->ctx.opts, "quant_lm_head") ? ptq_wq_lm_head(m, &s->wq, err) : 0;
-    ptq_install_act_lm_head(m, s->me, &s->ctx);
+    int rc = ptq_quant_lm_head(m, s->me, &s->ctx, &s->wq, err);
     cJSON *info = s->ctx.info;
     if (!rc && info) {
         const ptq_config *c = &m->cfg;

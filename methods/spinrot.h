@@ -45,7 +45,8 @@
     {.name = "kv_sym", .type = PTQ_OPT_BOOL, .def = "false", .help = "KV cache: symmetric (default asymmetric)"},     \
     {.name = "kv_clip", .type = PTQ_OPT_FLOAT, .def = "1.0", .lo = 0.01, .hi = 1.0, .help = "KV cache: clip ratio"},  \
     {.name = "quant_lm_head", .type = PTQ_OPT_BOOL, .def = "false",                                                    \
-     .help = "also quantize lm_head weights and its input"}
+     .help = "also quantize lm_head weights and its input"},                                                           \
+    PTQ_LM_HEAD_BITS_OPT
 /* clang-format on */
 
 typedef struct {

@@ -105,6 +105,9 @@ int ptq_cell_check(ptq_cell *c, ptq_err *err) {
     if (ptq_method_check_opts(me, c->run_opts, err) || ptq_method_qspec(me, &c->q, c->run_opts, &c->quantizer, err))
         return -1;
     if (me->supports && me->supports(&c->quantizer, err)) return -1;
+    int lmb = ptq_lm_head_wbits(me, c->run_opts, c->quantizer.w_bits);
+    if (lmb < 2 || (lmb > 8 && lmb < 16))
+        return ptq_fail(err, "option lm_head_bits: %d bits for lm_head (expected 0 for the cell's, or 2..8)", lmb);
     c->needs_calib = ptq_method_needs_calib(me, &c->quantizer, c->run_opts);
     if (!c->calib.dataset[0]) snprintf(c->calib.dataset, sizeof c->calib.dataset, "%s", ptq_default_calib(c->model));
     const char *cal = c->calib.dataset;

@@ -144,9 +144,7 @@ static int narrow_outer(stream_run *r, int which, ptq_err *err) {
  * quant_lm_head (from an untied copy), so it is widened back only then. */
 static int lm_head_for_end(stream_run *r, ptq_err *err) {
     const ptq_method *me = r->me;
-    if (!ptq_method_opt(me, "quant_lm_head") || !ptq_opt_bool(me, r->cell->run_opts, "quant_lm_head") ||
-        r->cell->quantizer.w_bits >= 16)
-        return 0;
+    if (ptq_lm_head_wbits(me, r->cell->run_opts, r->cell->quantizer.w_bits) >= 16) return 0;
     return ptq_model_untie(&r->m, err) || ptq_linear_widen(&r->m.lm_head, err) ? -1 : 0;
 }
 

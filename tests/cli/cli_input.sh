@@ -17,6 +17,9 @@ RUN=("$BIN" run --model stories260K --eval ppl:wikitext2 --limit-windows 1)
 # option values and repeated options
 expect 2 "option 'weights' must be one of gptq|rtn, got 'foo'" "${RUN[@]}" --method quarot --bits W4A16 --opt weights=foo
 expect 2 "--opt a_sym given twice" "${RUN[@]}" --method rtn --bits W4A4 --opt a_sym=true --opt a_sym=false
+expect 2 "option lm_head_bits: 1 bits for lm_head (expected 0 for the cell's, or 2..8)" "${RUN[@]}" --method rtn \
+    --bits W4A4 --opt quant_lm_head=true --opt lm_head_bits=1
+expect 2 "lm_head_bits" "${RUN[@]}" --method gptq --bits W4A16 --opt quant_lm_head=true --opt lm_head_bits=9
 # datasets
 expect 2 "--dataset: 'nosuch' is not a text dataset (expected a comma list of: wikitext2" \
     "$BIN" ppl --model stories260K --dataset nosuch

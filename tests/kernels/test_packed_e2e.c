@@ -53,13 +53,19 @@ static ptq_model g_ref;
 static ptq_tokenizer *g_tok;
 static ptq_tokens g_toks;
 
-static int apply(const char *method, const char *bits, ptq_model *m, ptq_qspec *q, ptq_err *err) {
+/* opts: NULL or "key=value key=value" (CLI --opt syntax). */
+static int apply(const char *method, const char *bits, const char *opts, ptq_model *m, ptq_qspec *q, ptq_err *err) {
     const ptq_method *me = ptq_method_find(method);
     if (!me) return ptq_fail(err, "no method %s", method);
     if (ptq_qspec_parse(bits, q, err) || (me->supports && me->supports(q, err))) return 1; /* skip */
     cJSON *o = cJSON_CreateObject();
     if (ptq_method_opt(me, "nsamples")) cJSON_AddNumberToObject(o, "nsamples", 4);
     if (ptq_method_opt(me, "seqlen")) cJSON_AddNumberToObject(o, "seqlen", 64);
+    char kv[128];
+    for (const char *p = opts; p && *p; p += strcspn(p, " "), p += *p == ' ') {
+        snprintf(kv, sizeof kv, "%.*s", (int)strcspn(p, " "), p);
+        if (ptq_opts_add_kv(me, o, kv, err)) return cJSON_Delete(o), -1;
+    }
     ptq_calib_spec cs = {"tinystories-calib", 0, 0, 0};
     cJSON *info = cJSON_CreateObject();
     ptq_apply_ctx ctx = {q, o, g_tok, &cs, 3, info};
@@ -193,13 +199,13 @@ static int packed_logits(const ptq_packed_model *pm, float *out, int *kv_int, pt
     return rc;
 }
 
-static void run_case(const char *method, const char *bits, int mode) {
+static void run_case(const char *method, const char *bits, const char *opts, int mode) {
     if (PTQ_E2E_ALL_TIE) mode = TIE;
     ptq_model m;
     ptq_qspec q;
     ptq_err err = {{0}};
     double t0 = ptq_now_sec();
-    int rc = apply(method, bits, &m, &q, &err);
+    int rc = apply(method, bits, opts, &m, &q, &err);
     if (rc == 1) {
         printf("%-10s %-9s skipped (%s)\n", method, bits, err.msg);
         return;
@@ -209,6 +215,8 @@ static void run_case(const char *method, const char *bits, int mode) {
         fprintf(stderr, "%s %s: %s\n", method, bits, err.msg);
         return;
     }
+    if (opts) /* lm_head_bits=8: 8-bit codes, and 8-bit inputs where the cell quantizes activations */
+        CHECK(m.lm_head.qw && m.lm_head.qw->bits == 8 && m.lm_head.aq.bits == (q.a_bits < 16 ? 8 : 16));
     size_t nl = (size_t)T * m.cfg.vocab_size;
     float *fake = malloc(sizeof(float) * nl), *real = malloc(sizeof(float) * nl);
     CHECK(fake_logits(&m, fake, &err) == 0);
@@ -232,7 +240,7 @@ static void run_case(const char *method, const char *bits, int mode) {
         printf("%-10s %-9s max|logit diff| %-9.3g per-linear %-8.2g  bytes %.3f of fp32  KV %s  "
                "lm_head %s  side%s%s%s%s",
                method, q.text, d, dl, (double)pm.weight_bytes / fp, kv_int ? "int" : "fp32",
-               pm.packed[pm.n - 1] ? "packed" : "fp32", side & 1 ? " lowfreq" : "", side & 2 ? " sparse" : "",
+               !pm.packed[pm.n - 1] ? "fp32" : m.lm_head.qw->bits == q.w_bits ? "packed" : "packed 8-bit", side & 1 ? " lowfreq" : "", side & 2 ? " sparse" : "",
                side & 4 ? " dense" : "", side ? "" : " none");
         CHECK(dl <= 1e-5);
         if (mode == STRICT) {
@@ -370,30 +378,38 @@ int main(void) {
     static const struct {
         const char *method, *bits;
         int mode, slow;
+        const char *opts;
     } cases[] = {
-        {"rtn", "W4A4", STRICT, 0},       {"rtn", "W3A3", STRICT, 0},       {"rtn", "W4A4-g32", STRICT, 0},
-        {"rtn", "W8A8", TIE, 0},         {"rtn", "W4A16", STRICT, 0},      {"rtn", "W2A16", STRICT, 0},
-        {"rtn", "W4A16-g32", STRICT, 0},  {"rtn", "W4A4KV4", STRICT, 0},    {"rtn", "W6A6", TIE, 0},
-        {"rtn", "W4A8KV8", TIE, 0},       {"quarot", "W4A4KV4", STRICT, 0}, {"specquant", "W4A4", STRICT, 0},
-        {"quarot", "W4A4", STRICT, 1},    {"quarot", "W6A6", STRICT, 1},    {"quarot", "W3A3", STRICT, 1},
-        {"quarot", "W4A16", STRICT, 1},   {"gptq", "W4A16", STRICT, 1},     {"gptq", "W4A4", STRICT, 1},
-        {"ruquant", "W4A4", STRICT, 1},   {"specquant", "W6A6", TIE, 1},    {"septq", "W4A16", STRICT, 1},
-        {"septq", "W3A16", STRICT, 1},    {"ggml", "W4A16", STRICT, 0},
+        {"rtn", "W4A4", STRICT, 0, NULL}, {"rtn", "W3A3", STRICT, 0, NULL},
+        {"rtn", "W4A4-g32", STRICT, 0, NULL}, {"rtn", "W8A8", TIE, 0, NULL},
+        {"rtn", "W4A16", STRICT, 0, NULL}, {"rtn", "W2A16", STRICT, 0, NULL},
+        {"rtn", "W4A16-g32", STRICT, 0, NULL}, {"rtn", "W4A4KV4", STRICT, 0, NULL},
+        {"rtn", "W6A6", TIE, 0, NULL}, {"rtn", "W4A8KV8", TIE, 0, NULL},
+        {"quarot", "W4A4KV4", STRICT, 0, NULL}, {"specquant", "W4A4", STRICT, 0, NULL},
+        {"quarot", "W4A4", STRICT, 1, NULL}, {"quarot", "W6A6", STRICT, 1, NULL},
+        {"quarot", "W3A3", STRICT, 1, NULL}, {"quarot", "W4A16", STRICT, 1, NULL},
+        {"gptq", "W4A16", STRICT, 1, NULL}, {"gptq", "W4A4", STRICT, 1, NULL},
+        {"ruquant", "W4A4", STRICT, 1, NULL}, {"specquant", "W6A6", TIE, 1, NULL},
+        {"septq", "W4A16", STRICT, 1, NULL}, {"septq", "W3A16", STRICT, 1, NULL},
+        {"ggml", "W4A16", STRICT, 0, NULL},
+        /* an int8 classifier (llama.cpp's output.weight): W8A8 lm_head under W4A4, W8A16 under W4A16 */
+        {"rtn", "W4A4", STRICT, 0, "quant_lm_head=true lm_head_bits=8"},
+        {"rtn", "W4A16", STRICT, 0, "quant_lm_head=true lm_head_bits=8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (cases[i].slow != PTQ_E2E_SLOW) continue;
         char key[64];
-        snprintf(key, sizeof key, "%s:%s", cases[i].method, cases[i].bits);
+        snprintf(key, sizeof key, "%s:%s%s", cases[i].method, cases[i].bits, cases[i].opts ? ":lm8" : "");
         const char *only = getenv("PTQ_E2E_ONLY"); /* e.g. "rtn:W8A8" while debugging */
         if (only && strcmp(only, key)) continue;
         if (!ptq_method_find(cases[i].method)) printf("%-10s not in the registry\n", cases[i].method);
-        else run_case(cases[i].method, cases[i].bits, cases[i].mode);
+        else run_case(cases[i].method, cases[i].bits, cases[i].opts, cases[i].mode);
     }
     const char *extra = PTQ_E2E_SLOW ? NULL : getenv("PTQ_E2E_EXTRA"); /* "method:bits", any pair, TIE mode (debugging) */
     if (extra && strchr(extra, ':')) {
         char mth[32];
         snprintf(mth, sizeof mth, "%.*s", (int)(strchr(extra, ':') - extra), extra);
-        run_case(mth, strchr(extra, ':') + 1, TIE);
+        run_case(mth, strchr(extra, ':') + 1, NULL, TIE);
     }
     ptq_tokens_free(&g_toks);
     ptq_tokenizer_free(g_tok);
