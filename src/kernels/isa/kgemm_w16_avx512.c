@@ -41,29 +41,40 @@ TGT512 void ptq_kw16_dequant_avx512(const ptq_kpacked *w, const int8_t *pan, int
 }
 
 /* Chunks of PTQ_KGEMV_CHUNK columns in fresh accumulators, each added to C:
- * the rounding of a long sum grows with chunk + K / chunk, not K. */
+ * the rounding of a long sum grows with chunk + K / chunk, not K. The 24
+ * accumulators are named variables (c0_m, c1_m): as __m512 arrays GCC
+ * spilled some of them to the stack inside the k loop (kgemm_avx512.c has
+ * the same note). mr is a constant in each instantiation. */
+#define F_ALL(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define F_DECL(m) __m512 c0_##m, c1_##m;
+#define F_ZERO(m) c0_##m = c1_##m = _mm512_setzero_ps();
+#define F_STEP(m)                                                                                                  \
+    if (m < mr) {                                                                                                  \
+        __m512 a = _mm512_set1_ps(A[(size_t)(m) * lda + k]);                                                       \
+        c0_##m = _mm512_fmadd_ps(a, b0, c0_##m);                                                                   \
+        c1_##m = _mm512_fmadd_ps(a, b1, c1_##m);                                                                   \
+    }
+#define F_OUT(m)                                                                                                   \
+    if (m < mr) {                                                                                                  \
+        if (load || ka) {                                                                                          \
+            c0_##m = _mm512_add_ps(_mm512_loadu_ps(C + (m) * 32), c0_##m);                                         \
+            c1_##m = _mm512_add_ps(_mm512_loadu_ps(C + (m) * 32 + 16), c1_##m);                                    \
+        }                                                                                                          \
+        _mm512_storeu_ps(C + (m) * 32, c0_##m);                                                                    \
+        _mm512_storeu_ps(C + (m) * 32 + 16, c1_##m);                                                               \
+    }
+
 static inline __attribute__((always_inline)) TGT512 void micro(const int mr, const float *A, int lda, const float *B,
                                                                int kn, float *C, int load) {
-    __m512 c0[PTQ_KG_MR], c1[PTQ_KG_MR];
+    F_ALL(F_DECL)
     for (int ka = 0; ka < kn; ka += PTQ_KGEMV_CHUNK) {
-        for (int m = 0; m < mr; m++) c0[m] = c1[m] = _mm512_setzero_ps();
+        F_ALL(F_ZERO)
         const float *b = B + (size_t)ka * 32;
         for (int k = ka; k < PTQ_MIN(kn, ka + PTQ_KGEMV_CHUNK); k++, b += 32) {
             __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-            for (int m = 0; m < mr; m++) {
-                __m512 a = _mm512_set1_ps(A[(size_t)m * lda + k]);
-                c0[m] = _mm512_fmadd_ps(a, b0, c0[m]);
-                c1[m] = _mm512_fmadd_ps(a, b1, c1[m]);
-            }
+            F_ALL(F_STEP)
         }
-        for (int m = 0; m < mr; m++) {
-            if (load || ka) {
-                c0[m] = _mm512_add_ps(_mm512_loadu_ps(C + m * 32), c0[m]);
-                c1[m] = _mm512_add_ps(_mm512_loadu_ps(C + m * 32 + 16), c1[m]);
-            }
-            _mm512_storeu_ps(C + m * 32, c0[m]);
-            _mm512_storeu_ps(C + m * 32 + 16, c1[m]);
-        }
+        F_ALL(F_OUT)
     }
 }
 
