@@ -242,24 +242,28 @@ static int gemm_driver(const ptq_kacts *a, const ptq_kpacked *w, const float *bi
     return fail ? -1 : 0;
 }
 
-/* Decode (few tokens): int4 / int8 weights read straight from the planes. */
-static void gemv_int_block(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, int rb) {
-    float y16[PTQ_KP_RB];
+/* Decode (few tokens): int4 / int8 weights read straight from the planes,
+ * GEMV_NB row blocks (64 rows) per unit, read side by side
+ * (kgemm_avx512.c int4_int_blocks). */
+enum { GEMV_NB = 4 };
+
+static void gemv_int_unit(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y, int u) {
+    int nrb = w->npad / PTQ_KP_RB, rb = u * GEMV_NB, nb = PTQ_MIN(GEMV_NB, nrb - rb);
+    int o0 = rb * PTQ_KP_RB, o1 = PTQ_MIN(w->out, o0 + nb * PTQ_KP_RB);
+    float ynb[GEMV_NB * PTQ_KP_RB];
     for (int t = 0; t < a->T; t++) {
-        if (w->bits == 4) ptq_kgemv_int_block_avx512_int4(w, rb, a, t, y16);
-        else ptq_kgemv_int_block_avx512_i8(w, rb, a, t, y16);
-        for (int l = 0; l < PTQ_KP_RB && rb * PTQ_KP_RB + l < w->out; l++)
-            y[(size_t)t * w->out + rb * PTQ_KP_RB + l] = y16[l] + (bias ? bias[rb * PTQ_KP_RB + l] : 0.f);
+        ptq_kgemv_int_blocks_avx512(nb, w, rb, a, t, ynb);
+        for (int o = o0; o < o1; o++) y[(size_t)t * w->out + o] = ynb[o - o0] + (bias ? bias[o] : 0.f);
     }
 }
 
 static void gemv_int(const ptq_kacts *a, const ptq_kpacked *w, const float *bias, float *y) {
-    int nrb = w->npad / PTQ_KP_RB;
+    int nunit = (w->npad / PTQ_KP_RB + GEMV_NB - 1) / GEMV_NB;
     if ((long)a->T * w->npad * w->kpad < PTQ_KPAR_MIN) /* no OpenMP region (see ptq_kact_quant) */
-        for (int rb = 0; rb < nrb; rb++) gemv_int_block(a, w, bias, y, rb);
+        for (int u = 0; u < nunit; u++) gemv_int_unit(a, w, bias, y, u);
     else {
-#pragma omp parallel for schedule(dynamic, 4)
-        for (int rb = 0; rb < nrb; rb++) gemv_int_block(a, w, bias, y, rb);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int u = 0; u < nunit; u++) gemv_int_unit(a, w, bias, y, u);
     }
 }
 

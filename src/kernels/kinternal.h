@@ -51,8 +51,8 @@ static inline int32_t ptq_kld32(const uint8_t *p) {
 void ptq_kunpack_block_ld(const ptq_kpacked *p, int rb, uint32_t *dst32, int ld);
 /* nb (1..4) row blocks from rb per pass, sharing the x broadcasts (ynb: nb*16). */
 void ptq_kgemv_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, const float *x, float *ynb);
-void ptq_kgemv_int_block_avx512_int4(const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *y16);
-void ptq_kgemv_int_block_avx512_i8(const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *y16);
+/* nb (1..4) row blocks from block rb, token t: nb*16 outputs (int4 or 8-bit plane). */
+void ptq_kgemv_int_blocks_avx512(int nb, const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *ynb);
 void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, float *y16);
 
 /* Weight-only prefill GEMM (kgemm_w16.c): a 32-row int8 panel slice

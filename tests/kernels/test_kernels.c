@@ -179,6 +179,9 @@ static const family table[] = {
     /* decode: T <= 4 int4 (group % 8 == 0) and int8 take the AVX-512 integer GEMV */
     {.k = K_GEMM, .shapes = SH({1, 37, 75}, {2, 33, 96}, {4, 80, 520}), .bits = L(4, 8), .abits = L(0, 8, 2),
      .groups = L(0, 12, 32, 64, 128), .syms = L(0, 1), .vars = L(1), .serial = 1},
+    /* decode units of 4 row blocks: 13 blocks (4 + 4 + 4 + 1), all threads */
+    {.k = K_GEMM, .shapes = SH({1, 200, 1040}, {3, 200, 1040}), .bits = L(4, 8), .abits = L(0, 8),
+     .groups = L(0, 32), .syms = L(0, 1), .vars = L(1)},
     /* adversarial data */
     {.k = K_GEMM, .shapes = SH({14, 35, 259}), .bits = L(2, 3, 4, 5, 6, 7, 8), .abits = L(0, 8),
      .groups = L(0, 64), .syms = L(0, 1), .vars = L(1), .serial = 1,
