@@ -55,8 +55,10 @@ static void gemv_unit(const gemv_job *j, int u, int8_t *blk) {
     else {
         const int8_t *b = j->direct8 ? (const int8_t *)w->data + (size_t)rb * w->kpad * PTQ_KP_RB : blk;
         if (!j->direct8) ptq_kunpack_block(w, rb, blk);
-        if (j->isa == PTQ_ISA_AVX512VNNI) ptq_kgemv_block_avx512_i8(w, rb, b, j->x, yb);
-        else gemv_block_scalar_i8(w, rb, b, j->x, yb);
+        if (j->isa == PTQ_ISA_AVX512VNNI) ptq_kgemv_blocks_avx512_i8(nb, w, rb, b, j->x, yb);
+        else
+            for (int k = 0; k < nb; k++)
+                gemv_block_scalar_i8(w, rb + k, b + (size_t)k * w->kpad * PTQ_KP_RB, j->x, yb + PTQ_KP_RB * k);
     }
     int o0 = rb * PTQ_KP_RB, o1 = PTQ_MIN(w->out, o0 + nb * PTQ_KP_RB);
     for (int o = o0; o < o1; o++) j->y[o] = yb[o - o0] + (j->bias ? j->bias[o] : 0.f);
@@ -80,7 +82,7 @@ int ptq_kgemv_f32_sparse(const ptq_kpacked *w, const ptq_kcsr *sp, const float *
     int direct4 = isa == PTQ_ISA_AVX512VNNI && w->bits == 4 && w->group % 8 == 0;
     int direct8 = w->bits == 8; /* the 8-bit plane is the int8 block layout: read in place */
     gemv_job j = {.w = w, .sp = sp, .x = x, .bias = bias, .y = y, .isa = isa, .direct4 = direct4, .direct8 = direct8,
-                  .NB = direct4 ? g_int4_nb : 1, .nrb = w->npad / PTQ_KP_RB};
+                  .NB = direct4 ? g_int4_nb : direct8 ? 2 : 1, .nrb = w->npad / PTQ_KP_RB};
     int nunit = (j.nrb + j.NB - 1) / j.NB, fail = 0, unpack = !direct4 && !direct8;
     if (w->kpad <= SMALL_K && (long)w->npad * w->kpad < PTQ_KPAR_MIN) {
         _Alignas(64) float xs[SMALL_K];

@@ -53,7 +53,9 @@ void ptq_kunpack_block_ld(const ptq_kpacked *p, int rb, uint32_t *dst32, int ld)
 void ptq_kgemv_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, const float *x, float *ynb);
 /* nb (1..4) row blocks from block rb, token t: nb*16 outputs (int4 or 8-bit plane). */
 void ptq_kgemv_int_blocks_avx512(int nb, const ptq_kpacked *p, int rb, const ptq_kacts *a, int t, float *ynb);
-void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, float *y16);
+/* nb (1 or 2) blocks of int8 codes [kpad/4][16][4] from blk (block j at
+ * blk + j * kpad * 16: the 8-bit plane, or one unpacked block with nb 1). */
+void ptq_kgemv_blocks_avx512_i8(int nb, const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, float *ynb);
 
 /* Weight-only prefill GEMM (kgemm_w16.c): a 32-row int8 panel slice
  * [k0, k0 + kn) dequantized to B (kn x 32 fp32), and C (mr x 32) =

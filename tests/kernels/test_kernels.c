@@ -202,6 +202,8 @@ static const family table[] = {
      .modes = DM({X_RANDN, W_MAX})},
     {.k = K_WGEMM, .shapes = SH({1, 40, 4100}, {5, 20, 4100}), .bits = L(4, 8), .groups = L(0, 128),
      .modes = DM({X_MAX, W_MAX})},
+    /* decode units (4 int4 / 2 int8 blocks) in the parallel region: 13 blocks, all threads */
+    {.k = K_WGEMM, .shapes = SH({1, 200, 5200}), .bits = L(4, 8), .groups = L(0, 128), .vars = L(1)},
     /* the prefill GEMM's tiles: T past two 12-token tiles, three 32-row panels (the last one block),
      * in across a 1024-column slice, not a multiple of 32; every ISA and 1 thread give the same bits */
     {.k = K_WGEMM, .shapes = SH({29, 70, 1100}, {13, 16, 2100}), .bits = L(3, 4, 8), .groups = L(0, 20, 128),

@@ -157,32 +157,57 @@ static TGT512 void gemv_block_avx512_int4(const ptq_kpacked *p, int rb, const fl
 }
 
 /* Generic width: the block as int8 [kpad/4][16][4] (unpacked, or the 8-bit
- * plane itself); c - z is formed in int32, exact, before the conversion. */
-TGT512 void ptq_kgemv_block_avx512_i8(const ptq_kpacked *p, int rb, const int8_t *blk, const float *x, float *y16) {
+ * plane itself); c - z is formed in int32, exact, before the conversion. NB
+ * blocks (block j at blk + j * kpad * 16) are read side by side, two memory
+ * streams per core for the 8-bit plane; each row's sum is the one-block
+ * sum, in the same order. */
+static inline __attribute__((always_inline)) TGT512 void i8_f32_blocks(const int NB, const ptq_kpacked *p, int rb,
+                                                                       const int8_t *blk, const float *x, float *ynb) {
     int G = p->group;
-    __m512 y = _mm512_setzero_ps();
+    const size_t bstride = (size_t)p->kpad * PTQ_KP_RB;
+    __m512 y[2];
+    for (int j = 0; j < NB; j++) y[j] = _mm512_setzero_ps();
     for (int g = 0; g < p->ngroups; g++) {
         int q0 = g * G / 4, q1 = PTQ_MIN((g + 1) * G, p->kpad) / 4;
-        size_t gi = (size_t)g * p->npad + rb * 16;
-        __m512i z = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
-        __m512 s = _mm512_setzero_ps();
-        for (int qa = q0; qa < q1; qa += PTQ_KGEMV_CHUNK) { /* partial sums of 256 columns: long same-sign rows */
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (int q = qa; q < PTQ_MIN(qa + PTQ_KGEMV_CHUNK, q1); q++) {
-                __m512i v = _mm512_load_si512((const void *)(blk + (size_t)q * 64));
-                const float *xq = x + 4 * q;
-#define CZ(e) _mm512_cvtepi32_ps(_mm512_sub_epi32(e, z))
-                a0 = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 24), 24)), _mm512_set1_ps(xq[0]), a0);
-                a1 = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 16), 24)), _mm512_set1_ps(xq[1]), a1);
-                a2 = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 8), 24)), _mm512_set1_ps(xq[2]), a2);
-                a3 = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(v, 24)), _mm512_set1_ps(xq[3]), a3);
-#undef CZ
-            }
-            s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        __m512i z[2];
+        __m512 s[2];
+        for (int j = 0; j < NB; j++) {
+            size_t gi = (size_t)g * p->npad + (rb + j) * 16;
+            z[j] = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
+            s[j] = _mm512_setzero_ps();
         }
-        y = _mm512_fmadd_ps(_mm512_loadu_ps(p->scale + gi), s, y);
+        for (int qa = q0; qa < q1; qa += PTQ_KGEMV_CHUNK) { /* partial sums of 256 columns: long same-sign rows */
+            __m512 a[2][4];
+            for (int j = 0; j < NB; j++) a[j][0] = a[j][1] = a[j][2] = a[j][3] = _mm512_setzero_ps();
+            for (int q = qa; q < PTQ_MIN(qa + PTQ_KGEMV_CHUNK, q1); q++) {
+                const float *xq = x + 4 * q;
+                __m512 x0 = _mm512_set1_ps(xq[0]), x1 = _mm512_set1_ps(xq[1]), x2 = _mm512_set1_ps(xq[2]),
+                       x3 = _mm512_set1_ps(xq[3]);
+                for (int j = 0; j < NB; j++) {
+                    __m512i v = _mm512_load_si512((const void *)(blk + j * bstride + (size_t)q * 64));
+#define CZ(e) _mm512_cvtepi32_ps(_mm512_sub_epi32(e, z[j]))
+                    a[j][0] = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 24), 24)), x0, a[j][0]);
+                    a[j][1] = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 16), 24)), x1, a[j][1]);
+                    a[j][2] = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 8), 24)), x2, a[j][2]);
+                    a[j][3] = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(v, 24)), x3, a[j][3]);
+#undef CZ
+                }
+            }
+            for (int j = 0; j < NB; j++)
+                s[j] = _mm512_add_ps(s[j], _mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
+        }
+        for (int j = 0; j < NB; j++) {
+            size_t gi = (size_t)g * p->npad + (rb + j) * 16;
+            y[j] = _mm512_fmadd_ps(_mm512_loadu_ps(p->scale + gi), s[j], y[j]);
+        }
     }
-    _mm512_storeu_ps(y16, y);
+    for (int j = 0; j < NB; j++) _mm512_storeu_ps(ynb + 16 * j, y[j]);
+}
+
+TGT512 void ptq_kgemv_blocks_avx512_i8(int nb, const ptq_kpacked *p, int rb, const int8_t *blk, const float *x,
+                                       float *ynb) {
+    if (nb == 2) i8_f32_blocks(2, p, rb, blk, x, ynb);
+    else i8_f32_blocks(1, p, rb, blk, x, ynb);
 }
 
 /* Integer decode GEMV, int4 weights straight from the plane (no unpack):
