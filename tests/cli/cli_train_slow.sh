@@ -23,7 +23,7 @@ for run in full killed; do
 {"name": "toy", "out": "$T/$run",
  "model": {"dim": 64, "n_layers": 2, "n_heads": 1, "n_kv_heads": 1, "hidden_dim": 172, "vocab_size": 512, "max_seq": 64},
  "data": {"train": "$T/train.txt", "val": "$T/val.txt", "tokenizer": "$T/tok.model"},
- "train": {"seed": 11, "steps": 36, "batch": 2, "seq_len": 32, "lr": 0.003, "lr_min": 0.0003, "warmup": 4},
+ "train": {"seed": 11, "steps": 36, "batch": 8, "seq_len": 64, "lr": 0.003, "lr_min": 0.0003, "warmup": 4},
  "eval": {"every": 12, "windows": 4},
  "checkpoint": {"every": 4}}
 JSON
@@ -33,10 +33,12 @@ steps() { grep -c '"step"' "$T/killed/train_log.jsonl" 2>/dev/null || echo 0; }
 for at in 9 22; do # SIGKILL once the log has passed step `at` (mid-way between checkpoints)
     "$BIN" train "$T/killed.json" > "$T/out.txt" 2>&1 &
     pid=$!
-    for _ in $(seq 600); do
+    # steps of 512 tokens and a 10 ms poll: at batch 2 x 32 tokens a Zen 5 host ran all 36 steps in 0.14 s, so
+    # a 100 ms poll saw the run finished (a zombie, which kill still accepts) and the test failed by timing
+    for _ in $(seq 6000); do
         [ "$(steps)" -ge "$at" ] && break
         kill -0 $pid 2>/dev/null || break
-        sleep 0.1
+        sleep 0.01
     done
     kill -9 $pid 2>/dev/null || fail "the run ended before the kill at step $at: $(cat "$T/out.txt")"
     wait $pid 2>/dev/null
