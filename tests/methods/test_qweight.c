@@ -21,7 +21,8 @@
 static ptq_model g_ref;
 static ptq_tokenizer *g_tok;
 
-static int quantize(const char *method, const char *bits, const char *opt, ptq_model *m, ptq_err *err) {
+static int quantize_lm(const char *method, const char *bits, const char *opt, int lm_head_bits, ptq_model *m,
+                       ptq_err *err) {
     const ptq_method *me = ptq_method_find(method);
     ptq_qspec q;
     if (!me || ptq_qspec_parse(bits, &q, err)) return -1;
@@ -31,12 +32,32 @@ static int quantize(const char *method, const char *bits, const char *opt, ptq_m
     if (!strcmp(method, "specquant")) cJSON_AddBoolToObject(o, "alpha_search", 0);
     if (!strcmp(method, "ruquant")) cJSON_AddNumberToObject(o, "K", 2);
     if (opt) cJSON_AddBoolToObject(o, opt, 1);
+    if (lm_head_bits) cJSON_AddNumberToObject(o, "lm_head_bits", lm_head_bits);
     ptq_calib_spec cs = {"tinystories-calib", 0, 0, 0};
     ptq_apply_ctx ctx = {&q, o, g_tok, &cs, 3, info};
     int rc = ptq_model_clone(m, &g_ref, err) ? -1 : ptq_method_apply(me, m, &ctx, err);
     if (rc && m->layers) ptq_model_free(m);
     cJSON_Delete(o), cJSON_Delete(info);
     return rc;
+}
+
+static int quantize(const char *method, const char *bits, const char *opt, ptq_model *m, ptq_err *err) {
+    return quantize_lm(method, bits, opt, 0, m, err);
+}
+
+/* lm_head_bits set: lm_head's weights and (where the cell quantizes activations) its input take those bits,
+ * also when they equal the cell's W bits; unset: the cell's W and A bits. */
+static void check_lm_head_bits(const char *bits, int lm_bits, int want_w, int want_a) {
+    ptq_err err = {{0}};
+    ptq_model m;
+    if (quantize_lm("rtn", bits, "quant_lm_head", lm_bits, &m, &err)) {
+        fprintf(stderr, "rtn %s lm_head_bits=%d: %s\n", bits, lm_bits, err.msg);
+        CHECK(0);
+        return;
+    }
+    CHECK(m.lm_head.qw && m.lm_head.qw->bits == want_w);
+    CHECK(m.lm_head.aq.bits == want_a);
+    ptq_model_free(&m);
 }
 
 /* dequant(qw) == w and dense(branch) == w_side, bit for bit. */
@@ -144,6 +165,10 @@ int main(void) {
     check_method("specquant", "W4A4", NULL, 0, 0, 0, 1, 0);
     check_method("septq", "W3", NULL, 0, 0, 0, 0, 1);
     check_act_order_groups();
+    check_lm_head_bits("W8A4", 8, 8, 8); /* the option equals the cell's W bits: still an int8 input */
+    check_lm_head_bits("W8A4", 0, 8, 4);
+    check_lm_head_bits("W4A4", 8, 8, 8);
+    check_lm_head_bits("W4A16", 8, 8, 16);
     ptq_tokenizer_free(g_tok);
     ptq_model_free(&g_ref);
     return tu_done("test_qweight");
