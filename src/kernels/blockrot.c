@@ -32,22 +32,42 @@ void ptq_block_rotate_rows(float *x, long rows, int C, int B, const float *Rt, f
     ptq_sgemm(CblasNoTrans, CblasNoTrans, (int)m, B, B, 1.f, tmp, B, Rt, B, 0.f, x, B);
 }
 
-int ptq_ru_rotate_rows(const ptq_ru_transform *tr, float *x, long rows, ptq_err *err) {
-    float *tmp = malloc(sizeof(float) * (size_t)rows * tr->C);
-    if (!tmp) return ptq_fail(err, "block rotation: out of memory for %ld x %d floats", rows, tr->C);
-    ptq_block_rotate_rows(x, rows, tr->C, tr->B, tr->R1t, tmp);
-    ptq_permute_rows(x, rows, tr->C, tr->perm, tmp);
-    ptq_block_rotate_rows(x, rows, tr->C, tr->B, tr->R2t, tmp);
-    if (tr->omega) ptq_householder_rows(x, rows, tr->C, tr->omega);
+/* x <- H(R2(P(R1(x * s)))) with s NULL for none. Two passes of copying
+ * instead of five: the scale rides on the copy the first rotation reads,
+ * the permutation on the gather the second reads. Same arithmetic as the
+ * steps one by one (ptq_block_rotate_rows, ptq_permute_rows). */
+static int ru_run(const ptq_ru_transform *tr, const float *s, float *x, long rows, ptq_err *err) {
+    int C = tr->C;
+    if (rows <= 0) return 0;
+    float *tmp = malloc(sizeof(float) * (size_t)rows * C);
+    if (!tmp) return ptq_fail(err, "block rotation: out of memory for %ld x %d floats", rows, C);
+    long m = rows * (C / tr->B);
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float *tr_ = tmp + r * C;
+        if (s)
+            for (int j = 0; j < C; j++) tr_[j] = xr[j] * s[j];
+        else
+            memcpy(tr_, xr, sizeof(float) * C);
+    }
+    ptq_sgemm(CblasNoTrans, CblasNoTrans, (int)m, tr->B, tr->B, 1.f, tmp, tr->B, tr->R1t, tr->B, 0.f, x, tr->B);
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float *tr_ = tmp + r * C;
+        for (int i = 0; i < C; i++) tr_[i] = xr[tr->perm[i]];
+    }
+    ptq_sgemm(CblasNoTrans, CblasNoTrans, (int)m, tr->B, tr->B, 1.f, tmp, tr->B, tr->R2t, tr->B, 0.f, x, tr->B);
+    if (tr->omega) ptq_householder_rows(x, rows, C, tr->omega);
     free(tmp);
     return 0;
 }
 
+int ptq_ru_rotate_rows(const ptq_ru_transform *tr, float *x, long rows, ptq_err *err) {
+    return ru_run(tr, NULL, x, rows, err);
+}
+
 int ptq_ru_apply(const ptq_ru_transform *tr, float *x, long rows, ptq_err *err) {
-    if (tr->s_inv)
-        for (long r = 0; r < rows; r++)
-            for (int j = 0; j < tr->C; j++) x[r * tr->C + j] *= tr->s_inv[j];
-    return ptq_ru_rotate_rows(tr, x, rows, err);
+    return ru_run(tr, tr->s_inv, x, rows, err);
 }
 
 void ptq_ru_free(ptq_ru_transform *tr) {

@@ -74,10 +74,18 @@ typedef struct ptq_kacts {
     int32_t *zero;  /* T */
     int32_t *gsum;  /* T x ngroups: sum of codes per weight group */
     int cap_T, cap_kpad, cap_ng;
+    /* The last quantization's input and grid, and a caller's hint that x is
+     * unchanged since (q/k/v and gate/up read one input): ptq_kact_quant then
+     * keeps the codes when src, T, K and the grid match. The hint lasts one call. */
+    const float *src;
+    int sym;
+    float clip;
+    int same_input;
 } ptq_kacts;
 
 /* Quantize x (T x K) per token, bits 2..8, sym/asym, clip (uniform.h),
- * group sums for the weight's group size (0 = per channel). Reuses buffers. */
+ * group sums for the weight's group size (0 = per channel). Reuses buffers,
+ * and the codes themselves under a->same_input (above). */
 int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym, float clip, int group,
                    ptq_err *err);
 void ptq_kacts_free(ptq_kacts *a);

@@ -112,6 +112,11 @@ int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym
         return ptq_fail(err, "kact_quant: bad T=%d K=%d bits=%d (bits 2..8)", T, K, bits);
     int kpad = (K + PTQ_KP_KA - 1) / PTQ_KP_KA * PTQ_KP_KA;
     int G = group > 0 && group < K ? group : kpad, ng = (K + G - 1) / G;
+    float c = clip > 0.f ? clip : 1.f;
+    int same = a->same_input && a->codes && a->src == x && a->T == T && a->K == K && a->bits == bits &&
+               a->sym == sym && a->clip == c && a->group == G;
+    a->same_input = 0;
+    if (same) return 0; /* the codes of this very input and grid */
     if (T > a->cap_T || kpad > a->cap_kpad || ng > a->cap_ng) {
         ptq_kacts_free(a);
         a->codes = ptq_kalloc64((size_t)T * kpad);
@@ -125,7 +130,7 @@ int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym
         a->cap_T = T, a->cap_kpad = kpad, a->cap_ng = ng;
     }
     a->T = T, a->K = K, a->kpad = kpad, a->bits = bits, a->group = G, a->ngroups = ng;
-    float c = clip > 0.f ? clip : 1.f;
+    a->src = x, a->sym = sym, a->clip = c;
     ptq_kquant_fn quant = ptq_kern_isa() == PTQ_ISA_AVX512VNNI ? ptq_kquant_row_avx512 : ptq_kquant_row;
     if ((long)T * K < PTQ_KPAR_MIN / 4) /* no OpenMP region: entering one costs more than a short row */
         for (int t = 0; t < T; t++) quant_token(a, x, t, sym, c, quant);

@@ -203,10 +203,11 @@ static int weight_product(const ptq_linear *l, const float *x, float *y, int T, 
 
 /* The fake-quant path: fp32 GEMM on the (fake-)quantized rows. */
 static int linear_fp32(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
-                       void *cap_ctx, int layer, int which, int n_layers, ptq_err *err) {
+                       void *cap_ctx, int layer, int which, int n_layers, int op_done, ptq_err *err) {
     size_t n = (size_t)T * l->in;
     const float *pre = x, *xq = x;
-    if (l->in_op.kind != PTQ_OP_IDENTITY || l->aq.bits < 16 || l->w_side) {
+    if (op_done) pre = xq = scratch;
+    else if (l->in_op.kind != PTQ_OP_IDENTITY || l->aq.bits < 16 || l->w_side) {
         if (linear_op(l, x, scratch, T, layer, which, n_layers, err)) return -1;
         pre = xq = scratch;
     }
@@ -234,10 +235,12 @@ static int linear_fp32(const ptq_linear *l, const float *x, float *scratch, floa
 /* The real low-bit path: online op, then the attached kernels quantize the
  * rows to integer codes themselves (capture still sees the fake-quant rows). */
 static int linear_kern(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_kacts *acts,
-                       ptq_capture_fn cap, void *cap_ctx, int layer, int which, int n_layers, ptq_err *err) {
+                       ptq_capture_fn cap, void *cap_ctx, int layer, int which, int n_layers, int op_done,
+                       ptq_err *err) {
     size_t n = (size_t)T * l->in;
     const float *pre = x;
-    if (l->in_op.kind != PTQ_OP_IDENTITY) {
+    if (op_done) pre = scratch;
+    else if (l->in_op.kind != PTQ_OP_IDENTITY) {
         if (linear_op(l, x, scratch, T, layer, which, n_layers, err)) return -1;
         pre = scratch;
     }
@@ -256,26 +259,44 @@ static int linear_kern(const ptq_linear *l, const float *x, float *scratch, floa
 }
 
 static int linear_in_state(ptq_state *s, const ptq_linear *l, const float *x, float *y, int T, int layer, int which,
-                           ptq_err *err) {
-    if (!l->kern) return linear_fp32(l, x, s->xq, y, T, s->capture, s->capture_ctx, layer, which, s->n_layers, err);
-    return linear_kern(l, x, s->xq, y, T, s->acts, s->capture, s->capture_ctx, layer, which, s->n_layers, err);
+                           int op_done, ptq_err *err) {
+    if (!l->kern)
+        return linear_fp32(l, x, s->xq, y, T, s->capture, s->capture_ctx, layer, which, s->n_layers, op_done, err);
+    return linear_kern(l, x, s->xq, y, T, s->acts, s->capture, s->capture_ctx, layer, which, s->n_layers, op_done,
+                       err);
 }
 
-/* linear_in_state, and 1 when it was the linear a calibration capture stops
- * at (ptq_state.stop_after): its product is skipped, the block ends. */
+static int g_share_inputs = 1;
+void ptq_forward_share_inputs(int on) { g_share_inputs = on; }
+
+/* a and b are one transform (the same kind, parameters and shared data). */
+static int same_op(const ptq_online_op *a, const ptq_online_op *b) {
+    return a->kind == b->kind && a->n == b->n && a->heads == b->heads && a->head_dim == b->head_dim &&
+           a->rank == b->rank && a->seed == b->seed && a->data == b->data;
+}
+
+/* k, v and up read the input the linear before them read (the layer passes
+ * one buffer, unchanged): when their online ops are one transform, its rows
+ * are still in s->xq (op_done), and when both run on kernels the activation
+ * codes are still in s->acts (ptq_kacts.same_input). Same bits either way. */
 static int lin_step(ptq_state *s, const ptq_layer *L, int which, const float *x, float *y, int T, int layer,
                     ptq_err *err) {
     int stop = s->capture && s->stop_after == which + 1;
-    if (linear_in_state(s, &L->lin[which], x, stop && !L->lin[which].kern ? NULL : y, T, layer, which, err)) return -1;
+    const ptq_linear *l = &L->lin[which], *prev = which > 0 ? &L->lin[which - 1] : NULL;
+    int follows = g_share_inputs && (which == PTQ_LIN_K || which == PTQ_LIN_V || which == PTQ_LIN_UP) && same_op(&prev->in_op, &l->in_op);
+    int op_done = follows && l->in_op.kind != PTQ_OP_IDENTITY;
+    if (follows && prev->kern && l->kern && s->acts) s->acts->same_input = 1;
+    if (linear_in_state(s, l, x, stop && !l->kern ? NULL : y, T, layer, which, op_done, err)) return -1;
+    if (s->acts) s->acts->same_input = 0;
     return stop;
 }
 
 int ptq_linear_forward(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
                        void *cap_ctx, int layer, int which, ptq_err *err) {
-    if (!l->kern) return linear_fp32(l, x, scratch, y, T, cap, cap_ctx, layer, which, INT_MAX, err);
+    if (!l->kern) return linear_fp32(l, x, scratch, y, T, cap, cap_ctx, layer, which, INT_MAX, 0, err);
     ptq_kacts acts;
     memset(&acts, 0, sizeof acts);
-    int rc = linear_kern(l, x, scratch, y, T, &acts, cap, cap_ctx, layer, which, INT_MAX, err);
+    int rc = linear_kern(l, x, scratch, y, T, &acts, cap, cap_ctx, layer, which, INT_MAX, 0, err);
     ptq_kacts_free(&acts);
     return rc;
 }
@@ -528,7 +549,7 @@ int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, 
 int ptq_forward_head(const ptq_model *m, ptq_state *s, const float *x, int T, float *logits, ptq_err *err) {
     if (T <= 0 || T > s->max_T) return ptq_fail(err, "forward: %d tokens, state holds 1..%d", T, s->max_T);
     rmsnorm_rows(s->xb, x, m->rms_final, T, m->cfg.dim, m->cfg.norm_eps);
-    return linear_in_state(s, &m->lm_head, s->xb, logits, T, m->cfg.n_layers, 0, err);
+    return linear_in_state(s, &m->lm_head, s->xb, logits, T, m->cfg.n_layers, 0, 0, err);
 }
 
 int ptq_forward(const ptq_model *m, ptq_state *s, const int *tokens, int T, int pos0, float *logits, int last_only,

@@ -233,4 +233,9 @@ int ptq_forward_part(const ptq_model *m, ptq_state *s, int layer, int part, floa
 int ptq_linear_forward(const ptq_linear *l, const float *x, float *scratch, float *y, int T, ptq_capture_fn cap,
                        void *cap_ctx, int layer, int which, ptq_err *err);
 
+/* k, v and up reuse the online-op rows and activation codes of the linear
+ * before them when both read one input through one op (default on). Tests
+ * switch it off to check the reuse changes no bit. Process-wide. */
+void ptq_forward_share_inputs(int on);
+
 #endif

@@ -256,6 +256,14 @@ static void run_case(const char *method, const char *bits, const char *opts, int
             CHECK(fabs(nr - nf) <= TIE_NLL_REL * nf);
             CHECK(agree >= TIE_TOP1);
         }
+        { /* k, v, up reusing the op rows and activation codes of the linear before them changes no bit */
+            float *own = malloc(sizeof(float) * nl);
+            ptq_forward_share_inputs(0);
+            CHECK(packed_logits(&pm, own, &kv_int, &err) == 0);
+            ptq_forward_share_inputs(1);
+            CHECK(!memcmp(own, real, sizeof(float) * nl));
+            free(own);
+        }
         if (!strcmp(method, "rtn") && !strcmp(bits, "W4A4")) { /* the scalar fallback gives the same logits */
             ptq_kern_force_isa(PTQ_ISA_SCALAR);
             CHECK(packed_logits(&pm, real, &kv_int, &err) == 0);
