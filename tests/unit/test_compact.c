@@ -107,11 +107,13 @@ static int quantize_rtn(ptq_model *m, ptq_err *err) {
 }
 
 static void check_qweight_pack(ptq_rng *r) {
-    const int shapes[][3] = {{5, 7, 2}, {3, 33, 3}, {4, 64, 4}, {2, 9, 5}};
-    for (int s = 0; s < 4; s++) {
+    /* out, in, bits, group: odd group starts (group 3) and rows longer than
+     * the dequantizer's 1024-code chunks (2500 x one group) too */
+    const int shapes[][4] = {{5, 7, 2, 4}, {3, 33, 3, 4}, {4, 64, 4, 4}, {2, 9, 5, 4}, {3, 31, 4, 3}, {2, 2500, 4, 0}};
+    for (int s = 0; s < 6; s++) {
         ptq_err err;
         int out = shapes[s][0], in = shapes[s][1], bits = shapes[s][2];
-        ptq_qweight *q = ptq_qweight_new(out, in, bits, 4, 0, &err);
+        ptq_qweight *q = ptq_qweight_new(out, in, bits, shapes[s][3], 0, &err);
         size_t n = (size_t)out * in;
         float *W = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
         unsigned char *mask = calloc(n, 1);
