@@ -105,43 +105,72 @@ typedef uint64_t ptq_v8u __attribute__((vector_size(64)));
 __attribute__((target("avx512f"))) static uint64_t read_chunk_avx512(const ptq_v8u *p, size_t n) { READ_CHUNK_BODY; }
 static uint64_t read_chunk(const ptq_v8u *p, size_t n) { READ_CHUNK_BODY; }
 
-/* Read bandwidth of this machine: the best of 5 streaming reads of a
- * buffer of 1 GiB or 4x the last-level cache, whichever is larger (far beyond
- * it), split over the threads in fixed chunks. GB/s (1e9 bytes). */
-static double read_bandwidth_gbs(void) {
-    enum { CHUNKS = 64 };
-    size_t bytes = PTQ_MAX((size_t)1 << 30, 4 * ptq_llc_bytes());
-    size_t per = bytes / sizeof(ptq_v8u) / CHUNKS / 4 * 4, n = per * CHUNKS;
+/* Best time of `reps` reads of buf (n vectors) split over the threads in
+ * CHUNKS fixed chunks, as GB/s (1e9 bytes). */
+enum { READ_CHUNKS = 64 };
+static double read_gbs(const ptq_v8u *buf, size_t n, int reps, int wide, uint64_t *sink) {
+    size_t per = n / READ_CHUNKS;
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = ptq_now_sec();
+        uint64_t acc = 0;
+#pragma omp parallel for schedule(static) reduction(^ : acc)
+        for (int c = 0; c < READ_CHUNKS; c++)
+            acc ^= wide ? read_chunk_avx512(buf + (size_t)c * per, per) : read_chunk(buf + (size_t)c * per, per);
+        best = fmin(best, ptq_now_sec() - t0);
+        *sink ^= acc;
+    }
+    return (double)per * READ_CHUNKS * sizeof(ptq_v8u) / best * 1e-9;
+}
+
+/* The machine's memory as bench sees it: read bandwidth, the best of 5
+ * streaming reads of a buffer of 1 GiB or 4x the reported last-level cache,
+ * whichever is larger; and the cache a working set can actually stay in
+ * between tokens, measured: the largest buffer of 1 MiB, 2 MiB, ... up to the
+ * reported LLC whose repeated reads still run at >= 1.5x that bandwidth. A
+ * virtual machine may report its host's whole L3 (508 MiB was seen, where
+ * one core complex has 32), so the reported size alone marked 110 MB layers
+ * "fits LLC". */
+typedef struct {
+    double bw_gbs;
+    size_t llc_reported, llc_measured;
+} mem_probe;
+
+static mem_probe probe_memory(void) {
+    mem_probe p = {NAN, ptq_llc_bytes(), 0};
+    size_t bytes = PTQ_MAX((size_t)1 << 30, 4 * p.llc_reported);
+    size_t n = bytes / sizeof(ptq_v8u) / READ_CHUNKS / 4 * 4 * READ_CHUNKS;
     ptq_v8u *buf = aligned_alloc(64, n * sizeof(ptq_v8u));
-    if (!buf) return NAN;
+    if (!buf) return p;
     uint64_t *u = (uint64_t *)(void *)buf, sink = 0;
     for (size_t i = 0; i < n * 8; i++) u[i] = i * 0x9E3779B97F4A7C15ull;
     __builtin_cpu_init();
     int wide = __builtin_cpu_supports("avx512f");
-    double best = 1e30;
-    for (int r = 0; r < 5; r++) {
-        double t0 = ptq_now_sec();
-        uint64_t acc = 0;
-#pragma omp parallel for schedule(static) reduction(^ : acc)
-        for (int c = 0; c < CHUNKS; c++)
-            acc ^= wide ? read_chunk_avx512(buf + (size_t)c * per, per) : read_chunk(buf + (size_t)c * per, per);
-        best = fmin(best, ptq_now_sec() - t0);
-        sink ^= acc;
+    p.bw_gbs = read_gbs(buf, n, 5, wide, &sink);
+    for (size_t b = (size_t)1 << 20; b <= p.llc_reported && b < bytes; b *= 2) {
+        size_t nb = b / sizeof(ptq_v8u) / READ_CHUNKS / 4 * 4 * READ_CHUNKS;
+        read_gbs(buf, nb, 1, wide, &sink); /* warm: the buffer into whatever cache holds it */
+        if (read_gbs(buf, nb, 3, wide, &sink) < 1.5 * p.bw_gbs) break;
+        p.llc_measured = b;
     }
     free(buf);
-    return sink == 1 ? NAN : (double)n * sizeof(ptq_v8u) / best * 1e-9; /* sink keeps the reads */
+    if (sink == 1) p.bw_gbs = NAN; /* sink keeps the reads */
+    return p;
 }
 
 /* Decode reads every weight and the KV cache once per token (the latency
  * row's decode_ctxC_bytes_per_token): bytes x tok/s against the machine's
- * read bandwidth, for both paths. When those bytes fit in the last-level
- * cache (llc_bytes) part of them need not come from DRAM between tokens and
- * the fraction can pass 100 %: the row says so (decode_ctxC_llc_resident). */
-static void put_decode_bandwidth(cJSON *row, double bw) {
+ * read bandwidth, for both paths. When those bytes fit in the cache measured
+ * by probe_memory (llc_bytes_measured; llc_bytes is the size the CPU reports)
+ * part of them need not come from DRAM between tokens and the fraction can
+ * pass 100 %: the row says so (decode_ctxC_llc_resident). */
+static void put_decode_bandwidth(cJSON *row, mem_probe mp) {
     cJSON *m = cJSON_GetObjectItemCaseSensitive(row, "metrics"), *it;
     if (!m || cJSON_GetObjectItemCaseSensitive(m, "error")) return;
+    double bw = mp.bw_gbs;
     cJSON_AddNumberToObject(m, "read_bw_gbs", bw);
-    cJSON_AddNumberToObject(m, "llc_bytes", (double)ptq_llc_bytes());
+    cJSON_AddNumberToObject(m, "llc_bytes", (double)mp.llc_reported);
+    cJSON_AddNumberToObject(m, "llc_bytes_measured", (double)mp.llc_measured);
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(m, "decode_ctx")) {
         for (int fp = 0; fp < 2; fp++) {
             char k[96], tps[64];
@@ -153,7 +182,7 @@ static void put_decode_bandwidth(cJSON *row, double bw) {
             snprintf(k, sizeof k, "%sdecode_ctx%d_bw_fraction", fp ? "fp32_" : "", it->valueint);
             cJSON_AddNumberToObject(m, k, bytes * ptq_row_metric(row, tps) * 1e-9 / bw);
             snprintf(k, sizeof k, "%sdecode_ctx%d_llc_resident", fp ? "fp32_" : "", it->valueint);
-            cJSON_AddBoolToObject(m, k, bytes <= (double)ptq_llc_bytes());
+            cJSON_AddBoolToObject(m, k, bytes <= (double)mp.llc_measured);
         }
     }
 }
@@ -288,7 +317,7 @@ static void usage(void) {
 
 /* Print the row; append it to out when given. 0, or 1 after an error. */
 static int emit(cJSON *row, const char *out) {
-    put_decode_bandwidth(row, read_bandwidth_gbs());
+    put_decode_bandwidth(row, probe_memory());
     print_latency_row(row);
     if (!out) return 0;
     ptq_results_writer w;

@@ -19,6 +19,11 @@ for f in '"task":"latency:reps=5:min_ms=1:T=16:ctx=32"' '"method":"rtn"' '"qspec
          '"kv_bytes_ctx32":' '"peak_rss_kb":'; do
     grep -qF -- "$f" "$T/r.jsonl" || fail "bench row lacks $f"
 done
+# the cache bench measured is at most the one the CPU reports (a VM may report its host's whole L3)
+lm=$(sed -n 's/.*"llc_bytes_measured":\([0-9.e+]*\).*/\1/p' "$T/r.jsonl")
+lr=$(sed -n 's/.*"llc_bytes":\([0-9.e+]*\).*/\1/p' "$T/r.jsonl")
+[ -n "$lm" ] && [ -n "$lr" ] && awk -v m="$lm" -v r="$lr" 'BEGIN { exit !(m >= 0 && m <= r) }' ||
+    fail "bench row: llc_bytes_measured '$lm' must be in [0, llc_bytes '$lr']"
 cp "$T/r.jsonl" "$T/first.jsonl"
 
 # bad inputs: clear errors, nothing appended
