@@ -13,7 +13,7 @@
 #      4), SEQLEN (512), ITEMS (zero-shot items, 50), NSAMPLES (calibration, 32),
 #      METHODS ("rtn:W4A16 smoothquant:W4A4KV4 gptq:W4A16 quarot:W4A4KV4
 #      specquant:W4A4KV4 septq:W4A16 ruquant:W4A4KV4"), MAXRSS (GiB, 20),
-#      OMP_NUM_THREADS (2), LATENCY (layers: instead of the cells, the latency table of
+#      OMP_NUM_THREADS (2), FP (1; 0 skips the fp16 row), EXPORT (1; 0 skips the export columns), LATENCY (layers: instead of the cells, the latency table of
 #      `bench --shape llama7b --layers LATENCY --vocab 32000` for FP32 and each method; LAT_T 128, LAT_CTX 512).
 #      Needs ~14 GB of disk for 32 layers.
 # Run it on a quiet machine: it takes hours at 32 layers on 2 cores.
@@ -100,6 +100,6 @@ fi
 echo "# $CKPT: $(du -sh "$CKPT" | cut -f1), $LAYERS layers, $OMP_NUM_THREADS threads, $(date -u +%FT%TZ), load $(cut -d' ' -f1 /proc/loadavg)"
 echo "| method | bits | quantize s | peak RSS GiB | estimate GiB | ppl tok/s | zero-shot items/s | KLD mean | export bytes | export peak GiB | .ptq eval peak GiB | .ptq ppl tok/s |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-cell fp16 W16A16 # in RAM, weights resident in bf16
+[ "${FP:-1}" = 1 ] && cell fp16 W16A16 # in RAM, weights resident in bf16 (FP=0: the method rows only)
 for mb in $METHODS; do cell "${mb%%:*}" "${mb##*:}" --stream; done
 echo "rows and logs: $OUT"
