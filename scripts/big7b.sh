@@ -12,7 +12,8 @@
 #      made when missing), TOK (LLaMA-2 tokenizer.model), WINDOWS (ppl windows,
 #      4), SEQLEN (512), ITEMS (zero-shot items, 50), NSAMPLES (calibration, 32),
 #      METHODS ("rtn:W4A16 smoothquant:W4A4KV4 gptq:W4A16 quarot:W4A4KV4
-#      specquant:W4A4KV4 septq:W4A16 ruquant:W4A4KV4"), MAXRSS (GiB, 20),
+#      specquant:W4A4KV4 septq:W4A16 ruquant:W4A4KV4"; method:bit-spec, the
+#      spec may hold colons: rtn:W4A4KV4-asym-a:asym), MAXRSS (GiB, 20),
 #      OMP_NUM_THREADS (2), FP (1; 0 skips the fp16 row), EXPORT (1; 0 skips the export columns), LATENCY (layers: instead of the cells, the latency table of
 #      `bench --shape llama7b --layers LATENCY --vocab 32000` for FP32 and each method; LAT_T 128, LAT_CTX 512).
 #      Needs ~14 GB of disk for 32 layers.
@@ -91,7 +92,7 @@ if [ "${LATENCY:-0}" -gt 0 ]; then # the latency table instead of the cells
     echo "# latency: bench --shape llama7b --layers $LATENCY --vocab 32000, prefill T=$LAT_T (last-position logits), decode at ctx $LAT_CTX, median of 5"
     echo "| method | bits | prefill packed tok/s | prefill fp32 | ratio | decode packed tok/s | decode fp32 | ratio | weight MB | decode read / bandwidth |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
-    for mb in fp16:W16A16 $METHODS; do latency "${mb%%:*}" "${mb##*:}"; done
+    for mb in fp16:W16A16 $METHODS; do latency "${mb%%:*}" "${mb#*:}"; done
     echo "logs: $OUT"
     exit 0
 fi
@@ -101,5 +102,5 @@ echo "# $CKPT: $(du -sh "$CKPT" | cut -f1), $LAYERS layers, $OMP_NUM_THREADS thr
 echo "| method | bits | quantize s | peak RSS GiB | estimate GiB | ppl tok/s | zero-shot items/s | KLD mean | export bytes | export peak GiB | .ptq eval peak GiB | .ptq ppl tok/s |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 [ "${FP:-1}" = 1 ] && cell fp16 W16A16 # in RAM, weights resident in bf16 (FP=0: the method rows only)
-for mb in $METHODS; do cell "${mb%%:*}" "${mb##*:}" --stream; done
+for mb in $METHODS; do cell "${mb%%:*}" "${mb#*:}" --stream; done
 echo "rows and logs: $OUT"
