@@ -128,7 +128,7 @@ static void lowfreq_row(const ptq_klowfreq *lf, const float *x, int t, float *X,
 
 /* Decode rows this short use stack scratch and no OpenMP region: on small
  * models the branch's fixed costs (heap, team) were 5x its arithmetic. */
-enum { LF_SMALL = 2048 };
+enum { LF_SMALL = 2048, LF_ROWS = 32 };
 
 /* Few bins: the rows' bins as one GEMM with the DFT table (2k multiply-adds
  * per input, no per-row FFT call); otherwise an FFT of each row. */
@@ -137,7 +137,15 @@ static int lowfreq_dft(const ptq_klowfreq *lf, const float *x, int T, float *y, 
     _Alignas(64) float Xs[2 * LF_DFT_MAXK];
     float *X = T * k2 <= 2 * LF_DFT_MAXK ? Xs : ptq_kalloc64(sizeof(float) * T * k2);
     if (!X) return ptq_fail(err, "lowfreq: out of memory");
-    ptq_sgemm(CblasNoTrans, CblasNoTrans, T, k2, lf->in, 1.f, x, lf->in, lf->dft, k2, 0.f, X, k2);
+    /* X is T x 2k: one ptq_sgemm tile, one thread. Fixed chunks of LF_ROWS
+     * rows share it out (the same chunks on any thread count). */
+    int nch = (T + LF_ROWS - 1) / LF_ROWS;
+#pragma omp parallel for schedule(static) if (nch > 1 && (long)T * lf->in >= PTQ_KPAR_MIN / 4)
+    for (int c = 0; c < nch; c++) {
+        int t0 = c * LF_ROWS, n = PTQ_MIN(LF_ROWS, T - t0);
+        ptq_sgemm(CblasNoTrans, CblasNoTrans, n, k2, lf->in, 1.f, x + (size_t)t0 * lf->in, lf->in, lf->dft, k2, 0.f,
+                  X + (size_t)t0 * k2, k2);
+    }
     ptq_sgemm(CblasNoTrans, CblasTrans, T, lf->out, k2, 1.f, X, k2, lf->coef, k2, 1.f, y, lf->out);
     if (X != Xs) free(X);
     return 0;

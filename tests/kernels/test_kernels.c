@@ -218,6 +218,8 @@ static const family table[] = {
     {.k = K_LOWFREQ, .shapes = SH({1, 7, 96}, {5, 13, 75}, {9, 16, 64}, {4, 3, 5}, {1, 1, 1}),
      .vars = L(1, 10, 33, 38, 0), .opts = L(0, 1), .modes = DM({X_RANDN, 0}, {X_MIXED, 0})},
     {.k = K_LOWFREQ, .shapes = SH({3, 8, 4096}), .vars = L(32), .opts = L(0, 1)},
+    /* the DFT-table path in 32-row chunks, in the parallel region, with a short last chunk */
+    {.k = K_LOWFREQ, .shapes = SH({70, 8, 4096}), .vars = L(16), .opts = L(0, 1)},
     /* SEPTQ sparse add */
     {.k = K_CSR, .shapes = SH({1, 17, 33}, {7, 64, 130}, {3, 5, 7}, {30, 40, 96}), .vars = L(0, 50, 1000),
      .opts = L(0, 1), .modes = DM({X_RANDN, 0}, {X_MIXED, 0})},
