@@ -74,13 +74,21 @@ typedef struct ptq_kacts {
     int32_t *zero;  /* T */
     int32_t *gsum;  /* T x ngroups: sum of codes per weight group */
     int cap_T, cap_kpad, cap_ng;
-    /* The last quantization's input and grid, and a caller's hint that x is
-     * unchanged since (q/k/v and gate/up read one input): ptq_kact_quant then
-     * keeps the codes when src, T, K and the grid match. The hint lasts one call. */
+    /* The last quantization's input and grid, and the caller's word that the
+     * rows at every pointer kept here are unchanged since they were read
+     * (same_input: q/k/v and gate/up read one input; the caller clears it, and
+     * calls ptq_kacts_forget when a new input begins): ptq_kact_quant then
+     * keeps the codes when src, T, K and the grid match. */
     const float *src;
     int sym;
     float clip;
     int same_input;
+    /* SpecQuant's few-bin branch: the bins X = x DFT of src (T x k2) for the
+     * DFT table lf_dft, kept for the next linear on the same input. */
+    float *lf_X;
+    size_t lf_cap;
+    const float *lf_src, *lf_dft;
+    int lf_T, lf_k2;
 } ptq_kacts;
 
 /* Quantize x (T x K) per token, bits 2..8, sym/asym, clip (uniform.h),
@@ -89,6 +97,8 @@ typedef struct ptq_kacts {
 int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym, float clip, int group,
                    ptq_err *err);
 void ptq_kacts_free(ptq_kacts *a);
+/* Nothing acts holds is of the next input (a new input begins). */
+void ptq_kacts_forget(ptq_kacts *a);
 
 /* y (T x out) = dequant(A) W^T + bias, integer GEMM with fused epilogue.
  * Error when the activations' K / groups do not match the weights. */
@@ -163,6 +173,11 @@ int ptq_klowfreq_init(ptq_klowfreq *lf, const float *W_low, int out, int in, int
  * ptq_spectral_branch layout). */
 int ptq_klowfreq_init_coef(ptq_klowfreq *lf, const float *spec, int out, int in, int k, ptq_err *err);
 int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err);
+/* The same with acts' bins buffer: under acts->same_input the bins of x are
+ * reused when the last call formed them from the same x with the same table
+ * (q/k/v and gate/up share one; same bits). acts NULL: ptq_klowfreq_apply. */
+int ptq_klowfreq_apply_acts(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_kacts *acts,
+                            ptq_err *err);
 void ptq_klowfreq_free(ptq_klowfreq *lf);
 size_t ptq_klowfreq_bytes(const ptq_klowfreq *lf);
 

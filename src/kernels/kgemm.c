@@ -74,7 +74,10 @@ static void micro_scalar(int mr, const uint8_t *A, int lda, const int8_t *W, int
 
 /* ---- activations --------------------------------------------------------- */
 
+void ptq_kacts_forget(ptq_kacts *a) { a->src = a->lf_src = NULL; }
+
 void ptq_kacts_free(ptq_kacts *a) {
+    free(a->lf_X);
     free(a->codes);
     free(a->scale);
     free(a->zero);
@@ -113,10 +116,9 @@ int ptq_kact_quant(ptq_kacts *a, const float *x, int T, int K, int bits, int sym
     int kpad = (K + PTQ_KP_KA - 1) / PTQ_KP_KA * PTQ_KP_KA;
     int G = group > 0 && group < K ? group : kpad, ng = (K + G - 1) / G;
     float c = clip > 0.f ? clip : 1.f;
-    int same = a->same_input && a->codes && a->src == x && a->T == T && a->K == K && a->bits == bits &&
-               a->sym == sym && a->clip == c && a->group == G;
-    a->same_input = 0;
-    if (same) return 0; /* the codes of this very input and grid */
+    if (a->same_input && a->codes && a->src == x && a->T == T && a->K == K && a->bits == bits && a->sym == sym &&
+        a->clip == c && a->group == G)
+        return 0; /* the codes of this very input and grid */
     if (T > a->cap_T || kpad > a->cap_kpad || ng > a->cap_ng) {
         ptq_kacts_free(a);
         a->codes = ptq_kalloc64((size_t)T * kpad);

@@ -32,7 +32,7 @@ static int lin_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bit
         return -1;
     else
         sparse_done = 1; /* folded into the weight panels (T > 1) or applied after the GEMV */
-    if (k->lf.coef && ptq_klowfreq_apply(&k->lf, x, T, y, err)) return -1;
+    if (k->lf.coef && ptq_klowfreq_apply_acts(&k->lf, x, T, y, acts, err)) return -1;
     if (!k->lf.coef && k->side_dense)
         ptq_sgemm(CblasNoTrans, CblasTrans, T, w->out, w->in, 1.f, x, w->in, k->side_dense, w->in, 1.f, y, w->out);
     if (k->sp.rowptr && !sparse_done) ptq_kcsr_apply(&k->sp, x, T, y);

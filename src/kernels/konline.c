@@ -132,11 +132,8 @@ enum { LF_SMALL = 2048, LF_ROWS = 32 };
 
 /* Few bins: the rows' bins as one GEMM with the DFT table (2k multiply-adds
  * per input, no per-row FFT call); otherwise an FFT of each row. */
-static int lowfreq_dft(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err) {
+static void lowfreq_bins(const ptq_klowfreq *lf, const float *x, int T, float *X) {
     int k2 = 2 * lf->k;
-    _Alignas(64) float Xs[2 * LF_DFT_MAXK];
-    float *X = T * k2 <= 2 * LF_DFT_MAXK ? Xs : ptq_kalloc64(sizeof(float) * T * k2);
-    if (!X) return ptq_fail(err, "lowfreq: out of memory");
     /* X is T x 2k: one ptq_sgemm tile, one thread. Fixed chunks of LF_ROWS
      * rows share it out (the same chunks on any thread count). */
     int nch = (T + LF_ROWS - 1) / LF_ROWS;
@@ -146,14 +143,45 @@ static int lowfreq_dft(const ptq_klowfreq *lf, const float *x, int T, float *y, 
         ptq_sgemm(CblasNoTrans, CblasNoTrans, n, k2, lf->in, 1.f, x + (size_t)t0 * lf->in, lf->in, lf->dft, k2, 0.f,
                   X + (size_t)t0 * k2, k2);
     }
+}
+
+/* acts (may be NULL) keeps the bins for the next linear on the same input. */
+static int lowfreq_dft(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_kacts *acts, ptq_err *err) {
+    int k2 = 2 * lf->k;
+    _Alignas(64) float Xs[2 * LF_DFT_MAXK];
+    float *X = Xs;
+    if (T * k2 <= 2 * LF_DFT_MAXK) lowfreq_bins(lf, x, T, X);
+    else if (!acts) {
+        if (!(X = ptq_kalloc64(sizeof(float) * T * k2))) return ptq_fail(err, "lowfreq: out of memory");
+        lowfreq_bins(lf, x, T, X);
+    } else if (acts->same_input && acts->lf_X && acts->lf_src == x && acts->lf_dft == lf->dft && acts->lf_T == T &&
+               acts->lf_k2 == k2)
+        X = acts->lf_X; /* the bins the linear before formed from this input */
+    else {
+        size_t need = (size_t)T * k2;
+        if (need > acts->lf_cap) {
+            free(acts->lf_X);
+            acts->lf_cap = 0, acts->lf_src = NULL;
+            if (!(acts->lf_X = ptq_kalloc64(sizeof(float) * need))) return ptq_fail(err, "lowfreq: out of memory");
+            acts->lf_cap = need;
+        }
+        X = acts->lf_X;
+        lowfreq_bins(lf, x, T, X);
+        acts->lf_src = x, acts->lf_dft = lf->dft, acts->lf_T = T, acts->lf_k2 = k2;
+    }
     ptq_sgemm(CblasNoTrans, CblasTrans, T, lf->out, k2, 1.f, X, k2, lf->coef, k2, 1.f, y, lf->out);
-    if (X != Xs) free(X);
+    if (X != Xs && (!acts || X != acts->lf_X)) free(X);
     return 0;
 }
 
 int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err) {
+    return ptq_klowfreq_apply_acts(lf, x, T, y, NULL, err);
+}
+
+int ptq_klowfreq_apply_acts(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_kacts *acts,
+                            ptq_err *err) {
     int k = lf->k, in = lf->in, fail = 0;
-    if (lf->dft) return lowfreq_dft(lf, x, T, y, err);
+    if (lf->dft) return lowfreq_dft(lf, x, T, y, acts, err);
     if (T == 1 && in <= LF_SMALL) {
         _Alignas(64) float X[LF_SMALL + 2], buf[LF_SMALL];
         _Alignas(64) fftwf_complex F[LF_SMALL / 2 + 1];

@@ -277,15 +277,21 @@ static int same_op(const ptq_online_op *a, const ptq_online_op *b) {
 
 /* k, v and up read the input the linear before them read (the layer passes
  * one buffer, unchanged): when their online ops are one transform, its rows
- * are still in s->xq (op_done), and when both run on kernels the activation
- * codes are still in s->acts (ptq_kacts.same_input). Same bits either way. */
+ * are still in s->xq (op_done), and what the kernels derived from those rows
+ * since the group's first linear (activation codes, SpecQuant's bins) is
+ * still valid in s->acts (ptq_kacts.same_input); any other linear starts a
+ * new input and s->acts forgets. Same bits either way. */
 static int lin_step(ptq_state *s, const ptq_layer *L, int which, const float *x, float *y, int T, int layer,
                     ptq_err *err) {
     int stop = s->capture && s->stop_after == which + 1;
     const ptq_linear *l = &L->lin[which], *prev = which > 0 ? &L->lin[which - 1] : NULL;
-    int follows = g_share_inputs && (which == PTQ_LIN_K || which == PTQ_LIN_V || which == PTQ_LIN_UP) && same_op(&prev->in_op, &l->in_op);
+    int follows = g_share_inputs && (which == PTQ_LIN_K || which == PTQ_LIN_V || which == PTQ_LIN_UP) &&
+                  same_op(&prev->in_op, &l->in_op);
     int op_done = follows && l->in_op.kind != PTQ_OP_IDENTITY;
-    if (follows && prev->kern && l->kern && s->acts) s->acts->same_input = 1;
+    if (s->acts) {
+        if (!follows) ptq_kacts_forget(s->acts);
+        s->acts->same_input = follows;
+    }
     if (linear_in_state(s, l, x, stop && !l->kern ? NULL : y, T, layer, which, op_done, err)) return -1;
     if (s->acts) s->acts->same_input = 0;
     return stop;
