@@ -7,12 +7,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* x . u in double, element i into lane i mod 8, the lanes added in a fixed
+ * tree: vectorized (one chain through n elements cost 4 cycles each, ~8 % of
+ * RUQuant's W4A4 prefill at 7B shapes) and the same sum on every ISA. */
+static double dot8(const float *x, const float *u, int n) {
+    double a[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) a[j] += (double)x[i + j] * u[i + j];
+    for (int j = 0; i < n; i++, j++) a[j] += (double)x[i] * u[i];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
 void ptq_householder_rows(float *x, long rows, int n, const float *u) {
 #pragma omp parallel for schedule(static) if (rows > 256)
     for (long r = 0; r < rows; r++) {
         float *xr = x + r * n;
-        double d = 0;
-        for (int i = 0; i < n; i++) d += (double)xr[i] * u[i];
+        double d = dot8(xr, u, n);
         float f = (float)(2 * d);
         for (int i = 0; i < n; i++) xr[i] -= f * u[i];
     }
