@@ -36,7 +36,7 @@ int ptq_quant_lm_head(ptq_model *m, const ptq_method *meth, const ptq_apply_ctx 
     o.bits = ptq_lm_head_wbits(meth, ctx->opts, wq->bits);
     if (ptq_wq_lm_head(m, &o, err)) return -1;
     ptq_act_qspec a = act_spec(meth, ctx);
-    int set = ptq_method_opt(meth, "lm_head_bits") && ptq_opt_num(meth, ctx->opts, "lm_head_bits") > 0;
+    int set = ptq_lm_head_wbits(meth, ctx->opts, 0) > 0; /* quant_lm_head holds here: 0 iff lm_head_bits unset */
     if (a.bits < 16 && set) a.bits = o.bits; /* lm_head_bits=8: an int8 classifier takes int8 inputs */
     m->lm_head.aq = a;
     return 0;

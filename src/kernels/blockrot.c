@@ -29,18 +29,26 @@ void ptq_householder_rows(float *x, long rows, int n, const float *u) {
     }
 }
 
+/* dst[i] = src[perm[i]], one row of C. */
+static void gather_row(float *dst, const float *src, int C, const int *perm) {
+    for (int i = 0; i < C; i++) dst[i] = src[perm[i]];
+}
+
+/* Each of the C/B blocks of every row of src, times Rt, into dst. */
+static void rotate_blocks(const float *src, float *dst, long rows, int C, int B, const float *Rt) {
+    ptq_sgemm(CblasNoTrans, CblasNoTrans, (int)(rows * (C / B)), B, B, 1.f, src, B, Rt, B, 0.f, dst, B);
+}
+
 void ptq_permute_rows(float *x, long rows, int C, const int *perm, float *tmp) {
     for (long r = 0; r < rows; r++) {
-        float *xr = x + r * C;
-        for (int i = 0; i < C; i++) tmp[i] = xr[perm[i]];
-        memcpy(xr, tmp, sizeof(float) * C);
+        gather_row(tmp, x + r * C, C, perm);
+        memcpy(x + r * C, tmp, sizeof(float) * C);
     }
 }
 
 void ptq_block_rotate_rows(float *x, long rows, int C, int B, const float *Rt, float *tmp) {
-    long m = rows * (C / B);
     memcpy(tmp, x, sizeof(float) * rows * C);
-    ptq_sgemm(CblasNoTrans, CblasNoTrans, (int)m, B, B, 1.f, tmp, B, Rt, B, 0.f, x, B);
+    rotate_blocks(tmp, x, rows, C, B, Rt);
 }
 
 /* x <- H(R2(P(R1(x * s)))) with s NULL for none. Two passes of copying
@@ -49,25 +57,17 @@ void ptq_block_rotate_rows(float *x, long rows, int C, int B, const float *Rt, f
  * steps one by one (ptq_block_rotate_rows, ptq_permute_rows). */
 static int ru_run(const ptq_ru_transform *tr, const float *s, float *x, long rows, ptq_err *err) {
     int C = tr->C;
-    if (rows <= 0) return 0;
+    if (rows <= 0 || C <= 0) return 0;
     float *tmp = malloc(sizeof(float) * (size_t)rows * C);
     if (!tmp) return ptq_fail(err, "block rotation: out of memory for %ld x %d floats", rows, C);
-    long m = rows * (C / tr->B);
-    for (long r = 0; r < rows; r++) {
-        const float *xr = x + r * C;
-        float *tr_ = tmp + r * C;
-        if (s)
-            for (int j = 0; j < C; j++) tr_[j] = xr[j] * s[j];
-        else
-            memcpy(tr_, xr, sizeof(float) * C);
-    }
-    ptq_sgemm(CblasNoTrans, CblasNoTrans, (int)m, tr->B, tr->B, 1.f, tmp, tr->B, tr->R1t, tr->B, 0.f, x, tr->B);
-    for (long r = 0; r < rows; r++) {
-        const float *xr = x + r * C;
-        float *tr_ = tmp + r * C;
-        for (int i = 0; i < C; i++) tr_[i] = xr[tr->perm[i]];
-    }
-    ptq_sgemm(CblasNoTrans, CblasNoTrans, (int)m, tr->B, tr->B, 1.f, tmp, tr->B, tr->R2t, tr->B, 0.f, x, tr->B);
+    if (s)
+        for (long r = 0; r < rows; r++)
+            for (int j = 0; j < C; j++) tmp[r * C + j] = x[r * C + j] * s[j];
+    else
+        memcpy(tmp, x, sizeof(float) * rows * C);
+    rotate_blocks(tmp, x, rows, C, tr->B, tr->R1t);
+    for (long r = 0; r < rows; r++) gather_row(tmp + r * C, x + r * C, C, tr->perm);
+    rotate_blocks(tmp, x, rows, C, tr->B, tr->R2t);
     if (tr->omega) ptq_householder_rows(x, rows, C, tr->omega);
     free(tmp);
     return 0;

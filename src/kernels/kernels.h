@@ -175,7 +175,7 @@ int ptq_klowfreq_init_coef(ptq_klowfreq *lf, const float *spec, int out, int in,
 int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err);
 /* The same with acts' bins buffer: under acts->same_input the bins of x are
  * reused when the last call formed them from the same x with the same table
- * (q/k/v and gate/up share one; same bits). acts NULL: ptq_klowfreq_apply. */
+ * (q/k/v and gate/up share one; same bits). ptq_klowfreq_apply: own buffers. */
 int ptq_klowfreq_apply_acts(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_kacts *acts,
                             ptq_err *err);
 void ptq_klowfreq_free(ptq_klowfreq *lf);

@@ -145,20 +145,17 @@ static void lowfreq_bins(const ptq_klowfreq *lf, const float *x, int T, float *X
     }
 }
 
-/* acts (may be NULL) keeps the bins for the next linear on the same input. */
+/* acts keeps the bins for the next linear on the same input. */
 static int lowfreq_dft(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_kacts *acts, ptq_err *err) {
     int k2 = 2 * lf->k;
     _Alignas(64) float Xs[2 * LF_DFT_MAXK];
     float *X = Xs;
-    if (T * k2 <= 2 * LF_DFT_MAXK) lowfreq_bins(lf, x, T, X);
-    else if (!acts) {
-        if (!(X = ptq_kalloc64(sizeof(float) * T * k2))) return ptq_fail(err, "lowfreq: out of memory");
-        lowfreq_bins(lf, x, T, X);
-    } else if (acts->same_input && acts->lf_X && acts->lf_src == x && acts->lf_dft == lf->dft && acts->lf_T == T &&
-               acts->lf_k2 == k2)
+    size_t need = (size_t)T * k2;
+    if (need <= 2 * LF_DFT_MAXK) lowfreq_bins(lf, x, T, X);
+    else if (acts->same_input && acts->lf_src == x && acts->lf_dft == lf->dft && acts->lf_T == T &&
+             acts->lf_k2 == k2)
         X = acts->lf_X; /* the bins the linear before formed from this input */
     else {
-        size_t need = (size_t)T * k2;
         if (need > acts->lf_cap) {
             free(acts->lf_X);
             acts->lf_cap = 0, acts->lf_src = NULL;
@@ -170,12 +167,15 @@ static int lowfreq_dft(const ptq_klowfreq *lf, const float *x, int T, float *y, 
         acts->lf_src = x, acts->lf_dft = lf->dft, acts->lf_T = T, acts->lf_k2 = k2;
     }
     ptq_sgemm(CblasNoTrans, CblasTrans, T, lf->out, k2, 1.f, X, k2, lf->coef, k2, 1.f, y, lf->out);
-    if (X != Xs && (!acts || X != acts->lf_X)) free(X);
     return 0;
 }
 
 int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err) {
-    return ptq_klowfreq_apply_acts(lf, x, T, y, NULL, err);
+    ptq_kacts acts;
+    memset(&acts, 0, sizeof acts);
+    int rc = ptq_klowfreq_apply_acts(lf, x, T, y, &acts, err);
+    ptq_kacts_free(&acts);
+    return rc;
 }
 
 int ptq_klowfreq_apply_acts(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_kacts *acts,
