@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "fakequant.h"
+#include "kernels.h"
 #include "lincapture.h"
 #include "method_util.h"
 
@@ -101,39 +102,46 @@ static void choose_k(const double *spec, const double *score, int rows, int cols
         for (int r = 0; r < rows; r++) k[r] = PTQ_MIN(kf, nb);
 }
 
+/* W becomes W - W_low in place; br receives the stored branch and low
+ * (rows x cols, the caller's) its dense rows; *any: some row keeps a bin.
+ * spec (rows x nb x 2) and k (rows) are scratch. */
+static int split_lowfreq(float *W, int rows, int cols, const double *score, const ptq_specquant_opts *o,
+                         double *spec, int *k, float *low, ptq_spectral_branch *br, int *any, ptq_err *err) {
+    size_t n = (size_t)rows * cols;
+    memset(br, 0, sizeof *br);
+    *any = 0;
+    if (ptq_rfft_rows(W, rows, cols, spec, err)) return -1;
+    choose_k(spec, score, rows, cols, o, k);
+    for (int r = 0; r < rows; r++) *any |= k[r] > 0;
+    if (ptq_spectral_branch_init(br, spec, rows, cols, k, o->fp16, err)) return -1;
+    if (!*any) return 0;
+    if (ptq_spectral_branch_dense(br, low, err)) return -1; /* W_low exactly as stored */
+    for (size_t i = 0; i < n; i++) W[i] -= low[i];
+    return 0;
+}
+
 int ptq_specquant_linear(float *W, int rows, int cols, const ptq_hessian *H, const double *score,
                          const ptq_specquant_opts *o, float **w_side, ptq_spectral_branch *br_out, ptq_qweight *qw,
                          ptq_err *err) {
     int nb = ptq_spectral_nbins(cols), any = 0, rc = -1;
-    size_t n = (size_t)rows * cols;
     double *spec = malloc(sizeof(double) * 2 * nb * rows);
     int *k = malloc(sizeof(int) * rows);
-    float *low = NULL;
+    float *low = ptq_calloc((size_t)rows * cols, sizeof(float), err);
     ptq_spectral_branch br;
     memset(&br, 0, sizeof br);
     *w_side = NULL;
-    if (!spec || !k) {
+    if (!spec || !k || !low) {
         ptq_fail(err, "specquant: out of memory for a %dx%d layer", rows, cols);
         goto out;
     }
-    if (ptq_rfft_rows(W, rows, cols, spec, err)) goto out;
-    choose_k(spec, score, rows, cols, o, k);
-    for (int r = 0; r < rows; r++) any |= k[r] > 0;
-    if (any) {
-        if (!(low = ptq_calloc(n, sizeof(float), err))) goto out;
-        if (ptq_spectral_branch_init(&br, spec, rows, cols, k, o->fp16, err)) goto out;
-        if (ptq_spectral_branch_dense(&br, low, err)) goto out; /* W_low exactly as stored */
-        for (size_t i = 0; i < n; i++) W[i] -= low[i];
-    } else if (ptq_spectral_branch_init(&br, spec, rows, cols, k, o->fp16, err))
-        goto out;
+    if (split_lowfreq(W, rows, cols, score, o, spec, k, low, &br, &any, err)) goto out;
     if (o->g.wq.bits < 16) {
         if (H) {
             if (ptq_gptq_quantize(W, rows, cols, H, &o->g, NULL, qw, err)) goto out;
         } else
             ptq_wq_rtn(W, rows, cols, &o->g.wq, qw);
     }
-    *w_side = low;
-    low = NULL;
+    if (any) *w_side = low, low = NULL;
     if (br_out) {
         *br_out = br;
         memset(&br, 0, sizeof br);
@@ -180,75 +188,128 @@ static int tie_chan(const ptq_config *c, int which, int j) {
     return (j / hd) / group * hd + j % hd;
 }
 
-/* l (n) for alpha; channels tied through a partner take the max over the tie. */
-static void smooth_factors(const ptq_model *m, int layer, const group_def *g, const float *amax, double alpha,
-                           int n, float *lam) {
-    const ptq_config *c = &m->cfg;
-    int nt = g->kind == 1 && g->which[0] == PTQ_LIN_O ? c->n_kv_heads * c->head_dim : n;
-    float *ta = calloc(nt, sizeof(float)), *tw = calloc(nt, sizeof(float));
-    for (int j = 0; j < n; j++) {
-        int t = tie_chan(c, g->which[0], j);
-        ta[t] = fmaxf(ta[t], amax[j]);
-        for (int i = 0; i < g->nlin; i++) {
-            const ptq_linear *L = &m->layers[layer].lin[g->which[i]];
-            for (int r = 0; r < L->out; r++) tw[t] = fmaxf(tw[t], fabsf(L->w[(size_t)r * n + j]));
-        }
-    }
-    for (int j = 0; j < n; j++) {
-        int t = tie_chan(c, g->which[0], j);
-        double s = pow(fmax(ta[t], 1e-5), alpha) / pow(fmax(tw[t], 1e-5), 1 - alpha);
-        lam[j] = (float)fmax(s, 1e-5);
-    }
-    free(ta);
-    free(tw);
+/* The search's alpha-independent inputs: a_j and w_j, each max'd over the
+ * channels tied through a partner (ta/tw: nt entries). */
+typedef struct {
+    int nt;
+    float *ta, *tw;
+} smooth_stats;
+
+static int tie_count(const ptq_config *c, const group_def *g, int n) {
+    return g->kind == 1 && g->which[0] == PTQ_LIN_O ? c->n_kv_heads * c->head_dim : n;
 }
 
-/* Output MSE of the group quantized with l (RTN residual) on the sample rows. */
+static int smooth_stats_init(smooth_stats *st, const ptq_model *m, int layer, const group_def *g,
+                             const float *amax, int n, ptq_err *err) {
+    const ptq_config *c = &m->cfg;
+    st->nt = tie_count(c, g, n);
+    st->ta = ptq_calloc(st->nt, sizeof(float), err);
+    st->tw = ptq_calloc(st->nt, sizeof(float), err);
+    if (!st->ta || !st->tw) return -1;
+    for (int j = 0; j < n; j++) st->ta[tie_chan(c, g->which[0], j)] = fmaxf(st->ta[tie_chan(c, g->which[0], j)], amax[j]);
+    float *colmax = ptq_calloc(n, sizeof(float), err);
+    if (!colmax) return -1;
+    for (int i = 0; i < g->nlin; i++) { /* row-major pass: |W| column maxima */
+        const ptq_linear *L = &m->layers[layer].lin[g->which[i]];
+        for (int r = 0; r < L->out; r++)
+            for (int j = 0; j < n; j++) colmax[j] = fmaxf(colmax[j], fabsf(L->w[(size_t)r * n + j]));
+    }
+    for (int j = 0; j < n; j++) st->tw[tie_chan(c, g->which[0], j)] = fmaxf(st->tw[tie_chan(c, g->which[0], j)], colmax[j]);
+    free(colmax);
+    return 0;
+}
+
+static void smooth_stats_free(smooth_stats *st) {
+    free(st->ta);
+    free(st->tw);
+}
+
+/* l (n) for alpha; channels tied through a partner share one factor. */
+static void smooth_factors(const ptq_model *m, const group_def *g, const smooth_stats *st, double alpha, int n,
+                           float *lam) {
+    for (int j = 0; j < n; j++) {
+        int t = tie_chan(&m->cfg, g->which[0], j);
+        double s = pow(fmax(st->ta[t], 1e-5), alpha) / pow(fmax(st->tw[t], 1e-5), 1 - alpha);
+        lam[j] = (float)fmax(s, 1e-5);
+    }
+}
+
+/* One group's alpha search: each linear's unsmoothed output X W^T on the
+ * sample rows (alpha does not change it: computed once) and scratch reused
+ * across the grid, sized for the group's largest linear. */
+typedef struct {
+    int S, n, maxout;
+    float *y0[3];       /* S x out_i */
+    float *xs, *xq;     /* S x n: -X^ (negated: the branch adds), Q(X^) */
+    float *w, *low, *y; /* maxout x n, maxout x n, S x maxout */
+    double *spec;       /* maxout x nb x 2 */
+    int *k;
+} search_ws;
+
+static void search_ws_free(search_ws *ws) {
+    for (int i = 0; i < 3; i++) free(ws->y0[i]);
+    free(ws->xs), free(ws->xq), free(ws->w), free(ws->low), free(ws->y), free(ws->spec), free(ws->k);
+    memset(ws, 0, sizeof *ws);
+}
+
+static int search_ws_init(search_ws *ws, const ptq_model *m, int layer, const group_def *g, const ptq_lincap *cap,
+                          ptq_err *err) {
+    memset(ws, 0, sizeof *ws);
+    ws->S = cap->sample_rows, ws->n = cap->n;
+    size_t S = ws->S, n = ws->n;
+    for (int i = 0; i < g->nlin; i++) ws->maxout = PTQ_MAX(ws->maxout, m->layers[layer].lin[g->which[i]].out);
+    size_t mo = ws->maxout;
+    ws->xs = malloc(sizeof(float) * S * n), ws->xq = malloc(sizeof(float) * S * n);
+    ws->w = malloc(sizeof(float) * mo * n), ws->low = malloc(sizeof(float) * mo * n);
+    ws->y = malloc(sizeof(float) * S * mo), ws->k = malloc(sizeof(int) * mo);
+    ws->spec = malloc(sizeof(double) * 2 * ptq_spectral_nbins(ws->n) * mo);
+    int bad = !ws->xs || !ws->xq || !ws->w || !ws->low || !ws->y || !ws->k || !ws->spec;
+    for (int i = 0; i < g->nlin && !bad; i++) {
+        const ptq_linear *L = &m->layers[layer].lin[g->which[i]];
+        if (!(ws->y0[i] = malloc(sizeof(float) * S * L->out))) bad = 1;
+        else
+            ptq_sgemm(CblasNoTrans, CblasTrans, ws->S, L->out, ws->n, 1.f, cap->sample, ws->n, L->w, ws->n, 0.f,
+                      ws->y0[i], L->out);
+    }
+    if (!bad) return 0;
+    search_ws_free(ws);
+    return ptq_fail(err, "specquant: out of memory in the alpha search (%d rows x %d)", ws->S, ws->n);
+}
+
+/* Output error of the group quantized with l (RTN residual) on the sample rows:
+ * sum over its linears of ||X W^T - Q(X^) Q(R)^T - X^ W_low^T||^2, the branch
+ * term evaluated from its coefficients as the packed forward does. */
 static double group_mse(const ptq_model *m, int layer, const group_def *g, const ptq_lincap *cap, const float *lam,
-                        const spec_run *r, ptq_err *err) {
-    int n = cap->n, S = cap->sample_rows;
-    const ptq_linear *L0 = &m->layers[layer].lin[g->which[0]];
-    float *xs = malloc(sizeof(float) * S * n), *xq = malloc(sizeof(float) * S * n);
+                        const spec_run *r, search_ws *ws, ptq_err *err) {
+    int n = ws->n, S = ws->S;
     double e = 0;
-    if (!xs || !xq) goto fail;
     for (int t = 0; t < S; t++)
-        for (int j = 0; j < n; j++) xs[(size_t)t * n + j] = cap->sample[(size_t)t * n + j] / lam[j];
-    memcpy(xq, xs, sizeof(float) * S * n);
-    ptq_fq_rows(xq, S, n, &L0->aq);
+        for (int j = 0; j < n; j++) ws->xq[(size_t)t * n + j] = cap->sample[(size_t)t * n + j] / lam[j];
+    const ptq_linear *L0 = &m->layers[layer].lin[g->which[0]];
+    for (size_t i = 0; i < (size_t)S * n; i++) ws->xs[i] = -ws->xq[i];
+    ptq_fq_rows(ws->xq, S, n, &L0->aq);
     for (int i = 0; i < g->nlin; i++) {
         const ptq_linear *L = &m->layers[layer].lin[g->which[i]];
-        float *w = malloc(sizeof(float) * L->out * n), *y = malloc(sizeof(float) * S * L->out), *side = NULL;
-        if (!w || !y) {
-            free(w);
-            free(y);
-            goto fail;
-        }
+        ptq_spectral_branch br;
+        int any;
         for (int o = 0; o < L->out; o++)
-            for (int j = 0; j < n; j++) w[(size_t)o * n + j] = L->w[(size_t)o * n + j] * lam[j];
-        if (ptq_specquant_linear(w, L->out, n, NULL, NULL, &r->o, &side, NULL, NULL, err)) {
-            free(w);
-            free(y);
-            free(xs);
-            free(xq);
-            return -1;
+            for (int j = 0; j < n; j++) ws->w[(size_t)o * n + j] = L->w[(size_t)o * n + j] * lam[j];
+        if (split_lowfreq(ws->w, L->out, n, NULL, &r->o, ws->spec, ws->k, ws->low, &br, &any, err)) return -1;
+        if (r->o.g.wq.bits < 16) ptq_wq_rtn(ws->w, L->out, n, &r->o.g.wq, NULL);
+        memcpy(ws->y, ws->y0[i], sizeof(float) * S * L->out);
+        ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, -1.f, ws->xq, n, ws->w, n, 1.f, ws->y, L->out);
+        int rc = 0;
+        if (any) {
+            ptq_klowfreq lf;
+            rc = ptq_klowfreq_init_coef(&lf, br.coef, L->out, n, br.kmax, err) ||
+                 ptq_klowfreq_apply(&lf, ws->xs, S, ws->y, err);
+            ptq_klowfreq_free(&lf);
         }
-        /* y = X W^T - Q(X^) Q(R)^T - X^ W_low^T */
-        ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, 1.f, cap->sample, n, L->w, n, 0.f, y, L->out);
-        ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xq, n, w, n, 1.f, y, L->out);
-        if (side)
-            ptq_sgemm(CblasNoTrans, CblasTrans, S, L->out, n, -1.f, xs, n, side, n, 1.f, y, L->out);
-        for (size_t i2 = 0; i2 < (size_t)S * L->out; i2++) e += (double)y[i2] * y[i2];
-        free(w);
-        free(y);
-        free(side);
+        ptq_spectral_branch_free(&br);
+        if (rc) return -1;
+        for (size_t i2 = 0; i2 < (size_t)S * L->out; i2++) e += (double)ws->y[i2] * ws->y[i2];
     }
-    free(xs);
-    free(xq);
     return e;
-fail:
-    free(xs);
-    free(xq);
-    return ptq_fail(err, "specquant: out of memory in the alpha search (%d rows x %d)", S, n);
 }
 
 /* Scale partner rows by 1/l (tied channels): its quantized weight's row
@@ -294,18 +355,23 @@ static int do_group(spec_run *r, ptq_model *m, int layer, const group_def *g, fl
         return -1;
     float *lam = malloc(sizeof(float) * n);
     double *score = NULL;
+    smooth_stats st = {0};
+    search_ws ws = {0};
     if (!lam || ptq_lincap_block(m, layer, X, c, &cap, 1, err)) goto out;
     double best = r->alpha;
+    if (smooth && smooth_stats_init(&st, m, layer, g, cap.absmax, n, err)) goto out;
     if (smooth && r->search) {
         double beste = INFINITY;
+        if (search_ws_init(&ws, m, layer, g, &cap, err)) goto out;
         for (double a = r->alo; a <= r->ahi + 1e-9; a += r->astep) {
-            smooth_factors(m, layer, g, cap.absmax, a, n, lam);
-            double e = group_mse(m, layer, g, &cap, lam, r, err);
+            smooth_factors(m, g, &st, a, n, lam);
+            double e = group_mse(m, layer, g, &cap, lam, r, &ws, err);
             if (e < 0) goto out;
             if (e < beste) beste = e, best = a;
         }
+        search_ws_free(&ws);
     }
-    if (smooth) smooth_factors(m, layer, g, cap.absmax, best, n, lam);
+    if (smooth) smooth_factors(m, g, &st, best, n, lam);
     else
         for (int j = 0; j < n; j++) lam[j] = 1.f;
     if (r->alphas) cJSON_AddItemToArray(r->alphas, cJSON_CreateNumber(smooth ? best : -1));
@@ -359,6 +425,8 @@ static int do_group(spec_run *r, ptq_model *m, int layer, const group_def *g, fl
 out:
     free(lam);
     free(score);
+    smooth_stats_free(&st);
+    search_ws_free(&ws);
     ptq_lincap_free(&cap);
     return rc;
 }
@@ -425,14 +493,26 @@ static int spec_end(void *state, ptq_model *m, int ok, ptq_err *err) {
 /* Memory beyond the common estimate: each quantized linear keeps its branch
  * as a dense fp32 w_side (a block's worth, or the model's without --stream),
  * and the one being quantized holds its fp64 spectrum (rows x (cols/2+1)
- * complex) through GPTQ. */
+ * complex) through GPTQ, or, in the alpha search, the group's outputs X W^T
+ * on the sample rows with scratch for its largest linear (spectrum, W,
+ * W_low, the rows smoothed and quantized, one output). */
 static double spec_extra_rss(const ptq_config *c, const cJSON *opts, int stream) {
-    (void)opts;
+    const ptq_method *me = &ptq_method_specquant;
     double qd = (double)c->n_heads * c->head_dim, kvd = (double)c->n_kv_heads * c->head_dim;
     double block = 2 * c->dim * qd + 2 * c->dim * kvd + 3.0 * c->dim * c->hidden_dim;
     double shapes[4][2] = {{qd, c->dim}, {c->dim, qd}, {c->hidden_dim, c->dim}, {c->dim, c->hidden_dim}}, spec = 0;
     for (int i = 0; i < 4; i++) spec = fmax(spec, 16.0 * shapes[i][0] * (floor(shapes[i][1] / 2) + 1));
-    return 4.0 * block * (stream ? 1 : c->n_layers) + spec;
+    double search = 0;
+    if (ptq_opt_bool(me, opts, "alpha_search")) {
+        double S = ptq_opt_num(me, opts, "search_tokens"); /* at most: fewer calibration rows cap it */
+        double outs[4] = {qd + 2 * kvd, c->dim, 2.0 * c->hidden_dim, c->dim}; /* a group's outputs */
+        for (int i = 0; i < 4; i++) {
+            double out = shapes[i][0], in = shapes[i][1];
+            search = fmax(search, 4 * S * outs[i] + 4 * S * out + 8 * S * in + 8 * out * in +
+                                      16.0 * out * (floor(in / 2) + 1));
+        }
+    }
+    return 4.0 * block * (stream ? 1 : c->n_layers) + fmax(spec, search);
 }
 
 static const ptq_block_method spec_blocks = {.begin = spec_begin, .block = spec_block, .end = spec_end};

@@ -64,8 +64,15 @@ int main(void) {
      * memory: a block's dense fp32 branches (w_side) streamed, every block's in RAM, and one fp64 spectrum */
     ptq_rss_estimate spq, spq_ram;
     double blk = 4 * dim * dim + 3 * dim * hidden, spec = 16 * hidden * (dim / 2 + 1);
+    /* ... or, larger, gate/up's alpha search: both outputs X W^T on 2048 sample rows, then one output, the rows
+     * smoothed and quantized, W and W_low, and the spectrum of one 11008 x 4096 linear */
+    double S = 2048, search = 4 * S * 2 * hidden + 4 * S * hidden + 8 * S * dim + 8 * hidden * dim + spec;
+    CHECK(search > spec);
     CHECK(estimate("specquant", "W4A4KV4", NULL, 8, 1, 0, &spq, &err) == 0);
-    CHECK(spq.method == 8 * L * (4 * dim + 4) + hess + 4 * blk + spec);
+    CHECK(spq.method == 8 * L * (4 * dim + 4) + hess + 4 * blk + search);
+    ptq_rss_estimate spq_ns;
+    CHECK(estimate("specquant", "W4A4KV4", "alpha_search=false", 8, 1, 0, &spq_ns, &err) == 0);
+    CHECK(spq_ns.method == 8 * L * (4 * dim + 4) + hess + 4 * blk + spec);
     CHECK(estimate("specquant", "W4A4KV4", NULL, 8, 0, 0, &spq_ram, &err) == 0);
     CHECK(spq_ram.method - spq.method == 4 * blk); /* 2 blocks' branches instead of 1 */
     /* measured: `export --stream` specquant W4A4KV4, 8 windows, one block of these shapes: 4.79 GiB
