@@ -247,6 +247,7 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
     int g = o->wq.group > 0 && o->wq.group < cols ? o->wq.group : 0, ng = g ? (cols + g - 1) / g : 1;
     int maxq = ptq_uq_maxq(o->wq.bits);
     if (!g) /* per-row grid from the whole (dead-column-zeroed) row, before any update */
+#pragma omp parallel for schedule(dynamic, 8)
         for (int r = 0; r < rows; r++) {
             ptq_wq_find_params(Wp + (size_t)r * cols, cols, &o->wq, &rs[r], &rz[r]);
             if (qw) qw->scale[r] = rs[r], qw->zero[r] = rz[r];

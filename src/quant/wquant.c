@@ -27,9 +27,13 @@ void ptq_wq_find_params(const float *x, int n, const ptq_wq_opts *o, float *scal
         float p = 1.f - (float)i / (float)o->grid, s;
         int z;
         ptq_uq_grid(p * lo, p * hi, o->bits, o->sym, &s, &z);
+        /* The terms are >= 0 and a rounded sum of them never decreases, so
+         * once the partial sum reaches best this shrink cannot win: stop
+         * (the same choice as the full sum; pow was 90% of SEPTQ's time). */
         double e = 0.0;
-        for (int j = 0; j < n; j++)
-            e += pow(fabs((double)ptq_uq_value(ptq_uq_code(x[j], s, z, maxq), s, z) - x[j]), o->norm);
+        for (int j0 = 0; j0 < n && e < best; j0 += 32)
+            for (int j = j0; j < PTQ_MIN(n, j0 + 32); j++)
+                e += pow(fabs((double)ptq_uq_value(ptq_uq_code(x[j], s, z, maxq), s, z) - x[j]), o->norm);
         if (e < best) {
             best = e;
             *scale = s;

@@ -9,6 +9,7 @@
 #include "fakequant.h"
 #include "kernels.h"
 #include "testutil.h"
+#include "uniform.h"
 #include "wquant.h"
 
 static void check_vec(const float *got, const float *want, int n, double tol) {
@@ -68,6 +69,55 @@ static void check_one_formula(void) {
             }
     }
     ptq_kacts_free(&acts);
+}
+
+/* The MSE search stops a shrink once its partial sum reaches the best so far:
+ * the same scale and zero as the naive search (every full sum, first minimum
+ * wins), on rows of many lengths, bits, symmetries and outlier patterns. */
+static void naive_mse_params(const float *x, int n, const ptq_wq_opts *o, float *scale, int *zero) {
+    float lo, hi;
+    ptq_uq_range(x, n, o->clip > 0.f ? o->clip : 1.f, &lo, &hi);
+    ptq_uq_grid(lo, hi, o->bits, o->sym, scale, zero);
+    if (*scale == 0.f) return;
+    int maxq = ptq_uq_maxq(o->bits), steps = (int)(o->maxshrink * o->grid);
+    double best = INFINITY;
+    for (int i = 0; i < steps; i++) {
+        float p = 1.f - (float)i / (float)o->grid, s;
+        int z;
+        ptq_uq_grid(p * lo, p * hi, o->bits, o->sym, &s, &z);
+        double e = 0.0;
+        for (int j = 0; j < n; j++)
+            e += pow(fabs((double)ptq_uq_value(ptq_uq_code(x[j], s, z, maxq), s, z) - x[j]), o->norm);
+        if (e < best) best = e, *scale = s, *zero = z;
+    }
+}
+
+static void check_mse_search_naive(void) {
+    static float x[700];
+    unsigned st = 12345u;
+    int lens[] = {1, 5, 31, 32, 33, 128, 700}, bad = 0, cases = 0;
+    for (int li = 0; li < 7; li++)
+        for (int bits = 2; bits <= 8; bits += 2)
+            for (int sym = 0; sym < 2; sym++)
+                for (int rep = 0; rep < 6; rep++) {
+                    int n = lens[li];
+                    for (int j = 0; j < n; j++) {
+                        st = st * 1664525u + 1013904223u;
+                        x[j] = ((float)(st >> 8) / 16777216.f - 0.5f) * (rep % 2 ? 1.f : 0.01f);
+                    }
+                    if (rep >= 2) x[(rep * 7) % n] = rep % 3 ? 4.f : -9.f; /* an outlier */
+                    if (rep == 5 && n > 3) x[1] = x[2] = 0.f;
+                    ptq_wq_opts o = ptq_wq_default(bits, sym);
+                    o.mse = 1;
+                    float s1, s2;
+                    int z1, z2;
+                    ptq_wq_find_params(x, n, &o, &s1, &z1);
+                    naive_mse_params(x, n, &o, &s2, &z2);
+                    bad += s1 != s2 || z1 != z2;
+                    cases++;
+                }
+    CHECK(cases == 7 * 4 * 2 * 6);
+    CHECK(bad == 0);
 }
 
 int main(void) {
@@ -159,6 +209,7 @@ int main(void) {
     ptq_wq_find_params(x, 64, &m, &sm, &zz);
     CHECK(sm <= sp);
     CHECK(sm >= 0.2f * sp - 1e-7f); /* maxshrink 0.8: p >= 0.21 */
+    check_mse_search_naive();
 
     /* activation fake quantizer: per-token rows, sym 4-bit */
     float act[8] = {1.f, -2.f, 0.5f, 3.f, 0.f, 0.f, 0.f, 0.f};
