@@ -189,32 +189,29 @@ static int tie_chan(const ptq_config *c, int which, int j) {
 }
 
 /* The search's alpha-independent inputs: a_j and w_j, each max'd over the
- * channels tied through a partner (ta/tw: nt entries). */
+ * channels tied through a partner (o_proj's heads sharing a KV head). */
 typedef struct {
-    int nt;
     float *ta, *tw;
 } smooth_stats;
-
-static int tie_count(const ptq_config *c, const group_def *g, int n) {
-    return g->kind == 1 && g->which[0] == PTQ_LIN_O ? c->n_kv_heads * c->head_dim : n;
-}
 
 static int smooth_stats_init(smooth_stats *st, const ptq_model *m, int layer, const group_def *g,
                              const float *amax, int n, ptq_err *err) {
     const ptq_config *c = &m->cfg;
-    st->nt = tie_count(c, g, n);
-    st->ta = ptq_calloc(st->nt, sizeof(float), err);
-    st->tw = ptq_calloc(st->nt, sizeof(float), err);
-    if (!st->ta || !st->tw) return -1;
-    for (int j = 0; j < n; j++) st->ta[tie_chan(c, g->which[0], j)] = fmaxf(st->ta[tie_chan(c, g->which[0], j)], amax[j]);
+    int nt = g->kind == 1 && g->which[0] == PTQ_LIN_O ? c->n_kv_heads * c->head_dim : n;
+    st->ta = ptq_calloc(nt, sizeof(float), err);
+    st->tw = ptq_calloc(nt, sizeof(float), err);
     float *colmax = ptq_calloc(n, sizeof(float), err);
-    if (!colmax) return -1;
+    if (!st->ta || !st->tw || !colmax) return free(colmax), -1;
     for (int i = 0; i < g->nlin; i++) { /* row-major pass: |W| column maxima */
         const ptq_linear *L = &m->layers[layer].lin[g->which[i]];
         for (int r = 0; r < L->out; r++)
             for (int j = 0; j < n; j++) colmax[j] = fmaxf(colmax[j], fabsf(L->w[(size_t)r * n + j]));
     }
-    for (int j = 0; j < n; j++) st->tw[tie_chan(c, g->which[0], j)] = fmaxf(st->tw[tie_chan(c, g->which[0], j)], colmax[j]);
+    for (int j = 0; j < n; j++) {
+        int t = tie_chan(c, g->which[0], j);
+        st->ta[t] = fmaxf(st->ta[t], amax[j]);
+        st->tw[t] = fmaxf(st->tw[t], colmax[j]);
+    }
     free(colmax);
     return 0;
 }
@@ -238,11 +235,11 @@ static void smooth_factors(const ptq_model *m, const group_def *g, const smooth_
  * sample rows (alpha does not change it: computed once) and scratch reused
  * across the grid, sized for the group's largest linear. */
 typedef struct {
-    int S, n, maxout;
+    int S, n;
     float *y0[3];       /* S x out_i */
     float *xs, *xq;     /* S x n: -X^ (negated: the branch adds), Q(X^) */
-    float *w, *low, *y; /* maxout x n, maxout x n, S x maxout */
-    double *spec;       /* maxout x nb x 2 */
+    float *w, *low, *y; /* mo x n, mo x n, S x mo (mo: the largest out) */
+    double *spec;       /* mo x nb x 2 */
     int *k;
 } search_ws;
 
@@ -257,8 +254,8 @@ static int search_ws_init(search_ws *ws, const ptq_model *m, int layer, const gr
     memset(ws, 0, sizeof *ws);
     ws->S = cap->sample_rows, ws->n = cap->n;
     size_t S = ws->S, n = ws->n;
-    for (int i = 0; i < g->nlin; i++) ws->maxout = PTQ_MAX(ws->maxout, m->layers[layer].lin[g->which[i]].out);
-    size_t mo = ws->maxout;
+    size_t mo = 0;
+    for (int i = 0; i < g->nlin; i++) mo = PTQ_MAX(mo, (size_t)m->layers[layer].lin[g->which[i]].out);
     ws->xs = malloc(sizeof(float) * S * n), ws->xq = malloc(sizeof(float) * S * n);
     ws->w = malloc(sizeof(float) * mo * n), ws->low = malloc(sizeof(float) * mo * n);
     ws->y = malloc(sizeof(float) * S * mo), ws->k = malloc(sizeof(int) * mo);
