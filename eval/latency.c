@@ -22,6 +22,7 @@
 #include "packed.h"
 #include "sysinfo.h"
 #include "task.h"
+#include "threads.h"
 
 void ptq_latency_defaults(ptq_latency_opts *o) {
     memset(o, 0, sizeof *o);
@@ -353,6 +354,9 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
     if (fp->cfg.max_seq < 2) return ptq_fail(err, "latency: max_seq %d is too short", fp->cfg.max_seq);
     ptq_latency_opts o;
     resolve(oin, fp->cfg.max_seq, &o);
+    /* threads=N holds for the timing; it is set before any state is sized for it */
+    int nthr = ptq_num_threads(), was_auto = ptq_threads_is_auto();
+    if (o.threads > 0) ptq_threads_fix(o.threads);
     int maxT = 1, ctx; /* ctx: positions used, prefill 0..T-1 and decode at each context */
     for (int i = 0; i < o.nT; i++)
         maxT = PTQ_MAX(maxT, o.Ts[i]);
@@ -390,17 +394,10 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
         if (ptq_state_init_ctx(&stq, q, maxT, ctx, err)) goto out;
         have_stq = 1, pq.m = q, pq.st = &stq;
     }
-    int nthr = ptq_num_threads();
-#ifdef _OPENMP
-    if (o.threads > 0) omp_set_num_threads(o.threads);
-#endif
     ptq_w16_act w16_was = ptq_kern_w16_act();
     ptq_kern_set_w16_act(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32);
     rc = run_paths(&pq, &pf, &o, pre, dec, err);
     ptq_kern_set_w16_act(w16_was);
-#ifdef _OPENMP
-    omp_set_num_threads(nthr);
-#endif
     if (rc == PTQ_LAT_UNSUPPORTED) ptq_wrap(err, "%s path (%s weights)", packed ? "packed" : "quantized model's", fmt);
     if (rc) goto out;
     ptq_loadavg(la1);
@@ -419,13 +416,15 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
     cJSON_AddStringToObject(metrics, "w16_act", ptq_w16_act_name(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32));
     cJSON_AddNumberToObject(metrics, "reps", o.reps);
     cJSON_AddStringToObject(metrics, "clock", o.cpu_clock ? "cpu" : "wall");
-    cJSON_AddNumberToObject(metrics, "timing_threads", o.threads > 0 ? o.threads : nthr);
+    cJSON_AddNumberToObject(metrics, "timing_threads", ptq_num_threads()); /* under auto: the count at the end */
     cJSON_AddNumberToObject(metrics, "warmup", o.warmup);
     cJSON_AddNumberToObject(metrics, "min_ms_per_run", o.min_ms); /* not "_ms": compare gates those */
     cJSON_AddNumberToObject(metrics, "loadavg_1", la0[0]);
     cJSON_AddNumberToObject(metrics, "loadavg_1_end", la1[0]);
     rc = 0;
 out:
+    if (o.threads > 0 && was_auto) ptq_threads_auto();
+    else if (o.threads > 0) ptq_threads_fix(nthr);
     pk_free(&pk);
     if (have_st) ptq_state_free(&st);
     if (have_stq) ptq_state_free(&stq);

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # contention.sh — how much of its quiet throughput each path keeps when another
 # job competes for the cores, measured in one run: every path is timed quiet,
-# then again while LOAD busy loops run in their own session (setsid: their own
-# scheduling group, as another user's job is on a kernel with autogroup), then
-# a few quickstart cells are swept quiet and loaded for their CPU time.
+# then again while a competing job of LOAD busy threads runs in its own session
+# (setsid: one scheduling group, as another user's job is on a kernel with
+# autogroup), then a few quickstart cells are swept quiet and loaded for their
+# CPU time. ptqbench runs its default thread policy (auto: the cores the other
+# job leaves free, re-read every 250 ms) unless THREADS or OMP_NUM_THREADS fix a count.
 #   | path | figure | quiet tok/s | loaded tok/s | kept |   (kept: loaded / quiet; a fair share is 0.5 with LOAD=2 on 2 cores)
 #   | sweep | wall s | user+sys s | ...                     (CPU time loaded / quiet: extra spinning shows here)
 # Usage: scripts/contention.sh [BIN]
 # env: MODEL (tinystories-656k), PATHS ("fp16:W16A16 rtn:W8A8 rtn:W4A16 rtn:W4A4"), TOKENS (64), CTX (128),
-#      THREADS (2; "auto": the cores the load average leaves free), LOAD (2 busy loops),
+#      THREADS (auto; N fixes bench at N threads), LOAD (2: busy threads of the one competing job;
+#      SPLIT=1 runs them as LOAD separate jobs, each its own session, a harsher share on autogroup kernels),
 #      ONLY (sweep cells of experiments/quickstart.json, "" to skip; default three methods on TinyStories-656K),
 #      OUT (directory for the rows, default a temporary one). Run it on an otherwise quiet machine.
 set -uo pipefail
@@ -19,23 +22,28 @@ MODEL=${MODEL:-tinystories-656k}
 PATHS=${PATHS:-"fp16:W16A16 rtn:W8A8 rtn:W4A16 rtn:W4A4"}
 TOKENS=${TOKENS:-64}
 CTX=${CTX:-128}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-auto}
 LOAD=${LOAD:-2}
+SPLIT=${SPLIT:-0}
 ONLY=${ONLY-"tinystories-656k|rtn,tinystories-656k|gptq,tinystories-656k|quarot"}
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-pids=()
-load_start() { # LOAD busy loops in a new session each
-    for _ in $(seq "$LOAD"); do
-        setsid sh -c 'while :; do :; done' &
+pids=() # session leaders: each load job is killed as its process group
+load_start() {
+    if [ "$SPLIT" = 1 ]; then
+        for _ in $(seq "$LOAD"); do
+            setsid sh -c 'while :; do :; done' &
+            pids+=($!)
+        done
+    else
+        setsid sh -c 'for _ in $(seq '"$LOAD"'); do (while :; do :; done) & done; wait' &
         pids+=($!)
-    done
+    fi
     sleep 2
 }
 load_stop() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null; done
     pids=()
     sleep 2
 }
@@ -55,7 +63,7 @@ sweep() { # label: wall, user and sys seconds of the quickstart cells in ONLY
         --out "$OUT/sweep-$1" >/dev/null 2>>"$OUT/sweep.err" || echo "sweep ($1) failed: see $OUT/sweep.err" >&2
 }
 
-echo "# contention: $MODEL, threads $THREADS, competing load $LOAD busy loops (own session), $(date -u +%FT%TZ), load before $(cut -d' ' -f1 /proc/loadavg)"
+echo "# contention: $MODEL, threads $THREADS (OMP_NUM_THREADS ${OMP_NUM_THREADS:-unset}), competing load $LOAD busy threads ($([ "$SPLIT" = 1 ] && echo "$LOAD jobs" || echo "one job"), own session), $(date -u +%FT%TZ), load before $(cut -d' ' -f1 /proc/loadavg)"
 bench quiet
 [ -z "$ONLY" ] || sweep quiet
 load_start

@@ -5,12 +5,12 @@
 # x W6A6/W4A4/W3A3, 3 seeds where a method calibrates + the FP reference row:
 # 146 cells; README for the time) and print the table and the plot
 # paths. Resumable: re-running skips the cells already in results/quickstart/.
-# env: SKIP_SETUP=1 (use an existing build/), OMP_NUM_THREADS (default 2)
+# env: SKIP_SETUP=1 (use an existing build/), OMP_NUM_THREADS (a fixed thread count; unset, ptqbench
+# runs as many threads as other jobs leave cores free, re-read as it goes: the rows are the same)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
 B=build/ptqbench
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 echo "== stories260K greedy sample =="
 $B generate --model stories260K --temperature 0 --steps 256
 echo "== tinystories-656k (Hugging Face safetensors + tokenizer.json) greedy sample =="

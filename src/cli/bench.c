@@ -22,6 +22,7 @@
 #include "ptqfile.h"
 #include "shapes.h"
 #include "sysinfo.h"
+#include "threads.h"
 #include "train.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -271,18 +272,6 @@ static int parse_list(const char *flag, const char *s, int *v, int cap, int lo, 
     return n;
 }
 
-/* --threads auto: the cores not taken by other jobs (online cores minus the
- * 1-minute load average, rounded), at least one. Results do not depend on
- * the thread count; the row records the count used. */
-static int free_cores(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    double la[3];
-    if (n < 1) n = 1;
-    if (ptq_loadavg(la)) return (int)n;
-    long busy = lround(la[0]);
-    return (int)(n - busy < 1 ? 1 : n - busy);
-}
-
 static void usage(void) {
     printf("usage: ptqbench bench (--shape llama7b [--layers N] [--vocab V] [--outer bf16] | --model M) --method X\n"
            "       --bits B\n"
@@ -302,7 +291,9 @@ static void usage(void) {
            "                   token as held); calibration: --nsamples\n"
            "                   (default 4) windows of --calib-seqlen (default 128) seeded random tokens, since\n"
            "                   speed does not depend on the calibration text (--calib DATASET needs a tokenizer)\n"
-           "  --threads auto   the cores other jobs leave free (online cores minus the 1-minute load average)\n"
+           "  --threads N|auto N: exactly N threads. auto (the default unless OMP_NUM_THREADS is set): the\n"
+           "                   cores other jobs leave free, re-read every 250 ms between forward passes\n"
+           "                   (runnable threads of other processes, /proc/loadavg); the row records the count\n"
            "  --out FILE       (needs --model) append the row to FILE, as a sweep's latency task writes it\n"
            "  --model FILE.ptq an exported model measured as stored: method and bits from its header\n"
            "  --w16-act        weight-only linears' activations: fp32 (default; the dequantizing fp32 GEMM and\n"
@@ -411,7 +402,7 @@ int cmd_bench(int argc, char **argv) {
                 return ptq_cli_error(2, "bench: --outer must be bf16, f16 or f32, not '%s'", optarg);
             break;
         case 't':
-            if (!strcmp(optarg, "auto")) threads = free_cores();
+            if (!strcmp(optarg, "auto")) threads = -1;
             else if (ptq_parse_int("--threads", optarg, 1, 1024, &threads))
                 return 2;
             break;
@@ -458,10 +449,8 @@ int cmd_bench(int argc, char **argv) {
         ptq_model_shape_names(names, sizeof names);
         return ptq_cli_error(2, "bench: --shape '%s' unknown (expected one of: %s)", shape, names);
     }
-    if (threads) {
-        omp_set_num_threads(threads);
-        openblas_set_num_threads(threads);
-    }
+    if (threads < 0) ptq_threads_auto();
+    else if (threads) ptq_threads_fix(threads);
     char task[256];
     ptq_bench_task(&lo, task, sizeof task);
     if (lo.w16_int8) snprintf(task + strlen(task), sizeof task - strlen(task), ":w16=int8");

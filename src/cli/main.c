@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "threads.h"
 
 static const struct {
     const char *name;
@@ -48,6 +49,7 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     ptq_wait_policy_init(argv);
+    ptq_threads_init();
     if (argc < 2) {
         usage(stderr);
         return 2;

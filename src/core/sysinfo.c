@@ -2,9 +2,12 @@
 #define _GNU_SOURCE /* gethostname */
 #include "sysinfo.h"
 
+#include <dirent.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void ptq_host_name(char *out, size_t cap) {
@@ -32,6 +35,70 @@ int ptq_loadavg(double la[3]) {
     int n = f ? fscanf(f, "%lf %lf %lf", &la[0], &la[1], &la[2]) : 0;
     if (f) fclose(f);
     return n == 3 ? 0 : -1;
+}
+
+int ptq_cores_allowed(void) {
+    cpu_set_t set;
+    if (!sched_getaffinity(0, sizeof set, &set) && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int ptq_loadavg_running(const char *text) {
+    double la[3];
+    int r = -1, total = 0;
+    if (sscanf(text, "%lf %lf %lf %d/%d", &la[0], &la[1], &la[2], &r, &total) != 5 || r < 0 || total < r) return -1;
+    return r;
+}
+
+int ptq_task_stat_running(const char *text) {
+    const char *close = strrchr(text, ')');
+    if (!close || close[1] != ' ' || !close[2]) return -1;
+    return close[2] == 'R';
+}
+
+/* A small /proc file's text ("" when it cannot be read); returns its length or -1. */
+static int read_small(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "r");
+    size_t len = f ? fread(buf, 1, cap - 1, f) : 0;
+    if (f) fclose(f);
+    buf[len] = 0;
+    return f ? (int)len : -1;
+}
+
+/* This process's threads in state R (running or waiting for a core). */
+static int own_running_threads(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+        if (read_small(path, buf, sizeof buf) > 0) n += ptq_task_stat_running(buf) == 1;
+    }
+    closedir(d);
+    return n;
+}
+
+int ptq_cores_free_of(int allowed, int others, int ceiling) {
+    if (ceiling < 1) ceiling = 1;
+    int n = allowed - (others > 0 ? others : 0);
+    return n < 1 ? 1 : n > ceiling ? ceiling : n;
+}
+
+int ptq_cores_free(int ceiling) {
+    int others = -1;
+    for (int look = 0; look < 2; look++) {
+        char buf[256];
+        if (look) nanosleep(&(struct timespec){0, 100000}, NULL);
+        int all = read_small("/proc/loadavg", buf, sizeof buf) > 0 ? ptq_loadavg_running(buf) : -1;
+        int own = own_running_threads();
+        if (all < 0 || own < 0) return ceiling < 1 ? 1 : ceiling;
+        int o = all > own ? all - own : 0;
+        if (others < 0 || o < others) others = o;
+    }
+    return ptq_cores_free_of(ptq_cores_allowed(), others, ceiling);
 }
 
 long ptq_rss_kb(void) {

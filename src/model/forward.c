@@ -19,6 +19,7 @@
 #include "kernels.h"
 #include "model.h"
 #include "fakequant.h"
+#include "threads.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__FAST_MATH__)
 /* glibc announces its vector expf (libmvec, < 4 ulp) only under -ffast-math;
@@ -82,7 +83,7 @@ static int state_init(ptq_state *s, const ptq_model *m, int max_T, int ctx, int 
     size_t T = max_T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t wide = PTQ_MAX((size_t)c->hidden_dim, PTQ_MAX(qd, (size_t)c->dim));
     size_t rows = (size_t)ctx * c->n_kv_heads, half = (size_t)c->head_dim / 2; /* cache rows per layer */
-    int nthr = ptq_num_threads(), fp_k = !packed, fp_v = !packed;
+    int nthr = s->slots = ptq_thread_slots(), fp_k = !packed, fp_v = !packed;
     if (packed) {
         if (!(s->kvq = ptq_calloc(2 * (size_t)c->n_layers, sizeof(ptq_kvcache), err))) goto fail;
         for (int i = 0; i < 2 * c->n_layers; i++) {
@@ -375,6 +376,12 @@ void ptq_softmax_causal(float *row, int n, int L) {
     for (int j = n; j < L; j++) row[j] = 0.f;
 }
 
+/* The threads of a region that indexes the state's per-thread scratch. */
+static int team(const ptq_state *s) {
+    int n = ptq_num_threads();
+    return s->slots > 0 && s->slots < n ? s->slots : n;
+}
+
 /* One decode token over int8/int4 K and V: scores and the weighted sum read
  * the codes directly (the memory-bound case the int cache is for). */
 static void attention_decode_int(const ptq_model *m, ptq_state *s, int layer, int pos0) {
@@ -382,7 +389,7 @@ static void attention_decode_int(const ptq_model *m, ptq_state *s, int layer, in
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, L = pos0 + 1;
     const ptq_kvcache *kc = int_cache(s, layer, 0), *vc = int_cache(s, layer, 1);
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(dynamic, 1) if ((long)c->n_heads * L * hd >= (1L << 16))
+#pragma omp parallel for schedule(dynamic, 1) if ((long)c->n_heads * L * hd >= (1L << 16)) num_threads(team(s))
     for (int h = 0; h < c->n_heads; h++) {
         int tid = ptq_thread_id();
         float *S = s->att + (size_t)tid * s->max_T * s->ctx, *o = s->xb2 + (size_t)h * hd;
@@ -412,7 +419,7 @@ static void attention(const ptq_model *m, ptq_state *s, int layer, int T, int po
     }
     float scale = 1.0f / sqrtf((float)hd);
     /* small attention (toy models, short contexts) on the calling thread: waking the team costs more */
-#pragma omp parallel for schedule(dynamic, 1) if ((long)c->n_heads * T * L * hd >= (1L << 16))
+#pragma omp parallel for schedule(dynamic, 1) if ((long)c->n_heads * T * L * hd >= (1L << 16)) num_threads(team(s))
     for (int h = 0; h < c->n_heads; h++) {
         int tid = ptq_thread_id();
         float *S = s->att + (size_t)tid * s->max_T * s->ctx;
@@ -545,6 +552,7 @@ int ptq_forward_part(const ptq_model *m, ptq_state *s, int l, int part, float *x
 
 int ptq_forward_block(const ptq_model *m, ptq_state *s, int l, float *x, int T, int pos0, ptq_err *err) {
     if (check_span(s, l, T, pos0, err)) return -1;
+    ptq_threads_adapt(); /* between blocks: follow the cores other jobs leave free (auto policy) */
     for (int p = 0; p < PTQ_PART_COUNT; p++) {
         int rc = g_parts[p](m, s, l, x, T, pos0, err);
         if (rc) return rc < 0 ? -1 : 0;

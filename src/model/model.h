@@ -188,6 +188,7 @@ typedef struct {
     struct ptq_kvcache *kvq;
     float *kv_panel;   /* per thread 2 x ctx x head_dim: dequantized K/V of a head (prefill) */
     int n_layers;      /* of the model the state was made for */
+    int slots;         /* threads att and kv_panel are sized for: regions indexing them run at most this many */
 } ptq_state;
 
 /* A state for windows of up to max_T tokens at positions 0..max_T-1. */

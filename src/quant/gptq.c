@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "threads.h"
 #include "uniform.h"
 
 ptq_gptq_opts ptq_gptq_default(int bits) {
@@ -197,6 +198,7 @@ int ptq_gptq_quantize(float *W, int rows, int cols, const ptq_hessian *h, const 
                       ptq_qweight *qw, ptq_err *err) {
     if (h->n != cols) return ptq_fail(err, "GPTQ: Hessian is %dx%d but the weight has %d columns", h->n, h->n, cols);
     if (h->nsamples <= 0) return ptq_fail(err, "GPTQ: Hessian has no calibration samples");
+    ptq_threads_adapt(); /* a linear is seconds of work: follow the free cores (auto policy) */
     double *Hr = malloc((size_t)cols * cols * sizeof(double)), *diag = malloc((size_t)cols * sizeof(double));
     int *perm = malloc((size_t)cols * sizeof(int));
     float *Wp = malloc((size_t)rows * cols * sizeof(float)), *Hf = calloc((size_t)cols * cols, sizeof(float));

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "sysinfo.h"
+#include "threads.h"
 
 /* A launcher's variable: a whole decimal number in lo..hi. */
 static int env_int(const char *name, const char *v, long lo, long hi, int *out, ptq_err *err) {
@@ -215,6 +216,7 @@ static cJSON *failed_rows(const ptq_cell *c, const char *why) {
 static int run_one(const ptq_experiment *e, ptq_cell *c, const ptq_sweep_opts *o, ptq_results_writer *w, ptq_err *err) {
     c->eval.progress = isatty(2);
     c->max_rss_gib = o->max_rss_gib;
+    ptq_threads_adapt();
 
     c->eval.keep_side = 1; /* per-window/per-item values as side files next to the rows */
     char started[32];
