@@ -83,12 +83,13 @@ typedef struct ptq_kacts {
     int sym;
     float clip;
     int same_input;
-    /* SpecQuant's few-bin branch: the bins X = x DFT of src (T x k2) for the
-     * DFT table lf_dft, kept for the next linear on the same input. */
+    /* SpecQuant's branch: the k lowest bins X of src (T x k2) for rows of
+     * length lf_in, kept for the next linear on the same input (the method
+     * that forms them is a function of in and k, so the same bits). */
     float *lf_X;
     size_t lf_cap;
-    const float *lf_src, *lf_dft;
-    int lf_T, lf_k2;
+    const float *lf_src;
+    int lf_T, lf_k2, lf_in;
 } ptq_kacts;
 
 /* Quantize x (T x K) per token, bits 2..8, sym/asym, clip (uniform.h),
@@ -156,15 +157,23 @@ void ptq_kv_axpy(const ptq_kvfmt *f, float p, const uint8_t *codes, const float 
 /* SpecQuant low-frequency branch: y (T x out) += x W_low^T where every row of
  * W_low holds only the k lowest rfft bins. Stored as k complex coefficients
  * per row (pre-scaled by the Parseval weights); applied as the rows' k lowest
- * bins X (T x 2k), then one sgemm y += X coef^T. X is an FFTW r2c of each row,
- * or, when 2k <= log2(in) (few bins: toy models), one sgemm X = x D with the
- * in x 2k DFT table D = [cos | -sin] shared by every branch of that (in, k). */
+ * bins X (T x 2k), then one sgemm y += X coef^T. X comes, by the shape, from
+ *  - few bins (2k <= log2(in): toy models): one sgemm X = x D with the in x 2k
+ *    DFT table D = [cos | -sin] shared by every branch of that (in, k);
+ *  - in = M P with P's largest prime factor above 7 and k <= M/2 + 1 (LLaMA's
+ *    11008 = 256 x 43): P r2c FFTs of length M over the decimated rows
+ *    x[b::P] (one FFTW many-plan), then X_j = sum_b G_b[j] w^(jb), w =
+ *    exp(-2 pi i / in); FFTW's own plan for 11008 took 2.7x as long;
+ *  - otherwise an FFTW r2c of each row. */
 typedef struct {
     int in, out, k;
     float *coef;     /* out x 2k: [Re c_0..c_{k-1}, Im c_0..c_{k-1}] x weight */
     void *plan;      /* fftwf_plan, r2c of length in (init from W_low) */
-    const float *dft; /* NULL (FFT path) or in x 2k: cos(2 pi jn/in) then -sin(...), j < k */
+    const float *dft; /* NULL (FFT paths) or in x 2k: cos(2 pi jn/in) then -sin(...), j < k */
     float *dft_own;  /* dft when the shared table cache was full; else NULL */
+    int dec_m;       /* > 0: the decimated path, M (P = in / M) */
+    void *dec_plan;  /* fftwf_plan: P r2c of length M, input stride P */
+    float *dec_tw;   /* k x P x 2: w^(jb) (re, im) */
 } ptq_klowfreq;
 /* k <= in/2 + 1; W_low (out x in) is read once (its bins >= k are dropped). */
 int ptq_klowfreq_init(ptq_klowfreq *lf, const float *W_low, int out, int in, int k, ptq_err *err);

@@ -62,6 +62,48 @@ static int lowfreq_use_dft(int in, int k) {
     return k <= LF_DFT_MAXK && 2 * k <= lg;
 }
 
+/* The decimated path's M for rows of length in and k bins, or 0: M is the
+ * power-of-two part of in, used when the odd part P has a prime factor above
+ * 7 (FFTW has fast codelets for 2, 3, 5, 7 only), M >= 16 and k <= M/2 + 1.
+ * A property of the shape, like the DFT table's rule. */
+static int lowfreq_dec_m(int in, int k) {
+    int m = 1;
+    while (in % (2 * m) == 0) m *= 2;
+    int p = in / m, big = 0;
+    for (int f = 3; f * f <= p || p > 1; f += 2) {
+        if (f * f > p) f = p;
+        while (p % f == 0) p /= f, big |= f > 7;
+    }
+    return big && m >= 16 && k <= m / 2 + 1 ? m : 0;
+}
+
+/* Complex scratch per row: the full transform's in/2 + 1 bins, or P x (M/2 + 1). */
+static size_t lowfreq_fbins(const ptq_klowfreq *lf) {
+    return lf->dec_m ? (size_t)(lf->in / lf->dec_m) * (lf->dec_m / 2 + 1) : (size_t)lf->in / 2 + 1;
+}
+
+/* P r2c transforms of length M reading x[b + P a] (stride P, distance 1) into
+ * G (distance M/2 + 1), and the twiddles w^(jb) in double, rounded once. */
+static int lowfreq_dec_setup(ptq_klowfreq *lf) {
+    int M = lf->dec_m, P = lf->in / M, n[1] = {M}, k = lf->k;
+    float *buf = fftwf_malloc(sizeof(float) * lf->in);
+    fftwf_complex *G = fftwf_malloc(sizeof(fftwf_complex) * lowfreq_fbins(lf));
+    lf->dec_tw = malloc(sizeof(float) * 2 * (size_t)k * P);
+    if (buf && G && lf->dec_tw) {
+        fftwf_plan plan;
+#pragma omp critical(ptq_fftw_plan)
+        plan = fftwf_plan_many_dft_r2c(1, n, P, buf, NULL, P, 1, G, NULL, 1, M / 2 + 1, FFTW_ESTIMATE);
+        lf->dec_plan = plan;
+        for (int j = 0; j < k; j++)
+            for (int b = 0; b < P; b++) {
+                double a = -6.283185307179586476925 * (double)((long)j * b % lf->in) / lf->in;
+                lf->dec_tw[2 * ((size_t)j * P + b)] = (float)cos(a), lf->dec_tw[2 * ((size_t)j * P + b) + 1] = (float)sin(a);
+            }
+    }
+    fftwf_free(buf), fftwf_free(G);
+    return lf->dec_plan ? 0 : -1;
+}
+
 /* Sizes, coefficient storage, the DFT table and the r2c plan (planned on
  * scratch arrays, applied with the new-array execute). */
 static int lowfreq_setup(ptq_klowfreq *lf, int out, int in, int k, ptq_err *err) {
@@ -80,7 +122,8 @@ static int lowfreq_setup(ptq_klowfreq *lf, int out, int in, int k, ptq_err *err)
         lf->plan = plan;
     }
     fftwf_free(buf), fftwf_free(F);
-    if (!lf->coef || !lf->plan) {
+    lf->dec_m = lf->dft ? 0 : lowfreq_dec_m(in, k);
+    if (!lf->coef || !lf->plan || (lf->dec_m && lowfreq_dec_setup(lf))) {
         ptq_klowfreq_free(lf);
         return ptq_fail(err, "lowfreq: out of memory");
     }
@@ -116,58 +159,70 @@ int ptq_klowfreq_init(ptq_klowfreq *lf, const float *W_low, int out, int in, int
     return 0;
 }
 
-/* Row t of x: its k lowest rfft bins into X (re then im); buf, F: FFTW scratch. */
-static void lowfreq_row(const ptq_klowfreq *lf, const float *x, int t, float *X, float *buf, fftwf_complex *F) {
+/* One row's k lowest rfft bins into X (re then im); buf (in floats), F
+ * (lowfreq_fbins complex): FFTW scratch. */
+static void lowfreq_row(const ptq_klowfreq *lf, const float *x, float *X, float *buf, fftwf_complex *F) {
     int k = lf->k, in = lf->in;
-    memcpy(buf, x + (size_t)t * in, sizeof(float) * in);
-    fftwf_execute_dft_r2c((fftwf_plan)lf->plan, buf, F);
-    float *xr = X + (size_t)t * 2 * k;
+    memcpy(buf, x, sizeof(float) * in);
     const float *f = (const float *)F;
-    for (int j = 0; j < k; j++) xr[j] = f[2 * j], xr[k + j] = f[2 * j + 1];
+    if (!lf->dec_m) {
+        fftwf_execute_dft_r2c((fftwf_plan)lf->plan, buf, F);
+        for (int j = 0; j < k; j++) X[j] = f[2 * j], X[k + j] = f[2 * j + 1];
+        return;
+    }
+    /* X_j = sum_b G_b[j] w^(jb): G_b the length-M transform of x[b::P] */
+    int P = in / lf->dec_m, gd = lf->dec_m / 2 + 1;
+    fftwf_execute_dft_r2c((fftwf_plan)lf->dec_plan, buf, F);
+    for (int j = 0; j < k; j++) {
+        const float *tw = lf->dec_tw + 2 * (size_t)j * P;
+        float re = 0.f, im = 0.f;
+        for (int b = 0; b < P; b++) {
+            float gr = f[2 * ((size_t)b * gd + j)], gi = f[2 * ((size_t)b * gd + j) + 1];
+            re += gr * tw[2 * b] - gi * tw[2 * b + 1];
+            im += gr * tw[2 * b + 1] + gi * tw[2 * b];
+        }
+        X[j] = re, X[k + j] = im;
+    }
 }
 
-/* Decode rows this short use stack scratch and no OpenMP region: on small
+/* Rows this short (decode) use stack scratch and no OpenMP region: on small
  * models the branch's fixed costs (heap, team) were 5x its arithmetic. */
 enum { LF_SMALL = 2048, LF_ROWS = 32 };
 
-/* Few bins: the rows' bins as one GEMM with the DFT table (2k multiply-adds
- * per input, no per-row FFT call); otherwise an FFT of each row. */
-static void lowfreq_bins(const ptq_klowfreq *lf, const float *x, int T, float *X) {
-    int k2 = 2 * lf->k;
-    /* X is T x 2k: one ptq_sgemm tile, one thread. Fixed chunks of LF_ROWS
-     * rows share it out (the same chunks on any thread count). */
-    int nch = (T + LF_ROWS - 1) / LF_ROWS;
-#pragma omp parallel for schedule(static) if (nch > 1 && (long)T * lf->in >= PTQ_KPAR_MIN / 4)
-    for (int c = 0; c < nch; c++) {
-        int t0 = c * LF_ROWS, n = PTQ_MIN(LF_ROWS, T - t0);
-        ptq_sgemm(CblasNoTrans, CblasNoTrans, n, k2, lf->in, 1.f, x + (size_t)t0 * lf->in, lf->in, lf->dft, k2, 0.f,
-                  X + (size_t)t0 * k2, k2);
-    }
-}
-
-/* acts keeps the bins for the next linear on the same input. */
-static int lowfreq_dft(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_kacts *acts, ptq_err *err) {
-    int k2 = 2 * lf->k;
-    _Alignas(64) float Xs[2 * LF_DFT_MAXK];
-    float *X = Xs;
-    size_t need = (size_t)T * k2;
-    if (need <= 2 * LF_DFT_MAXK) lowfreq_bins(lf, x, T, X);
-    else if (acts->same_input && acts->lf_src == x && acts->lf_dft == lf->dft && acts->lf_T == T &&
-             acts->lf_k2 == k2)
-        X = acts->lf_X; /* the bins the linear before formed from this input */
-    else {
-        if (need > acts->lf_cap) {
-            free(acts->lf_X);
-            acts->lf_cap = 0, acts->lf_src = NULL;
-            if (!(acts->lf_X = ptq_kalloc64(sizeof(float) * need))) return ptq_fail(err, "lowfreq: out of memory");
-            acts->lf_cap = need;
+/* X (T x 2k): the rows' bins. With the DFT table, fixed chunks of LF_ROWS
+ * rows of one sgemm each (one ptq_sgemm tile would be one thread; the same
+ * chunks on any thread count); else a transform per row, short rows on the
+ * calling thread (toy models: a parallel region per call cost more than the
+ * transforms, 0.3x FP32 prefill under load). */
+static int lowfreq_bins(const ptq_klowfreq *lf, const float *x, int T, float *X) {
+    int k2 = 2 * lf->k, in = lf->in, fail = 0;
+    if (lf->dft) {
+        int nch = (T + LF_ROWS - 1) / LF_ROWS;
+#pragma omp parallel for schedule(static) if (nch > 1 && (long)T * in >= PTQ_KPAR_MIN / 4)
+        for (int c = 0; c < nch; c++) {
+            int t0 = c * LF_ROWS, n = PTQ_MIN(LF_ROWS, T - t0);
+            ptq_sgemm(CblasNoTrans, CblasNoTrans, n, k2, in, 1.f, x + (size_t)t0 * in, in, lf->dft, k2, 0.f,
+                      X + (size_t)t0 * k2, k2);
         }
-        X = acts->lf_X;
-        lowfreq_bins(lf, x, T, X);
-        acts->lf_src = x, acts->lf_dft = lf->dft, acts->lf_T = T, acts->lf_k2 = k2;
+        return 0;
     }
-    ptq_sgemm(CblasNoTrans, CblasTrans, T, lf->out, k2, 1.f, X, k2, lf->coef, k2, 1.f, y, lf->out);
-    return 0;
+    if (T == 1 && in <= LF_SMALL) {
+        _Alignas(64) float buf[LF_SMALL];
+        _Alignas(64) fftwf_complex F[LF_SMALL / 2 + LF_SMALL / 16 + 1]; /* P x (M/2+1) <= in/2 + in/16 (M >= 16) */
+        lowfreq_row(lf, x, X, buf, F);
+        return 0;
+    }
+#pragma omp parallel reduction(| : fail) if (T > 1 && (long)T * in >= PTQ_KPAR_MIN / 4)
+    {
+        float *buf = fftwf_malloc(sizeof(float) * in);
+        fftwf_complex *F = fftwf_malloc(sizeof(fftwf_complex) * lowfreq_fbins(lf));
+        if (!buf || !F) fail = 1;
+#pragma omp for schedule(dynamic, 4)
+        for (int t = 0; t < T; t++)
+            if (buf && F) lowfreq_row(lf, x + (size_t)t * in, X + (size_t)t * k2, buf, F);
+        fftwf_free(buf), fftwf_free(F);
+    }
+    return fail ? -1 : 0;
 }
 
 int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_err *err) {
@@ -178,35 +233,28 @@ int ptq_klowfreq_apply(const ptq_klowfreq *lf, const float *x, int T, float *y, 
     return rc;
 }
 
+/* acts keeps the bins for the next linear on the same input. */
 int ptq_klowfreq_apply_acts(const ptq_klowfreq *lf, const float *x, int T, float *y, ptq_kacts *acts,
                             ptq_err *err) {
-    int k = lf->k, in = lf->in, fail = 0;
-    if (lf->dft) return lowfreq_dft(lf, x, T, y, acts, err);
-    if (T == 1 && in <= LF_SMALL) {
-        _Alignas(64) float X[LF_SMALL + 2], buf[LF_SMALL];
-        _Alignas(64) fftwf_complex F[LF_SMALL / 2 + 1];
-        lowfreq_row(lf, x, 0, X, buf, F);
-        ptq_sgemm(CblasNoTrans, CblasTrans, 1, lf->out, 2 * k, 1.f, X, 2 * k, lf->coef, 2 * k, 1.f, y, lf->out);
-        return 0;
+    int k2 = 2 * lf->k;
+    size_t need = (size_t)T * k2;
+    float *X;
+    if (acts->same_input && acts->lf_src == x && acts->lf_in == lf->in && acts->lf_T == T && acts->lf_k2 == k2)
+        X = acts->lf_X; /* the bins the linear before formed from this input */
+    else {
+        if (need > acts->lf_cap) {
+            free(acts->lf_X);
+            acts->lf_cap = 0, acts->lf_src = NULL;
+            if (!(acts->lf_X = ptq_kalloc64(sizeof(float) * need))) return ptq_fail(err, "lowfreq: out of memory");
+            acts->lf_cap = need;
+        }
+        X = acts->lf_X;
+        acts->lf_src = NULL;
+        if (lowfreq_bins(lf, x, T, X)) return ptq_fail(err, "lowfreq: out of memory");
+        acts->lf_src = x, acts->lf_in = lf->in, acts->lf_T = T, acts->lf_k2 = k2;
     }
-    float *X = ptq_kalloc64(sizeof(float) * T * 2 * k);
-    if (!X) return ptq_fail(err, "lowfreq: out of memory");
-    /* FFTs of short rows stay on the calling thread (toy models: a parallel region per call cost more
-     * than the transforms, 0.3x FP32 prefill under load) */
-#pragma omp parallel reduction(| : fail) if (T > 1 && (long)T * in >= PTQ_KPAR_MIN / 4)
-    {
-        float *buf = fftwf_malloc(sizeof(float) * in);
-        fftwf_complex *F = fftwf_malloc(sizeof(fftwf_complex) * (in / 2 + 1));
-        if (!buf || !F) fail = 1;
-#pragma omp for schedule(dynamic, 4)
-        for (int t = 0; t < T; t++)
-            if (buf && F) lowfreq_row(lf, x, t, X, buf, F);
-        fftwf_free(buf), fftwf_free(F);
-    }
-    if (!fail)
-        ptq_sgemm(CblasNoTrans, CblasTrans, T, lf->out, 2 * k, 1.f, X, 2 * k, lf->coef, 2 * k, 1.f, y, lf->out);
-    free(X);
-    return fail ? ptq_fail(err, "lowfreq: out of memory") : 0;
+    ptq_sgemm(CblasNoTrans, CblasTrans, T, lf->out, k2, 1.f, X, k2, lf->coef, k2, 1.f, y, lf->out);
+    return 0;
 }
 
 void ptq_klowfreq_free(ptq_klowfreq *lf) {
@@ -214,8 +262,13 @@ void ptq_klowfreq_free(ptq_klowfreq *lf) {
 #pragma omp critical(ptq_fftw_plan)
         fftwf_destroy_plan((fftwf_plan)lf->plan);
     }
+    if (lf->dec_plan) {
+#pragma omp critical(ptq_fftw_plan)
+        fftwf_destroy_plan((fftwf_plan)lf->dec_plan);
+    }
     free(lf->coef);
     free(lf->dft_own);
+    free(lf->dec_tw);
     memset(lf, 0, sizeof *lf);
 }
 

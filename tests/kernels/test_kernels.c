@@ -220,6 +220,11 @@ static const family table[] = {
     {.k = K_LOWFREQ, .shapes = SH({3, 8, 4096}), .vars = L(32), .opts = L(0, 1)},
     /* the DFT-table path in 32-row chunks, in the parallel region, with a short last chunk */
     {.k = K_LOWFREQ, .shapes = SH({70, 8, 4096}), .vars = L(16), .opts = L(0, 1)},
+    /* the decimated path (in = M x P, P with a prime factor above 7): 688 = 16 x 43 (k 5, 9 = M/2 + 1;
+     * 10: the full FFT again), 352 = 32 x 11, LLaMA's 11008 = 256 x 43 with its k = 43 (T 70: parallel) */
+    {.k = K_LOWFREQ, .shapes = SH({1, 5, 688}, {6, 9, 688}, {2, 7, 352}), .vars = L(5, 9, 10, 17),
+     .opts = L(0, 1), .modes = DM({X_RANDN, 0}, {X_OUTLIER, 0})},
+    {.k = K_LOWFREQ, .shapes = SH({1, 4, 11008}, {70, 4, 11008}), .vars = L(43), .opts = L(0, 1)},
     /* SEPTQ sparse add */
     {.k = K_CSR, .shapes = SH({1, 17, 33}, {7, 64, 130}, {3, 5, 7}, {30, 40, 96}), .vars = L(0, 50, 1000),
      .opts = L(0, 1), .modes = DM({X_RANDN, 0}, {X_MIXED, 0})},
