@@ -64,8 +64,8 @@ static int lowfreq_use_dft(int in, int k) {
 
 /* The decimated path's M for rows of length in and k bins, or 0: M is the
  * power-of-two part of in, used when the odd part P has a prime factor above
- * 7 (FFTW has fast codelets for 2, 3, 5, 7 only), M >= 16 and k <= M/2 + 1.
- * A property of the shape, like the DFT table's rule. */
+ * 7 (FFTW's r2c of 11008 = 256 x 43 took 44 us, of 4096 3 us), M >= 16 and
+ * k <= M/2 + 1. A property of the shape, like the DFT table's rule. */
 static int lowfreq_dec_m(int in, int k) {
     int m = 1;
     while (in % (2 * m) == 0) m *= 2;
