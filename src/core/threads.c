@@ -30,9 +30,11 @@ static void omp_count_set(int n) {
 #endif
 }
 
+/* Inside any region, active or serialized (a count set there would only
+ * hold for that region). */
 static int in_parallel(void) {
 #ifdef _OPENMP
-    return omp_in_parallel();
+    return omp_get_level() > 0;
 #else
     return 1;
 #endif
