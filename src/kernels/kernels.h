@@ -116,9 +116,15 @@ struct ptq_kcsr;
  * bits; no second pass over the rows, no second parallel region). */
 int ptq_kgemv_f32_sparse(const ptq_kpacked *w, const struct ptq_kcsr *sp, const float *x, const float *bias, float *y,
                          ptq_err *err);
-/* AVX-512 int4 GEMV: row blocks of 16 per pass, 1..4 (default 4; more blocks
- * share the x broadcasts and loop overhead). For benchmarks and tests. */
-void ptq_kern_gemv_int4_blocks(int nb);
+/* The AVX-512 decode GEMVs read int4 and 8-bit planes in place, 1..4 row
+ * blocks of 16 per pass (default 4: more memory streams per core, the x
+ * broadcasts shared); each row's sum is the same for any count. For
+ * benchmarks and tests. */
+void ptq_kern_gemv_blocks(int nb);
+/* Software prefetch distance of those GEMVs and the integer ones, bytes
+ * ahead in each row block's stream (default 2048, 0 = none, clamped to
+ * 0..16384, rounded down to a cache line). Timing only: never the result. */
+void ptq_kern_gemv_prefetch(int bytes);
 /* T rows of fp32 activations (weight-only prefill): the GEMV for T = 1, else
  * a GEMM dequantizing 32-row panels inside the tile (kgemm_w16.c): every
  * output one FMA chain in column order, the same bits on every ISA path and

@@ -14,6 +14,9 @@
  * 0.3x FP32, whose one-tile products stay serial). Every output is computed
  * by the same code either way. */
 #define PTQ_KPAR_MIN (1L << 20)
+/* Decode GEMVs stream each weight row block with a software prefetch this
+ * many bytes ahead (0: none); see ptq_kern_gemv_prefetch. */
+extern int ptq_kgemv_pf;
 #define PTQ_KGEMV_CHUNK 64 /* float GEMV: 4-column steps per partial sum (bounds rounding on long rows) */
 
 /* acc (mr x 32 int32) = sum over k4 in [k4a, k4b) of A rows (u8, stride lda)

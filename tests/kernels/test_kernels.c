@@ -567,13 +567,15 @@ static void run_wgemm(const tcase *c) {
     make_x(x, T, in, c->x);
     ptq_kgemm_f32_ref(&w, x, T, bias, yr, mag);
     for (int i = 0; i < n_isa; i++) {
-        /* the AVX-512 int4 GEMV reads 1..4 row blocks per pass */
-        int direct4 = isa_list[i] == PTQ_ISA_AVX512VNNI && w.bits == 4 && w.group % 8 == 0 && T == 1;
-        for (int nb = direct4 ? 1 : 4; nb <= 4; nb++) {
+        /* the AVX-512 GEMV reads int4 and 8-bit planes 1..4 row blocks per pass: each row's sum the same
+         * for every count, and again with no prefetch (nb 5: 4 blocks, prefetch off) */
+        int direct = isa_list[i] == PTQ_ISA_AVX512VNNI && (w.bits == 8 || (w.bits == 4 && w.group % 8 == 0)) && T == 1;
+        for (int nb = direct ? 1 : 4; nb <= (direct ? 5 : 4); nb++) {
             char label[32];
-            snprintf(label, sizeof label, direct4 ? "%s nb=%d" : "%s", ptq_isa_name(isa_list[i]), nb);
+            snprintf(label, sizeof label, direct ? nb == 5 ? "%s nb=4 pf=0" : "%s nb=%d" : "%s", ptq_isa_name(isa_list[i]), nb);
             long bad = force(isa_list[i]);
-            ptq_kern_gemv_int4_blocks(nb);
+            ptq_kern_gemv_blocks(PTQ_MIN(nb, 4));
+            ptq_kern_gemv_prefetch(nb == 5 ? 0 : 2048);
             memset(y, 0xff, sizeof(float) * T * out);
             bad += ptq_kgemm_f32(&w, x, T, bias, y, &err) != 0;
             double worst = ferr(y, yr, mag, (size_t)T * out);
@@ -581,6 +583,8 @@ static void run_wgemm(const tcase *c) {
                 memset(y, 0xff, sizeof(float) * out);
                 bad += ptq_kgemv_f32(&w, x, bias, y, &err) != 0;
                 worst = fmax(worst, ferr(y, yr, mag, out));
+                if (direct && nb == 1) memcpy(y0, y, sizeof(float) * out);
+                else if (direct) bad += ndiff(y, y0, sizeof(float) * out);
             } else {
                 if (i == 0) memcpy(y0, y, sizeof(float) * T * out);
                 bad += ndiff(y, y0, sizeof(float) * T * out);
@@ -596,7 +600,8 @@ static void run_wgemm(const tcase *c) {
         }
     }
     ptq_kern_force_isa(ptq_kern_isa_best());
-    ptq_kern_gemv_int4_blocks(4);
+    ptq_kern_gemv_blocks(4);
+    ptq_kern_gemv_prefetch(2048);
     ptq_kpacked_free(&w);
     free(x), free(y), free(y0), free(bias), free(yr), free(mag);
 }

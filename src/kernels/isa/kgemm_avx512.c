@@ -126,70 +126,55 @@ static inline __attribute__((always_inline)) TGT512 void int4_split(__m512i v, _
     const __m512 thi = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 #define INT4_VAL(idx) _mm512_permutex2var_ps(tlo, (idx), thi)
 
-static TGT512 void gemv_block_avx512_int4(const ptq_kpacked *p, int rb, const float *x, float *y16) {
-    INT4_TABLES;
-    int nkb = p->kpad / 8, G = p->group;
-    const uint8_t *src = p->data + (size_t)rb * nkb * 64;
-    __m512 y = _mm512_setzero_ps();
-    for (int g = 0; g < p->ngroups; g++) {
-        int b0 = g * G / 8, b1 = PTQ_MIN((g + 1) * G, p->kpad) / 8;
-        size_t gi = (size_t)g * p->npad + rb * 16;
-        __m512i zb = zbytes(p, gi);
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int b = b0; b < b1; b++) {
-            __m512i lo, hi;
-            int4_split(_mm512_load_si512((const void *)(src + (size_t)b * 64)), zb, &lo, &hi);
-            const float *xb = x + 8 * b;
-            _mm_prefetch((const char *)(src + (size_t)b * 64 + 1024), _MM_HINT_T0);
-            a0 = _mm512_fmadd_ps(INT4_VAL(lo), _mm512_set1_ps(xb[0]), a0);
-            a1 = _mm512_fmadd_ps(INT4_VAL(hi), _mm512_set1_ps(xb[4]), a1);
-            a2 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(lo, 8)), _mm512_set1_ps(xb[1]), a2);
-            a3 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(hi, 8)), _mm512_set1_ps(xb[5]), a3);
-            a0 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(lo, 16)), _mm512_set1_ps(xb[2]), a0);
-            a1 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(hi, 16)), _mm512_set1_ps(xb[6]), a1);
-            a2 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(lo, 24)), _mm512_set1_ps(xb[3]), a2);
-            a3 = _mm512_fmadd_ps(INT4_VAL(_mm512_srli_epi32(hi, 24)), _mm512_set1_ps(xb[7]), a3);
-        }
-        __m512 s = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
-        y = _mm512_fmadd_ps(_mm512_loadu_ps(p->scale + gi), s, y);
-    }
-    _mm512_storeu_ps(y16, y);
+/* Generic width: the block as int8 [kpad/4][16][4] (unpacked, or the 8-bit
+ * plane itself). NB blocks (block j at blk + j * kpad * 16) are read side by
+ * side, two memory streams per core for the 8-bit plane; each row's sum is
+ * the one-block sum, in the same order. The codes become floats without a
+ * conversion: c ^ 0x80 = c + 128 as a byte, which one masked vpshufb drops
+ * into the low byte of 2^23's bit pattern (2^23 + c + 128), and one
+ * subtraction of 2^23 + 128 + z leaves c - z: exact (integers below 2^24),
+ * so the same value as int32 (c - z) converted, in 3 instructions a column
+ * where shift, shift, subtract, convert took 4 (W8A16 decode at 7B shapes
+ * was compute-bound at 55% of the read bandwidth). */
+static inline __attribute__((always_inline)) TGT512 __m512 i8_magic_z(const ptq_kpacked *p, size_t gi) {
+    __m512i z = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
+    return _mm512_cvtepi32_ps(_mm512_add_epi32(z, _mm512_set1_epi32((1 << 23) + 128)));
 }
 
-/* Generic width: the block as int8 [kpad/4][16][4] (unpacked, or the 8-bit
- * plane itself); c - z is formed in int32, exact, before the conversion. NB
- * blocks (block j at blk + j * kpad * 16) are read side by side, two memory
- * streams per core for the 8-bit plane; each row's sum is the one-block
- * sum, in the same order. */
+/* Byte j of every lane of v (already xor 0x80) as the float 2^23 + byte. */
+#define I8_MAGIC_CTRL(j) _mm512_broadcast_i32x4(_mm_setr_epi32((j), 4 + (j), 8 + (j), 12 + (j)))
+#define I8_MAGIC(v, ctrl) _mm512_castsi512_ps(_mm512_mask_shuffle_epi8(_mm512_set1_epi32(0x4B000000), 0x1111111111111111ULL, (v), (ctrl)))
 static inline __attribute__((always_inline)) TGT512 void i8_f32_blocks(const int NB, const ptq_kpacked *p, int rb,
                                                                        const int8_t *blk, const float *x, float *ynb) {
     int G = p->group;
     const size_t bstride = (size_t)p->kpad * PTQ_KP_RB;
-    __m512 y[2];
+    __m512 y[4];
     for (int j = 0; j < NB; j++) y[j] = _mm512_setzero_ps();
+    const __m512i k0 = I8_MAGIC_CTRL(0), k1 = I8_MAGIC_CTRL(1), k2 = I8_MAGIC_CTRL(2), k3 = I8_MAGIC_CTRL(3);
+    const __m512i sign = _mm512_set1_epi8((char)0x80);
     for (int g = 0; g < p->ngroups; g++) {
         int q0 = g * G / 4, q1 = PTQ_MIN((g + 1) * G, p->kpad) / 4;
-        __m512i z[2];
-        __m512 s[2];
+        __m512 z[4], s[4];
         for (int j = 0; j < NB; j++) {
-            size_t gi = (size_t)g * p->npad + (rb + j) * 16;
-            z[j] = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
+            z[j] = i8_magic_z(p, (size_t)g * p->npad + (rb + j) * 16);
             s[j] = _mm512_setzero_ps();
         }
         for (int qa = q0; qa < q1; qa += PTQ_KGEMV_CHUNK) { /* partial sums of 256 columns: long same-sign rows */
-            __m512 a[2][4];
+            __m512 a[4][4];
             for (int j = 0; j < NB; j++) a[j][0] = a[j][1] = a[j][2] = a[j][3] = _mm512_setzero_ps();
             for (int q = qa; q < PTQ_MIN(qa + PTQ_KGEMV_CHUNK, q1); q++) {
                 const float *xq = x + 4 * q;
                 __m512 x0 = _mm512_set1_ps(xq[0]), x1 = _mm512_set1_ps(xq[1]), x2 = _mm512_set1_ps(xq[2]),
                        x3 = _mm512_set1_ps(xq[3]);
                 for (int j = 0; j < NB; j++) {
-                    __m512i v = _mm512_load_si512((const void *)(blk + j * bstride + (size_t)q * 64));
-#define CZ(e) _mm512_cvtepi32_ps(_mm512_sub_epi32(e, z[j]))
-                    a[j][0] = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 24), 24)), x0, a[j][0]);
-                    a[j][1] = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 16), 24)), x1, a[j][1]);
-                    a[j][2] = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(_mm512_slli_epi32(v, 8), 24)), x2, a[j][2]);
-                    a[j][3] = _mm512_fmadd_ps(CZ(_mm512_srai_epi32(v, 24)), x3, a[j][3]);
+                    const int8_t *bq = blk + j * bstride + (size_t)q * 64;
+                    _mm_prefetch((const char *)(bq + ptq_kgemv_pf), _MM_HINT_T0);
+                    __m512i v = _mm512_xor_si512(_mm512_load_si512((const void *)bq), sign);
+#define CZ(ctrl) _mm512_sub_ps(I8_MAGIC(v, ctrl), z[j])
+                    a[j][0] = _mm512_fmadd_ps(CZ(k0), x0, a[j][0]);
+                    a[j][1] = _mm512_fmadd_ps(CZ(k1), x1, a[j][1]);
+                    a[j][2] = _mm512_fmadd_ps(CZ(k2), x2, a[j][2]);
+                    a[j][3] = _mm512_fmadd_ps(CZ(k3), x3, a[j][3]);
 #undef CZ
                 }
             }
@@ -206,8 +191,12 @@ static inline __attribute__((always_inline)) TGT512 void i8_f32_blocks(const int
 
 TGT512 void ptq_kgemv_blocks_avx512_i8(int nb, const ptq_kpacked *p, int rb, const int8_t *blk, const float *x,
                                        float *ynb) {
-    if (nb == 2) i8_f32_blocks(2, p, rb, blk, x, ynb);
-    else i8_f32_blocks(1, p, rb, blk, x, ynb);
+    switch (nb) {
+    case 4: i8_f32_blocks(4, p, rb, blk, x, ynb); break;
+    case 3: i8_f32_blocks(3, p, rb, blk, x, ynb); break;
+    case 2: i8_f32_blocks(2, p, rb, blk, x, ynb); break;
+    default: i8_f32_blocks(1, p, rb, blk, x, ynb); break;
+    }
 }
 
 /* Integer decode GEMV, int4 weights straight from the plane (no unpack):
@@ -234,6 +223,7 @@ static inline __attribute__((always_inline)) TGT512 void int4_int_blocks(const i
             __m512i a0 = _mm512_set1_epi32(ptq_kld32(ac + 8 * b)), a1 = _mm512_set1_epi32(ptq_kld32(ac + 8 * b + 4));
             for (int j = 0; j < NB; j++) {
                 __m512i v = _mm512_load_si512((const void *)(src + j * bstride + (size_t)b * 64));
+                _mm_prefetch((const char *)(src + j * bstride + (size_t)b * 64 + ptq_kgemv_pf), _MM_HINT_T0);
                 c0[j] = _mm512_dpbusd_epi32(c0[j], a0, _mm512_and_si512(v, m4));
                 c1[j] = _mm512_dpbusd_epi32(c1[j], a1, _mm512_and_si512(_mm512_srli_epi32(v, 4), m4));
             }
@@ -276,6 +266,8 @@ static inline __attribute__((always_inline)) TGT512 void i8_int_blocks(const int
             __m512i a0 = _mm512_set1_epi32(ptq_kld32(ac + 4 * q)), a1 = _mm512_set1_epi32(ptq_kld32(ac + 4 * q + 4));
             for (int j = 0; j < NB; j++) {
                 const int8_t *s = src + j * bstride + (size_t)q * 64;
+                _mm_prefetch((const char *)(s + ptq_kgemv_pf), _MM_HINT_T0);
+                _mm_prefetch((const char *)(s + 64 + ptq_kgemv_pf), _MM_HINT_T0);
                 c0[j] = _mm512_dpbusd_epi32(c0[j], a0, _mm512_load_si512((const void *)s));
                 c1[j] = _mm512_dpbusd_epi32(c1[j], a1, _mm512_load_si512((const void *)(s + 64)));
             }
@@ -314,11 +306,12 @@ TGT512 void ptq_kgemv_int_blocks_avx512(int nb, const ptq_kpacked *p, int rb, co
     }
 }
 
-/* NB row blocks per pass of the int4 kernel above: the x broadcasts, loop
+/* The int4 fp32 decode GEMV, NB row blocks per pass: the x broadcasts, loop
  * and prefetch overhead are shared by NB blocks (ynb = NB*16 outputs from row
- * rb*16), two accumulators per block by nibble parity. The one-block kernel
- * is bound by its ~23 vector ops per 64 bytes; on the 2-thread Zen 4 box, 4
- * blocks per pass measured ~1.2-1.3x faster than one. */
+ * rb*16), two accumulators per block by nibble parity, so a row's sum is
+ * the same for every NB (a unit at the end of the matrix may hold fewer
+ * blocks). On the 2-thread Zen 4 box, 4 blocks per pass measured ~1.2-1.3x
+ * faster than one. */
 static inline __attribute__((always_inline)) TGT512 void int4_blocks(const int NB, const ptq_kpacked *p, int rb,
                                                                      const float *x, float *ynb) {
     INT4_TABLES;
@@ -339,7 +332,7 @@ static inline __attribute__((always_inline)) TGT512 void int4_blocks(const int N
             __m512i lo[4], hi[4];
             for (int j = 0; j < NB; j++) {
                 int4_split(_mm512_load_si512((const void *)(src + j * bstride + (size_t)b * 64)), zb[j], &lo[j], &hi[j]);
-                _mm_prefetch((const char *)(src + j * bstride + (size_t)b * 64 + 1024), _MM_HINT_T0);
+                _mm_prefetch((const char *)(src + j * bstride + (size_t)b * 64 + ptq_kgemv_pf), _MM_HINT_T0);
             }
             const float *xb = x + 8 * b;
             for (int k = 0; k < 4; k++) { /* byte k: column k (lo) and 4 + k (hi) */
@@ -365,6 +358,6 @@ TGT512 void ptq_kgemv_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, c
     case 4: int4_blocks(4, p, rb, x, ynb); break;
     case 3: int4_blocks(3, p, rb, x, ynb); break;
     case 2: int4_blocks(2, p, rb, x, ynb); break;
-    default: gemv_block_avx512_int4(p, rb, x, ynb); break; /* one block: four accumulators */
+    default: int4_blocks(1, p, rb, x, ynb); break;
     }
 }
