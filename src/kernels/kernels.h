@@ -122,8 +122,9 @@ int ptq_kgemv_f32_sparse(const ptq_kpacked *w, const struct ptq_kcsr *sp, const 
  * benchmarks and tests. */
 void ptq_kern_gemv_blocks(int nb);
 /* Software prefetch distance of those GEMVs and the integer ones, bytes
- * ahead in each row block's stream (default 2048, 0 = none, clamped to
- * 0..16384, rounded down to a cache line). Timing only: never the result. */
+ * ahead in each row block's stream (0 = none, clamped to 0..16384, rounded
+ * down to a cache line). Timing only: never the result. */
+#define PTQ_KGEMV_PF_DEFAULT 2048
 void ptq_kern_gemv_prefetch(int bytes);
 /* T rows of fp32 activations (weight-only prefill): the GEMV for T = 1, else
  * a GEMM dequantizing 32-row panels inside the tile (kgemm_w16.c): every

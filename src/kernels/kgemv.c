@@ -42,7 +42,7 @@ static void gemv_block_scalar_i8(const ptq_kpacked *p, int rb, const int8_t *blk
  * for 2 KiB ahead 50-56 (1 KiB: 51-52, 4 KiB: 43-51). The int4 kernel had
  * used 1 KiB; 2 KiB measured 5-15% faster there. */
 static int g_gemv_nb = 4;
-int ptq_kgemv_pf = 2048;
+int ptq_kgemv_pf = PTQ_KGEMV_PF_DEFAULT;
 void ptq_kern_gemv_blocks(int nb) { g_gemv_nb = nb < 1 ? 1 : nb > 4 ? 4 : nb; }
 void ptq_kern_gemv_prefetch(int bytes) { ptq_kgemv_pf = bytes < 0 ? 0 : bytes > 16384 ? 16384 : bytes / 64 * 64; }
 

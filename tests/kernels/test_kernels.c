@@ -575,7 +575,7 @@ static void run_wgemm(const tcase *c) {
             snprintf(label, sizeof label, direct ? nb == 5 ? "%s nb=4 pf=0" : "%s nb=%d" : "%s", ptq_isa_name(isa_list[i]), nb);
             long bad = force(isa_list[i]);
             ptq_kern_gemv_blocks(PTQ_MIN(nb, 4));
-            ptq_kern_gemv_prefetch(nb == 5 ? 0 : 2048);
+            ptq_kern_gemv_prefetch(nb == 5 ? 0 : PTQ_KGEMV_PF_DEFAULT);
             memset(y, 0xff, sizeof(float) * T * out);
             bad += ptq_kgemm_f32(&w, x, T, bias, y, &err) != 0;
             double worst = ferr(y, yr, mag, (size_t)T * out);
@@ -601,7 +601,7 @@ static void run_wgemm(const tcase *c) {
     }
     ptq_kern_force_isa(ptq_kern_isa_best());
     ptq_kern_gemv_blocks(4);
-    ptq_kern_gemv_prefetch(2048);
+    ptq_kern_gemv_prefetch(PTQ_KGEMV_PF_DEFAULT);
     ptq_kpacked_free(&w);
     free(x), free(y), free(y0), free(bias), free(yr), free(mag);
 }

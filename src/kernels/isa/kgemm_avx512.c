@@ -103,6 +103,11 @@ TGT512 void ptq_kmicro_grp_avx512(int mr, const uint8_t *A, int lda, const int8_
     }
 }
 
+/* The zero points of the 16 rows at gi, as int32. */
+static inline __attribute__((always_inline)) TGT512 __m512i zeros16(const ptq_kpacked *p, size_t gi) {
+    return _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
+}
+
 /* int4 plane: lane nibble i (bits 4i..4i+3) is column 4*(i%2) + i/2 of the
  * 8-column block, so byte k of (v & 0x0F..) holds column k and byte k of
  * (v >> 4 & 0x0F..) column 4 + k. Adding 16 - z to every byte gives
@@ -111,7 +116,7 @@ TGT512 void ptq_kmicro_grp_avx512(int mr, const uint8_t *A, int lda, const int8_
  * rounding (folding it as s (sum c x - z sum x) cancels when codes sit near
  * z). */
 static inline __attribute__((always_inline)) TGT512 __m512i zbytes(const ptq_kpacked *p, size_t gi) {
-    __m512i z = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
+    __m512i z = zeros16(p, gi);
     return _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_set1_epi32(16), z), _mm512_set1_epi32(0x01010101));
 }
 
@@ -126,9 +131,18 @@ static inline __attribute__((always_inline)) TGT512 void int4_split(__m512i v, _
     const __m512 thi = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 #define INT4_VAL(idx) _mm512_permutex2var_ps(tlo, (idx), thi)
 
+/* 2^23 + 128 + z for the 16 rows at gi, as floats (exact). */
+static inline __attribute__((always_inline)) TGT512 __m512 i8_magic_z(const ptq_kpacked *p, size_t gi) {
+    return _mm512_cvtepi32_ps(_mm512_add_epi32(zeros16(p, gi), _mm512_set1_epi32((1 << 23) + 128)));
+}
+
+/* Byte j of every lane of v (already xor 0x80) as the float 2^23 + byte. */
+#define I8_MAGIC_CTRL(j) _mm512_broadcast_i32x4(_mm_setr_epi32((j), 4 + (j), 8 + (j), 12 + (j)))
+#define I8_MAGIC(v, ctrl) _mm512_castsi512_ps(_mm512_mask_shuffle_epi8(_mm512_set1_epi32(0x4B000000), 0x1111111111111111ULL, (v), (ctrl)))
+
 /* Generic width: the block as int8 [kpad/4][16][4] (unpacked, or the 8-bit
  * plane itself). NB blocks (block j at blk + j * kpad * 16) are read side by
- * side, two memory streams per core for the 8-bit plane; each row's sum is
+ * side, NB memory streams per core for the 8-bit plane; each row's sum is
  * the one-block sum, in the same order. The codes become floats without a
  * conversion: c ^ 0x80 = c + 128 as a byte, which one masked vpshufb drops
  * into the low byte of 2^23's bit pattern (2^23 + c + 128), and one
@@ -136,14 +150,6 @@ static inline __attribute__((always_inline)) TGT512 void int4_split(__m512i v, _
  * so the same value as int32 (c - z) converted, in 3 instructions a column
  * where shift, shift, subtract, convert took 4 (W8A16 decode at 7B shapes
  * was compute-bound at 55% of the read bandwidth). */
-static inline __attribute__((always_inline)) TGT512 __m512 i8_magic_z(const ptq_kpacked *p, size_t gi) {
-    __m512i z = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
-    return _mm512_cvtepi32_ps(_mm512_add_epi32(z, _mm512_set1_epi32((1 << 23) + 128)));
-}
-
-/* Byte j of every lane of v (already xor 0x80) as the float 2^23 + byte. */
-#define I8_MAGIC_CTRL(j) _mm512_broadcast_i32x4(_mm_setr_epi32((j), 4 + (j), 8 + (j), 12 + (j)))
-#define I8_MAGIC(v, ctrl) _mm512_castsi512_ps(_mm512_mask_shuffle_epi8(_mm512_set1_epi32(0x4B000000), 0x1111111111111111ULL, (v), (ctrl)))
 static inline __attribute__((always_inline)) TGT512 void i8_f32_blocks(const int NB, const ptq_kpacked *p, int rb,
                                                                        const int8_t *blk, const float *x, float *ynb) {
     int G = p->group;
@@ -231,7 +237,7 @@ static inline __attribute__((always_inline)) TGT512 void int4_int_blocks(const i
         __m512i ga = _mm512_set1_epi32(a->gsum[(size_t)t * a->ngroups + g]);
         for (int j = 0; j < NB; j++) {
             size_t gi = (size_t)g * p->npad + (rb + j) * 16;
-            __m512i zc = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p->zero + gi)));
+            __m512i zc = zeros16(p, gi);
             __m512i cs = _mm512_loadu_si512((const void *)(p->csum + gi));
             __m512i I = _mm512_add_epi32(c0[j], c1[j]);
             I = _mm512_sub_epi32(I, _mm512_mullo_epi32(za, cs));
