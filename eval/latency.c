@@ -84,9 +84,10 @@ int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err) {
                 return ptq_fail(err, "latency task: logits=%s: expected last or all", v);
             o->all_logits = !strcmp(v, "all"), rc = 0;
         } else if (!strcmp(k, "w16")) {
-            if (strcmp(v, "fp32") && strcmp(v, "int8"))
-                return ptq_fail(err, "latency task: w16=%s: expected fp32 or int8", v);
-            o->w16_int8 = !strcmp(v, "int8"), rc = 0;
+            ptq_w16_act m;
+            if (ptq_w16_act_parse(v, &m))
+                return ptq_fail(err, "latency task: w16=%s: expected fp32, int8 or bf16", v);
+            o->w16_act = (int)m, rc = 0;
         } else
             return ptq_fail(err, "latency task: unknown parameter '%s' (expected T, ctx, reps, warmup, min_ms, logits, w16, clock, threads)",
                             k);
@@ -395,7 +396,7 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
         have_stq = 1, pq.m = q, pq.st = &stq;
     }
     ptq_w16_act w16_was = ptq_kern_w16_act();
-    ptq_kern_set_w16_act(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32);
+    ptq_kern_set_w16_act((ptq_w16_act)o.w16_act);
     rc = run_paths(&pq, &pf, &o, pre, dec, err);
     ptq_kern_set_w16_act(w16_was);
     if (rc == PTQ_LAT_UNSUPPORTED) ptq_wrap(err, "%s path (%s weights)", packed ? "packed" : "quantized model's", fmt);
@@ -413,7 +414,7 @@ int ptq_latency_run(const ptq_model *q, const ptq_model *fp, const ptq_latency_o
     for (int i = 0; i < o.nC; i++)
         cJSON_AddItemToArray(cs, cJSON_CreateNumber(o.ctxs[i]));
     cJSON_AddStringToObject(metrics, "prefill_logits", o.all_logits ? "all" : "last");
-    cJSON_AddStringToObject(metrics, "w16_act", ptq_w16_act_name(o.w16_int8 ? PTQ_W16_INT8 : PTQ_W16_FP32));
+    cJSON_AddStringToObject(metrics, "w16_act", ptq_w16_act_name((ptq_w16_act)o.w16_act));
     cJSON_AddNumberToObject(metrics, "reps", o.reps);
     cJSON_AddStringToObject(metrics, "clock", o.cpu_clock ? "cpu" : "wall");
     cJSON_AddNumberToObject(metrics, "timing_threads", ptq_num_threads()); /* under auto: the count at the end */

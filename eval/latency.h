@@ -20,8 +20,8 @@ typedef struct {
     int min_ms;                    /* a timed run repeats the call until it lasts this long */
     int all_logits;                /* prefill computes logits at every position (perplexity's work);
                                       0 (default): the last position only, as a deployed engine does */
-    int w16_int8;                  /* weight-only linears on int8 activations, prefill and decode
-                                      (kernels.h PTQ_W16_INT8, key w16=int8); 0 (default, w16=fp32): fp32 */
+    int w16_act;                   /* weight-only linears' activations, prefill and decode: a kernels.h
+                                      ptq_w16_act (key w16=fp32|int8|bf16; default PTQ_W16_FP32 = 0) */
     int cpu_clock;                 /* 1: process CPU time instead of wall time (clock=cpu; a shared
                                       machine's other load barely moves it: the nightly gate) */
     int threads;                   /* >0: OpenMP threads while timing (restored after); 0: unchanged */
@@ -32,7 +32,7 @@ void ptq_latency_defaults(ptq_latency_opts *o);
 /* Task argument: "" or "default", else key=value pairs separated by ':' or
  * ',' (':' also works inside `ptqbench run --eval a,b`), keys T (lengths
  * joined by '+', e.g. T=128+512), ctx (same), reps, warmup, min_ms, logits
- * (last or all), w16 (fp32 or int8: kernels.h ptq_w16_act), clock (wall or cpu),
+ * (last or all), w16 (fp32, int8 or bf16: kernels.h ptq_w16_act), clock (wall or cpu),
  * threads (1..256), e.g. "latency:T=128+512:ctx=512:reps=5:logits=all". Unknown keys and bad values are
  * errors naming the key. */
 int ptq_latency_parse(const char *arg, ptq_latency_opts *o, ptq_err *err);

@@ -19,6 +19,7 @@
 
 #include "bench_rows.h"
 #include "cli.h"
+#include "kernels.h"
 #include "ptqfile.h"
 #include "shapes.h"
 #include "sysinfo.h"
@@ -277,7 +278,7 @@ static void usage(void) {
            "       --bits B\n"
            "       [--opt key=value ...] [--calib DATASET] [--nsamples N] [--calib-seqlen L] [--seed S]\n"
            "       [--threads N|auto] [--reps N>=5] [--tokens 128,512,2048] [--ctx 512,2048] [--min-ms MS]\n"
-           "       [--w16-act fp32|int8] [--clock wall|cpu] [--out FILE.jsonl]\n"
+           "       [--w16-act fp32|int8|bf16] [--clock wall|cpu] [--out FILE.jsonl]\n"
            "       ptqbench bench --model FILE.ptq [--out FILE.jsonl] [--tokens ...] [--ctx ...] [--reps N]\n"
            "       ptqbench bench forward [--reps N]\n"
            "       ptqbench bench train [--reps N]   (one training step vs sgemm on its shapes)\n"
@@ -298,7 +299,9 @@ static void usage(void) {
            "  --model FILE.ptq an exported model measured as stored: method and bits from its header\n"
            "  --w16-act        weight-only linears' activations: fp32 (default; the dequantizing fp32 GEMM and\n"
            "                   GEMV) or int8 (quantized per token to 8 bits, the integer GEMM and GEMV, prefill\n"
-           "                   and decode, as llama.cpp's Q8_0 activations; labelled in the row). --w16-prefill\n"
+           "                   and decode, as llama.cpp's Q8_0 activations; labelled in the row) or bf16 (rounded\n"
+           "                   to bf16, the vdpbf16ps GEMM in prefill, the fp32 GEMV on the rounded row in\n"
+           "                   decode: a GPU W4A16 kernel's 16-bit activations; labelled). --w16-prefill\n"
            "                   is its old name (before 2026-12-02 the int8 mode left decode in fp32)\n"
            "  --clock cpu      time by the process's CPU time (all threads), not wall time: on a loaded machine\n"
            "                   the time spent waiting for a core is left out (the row records the clock)\n");
@@ -422,9 +425,10 @@ int cmd_bench(int argc, char **argv) {
             out = optarg;
             break;
         case 'w':
-            if (strcmp(optarg, "fp32") && strcmp(optarg, "int8"))
-                return ptq_cli_error(2, "bench: --w16-act %s: expected fp32 or int8", optarg);
-            lo.w16_int8 = !strcmp(optarg, "int8");
+            ptq_w16_act m;
+            if (ptq_w16_act_parse(optarg, &m))
+                return ptq_cli_error(2, "bench: --w16-act %s: expected fp32, int8 or bf16", optarg);
+            lo.w16_act = (int)m;
             break;
         case 'k':
             if (strcmp(optarg, "wall") && strcmp(optarg, "cpu"))
@@ -453,7 +457,8 @@ int cmd_bench(int argc, char **argv) {
     else if (threads) ptq_threads_fix(threads);
     char task[256];
     ptq_bench_task(&lo, task, sizeof task);
-    if (lo.w16_int8) snprintf(task + strlen(task), sizeof task - strlen(task), ":w16=int8");
+    static const char *const w16_flag[] = {"fp32", "int8", "bf16"}; /* ptq_w16_act order */
+    if (lo.w16_act) snprintf(task + strlen(task), sizeof task - strlen(task), ":w16=%s", w16_flag[lo.w16_act]);
     if (lo.cpu_clock) snprintf(task + strlen(task), sizeof task - strlen(task), ":clock=cpu");
     cJSON *row = NULL;
     ptq_err err;

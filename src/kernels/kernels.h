@@ -37,6 +37,9 @@ ptq_isa ptq_kern_isa(void);           /* the path in use */
 ptq_isa ptq_kern_isa_best(void);      /* the best this CPU supports */
 void ptq_kern_force_isa(ptq_isa isa); /* clamped to a path this CPU runs */
 const char *ptq_isa_name(ptq_isa isa);
+/* AVX-512 BF16 (vdpbf16ps) on this CPU: the bf16-activation GEMM's fast
+ * path beside the AVX-512 VNNI one (same bits either way). */
+int ptq_kern_has_bf16(void);
 
 #define PTQ_KP_RB 16 /* rows per plane block */
 #define PTQ_KP_KA 32 /* column padding (covers the 1-bit plane block) */
@@ -241,10 +244,26 @@ void ptq_lin_kernel_free(ptq_lin_kernel *k);
  * and decode: faster, with an activation rounding error of at most scale/2
  * per element (|y - y_fp32| <= scale/2 sum |w| per output). A labelled
  * option: rows record it (latency key w16_act). */
-typedef enum { PTQ_W16_FP32 = 0, PTQ_W16_INT8 = 1 } ptq_w16_act;
+/* PTQ_W16_BF16ACT the rows rounded to bf16 (nearest even; |x| < FLT_MIN to
+ * 0), then ptq_kgemm_bf16: the 16-bit activations of a GPU W4A16 kernel,
+ * with a rounding error of at most 2^-8 |x| per element (8 significant bits)
+ * (|y - y_fp32| <= 2^-8 sum |w x| per output). Side branches (SpecQuant's,
+ * SEPTQ's) read the fp32 rows in both labelled modes. */
+typedef enum { PTQ_W16_FP32 = 0, PTQ_W16_INT8 = 1, PTQ_W16_BF16ACT = 2 } ptq_w16_act;
 void ptq_kern_set_w16_act(ptq_w16_act m);
 ptq_w16_act ptq_kern_w16_act(void);
+/* "fp32", "int8-act", "bf16-act". */
 const char *ptq_w16_act_name(ptq_w16_act m);
+/* From a flag or task value: "fp32", "int8" or "bf16". 0, or -1 (m unchanged). */
+int ptq_w16_act_parse(const char *s, ptq_w16_act *m);
+/* One value rounded to bf16 as the mode rounds it (the bit pattern). */
+uint16_t ptq_bf16_round(float x);
+/* y (T x out) = bf16(x) W^T + bias: T > 1 the vdpbf16ps GEMM (per output,
+ * a fresh fp32 sum per chunk of at most PTQ_KBF16_CHUNK columns inside one weight group,
+ * odd column of each pair first, then C = fmaf(scale, sum, C): the same bits
+ * on every ISA path and thread count); T = 1 the fp32 GEMV on the rounded row. */
+#define PTQ_KBF16_CHUNK 128 /* columns per fresh partial sum (the epilogue is 1/128 of the work) */
+int ptq_kgemm_bf16(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err);
 /* Bytes as stored: packed weights + side branch (+ side_dense as fp32). */
 size_t ptq_lin_kernel_bytes(const ptq_lin_kernel *k);
 

@@ -21,6 +21,13 @@ static int has_avxvnni(void) {
     return __builtin_cpu_supports("avx2") && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1);
 }
 
+/* AVX512_BF16 is CPUID.(EAX=7, ECX=1):EAX bit 5 (read directly, as above). */
+int ptq_kern_has_bf16(void) {
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1);
+}
+
 ptq_isa ptq_kern_isa_best(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

@@ -66,6 +66,15 @@ void ptq_kgemv_blocks_avx512_i8(int nb, const ptq_kpacked *p, int rb, const int8
 void ptq_kw16_dequant_avx512(const ptq_kpacked *w, const int8_t *pan, int n0, int k0, int kn, float *B);
 void ptq_kw16_micro_avx512(int mr, const float *A, int lda, const float *B, int kn, float *C, int load);
 
+/* bf16-activation GEMM (kgemm_bf16.c): the rows rounded as ptq_bf16_round,
+ * padded with zeros to ld; a 32-row panel slice [k0, k0 + kn) (multiples of
+ * 4) as bf16 pairs B ([kn/2][32][2], c - z exact); C (mr x 32) = fmaf(s,
+ * chunk sum, C) over one chunk of kn columns (vdpbf16ps order). */
+void ptq_bf16_round_rows(const float *x, int T, int K, int ld, uint16_t *dst);
+void ptq_bf16_round_rows_avx512(const float *x, int T, int K, int ld, uint16_t *dst);
+void ptq_kbf16_dequant_avx512(const ptq_kpacked *w, const int8_t *pan, int n0, int k0, int kn, uint16_t *B);
+void ptq_kbf16_micro_avx512(int mr, const uint16_t *A, int lda, const uint16_t *B, int kn, const float *s, float *C);
+
 /* uniform.h's quantizer of one vector as codes (0..2^b-1). */
 typedef void (*ptq_kquant_fn)(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale,
                               int32_t *zero);

@@ -11,7 +11,24 @@
 static ptq_w16_act g_w16 = PTQ_W16_FP32;
 void ptq_kern_set_w16_act(ptq_w16_act m) { g_w16 = m; }
 ptq_w16_act ptq_kern_w16_act(void) { return g_w16; }
-const char *ptq_w16_act_name(ptq_w16_act m) { return m == PTQ_W16_INT8 ? "int8-act" : "fp32"; }
+/* The modes by flag value, with the name rows record. */
+static const struct {
+    ptq_w16_act mode;
+    const char *flag, *name;
+} w16_modes[] = {{PTQ_W16_FP32, "fp32", "fp32"}, {PTQ_W16_INT8, "int8", "int8-act"}, {PTQ_W16_BF16ACT, "bf16", "bf16-act"}};
+enum { N_W16_MODES = sizeof w16_modes / sizeof w16_modes[0] };
+
+const char *ptq_w16_act_name(ptq_w16_act m) {
+    for (int i = 0; i < N_W16_MODES; i++)
+        if (w16_modes[i].mode == m) return w16_modes[i].name;
+    return "?";
+}
+
+int ptq_w16_act_parse(const char *s, ptq_w16_act *m) {
+    for (int i = 0; s && i < N_W16_MODES; i++)
+        if (!strcmp(s, w16_modes[i].flag)) return *m = w16_modes[i].mode, 0;
+    return -1;
+}
 
 static int lin_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bits, int a_sym, float a_clip,
                        int a_group, const float *bias, ptq_kacts *acts, float *y, ptq_err *err) {
@@ -28,6 +45,8 @@ static int lin_forward(const ptq_lin_kernel *k, const float *x, int T, int a_bit
     } else if (g_w16 == PTQ_W16_INT8) { /* 8-bit asymmetric per token, no clipping; prefill and decode */
         if (ptq_kact_quant(acts, x, T, w->in, 8, 0, 1.f, w->group, err) || ptq_kgemm(acts, w, bias, y, err))
             return -1;
+    } else if (g_w16 == PTQ_W16_BF16ACT) { /* the grid part on bf16 rows; side branches on the fp32 ones */
+        if (ptq_kgemm_bf16(w, x, T, bias, y, err)) return -1;
     } else if (ptq_kgemm_f32_sparse(w, k->sp.rowptr ? &k->sp : NULL, x, T, bias, y, err))
         return -1;
     else

@@ -299,6 +299,36 @@ void ptq_kgemm_f32_ref(const ptq_kpacked *w, const float *x, int T, const float 
         }
 }
 
+static float bf16_ref(float x) {
+    uint32_t u = (uint32_t)ptq_bf16_round(x) << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+void ptq_kgemm_bf16_bits_ref(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y) {
+    int kend = (w->in + 3) / 4 * 4; /* pairs past in: activation 0 */
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < w->out; n++) {
+            float C = 0.f;
+            for (int ka = 0; ka < kend;) {
+                int g = ka / w->group, kb = ka + PTQ_KBF16_CHUNK;
+                if (kb > (g + 1) * w->group) kb = (g + 1) * w->group;
+                if (kb > kend) kb = kend;
+                float acc = 0.f;
+                for (int k = ka; k < kb; k += 2)
+                    for (int j = 1; j >= 0; j--) {
+                        float a = k + j < w->in ? bf16_ref(x[(size_t)t * w->in + k + j]) : 0.f;
+                        int d = k + j < w->in ? ptq_kcode_ref(w, n, k + j) - zero_of(w, n, g) : -zero_of(w, n, g);
+                        acc = fmaf(a, (float)d, acc);
+                    }
+                C = fmaf(w->scale[(size_t)g * w->npad + n], acc, C);
+                ka = kb;
+            }
+            y[(size_t)t * w->out + n] = C + (bias ? bias[n] : 0.f);
+        }
+}
+
 void ptq_kgemv_f32_ref(const ptq_kpacked *w, const float *x, const float *bias, double *y, double *mag) {
     ptq_kgemm_f32_ref(w, x, 1, bias, y, mag);
 }

@@ -51,6 +51,12 @@ void ptq_kgemm_bits_ref(const ptq_kacts *a, const ptq_kpacked *w, const float *b
 /* y (T x out) = x dequant(W)^T + bias: the weight-only GEMM, and the GEMV (T = 1). */
 void ptq_kgemm_f32_ref(const ptq_kpacked *w, const float *x, int T, const float *bias, double *y, double *mag);
 void ptq_kgemv_f32_ref(const ptq_kpacked *w, const float *x, const float *bias, double *y, double *mag);
+/* ptq_kgemm_bf16 for T > 1 bit for bit, element by element: a = bf16(x)
+ * (ptq_bf16_round), d = c - z; per output, per chunk [ka, kb) (at most 64
+ * columns, chunks restart at each group), acc = 0 then per column pair
+ * acc = fmaf(a_k+1, d_k+1, acc), acc = fmaf(a_k, d_k, acc); C = fmaf(s_g,
+ * acc, C) from C = 0; y = C + bias. */
+void ptq_kgemm_bf16_bits_ref(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y);
 
 /* matmul.h's decode GEMV bit for bit: y (n) = alpha W x + beta y, W rows of K
  * at ldw as fp32 (dtype 0) or bf16 / fp16 (w16.h); per row a[j] = fmaf(w_k,

@@ -8,6 +8,11 @@
  *   fp32 product: |y - x W^T| <= s_t / 2 sum_k |w_rk| (+ 1e-5 of the terms'
  *   magnitude for float rounding), s_t the token's activation scale. Shapes: per channel and groups of 32 / 128,
  *   activations with outliers.
+ *   bf16: for T > 1 ptq_kgemm_bf16, bit for bit its naive twin
+ *   ptq_kgemm_bf16_bits_ref on every ISA path and thread count; for T = 1
+ *   the fp32 GEMV on the rounded row; within 2^-8 sum |w x| (+ 1e-5 of it)
+ *   of the fp32 product, and that bound not vacuous. ptq_bf16_round on ties,
+ *   denormals and signed zeros. The sparse part in bf16 mode reads the fp32 rows.
  * SEPTQ's sparse part in the fp32 mode (folded into the dequantized panels
  * for T > 1, after the GEMV for T = 1): y = x (W + S)^T + bias within 1e-5 of
  * the terms' magnitude, the same bits on 1 thread as on 2. */
@@ -92,8 +97,46 @@ static void one(int T, int out, int in, int bits, int group) {
         CHECK(worst > 1e-3);
         printf("  T=%d %dx%d W%d g%d: int8-act error / bound %.3f\n", T, out, in, bits, group, worst);
     }
+    /* bf16 mode */
+    ptq_kern_set_w16_act(PTQ_W16_BF16ACT);
+    CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, y, &err) == 0);
+    CHECK(ptq_kgemm_bf16(&k.w, x, T, bias, yk, &err) == 0);
+    CHECK(same(y, yk, (size_t)T * out));
+    {
+        float *yb = malloc(sizeof(float) * T * out), *xr = malloc(sizeof(float) * T * in);
+        for (int i = 0; i < T * in; i++) {
+            uint32_t u = (uint32_t)ptq_bf16_round(x[i]) << 16;
+            memcpy(&xr[i], &u, 4);
+        }
+        if (T == 1) CHECK(ptq_kgemv_f32(&k.w, xr, bias, yb, &err) == 0);
+        else ptq_kgemm_bf16_bits_ref(&k.w, x, T, bias, yb);
+        CHECK(same(y, yb, (size_t)T * out));
+        for (int isa = PTQ_ISA_SCALAR; isa <= (int)ptq_kern_isa_best(); isa++) {
+            ptq_kern_force_isa((ptq_isa)isa);
+            CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, yk, &err) == 0);
+            CHECK(same(yk, yb, (size_t)T * out) || T == 1); /* the GEMV's paths sum in their own orders */
+        }
+        ptq_kern_force_isa(ptq_kern_isa_best());
+#ifdef _OPENMP
+        int nt = omp_get_max_threads();
+        omp_set_num_threads(1);
+        CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, yk, &err) == 0);
+        CHECK(same(yk, yb, (size_t)T * out));
+        omp_set_num_threads(nt);
+#endif
+        double worst = 0;
+        for (size_t j = 0; j < (size_t)T * out; j++) {
+            double m = mag[j] - fabs((double)bias[j % out]);
+            worst = fmax(worst, fabs(y[j] - yr[j]) / ((0x1p-8 + 1e-5) * m + 1e-5 * fabs(yr[j])));
+        }
+        CHECK(worst <= 1.0);
+        CHECK(worst > 1e-3);
+        printf("  T=%d %dx%d W%d g%d: bf16-act error / bound %.3f\n", T, out, in, bits, group, worst);
+        free(yb), free(xr);
+    }
     ptq_kern_set_w16_act(PTQ_W16_FP32);
     CHECK(!strcmp(ptq_w16_act_name(PTQ_W16_INT8), "int8-act"));
+    CHECK(!strcmp(ptq_w16_act_name(PTQ_W16_BF16ACT), "bf16-act"));
     ptq_kacts_free(&acts), ptq_kacts_free(&a2);
     ptq_lin_kernel_free(&k);
     free(codes), free(scale), free(x), free(bias), free(y), free(yk), free(wd), free(zero), free(yr), free(mag);
@@ -158,6 +201,78 @@ static void sparse(int T, int out, int in, int group) {
     free(codes), free(scale), free(x), free(y), free(y1), free(wd), free(zero);
 }
 
+/* The rounding rule: nearest, ties to even, |x| < FLT_MIN to a signed zero;
+ * and the GEMM fed those values agrees with its twin (the AVX-512 rounding). */
+static void rounding(void) {
+    static const struct {
+        float x;
+        uint16_t h;
+    } cases[] = {{1.f, 0x3F80},           {1.f + 0x1p-8f, 0x3F80},  /* tie: to even (down) */
+                 {1.f + 0x3p-8f, 0x3F82}, /* tie: to even (up) */     {1.f + 0x1p-8f + 0x1p-20f, 0x3F81},
+                 {-2.5f, 0xC020},         {0x1p-130f, 0x0000},      /* denormal: 0 */
+                 {-0x1p-130f, 0x8000},    {0x1p-126f, 0x0080},      /* FLT_MIN stays */
+                 {0.f, 0x0000},           {-0.f, 0x8000},           {3.0e38f, 0x7F62}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint16_t h = ptq_bf16_round(cases[i].x);
+        if (h != cases[i].h) printf("  bf16(%a) = %04x, expected %04x\n", (double)cases[i].x, h, cases[i].h);
+        CHECK(h == cases[i].h);
+    }
+    ptq_err err;
+    enum { T = 5, OUT = 20, IN = 200 };
+    uint8_t codes[OUT * IN];
+    float scale[OUT], x[T * IN], y[T * OUT], yb[T * OUT];
+    int zero[OUT];
+    for (int i = 0; i < OUT * IN; i++) codes[i] = (uint8_t)(ptq_rng_u64(&rng) % 16);
+    for (int i = 0; i < OUT; i++) scale[i] = 0.1f, zero[i] = 7;
+    for (int i = 0; i < T * IN; i++) x[i] = cases[i % (sizeof cases / sizeof cases[0] - 1)].x * (i % 3 ? 1.f : -1.f);
+    ptq_kpacked w;
+    CHECK(ptq_kpack(&w, codes, scale, zero, OUT, IN, 4, 0, &err) == 0);
+    CHECK(ptq_kgemm_bf16(&w, x, T, NULL, y, &err) == 0);
+    ptq_kgemm_bf16_bits_ref(&w, x, T, NULL, yb);
+    CHECK(same(y, yb, T * OUT));
+    ptq_w16_act m = PTQ_W16_FP32;
+    CHECK(ptq_w16_act_parse("bf16", &m) == 0 && m == PTQ_W16_BF16ACT);
+    CHECK(ptq_w16_act_parse("int8", &m) == 0 && m == PTQ_W16_INT8);
+    CHECK(ptq_w16_act_parse("fp16", &m) == -1 && m == PTQ_W16_INT8);
+    ptq_kpacked_free(&w);
+}
+
+/* In bf16 mode SEPTQ's sparse part reads the fp32 rows: y = bf16 GEMM + CSR(x), bit for bit. */
+static void sparse_bf16(int T, int out, int in) {
+    ptq_err err;
+    uint8_t *codes = malloc((size_t)out * in);
+    float scale[1024], *x = malloc(sizeof(float) * T * in), *y = malloc(sizeof(float) * T * out),
+                       *y1 = malloc(sizeof(float) * T * out);
+    int zero[1024];
+    for (size_t i = 0; i < (size_t)out * in; i++) codes[i] = (uint8_t)(ptq_rng_u64(&rng) % 16);
+    for (int i = 0; i < out; i++) scale[i] = 0.05f, zero[i] = 8;
+    for (int i = 0; i < T * in; i++) x[i] = (float)ptq_rng_normal(&rng);
+    ptq_lin_kernel k;
+    memset(&k, 0, sizeof k);
+    CHECK(ptq_kpack(&k.w, codes, scale, zero, out, in, 4, 0, &err) == 0);
+    ptq_kcsr *sp = &k.sp;
+    sp->out = out, sp->in = in;
+    sp->rowptr = calloc(out + 1, sizeof(long)), sp->col = malloc(sizeof(uint16_t) * out * in), sp->val = malloc(sizeof(float) * out * in);
+    for (int o = 0; o < out; o++) {
+        sp->rowptr[o + 1] = sp->rowptr[o];
+        for (int i = 0; i < in; i += 1 + (int)(ptq_rng_u64(&rng) % 40)) {
+            long q = sp->rowptr[o + 1]++;
+            sp->col[q] = (uint16_t)i, sp->val[q] = (float)ptq_rng_normal(&rng) * 1e-3f; /* bf16 would round these */
+        }
+    }
+    sp->nnz = sp->rowptr[out];
+    ptq_kacts acts = {0};
+    ptq_kern_set_w16_act(PTQ_W16_BF16ACT);
+    CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, NULL, &acts, y, &err) == 0);
+    ptq_kern_set_w16_act(PTQ_W16_FP32);
+    CHECK(ptq_kgemm_bf16(&k.w, x, T, NULL, y1, &err) == 0);
+    ptq_kcsr_apply(sp, x, T, y1);
+    CHECK(same(y, y1, (size_t)T * out));
+    ptq_kacts_free(&acts);
+    ptq_lin_kernel_free(&k);
+    free(codes), free(x), free(y), free(y1);
+}
+
 int main(void) {
     ptq_rng_seed(&rng, 17);
     static const int shapes[][3] = {{1, 40, 96}, {3, 40, 96}, {7, 40, 96}, {29, 70, 260}, {64, 48, 1100}, {40, 256, 1024}, {1, 300, 2048}};
@@ -169,5 +284,8 @@ int main(void) {
     sparse(1, 520, 4096, 128); /* the GEMV in its parallel region */
     sparse(29, 70, 1100, 32);
     sparse(13, 33, 2100, 0);
+    rounding();
+    sparse_bf16(1, 40, 300);
+    sparse_bf16(9, 70, 1000);
     return tu_done("test_w16act");
 }

@@ -17,6 +17,7 @@
 #include <cblas.h>
 
 #include "experiment.h"
+#include "kernels.h"
 #include "latency.h"
 #include "method.h"
 #include "model_open.h"
@@ -42,10 +43,12 @@ static void test_parse(void) {
     CHECK(ptq_latency_parse("logits=last", &o, &err) == 0 && o.all_logits == 0);
     CHECK(ptq_latency_parse("logits=some", &o, &err) == -1 && strstr(err.msg, "logits=some: expected last or all"));
     /* weight-only prefill mode: fp32 by default, int8 activations as an option */
-    CHECK(ptq_latency_parse("", &o, &err) == 0 && o.w16_int8 == 0);
-    CHECK(ptq_latency_parse("w16=int8", &o, &err) == 0 && o.w16_int8 == 1);
-    CHECK(ptq_latency_parse("w16=fp32", &o, &err) == 0 && o.w16_int8 == 0);
-    CHECK(ptq_latency_parse("w16=int4", &o, &err) == -1 && strstr(err.msg, "w16=int4: expected fp32 or int8"));
+    CHECK(ptq_latency_parse("", &o, &err) == 0 && o.w16_act == PTQ_W16_FP32);
+    CHECK(ptq_latency_parse("w16=int8", &o, &err) == 0 && o.w16_act == PTQ_W16_INT8);
+    CHECK(ptq_latency_parse("w16=bf16", &o, &err) == 0 && o.w16_act == PTQ_W16_BF16ACT);
+    CHECK(ptq_latency_parse("w16=fp32", &o, &err) == 0 && o.w16_act == PTQ_W16_FP32);
+    CHECK(ptq_latency_parse("w16=fp16", &o, &err) != 0 && strstr(err.msg, "w16=fp16"));
+    CHECK(ptq_latency_parse("w16=int4", &o, &err) == -1 && strstr(err.msg, "w16=int4: expected fp32, int8 or bf16"));
     /* the clock (wall by default; cpu: the process's CPU time) and the timing threads */
     CHECK(ptq_latency_parse("", &o, &err) == 0 && o.cpu_clock == 0 && o.threads == 0);
     CHECK(ptq_latency_parse("clock=cpu:threads=1", &o, &err) == 0 && o.cpu_clock == 1 && o.threads == 1);
