@@ -12,7 +12,8 @@
 #   F32 / FP32 (ptqbench's FP32 path, re-measured in every ptqbench run), Q8_0 / W8A8, Q8_0 / W8A16,
 #   Q4_0 / W4A16, Q4_0 / W4A4, Q4_K_M / W4A16-g128; and the weight-only ones again with
 #   `--w16-act int8` (rows "... +int8": prefill and decode on per-token int8 activations, as llama.cpp's
-#   Q8_0 activations, a labelled mode). ptqbench holds the embedding and lm_head in bf16 (`--outer bf16`)
+#   Q8_0 activations, a labelled mode) and `--w16-act bf16` (rows "... +bf16": activations rounded to bf16,
+#   a GPU W4A16 kernel's 16-bit activations, a labelled mode). ptqbench holds the embedding and lm_head in bf16 (`--outer bf16`)
 #   beside a quantized llama.cpp file (whose output.weight is Q6_K or Q8_0: still ~2x fewer bytes than
 #   bf16) and in fp32 beside F32. In "model" mode the rows "... +lm8" repeat the quantized pairs with an
 #   int8 lm_head (`--opt quant_lm_head=true --opt lm_head_bits=8`): the byte-alike decode comparison.
@@ -92,13 +93,16 @@ for mode in ${MODES//,/ }; do
     case "$mode" in layer) V=512 ;; model) V=32000 ;; *) die "--modes: layer and/or model" ;; esac
     BASE=$(model $V)
     PAIRS=("f32 W4A16" "q8_0 W8A8" "q8_0 W8A16" "q4_0 W4A4" "q4_k_m W4A16-g128"
-           "q8_0 W8A16+int8" "q4_0 W4A16+int8" "q4_k_m W4A16-g128+int8")
+           "q8_0 W8A16+int8" "q4_0 W4A16+int8" "q4_k_m W4A16-g128+int8"
+           "q8_0 W8A16+bf16" "q4_0 W4A16+bf16" "q4_k_m W4A16-g128+bf16")
     [ "$mode" = model ] && PAIRS+=("q8_0 W8A8+lm8" "q8_0 W8A16+int8+lm8" "q4_0 W4A16+lm8" "q4_0 W4A4+lm8"
-                                   "q4_0 W4A16+int8+lm8" "q4_k_m W4A16-g128+int8+lm8")
+                                   "q4_0 W4A16+int8+lm8" "q4_k_m W4A16-g128+int8+lm8"
+                                   "q4_0 W4A16+bf16+lm8" "q4_k_m W4A16-g128+bf16+lm8")
     for pair in "${PAIRS[@]}"; do
         set -- $pair
         w16=fp32 outer=bf16 lm=()
         [[ "$2" == *+int8* ]] && w16=int8
+        [[ "$2" == *+bf16* ]] && w16=bf16
         [[ "$2" == *+lm8* ]] && lm=(--opt quant_lm_head=true --opt lm_head_bits=8)
         [ "$1" = f32 ] && outer=f32
         [ -f "$OUT/${mode}_llama_$1.txt" ] || run "${mode}_llama_$1" "$LLM" bench "$BASE-$1.gguf" "$TH" "$REPS" "$TOKENS" "$CTX"
@@ -151,7 +155,11 @@ pairs = [("FP32", "f32", "FP32 / F32"), ("W8A8", "q8_0", "W8A8 / Q8_0"), ("W8A16
          ("W8A8+lm8", "q8_0", "W8A8 lm8 / Q8_0"), ("W8A16+int8+lm8", "q8_0", "W8A16 int8-act lm8 / Q8_0"),
          ("W4A16+lm8", "q4_0", "W4A16 lm8 / Q4_0"), ("W4A4+lm8", "q4_0", "W4A4 lm8 / Q4_0"),
          ("W4A16+int8+lm8", "q4_0", "W4A16 int8-act lm8 / Q4_0"),
-         ("W4A16-g128+int8+lm8", "q4_k_m", "W4A16-g128 int8-act lm8 / Q4_K_M")]
+         ("W4A16-g128+int8+lm8", "q4_k_m", "W4A16-g128 int8-act lm8 / Q4_K_M"),
+         ("W8A16+bf16", "q8_0", "W8A16 bf16-act / Q8_0"), ("W4A16+bf16", "q4_0", "W4A16 bf16-act / Q4_0"),
+         ("W4A16-g128+bf16", "q4_k_m", "W4A16-g128 bf16-act / Q4_K_M"),
+         ("W4A16+bf16+lm8", "q4_0", "W4A16 bf16-act lm8 / Q4_0"),
+         ("W4A16-g128+bf16+lm8", "q4_k_m", "W4A16-g128 bf16-act lm8 / Q4_K_M")]
 modes = [m for m in ("layer", "model") if any(k[0] == m for k in data)]
 title = {"layer": "per layer (2 layers, vocab 512)", "model": "whole model (2 layers, vocab 32000)"}
 print("\nratio ptqbench / llama.cpp, median of runs (best / best); prefill with last-position logits\n")
@@ -175,6 +183,7 @@ for mode in modes:
                                                      for m in metrics) + " |")
 print("\n* the decode bytes fit in the last-level cache: part of them need not come from DRAM between tokens")
 print("int8-act: weight-only linears on per-token int8 activations, prefill and decode (bench --w16-act int8), a labelled mode")
+print("bf16-act: weight-only linears on bf16-rounded activations (bench --w16-act bf16; vdpbf16ps), a labelled mode")
 print("ptqbench embedding and lm_head: bf16 beside quantized llama.cpp files (their output.weight: Q6_K / Q8_0), fp32 beside F32;")
 print("lm8: lm_head int8 instead (RTN per output channel, packed; `--opt quant_lm_head=true --opt lm_head_bits=8`),")
 print("  with int8 inputs where the cell quantizes activations: about the bytes of llama.cpp's output.weight")

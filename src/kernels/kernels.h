@@ -262,6 +262,11 @@ uint16_t ptq_bf16_round(float x);
  * a fresh fp32 sum per chunk of at most PTQ_KBF16_CHUNK columns inside one weight group,
  * odd column of each pair first, then C = fmaf(scale, sum, C): the same bits
  * on every ISA path and thread count); T = 1 the fp32 GEMV on the rounded row. */
+/* The decode GEMV on a bf16 row xb (w->kpad values, zero past in) whose
+ * values as fp32 are xr (in): int4 weights (groups a multiple of 8) on
+ * AVX-512 BF16 by vdpbf16ps (c - z exact), else ptq_kgemv_f32 on xr. */
+int ptq_kgemv_bf16(const ptq_kpacked *w, const uint16_t *xb, const float *xr, const float *bias, float *y,
+                   ptq_err *err);
 #define PTQ_KBF16_CHUNK 128 /* columns per fresh partial sum (the epilogue is 1/128 of the work) */
 int ptq_kgemm_bf16(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err);
 /* Bytes as stored: packed weights + side branch (+ side_dense as fp32). */

@@ -14,8 +14,9 @@
  * then C = fmaf(s_group, acc, C). The scalar path computes exactly that, so
  * the result is the same bits on every ISA path and thread count.
  *
- * Decode (T = 1) rounds the row the same way and runs the fp32 GEMV on it
- * (ptq_kgemv_f32): bandwidth-bound, with its own summation order. */
+ * Decode (T = 1) rounds the row the same way and runs ptq_kgemv_bf16 on it:
+ * int4 weights by vdpbf16ps (isa/kgemm_bf16_avx512.c), others by the fp32
+ * GEMV on the rounded values; each with its own summation order. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -144,7 +145,7 @@ int ptq_kgemm_bf16(const ptq_kpacked *w, const float *x, int T, const float *bia
         if (!xr) fail = 1;
         else {
             for (int k = 0; k < w->in; k++) xr[k] = bf16_value(A[k]);
-            fail = ptq_kgemv_f32(w, xr, bias, y, err) ? 2 : 0;
+            fail = ptq_kgemv_bf16(w, A, xr, bias, y, err) ? 2 : 0;
         }
         free(xr);
     } else if (npan == 1 || (long)T * w->npad * w->kpad < PTQ_KPAR_MIN)

@@ -50,6 +50,7 @@ typedef struct {
     const ptq_kpacked *w;
     const ptq_kcsr *sp;    /* SEPTQ's sparse part or NULL */
     const float *x, *bias; /* x padded to kpad */
+    const uint16_t *xb;    /* or a bf16 row padded to kpad (the int4 bf16 kernel) */
     float *y;
     int isa, direct4, direct8, NB, nrb;
 } gemv_job;
@@ -59,7 +60,8 @@ static void gemv_unit(const gemv_job *j, int u, int8_t *blk) {
     const ptq_kpacked *w = j->w;
     int rb = u * j->NB, nb = PTQ_MIN(j->NB, j->nrb - rb);
     float yb[4 * PTQ_KP_RB];
-    if (j->direct4) ptq_kgemv_blocks_avx512_int4(nb, w, rb, j->x, yb);
+    if (j->xb) ptq_kgemv_bf16_blocks_avx512_int4(nb, w, rb, j->xb, yb);
+    else if (j->direct4) ptq_kgemv_blocks_avx512_int4(nb, w, rb, j->x, yb);
     else {
         const int8_t *b = j->direct8 ? (const int8_t *)w->data + (size_t)rb * w->kpad * PTQ_KP_RB : blk;
         if (!j->direct8) ptq_kunpack_block(w, rb, blk);
@@ -77,6 +79,7 @@ static void gemv_unit(const gemv_job *j, int u, int8_t *blk) {
  * stack, no OpenMP region (entering one, even with if(0), allocates the team:
  * a fixed cost larger than a 64 x 64 product). */
 enum { SMALL_K = 1024 };
+static int gemv_run(gemv_job *j, ptq_err *err);
 
 int ptq_kgemv_f32(const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err) {
     return ptq_kgemv_f32_sparse(w, NULL, x, bias, y, err);
@@ -91,11 +94,29 @@ int ptq_kgemv_f32_sparse(const ptq_kpacked *w, const ptq_kcsr *sp, const float *
     int direct8 = w->bits == 8; /* the 8-bit plane is the int8 block layout: read in place */
     gemv_job j = {.w = w, .sp = sp, .x = x, .bias = bias, .y = y, .isa = isa, .direct4 = direct4, .direct8 = direct8,
                   .NB = direct4 || direct8 ? g_gemv_nb : 1, .nrb = w->npad / PTQ_KP_RB};
-    int nunit = (j.nrb + j.NB - 1) / j.NB, fail = 0, unpack = !direct4 && !direct8;
+    return gemv_run(&j, err);
+}
+
+int ptq_kgemv_bf16(const ptq_kpacked *w, const uint16_t *xb, const float *xr, const float *bias, float *y,
+                   ptq_err *err) {
+    ptq_isa isa = ptq_kern_isa();
+    if (isa != PTQ_ISA_AVX512VNNI || !ptq_kern_has_bf16() || w->bits != 4 || w->group % 8)
+        return ptq_kgemv_f32(w, xr, bias, y, err);
+    gemv_job j = {.w = w, .xb = xb, .bias = bias, .y = y, .isa = isa, .direct4 = 1, .NB = g_gemv_nb,
+                  .nrb = w->npad / PTQ_KP_RB};
+    return gemv_run(&j, err);
+}
+
+/* Every unit of j: on the calling thread when the product is small, else in one region. */
+static int gemv_run(gemv_job *jp, ptq_err *err) {
+    gemv_job j = *jp;
+    const ptq_kpacked *w = j.w;
+    int nunit = (j.nrb + j.NB - 1) / j.NB, fail = 0, unpack = !j.direct4 && !j.direct8;
+    const float *x = j.x;
     if (w->kpad <= SMALL_K && (long)w->npad * w->kpad < PTQ_KPAR_MIN) {
         _Alignas(64) float xs[SMALL_K];
         _Alignas(64) int8_t blk[SMALL_K * PTQ_KP_RB];
-        if (w->kpad != w->in) {
+        if (x && w->kpad != w->in) {
             memcpy(xs, x, sizeof(float) * w->in);
             memset(xs + w->in, 0, sizeof(float) * (w->kpad - w->in));
             j.x = xs;
@@ -104,7 +125,7 @@ int ptq_kgemv_f32_sparse(const ptq_kpacked *w, const ptq_kcsr *sp, const float *
         return 0;
     }
     float *xp = NULL;
-    if (w->kpad != w->in) {
+    if (x && w->kpad != w->in) {
         if (!(xp = ptq_kalloc64(sizeof(float) * w->kpad))) return ptq_fail(err, "kgemv: out of memory");
         memcpy(xp, x, sizeof(float) * w->in);
         j.x = xp;

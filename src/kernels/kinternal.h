@@ -43,6 +43,13 @@ typedef struct {
 #define PTQ_KGRP_MAXG 16384
 void ptq_kmicro_grp_avx512(int mr, const uint8_t *A, int lda, const int8_t *W, const ptq_kgrp *e, float *C);
 
+/* Eight bytes as one int64 (unaligned). */
+static inline int64_t ptq_kld64(const void *p) {
+    int64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
 /* Four bytes as one int32 (unaligned). */
 static inline int32_t ptq_kld32(const uint8_t *p) {
     int32_t v;
@@ -73,6 +80,8 @@ void ptq_kw16_micro_avx512(int mr, const float *A, int lda, const float *B, int 
 void ptq_bf16_round_rows(const float *x, int T, int K, int ld, uint16_t *dst);
 void ptq_bf16_round_rows_avx512(const float *x, int T, int K, int ld, uint16_t *dst);
 void ptq_kbf16_dequant_avx512(const ptq_kpacked *w, const int8_t *pan, int n0, int k0, int kn, uint16_t *B);
+/* The int4 decode GEMV on a bf16 row xb (kpad values): nb (1..4) row blocks from rb. */
+void ptq_kgemv_bf16_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, const uint16_t *xb, float *ynb);
 void ptq_kbf16_micro_avx512(int mr, const uint16_t *A, int lda, const uint16_t *B, int kn, const float *s, float *C);
 
 /* uniform.h's quantizer of one vector as codes (0..2^b-1). */

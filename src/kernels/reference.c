@@ -329,6 +329,23 @@ void ptq_kgemm_bf16_bits_ref(const ptq_kpacked *w, const float *x, int T, const 
         }
 }
 
+void ptq_kgemv_bf16_int4_bits_ref(const ptq_kpacked *w, const float *x, const float *bias, float *y) {
+    for (int n = 0; n < w->out; n++) {
+        float acc = 0.f;
+        for (int g = 0; g < w->ngroups; g++) {
+            float s[4] = {0}; /* column pairs {0,1}, {2,3}, {4,5}, {6,7} of each block */
+            for (int k = g * w->group; k < (g + 1) * w->group && k < w->kpad; k += 2)
+                for (int j = 1; j >= 0; j--) {
+                    float a = k + j < w->in ? bf16_ref(x[k + j]) : 0.f;
+                    int d = k + j < w->in ? ptq_kcode_ref(w, n, k + j) - zero_of(w, n, g) : -zero_of(w, n, g);
+                    s[(k % 8) / 2] = fmaf(a, (float)d, s[(k % 8) / 2]);
+                }
+            acc = fmaf(w->scale[(size_t)g * w->npad + n], (s[0] + s[2]) + (s[1] + s[3]), acc);
+        }
+        y[n] = acc + (bias ? bias[n] : 0.f);
+    }
+}
+
 void ptq_kgemv_f32_ref(const ptq_kpacked *w, const float *x, const float *bias, double *y, double *mag) {
     ptq_kgemm_f32_ref(w, x, 1, bias, y, mag);
 }

@@ -57,6 +57,11 @@ void ptq_kgemv_f32_ref(const ptq_kpacked *w, const float *x, const float *bias, 
  * acc = fmaf(a_k+1, d_k+1, acc), acc = fmaf(a_k, d_k, acc); C = fmaf(s_g,
  * acc, C) from C = 0; y = C + bias. */
 void ptq_kgemm_bf16_bits_ref(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y);
+/* ptq_kgemv_bf16's int4 AVX-512 BF16 kernel bit for bit: per row, per group,
+ * four sums over the group's 8-column blocks b (columns 8b + {0,1}, {2,3},
+ * {4,5}, {6,7}), each pair odd column first by fmaf on bf16(x) and c - z;
+ * r = (s01 + s45) + (s23 + s67); y = fmaf(s_g, r, y) from 0; then + bias. */
+void ptq_kgemv_bf16_int4_bits_ref(const ptq_kpacked *w, const float *x, const float *bias, float *y);
 
 /* matmul.h's decode GEMV bit for bit: y (n) = alpha W x + beta y, W rows of K
  * at ldw as fp32 (dtype 0) or bf16 / fp16 (w16.h); per row a[j] = fmaf(w_k,

@@ -10,7 +10,9 @@
  *   activations with outliers.
  *   bf16: for T > 1 ptq_kgemm_bf16, bit for bit its naive twin
  *   ptq_kgemm_bf16_bits_ref on every ISA path and thread count; for T = 1
- *   the fp32 GEMV on the rounded row; within 2^-8 sum |w x| (+ 1e-5 of it)
+ *   with int4 weights on AVX-512 BF16 the vdpbf16ps GEMV, bit for bit
+ *   ptq_kgemv_bf16_int4_bits_ref at 1..4 row blocks per pass, with and
+ *   without prefetch, on 1 and 2 threads; otherwise the fp32 GEMV on the rounded row; within 2^-8 sum |w x| (+ 1e-5 of it)
  *   of the fp32 product, and that bound not vacuous. ptq_bf16_round on ties,
  *   denormals and signed zeros. The sparse part in bf16 mode reads the fp32 rows.
  * SEPTQ's sparse part in the fp32 mode (folded into the dequantized panels
@@ -108,7 +110,9 @@ static void one(int T, int out, int in, int bits, int group) {
             uint32_t u = (uint32_t)ptq_bf16_round(x[i]) << 16;
             memcpy(&xr[i], &u, 4);
         }
-        if (T == 1) CHECK(ptq_kgemv_f32(&k.w, xr, bias, yb, &err) == 0);
+        int bf16_int4 = T == 1 && bits == 4 && ptq_kern_has_bf16() && ptq_kern_isa() == PTQ_ISA_AVX512VNNI;
+        if (bf16_int4) ptq_kgemv_bf16_int4_bits_ref(&k.w, x, bias, yb);
+        else if (T == 1) CHECK(ptq_kgemv_f32(&k.w, xr, bias, yb, &err) == 0);
         else ptq_kgemm_bf16_bits_ref(&k.w, x, T, bias, yb);
         CHECK(same(y, yb, (size_t)T * out));
         for (int isa = PTQ_ISA_SCALAR; isa <= (int)ptq_kern_isa_best(); isa++) {
@@ -117,6 +121,13 @@ static void one(int T, int out, int in, int bits, int group) {
             CHECK(same(yk, yb, (size_t)T * out) || T == 1); /* the GEMV's paths sum in their own orders */
         }
         ptq_kern_force_isa(ptq_kern_isa_best());
+        for (int nb = 1; nb <= 4 && bf16_int4; nb++) /* every row block count, and no prefetch: the same bits */
+            for (int pf = 0; pf <= PTQ_KGEMV_PF_DEFAULT; pf += PTQ_KGEMV_PF_DEFAULT) {
+                ptq_kern_gemv_blocks(nb), ptq_kern_gemv_prefetch(pf);
+                CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, yk, &err) == 0);
+                CHECK(same(yk, yb, (size_t)T * out));
+            }
+        ptq_kern_gemv_blocks(4), ptq_kern_gemv_prefetch(PTQ_KGEMV_PF_DEFAULT);
 #ifdef _OPENMP
         int nt = omp_get_max_threads();
         omp_set_num_threads(1);
@@ -275,7 +286,7 @@ static void sparse_bf16(int T, int out, int in) {
 
 int main(void) {
     ptq_rng_seed(&rng, 17);
-    static const int shapes[][3] = {{1, 40, 96}, {3, 40, 96}, {7, 40, 96}, {29, 70, 260}, {64, 48, 1100}, {40, 256, 1024}, {1, 300, 2048}};
+    static const int shapes[][3] = {{1, 40, 96}, {1, 520, 2304}, {3, 40, 96}, {7, 40, 96}, {29, 70, 260}, {64, 48, 1100}, {40, 256, 1024}, {1, 300, 2048}};
     static const int groups[] = {0, 32, 128}, bits[] = {4, 8};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t g = 0; g < 3; g++)
