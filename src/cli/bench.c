@@ -300,8 +300,8 @@ static void usage(void) {
            "  --w16-act        weight-only linears' activations: fp32 (default; the dequantizing fp32 GEMM and\n"
            "                   GEMV) or int8 (quantized per token to 8 bits, the integer GEMM and GEMV, prefill\n"
            "                   and decode, as llama.cpp's Q8_0 activations; labelled in the row) or bf16 (rounded\n"
-           "                   to bf16, the vdpbf16ps GEMM in prefill, the fp32 GEMV on the rounded row in\n"
-           "                   decode: a GPU W4A16 kernel's 16-bit activations; labelled). --w16-prefill\n"
+           "                   to bf16, vdpbf16ps in the prefill GEMM and the int4 decode GEMV, other widths\n"
+           "                   the fp32 GEMV on the rounded row: a GPU W4A16 kernel's activations; labelled). --w16-prefill\n"
            "                   is its old name (before 2026-12-02 the int8 mode left decode in fp32)\n"
            "  --clock cpu      time by the process's CPU time (all threads), not wall time: on a loaded machine\n"
            "                   the time spent waiting for a core is left out (the row records the clock)\n");

@@ -21,11 +21,17 @@ static int has_avxvnni(void) {
     return __builtin_cpu_supports("avx2") && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1);
 }
 
-/* AVX512_BF16 is CPUID.(EAX=7, ECX=1):EAX bit 5 (read directly, as above). */
+/* AVX512_BF16 is CPUID.(EAX=7, ECX=1):EAX bit 5 (read directly, as above),
+ * read once: under a hypervisor CPUID traps, microseconds a call, which had
+ * doubled a small model's decode GEMV. */
 int ptq_kern_has_bf16(void) {
-    unsigned a, b, c, d;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1);
+    static int has = -1;
+    if (has < 0) {
+        unsigned a, b, c, d;
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx512f") && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1);
+    }
+    return has;
 }
 
 ptq_isa ptq_kern_isa_best(void) {

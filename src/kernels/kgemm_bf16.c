@@ -76,14 +76,16 @@ static void micro_scalar(int mr, const uint16_t *A, int lda, const uint16_t *B, 
 }
 
 typedef struct {
+    void (*round)(const float *, int, int, int, uint16_t *);
     void (*dequant)(const ptq_kpacked *, const int8_t *, int, int, int, uint16_t *);
     void (*micro)(int, const uint16_t *, int, const uint16_t *, int, const float *, float *);
 } bkern;
 
 static bkern pick(void) {
     if (ptq_kern_isa() == PTQ_ISA_AVX512VNNI && ptq_kern_has_bf16())
-        return (bkern){.dequant = ptq_kbf16_dequant_avx512, .micro = ptq_kbf16_micro_avx512};
-    return (bkern){.dequant = dequant_scalar, .micro = micro_scalar};
+        return (bkern){.round = ptq_bf16_round_rows_avx512, .dequant = ptq_kbf16_dequant_avx512,
+                       .micro = ptq_kbf16_micro_avx512};
+    return (bkern){.round = ptq_bf16_round_rows, .dequant = dequant_scalar, .micro = micro_scalar};
 }
 
 /* One 32-row panel p of y (T x out); A: T rows of bf16 at stride w->kpad. */
@@ -132,29 +134,40 @@ static int panels(const bkern *kk, const ptq_kpacked *w, const uint16_t *A, int 
     return fail;
 }
 
+/* Decode: the row rounded, on the stack when short (a small model's GEMV
+ * is a few microseconds: two allocations per call had halved its speed). */
+enum { SMALL_K = 4096 };
+static int decode(const bkern *kk, const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err) {
+    _Alignas(64) uint16_t As[SMALL_K];
+    _Alignas(64) float xs[SMALL_K];
+    int small = w->kpad <= SMALL_K;
+    uint16_t *A = small ? As : scratch(sizeof(uint16_t) * (size_t)w->kpad);
+    float *xr = small ? xs : scratch(sizeof(float) * (size_t)w->in);
+    int rc = -1;
+    if (!A || !xr) ptq_fail(err, "kgemm_bf16: out of memory for a row of %d", w->kpad);
+    else {
+        kk->round(x, 1, w->in, w->kpad, A);
+        for (int k = 0; k < w->in; k++) xr[k] = bf16_value(A[k]);
+        rc = ptq_kgemv_bf16(w, A, xr, bias, y, err);
+    }
+    if (!small) free(A), free(xr);
+    return rc;
+}
+
 int ptq_kgemm_bf16(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err) {
     if (T < 1) return 0;
+    bkern kk = pick();
+    if (T == 1) return decode(&kk, w, x, bias, y, err);
     uint16_t *A = scratch(sizeof(uint16_t) * (size_t)T * w->kpad);
     if (!A) return ptq_fail(err, "kgemm_bf16: out of memory for %d x %d activations", T, w->kpad);
-    bkern kk = pick();
     int fail = 0, npan = (w->npad / PTQ_KP_RB + 1) / 2;
-    if (kk.micro == micro_scalar) ptq_bf16_round_rows(x, T, w->in, w->kpad, A);
-    else ptq_bf16_round_rows_avx512(x, T, w->in, w->kpad, A);
-    if (T == 1) { /* decode: the fp32 GEMV on the rounded row */
-        float *xr = scratch(sizeof(float) * (size_t)w->in);
-        if (!xr) fail = 1;
-        else {
-            for (int k = 0; k < w->in; k++) xr[k] = bf16_value(A[k]);
-            fail = ptq_kgemv_bf16(w, A, xr, bias, y, err) ? 2 : 0;
-        }
-        free(xr);
-    } else if (npan == 1 || (long)T * w->npad * w->kpad < PTQ_KPAR_MIN)
+    kk.round(x, T, w->in, w->kpad, A);
+    if (npan == 1 || (long)T * w->npad * w->kpad < PTQ_KPAR_MIN)
         fail = panels(&kk, w, A, T, bias, y, npan, 0);
     else {
 #pragma omp parallel reduction(| : fail)
         fail = panels(&kk, w, A, T, bias, y, npan, 1);
     }
     free(A);
-    if (fail == 2) return -1;
     return fail ? ptq_fail(err, "kgemm_bf16: out of memory for a %d x %d panel", NR, w->kpad) : 0;
 }

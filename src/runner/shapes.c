@@ -11,6 +11,9 @@ const ptq_model_shape ptq_model_shapes[] = {
     {.name = "llama2-7b", .alias = "llama7b", .cfg = PTQ_SHAPE(4096, 11008, 32, 32, 32, 32000, 4096), .shards = 2},
     {.name = "llama2-13b", .cfg = PTQ_SHAPE(5120, 13824, 40, 40, 40, 32000, 4096), .shards = 3},
     {.name = "tiny", .cfg = PTQ_SHAPE(64, 128, 2, 4, 2, 32000, 256), .shards = 1},
+    /* llama2.c's TinyStories checkpoints: the small-model speed rows at dim 288 and 512 */
+    {.name = "stories15m", .cfg = PTQ_SHAPE(288, 768, 6, 6, 6, 32000, 256), .shards = 1},
+    {.name = "stories42m", .cfg = PTQ_SHAPE(512, 1376, 8, 8, 8, 32000, 1024), .shards = 1},
     {0},
 };
 

@@ -23,7 +23,7 @@ typedef struct {
 extern const ptq_model_shape ptq_model_shapes[]; /* ends with {0} */
 /* By name or alias; NULL if unknown. */
 const ptq_model_shape *ptq_model_shape_find(const char *name);
-/* "llama2-7b (llama7b), llama2-13b, tiny" for messages. */
+/* "llama2-7b (llama7b), llama2-13b, tiny, stories15m, stories42m" for messages. */
 void ptq_model_shape_names(char *buf, size_t cap);
 
 /* A random-weight model: name, config, seed. */
