@@ -424,12 +424,13 @@ int cmd_bench(int argc, char **argv) {
         case 'o':
             out = optarg;
             break;
-        case 'w':
+        case 'w': {
             ptq_w16_act m;
             if (ptq_w16_act_parse(optarg, &m))
                 return ptq_cli_error(2, "bench: --w16-act %s: expected fp32, int8 or bf16", optarg);
             lo.w16_act = (int)m;
             break;
+        }
         case 'k':
             if (strcmp(optarg, "wall") && strcmp(optarg, "cpu"))
                 return ptq_cli_error(2, "bench: --clock %s: expected wall or cpu", optarg);

@@ -33,6 +33,7 @@ expect 2 "--shape 'gpt9' unknown" "$BIN" bench --shape gpt9 --method rtn --bits 
 expect 2 "unknown option 'bogus'" "${B[@]}" --method rtn --bits W4A4 --opt bogus=1 --out "$T/r.jsonl"
 expect 2 "fp16 is the unquantized reference" "${B[@]}" --method fp16 --bits W4A4 --out "$T/r.jsonl"
 expect 2 "--reps" "${B[@]}" --method rtn --bits W4A4 --reps 2 --out "$T/r.jsonl"
+expect 2 "--w16-act fp16: expected fp32, int8 or bf16" "${B[@]}" --method rtn --bits W4A16 --w16-act fp16 --out "$T/r.jsonl"
 cmp -s "$T/r.jsonl" "$T/first.jsonl" || fail "a failed bench changed the rows already written"
 expect 2 "unknown parameter 'bogus'" "$BIN" run --model stories260K --method rtn --bits W4A4 --no-progress \
     --eval latency:T=16:bogus=1
@@ -53,6 +54,9 @@ read -r q32 f32 <<<"$(wb f32)"
 read -r q16 f16 <<<"$(wb bf16)"
 [ -n "$q32" ] && [ -n "$q16" ] && [ $((q32 - q16)) = $((32000 * 64 * 2)) ] && [ $((f32 - f16)) = $((32000 * 64 * 2)) ] ||
     fail "--outer bf16: weight bytes $q16/$f16 vs f32 $q32/$f32, expected lm_head 4096000 bytes fewer"
+# --w16-act bf16: the row says so
+expect 0 "w16 act bf16-act" "$BIN" bench --shape tiny --vocab 64 --tokens 8 --ctx 16 --reps 5 --min-ms 0 --threads 1 \
+    --method rtn --bits W4A16 --w16-act bf16
 expect 2 "--outer must be bf16, f16 or f32" "$BIN" bench --shape tiny --outer f8 --method rtn --bits W4A16
 expect 2 "--outer needs --shape" "$BIN" bench --model stories260K --outer bf16 --method rtn --bits W4A16
 

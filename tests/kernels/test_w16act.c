@@ -33,6 +33,26 @@ static ptq_rng rng;
 
 static int same(const float *a, const float *b, size_t n) { return !memcmp(a, b, sizeof(float) * n); }
 
+/* The linear in the current mode gives yb's bits on every ISA path (or, with
+ * !isa_exact, only on the best one) and on 1 thread as on the default count. */
+static void same_everywhere(const ptq_lin_kernel *k, const float *x, int T, const float *bias, ptq_kacts *acts,
+                            float *yk, const float *yb, int out, int isa_exact) {
+    ptq_err err;
+    for (int isa = PTQ_ISA_SCALAR; isa <= (int)ptq_kern_isa_best(); isa++) {
+        ptq_kern_force_isa((ptq_isa)isa);
+        CHECK(ptq_lin_kernel_forward(k, x, T, 16, 0, 1.f, 0, bias, acts, yk, &err) == 0);
+        CHECK(same(yk, yb, (size_t)T * out) || (!isa_exact && isa != (int)ptq_kern_isa_best()));
+    }
+    ptq_kern_force_isa(ptq_kern_isa_best());
+#ifdef _OPENMP
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+    CHECK(ptq_lin_kernel_forward(k, x, T, 16, 0, 1.f, 0, bias, acts, yk, &err) == 0);
+    CHECK(same(yk, yb, (size_t)T * out));
+    omp_set_num_threads(nt);
+#endif
+}
+
 static void one(int T, int out, int in, int bits, int group) {
     ptq_err err;
     int ng = group ? (in + group - 1) / group : 1;
@@ -71,19 +91,7 @@ static void one(int T, int out, int in, int bits, int group) {
         float *yb = malloc(sizeof(float) * T * out);
         ptq_kgemm_bits_ref(&a2, &k.w, bias, yb);
         CHECK(same(y, yb, (size_t)T * out));
-        for (int isa = PTQ_ISA_SCALAR; isa <= (int)ptq_kern_isa_best(); isa++) {
-            ptq_kern_force_isa((ptq_isa)isa);
-            CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, yk, &err) == 0);
-            CHECK(same(yk, yb, (size_t)T * out));
-        }
-        ptq_kern_force_isa(ptq_kern_isa_best());
-#ifdef _OPENMP
-        int nt = omp_get_max_threads();
-        omp_set_num_threads(1);
-        CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, yk, &err) == 0);
-        CHECK(same(yk, yb, (size_t)T * out));
-        omp_set_num_threads(nt);
-#endif
+        same_everywhere(&k, x, T, bias, &acts, yk, yb, out, 1);
         free(yb);
         double worst = 0; /* error / bound */
         for (int t = 0; t < T; t++)
@@ -115,12 +123,7 @@ static void one(int T, int out, int in, int bits, int group) {
         else if (T == 1) CHECK(ptq_kgemv_f32(&k.w, xr, bias, yb, &err) == 0);
         else ptq_kgemm_bf16_bits_ref(&k.w, x, T, bias, yb);
         CHECK(same(y, yb, (size_t)T * out));
-        for (int isa = PTQ_ISA_SCALAR; isa <= (int)ptq_kern_isa_best(); isa++) {
-            ptq_kern_force_isa((ptq_isa)isa);
-            CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, yk, &err) == 0);
-            CHECK(same(yk, yb, (size_t)T * out) || T == 1); /* the GEMV's paths sum in their own orders */
-        }
-        ptq_kern_force_isa(ptq_kern_isa_best());
+        same_everywhere(&k, x, T, bias, &acts, yk, yb, out, T > 1); /* the GEMV's paths sum in their own orders */
         for (int nb = 1; nb <= 4 && bf16_int4; nb++) /* every row block count, and no prefetch: the same bits */
             for (int pf = 0; pf <= PTQ_KGEMV_PF_DEFAULT; pf += PTQ_KGEMV_PF_DEFAULT) {
                 ptq_kern_gemv_blocks(nb), ptq_kern_gemv_prefetch(pf);
@@ -128,13 +131,6 @@ static void one(int T, int out, int in, int bits, int group) {
                 CHECK(same(yk, yb, (size_t)T * out));
             }
         ptq_kern_gemv_blocks(4), ptq_kern_gemv_prefetch(PTQ_KGEMV_PF_DEFAULT);
-#ifdef _OPENMP
-        int nt = omp_get_max_threads();
-        omp_set_num_threads(1);
-        CHECK(ptq_lin_kernel_forward(&k, x, T, 16, 0, 1.f, 0, bias, &acts, yk, &err) == 0);
-        CHECK(same(yk, yb, (size_t)T * out));
-        omp_set_num_threads(nt);
-#endif
         double worst = 0;
         for (size_t j = 0; j < (size_t)T * out; j++) {
             double m = mag[j] - fabs((double)bias[j % out]);
