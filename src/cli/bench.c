@@ -458,8 +458,8 @@ int cmd_bench(int argc, char **argv) {
     else if (threads) ptq_threads_fix(threads);
     char task[256];
     ptq_bench_task(&lo, task, sizeof task);
-    static const char *const w16_flag[] = {"fp32", "int8", "bf16"}; /* ptq_w16_act order */
-    if (lo.w16_act) snprintf(task + strlen(task), sizeof task - strlen(task), ":w16=%s", w16_flag[lo.w16_act]);
+    if (lo.w16_act)
+        snprintf(task + strlen(task), sizeof task - strlen(task), ":w16=%s", ptq_w16_act_flag((ptq_w16_act)lo.w16_act));
     if (lo.cpu_clock) snprintf(task + strlen(task), sizeof task - strlen(task), ":clock=cpu");
     cJSON *row = NULL;
     ptq_err err;

@@ -37,9 +37,9 @@ ptq_isa ptq_kern_isa(void);           /* the path in use */
 ptq_isa ptq_kern_isa_best(void);      /* the best this CPU supports */
 void ptq_kern_force_isa(ptq_isa isa); /* clamped to a path this CPU runs */
 const char *ptq_isa_name(ptq_isa isa);
-/* AVX-512 BF16 (vdpbf16ps) on this CPU: the bf16-activation GEMM's fast
- * path beside the AVX-512 VNNI one (same bits either way). */
-int ptq_kern_has_bf16(void);
+/* The bf16-activation kernels run vdpbf16ps: the AVX-512 VNNI path is in
+ * use and the CPU has AVX-512 BF16 (the GEMM gives the same bits either way). */
+int ptq_kern_uses_bf16(void);
 
 #define PTQ_KP_RB 16 /* rows per plane block */
 #define PTQ_KP_KA 32 /* column padding (covers the 1-bit plane block) */
@@ -254,6 +254,8 @@ void ptq_kern_set_w16_act(ptq_w16_act m);
 ptq_w16_act ptq_kern_w16_act(void);
 /* "fp32", "int8-act", "bf16-act". */
 const char *ptq_w16_act_name(ptq_w16_act m);
+/* The flag or task value of a mode: "fp32", "int8", "bf16". */
+const char *ptq_w16_act_flag(ptq_w16_act m);
 /* From a flag or task value: "fp32", "int8" or "bf16". 0, or -1 (m unchanged). */
 int ptq_w16_act_parse(const char *s, ptq_w16_act *m);
 /* One value rounded to bf16 as the mode rounds it (the bit pattern). */
@@ -262,11 +264,12 @@ uint16_t ptq_bf16_round(float x);
  * a fresh fp32 sum per chunk of at most PTQ_KBF16_CHUNK columns inside one weight group,
  * odd column of each pair first, then C = fmaf(scale, sum, C): the same bits
  * on every ISA path and thread count); T = 1 the fp32 GEMV on the rounded row. */
-/* The decode GEMV on a bf16 row xb (w->kpad values, zero past in) whose
- * values as fp32 are xr (in): int4 weights (groups a multiple of 8) on
- * AVX-512 BF16 by vdpbf16ps (c - z exact), else ptq_kgemv_f32 on xr. */
-int ptq_kgemv_bf16(const ptq_kpacked *w, const uint16_t *xb, const float *xr, const float *bias, float *y,
-                   ptq_err *err);
+/* The decode GEMV on a bf16 row xb (w->kpad values, zero past in) by
+ * vdpbf16ps (c - z exact), for the weights ptq_kgemv_bf16_direct accepts
+ * (int4 in groups of a multiple of 8, ptq_kern_uses_bf16); others are an
+ * error (ptq_kgemm_bf16 runs the fp32 GEMV on the widened row for them). */
+int ptq_kgemv_bf16_direct(const ptq_kpacked *w);
+int ptq_kgemv_bf16(const ptq_kpacked *w, const uint16_t *xb, const float *bias, float *y, ptq_err *err);
 #define PTQ_KBF16_CHUNK 128 /* columns per fresh partial sum (the epilogue is 1/128 of the work) */
 int ptq_kgemm_bf16(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y, ptq_err *err);
 /* Bytes as stored: packed weights + side branch (+ side_dense as fp32). */

@@ -24,14 +24,14 @@ static int has_avxvnni(void) {
 /* AVX512_BF16 is CPUID.(EAX=7, ECX=1):EAX bit 5 (read directly, as above),
  * read once: under a hypervisor CPUID traps, microseconds a call, which had
  * doubled a small model's decode GEMV. */
-int ptq_kern_has_bf16(void) {
+int ptq_kern_uses_bf16(void) {
     static int has = -1;
     if (has < 0) {
         unsigned a, b, c, d;
         __builtin_cpu_init();
         has = __builtin_cpu_supports("avx512f") && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1);
     }
-    return has;
+    return has && ptq_kern_isa() == PTQ_ISA_AVX512VNNI;
 }
 
 ptq_isa ptq_kern_isa_best(void) {
@@ -188,11 +188,7 @@ static void int_panel(const ptq_kacts *a, const ptq_kpacked *w, const float *bia
     int32_t acc[PTQ_KG_MR * PTQ_KG_NP];
     int64_t acc64[PTQ_KG_MR * PTQ_KG_NP];
     float yt[PTQ_KG_MR * PTQ_KG_NP];
-    uint32_t *b32 = (uint32_t *)(void *)buf;
-    ptq_kunpack_block_ld(w, 2 * p, b32, PTQ_KG_NP);
-    if (2 * p + 1 < nrb) ptq_kunpack_block_ld(w, 2 * p + 1, b32 + PTQ_KP_RB, PTQ_KG_NP);
-    else
-        for (int k4 = 0; k4 < w->kpad / 4; k4++) memset(b32 + k4 * PTQ_KG_NP + PTQ_KP_RB, 0, 64);
+    ptq_kunpack_panel(w, p, buf);
     int n0 = p * PTQ_KG_NP, nn = PTQ_MIN(PTQ_KG_NP, w->out - n0);
     for (int m0 = 0; m0 < T; m0 += MR) {
         int mr = PTQ_MIN(MR, T - m0);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "kinternal.h"
+#include "w16.h"
 
 enum { NR = PTQ_KG_NP, KC = 1024 };
 
@@ -32,13 +33,6 @@ uint16_t ptq_bf16_round(float x) {
     if (fabsf(x) < FLT_MIN) return (uint16_t)(u >> 16 & 0x8000); /* signed zero */
     u += 0x7FFFu + (u >> 16 & 1u);                               /* finite x: nearest, ties to even */
     return (uint16_t)(u >> 16);
-}
-
-static float bf16_value(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
 }
 
 void ptq_bf16_round_rows(const float *x, int T, int K, int ld, uint16_t *dst) {
@@ -68,8 +62,8 @@ static void micro_scalar(int mr, const uint16_t *A, int lda, const uint16_t *B, 
             float acc = 0.f;
             for (int k = 0; k < kn; k += 2) {
                 const uint16_t *a = A + (size_t)m * lda + k, *b = B + (size_t)(k / 2) * 2 * NR + 2 * n;
-                acc = fmaf(bf16_value(a[1]), bf16_value(b[1]), acc);
-                acc = fmaf(bf16_value(a[0]), bf16_value(b[0]), acc);
+                acc = fmaf(ptq_bf16_f32(a[1]), ptq_bf16_f32(b[1]), acc);
+                acc = fmaf(ptq_bf16_f32(a[0]), ptq_bf16_f32(b[0]), acc);
             }
             C[m * NR + n] = fmaf(s[n], acc, C[m * NR + n]);
         }
@@ -82,7 +76,7 @@ typedef struct {
 } bkern;
 
 static bkern pick(void) {
-    if (ptq_kern_isa() == PTQ_ISA_AVX512VNNI && ptq_kern_has_bf16())
+    if (ptq_kern_uses_bf16())
         return (bkern){.round = ptq_bf16_round_rows_avx512, .dequant = ptq_kbf16_dequant_avx512,
                        .micro = ptq_kbf16_micro_avx512};
     return (bkern){.round = ptq_bf16_round_rows, .dequant = dequant_scalar, .micro = micro_scalar};
@@ -91,13 +85,9 @@ static bkern pick(void) {
 /* One 32-row panel p of y (T x out); A: T rows of bf16 at stride w->kpad. */
 static void panel(const bkern *kk, const ptq_kpacked *w, int p, const uint16_t *A, int T, const float *bias, float *y,
                   int8_t *pan, uint16_t *B, float *C) {
-    int nrb = w->npad / PTQ_KP_RB, n0 = p * NR, nn = PTQ_MIN(NR, w->out - n0), kend = (w->in + 3) / 4 * 4;
-    uint32_t *p32 = (uint32_t *)(void *)pan;
+    int n0 = p * NR, nn = PTQ_MIN(NR, w->out - n0), kend = (w->in + 3) / 4 * 4;
     float s[NR];
-    ptq_kunpack_block_ld(w, 2 * p, p32, NR);
-    if (2 * p + 1 < nrb) ptq_kunpack_block_ld(w, 2 * p + 1, p32 + PTQ_KP_RB, NR);
-    else
-        for (int k4 = 0; k4 < w->kpad / 4; k4++) memset(p32 + (size_t)k4 * NR + PTQ_KP_RB, 0, 64);
+    ptq_kunpack_panel(w, p, pan);
     memset(C, 0, sizeof(float) * (size_t)T * NR);
     for (int k0 = 0; k0 < kend; k0 += KC) {
         int kn = PTQ_MIN(KC, kend - k0);
@@ -115,14 +105,13 @@ static void panel(const bkern *kk, const ptq_kpacked *w, int p, const uint16_t *
         for (int n = 0; n < nn; n++) y[(size_t)t * w->out + n0 + n] = C[(size_t)t * NR + n] + (bias ? bias[n0 + n] : 0.f);
 }
 
-static void *scratch(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
-
-/* Every panel from p0 by step dp, with this thread's scratch. 1 when out of memory. */
+/* Every panel, with this thread's scratch (not zeroed: every byte is written
+ * before it is read); in a region, shared out dynamically. 1 when out of memory. */
 static int panels(const bkern *kk, const ptq_kpacked *w, const uint16_t *A, int T, const float *bias, float *y,
                   int npan, int dynamic) {
-    int8_t *pan = scratch((size_t)w->kpad * NR);
-    uint16_t *B = scratch(sizeof(uint16_t) * PTQ_MIN(KC, w->kpad) * NR);
-    float *C = scratch(sizeof(float) * (size_t)T * NR);
+    int8_t *pan = ptq_kscratch((size_t)w->kpad * NR);
+    uint16_t *B = ptq_kscratch(sizeof(uint16_t) * PTQ_MIN(KC, w->kpad) * NR);
+    float *C = ptq_kscratch(sizeof(float) * (size_t)T * NR);
     int fail = !pan || !B || !C;
     if (dynamic) {
 #pragma omp for schedule(dynamic, 1)
@@ -135,22 +124,27 @@ static int panels(const bkern *kk, const ptq_kpacked *w, const uint16_t *A, int 
 }
 
 /* Decode: the row rounded, on the stack when short (a small model's GEMV
- * is a few microseconds: two allocations per call had halved its speed). */
+ * is a few microseconds: allocations per call had halved its speed); the
+ * int4 kernel reads it as bf16, the fp32 GEMV widened. */
 enum { SMALL_K = 4096 };
 static int decode(const bkern *kk, const ptq_kpacked *w, const float *x, const float *bias, float *y, ptq_err *err) {
     _Alignas(64) uint16_t As[SMALL_K];
     _Alignas(64) float xs[SMALL_K];
-    int small = w->kpad <= SMALL_K;
-    uint16_t *A = small ? As : scratch(sizeof(uint16_t) * (size_t)w->kpad);
-    float *xr = small ? xs : scratch(sizeof(float) * (size_t)w->in);
+    int small = w->kpad <= SMALL_K, direct = ptq_kgemv_bf16_direct(w);
+    uint16_t *A = small ? As : ptq_kscratch(sizeof(uint16_t) * (size_t)w->kpad);
+    float *xr = small || direct ? xs : ptq_kscratch(sizeof(float) * (size_t)w->in);
     int rc = -1;
     if (!A || !xr) ptq_fail(err, "kgemm_bf16: out of memory for a row of %d", w->kpad);
     else {
         kk->round(x, 1, w->in, w->kpad, A);
-        for (int k = 0; k < w->in; k++) xr[k] = bf16_value(A[k]);
-        rc = ptq_kgemv_bf16(w, A, xr, bias, y, err);
+        if (direct) rc = ptq_kgemv_bf16(w, A, bias, y, err);
+        else {
+            ptq_w16_row(PTQ_W16_BF16, A, xr, w->in);
+            rc = ptq_kgemv_f32(w, xr, bias, y, err);
+        }
     }
-    if (!small) free(A), free(xr);
+    if (!small) free(A);
+    if (!small && !direct) free(xr);
     return rc;
 }
 
@@ -158,7 +152,7 @@ int ptq_kgemm_bf16(const ptq_kpacked *w, const float *x, int T, const float *bia
     if (T < 1) return 0;
     bkern kk = pick();
     if (T == 1) return decode(&kk, w, x, bias, y, err);
-    uint16_t *A = scratch(sizeof(uint16_t) * (size_t)T * w->kpad);
+    uint16_t *A = ptq_kscratch(sizeof(uint16_t) * (size_t)T * w->kpad);
     if (!A) return ptq_fail(err, "kgemm_bf16: out of memory for %d x %d activations", T, w->kpad);
     int fail = 0, npan = (w->npad / PTQ_KP_RB + 1) / 2;
     kk.round(x, T, w->in, w->kpad, A);

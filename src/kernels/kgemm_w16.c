@@ -13,7 +13,6 @@
  * differently. */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "kinternal.h"
 
@@ -68,12 +67,8 @@ static void add_sparse(const ptq_kcsr *sp, int n0, int nn, int k0, int kn, float
 /* One 32-row panel p of y (T x out): unpack, then slice by slice. */
 static void panel(const wkern *kk, const ptq_kpacked *w, const ptq_kcsr *sp, int p, const float *x, int T,
                   const float *bias, float *y, int8_t *pan, float *B, float *C) {
-    int nrb = w->npad / PTQ_KP_RB, n0 = p * NR, nn = PTQ_MIN(NR, w->out - n0);
-    uint32_t *p32 = (uint32_t *)(void *)pan;
-    ptq_kunpack_block_ld(w, 2 * p, p32, NR);
-    if (2 * p + 1 < nrb) ptq_kunpack_block_ld(w, 2 * p + 1, p32 + PTQ_KP_RB, NR);
-    else
-        for (int k4 = 0; k4 < w->kpad / 4; k4++) memset(p32 + (size_t)k4 * NR + PTQ_KP_RB, 0, 64);
+    int n0 = p * NR, nn = PTQ_MIN(NR, w->out - n0);
+    ptq_kunpack_panel(w, p, pan);
     for (int k0 = 0; k0 < w->in; k0 += KC) {
         int kn = PTQ_MIN(KC, w->in - k0);
         kk->dequant(w, pan, n0, k0, kn, B);
@@ -85,15 +80,12 @@ static void panel(const wkern *kk, const ptq_kpacked *w, const ptq_kcsr *sp, int
         for (int n = 0; n < nn; n++) y[(size_t)t * w->out + n0 + n] = C[(size_t)t * NR + n] + (bias ? bias[n0 + n] : 0.f);
 }
 
-/* Per-call scratch, not zeroed (every byte is written before it is read). */
-static void *scratch(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
-
 /* Every panel on the calling thread (a small product). 1 when out of memory. */
 static int run_panels(const wkern *kk, const ptq_kpacked *w, const ptq_kcsr *sp, const float *x, int T,
                       const float *bias, float *y) {
     int npan = (w->npad / PTQ_KP_RB + 1) / 2;
-    int8_t *pan = scratch((size_t)w->kpad * NR);
-    float *B = scratch(sizeof(float) * PTQ_MIN(KC, w->kpad) * NR), *C = scratch(sizeof(float) * (size_t)T * NR);
+    int8_t *pan = ptq_kscratch((size_t)w->kpad * NR);
+    float *B = ptq_kscratch(sizeof(float) * PTQ_MIN(KC, w->kpad) * NR), *C = ptq_kscratch(sizeof(float) * (size_t)T * NR);
     int fail = !pan || !B || !C;
     for (int p = 0; p < npan && !fail; p++) panel(kk, w, sp, p, x, T, bias, y, pan, B, C);
     free(pan), free(B), free(C);
@@ -114,8 +106,8 @@ int ptq_kgemm_f32_sparse(const ptq_kpacked *w, const ptq_kcsr *sp, const float *
     else {
 #pragma omp parallel reduction(| : fail)
         {
-            int8_t *pan = scratch((size_t)w->kpad * NR);
-            float *B = scratch(sizeof(float) * PTQ_MIN(KC, w->kpad) * NR), *C = scratch(sizeof(float) * (size_t)T * NR);
+            int8_t *pan = ptq_kscratch((size_t)w->kpad * NR);
+            float *B = ptq_kscratch(sizeof(float) * PTQ_MIN(KC, w->kpad) * NR), *C = ptq_kscratch(sizeof(float) * (size_t)T * NR);
             fail = !pan || !B || !C;
 #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < npan; p++)

@@ -97,12 +97,13 @@ int ptq_kgemv_f32_sparse(const ptq_kpacked *w, const ptq_kcsr *sp, const float *
     return gemv_run(&j, err);
 }
 
-int ptq_kgemv_bf16(const ptq_kpacked *w, const uint16_t *xb, const float *xr, const float *bias, float *y,
-                   ptq_err *err) {
-    ptq_isa isa = ptq_kern_isa();
-    if (isa != PTQ_ISA_AVX512VNNI || !ptq_kern_has_bf16() || w->bits != 4 || w->group % 8)
-        return ptq_kgemv_f32(w, xr, bias, y, err);
-    gemv_job j = {.w = w, .xb = xb, .bias = bias, .y = y, .isa = isa, .direct4 = 1, .NB = g_gemv_nb,
+int ptq_kgemv_bf16_direct(const ptq_kpacked *w) { return ptq_kern_uses_bf16() && w->bits == 4 && w->group % 8 == 0; }
+
+int ptq_kgemv_bf16(const ptq_kpacked *w, const uint16_t *xb, const float *bias, float *y, ptq_err *err) {
+    if (!ptq_kgemv_bf16_direct(w))
+        return ptq_fail(err, "kgemv_bf16: %d-bit weights in groups of %d on the %s path (int4, groups of 8k, AVX-512 BF16)",
+                        w->bits, w->group, ptq_isa_name(ptq_kern_isa()));
+    gemv_job j = {.w = w, .xb = xb, .bias = bias, .y = y, .isa = PTQ_ISA_AVX512VNNI, .direct4 = 1, .NB = g_gemv_nb,
                   .nrb = w->npad / PTQ_KP_RB};
     return gemv_run(&j, err);
 }

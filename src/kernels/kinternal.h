@@ -2,6 +2,7 @@
 #ifndef PTQ_KINTERNAL_H
 #define PTQ_KINTERNAL_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -59,6 +60,11 @@ static inline int32_t ptq_kld32(const uint8_t *p) {
 
 /* Float GEMV over one 16-row block: acc[16] per group range. */
 void ptq_kunpack_block_ld(const ptq_kpacked *p, int rb, uint32_t *dst32, int ld);
+/* GEMM panel `panel` (rows 32 panel .. +32) to [kpad/4][32][4] int8 at dst
+ * (64-byte aligned); the upper 16 rows zero when they are past npad. */
+void ptq_kunpack_panel(const ptq_kpacked *p, int panel, int8_t *dst);
+/* Per-call scratch, 64-byte aligned, not zeroed (free()). */
+static inline void *ptq_kscratch(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
 /* nb (1..4) row blocks from rb per pass, sharing the x broadcasts (ynb: nb*16). */
 void ptq_kgemv_blocks_avx512_int4(int nb, const ptq_kpacked *p, int rb, const float *x, float *ynb);
 /* nb (1..4) row blocks from block rb, token t: nb*16 outputs (int4 or 8-bit plane). */

@@ -24,6 +24,12 @@ const char *ptq_w16_act_name(ptq_w16_act m) {
     return "?";
 }
 
+const char *ptq_w16_act_flag(ptq_w16_act m) {
+    for (int i = 0; i < N_W16_MODES; i++)
+        if (w16_modes[i].mode == m) return w16_modes[i].flag;
+    return "?";
+}
+
 int ptq_w16_act_parse(const char *s, ptq_w16_act *m) {
     for (int i = 0; s && i < N_W16_MODES; i++)
         if (!strcmp(s, w16_modes[i].flag)) return *m = w16_modes[i].mode, 0;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "kinternal.h"
 
 static const uint32_t byte_mask[9] = {0, 0x01010101u, 0x03030303u, 0, 0x0F0F0F0Fu, 0, 0, 0, 0xFFFFFFFFu};
 
@@ -116,6 +116,15 @@ void ptq_kunpack_block_ld(const ptq_kpacked *p, int rb, uint32_t *dst32, int ld)
             }
         shift += pb;
     }
+}
+
+void ptq_kunpack_panel(const ptq_kpacked *p, int panel, int8_t *dst) {
+    uint32_t *d32 = (uint32_t *)(void *)dst;
+    int rb = 2 * panel;
+    ptq_kunpack_block_ld(p, rb, d32, 2 * PTQ_KP_RB);
+    if (rb + 1 < p->npad / PTQ_KP_RB) ptq_kunpack_block_ld(p, rb + 1, d32 + PTQ_KP_RB, 2 * PTQ_KP_RB);
+    else
+        for (int k4 = 0; k4 < p->kpad / 4; k4++) memset(d32 + (size_t)k4 * 2 * PTQ_KP_RB + PTQ_KP_RB, 0, 64);
 }
 
 void ptq_kunpack_block(const ptq_kpacked *p, int rb, int8_t *dst) {

@@ -178,19 +178,16 @@ int ptq_sgemm_panels(int M, int N, int K, const float *A, int lda, ptq_widen_fn 
 }
 
 float ptq_w16_to_f32(int dtype, uint16_t h) {
-    uint32_t u;
+    if (dtype == PTQ_W16_BF16) return ptq_bf16_f32(h);
+    uint32_t u, sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, man = h & 0x3ff;
     float f;
-    if (dtype == PTQ_W16_BF16) u = (uint32_t)h << 16;
-    else {
-        uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, man = h & 0x3ff;
-        if (e == 0x1f) u = sign | 0x7f800000u | (man << 13); /* inf / nan */
-        else if (e) u = sign | ((e + 112) << 23) | (man << 13);
-        else if (!man) u = sign;
-        else { /* subnormal: normalise */
-            e = 113;
-            while (!(man & 0x400)) man <<= 1, e--;
-            u = sign | (e << 23) | ((man & 0x3ff) << 13);
-        }
+    if (e == 0x1f) u = sign | 0x7f800000u | (man << 13); /* inf / nan */
+    else if (e) u = sign | ((e + 112) << 23) | (man << 13);
+    else if (!man) u = sign;
+    else { /* subnormal: normalise */
+        e = 113;
+        while (!(man & 0x400)) man <<= 1, e--;
+        u = sign | (e << 23) | ((man & 0x3ff) << 13);
     }
     memcpy(&f, &u, sizeof f);
     return f;
@@ -199,10 +196,7 @@ float ptq_w16_to_f32(int dtype, uint16_t h) {
 void ptq_w16_row(int dtype, const uint16_t *src, float *dst, int n) {
     if (dtype == PTQ_W16_BF16) {
 #pragma omp simd
-        for (int i = 0; i < n; i++) {
-            uint32_t u = (uint32_t)src[i] << 16;
-            memcpy(&dst[i], &u, sizeof u);
-        }
+        for (int i = 0; i < n; i++) dst[i] = ptq_bf16_f32(src[i]);
         return;
     }
     for (int i = 0; i < n; i++) dst[i] = ptq_w16_to_f32(dtype, src[i]);

@@ -299,12 +299,7 @@ void ptq_kgemm_f32_ref(const ptq_kpacked *w, const float *x, int T, const float 
         }
 }
 
-static float bf16_ref(float x) {
-    uint32_t u = (uint32_t)ptq_bf16_round(x) << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
+static float bf16_ref(float x) { return ptq_bf16_f32(ptq_bf16_round(x)); }
 
 void ptq_kgemm_bf16_bits_ref(const ptq_kpacked *w, const float *x, int T, const float *bias, float *y) {
     int kend = (w->in + 3) / 4 * 4; /* pairs past in: activation 0 */

@@ -28,6 +28,7 @@
 #include "kernels.h"
 #include "reference.h"
 #include "testutil.h"
+#include "w16.h"
 
 static ptq_rng rng;
 
@@ -114,11 +115,8 @@ static void one(int T, int out, int in, int bits, int group) {
     CHECK(same(y, yk, (size_t)T * out));
     {
         float *yb = malloc(sizeof(float) * T * out), *xr = malloc(sizeof(float) * T * in);
-        for (int i = 0; i < T * in; i++) {
-            uint32_t u = (uint32_t)ptq_bf16_round(x[i]) << 16;
-            memcpy(&xr[i], &u, 4);
-        }
-        int bf16_int4 = T == 1 && bits == 4 && ptq_kern_has_bf16() && ptq_kern_isa() == PTQ_ISA_AVX512VNNI;
+        for (int i = 0; i < T * in; i++) xr[i] = ptq_bf16_f32(ptq_bf16_round(x[i]));
+        int bf16_int4 = T == 1 && bits == 4 && ptq_kern_uses_bf16();
         if (bf16_int4) ptq_kgemv_bf16_int4_bits_ref(&k.w, x, bias, yb);
         else if (T == 1) CHECK(ptq_kgemv_f32(&k.w, xr, bias, yb, &err) == 0);
         else ptq_kgemm_bf16_bits_ref(&k.w, x, T, bias, yb);
@@ -237,6 +235,14 @@ static void rounding(void) {
     CHECK(ptq_kgemm_bf16(&w, x, T, NULL, y, &err) == 0);
     ptq_kgemm_bf16_bits_ref(&w, x, T, NULL, yb);
     CHECK(same(y, yb, T * OUT));
+    /* the direct bf16 GEMV takes int4 only: other widths are refused by name (ptq_kgemm_bf16 widens for them) */
+    ptq_kpacked w8;
+    CHECK(ptq_kpack(&w8, codes, scale, zero, OUT, IN, 8, 0, &err) == 0);
+    uint16_t xb[256] = {0};
+    CHECK(!ptq_kgemv_bf16_direct(&w8));
+    CHECK(ptq_kgemv_bf16(&w8, xb, NULL, y, &err) == -1 && strstr(err.msg, "8-bit weights"));
+    CHECK(ptq_kgemv_bf16_direct(&w) == ptq_kern_uses_bf16());
+    ptq_kpacked_free(&w8);
     ptq_w16_act m = PTQ_W16_FP32;
     CHECK(ptq_w16_act_parse("bf16", &m) == 0 && m == PTQ_W16_BF16ACT);
     CHECK(ptq_w16_act_parse("int8", &m) == 0 && m == PTQ_W16_INT8);
