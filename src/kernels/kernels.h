@@ -158,9 +158,21 @@ typedef struct ptq_kvcache {
     uint8_t *codes; /* rows x f.row_bytes */
     float *sz;      /* rows x 2 f.ngroups: scales, then zeros */
 } ptq_kvcache;
-/* dot(q, dequant(k)) without materializing k, and acc += p * dequant(v). */
-float ptq_kv_dot(const ptq_kvfmt *f, const float *q, const uint8_t *codes, const float *scale, const float *zero);
-void ptq_kv_axpy(const ptq_kvfmt *f, float p, const uint8_t *codes, const float *scale, const float *zero, float *acc);
+/* One kv head's cached rows 0..L-1: row p's codes at codes + p * cstride
+ * bytes, its f.ngroups scales then f.ngroups zeros at sz + p * sstride floats. */
+typedef struct {
+    const uint8_t *codes;
+    const float *sz;
+    size_t cstride, sstride;
+    int L;
+} ptq_kvrows;
+/* Decode attention on the codes (kvcache.c states the summation order, the
+ * same on every ISA path): S[p] = mul * dot(q, dequant(row p)); out (f.dim,
+ * overwritten) = sum over p of P[p] dequant(row p). */
+void ptq_kv_scores(const ptq_kvfmt *f, const float *q, const ptq_kvrows *r, float mul, float *S);
+void ptq_kv_mix(const ptq_kvfmt *f, const float *P, const ptq_kvrows *r, float *out);
+/* The rows widened to fp32: x (L x f.dim) = dequant(row p), as ptq_kv_dequant_row. */
+void ptq_kv_dequant_rows(const ptq_kvfmt *f, const ptq_kvrows *r, float *x);
 
 /* ---- Side branches a linear adds to its output (fp32, T rows) ------------ */
 

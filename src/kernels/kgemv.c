@@ -1,6 +1,6 @@
 /* kgemv.c — weight-only inference (W4A16 / W3A16 / W2A16 with fp32
  * activations): decode GEMV dequantizing on the fly (prefill is
- * kgemm_w16.c); and the int8 / int4 KV cache with per-head groups. */
+ * kgemm_w16.c). The int8 / int4 KV cache is kvcache.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,94 +142,4 @@ static int gemv_run(gemv_job *jp, ptq_err *err) {
     }
     free(xp);
     return fail ? ptq_fail(err, "kgemv: out of memory") : 0;
-}
-
-/* ---- KV cache ------------------------------------------------------------ */
-
-int ptq_kvfmt_init(ptq_kvfmt *f, int bits, int dim, int group, int sym, float clip, ptq_err *err) {
-    if (bits != 8 && bits != 4) return ptq_fail(err, "kv cache: bits %d (int8 or int4 only)", bits);
-    if (dim <= 0 || dim % 2) return ptq_fail(err, "kv cache: row length %d must be even and positive", dim);
-    int g = group > 0 && group < dim ? group : dim;
-    if (dim % g || g % 2) return ptq_fail(err, "kv cache: group %d must be even and divide %d", g, dim);
-    f->bits = bits, f->dim = dim, f->group = g, f->ngroups = dim / g, f->sym = sym;
-    f->clip = clip > 0.f ? clip : 1.f;
-    f->row_bytes = bits == 8 ? (size_t)dim : (size_t)dim / 2;
-    return 0;
-}
-
-static inline int kv_nibble(const uint8_t *c, int k) { return (c[k / 2] >> (4 * (k & 1))) & 15; }
-static inline int kv_get(const ptq_kvfmt *f, const uint8_t *c, int k) { return f->bits == 8 ? c[k] : kv_nibble(c, k); }
-
-/* uniform.h's quantizer per group, written straight into the codes (the
- * same codes as ptq_kquant_row, with no scratch buffer to run out of). */
-void ptq_kv_quant_row(const ptq_kvfmt *f, const float *x, uint8_t *codes, float *scale, float *zero) {
-    memset(codes, 0, f->row_bytes);
-    int maxq = ptq_uq_maxq(f->bits);
-    for (int g = 0; g < f->ngroups; g++) {
-        const float *xg = x + (size_t)g * f->group;
-        float lo, hi, s;
-        int z;
-        ptq_uq_range(xg, f->group, f->clip, &lo, &hi);
-        ptq_uq_grid(lo, hi, f->bits, f->sym, &s, &z);
-        scale[g] = s, zero[g] = (float)z;
-        for (int k = 0; k < f->group; k++) {
-            int kk = g * f->group + k, q = ptq_uq_code(xg[k], s, z, maxq);
-            if (f->bits == 8) codes[kk] = (uint8_t)q;
-            else codes[kk / 2] |= (uint8_t)(q << (4 * (kk & 1)));
-        }
-    }
-}
-
-void ptq_kv_dequant_row(const ptq_kvfmt *f, const uint8_t *codes, const float *scale, const float *zero, float *x) {
-    for (int k = 0; k < f->dim; k++) {
-        int g = k / f->group;
-        x[k] = scale[g] * ((float)kv_get(f, codes, k) - zero[g]);
-    }
-}
-
-/* Codes k0 .. k0+n-1 as floats, the width test hoisted out of the loop. */
-enum { KV_LANES = 16 };
-static inline void kv_codes_f(const ptq_kvfmt *f, const uint8_t *c, int k0, int n, float *u) {
-    if (f->bits == 8)
-        for (int j = 0; j < n; j++) u[j] = (float)c[k0 + j];
-    else
-        for (int j = 0; j < n; j++) u[j] = (float)kv_nibble(c, k0 + j);
-}
-
-/* A decode step reads every cached row once: the group's sum runs in
- * KV_LANES fixed lanes (lane j takes k = j mod KV_LANES), folded pairwise at
- * the end, so it vectorizes and still gives the same bits on any thread
- * count (one head is one thread's). The earlier strictly sequential sum was
- * a 4-cycle FMA chain per element: at 7B shapes, KV4 decode at ctx 512
- * spent ~6 ms per layer per token in it. */
-float ptq_kv_dot(const ptq_kvfmt *f, const float *q, const uint8_t *codes, const float *scale, const float *zero) {
-    float s = 0.f;
-    for (int g = 0; g < f->ngroups; g++) {
-        float a[KV_LANES] = {0}, u[KV_LANES], z = zero[g];
-        for (int k0 = g * f->group, e = (g + 1) * f->group; k0 < e; k0 += KV_LANES) {
-            int n = PTQ_MIN(KV_LANES, e - k0);
-            kv_codes_f(f, codes, k0, n, u);
-            /* (u - z) is exact in float; subtracting z * sum(q) afterwards would cancel badly */
-#pragma omp simd
-            for (int j = 0; j < n; j++) a[j] += q[k0 + j] * (u[j] - z);
-        }
-        for (int w = KV_LANES / 2; w > 0; w /= 2)
-            for (int j = 0; j < w; j++) a[j] += a[j + w];
-        s += scale[g] * a[0];
-    }
-    return s;
-}
-
-void ptq_kv_axpy(const ptq_kvfmt *f, float p, const uint8_t *codes, const float *scale, const float *zero,
-                 float *acc) {
-    float u[KV_LANES];
-    for (int g = 0; g < f->ngroups; g++) {
-        float ps = p * scale[g], z = zero[g];
-        for (int k0 = g * f->group, e = (g + 1) * f->group; k0 < e; k0 += KV_LANES) {
-            int n = PTQ_MIN(KV_LANES, e - k0);
-            kv_codes_f(f, codes, k0, n, u);
-#pragma omp simd
-            for (int j = 0; j < n; j++) acc[k0 + j] += ps * (u[j] - z);
-        }
-    }
 }

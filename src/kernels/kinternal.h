@@ -102,6 +102,13 @@ void ptq_gemv_rows_avx512(int n, int K, float alpha, int dtype, const void *W, i
                           float *y);
 void ptq_kquant_row_avx512(const float *x, int K, int bits, int sym, float clip, uint8_t *q, float *scale,
                            int32_t *zero);
+/* kvcache.c's decode attention in AVX-512 (isa/kv_avx512.c), the same bits:
+ * groups of whole 16-lane chunks (int8: 16 columns, int4: 32), rows of at
+ * most PTQ_KV_VEC_MAXDIM. */
+#define PTQ_KV_VEC_MAXDIM 512
+void ptq_kv_scores_avx512(const ptq_kvfmt *f, const float *q, const ptq_kvrows *r, float mul, float *S);
+void ptq_kv_mix_avx512(const ptq_kvfmt *f, const float *P, const ptq_kvrows *r, float *out);
+void ptq_kv_dequant_rows_avx512(const ptq_kvfmt *f, const ptq_kvrows *r, float *x);
 void *ptq_kalloc64(size_t bytes); /* zeroed, 64-byte aligned; free() */
 /* konline.c: y[o] += row o of S . x for rows [o0, o1) (one token). */
 void ptq_kcsr_rows_1(const ptq_kcsr *s, int o0, int o1, const float *x, float *y);

@@ -339,9 +339,12 @@ static const ptq_kvcache *int_cache(const ptq_state *s, int layer, int v) {
     return kc && kc->f.bits ? kc : NULL;
 }
 
-static const uint8_t *kv_codes(const ptq_kvcache *kc, size_t r) { return kc->codes + r * kc->f.row_bytes; }
-static const float *kv_scale(const ptq_kvcache *kc, size_t r) { return kc->sz + r * 2 * kc->f.ngroups; }
-static const float *kv_zero(const ptq_kvcache *kc, size_t r) { return kv_scale(kc, r) + kc->f.ngroups; }
+/* Kv head kvh's rows at positions [0, L) of an int cache (row = position * n_kv_heads + head). */
+static ptq_kvrows kv_head_rows(const ptq_model *m, const ptq_kvcache *kc, int kvh, int L) {
+    size_t nkv = (size_t)m->cfg.n_kv_heads, sw = 2 * (size_t)kc->f.ngroups;
+    return (ptq_kvrows){.codes = kc->codes + kvh * kc->f.row_bytes, .sz = kc->sz + kvh * sw,
+                        .cstride = nkv * kc->f.row_bytes, .sstride = nkv * sw, .L = L};
+}
 
 /* K or V rows of kv head kvh at positions [0, L) as fp32 (leading dimension
  * *ld): the fp32 cache in place, or an int cache dequantized into panel. */
@@ -354,10 +357,8 @@ static const float *kv_rows(const ptq_model *m, const ptq_state *s, int layer, i
         *ld = kvd;
         return (v ? s->value_cache : s->key_cache) + (size_t)layer * s->ctx * kvd + (size_t)kvh * hd;
     }
-    for (int p = 0; p < L; p++) {
-        size_t r = (size_t)p * c->n_kv_heads + kvh;
-        ptq_kv_dequant_row(&kc->f, kv_codes(kc, r), kv_scale(kc, r), kv_zero(kc, r), panel + (size_t)p * hd);
-    }
+    ptq_kvrows rows = kv_head_rows(m, kc, kvh, L);
+    ptq_kv_dequant_rows(&kc->f, &rows, panel);
     *ld = hd;
     return panel;
 }
@@ -394,17 +395,10 @@ static void attention_decode_int(const ptq_model *m, ptq_state *s, int layer, in
         int tid = ptq_thread_id();
         float *S = s->att + (size_t)tid * s->max_T * s->ctx, *o = s->xb2 + (size_t)h * hd;
         const float *q = s->q + (size_t)h * hd;
-        int kvh = h / group;
-        for (int p = 0; p < L; p++) {
-            size_t r = (size_t)p * c->n_kv_heads + kvh;
-            S[p] = ptq_kv_dot(&kc->f, q, kv_codes(kc, r), kv_scale(kc, r), kv_zero(kc, r)) * scale;
-        }
+        ptq_kvrows krows = kv_head_rows(m, kc, h / group, L), vrows = kv_head_rows(m, vc, h / group, L);
+        ptq_kv_scores(&kc->f, q, &krows, scale, S);
         ptq_softmax_causal(S, L, L);
-        memset(o, 0, sizeof(float) * hd);
-        for (int p = 0; p < L; p++) {
-            size_t r = (size_t)p * c->n_kv_heads + kvh;
-            ptq_kv_axpy(&vc->f, S[p], kv_codes(vc, r), kv_scale(vc, r), kv_zero(vc, r), o);
-        }
+        ptq_kv_mix(&vc->f, S, &vrows, o);
     }
 }
 

@@ -214,6 +214,9 @@ static const family table[] = {
      .modes = DM({X_RANDN, 0}, {X_MIXED, 0}, {X_OUTLIER, 0}, {X_CONST, 0}, {X_ZERO, 0}, {X_MAX, 0})},
     {.k = K_KV, .shapes = SH({7, 0, 48}, {7, 0, 128}), .bits = L(8, 4), .groups = L(0, 16), .syms = L(0, 1),
      .vars = L(90, 50)},
+    /* decode lengths past the prefetch distance; the widest row the vector path takes (512) and one past it */
+    {.k = K_KV, .shapes = SH({37, 0, 128}, {19, 0, 512}, {5, 0, 544}, {1, 0, 64}), .bits = L(8, 4),
+     .groups = L(0, 64), .modes = DM({X_RANDN, 0}, {X_OUTLIER, 0})},
     /* SpecQuant low-frequency branch (bins k > in/2 + 1 are left out) */
     {.k = K_LOWFREQ, .shapes = SH({1, 7, 96}, {5, 13, 75}, {9, 16, 64}, {4, 3, 5}, {1, 1, 1}),
      .vars = L(1, 10, 33, 38, 0), .opts = L(0, 1), .modes = DM({X_RANDN, 0}, {X_MIXED, 0})},
@@ -606,6 +609,10 @@ static void run_wgemm(const tcase *c) {
     free(x), free(y), free(y0), free(bias), free(yr), free(mag);
 }
 
+/* A head's cache rows: T rows quantized at a stride past the row (as the
+ * cache interleaves heads), then scores, the V mix and the widening on every
+ * ISA path: each against the naive twin within the bound, and the paths
+ * against the first bit for bit (kvcache.c fixes the order). */
 static void run_kv(const tcase *c) {
     int dim = c->in, g = c->group > 0 && c->group < dim ? c->group : dim;
     if (dim % g) return; /* not a KV format */
@@ -613,36 +620,51 @@ static void run_kv(const tcase *c) {
     ptq_kvfmt f;
     ptq_err err;
     if (ptq_kvfmt_init(&f, c->bits, dim, c->group, c->sym, clip, &err)) return row(c, "-", 1, -1);
-    size_t rb = f.row_bytes;
-    float *x = fnew((size_t)c->T * dim), *q = fnew(dim), *v1 = fnew(dim), *v2 = fnew(dim), *fq = fnew(dim),
-          *acc = fnew(dim), *s1 = fnew(f.ngroups), *s2 = fnew(f.ngroups), *z1 = fnew(f.ngroups), *z2 = fnew(f.ngroups);
-    double *accr = dnew(dim), *mag = dnew(dim);
-    uint8_t *c1 = xmalloc(rb), *c2 = xmalloc(rb);
-    make_x(x, c->T, dim, c->x);
+    int L = c->T, ng = f.ngroups;
+    size_t cst = f.row_bytes + 5, sst = 2 * (size_t)ng + 3;
+    float *x = fnew((size_t)L * dim), *q = fnew(dim), *v1 = fnew(dim), *v2 = fnew(dim), *fq = fnew(dim),
+          *P = fnew(L), *S = fnew(L), *S0 = fnew(L), *o = fnew(dim), *o0 = fnew(dim), *X = fnew((size_t)L * dim),
+          *sz = fnew((size_t)L * sst), *s2 = fnew(ng), *z2 = fnew(ng);
+    double *accr = dnew(dim), *mag = dnew(dim), *Sr = dnew(L), *Sm = dnew(L);
+    uint8_t *codes = xmalloc((size_t)L * cst), *c2 = xmalloc(f.row_bytes);
+    make_x(x, L, dim, c->x);
     ptq_act_qspec qs = {.bits = c->bits, .sym = c->sym, .clip = clip, .group = c->group};
-    long bad = 0;
-    double worst = 0;
-    for (int t = 0; t < c->T; t++) {
+    long badq = 0;
+    for (int k = 0; k < dim; k++) q[k] = nrm();
+    for (int t = 0; t < L; t++) {
         const float *xt = x + (size_t)t * dim;
+        uint8_t *c1 = codes + (size_t)t * cst;
+        float *s1 = sz + (size_t)t * sst, *z1 = s1 + ng;
         ptq_kv_quant_row(&f, xt, c1, s1, z1);
         ptq_kv_quant_row_ref(&f, xt, c2, s2, z2);
-        bad += ndiff(c1, c2, rb) + ndiff(s1, s2, sizeof(float) * f.ngroups) + ndiff(z1, z2, sizeof(float) * f.ngroups);
+        badq += ndiff(c1, c2, f.row_bytes) + ndiff(s1, s2, sizeof(float) * ng) + ndiff(z1, z2, sizeof(float) * ng);
         ptq_kv_dequant_row(&f, c1, s1, z1, v1);
         ptq_kv_dequant_row_ref(&f, c1, s1, z1, v2);
         memcpy(fq, xt, sizeof(float) * dim);
         ptq_fq_rows(fq, 1, dim, &qs);
-        for (int k = 0; k < dim; k++) bad += (v1[k] != v2[k]) + (v1[k] != fq[k]);
-        for (int k = 0; k < dim; k++) q[k] = nrm(), acc[k] = nrm(), accr[k] = acc[k], mag[k] = fabs(acc[k]);
-        double m, d = ptq_kv_dot_ref(&f, q, c1, s1, z1, &m), e = fabs(ptq_kv_dot(&f, q, c1, s1, z1) - d);
-        worst = fmax(worst, e == 0 ? 0 : e / m);
-        float p = t % 2 ? 0.37f : -1.5f;
-        ptq_kv_axpy(&f, p, c1, s1, z1, acc);
-        ptq_kv_axpy_ref(&f, p, c1, s1, z1, accr, mag);
-        worst = fmax(worst, ferr(acc, accr, mag, dim));
+        for (int k = 0; k < dim; k++) badq += (v1[k] != v2[k]) + (v1[k] != fq[k]);
+        memcpy(X + (size_t)t * dim, v2, sizeof(float) * dim);
+        P[t] = t % 2 ? 0.37f : -1.5f;
+        Sr[t] = 0.7 * ptq_kv_dot_ref(&f, q, c1, s1, z1, &Sm[t]), Sm[t] *= 0.7;
+        if (t == 0)
+            for (int k = 0; k < dim; k++) accr[k] = mag[k] = 0;
+        ptq_kv_axpy_ref(&f, P[t], c1, s1, z1, accr, mag);
     }
-    row(c, "-", bad, worst);
-    free(x), free(q), free(v1), free(v2), free(fq), free(acc), free(s1), free(s2), free(z1), free(z2);
-    free(accr), free(mag), free(c1), free(c2);
+    ptq_kvrows rows = {.codes = codes, .sz = sz, .cstride = cst, .sstride = sst, .L = L};
+    float *Xw = fnew((size_t)L * dim);
+    for (int i = 0; i < n_isa; i++) {
+        long bad = badq + force(isa_list[i]);
+        ptq_kv_scores(&f, q, &rows, 0.7f, S);
+        ptq_kv_mix(&f, P, &rows, o);
+        ptq_kv_dequant_rows(&f, &rows, Xw);
+        bad += ndiff(Xw, X, sizeof(float) * L * dim);
+        if (i == 0) memcpy(S0, S, sizeof(float) * L), memcpy(o0, o, sizeof(float) * dim);
+        bad += ndiff(S, S0, sizeof(float) * L) + ndiff(o, o0, sizeof(float) * dim);
+        row(c, ptq_isa_name(isa_list[i]), bad, fmax(ferr(S, Sr, Sm, L), ferr(o, accr, mag, dim)));
+    }
+    ptq_kern_force_isa(ptq_kern_isa_best());
+    free(x), free(q), free(v1), free(v2), free(fq), free(P), free(S), free(S0), free(o), free(o0), free(X), free(Xw);
+    free(sz), free(s2), free(z2), free(accr), free(mag), free(Sr), free(Sm), free(codes), free(c2);
 }
 
 /* An FFT-based product is accurate in norms, not term by term (a spike x

@@ -1,0 +1,184 @@
+/* kv_avx512.c — kvcache.c's decode attention and widening in AVX-512, the
+ * same IEEE operations in the same order (see kvcache.c), so the same bits.
+ * A code becomes a float without a conversion: 2^23's bit pattern OR the
+ * code is 2^23 + c, and subtracting 2^23 + z leaves c - z exactly. int4
+ * bytes widen to dwords, 16 per 32 columns: the low nibbles are the even
+ * columns, the high nibbles the odd ones (q is split the same way once). */
+#include <immintrin.h>
+
+#include "kinternal.h"
+
+#define TGT512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define INLINE static inline __attribute__((always_inline)) TGT512
+#define MAGIC 0x4B000000 /* 2^23 */
+#define NCH (PTQ_KV_VEC_MAXDIM / 16)
+#define PF_ROWS 8 /* rows prefetched ahead: a head's rows are a whole cache row apart */
+
+/* int4: 16 bytes at c as 2^23 + low nibble (even columns) and 2^23 + high nibble (odd). */
+INLINE void nib16(const uint8_t *c, __m512 *lo, __m512 *hi) {
+    __m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)c));
+    const __m512i m = _mm512_set1_epi32(MAGIC);
+    *lo = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(d, _mm512_set1_epi32(15), m, 0xEA)); /* (d & 15) | m */
+    *hi = _mm512_castsi512_ps(_mm512_or_si512(_mm512_srli_epi32(d, 4), m));
+}
+
+/* int8: 16 bytes at c as 2^23 + code. */
+INLINE __m512 byte16(const uint8_t *c) {
+    __m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)c));
+    return _mm512_castsi512_ps(_mm512_or_si512(d, _mm512_set1_epi32(MAGIC)));
+}
+
+/* int4: the float c - z for c = 0..15, looked up by vpermps (low 4 index bits). */
+INLINE __m512 ztable(float z) {
+    return _mm512_sub_ps(_mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_ps(z));
+}
+
+/* int4: 16 bytes at c as c - z of the low nibbles (even columns) and the high ones (odd). */
+INLINE void nib16z(const uint8_t *c, __m512 tz, __m512 *lo, __m512 *hi) {
+    __m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)c));
+    *lo = _mm512_permutexvar_ps(d, tz);
+    *hi = _mm512_permutexvar_ps(_mm512_srli_epi32(d, 4), tz);
+}
+
+INLINE __m512 zmagic(float z) { return _mm512_set1_ps(8388608.f + z); } /* exact: z is a code */
+
+/* Lanes folded pairwise, a[j] + a[j + w] for w = 8, 4, 2, 1 (kvcache.c fold16). */
+INLINE float fold16(__m512 a) {
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_add_ss(x, _mm_shuffle_ps(x, x, 1)));
+}
+
+/* Even columns of 32 floats (v0, v1) in e, odd ones in o. */
+INLINE void split32(const float *q, __m512 *e, __m512 *o) {
+    __m512 v0 = _mm512_loadu_ps(q), v1 = _mm512_loadu_ps(q + 16);
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    *e = _mm512_permutex2var_ps(v0, ie, v1);
+    *o = _mm512_permutex2var_ps(v0, _mm512_add_epi32(ie, _mm512_set1_epi32(1)), v1);
+}
+
+/* The inverse: 32 floats at x from their even (e) and odd (o) columns. */
+INLINE void join32(__m512 e, __m512 o, float *x) {
+    const __m512i i0 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    _mm512_storeu_ps(x, _mm512_permutex2var_ps(e, i0, o));
+    _mm512_storeu_ps(x + 16, _mm512_permutex2var_ps(e, _mm512_add_epi32(i0, _mm512_set1_epi32(8)), o));
+}
+
+/* Scores of R rows from p: R independent chains (one row's lanes are a
+ * chain of dependent FMAs, so rows are interleaved), each in kvcache.c's order. */
+INLINE void score_rows(const int R, const int W4, const ptq_kvfmt *f, const __m512 *qa, const __m512 *qb,
+                       const ptq_kvrows *r, int p, float mul, float *S) {
+    int cpg = f->group / (W4 ? 32 : 16), ng = f->ngroups;
+    const uint8_t *c[4];
+    const float *sz[4];
+    __m128 s[4];
+    for (int i = 0; i < R; i++) {
+        c[i] = r->codes + (size_t)(p + i) * r->cstride, sz[i] = r->sz + (size_t)(p + i) * r->sstride;
+        _mm_prefetch((const char *)(c[i] + PF_ROWS * r->cstride), _MM_HINT_T0);
+        s[i] = _mm_setzero_ps();
+    }
+    for (int g = 0; g < ng; g++) {
+        __m512 a[4], zm[4];
+        for (int i = 0; i < R; i++)
+            a[i] = _mm512_setzero_ps(), zm[i] = W4 ? ztable(sz[i][ng + g]) : zmagic(sz[i][ng + g]);
+        for (int ch = g * cpg; ch < (g + 1) * cpg; ch++)
+            for (int i = 0; i < R; i++) {
+                if (W4) {
+                    __m512 lo, hi;
+                    nib16z(c[i] + 16 * ch, zm[i], &lo, &hi);
+                    a[i] = _mm512_fmadd_ps(qa[ch], lo, a[i]);
+                    a[i] = _mm512_fmadd_ps(qb[ch], hi, a[i]);
+                } else {
+                    a[i] = _mm512_fmadd_ps(qa[ch], _mm512_sub_ps(byte16(c[i] + 16 * ch), zm[i]), a[i]);
+                }
+            }
+        for (int i = 0; i < R; i++) s[i] = _mm_fmadd_ss(_mm_set_ss(sz[i][g]), _mm_set_ss(fold16(a[i])), s[i]);
+    }
+    for (int i = 0; i < R; i++) S[p + i] = mul * _mm_cvtss_f32(s[i]);
+}
+
+TGT512 void ptq_kv_scores_avx512(const ptq_kvfmt *f, const float *q, const ptq_kvrows *r, float mul, float *S) {
+    int w4 = f->bits == 4, nch = f->dim / (w4 ? 32 : 16), p = 0;
+    __m512 qa[NCH], qb[NCH];
+    for (int ch = 0; ch < nch; ch++) {
+        if (w4) split32(q + 32 * ch, &qa[ch], &qb[ch]);
+        else qa[ch] = qb[ch] = _mm512_loadu_ps(q + 16 * ch);
+    }
+    if (w4) {
+        for (; p + 4 <= r->L; p += 4) score_rows(4, 1, f, qa, qb, r, p, mul, S);
+        for (; p < r->L; p++) score_rows(1, 1, f, qa, qb, r, p, mul, S);
+    } else {
+        for (; p + 4 <= r->L; p += 4) score_rows(4, 0, f, qa, qb, r, p, mul, S);
+        for (; p < r->L; p++) score_rows(1, 0, f, qa, qb, r, p, mul, S);
+    }
+}
+
+/* NB chunks from ch0 summed over every position in registers, then stored. */
+INLINE void mix_block(const int NB, const int W4, const ptq_kvfmt *f, const float *P, const ptq_kvrows *r, int ch0,
+                      float *out) {
+    int cw = W4 ? 32 : 16, cpg = f->group / cw, ng = f->ngroups;
+    __m512 e[8], o[8];
+    for (int j = 0; j < NB; j++) e[j] = o[j] = _mm512_setzero_ps();
+    for (int p = 0; p < r->L; p++) {
+        const uint8_t *c = r->codes + (size_t)p * r->cstride;
+        const float *sz = r->sz + (size_t)p * r->sstride;
+        _mm_prefetch((const char *)(c + PF_ROWS * r->cstride + 16 * ch0), _MM_HINT_T0);
+        __m512 ps = _mm512_setzero_ps(), zm = ps;
+        for (int j = 0, g0 = -1; j < NB; j++) {
+            int ch = ch0 + j, g = ch / cpg;
+            if (g != g0) ps = _mm512_set1_ps(P[p] * sz[g]), zm = W4 ? ztable(sz[ng + g]) : zmagic(sz[ng + g]), g0 = g;
+            if (W4) {
+                __m512 lo, hi;
+                nib16z(c + 16 * ch, zm, &lo, &hi);
+                e[j] = _mm512_fmadd_ps(ps, lo, e[j]);
+                o[j] = _mm512_fmadd_ps(ps, hi, o[j]);
+            } else {
+                e[j] = _mm512_fmadd_ps(ps, _mm512_sub_ps(byte16(c + 16 * ch), zm), e[j]);
+            }
+        }
+    }
+    for (int j = 0; j < NB; j++) {
+        if (W4) join32(e[j], o[j], out + 32 * (ch0 + j));
+        else _mm512_storeu_ps(out + 16 * (ch0 + j), e[j]);
+    }
+}
+
+TGT512 void ptq_kv_mix_avx512(const ptq_kvfmt *f, const float *P, const ptq_kvrows *r, float *out) {
+    /* 8 accumulators a block: 8 int8 chunks (128 columns) or 4 int4 (even and odd) */
+    int w4 = f->bits == 4, nch = f->dim / (w4 ? 32 : 16), nb = w4 ? 4 : 8;
+    for (int ch0 = 0; ch0 < nch; ch0 += nb) {
+        int n = nch - ch0 < nb ? nch - ch0 : nb;
+        switch (w4 ? -n : n) {
+#define B(n)                                                                                                       \
+    case n: mix_block(n, 0, f, P, r, ch0, out); break;
+            B(1) B(2) B(3) B(4) B(5) B(6) B(7) B(8)
+#undef B
+#define B(n)                                                                                                       \
+    case -n: mix_block(n, 1, f, P, r, ch0, out); break;
+            B(1) B(2) B(3) B(4)
+#undef B
+        default: break;
+        }
+    }
+}
+
+TGT512 void ptq_kv_dequant_rows_avx512(const ptq_kvfmt *f, const ptq_kvrows *r, float *x) {
+    int w4 = f->bits == 4, cw = w4 ? 32 : 16, nch = f->dim / cw, cpg = f->group / cw, ng = f->ngroups;
+    for (int p = 0; p < r->L; p++) {
+        const uint8_t *c = r->codes + (size_t)p * r->cstride;
+        const float *sz = r->sz + (size_t)p * r->sstride;
+        float *xp = x + (size_t)p * f->dim;
+        for (int ch = 0; ch < nch; ch++) {
+            int g = ch / cpg;
+            __m512 sc = _mm512_set1_ps(sz[g]), zm = zmagic(sz[ng + g]);
+            if (w4) {
+                __m512 lo, hi;
+                nib16(c + 16 * ch, &lo, &hi);
+                join32(_mm512_mul_ps(sc, _mm512_sub_ps(lo, zm)), _mm512_mul_ps(sc, _mm512_sub_ps(hi, zm)), xp + 32 * ch);
+            } else {
+                _mm512_storeu_ps(xp + 16 * ch, _mm512_mul_ps(sc, _mm512_sub_ps(byte16(c + 16 * ch), zm)));
+            }
+        }
+    }
+}
