@@ -1,9 +1,10 @@
 /* kv_avx512.c — kvcache.c's decode attention and widening in AVX-512, the
  * same IEEE operations in the same order (see kvcache.c), so the same bits.
- * A code becomes a float without a conversion: 2^23's bit pattern OR the
- * code is 2^23 + c, and subtracting 2^23 + z leaves c - z exactly. int4
- * bytes widen to dwords, 16 per 32 columns: the low nibbles are the even
- * columns, the high nibbles the odd ones (q is split the same way once). */
+ * Codes become the exact float c - z without a conversion: int4 bytes widen
+ * to dwords, 16 per 32 columns, and vpermps looks up c - z in a 16-entry
+ * table (built once per row group) by the low nibble (even columns) and the
+ * byte shifted right by 4 (odd columns); q is split the same way once. int8:
+ * 2^23's bit pattern OR the code is 2^23 + c, less 2^23 + z. */
 #include <immintrin.h>
 
 #include "kinternal.h"
@@ -13,14 +14,6 @@
 #define MAGIC 0x4B000000 /* 2^23 */
 #define NCH (PTQ_KV_VEC_MAXDIM / 16)
 #define PF_ROWS 8 /* rows prefetched ahead: a head's rows are a whole cache row apart */
-
-/* int4: 16 bytes at c as 2^23 + low nibble (even columns) and 2^23 + high nibble (odd). */
-INLINE void nib16(const uint8_t *c, __m512 *lo, __m512 *hi) {
-    __m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)c));
-    const __m512i m = _mm512_set1_epi32(MAGIC);
-    *lo = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(d, _mm512_set1_epi32(15), m, 0xEA)); /* (d & 15) | m */
-    *hi = _mm512_castsi512_ps(_mm512_or_si512(_mm512_srli_epi32(d, 4), m));
-}
 
 /* int8: 16 bytes at c as 2^23 + code. */
 INLINE __m512 byte16(const uint8_t *c) {
@@ -171,11 +164,11 @@ TGT512 void ptq_kv_dequant_rows_avx512(const ptq_kvfmt *f, const ptq_kvrows *r, 
         float *xp = x + (size_t)p * f->dim;
         for (int ch = 0; ch < nch; ch++) {
             int g = ch / cpg;
-            __m512 sc = _mm512_set1_ps(sz[g]), zm = zmagic(sz[ng + g]);
+            __m512 sc = _mm512_set1_ps(sz[g]), zm = w4 ? ztable(sz[ng + g]) : zmagic(sz[ng + g]);
             if (w4) {
                 __m512 lo, hi;
-                nib16(c + 16 * ch, &lo, &hi);
-                join32(_mm512_mul_ps(sc, _mm512_sub_ps(lo, zm)), _mm512_mul_ps(sc, _mm512_sub_ps(hi, zm)), xp + 32 * ch);
+                nib16z(c + 16 * ch, zm, &lo, &hi);
+                join32(_mm512_mul_ps(sc, lo), _mm512_mul_ps(sc, hi), xp + 32 * ch);
             } else {
                 _mm512_storeu_ps(xp + 16 * ch, _mm512_mul_ps(sc, _mm512_sub_ps(byte16(c + 16 * ch), zm)));
             }
