@@ -173,6 +173,10 @@ void ptq_kv_scores(const ptq_kvfmt *f, const float *q, const ptq_kvrows *r, floa
 void ptq_kv_mix(const ptq_kvfmt *f, const float *P, const ptq_kvrows *r, float *out);
 /* The rows widened to fp32: x (L x f.dim) = dequant(row p), as ptq_kv_dequant_row. */
 void ptq_kv_dequant_rows(const ptq_kvfmt *f, const ptq_kvrows *r, float *x);
+/* The same two over an fp32 cache (rows of dim at K + p * ld), in the same
+ * order with c - z replaced by the stored value. */
+void ptq_kv_scores_f32(const float *q, const float *K, size_t ld, int L, int dim, float mul, float *S);
+void ptq_kv_mix_f32(const float *P, const float *V, size_t ld, int L, int dim, float *out);
 
 /* ---- Side branches a linear adds to its output (fp32, T rows) ------------ */
 

@@ -109,6 +109,8 @@ void ptq_kquant_row_avx512(const float *x, int K, int bits, int sym, float clip,
 void ptq_kv_scores_avx512(const ptq_kvfmt *f, const float *q, const ptq_kvrows *r, float mul, float *S);
 void ptq_kv_mix_avx512(const ptq_kvfmt *f, const float *P, const ptq_kvrows *r, float *out);
 void ptq_kv_dequant_rows_avx512(const ptq_kvfmt *f, const ptq_kvrows *r, float *x);
+void ptq_kv_scores_f32_avx512(const float *q, const float *K, size_t ld, int L, int dim, float mul, float *S);
+void ptq_kv_mix_f32_avx512(const float *P, const float *V, size_t ld, int L, int dim, float *out);
 void *ptq_kalloc64(size_t bytes); /* zeroed, 64-byte aligned; free() */
 /* konline.c: y[o] += row o of S . x for rows [o0, o1) (one token). */
 void ptq_kcsr_rows_1(const ptq_kcsr *s, int o0, int o1, const float *x, float *y);

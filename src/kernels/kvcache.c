@@ -11,6 +11,8 @@
  *         s = fmaf(scale_g, lane0, s) over groups in order.
  *   mix:  out_k = fmaf(P_p * scale_g, c_k - z, out_k) over positions in order.
  *   widen: x_k = scale_g * (c_k - z).
+ * An fp32 cache (ptq_kv_scores_f32, ptq_kv_mix_f32) follows the int8 order
+ * with one group and the stored value for c - z (and no scale).
  * c - z is exact in float: subtracting z * sum(q) afterwards would cancel. */
 #include <math.h>
 #include <string.h>
@@ -129,4 +131,29 @@ void ptq_kv_dequant_rows(const ptq_kvfmt *f, const ptq_kvrows *r, float *x) {
         const float *sz = r->sz + (size_t)p * r->sstride;
         ptq_kv_dequant_row(f, r->codes + (size_t)p * r->cstride, sz, sz + f->ngroups, x + (size_t)p * f->dim);
     }
+}
+
+static int f32_vector(int dim) { return ptq_kern_isa() == PTQ_ISA_AVX512VNNI && dim % 16 == 0 && dim <= PTQ_KV_VEC_MAXDIM; }
+
+void ptq_kv_scores_f32(const float *q, const float *K, size_t ld, int L, int dim, float mul, float *S) {
+    if (f32_vector(dim)) {
+        ptq_kv_scores_f32_avx512(q, K, ld, L, dim, mul, S);
+        return;
+    }
+    for (int p = 0; p < L; p++) {
+        const float *k = K + (size_t)p * ld;
+        float a[KV_LANES] = {0};
+        for (int i = 0; i < dim; i++) a[i % KV_LANES] = fmaf(q[i], k[i], a[i % KV_LANES]);
+        S[p] = mul * fold16(a);
+    }
+}
+
+void ptq_kv_mix_f32(const float *P, const float *V, size_t ld, int L, int dim, float *out) {
+    if (f32_vector(dim)) {
+        ptq_kv_mix_f32_avx512(P, V, ld, L, dim, out);
+        return;
+    }
+    memset(out, 0, sizeof(float) * dim);
+    for (int p = 0; p < L; p++)
+        for (int k = 0; k < dim; k++) out[k] = fmaf(P[p], V[(size_t)p * ld + k], out[k]);
 }

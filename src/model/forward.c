@@ -383,22 +383,33 @@ static int team(const ptq_state *s) {
     return s->slots > 0 && s->slots < n ? s->slots : n;
 }
 
-/* One decode token over int8/int4 K and V: scores and the weighted sum read
- * the codes directly (the memory-bound case the int cache is for). */
-static void attention_decode_int(const ptq_model *m, ptq_state *s, int layer, int pos0) {
+/* One decode token: scores and the weighted sum of V read each cache row
+ * once, in place, the int caches as codes (kvcache.c: the memory-bound case,
+ * one head per thread, a fixed order). */
+static void attention_decode(const ptq_model *m, ptq_state *s, int layer, int pos0) {
     const ptq_config *c = &m->cfg;
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, L = pos0 + 1;
+    size_t kvd = (size_t)c->n_kv_heads * hd, off = (size_t)layer * s->ctx * kvd;
     const ptq_kvcache *kc = int_cache(s, layer, 0), *vc = int_cache(s, layer, 1);
     float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for schedule(dynamic, 1) if ((long)c->n_heads * L * hd >= (1L << 16)) num_threads(team(s))
     for (int h = 0; h < c->n_heads; h++) {
-        int tid = ptq_thread_id();
+        int tid = ptq_thread_id(), kvh = h / group;
         float *S = s->att + (size_t)tid * s->max_T * s->ctx, *o = s->xb2 + (size_t)h * hd;
         const float *q = s->q + (size_t)h * hd;
-        ptq_kvrows krows = kv_head_rows(m, kc, h / group, L), vrows = kv_head_rows(m, vc, h / group, L);
-        ptq_kv_scores(&kc->f, q, &krows, scale, S);
+        if (kc) {
+            ptq_kvrows rows = kv_head_rows(m, kc, kvh, L);
+            ptq_kv_scores(&kc->f, q, &rows, scale, S);
+        } else {
+            ptq_kv_scores_f32(q, s->key_cache + off + (size_t)kvh * hd, kvd, L, hd, scale, S);
+        }
         ptq_softmax_causal(S, L, L);
-        ptq_kv_mix(&vc->f, S, &vrows, o);
+        if (vc) {
+            ptq_kvrows rows = kv_head_rows(m, vc, kvh, L);
+            ptq_kv_mix(&vc->f, S, &rows, o);
+        } else {
+            ptq_kv_mix_f32(S, s->value_cache + off + (size_t)kvh * hd, kvd, L, hd, o);
+        }
     }
 }
 
@@ -407,8 +418,8 @@ static void attention(const ptq_model *m, ptq_state *s, int layer, int T, int po
     const ptq_config *c = &m->cfg;
     int hd = c->head_dim, qd = c->n_heads * hd, group = c->n_heads / c->n_kv_heads;
     int L = pos0 + T;
-    if (T == 1 && int_cache(s, layer, 0) && int_cache(s, layer, 1)) {
-        attention_decode_int(m, s, layer, pos0);
+    if (T == 1) {
+        attention_decode(m, s, layer, pos0);
         return;
     }
     float scale = 1.0f / sqrtf((float)hd);

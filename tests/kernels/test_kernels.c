@@ -651,17 +651,30 @@ static void run_kv(const tcase *c) {
         ptq_kv_axpy_ref(&f, P[t], c1, s1, z1, accr, mag);
     }
     ptq_kvrows rows = {.codes = codes, .sz = sz, .cstride = cst, .sstride = sst, .L = L};
-    float *Xw = fnew((size_t)L * dim);
+    /* the widened rows as an fp32 cache at a stride past the row: its scores and mix have the same bounds */
+    size_t ld = (size_t)dim + 3;
+    float *Xw = fnew((size_t)L * dim), *F = fnew((size_t)L * ld), *Sf = fnew(L), *Sf0 = fnew(L), *of = fnew(dim),
+          *of0 = fnew(dim);
+    for (int t = 0; t < L; t++) memcpy(F + (size_t)t * ld, X + (size_t)t * dim, sizeof(float) * dim);
     for (int i = 0; i < n_isa; i++) {
         long bad = badq + force(isa_list[i]);
         ptq_kv_scores(&f, q, &rows, 0.7f, S);
         ptq_kv_mix(&f, P, &rows, o);
         ptq_kv_dequant_rows(&f, &rows, Xw);
+        ptq_kv_scores_f32(q, F, ld, L, dim, 0.7f, Sf);
+        ptq_kv_mix_f32(P, F, ld, L, dim, of);
         bad += ndiff(Xw, X, sizeof(float) * L * dim);
-        if (i == 0) memcpy(S0, S, sizeof(float) * L), memcpy(o0, o, sizeof(float) * dim);
+        if (i == 0) {
+            memcpy(S0, S, sizeof(float) * L), memcpy(o0, o, sizeof(float) * dim);
+            memcpy(Sf0, Sf, sizeof(float) * L), memcpy(of0, of, sizeof(float) * dim);
+        }
         bad += ndiff(S, S0, sizeof(float) * L) + ndiff(o, o0, sizeof(float) * dim);
-        row(c, ptq_isa_name(isa_list[i]), bad, fmax(ferr(S, Sr, Sm, L), ferr(o, accr, mag, dim)));
+        bad += ndiff(Sf, Sf0, sizeof(float) * L) + ndiff(of, of0, sizeof(float) * dim);
+        double worst = fmax(ferr(S, Sr, Sm, L), ferr(o, accr, mag, dim));
+        worst = fmax(worst, fmax(ferr(Sf, Sr, Sm, L), ferr(of, accr, mag, dim)));
+        row(c, ptq_isa_name(isa_list[i]), bad, worst);
     }
+    free(F), free(Sf), free(Sf0), free(of), free(of0);
     ptq_kern_force_isa(ptq_kern_isa_best());
     free(x), free(q), free(v1), free(v2), free(fq), free(P), free(S), free(S0), free(o), free(o0), free(X), free(Xw);
     free(sz), free(s2), free(z2), free(accr), free(mag), free(Sr), free(Sm), free(codes), free(c2);

@@ -68,7 +68,7 @@ INLINE void score_rows(const int R, const int W4, const ptq_kvfmt *f, const __m5
     __m128 s[4];
     for (int i = 0; i < R; i++) {
         c[i] = r->codes + (size_t)(p + i) * r->cstride, sz[i] = r->sz + (size_t)(p + i) * r->sstride;
-        _mm_prefetch((const char *)(c[i] + PF_ROWS * r->cstride), _MM_HINT_T0);
+        for (size_t b = 0; b < f->row_bytes; b += 64) _mm_prefetch((const char *)(c[i] + PF_ROWS * r->cstride + b), _MM_HINT_T0);
         s[i] = _mm_setzero_ps();
     }
     for (int g = 0; g < ng; g++) {
@@ -116,7 +116,7 @@ INLINE void mix_block(const int NB, const int W4, const ptq_kvfmt *f, const floa
     for (int p = 0; p < r->L; p++) {
         const uint8_t *c = r->codes + (size_t)p * r->cstride;
         const float *sz = r->sz + (size_t)p * r->sstride;
-        _mm_prefetch((const char *)(c + PF_ROWS * r->cstride + 16 * ch0), _MM_HINT_T0);
+        for (int b = 16 * ch0; b < 16 * (ch0 + NB); b += 64) _mm_prefetch((const char *)(c + PF_ROWS * r->cstride + b), _MM_HINT_T0);
         __m512 ps = _mm512_setzero_ps(), zm = ps;
         for (int j = 0, g0 = -1; j < NB; j++) {
             int ch = ch0 + j, g = ch / cpg;
@@ -172,6 +172,57 @@ TGT512 void ptq_kv_dequant_rows_avx512(const ptq_kvfmt *f, const ptq_kvrows *r, 
             } else {
                 _mm512_storeu_ps(xp + 16 * ch, _mm512_mul_ps(sc, _mm512_sub_ps(byte16(c + 16 * ch), zm)));
             }
+        }
+    }
+}
+
+/* ---- fp32 cache: rows of dim floats at stride ld ---- */
+
+INLINE void prefetch_row(const float *row, int dim) {
+    for (int i = 0; i < dim; i += 16) _mm_prefetch((const char *)(row + i), _MM_HINT_T0);
+}
+
+INLINE void score_rows_f32(const int R, const __m512 *qa, int nch, const float *K, size_t ld, int p, float mul,
+                           float *S) {
+    __m512 a[4];
+    for (int i = 0; i < R; i++) {
+        a[i] = _mm512_setzero_ps();
+        prefetch_row(K + (size_t)(p + i + PF_ROWS) * ld, 16 * nch);
+    }
+    for (int ch = 0; ch < nch; ch++)
+        for (int i = 0; i < R; i++) a[i] = _mm512_fmadd_ps(qa[ch], _mm512_loadu_ps(K + (size_t)(p + i) * ld + 16 * ch), a[i]);
+    for (int i = 0; i < R; i++) S[p + i] = mul * fold16(a[i]);
+}
+
+TGT512 void ptq_kv_scores_f32_avx512(const float *q, const float *K, size_t ld, int L, int dim, float mul, float *S) {
+    int nch = dim / 16, p = 0;
+    __m512 qa[NCH];
+    for (int ch = 0; ch < nch; ch++) qa[ch] = _mm512_loadu_ps(q + 16 * ch);
+    for (; p + 4 <= L; p += 4) score_rows_f32(4, qa, nch, K, ld, p, mul, S);
+    for (; p < L; p++) score_rows_f32(1, qa, nch, K, ld, p, mul, S);
+}
+
+INLINE void mix_block_f32(const int NB, const float *P, const float *V, size_t ld, int L, int ch0, float *out) {
+    __m512 e[8];
+    for (int j = 0; j < NB; j++) e[j] = _mm512_setzero_ps();
+    for (int p = 0; p < L; p++) {
+        const float *v = V + (size_t)p * ld + 16 * ch0;
+        prefetch_row(v + PF_ROWS * ld, 16 * NB);
+        __m512 ps = _mm512_set1_ps(P[p]);
+        for (int j = 0; j < NB; j++) e[j] = _mm512_fmadd_ps(ps, _mm512_loadu_ps(v + 16 * j), e[j]);
+    }
+    for (int j = 0; j < NB; j++) _mm512_storeu_ps(out + 16 * (ch0 + j), e[j]);
+}
+
+TGT512 void ptq_kv_mix_f32_avx512(const float *P, const float *V, size_t ld, int L, int dim, float *out) {
+    int nch = dim / 16;
+    for (int ch0 = 0; ch0 < nch; ch0 += 8) {
+        switch (nch - ch0 < 8 ? nch - ch0 : 8) {
+#define B(n)                                                                                                       \
+    case n: mix_block_f32(n, P, V, ld, L, ch0, out); break;
+            B(1) B(2) B(3) B(4) B(5) B(6) B(7) B(8)
+#undef B
+        default: break;
         }
     }
 }
