@@ -346,6 +346,12 @@ static ptq_kvrows kv_head_rows(const ptq_model *m, const ptq_kvcache *kc, int kv
                         .cstride = nkv * kc->f.row_bytes, .sstride = nkv * sw, .L = L};
 }
 
+/* Kv head kvh's K (v = 0) or V rows of layer's fp32 cache, leading dimension n_kv_heads * head_dim. */
+static const float *fp32_cache(const ptq_model *m, const ptq_state *s, int layer, int v, int kvh) {
+    size_t kvd = (size_t)m->cfg.n_kv_heads * m->cfg.head_dim;
+    return (v ? s->value_cache : s->key_cache) + (size_t)layer * s->ctx * kvd + (size_t)kvh * m->cfg.head_dim;
+}
+
 /* K or V rows of kv head kvh at positions [0, L) as fp32 (leading dimension
  * *ld): the fp32 cache in place, or an int cache dequantized into panel. */
 static const float *kv_rows(const ptq_model *m, const ptq_state *s, int layer, int v, int kvh, int L, float *panel,
@@ -355,7 +361,7 @@ static const float *kv_rows(const ptq_model *m, const ptq_state *s, int layer, i
     const ptq_kvcache *kc = int_cache(s, layer, v);
     if (!kc) {
         *ld = kvd;
-        return (v ? s->value_cache : s->key_cache) + (size_t)layer * s->ctx * kvd + (size_t)kvh * hd;
+        return fp32_cache(m, s, layer, v, kvh);
     }
     ptq_kvrows rows = kv_head_rows(m, kc, kvh, L);
     ptq_kv_dequant_rows(&kc->f, &rows, panel);
@@ -389,7 +395,7 @@ static int team(const ptq_state *s) {
 static void attention_decode(const ptq_model *m, ptq_state *s, int layer, int pos0) {
     const ptq_config *c = &m->cfg;
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, L = pos0 + 1;
-    size_t kvd = (size_t)c->n_kv_heads * hd, off = (size_t)layer * s->ctx * kvd;
+    size_t kvd = (size_t)c->n_kv_heads * hd;
     const ptq_kvcache *kc = int_cache(s, layer, 0), *vc = int_cache(s, layer, 1);
     float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for schedule(dynamic, 1) if ((long)c->n_heads * L * hd >= (1L << 16)) num_threads(team(s))
@@ -401,14 +407,14 @@ static void attention_decode(const ptq_model *m, ptq_state *s, int layer, int po
             ptq_kvrows rows = kv_head_rows(m, kc, kvh, L);
             ptq_kv_scores(&kc->f, q, &rows, scale, S);
         } else {
-            ptq_kv_scores_f32(q, s->key_cache + off + (size_t)kvh * hd, kvd, L, hd, scale, S);
+            ptq_kv_scores_f32(q, fp32_cache(m, s, layer, 0, kvh), kvd, L, hd, scale, S);
         }
         ptq_softmax_causal(S, L, L);
         if (vc) {
             ptq_kvrows rows = kv_head_rows(m, vc, kvh, L);
             ptq_kv_mix(&vc->f, S, &rows, o);
         } else {
-            ptq_kv_mix_f32(S, s->value_cache + off + (size_t)kvh * hd, kvd, L, hd, o);
+            ptq_kv_mix_f32(S, fp32_cache(m, s, layer, 1, kvh), kvd, L, hd, o);
         }
     }
 }

@@ -630,7 +630,7 @@ static void run_kv(const tcase *c) {
     make_x(x, L, dim, c->x);
     ptq_act_qspec qs = {.bits = c->bits, .sym = c->sym, .clip = clip, .group = c->group};
     long badq = 0;
-    for (int k = 0; k < dim; k++) q[k] = nrm();
+    for (int k = 0; k < dim; k++) q[k] = nrm(), accr[k] = mag[k] = 0;
     for (int t = 0; t < L; t++) {
         const float *xt = x + (size_t)t * dim;
         uint8_t *c1 = codes + (size_t)t * cst;
@@ -646,8 +646,6 @@ static void run_kv(const tcase *c) {
         memcpy(X + (size_t)t * dim, v2, sizeof(float) * dim);
         P[t] = t % 2 ? 0.37f : -1.5f;
         Sr[t] = 0.7 * ptq_kv_dot_ref(&f, q, c1, s1, z1, &Sm[t]), Sm[t] *= 0.7;
-        if (t == 0)
-            for (int k = 0; k < dim; k++) accr[k] = mag[k] = 0;
         ptq_kv_axpy_ref(&f, P[t], c1, s1, z1, accr, mag);
     }
     ptq_kvrows rows = {.codes = codes, .sz = sz, .cstride = cst, .sstride = sst, .L = L};
