@@ -241,7 +241,7 @@ int main(void) {
     check_dsyrk(300, 40, 1.0, &r);
     plain_blas_bound(&r);
     packed_invariant(&r);
-    const int gv[][2] = {{1, 1}, {3, 15}, {4, 16}, {5, 17}, {64, 64}, {130, 4096}, {67, 11008}, {9, 333}};
+    const int gv[][2] = {{1, 1}, {3, 15}, {4, 16}, {5, 17}, {64, 64}, {130, 4096}, {67, 11008}, {9, 333}, {15, 48}};
     for (size_t s = 0; s < sizeof gv / sizeof *gv; s++)
         for (int dt = 0; dt <= PTQ_W16_F16; dt++) {
             check_gemv_lanes(gv[s][0], gv[s][1], dt, 1.f, 0.f, &r);
