@@ -15,6 +15,11 @@
 #define NCH (PTQ_KV_VEC_MAXDIM / 16)
 #define PF_ROWS 8 /* rows prefetched ahead: a head's rows are a whole cache row apart */
 
+/* Every cache line of [p, p + n) (a row ahead: the int and fp32 paths alike). */
+INLINE void prefetch_bytes(const void *p, size_t n) {
+    for (size_t b = 0; b < n; b += 64) _mm_prefetch((const char *)p + b, _MM_HINT_T0);
+}
+
 /* int8: 16 bytes at c as 2^23 + code. */
 INLINE __m512 byte16(const uint8_t *c) {
     __m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)c));
@@ -68,7 +73,7 @@ INLINE void score_rows(const int R, const int W4, const ptq_kvfmt *f, const __m5
     __m128 s[4];
     for (int i = 0; i < R; i++) {
         c[i] = r->codes + (size_t)(p + i) * r->cstride, sz[i] = r->sz + (size_t)(p + i) * r->sstride;
-        for (size_t b = 0; b < f->row_bytes; b += 64) _mm_prefetch((const char *)(c[i] + PF_ROWS * r->cstride + b), _MM_HINT_T0);
+        prefetch_bytes(c[i] + PF_ROWS * r->cstride, f->row_bytes);
         s[i] = _mm_setzero_ps();
     }
     for (int g = 0; g < ng; g++) {
@@ -116,7 +121,7 @@ INLINE void mix_block(const int NB, const int W4, const ptq_kvfmt *f, const floa
     for (int p = 0; p < r->L; p++) {
         const uint8_t *c = r->codes + (size_t)p * r->cstride;
         const float *sz = r->sz + (size_t)p * r->sstride;
-        for (int b = 16 * ch0; b < 16 * (ch0 + NB); b += 64) _mm_prefetch((const char *)(c + PF_ROWS * r->cstride + b), _MM_HINT_T0);
+        prefetch_bytes(c + PF_ROWS * r->cstride + 16 * ch0, 16 * (size_t)NB);
         __m512 ps = _mm512_setzero_ps(), zm = ps;
         for (int j = 0, g0 = -1; j < NB; j++) {
             int ch = ch0 + j, g = ch / cpg;
@@ -178,16 +183,12 @@ TGT512 void ptq_kv_dequant_rows_avx512(const ptq_kvfmt *f, const ptq_kvrows *r, 
 
 /* ---- fp32 cache: rows of dim floats at stride ld ---- */
 
-INLINE void prefetch_row(const float *row, int dim) {
-    for (int i = 0; i < dim; i += 16) _mm_prefetch((const char *)(row + i), _MM_HINT_T0);
-}
-
 INLINE void score_rows_f32(const int R, const __m512 *qa, int nch, const float *K, size_t ld, int p, float mul,
                            float *S) {
     __m512 a[4];
     for (int i = 0; i < R; i++) {
         a[i] = _mm512_setzero_ps();
-        prefetch_row(K + (size_t)(p + i + PF_ROWS) * ld, 16 * nch);
+        prefetch_bytes(K + (size_t)(p + i + PF_ROWS) * ld, sizeof(float) * 16 * nch);
     }
     for (int ch = 0; ch < nch; ch++)
         for (int i = 0; i < R; i++) a[i] = _mm512_fmadd_ps(qa[ch], _mm512_loadu_ps(K + (size_t)(p + i) * ld + 16 * ch), a[i]);
@@ -207,7 +208,7 @@ INLINE void mix_block_f32(const int NB, const float *P, const float *V, size_t l
     for (int j = 0; j < NB; j++) e[j] = _mm512_setzero_ps();
     for (int p = 0; p < L; p++) {
         const float *v = V + (size_t)p * ld + 16 * ch0;
-        prefetch_row(v + PF_ROWS * ld, 16 * NB);
+        prefetch_bytes(v + PF_ROWS * ld, sizeof(float) * 16 * NB);
         __m512 ps = _mm512_set1_ps(P[p]);
         for (int j = 0; j < NB; j++) e[j] = _mm512_fmadd_ps(ps, _mm512_loadu_ps(v + 16 * j), e[j]);
     }

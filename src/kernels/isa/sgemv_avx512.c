@@ -17,7 +17,7 @@
 
 #define TGT512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 
-enum { GEMV_RMAX = 8 };
+enum { GEMV_ROWS_W16 = 8, GEMV_ROWS_F32 = 4 }; /* rows per pass (above) */
 
 static inline TGT512 __mmask16 tail16(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
@@ -47,7 +47,7 @@ static inline TGT512 float fold16(__m512 a) {
 
 static inline __attribute__((always_inline)) TGT512 void rows(const int R, const int dtype, int K, const void *W,
                                                               int ldw, size_t r0, const float *x, float *dot) {
-    __m512 a[GEMV_RMAX];
+    __m512 a[GEMV_ROWS_W16];
     for (int r = 0; r < R; r++) a[r] = _mm512_setzero_ps();
     int k = 0;
     for (; k + 16 <= K; k += 16) {
@@ -72,8 +72,8 @@ static inline __attribute__((always_inline)) TGT512 void gemv(const int dtype, i
                                                               const void *W, int ldw, const float *x, float beta,
                                                               float *y) {
     int r = 0;
-    const int R = dtype ? 8 : 4;
-    float d[GEMV_RMAX];
+    const int R = dtype ? GEMV_ROWS_W16 : GEMV_ROWS_F32;
+    float d[GEMV_ROWS_W16];
     for (; r + R <= n; r += R) {
         rows(R, dtype, K, W, ldw, (size_t)r, x, d);
         for (int i = 0; i < R; i++) y[r + i] = out1(d[i], alpha, beta, y + r + i);
